@@ -1,0 +1,216 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Direct 2-D correlation: OpenMP over output rows, register-blocked SIMD rows.
+
+The kernels compute a *generic offset correlation*
+
+    out[m, n] = sum_{j, k} w[j, k] * X[m + off0 + j, n + off1 + k]
+
+where X is the input extended by a boundary rule.  Every mode of scipy's
+correlate2d / convolve2d reduces to one choice of (off0, off1), and
+convolution to a flipped kernel; that reduction lives in ``_api.py``.
+"""
+from cython.parallel cimport prange, parallel
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+from libc.stdint cimport uint64_t
+
+cdef extern from "_simd_kernels.h" nogil:
+    void fc_rows_f32(float* acc, const float* const* rows, const float* const* w,
+                     Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
+    void fc_rows_f64(double* acc, const double* const* rows, const double* const* w,
+                     Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
+    void fc_rows_u64(uint64_t* acc, const uint64_t* const* rows, const uint64_t* const* w,
+                     Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
+    int fc_cpu_has_avx2_fma()
+    const char* fc_simd_name()
+    int FC_OPENMP
+    const char* FC_BUILD_SYSTEM
+    const char* FC_COMPILER
+
+ctypedef fused real_t:
+    float
+    double
+    uint64_t
+
+cdef enum:
+    BOUNDARY_FILL = 0
+    BOUNDARY_WRAP = 1
+    BOUNDARY_SYMM = 2
+
+# Probe the CPU once at import, before any thread can race on the cache.
+fc_cpu_has_avx2_fma()
+
+OPENMP = bool(FC_OPENMP)
+SIMD = fc_simd_name().decode()
+BUILD_SYSTEM = FC_BUILD_SYSTEM.decode()
+COMPILER = FC_COMPILER.decode()
+
+
+cdef inline Py_ssize_t map_index(Py_ssize_t i, Py_ssize_t n, int boundary) noexcept nogil:
+    """Index into [0, n) of the extended position i, or -1 for the fill value."""
+    cdef Py_ssize_t p
+    if 0 <= i < n:
+        return i
+    if boundary == BOUNDARY_FILL or n == 0:
+        return -1
+    if boundary == BOUNDARY_WRAP:
+        i = i % n
+        return i + n if i < 0 else i
+    p = 2 * n
+    i = i % p
+    if i < 0:
+        i = i + p
+    return p - 1 - i if i >= n else i
+
+
+cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
+                             Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n) noexcept nogil:
+    if real_t is float:
+        fc_rows_f32(acc, rows, w, nrows, kw, n)
+    elif real_t is double:
+        fc_rows_f64(acc, rows, w, nrows, kw, n)
+    else:
+        fc_rows_u64(acc, rows, w, nrows, kw, n)
+
+
+cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
+                const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
+                real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
+                Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
+                int num_threads) noexcept nogil:
+    cdef Py_ssize_t m, n, j, k, i, r, c, col, nr
+    cdef Py_ssize_t n_lo, n_hi
+    cdef real_t fill_const, s
+    cdef real_t* acc
+    cdef real_t* row_sums = NULL
+    cdef const real_t** rows
+    cdef const real_t** wrows
+    cdef const real_t** bases
+    cdef int failed[1]
+    failed[0] = 0
+
+    if Ho <= 0 or Wo <= 0:
+        return 0
+    if num_threads < 1:
+        num_threads = 1
+
+    # Output columns whose whole window lies inside the image: served by the
+    # SIMD rows kernel; the others (at most kw - 1 per side) by a scalar loop.
+    n_lo = min(max(-off1, 0), Wo)
+    n_hi = min(max(W - kw - off1 + 1, n_lo), Wo)
+
+    if boundary == BOUNDARY_FILL and fill != 0:
+        row_sums = <real_t*> malloc(max(kh, 1) * sizeof(real_t))
+        if row_sums == NULL:
+            return -1
+        for j in range(kh):
+            s = 0
+            for k in range(kw):
+                s = s + w[j * kw + k]
+            row_sums[j] = s
+
+    with parallel(num_threads=num_threads):
+        rows = <const real_t**> malloc(3 * max(kh, 1) * sizeof(real_t*))
+        wrows = rows + max(kh, 1)
+        bases = wrows + max(kh, 1)
+        if rows == NULL:
+            failed[0] = 1
+        else:
+            for m in prange(Ho, schedule='static'):
+                acc = out + m * ldo
+                fill_const = 0
+                nr = 0
+                for j in range(kh):
+                    r = map_index(m + off0 + j, H, boundary)
+                    if r < 0:
+                        if row_sums != NULL:
+                            fill_const = fill_const + fill * row_sums[j]
+                    else:
+                        bases[nr] = x + r * ldx
+                        wrows[nr] = w + j * kw
+                        nr = nr + 1
+                if fill_const == 0:
+                    memset(acc, 0, Wo * sizeof(real_t))
+                else:
+                    for n in range(Wo):
+                        acc[n] = fill_const
+                if nr == 0:
+                    continue
+                if n_hi > n_lo:
+                    for i in range(nr):
+                        rows[i] = bases[i] + (off1 + n_lo)
+                    rows_kernel(acc + n_lo, rows, wrows, nr, kw, n_hi - n_lo)
+                # Edge columns: n < n_lo, then n >= n_hi (interior skipped).
+                for c in range(Wo - (n_hi - n_lo)):
+                    n = c if c < n_lo else c + (n_hi - n_lo)
+                    s = 0
+                    for i in range(nr):
+                        for k in range(kw):
+                            col = map_index(n + off1 + k, W, boundary)
+                            if col < 0:
+                                s = s + fill * wrows[i][k]
+                            else:
+                                s = s + wrows[i][k] * bases[i][col]
+                    acc[n] = acc[n] + s
+            free(rows)
+    free(row_sums)
+    return -1 if failed[0] else 0
+
+
+cdef int corr2d_f32(const float* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
+                    const float* w, Py_ssize_t kh, Py_ssize_t kw,
+                    float* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
+                    Py_ssize_t off0, Py_ssize_t off1, int boundary, float fill,
+                    int num_threads) noexcept nogil:
+    return corr2d(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1,
+                  boundary, fill, num_threads)
+
+
+cdef int corr2d_f64(const double* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
+                    const double* w, Py_ssize_t kh, Py_ssize_t kw,
+                    double* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
+                    Py_ssize_t off0, Py_ssize_t off1, int boundary, double fill,
+                    int num_threads) noexcept nogil:
+    return corr2d(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1,
+                  boundary, fill, num_threads)
+
+
+def correlate_into(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, ::1] out,
+                   Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
+                   int num_threads):
+    """Fill ``out`` with the offset correlation of ``x`` and ``w`` (see module doc).
+
+    ``x``, ``w`` and ``out`` share one dtype: float32, float64 or uint64
+    (integers, computed modulo 2**64). Arguments are trusted: ``_api``
+    validates them.
+    """
+    cdef int status
+    if x.shape[0] * x.shape[1] == 0 and boundary != BOUNDARY_FILL:
+        raise ValueError("wrap/symm boundaries need a non-empty input")
+    if w.shape[0] * w.shape[1] == 0 or out.shape[0] * out.shape[1] == 0:
+        if out.shape[0] * out.shape[1]:
+            out[:, :] = 0
+        return
+    with nogil:
+        status = corr2d(&x[0, 0] if x.shape[0] * x.shape[1] else NULL,
+                        x.shape[0], x.shape[1], x.strides[0] // sizeof(real_t),
+                        &w[0, 0], w.shape[0], w.shape[1],
+                        &out[0, 0], out.shape[0], out.shape[1],
+                        out.strides[0] // sizeof(real_t),
+                        off0, off1, boundary, fill, num_threads)
+    if status != 0:
+        raise MemoryError("fastcorr direct: could not allocate a row-pointer buffer")
+
+
+SERVES_COMPLEX = False
+SERVES_INTEGER = True
+
+
+def correlate(x, w, shape, offsets, int boundary, fill, int num_threads):
+    """Engine entry (see ``_dispatch``): a new array with the offset correlation."""
+    import numpy as np
+
+    out = np.empty(shape, dtype=x.dtype)
+    correlate_into(x, w, out, offsets[0], offsets[1], boundary, fill, num_threads)
+    return out
