@@ -1,0 +1,65 @@
+"""Second build description: setuptools + Cython, from the same sources as meson.
+
+The primary build is meson-python (``pip install .``). This file builds the
+same extensions with setuptools, e.g. ``python setup.py build_ext --inplace``;
+CI exercises both. Keep ``EXTENSIONS`` in step with src/fastcorr/meson.build.
+"""
+import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+from setuptools import Extension, setup
+
+EXTENSIONS = ["_direct"]
+PKG_DIR = os.path.join("src", "fastcorr")
+
+
+def _compiler_accepts(flag):
+    """True when the C compiler builds and links an OpenMP program with ``flag``."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    source = "#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "probe.c")
+        with open(path, "w") as f:
+            f.write(source)
+        try:
+            result = subprocess.run(
+                [*cc, flag, path, "-o", os.path.join(tmp, "probe")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            return False
+        return result.returncode == 0
+
+
+def extensions():
+    from Cython.Build import cythonize
+
+    openmp = [] if os.environ.get("FASTCORR_NO_OPENMP") else ["-fopenmp"]
+    if openmp and not _compiler_accepts(openmp[0]):
+        print("fastcorr: the C compiler has no OpenMP; building serial kernels", file=sys.stderr)
+        openmp = []
+    native = ["-march=native"] if os.environ.get("FASTCORR_NATIVE") else []
+    exts = [
+        Extension(
+            f"fastcorr.{name}",
+            [os.path.join(PKG_DIR, name + ".pyx")],
+            include_dirs=[PKG_DIR],
+            define_macros=[("FC_BUILD_SYSTEM", '"setuptools"')],
+            extra_compile_args=["-O3", "-fno-math-errno", *openmp, *native],
+            extra_link_args=openmp,
+        )
+        for name in EXTENSIONS
+    ]
+    return cythonize(exts, compiler_directives={"language_level": 3})
+
+
+setup(
+    packages=["fastcorr"],
+    package_dir={"": "src"},
+    package_data={"fastcorr": ["*.pxd", "*.h"]},
+    ext_modules=extensions(),
+)
