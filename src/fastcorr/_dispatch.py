@@ -17,14 +17,20 @@ _ENGINE_MODULES = {
 }
 
 
+_loaded = {}
+
+
 def engine(method):
     """The engine module for ``method`` (ValueError if not available)."""
+    if method in _loaded:
+        return _loaded[method]
     try:
         name = _ENGINE_MODULES[method]
     except KeyError:
         available = ", ".join(repr(m) for m in ["auto", *_ENGINE_MODULES])
         raise ValueError(f"method={method!r} is not available in this build; use one of {available}") from None
-    return importlib.import_module(name, __package__)
+    _loaded[method] = module = importlib.import_module(name, __package__)
+    return module
 
 
 def choose_offset_method(x, w, shape, boundary, dtype, num_threads):

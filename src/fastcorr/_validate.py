@@ -3,6 +3,7 @@
 Every public function passes its raw arguments through here before any work
 starts; the method modules trust what they receive.
 """
+import math
 import numbers
 import os
 import warnings
@@ -56,6 +57,8 @@ def signal_result_dtype(dtype1, dtype2):
 
 def fill_scalar(fillvalue, dtype):
     """scipy's rule: one element, converted through complex, then to ``dtype``."""
+    if type(fillvalue) in (int, float) and dtype.kind in "fc" and dtype.itemsize <= 16 and abs(fillvalue) < 1e30:
+        return dtype.type(fillvalue)  # the common case, without the general machinery
     try:
         arr = np.asarray(fillvalue)
     except (ValueError, TypeError):
@@ -146,6 +149,9 @@ def _physical_memory():
         return 2**62
 
 
+PHYSICAL_MEMORY = _physical_memory()
+
+
 def _human(nbytes):
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
         if nbytes < 1024 or unit == "EiB":
@@ -155,8 +161,8 @@ def _human(nbytes):
 
 def check_output_fits(shape, dtype, name="output"):
     """MemoryError, before any work, when the result alone exceeds physical memory."""
-    nbytes = int(np.prod([int(s) for s in shape], dtype=object)) * np.dtype(dtype).itemsize
-    limit = _physical_memory()
+    nbytes = math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
+    limit = PHYSICAL_MEMORY
     if nbytes > limit:
         raise MemoryError(
             f"the {name} of shape {tuple(int(s) for s in shape)} and dtype {np.dtype(dtype)} needs "
