@@ -86,7 +86,8 @@ def contenders(threads):
     return found
 
 
-def progress(done, total, label, stream=sys.stderr):
+def progress(done, total, label, stream=None):
+    stream = sys.stderr if stream is None else stream
     width = 30
     filled = int(width * done / max(total, 1))
     stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:<40.40}")
