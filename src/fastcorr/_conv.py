@@ -358,13 +358,24 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
                             Ho, Wo, ridx, cidx, crange, zero, pw, pt, nt, outer)
     gw = (acc[0] if nacc == 1 else acc.sum(axis=0)).reshape(w.shape)
 
-    # grad_input: scatters of one (image, group) must stay on one thread.
-    outer = pinnable and N * p.groups >= nt
+    # grad_input: scatters of one (image, group) must stay on one thread;
+    # with fewer (image, group) pairs than threads, each thread scatters its
+    # tiles into a private copy of grad_input, summed at the end.
+    if not pinnable:
+        mode, copies = 2, 1
+    elif N * p.groups >= nt or nt == 1:
+        mode, copies = 0, 1
+    else:
+        mode, copies = 1, nt
+    outer = mode != 2
     pt = P if pw else _tile(P, K, p.dtype.itemsize, N * p.groups, nt, outer)
     ws = workspace(0 if pw else (nt if outer else 1) * K * pt, p.dtype)
+    gxs = gx[None] if copies == 1 else np.zeros((copies, N, C, H, W), dtype=p.dtype)
     with blas_threads(1 if outer else nt):
-        _im2col.grad_input(w.reshape(Cout, K), go2, gx.reshape(N, -1), ws, p.groups, Cg, H, W, kh, kw,
-                           p.stride[1], Ho, Wo, ridx, cidx, crange, pw, pt, nt, outer)
+        _im2col.grad_input(w.reshape(Cout, K), go2, gxs.reshape(copies, N, -1), ws, p.groups, Cg, H, W,
+                           kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange, pw, pt, nt, mode)
+    if copies > 1:
+        np.sum(gxs, axis=0, out=gx)
     return (gx[0] if p.unbatched else gx), gw, grad_bias
 
 

@@ -255,9 +255,11 @@ cdef void gw_item(const num_t* x, const num_t* go, num_t* acc, num_t* cols,
          go + n * Cout * P + gi * Cog * P + p0, <int> P, one, acc + gi * Cog * K, <int> K)
 
 
-cdef void gi_item(const num_t* w, const num_t* go, num_t* gx, num_t* cols,
-                  const Geo* g, Py_ssize_t groups, Py_ssize_t Cout, Py_ssize_t it,
-                  Py_ssize_t pt, bint pointwise, int inner_threads) noexcept nogil:
+cdef void gi_range(const num_t* w, const num_t* go, num_t* gx, num_t* cols,
+                   const Geo* g, Py_ssize_t groups, Py_ssize_t Cout, Py_ssize_t it,
+                   Py_ssize_t start, Py_ssize_t stop, Py_ssize_t pt, bint pointwise,
+                   int inner_threads) noexcept nogil:
+    """gx[it] += col2im(w_g^T @ go_g) over output pixels [start, stop), it = n*groups + g."""
     cdef num_t one = 1
     cdef num_t zero = 0
     cdef Py_ssize_t Cog = Cout // groups, K = g.C * g.kh * g.kw, P = g.Ho * g.Wo
@@ -265,9 +267,9 @@ cdef void gi_item(const num_t* w, const num_t* go, num_t* gx, num_t* cols,
     cdef num_t* xg = gx + it * g.C * g.H * g.W
     cdef const num_t* gog = go + n * Cout * P + gi * Cog * P
     cdef const num_t* wg = w + gi * Cog * K
-    p0 = 0
-    while p0 < P:
-        p1 = min(P, p0 + pt)
+    p0 = start
+    while p0 < stop:
+        p1 = min(stop, p0 + pt)
         if pointwise:
             # gx_g (C x P) = w_g^T @ go_g, straight into the result.
             gemm(c'N', c'T', <int> (p1 - p0), <int> K, <int> Cog, one, gog + p0, <int> P,
@@ -338,31 +340,43 @@ def grad_weight(const num_t[:, ::1] x, const num_t[:, ::1] go, num_t[:, :, ::1] 
                         groups, Cout, it, ntiles, pt, fill, pointwise, nthreads)
 
 
-def grad_input(const num_t[:, ::1] w, const num_t[:, ::1] go, num_t[:, ::1] gx,
+def grad_input(const num_t[:, ::1] w, const num_t[:, ::1] go, num_t[:, :, ::1] gx,
                num_t[::1] ws, Py_ssize_t groups, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t Ho, Py_ssize_t Wo,
                const Py_ssize_t[:, ::1] ridx, const Py_ssize_t[:, ::1] cidx,
                const Py_ssize_t[:, ::1] crange, bint pointwise,
-               Py_ssize_t pt, int nthreads, bint outer):
-    """gx[n] (zeroed by the caller) = col2im(w_g^T @ go_g): the transposed correlation.
+               Py_ssize_t pt, int nthreads, int mode):
+    """gx = col2im(w_g^T @ go_g): the transposed correlation (gx zeroed by the caller).
 
-    Work items are (image, group), so that scatters of two threads never
-    meet; inner mode scatters each tile in parallel over channels instead.
+    gx is (B, N, groups*C*H*W). Scatters of two threads must never meet:
+    mode 0 ("outer"): B = 1, work items are (image, group);
+    mode 1 ("split"): B = nthreads private copies, items are tiles, the
+    caller sums the copies (for N*groups < nthreads);
+    mode 2 ("inner"): B = 1, serial items, BLAS threads and a scatter
+    parallel over channels (only when BLAS threads cannot be pinned).
     """
     cdef Geo g
-    cdef Py_ssize_t N = gx.shape[0], Cout = w.shape[0], K = C * kh * kw
-    cdef Py_ssize_t items = N * groups, it
+    cdef Py_ssize_t N = gx.shape[1], Cout = w.shape[0], K = C * kh * kw, P = Ho * Wo
+    cdef Py_ssize_t ntiles = (P + pt - 1) // pt
+    cdef Py_ssize_t items = N * groups, it, tid
     make_geo(&g, C, H, W, kh, kw, sw, Ho, Wo, ridx, cidx, crange)
-    if outer:
+    if mode == 0:
         with nogil, parallel(num_threads=nthreads):
             for it in prange(items, schedule='dynamic'):
-                gi_item(&w[0, 0], &go[0, 0], &gx[0, 0], &ws[0] + threadid() * K * pt, &g,
-                        groups, Cout, it, pt, pointwise, 1)
+                gi_range(&w[0, 0], &go[0, 0], &gx[0, 0, 0], &ws[0] + threadid() * K * pt, &g,
+                         groups, Cout, it, 0, P, pt, pointwise, 1)
+    elif mode == 1:
+        with nogil, parallel(num_threads=nthreads):
+            for it in prange(items * ntiles, schedule='dynamic'):
+                tid = threadid()
+                gi_range(&w[0, 0], &go[0, 0], &gx[tid, 0, 0], &ws[0] + tid * K * pt, &g,
+                         groups, Cout, it // ntiles, (it % ntiles) * pt,
+                         min(P, (it % ntiles) * pt + pt), pt, pointwise, 1)
     else:
         with nogil:
             for it in range(items):
-                gi_item(&w[0, 0], &go[0, 0], &gx[0, 0], &ws[0], &g,
-                        groups, Cout, it, pt, pointwise, nthreads)
+                gi_range(&w[0, 0], &go[0, 0], &gx[0, 0, 0], &ws[0], &g,
+                         groups, Cout, it, 0, P, pt, pointwise, nthreads)
 
 
 SERVES_COMPLEX = True
