@@ -110,9 +110,25 @@ def _blas_controller():
     return _controller
 
 
+#: Force the "inner" threading mode (parallel gather + multithreaded BLAS);
+#: for measurements only (see the module doc of ``_im2col``).
+_FORCE_INNER = False
+
+
 def blas_threads_pinnable():
     """True when BLAS thread counts can be set (threadpoolctl sees the BLAS)."""
-    return _blas_controller() is not None
+    return _blas_controller() is not None and not _FORCE_INNER
+
+
+def _omp(nt, outer):
+    """OpenMP threads of a kernel call: in inner mode BLAS owns the cores.
+
+    Measured (issue 3): alternating OpenMP regions and multithreaded BLAS
+    calls, each team spin-waiting while the other runs, was 5-90x slower than
+    outer mode on 2 loaded cores; a serial gather beside BLAS threads avoids
+    that fight.
+    """
+    return nt if outer else 1
 
 
 @contextlib.contextmanager
@@ -218,7 +234,7 @@ def _im2col_forward(p):
     with blas_threads(1 if outer else nt):
         _im2col.forward(x.reshape(N, -1), w.reshape(Cout, K), out.reshape(N, -1), bias, ws,
                         p.groups, Cg, H, W, kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange,
-                        p.dtype.type(0), pw, pt, nt, outer)
+                        p.dtype.type(0), pw, pt, _omp(nt, outer), outer)
     return out
 
 
@@ -355,7 +371,7 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     acc = np.zeros((nacc, Cout, K), dtype=p.dtype)
     with blas_threads(1 if outer else nt):
         _im2col.grad_weight(x.reshape(N, -1), go2, acc, ws, p.groups, Cg, H, W, kh, kw, p.stride[1],
-                            Ho, Wo, ridx, cidx, crange, zero, pw, pt, nt, outer)
+                            Ho, Wo, ridx, cidx, crange, zero, pw, pt, _omp(nt, outer), outer)
     gw = (acc[0] if nacc == 1 else acc.sum(axis=0)).reshape(w.shape)
 
     # grad_input: scatters of one (image, group) must stay on one thread;
@@ -373,7 +389,7 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     gxs = gx[None] if copies == 1 else np.zeros((copies, N, C, H, W), dtype=p.dtype)
     with blas_threads(1 if outer else nt):
         _im2col.grad_input(w.reshape(Cout, K), go2, gxs.reshape(copies, N, -1), ws, p.groups, Cg, H, W,
-                           kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange, pw, pt, nt, mode)
+                           kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange, pw, pt, _omp(nt, outer), mode)
     if copies > 1:
         np.sum(gxs, axis=0, out=gx)
     return (gx[0] if p.unbatched else gx), gw, grad_bias
@@ -478,5 +494,5 @@ def offset_correlate_im2col(x, w, shape, offsets, boundary, fill, num_threads):
     with blas_threads(1 if outer else num_threads):
         _im2col.forward(x.reshape(1, -1), w.reshape(1, K), out, np.empty(0, x.dtype), ws, 1, 1, H, W,
                         kh, kw, 1, Ho, Wo, ridx, cidx, crange, x.dtype.type(fill), False, pt,
-                        num_threads, outer)
+                        _omp(num_threads, outer), outer)
     return out.reshape(shape)

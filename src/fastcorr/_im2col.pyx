@@ -20,16 +20,17 @@ column buffers together stay under a cap (``fastcorr.set_im2col_cap``,
 64 MiB by default); the buffer is a workspace reused across tiles (and
 across calls, see ``_conv.workspace``).
 
-Threads ("outer" mode, the default when threadpoolctl can pin BLAS to one
+Threads ("outer" mode, used whenever threadpoolctl can pin BLAS to one
 thread): one OpenMP loop over work items (image x group x tile), each thread
 gathering into its own slice of the workspace and calling a single-threaded
-GEMM. Measured on 2 cores (see the issue 3 notes) this beats "inner" mode
-(parallel gather, then one multithreaded BLAS call per tile) because the
-gather of the next tile overlaps the GEMM of another and OpenBLAS'
-thread hand-off costs are paid zero times; small per-image GEMMs (14x14
-layers) gain most. Without threadpoolctl BLAS threads cannot be pinned, and
-running BLAS inside OpenMP threads would oversubscribe the cores, so the
-code falls back to inner mode.
+GEMM on it, so the gather of one tile overlaps the GEMM of another and no
+thread team ever waits for another. The alternative ("inner": a parallel
+gather, then one multithreaded BLAS call per tile) was measured on the five
+CNN layers of issue 3 at 2 threads: outer 24-250 ms, inner 80-22000 ms. The
+two thread teams (libgomp, OpenBLAS pthreads) spin-wait in turn and fight
+over the cores, worst with small tiles on a loaded machine. Without
+threadpoolctl (BLAS threads cannot be pinned, and GEMMs inside OpenMP threads
+would oversubscribe) the code runs inner mode with a *serial* gather.
 
 The kernels know nothing of Python objects and release the GIL.
 """
