@@ -14,6 +14,7 @@ from ._validate import as_array, choice, BOUNDARIES, MODES
 
 _ENGINE_MODULES = {
     "direct": "._direct",
+    "fft": "._fft",
 }
 
 

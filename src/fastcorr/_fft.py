@@ -1,0 +1,347 @@
+"""FFT method: offset correlation through ``scipy.fft`` (overlap-save tiling).
+
+Every call is reduced to a *valid* correlation of an extended image E with
+the kernel, ``out[m, n] = sum_{j,k} w[j,k] E[m+j, n+k]`` where
+``E[i, j] = X[off0 + i, off1 + j]`` (X: the input extended by the boundary
+rule). Boundaries:
+
+* fill with a constant ``c``: correlate ``x - c`` (zero outside) and add
+  ``c * sum(w)`` -- exact in exact arithmetic for any fill value;
+* wrap and symm: the needed part of E is gathered (per-axis runs of rows and
+  columns, no per-element fancy indexing) and then treated as a zero-filled
+  image. So this engine serves every boundary (DESIGN §2.1 allows refusing
+  symm; serving it costs one gather of the output-sized region).
+
+The valid correlation runs by overlap-save: the output is cut into blocks of
+``B0 x B1``; each block needs an input tile of ``(B0+kh-1) x (B1+kw-1)``, whose
+transform of size ``N = next_fast_len(B + k - 1, real=True)`` is multiplied by
+the kernel's transform (computed once per call). Block sizes minimise an
+``N log N`` cost estimate per output sample; a single tile (the whole-image FFT)
+is one of the candidates. Tiles are taken as an overlapping strided view of a
+padded source (no per-tile copy) and processed in chunks whose spectra stay
+under a cap, so memory is bounded whatever the image size. Chunks are spread
+over ``num_threads`` Python threads (pocketfft and numpy release the GIL),
+so the copies, the spectrum products and the scatter run in parallel, not
+only the transforms; with fewer chunks than threads the transforms use
+``workers=num_threads`` instead.
+
+Transforms go through the public ``scipy.fft`` functions, so a backend set
+with ``scipy.fft.set_backend`` (pyFFTW, mkl_fft, ...) is honoured. float32
+is computed in complex64 (no upcast); complex inputs use full ``fft2``.
+"""
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.fft as sfft
+
+__all__ = ["correlate", "plan", "plan_cost", "SERVES_COMPLEX", "SERVES_INTEGER"]
+
+SERVES_COMPLEX = True
+SERVES_INTEGER = False
+SERVES_BOUNDARIES = (0, 1, 2)
+
+#: Bytes of spectra one chunk of tiles may hold (per thread).
+CHUNK_BYTES = 16 << 20
+#: Largest tile transform (elements) considered when tiling is worthwhile.
+_MAX_TILE_ELEMS = 1 << 22
+
+_pool_lock = threading.Lock()
+_pool = None
+_pool_size = 0
+
+
+def _executor(n):
+    """A process-wide pool with at least ``n`` worker threads."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < n:
+            old = _pool
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="fastcorr-fft")
+            _pool_size = n
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _run_parallel(fn, items, nthreads):
+    """Call ``fn(item)`` for every item on up to ``nthreads`` threads."""
+    items = list(items)
+    if nthreads <= 1 or len(items) <= 1:
+        for it in items:
+            fn(it)
+        return
+    pool = _executor(nthreads)
+    futures = [pool.submit(fn, it) for it in items]
+    for f in futures:
+        f.result()
+
+
+def _fast_len(n, real):
+    return sfft.next_fast_len(int(n), real=real)
+
+
+def _axis_candidates(out_len, k, real):
+    """(N, B, tiles) candidates for one axis: tile transform length, block, count."""
+    whole = _fast_len(out_len + k - 1, real)
+    cands = {whole}
+    n = _fast_len(max(2 * k, 16), real)
+    while n < whole:
+        cands.add(n)
+        n = _fast_len(int(n * 1.25) + 1, real)
+    result = []
+    for N in sorted(cands):
+        B = min(N - k + 1, out_len)
+        if B < 1:
+            continue
+        result.append((N, B, -(-out_len // B)))
+    return result
+
+
+def plan(out_shape, kshape, is_complex=False):
+    """Choose the overlap-save tiling: ``((N0, B0, t0), (N1, B1, t1))``.
+
+    Minimises ``t0 * t1 * N0 * N1 * (log2(N0 * N1) + 4)`` (transforms plus
+    the per-sample passes) with the tile transform bounded in size unless the
+    kernel itself needs more.
+    """
+    real = not is_complex
+    best = None
+    c0 = _axis_candidates(out_shape[0], kshape[0], real)
+    c1 = _axis_candidates(out_shape[1], kshape[1], real)
+    for a in c0:
+        for b in c1:
+            elems = a[0] * b[0]
+            if elems > _MAX_TILE_ELEMS and not (a is c0[0] and b is c1[0]):
+                continue
+            cost = a[2] * b[2] * elems * (math.log2(max(elems, 2)) + 4.0)
+            if best is None or cost < best[0]:
+                best = (cost, a, b)
+    return best[1], best[2]
+
+
+def plan_cost(out_shape, kshape, is_complex=False):
+    """Cost units of the chosen plan: (transform units, per-sample units).
+
+    Transform units are ``sum over tiles of N log2 N`` (two transforms per
+    tile); per-sample units count the elements copied and multiplied. The
+    dispatcher multiplies them by measured constants.
+    """
+    (N0, B0, t0), (N1, B1, t1) = plan(out_shape, kshape, is_complex)
+    elems = N0 * N1
+    tiles = t0 * t1
+    fft_units = 2.0 * tiles * elems * math.log2(max(elems, 2))
+    pass_units = tiles * elems * 2.0 + out_shape[0] * out_shape[1]
+    return fft_units, pass_units, tiles
+
+
+# ---------------------------------------------------------------------------
+# Extended-image gathering (wrap / symm), by contiguous runs per axis.
+
+def _runs(idx):
+    """Split an index array into maximal runs with step +1 or -1: (dst0, src0, length, step)."""
+    runs = []
+    n = len(idx)
+    i = 0
+    while i < n:
+        j = i + 1
+        step = 1
+        if j < n and idx[j] - idx[i] == -1:
+            step = -1
+        while j < n and idx[j] - idx[j - 1] == step:
+            j += 1
+        runs.append((i, int(idx[i]), j - i, step))
+        i = j
+    return runs
+
+
+def _ext_index(start, length, n, boundary):
+    idx = np.arange(start, start + length)
+    if boundary == 1:
+        return idx % n
+    period = idx % (2 * n)
+    return np.where(period >= n, 2 * n - 1 - period, period)
+
+
+def _gather_rows(dst, x, row_idx, col_runs):
+    """dst[i, :] = x[row_idx[i], cols] with cols given by runs."""
+    for d0, s0, ln, st in _runs(row_idx):
+        if st == 1:
+            src_rows = x[s0:s0 + ln]
+        else:
+            src_rows = x[s0 - ln + 1:s0 + 1][::-1]
+        drows = dst[d0:d0 + ln]
+        for c0, cs, cl, cst in col_runs:
+            if cst == 1:
+                drows[:, c0:c0 + cl] = src_rows[:, cs:cs + cl]
+            else:
+                drows[:, c0:c0 + cl] = src_rows[:, cs - cl + 1:cs + 1][:, ::-1]
+
+
+# ---------------------------------------------------------------------------
+
+def correlate(x, w, shape, offsets, boundary, fill, num_threads):
+    """Engine entry (see ``_dispatch``): the offset correlation by FFT.
+
+    ``x`` and ``w`` share one dtype: float32, float64, complex64 or
+    complex128 (C-contiguous). Returns a new C-contiguous array of ``shape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr import _fft
+    >>> x = np.arange(9.0).reshape(3, 3); w = np.array([[0.0, 1.0], [2.0, 3.0]])
+    >>> _fft.correlate(x, w, (2, 2), (0, 0), 0, 0.0, 1).round(10)
+    array([[19., 25.],
+           [37., 43.]])
+    """
+    x = np.asarray(x)
+    w = np.asarray(w)
+    if x.dtype.kind not in "fc" or x.dtype.itemsize > 16 or (x.dtype.kind == "f" and x.dtype.itemsize > 8):
+        raise ValueError(
+            f"method='fft' computes float32/float64/complex inputs only, got dtype {x.dtype}; "
+            "integers need exact arithmetic: use method='direct' or 'auto'"
+        )
+    dtype = x.dtype
+    w = np.ascontiguousarray(w, dtype=dtype)
+    Ho, Wo = (int(s) for s in shape)
+    kh, kw = w.shape
+    H, W = x.shape
+    out = np.empty((Ho, Wo), dtype=dtype)
+    if Ho == 0 or Wo == 0:
+        return out
+    nthreads = max(1, int(num_threads))
+    off0, off1 = (int(o) for o in offsets)
+    EH, EW = Ho + kh - 1, Wo + kw - 1
+    is_complex = dtype.kind == "c"
+    (N0, B0, t0), (N1, B1, t1) = plan((Ho, Wo), (kh, kw), is_complex)
+    P0, P1 = t0 * B0 + kh - 1, t1 * B1 + kw - 1
+
+    # The padded source: E in the top-left corner, zeros elsewhere.
+    src = np.empty((P0, P1), dtype=dtype)
+    c = dtype.type(fill) if boundary == 0 else dtype.type(0)
+    if boundary == 0:
+        # rows/cols of E that fall inside x
+        r_lo, r_hi = max(0, -off0), min(EH, H - off0)
+        c_lo, c_hi = max(0, -off1), min(EW, W - off1)
+        have = r_hi > r_lo and c_hi > c_lo
+
+        def fill_band(band):
+            a, b = band
+            blk = src[a:b]
+            if not have:
+                blk[...] = 0
+                return
+            lo, hi = max(a, r_lo), min(b, r_hi)
+            if lo >= hi:
+                blk[...] = 0
+                return
+            src[a:lo] = 0
+            src[hi:b] = 0
+            src[lo:hi, :c_lo] = 0
+            src[lo:hi, c_hi:] = 0
+            dst = src[lo:hi, c_lo:c_hi]
+            xs = x[lo + off0:hi + off0, c_lo + off1:c_hi + off1]
+            if c != 0:
+                np.subtract(xs, c, out=dst)
+            else:
+                dst[...] = xs
+    else:
+        if H == 0 or W == 0:
+            raise ValueError("wrap/symm boundaries need a non-empty input")
+        ridx = _ext_index(off0, EH, H, boundary)
+        col_runs = _runs(_ext_index(off1, EW, W, boundary))
+
+        def fill_band(band):
+            a, b = band
+            lo, hi = a, min(b, EH)
+            if hi > lo:
+                _gather_rows(src[lo:hi, :EW], x, ridx[lo:hi], col_runs)
+                src[lo:hi, EW:] = 0
+            if b > hi:
+                src[max(hi, a):b] = 0
+
+    bands = _split(P0, nthreads if P0 * P1 >= 1 << 16 else 1)
+    _run_parallel(fill_band, bands, nthreads)
+
+    # Kernel spectrum, once per call (flipped kernel: correlation = convolution).
+    wf = w[::-1, ::-1]
+    # Transform the kh nonzero rows first, then the columns (half a 2-D transform).
+    if is_complex:
+        kspec = sfft.fft(sfft.fft(wf, n=N1, axis=1, workers=nthreads), n=N0, axis=0,
+                         workers=nthreads, overwrite_x=True)
+    else:
+        kspec = sfft.fft(sfft.rfft(wf, n=N1, axis=1, workers=nthreads), n=N0, axis=0,
+                         workers=nthreads, overwrite_x=True)
+
+    # Overlapping tiles as a strided view: tiles[i, j] = src[i*B0 : i*B0+L0, j*B1 : j*B1+L1].
+    L0, L1 = B0 + kh - 1, B1 + kw - 1
+    s0, s1 = src.strides
+    tiles = np.lib.stride_tricks.as_strided(
+        src, shape=(t0, t1, L0, L1), strides=(B0 * s0, B1 * s1, s0, s1), writeable=False
+    )
+    spec_elems = N0 * (N1 if is_complex else N1 // 2 + 1)
+    per_tile = spec_elems * 2 * dtype.itemsize if not is_complex else spec_elems * dtype.itemsize
+    tiles_per_chunk = max(1, CHUNK_BYTES // max(per_tile, 1))
+    chunks = _chunks(t0, t1, tiles_per_chunk)
+    workers = 1 if len(chunks) >= nthreads else nthreads
+
+    def run(chunk):
+        a, b, cc, d = chunk
+        view = tiles[a:b, cc:d]
+        if is_complex:
+            spec = sfft.fft2(view, s=(N0, N1), axes=(-2, -1), workers=workers, overwrite_x=False)
+            spec *= kspec
+            res = sfft.ifft2(spec, axes=(-2, -1), workers=workers, overwrite_x=True)
+        else:
+            spec = sfft.rfft2(view, s=(N0, N1), axes=(-2, -1), workers=workers)
+            spec *= kspec
+            res = sfft.irfft2(spec, s=(N0, N1), axes=(-2, -1), workers=workers, overwrite_x=True)
+        res = res[:, :, kh - 1:kh - 1 + B0, kw - 1:kw - 1 + B1]
+        _scatter(out, res, a, cc, B0, B1)
+
+    _run_parallel(run, chunks, nthreads)
+    if c != 0:
+        tot = w.sum(dtype=dtype) * c
+        if tot != 0:
+            bands = _split(Ho, nthreads if Ho * Wo >= 1 << 16 else 1)
+            _run_parallel(lambda ab: np.add(out[ab[0]:ab[1]], tot, out=out[ab[0]:ab[1]]), bands, nthreads)
+    return out
+
+
+def _split(n, parts):
+    parts = max(1, min(parts, n))
+    edges = [n * i // parts for i in range(parts + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(parts) if edges[i + 1] > edges[i]]
+
+
+def _chunks(t0, t1, per_chunk):
+    """Rectangles of tiles (a, b, c, d) with at most ``per_chunk`` tiles each."""
+    if per_chunk >= t1:
+        rows = max(1, per_chunk // t1)
+        return [(a, min(a + rows, t0), 0, t1) for a in range(0, t0, rows)]
+    return [(a, a + 1, c, min(c + per_chunk, t1)) for a in range(t0) for c in range(0, t1, per_chunk)]
+
+
+def _scatter(out, res, a, c, B0, B1):
+    """Write blocks res[i, j] (B0 x B1) to out at tile (a+i, c+j), cropping at the edges."""
+    Ho, Wo = out.shape
+    nb, nc = res.shape[:2]
+    r0, q0 = a * B0, c * B1
+    full_r = max(0, min(nb, (Ho - r0) // B0))
+    full_c = max(0, min(nc, (Wo - q0) // B1))
+    rr = min(Ho - (r0 + full_r * B0), B0) if full_r < nb else 0
+    cr = min(Wo - (q0 + full_c * B1), B1) if full_c < nc else 0
+    if full_r and full_c:
+        dst = out[r0:r0 + full_r * B0, q0:q0 + full_c * B1].reshape(full_r, B0, full_c, B1)
+        dst[...] = res[:full_r, :full_c].transpose(0, 2, 1, 3)
+    if full_r and cr:
+        dst = out[r0:r0 + full_r * B0, q0 + full_c * B1:q0 + full_c * B1 + cr].reshape(full_r, B0, cr)
+        dst[...] = res[:full_r, full_c, :, :cr]
+    if rr:
+        rows = out[r0 + full_r * B0:r0 + full_r * B0 + rr]
+        if full_c:
+            rows[:, q0:q0 + full_c * B1].reshape(rr, full_c, B1)[...] = res[full_r, :full_c, :rr].transpose(1, 0, 2)
+        if cr:
+            rows[:, q0 + full_c * B1:q0 + full_c * B1 + cr] = res[full_r, full_c, :rr, :cr]
