@@ -15,6 +15,7 @@ from ._validate import as_array, choice, BOUNDARIES, MODES
 _ENGINE_MODULES = {
     "direct": "._direct",
     "fft": "._fft",
+    "separable": "._separable",
 }
 
 
