@@ -107,6 +107,7 @@ def plan(out_shape, kshape, is_complex=False):
     kernel itself needs more.
     """
     real = not is_complex
+    out_shape = tuple(max(1, int(v)) for v in out_shape)
     best = None
     c0 = _axis_candidates(out_shape[0], kshape[0], real)
     c1 = _axis_candidates(out_shape[1], kshape[1], real)
