@@ -7,12 +7,14 @@ __version__ = "0.1.0"
 
 from ._api import correlate2d, convolve2d
 from ._config import get_num_threads, set_num_threads, threads, show_config
-from ._dispatch import choose_method
+from ._dispatch import choose_method, set_autotune, get_autotune
 
 __all__ = [
     "correlate2d",
     "convolve2d",
     "choose_method",
+    "set_autotune",
+    "get_autotune",
     "get_num_threads",
     "set_num_threads",
     "threads",
