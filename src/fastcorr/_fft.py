@@ -266,15 +266,7 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
     bands = _split(P0, nthreads if P0 * P1 >= 1 << 16 else 1)
     _run_parallel(fill_band, bands, nthreads)
 
-    # Kernel spectrum, once per call (flipped kernel: correlation = convolution).
-    wf = w[::-1, ::-1]
-    # Transform the kh nonzero rows first, then the columns (half a 2-D transform).
-    if is_complex:
-        kspec = sfft.fft(sfft.fft(wf, n=N1, axis=1, workers=nthreads), n=N0, axis=0,
-                         workers=nthreads, overwrite_x=True)
-    else:
-        kspec = sfft.fft(sfft.rfft(wf, n=N1, axis=1, workers=nthreads), n=N0, axis=0,
-                         workers=nthreads, overwrite_x=True)
+    kspec = kernel_spectrum(w, N0, N1, is_complex, nthreads)
 
     # Overlapping tiles as a strided view: tiles[i, j] = src[i*B0 : i*B0+L0, j*B1 : j*B1+L1].
     L0, L1 = B0 + kh - 1, B1 + kw - 1
@@ -309,6 +301,43 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
             bands = _split(Ho, nthreads if Ho * Wo >= 1 << 16 else 1)
             _run_parallel(lambda ab: np.add(out[ab[0]:ab[1]], tot, out=out[ab[0]:ab[1]]), bands, nthreads)
     return out
+
+
+_kcache = {}
+_kcache_lock = threading.Lock()
+#: Bytes of kernel spectra kept for reuse across calls (same kernel, same plan).
+KERNEL_CACHE_BYTES = 64 << 20
+
+
+def kernel_spectrum(w, N0, N1, is_complex, nthreads):
+    """Transform of the flipped kernel at ``(N0, N1)``, cached across calls.
+
+    A read-only array; the cache holds at most ``KERNEL_CACHE_BYTES`` and is
+    keyed by the kernel's bytes, so a changed kernel is never confused with
+    an old one. The kh nonzero rows are transformed first, then the columns
+    (about half a full 2-D transform).
+    """
+    key = (w.shape, w.dtype.str, N0, N1, is_complex, w.tobytes()) if w.size <= 1 << 16 else None
+    if key is not None:
+        with _kcache_lock:
+            hit = _kcache.get(key)
+        if hit is not None:
+            return hit
+    wf = w[::-1, ::-1]
+    if is_complex:
+        spec = sfft.fft(sfft.fft(wf, n=N1, axis=1, workers=nthreads), n=N0, axis=0,
+                        workers=nthreads, overwrite_x=True)
+    else:
+        spec = sfft.fft(sfft.rfft(wf, n=N1, axis=1, workers=nthreads), n=N0, axis=0,
+                        workers=nthreads, overwrite_x=True)
+    spec.flags.writeable = False
+    if key is not None and spec.nbytes <= KERNEL_CACHE_BYTES // 4:
+        with _kcache_lock:
+            total = sum(v.nbytes for v in _kcache.values())
+            while _kcache and total + spec.nbytes > KERNEL_CACHE_BYTES:
+                total -= _kcache.pop(next(iter(_kcache))).nbytes
+            _kcache[key] = spec
+    return spec
 
 
 def _split(n, parts):
