@@ -12,7 +12,7 @@ import tempfile
 
 from setuptools import Extension, setup
 
-EXTENSIONS = ["_direct", "_separable"]
+EXTENSIONS = ["_direct", "_separable", "_fft_kernels"]
 PKG_DIR = os.path.join("src", "fastcorr")
 
 

@@ -109,3 +109,50 @@ def test_fft_threads_agree():
     a = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=1)
     b = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=2)
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(w).sum() * np.abs(x).max())
+
+
+def _conv_ref(x, w, stride, dil, groups):
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    khd, kwd = dil * (kh - 1) + 1, dil * (kw - 1) + 1
+    wd = np.zeros((O, Cg, khd, kwd))
+    wd[:, :, ::dil, ::dil] = w
+    Og = O // groups
+    out = np.zeros((N, O, H - khd + 1, W - kwd + 1))
+    for n in range(N):
+        for o in range(O):
+            g = o // Og
+            for c in range(Cg):
+                out[n, o] += scipy.signal.correlate2d(x[n, g * Cg + c], wd[o, c], "valid")
+    return out[:, :, ::stride, ::stride]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", [(2, 3, 10, 12, 4, 3, 1, 1, 1), (3, 4, 17, 9, 6, 2, 2, 1, 2),
+                                  (1, 6, 20, 20, 6, 3, 1, 2, 3), (2, 8, 16, 16, 8, 5, 3, 1, 1)])
+def test_conv2d_nchw_fft(dtype, case):
+    N, C, H, W, O, k, s, d, g = case
+    rng = np.random.default_rng(sum(case))
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((O, C // g, k, k)).astype(dtype)
+    y = _fft.conv2d_nchw(x, w, s, d, g, num_threads=2)
+    ref = _conv_ref(x.astype(np.float64), w.astype(np.float64), s, d, g)
+    assert y.dtype == dtype and y.shape == ref.shape
+    e = np.abs(y - ref).max() / (np.abs(x).max() * np.abs(w).sum(axis=(1, 2, 3)).max())
+    assert e <= TOL[dtype]
+
+
+def test_conv2d_nchw_fft_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 4, 15, 13)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), groups=2, dilation=2).numpy()
+    np.testing.assert_allclose(_fft.conv2d_nchw(x, w, 1, 2, 2), ref, atol=1e-4)
+
+
+def test_conv2d_nchw_fft_refuses():
+    with pytest.raises(ValueError, match="float32/float64"):
+        _fft.conv2d_nchw(np.ones((1, 1, 5, 5), np.int32), np.ones((1, 1, 3, 3), np.int32))
+    with pytest.raises(ValueError, match="groups"):
+        _fft.conv2d_nchw(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), groups=2)
