@@ -50,6 +50,7 @@ DEFAULT_CONSTANTS = {
 }
 
 _calibration = None
+_generation = 0
 _calibration_lock = threading.Lock()
 
 
@@ -66,6 +67,9 @@ def calibration_path():
 def constants():
     """The cost-model constants in use: the calibration file's, else the defaults."""
     global _calibration
+    cached = _calibration
+    if cached is not None:
+        return cached
     with _calibration_lock:
         if _calibration is None:
             merged = {m: dict(c) for m, c in DEFAULT_CONSTANTS.items()}
@@ -83,9 +87,11 @@ def constants():
 
 def reset_constants():
     """Forget loaded constants (re-read the calibration file on next use)."""
-    global _calibration
+    global _calibration, _generation
     with _calibration_lock:
         _calibration = None
+        _generation += 1
+        _estimates.clear()
 
 
 def _par(c, threads):
@@ -162,7 +168,14 @@ def set_autotune(enabled=True):
 
 
 def get_autotune():
-    """Whether autotune mode is on (see :func:`set_autotune`)."""
+    """Whether autotune mode is on (see :func:`set_autotune`).
+
+    Examples
+    --------
+    >>> import fastcorr
+    >>> fastcorr.get_autotune()
+    False
+    """
     return _autotune
 
 
@@ -188,6 +201,10 @@ def candidates(x, w, shape, boundary, dtype, num_threads):
     the NaN/inf rule is applied by :func:`choose_offset_method`.
     """
     dtype = np.dtype(dtype)
+    key = (x.shape, w.shape, tuple(shape), dtype.str, num_threads, tuple(_ENGINE_MODULES), _generation)
+    hit = _estimates.get(key)
+    if hit is not None:
+        return dict(hit)
     est = {}
     for m in _ENGINE_MODULES:
         if dtype.kind in "iu" and m not in ("direct", "im2col"):
@@ -203,7 +220,13 @@ def candidates(x, w, shape, boundary, dtype, num_threads):
         t = estimate(m, x.shape, w.shape, shape, dtype, num_threads)
         if t is not None:
             est[m] = t
+    if len(_estimates) > 4096:
+        _estimates.clear()
+    _estimates[key] = dict(est)
     return est
+
+
+_estimates = {}  # memo of candidates(): pure function of shapes, dtype, threads, constants
 
 
 #: Below this estimated single-thread time a call runs on one thread: waking
@@ -249,7 +272,10 @@ def _choose(x, w, shape, boundary, dtype, num_threads):
             del est["separable"]
     order = sorted(est, key=est.get)
     if _autotune and len(order) > 1:
-        order = _autotuned(order, x, w, shape, boundary, dtype, num_threads)
+        # Time only plausible candidates (within 8x of the model's best).
+        near = [m for m in order if est[m] <= 8.0 * est[order[0]]]
+        if len(near) > 1:
+            order = _autotuned(near, x, w, shape, boundary, dtype, num_threads) + order[len(near):]
     for m in order:
         if m == "fft" and not (_finite(w) and _finite(x)):
             continue

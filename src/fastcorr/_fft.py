@@ -29,6 +29,7 @@ Transforms go through the public ``scipy.fft`` functions, so a backend set
 with ``scipy.fft.set_backend`` (pyFFTW, mkl_fft, ...) is honoured. float32
 is computed in complex64 (no upcast); complex inputs use full ``fft2``.
 """
+import functools
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -100,6 +101,12 @@ def _axis_candidates(out_len, k, real):
 
 
 def plan(out_shape, kshape, is_complex=False):
+    """Choose the overlap-save tiling (memoised): see :func:`_plan`."""
+    return _plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), bool(is_complex))
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(out_shape, kshape, is_complex=False):
     """Choose the overlap-save tiling: ``((N0, B0, t0), (N1, B1, t1))``.
 
     Minimises ``t0 * t1 * N0 * N1 * (log2(N0 * N1) + 4)`` (transforms plus
