@@ -8,6 +8,10 @@ __version__ = "0.1.0"
 from ._api import correlate2d, convolve2d
 from ._config import get_num_threads, set_num_threads, threads, show_config
 from ._dispatch import choose_method
+from ._matrix import correlation_matrix
+from ._receptive_field import receptive_field
+from ._cimport import get_include
+from . import kernels, nn
 
 __all__ = [
     "correlate2d",
@@ -17,4 +21,9 @@ __all__ = [
     "set_num_threads",
     "threads",
     "show_config",
+    "correlation_matrix",
+    "receptive_field",
+    "get_include",
+    "kernels",
+    "nn",
 ]
