@@ -72,8 +72,8 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="a
     --------
     >>> import numpy as np, fastcorr
     >>> fastcorr.convolve2d(np.eye(3), [[1, 2], [3, 4]], mode='valid')
-    array([[5., 3.],
-           [2., 5.]])
+    array([[5., 2.],
+           [3., 5.]])
     """
     problem = signal_args("convolve2d", in1, in2, mode, boundary, fillvalue, method, num_threads)
     return _solve(problem, convolve=True)

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FC_NB 32
+#define FC_NB 64
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define FC_X86_DISPATCH 1
@@ -53,41 +53,34 @@
 #define FC_COMPILER "unknown C compiler"
 #endif
 
-/* The body is written once and instantiated per element type and target. */
+/* The body is written once and instantiated per element type and target.
+ * Blocks of FC_NB columns keep FC_NB / lanes independent accumulator chains
+ * in registers (enough to hide the FMA latency), then blocks of 8, then a
+ * scalar remainder. */
+#define FC_ROWS_BLOCK(T, WIDTH, i0)                                            \
+    {                                                                          \
+        T s[WIDTH];                                                            \
+        for (int t = 0; t < WIDTH; t++) s[t] = acc[i0 + t];                    \
+        for (ptrdiff_t r = 0; r < nrows; r++) {                                \
+            const T *p = rows[r] + i0;                                         \
+            const T *wr = w[r];                                                \
+            for (ptrdiff_t k = 0; k < kw; k++) {                               \
+                const T c = wr[k];                                             \
+                const T *q = p + k;                                            \
+                for (int t = 0; t < WIDTH; t++) s[t] += c * q[t];              \
+            }                                                                  \
+        }                                                                      \
+        for (int t = 0; t < WIDTH; t++) acc[i0 + t] = s[t];                    \
+    }
+
 #define FC_DEFINE_ROWS_KERNEL(NAME, T, ATTR)                                   \
 ATTR static void NAME(T *acc, const T *const *rows, const T *const *w,         \
                       ptrdiff_t nrows, ptrdiff_t kw, ptrdiff_t n)              \
 {                                                                              \
     ptrdiff_t i0 = 0;                                                          \
-    for (; i0 + FC_NB <= n; i0 += FC_NB) {                                     \
-        T s[FC_NB];                                                            \
-        for (int t = 0; t < FC_NB; t++) s[t] = acc[i0 + t];                    \
-        for (ptrdiff_t r = 0; r < nrows; r++) {                                \
-            const T *p = rows[r] + i0;                                         \
-            const T *wr = w[r];                                                \
-            for (ptrdiff_t k = 0; k < kw; k++) {                               \
-                const T c = wr[k];                                             \
-                const T *q = p + k;                                            \
-                for (int t = 0; t < FC_NB; t++) s[t] += c * q[t];              \
-            }                                                                  \
-        }                                                                      \
-        for (int t = 0; t < FC_NB; t++) acc[i0 + t] = s[t];                    \
-    }                                                                          \
-    if (i0 < n) {                                                              \
-        const ptrdiff_t m = n - i0;                                            \
-        T s[FC_NB];                                                            \
-        for (ptrdiff_t t = 0; t < m; t++) s[t] = acc[i0 + t];                  \
-        for (ptrdiff_t r = 0; r < nrows; r++) {                                \
-            const T *p = rows[r] + i0;                                         \
-            const T *wr = w[r];                                                \
-            for (ptrdiff_t k = 0; k < kw; k++) {                               \
-                const T c = wr[k];                                             \
-                const T *q = p + k;                                            \
-                for (ptrdiff_t t = 0; t < m; t++) s[t] += c * q[t];            \
-            }                                                                  \
-        }                                                                      \
-        for (ptrdiff_t t = 0; t < m; t++) acc[i0 + t] = s[t];                  \
-    }                                                                          \
+    for (; i0 + FC_NB <= n; i0 += FC_NB) FC_ROWS_BLOCK(T, FC_NB, i0)           \
+    for (; i0 + 8 <= n; i0 += 8) FC_ROWS_BLOCK(T, 8, i0)                       \
+    for (; i0 < n; i0++) FC_ROWS_BLOCK(T, 1, i0)                               \
 }
 
 FC_DEFINE_ROWS_KERNEL(fc_rows_f32_base, float, )

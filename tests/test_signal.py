@@ -1,0 +1,346 @@
+"""correlate2d / convolve2d against scipy.signal, method='direct' and 'auto'."""
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+
+import fastcorr
+
+MODES = ["full", "same", "valid"]
+BOUNDARIES = ["fill", "wrap", "symm"]
+FUNCS = [("correlate2d", ss.correlate2d), ("convolve2d", ss.convolve2d)]
+METHODS = ["direct", "auto"]
+
+
+def random_array(rng, shape, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        lo, hi = max(info.min, -50), min(info.max, 50)
+        return rng.integers(lo, hi, size=shape, endpoint=True).astype(dtype)
+    a = rng.standard_normal(shape)
+    if dtype.kind == "c":
+        a = a + 1j * rng.standard_normal(shape)
+    return a.astype(dtype)
+
+
+def assert_matches(got, want, dtype):
+    assert got.dtype == want.dtype
+    assert got.shape == want.shape
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        np.testing.assert_array_equal(got, want)
+    else:
+        tol = 1e-5 if dtype in (np.float32, np.complex64) else 1e-12
+        scale = max(1.0, np.abs(want).max()) if want.size else 1.0
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol * scale * 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128,
+                                   np.int32, np.int64, np.uint8])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("kshape", [(3, 3), (2, 4), (4, 1), (1, 1), (6, 5)])
+@pytest.mark.parametrize("method", METHODS)
+def test_matches_scipy(dtype, mode, boundary, kshape, method):
+    rng = np.random.default_rng(abs(hash((np.dtype(dtype).name, mode, boundary, kshape))) % 2**32)
+    x = random_array(rng, (11, 14), dtype)
+    k = random_array(rng, kshape, dtype)
+    for name, ref in FUNCS:
+        want = ref(x, k, mode=mode, boundary=boundary, fillvalue=3)
+        got = getattr(fastcorr, name)(x, k, mode=mode, boundary=boundary, fillvalue=3, method=method)
+        assert_matches(got, want, dtype)
+
+
+def test_uint8_wraps_modulo_256_like_scipy():
+    x = np.full((3, 3), 200, np.uint8)
+    k = np.full((2, 2), 4, np.uint8)
+    got = fastcorr.correlate2d(x, k)
+    np.testing.assert_array_equal(got, ss.correlate2d(x, k))
+    assert got.dtype == np.uint8
+    assert got[0, 0] == (200 * 4) % 256  # 32
+
+
+def test_large_int64_exact():
+    x = np.array([[2**62, 3], [5, -(2**61)]], dtype=np.int64)
+    k = np.array([[3, -7], [11, 2]], dtype=np.int64)
+    np.testing.assert_array_equal(fastcorr.correlate2d(x, k), ss.correlate2d(x, k))
+
+
+@pytest.mark.parametrize("pair", [(np.int8, np.uint8), (np.int32, np.float32),
+                                  (np.float32, np.complex64), (np.float32, np.float64),
+                                  (np.uint16, np.int64)])
+def test_mixed_dtypes_follow_scipy(pair):
+    rng = np.random.default_rng(1)
+    x = random_array(rng, (7, 9), pair[0])
+    k = random_array(rng, (3, 2), pair[1])
+    for name, ref in FUNCS:
+        want = ref(x, k, "same")
+        got = getattr(fastcorr, name)(x, k, "same")
+        assert_matches(got, want, want.dtype)
+
+
+def test_float32_stays_float32():
+    x = np.ones((5, 5), np.float32)
+    assert fastcorr.correlate2d(x, x[:2, :2]).dtype == np.float32
+
+
+def test_float16_computed_in_float32_and_returned_as_float16():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((9, 9)).astype(np.float16)
+    k = rng.standard_normal((3, 3)).astype(np.float16)
+    got = fastcorr.correlate2d(x, k, "same")
+    assert got.dtype == np.float16
+    want = ss.correlate2d(x.astype(np.float64), k.astype(np.float64), "same")
+    np.testing.assert_allclose(got.astype(np.float64), want, atol=2e-2 * np.abs(want).max())
+
+
+def test_longdouble_like_scipy():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 7)).astype(np.longdouble)
+    k = rng.standard_normal((3, 2)).astype(np.longdouble)
+    for boundary in BOUNDARIES:
+        want = ss.correlate2d(x, k, "same", boundary)
+        got = fastcorr.correlate2d(x, k, "same", boundary)
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
+@pytest.mark.parametrize("mode", ["full", "same"])
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("kshape", [(15, 3), (3, 20), (15, 20)])
+def test_kernel_larger_than_image(mode, boundary, kshape):
+    # scipy extends wrap/symm by one period only, so its answer is defined
+    # while the kernel reaches at most one image size beyond each edge.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((9, 12))
+    k = rng.standard_normal(kshape)
+    for name, ref in FUNCS:
+        want = ref(x, k, mode, boundary, fillvalue=-1.5)
+        got = getattr(fastcorr, name)(x, k, mode, boundary, fillvalue=-1.5)
+        assert_matches(got, want, np.float64)
+
+
+def test_wrap_and_symm_beyond_one_period():
+    # A kernel reaching several periods: fastcorr keeps extending (scipy does not).
+    x = np.arange(6.0).reshape(2, 3)
+    k = np.ones((1, 9))
+    got = fastcorr.correlate2d(x, k, "same", "wrap")
+    np.testing.assert_allclose(got, 3 * x.sum(axis=1, keepdims=True) * np.ones((1, 3)))
+    got = fastcorr.correlate2d(x, np.ones((1, 7)), "same", "symm")
+    # row [0 1 2] extended symmetrically: ... 2 1 0 | 0 1 2 | 2 1 0 ...
+    ext = np.array([0, 1, 2, 2, 1, 0] * 4, float)
+    # output n covers extended positions n-3 .. n+3 (period 6, index 0 at 6*2)
+    want0 = [ext[12 + n - 3: 12 + n + 4].sum() for n in range(3)]
+    np.testing.assert_allclose(got[0], want0)
+
+
+def test_valid_swaps_inputs_like_scipy():
+    rng = np.random.default_rng(5)
+    small = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))
+    big = rng.standard_normal((8, 9)) + 1j * rng.standard_normal((8, 9))
+    for name, ref in FUNCS:
+        assert_matches(getattr(fastcorr, name)(small, big, "valid"), ref(small, big, "valid"), np.complex128)
+
+
+def test_valid_raises_when_neither_is_larger():
+    with pytest.raises(ValueError, match="valid"):
+        fastcorr.correlate2d(np.ones((2, 8)), np.ones((3, 2)), "valid")
+
+
+def test_fillvalue_rules():
+    x = np.ones((3, 3), np.float32)
+    k = np.ones((2, 2), np.float32)
+    np.testing.assert_allclose(fastcorr.correlate2d(x, k, fillvalue=2.5), ss.correlate2d(x, k, fillvalue=2.5))
+    xi = np.ones((3, 3), np.int32)
+    np.testing.assert_array_equal(fastcorr.correlate2d(xi, xi[:2, :2], fillvalue=2.5),
+                                  ss.correlate2d(xi, xi[:2, :2], fillvalue=2.5))
+    xc = x * 1j
+    np.testing.assert_allclose(fastcorr.correlate2d(xc, k, fillvalue=1 - 2j),
+                               ss.correlate2d(xc, k, fillvalue=1 - 2j))
+    with pytest.raises(ValueError, match="fillvalue"):
+        fastcorr.correlate2d(x, k, fillvalue=1 + 2j)
+    with pytest.raises(ValueError, match="fillvalue"):
+        fastcorr.correlate2d(x, k, fillvalue=[1, 2])
+    with pytest.raises(TypeError, match="fillvalue"):
+        fastcorr.correlate2d(x, k, fillvalue="a")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_empty_inputs(mode):
+    x = np.zeros((0, 3))
+    k = np.ones((2, 2))
+    if mode == "valid":
+        with pytest.raises(ValueError):
+            fastcorr.correlate2d(x, k, mode)
+        with pytest.raises(ValueError):
+            ss.correlate2d(x, k, mode)
+    else:
+        got = fastcorr.correlate2d(x, k, mode, fillvalue=2)
+        want = ss.correlate2d(x, k, mode, fillvalue=2)
+        assert_matches(got, want, np.float64)
+    img = np.ones((3, 3))
+    empty_k = np.zeros((0, 2))
+    assert_matches(fastcorr.correlate2d(img, empty_k, mode), ss.correlate2d(img, empty_k, mode), np.float64)
+
+
+@pytest.mark.parametrize("boundary", ["wrap", "symm"])
+def test_empty_image_full_with_wrap_raises(boundary):
+    # scipy crashes the interpreter here; fastcorr raises.
+    with pytest.raises(ValueError, match="in1"):
+        fastcorr.correlate2d(np.zeros((0, 3)), np.ones((2, 2)), "full", boundary)
+
+
+def test_layouts_and_array_likes():
+    rng = np.random.default_rng(6)
+    base = rng.standard_normal((20, 30))
+    k = rng.standard_normal((3, 4))
+    want_fn = lambda x: ss.correlate2d(x, k, "same", "symm")  # noqa: E731
+    views = {
+        "non-contiguous": base[::2, ::3],
+        "negative strides": base[::-1, ::-2],
+        "fortran": np.asfortranarray(base),
+        "big-endian": base.astype(">f8"),
+        "list": base[:5, :6].tolist(),
+    }
+    ro = base.copy()
+    ro.flags.writeable = False
+    views["read-only"] = ro
+    for name, x in views.items():
+        got = fastcorr.correlate2d(x, k, "same", "symm")
+        np.testing.assert_allclose(got, want_fn(np.asarray(x)), atol=1e-12, err_msg=name)
+    kview = rng.standard_normal((6, 8))[::2, ::-2]
+    np.testing.assert_allclose(fastcorr.convolve2d(base, kview), ss.convolve2d(base, kview), atol=1e-12)
+
+
+def test_inputs_not_modified():
+    x = np.arange(20.0).reshape(4, 5)
+    k = np.array([[1.0, -2.0]])
+    x0, k0 = x.copy(), k.copy()
+    fastcorr.convolve2d(x, k, boundary="wrap")
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(k, k0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.int64])
+def test_threads_give_identical_results(dtype):
+    rng = np.random.default_rng(7)
+    x = random_array(rng, (257, 131), dtype)
+    k = random_array(rng, (7, 5), dtype)
+    one = fastcorr.correlate2d(x, k, "same", "symm", num_threads=1)
+    two = fastcorr.correlate2d(x, k, "same", "symm", num_threads=2)
+    np.testing.assert_array_equal(one, two)
+    with fastcorr.threads(2):
+        np.testing.assert_array_equal(fastcorr.correlate2d(x, k, "same", "symm"), one)
+
+
+def test_python_threads_at_once():
+    rng = np.random.default_rng(8)
+    cases = [(rng.standard_normal((300, 200)).astype(np.float32), rng.standard_normal((5, 5)).astype(np.float32),
+              boundary, nt) for boundary in BOUNDARIES for nt in (1, 2)]
+    wants = [ss.correlate2d(x, k, "same", b) for x, k, b, _ in cases]
+    errors = []
+
+    def worker(i):
+        try:
+            for _ in range(3):
+                x, k, b, nt = cases[i % len(cases)]
+                got = fastcorr.correlate2d(x, k, "same", b, num_threads=nt)
+                np.testing.assert_allclose(got, wants[i % len(cases)], atol=1e-4)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_thread_settings():
+    old = fastcorr.get_num_threads()
+    try:
+        fastcorr.set_num_threads(1)
+        assert fastcorr.get_num_threads() == 1
+        with fastcorr.threads(2):
+            assert fastcorr.get_num_threads() == 2
+        assert fastcorr.get_num_threads() == 1
+    finally:
+        fastcorr.set_num_threads(old)
+    for bad in (0, -1, 10**6):
+        with pytest.raises(ValueError, match="between 1 and"):
+            fastcorr.set_num_threads(bad)
+        with pytest.raises(ValueError, match="num_threads"):
+            fastcorr.correlate2d(np.ones((2, 2)), np.ones((1, 1)), num_threads=bad)
+    with pytest.raises(TypeError, match="num_threads"):
+        fastcorr.correlate2d(np.ones((2, 2)), np.ones((1, 1)), num_threads=1.5)
+
+
+# The textbook ("Convolutions for Images") facts.
+def test_textbook_example():
+    X = np.arange(9.0).reshape(3, 3)
+    K = np.array([[0.0, 1.0], [2.0, 3.0]])
+    np.testing.assert_array_equal(fastcorr.correlate2d(X, K, "valid"), [[19, 25], [37, 43]])
+
+
+def test_textbook_edge_detection():
+    X = np.ones((6, 8))
+    X[:, 2:6] = 0
+    K = np.array([[1.0, -1.0]])
+    Y = fastcorr.correlate2d(X, K, "valid")
+    assert Y.shape == (6, 7)
+    want = np.zeros((6, 7))
+    want[:, 1] = 1
+    want[:, 5] = -1
+    np.testing.assert_array_equal(Y, want)
+    np.testing.assert_array_equal(fastcorr.correlate2d(X.T, K, "valid"), np.zeros((8, 5)))
+
+
+# Bad input.
+@pytest.mark.parametrize("func", [fastcorr.correlate2d, fastcorr.convolve2d])
+def test_bad_inputs(func):
+    img = np.ones((4, 4))
+    with pytest.raises(ValueError, match="2-D"):
+        func(np.ones(4), img)
+    with pytest.raises(ValueError, match="2-D"):
+        func(img, np.ones((2, 2, 2)))
+    with pytest.raises(TypeError, match="in1"):
+        func(np.array([["a", "b"]]), img)
+    with pytest.raises(TypeError, match="in2"):
+        func(img, np.array([[None]], dtype=object))
+    with pytest.raises(TypeError, match="bool"):
+        func(img > 0, img)
+    with pytest.raises(ValueError, match="mode"):
+        func(img, img, mode="foo")
+    with pytest.raises(ValueError, match="boundary"):
+        func(img, img, boundary="reflect")
+    with pytest.raises(ValueError, match="method"):
+        func(img, img, method="magic")
+    with pytest.raises(TypeError, match="in1"):
+        func([[1, 2], [3]], img)
+
+
+def test_integer_refused_by_methods_that_cannot_be_exact():
+    # Only methods present in this build are checked.
+    for method in ("im2col", "fft", "separable"):
+        with pytest.raises(ValueError, match="method"):
+            fastcorr.correlate2d(np.ones((5, 5), np.int32), np.ones((3, 3), np.int32), method=method)
+
+
+def test_show_config_and_info(capsys):
+    from fastcorr.__main__ import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "OpenMP" in out and "build system" in out
+    info = fastcorr._config.config_info()
+    assert info["fastcorr"] == fastcorr.__version__
+
+
+def test_no_warnings_on_plain_call():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fastcorr.correlate2d(np.ones((5, 5), np.float32), np.ones((3, 3), np.float32), "same")
