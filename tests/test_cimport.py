@@ -60,16 +60,18 @@ def offset_f32(float[:, ::1] x, float[:, ::1] w, float[:, ::1] out,
 
 SETUP = '''
 import os
-import fastcorr
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+# The test passes fastcorr.get_include() in the environment, so that this
+# build need not import fastcorr (which may be a sanitizer build needing
+# LD_PRELOAD); a real project would call fastcorr.get_include() here.
+include = os.environ["FASTCORR_INCLUDE"]
 flags = os.environ.get("DOWNSTREAM_FLAGS", "").split()
 ext = Extension("fc_downstream", ["fc_downstream.pyx"],
-                include_dirs=[fastcorr.get_include()],
                 extra_compile_args=flags, extra_link_args=flags)
 setup(name="fc_downstream",
-      ext_modules=cythonize([ext], include_path=[fastcorr.get_include()], quiet=True),
+      ext_modules=cythonize([ext], include_path=[include], quiet=True),
       script_args=["build_ext", "--inplace"])
 '''
 
@@ -81,7 +83,8 @@ def downstream(tmp_path_factory):
     (tmp / "setup.py").write_text(SETUP)
     logs = []
     for flags in ("-fopenmp", ""):  # OpenMP if the compiler has it, else serial prange
-        env = dict(os.environ, DOWNSTREAM_FLAGS=flags)
+        env = dict(os.environ, DOWNSTREAM_FLAGS=flags, FASTCORR_INCLUDE=fastcorr.get_include())
+        env.pop("LD_PRELOAD", None)  # the compilers need no sanitizer runtime
         proc = subprocess.run([sys.executable, "setup.py"], cwd=tmp, env=env,
                               capture_output=True, text=True, timeout=600)
         logs.append(proc.stdout[-3000:] + proc.stderr[-3000:])
