@@ -78,5 +78,7 @@ def test_empty_and_errors():
         fastcorr.correlation_matrix(np.ones((2, 4)), (3, 3), "valid")
     with pytest.raises(TypeError, match="input_shape"):
         fastcorr.correlation_matrix(np.ones((2, 2)), 3)
-    with pytest.raises(ValueError, match="in2|2-D"):
+    with pytest.raises(ValueError, match="kernel must be a 2-D"):
         fastcorr.correlation_matrix(np.ones(3), (3, 3))
+    with pytest.raises(TypeError, match="kernel"):
+        fastcorr.correlation_matrix([["a"]], (3, 3))

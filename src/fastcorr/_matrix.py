@@ -10,7 +10,7 @@ window of the image into a column, after which the kernel is a single row.
 import numpy as np
 
 from ._api import _offsets, extended_index, output_shape
-from ._validate import input_shape_arg, signal_args
+from ._validate import as_array, input_shape_arg, signal_args
 
 __all__ = ["correlation_matrix"]
 
@@ -68,11 +68,17 @@ def correlation_matrix(kernel, input_shape, mode="valid", boundary="fill", *, co
     import scipy.sparse  # imported here: it is slow to import and rarely needed
 
     shape_in = input_shape_arg(input_shape)
+    k = as_array(kernel, "kernel", ndim=2)
+    if mode == "valid":
+        fits = all(s >= t for s, t in zip(shape_in, k.shape)) or all(s <= t for s, t in zip(shape_in, k.shape))
+        if not fits:
+            raise ValueError(
+                "for mode 'valid', the input must be at least as large as the kernel in every "
+                f"dimension (or the other way round): input_shape is {shape_in}, kernel has shape {k.shape}"
+            )
+    # The one validation path of correlate2d, with a stand-in image.
     name = "convolve2d" if convolve else "correlate2d"
-    kernel_arr = np.asarray(kernel) if not isinstance(kernel, np.ndarray) else kernel
-    # The one validation path: a stand-in image of the right shape and dtype.
-    dummy = np.zeros(shape_in, dtype=getattr(kernel_arr, "dtype", np.float64))
-    p = signal_args(name, dummy, kernel, mode, boundary, 0, "auto", None)
+    p = signal_args(name, np.zeros(shape_in, dtype=k.dtype), k, mode, boundary, 0, "auto", None)
     w = p.in2 if not p.swapped else p.in1
     dtype = np.result_type(w.dtype, np.float64) if w.dtype.kind not in "iuc" else w.dtype
     H, W = shape_in
