@@ -4,6 +4,7 @@ Every public function passes its raw arguments through here before any work
 starts; the method modules trust what they receive.
 """
 import numbers
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -136,6 +137,31 @@ def positive_int(value, name):
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return int(value)
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 2**62
+
+
+def _human(nbytes):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if nbytes < 1024 or unit == "EiB":
+            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{nbytes} B"
+        nbytes /= 1024
+
+
+def check_output_fits(shape, dtype, name="output"):
+    """MemoryError, before any work, when the result alone exceeds physical memory."""
+    nbytes = int(np.prod([int(s) for s in shape], dtype=object)) * np.dtype(dtype).itemsize
+    limit = _physical_memory()
+    if nbytes > limit:
+        raise MemoryError(
+            f"the {name} of shape {tuple(int(s) for s in shape)} and dtype {np.dtype(dtype)} needs "
+            f"{_human(nbytes)}, more than this machine's memory ({_human(limit)})"
+        )
 
 
 # --- kernels, correlation_matrix, receptive_field (textbook features) ---------
