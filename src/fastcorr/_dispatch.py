@@ -14,17 +14,24 @@ from ._validate import as_array, choice, BOUNDARIES, MODES
 
 _ENGINE_MODULES = {
     "direct": "._direct",
+    "im2col": "._im2col",
 }
+
+
+_loaded = {}
 
 
 def engine(method):
     """The engine module for ``method`` (ValueError if not available)."""
+    if method in _loaded:
+        return _loaded[method]
     try:
         name = _ENGINE_MODULES[method]
     except KeyError:
         available = ", ".join(repr(m) for m in ["auto", *_ENGINE_MODULES])
         raise ValueError(f"method={method!r} is not available in this build; use one of {available}") from None
-    return importlib.import_module(name, __package__)
+    _loaded[method] = module = importlib.import_module(name, __package__)
+    return module
 
 
 def choose_offset_method(x, w, shape, boundary, dtype, num_threads):
@@ -64,3 +71,18 @@ def choose_method(in1, in2, mode="full", boundary="fill"):
         x, w = w, x
     shape = output_shape(mode, x.shape, w.shape)
     return choose_offset_method(x, w, shape, BOUNDARIES[boundary], np.result_type(x, w), get_num_threads())
+
+
+def choose_conv_method(x_shape, w_shape, stride, groups):
+    """The method ``conv2d(method='auto')`` runs: 'direct' or 'im2col'.
+
+    im2col pays one copy of the input per kernel tap and wins through the GEMM
+    it feeds; the GEMM only pays when both of its inner dimensions are wide.
+    Thin GEMMs (depthwise or few-channel layers: reduction length
+    C_in/groups*kh*kw below 16 or at most 4 output channels per group) go to
+    the direct loop.
+    """
+    cout, cg, kh, kw = w_shape
+    if cg * kh * kw < 16 or cout // groups <= 4:
+        return "direct"
+    return "im2col"
