@@ -69,8 +69,18 @@ class Conv2D:
     >>> layer.weight.shape, layer.weight.dtype, layer.bias
     ((1, 1, 1, 2), dtype('float32'), None)
 
-    Learning a kernel: ``y = layer(x)``; ``layer.backward(dloss_dy)``;
-    ``layer.step(lr)`` (see ``python -m fastcorr demo``).
+    Learn the edge detector ``[1, -1]`` back from an image and its response,
+    by gradient descent on the squared error (the textbook's experiment):
+
+    >>> import fastcorr
+    >>> x = np.ones((1, 1, 6, 8), np.float32); x[..., 2:6] = 0
+    >>> y = fastcorr.conv2d(x, np.array([[[[1.0, -1.0]]]], np.float32))
+    >>> for step in range(30):
+    ...     diff = layer(x) - y
+    ...     grad_x = layer.backward(2 * diff)   # d sum(diff**2) / d output
+    ...     layer.step(3e-2)
+    >>> layer.weight.reshape(2).round(3)
+    array([ 1., -1.], dtype=float32)
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
