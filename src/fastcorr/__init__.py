@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 from ._api import correlate2d, convolve2d
 from ._conv import conv2d, conv2d_backward, im2col, col2im, set_im2col_cap, get_im2col_cap
 from ._config import get_num_threads, set_num_threads, threads, show_config
-from ._dispatch import choose_method
+from ._dispatch import choose_method, set_autotune, get_autotune
 from ._matrix import correlation_matrix
 from ._receptive_field import receptive_field
 from ._cimport import get_include
@@ -24,6 +24,8 @@ __all__ = [
     "set_im2col_cap",
     "get_im2col_cap",
     "choose_method",
+    "set_autotune",
+    "get_autotune",
     "get_num_threads",
     "set_num_threads",
     "threads",
