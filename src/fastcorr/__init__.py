@@ -9,6 +9,10 @@ from ._api import correlate2d, convolve2d
 from ._conv import conv2d, conv2d_backward, im2col, col2im, set_im2col_cap, get_im2col_cap
 from ._config import get_num_threads, set_num_threads, threads, show_config
 from ._dispatch import choose_method, set_autotune, get_autotune
+from ._matrix import correlation_matrix
+from ._receptive_field import receptive_field
+from ._cimport import get_include
+from . import kernels, nn
 
 __all__ = [
     "correlate2d",
@@ -26,4 +30,9 @@ __all__ = [
     "set_num_threads",
     "threads",
     "show_config",
+    "correlation_matrix",
+    "receptive_field",
+    "get_include",
+    "kernels",
+    "nn",
 ]

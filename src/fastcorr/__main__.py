@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastcorr {info,demo,bench}``."""
+"""Command line: ``python -m fastcorr {info,demo,calibrate,bench}``."""
 import argparse
 import sys
 
@@ -7,6 +7,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastcorr", description="fast 2-D correlation and convolution")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="print the build and runtime configuration")
+    sub.add_parser("demo", help="walk through the textbook chapter 'Convolutions for Images'")
     cal = sub.add_parser("calibrate", help="measure the dispatch cost-model constants (a few seconds)")
     cal.add_argument("--output", default=None, help="JSON file (default: the user cache directory)")
     cal.add_argument("--threads", type=int, default=None)
@@ -24,6 +25,10 @@ def main(argv=None):
         from . import show_config
 
         show_config()
+    elif args.command == "demo":
+        from ._demo import run
+
+        run()
     elif args.command == "calibrate":
         return calibrate_command(args)
     elif args.command == "bench":

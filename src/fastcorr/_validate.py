@@ -372,3 +372,65 @@ def im2col_cap_arg(nbytes):
     if nbytes < 2**20:
         raise ValueError(f"nbytes must be at least 1 MiB (1048576), got {nbytes}")
     return int(nbytes)
+
+
+# --- kernels, correlation_matrix, receptive_field (textbook features) ---------
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def kernel_axis(axis):
+    """An image axis for a 1-D stencil: 1 (columns, x) or 0 (rows, y); -1 means 1."""
+    if not _is_int(axis) or int(axis) not in (0, 1, -1, -2):
+        raise ValueError(f"axis must be 1 (along columns) or 0 (along rows), got {axis!r}")
+    return int(axis) % 2
+
+
+def kernel_shape(value, name, minimum=1):
+    """An int or a pair of ints (each >= minimum), as a (h, w) tuple."""
+    items = (value, value) if _is_int(value) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    if len(items) != 2 or not all(_is_int(v) for v in items):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name} must be >= {minimum} in each axis, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+def positive_number(value, name):
+    """A positive real or a pair of them, as a (rows, cols) tuple of floats."""
+    items = (value, value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be a number or a pair of numbers, got {value!r}") from None
+    if len(items) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in items):
+        raise TypeError(f"{name} must be a number or a pair of numbers, got {value!r}")
+    if not all(np.isfinite(v) and v > 0 for v in items):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return tuple(float(v) for v in items)
+
+
+def input_shape_arg(value, name="input_shape"):
+    """A 2-D shape: a pair of non-negative ints."""
+    if _is_int(value):
+        raise TypeError(f"{name} must be a pair of ints (height, width), got {value!r}")
+    return kernel_shape(value, name, minimum=0)
+
+
+def per_layer(value, name, n_layers, minimum=1):
+    """One (h, w) pair per layer from an int, a pair, or a sequence of those."""
+    if _is_int(value):
+        value = [value] * n_layers
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a sequence of ints / (h, w) pairs, got {value!r}") from None
+    if len(items) != n_layers:
+        raise ValueError(f"{name} must have one entry per layer ({n_layers}), got {len(items)}")
+    return [kernel_shape(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(items)]

@@ -1,0 +1,133 @@
+"""Compiled import: a downstream Cython extension cimports fastcorr's C-level kernels.
+
+The test writes a tiny extension to a temporary directory, builds it with
+setuptools + Cython against ``fastcorr.get_include()`` (with OpenMP when the
+compiler has it), and checks that calling the kernels inside ``with nogil``
+and inside a ``prange`` gives what ``fastcorr.correlate2d`` gives.
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastcorr
+
+pytest.importorskip("Cython")
+pytest.importorskip("setuptools")
+
+PYX = '''
+# cython: language_level=3, boundscheck=False, wraparound=False
+from cython.parallel cimport prange
+from fastcorr._direct cimport corr2d_f32, corr2d_f64
+
+
+def batch_valid(double[:, :, ::1] x, double[:, ::1] w, double[:, :, ::1] out, int threads):
+    """out[b] = 'valid' correlation of x[b] with w: one image per OpenMP thread."""
+    cdef Py_ssize_t b
+    cdef int failures = 0
+    for b in prange(x.shape[0], nogil=True, num_threads=threads):
+        failures += corr2d_f64(&x[b, 0, 0], x.shape[1], x.shape[2], x.shape[2],
+                               &w[0, 0], w.shape[0], w.shape[1],
+                               &out[b, 0, 0], out.shape[1], out.shape[2], out.shape[2],
+                               0, 0, 0, 0.0, 1)
+    return failures
+
+
+def offset_f64(double[:, ::1] x, double[:, ::1] w, double[:, ::1] out,
+               Py_ssize_t off0, Py_ssize_t off1, int boundary, double fill, int threads):
+    cdef int status
+    with nogil:
+        status = corr2d_f64(&x[0, 0], x.shape[0], x.shape[1], x.shape[1],
+                            &w[0, 0], w.shape[0], w.shape[1],
+                            &out[0, 0], out.shape[0], out.shape[1], out.shape[1],
+                            off0, off1, boundary, fill, threads)
+    return status
+
+
+def offset_f32(float[:, ::1] x, float[:, ::1] w, float[:, ::1] out,
+               Py_ssize_t off0, Py_ssize_t off1, int boundary, float fill, int threads):
+    cdef int status
+    with nogil:
+        status = corr2d_f32(&x[0, 0], x.shape[0], x.shape[1], x.shape[1],
+                            &w[0, 0], w.shape[0], w.shape[1],
+                            &out[0, 0], out.shape[0], out.shape[1], out.shape[1],
+                            off0, off1, boundary, fill, threads)
+    return status
+'''
+
+SETUP = '''
+import os
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+# The test passes fastcorr.get_include() in the environment, so that this
+# build need not import fastcorr (which may be a sanitizer build needing
+# LD_PRELOAD); a real project would call fastcorr.get_include() here.
+include = os.environ["FASTCORR_INCLUDE"]
+flags = os.environ.get("DOWNSTREAM_FLAGS", "").split()
+ext = Extension("fc_downstream", ["fc_downstream.pyx"],
+                extra_compile_args=flags, extra_link_args=flags)
+setup(name="fc_downstream",
+      ext_modules=cythonize([ext], include_path=[include], quiet=True),
+      script_args=["build_ext", "--inplace"])
+'''
+
+
+@pytest.fixture(scope="module")
+def downstream(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("downstream")
+    (tmp / "fc_downstream.pyx").write_text(PYX)
+    (tmp / "setup.py").write_text(SETUP)
+    logs = []
+    for flags in ("-fopenmp", ""):  # OpenMP if the compiler has it, else serial prange
+        env = dict(os.environ, DOWNSTREAM_FLAGS=flags, FASTCORR_INCLUDE=fastcorr.get_include())
+        env.pop("LD_PRELOAD", None)  # the compilers need no sanitizer runtime
+        proc = subprocess.run([sys.executable, "setup.py"], cwd=tmp, env=env,
+                              capture_output=True, text=True, timeout=600)
+        logs.append(proc.stdout[-3000:] + proc.stderr[-3000:])
+        if proc.returncode == 0:
+            break
+    else:
+        pytest.fail("the downstream extension did not build:\n" + "\n----\n".join(logs))
+    built = [p for p in os.listdir(tmp) if p.startswith("fc_downstream") and p.endswith((".so", ".pyd"))]
+    assert built, os.listdir(tmp)
+    spec = importlib.util.spec_from_file_location("fc_downstream", tmp / built[0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_get_include_holds_the_pxd():
+    inc = fastcorr.get_include()
+    assert os.path.isabs(inc)
+    assert os.path.isfile(os.path.join(inc, "fastcorr", "_direct.pxd"))
+
+
+def test_prange_batch_matches_correlate2d(downstream):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 20, 23))
+    w = rng.standard_normal((3, 4))
+    out = np.full((6, 18, 20), np.nan)
+    assert downstream.batch_valid(x, w, out, 2) == 0
+    for b in range(6):
+        np.testing.assert_allclose(out[b], fastcorr.correlate2d(x[b], w, "valid"), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("boundary,code", [("fill", 0), ("wrap", 1), ("symm", 2)])
+def test_nogil_call_matches_correlate2d(downstream, boundary, code):
+    rng = np.random.default_rng(code)
+    x = rng.standard_normal((15, 17))
+    w = rng.standard_normal((4, 3))
+    # mode 'full': output (H + kh - 1, W + kw - 1) starting at offset -(k - 1)
+    want = fastcorr.correlate2d(x, w, "full", boundary, fillvalue=0.5)
+    out = np.empty(want.shape)
+    assert downstream.offset_f64(x, w, out, -3, -2, code, 0.5, 2) == 0
+    np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-13)
+    x32, w32 = x.astype(np.float32), w.astype(np.float32)
+    want32 = fastcorr.correlate2d(x32, w32, "full", boundary, fillvalue=0.5)
+    out32 = np.empty(want32.shape, np.float32)
+    assert downstream.offset_f32(x32, w32, out32, -3, -2, code, 0.5, 1) == 0
+    np.testing.assert_allclose(out32, want32, rtol=1e-5, atol=1e-5)
