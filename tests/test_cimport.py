@@ -22,6 +22,7 @@ PYX = '''
 # cython: language_level=3, boundscheck=False, wraparound=False
 from cython.parallel cimport prange
 from fastcorr._direct cimport corr2d_f32, corr2d_f64
+from fastcorr._im2col cimport im2col_f64
 
 
 def batch_valid(double[:, :, ::1] x, double[:, ::1] w, double[:, :, ::1] out, int threads):
@@ -55,6 +56,14 @@ def offset_f32(float[:, ::1] x, float[:, ::1] w, float[:, ::1] out,
                             &w[0, 0], w.shape[0], w.shape[1],
                             &out[0, 0], out.shape[0], out.shape[1], out.shape[1],
                             off0, off1, boundary, fill, threads)
+    return status
+
+def unfold_f64(double[:, :, ::1] x, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t s,
+               Py_ssize_t p, Py_ssize_t d, double[:, ::1] cols, int threads):
+    cdef int status
+    with nogil:
+        status = im2col_f64(&x[0, 0, 0], x.shape[0], x.shape[1], x.shape[2],
+                            kh, kw, s, s, p, p, d, d, &cols[0, 0], threads)
     return status
 '''
 
@@ -131,3 +140,13 @@ def test_nogil_call_matches_correlate2d(downstream, boundary, code):
     out32 = np.empty(want32.shape, np.float32)
     assert downstream.offset_f32(x32, w32, out32, -3, -2, code, 0.5, 1) == 0
     np.testing.assert_allclose(out32, want32, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 0, 1), (2, 1, 1), (1, 2, 2)])
+def test_nogil_im2col_matches_unfold(downstream, stride, padding, dilation):
+    rng = np.random.default_rng(stride * 7 + padding)
+    x = rng.standard_normal((3, 11, 13))
+    want = fastcorr.im2col(x, (3, 2), dilation=dilation, padding=padding, stride=stride)
+    cols = np.full(want.shape, np.nan)
+    assert downstream.unfold_f64(x, 3, 2, stride, padding, dilation, cols, 2) == 0
+    np.testing.assert_array_equal(cols, want)

@@ -394,3 +394,59 @@ def correlate(x, w, shape, offsets, int boundary, fill, int num_threads):
     from . import _conv
 
     return _conv.offset_correlate_im2col(x, w, shape, offsets, boundary, fill, num_threads)
+
+
+# ---------------------------------------------------------------------------
+# C-level API (declared in _im2col.pxd): plain unfold of one image, zero
+# padding, explicit geometry; no index tables, no Python objects.
+
+ctypedef fused real_t:
+    float
+    double
+
+
+cdef int unfold_image(const real_t* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                      Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                      real_t* cols, int num_threads) noexcept nogil:
+    cdef Py_ssize_t Ho, Wo, row, c, j, k, oy, ox, iy, ix
+    cdef real_t* dst
+    cdef const real_t* src
+    if C < 1 or H < 1 or W < 1 or kh < 1 or kw < 1 or sh < 1 or sw < 1 or dh < 1 or dw < 1 or ph < 0 or pw < 0:
+        return -1
+    Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if Ho < 1 or Wo < 1:
+        return -1
+    if num_threads < 1:
+        num_threads = 1
+    for row in prange(C * kh * kw, num_threads=num_threads, schedule='static'):
+        c = row // (kh * kw)
+        j = (row // kw) % kh
+        k = row % kw
+        for oy in range(Ho):
+            dst = cols + row * Ho * Wo + oy * Wo
+            iy = oy * sh - ph + j * dh
+            if iy < 0 or iy >= H:
+                for ox in range(Wo):
+                    dst[ox] = 0
+                continue
+            src = x + (c * H + iy) * W
+            for ox in range(Wo):
+                ix = ox * sw - pw + k * dw
+                dst[ox] = src[ix] if 0 <= ix < W else 0
+    return 0
+
+
+cdef int im2col_f32(const float* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                    float* cols, int num_threads) noexcept nogil:
+    return unfold_image(x, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols, num_threads)
+
+
+cdef int im2col_f64(const double* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                    double* cols, int num_threads) noexcept nogil:
+    return unfold_image(x, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols, num_threads)
