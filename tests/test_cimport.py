@@ -23,6 +23,7 @@ PYX = '''
 from cython.parallel cimport prange
 from fastcorr._direct cimport corr2d_f32, corr2d_f64
 from fastcorr._im2col cimport im2col_f64
+from fastcorr._separable cimport sepcorr2d_f64
 
 
 def batch_valid(double[:, :, ::1] x, double[:, ::1] w, double[:, :, ::1] out, int threads):
@@ -64,6 +65,15 @@ def unfold_f64(double[:, :, ::1] x, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t s,
     with nogil:
         status = im2col_f64(&x[0, 0, 0], x.shape[0], x.shape[1], x.shape[2],
                             kh, kw, s, s, p, p, d, d, &cols[0, 0], threads)
+    return status
+
+
+def separable_f64(double[:, ::1] x, double[::1] u, double[::1] v, double[:, ::1] out,
+                  Py_ssize_t off0, Py_ssize_t off1, int boundary, int threads):
+    cdef int status
+    with nogil:
+        status = sepcorr2d_f64(&x[0, 0], x.shape[0], x.shape[1], &u[0], u.shape[0], &v[0], v.shape[0],
+                               &out[0, 0], out.shape[0], out.shape[1], off0, off1, boundary, 0.0, 0, threads)
     return status
 '''
 
@@ -150,3 +160,15 @@ def test_nogil_im2col_matches_unfold(downstream, stride, padding, dilation):
     cols = np.full(want.shape, np.nan)
     assert downstream.unfold_f64(x, 3, 2, stride, padding, dilation, cols, 2) == 0
     np.testing.assert_array_equal(cols, want)
+
+
+@pytest.mark.parametrize("boundary,code", [("fill", 0), ("wrap", 1), ("symm", 2)])
+def test_nogil_separable_matches_correlate2d(downstream, boundary, code):
+    rng = np.random.default_rng(10 + code)
+    x = rng.standard_normal((30, 26))
+    u, v = rng.standard_normal(5), rng.standard_normal(4)
+    want = fastcorr.correlate2d(x, np.outer(u, v), "same", boundary)
+    out = np.full(want.shape, np.nan)
+    # 'same' for a 5 x 4 kernel starts at offset (-(5 - 1) // 2, -(4 - 1) // 2) = (-2, -1)
+    assert downstream.separable_f64(x, u, v, out, -2, -1, code, 2) == 0
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)

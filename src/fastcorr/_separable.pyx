@@ -41,7 +41,9 @@ SERVES_COMPLEX = False   # complex inputs are lowered to real passes by _api
 SERVES_INTEGER = False
 MAX_RANK = 3
 #: Bytes of T per band buffer (per thread).
-BAND_BYTES = 1 << 20
+cdef enum:
+    BAND_BYTES_C = 1 << 20
+BAND_BYTES = BAND_BYTES_C
 
 
 cdef inline Py_ssize_t map_index(Py_ssize_t i, Py_ssize_t n, int boundary) noexcept nogil:
@@ -139,6 +141,36 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
     return -1 if failed[0] else 0
 
 
+cdef inline Py_ssize_t band_rows(Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t kh, Py_ssize_t itemsize,
+                                 int num_threads) noexcept nogil:
+    """Output rows per band: T buffers near BAND_BYTES, at least one band per thread."""
+    cdef Py_ssize_t band = BAND_BYTES_C // max(1, Wo * itemsize) - kh + 1
+    band = max(band, 8)
+    return min(band, max(1, (Ho + num_threads - 1) // max(num_threads, 1)))
+
+
+cdef int sepcorr2d_f32(const float* x, Py_ssize_t H, Py_ssize_t W,
+                       const float* u, Py_ssize_t kh, const float* v, Py_ssize_t kw,
+                       float* out, Py_ssize_t Ho, Py_ssize_t Wo,
+                       Py_ssize_t off0, Py_ssize_t off1, int boundary, float fill,
+                       int accumulate, int num_threads) noexcept nogil:
+    if Ho <= 0 or Wo <= 0:
+        return 0
+    return sep2d(x, H, W, u, kh, v, kw, out, Ho, Wo, off0, off1, boundary, fill, accumulate,
+                 band_rows(Ho, Wo, kh, sizeof(float), num_threads), max(num_threads, 1))
+
+
+cdef int sepcorr2d_f64(const double* x, Py_ssize_t H, Py_ssize_t W,
+                       const double* u, Py_ssize_t kh, const double* v, Py_ssize_t kw,
+                       double* out, Py_ssize_t Ho, Py_ssize_t Wo,
+                       Py_ssize_t off0, Py_ssize_t off1, int boundary, double fill,
+                       int accumulate, int num_threads) noexcept nogil:
+    if Ho <= 0 or Wo <= 0:
+        return 0
+    return sep2d(x, H, W, u, kh, v, kw, out, Ho, Wo, off0, off1, boundary, fill, accumulate,
+                 band_rows(Ho, Wo, kh, sizeof(double), num_threads), max(num_threads, 1))
+
+
 def _pass(const real_t[:, ::1] x, const real_t[::1] u, const real_t[::1] v, real_t[:, ::1] out,
           Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill, int accumulate, int num_threads):
     cdef Py_ssize_t Ho = out.shape[0], Wo = out.shape[1], kh = u.shape[0], kw = v.shape[0]
@@ -148,9 +180,7 @@ def _pass(const real_t[:, ::1] x, const real_t[::1] u, const real_t[::1] v, real
         return
     if x.shape[0] * x.shape[1] == 0 and boundary != 0:
         raise ValueError("wrap/symm boundaries need a non-empty input")
-    band = BAND_BYTES // max(1, Wo * <Py_ssize_t> sizeof(real_t)) - kh + 1
-    band = max(band, 8)
-    band = min(band, max(1, (Ho + num_threads - 1) // num_threads))
+    band = band_rows(Ho, Wo, kh, sizeof(real_t), num_threads)
     with nogil:
         status = sep2d(&x[0, 0] if x.shape[0] * x.shape[1] else NULL, x.shape[0], x.shape[1],
                        &u[0], kh, &v[0], kw, &out[0, 0], Ho, Wo, off0, off1, boundary, fill,
