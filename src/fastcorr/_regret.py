@@ -157,8 +157,10 @@ def _case(fastcorr, dispatch, x, w, mode, threads, cap, rounds):
     for f in list(fns.values()) + list(peers.values()):
         f()
     times = {k: [] for k in list(fns) + list(peers)}
-    for _ in range(rounds):
-        for k, f in list(fns.items()) + list(peers.items()):
+    order = list(fns.items()) + list(peers.items())
+    for r in range(rounds):
+        # rotate the order so that no entry always runs first (cold caches)
+        for k, f in order[r % len(order):] + order[:r % len(order)]:
             t0 = time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t0)
