@@ -99,6 +99,7 @@ def reset_constants():
         _calibration = None
         _generation += 1
         _estimates.clear()
+        _serial.clear()
 
 
 def _par(c, threads):
@@ -195,9 +196,10 @@ def _separable_rank(w, dtype):
         from . import _separable
     except ImportError:
         return None
-    if not _finite(w):
+    try:  # a NaN/inf kernel fails the SVD or shows full rank: not separable
+        return _separable.rank(w, np.float32 if np.dtype(dtype).itemsize <= 4 else np.float64)
+    except (np.linalg.LinAlgError, ValueError):
         return None
-    return _separable.rank(w, np.float32 if np.dtype(dtype).itemsize <= 4 else np.float64)
 
 
 def candidates(x, w, shape, boundary, dtype, num_threads):
@@ -208,7 +210,7 @@ def candidates(x, w, shape, boundary, dtype, num_threads):
     the NaN/inf rule is applied by :func:`choose_offset_method`.
     """
     dtype = np.dtype(dtype)
-    key = (x.shape, w.shape, tuple(shape), dtype.str, num_threads, tuple(_ENGINE_MODULES), _generation)
+    key = (x.shape, w.shape, tuple(shape), dtype.str, num_threads, len(_ENGINE_MODULES), _generation)
     hit = _estimates.get(key)
     if hit is not None:
         return dict(hit)
@@ -255,10 +257,19 @@ def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
     """``(method, threads)`` for 'auto': the method, and 1 thread for tiny work."""
     method = _choose(x, w, shape, boundary, dtype, num_threads)
     if num_threads > 1:
-        t1 = estimate(method, x.shape, w.shape, shape, dtype, 1)
-        if t1 is not None and t1 < SERIAL_BELOW:
+        key = (method, x.shape, w.shape, tuple(shape), np.dtype(dtype).str, _generation)
+        serial = _serial.get(key)
+        if serial is None:
+            t1 = estimate(method, x.shape, w.shape, shape, dtype, 1)
+            serial = _serial[key] = t1 is not None and t1 < SERIAL_BELOW
+            if len(_serial) > 4096:
+                _serial.clear()
+        if serial:
             return method, 1
     return method, num_threads
+
+
+_serial = {}
 
 
 def _choose(x, w, shape, boundary, dtype, num_threads):
