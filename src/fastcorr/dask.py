@@ -1,0 +1,338 @@
+"""fastcorr on dask arrays: images larger than memory, locally or on a cluster.
+
+The functions here take a dask array (or anything ``dask.array.asarray``
+accepts) and return a lazy dask array equal to what the in-memory fastcorr
+function gives. Each output chunk is computed by fastcorr's own compiled
+kernels on one input chunk plus a halo borrowed from its neighbours
+(``dask.array.overlap``); the image's outer edges are extended by the
+boundary rule first, so the chunks never see the difference between an
+inner seam and the edge of the image.
+
+This module needs the optional extra: ``pip install fastcorr[dask]``.
+Importing :mod:`fastcorr` itself never imports dask.
+
+Threads
+-------
+With ``num_threads=None`` each chunk runs fastcorr with
+``max(1, cpus // concurrent_chunks)`` threads, where ``concurrent_chunks``
+is the smaller of the number of output chunks and dask's thread pool
+(``dask.config.get('num_workers')``, else the CPUs of this process), so
+dask's threads times fastcorr's threads never oversubscribe the cores. On a
+``dask.distributed`` worker the rule is ``cpus // worker threads``, capped
+by the worker's ``OMP_NUM_THREADS`` (which distributed sets to 1 for worker
+processes). Pass ``num_threads`` to override both.
+"""
+import functools
+import os
+import sys
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "fastcorr.dask needs dask; install the optional extra with: pip install fastcorr[dask]"
+    ) from exc
+
+import fastcorr
+from ._api import _offsets, output_shape, extended_index
+from ._config import _available_cpus
+from ._validate import as_array, signal_args
+
+__all__ = ["correlate2d", "convolve2d"]
+
+
+# ----------------------------------------------------------------------------
+# Public functions
+
+
+def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", num_threads=None):
+    """Cross-correlate a dask array with a small kernel, as ``scipy.signal.correlate2d``.
+
+    Parameters
+    ----------
+    in1 : dask.array.Array or array_like, ndim >= 2
+        The image: its last two axes are correlated, any leading axes are a
+        batch (a stack of frames), each frame correlated on its own. May be
+        chunked along every axis; chunks smaller than the kernel's halo are
+        merged with their neighbours.
+    in2 : array_like, 2-D
+        The kernel, held in memory (a dask array is computed first). It is
+        complex-conjugated, as in scipy.
+    mode : {'full', 'valid', 'same'}
+        As :func:`fastcorr.correlate2d`, per frame.
+    boundary : {'fill', 'wrap', 'symm'}
+        As :func:`fastcorr.correlate2d`: the edges of each frame (not of each
+        chunk) are extended by ``fillvalue``, periodically, or by mirroring.
+    fillvalue : scalar
+        Value outside the image when ``boundary='fill'``.
+    method : str
+        The fastcorr method each chunk uses ('auto', 'direct', ...).
+    num_threads : int, optional
+        fastcorr threads per chunk; by default chosen so that dask's workers
+        times fastcorr's threads do not exceed the cores (see the module notes).
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy result, of shape ``batch + output_shape`` and the dtype scipy
+        would give. For 'same' the chunks are those of ``in1`` (after any
+        merge of too-small chunks).
+
+    Notes
+    -----
+    In 'valid' mode scipy swaps the inputs when the kernel is larger than
+    the image in every dimension. Here that means the in-memory kernel is
+    larger than each frame, so each frame fits in memory: it is brought
+    into one chunk and correlated in memory, lazily, frame by frame.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastcorr, fastcorr.dask
+    >>> x = np.arange(64.0).reshape(8, 8)
+    >>> k = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> y = fastcorr.dask.correlate2d(da.from_array(x, chunks=3), k, mode='same', boundary='symm')
+    >>> y.chunks
+    ((3, 3, 2), (3, 3, 2))
+    >>> np.array_equal(y.compute(), fastcorr.correlate2d(x, k, mode='same', boundary='symm'))
+    True
+    """
+    return _signal("correlate2d", False, in1, in2, mode, boundary, fillvalue, method, num_threads)
+
+
+def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", num_threads=None):
+    """Convolve a dask array with a small kernel, as ``scipy.signal.convolve2d``.
+
+    Parameters, chunking and result are those of :func:`correlate2d`
+    (the kernel is flipped instead of conjugated).
+
+    Examples
+    --------
+    A stack of four frames, chunked along the batch axis and in space:
+
+    >>> import numpy as np, dask.array as da, fastcorr, fastcorr.dask
+    >>> x = np.random.default_rng(0).random((4, 20, 30)).astype(np.float32)
+    >>> k = np.ones((3, 5), np.float32)
+    >>> y = fastcorr.dask.convolve2d(da.from_array(x, chunks=(2, 10, 10)), k, boundary='wrap')
+    >>> y.shape, y.dtype
+    ((4, 22, 34), dtype('float32'))
+    >>> ref = np.stack([fastcorr.convolve2d(f, k, boundary='wrap') for f in x])
+    >>> np.allclose(y.compute(), ref, rtol=1e-6)
+    True
+    """
+    return _signal("convolve2d", True, in1, in2, mode, boundary, fillvalue, method, num_threads)
+
+
+# ----------------------------------------------------------------------------
+# Helpers
+
+
+def _as_dask(value, name):
+    if isinstance(value, da.Array):
+        arr = value
+    else:
+        arr = da.asarray(as_array(value, name))
+    if arr.ndim < 2:
+        raise ValueError(f"{name} must have at least 2 dimensions (..., H, W), got shape {arr.shape}")
+    return arr
+
+
+def _as_kernel(value, name, ndim):
+    if isinstance(value, da.Array):
+        value = value.compute()
+    return as_array(value, name, ndim=ndim)
+
+
+def _proxy(shape, dtype):
+    """A zero-memory array with this shape and dtype, for validation only."""
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+
+
+def _block_threads(num_threads, n_blocks):
+    """fastcorr threads per chunk (decided when the graph is built)."""
+    if num_threads is not None:
+        return num_threads, True
+    cpus = _available_cpus()
+    pool = dask.config.get("num_workers", None) or cpus
+    concurrent = max(1, min(n_blocks, pool))
+    return max(1, cpus // concurrent), False
+
+
+def _runtime_threads(planned, explicit):
+    """Adjust the planned count when running on a dask.distributed worker."""
+    if explicit or "distributed" not in sys.modules:
+        return planned
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return planned
+    n = max(1, _available_cpus() // max(1, int(worker.state.nthreads)))
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 0:
+        n = min(n, int(omp))
+    return n
+
+
+def _fit_chunks(chunks, left, right):
+    """Merge chunks so each holds a halo and the end chunks keep an output.
+
+    Every chunk must supply ``left`` samples to its right neighbour and
+    ``right`` samples to its left one; the first chunk loses ``left`` and the
+    last loses ``right`` samples to the output, so they must be longer.
+    """
+    need = max(left, right, 1)
+    out = []
+    acc = 0
+    for c in chunks:
+        acc += c
+        if acc >= (left + 1 if not out else need):
+            out.append(acc)
+            acc = 0
+    if acc:
+        if out:
+            out[-1] += acc
+        else:
+            out.append(acc)
+    while len(out) > 1 and out[-1] < right + 1:
+        last = out.pop()
+        out[-1] += last
+    return tuple(out)
+
+
+def _runs(idx):
+    """Split an index sequence into runs of step +1 or -1, as slices."""
+    runs = []
+    i = 0
+    n = len(idx)
+    while i < n:
+        j = i + 1
+        step = 1
+        if j < n and idx[j] - idx[i] in (1, -1):
+            step = int(idx[j] - idx[i])
+            while j < n and idx[j] - idx[j - 1] == step:
+                j += 1
+        start, stop = int(idx[i]), int(idx[j - 1])
+        if step == 1:
+            runs.append(slice(start, stop + 1))
+        else:
+            runs.append(slice(start, stop - 1 if stop > 0 else None, -1))
+        i = j
+    return runs
+
+
+def _outside(x, axis, positions, bcode, fill):
+    """The samples of ``x`` at out-of-range ``positions`` along ``axis``."""
+    if bcode == 0:
+        shape = list(x.shape)
+        shape[axis] = len(positions)
+        chunks = list(x.chunks)
+        chunks[axis] = (len(positions),)
+        return da.full(tuple(shape), fill, dtype=x.dtype, chunks=tuple(chunks))
+    idx = extended_index(positions, x.shape[axis], bcode)
+    pieces = []
+    for sl in _runs(idx):
+        key = [slice(None)] * x.ndim
+        key[axis] = sl
+        pieces.append(x[tuple(key)])
+    return pieces[0] if len(pieces) == 1 else da.concatenate(pieces, axis=axis)
+
+
+def _extend(x, axis, left, right, bcode, fill):
+    """Extend ``x`` by ``left``/``right`` samples along ``axis`` by the boundary rule."""
+    n = x.shape[axis]
+    pieces = []
+    if left:
+        pieces.append(_outside(x, axis, np.arange(-left, 0), bcode, fill))
+    pieces.append(x)
+    if right:
+        pieces.append(_outside(x, axis, np.arange(n, n + right), bcode, fill))
+    return pieces[0] if len(pieces) == 1 else da.concatenate(pieces, axis=axis)
+
+
+def _frames(block, func):
+    """Apply ``func`` to every 2-D frame of ``block`` (leading axes: batch)."""
+    if block.ndim == 2:
+        return func(block)
+    out = None
+    for idx in np.ndindex(*block.shape[:-2]):
+        res = func(block[idx])
+        if out is None:
+            out = np.empty(block.shape[:-2] + res.shape, dtype=res.dtype)
+        out[idx] = res
+    return out
+
+
+def _signal_block(block, *, kernel, convolve, method, threads, explicit, mode="valid", boundary="fill", fill=0):
+    """One output chunk: fastcorr on each frame of an input chunk with its halo."""
+    func = fastcorr.convolve2d if convolve else fastcorr.correlate2d
+    n = _runtime_threads(threads, explicit)
+    return _frames(block, lambda frame: func(frame, kernel, mode, boundary, fill, method=method, num_threads=n))
+
+
+def _signal(name, convolve, in1, in2, mode, boundary, fillvalue, method, num_threads):
+    x = _as_dask(in1, "in1")
+    kernel = _as_kernel(in2, "in2", None)
+    # All argument checks (and scipy's valid-mode swap rule) on one frame's
+    # shape and dtype, without touching the data.
+    p = signal_args(name, _proxy(x.shape[-2:], x.dtype), kernel, mode, boundary, fillvalue, method, num_threads)
+    dtype = p.dtype
+    batch = x.shape[:-2]
+    frame_out = output_shape(mode, p.in1.shape, p.in2.shape)
+    meta = np.empty((0,) * x.ndim, dtype=dtype)
+
+    if x.size == 0 or 0 in frame_out:
+        # Nothing to chunk: the result is empty, or each frame is empty and
+        # the result is the (small, kernel-sized) fill response.
+        if x.size == 0 and 0 not in batch and 0 not in frame_out:
+            frame = getattr(fastcorr, name)(np.zeros(x.shape[-2:], x.dtype), kernel, mode, boundary, fillvalue,
+                                            method=method, num_threads=num_threads)
+            return da.broadcast_to(da.from_array(frame), batch + frame.shape)
+        return da.zeros(batch + frame_out, dtype=dtype)
+    if p.swapped or kernel.size == 0:
+        # The kernel is larger than a frame, so a frame fits in memory: one
+        # chunk per frame, in-memory fastcorr (which applies scipy's swap).
+        whole = x.rechunk({x.ndim - 2: -1, x.ndim - 1: -1})
+        threads, explicit = _block_threads(num_threads, whole.npartitions)
+        func = functools.partial(
+            _signal_block, kernel=kernel, convolve=convolve, method=method, threads=threads,
+            explicit=explicit, mode=mode, boundary=boundary, fill=fillvalue,
+        )
+        chunks = whole.chunks[:-2] + tuple((s,) for s in frame_out)
+        return whole.map_blocks(func, chunks=chunks, dtype=dtype, meta=meta, token=f"fastcorr-{name}")
+
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    offsets = _offsets(mode, kernel.shape, convolve)
+    depth = {}
+    out_chunks = list(x.chunks)
+    for i, axis in enumerate((x.ndim - 2, x.ndim - 1)):
+        k, off, size, size_out = kernel.shape[i], offsets[i], x.shape[axis], frame_out[i]
+        left = -off
+        right = off + size_out + k - 1 - size
+        x = _extend(x, axis, left, right, p.boundary, p.fill)
+        # Halo split: 'same' keeps the input's chunks; otherwise borrow from the left.
+        h_left = left if mode == "same" else (k - 1 if mode == "full" else (k - 1) // 2)
+        h_right = k - 1 - h_left
+        base = list(out_chunks[axis])
+        base[0] += left
+        base[-1] += right
+        fitted = _fit_chunks(base, h_left, h_right)
+        x = x.rechunk({axis: fitted})
+        oc = list(fitted)
+        oc[0] -= h_left
+        oc[-1] -= h_right
+        out_chunks[axis] = tuple(oc)
+        if k > 1:
+            depth[axis] = (h_left, h_right)
+    if depth:
+        x = da.overlap.overlap(x, depth=depth, boundary={a: "none" for a in depth}, allow_rechunk=False)
+    threads, explicit = _block_threads(num_threads, x.npartitions)
+    func = functools.partial(
+        _signal_block, kernel=kernel, convolve=convolve, method=method, threads=threads,
+        explicit=explicit,
+    )
+    return x.map_blocks(func, chunks=tuple(out_chunks), dtype=dtype, meta=meta, token=f"fastcorr-{name}")
