@@ -200,3 +200,108 @@ def test_distributed_local_cluster():
     ref = np.stack([fastcorr.correlate2d(f, k, "same", "symm") for f in x])
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
     assert threads == 1  # one worker thread per process, OMP_NUM_THREADS=1 in workers
+
+
+# ----------------------------------------------------------------------------
+# conv2d
+
+
+def _ref_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", **_):
+    """A plain numpy NCHW (or CHW) conv2d with torch semantics, in float64."""
+    if np.ndim(x) == 3:
+        return _ref_conv2d(np.asarray(x)[None], w, b, stride, padding, dilation, groups, padding_mode)[0]
+    s = stride if isinstance(stride, tuple) else (stride, stride)
+    d = dilation if isinstance(dilation, tuple) else (dilation, dilation)
+    kh, kw = w.shape[2:]
+    spans = (d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1)
+    if padding == "same":
+        pads = [((t - 1) // 2, t - 1 - (t - 1) // 2) for t in spans]
+    elif padding == "valid":
+        pads = [(0, 0), (0, 0)]
+    else:
+        p = padding if isinstance(padding, tuple) else (padding, padding)
+        pads = [(p[0], p[0]), (p[1], p[1])]
+    np_mode = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[padding_mode]
+    xp = np.pad(np.asarray(x, np.float64), [(0, 0), (0, 0), *pads], mode=np_mode)
+    n, c, hp, wp = xp.shape
+    ho, wo = (hp - spans[0]) // s[0] + 1, (wp - spans[1]) // s[1] + 1
+    cout, cin_g = w.shape[:2]
+    out = np.zeros((n, cout, ho, wo))
+    og = cout // groups
+    for g in range(groups):
+        xs = xp[:, g * cin_g:(g + 1) * cin_g]
+        ws = np.asarray(w, np.float64)[g * og:(g + 1) * og]
+        for j in range(kh):
+            for k in range(kw):
+                patch = xs[:, :, j * d[0]: j * d[0] + s[0] * (ho - 1) + 1: s[0], k * d[1]: k * d[1] + s[1] * (wo - 1) + 1: s[1]]
+                out[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", patch, ws[:, :, j, k])
+    if b is not None:
+        out += np.asarray(b, np.float64)[None, :, None, None]
+    return out
+
+
+@pytest.fixture
+def conv2d_available(monkeypatch):
+    """fastcorr.conv2d, or (until it lands on this branch) the numpy reference."""
+    if not hasattr(fastcorr, "conv2d"):
+        def fake(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros", method="auto", num_threads=None):
+            dtype = np.float32 if np.asarray(x).dtype == np.float32 else np.float64
+            return _ref_conv2d(x, w, b, stride, padding, dilation, groups, padding_mode).astype(dtype)
+        monkeypatch.setattr(fastcorr, "conv2d", fake, raising=False)
+    return fastcorr.conv2d
+
+
+CONV_CASES = [
+    # (x shape, w shape, chunks, kwargs)
+    ((4, 3, 20, 22), (5, 3, 3, 3), (2, 3, 20, 22), dict(padding=1)),  # batch chunks only
+    ((2, 3, 20, 22), (5, 3, 3, 3), (1, 2, 6, 7), dict(padding=1)),
+    ((2, 4, 21, 19), (6, 2, 4, 5), (2, 4, 4, 3), dict(groups=2, padding="same", padding_mode="reflect")),
+    ((2, 3, 23, 20), (4, 3, 3, 5), (1, 3, 5, 6), dict(stride=2, padding=(2, 1), padding_mode="circular")),
+    ((1, 2, 25, 24), (3, 2, 3, 3), (1, 2, 7, 5), dict(stride=(3, 2), dilation=2, padding=3, padding_mode="replicate")),
+    ((3, 2, 17, 16), (2, 2, 2, 2), (2, 1, 3, 4), dict(stride=4, padding="valid")),
+    ((2, 17, 16), (2, 2, 4, 1), (1, 8, 8), dict(padding=(0, 2), dilation=(2, 1))),  # unbatched CHW
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", range(len(CONV_CASES)))
+def test_conv2d_equals_in_memory(conv2d_available, case, dtype):
+    xs, ws, chunks, kw = CONV_CASES[case]
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    y = fdask.conv2d(da.from_array(x, chunks=chunks), w, b, **kw)
+    ref = _ref_conv2d(x, w, b, **kw)
+    mem = conv2d_available(x, w, b, **kw)
+    assert y.shape == ref.shape == mem.shape and y.dtype == mem.dtype
+    got = y.compute(scheduler="sync")
+    tol = _tol(dtype)
+    np.testing.assert_allclose(got, ref, **tol)
+    np.testing.assert_allclose(mem, ref, **tol)
+
+
+def test_conv2d_bad_input(conv2d_available):
+    x = da.zeros((2, 3, 8, 8), chunks=4)
+    with pytest.raises(ValueError, match="channels"):
+        fdask.conv2d(x, np.ones((4, 2, 3, 3)))
+    with pytest.raises(ValueError, match="groups"):
+        fdask.conv2d(x, np.ones((4, 1, 3, 3)), groups=2)
+    with pytest.raises(ValueError, match="stride"):
+        fdask.conv2d(x, np.ones((4, 3, 3, 3)), stride=0)
+    with pytest.raises(ValueError, match="same"):
+        fdask.conv2d(x, np.ones((4, 3, 3, 3)), stride=2, padding="same")
+    with pytest.raises(ValueError, match="padding_mode"):
+        fdask.conv2d(x, np.ones((4, 3, 3, 3)), padding_mode="mirror")
+    with pytest.raises(ValueError, match="smaller"):
+        fdask.conv2d(x, np.ones((4, 3, 9, 9)))
+    with pytest.raises(ValueError, match="input"):
+        fdask.conv2d(da.zeros((8, 8)), np.ones((4, 3, 3, 3)))
+
+
+def test_strided_chunks():
+    for chunks, stride, span in [((5, 5, 5, 5), 2, 3), ((3,) * 9, 3, 7), ((10, 1, 1, 12), 4, 2), ((7,), 2, 7)]:
+        inp, out, halo = fdask._strided_chunks(chunks, stride, span)
+        assert sum(inp) == sum(chunks) and halo == max(0, span - stride)
+        assert sum(out) == (sum(chunks) - span) // stride + 1
+        assert all(c % stride == 0 and c >= halo for c in inp[:-1]) and inp[-1] >= span

@@ -41,7 +41,7 @@ from ._api import _offsets, output_shape, extended_index
 from ._config import _available_cpus
 from ._validate import as_array, signal_args
 
-__all__ = ["correlate2d", "convolve2d"]
+__all__ = ["correlate2d", "convolve2d", "conv2d"]
 
 
 # ----------------------------------------------------------------------------
@@ -336,3 +336,211 @@ def _signal(name, convolve, in1, in2, mode, boundary, fillvalue, method, num_thr
         explicit=explicit,
     )
     return x.map_blocks(func, chunks=tuple(out_chunks), dtype=dtype, meta=meta, token=f"fastcorr-{name}")
+
+
+# ----------------------------------------------------------------------------
+# conv2d (NCHW, torch semantics)
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _pair(value, name, minimum):
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        pair = tuple(value)
+    else:
+        pair = (value, value)
+    out = []
+    for v in pair:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+        if v < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        out.append(int(v))
+    return tuple(out)
+
+
+def _torch_index(positions, n, mode):
+    """Map out-of-range positions onto [0, n) as torch's padding modes do."""
+    positions = np.asarray(positions)
+    if mode == "circular":
+        return positions % n
+    if mode == "replicate":
+        return np.clip(positions, 0, n - 1)
+    # 'reflect': mirror about the edge sample, which is not repeated.
+    if n == 1:
+        return np.zeros_like(positions)
+    period = positions % (2 * n - 2)
+    return np.where(period >= n, 2 * n - 2 - period, period)
+
+
+def _pad_axis(x, axis, left, right, mode):
+    n = x.shape[axis]
+    pieces = []
+    for positions in (np.arange(-left, 0), None, np.arange(n, n + right)):
+        if positions is None:
+            pieces.append(x)
+        elif len(positions) and mode == "zeros":
+            pieces.append(_outside(x, axis, positions, 0, x.dtype.type(0)))
+        elif len(positions):
+            for sl in _runs(_torch_index(positions, n, mode)):
+                key = [slice(None)] * x.ndim
+                key[axis] = sl
+                pieces.append(x[tuple(key)])
+    return pieces[0] if len(pieces) == 1 else da.concatenate(pieces, axis=axis)
+
+
+def _strided_chunks(chunks, stride, span):
+    """Chunks of a padded axis for a 'valid' strided window of ``span`` samples.
+
+    Chunk boundaries move to multiples of ``stride`` so each chunk starts at
+    an output position; each chunk borrows ``max(0, span - stride)`` samples
+    from its right neighbour (its halo), and the last chunk must hold at
+    least one window. Returns (input chunks, output chunks, right halo).
+    """
+    total = sum(chunks)
+    halo = max(0, span - stride)
+    n_out = (total - span) // stride + 1
+    bounds = sorted({int(round(b / stride)) * stride for b in np.cumsum(chunks)[:-1]} - {0})
+    bounds = [b for b in bounds if b < total]
+    sizes = np.diff([0, *bounds, total]).tolist()
+    merged = []
+    for c in sizes:
+        if merged and merged[-1] < max(halo, 1):
+            merged[-1] += c
+        else:
+            merged.append(c)
+    # The chunk before each chunk must supply its halo; the last must hold a window.
+    i = 1
+    while i < len(merged):
+        if merged[i] < halo:
+            merged[i - 1] += merged.pop(i)
+        else:
+            i += 1
+    while len(merged) > 1 and merged[-1] < span:
+        last = merged.pop()
+        merged[-1] += last
+    out = [c // stride for c in merged[:-1]]
+    out.append(n_out - sum(out))
+    return tuple(merged), tuple(out), halo
+
+
+def _conv_block(block, *, weight, bias, stride, dilation, groups, method, threads, explicit):
+    n = _runtime_threads(threads, explicit)
+    return fastcorr.conv2d(block, weight, bias, stride, 0, dilation, groups, method=method, num_threads=n)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           padding_mode="zeros", method="auto", num_threads=None):
+    """``torch.nn.functional.conv2d`` on an NCHW dask array.
+
+    Parameters
+    ----------
+    input : dask.array.Array or array_like, shape (N, C_in, H, W) or (C_in, H, W)
+        May be chunked along N and along H and W (the channel axis is
+        brought into one chunk). Spatial chunks get halos from their
+        neighbours; with ``stride > 1`` chunk boundaries move to multiples
+        of the stride.
+    weight : array_like, shape (C_out, C_in / groups, kh, kw)
+        In memory (a dask array is computed first).
+    bias : array_like, shape (C_out,), optional
+    stride, padding, dilation, groups, padding_mode
+        As ``torch.nn.functional.conv2d`` / ``torch.nn.Conv2d``: ``padding``
+        is an int, a pair, ``'valid'`` or ``'same'``; ``padding_mode`` is one
+        of 'zeros', 'reflect', 'replicate', 'circular'.
+    method, num_threads
+        Passed to :func:`fastcorr.conv2d` for each chunk (threads as in
+        :func:`correlate2d`).
+
+    Returns
+    -------
+    dask.array.Array
+        Shape (N, C_out, H_out, W_out) (or (C_out, H_out, W_out)), one
+        chunk along C_out, N chunks kept.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastcorr, fastcorr.dask
+    >>> x = np.random.default_rng(0).random((4, 3, 32, 32), dtype=np.float32)
+    >>> w = np.random.default_rng(1).random((8, 3, 3, 3), dtype=np.float32)
+    >>> y = fastcorr.dask.conv2d(da.from_array(x, chunks=(2, 3, 16, 16)), w, padding=1)  # doctest: +SKIP
+    >>> y.shape, y.chunks[:2]  # doctest: +SKIP
+    ((4, 8, 32, 32), ((2, 2), (8,)))
+    >>> np.allclose(y.compute(), fastcorr.conv2d(x, w, padding=1), rtol=1e-5, atol=1e-5)  # doctest: +SKIP
+    True
+    """
+    if not hasattr(fastcorr, "conv2d"):  # pragma: no cover - until conv2d lands
+        raise NotImplementedError("fastcorr.dask.conv2d needs fastcorr.conv2d, which this build does not have")
+    x = _as_dask(input, "input")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {x.shape}")
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x[None]
+    w = _as_kernel(weight, "weight", 4)
+    b = None if bias is None else _as_kernel(bias, "bias", 1)
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    c_in = x.shape[1]
+    if c_in % groups or w.shape[0] % groups:
+        raise ValueError(f"groups={groups} must divide both input channels ({c_in}) and output channels ({w.shape[0]})")
+    if w.shape[1] * groups != c_in:
+        raise ValueError(
+            f"weight has shape {w.shape}: expected {c_in // groups} input channels per group "
+            f"(input has {c_in} channels, groups={groups})"
+        )
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
+    stride = _pair(stride, "stride", 1)
+    dilation = _pair(dilation, "dilation", 1)
+    if padding_mode not in _PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {', '.join(map(repr, _PADDING_MODES))}, got {padding_mode!r}")
+    spans = [d * (k - 1) + 1 for d, k in zip(dilation, w.shape[2:])]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [(0, 0), (0, 0)]
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions (as torch)")
+            pads = [((s - 1) // 2, s - 1 - (s - 1) // 2) for s in spans]
+        else:
+            raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    else:
+        pads = [(p, p) for p in _pair(padding, "padding", 0)]
+
+    # The result dtype is whatever fastcorr.conv2d gives: ask it on one window.
+    probe = np.zeros((1, c_in) + tuple(spans), dtype=x.dtype)
+    dtype = fastcorr.conv2d(probe, w, b, 1, 0, dilation, int(groups), method=method, num_threads=1).dtype
+    meta = np.empty((0,) * 4, dtype=dtype)
+    x = x.rechunk({1: -1})
+    depth = {}
+    out_chunks = [x.chunks[0], (w.shape[0],), None, None]
+    for i, axis in enumerate((2, 3)):
+        left, right = pads[i]
+        n = x.shape[axis]
+        if padding_mode in ("reflect", "circular") and max(left, right) > (n - 1 if padding_mode == "reflect" else n):
+            raise ValueError(
+                f"padding {pads[i]} is too large for padding_mode={padding_mode!r} on an input of size {n}"
+            )
+        if n + left + right < spans[i]:
+            raise ValueError(
+                f"input size {n} (padded {n + left + right}) is smaller than the dilated kernel size {spans[i]}: "
+                "the output would be empty"
+            )
+        x = _pad_axis(x, axis, left, right, padding_mode)
+        base = list(x.chunks[axis])
+        in_chunks, oc, halo = _strided_chunks(base, stride[i], spans[i])
+        x = x.rechunk({axis: in_chunks})
+        out_chunks[axis] = oc
+        if halo and len(in_chunks) > 1:
+            depth[axis] = (0, halo)
+    if depth:
+        x = da.overlap.overlap(x, depth=depth, boundary={a: "none" for a in depth}, allow_rechunk=False)
+    threads, explicit = _block_threads(num_threads, x.npartitions)
+    func = functools.partial(
+        _conv_block, weight=w, bias=b, stride=stride, dilation=dilation, groups=int(groups),
+        method=method, threads=threads, explicit=explicit,
+    )
+    y = x.map_blocks(func, chunks=tuple(out_chunks), dtype=dtype, meta=meta, token="fastcorr-conv2d")
+    return y[0] if unbatched else y
