@@ -26,12 +26,12 @@ import sys
 import time
 
 
-def _image(size, chunk):
+def _image(size, chunk, height=None):
     import dask.array as da
     import numpy as np
 
     rs = da.random.RandomState(1234)
-    return rs.random_sample((size, size), chunks=chunk).astype(np.float32)
+    return rs.random_sample((height or size, size), chunks=chunk).astype(np.float32)
 
 
 def _kernel(k):
@@ -40,14 +40,14 @@ def _kernel(k):
     return np.random.default_rng(k).random((k, k)).astype(np.float32) / (k * k)
 
 
-def run_case(lib, k, size, chunk):
+def run_case(lib, k, size, chunk, height=None):
     """Build, compute and reduce one case; return time and peak RSS."""
     import resource
 
     import dask
     import numpy as np
 
-    x = _image(size, chunk)
+    x = _image(size, chunk, height)
     if lib == "baseline":
         y = x
     elif lib == "fastcorr":
@@ -94,22 +94,25 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=16384)
     ap.add_argument("--chunk", type=int, default=2048)
+    ap.add_argument("--height", type=int, default=None, help="image height (default: --size)")
     ap.add_argument("--kernels", type=int, nargs="+", default=[11, 31])
     ap.add_argument("--libs", nargs="+", default=["fastcorr", "dask_image"])
     ap.add_argument("--case", nargs=2, metavar=("LIB", "K"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case[0], int(args.case[1]), args.size, args.chunk)))
+        print(json.dumps(run_case(args.case[0], int(args.case[1]), args.size, args.chunk, args.height)))
         return
 
     check_agreement()
-    gib = args.size**2 * 4 / 2**30
+    height = args.height or args.size
+    gib = height * args.size * 4 / 2**30
     mib = args.chunk**2 * 4 / 2**20
-    print(f"image {args.size}x{args.size} float32 ({gib:.2f} GiB), chunks {args.chunk}x{args.chunk} "
+    print(f"image {height}x{args.size} float32 ({gib:.2f} GiB), chunks {args.chunk}x{args.chunk} "
           f"({mib:.0f} MiB each), 'same' mode, threaded scheduler, reduced with .sum()")
 
     def sub(lib, k):
-        cmd = [sys.executable, __file__, "--size", str(args.size), "--chunk", str(args.chunk), "--case", lib, str(k)]
+        cmd = [sys.executable, __file__, "--size", str(args.size), "--chunk", str(args.chunk),
+               "--height", str(height), "--case", lib, str(k)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 

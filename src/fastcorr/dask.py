@@ -253,6 +253,26 @@ def _extend(x, axis, left, right, bcode, fill):
     return pieces[0] if len(pieces) == 1 else da.concatenate(pieces, axis=axis)
 
 
+def _native_overlap(x, kshape, mode, bcode, fill):
+    """The common case with dask's own halo exchange, or None.
+
+    'same' mode with an odd kernel needs a symmetric halo, which
+    ``dask.array.overlap`` serves directly with its boundaries: constant,
+    'periodic' (wrap) and 'reflect' (which repeats the edge sample, as
+    scipy's symm). It needs the halo no longer than the axis.
+    """
+    if mode != "same" or any(k % 2 == 0 for k in kshape):
+        return None
+    axes = (x.ndim - 2, x.ndim - 1)
+    depth = {a: k // 2 for a, k in zip(axes, kshape) if k > 1}
+    if any(d > x.shape[a] for a, d in depth.items()):
+        return None
+    if not depth:
+        return x
+    kind = {0: fill, 1: "periodic", 2: "reflect"}[bcode]
+    return da.overlap.overlap(x, depth=depth, boundary={a: kind for a in depth}, allow_rechunk=True)
+
+
 def _frames(block, func):
     """Apply ``func`` to every 2-D frame of ``block`` (leading axes: batch)."""
     if block.ndim == 2:
@@ -306,6 +326,15 @@ def _signal(name, convolve, in1, in2, mode, boundary, fillvalue, method, num_thr
 
     if x.dtype != dtype:
         x = x.astype(dtype)
+    native = _native_overlap(x, kernel.shape, mode, p.boundary, p.fill)
+    if native is not None:
+        threads, explicit = _block_threads(num_threads, native.npartitions)
+        func = functools.partial(
+            _signal_block, kernel=kernel, convolve=convolve, method=method, threads=threads, explicit=explicit,
+        )
+        chunks = tuple(c if i < x.ndim - 2 else tuple(n - 2 * (k // 2) for n in c)
+                       for i, (c, k) in enumerate(zip(native.chunks, (1,) * (x.ndim - 2) + kernel.shape)))
+        return native.map_blocks(func, chunks=chunks, dtype=dtype, meta=meta, token=f"fastcorr-{name}")
     offsets = _offsets(mode, kernel.shape, convolve)
     depth = {}
     out_chunks = list(x.chunks)
