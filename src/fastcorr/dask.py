@@ -38,7 +38,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 import fastcorr
 from ._api import _offsets, output_shape, extended_index
-from ._config import _available_cpus
+from ._config import _available_cpus, resolve_threads
 from ._validate import as_array, signal_args
 
 __all__ = ["correlate2d", "convolve2d", "conv2d"]
@@ -523,6 +523,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
     stride = _pair(stride, "stride", 1)
     dilation = _pair(dilation, "dilation", 1)
+    if num_threads is not None:
+        resolve_threads(num_threads)  # TypeError / ValueError naming num_threads
     if padding_mode not in _PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {', '.join(map(repr, _PADDING_MODES))}, got {padding_mode!r}")
     spans = [d * (k - 1) + 1 for d, k in zip(dilation, w.shape[2:])]
