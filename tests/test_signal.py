@@ -344,3 +344,10 @@ def test_no_warnings_on_plain_call():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fastcorr.correlate2d(np.ones((5, 5), np.float32), np.ones((3, 3), np.float32), "same")
+
+
+def test_output_too_large_fails_fast_with_memory_error():
+    huge = np.broadcast_to(np.float32(1), (2**20, 2**20))  # 4 TiB view, no memory
+    for image in (np.zeros((1, 0), np.float32), np.ones((3, 3), np.float32)):
+        with pytest.raises(MemoryError, match=r"TiB"):
+            fastcorr.correlate2d(image, huge, "full")

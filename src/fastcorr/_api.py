@@ -13,7 +13,7 @@ float16 into float32, long double into a numpy loop).
 import numpy as np
 
 from . import _dispatch
-from ._validate import signal_args
+from ._validate import check_output_fits, signal_args
 
 __all__ = ["correlate2d", "convolve2d"]
 
@@ -110,6 +110,7 @@ def _solve(p, convolve):
         w = w[::-1, ::-1]
     offsets = _offsets(p.mode, w.shape, convolve)
     shape = output_shape(p.mode, x.shape, w.shape)
+    check_output_fits(shape, p.dtype)
     out = correlate_offset(x, w, shape, offsets, p.boundary, p.fill, p.dtype, p.method, p.num_threads)
     if p.swapped and not convolve:
         out = np.ascontiguousarray(out[::-1, ::-1])
@@ -126,7 +127,7 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
         total = np.sum(w, dtype=dtype) if w.size else dtype.type(0)
         return np.full(shape, fill * total if boundary == 0 and x.size == 0 else 0, dtype=dtype)
     if method == "auto":
-        method = _dispatch.choose_offset_method(x, w, shape, boundary, dtype, num_threads)
+        method, num_threads = _dispatch.choose_offset_plan(x, w, shape, boundary, dtype, num_threads)
     engine = _dispatch.engine(method)
     kind = dtype.kind
     if kind in "iu":

@@ -212,5 +212,16 @@ def correlate(x, w, shape, offsets, int boundary, fill, int num_threads):
     import numpy as np
 
     out = np.empty(shape, dtype=x.dtype)
-    correlate_into(x, w, out, offsets[0], offsets[1], boundary, fill, num_threads)
+    threads = useful_threads(num_threads, shape[0] * shape[1] * w.shape[0] * w.shape[1], shape[0])
+    correlate_into(x, w, out, offsets[0], offsets[1], boundary, fill, threads)
     return out
+
+
+#: Multiply-adds below which one more thread costs more (fork/join, and a
+#: descheduled thread on a busy machine) than it saves.
+MIN_WORK_PER_THREAD = 1 << 18
+
+
+def useful_threads(int num_threads, work, Py_ssize_t rows):
+    """Threads worth starting for ``work`` multiply-adds over ``rows`` rows."""
+    return int(max(1, min(num_threads, rows, work // MIN_WORK_PER_THREAD)))

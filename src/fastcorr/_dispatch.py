@@ -7,6 +7,10 @@ float64 arrays, and flags ``SERVES_COMPLEX`` / ``SERVES_INTEGER`` for the
 dtypes it also takes natively (integers as modular uint64).
 """
 import importlib
+import json
+import os
+import threading
+import time
 
 import numpy as np
 
@@ -14,7 +18,13 @@ from ._validate import as_array, choice, BOUNDARIES, MODES
 
 _ENGINE_MODULES = {
     "direct": "._direct",
+    "im2col": "._im2col",
+    "fft": "._fft",
+    "separable": "._separable",
 }
+
+
+_loaded = {}
 
 
 def engine(method):
@@ -24,12 +34,296 @@ def engine(method):
     except KeyError:
         available = ", ".join(repr(m) for m in ["auto", *_ENGINE_MODULES])
         raise ValueError(f"method={method!r} is not available in this build; use one of {available}") from None
-    return importlib.import_module(name, __package__)
+    module = _loaded.get(name)
+    if module is None:
+        _loaded[name] = module = importlib.import_module(name, __package__)
+    return module
+
+
+# ---------------------------------------------------------------------------
+# Cost model. Each method's time is estimated as
+#     units(method, case) * constant(method, dtype) / parallel(threads) + overhead
+# where units are flop-like counts of the method's inner work (multiply-adds,
+# N log N transform units, elements streamed). Constants are seconds per unit
+# at 1 thread; ``par`` is the gain of each extra thread (1.0 = linear). The
+# shipped defaults were measured on a 2-core AMD EPYC (Zen3, AVX2+FMA);
+# ``python -m fastcorr calibrate`` measures them on this machine.
+
+DEFAULT_CONSTANTS = {
+    "direct": {"f4": 5.0e-11, "f8": 1.0e-10, "u8": 4.0e-10, "out": 4.0e-10, "par": 0.9, "overhead": 1e-5},
+    "separable": {"f4": 1.1e-10, "f8": 1.8e-10, "out": 6.0e-10, "par": 0.85, "overhead": 2e-5},
+    "fft": {"f4": 3.0e-10, "f8": 5.0e-10, "pass": 8.0e-10, "par": 0.5, "overhead": 8e-5},
+    "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5},
+}
+
+_calibration = None
+_generation = 0
+_calibration_lock = threading.Lock()
+
+
+def calibration_path():
+    """Where ``python -m fastcorr calibrate`` stores its constants (JSON).
+
+    ``$XDG_CACHE_HOME/fastcorr/calibration.json``, ``~/.cache`` when
+    ``XDG_CACHE_HOME`` is unset.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fastcorr", "calibration.json")
+
+
+def constants():
+    """The cost-model constants in use: the calibration file's, else the defaults."""
+    global _calibration
+    cached = _calibration
+    if cached is not None:
+        return cached
+    with _calibration_lock:
+        if _calibration is None:
+            merged = {m: dict(c) for m, c in DEFAULT_CONSTANTS.items()}
+            try:
+                with open(calibration_path()) as f:
+                    data = json.load(f)
+                for m, c in data.get("constants", {}).items():
+                    if m in merged and isinstance(c, dict):
+                        merged[m].update({k: float(v) for k, v in c.items() if k in merged[m]})
+            except (OSError, ValueError, TypeError, AttributeError):
+                pass
+            _calibration = merged
+        return _calibration
+
+
+def reset_constants():
+    """Forget loaded constants (re-read the calibration file on next use)."""
+    global _calibration, _generation
+    with _calibration_lock:
+        _calibration = None
+        _generation += 1
+        _estimates.clear()
+
+
+def _par(c, threads):
+    return 1.0 + c["par"] * (max(1, threads) - 1)
+
+
+def _units(method, xshape, wshape, shape, dtype, rank=1):
+    """Inner-work units of ``method`` for one real offset correlation."""
+    Ho, Wo = shape
+    kh, kw = wshape
+    out = float(Ho) * Wo
+    if method == "direct":
+        return {"mac": out * kh * kw, "out": out}
+    if method == "separable":
+        return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out}
+    if method == "fft":
+        from . import _fft
+
+        f, p, _ = _fft.plan_cost(shape, wshape, dtype.kind == "c")
+        return {"mac": f, "pass": p}
+    if method == "im2col":
+        return {"mac": out * kh * kw, "col": out * kh * kw, "out": out}
+    return None
+
+
+def estimate(method, xshape, wshape, shape, dtype, threads, rank=1):
+    """Estimated seconds for ``method`` on one offset correlation (None: unknown)."""
+    dtype = np.dtype(dtype)
+    cs = constants().get(method)
+    u = _units(method, xshape, wshape, shape, dtype, rank)
+    if cs is None or u is None:
+        return None
+    if dtype.kind in "iu":
+        key, mult = "u8", 1.0
+    elif dtype.kind == "c":
+        key = "f4" if dtype.itemsize <= 8 else "f8"
+        mult = 2.0 if method == "fft" else 4.0
+    else:
+        key = "f4" if dtype.itemsize <= 4 else "f8"
+        mult = 1.0
+    if key not in cs:
+        return None
+    t = u["mac"] * cs[key]
+    for extra in ("out", "pass", "col"):
+        if extra in u and extra in cs:
+            t += u[extra] * cs[extra]
+    return mult * t / _par(cs, threads) + cs["overhead"]
+
+
+_autotune = False
+_autotune_cache = {}
+_autotune_lock = threading.Lock()
+
+
+def set_autotune(enabled=True):
+    """Turn autotuning of ``method='auto'`` on or off (process-wide).
+
+    When on, the first 'auto' call for a given case (shapes, dtype, boundary,
+    threads) times every method that can serve it and caches the fastest for
+    the rest of the process, like cuDNN's benchmark mode. Thread-safe.
+
+    Examples
+    --------
+    >>> import fastcorr
+    >>> fastcorr.set_autotune(True); fastcorr.get_autotune()
+    True
+    >>> fastcorr.set_autotune(False)
+    """
+    global _autotune
+    _autotune = bool(enabled)
+    if not _autotune:
+        with _autotune_lock:
+            _autotune_cache.clear()
+
+
+def get_autotune():
+    """Whether autotune mode is on (see :func:`set_autotune`).
+
+    Examples
+    --------
+    >>> import fastcorr
+    >>> fastcorr.get_autotune()
+    False
+    """
+    return _autotune
+
+
+def _finite(a):
+    return a.dtype.kind in "iu" or bool(np.isfinite(a).all())
+
+
+def _separable_rank(w, dtype):
+    try:
+        from . import _separable
+    except ImportError:
+        return None
+    if not _finite(w):
+        return None
+    return _separable.rank(w, np.float32 if np.dtype(dtype).itemsize <= 4 else np.float64)
+
+
+def candidates(x, w, shape, boundary, dtype, num_threads):
+    """Estimated seconds per available method that can serve the case: {method: s}.
+
+    Integer dtypes get only exact methods; complex dtypes no separable path.
+    FFT and separable are left out (not estimated) when they cannot serve;
+    the NaN/inf rule is applied by :func:`choose_offset_method`.
+    """
+    dtype = np.dtype(dtype)
+    key = (x.shape, w.shape, tuple(shape), dtype.str, num_threads, tuple(_ENGINE_MODULES), _generation)
+    hit = _estimates.get(key)
+    if hit is not None:
+        return dict(hit)
+    est = {}
+    for m in _ENGINE_MODULES:
+        if dtype.kind in "iu" and m not in ("direct", "im2col"):
+            continue
+        if m == "separable" and dtype.kind == "c":
+            continue
+        if m == "im2col" and dtype.kind in "iu":
+            try:
+                if not getattr(engine(m), "SERVES_INTEGER", False):
+                    continue
+            except ImportError:
+                continue
+        t = estimate(m, x.shape, w.shape, shape, dtype, num_threads)
+        if t is not None:
+            est[m] = t
+    if len(_estimates) > 4096:
+        _estimates.clear()
+    _estimates[key] = dict(est)
+    return est
+
+
+_estimates = {}  # memo of candidates(): pure function of shapes, dtype, threads, constants
+
+
+#: Below this estimated single-thread time a call runs on one thread: waking
+#: a thread team costs more than it saves (and much more on a busy machine).
+SERIAL_BELOW = 1.5e-4
 
 
 def choose_offset_method(x, w, shape, boundary, dtype, num_threads):
-    """The method 'auto' runs for one offset correlation."""
+    """The method 'auto' runs for one offset correlation.
+
+    Picks the cheapest method by the cost model (or, in autotune mode, by
+    timing). Never FFT for integers or when ``x`` or ``w`` holds NaN/inf;
+    separable only when the kernel's numerical rank is at most 3.
+    """
+    return choose_offset_plan(x, w, shape, boundary, dtype, num_threads)[0]
+
+
+def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
+    """``(method, threads)`` for 'auto': the method, and 1 thread for tiny work."""
+    method = _choose(x, w, shape, boundary, dtype, num_threads)
+    if num_threads > 1:
+        t1 = estimate(method, x.shape, w.shape, shape, dtype, 1)
+        if t1 is not None and t1 < SERIAL_BELOW:
+            return method, 1
+    return method, num_threads
+
+
+def _choose(x, w, shape, boundary, dtype, num_threads):
+    dtype = np.dtype(dtype)
+    if x.size == 0 or w.size == 0 or shape[0] * shape[1] == 0:
+        return "direct"
+    est = candidates(x, w, shape, boundary, dtype, num_threads)
+    if "separable" in est:
+        # The SVD is only worth it when a rank-1 pass could win.
+        others = min((t for m, t in est.items() if m != "separable"), default=np.inf)
+        if est["separable"] < others:
+            r = _separable_rank(w, dtype)
+            if r is None or r > 3:
+                del est["separable"]
+            elif r > 1:
+                est["separable"] = estimate("separable", x.shape, w.shape, shape, dtype, num_threads, rank=r)
+        else:
+            del est["separable"]
+    order = sorted(est, key=est.get)
+    if _autotune and len(order) > 1:
+        # Time only plausible candidates (within 8x of the model's best).
+        near = [m for m in order if est[m] <= 8.0 * est[order[0]]]
+        if len(near) > 1:
+            order = _autotuned(near, x, w, shape, boundary, dtype, num_threads) + order[len(near):]
+    for m in order:
+        if m == "fft" and not (_finite(w) and _finite(x)):
+            continue
+        return m
     return "direct"
+
+
+def _autotuned(order, x, w, shape, boundary, dtype, num_threads):
+    key = (x.shape, w.shape, tuple(shape), boundary, dtype.str, num_threads, tuple(order))
+    with _autotune_lock:
+        hit = _autotune_cache.get(key)
+    if hit is not None:
+        return [hit] + [m for m in order if m != hit]
+    if dtype.kind in "iu":
+        rdtype = np.dtype(np.uint64)
+    elif dtype.kind == "c":
+        rdtype = np.dtype(np.complex64 if dtype.itemsize <= 8 else np.complex128)
+    else:
+        rdtype = np.dtype(np.float32 if dtype.itemsize <= 4 else np.float64)
+    xs = np.ascontiguousarray(np.nan_to_num(x) if x.dtype.kind in "fc" else x, dtype=rdtype)
+    ws = np.ascontiguousarray(np.nan_to_num(w) if w.dtype.kind in "fc" else w, dtype=rdtype)
+    from ._api import correlate_offset
+
+    times = {}
+    for m in order:
+        try:
+            correlate_offset(xs, ws, shape, (0, 0), boundary, 0, rdtype, m, num_threads)
+            best = np.inf
+            for _ in range(2):
+                t0 = time.perf_counter()
+                correlate_offset(xs, ws, shape, (0, 0), boundary, 0, rdtype, m, num_threads)
+                best = min(best, time.perf_counter() - t0)
+            times[m] = best
+        except (ValueError, MemoryError):
+            continue
+    if not times:
+        return order
+    win = min(times, key=times.get)
+    with _autotune_lock:
+        _autotune_cache[key] = win
+    return [win] + [m for m in order if m != win]
 
 
 def choose_method(in1, in2, mode="full", boundary="fill"):
@@ -64,3 +358,91 @@ def choose_method(in1, in2, mode="full", boundary="fill"):
         x, w = w, x
     shape = output_shape(mode, x.shape, w.shape)
     return choose_offset_method(x, w, shape, BOUNDARIES[boundary], np.result_type(x, w), get_num_threads())
+
+
+def choose_conv_method(x_shape, w_shape, stride, groups):
+    """The method ``conv2d(method='auto')`` runs: 'direct' or 'im2col'.
+
+    im2col pays one copy of the input per kernel tap and wins through the GEMM
+    it feeds; the GEMM only pays when both of its inner dimensions are wide.
+    Thin GEMMs (depthwise or few-channel layers: reduction length
+    C_in/groups*kh*kw below 16 or at most 4 output channels per group) go to
+    the direct loop.
+    """
+    cout, cg, kh, kw = w_shape
+    if cg * kh * kw < 16 or cout // groups <= 4:
+        return "direct"
+    return "im2col"
+
+
+def _time(fn, reps=3):
+    fn()
+    best = np.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def calibrate(path=None, threads=None, verbose=False):
+    """Measure the cost-model constants on this machine and store them as JSON.
+
+    Runs a few seconds of micro-benchmarks (one representative case per
+    method and dtype, at 1 thread and at ``threads``) and writes them to
+    ``path`` (default :func:`calibration_path`). Later processes use them.
+
+    Returns
+    -------
+    dict
+        The measured constants, as stored.
+    """
+    from ._api import correlate_offset
+    from ._config import get_num_threads
+
+    threads = threads or get_num_threads()
+    rng = np.random.default_rng(0)
+    cases = {  # method -> (image, kernel, units key)
+        "direct": ((384, 384), (7, 7)),
+        "separable": ((512, 512), (15, 15)),
+        "fft": ((512, 512), (31, 31)),
+        "im2col": ((256, 256), (7, 7)),
+    }
+    result = {}
+    for m, (xs, ks) in cases.items():
+        if m not in _ENGINE_MODULES:
+            continue
+        try:
+            engine(m)
+        except ImportError:
+            continue
+        c = dict(DEFAULT_CONSTANTS[m])
+        par_gain = []
+        for key, dt in (("f4", np.float32), ("f8", np.float64)):
+            x = rng.standard_normal(xs).astype(dt)
+            g = np.hanning(ks[0] + 2)[1:-1]
+            w = (np.outer(g, g) if m == "separable" else rng.standard_normal(ks)).astype(dt)
+            shape = xs
+            offs = (-(ks[0] // 2), -(ks[1] // 2))
+            u = _units(m, xs, ks, shape, np.dtype(dt))
+            t1 = _time(lambda: correlate_offset(x, w, shape, offs, 0, 0, dt, m, 1))
+            rest = sum(u[e] * c[e] for e in ("out", "pass", "col") if e in u and e in c)
+            # per-sample terms keep their defaults; the main constant takes the rest
+            busy = max(t1 - c["overhead"], 1e-9)
+            c[key] = max(busy - rest, 0.2 * busy) / u["mac"]
+            if threads > 1:
+                tn = _time(lambda: correlate_offset(x, w, shape, offs, 0, 0, dt, m, threads))
+                par_gain.append(((t1 - c["overhead"]) / max(tn - c["overhead"], 1e-9) - 1) / (threads - 1))
+            if verbose:
+                print(f"calibrate {m:9s} {np.dtype(dt).name:8s} {t1 * 1e3:8.2f} ms -> {c[key]:.3e} s/unit")
+        if par_gain:
+            c["par"] = float(min(1.0, max(0.05, np.median(par_gain))))
+        result[m] = c
+    path = path or calibration_path()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"version": 1, "threads": threads, "constants": result}, f, indent=1)
+    os.replace(tmp, path)
+    reset_constants()
+    return result

@@ -1,0 +1,498 @@
+"""PyTorch-compatible layer functions: conv2d, conv2d_backward, im2col, col2im.
+
+Semantics are those of ``torch.nn.functional.conv2d`` (a cross-correlation
+over NCHW arrays), ``torch.nn.Conv2d``'s ``padding_mode``, and
+``torch.nn.functional.unfold`` / ``fold``. Arguments are checked in
+``_validate``; the method ('direct' or 'im2col') is chosen in ``_dispatch``;
+the compiled work is in ``_im2col`` and ``_conv_direct``.
+
+Boundary handling everywhere is an *index table*: for each kernel tap and
+output row (column) the input row (column) it reads, after padding and the
+padding mode, or -1 for a zero. No padded copy of the input is made.
+"""
+import contextlib
+import threading
+
+import numpy as np
+
+from . import _dispatch, _im2col
+from ._validate import (
+    conv2d_args,
+    conv_grad_output_arg,
+    fold_args,
+    im2col_cap_arg,
+    unfold_args,
+)
+
+__all__ = ["conv2d", "conv2d_backward", "im2col", "col2im", "set_im2col_cap", "get_im2col_cap"]
+
+#: Upper bound, in bytes, of all im2col column buffers of one call together.
+_CAP = 64 * 2**20
+#: Per-thread tile target, in bytes: a column tile this small stays in the
+#: L2/L3 cache between the gather and the GEMM that reads it.
+_TILE_TARGET = 4 * 2**20
+
+# Padding-mode / boundary codes of the index tables.
+_MODES = {"zeros": "fill", "fill": "fill", "circular": "wrap", "wrap": "wrap", "symm": "symm",
+          "reflect": "reflect", "replicate": "replicate"}
+
+
+def set_im2col_cap(nbytes):
+    """Set the memory cap of the im2col method's column buffers.
+
+    The im2col method (``conv2d``, ``conv2d_backward`` and
+    ``correlate2d(method='im2col')``) cuts the output into tiles so that all
+    its column buffers together stay under ``nbytes`` whatever the input size.
+    The buffers are kept and reused by later calls of the same Python thread.
+
+    Parameters
+    ----------
+    nbytes : int
+        The cap in bytes, at least 1 MiB. The default is 64 MiB.
+
+    Examples
+    --------
+    >>> import fastcorr
+    >>> old = fastcorr.get_im2col_cap()
+    >>> fastcorr.set_im2col_cap(16 * 2**20)
+    >>> fastcorr.get_im2col_cap()
+    16777216
+    >>> fastcorr.set_im2col_cap(old)
+    """
+    global _CAP
+    _CAP = im2col_cap_arg(nbytes)
+    _local.__dict__.clear()
+
+
+def get_im2col_cap():
+    """The im2col column-buffer cap in bytes (see :func:`set_im2col_cap`).
+
+    Examples
+    --------
+    >>> import fastcorr
+    >>> fastcorr.get_im2col_cap()
+    67108864
+    """
+    return _CAP
+
+
+# ---------------------------------------------------------------- plumbing
+
+_local = threading.local()
+
+
+def workspace(nelems, dtype):
+    """A reused per-Python-thread buffer of at least ``nelems`` items of ``dtype``."""
+    dtype = np.dtype(dtype)
+    nbytes = max(int(nelems), 1) * dtype.itemsize
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        _local.buf = None
+        buf = _local.buf = np.empty(nbytes, dtype=np.uint8)
+    return buf[:nbytes].view(dtype)
+
+
+_controller = None
+_controller_ready = False
+
+
+def _blas_controller():
+    global _controller, _controller_ready
+    if not _controller_ready:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            ctl = ThreadpoolController().select(user_api="blas")
+            _controller = ctl if ctl.lib_controllers else None
+        except Exception:  # threadpoolctl missing or unable to see the BLAS
+            _controller = None
+        _controller_ready = True
+    return _controller
+
+
+#: Force the "inner" threading mode (parallel gather + multithreaded BLAS);
+#: for measurements only (see the module doc of ``_im2col``).
+_FORCE_INNER = False
+
+
+def blas_threads_pinnable():
+    """True when BLAS thread counts can be set (threadpoolctl sees the BLAS)."""
+    return _blas_controller() is not None and not _FORCE_INNER
+
+
+def _omp(nt, outer):
+    """OpenMP threads of a kernel call: in inner mode BLAS owns the cores.
+
+    Measured (issue 3): alternating OpenMP regions and multithreaded BLAS
+    calls, each team spin-waiting while the other runs, was 5-90x slower than
+    outer mode on 2 loaded cores; a serial gather beside BLAS threads avoids
+    that fight.
+    """
+    return nt if outer else 1
+
+
+@contextlib.contextmanager
+def blas_threads(n):
+    """Run the block with the BLAS thread pool limited to ``n`` (if possible)."""
+    ctl = _blas_controller()
+    if ctl is None:
+        yield
+        return
+    with ctl.limit(limits=n):
+        yield
+
+
+def index_table(n_out, k, stride, dilation, offset, size, mode):
+    """Input index of each (tap, output position), -1 where the value is 0/fill.
+
+    Returns ``(idx, crange)``: ``idx`` (k, n_out) intp and ``crange`` (3, k)
+    with rows lo, hi, base such that for lo <= o < hi the raw position
+    ``o*stride + base`` is inside [0, size) (no mapping needed).
+    """
+    base = offset + dilation * np.arange(k, dtype=np.intp)
+    raw = base[:, None] + stride * np.arange(n_out, dtype=np.intp)[None, :]
+    mode = _MODES[mode]
+    inside = (raw >= 0) & (raw < size)
+    if mode == "fill" or size == 0:
+        idx = np.where(inside, raw, -1)
+    elif mode == "wrap":
+        idx = raw % size
+    elif mode == "symm":  # scipy: half-sample symmetric, edge repeated
+        per = raw % (2 * size)
+        idx = np.where(per >= size, 2 * size - 1 - per, per)
+    elif mode == "reflect":  # torch: whole-sample symmetric, edge not repeated
+        if size == 1:
+            idx = np.zeros_like(raw)
+        else:
+            per = raw % (2 * size - 2)
+            idx = np.where(per >= size, 2 * size - 2 - per, per)
+    else:  # replicate
+        idx = np.clip(raw, 0, size - 1)
+    lo = np.clip(-((base) // stride), 0, n_out)  # ceil(-base / stride)
+    hi = np.clip(-((base - size) // stride), 0, n_out)  # ceil((size - base) / stride)
+    hi = np.maximum(hi, lo)
+    crange = np.ascontiguousarray(np.stack([lo, hi, base]).astype(np.intp))
+    return np.ascontiguousarray(idx, dtype=np.intp), crange
+
+
+def _geometry(x_hw, k_hw, stride, dilation, pads, out_hw, mode):
+    H, W = x_hw
+    kh, kw = k_hw
+    ridx, _ = index_table(out_hw[0], kh, stride[0], dilation[0], -pads[0], H, mode)
+    cidx, crange = index_table(out_hw[1], kw, stride[1], dilation[1], -pads[2], W, mode)
+    return ridx, cidx, crange
+
+
+def _tile(P, K, itemsize, items, nthreads, outer):
+    """Pixels per column tile: under the cap, cache-sized, enough work items."""
+    per_thread = _CAP // (nthreads if outer else 1)
+    pt = max(1, min(per_thread, max(_TILE_TARGET, 0)) // (K * itemsize))
+    pt = min(P, pt)
+    if outer and items < nthreads:
+        split = -(-nthreads // items)
+        pt = min(pt, -(-P // split))
+    if pt < P and pt > 64:
+        pt -= pt % 16
+    return max(1, pt)
+
+
+#: Below this many multiply-adds a call runs on one thread: waking a second
+#: OpenMP thread costs more than it saves (and much more on a loaded machine).
+_MIN_PARALLEL_WORK = 1 << 21
+
+
+def _threads(p):
+    N, _, _, _ = p.x.shape
+    Cout, Cg, kh, kw = p.w.shape
+    work = N * Cout * p.out_hw[0] * p.out_hw[1] * Cg * kh * kw
+    return p.num_threads if work >= _MIN_PARALLEL_WORK else 1
+
+
+def _is_pointwise(p):
+    kh, kw = p.w.shape[2:]
+    return (kh, kw) == (1, 1) and p.stride == (1, 1) and not any(p.pads)
+
+
+# ---------------------------------------------------------------- im2col method
+
+def _im2col_forward(p):
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    Ho, Wo = p.out_hw
+    P, K = Ho * Wo, Cg * kh * kw
+    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    if N == 0:
+        return out
+    ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
+    outer = blas_threads_pinnable()
+    nt = _threads(p)
+    pw = _is_pointwise(p)
+    pt = P if pw else _tile(P, K, p.dtype.itemsize, N * p.groups, nt, outer)
+    ws = workspace(0 if pw else (nt if outer else 1) * K * pt, p.dtype)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    with blas_threads(1 if outer else nt):
+        _im2col.forward(x.reshape(N, -1), w.reshape(Cout, K), out.reshape(N, -1), bias, ws,
+                        p.groups, Cg, H, W, kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange,
+                        p.dtype.type(0), pw, pt, _omp(nt, outer), outer)
+    return out
+
+
+def _direct_forward(p):
+    from . import _conv_direct
+
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    Ho, Wo = p.out_hw
+    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    if N == 0:
+        return out
+    ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    _conv_direct.forward(x.reshape(N, -1), w.reshape(Cout, -1), out.reshape(N, -1), bias,
+                         p.groups, Cg, H, W, kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange,
+                         _threads(p))
+    return out
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           padding_mode="zeros", method="auto", num_threads=None):
+    """2-D convolution layer (a cross-correlation), as ``torch.nn.functional.conv2d``.
+
+    Parameters
+    ----------
+    input : array_like, (N, C_in, H, W) or unbatched (C_in, H, W)
+    weight : array_like, (C_out, C_in / groups, kh, kw)
+    bias : array_like, (C_out,), optional
+    stride, dilation : int or (int, int)
+        At least 1.
+    padding : int, (int, int), 'valid' or 'same'
+        Implicit padding on both sides; 'same' pads so the output has the
+        input's size (torch's rule: the extra row/column of an even kernel
+        goes to the bottom/right; not allowed with stride > 1).
+    groups : int
+        Input and output channels are split into ``groups`` blocks, block g of
+        the output seeing only block g of the input (``groups == C_in``:
+        depthwise).
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+        As ``torch.nn.Conv2d``: what the padding holds.
+    method : {'auto', 'direct', 'im2col'}
+        'im2col': tiled im2col + BLAS GEMM; 'direct': an OpenMP loop over
+        batch x output channels x rows; 'auto' picks (see
+        ``fastcorr._dispatch.choose_conv_method``).
+    num_threads : int, optional
+        Threads for this call (default: ``fastcorr.get_num_threads()``).
+
+    Returns
+    -------
+    ndarray, (N, C_out, Ho, Wo) or (C_out, Ho, Wo)
+        float32 when every input is float32 (or float16), else float64
+        (integer inputs are computed in float64).
+
+    Examples
+    --------
+    >>> import numpy as np, fastcorr
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> k = np.array([[[[0.0, 1.0], [2.0, 3.0]]]])
+    >>> fastcorr.conv2d(x, k)
+    array([[[[19., 25.],
+             [37., 43.]]]])
+    """
+    p = conv2d_args(input, weight, bias, stride, padding, dilation, groups, padding_mode, method, num_threads)
+    method = p.method
+    if method == "auto":
+        method = _dispatch.choose_conv_method(p.x.shape, p.w.shape, p.stride, p.groups)
+    out = _direct_forward(p) if method == "direct" else _im2col_forward(p)
+    return out[0] if p.unbatched else out
+
+
+def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
+                    padding_mode="zeros", num_threads=None):
+    """Gradients of :func:`conv2d`, as torch autograd computes them.
+
+    Parameters
+    ----------
+    input, weight, stride, padding, dilation, groups, padding_mode, num_threads
+        As for :func:`conv2d`.
+    grad_output : array_like
+        Gradient of the loss with respect to the conv2d output (its shape).
+
+    Returns
+    -------
+    grad_input : ndarray, shape of ``input``
+        The transposed correlation of ``grad_output`` (col2im of
+        ``weight^T @ grad_output``); with a padding mode other than 'zeros'
+        the gradient of padded samples flows back to the samples they copy.
+    grad_weight : ndarray, shape of ``weight``
+        ``grad_output @ im2col(input)^T`` summed over the batch.
+    grad_bias : ndarray, (C_out,)
+        ``grad_output`` summed over batch and space.
+
+    Examples
+    --------
+    >>> import numpy as np, fastcorr
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> k = np.ones((1, 1, 2, 2))
+    >>> gx, gw, gb = fastcorr.conv2d_backward(x, k, np.ones((1, 1, 2, 2)))
+    >>> gx[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    >>> gw[0, 0], gb
+    (array([[ 8., 12.],
+           [20., 24.]]), array([4.]))
+    """
+    p = conv2d_args(input, weight, None, stride, padding, dilation, groups, padding_mode, "im2col",
+                    num_threads, func="conv2d_backward")
+    go = conv_grad_output_arg(grad_output, p)
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    Ho, Wo = p.out_hw
+    P, K = Ho * Wo, Cg * kh * kw
+    nt = _threads(p)
+    grad_bias = go.sum(axis=(0, 2, 3))
+    gx = np.zeros((N, C, H, W), dtype=p.dtype)
+    if N == 0:
+        gw = np.zeros(w.shape, dtype=p.dtype)
+        return (gx[0] if p.unbatched else gx), gw, grad_bias
+    ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
+    pw = _is_pointwise(p)
+    pinnable = blas_threads_pinnable()
+    go2 = go.reshape(N, -1)
+    zero = p.dtype.type(0)
+
+    # grad_weight: tiles of every image are independent (per-thread sums).
+    outer = pinnable
+    pt = P if pw else _tile(P, K, p.dtype.itemsize, N * p.groups, nt, outer)
+    nacc = nt if outer else 1
+    ws = workspace(0 if pw else nacc * K * pt, p.dtype)
+    acc = np.zeros((nacc, Cout, K), dtype=p.dtype)
+    with blas_threads(1 if outer else nt):
+        _im2col.grad_weight(x.reshape(N, -1), go2, acc, ws, p.groups, Cg, H, W, kh, kw, p.stride[1],
+                            Ho, Wo, ridx, cidx, crange, zero, pw, pt, _omp(nt, outer), outer)
+    gw = (acc[0] if nacc == 1 else acc.sum(axis=0)).reshape(w.shape)
+
+    # grad_input: scatters of one (image, group) must stay on one thread;
+    # with fewer (image, group) pairs than threads, each thread scatters its
+    # tiles into a private copy of grad_input, summed at the end.
+    if not pinnable:
+        mode, copies = 2, 1
+    elif N * p.groups >= nt or nt == 1:
+        mode, copies = 0, 1
+    else:
+        mode, copies = 1, nt
+    outer = mode != 2
+    pt = P if pw else _tile(P, K, p.dtype.itemsize, N * p.groups, nt, outer)
+    ws = workspace(0 if pw else (nt if outer else 1) * K * pt, p.dtype)
+    gxs = gx[None] if copies == 1 else np.zeros((copies, N, C, H, W), dtype=p.dtype)
+    with blas_threads(1 if outer else nt):
+        _im2col.grad_input(w.reshape(Cout, K), go2, gxs.reshape(copies, N, -1), ws, p.groups, Cg, H, W,
+                           kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange, pw, pt, _omp(nt, outer), mode)
+    if copies > 1:
+        np.sum(gxs, axis=0, out=gx)
+    return (gx[0] if p.unbatched else gx), gw, grad_bias
+
+
+def im2col(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Sliding windows as columns, as ``torch.nn.functional.unfold``.
+
+    Parameters
+    ----------
+    input : array_like, (N, C, H, W) or (C, H, W)
+    kernel_size, dilation, padding, stride : int or (int, int)
+        Zero padding on both sides.
+
+    Returns
+    -------
+    ndarray, (N, C*kh*kw, L) or (C*kh*kw, L)
+        Column ``l = oy*Wo + ox`` holds the window of output position
+        (oy, ox), channel-major then kernel row then kernel column. Then
+        ``weight.reshape(C_out, -1) @ im2col(x, k)`` is the convolution.
+
+    Examples
+    --------
+    >>> import numpy as np, fastcorr
+    >>> fastcorr.im2col(np.arange(9.0).reshape(1, 3, 3), 2)
+    array([[0., 1., 3., 4.],
+           [1., 2., 4., 5.],
+           [3., 4., 6., 7.],
+           [4., 5., 7., 8.]])
+    """
+    x, (ks, dil, pad, st, Ho, Wo), unbatched = unfold_args(input, kernel_size, dilation, padding, stride)
+    N, C, H, W = x.shape
+    K = C * ks[0] * ks[1]
+    out = np.empty((N, K, Ho * Wo), dtype=x.dtype)
+    if out.size:
+        ridx, cidx, crange = _geometry((H, W), ks, st, dil, (pad[0], pad[0], pad[1], pad[1]), (Ho, Wo), "zeros")
+        from ._config import get_num_threads
+
+        _im2col.im2col_into(x.reshape(N, -1), out.reshape(N, -1), C, H, W, ks[0], ks[1], st[1], Ho, Wo,
+                            ridx, cidx, crange, x.dtype.type(0), get_num_threads())
+    return out[0] if unbatched else out
+
+
+def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Sum columns back into an image, as ``torch.nn.functional.fold``.
+
+    The adjoint of :func:`im2col`: each column's values are added at the
+    positions its window covers (overlaps add up, padding is dropped).
+
+    Parameters
+    ----------
+    cols : array_like, (N, C*kh*kw, L) or (C*kh*kw, L)
+    output_size : int or (int, int)
+        Spatial size (H, W) of the result.
+    kernel_size, dilation, padding, stride : int or (int, int)
+
+    Returns
+    -------
+    ndarray, (N, C, H, W) or (C, H, W)
+
+    Examples
+    --------
+    >>> import numpy as np, fastcorr
+    >>> fastcorr.col2im(np.ones((4, 4)), (3, 3), 2)
+    array([[[1., 2., 1.],
+            [2., 4., 2.],
+            [1., 2., 1.]]])
+    """
+    c, (osz, ks, dil, pad, st, Ho, Wo), unbatched = fold_args(cols, output_size, kernel_size, dilation, padding, stride)
+    N, K, L = c.shape
+    C = K // (ks[0] * ks[1])
+    H, W = osz
+    out = np.zeros((N, C, H, W), dtype=c.dtype)
+    if out.size and c.size:
+        ridx, cidx, crange = _geometry((H, W), ks, st, dil, (pad[0], pad[0], pad[1], pad[1]), (Ho, Wo), "zeros")
+        from ._config import get_num_threads
+
+        _im2col.col2im_into(c.reshape(N, -1), out.reshape(N, -1), C, H, W, ks[0], ks[1], st[1], Ho, Wo,
+                            ridx, cidx, crange, get_num_threads())
+    return out[0] if unbatched else out
+
+
+# ---------------------------------------------------------------- correlate2d engine
+
+def offset_correlate_im2col(x, w, shape, offsets, boundary, fill, num_threads):
+    """The offset correlation of ``_api`` (one channel) by im2col + GEMM."""
+    from ._validate import BOUNDARY_NAMES
+
+    H, W = x.shape
+    kh, kw = w.shape
+    Ho, Wo = shape
+    mode = BOUNDARY_NAMES[boundary]
+    ridx, _ = index_table(Ho, kh, 1, 1, offsets[0], H, mode)
+    cidx, crange = index_table(Wo, kw, 1, 1, offsets[1], W, mode)
+    out = np.empty((1, Ho * Wo), dtype=x.dtype)
+    P, K = Ho * Wo, kh * kw
+    if P * K < _MIN_PARALLEL_WORK:
+        num_threads = 1
+    outer = blas_threads_pinnable()
+    pt = _tile(P, K, x.dtype.itemsize, 1, num_threads, outer)
+    ws = workspace((num_threads if outer else 1) * K * pt, x.dtype)
+    with blas_threads(1 if outer else num_threads):
+        _im2col.forward(x.reshape(1, -1), w.reshape(1, K), out, np.empty(0, x.dtype), ws, 1, 1, H, W,
+                        kh, kw, 1, Ho, Wo, ridx, cidx, crange, x.dtype.type(fill), False, pt,
+                        _omp(num_threads, outer), outer)
+    return out.reshape(shape)

@@ -1,0 +1,77 @@
+"""Separable method vs scipy: rank detection, boundaries, refusals."""
+import itertools
+
+import numpy as np
+import pytest
+import scipy.signal
+
+import fastcorr
+from fastcorr import _separable
+
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def _lowrank(rng, kh, kw, r, dtype):
+    return sum(np.outer(rng.standard_normal(kh), rng.standard_normal(kw)) for _ in range(r)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_separable_matches_scipy(dtype, rank):
+    rng = np.random.default_rng(rank)
+    for (H, W), (kh, kw) in [((13, 17), (3, 4)), ((40, 70), (7, 5)), ((5, 6), (9, 11)), ((30, 40), (1, 7)),
+                             ((30, 40), (6, 1))]:
+        x = rng.standard_normal((H, W)).astype(dtype)
+        w = _lowrank(rng, kh, kw, rank, dtype)
+        for mode, boundary, fill, func in itertools.product(
+            ["full", "same", "valid"], ["fill", "wrap", "symm"], [0, 1.5], ["correlate2d", "convolve2d"]
+        ):
+            if mode == "valid" and kh > H:
+                continue  # scipy swaps: the kernel becomes the (full-rank) image
+            if min(kh, kw) < rank:
+                continue
+            ref = getattr(scipy.signal, func)(x.astype(np.float64), w.astype(np.float64), mode, boundary, fill)
+            y = getattr(fastcorr, func)(x, w, mode, boundary, fill, method="separable")
+            assert y.dtype == dtype and y.shape == ref.shape
+            e = np.abs(y - ref).max() / (max(np.abs(x).max(), fill) * np.abs(w).sum())
+            assert e <= TOL[dtype], (H, W, kh, kw, mode, boundary, fill, func, e)
+
+
+def test_rank_detection():
+    rng = np.random.default_rng(7)
+    sobel = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], float)
+    assert _separable.rank(sobel) == 1
+    g = np.exp(-np.linspace(-3, 3, 31) ** 2)
+    assert _separable.rank(np.outer(g, g).astype(np.float32), np.float32) == 1
+    assert _separable.rank(np.ones((11, 11))) == 1
+    assert _separable.rank(_lowrank(rng, 9, 9, 2, np.float64)) == 2
+    assert _separable.rank(rng.standard_normal((9, 9))) == 9
+
+
+def test_separable_refuses_full_rank():
+    rng = np.random.default_rng(8)
+    with pytest.raises(ValueError, match="rank"):
+        fastcorr.correlate2d(np.ones((20, 20)), rng.standard_normal((5, 5)), method="separable")
+
+
+def test_separable_refuses_integers():
+    with pytest.raises(ValueError, match="integer"):
+        fastcorr.correlate2d(np.ones((20, 20), np.int64), np.ones((3, 3), np.int64), method="separable")
+
+
+def test_separable_complex_is_lowered():
+    # Complex inputs are served as real passes (documented choice).
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((20, 30)) + 1j * rng.standard_normal((20, 30))
+    w = np.outer([1.0, 2.0, 1.0], [1.0, 0.0, -1.0])
+    ref = scipy.signal.correlate2d(x, w, "same")
+    np.testing.assert_allclose(fastcorr.correlate2d(x, w, "same", method="separable"), ref, atol=1e-12)
+
+
+def test_separable_threads_agree():
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((333, 257)).astype(np.float32)
+    w = _lowrank(rng, 9, 5, 1, np.float32)
+    a = fastcorr.correlate2d(x, w, "same", "symm", method="separable", num_threads=1)
+    b = fastcorr.correlate2d(x, w, "same", "symm", method="separable", num_threads=2)
+    np.testing.assert_array_equal(a, b)
