@@ -12,6 +12,8 @@ convolution to a flipped kernel; that reduction lives in ``_api.py``.
 """
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
+
+from fastcorr._boundary cimport map_index, BOUNDARY_FILL, BOUNDARY_WRAP, BOUNDARY_SYMM
 from libc.string cimport memset
 from libc.stdint cimport uint64_t
 
@@ -33,11 +35,6 @@ ctypedef fused real_t:
     double
     uint64_t
 
-cdef enum:
-    BOUNDARY_FILL = 0
-    BOUNDARY_WRAP = 1
-    BOUNDARY_SYMM = 2
-
 # Probe the CPU once at import, before any thread can race on the cache.
 fc_cpu_has_avx2_fma()
 
@@ -45,23 +42,6 @@ OPENMP = bool(FC_OPENMP)
 SIMD = fc_simd_name().decode()
 BUILD_SYSTEM = FC_BUILD_SYSTEM.decode()
 COMPILER = FC_COMPILER.decode()
-
-
-cdef inline Py_ssize_t map_index(Py_ssize_t i, Py_ssize_t n, int boundary) noexcept nogil:
-    """Index into [0, n) of the extended position i, or -1 for the fill value."""
-    cdef Py_ssize_t p
-    if 0 <= i < n:
-        return i
-    if boundary == BOUNDARY_FILL or n == 0:
-        return -1
-    if boundary == BOUNDARY_WRAP:
-        i = i % n
-        return i + n if i < 0 else i
-    p = 2 * n
-    i = i % p
-    if i < 0:
-        i = i + p
-    return p - 1 - i if i >= n else i
 
 
 cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,

@@ -18,6 +18,8 @@ wrap, symm) and all offsets are served.
 """
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
+
+from fastcorr._boundary cimport map_index, BOUNDARY_FILL, BOUNDARY_WRAP, BOUNDARY_SYMM
 from libc.string cimport memcpy
 
 import numpy as np
@@ -44,22 +46,6 @@ MAX_RANK = 3
 cdef enum:
     BAND_BYTES_C = 1 << 20
 BAND_BYTES = BAND_BYTES_C
-
-
-cdef inline Py_ssize_t map_index(Py_ssize_t i, Py_ssize_t n, int boundary) noexcept nogil:
-    cdef Py_ssize_t p
-    if 0 <= i < n:
-        return i
-    if boundary == 0 or n == 0:
-        return -1
-    if boundary == 1:
-        i = i % n
-        return i + n if i < 0 else i
-    p = 2 * n
-    i = i % p
-    if i < 0:
-        i = i + p
-    return p - 1 - i if i >= n else i
 
 
 cdef inline void row_pass(real_t* o, const real_t* e, const real_t* v, Py_ssize_t kw, Py_ssize_t n) noexcept nogil:
