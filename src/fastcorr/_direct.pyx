@@ -54,13 +54,28 @@ cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
         fc_rows_u64(acc, rows, w, nrows, kw, n)
 
 
+cdef inline void extend_rows(real_t* ext, Py_ssize_t stride, const real_t** rows,
+                             const real_t** bases, Py_ssize_t nr, Py_ssize_t start, Py_ssize_t length,
+                             Py_ssize_t W, int boundary, real_t fill) noexcept nogil:
+    """rows[i] -> a copy of input row i at extended columns start .. start+length-1."""
+    cdef Py_ssize_t i, t, col
+    cdef real_t* dst
+    for i in range(nr):
+        dst = ext + i * stride
+        for t in range(length):
+            col = map_index(start + t, W, boundary)
+            dst[t] = fill if col < 0 else bases[i][col]
+        rows[i] = dst
+
+
 cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                 const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
                 real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
                 Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
                 int num_threads) noexcept nogil:
     cdef Py_ssize_t m, n, j, k, i, r, c, col, nr
-    cdef Py_ssize_t n_lo, n_hi
+    cdef Py_ssize_t n_lo, n_hi, edge
+    cdef real_t* ext
     cdef real_t fill_const, s
     cdef real_t* acc
     cdef real_t* row_sums = NULL
@@ -90,11 +105,16 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                 s = s + w[j * kw + k]
             row_sums[j] = s
 
+    # Edge columns (n < n_lo or n >= n_hi) read through the boundary rule:
+    # each thread copies those few extended values of each input row into a
+    # small buffer, and the same SIMD rows kernel runs on it.
+    edge = max(n_lo, Wo - n_hi) + kw - 1
     with parallel(num_threads=num_threads):
         rows = <const real_t**> malloc(3 * max(kh, 1) * sizeof(real_t*))
         wrows = rows + max(kh, 1)
         bases = wrows + max(kh, 1)
-        if rows == NULL:
+        ext = <real_t*> malloc(max(kh, 1) * max(edge, 1) * sizeof(real_t))
+        if rows == NULL or ext == NULL:
             failed[0] = 1
         else:
             for m in prange(Ho, schedule='static'):
@@ -121,19 +141,14 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                     for i in range(nr):
                         rows[i] = bases[i] + (off1 + n_lo)
                     rows_kernel(acc + n_lo, rows, wrows, nr, kw, n_hi - n_lo)
-                # Edge columns: n < n_lo, then n >= n_hi (interior skipped).
-                for c in range(Wo - (n_hi - n_lo)):
-                    n = c if c < n_lo else c + (n_hi - n_lo)
-                    s = 0
-                    for i in range(nr):
-                        for k in range(kw):
-                            col = map_index(n + off1 + k, W, boundary)
-                            if col < 0:
-                                s = s + fill * wrows[i][k]
-                            else:
-                                s = s + wrows[i][k] * bases[i][col]
-                    acc[n] = acc[n] + s
+                if n_lo > 0:
+                    extend_rows(ext, edge, rows, bases, nr, off1, n_lo + kw - 1, W, boundary, fill)
+                    rows_kernel(acc, rows, wrows, nr, kw, n_lo)
+                if Wo > n_hi:
+                    extend_rows(ext, edge, rows, bases, nr, off1 + n_hi, Wo - n_hi + kw - 1, W, boundary, fill)
+                    rows_kernel(acc + n_hi, rows, wrows, nr, kw, Wo - n_hi)
             free(rows)
+        free(ext)
     free(row_sums)
     return -1 if failed[0] else 0
 
