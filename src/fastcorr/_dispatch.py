@@ -240,7 +240,7 @@ _estimates = {}  # memo of candidates(): pure function of shapes, dtype, threads
 
 #: Below this estimated single-thread time a call runs on one thread: waking
 #: a thread team costs more than it saves (and much more on a busy machine).
-SERIAL_BELOW = 1.5e-4
+SERIAL_BELOW = 4e-5
 
 
 def choose_offset_method(x, w, shape, boundary, dtype, num_threads):
