@@ -155,6 +155,28 @@ def table(results):
     return "times in ms (median); last column: fastest peer's time / fastcorr auto's time\n" + "\n".join(lines)
 
 
+def ratio_table(results):
+    """Text table: for each case, each contender's time / fastcorr auto's time."""
+    names = [n for n in dict.fromkeys(r["name"] for r in results) if n != "fastcorr auto"]
+    cases = list(dict.fromkeys((r["image"], r["kernel"]) for r in results))
+    by = {(r["image"], r["kernel"], r["name"]): r["time"] for r in results}
+    head = ["image", "kernel", *names]
+    rows = []
+    for n, k in cases:
+        auto = by.get((n, k, "fastcorr auto"))
+        row = [f"{n}^2", f"{k}x{k}"]
+        for name in names:
+            t = by.get((n, k, name))
+            row.append("-" if t is None or not auto else f"{t / auto:.2f}")
+        rows.append(row)
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(c.rjust(w) for c, w in zip(row, widths)) + " |" for row in rows]
+    return ("time of each contender / time of fastcorr auto (> 1: fastcorr auto is faster)\n"
+            + "\n".join(lines))
+
+
 def plot(results, path):
     """Time against kernel size, one line per contender, one panel per image size."""
     try:
@@ -186,6 +208,8 @@ def plot(results, path):
 def main(args):
     results = run(images=args.images, kernels=args.kernels, dtype=args.dtype, threads=args.threads)
     print(table(results))
+    print()
+    print(ratio_table(results))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
