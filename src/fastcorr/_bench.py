@@ -184,6 +184,7 @@ def plot(results, path):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         raise SystemExit("--plot needs matplotlib: pip install 'fastcorr[plot]'") from None
     images = sorted({r["image"] for r in results})
@@ -199,6 +200,9 @@ def plot(results, path):
                 ax.plot(*zip(*pts), style, marker="o", ms=3, lw=width, label=name)
         ax.set(xscale="log", yscale="log", xlabel="kernel size k (k x k)", ylabel="time (s)",
                title=f"{n}x{n} {results[0]['dtype']}, {results[0]['threads']} threads")
+        ks = sorted({r["kernel"] for r in results if r["image"] == n})
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.grid(True, which="both", alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
