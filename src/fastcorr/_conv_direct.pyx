@@ -31,6 +31,15 @@ cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
         fc_rows_f64(acc, rows, w, nrows, kw, n)
 
 
+cdef inline void add_mapped(real_t* acc, const real_t* row, real_t wv, const Py_ssize_t* ci,
+                            Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    """acc[ox] += wv * row[ci[ox]] for start <= ox < stop, skipping zero-padding (-1)."""
+    cdef Py_ssize_t ox
+    for ox in range(start, stop):
+        if ci[ox] >= 0:
+            acc[ox] += wv * row[ci[ox]]
+
+
 cdef void conv_row_blocked(const real_t* x, const real_t* w, real_t* acc, real_t b,
                            Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                            Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t oy,
@@ -63,12 +72,8 @@ cdef void conv_row_blocked(const real_t* x, const real_t* w, real_t* acc, real_t
             for k in range(kw):
                 wv = w[(c * kh + j) * kw + k]
                 ci = cidx + k * Wo
-                for ox in range(lo):
-                    if ci[ox] >= 0:
-                        acc[ox] += wv * row[ci[ox]]
-                for ox in range(hi, Wo):
-                    if ci[ox] >= 0:
-                        acc[ox] += wv * row[ci[ox]]
+                add_mapped(acc, row, wv, ci, 0, lo)
+                add_mapped(acc, row, wv, ci, hi, Wo)
     if nr > 0:
         rows_kernel(acc + lo, rows, wrows, nr, kw, hi - lo)
 
@@ -96,18 +101,14 @@ cdef void conv_row(const real_t* x, const real_t* w, real_t* acc, real_t b,
                 hi = crange[kw + k]
                 base = crange[2 * kw + k]
                 ci = cidx + k * Wo
-                for ox in range(lo):
-                    if ci[ox] >= 0:
-                        acc[ox] += wv * row[ci[ox]]
+                add_mapped(acc, row, wv, ci, 0, lo)
                 if sw == 1:
                     for ox in range(lo, hi):
                         acc[ox] += wv * row[ox + base]
                 else:
                     for ox in range(lo, hi):
                         acc[ox] += wv * row[ox * sw + base]
-                for ox in range(hi, Wo):
-                    if ci[ox] >= 0:
-                        acc[ox] += wv * row[ci[ox]]
+                add_mapped(acc, row, wv, ci, hi, Wo)
 
 
 def forward(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, ::1] out,
