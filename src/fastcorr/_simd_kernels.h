@@ -73,14 +73,36 @@
         for (int t = 0; t < WIDTH; t++) acc[i0 + t] = s[t];                    \
     }
 
+/* One output: four partial sums over the taps, so that the FMA latency is
+ * not paid once per tap. */
+#define FC_ROWS_SCALAR(T, i0)                                                  \
+    {                                                                          \
+        T p0 = 0, p1 = 0, p2 = 0, p3 = 0;                                      \
+        for (ptrdiff_t r = 0; r < nrows; r++) {                                \
+            const T *q = rows[r] + i0;                                         \
+            const T *wr = w[r];                                                \
+            ptrdiff_t k = 0;                                                   \
+            for (; k + 4 <= kw; k += 4) {                                      \
+                p0 += wr[k] * q[k];                                            \
+                p1 += wr[k + 1] * q[k + 1];                                    \
+                p2 += wr[k + 2] * q[k + 2];                                    \
+                p3 += wr[k + 3] * q[k + 3];                                    \
+            }                                                                  \
+            for (; k < kw; k++) p0 += wr[k] * q[k];                            \
+        }                                                                      \
+        acc[i0] += (p0 + p1) + (p2 + p3);                                      \
+    }
+
 #define FC_DEFINE_ROWS_KERNEL(NAME, T, ATTR)                                   \
 ATTR static void NAME(T *acc, const T *const *rows, const T *const *w,         \
                       ptrdiff_t nrows, ptrdiff_t kw, ptrdiff_t n)              \
 {                                                                              \
     ptrdiff_t i0 = 0;                                                          \
     for (; i0 + FC_NB <= n; i0 += FC_NB) FC_ROWS_BLOCK(T, FC_NB, i0)           \
-    for (; i0 + 8 <= n; i0 += 8) FC_ROWS_BLOCK(T, 8, i0)                       \
-    for (; i0 < n; i0++) FC_ROWS_BLOCK(T, 1, i0)                               \
+    if (i0 + 32 <= n) { FC_ROWS_BLOCK(T, 32, i0) i0 += 32; }                   \
+    if (i0 + 16 <= n) { FC_ROWS_BLOCK(T, 16, i0) i0 += 16; }                   \
+    if (i0 + 8 <= n) { FC_ROWS_BLOCK(T, 8, i0) i0 += 8; }                      \
+    for (; i0 < n; i0++) FC_ROWS_SCALAR(T, i0)                                 \
 }
 
 FC_DEFINE_ROWS_KERNEL(fc_rows_f32_base, float, )
