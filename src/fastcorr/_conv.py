@@ -15,7 +15,7 @@ import threading
 
 import numpy as np
 
-from . import _dispatch, _im2col
+from . import _dispatch
 from ._validate import (
     conv2d_args,
     conv_grad_output_arg,
@@ -216,6 +216,8 @@ def _is_pointwise(p):
 # ---------------------------------------------------------------- im2col method
 
 def _im2col_forward(p):
+    from . import _im2col  # loads scipy's BLAS: only when first needed
+
     x, w = p.x, p.w
     N, C, H, W = x.shape
     Cout, Cg, kh, kw = w.shape
@@ -343,6 +345,8 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     (array([[ 8., 12.],
            [20., 24.]]), array([4.]))
     """
+    from . import _im2col  # loads scipy's BLAS: only when first needed
+
     p = conv2d_args(input, weight, None, stride, padding, dilation, groups, padding_mode, "im2col",
                     num_threads, func="conv2d_backward")
     go = conv_grad_output_arg(grad_output, p)
@@ -420,6 +424,8 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1):
            [3., 4., 6., 7.],
            [4., 5., 7., 8.]])
     """
+    from . import _im2col  # loads scipy's BLAS: only when first needed
+
     x, (ks, dil, pad, st, Ho, Wo), unbatched = unfold_args(input, kernel_size, dilation, padding, stride)
     N, C, H, W = x.shape
     K = C * ks[0] * ks[1]
@@ -458,6 +464,8 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
             [2., 4., 2.],
             [1., 2., 1.]]])
     """
+    from . import _im2col  # loads scipy's BLAS: only when first needed
+
     c, (osz, ks, dil, pad, st, Ho, Wo), unbatched = fold_args(cols, output_size, kernel_size, dilation, padding, stride)
     N, K, L = c.shape
     C = K // (ks[0] * ks[1])
@@ -476,6 +484,8 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 def offset_correlate_im2col(x, w, shape, offsets, boundary, fill, num_threads):
     """The offset correlation of ``_api`` (one channel) by im2col + GEMM."""
+    from . import _im2col  # loads scipy's BLAS: only when first needed
+
     from ._validate import BOUNDARY_NAMES
 
     H, W = x.shape

@@ -280,8 +280,8 @@ def conv2d_args(input, weight, bias, stride, padding, dilation, groups, padding_
                 raise ValueError(
                     f"padding {p} must not exceed the input {axis} {size} for padding_mode='circular'"
                 )
-    Ho = (H + pads[0] + pads[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    Wo = (W + pads[2] + pads[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    Ho = conv_out_size(H, pads[0] + pads[1], kh, dilation[0], stride[0])
+    Wo = conv_out_size(W, pads[2] + pads[3], kw, dilation[1], stride[1])
     if Ho <= 0 or Wo <= 0:
         raise ValueError(
             f"{func}: the output size ({Ho}, {Wo}) is not positive: input of spatial size ({H}, {W}) "
@@ -310,19 +310,29 @@ def conv_grad_output_arg(grad_output, p):
     return np.ascontiguousarray(g, dtype=p.dtype)
 
 
-def unfold_args(input, kernel_size, dilation, padding, stride, func="im2col"):
-    """Validate ``im2col`` (torch unfold) arguments; return (x NCHW, params, unbatched)."""
-    x = as_array(input, "input", ndim=(3, 4))
+def conv_out_size(size, total_pad, k, dilation, stride):
+    """Output positions along one axis (torch's rule for conv2d / unfold / fold)."""
+    return (size + total_pad - dilation * (k - 1) - 1) // stride + 1
+
+
+def _block_geometry(size_hw, kernel_size, dilation, padding, stride):
+    """Checked (kernel_size, dilation, padding, stride) pairs and the block grid (Ho, Wo)."""
     kernel_size = pair_arg(kernel_size, "kernel_size")
     dilation = pair_arg(dilation, "dilation")
     padding = pair_arg(padding, "padding", minimum=0)
     stride = pair_arg(stride, "stride")
+    Ho, Wo = (conv_out_size(size_hw[a], 2 * padding[a], kernel_size[a], dilation[a], stride[a]) for a in (0, 1))
+    return kernel_size, dilation, padding, stride, Ho, Wo
+
+
+def unfold_args(input, kernel_size, dilation, padding, stride, func="im2col"):
+    """Validate ``im2col`` (torch unfold) arguments; return (x NCHW, params, unbatched)."""
+    x = as_array(input, "input", ndim=(3, 4))
     unbatched = x.ndim == 3
     if unbatched:
         x = x[None]
     H, W = x.shape[2:]
-    Ho = (H + 2 * padding[0] - dilation[0] * (kernel_size[0] - 1) - 1) // stride[0] + 1
-    Wo = (W + 2 * padding[1] - dilation[1] * (kernel_size[1] - 1) - 1) // stride[1] + 1
+    kernel_size, dilation, padding, stride, Ho, Wo = _block_geometry((H, W), kernel_size, dilation, padding, stride)
     if Ho <= 0 or Wo <= 0:
         raise ValueError(
             f"{func}: the number of blocks ({Ho}, {Wo}) is not positive for input of spatial size "
@@ -336,16 +346,10 @@ def fold_args(cols, output_size, kernel_size, dilation, padding, stride):
     """Validate ``col2im`` (torch fold) arguments; return (cols N x K x L, params, unbatched)."""
     c = as_array(cols, "cols", ndim=(2, 3))
     output_size = pair_arg(output_size, "output_size")
-    kernel_size = pair_arg(kernel_size, "kernel_size")
-    dilation = pair_arg(dilation, "dilation")
-    padding = pair_arg(padding, "padding", minimum=0)
-    stride = pair_arg(stride, "stride")
     unbatched = c.ndim == 2
     if unbatched:
         c = c[None]
-    H, W = output_size
-    Ho = (H + 2 * padding[0] - dilation[0] * (kernel_size[0] - 1) - 1) // stride[0] + 1
-    Wo = (W + 2 * padding[1] - dilation[1] * (kernel_size[1] - 1) - 1) // stride[1] + 1
+    kernel_size, dilation, padding, stride, Ho, Wo = _block_geometry(output_size, kernel_size, dilation, padding, stride)
     khw = kernel_size[0] * kernel_size[1]
     if Ho <= 0 or Wo <= 0:
         raise ValueError(
