@@ -24,6 +24,11 @@ cdef extern from "_simd_kernels.h" nogil:
                      Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
     void fc_rows_u64(uint64_t* acc, const uint64_t* const* rows, const uint64_t* const* w,
                      Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
+    void fc_rows3_f32(float* const* acc, const float* const* inp, const float* w, const float* wpad,
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const float** scratch)
+    void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w, const double* wpad,
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double** scratch)
+    int FC_MR_ROWS
     int fc_cpu_has_avx2_fma()
     const char* fc_simd_name()
     int FC_OPENMP
@@ -54,6 +59,15 @@ cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
         fc_rows_u64(acc, rows, w, nrows, kw, n)
 
 
+cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w, const real_t* wpad,
+                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n,
+                              const real_t** scratch) noexcept nogil:
+    if real_t is float:
+        fc_rows3_f32(acc, inp, w, wpad, kh, kw, n, scratch)
+    elif real_t is double:
+        fc_rows3_f64(acc, inp, w, wpad, kh, kw, n, scratch)
+
+
 cdef inline void extend_rows(real_t* ext, Py_ssize_t stride, const real_t** rows,
                              const real_t** bases, Py_ssize_t nr, Py_ssize_t start, Py_ssize_t length,
                              Py_ssize_t W, int boundary, real_t fill) noexcept nogil:
@@ -68,20 +82,55 @@ cdef inline void extend_rows(real_t* ext, Py_ssize_t stride, const real_t** rows
         rows[i] = dst
 
 
+cdef inline Py_ssize_t start_row(const real_t* x, Py_ssize_t H, Py_ssize_t ldx,
+                                 const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
+                                 real_t* acc, Py_ssize_t Wo, Py_ssize_t row0, int boundary,
+                                 real_t fill, const real_t* row_sums,
+                                 const real_t** bases, const real_t** wrows) noexcept nogil:
+    """Set one output row to the fill's contribution; list the image rows it reads.
+
+    Returns how many kernel rows fall inside the image (after the boundary
+    rule); ``bases``/``wrows`` receive those input rows and kernel rows.
+    """
+    cdef Py_ssize_t j, r, n, nr = 0
+    cdef real_t fill_const = 0
+    for j in range(kh):
+        r = map_index(row0 + j, H, boundary)
+        if r < 0:
+            if row_sums != NULL:
+                fill_const = fill_const + fill * row_sums[j]
+        else:
+            bases[nr] = x + r * ldx
+            wrows[nr] = w + j * kw
+            nr = nr + 1
+    if fill_const == 0:
+        memset(acc, 0, Wo * sizeof(real_t))
+    else:
+        for n in range(Wo):
+            acc[n] = fill_const
+    return nr
+
+
 cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                 const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
                 real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
                 Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
                 int num_threads) noexcept nogil:
-    cdef Py_ssize_t m, n, j, k, i, r, c, col, nr
+    cdef Py_ssize_t m, g, a, j, k, i, r, nr, group, ngroups, rows_here, nptr
     cdef Py_ssize_t n_lo, n_hi, edge
     cdef real_t* ext
-    cdef real_t fill_const, s
+    cdef real_t s
     cdef real_t* acc
     cdef real_t* row_sums = NULL
+    cdef real_t* wpad = NULL
+    cdef real_t* zeros = NULL
     cdef const real_t** rows
     cdef const real_t** wrows
     cdef const real_t** bases
+    cdef const real_t** inp
+    cdef const real_t** scratch
+    cdef real_t** accs
+    cdef bint grouped
     cdef int failed[1]
     failed[0] = 0
 
@@ -91,9 +140,16 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
         num_threads = 1
 
     # Output columns whose whole window lies inside the image: served by the
-    # SIMD rows kernel; the others (at most kw - 1 per side) by a scalar loop.
+    # SIMD kernels; the others (at most kw - 1 per side) read through the
+    # boundary rule.
     n_lo = min(max(-off1, 0), Wo)
     n_hi = min(max(W - kw - off1 + 1, n_lo), Wo)
+
+    # Floating point: the interior goes FC_MR_ROWS output rows at a time
+    # (each input vector loaded once for three rows); integers row by row.
+    grouped = real_t is not uint64_t and n_hi > n_lo and Ho >= FC_MR_ROWS
+    group = FC_MR_ROWS if grouped else 1
+    ngroups = (Ho + group - 1) // group
 
     if boundary == BOUNDARY_FILL and fill != 0:
         row_sums = <real_t*> malloc(max(kh, 1) * sizeof(real_t))
@@ -104,52 +160,70 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
             for k in range(kw):
                 s = s + w[j * kw + k]
             row_sums[j] = s
+    if grouped:
+        # The kernel between two zero rows above and two below, and a zero
+        # input row standing for rows outside the image (their fill is in
+        # the rows' starting value).
+        wpad = <real_t*> malloc((kh + 4) * kw * sizeof(real_t))
+        zeros = <real_t*> malloc(max(W, 1) * sizeof(real_t))
+        if wpad == NULL or zeros == NULL:
+            free(row_sums)
+            free(wpad)
+            free(zeros)
+            return -1
+        memset(wpad, 0, (kh + 4) * kw * sizeof(real_t))
+        memset(zeros, 0, max(W, 1) * sizeof(real_t))
+        for j in range(kh * kw):
+            wpad[2 * kw + j] = w[j]
 
     # Edge columns (n < n_lo or n >= n_hi) read through the boundary rule:
     # each thread copies those few extended values of each input row into a
     # small buffer, and the same SIMD rows kernel runs on it.
     edge = max(n_lo, Wo - n_hi) + kw - 1
+    nptr = 3 * max(kh, 1) + (kh + FC_MR_ROWS) + 2 * max(kh, 1)
     with parallel(num_threads=num_threads):
-        rows = <const real_t**> malloc(3 * max(kh, 1) * sizeof(real_t*))
+        rows = <const real_t**> malloc(nptr * sizeof(real_t*) + FC_MR_ROWS * sizeof(real_t*))
         wrows = rows + max(kh, 1)
         bases = wrows + max(kh, 1)
+        inp = bases + max(kh, 1)
+        scratch = inp + (kh + FC_MR_ROWS)
+        accs = <real_t**> (rows + nptr)
         ext = <real_t*> malloc(max(kh, 1) * max(edge, 1) * sizeof(real_t))
         if rows == NULL or ext == NULL:
             failed[0] = 1
         else:
-            for m in prange(Ho, schedule='static'):
-                acc = out + m * ldo
-                fill_const = 0
-                nr = 0
-                for j in range(kh):
-                    r = map_index(m + off0 + j, H, boundary)
-                    if r < 0:
-                        if row_sums != NULL:
-                            fill_const = fill_const + fill * row_sums[j]
-                    else:
-                        bases[nr] = x + r * ldx
-                        wrows[nr] = w + j * kw
-                        nr = nr + 1
-                if fill_const == 0:
-                    memset(acc, 0, Wo * sizeof(real_t))
-                else:
-                    for n in range(Wo):
-                        acc[n] = fill_const
-                if nr == 0:
-                    continue
-                if n_hi > n_lo:
-                    for i in range(nr):
-                        rows[i] = bases[i] + (off1 + n_lo)
-                    rows_kernel(acc + n_lo, rows, wrows, nr, kw, n_hi - n_lo)
-                if n_lo > 0:
-                    extend_rows(ext, edge, rows, bases, nr, off1, n_lo + kw - 1, W, boundary, fill)
-                    rows_kernel(acc, rows, wrows, nr, kw, n_lo)
-                if Wo > n_hi:
-                    extend_rows(ext, edge, rows, bases, nr, off1 + n_hi, Wo - n_hi + kw - 1, W, boundary, fill)
-                    rows_kernel(acc + n_hi, rows, wrows, nr, kw, Wo - n_hi)
+            for g in prange(ngroups, schedule='static'):
+                rows_here = min(group, Ho - g * group)
+                for a in range(rows_here):
+                    m = g * group + a
+                    acc = out + m * ldo
+                    accs[a] = acc
+                    nr = start_row(x, H, ldx, w, kh, kw, acc, Wo, m + off0, boundary, fill,
+                                   row_sums, bases, wrows)
+                    if nr == 0:
+                        continue
+                    if n_hi > n_lo and not (grouped and rows_here == group):
+                        for i in range(nr):
+                            rows[i] = bases[i] + (off1 + n_lo)
+                        rows_kernel(acc + n_lo, rows, wrows, nr, kw, n_hi - n_lo)
+                    if n_lo > 0:
+                        extend_rows(ext, edge, rows, bases, nr, off1, n_lo + kw - 1, W, boundary, fill)
+                        rows_kernel(acc, rows, wrows, nr, kw, n_lo)
+                    if Wo > n_hi:
+                        extend_rows(ext, edge, rows, bases, nr, off1 + n_hi, Wo - n_hi + kw - 1, W, boundary, fill)
+                        rows_kernel(acc + n_hi, rows, wrows, nr, kw, Wo - n_hi)
+                if grouped and rows_here == group:
+                    for i in range(kh + group - 1):
+                        r = map_index(g * group + off0 + i, H, boundary)
+                        inp[i] = (zeros if r < 0 else x + r * ldx) + (off1 + n_lo)
+                    for a in range(group):
+                        accs[a] = accs[a] + n_lo
+                    rows3_kernel(accs, inp, w, wpad, kh, kw, n_hi - n_lo, scratch)
             free(rows)
         free(ext)
     free(row_sums)
+    free(wpad)
+    free(zeros)
     return -1 if failed[0] else 0
 
 
