@@ -236,6 +236,25 @@ def test_threads_give_identical_results(dtype):
         np.testing.assert_array_equal(fastcorr.correlate2d(x, k, "same", "symm"), one)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kshape", [(1, 1), (1, 5), (2, 3), (3, 3), (7, 4)])
+def test_direct_nan_and_inf_stay_in_their_windows(dtype, kshape):
+    # The direct kernels work on several output rows at once; a NaN or inf
+    # must still reach only the outputs whose window covers it (as scipy).
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((37, 61)).astype(dtype)
+    w = rng.standard_normal(kshape).astype(dtype)
+    x[17, 30] = np.nan
+    x[5, 3] = np.inf
+    for mode in ("full", "same", "valid"):
+        got = fastcorr.correlate2d(x, w, mode, method="direct")
+        ref = ss.correlate2d(x.astype(np.float64), w.astype(np.float64), mode)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+        finite = np.isfinite(ref)
+        np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-4, atol=1e-4)
+
+
 def test_python_threads_at_once():
     rng = np.random.default_rng(8)
     cases = [(rng.standard_normal((300, 200)).astype(np.float32), rng.standard_normal((5, 5)).astype(np.float32),

@@ -24,9 +24,9 @@ cdef extern from "_simd_kernels.h" nogil:
                      Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
     void fc_rows_u64(uint64_t* acc, const uint64_t* const* rows, const uint64_t* const* w,
                      Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
-    void fc_rows3_f32(float* const* acc, const float* const* inp, const float* w, const float* wpad,
+    void fc_rows3_f32(float* const* acc, const float* const* inp, const float* w,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const float** scratch)
-    void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w, const double* wpad,
+    void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double** scratch)
     int FC_MR_ROWS
     int fc_cpu_has_avx2_fma()
@@ -59,13 +59,13 @@ cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
         fc_rows_u64(acc, rows, w, nrows, kw, n)
 
 
-cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w, const real_t* wpad,
+cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w,
                               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n,
                               const real_t** scratch) noexcept nogil:
     if real_t is float:
-        fc_rows3_f32(acc, inp, w, wpad, kh, kw, n, scratch)
+        fc_rows3_f32(acc, inp, w, kh, kw, n, scratch)
     elif real_t is double:
-        fc_rows3_f64(acc, inp, w, wpad, kh, kw, n, scratch)
+        fc_rows3_f64(acc, inp, w, kh, kw, n, scratch)
 
 
 cdef inline void extend_rows(real_t* ext, Py_ssize_t stride, const real_t** rows,
@@ -122,7 +122,6 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     cdef real_t s
     cdef real_t* acc
     cdef real_t* row_sums = NULL
-    cdef real_t* wpad = NULL
     cdef real_t* zeros = NULL
     cdef const real_t** rows
     cdef const real_t** wrows
@@ -161,20 +160,13 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                 s = s + w[j * kw + k]
             row_sums[j] = s
     if grouped:
-        # The kernel between two zero rows above and two below, and a zero
-        # input row standing for rows outside the image (their fill is in
-        # the rows' starting value).
-        wpad = <real_t*> malloc((kh + 4) * kw * sizeof(real_t))
+        # A zero input row stands for rows outside the image (their fill is
+        # in the rows' starting value).
         zeros = <real_t*> malloc(max(W, 1) * sizeof(real_t))
-        if wpad == NULL or zeros == NULL:
+        if zeros == NULL:
             free(row_sums)
-            free(wpad)
-            free(zeros)
             return -1
-        memset(wpad, 0, (kh + 4) * kw * sizeof(real_t))
         memset(zeros, 0, max(W, 1) * sizeof(real_t))
-        for j in range(kh * kw):
-            wpad[2 * kw + j] = w[j]
 
     # Edge columns (n < n_lo or n >= n_hi) read through the boundary rule:
     # each thread copies those few extended values of each input row into a
@@ -218,11 +210,10 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                         inp[i] = (zeros if r < 0 else x + r * ldx) + (off1 + n_lo)
                     for a in range(group):
                         accs[a] = accs[a] + n_lo
-                    rows3_kernel(accs, inp, w, wpad, kh, kw, n_hi - n_lo, scratch)
+                    rows3_kernel(accs, inp, w, kh, kw, n_hi - n_lo, scratch)
             free(rows)
         free(ext)
     free(row_sums)
-    free(wpad)
     free(zeros)
     return -1 if failed[0] else 0
 

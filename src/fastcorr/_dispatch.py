@@ -99,7 +99,7 @@ def reset_constants():
         _calibration = None
         _generation += 1
         _estimates.clear()
-        _serial.clear()
+        _plans.clear()
 
 
 def _par(c, threads):
@@ -254,38 +254,54 @@ def choose_offset_method(x, w, shape, boundary, dtype, num_threads):
 
 
 def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
-    """``(method, threads)`` for 'auto': the method, and 1 thread for tiny work."""
-    method = _choose(x, w, shape, boundary, dtype, num_threads)
-    if num_threads > 1:
-        key = (method, x.shape, w.shape, tuple(shape), np.dtype(dtype).str, _generation)
-        serial = _serial.get(key)
-        if serial is None:
-            t1 = estimate(method, x.shape, w.shape, shape, dtype, 1)
-            serial = _serial[key] = t1 is not None and t1 < SERIAL_BELOW
-            if len(_serial) > 4096:
-                _serial.clear()
-        if serial:
-            return method, 1
-    return method, num_threads
+    """``(method, threads)`` for 'auto': the method, and 1 thread for tiny work.
 
-
-_serial = {}
-
-
-def _choose(x, w, shape, boundary, dtype, num_threads):
+    The cost model's ranking depends only on shapes, dtype and threads, so it
+    is computed once per case and kept (``_plans``); each call then only
+    applies the value-dependent rules (the kernel's rank for the separable
+    path, NaN/inf for FFT) to the ranked methods.
+    """
     dtype = np.dtype(dtype)
+    key = (x.shape, w.shape, tuple(shape), dtype.char, num_threads, _generation, _autotune)
+    plan = _plans.get(key)
+    if plan is None or _autotune:
+        plan = _plans[key] = _rank_plan(x, w, shape, boundary, dtype, num_threads)
+        if len(_plans) > 4096:
+            _plans.clear()
+    order, separable_rank_wins, threads = plan
+    for m in order:
+        if m == "separable":
+            r = _separable_rank_cached(w, dtype)
+            if r is None or r > 3 or (r > 1 and not separable_rank_wins[r]):
+                continue
+        elif m == "fft" and not (_finite(w) and _finite(x)):
+            continue
+        return m, threads.get(m, num_threads)
+    return "direct", threads.get("direct", num_threads)
+
+
+_plans = {}  # (shapes, dtype, threads, generation, autotune) -> _rank_plan(...)
+
+
+def _rank_plan(x, w, shape, boundary, dtype, num_threads):
+    """Shape-only part of the choice: methods by estimated time, and threads.
+
+    Returns ``(order, separable_rank_wins, threads)``: the methods from
+    fastest to slowest estimate; for ranks 2 and 3, whether a sum of that many
+    separable passes still beats every other method; and the threads each
+    method runs with (1 when its single-thread estimate is below
+    :data:`SERIAL_BELOW`).
+    """
     if x.size == 0 or w.size == 0 or shape[0] * shape[1] == 0:
-        return "direct"
+        return ["direct"], {2: False, 3: False}, {}
     est = candidates(x, w, shape, boundary, dtype, num_threads)
+    wins = {2: False, 3: False}
     if "separable" in est:
-        # The SVD is only worth it when a rank-1 pass could win.
         others = min((t for m, t in est.items() if m != "separable"), default=np.inf)
         if est["separable"] < others:
-            r = _separable_rank(w, dtype)
-            if r is None or r > 3:
-                del est["separable"]
-            elif r > 1:
-                est["separable"] = estimate("separable", x.shape, w.shape, shape, dtype, num_threads, rank=r)
+            for r in (2, 3):
+                t = estimate("separable", x.shape, w.shape, shape, dtype, num_threads, rank=r)
+                wins[r] = t is not None and t < others
         else:
             del est["separable"]
     order = sorted(est, key=est.get)
@@ -294,11 +310,29 @@ def _choose(x, w, shape, boundary, dtype, num_threads):
         near = [m for m in order if est[m] <= 8.0 * est[order[0]]]
         if len(near) > 1:
             order = _autotuned(near, x, w, shape, boundary, dtype, num_threads) + order[len(near):]
-    for m in order:
-        if m == "fft" and not (_finite(w) and _finite(x)):
-            continue
-        return m
-    return "direct"
+    threads = {}
+    if num_threads > 1:
+        for m in order:
+            t1 = estimate(m, x.shape, w.shape, shape, dtype, 1)
+            if t1 is not None and t1 < SERIAL_BELOW:
+                threads[m] = 1
+    return order, wins, threads
+
+
+_ranks = {}  # (kernel bytes, shape, dtype) -> numerical rank, for small kernels
+
+
+def _separable_rank_cached(w, dtype):
+    """:func:`_separable_rank`, remembered for kernels of up to 4096 elements."""
+    if w.size > 4096:
+        return _separable_rank(w, dtype)
+    key = (w.tobytes(), w.shape, w.dtype.char, np.dtype(dtype).itemsize <= 4)
+    r = _ranks.get(key, -1)
+    if r == -1:
+        r = _ranks[key] = _separable_rank(w, dtype)
+        if len(_ranks) > 256:
+            _ranks.clear()
+    return r
 
 
 def _autotuned(order, x, w, shape, boundary, dtype, num_threads):

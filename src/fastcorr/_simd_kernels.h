@@ -162,9 +162,9 @@ static void fc_rows_f64(double *acc, const double *const *rows, const double *co
  *   in[i]   input row m+i at the first column read (i = 0 .. kh+1); rows
  *           outside the image point at zeros (their fill is added apart)
  *   w       the kernel, kh x kw, row-major
- *   wpad    the same kernel with two zero rows above and two below, so that
- *           every input row meets all three output rows with no branch
- *           (kernel row i-a lies at wpad + (i - a + 2) * kw)
+ * (The first and last two input rows meet fewer output rows; they get their
+ * own loops rather than zero weights, so that a NaN or inf stays where
+ * scipy puts it: 0 * inf would spread it to a neighbouring row.)
  *
  * Columns left over after the blocks go through the one-row kernel. */
 #define FC_MR_ROWS 3
@@ -191,9 +191,21 @@ FC_DEFINE_ROWS3_FALLBACK(fc_rows3_rest_f64, double, fc_rows_f64)
 #if FC_X86_DISPATCH
 #include <immintrin.h>
 
+/* Input row i meets output rows ALO..AHI (compile-time bounds, so that the
+ * accumulators stay in registers): row a with kernel row i - a. */
+#define FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, ALO, AHI)                  \
+    for (ptrdiff_t k = 0; k < kw; k++) {                                       \
+        VT x[V];                                                               \
+        for (int v = 0; v < V; v++) x[v] = LOADU(p + k + v * LANES);           \
+        for (int a = ALO; a <= AHI; a++) {                                     \
+            const VT c = BCAST(w + (i - a) * kw + k);                          \
+            for (int v = 0; v < V; v++) s[a][v] = FMA(c, x[v], s[a][v]);       \
+        }                                                                      \
+    }
+
 #define FC_DEFINE_ROWS3_AVX2(NAME, T, VT, LANES, LOADU, STOREU, BCAST, FMA)    \
 FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
-                                     const T *wpad, ptrdiff_t kh,              \
+                                     const T *w, ptrdiff_t kh,                 \
                                      ptrdiff_t kw, ptrdiff_t n)                \
 {                                                                              \
     enum { R = FC_MR_ROWS, V = FC_MR_VECS, B = FC_MR_VECS * LANES };           \
@@ -204,14 +216,16 @@ FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
             for (int v = 0; v < V; v++) s[a][v] = LOADU(acc[a] + i0 + v * LANES); \
         for (ptrdiff_t i = 0; i < kh + R - 1; i++) {                           \
             const T *p = in[i] + i0;                                           \
-            const T *wr = wpad + (i + 2) * kw;                                 \
-            for (ptrdiff_t k = 0; k < kw; k++) {                               \
-                VT x[V];                                                       \
-                for (int v = 0; v < V; v++) x[v] = LOADU(p + k + v * LANES);   \
-                for (int a = 0; a < R; a++) {                                  \
-                    const VT c = BCAST(wr - a * kw + k);                       \
-                    for (int v = 0; v < V; v++) s[a][v] = FMA(c, x[v], s[a][v]); \
-                }                                                              \
+            /* output rows a with 0 <= i - a < kh */                           \
+            const int lo = i >= kh ? (int)(i - kh + 1) : 0;                    \
+            const int hi = i < R - 1 ? (int)i : R - 1;                         \
+            switch (lo * 4 + hi) {                                             \
+            case 2: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 0, 2) break;   \
+            case 0: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 0, 0) break;   \
+            case 1: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 0, 1) break;   \
+            case 5: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 1, 1) break;   \
+            case 6: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 1, 2) break;   \
+            default: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 2, 2) break;  \
             }                                                                  \
         }                                                                      \
         for (int a = 0; a < R; a++)                                            \
@@ -228,22 +242,21 @@ FC_DEFINE_ROWS3_AVX2(fc_rows3_f64_avx2, double, __m256d, 4, _mm256_loadu_pd,
 
 #define FC_DEFINE_ROWS3(NAME, T, AVX2, REST)                                   \
 static void NAME(T *const *acc, const T *const *in, const T *w,                \
-                 const T *wpad, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n,       \
-                 const T **scratch)                                            \
+                 ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const T **scratch)   \
 {                                                                              \
     ptrdiff_t done = 0;                                                        \
-    if (fc_cpu_has_avx2_fma()) done = AVX2(acc, in, wpad, kh, kw, n);          \
+    if (fc_cpu_has_avx2_fma()) done = AVX2(acc, in, w, kh, kw, n);             \
     REST(acc, in, w, kh, kw, done, n, scratch);                                \
 }
 
 #if !FC_X86_DISPATCH
 /* No AVX2 twin on this platform: every column goes through the one-row kernel. */
 static ptrdiff_t fc_rows3_f32_avx2(float *const *acc, const float *const *in,
-                                   const float *wpad, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n)
-{ (void)acc; (void)in; (void)wpad; (void)kh; (void)kw; (void)n; return 0; }
+                                   const float *w, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n)
+{ (void)acc; (void)in; (void)w; (void)kh; (void)kw; (void)n; return 0; }
 static ptrdiff_t fc_rows3_f64_avx2(double *const *acc, const double *const *in,
-                                   const double *wpad, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n)
-{ (void)acc; (void)in; (void)wpad; (void)kh; (void)kw; (void)n; return 0; }
+                                   const double *w, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n)
+{ (void)acc; (void)in; (void)w; (void)kh; (void)kw; (void)n; return 0; }
 #endif
 FC_DEFINE_ROWS3(fc_rows3_f32, float, fc_rows3_f32_avx2, fc_rows3_rest_f32)
 FC_DEFINE_ROWS3(fc_rows3_f64, double, fc_rows3_f64_avx2, fc_rows3_rest_f64)
