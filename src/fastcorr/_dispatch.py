@@ -261,14 +261,18 @@ def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
     applies the value-dependent rules (the kernel's rank for the separable
     path, NaN/inf for FFT) to the ranked methods.
     """
-    dtype = np.dtype(dtype)
-    key = (x.shape, w.shape, tuple(shape), dtype.char, num_threads, _generation, _autotune)
+    if not isinstance(dtype, np.dtype):
+        dtype = np.dtype(dtype)
+    key = (x.shape, w.shape, shape, dtype, num_threads, _generation, _autotune)
     plan = _plans.get(key)
     if plan is None or _autotune:
-        plan = _plans[key] = _rank_plan(x, w, shape, boundary, dtype, num_threads)
+        plan = _rank_plan(x, w, tuple(shape), boundary, dtype, num_threads)
         if len(_plans) > 4096:
             _plans.clear()
-    order, separable_rank_wins, threads = plan
+        _plans[key] = plan
+    fixed, order, separable_rank_wins, threads = plan
+    if fixed is not None:
+        return fixed
     for m in order:
         if m == "separable":
             r = _separable_rank_cached(w, dtype)
@@ -286,14 +290,15 @@ _plans = {}  # (shapes, dtype, threads, generation, autotune) -> _rank_plan(...)
 def _rank_plan(x, w, shape, boundary, dtype, num_threads):
     """Shape-only part of the choice: methods by estimated time, and threads.
 
-    Returns ``(order, separable_rank_wins, threads)``: the methods from
+    Returns ``(fixed, order, separable_rank_wins, threads)``: the answer when
+    it does not depend on the values (else None); the methods from
     fastest to slowest estimate; for ranks 2 and 3, whether a sum of that many
     separable passes still beats every other method; and the threads each
     method runs with (1 when its single-thread estimate is below
     :data:`SERIAL_BELOW`).
     """
     if x.size == 0 or w.size == 0 or shape[0] * shape[1] == 0:
-        return ["direct"], {2: False, 3: False}, {}
+        return ("direct", num_threads), ["direct"], {2: False, 3: False}, {}
     est = candidates(x, w, shape, boundary, dtype, num_threads)
     wins = {2: False, 3: False}
     if "separable" in est:
@@ -316,7 +321,10 @@ def _rank_plan(x, w, shape, boundary, dtype, num_threads):
             t1 = estimate(m, x.shape, w.shape, shape, dtype, 1)
             if t1 is not None and t1 < SERIAL_BELOW:
                 threads[m] = 1
-    return order, wins, threads
+    # When the first choice needs no look at the values, the answer is fixed.
+    first = order[0] if order else "direct"
+    fixed = None if first in ("separable", "fft") else (first, threads.get(first, num_threads))
+    return fixed, order, wins, threads
 
 
 _ranks = {}  # (kernel bytes, shape, dtype) -> numerical rank, for small kernels
