@@ -254,7 +254,8 @@ def _direct_forward(p):
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
     _conv_direct.forward(x.reshape(N, -1), w.reshape(Cout, -1), out.reshape(N, -1), bias,
                          p.groups, Cg, H, W, kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange,
-                         _threads(p), p.stride[1] == 1 and p.dilation[1] == 1)
+                         _threads(p), p.stride[1] == 1 and p.dilation[1] == 1,
+                         p.stride[0] == 1 and p.dilation[0] == 1)
     return out
 
 

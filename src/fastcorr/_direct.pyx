@@ -24,9 +24,9 @@ cdef extern from "_simd_kernels.h" nogil:
                      Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
     void fc_rows_u64(uint64_t* acc, const uint64_t* const* rows, const uint64_t* const* w,
                      Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
-    void fc_rows3_f32(float* const* acc, const float* const* inp, const float* w,
+    void fc_rows3_f32(float* const* acc, const float* const* inp, const float* w, Py_ssize_t nch,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const float** scratch)
-    void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w,
+    void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w, Py_ssize_t nch,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double** scratch)
     int FC_MR_ROWS
     int fc_cpu_has_avx2_fma()
@@ -63,9 +63,9 @@ cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w,
                               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n,
                               const real_t** scratch) noexcept nogil:
     if real_t is float:
-        fc_rows3_f32(acc, inp, w, kh, kw, n, scratch)
+        fc_rows3_f32(acc, inp, w, 1, kh, kw, n, scratch)
     elif real_t is double:
-        fc_rows3_f64(acc, inp, w, kh, kw, n, scratch)
+        fc_rows3_f64(acc, inp, w, 1, kh, kw, n, scratch)
 
 
 cdef inline void extend_rows(real_t* ext, Py_ssize_t stride, const real_t** rows,

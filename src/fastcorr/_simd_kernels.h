@@ -159,9 +159,12 @@ static void fc_rows_f64(double *acc, const double *const *rows, const double *co
  * 52 for the one-row kernel.
  *
  *   acc[a]  output row m+a, from its first interior column (a = 0, 1, 2)
- *   in[i]   input row m+i at the first column read (i = 0 .. kh+1); rows
- *           outside the image point at zeros (their fill is added apart)
- *   w       the kernel, kh x kw, row-major
+ *   in[c*(kh+2) + i]  input row m+i of channel c at the first column read
+ *           (i = 0 .. kh+1); rows outside the image point at zeros (their
+ *           fill is added apart)
+ *   w       the kernels, nch x kh x kw, row-major: the output sums over the
+ *           nch channels (1 for a plain 2-D correlation; conv2d's input
+ *           channels), all in registers before one store
  * (The first and last two input rows meet fewer output rows; they get their
  * own loops rather than zero weights, so that a NaN or inf stays where
  * scipy puts it: 0 * inf would spread it to a neighbouring row.)
@@ -171,17 +174,20 @@ static void fc_rows_f64(double *acc, const double *const *rows, const double *co
 #define FC_MR_VECS 3
 
 #define FC_DEFINE_ROWS3_FALLBACK(NAME, T, ROWS1)                               \
-static void NAME(T *const *acc, const T *const *in, const T *w,                \
+static void NAME(T *const *acc, const T *const *in, const T *w, ptrdiff_t nch, \
                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t i0, ptrdiff_t n,        \
                  const T **scratch)                                            \
 {                                                                              \
-    /* scratch: room for 2 * kh pointers */                                    \
-    const T **rows = scratch, **wrows = scratch + kh;                          \
+    /* scratch: room for 2 * nch * kh pointers */                              \
+    const ptrdiff_t nr = nch * kh, per = kh + FC_MR_ROWS - 1;                  \
+    const T **rows = scratch, **wrows = scratch + nr;                          \
     if (i0 >= n) return;                                                       \
-    for (ptrdiff_t j = 0; j < kh; j++) wrows[j] = w + j * kw;                  \
+    for (ptrdiff_t j = 0; j < nr; j++) wrows[j] = w + j * kw;                  \
     for (int a = 0; a < FC_MR_ROWS; a++) {                                     \
-        for (ptrdiff_t j = 0; j < kh; j++) rows[j] = in[a + j] + i0;           \
-        ROWS1(acc[a] + i0, rows, wrows, kh, kw, n - i0);                       \
+        for (ptrdiff_t c = 0; c < nch; c++)                                    \
+            for (ptrdiff_t j = 0; j < kh; j++)                                 \
+                rows[c * kh + j] = in[c * per + a + j] + i0;                   \
+        ROWS1(acc[a] + i0, rows, wrows, nr, kw, n - i0);                       \
     }                                                                          \
 }
 
@@ -198,14 +204,14 @@ FC_DEFINE_ROWS3_FALLBACK(fc_rows3_rest_f64, double, fc_rows_f64)
         VT x[V];                                                               \
         for (int v = 0; v < V; v++) x[v] = LOADU(p + k + v * LANES);           \
         for (int a = ALO; a <= AHI; a++) {                                     \
-            const VT c = BCAST(w + (i - a) * kw + k);                          \
+            const VT c = BCAST(wc + (i - a) * kw + k);                         \
             for (int v = 0; v < V; v++) s[a][v] = FMA(c, x[v], s[a][v]);       \
         }                                                                      \
     }
 
 #define FC_DEFINE_ROWS3_AVX2(NAME, T, VT, LANES, LOADU, STOREU, BCAST, FMA)    \
 FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
-                                     const T *w, ptrdiff_t kh,                 \
+                                     const T *w, ptrdiff_t nch, ptrdiff_t kh,  \
                                      ptrdiff_t kw, ptrdiff_t n)                \
 {                                                                              \
     enum { R = FC_MR_ROWS, V = FC_MR_VECS, B = FC_MR_VECS * LANES };           \
@@ -214,8 +220,10 @@ FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
         VT s[R][V];                                                            \
         for (int a = 0; a < R; a++)                                            \
             for (int v = 0; v < V; v++) s[a][v] = LOADU(acc[a] + i0 + v * LANES); \
+        for (ptrdiff_t ch = 0; ch < nch; ch++)                                 \
         for (ptrdiff_t i = 0; i < kh + R - 1; i++) {                           \
-            const T *p = in[i] + i0;                                           \
+            const T *p = in[ch * (kh + R - 1) + i] + i0;                       \
+            const T *wc = w + ch * kh * kw;                                    \
             /* output rows a with 0 <= i - a < kh */                           \
             const int lo = i >= kh ? (int)(i - kh + 1) : 0;                    \
             const int hi = i < R - 1 ? (int)i : R - 1;                         \
@@ -241,22 +249,22 @@ FC_DEFINE_ROWS3_AVX2(fc_rows3_f64_avx2, double, __m256d, 4, _mm256_loadu_pd,
 #endif
 
 #define FC_DEFINE_ROWS3(NAME, T, AVX2, REST)                                   \
-static void NAME(T *const *acc, const T *const *in, const T *w,                \
+static void NAME(T *const *acc, const T *const *in, const T *w, ptrdiff_t nch, \
                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const T **scratch)   \
 {                                                                              \
     ptrdiff_t done = 0;                                                        \
-    if (fc_cpu_has_avx2_fma()) done = AVX2(acc, in, w, kh, kw, n);             \
-    REST(acc, in, w, kh, kw, done, n, scratch);                                \
+    if (fc_cpu_has_avx2_fma()) done = AVX2(acc, in, w, nch, kh, kw, n);        \
+    REST(acc, in, w, nch, kh, kw, done, n, scratch);                           \
 }
 
 #if !FC_X86_DISPATCH
 /* No AVX2 twin on this platform: every column goes through the one-row kernel. */
 static ptrdiff_t fc_rows3_f32_avx2(float *const *acc, const float *const *in,
-                                   const float *w, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n)
-{ (void)acc; (void)in; (void)w; (void)kh; (void)kw; (void)n; return 0; }
+                                   const float *w, ptrdiff_t nch, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n)
+{ (void)acc; (void)in; (void)w; (void)nch; (void)kh; (void)kw; (void)n; return 0; }
 static ptrdiff_t fc_rows3_f64_avx2(double *const *acc, const double *const *in,
-                                   const double *w, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n)
-{ (void)acc; (void)in; (void)w; (void)kh; (void)kw; (void)n; return 0; }
+                                   const double *w, ptrdiff_t nch, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n)
+{ (void)acc; (void)in; (void)w; (void)nch; (void)kh; (void)kw; (void)n; return 0; }
 #endif
 FC_DEFINE_ROWS3(fc_rows3_f32, float, fc_rows3_f32_avx2, fc_rows3_rest_f32)
 FC_DEFINE_ROWS3(fc_rows3_f64, double, fc_rows3_f64_avx2, fc_rows3_rest_f64)
