@@ -3,10 +3,12 @@
 The functions here take a dask array (or anything ``dask.array.asarray``
 accepts) and return a lazy dask array equal to what the in-memory fastcorr
 function gives. Each output chunk is computed by fastcorr's own compiled
-kernels on one input chunk plus a halo borrowed from its neighbours
-(``dask.array.overlap``); the image's outer edges are extended by the
-boundary rule first, so the chunks never see the difference between an
-inner seam and the edge of the image.
+kernels on the input it reads: one input chunk and a halo, made of thin
+strips copied off its neighbours (or, at the image's edges, extended by the
+boundary rule), so the chunks never see the difference between an inner
+seam and the edge of the image. By default the result's chunks are laid out
+so that every input chunk can be freed as soon as it has been used (see
+``chunks`` in :func:`correlate2d`): the memory in use stays at a few chunks.
 
 This module needs the optional extra: ``pip install fastcorr[dask]``.
 Importing :mod:`fastcorr` itself never imports dask.
