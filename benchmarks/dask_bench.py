@@ -3,7 +3,9 @@
 A 16384 x 16384 float32 image in 2048 x 2048 chunks, generated lazily
 (``dask.array.random``), correlated in 'same' mode with zero fill by both
 libraries on dask's threaded scheduler, then reduced with ``.sum()`` so
-the 1 GiB result is never materialised. Each case runs in its own
+the 1 GiB result is never materialised. ``fastcorr`` is fastcorr.dask with
+its default ``chunks='seams'`` layout, ``fastcorr_input`` with
+``chunks='input'`` (the result chunked as the image). Each case runs in its own
 subprocess, which reports its wall time and its peak resident memory
 (``resource.getrusage``). A baseline case (generation + sum, no
 correlation) shows what the correlation itself costs.
@@ -14,6 +16,7 @@ kernels its centring is that of ``mode='same'``. The script checks that the
 two agree on a small image first.
 
 Run:  python benchmarks/dask_bench.py [--size 16384] [--chunk 2048] [--kernels 11 31]
+          [--libs fastcorr fastcorr_input dask_image]
 
 This is a script, not an asv benchmark (it takes minutes); it needs
 ``pip install fastcorr[dask] dask-image``.
@@ -50,10 +53,11 @@ def run_case(lib, k, size, chunk, height=None):
     x = _image(size, chunk, height)
     if lib == "baseline":
         y = x
-    elif lib == "fastcorr":
+    elif lib in ("fastcorr", "fastcorr_input"):
         import fastcorr.dask
 
-        y = fastcorr.dask.correlate2d(x, _kernel(k), mode="same", boundary="fill", fillvalue=0)
+        layout = "input" if lib == "fastcorr_input" else "seams"
+        y = fastcorr.dask.correlate2d(x, _kernel(k), mode="same", boundary="fill", fillvalue=0, chunks=layout)
     elif lib == "dask_image":
         import dask_image.ndfilters
 
@@ -119,11 +123,11 @@ def main():
     base = sub("baseline", 1)
     print(f"baseline (generate + sum): {base['seconds']:.2f} s, peak RSS {base['peak_rss_mib']:.0f} MiB "
           f"({base['workers']} dask threads)")
-    print(f"{'kernel':>7} {'library':>11} {'time s':>8} {'peak RSS MiB':>13} {'sum':>16}")
+    print(f"{'kernel':>7} {'library':>14} {'time s':>8} {'peak RSS MiB':>13} {'sum':>16}")
     for k in args.kernels:
         res = {lib: sub(lib, k) for lib in args.libs}
         for lib, r in res.items():
-            print(f"{k:>4}x{k:<2} {lib:>11} {r['seconds']:8.2f} {r['peak_rss_mib']:13.0f} {r['sum']:16.6e}")
+            print(f"{k:>4}x{k:<2} {lib:>14} {r['seconds']:8.2f} {r['peak_rss_mib']:13.0f} {r['sum']:16.6e}")
         if "fastcorr" in res and "dask_image" in res:
             ratio = res["dask_image"]["seconds"] / res["fastcorr"]["seconds"]
             line = f"        ratio dask_image / fastcorr.dask: {ratio:.1f}x"

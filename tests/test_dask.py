@@ -33,11 +33,12 @@ def _tol(dtype):
     return dict(rtol=1e-5, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-11)
 
 
+@pytest.mark.parametrize("layout", ["seams", "input"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("convolve", [False, True], ids=["corr", "conv"])
 @pytest.mark.parametrize("boundary", BOUNDARIES)
 @pytest.mark.parametrize("mode", MODES)
-def test_equals_in_memory(mode, boundary, convolve, dtype):
+def test_equals_in_memory(mode, boundary, convolve, dtype, layout):
     rng = np.random.default_rng(7)
     ref_func, dask_func = _pair(convolve)
     for shape, kshape, chunkings in CASES:
@@ -49,7 +50,7 @@ def test_equals_in_memory(mode, boundary, convolve, dtype):
         sp = (scipy.signal.convolve2d if convolve else scipy.signal.correlate2d)(x, k, mode, boundary, 1.5)
         np.testing.assert_allclose(ref, sp, **_tol(dtype))
         for chunks in chunkings:
-            y = dask_func(da.from_array(x, chunks=chunks), k, mode, boundary, 1.5)
+            y = dask_func(da.from_array(x, chunks=chunks), k, mode, boundary, 1.5, chunks=layout)
             assert y.shape == ref.shape and y.dtype == ref.dtype
             got = y.compute(scheduler="sync")
             np.testing.assert_allclose(got, ref, **_tol(dtype), err_msg=f"{shape} {kshape} {chunks}")
@@ -61,23 +62,95 @@ def test_kernel_larger_than_image_full_and_same(boundary):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((5, 4))
     k = rng.standard_normal((12, 9))
-    for mode, convolve in itertools.product(["full", "same"], [False, True]):
+    for mode, convolve, layout in itertools.product(["full", "same"], [False, True], ["seams", "input"]):
         ref_func, dask_func = _pair(convolve)
-        got = dask_func(da.from_array(x, chunks=2), k, mode, boundary, -2).compute()
+        got = dask_func(da.from_array(x, chunks=2), k, mode, boundary, -2, chunks=layout).compute()
         np.testing.assert_allclose(got, ref_func(x, k, mode, boundary, -2), rtol=1e-12, atol=1e-12)
 
 
-def test_same_keeps_chunks():
+def test_same_keeps_chunks_with_chunks_input():
     x = da.zeros((100, 90), chunks=(30, 40))
-    y = fdask.correlate2d(x, np.ones((5, 4)), mode="same")
+    y = fdask.correlate2d(x, np.ones((5, 4)), mode="same", chunks="input")
     assert y.chunks == x.chunks
 
 
-def test_tiny_chunks_are_merged():
+def test_seams_layout():
+    # 'same', 5x4 kernel: output rows p read input rows p-2 .. p+2, columns
+    # q-1 .. q+2 (scipy's centring of an even kernel). Seams of 4 and 3
+    # samples across each chunk boundary; with 'wrap' the image edges too.
+    x = da.zeros((100, 90), chunks=(30, 40))
+    y = fdask.correlate2d(x, np.ones((5, 4)), mode="same")
+    assert y.chunks == ((28, 4, 26, 4, 26, 4, 8), (38, 3, 37, 3, 9))
+    y = fdask.correlate2d(x, np.ones((5, 4)), mode="same", boundary="wrap")
+    assert y.chunks == ((2, 26, 4, 26, 4, 26, 4, 6, 2), (1, 37, 3, 37, 3, 7, 2))
+    # 'full' / 'valid' move the seams with the output origin.
+    assert fdask.correlate2d(x, np.ones((5, 4)), mode="full").chunks[0] == (30, 4, 26, 4, 26, 4, 10)
+    assert fdask.correlate2d(x, np.ones((5, 4)), mode="valid").chunks[0] == (26, 4, 26, 4, 26, 4, 6)
+
+
+def test_bad_layout():
+    x = da.zeros((8, 8), chunks=4)
+    for bad in ("same", None, 3):
+        with pytest.raises(ValueError, match="chunks"):
+            fdask.correlate2d(x, np.ones((2, 2)), chunks=bad)
+    with pytest.raises(ValueError, match="chunks"):
+        fdask.conv2d(x[None], np.ones((1, 1, 2, 2)), chunks="nope")
+
+
+@pytest.mark.parametrize("layout", ["seams", "input"])
+def test_tiny_chunks_are_merged(layout):
     x = da.ones((40, 40), chunks=2)
-    y = fdask.correlate2d(x, np.ones((9, 9)), mode="same", boundary="wrap")
+    y = fdask.correlate2d(x, np.ones((9, 9)), mode="same", boundary="wrap", chunks=layout)
     assert y.numblocks[0] < x.numblocks[0] and y.numblocks[1] < x.numblocks[1]
     np.testing.assert_allclose(y.compute(), np.full((40, 40), 81.0))
+
+
+class _HeldBytes:
+    """Largest total of ``nbytes`` held by dask's scheduler between tasks."""
+
+    def __init__(self):
+        from dask.callbacks import Callback
+
+        outer = self
+        self.peak = 0
+
+        class _CB(Callback):
+            def _posttask(self, key, result, dsk, state, worker_id):
+                held = sum(getattr(v, "nbytes", 0) for v in state["cache"].values())
+                outer.peak = max(outer.peak, held)
+
+        self.callback = _CB()
+
+
+def _peak_chunks(y, chunk_bytes):
+    held = _HeldBytes()
+    with held.callback:
+        y.sum().compute(scheduler="sync")
+    return held.peak / chunk_bytes
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_memory_stays_at_a_few_chunks(mode):
+    # A 16 x 16-chunk image generated lazily: with the 'seams' layout every
+    # input chunk is freed once used (its strips are copied), so the
+    # scheduler holds about two chunks whatever the image size (it held
+    # ~30 with dask.array.overlap on 8 x 8 chunks, ~60 on 16 x 16).
+    c = 32
+    x = da.random.RandomState(0).random_sample((16 * c, 16 * c), chunks=c).astype(np.float32)
+    k = np.ones((7, 6), np.float32)
+    for boundary in BOUNDARIES:
+        assert _peak_chunks(fdask.correlate2d(x, k, mode, boundary), c * c * 4) <= 4, boundary
+    # 'input' keeps neighbours alive until their own chunks are done: a
+    # couple of rows of chunks, still far from the 256-chunk image.
+    assert _peak_chunks(fdask.correlate2d(x, k, mode, chunks="input"), c * c * 4) <= 3 * 16
+
+
+def test_conv2d_memory_stays_at_a_few_chunks(conv2d_available):
+    c = 32
+    x = da.random.RandomState(0).random_sample((2, 3, 12 * c, 12 * c), chunks=(1, 3, c, c)).astype(np.float32)
+    w = np.ones((2, 3, 5, 5), np.float32)
+    for kw in (dict(padding=2), dict(padding=3, stride=2, padding_mode="circular")):
+        assert _peak_chunks(fdask.conv2d(x, w, **kw), 3 * c * c * 4) <= 4, kw
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -169,15 +242,17 @@ def test_thread_budget():
     np.testing.assert_allclose(y.compute(scheduler="threads"), np.full((62, 62), 9.0))
 
 
-def test_fit_chunks():
-    assert fdask._fit_chunks((2, 2, 2, 2, 2), 3, 1) == (4, 6)
-    assert fdask._fit_chunks((10,), 4, 4) == (10,)
-    assert fdask._fit_chunks((5, 5, 1), 2, 2) == (5, 6)
-    for chunks, left, right in [((1,) * 20, 5, 3), ((7, 1, 1, 9), 0, 6), ((3, 3), 2, 0)]:
-        out = fdask._fit_chunks(chunks, left, right)
-        assert sum(out) == sum(chunks)
-        assert out[0] > left and out[-1] > right
-        assert all(c >= max(left, right) for c in out)
+def test_out_chunks_and_pieces():
+    # Seams around each boundary; chunks shorter than `need` merged first.
+    assert fdask._out_chunks((10, 10, 10), 30, (-2, 2), 1, 4, False) == (8, 4, 6, 4, 8)
+    assert fdask._out_chunks((2, 2, 2, 2, 2), 10, (0,), 1, 3, False) == (4, 6)
+    assert fdask._out_chunks((10, 10), 9, (1,), 2, 1, False) == (6, 3)  # ceil((10 + 1) / 2)
+    assert fdask._out_chunks((10, 10), 20, (-1, 1), 1, 2, True) == (1, 8, 2, 8, 1)
+    starts = np.array([0, 4, 8])
+    assert fdask._pieces([-1, -1, 0, 1, 2, 3, 4, 5], starts) == [
+        (-1, 0, 0, False, 2), (0, 0, 4, False, 4), (1, 0, 2, False, 2)]
+    assert fdask._pieces([1, 0, 0, 1, 7, 6], starts) == [
+        (0, 0, 2, True, 2), (0, 0, 2, False, 2), (1, 2, 4, True, 2)]
 
 
 def test_import_fastcorr_does_not_import_dask():
@@ -196,9 +271,12 @@ def test_distributed_local_cluster():
     ) as cluster, distributed.Client(cluster) as client:
         y = fdask.correlate2d(da.from_array(x, chunks=(1, 16, 16)), k, "same", "symm")
         got = client.compute(y).result()
+        got_input = client.compute(fdask.correlate2d(da.from_array(x, chunks=(1, 16, 16)), k, "same", "symm",
+                                                     chunks="input")).result()
         threads = client.submit(fdask._runtime_threads, 2, False, pure=False).result()
     ref = np.stack([fastcorr.correlate2d(f, k, "same", "symm") for f in x])
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got_input, ref, rtol=1e-5, atol=1e-4)
     assert threads == 1  # one worker thread per process, OMP_NUM_THREADS=1 in workers
 
 
@@ -263,15 +341,16 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.parametrize("layout", ["seams", "input"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", range(len(CONV_CASES)))
-def test_conv2d_equals_in_memory(conv2d_available, case, dtype):
+def test_conv2d_equals_in_memory(conv2d_available, case, dtype, layout):
     xs, ws, chunks, kw = CONV_CASES[case]
     rng = np.random.default_rng(case)
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
     b = rng.standard_normal(ws[0]).astype(dtype)
-    y = fdask.conv2d(da.from_array(x, chunks=chunks), w, b, **kw)
+    y = fdask.conv2d(da.from_array(x, chunks=chunks), w, b, chunks=layout, **kw)
     ref = _ref_conv2d(x, w, b, **kw)
     mem = conv2d_available(x, w, b, **kw)
     assert y.shape == ref.shape == mem.shape and y.dtype == mem.dtype
@@ -297,11 +376,3 @@ def test_conv2d_bad_input(conv2d_available):
         fdask.conv2d(x, np.ones((4, 3, 9, 9)))
     with pytest.raises(ValueError, match="input"):
         fdask.conv2d(da.zeros((8, 8)), np.ones((4, 3, 3, 3)))
-
-
-def test_strided_chunks():
-    for chunks, stride, span in [((5, 5, 5, 5), 2, 3), ((3,) * 9, 3, 7), ((10, 1, 1, 12), 4, 2), ((7,), 2, 7)]:
-        inp, out, halo = fdask._strided_chunks(chunks, stride, span)
-        assert sum(inp) == sum(chunks) and halo == max(0, span - stride)
-        assert sum(out) == (sum(chunks) - span) // stride + 1
-        assert all(c % stride == 0 and c >= halo for c in inp[:-1]) and inp[-1] >= span

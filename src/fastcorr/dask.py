@@ -3,10 +3,12 @@
 The functions here take a dask array (or anything ``dask.array.asarray``
 accepts) and return a lazy dask array equal to what the in-memory fastcorr
 function gives. Each output chunk is computed by fastcorr's own compiled
-kernels on one input chunk plus a halo borrowed from its neighbours
-(``dask.array.overlap``); the image's outer edges are extended by the
-boundary rule first, so the chunks never see the difference between an
-inner seam and the edge of the image.
+kernels on the input it reads: one input chunk and a halo, made of thin
+strips copied off its neighbours (or, at the image's edges, extended by the
+boundary rule), so the chunks never see the difference between an inner
+seam and the edge of the image. By default the result's chunks are laid out
+so that every input chunk can be freed as soon as it has been used (see
+``chunks`` in :func:`correlate2d`): the memory in use stays at a few chunks.
 
 This module needs the optional extra: ``pip install fastcorr[dask]``.
 Importing :mod:`fastcorr` itself never imports dask.
@@ -23,6 +25,7 @@ by the worker's ``OMP_NUM_THREADS`` (which distributed sets to 1 for worker
 processes). Pass ``num_threads`` to override both.
 """
 import functools
+import itertools
 import os
 import sys
 
@@ -42,13 +45,15 @@ from ._config import _available_cpus, resolve_threads
 from ._validate import as_array, signal_args
 
 __all__ = ["correlate2d", "convolve2d", "conv2d"]
+_LAYOUTS = ("seams", "input")
 
 
 # ----------------------------------------------------------------------------
 # Public functions
 
 
-def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", num_threads=None):
+def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, chunks="seams", method="auto",
+                num_threads=None):
     """Cross-correlate a dask array with a small kernel, as ``scipy.signal.correlate2d``.
 
     Parameters
@@ -56,8 +61,7 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="
     in1 : dask.array.Array or array_like, ndim >= 2
         The image: its last two axes are correlated, any leading axes are a
         batch (a stack of frames), each frame correlated on its own. May be
-        chunked along every axis; chunks smaller than the kernel's halo are
-        merged with their neighbours.
+        chunked along every axis.
     in2 : array_like, 2-D
         The kernel, held in memory (a dask array is computed first). It is
         complex-conjugated, as in scipy.
@@ -68,6 +72,24 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="
         chunk) are extended by ``fillvalue``, periodically, or by mirroring.
     fillvalue : scalar
         Value outside the image when ``boundary='fill'``.
+    chunks : {'seams', 'input'}
+        How the result is chunked along the last two axes (the batch axes
+        keep ``in1``'s chunks).
+
+        - ``'seams'`` (default, least memory): one output chunk per input
+          chunk, computed from that chunk alone, and between them thin
+          *seams* (kernel size - 1 wide) computed from strips copied off both
+          sides. Each input chunk is then freed as soon as it is used, so
+          the memory in use stays at a few chunks however large the image.
+        - ``'input'``: the input's chunks ('same' keeps them exactly;
+          'full' / 'valid' widen / narrow the first and last). Each output
+          chunk needs its neighbours' strips, so dask keeps input chunks
+          alive until their neighbours are done: about two rows of chunks.
+          Use it when the result must line up with ``in1`` (to be stored
+          in the same zarr chunks, say).
+
+        Input chunks shorter than the kernel are merged with their
+        neighbours in both layouts.
     method : str
         The fastcorr method each chunk uses ('auto', 'direct', ...).
     num_threads : int, optional
@@ -78,8 +100,7 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="
     -------
     dask.array.Array
         Lazy result, of shape ``batch + output_shape`` and the dtype scipy
-        would give. For 'same' the chunks are those of ``in1`` (after any
-        merge of too-small chunks).
+        would give, equal to the in-memory result whatever the chunks.
 
     Notes
     -----
@@ -93,16 +114,19 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="
     >>> import numpy as np, dask.array as da, fastcorr, fastcorr.dask
     >>> x = np.arange(64.0).reshape(8, 8)
     >>> k = np.array([[1.0, 2.0], [3.0, 4.0]])
-    >>> y = fastcorr.dask.correlate2d(da.from_array(x, chunks=3), k, mode='same', boundary='symm')
-    >>> y.chunks
-    ((3, 3, 2), (3, 3, 2))
+    >>> y = fastcorr.dask.correlate2d(da.from_array(x, chunks=4), k, mode='same', boundary='symm')
+    >>> y.chunks  # a 1-sample seam across the boundary at 4
+    ((3, 1, 4), (3, 1, 4))
     >>> np.array_equal(y.compute(), fastcorr.correlate2d(x, k, mode='same', boundary='symm'))
     True
+    >>> fastcorr.dask.correlate2d(da.from_array(x, chunks=4), k, mode='same', chunks='input').chunks
+    ((4, 4), (4, 4))
     """
-    return _signal("correlate2d", False, in1, in2, mode, boundary, fillvalue, method, num_threads)
+    return _signal("correlate2d", False, in1, in2, mode, boundary, fillvalue, chunks, method, num_threads)
 
 
-def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", num_threads=None):
+def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, chunks="seams", method="auto",
+               num_threads=None):
     """Convolve a dask array with a small kernel, as ``scipy.signal.convolve2d``.
 
     Parameters, chunking and result are those of :func:`correlate2d`
@@ -122,7 +146,7 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="a
     >>> np.allclose(y.compute(), ref, rtol=1e-6)
     True
     """
-    return _signal("convolve2d", True, in1, in2, mode, boundary, fillvalue, method, num_threads)
+    return _signal("convolve2d", True, in1, in2, mode, boundary, fillvalue, chunks, method, num_threads)
 
 
 # ----------------------------------------------------------------------------
@@ -177,19 +201,13 @@ def _runtime_threads(planned, explicit):
     return n
 
 
-def _fit_chunks(chunks, left, right):
-    """Merge chunks so each holds a halo and the end chunks keep an output.
-
-    Every chunk must supply ``left`` samples to its right neighbour and
-    ``right`` samples to its left one; the first chunk loses ``left`` and the
-    last loses ``right`` samples to the output, so they must be longer.
-    """
-    need = max(left, right, 1)
+def _merge_small(sizes, need):
+    """Merge neighbouring sizes until each is at least ``need`` (the last absorbs a short tail)."""
     out = []
     acc = 0
-    for c in chunks:
+    for c in sizes:
         acc += c
-        if acc >= (left + 1 if not out else need):
+        if acc >= need:
             out.append(acc)
             acc = 0
     if acc:
@@ -197,80 +215,168 @@ def _fit_chunks(chunks, left, right):
             out[-1] += acc
         else:
             out.append(acc)
-    while len(out) > 1 and out[-1] < right + 1:
-        last = out.pop()
-        out[-1] += last
     return tuple(out)
 
 
-def _runs(idx):
-    """Split an index sequence into runs of step +1 or -1, as slices."""
-    runs = []
-    i = 0
-    n = len(idx)
+def _out_chunks(in_chunks, n_out, shifts, stride, need, edges):
+    """Output chunk sizes along one axis, from where the input chunks start.
+
+    Every input chunk boundary ``B`` (after merging input chunks shorter
+    than ``need``, and with the axis ends 0 and ``n`` if ``edges``) puts
+    output boundaries at ``ceil((B + shift) / stride)`` for each ``shift``.
+    Empty output chunks are dropped.
+    """
+    starts = np.cumsum((0,) + _merge_small(in_chunks, max(1, need)))
+    starts = starts if edges else starts[1:-1]
+    bounds = {int(-(-(int(b) + sh) // stride)) for b in starts for sh in shifts}
+    bounds = sorted(b for b in bounds if 0 < b < n_out)
+    return tuple(np.diff([0, *bounds, n_out]).tolist())
+
+
+def _pieces(idx, starts):
+    """Split source positions (``-1``: fill) into per-chunk runs of step +1 or -1.
+
+    Returns ``(chunk, lo, hi, reverse, length)`` tuples: the run is
+    ``chunk[lo:hi]`` (reversed if ``reverse``); ``chunk`` is -1 for a run of
+    fill samples.
+    """
+    idx = np.asarray(idx).tolist()
+    chunk = (np.searchsorted(starts, idx, side="right") - 1).tolist()
+    out = []
+    i, n = 0, len(idx)
     while i < n:
         j = i + 1
-        step = 1
-        if j < n and idx[j] - idx[i] in (1, -1):
-            step = int(idx[j] - idx[i])
-            while j < n and idx[j] - idx[j - 1] == step:
+        if idx[i] < 0:
+            while j < n and idx[j] < 0:
                 j += 1
-        start, stop = int(idx[i]), int(idx[j - 1])
-        if step == 1:
-            runs.append(slice(start, stop + 1))
+            out.append((-1, 0, 0, False, j - i))
+            i = j
+            continue
+        c = chunk[i]
+        step = idx[j] - idx[i] if j < n and idx[j] >= 0 else 1
+        if j < n and step in (1, -1) and chunk[j] == c:
+            while j < n and idx[j] >= 0 and idx[j] - idx[j - 1] == step and chunk[j] == c:
+                j += 1
         else:
-            runs.append(slice(start, stop - 1 if stop > 0 else None, -1))
+            step = 1
+        a, b = idx[i] - starts[c], idx[j - 1] - starts[c]
+        out.append((c, a, b + 1, False, j - i) if step == 1 else (c, b, a + 1, True, j - i))
         i = j
-    return runs
+    return out
 
 
-def _outside(x, axis, positions, bcode, fill):
-    """The samples of ``x`` at out-of-range ``positions`` along ``axis``."""
-    if bcode == 0:
-        shape = list(x.shape)
-        shape[axis] = len(positions)
-        chunks = list(x.chunks)
-        chunks[axis] = (len(positions),)
-        return da.full(tuple(shape), fill, dtype=x.dtype, chunks=tuple(chunks))
-    idx = extended_index(positions, x.shape[axis], bcode)
-    pieces = []
-    for sl in _runs(idx):
-        key = [slice(None)] * x.ndim
-        key[axis] = sl
-        pieces.append(x[tuple(key)])
-    return pieces[0] if len(pieces) == 1 else da.concatenate(pieces, axis=axis)
+def _axis_plan(in_chunks, out_chunks, window, index_map):
+    """Per output chunk along one axis: the input runs it reads, in order.
 
-
-def _extend(x, axis, left, right, bcode, fill):
-    """Extend ``x`` by ``left``/``right`` samples along ``axis`` by the boundary rule."""
-    n = x.shape[axis]
-    pieces = []
-    if left:
-        pieces.append(_outside(x, axis, np.arange(-left, 0), bcode, fill))
-    pieces.append(x)
-    if right:
-        pieces.append(_outside(x, axis, np.arange(n, n + right), bcode, fill))
-    return pieces[0] if len(pieces) == 1 else da.concatenate(pieces, axis=axis)
-
-
-def _native_overlap(x, kshape, mode, bcode, fill):
-    """The common case with dask's own halo exchange, or None.
-
-    'same' mode with an odd kernel needs a symmetric halo, which
-    ``dask.array.overlap`` serves directly with its boundaries: constant,
-    'periodic' (wrap) and 'reflect' (which repeats the edge sample, as
-    scipy's symm). It needs the halo no longer than the axis.
+    ``window(start, stop)`` gives the extended positions read by the output
+    samples ``start:stop``; ``index_map`` maps them to input positions or -1.
     """
-    if mode != "same" or any(k % 2 == 0 for k in kshape):
-        return None
-    axes = (x.ndim - 2, x.ndim - 1)
-    depth = {a: k // 2 for a, k in zip(axes, kshape) if k > 1}
-    if any(d > x.shape[a] for a, d in depth.items()):
-        return None
-    if not depth:
-        return x
-    kind = {0: fill, 1: "periodic", 2: "reflect"}[bcode]
-    return da.overlap.overlap(x, depth=depth, boundary={a: kind for a in depth}, allow_rechunk=True)
+    starts = np.cumsum((0,) + tuple(in_chunks))
+    plan = []
+    lo = 0
+    for m in out_chunks:
+        plan.append(_pieces(index_map(window(lo, lo + m)), starts))
+        lo += m
+    return plan
+
+
+def _cut(block, specs):
+    """The halo strips other output chunks need from one input chunk, as copies.
+
+    Copies, not views: a view would keep the whole chunk alive.
+    """
+    return tuple(np.array(block[..., rows, cols], copy=True) for rows, cols in specs)
+
+
+def _run(batch_shape, ext_shape, out_shape, dtype, out_dtype, fill, layout, func, *parts):
+    """Assemble one output chunk's input (with its halo), then compute it."""
+    if 0 in batch_shape:
+        return np.empty(out_shape, dtype=out_dtype)
+    shape = tuple(batch_shape) + tuple(ext_shape)
+    ext = np.empty(shape, dtype=dtype) if fill is None else np.full(shape, fill, dtype=dtype)
+    for r0, r1, c0, c1, i, strip, rows, cols in layout:
+        part = parts[i] if strip < 0 else parts[i][strip]
+        ext[..., r0:r1, c0:c1] = part[..., rows, cols]
+    return func(ext)
+
+
+def _slice(lo, hi, reverse):
+    if not reverse:
+        return slice(lo, hi)
+    return slice(hi - 1, lo - 1 if lo > 0 else None, -1)
+
+
+def _halo_map(x, plans, func, out_chunks, dtype, meta, fill, name):
+    """Map ``func`` over output chunks, each fed the input it reads (halo included).
+
+    ``x``'s last two axes are spatial; ``out_chunks`` gives every axis of the
+    result, and its leading axes follow ``x``'s chunk for chunk.
+    ``plans[a][b]`` lists the input runs output chunk ``b`` reads along
+    spatial axis ``a`` (see :func:`_axis_plan`); where a run falls outside
+    the input, the output chunk sees ``fill``.
+
+    Memory: a piece covering most of an input chunk (in both axes) is read
+    from that chunk directly, the *bulk* of it. Any other piece (a halo
+    strip, a mirrored edge) is copied out of its chunk by one *cut* task per
+    input chunk, which cuts every strip that chunk lends. Each output chunk
+    reading a chunk's bulk also depends on that chunk's cut task, so when it
+    has run, the chunk is free: an input chunk lives from when it is read
+    until its bulk has been used, and the strips (thin copies) until their
+    seams are done.
+    """
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    token = tokenize(x, plans, func, out_chunks, dtype, fill)
+    out_name = f"{name}-{token}"
+    cut_name = f"{name}-halo-{token}"
+    nb = x.ndim - 2
+    dsk = {}
+    cuts = {}  # source key -> {(rows, cols): index}
+    blocks = []
+    for bidx in itertools.product(*(range(len(c)) for c in out_chunks[:nb])):
+        batch_shape = tuple(x.chunks[a][i] for a, i in enumerate(bidx))
+        for bi, rpieces in enumerate(plans[0]):
+            for bj, cpieces in enumerate(plans[1]):
+                layout, args = [], []
+                has_fill = False
+                r0 = 0
+                for rc, rlo, rhi, rrev, rn in rpieces:
+                    c0 = 0
+                    for cc, clo, chi, crev, cn in cpieces:
+                        if rc < 0 or cc < 0:
+                            has_fill = True
+                        else:
+                            src = (x.name, *bidx, rc, cc)
+                            rows, cols = _slice(rlo, rhi, rrev), _slice(clo, chi, crev)
+                            if 2 * rn > x.chunks[nb][rc] and 2 * cn > x.chunks[nb + 1][cc]:
+                                args.append(src)
+                                layout.append((r0, r0 + rn, c0, c0 + cn, len(args) - 1, -1, rows, cols))
+                            else:
+                                specs = cuts.setdefault(src, {})
+                                strip = specs.setdefault((rlo, rhi, rrev, clo, chi, crev), len(specs))
+                                args.append((cut_name, *src[1:]))
+                                layout.append((r0, r0 + rn, c0, c0 + cn, len(args) - 1, strip,
+                                               slice(None), slice(None)))
+                        c0 += cn
+                    r0 += rn
+                ext_shape = (r0, c0)
+                out_shape = tuple(c[i] for c, i in zip(out_chunks, bidx + (bi, bj)))
+                blocks.append(((out_name, *bidx, bi, bj), batch_shape, ext_shape, out_shape,
+                               fill if has_fill else None, layout, args))
+    for src, specs in cuts.items():
+        order = sorted(specs, key=specs.get)
+        dsk[(cut_name, *src[1:])] = (
+            functools.partial(_cut, specs=tuple((_slice(*sp[:3]), _slice(*sp[3:])) for sp in order)), src)
+    for key, batch_shape, ext_shape, out_shape, fill_, layout, args in blocks:
+        # Reading a chunk's bulk also waits for its cut task (an argument
+        # _run ignores), so the chunk is released right after.
+        extra = [(cut_name, *a[1:]) for a in args if a[0] == x.name and a in cuts]
+        extra = [k for k in dict.fromkeys(extra) if k not in args]
+        run = functools.partial(_run, batch_shape, ext_shape, out_shape, dtype, meta.dtype, fill_, tuple(layout), func)
+        dsk[key] = (run, *args, *extra)
+    graph = HighLevelGraph.from_collections(out_name, dsk, dependencies=[x])
+    return da.Array(graph, out_name, chunks=tuple(out_chunks), meta=meta)
 
 
 def _frames(block, func):
@@ -293,8 +399,15 @@ def _signal_block(block, *, kernel, convolve, method, threads, explicit, mode="v
     return _frames(block, lambda frame: func(frame, kernel, mode, boundary, fill, method=method, num_threads=n))
 
 
-def _signal(name, convolve, in1, in2, mode, boundary, fillvalue, method, num_threads):
+def _check_layout(chunks):
+    if not isinstance(chunks, str) or chunks not in _LAYOUTS:
+        raise ValueError(f"chunks must be 'seams' or 'input', got {chunks!r}")
+    return chunks
+
+
+def _signal(name, convolve, in1, in2, mode, boundary, fillvalue, layout, method, num_threads):
     x = _as_dask(in1, "in1")
+    _check_layout(layout)
     kernel = _as_kernel(in2, "in2", None)
     # All argument checks (and scipy's valid-mode swap rule) on one frame's
     # shape and dtype, without touching the data.
@@ -324,47 +437,38 @@ def _signal(name, convolve, in1, in2, mode, boundary, fillvalue, method, num_thr
         chunks = whole.chunks[:-2] + tuple((s,) for s in frame_out)
         return whole.map_blocks(func, chunks=chunks, dtype=dtype, meta=meta, token=f"fastcorr-{name}")
 
-    if x.dtype != dtype:
-        x = x.astype(dtype)
-    native = _native_overlap(x, kernel.shape, mode, p.boundary, p.fill)
-    if native is not None:
-        threads, explicit = _block_threads(num_threads, native.npartitions)
-        func = functools.partial(
-            _signal_block, kernel=kernel, convolve=convolve, method=method, threads=threads, explicit=explicit,
-        )
-        chunks = tuple(c if i < x.ndim - 2 else tuple(n - 2 * (k // 2) for n in c)
-                       for i, (c, k) in enumerate(zip(native.chunks, (1,) * (x.ndim - 2) + kernel.shape)))
-        return native.map_blocks(func, chunks=chunks, dtype=dtype, meta=meta, token=f"fastcorr-{name}")
     offsets = _offsets(mode, kernel.shape, convolve)
-    depth = {}
-    out_chunks = list(x.chunks)
+    plans = []
+    out_chunks = list(x.chunks[:-2])
     for i, axis in enumerate((x.ndim - 2, x.ndim - 1)):
-        k, off, size, size_out = kernel.shape[i], offsets[i], x.shape[axis], frame_out[i]
-        left = -off
-        right = off + size_out + k - 1 - size
-        x = _extend(x, axis, left, right, p.boundary, p.fill)
-        # Halo split: 'same' keeps the input's chunks; otherwise borrow from the left.
-        h_left = left if mode == "same" else (k - 1 if mode == "full" else (k - 1) // 2)
-        h_right = k - 1 - h_left
-        base = list(out_chunks[axis])
-        base[0] += left
-        base[-1] += right
-        fitted = _fit_chunks(base, h_left, h_right)
-        x = x.rechunk({axis: fitted})
-        oc = list(fitted)
-        oc[0] -= h_left
-        oc[-1] -= h_right
-        out_chunks[axis] = tuple(oc)
-        if k > 1:
-            depth[axis] = (h_left, h_right)
-    if depth:
-        x = da.overlap.overlap(x, depth=depth, boundary={a: "none" for a in depth}, allow_rechunk=False)
-    threads, explicit = _block_threads(num_threads, x.npartitions)
+        k, n = kernel.shape[i], x.shape[axis]
+        left = -offsets[i]  # output sample p reads the extended input p - left ... p - left + k - 1
+        # Which input chunk an output chunk follows: 'same' keeps the input's
+        # chunks (a centred halo); 'full' borrows the halo from the left,
+        # 'valid' from both sides.
+        if layout == "seams":
+            # Output chunks reading one input chunk only, and seams (k - 1
+            # samples wide) reading across each boundary; with 'wrap' the
+            # image's edges are seams too.
+            shifts, edges = (left - (k - 1), left), p.boundary == 1
+        else:
+            # Output chunks following the input's: 'same' keeps them (a
+            # centred halo), 'full' borrows the halo from the left, 'valid'
+            # from both sides.
+            h_left = {"same": left, "full": k - 1, "valid": (k - 1) // 2}[mode]
+            shifts, edges = (left - h_left,), False
+        oc = _out_chunks(x.chunks[axis], frame_out[i], shifts, 1, k - 1, edges)
+        out_chunks.append(oc)
+        plans.append(_axis_plan(
+            x.chunks[axis], oc,
+            lambda a, b, left=left, k=k: np.arange(a - left, b - left + k - 1),
+            functools.partial(extended_index, n=n, boundary=p.boundary),
+        ))
+    threads, explicit = _block_threads(num_threads, int(np.prod([len(c) for c in out_chunks])))
     func = functools.partial(
-        _signal_block, kernel=kernel, convolve=convolve, method=method, threads=threads,
-        explicit=explicit,
+        _signal_block, kernel=kernel, convolve=convolve, method=method, threads=threads, explicit=explicit,
     )
-    return x.map_blocks(func, chunks=tuple(out_chunks), dtype=dtype, meta=meta, token=f"fastcorr-{name}")
+    return _halo_map(x, plans, func, out_chunks, dtype, meta, p.fill, f"fastcorr-{name}")
 
 
 # ----------------------------------------------------------------------------
@@ -390,6 +494,14 @@ def _pair(value, name, minimum):
     return tuple(out)
 
 
+def _torch_extended(positions, n, mode):
+    """Input positions for padded ones, -1 where torch pads with zeros."""
+    positions = np.asarray(positions)
+    if mode == "zeros":
+        return np.where((positions >= 0) & (positions < n), positions, -1)
+    return _torch_index(positions, n, mode)
+
+
 def _torch_index(positions, n, mode):
     """Map out-of-range positions onto [0, n) as torch's padding modes do."""
     positions = np.asarray(positions)
@@ -404,73 +516,21 @@ def _torch_index(positions, n, mode):
     return np.where(period >= n, 2 * n - 2 - period, period)
 
 
-def _pad_axis(x, axis, left, right, mode):
-    n = x.shape[axis]
-    pieces = []
-    for positions in (np.arange(-left, 0), None, np.arange(n, n + right)):
-        if positions is None:
-            pieces.append(x)
-        elif len(positions) and mode == "zeros":
-            pieces.append(_outside(x, axis, positions, 0, x.dtype.type(0)))
-        elif len(positions):
-            for sl in _runs(_torch_index(positions, n, mode)):
-                key = [slice(None)] * x.ndim
-                key[axis] = sl
-                pieces.append(x[tuple(key)])
-    return pieces[0] if len(pieces) == 1 else da.concatenate(pieces, axis=axis)
-
-
-def _strided_chunks(chunks, stride, span):
-    """Chunks of a padded axis for a 'valid' strided window of ``span`` samples.
-
-    Chunk boundaries move to multiples of ``stride`` so each chunk starts at
-    an output position; each chunk borrows ``max(0, span - stride)`` samples
-    from its right neighbour (its halo), and the last chunk must hold at
-    least one window. Returns (input chunks, output chunks, right halo).
-    """
-    total = sum(chunks)
-    halo = max(0, span - stride)
-    n_out = (total - span) // stride + 1
-    bounds = sorted({int(round(b / stride)) * stride for b in np.cumsum(chunks)[:-1]} - {0})
-    bounds = [b for b in bounds if b < total]
-    sizes = np.diff([0, *bounds, total]).tolist()
-    merged = []
-    for c in sizes:
-        if merged and merged[-1] < max(halo, 1):
-            merged[-1] += c
-        else:
-            merged.append(c)
-    # The chunk before each chunk must supply its halo; the last must hold a window.
-    i = 1
-    while i < len(merged):
-        if merged[i] < halo:
-            merged[i - 1] += merged.pop(i)
-        else:
-            i += 1
-    while len(merged) > 1 and merged[-1] < span:
-        last = merged.pop()
-        merged[-1] += last
-    out = [c // stride for c in merged[:-1]]
-    out.append(n_out - sum(out))
-    return tuple(merged), tuple(out), halo
-
-
 def _conv_block(block, *, weight, bias, stride, dilation, groups, method, threads, explicit):
     n = _runtime_threads(threads, explicit)
     return fastcorr.conv2d(block, weight, bias, stride, 0, dilation, groups, method=method, num_threads=n)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           padding_mode="zeros", method="auto", num_threads=None):
+           padding_mode="zeros", chunks="seams", method="auto", num_threads=None):
     """``torch.nn.functional.conv2d`` on an NCHW dask array.
 
     Parameters
     ----------
     input : dask.array.Array or array_like, shape (N, C_in, H, W) or (C_in, H, W)
         May be chunked along N and along H and W (the channel axis is
-        brought into one chunk). Spatial chunks get halos from their
-        neighbours; with ``stride > 1`` chunk boundaries move to multiples
-        of the stride.
+        brought into one chunk). Each spatial output chunk reads its input
+        chunk and halo strips of its neighbours.
     weight : array_like, shape (C_out, C_in / groups, kh, kw)
         In memory (a dask array is computed first).
     bias : array_like, shape (C_out,), optional
@@ -478,6 +538,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         As ``torch.nn.functional.conv2d`` / ``torch.nn.Conv2d``: ``padding``
         is an int, a pair, ``'valid'`` or ``'same'``; ``padding_mode`` is one
         of 'zeros', 'reflect', 'replicate', 'circular'.
+    chunks : {'seams', 'input'}
+        The spatial chunks of the result, as in :func:`correlate2d`:
+        ``'seams'`` (default) keeps the memory in use at a few chunks;
+        ``'input'`` gives one output chunk per input chunk, each reading
+        the halo from its right and lower neighbours.
     method, num_threads
         Passed to :func:`fastcorr.conv2d` for each chunk (threads as in
         :func:`correlate2d`).
@@ -502,6 +567,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if not hasattr(fastcorr, "conv2d"):  # pragma: no cover - until conv2d lands
         raise NotImplementedError("fastcorr.dask.conv2d needs fastcorr.conv2d, which this build does not have")
     x = _as_dask(input, "input")
+    layout = _check_layout(chunks)
     if x.ndim not in (3, 4):
         raise ValueError(f"input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {x.shape}")
     unbatched = x.ndim == 3
@@ -545,33 +611,37 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     dtype = fastcorr.conv2d(probe, w, b, 1, 0, dilation, int(groups), method=method, num_threads=1).dtype
     meta = np.empty((0,) * 4, dtype=dtype)
     x = x.rechunk({1: -1})
-    depth = {}
-    out_chunks = [x.chunks[0], (w.shape[0],), None, None]
+    out_chunks = [x.chunks[0], (w.shape[0],)]
+    plans = []
     for i, axis in enumerate((2, 3)):
         left, right = pads[i]
-        n = x.shape[axis]
+        n, s_, span = x.shape[axis], stride[i], spans[i]
         if padding_mode in ("reflect", "circular") and max(left, right) > (n - 1 if padding_mode == "reflect" else n):
             raise ValueError(
                 f"padding {pads[i]} is too large for padding_mode={padding_mode!r} on an input of size {n}"
             )
-        if n + left + right < spans[i]:
+        if n + left + right < span:
             raise ValueError(
-                f"input size {n} (padded {n + left + right}) is smaller than the dilated kernel size {spans[i]}: "
+                f"input size {n} (padded {n + left + right}) is smaller than the dilated kernel size {span}: "
                 "the output would be empty"
             )
-        x = _pad_axis(x, axis, left, right, padding_mode)
-        base = list(x.chunks[axis])
-        in_chunks, oc, halo = _strided_chunks(base, stride[i], spans[i])
-        x = x.rechunk({axis: in_chunks})
-        out_chunks[axis] = oc
-        if halo and len(in_chunks) > 1:
-            depth[axis] = (0, halo)
-    if depth:
-        x = da.overlap.overlap(x, depth=depth, boundary={a: "none" for a in depth}, allow_rechunk=False)
-    threads, explicit = _block_threads(num_threads, x.npartitions)
+        n_out = (n + left + right - span) // s_ + 1
+        # Output sample p reads input samples p * stride - left ... + span - 1.
+        if layout == "seams":
+            shifts, edges = (left - span + 1, left), padding_mode == "circular"
+        else:
+            shifts, edges = (left,), False
+        oc = _out_chunks(x.chunks[axis], n_out, shifts, s_, span - 1, edges)
+        out_chunks.append(oc)
+        plans.append(_axis_plan(
+            x.chunks[axis], oc,
+            lambda a, b, s_=s_, left=left, span=span: np.arange(a * s_ - left, (b - 1) * s_ - left + span),
+            functools.partial(_torch_extended, n=n, mode=padding_mode),
+        ))
+    threads, explicit = _block_threads(num_threads, int(np.prod([len(c) for c in out_chunks])))
     func = functools.partial(
         _conv_block, weight=w, bias=b, stride=stride, dilation=dilation, groups=int(groups),
         method=method, threads=threads, explicit=explicit,
     )
-    y = x.map_blocks(func, chunks=tuple(out_chunks), dtype=dtype, meta=meta, token="fastcorr-conv2d")
+    y = _halo_map(x, plans, func, out_chunks, x.dtype, meta, x.dtype.type(0), "fastcorr-conv2d")
     return y[0] if unbatched else y
