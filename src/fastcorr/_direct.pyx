@@ -14,7 +14,7 @@ from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
 
 from fastcorr._boundary cimport map_index, BOUNDARY_FILL, BOUNDARY_WRAP, BOUNDARY_SYMM
-from libc.string cimport memset
+from libc.string cimport memset, memcpy
 from libc.stdint cimport uint64_t
 
 cdef extern from "_simd_kernels.h" nogil:
@@ -111,6 +111,49 @@ cdef inline Py_ssize_t start_row(const real_t* x, Py_ssize_t H, Py_ssize_t ldx,
     return nr
 
 
+#: Extended images of at most this many elements are copied whole, boundary
+#: rule applied, before the correlation: on small images the per-row edge
+#: work (boundary lookups, narrow blocks) costs more than one small copy.
+cdef enum:
+    PAD_SMALL_ELEMENTS = 1 << 16
+
+
+cdef int corr2d_padded(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
+                       const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
+                       real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
+                       Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
+                       int num_threads) noexcept nogil:
+    """corr2d on a copy of exactly the extended region the output reads."""
+    cdef Py_ssize_t EH = Ho + kh - 1, EW = Wo + kw - 1, i, t, r, c, t_lo, t_hi
+    cdef real_t* dst
+    cdef const real_t* src
+    cdef int status
+    cdef real_t* ext = <real_t*> malloc(EH * EW * sizeof(real_t))
+    if ext == NULL:
+        return -1
+    t_lo = min(max(-off1, 0), EW)
+    t_hi = max(min(EW, W - off1), t_lo)
+    for i in range(EH):
+        dst = ext + i * EW
+        r = map_index(off0 + i, H, boundary)
+        if r < 0:
+            for t in range(EW):
+                dst[t] = fill
+            continue
+        src = x + r * ldx
+        for t in range(t_lo):
+            c = map_index(off1 + t, W, boundary)
+            dst[t] = fill if c < 0 else src[c]
+        if t_hi > t_lo:
+            memcpy(dst + t_lo, src + off1 + t_lo, (t_hi - t_lo) * sizeof(real_t))
+        for t in range(t_hi, EW):
+            c = map_index(off1 + t, W, boundary)
+            dst[t] = fill if c < 0 else src[c]
+    status = corr2d(ext, EH, EW, EW, w, kh, kw, out, Ho, Wo, ldo, 0, 0, BOUNDARY_FILL, 0, num_threads)
+    free(ext)
+    return status
+
+
 cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                 const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
                 real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
@@ -143,6 +186,10 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     # boundary rule.
     n_lo = min(max(-off1, 0), Wo)
     n_hi = min(max(W - kw - off1 + 1, n_lo), Wo)
+    if ((n_lo > 0 or n_hi < Wo or off0 < 0 or off0 + Ho + kh - 1 > H)
+            and (Ho + kh - 1) * (Wo + kw - 1) <= PAD_SMALL_ELEMENTS):
+        return corr2d_padded(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1,
+                             boundary, fill, num_threads)
 
     # Floating point: the interior goes FC_MR_ROWS output rows at a time
     # (each input vector loaded once for three rows); integers row by row.

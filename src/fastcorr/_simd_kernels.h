@@ -169,7 +169,8 @@ static void fc_rows_f64(double *acc, const double *const *rows, const double *co
  * own loops rather than zero weights, so that a NaN or inf stays where
  * scipy puts it: 0 * inf would spread it to a neighbouring row.)
  *
- * Columns left over after the blocks go through the one-row kernel. */
+ * Columns left over after the blocks (fewer than one vector) go through the
+ * one-row kernel. */
 #define FC_MR_ROWS 3
 #define FC_MR_VECS 3
 
@@ -199,45 +200,60 @@ FC_DEFINE_ROWS3_FALLBACK(fc_rows3_rest_f64, double, fc_rows_f64)
 
 /* Input row i meets output rows ALO..AHI (compile-time bounds, so that the
  * accumulators stay in registers): row a with kernel row i - a. */
-#define FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, ALO, AHI)                  \
+#define FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, ALO, AHI)              \
     for (ptrdiff_t k = 0; k < kw; k++) {                                       \
-        VT x[V];                                                               \
-        for (int v = 0; v < V; v++) x[v] = LOADU(p + k + v * LANES);           \
+        VT x[NV];                                                              \
+        for (int v = 0; v < NV; v++) x[v] = LOADU(p + k + v * LANES);          \
         for (int a = ALO; a <= AHI; a++) {                                     \
             const VT c = BCAST(wc + (i - a) * kw + k);                         \
-            for (int v = 0; v < V; v++) s[a][v] = FMA(c, x[v], s[a][v]);       \
+            for (int v = 0; v < NV; v++) s[a][v] = FMA(c, x[v], s[a][v]);      \
         }                                                                      \
     }
 
+/* One block of NV vectors x FC_MR_ROWS rows at column i0. */
+#define FC_ROWS3_BLOCK(VT, LANES, LOADU, STOREU, BCAST, FMA, NV)               \
+    {                                                                          \
+        VT s[FC_MR_ROWS][NV];                                                  \
+        for (int a = 0; a < FC_MR_ROWS; a++)                                   \
+            for (int v = 0; v < NV; v++) s[a][v] = LOADU(acc[a] + i0 + v * LANES); \
+        for (ptrdiff_t ch = 0; ch < nch; ch++)                                 \
+        for (ptrdiff_t i = 0; i < kh + FC_MR_ROWS - 1; i++) {                  \
+            const T_ *p = in[ch * (kh + FC_MR_ROWS - 1) + i] + i0;             \
+            const T_ *wc = w + ch * kh * kw;                                   \
+            /* output rows a with 0 <= i - a < kh */                           \
+            const int lo = i >= kh ? (int)(i - kh + 1) : 0;                    \
+            const int hi = i < FC_MR_ROWS - 1 ? (int)i : FC_MR_ROWS - 1;       \
+            switch (lo * 4 + hi) {                                             \
+            case 2: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 0, 2) break; \
+            case 0: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 0, 0) break; \
+            case 1: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 0, 1) break; \
+            case 5: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 1, 1) break; \
+            case 6: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 1, 2) break; \
+            default: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 2, 2) break; \
+            }                                                                  \
+        }                                                                      \
+        for (int a = 0; a < FC_MR_ROWS; a++)                                   \
+            for (int v = 0; v < NV; v++) STOREU(acc[a] + i0 + v * LANES, s[a][v]); \
+    }
+
+/* Blocks of FC_MR_VECS vectors, then one of 2 and one of 1 for what is left;
+ * returns the columns done (the rest, under one vector, is the caller's). */
 #define FC_DEFINE_ROWS3_AVX2(NAME, T, VT, LANES, LOADU, STOREU, BCAST, FMA)    \
 FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
                                      const T *w, ptrdiff_t nch, ptrdiff_t kh,  \
                                      ptrdiff_t kw, ptrdiff_t n)                \
 {                                                                              \
-    enum { R = FC_MR_ROWS, V = FC_MR_VECS, B = FC_MR_VECS * LANES };           \
+    typedef T T_;                                                              \
     ptrdiff_t i0 = 0;                                                          \
-    for (; i0 + B <= n; i0 += B) {                                             \
-        VT s[R][V];                                                            \
-        for (int a = 0; a < R; a++)                                            \
-            for (int v = 0; v < V; v++) s[a][v] = LOADU(acc[a] + i0 + v * LANES); \
-        for (ptrdiff_t ch = 0; ch < nch; ch++)                                 \
-        for (ptrdiff_t i = 0; i < kh + R - 1; i++) {                           \
-            const T *p = in[ch * (kh + R - 1) + i] + i0;                       \
-            const T *wc = w + ch * kh * kw;                                    \
-            /* output rows a with 0 <= i - a < kh */                           \
-            const int lo = i >= kh ? (int)(i - kh + 1) : 0;                    \
-            const int hi = i < R - 1 ? (int)i : R - 1;                         \
-            switch (lo * 4 + hi) {                                             \
-            case 2: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 0, 2) break;   \
-            case 0: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 0, 0) break;   \
-            case 1: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 0, 1) break;   \
-            case 5: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 1, 1) break;   \
-            case 6: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 1, 2) break;   \
-            default: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, 2, 2) break;  \
-            }                                                                  \
-        }                                                                      \
-        for (int a = 0; a < R; a++)                                            \
-            for (int v = 0; v < V; v++) STOREU(acc[a] + i0 + v * LANES, s[a][v]); \
+    for (; i0 + FC_MR_VECS * LANES <= n; i0 += FC_MR_VECS * LANES)             \
+        FC_ROWS3_BLOCK(VT, LANES, LOADU, STOREU, BCAST, FMA, FC_MR_VECS)       \
+    if (i0 + 2 * LANES <= n) {                                                 \
+        FC_ROWS3_BLOCK(VT, LANES, LOADU, STOREU, BCAST, FMA, 2)                \
+        i0 += 2 * LANES;                                                       \
+    }                                                                          \
+    if (i0 + LANES <= n) {                                                     \
+        FC_ROWS3_BLOCK(VT, LANES, LOADU, STOREU, BCAST, FMA, 1)                \
+        i0 += LANES;                                                           \
     }                                                                          \
     return i0;                                                                 \
 }
