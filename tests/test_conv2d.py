@@ -112,6 +112,25 @@ def test_forward_against_naive(case, method):
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [61, 70])
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_direct_wide_rows_against_naive(dtype, width, mode):
+    # Rows wide enough for every register-block width of the direct kernel
+    # (3-, 2- and 1-vector blocks and the scalar tail), heights not a
+    # multiple of its three-row groups, grouped and ungrouped.
+    rng = np.random.default_rng(width)
+    for groups, k, pad in ((1, (3, 3), 1), (5, (5, 4), 2), (1, (1, 6), (0, 3))):
+        x = rng.standard_normal((1, 5, 17, width))
+        w = rng.standard_normal((5, 5 // groups, *k))
+        b = rng.standard_normal(5)
+        ref = naive_conv2d(x, w, b, 1, pad, 1, groups, mode)
+        got = fastcorr.conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), 1, pad, 1, groups,
+                              padding_mode=mode, method="direct")
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
 @pytest.mark.parametrize("case", NAIVE_CASES[:5])
 def test_backward_against_naive(case):
     stride, padding, dilation, groups, mode, k = case
