@@ -107,6 +107,11 @@ def _par(c, threads):
     return 1.0 + c["par"] * (max(1, threads) - 1)
 
 
+#: ``_direct.pyx``'s PAD_SMALL_ELEMENTS: extended images up to this size are
+#: copied whole before the correlation.
+_DIRECT_PAD_ELEMENTS = 1 << 16
+
+
 def _units(method, xshape, wshape, shape, dtype, rank=1):
     """Inner-work units of ``method`` for one real offset correlation."""
     Ho, Wo = shape
@@ -118,6 +123,8 @@ def _units(method, xshape, wshape, shape, dtype, rank=1):
         # multiply-adds, which cost several times an interior one.
         inner = max(0, min(Wo, xshape[1] - kw + 1))
         edge = float(Ho) * max(0, Wo - inner) * kh * kw
+        if (Ho + kh - 1) * (Wo + kw - 1) <= _DIRECT_PAD_ELEMENTS:
+            edge = 0.0  # small images are padded whole first: no edge columns
         return {"mac": out * kh * kw - edge, "edge": edge, "out": out}
     if method == "separable":
         return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out}
