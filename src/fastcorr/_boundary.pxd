@@ -1,5 +1,13 @@
 # The boundary rule shared by the compiled kernels (cimported, inlined).
 
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy
+
+ctypedef fused ext_t:
+    float
+    double
+    uint64_t
+
 cdef enum:
     BOUNDARY_FILL = 0   # constant fill value outside the image
     BOUNDARY_WRAP = 1   # periodic
@@ -21,3 +29,23 @@ cdef inline Py_ssize_t map_index(Py_ssize_t i, Py_ssize_t n, int boundary) noexc
     if i < 0:
         i = i + p
     return p - 1 - i if i >= n else i
+
+
+cdef inline void extend_row(ext_t* dst, const ext_t* src, Py_ssize_t start, Py_ssize_t length,
+                            Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t n, int boundary,
+                            ext_t fill) noexcept nogil:
+    """dst[t] = the extended row ``src`` (n samples) at position start + t, t < length.
+
+    Positions lo <= t < hi are known to lie inside [0, n) and are copied in
+    one block; the others go through :func:`map_index` (``fill`` where it
+    says -1).
+    """
+    cdef Py_ssize_t t, c
+    for t in range(lo):
+        c = map_index(start + t, n, boundary)
+        dst[t] = fill if c < 0 else src[c]
+    if hi > lo:
+        memcpy(dst + lo, src + start + lo, (hi - lo) * sizeof(ext_t))
+    for t in range(hi, length):
+        c = map_index(start + t, n, boundary)
+        dst[t] = fill if c < 0 else src[c]

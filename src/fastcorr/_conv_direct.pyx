@@ -46,6 +46,18 @@ cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w,
         fc_rows3_f64(acc, inp, w, nch, kh, kw, n, scratch)
 
 
+cdef inline void interior_columns(const Py_ssize_t* crange, Py_ssize_t kw, Py_ssize_t Wo,
+                                  Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """[lo, hi): the output columns whose every tap reads inside the row."""
+    cdef Py_ssize_t k
+    lo[0] = 0
+    hi[0] = Wo
+    for k in range(kw):
+        lo[0] = max(lo[0], crange[k])
+        hi[0] = min(hi[0], crange[kw + k])
+    hi[0] = max(hi[0], lo[0])
+
+
 cdef inline void add_mapped(real_t* acc, const real_t* row, real_t wv, const Py_ssize_t* ci,
                             Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
     """acc[ox] += wv * row[ci[ox]] for start <= ox < stop, skipping zero-padding (-1)."""
@@ -64,14 +76,11 @@ cdef void conv_row_blocked(const real_t* x, const real_t* w, real_t* acc, real_t
     tap is inside the image go through the register-blocked SIMD rows kernel
     (all C x kh input rows at once, FMA chains kept in registers); the few
     edge columns through the index tables."""
-    cdef Py_ssize_t c, j, k, ox, r, lo = 0, hi = Wo, nr = 0
+    cdef Py_ssize_t c, j, k, ox, r, lo, hi, nr = 0
     cdef const real_t* row
     cdef const Py_ssize_t* ci
     cdef real_t wv
-    for k in range(kw):
-        lo = max(lo, crange[k])
-        hi = min(hi, crange[kw + k])
-    hi = max(hi, lo)
+    interior_columns(crange, kw, Wo, &lo, &hi)
     for ox in range(Wo):
         acc[ox] = b
     for c in range(C):
@@ -104,14 +113,11 @@ cdef void conv_rows3_blocked(const real_t* x, const real_t* w, real_t* acc0, rea
     vector loaded once for the three rows, every channel summed in
     registers); the edge
     columns through the index tables."""
-    cdef Py_ssize_t a, c, i, j, k, ox, r, lo = 0, hi = Wo
+    cdef Py_ssize_t a, c, i, j, k, ox, r, lo, hi
     cdef const real_t* row
     cdef real_t* acc
     cdef real_t wv
-    for k in range(kw):
-        lo = max(lo, crange[k])
-        hi = min(hi, crange[kw + k])
-    hi = max(hi, lo)
+    interior_columns(crange, kw, Wo, &lo, &hi)
     for a in range(FC_MR_ROWS):
         acc = acc0 + a * Wo
         accs[a] = acc + lo

@@ -13,8 +13,8 @@ convolution to a flipped kernel; that reduction lives in ``_api.py``.
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
 
-from fastcorr._boundary cimport map_index, BOUNDARY_FILL, BOUNDARY_WRAP, BOUNDARY_SYMM
-from libc.string cimport memset, memcpy
+from fastcorr._boundary cimport map_index, extend_row, BOUNDARY_FILL, BOUNDARY_WRAP, BOUNDARY_SYMM
+from libc.string cimport memset
 from libc.stdint cimport uint64_t
 
 cdef extern from "_simd_kernels.h" nogil:
@@ -72,14 +72,10 @@ cdef inline void extend_rows(real_t* ext, Py_ssize_t stride, const real_t** rows
                              const real_t** bases, Py_ssize_t nr, Py_ssize_t start, Py_ssize_t length,
                              Py_ssize_t W, int boundary, real_t fill) noexcept nogil:
     """rows[i] -> a copy of input row i at extended columns start .. start+length-1."""
-    cdef Py_ssize_t i, t, col
-    cdef real_t* dst
+    cdef Py_ssize_t i
     for i in range(nr):
-        dst = ext + i * stride
-        for t in range(length):
-            col = map_index(start + t, W, boundary)
-            dst[t] = fill if col < 0 else bases[i][col]
-        rows[i] = dst
+        extend_row(ext + i * stride, bases[i], start, length, 0, 0, W, boundary, fill)
+        rows[i] = ext + i * stride
 
 
 cdef inline Py_ssize_t start_row(const real_t* x, Py_ssize_t H, Py_ssize_t ldx,
@@ -124,9 +120,8 @@ cdef int corr2d_padded(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t l
                        Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
                        int num_threads) noexcept nogil:
     """corr2d on a copy of exactly the extended region the output reads."""
-    cdef Py_ssize_t EH = Ho + kh - 1, EW = Wo + kw - 1, i, t, r, c, t_lo, t_hi
+    cdef Py_ssize_t EH = Ho + kh - 1, EW = Wo + kw - 1, i, t, r, t_lo, t_hi
     cdef real_t* dst
-    cdef const real_t* src
     cdef int status
     cdef real_t* ext = <real_t*> malloc(EH * EW * sizeof(real_t))
     if ext == NULL:
@@ -140,15 +135,7 @@ cdef int corr2d_padded(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t l
             for t in range(EW):
                 dst[t] = fill
             continue
-        src = x + r * ldx
-        for t in range(t_lo):
-            c = map_index(off1 + t, W, boundary)
-            dst[t] = fill if c < 0 else src[c]
-        if t_hi > t_lo:
-            memcpy(dst + t_lo, src + off1 + t_lo, (t_hi - t_lo) * sizeof(real_t))
-        for t in range(t_hi, EW):
-            c = map_index(off1 + t, W, boundary)
-            dst[t] = fill if c < 0 else src[c]
+        extend_row(dst, x + r * ldx, off1, EW, t_lo, t_hi, W, boundary, fill)
     status = corr2d(ext, EH, EW, EW, w, kh, kw, out, Ho, Wo, ldo, 0, 0, BOUNDARY_FILL, 0, num_threads)
     free(ext)
     return status

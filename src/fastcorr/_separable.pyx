@@ -19,8 +19,7 @@ wrap, symm) and all offsets are served.
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
 
-from fastcorr._boundary cimport map_index, BOUNDARY_FILL, BOUNDARY_WRAP, BOUNDARY_SYMM
-from libc.string cimport memcpy
+from fastcorr._boundary cimport map_index, extend_row, BOUNDARY_FILL, BOUNDARY_WRAP, BOUNDARY_SYMM
 
 import numpy as np
 
@@ -69,7 +68,7 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                int accumulate, Py_ssize_t band, int num_threads) noexcept nogil:
     """One rank-1 term; returns 0, or -1 when a buffer could not be allocated."""
     cdef Py_ssize_t nbands = (Ho + band - 1) // band
-    cdef Py_ssize_t b, m0, m1, i, r, t, col, m, j, lo, hi
+    cdef Py_ssize_t b, m0, m1, i, r, t, m, j, lo, hi
     cdef Py_ssize_t next_ = Wo + kw - 1
     cdef real_t vsum = 0
     cdef real_t fv
@@ -108,14 +107,7 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                     if lo == 0 and hi == next_:
                         row_pass(trow, xrow + off1, v, kw, Wo)
                         continue
-                    for t in range(lo):
-                        col = map_index(off1 + t, W, boundary)
-                        ext[t] = fill if col < 0 else xrow[col]
-                    if hi > lo:
-                        memcpy(ext + lo, xrow + off1 + lo, (hi - lo) * sizeof(real_t))
-                    for t in range(hi, next_):
-                        col = map_index(off1 + t, W, boundary)
-                        ext[t] = fill if col < 0 else xrow[col]
+                    extend_row(ext, xrow, off1, next_, lo, hi, W, boundary, fill)
                     row_pass(trow, ext, v, kw, Wo)
                 for m in range(m0, m1):
                     for j in range(kh):
