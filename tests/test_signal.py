@@ -215,6 +215,22 @@ def test_layouts_and_array_likes():
     np.testing.assert_allclose(fastcorr.convolve2d(base, kview), ss.convolve2d(base, kview), atol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["auto", "direct", "fft", "separable", "im2col"])
+def test_unaligned_inputs(method):
+    # Arrays viewing a byte buffer at an odd offset (as dask.distributed can
+    # hand over) are copied to aligned memory before any kernel reads them.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 52)).astype(np.float32)
+    w = np.outer([1.0, 2.0, 1.0], [1.0, 0.0, -1.0]).astype(np.float32)
+    buf = bytearray(x.nbytes + 1)
+    xu = np.frombuffer(buf, dtype=np.float32, offset=1, count=x.size).reshape(x.shape)
+    xu[...] = x
+    assert not xu.flags.aligned
+    got = fastcorr.correlate2d(xu, w, "same", method=method)
+    ref = ss.correlate2d(x.astype(np.float64), w.astype(np.float64), "same")
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
 def test_inputs_not_modified():
     x = np.arange(20.0).reshape(4, 5)
     k = np.array([[1.0, -2.0]])

@@ -26,6 +26,11 @@ def as_array(value, name, ndim=None):
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
         raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
+    if not arr.flags.aligned:
+        # e.g. a view into a byte buffer (pickle protocol 5 frames from
+        # dask.distributed): the compiled kernels read whole elements, which
+        # C requires to be aligned; a copy is.
+        arr = arr.copy()
     kind = arr.dtype.kind
     if kind in "OSUVMm" or arr.dtype.fields is not None:
         raise TypeError(
