@@ -5,7 +5,8 @@
 Each work item is one group of output rows of one image (three rows at a
 time with unit strides and dilations, else one), for every output channel in
 turn, so the input rows it reads stay in cache; it accumulates, tap by tap,
-scaled input rows into the output rows (which stay in L1), reading the input through the same index tables as im2col
+scaled input rows into the output rows (which stay in L1), reading the
+input through the same index tables as im2col
 (``_conv.index_table``): padding and padding modes cost nothing in the
 interior. It suits layers whose GEMM would be thin: depthwise and few-channel
 convolutions, where im2col's copy outweighs its matrix product.
@@ -111,8 +112,7 @@ cdef void conv_rows3_blocked(const real_t* x, const real_t* w, real_t* acc0, rea
     """FC_MR_ROWS output rows oy0.. at once, for unit strides and dilations in
     both axes: the interior through the three-row SIMD kernel (each input
     vector loaded once for the three rows, every channel summed in
-    registers); the edge
-    columns through the index tables."""
+    registers); the edge columns through the index tables."""
     cdef Py_ssize_t a, c, i, j, k, ox, r, lo, hi
     cdef const real_t* row
     cdef real_t* acc
@@ -133,19 +133,20 @@ cdef void conv_rows3_blocked(const real_t* x, const real_t* w, real_t* acc0, rea
                 r = ridx[j * Ho + oy0 + i - j]
                 inp[c * (kh + FC_MR_ROWS - 1) + i] = (zeros if r < 0 else x + (c * H + r) * W) + crange[2 * kw] + lo
         rows3_kernel(accs, inp, w, C, kh, kw, hi - lo, scratch)
+    if lo == 0 and hi == Wo:
+        return
     for c in range(C):
-        if lo > 0 or hi < Wo:
-            for a in range(FC_MR_ROWS):
-                acc = acc0 + a * Wo
-                for j in range(kh):
-                    r = ridx[j * Ho + oy0 + a]
-                    if r < 0:
-                        continue
-                    row = x + (c * H + r) * W
-                    for k in range(kw):
-                        wv = w[(c * kh + j) * kw + k]
-                        add_mapped(acc, row, wv, cidx + k * Wo, 0, lo)
-                        add_mapped(acc, row, wv, cidx + k * Wo, hi, Wo)
+        for a in range(FC_MR_ROWS):
+            acc = acc0 + a * Wo
+            for j in range(kh):
+                r = ridx[j * Ho + oy0 + a]
+                if r < 0:
+                    continue
+                row = x + (c * H + r) * W
+                for k in range(kw):
+                    wv = w[(c * kh + j) * kw + k]
+                    add_mapped(acc, row, wv, cidx + k * Wo, 0, lo)
+                    add_mapped(acc, row, wv, cidx + k * Wo, hi, Wo)
 
 
 cdef void conv_row(const real_t* x, const real_t* w, real_t* acc, real_t b,

@@ -111,7 +111,10 @@ cdef inline Py_ssize_t start_row(const real_t* x, Py_ssize_t H, Py_ssize_t ldx,
 #: rule applied, before the correlation: on small images the per-row edge
 #: work (boundary lookups, narrow blocks) costs more than one small copy.
 cdef enum:
-    PAD_SMALL_ELEMENTS = 1 << 16
+    PAD_SMALL_LIMIT = 1 << 16
+
+#: The same limit, for the cost model in ``_dispatch``.
+PAD_SMALL_ELEMENTS = PAD_SMALL_LIMIT
 
 
 cdef int corr2d_padded(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
@@ -174,7 +177,7 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     n_lo = min(max(-off1, 0), Wo)
     n_hi = min(max(W - kw - off1 + 1, n_lo), Wo)
     if ((n_lo > 0 or n_hi < Wo or off0 < 0 or off0 + Ho + kh - 1 > H)
-            and (Ho + kh - 1) * (Wo + kw - 1) <= PAD_SMALL_ELEMENTS):
+            and (Ho + kh - 1) * (Wo + kw - 1) <= PAD_SMALL_LIMIT):
         return corr2d_padded(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1,
                              boundary, fill, num_threads)
 
@@ -206,14 +209,16 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     # each thread copies those few extended values of each input row into a
     # small buffer, and the same SIMD rows kernel runs on it.
     edge = max(n_lo, Wo - n_hi) + kw - 1
-    nptr = 3 * max(kh, 1) + (kh + FC_MR_ROWS) + 2 * max(kh, 1)
+    # per thread: rows, wrows, bases (kh each), then the three-row kernel's
+    # input rows (kh+2), its scratch (2*kh) and its accumulator rows (3)
+    nptr = 3 * max(kh, 1) + (kh + FC_MR_ROWS - 1) + 2 * max(kh, 1) + FC_MR_ROWS
     with parallel(num_threads=num_threads):
-        rows = <const real_t**> malloc(nptr * sizeof(real_t*) + FC_MR_ROWS * sizeof(real_t*))
+        rows = <const real_t**> malloc(nptr * sizeof(real_t*))
         wrows = rows + max(kh, 1)
         bases = wrows + max(kh, 1)
         inp = bases + max(kh, 1)
-        scratch = inp + (kh + FC_MR_ROWS)
-        accs = <real_t**> (rows + nptr)
+        scratch = inp + (kh + FC_MR_ROWS - 1)
+        accs = <real_t**> (rows + nptr - FC_MR_ROWS)
         ext = <real_t*> malloc(max(kh, 1) * max(edge, 1) * sizeof(real_t))
         if rows == NULL or ext == NULL:
             failed[0] = 1

@@ -99,17 +99,11 @@ def reset_constants():
     with _calibration_lock:
         _calibration = None
         _generation += 1
-        _estimates.clear()
         _plans.clear()
 
 
 def _par(c, threads):
     return 1.0 + c["par"] * (max(1, threads) - 1)
-
-
-#: ``_direct.pyx``'s PAD_SMALL_ELEMENTS: extended images up to this size are
-#: copied whole before the correlation.
-_DIRECT_PAD_ELEMENTS = 1 << 16
 
 
 def _units(method, xshape, wshape, shape, dtype, rank=1):
@@ -123,7 +117,7 @@ def _units(method, xshape, wshape, shape, dtype, rank=1):
         # multiply-adds, which cost several times an interior one.
         inner = max(0, min(Wo, xshape[1] - kw + 1))
         edge = float(Ho) * max(0, Wo - inner) * kh * kw
-        if (Ho + kh - 1) * (Wo + kw - 1) <= _DIRECT_PAD_ELEMENTS:
+        if (Ho + kh - 1) * (Wo + kw - 1) <= engine("direct").PAD_SMALL_ELEMENTS:
             edge = 0.0  # small images are padded whole first: no edge columns
         return {"mac": out * kh * kw - edge, "edge": edge, "out": out}
     if method == "separable":
@@ -186,6 +180,7 @@ def set_autotune(enabled=True):
     """
     global _autotune
     _autotune = bool(enabled)
+    _plans.clear()  # plans ranked under the other setting
     if not _autotune:
         with _autotune_lock:
             _autotune_cache.clear()
@@ -226,10 +221,6 @@ def candidates(x, w, shape, boundary, dtype, num_threads):
     the NaN/inf rule is applied by :func:`choose_offset_method`.
     """
     dtype = np.dtype(dtype)
-    key = (x.shape, w.shape, tuple(shape), dtype.str, num_threads, len(_ENGINE_MODULES), _generation)
-    hit = _estimates.get(key)
-    if hit is not None:
-        return dict(hit)
     est = {}
     for m in _ENGINE_MODULES:
         if dtype.kind in "iu" and m not in ("direct", "im2col"):
@@ -245,13 +236,7 @@ def candidates(x, w, shape, boundary, dtype, num_threads):
         t = estimate(m, x.shape, w.shape, shape, dtype, num_threads)
         if t is not None:
             est[m] = t
-    if len(_estimates) > 4096:
-        _estimates.clear()
-    _estimates[key] = dict(est)
     return est
-
-
-_estimates = {}  # memo of candidates(): pure function of shapes, dtype, threads, constants
 
 
 #: Below this estimated single-thread time a call runs on one thread: waking
@@ -279,9 +264,9 @@ def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
     """
     if not isinstance(dtype, np.dtype):
         dtype = np.dtype(dtype)
-    key = (x.shape, w.shape, shape, dtype, num_threads, _generation, _autotune)
+    key = (x.shape, w.shape, shape, dtype, num_threads, _generation)
     plan = _plans.get(key)
-    if plan is None or _autotune:
+    if plan is None:
         plan = _rank_plan(x, w, tuple(shape), boundary, dtype, num_threads)
         if len(_plans) > 4096:
             _plans.clear()
@@ -300,7 +285,7 @@ def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
     return "direct", threads.get("direct", num_threads)
 
 
-_plans = {}  # (shapes, dtype, threads, generation, autotune) -> _rank_plan(...)
+_plans = {}  # (shapes, dtype, threads, generation) -> _rank_plan(...); cleared by set_autotune
 
 
 def _rank_plan(x, w, shape, boundary, dtype, num_threads):
