@@ -241,6 +241,8 @@ def _im2col_forward(p):
 
 
 def _direct_forward(p):
+    if p.w.shape[0] // p.groups >= _BLOCKED_MIN_CHANNELS:
+        return _blocked_forward(p)
     from . import _conv_direct
 
     x, w = p.x, p.w
@@ -256,6 +258,78 @@ def _direct_forward(p):
                          p.groups, Cg, H, W, kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange,
                          _threads(p), p.stride[1] == 1 and p.dilation[1] == 1,
                          p.stride[0] == 1 and p.dilation[0] == 1)
+    return out
+
+
+#: Output channels per group from which the direct method runs the
+#: register-blocked kernel (blocks of 4 channels; fewer waste FMAs on zero
+#: weights, and the row kernel serves them).
+_BLOCKED_MIN_CHANNELS = 4
+
+#: Target bytes of one band's input planes (per thread): they stay in L2
+#: while every block of output channels passes over them.
+_BAND_TARGET = 192 * 2**10
+
+
+def _blocked_forward(p):
+    """conv2d by the register-blocked direct kernel (``_conv_direct.forward_blocked``)."""
+    from . import _conv_direct
+
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    Ho, Wo = p.out_hw
+    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    if out.size == 0:
+        return out
+    (sh, sw), (dh, dw) = p.stride, p.dilation
+    pad_top, _, pad_left, _ = p.pads
+    groups, Cog = p.groups, Cout // p.groups
+    Rq, Cq = (kh - 1) * dh // sh, (kw - 1) * dw // sw
+    Wq = Wo + Cq
+    nt = _threads(p)
+    # Band rows: planes near _BAND_TARGET, and enough work items for the threads.
+    row_bytes = Cg * sh * sw * Wq * p.dtype.itemsize
+    band = max(1, _BAND_TARGET // row_bytes - Rq)
+    if nt > 1:
+        band = min(band, max(1, -(-Ho * N * groups // (4 * nt))))
+    band = min(band, Ho)
+    # Padded row u / column v -> input index (-1 = zero), as the padding mode says.
+    rowsrc = index_table((Ho + Rq) * sh, 1, 1, 1, -pad_top, H, p.padding_mode)[0][0]
+    colsrc = index_table(Wq * sw, 1, 1, 1, -pad_left, W, p.padding_mode)[0][0]
+    phase = np.arange(sw)
+    lo = np.clip(-((phase - pad_left) // sw), 0, Wq)  # ceil((pad_left - b) / sw)
+    hi = np.clip(-((phase - pad_left - W) // sw), 0, Wq)
+    vrange = np.ascontiguousarray(np.stack([lo, np.maximum(hi, lo)]), dtype=np.intp)
+    # Tap (c, i, j) -> offset in the planes of one band.
+    S = (band + Rq) * Wq
+    i, j = np.arange(kh) * dh, np.arange(kw) * dw
+    plane = ((np.arange(Cg)[:, None, None] * sh + (i % sh)[None, :, None]) * sw + (j % sw)[None, None, :])
+    off = (plane * S + (i // sh)[None, :, None] * Wq + (j // sw)[None, None, :]).astype(np.intp).ravel()
+    # Kernel: output channels in the vector lanes (no junk columns) unless
+    # the channel count wastes more of a block than the junk columns do.
+    ncv = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
+    npv = _conv_direct.CONV_BLOCK_CHANNELS
+    waste_cv = -(-Cog // ncv) * ncv / Cog
+    waste_pv = -(-Cog // npv) * npv / Cog * Wq / Wo
+    cv = waste_cv <= waste_pv
+    ob = ncv if cv else npv
+    nob = -(-Cog // ob)
+    # Weights packed per block of ob output channels, tap-major inside a
+    # block, zero rows past Cog (their results are never stored).
+    wg = np.zeros((groups, nob * ob, Cg * kh * kw), dtype=p.dtype)
+    wg[:, :Cog] = w.reshape(groups, Cog, -1)
+    wp = np.ascontiguousarray(wg.reshape(groups, nob, ob, -1).transpose(0, 1, 3, 2)).reshape(groups, nob, -1)
+    if cv:
+        q = np.arange(band * Wo, dtype=np.intp)
+        pix = (q // Wo) * Wq + q % Wo
+        pb = _conv_direct.CV_BLOCK_PIXELS
+        pix = np.concatenate([pix, np.full(-len(pix) % pb, pix[-1], dtype=np.intp)])
+    else:
+        pix = np.empty(0, dtype=np.intp)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    _conv_direct.forward_blocked(x.reshape(N, -1), wp, out.reshape(N, -1), bias, groups, Cg, H, W, Cog,
+                                 sh, sw, Ho, Wo, Wq, Rq, band, rowsrc, colsrc, vrange, pad_left, off, pix, nt)
     return out
 
 

@@ -1,0 +1,284 @@
+/*
+ * fastcorr: the register-blocked kernel of conv2d's direct method.
+ *
+ * conv2d sums, for each output channel o and output pixel p,
+ *     out[o][p] = sum_t w[o][t] * in[p + off[t]]
+ * over the taps t = (input channel, kernel row, kernel column). The caller
+ * lays a band of the input out so that every tap is a constant offset off[t]
+ * from the output pixel: padded (by the padding mode), split into stride
+ * phases, and flattened row by row; the output pixels then form one
+ * contiguous run (a few columns per row are junk and dropped by the caller).
+ *
+ * The register block is FC_CB_OC output channels x FC_CB_VECS vectors of
+ * pixels: per tap, FC_CB_VECS input loads and FC_CB_OC weight broadcasts feed
+ * FC_CB_OC * FC_CB_VECS fused multiply-adds (4 x 3: 7 loads per 12 FMAs),
+ * so the loop is bound by the FMA units, not by loads, as in a GEMM
+ * micro-kernel; the im2col matrix is never written. Weights are packed per
+ * block of output channels as wp[t][FC_CB_OC].
+ *
+ *   out   FC_CB_OC rows of ldo elements (a scratch tile of the caller)
+ *   in    base of the band; off[t] the offset of tap t
+ *   npix  pixels, a multiple of FC_CB_VECS * lanes (the caller rounds up and
+ *         keeps the reads past the band inside its buffer)
+ *
+ * Baseline x86-64 build plus an AVX2+FMA twin chosen at run time, as for the
+ * other kernels. Thread-safe; knows nothing of Python.
+ */
+#ifndef FASTCORR_CONV_KERNELS_H
+#define FASTCORR_CONV_KERNELS_H
+
+#include "_simd_kernels.h"
+
+#define FC_CB_OC 4
+#define FC_CB_VECS 3
+/* Pixels of one block: the caller rounds npix up to a multiple of this
+ * (8 float or 4 double lanes; the larger serves both). */
+#define FC_CB_PIX (FC_CB_VECS * 8)
+
+/* Portable body: the compiler vectorises the inner loops (SSE2 by default). */
+#define FC_DEFINE_CONV_BLOCK_BASE(NAME, T, LANES)                              \
+static void NAME(T *out, ptrdiff_t ldo, const T *in, const ptrdiff_t *off,    \
+                 ptrdiff_t ntaps, const T *wp, ptrdiff_t npix)                 \
+{                                                                              \
+    enum { NP = FC_CB_VECS * LANES };                                          \
+    for (ptrdiff_t p = 0; p < npix; p += NP) {                                 \
+        T s[FC_CB_OC][NP];                                                     \
+        for (int o = 0; o < FC_CB_OC; o++)                                     \
+            for (int q = 0; q < NP; q++) s[o][q] = 0;                          \
+        for (ptrdiff_t t = 0; t < ntaps; t++) {                                \
+            const T *x = in + off[t] + p;                                      \
+            const T *c = wp + t * FC_CB_OC;                                    \
+            for (int o = 0; o < FC_CB_OC; o++)                                 \
+                for (int q = 0; q < NP; q++) s[o][q] += c[o] * x[q];           \
+        }                                                                      \
+        for (int o = 0; o < FC_CB_OC; o++)                                     \
+            for (int q = 0; q < NP; q++) out[o * ldo + p + q] = s[o][q];       \
+    }                                                                          \
+}
+
+FC_DEFINE_CONV_BLOCK_BASE(fc_conv_block_f32_base, float, 8)
+FC_DEFINE_CONV_BLOCK_BASE(fc_conv_block_f64_base, double, 4)
+
+#if FC_X86_DISPATCH
+#define FC_DEFINE_CONV_BLOCK_AVX2(NAME, T, VT, LANES, LOADU, STOREU, BCAST, FMA, ZERO) \
+FC_TARGET_AVX2 static void NAME(T *out, ptrdiff_t ldo, const T *in,            \
+                                const ptrdiff_t *off, ptrdiff_t ntaps,         \
+                                const T *wp, ptrdiff_t npix)                   \
+{                                                                              \
+    for (ptrdiff_t p = 0; p < npix; p += FC_CB_VECS * LANES) {                 \
+        VT s[FC_CB_OC][FC_CB_VECS];                                            \
+        for (int o = 0; o < FC_CB_OC; o++)                                     \
+            for (int v = 0; v < FC_CB_VECS; v++) s[o][v] = ZERO();             \
+        const T *base = in + p;                                                \
+        for (ptrdiff_t t = 0; t < ntaps; t++) {                                \
+            const T *x = base + off[t];                                        \
+            VT xv[FC_CB_VECS];                                                 \
+            for (int v = 0; v < FC_CB_VECS; v++) xv[v] = LOADU(x + v * LANES); \
+            for (int o = 0; o < FC_CB_OC; o++) {                               \
+                const VT c = BCAST(wp + t * FC_CB_OC + o);                     \
+                for (int v = 0; v < FC_CB_VECS; v++) s[o][v] = FMA(c, xv[v], s[o][v]); \
+            }                                                                  \
+        }                                                                      \
+        for (int o = 0; o < FC_CB_OC; o++)                                     \
+            for (int v = 0; v < FC_CB_VECS; v++)                               \
+                STOREU(out + o * ldo + p + v * LANES, s[o][v]);                \
+    }                                                                          \
+}
+
+FC_DEFINE_CONV_BLOCK_AVX2(fc_conv_block_f32_avx2, float, __m256, 8, _mm256_loadu_ps,
+                          _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps,
+                          _mm256_setzero_ps)
+FC_DEFINE_CONV_BLOCK_AVX2(fc_conv_block_f64_avx2, double, __m256d, 4, _mm256_loadu_pd,
+                          _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd,
+                          _mm256_setzero_pd)
+#endif
+
+static void fc_conv_block_f32(float *out, ptrdiff_t ldo, const float *in, const ptrdiff_t *off,
+                              ptrdiff_t ntaps, const float *wp, ptrdiff_t npix)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_conv_block_f32_avx2(out, ldo, in, off, ntaps, wp, npix); return; }
+#endif
+    fc_conv_block_f32_base(out, ldo, in, off, ntaps, wp, npix);
+}
+
+static void fc_conv_block_f64(double *out, ptrdiff_t ldo, const double *in, const ptrdiff_t *off,
+                              ptrdiff_t ntaps, const double *wp, ptrdiff_t npix)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_conv_block_f64_avx2(out, ldo, in, off, ntaps, wp, npix); return; }
+#endif
+    fc_conv_block_f64_base(out, ldo, in, off, ntaps, wp, npix);
+}
+
+/* ------------------------------------------------------------------------
+ * The same sum with the output channels in the vector lanes.
+ *
+ * Register block: FC_CV_VECS vectors of output channels (16 float or 8
+ * double channels) x FC_CV_PIX pixels. Per tap: FC_CV_VECS weight loads and
+ * FC_CV_PIX broadcasts of input samples feed FC_CV_VECS * FC_CV_PIX FMAs.
+ * The pixels of a block come from a table (pix[q]: the flattened position
+ * of pixel q in the band's planes), so a block may span output rows and no
+ * junk columns are computed: the better choice when the output is narrow
+ * and the channel count a multiple of the block (as in most CNN layers).
+ * Weights are packed per block of channels as wq[t][channels of the block];
+ * the result is pixel-major: out[q * ldo + channel].
+ *
+ *   npix  a multiple of FC_CV_PIX (the caller pads the table with a valid
+ *         position and ignores the extra pixels)
+ */
+#define FC_CV_VECS 2
+#define FC_CV_PIX 6
+
+#define FC_DEFINE_CONV_CV_BASE(NAME, T, LANES)                                 \
+static void NAME(T *out, ptrdiff_t ldo, const T *in, const ptrdiff_t *pix,    \
+                 const ptrdiff_t *off, ptrdiff_t ntaps, const T *wq,           \
+                 ptrdiff_t npix)                                               \
+{                                                                              \
+    enum { NC = FC_CV_VECS * LANES };                                          \
+    for (ptrdiff_t p = 0; p < npix; p += FC_CV_PIX) {                          \
+        T s[FC_CV_PIX][NC];                                                    \
+        for (int j = 0; j < FC_CV_PIX; j++)                                    \
+            for (int c = 0; c < NC; c++) s[j][c] = 0;                          \
+        for (ptrdiff_t t = 0; t < ntaps; t++) {                                \
+            const T *b = in + off[t];                                          \
+            const T *w = wq + t * NC;                                          \
+            for (int j = 0; j < FC_CV_PIX; j++) {                              \
+                const T x = b[pix[p + j]];                                     \
+                for (int c = 0; c < NC; c++) s[j][c] += x * w[c];              \
+            }                                                                  \
+        }                                                                      \
+        for (int j = 0; j < FC_CV_PIX; j++)                                    \
+            for (int c = 0; c < NC; c++) out[(p + j) * ldo + c] = s[j][c];     \
+    }                                                                          \
+}
+
+FC_DEFINE_CONV_CV_BASE(fc_conv_cv_f32_base, float, 8)
+FC_DEFINE_CONV_CV_BASE(fc_conv_cv_f64_base, double, 4)
+
+/* out[c * ldd + q] = src[q * lds + c] + bias[c] (bias may be NULL). */
+#define FC_DEFINE_TRANSPOSE_BASE(NAME, T)                                      \
+static void NAME(T *dst, ptrdiff_t ldd, const T *src, ptrdiff_t lds,          \
+                 ptrdiff_t nq, ptrdiff_t nc, const T *bias)                    \
+{                                                                              \
+    for (ptrdiff_t c = 0; c < nc; c++) {                                       \
+        const T b = bias ? bias[c] : (T)0;                                     \
+        for (ptrdiff_t q = 0; q < nq; q++) dst[c * ldd + q] = src[q * lds + c] + b; \
+    }                                                                          \
+}
+
+FC_DEFINE_TRANSPOSE_BASE(fc_transpose_f32_base, float)
+FC_DEFINE_TRANSPOSE_BASE(fc_transpose_f64_base, double)
+
+#if FC_X86_DISPATCH
+#define FC_DEFINE_CONV_CV_AVX2(NAME, T, VT, LANES, LOADU, STOREU, BCAST, FMA, ZERO) \
+FC_TARGET_AVX2 static void NAME(T *out, ptrdiff_t ldo, const T *in,            \
+                                const ptrdiff_t *pix, const ptrdiff_t *off,    \
+                                ptrdiff_t ntaps, const T *wq, ptrdiff_t npix)  \
+{                                                                              \
+    for (ptrdiff_t p = 0; p < npix; p += FC_CV_PIX) {                          \
+        VT s[FC_CV_PIX][FC_CV_VECS];                                           \
+        ptrdiff_t q[FC_CV_PIX];                                                \
+        for (int j = 0; j < FC_CV_PIX; j++) {                                  \
+            q[j] = pix[p + j];                                                 \
+            for (int v = 0; v < FC_CV_VECS; v++) s[j][v] = ZERO();             \
+        }                                                                      \
+        for (ptrdiff_t t = 0; t < ntaps; t++) {                                \
+            const T *b = in + off[t];                                          \
+            VT w[FC_CV_VECS];                                                  \
+            for (int v = 0; v < FC_CV_VECS; v++)                               \
+                w[v] = LOADU(wq + (t * FC_CV_VECS + v) * LANES);               \
+            for (int j = 0; j < FC_CV_PIX; j++) {                              \
+                const VT x = BCAST(b + q[j]);                                  \
+                for (int v = 0; v < FC_CV_VECS; v++) s[j][v] = FMA(x, w[v], s[j][v]); \
+            }                                                                  \
+        }                                                                      \
+        for (int j = 0; j < FC_CV_PIX; j++)                                    \
+            for (int v = 0; v < FC_CV_VECS; v++)                               \
+                STOREU(out + (p + j) * ldo + v * LANES, s[j][v]);              \
+    }                                                                          \
+}
+
+FC_DEFINE_CONV_CV_AVX2(fc_conv_cv_f32_avx2, float, __m256, 8, _mm256_loadu_ps,
+                       _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps,
+                       _mm256_setzero_ps)
+FC_DEFINE_CONV_CV_AVX2(fc_conv_cv_f64_avx2, double, __m256d, 4, _mm256_loadu_pd,
+                       _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd,
+                       _mm256_setzero_pd)
+
+/* 8 x 8 float blocks transposed in registers (unpack / shuffle / permute),
+ * the edges through the portable loop. */
+FC_TARGET_AVX2 static void fc_transpose_f32_avx2(float *dst, ptrdiff_t ldd, const float *src,
+                                                 ptrdiff_t lds, ptrdiff_t nq, ptrdiff_t nc,
+                                                 const float *bias)
+{
+    ptrdiff_t q0, c0;
+    for (c0 = 0; c0 + 8 <= nc; c0 += 8) {
+        const __m256 bv = bias ? _mm256_loadu_ps(bias + c0) : _mm256_setzero_ps();
+        for (q0 = 0; q0 + 8 <= nq; q0 += 8) {
+            __m256 r[8], t[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_add_ps(_mm256_loadu_ps(src + (q0 + i) * lds + c0), bv);
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+                r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+                r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+            }
+            /* r[0..3]: columns 0,1,2,3 (low half) and 4,5,6,7 (high half) of
+             * rows 0-3; r[4..7] the same for rows 4-7. */
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(dst + (c0 + i) * ldd + q0,
+                                 _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+                _mm256_storeu_ps(dst + (c0 + i + 4) * ldd + q0,
+                                 _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+            }
+        }
+        if (q0 < nq)
+            fc_transpose_f32_base(dst + c0 * ldd + q0, ldd, src + q0 * lds + c0, lds, nq - q0, 8,
+                                  bias ? bias + c0 : NULL);
+    }
+    if (c0 < nc)
+        fc_transpose_f32_base(dst + c0 * ldd, ldd, src + c0, lds, nq, nc - c0,
+                              bias ? bias + c0 : NULL);
+}
+#endif
+
+static void fc_conv_cv_f32(float *out, ptrdiff_t ldo, const float *in, const ptrdiff_t *pix,
+                           const ptrdiff_t *off, ptrdiff_t ntaps, const float *wq, ptrdiff_t npix)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_conv_cv_f32_avx2(out, ldo, in, pix, off, ntaps, wq, npix); return; }
+#endif
+    fc_conv_cv_f32_base(out, ldo, in, pix, off, ntaps, wq, npix);
+}
+
+static void fc_conv_cv_f64(double *out, ptrdiff_t ldo, const double *in, const ptrdiff_t *pix,
+                           const ptrdiff_t *off, ptrdiff_t ntaps, const double *wq, ptrdiff_t npix)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_conv_cv_f64_avx2(out, ldo, in, pix, off, ntaps, wq, npix); return; }
+#endif
+    fc_conv_cv_f64_base(out, ldo, in, pix, off, ntaps, wq, npix);
+}
+
+static void fc_transpose_f32(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,
+                             ptrdiff_t nq, ptrdiff_t nc, const float *bias)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_transpose_f32_avx2(dst, ldd, src, lds, nq, nc, bias); return; }
+#endif
+    fc_transpose_f32_base(dst, ldd, src, lds, nq, nc, bias);
+}
+
+static void fc_transpose_f64(double *dst, ptrdiff_t ldd, const double *src, ptrdiff_t lds,
+                             ptrdiff_t nq, ptrdiff_t nc, const double *bias)
+{
+    fc_transpose_f64_base(dst, ldd, src, lds, nq, nc, bias);
+}
+
+#endif /* FASTCORR_CONV_KERNELS_H */
