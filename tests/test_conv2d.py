@@ -343,3 +343,88 @@ def test_unfold_fold_against_torch(ks, d, p, s):
     ref2 = F.fold(torch.tensor(c), (8, 9), ks, d, p, s).numpy()
     np.testing.assert_allclose(fastcorr.col2im(c, (8, 9), ks, d, p, s), ref2, atol=1e-5)
     np.testing.assert_allclose(fastcorr.col2im(c[0], (8, 9), ks, d, p, s), ref2[0], atol=1e-5)
+
+
+# ---------------------------------------------------------------- register-blocked kernels
+
+def tapwise_reference(x, w, gy, stride, padding, dilation, groups, mode):
+    """conv2d forward and gradients in float64, one kernel tap at a time.
+
+    The padded input is built by index (numpy's pad modes are torch's:
+    reflect = reflect, replicate = edge, circular = wrap); the gradient of the
+    padded input is folded back onto the samples each padded one copies.
+    """
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    npmode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+    if mode == "zeros":
+        ri = np.pad(np.arange(H), ph, constant_values=-1)
+        ci = np.pad(np.arange(W), pw, constant_values=-1)
+    else:
+        ri, ci = np.pad(np.arange(H), ph, mode=npmode[mode]), np.pad(np.arange(W), pw, mode=npmode[mode])
+    xp = x[:, :, np.maximum(ri, 0)][:, :, :, np.maximum(ci, 0)] * ((ri >= 0)[:, None] & (ci >= 0)[None, :])
+    Ho = (len(ri) - dh * (kh - 1) - 1) // sh + 1
+    Wo = (len(ci) - dw * (kw - 1) - 1) // sw + 1
+    Og = Cout // groups
+    y = np.zeros((N, Cout, Ho, Wo))
+    gw = np.zeros(w.shape)
+    gxp = np.zeros(xp.shape)
+    for g, i, j in itertools.product(range(groups), range(kh), range(kw)):
+        rows = slice(i * dh, i * dh + sh * (Ho - 1) + 1, sh)
+        cols = slice(j * dw, j * dw + sw * (Wo - 1) + 1, sw)
+        cs, os_ = slice(g * Cg, (g + 1) * Cg), slice(g * Og, (g + 1) * Og)
+        patch = xp[:, cs, rows, cols]
+        y[:, os_] += np.einsum("nchw,oc->nohw", patch, w[os_, :, i, j])
+        gw[os_, :, i, j] = np.einsum("nohw,nchw->oc", gy[:, os_], patch)
+        gxp[:, cs, rows, cols] += np.einsum("nohw,oc->nchw", gy[:, os_], w[os_, :, i, j])
+    gx = np.zeros(x.shape)
+    keep = (ri >= 0)[:, None] & (ci >= 0)[None, :]
+    src = (np.maximum(ri, 0)[:, None] * W + np.maximum(ci, 0)[None, :])[keep]
+    flat = gx.reshape(N, C, H * W)
+    for n, c in itertools.product(range(N), range(C)):
+        np.add.at(flat[n, c], src, gxp[n, c][keep])
+    return y, gx, gw
+
+
+BLOCKED_CASES = [
+    # C_in, C_out, groups, kernel, stride, padding, dilation, mode, (H, W)
+    (8, 32, 1, (3, 3), (1, 1), (1, 1), (1, 1), "zeros", (9, 13)),    # channels in lanes
+    (8, 32, 2, (3, 3), (1, 1), (1, 2), (1, 2), "zeros", (10, 12)),   # groups, dilation
+    (6, 16, 1, (5, 3), (2, 2), (2, 2), (1, 1), "reflect", (15, 14)), # stride phases
+    (4, 48, 1, (3, 3), (2, 3), (1, 1), (2, 2), "circular", (13, 17)),
+    (8, 12, 1, (3, 3), (1, 1), (1, 1), (1, 1), "replicate", (9, 9)), # pixels in lanes
+    (16, 16, 1, (3, 3), (1, 1), (1, 1), (1, 1), "zeros", (31, 40)),  # several pixel chunks
+    (8, 24, 4, (2, 2), (1, 1), (0, 0), (1, 1), "zeros", (8, 11)),    # 6 channels a group
+    (5, 20, 1, (4, 1), (1, 1), (3, 0), (1, 1), "zeros", (7, 30)),    # wide padding
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", BLOCKED_CASES)
+def test_blocked_kernels_against_tapwise(case, dtype):
+    # Channel counts of real layers, so that conv2d's direct method and
+    # conv2d_backward run the register-blocked kernels (both vectorisations,
+    # the weight-gradient kernel, grad_input as a forward correlation).
+    cin, cout, groups, k, stride, padding, dilation, mode, hw = case
+    rng = np.random.default_rng(cout * 7 + hw[1])
+    x = rng.standard_normal((2, cin, *hw))
+    w = rng.standard_normal((cout, cin // groups, *k))
+    b = rng.standard_normal(cout)
+    ho = (hw[0] + 2 * padding[0] - dilation[0] * (k[0] - 1) - 1) // stride[0] + 1
+    wo = (hw[1] + 2 * padding[1] - dilation[1] * (k[1] - 1) - 1) // stride[1] + 1
+    gy = rng.standard_normal((2, cout, ho, wo))
+    y, gx, gw = tapwise_reference(x, w, gy, stride, padding, dilation, groups, mode)
+    y += b[:, None, None]
+    args = (stride, padding, dilation, groups)
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    for method in ("direct", "auto"):
+        got = fastcorr.conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), *args, padding_mode=mode,
+                              method=method)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, y, rtol=tol, atol=tol * np.abs(y).max())
+    gx2, gw2, gb2 = fastcorr.conv2d_backward(x.astype(dtype), w.astype(dtype), gy.astype(dtype), *args,
+                                             padding_mode=mode)
+    np.testing.assert_allclose(gx2, gx, rtol=tol, atol=tol * np.abs(gx).max())
+    np.testing.assert_allclose(gw2, gw, rtol=tol, atol=tol * np.abs(gw).max())
+    np.testing.assert_allclose(gb2, gy.sum(axis=(0, 2, 3)), rtol=tol, atol=tol * np.abs(gb2).max())

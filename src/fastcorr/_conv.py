@@ -11,6 +11,7 @@ output row (column) the input row (column) it reads, after padding and the
 padding mode, or -1 for a zero. No padded copy of the input is made.
 """
 import contextlib
+import dataclasses
 import threading
 
 import numpy as np
@@ -271,29 +272,30 @@ _BLOCKED_MIN_CHANNELS = 4
 _BAND_TARGET = 192 * 2**10
 
 
-def _blocked_forward(p):
-    """conv2d by the register-blocked direct kernel (``_conv_direct.forward_blocked``)."""
-    from . import _conv_direct
+def _band_plan(p):
+    """Geometry of the band planes shared by the blocked kernels.
 
-    x, w = p.x, p.w
-    N, C, H, W = x.shape
-    Cout, Cg, kh, kw = w.shape
+    Returns the argument tuple ``(groups, Cg, H, W, Cog, sh, sw, Ho, Wo, Wq,
+    Rq, band, rowsrc, colsrc, vrange, pad_left)`` of
+    ``_conv_direct.forward_blocked`` and the tap offsets ``off``.
+    """
+    N, C, H, W = p.x.shape
+    Cout, Cg, kh, kw = p.w.shape
     Ho, Wo = p.out_hw
-    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
-    if out.size == 0:
-        return out
     (sh, sw), (dh, dw) = p.stride, p.dilation
     pad_top, _, pad_left, _ = p.pads
     groups, Cog = p.groups, Cout // p.groups
     Rq, Cq = (kh - 1) * dh // sh, (kw - 1) * dw // sw
     Wq = Wo + Cq
     nt = _threads(p)
-    # Band rows: planes near _BAND_TARGET, and enough work items for the threads.
+    # Band rows: planes near _BAND_TARGET, and enough work items for the
+    # threads; then bands of equal height.
     row_bytes = Cg * sh * sw * Wq * p.dtype.itemsize
     band = max(1, _BAND_TARGET // row_bytes - Rq)
     if nt > 1:
         band = min(band, max(1, -(-Ho * N * groups // (4 * nt))))
     band = min(band, Ho)
+    band = -(-Ho // -(-Ho // band))
     # Padded row u / column v -> input index (-1 = zero), as the padding mode says.
     rowsrc = index_table((Ho + Rq) * sh, 1, 1, 1, -pad_top, H, p.padding_mode)[0][0]
     colsrc = index_table(Wq * sw, 1, 1, 1, -pad_left, W, p.padding_mode)[0][0]
@@ -306,6 +308,29 @@ def _blocked_forward(p):
     i, j = np.arange(kh) * dh, np.arange(kw) * dw
     plane = ((np.arange(Cg)[:, None, None] * sh + (i % sh)[None, :, None]) * sw + (j % sw)[None, None, :])
     off = (plane * S + (i // sh)[None, :, None] * Wq + (j // sw)[None, None, :]).astype(np.intp).ravel()
+    geo = (groups, Cg, H, W, Cog, sh, sw, Ho, Wo, Wq, Rq, band, rowsrc, colsrc, vrange, pad_left)
+    return geo, off
+
+
+def _band_pixels(band, Wo, Wq, multiple=1):
+    """Plane position of each pixel of a band, padded to ``multiple`` entries."""
+    q = np.arange(band * Wo, dtype=np.intp)
+    pix = (q // Wo) * Wq + q % Wo
+    return np.concatenate([pix, np.full(-len(pix) % multiple, pix[-1], dtype=np.intp)])
+
+
+def _blocked_forward(p):
+    """conv2d by the register-blocked direct kernel (``_conv_direct.forward_blocked``)."""
+    from . import _conv_direct
+
+    N = p.x.shape[0]
+    Cout = p.w.shape[0]
+    Ho, Wo = p.out_hw
+    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    if out.size == 0:
+        return out
+    geo, off = _band_plan(p)
+    groups, Cog, Wq, band = geo[0], geo[4], geo[9], geo[11]
     # Kernel: output channels in the vector lanes (no junk columns) unless
     # the channel count wastes more of a block than the junk columns do.
     ncv = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
@@ -317,20 +342,34 @@ def _blocked_forward(p):
     nob = -(-Cog // ob)
     # Weights packed per block of ob output channels, tap-major inside a
     # block, zero rows past Cog (their results are never stored).
-    wg = np.zeros((groups, nob * ob, Cg * kh * kw), dtype=p.dtype)
-    wg[:, :Cog] = w.reshape(groups, Cog, -1)
+    wg = np.zeros((groups, nob * ob, off.size), dtype=p.dtype)
+    wg[:, :Cog] = p.w.reshape(groups, Cog, -1)
     wp = np.ascontiguousarray(wg.reshape(groups, nob, ob, -1).transpose(0, 1, 3, 2)).reshape(groups, nob, -1)
     if cv:
-        q = np.arange(band * Wo, dtype=np.intp)
-        pix = (q // Wo) * Wq + q % Wo
-        pb = _conv_direct.CV_BLOCK_PIXELS
-        pix = np.concatenate([pix, np.full(-len(pix) % pb, pix[-1], dtype=np.intp)])
+        pix = _band_pixels(band, Wo, Wq, _conv_direct.CV_BLOCK_PIXELS)
     else:
         pix = np.empty(0, dtype=np.intp)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
-    _conv_direct.forward_blocked(x.reshape(N, -1), wp, out.reshape(N, -1), bias, groups, Cg, H, W, Cog,
-                                 sh, sw, Ho, Wo, Wq, Rq, band, rowsrc, colsrc, vrange, pad_left, off, pix, nt)
+    _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *geo, off, pix, _threads(p))
     return out
+
+
+def _blocked_grad_weight(p, go):
+    """grad_weight on the band planes (``_conv_direct.grad_weight_blocked``)."""
+    from . import _conv_direct
+
+    N = p.x.shape[0]
+    Cout, Cg, kh, kw = p.w.shape
+    geo, off = _band_plan(p)
+    groups, Cog = geo[0], geo[4]
+    nc = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
+    nt = _threads(p)
+    ntaps = off.size
+    off = np.concatenate([off, np.zeros(-ntaps % _conv_direct.GW_BLOCK_TAPS, dtype=np.intp)])
+    acc = np.zeros((nt, groups, off.size, -(-Cog // nc) * nc), dtype=p.dtype)
+    _conv_direct.grad_weight_blocked(p.x.reshape(N, -1), go.reshape(N, -1), acc, *geo, off, nt)
+    gw = acc.sum(axis=0) if nt > 1 else acc[0]
+    return np.ascontiguousarray(gw[:, :ntaps, :Cog].transpose(0, 2, 1)).reshape(Cout, Cg, kh, kw)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
@@ -432,30 +471,26 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     P, K = Ho * Wo, Cg * kh * kw
     nt = _threads(p)
     grad_bias = go.sum(axis=(0, 2, 3))
-    gx = np.zeros((N, C, H, W), dtype=p.dtype)
     if N == 0:
-        gw = np.zeros(w.shape, dtype=p.dtype)
+        gx, gw = np.zeros((N, C, H, W), dtype=p.dtype), np.zeros(w.shape, dtype=p.dtype)
         return (gx[0] if p.unbatched else gx), gw, grad_bias
     ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
     pw = _is_pointwise(p)
     pinnable = blas_threads_pinnable()
     go2 = go.reshape(N, -1)
-    zero = p.dtype.type(0)
 
-    # grad_weight: tiles of every image are independent (per-thread sums).
-    outer = pinnable
-    pt = P if pw else _tile(P, K, p.dtype.itemsize, N * p.groups, nt, outer)
-    nacc = nt if outer else 1
-    ws = workspace(0 if pw else nacc * K * pt, p.dtype)
-    acc = np.zeros((nacc, Cout, K), dtype=p.dtype)
-    with blas_threads(1 if outer else nt):
-        _im2col.grad_weight(x.reshape(N, -1), go2, acc, ws, p.groups, Cg, H, W, kh, kw, p.stride[1],
-                            Ho, Wo, ridx, cidx, crange, zero, pw, pt, _omp(nt, outer), outer)
-    gw = (acc[0] if nacc == 1 else acc.sum(axis=0)).reshape(w.shape)
+    if _blocked_grad_weight_serves(p):
+        gw = _blocked_grad_weight(p, go)
+    else:
+        gw = _im2col_grad_weight(p, go2, ridx, cidx, crange, pinnable)
+    if _grad_input_by_correlation(p):
+        gx = _grad_input_direct(p, go)
+        return (gx[0] if p.unbatched else gx), gw, grad_bias
 
     # grad_input: scatters of one (image, group) must stay on one thread;
     # with fewer (image, group) pairs than threads, each thread scatters its
     # tiles into a private copy of grad_input, summed at the end.
+    gx = np.zeros((N, C, H, W), dtype=p.dtype)
     if not pinnable:
         mode, copies = 2, 1
     elif N * p.groups >= nt or nt == 1:
@@ -472,6 +507,70 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     if copies > 1:
         np.sum(gxs, axis=0, out=gx)
     return (gx[0] if p.unbatched else gx), gw, grad_bias
+
+
+def _blocked_grad_weight_serves(p):
+    """Whether grad_weight runs on the band planes (else im2col + GEMM).
+
+    Not for 1x1 convolutions without stride or padding (a plain GEMM with no
+    copy), nor when the output channels of a group fill less than two thirds
+    of the kernel's channel blocks.
+    """
+    from . import _conv_direct
+
+    Cog = p.w.shape[0] // p.groups
+    nc = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
+    return not _is_pointwise(p) and Cog * 3 >= -(-Cog // nc) * nc * 2
+
+
+def _im2col_grad_weight(p, go2, ridx, cidx, crange, pinnable):
+    """grad_weight as GEMMs of grad_output with im2col tiles (per-thread sums)."""
+    from . import _im2col
+
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    Ho, Wo = p.out_hw
+    P, K = Ho * Wo, Cg * kh * kw
+    nt = _threads(p)
+    pw = _is_pointwise(p)
+    outer = pinnable
+    pt = P if pw else _tile(P, K, p.dtype.itemsize, N * p.groups, nt, outer)
+    nacc = nt if outer else 1
+    ws = workspace(0 if pw else nacc * K * pt, p.dtype)
+    acc = np.zeros((nacc, Cout, K), dtype=p.dtype)
+    with blas_threads(1 if outer else nt):
+        _im2col.grad_weight(x.reshape(N, -1), go2, acc, ws, p.groups, Cg, H, W, kh, kw, p.stride[1],
+                            Ho, Wo, ridx, cidx, crange, p.dtype.type(0), pw, pt, _omp(nt, outer), outer)
+    return (acc[0] if nacc == 1 else acc.sum(axis=0)).reshape(w.shape)
+
+
+def _grad_input_by_correlation(p):
+    """Whether grad_input can run as a forward correlation (see _grad_input_direct)."""
+    (kh, kw), (dh, dw) = p.w.shape[2:], p.dilation
+    Cg = p.w.shape[1]
+    return (p.stride == (1, 1) and p.padding_mode == "zeros" and Cg >= _BLOCKED_MIN_CHANNELS
+            and not _is_pointwise(p)
+            and max(p.pads[:2]) <= dh * (kh - 1) and max(p.pads[2:]) <= dw * (kw - 1))
+
+
+def _grad_input_direct(p, go):
+    """grad_input of a stride-1, zero-padded conv2d as a forward correlation.
+
+    With unit stride, the transposed correlation is itself a correlation: of
+    grad_output, padded by d*(k-1) - pad on each side, with the kernels
+    flipped and input / output channels swapped within each group. It runs on
+    the blocked direct kernel: no col2im scatter.
+    """
+    Cout, Cg, kh, kw = p.w.shape
+    G = p.groups
+    (dh, dw) = p.dilation
+    wt = p.w.reshape(G, Cout // G, Cg, kh, kw).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+    wt = np.ascontiguousarray(wt).reshape(G * Cg, Cout // G, kh, kw)
+    pt, pb, pl, pr = p.pads
+    pads = (dh * (kh - 1) - pt, dh * (kh - 1) - pb, dw * (kw - 1) - pl, dw * (kw - 1) - pr)
+    q = dataclasses.replace(p, x=go, w=wt, bias=None, pads=pads, out_hw=tuple(p.x.shape[2:]))
+    return _blocked_forward(q)
 
 
 def im2col(input, kernel_size, dilation=1, padding=0, stride=1):

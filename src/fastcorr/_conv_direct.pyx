@@ -11,7 +11,7 @@ input through the same index tables as im2col
 interior. It suits layers whose GEMM would be thin: depthwise and few-channel
 convolutions, where im2col's copy outweighs its matrix product.
 """
-from cython.parallel cimport prange, parallel
+from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
 
@@ -43,6 +43,11 @@ cdef extern from "_conv_kernels.h" nogil:
                           Py_ssize_t nq, Py_ssize_t nc, const double* bias)
     int FC_CV_VECS
     int FC_CV_PIX
+    void fc_conv_gw_f32(float* gw, Py_ssize_t ldw, const float* inp, const Py_ssize_t* off,
+                        Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const float* got, Py_ssize_t ldg)
+    void fc_conv_gw_f64(double* gw, Py_ssize_t ldw, const double* inp, const Py_ssize_t* off,
+                        Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const double* got, Py_ssize_t ldg)
+    int FC_GW_TAPS
 
 ctypedef fused real_t:
     float
@@ -318,6 +323,15 @@ cdef inline void transpose_out(real_t* dst, Py_ssize_t ldd, const real_t* src, P
         fc_transpose_f64(dst, ldd, src, lds, nq, nc, bias)
 
 
+cdef inline void conv_gw(real_t* gw, Py_ssize_t ldw, const real_t* inp, const Py_ssize_t* off,
+                         Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const real_t* got,
+                         Py_ssize_t ldg) noexcept nogil:
+    if real_t is float:
+        fc_conv_gw_f32(gw, ldw, inp, off, nrows, wo, wq, got, ldg)
+    else:
+        fc_conv_gw_f64(gw, ldw, inp, off, nrows, wo, wq, got, ldg)
+
+
 cdef struct Band:
     Py_ssize_t C, H, W, sh, sw       # channels of one group, image, strides
     Py_ssize_t Ho, Wo, Wq, Rq        # output; plane row length; extra rows
@@ -476,6 +490,73 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
         raise MemoryError("fastcorr conv2d direct: could not allocate a band buffer")
 
 
+def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[:, :, :, ::1] acc,
+                        Py_ssize_t groups, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                        Py_ssize_t Cog, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t Ho,
+                        Py_ssize_t Wo, Py_ssize_t Wq, Py_ssize_t Rq, Py_ssize_t band,
+                        const Py_ssize_t[::1] rowsrc, const Py_ssize_t[::1] colsrc,
+                        const Py_ssize_t[:, ::1] vrange, Py_ssize_t padl,
+                        const Py_ssize_t[::1] off, int nthreads):
+    """acc[thread, g, t, c] += sum over pixels of go[n, g*Cog + c] * (tap t of x[n], group g).
+
+    The weight gradient on the band planes of ``forward_blocked`` (same
+    geometry arguments). ``off`` is padded to a multiple of FC_GW_TAPS taps
+    (the extra rows of ``acc`` are junk); ``acc`` (nthreads, groups,
+    len(off), channels rounded up to a block) is zeroed by the caller, who
+    sums it over threads.
+    """
+    cdef Band g
+    cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
+    cdef Py_ssize_t items = N * groups * nbands, it, n, gi, bi, oy0, oy1, nreal, r0, nr, ob, tb
+    cdef Py_ssize_t rows_per_chunk = max(1, CV_CHUNK // max(Wo, 1))
+    cdef Py_ssize_t ldg = acc.shape[3], ntaps_r = off.shape[0], HW = Ho * Wo
+    cdef Py_ssize_t nc = (FC_CV_VECS * 32) // sizeof(real_t), nob = ldg // nc
+    cdef Py_ssize_t nbuf
+    cdef real_t* buf
+    cdef real_t* got
+    cdef real_t* a
+    cdef int tid
+    cdef int failed[1]
+    failed[0] = 0
+    if items == 0:
+        return
+    g.C = C; g.H = H; g.W = W; g.sh = sh; g.sw = sw; g.Ho = Ho; g.Wo = Wo; g.Wq = Wq; g.Rq = Rq
+    g.S = (band + Rq) * Wq
+    g.rowsrc = &rowsrc[0]; g.colsrc = &colsrc[0]; g.vrange = &vrange[0, 0]; g.padl = padl
+    nbuf = C * sh * sw * g.S + Wq + 2 * FC_CB_PIX
+    with nogil, parallel(num_threads=nthreads):
+        buf = <real_t*> calloc(nbuf, sizeof(real_t))
+        got = <real_t*> calloc(band * Wo * ldg, sizeof(real_t))   # channel padding stays 0
+        if buf == NULL or got == NULL:
+            failed[0] = 1
+        else:
+            for it in prange(items, schedule='dynamic'):
+                tid = threadid()
+                n = it // (groups * nbands)
+                gi = (it // nbands) % groups
+                bi = it % nbands
+                oy0 = bi * band
+                oy1 = min(Ho, oy0 + band)
+                nreal = (oy1 - oy0) * Wo
+                fill_planes(&x[n, 0] + gi * C * H * W, &g, oy0, oy1 - oy0, buf)
+                # grad_output of the band, pixel-major
+                transpose_out(got, ldg, &go[n, 0] + gi * Cog * HW + oy0 * Wo, HW, Cog, nreal, <real_t*> NULL)
+                a = &acc[tid, gi, 0, 0]
+                # chunks of rows: their grad_output (pixel-major) stays in L1
+                r0 = 0
+                while r0 < oy1 - oy0:
+                    nr = min(rows_per_chunk, oy1 - oy0 - r0)
+                    for ob in range(nob):
+                        for tb in range(ntaps_r // FC_GW_TAPS):
+                            conv_gw(a + tb * FC_GW_TAPS * ldg + ob * nc, ldg, buf + r0 * Wq,
+                                    &off[tb * FC_GW_TAPS], nr, Wo, Wq, got + r0 * Wo * ldg + ob * nc, ldg)
+                    r0 = r0 + nr
+        free(buf)
+        free(got)
+    if failed[0]:
+        raise MemoryError("fastcorr conv2d_backward: could not allocate a band buffer")
+
+
 #: Output channels per register block of the blocked kernel (weights are
 #: packed in blocks of this many).
 CONV_BLOCK_CHANNELS = FC_CB_OC
@@ -483,3 +564,5 @@ CONV_BLOCK_CHANNELS = FC_CB_OC
 CV_BLOCK_CHANNELS = {4: FC_CV_VECS * 8, 8: FC_CV_VECS * 4}
 #: Pixels per register block of the channel-vectorised kernel.
 CV_BLOCK_PIXELS = FC_CV_PIX
+#: Taps per register block of the weight-gradient kernel.
+GW_BLOCK_TAPS = FC_GW_TAPS

@@ -281,4 +281,106 @@ static void fc_transpose_f64(double *dst, ptrdiff_t ldd, const double *src, ptrd
     fc_transpose_f64_base(dst, ldd, src, lds, nq, nc, bias);
 }
 
+/* ------------------------------------------------------------------------
+ * The weight gradient, same layout: for FC_GW_TAPS taps and one block of
+ * output channels,
+ *     gw[j][c] += sum_{r, x} go_t[r * wo + x][c] * in[off[j] + r * wq + x]
+ * over nrows band rows of wo real pixels (go_t: grad_output of those rows,
+ * pixel-major, ldg apart). Register block: FC_GW_TAPS taps x FC_CV_VECS
+ * vectors of channels; per pixel FC_CV_VECS loads of go_t and FC_GW_TAPS
+ * broadcasts feed FC_GW_TAPS * FC_CV_VECS FMAs. Only real pixels are
+ * visited (no junk columns), so a NaN or inf meets exactly the products
+ * torch computes. */
+#define FC_GW_TAPS 6
+
+#define FC_DEFINE_GW_BASE(NAME, T, LANES)                                      \
+static void NAME(T *gw, ptrdiff_t ldw, const T *in, const ptrdiff_t *off,     \
+                 ptrdiff_t nrows, ptrdiff_t wo, ptrdiff_t wq, const T *got,    \
+                 ptrdiff_t ldg)                                                \
+{                                                                              \
+    enum { NC = FC_CV_VECS * LANES };                                          \
+    T s[FC_GW_TAPS][NC];                                                       \
+    for (int j = 0; j < FC_GW_TAPS; j++)                                       \
+        for (int c = 0; c < NC; c++) s[j][c] = gw[j * ldw + c];                \
+    for (ptrdiff_t r = 0; r < nrows; r++)                                      \
+        for (ptrdiff_t x = 0; x < wo; x++) {                                   \
+            const T *g = got + (r * wo + x) * ldg;                             \
+            for (int j = 0; j < FC_GW_TAPS; j++) {                             \
+                const T v = in[off[j] + r * wq + x];                           \
+                for (int c = 0; c < NC; c++) s[j][c] += v * g[c];              \
+            }                                                                  \
+        }                                                                      \
+    for (int j = 0; j < FC_GW_TAPS; j++)                                       \
+        for (int c = 0; c < NC; c++) gw[j * ldw + c] = s[j][c];                \
+}
+
+FC_DEFINE_GW_BASE(fc_conv_gw_f32_base, float, 8)
+FC_DEFINE_GW_BASE(fc_conv_gw_f64_base, double, 4)
+
+#if FC_X86_DISPATCH
+/* Within a row the six tap pointers share one index register, so every
+ * broadcast is a single load with base + index addressing. The 12
+ * accumulators are named variables: GCC spilled an array of them to the
+ * stack in this loop nest (2x slower). FC_CV_VECS is 2 here. */
+#define FC_GW_TAP(J, B, BCAST, FMA)                                            \
+    xv = BCAST(B + x);                                                         \
+    s##J##0 = FMA(xv, g0, s##J##0);                                            \
+    s##J##1 = FMA(xv, g1, s##J##1);
+#define FC_DEFINE_GW_AVX2(NAME, T, VT, LANES, LOADU, STOREU, BCAST, FMA)       \
+FC_TARGET_AVX2 static void NAME(T *gw, ptrdiff_t ldw, const T *in,             \
+                                const ptrdiff_t *off, ptrdiff_t nrows,         \
+                                ptrdiff_t wo, ptrdiff_t wq, const T *got,      \
+                                ptrdiff_t ldg)                                 \
+{                                                                              \
+    VT s00 = LOADU(gw), s01 = LOADU(gw + LANES);                               \
+    VT s10 = LOADU(gw + ldw), s11 = LOADU(gw + ldw + LANES);                   \
+    VT s20 = LOADU(gw + 2 * ldw), s21 = LOADU(gw + 2 * ldw + LANES);           \
+    VT s30 = LOADU(gw + 3 * ldw), s31 = LOADU(gw + 3 * ldw + LANES);           \
+    VT s40 = LOADU(gw + 4 * ldw), s41 = LOADU(gw + 4 * ldw + LANES);           \
+    VT s50 = LOADU(gw + 5 * ldw), s51 = LOADU(gw + 5 * ldw + LANES);           \
+    for (ptrdiff_t r = 0; r < nrows; r++) {                                    \
+        const T *b0 = in + off[0] + r * wq, *b1 = in + off[1] + r * wq;        \
+        const T *b2 = in + off[2] + r * wq, *b3 = in + off[3] + r * wq;        \
+        const T *b4 = in + off[4] + r * wq, *b5 = in + off[5] + r * wq;        \
+        const T *g = got + r * wo * ldg;                                       \
+        for (ptrdiff_t x = 0; x < wo; x++, g += ldg) {                         \
+            const VT g0 = LOADU(g), g1 = LOADU(g + LANES);                     \
+            VT xv;                                                             \
+            FC_GW_TAP(0, b0, BCAST, FMA) FC_GW_TAP(1, b1, BCAST, FMA)          \
+            FC_GW_TAP(2, b2, BCAST, FMA) FC_GW_TAP(3, b3, BCAST, FMA)          \
+            FC_GW_TAP(4, b4, BCAST, FMA) FC_GW_TAP(5, b5, BCAST, FMA)          \
+        }                                                                      \
+    }                                                                          \
+    STOREU(gw, s00); STOREU(gw + LANES, s01);                                  \
+    STOREU(gw + ldw, s10); STOREU(gw + ldw + LANES, s11);                      \
+    STOREU(gw + 2 * ldw, s20); STOREU(gw + 2 * ldw + LANES, s21);              \
+    STOREU(gw + 3 * ldw, s30); STOREU(gw + 3 * ldw + LANES, s31);              \
+    STOREU(gw + 4 * ldw, s40); STOREU(gw + 4 * ldw + LANES, s41);              \
+    STOREU(gw + 5 * ldw, s50); STOREU(gw + 5 * ldw + LANES, s51);              \
+}
+
+FC_DEFINE_GW_AVX2(fc_conv_gw_f32_avx2, float, __m256, 8, _mm256_loadu_ps,
+                  _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps)
+FC_DEFINE_GW_AVX2(fc_conv_gw_f64_avx2, double, __m256d, 4, _mm256_loadu_pd,
+                  _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd)
+#endif
+
+static void fc_conv_gw_f32(float *gw, ptrdiff_t ldw, const float *in, const ptrdiff_t *off,
+                           ptrdiff_t nrows, ptrdiff_t wo, ptrdiff_t wq, const float *got, ptrdiff_t ldg)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_conv_gw_f32_avx2(gw, ldw, in, off, nrows, wo, wq, got, ldg); return; }
+#endif
+    fc_conv_gw_f32_base(gw, ldw, in, off, nrows, wo, wq, got, ldg);
+}
+
+static void fc_conv_gw_f64(double *gw, ptrdiff_t ldw, const double *in, const ptrdiff_t *off,
+                           ptrdiff_t nrows, ptrdiff_t wo, ptrdiff_t wq, const double *got, ptrdiff_t ldg)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_conv_gw_f64_avx2(gw, ldw, in, off, nrows, wo, wq, got, ldg); return; }
+#endif
+    fc_conv_gw_f64_base(gw, ldw, in, off, nrows, wo, wq, got, ldg);
+}
+
 #endif /* FASTCORR_CONV_KERNELS_H */
