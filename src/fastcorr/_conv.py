@@ -12,6 +12,7 @@ padding mode, or -1 for a zero. No padded copy of the input is made.
 """
 import contextlib
 import dataclasses
+import functools
 import threading
 
 import numpy as np
@@ -277,28 +278,37 @@ def _band_plan(p):
 
     Returns the argument tuple ``(groups, Cg, H, W, Cog, sh, sw, Ho, Wo, Wq,
     Rq, band, rowsrc, colsrc, vrange, pad_left)`` of
-    ``_conv_direct.forward_blocked`` and the tap offsets ``off``.
+    ``_conv_direct.forward_blocked``, the tap offsets ``off`` and the pixel
+    table of the channel-vectorised kernel. Plans are cached per geometry
+    (their arrays are read-only).
     """
-    N, C, H, W = p.x.shape
-    Cout, Cg, kh, kw = p.w.shape
-    Ho, Wo = p.out_hw
-    (sh, sw), (dh, dw) = p.stride, p.dilation
-    pad_top, _, pad_left, _ = p.pads
-    groups, Cog = p.groups, Cout // p.groups
+    return _band_plan_cached(p.x.shape, p.w.shape, p.out_hw, p.stride, p.dilation, tuple(p.pads), p.groups,
+                             p.padding_mode, p.dtype.itemsize, _threads(p))
+
+
+@functools.lru_cache(maxsize=64)
+def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, padding_mode, itemsize, nt):
+    from . import _conv_direct
+
+    N, C, H, W = x_shape
+    Cout, Cg, kh, kw = w_shape
+    Ho, Wo = out_hw
+    (sh, sw), (dh, dw) = stride, dilation
+    pad_top, _, pad_left, _ = pads
+    Cog = Cout // groups
     Rq, Cq = (kh - 1) * dh // sh, (kw - 1) * dw // sw
     Wq = Wo + Cq
-    nt = _threads(p)
     # Band rows: planes near _BAND_TARGET, and enough work items for the
     # threads; then bands of equal height.
-    row_bytes = Cg * sh * sw * Wq * p.dtype.itemsize
+    row_bytes = Cg * sh * sw * Wq * itemsize
     band = max(1, _BAND_TARGET // row_bytes - Rq)
     if nt > 1:
         band = min(band, max(1, -(-Ho * N * groups // (4 * nt))))
     band = min(band, Ho)
     band = -(-Ho // -(-Ho // band))
     # Padded row u / column v -> input index (-1 = zero), as the padding mode says.
-    rowsrc = index_table((Ho + Rq) * sh, 1, 1, 1, -pad_top, H, p.padding_mode)[0][0]
-    colsrc = index_table(Wq * sw, 1, 1, 1, -pad_left, W, p.padding_mode)[0][0]
+    rowsrc = index_table((Ho + Rq) * sh, 1, 1, 1, -pad_top, H, padding_mode)[0][0]
+    colsrc = index_table(Wq * sw, 1, 1, 1, -pad_left, W, padding_mode)[0][0]
     phase = np.arange(sw)
     lo = np.clip(-((phase - pad_left) // sw), 0, Wq)  # ceil((pad_left - b) / sw)
     hi = np.clip(-((phase - pad_left - W) // sw), 0, Wq)
@@ -308,8 +318,11 @@ def _band_plan(p):
     i, j = np.arange(kh) * dh, np.arange(kw) * dw
     plane = ((np.arange(Cg)[:, None, None] * sh + (i % sh)[None, :, None]) * sw + (j % sw)[None, None, :])
     off = (plane * S + (i // sh)[None, :, None] * Wq + (j // sw)[None, None, :]).astype(np.intp).ravel()
+    pix = _band_pixels(band, Wo, Wq, _conv_direct.CV_BLOCK_PIXELS)
+    for a in (rowsrc, colsrc, vrange, off, pix):
+        a.flags.writeable = False
     geo = (groups, Cg, H, W, Cog, sh, sw, Ho, Wo, Wq, Rq, band, rowsrc, colsrc, vrange, pad_left)
-    return geo, off
+    return geo, off, pix
 
 
 def _band_pixels(band, Wo, Wq, multiple=1):
@@ -329,8 +342,8 @@ def _blocked_forward(p):
     out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
     if out.size == 0:
         return out
-    geo, off = _band_plan(p)
-    groups, Cog, Wq, band = geo[0], geo[4], geo[9], geo[11]
+    geo, off, pix_cv = _band_plan(p)
+    groups, Cog, Wq = geo[0], geo[4], geo[9]
     # Kernel: output channels in the vector lanes (no junk columns) unless
     # the channel count wastes more of a block than the junk columns do.
     ncv = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
@@ -345,10 +358,7 @@ def _blocked_forward(p):
     wg = np.zeros((groups, nob * ob, off.size), dtype=p.dtype)
     wg[:, :Cog] = p.w.reshape(groups, Cog, -1)
     wp = np.ascontiguousarray(wg.reshape(groups, nob, ob, -1).transpose(0, 1, 3, 2)).reshape(groups, nob, -1)
-    if cv:
-        pix = _band_pixels(band, Wo, Wq, _conv_direct.CV_BLOCK_PIXELS)
-    else:
-        pix = np.empty(0, dtype=np.intp)
+    pix = pix_cv if cv else np.empty(0, dtype=np.intp)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
     _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *geo, off, pix, _threads(p))
     return out
@@ -360,7 +370,7 @@ def _blocked_grad_weight(p, go):
 
     N = p.x.shape[0]
     Cout, Cg, kh, kw = p.w.shape
-    geo, off = _band_plan(p)
+    geo, off, _ = _band_plan(p)
     groups, Cog = geo[0], geo[4]
     nc = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
     nt = _threads(p)

@@ -34,9 +34,11 @@ cdef extern from "_conv_kernels.h" nogil:
     int FC_CB_OC
     int FC_CB_PIX
     void fc_conv_cv_f32(float* out, Py_ssize_t ldo, const float* inp, const Py_ssize_t* pix,
-                        const Py_ssize_t* off, Py_ssize_t ntaps, const float* wq, Py_ssize_t npix)
+                        const Py_ssize_t* off, Py_ssize_t ntaps, const float* wq, Py_ssize_t npix,
+                        int accumulate)
     void fc_conv_cv_f64(double* out, Py_ssize_t ldo, const double* inp, const Py_ssize_t* pix,
-                        const Py_ssize_t* off, Py_ssize_t ntaps, const double* wq, Py_ssize_t npix)
+                        const Py_ssize_t* off, Py_ssize_t ntaps, const double* wq, Py_ssize_t npix,
+                        int accumulate)
     void fc_transpose_f32(float* dst, Py_ssize_t ldd, const float* src, Py_ssize_t lds,
                           Py_ssize_t nq, Py_ssize_t nc, const float* bias)
     void fc_transpose_f64(double* dst, Py_ssize_t ldd, const double* src, Py_ssize_t lds,
@@ -293,9 +295,13 @@ def forward(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, ::1] out,
 #: 512x512 5x5).
 cdef enum:
     CHUNK = 480
-    #: pixels per call of the channel-vectorised kernel: its pixel-major
-    #: result (CV_CHUNK x channels) stays in L1 until transposed out
+    #: pixels (whole rows, at least one) per call of the weight-gradient
+    #: kernel: their pixel-major grad_output stays in L1
     CV_CHUNK = 96
+    #: pixels per chunk of the channel-vectorised forward kernel (a multiple
+    #: of its 6-pixel blocks and of the 8-wide transpose): the pixel-major
+    #: result of a chunk stays in L1/L2 until transposed out
+    CV_PIXELS = 192
 
 
 cdef inline void conv_block(real_t* out, Py_ssize_t ldo, const real_t* inp, const Py_ssize_t* off,
@@ -308,11 +314,11 @@ cdef inline void conv_block(real_t* out, Py_ssize_t ldo, const real_t* inp, cons
 
 cdef inline void conv_cv(real_t* out, Py_ssize_t ldo, const real_t* inp, const Py_ssize_t* pix,
                          const Py_ssize_t* off, Py_ssize_t ntaps, const real_t* wq,
-                         Py_ssize_t npix) noexcept nogil:
+                         Py_ssize_t npix, int accumulate) noexcept nogil:
     if real_t is float:
-        fc_conv_cv_f32(out, ldo, inp, pix, off, ntaps, wq, npix)
+        fc_conv_cv_f32(out, ldo, inp, pix, off, ntaps, wq, npix, accumulate)
     else:
-        fc_conv_cv_f64(out, ldo, inp, pix, off, ntaps, wq, npix)
+        fc_conv_cv_f64(out, ldo, inp, pix, off, ntaps, wq, npix, accumulate)
 
 
 cdef inline void transpose_out(real_t* dst, Py_ssize_t ldd, const real_t* src, Py_ssize_t lds,
@@ -344,6 +350,7 @@ cdef struct Band:
     const Py_ssize_t* off            # (ntaps,) tap offsets
     const Py_ssize_t* pix            # channel-vectorised: pixel q -> plane position
     bint cv                          # channel-vectorised kernel (else pixel-vectorised)
+    Py_ssize_t kc                    # channel-vectorised: taps per chunk
 
 
 cdef void fill_planes(const real_t* x, const Band* g, Py_ssize_t oy0, Py_ssize_t nrows,
@@ -414,15 +421,26 @@ cdef void blocked_item(const real_t* x, const real_t* wp, real_t* out, const rea
 cdef void cv_compute(const real_t* wq, real_t* out, const real_t* bias, const Band* g,
                      Py_ssize_t oy0, Py_ssize_t nrows, const real_t* buf,
                      real_t* scratch) noexcept nogil:
-    """Channel-vectorised: chunks of pixels, every channel block, then out."""
+    """Channel-vectorised: chunks of CV_PIXELS pixels, each for every channel
+    block, then transposed into ``out``.
+
+    The taps go in chunks of ``g.kc`` whose weights (per channel block) stay
+    in L1 while the kernel sweeps the pixel chunk; later tap chunks add to
+    the pixel-major scratch.
+    """
     cdef Py_ssize_t nc = (FC_CV_VECS * 32) // sizeof(real_t)   # channels per block
     cdef Py_ssize_t ldo = g.nob * nc, nreal = nrows * g.Wo
     cdef Py_ssize_t npix = (nreal + FC_CV_PIX - 1) // FC_CV_PIX * FC_CV_PIX
-    cdef Py_ssize_t p0 = 0, n, ob
+    cdef Py_ssize_t p0 = 0, n, t0, nt, ob
     while p0 < npix:
-        n = min(<Py_ssize_t> CV_CHUNK, npix - p0)
-        for ob in range(g.nob):
-            conv_cv(scratch + ob * nc, ldo, buf, g.pix + p0, g.off, g.ntaps, wq + ob * g.ntaps * nc, n)
+        n = min(<Py_ssize_t> CV_PIXELS, npix - p0)
+        t0 = 0
+        while t0 < g.ntaps:
+            nt = min(g.kc, g.ntaps - t0)
+            for ob in range(g.nob):
+                conv_cv(scratch + ob * nc, ldo, buf, g.pix + p0, g.off + t0, nt,
+                        wq + (ob * g.ntaps + t0) * nc, n, t0 > 0)
+            t0 = t0 + nt
         transpose_out(out + oy0 * g.Wo + p0, g.Ho * g.Wo, scratch, ldo, min(n, nreal - p0), g.Cog, bias)
         p0 = p0 + n
 
@@ -468,7 +486,10 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
     nbuf = C * sh * sw * g.S + Wq + 2 * FC_CB_PIX
     nscratch = g.nob * FC_CB_OC * npix_max
     if g.cv:
-        nscratch = wp.shape[2] // g.ntaps * g.nob * CV_CHUNK
+        nscratch = wp.shape[2] // g.ntaps * g.nob * CV_PIXELS
+        # taps per chunk: 16 KiB of weights per channel block (half of L1)
+        g.kc = (16384 // sizeof(real_t)) // (wp.shape[2] // g.ntaps)
+        g.kc = (g.ntaps + (g.ntaps + g.kc - 1) // g.kc - 1) // ((g.ntaps + g.kc - 1) // g.kc)
     with nogil, parallel(num_threads=nthreads):
         buf = <real_t*> calloc(nbuf, sizeof(real_t))
         scratch = <real_t*> malloc(nscratch * sizeof(real_t))

@@ -126,6 +126,7 @@ static void fc_conv_block_f64(double *out, ptrdiff_t ldo, const double *in, cons
  *
  *   npix  a multiple of FC_CV_PIX (the caller pads the table with a valid
  *         position and ignores the extra pixels)
+ *   accumulate  add to out (a later chunk of the taps) instead of storing
  */
 #define FC_CV_VECS 2
 #define FC_CV_PIX 6
@@ -133,13 +134,14 @@ static void fc_conv_block_f64(double *out, ptrdiff_t ldo, const double *in, cons
 #define FC_DEFINE_CONV_CV_BASE(NAME, T, LANES)                                 \
 static void NAME(T *out, ptrdiff_t ldo, const T *in, const ptrdiff_t *pix,    \
                  const ptrdiff_t *off, ptrdiff_t ntaps, const T *wq,           \
-                 ptrdiff_t npix)                                               \
+                 ptrdiff_t npix, int accumulate)                               \
 {                                                                              \
     enum { NC = FC_CV_VECS * LANES };                                          \
     for (ptrdiff_t p = 0; p < npix; p += FC_CV_PIX) {                          \
         T s[FC_CV_PIX][NC];                                                    \
         for (int j = 0; j < FC_CV_PIX; j++)                                    \
-            for (int c = 0; c < NC; c++) s[j][c] = 0;                          \
+            for (int c = 0; c < NC; c++)                                       \
+                s[j][c] = accumulate ? out[(p + j) * ldo + c] : 0;             \
         for (ptrdiff_t t = 0; t < ntaps; t++) {                                \
             const T *b = in + off[t];                                          \
             const T *w = wq + t * NC;                                          \
@@ -174,14 +176,16 @@ FC_DEFINE_TRANSPOSE_BASE(fc_transpose_f64_base, double)
 #define FC_DEFINE_CONV_CV_AVX2(NAME, T, VT, LANES, LOADU, STOREU, BCAST, FMA, ZERO) \
 FC_TARGET_AVX2 static void NAME(T *out, ptrdiff_t ldo, const T *in,            \
                                 const ptrdiff_t *pix, const ptrdiff_t *off,    \
-                                ptrdiff_t ntaps, const T *wq, ptrdiff_t npix)  \
+                                ptrdiff_t ntaps, const T *wq, ptrdiff_t npix,  \
+                                int accumulate)                                \
 {                                                                              \
     for (ptrdiff_t p = 0; p < npix; p += FC_CV_PIX) {                          \
         VT s[FC_CV_PIX][FC_CV_VECS];                                           \
         ptrdiff_t q[FC_CV_PIX];                                                \
         for (int j = 0; j < FC_CV_PIX; j++) {                                  \
             q[j] = pix[p + j];                                                 \
-            for (int v = 0; v < FC_CV_VECS; v++) s[j][v] = ZERO();             \
+            for (int v = 0; v < FC_CV_VECS; v++)                               \
+                s[j][v] = accumulate ? LOADU(out + (p + j) * ldo + v * LANES) : ZERO(); \
         }                                                                      \
         for (ptrdiff_t t = 0; t < ntaps; t++) {                                \
             const T *b = in + off[t];                                          \
@@ -249,21 +253,29 @@ FC_TARGET_AVX2 static void fc_transpose_f32_avx2(float *dst, ptrdiff_t ldd, cons
 #endif
 
 static void fc_conv_cv_f32(float *out, ptrdiff_t ldo, const float *in, const ptrdiff_t *pix,
-                           const ptrdiff_t *off, ptrdiff_t ntaps, const float *wq, ptrdiff_t npix)
+                           const ptrdiff_t *off, ptrdiff_t ntaps, const float *wq, ptrdiff_t npix,
+                           int accumulate)
 {
 #if FC_X86_DISPATCH
-    if (fc_cpu_has_avx2_fma()) { fc_conv_cv_f32_avx2(out, ldo, in, pix, off, ntaps, wq, npix); return; }
+    if (fc_cpu_has_avx2_fma()) {
+        fc_conv_cv_f32_avx2(out, ldo, in, pix, off, ntaps, wq, npix, accumulate);
+        return;
+    }
 #endif
-    fc_conv_cv_f32_base(out, ldo, in, pix, off, ntaps, wq, npix);
+    fc_conv_cv_f32_base(out, ldo, in, pix, off, ntaps, wq, npix, accumulate);
 }
 
 static void fc_conv_cv_f64(double *out, ptrdiff_t ldo, const double *in, const ptrdiff_t *pix,
-                           const ptrdiff_t *off, ptrdiff_t ntaps, const double *wq, ptrdiff_t npix)
+                           const ptrdiff_t *off, ptrdiff_t ntaps, const double *wq, ptrdiff_t npix,
+                           int accumulate)
 {
 #if FC_X86_DISPATCH
-    if (fc_cpu_has_avx2_fma()) { fc_conv_cv_f64_avx2(out, ldo, in, pix, off, ntaps, wq, npix); return; }
+    if (fc_cpu_has_avx2_fma()) {
+        fc_conv_cv_f64_avx2(out, ldo, in, pix, off, ntaps, wq, npix, accumulate);
+        return;
+    }
 #endif
-    fc_conv_cv_f64_base(out, ldo, in, pix, off, ntaps, wq, npix);
+    fc_conv_cv_f64_base(out, ldo, in, pix, off, ntaps, wq, npix, accumulate);
 }
 
 static void fc_transpose_f32(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,
