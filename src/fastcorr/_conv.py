@@ -273,21 +273,29 @@ _BLOCKED_MIN_CHANNELS = 4
 _BAND_TARGET = 192 * 2**10
 
 
-def _band_plan(p):
-    """Geometry of the band planes shared by the blocked kernels.
+def _band_plan(p, direct_input=True):
+    """The plan of the band planes shared by the blocked kernels.
 
-    Returns the argument tuple ``(groups, Cg, H, W, Cog, sh, sw, Ho, Wo, Wq,
-    Rq, band, rowsrc, colsrc, vrange, pad_left)`` of
-    ``_conv_direct.forward_blocked``, the tap offsets ``off`` and the pixel
-    table of the channel-vectorised kernel. Plans are cached per geometry
-    (their arrays are read-only).
+    Returns ``(tables, off, pix)``: ``tables`` the plan arguments of
+    ``_conv_direct.forward_blocked`` (``dims``, ``rowsrc``, ``colsrc``,
+    ``vrange``, ``phases``), ``off`` the tap offsets and ``pix`` the pixel
+    table of the channel-vectorised kernel. ``direct_input``: a 1x1
+    convolution with no stride or padding reads the image itself (only for
+    kernels that never read past a band's pixels). Plans are cached per
+    geometry (their arrays are read-only).
     """
     return _band_plan_cached(p.x.shape, p.w.shape, p.out_hw, p.stride, p.dilation, tuple(p.pads), p.groups,
-                             p.padding_mode, p.dtype.itemsize, _threads(p))
+                             p.padding_mode, p.dtype.itemsize, _threads(p), direct_input and _is_pointwise(p))
+
+
+#: Fields of the ``dims`` array of a band plan (the D_* enum of _conv_direct).
+_DIMS = ("groups", "C", "H", "W", "Cog", "sh", "sw", "Ho", "Wo", "Wq", "Rq", "band", "S", "padl",
+         "direct", "nA", "nB", "kc")
 
 
 @functools.lru_cache(maxsize=64)
-def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, padding_mode, itemsize, nt):
+def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, padding_mode, itemsize, nt,
+                      direct):
     from . import _conv_direct
 
     N, C, H, W = x_shape
@@ -295,13 +303,15 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     Ho, Wo = out_hw
     (sh, sw), (dh, dw) = stride, dilation
     pad_top, _, pad_left, _ = pads
-    Cog = Cout // groups
     Rq, Cq = (kh - 1) * dh // sh, (kw - 1) * dw // sw
     Wq = Wo + Cq
+    # Only the stride phases some tap reads get a plane.
+    i, j = np.arange(kh) * dh, np.arange(kw) * dw
+    rph, cph = np.unique(i % sh), np.unique(j % sw)
     # Band rows: planes near _BAND_TARGET, and enough work items for the
     # threads; then bands of equal height.
-    row_bytes = Cg * sh * sw * Wq * itemsize
-    band = max(1, _BAND_TARGET // row_bytes - Rq)
+    row_bytes = Cg * len(rph) * len(cph) * Wq * itemsize
+    band = Ho if direct else max(1, _BAND_TARGET // row_bytes - Rq)  # direct: no planes to hold
     if nt > 1:
         band = min(band, max(1, -(-Ho * N * groups // (4 * nt))))
     band = min(band, Ho)
@@ -309,20 +319,31 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     # Padded row u / column v -> input index (-1 = zero), as the padding mode says.
     rowsrc = index_table((Ho + Rq) * sh, 1, 1, 1, -pad_top, H, padding_mode)[0][0]
     colsrc = index_table(Wq * sw, 1, 1, 1, -pad_left, W, padding_mode)[0][0]
-    phase = np.arange(sw)
-    lo = np.clip(-((phase - pad_left) // sw), 0, Wq)  # ceil((pad_left - b) / sw)
-    hi = np.clip(-((phase - pad_left - W) // sw), 0, Wq)
+    lo = np.clip(-((cph - pad_left) // sw), 0, Wq)  # ceil((pad_left - b) / sw)
+    hi = np.clip(-((cph - pad_left - W) // sw), 0, Wq)
     vrange = np.ascontiguousarray(np.stack([lo, np.maximum(hi, lo)]), dtype=np.intp)
     # Tap (c, i, j) -> offset in the planes of one band.
-    S = (band + Rq) * Wq
-    i, j = np.arange(kh) * dh, np.arange(kw) * dw
-    plane = ((np.arange(Cg)[:, None, None] * sh + (i % sh)[None, :, None]) * sw + (j % sw)[None, None, :])
+    S = H * W if direct else (band + Rq) * Wq
+    ra, cb = np.searchsorted(rph, i % sh), np.searchsorted(cph, j % sw)
+    plane = (np.arange(Cg)[:, None, None] * len(rph) + ra[None, :, None]) * len(cph) + cb[None, None, :]
     off = (plane * S + (i // sh)[None, :, None] * Wq + (j // sw)[None, None, :]).astype(np.intp).ravel()
     pix = _band_pixels(band, Wo, Wq, _conv_direct.CV_BLOCK_PIXELS)
-    for a in (rowsrc, colsrc, vrange, off, pix):
-        a.flags.writeable = False
-    geo = (groups, Cg, H, W, Cog, sh, sw, Ho, Wo, Wq, Rq, band, rowsrc, colsrc, vrange, pad_left)
-    return geo, off, pix
+    # Taps per chunk of the channel-vectorised forward kernel: a channel
+    # block's weights (64 bytes a tap) within 16 KiB, half of L1; for 1x1
+    # kernels (whose taps share no input lines) also the chunk's input.
+    ntaps = Cg * kh * kw
+    kc = 16384 // 64
+    if kh * kw == 1:
+        kc = min(kc, 32768 // (_conv_direct.CV_CHUNK_PIXELS * itemsize))
+    kc = -(-ntaps // -(-ntaps // kc))
+    vals = dict(groups=groups, C=Cg, H=H, W=W, Cog=Cout // groups, sh=sh, sw=sw, Ho=Ho, Wo=Wo, Wq=Wq, Rq=Rq,
+                band=band, S=S, padl=pad_left, direct=int(direct), nA=len(rph), nB=len(cph), kc=kc)
+    dims = np.array([vals[k] for k in _DIMS], dtype=np.intp)
+    phases = np.concatenate([rph, cph]).astype(np.intp)
+    tables = (dims, rowsrc, colsrc, vrange, phases)
+    for arr in (*tables, off, pix):
+        arr.flags.writeable = False
+    return tables, off, pix
 
 
 def _band_pixels(band, Wo, Wq, multiple=1):
@@ -337,13 +358,13 @@ def _blocked_forward(p):
     from . import _conv_direct
 
     N = p.x.shape[0]
-    Cout = p.w.shape[0]
+    Cout, Cg, kh, kw = p.w.shape
     Ho, Wo = p.out_hw
     out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
     if out.size == 0:
         return out
-    geo, off, pix_cv = _band_plan(p)
-    groups, Cog, Wq = geo[0], geo[4], geo[9]
+    groups, Cog = p.groups, Cout // p.groups
+    Wq = Wo + (kw - 1) * p.dilation[1] // p.stride[1]
     # Kernel: output channels in the vector lanes (no junk columns) unless
     # the channel count wastes more of a block than the junk columns do.
     ncv = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
@@ -351,16 +372,20 @@ def _blocked_forward(p):
     waste_cv = -(-Cog // ncv) * ncv / Cog
     waste_pv = -(-Cog // npv) * npv / Cog * Wq / Wo
     cv = waste_cv <= waste_pv
+    # the pixel-vectorised kernel reads whole blocks past a band: planes only
+    tables, off, pix_cv = _band_plan(p, direct_input=cv)
     ob = ncv if cv else npv
     nob = -(-Cog // ob)
     # Weights packed per block of ob output channels, tap-major inside a
     # block, zero rows past Cog (their results are never stored).
-    wg = np.zeros((groups, nob * ob, off.size), dtype=p.dtype)
-    wg[:, :Cog] = p.w.reshape(groups, Cog, -1)
+    wg = p.w.reshape(groups, Cog, -1)
+    if Cog % ob:
+        wg = np.zeros((groups, nob * ob, off.size), dtype=p.dtype)
+        wg[:, :Cog] = p.w.reshape(groups, Cog, -1)
     wp = np.ascontiguousarray(wg.reshape(groups, nob, ob, -1).transpose(0, 1, 3, 2)).reshape(groups, nob, -1)
     pix = pix_cv if cv else np.empty(0, dtype=np.intp)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
-    _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *geo, off, pix, _threads(p))
+    _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, pix, _threads(p))
     return out
 
 
@@ -370,14 +395,14 @@ def _blocked_grad_weight(p, go):
 
     N = p.x.shape[0]
     Cout, Cg, kh, kw = p.w.shape
-    geo, off, _ = _band_plan(p)
-    groups, Cog = geo[0], geo[4]
+    tables, off, _ = _band_plan(p)
+    groups, Cog = p.groups, Cout // p.groups
     nc = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
     nt = _threads(p)
     ntaps = off.size
     off = np.concatenate([off, np.zeros(-ntaps % _conv_direct.GW_BLOCK_TAPS, dtype=np.intp)])
     acc = np.zeros((nt, groups, off.size, -(-Cog // nc) * nc), dtype=p.dtype)
-    _conv_direct.grad_weight_blocked(p.x.reshape(N, -1), go.reshape(N, -1), acc, *geo, off, nt)
+    _conv_direct.grad_weight_blocked(p.x.reshape(N, -1), go.reshape(N, -1), acc, *tables, off, nt)
     gw = acc.sum(axis=0) if nt > 1 else acc[0]
     return np.ascontiguousarray(gw[:, :ntaps, :Cog].transpose(0, 2, 1)).reshape(Cout, Cg, kh, kw)
 

@@ -338,40 +338,77 @@ cdef inline void conv_gw(real_t* gw, Py_ssize_t ldw, const real_t* inp, const Py
         fc_conv_gw_f64(gw, ldw, inp, off, nrows, wo, wq, got, ldg)
 
 
+# Layout of the integer geometry array ``dims`` built by _conv._band_plan.
+cdef enum:
+    D_GROUPS, D_C, D_H, D_W, D_COG, D_SH, D_SW, D_HO, D_WO, D_WQ, D_RQ, D_BAND, D_S, D_PADL
+    D_DIRECT, D_NA, D_NB, D_KC, D_LEN
+
+
 cdef struct Band:
     Py_ssize_t C, H, W, sh, sw       # channels of one group, image, strides
     Py_ssize_t Ho, Wo, Wq, Rq        # output; plane row length; extra rows
-    Py_ssize_t S                     # plane stride (elements)
+    Py_ssize_t band, S               # rows per band; plane stride (elements)
+    Py_ssize_t nA, nB                # row / column phases the taps use
+    bint direct                      # 1x1, stride 1, no padding: the planes are the image
     Py_ssize_t ntaps, nob, Cog       # taps, blocks of output channels, channels
     const Py_ssize_t* rowsrc         # padded row u -> input row, -1 = zero
     const Py_ssize_t* colsrc         # padded column -> input column, -1 = zero
-    const Py_ssize_t* vrange         # (2, sw): plane columns [lo, hi) read raw
+    const Py_ssize_t* vrange         # (2, nB): plane columns [lo, hi) read raw
+    const Py_ssize_t* phases         # the nA row phases, then the nB column phases
     Py_ssize_t padl                  # left padding
     const Py_ssize_t* off            # (ntaps,) tap offsets
     const Py_ssize_t* pix            # channel-vectorised: pixel q -> plane position
     bint cv                          # channel-vectorised kernel (else pixel-vectorised)
-    Py_ssize_t kc                    # channel-vectorised: taps per chunk
+    Py_ssize_t kc                    # channel-vectorised forward: taps per chunk
 
 
-cdef void fill_planes(const real_t* x, const Band* g, Py_ssize_t oy0, Py_ssize_t nrows,
-                      real_t* buf) noexcept nogil:
-    """Planes of the band starting at output row oy0 (nrows + Rq rows each)."""
-    cdef Py_ssize_t c, a, b, r, u, src, v, lo, hi, col
+cdef void make_band(Band* g, const Py_ssize_t[::1] dims, const Py_ssize_t[::1] rowsrc,
+                    const Py_ssize_t[::1] colsrc, const Py_ssize_t[:, ::1] vrange,
+                    const Py_ssize_t[::1] phases) noexcept nogil:
+    g.C = dims[D_C]; g.H = dims[D_H]; g.W = dims[D_W]; g.sh = dims[D_SH]; g.sw = dims[D_SW]
+    g.Ho = dims[D_HO]; g.Wo = dims[D_WO]; g.Wq = dims[D_WQ]; g.Rq = dims[D_RQ]
+    g.band = dims[D_BAND]; g.S = dims[D_S]; g.padl = dims[D_PADL]; g.direct = dims[D_DIRECT] != 0
+    g.nA = dims[D_NA]; g.nB = dims[D_NB]; g.Cog = dims[D_COG]; g.kc = dims[D_KC]
+    g.rowsrc = &rowsrc[0]; g.colsrc = &colsrc[0]; g.vrange = &vrange[0, 0]; g.phases = &phases[0]
+
+
+cdef inline Py_ssize_t band_buffer_size(const Band* g) noexcept nogil:
+    """Elements of one thread's planes: reads run past the last plane by at
+    most one pixel block and one plane row."""
+    if g.direct:
+        return 0
+    return g.C * g.nA * g.nB * g.S + g.Wq + 2 * FC_CB_PIX
+
+
+cdef const real_t* band_planes(const real_t* x, const Band* g, Py_ssize_t oy0, Py_ssize_t nrows,
+                               real_t* buf) noexcept nogil:
+    """The planes of the band starting at output row oy0 (nrows + Rq rows).
+
+    One plane per (input channel, row phase a, column phase b) the taps use:
+    row r, column v hold the padded input at row (oy0 + r)*sh + a, column
+    v*sw + b. Returns their base: ``buf``, or the image itself when the
+    convolution is 1x1 with no stride or padding (no copy).
+    """
+    cdef Py_ssize_t c, ai, bi, a, b, r, u, src, v, lo, hi, col
     cdef const real_t* row
     cdef real_t* dst
+    if g.direct:
+        return x + oy0 * g.W
     for c in range(g.C):
-        for a in range(g.sh):
+        for ai in range(g.nA):
+            a = g.phases[ai]
             for r in range(nrows + g.Rq):
                 u = (oy0 + r) * g.sh + a
                 src = g.rowsrc[u]
-                for b in range(g.sw):
-                    dst = buf + ((c * g.sh + a) * g.sw + b) * g.S + r * g.Wq
+                for bi in range(g.nB):
+                    b = g.phases[g.nA + bi]
+                    dst = buf + ((c * g.nA + ai) * g.nB + bi) * g.S + r * g.Wq
                     if src < 0:
                         memset(dst, 0, g.Wq * sizeof(real_t))
                         continue
                     row = x + (c * g.H + src) * g.W
-                    lo = g.vrange[b]
-                    hi = g.vrange[g.sw + b]
+                    lo = g.vrange[bi]
+                    hi = g.vrange[g.nB + bi]
                     for v in range(lo):
                         col = g.colsrc[v * g.sw + b]
                         dst[v] = row[col] if col >= 0 else 0
@@ -383,6 +420,7 @@ cdef void fill_planes(const real_t* x, const Band* g, Py_ssize_t oy0, Py_ssize_t
                     for v in range(hi, g.Wq):
                         col = g.colsrc[v * g.sw + b]
                         dst[v] = row[col] if col >= 0 else 0
+    return buf
 
 
 cdef void blocked_item(const real_t* x, const real_t* wp, real_t* out, const real_t* bias,
@@ -394,16 +432,16 @@ cdef void blocked_item(const real_t* x, const real_t* wp, real_t* out, const rea
     cdef real_t b
     cdef real_t* o
     cdef const real_t* s
-    fill_planes(x, g, oy0, nrows, buf)
+    cdef const real_t* planes = band_planes(x, g, oy0, nrows, buf)
     if g.cv:
-        cv_compute(wp, out, bias, g, oy0, nrows, buf, scratch)
+        cv_compute(wp, out, bias, g, oy0, nrows, planes, scratch)
         return
     npix = (nrows * g.Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX
     ldo = npix
     p0 = 0
     while p0 < npix:
         for ob in range(g.nob):
-            conv_block(scratch + ob * FC_CB_OC * ldo + p0, ldo, buf + p0, g.off, g.ntaps,
+            conv_block(scratch + ob * FC_CB_OC * ldo + p0, ldo, planes + p0, g.off, g.ntaps,
                        wp + ob * g.ntaps * FC_CB_OC, min(CHUNK, npix - p0))
         p0 = p0 + CHUNK
     for co in range(g.Cog):
@@ -446,28 +484,28 @@ cdef void cv_compute(const real_t* wq, real_t* out, const real_t* bias, const Ba
 
 
 def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:, ::1] out,
-                    const real_t[::1] bias, Py_ssize_t groups, Py_ssize_t C, Py_ssize_t H,
-                    Py_ssize_t W, Py_ssize_t Cog, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t Ho,
-                    Py_ssize_t Wo, Py_ssize_t Wq, Py_ssize_t Rq, Py_ssize_t band,
+                    const real_t[::1] bias, const Py_ssize_t[::1] dims,
                     const Py_ssize_t[::1] rowsrc, const Py_ssize_t[::1] colsrc,
-                    const Py_ssize_t[:, ::1] vrange, Py_ssize_t padl,
+                    const Py_ssize_t[:, ::1] vrange, const Py_ssize_t[::1] phases,
                     const Py_ssize_t[::1] off, const Py_ssize_t[::1] pix, int nthreads):
     """out (N, groups*Cog*Ho*Wo) = grouped conv of x (N, groups*C*H*W).
 
-    ``wp`` (groups, nob, ntaps*FC_CB_OC): weights packed per block of
-    FC_CB_OC output channels (zeros past Cog); ``off`` the tap offsets for
-    planes of ``S = (band + Rq)*Wq`` elements (see the section comment);
-    ``rowsrc`` covers (Ho + Rq)*sh padded rows, ``colsrc`` Wq*sw columns.
-    ``pix``: empty for the pixel-vectorised kernel; for the channel-vectorised
-    one the plane position of each pixel of a band (a multiple of FC_CV_PIX
-    entries, padded with valid positions), and ``wp`` packed per block of
-    channels (see ``_conv._blocked_forward``).
+    ``dims`` and the tables are the plan of ``_conv._band_plan`` (see the
+    section comment); ``off`` the tap offsets in the planes. ``wp`` (groups,
+    nob, ntaps*block): weights packed per block of output channels (zeros
+    past Cog). ``pix``: empty for the pixel-vectorised kernel (blocks of
+    FC_CB_OC channels); for the channel-vectorised one the plane position of
+    each pixel of a band (a multiple of FC_CV_PIX entries, padded with valid
+    positions).
     """
     cdef Band g
+    make_band(&g, dims, rowsrc, colsrc, vrange, phases)
+    cdef Py_ssize_t groups = dims[D_GROUPS], C = g.C, H = g.H, W = g.W, Cog = g.Cog
+    cdef Py_ssize_t Ho = g.Ho, Wo = g.Wo, band = g.band
     cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
     cdef Py_ssize_t items = N * groups * nbands, it, n, gi, bi, oy0
-    cdef Py_ssize_t npix_max = (band * Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX
-    cdef Py_ssize_t nbuf, nscratch
+    cdef Py_ssize_t npix_max = (band * g.Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX
+    cdef Py_ssize_t nbuf = band_buffer_size(&g), nscratch
     cdef const real_t* bp
     cdef real_t* buf
     cdef real_t* scratch
@@ -475,23 +513,15 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
     failed[0] = 0
     if items == 0:
         return
-    g.C = C; g.H = H; g.W = W; g.sh = sh; g.sw = sw; g.Ho = Ho; g.Wo = Wo; g.Wq = Wq; g.Rq = Rq
-    g.S = (band + Rq) * Wq
-    g.ntaps = off.shape[0]; g.nob = wp.shape[1]; g.Cog = Cog
-    g.rowsrc = &rowsrc[0]; g.colsrc = &colsrc[0]; g.vrange = &vrange[0, 0]; g.padl = padl
+    g.ntaps = off.shape[0]; g.nob = wp.shape[1]
     g.off = &off[0]
     g.cv = pix.shape[0] > 0
     g.pix = &pix[0] if g.cv else NULL
-    # reads run past the last plane by at most one block and one plane row
-    nbuf = C * sh * sw * g.S + Wq + 2 * FC_CB_PIX
     nscratch = g.nob * FC_CB_OC * npix_max
     if g.cv:
         nscratch = wp.shape[2] // g.ntaps * g.nob * CV_PIXELS
-        # taps per chunk: 16 KiB of weights per channel block (half of L1)
-        g.kc = (16384 // sizeof(real_t)) // (wp.shape[2] // g.ntaps)
-        g.kc = (g.ntaps + (g.ntaps + g.kc - 1) // g.kc - 1) // ((g.ntaps + g.kc - 1) // g.kc)
     with nogil, parallel(num_threads=nthreads):
-        buf = <real_t*> calloc(nbuf, sizeof(real_t))
+        buf = <real_t*> calloc(max(nbuf, 1), sizeof(real_t))
         scratch = <real_t*> malloc(nscratch * sizeof(real_t))
         if buf == NULL or scratch == NULL:
             failed[0] = 1
@@ -512,41 +542,37 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
 
 
 def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[:, :, :, ::1] acc,
-                        Py_ssize_t groups, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                        Py_ssize_t Cog, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t Ho,
-                        Py_ssize_t Wo, Py_ssize_t Wq, Py_ssize_t Rq, Py_ssize_t band,
-                        const Py_ssize_t[::1] rowsrc, const Py_ssize_t[::1] colsrc,
-                        const Py_ssize_t[:, ::1] vrange, Py_ssize_t padl,
-                        const Py_ssize_t[::1] off, int nthreads):
+                        const Py_ssize_t[::1] dims, const Py_ssize_t[::1] rowsrc,
+                        const Py_ssize_t[::1] colsrc, const Py_ssize_t[:, ::1] vrange,
+                        const Py_ssize_t[::1] phases, const Py_ssize_t[::1] off, int nthreads):
     """acc[thread, g, t, c] += sum over pixels of go[n, g*Cog + c] * (tap t of x[n], group g).
 
-    The weight gradient on the band planes of ``forward_blocked`` (same
-    geometry arguments). ``off`` is padded to a multiple of FC_GW_TAPS taps
-    (the extra rows of ``acc`` are junk); ``acc`` (nthreads, groups,
-    len(off), channels rounded up to a block) is zeroed by the caller, who
-    sums it over threads.
+    The weight gradient on the band planes of ``forward_blocked`` (same plan
+    arguments). ``off`` is padded to a multiple of FC_GW_TAPS taps (the extra
+    rows of ``acc`` are junk); ``acc`` (nthreads, groups, len(off), channels
+    rounded up to a block) is zeroed by the caller, who sums it over threads.
     """
     cdef Band g
+    make_band(&g, dims, rowsrc, colsrc, vrange, phases)
+    cdef Py_ssize_t groups = dims[D_GROUPS], C = g.C, H = g.H, W = g.W, Cog = g.Cog
+    cdef Py_ssize_t Ho = g.Ho, Wo = g.Wo, Wq = g.Wq, band = g.band
     cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
     cdef Py_ssize_t items = N * groups * nbands, it, n, gi, bi, oy0, oy1, nreal, r0, nr, ob, tb
     cdef Py_ssize_t rows_per_chunk = max(1, CV_CHUNK // max(Wo, 1))
     cdef Py_ssize_t ldg = acc.shape[3], ntaps_r = off.shape[0], HW = Ho * Wo
     cdef Py_ssize_t nc = (FC_CV_VECS * 32) // sizeof(real_t), nob = ldg // nc
-    cdef Py_ssize_t nbuf
+    cdef Py_ssize_t nbuf = band_buffer_size(&g)
     cdef real_t* buf
     cdef real_t* got
     cdef real_t* a
+    cdef const real_t* planes
     cdef int tid
     cdef int failed[1]
     failed[0] = 0
     if items == 0:
         return
-    g.C = C; g.H = H; g.W = W; g.sh = sh; g.sw = sw; g.Ho = Ho; g.Wo = Wo; g.Wq = Wq; g.Rq = Rq
-    g.S = (band + Rq) * Wq
-    g.rowsrc = &rowsrc[0]; g.colsrc = &colsrc[0]; g.vrange = &vrange[0, 0]; g.padl = padl
-    nbuf = C * sh * sw * g.S + Wq + 2 * FC_CB_PIX
     with nogil, parallel(num_threads=nthreads):
-        buf = <real_t*> calloc(nbuf, sizeof(real_t))
+        buf = <real_t*> calloc(max(nbuf, 1), sizeof(real_t))
         got = <real_t*> calloc(band * Wo * ldg, sizeof(real_t))   # channel padding stays 0
         if buf == NULL or got == NULL:
             failed[0] = 1
@@ -559,7 +585,7 @@ def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[
                 oy0 = bi * band
                 oy1 = min(Ho, oy0 + band)
                 nreal = (oy1 - oy0) * Wo
-                fill_planes(&x[n, 0] + gi * C * H * W, &g, oy0, oy1 - oy0, buf)
+                planes = band_planes(&x[n, 0] + gi * C * H * W, &g, oy0, oy1 - oy0, buf)
                 # grad_output of the band, pixel-major
                 transpose_out(got, ldg, &go[n, 0] + gi * Cog * HW + oy0 * Wo, HW, Cog, nreal, <real_t*> NULL)
                 a = &acc[tid, gi, 0, 0]
@@ -569,7 +595,7 @@ def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[
                     nr = min(rows_per_chunk, oy1 - oy0 - r0)
                     for ob in range(nob):
                         for tb in range(ntaps_r // FC_GW_TAPS):
-                            conv_gw(a + tb * FC_GW_TAPS * ldg + ob * nc, ldg, buf + r0 * Wq,
+                            conv_gw(a + tb * FC_GW_TAPS * ldg + ob * nc, ldg, planes + r0 * Wq,
                                     &off[tb * FC_GW_TAPS], nr, Wo, Wq, got + r0 * Wo * ldg + ob * nc, ldg)
                     r0 = r0 + nr
         free(buf)
@@ -585,5 +611,7 @@ CONV_BLOCK_CHANNELS = FC_CB_OC
 CV_BLOCK_CHANNELS = {4: FC_CV_VECS * 8, 8: FC_CV_VECS * 4}
 #: Pixels per register block of the channel-vectorised kernel.
 CV_BLOCK_PIXELS = FC_CV_PIX
+#: Pixels per chunk of the channel-vectorised forward kernel.
+CV_CHUNK_PIXELS = CV_PIXELS
 #: Taps per register block of the weight-gradient kernel.
 GW_BLOCK_TAPS = FC_GW_TAPS
