@@ -27,3 +27,23 @@ def test_bench_plot(tmp_path):
     png = tmp_path / "plot.png"
     assert main(["bench", "--images", "16", "32", "--kernels", "3", "--threads", "1", "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_layers_bench_table():
+    # One (small) layer, one repeat: the table has both passes, and the
+    # torch column when torch is installed.
+    from fastcorr import _layers_bench
+
+    name = "N1 3->64 224x224 7x7 s2"
+    results = _layers_bench.run(threads=1, repeats=1, layers=[name])
+    entry = results["layers"][name]
+    assert entry["gflop"] == pytest.approx(2 * 64 * 3 * 49 * 112 * 112 / 1e9)
+    assert entry["forward"]["fastcorr"] > 0 and entry["backward"]["fastcorr"] > 0
+    assert results["sgemm_gflops"] > 0
+    text = _layers_bench.table(results)
+    assert name in text and "backward" in text
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return
+    assert entry["forward"]["torch"] > 0 and "fc/torch" in text

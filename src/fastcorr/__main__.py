@@ -20,6 +20,8 @@ def main(argv=None):
     bench.add_argument("--json", metavar="FILE", help="write the raw numbers as JSON")
     bench.add_argument("--regret", action="store_true", help="instead: dispatch regret and peer ratios on the issue grid")
     bench.add_argument("--quick", action="store_true", help="with --regret: reduced grid (seconds, not minutes)")
+    bench.add_argument("--layers", action="store_true",
+                       help="instead: conv2d forward/backward on five CNN layers against torch (if installed)")
     args = parser.parse_args(argv)
     if args.command == "info":
         from . import show_config
@@ -53,6 +55,10 @@ def bench_command(args):
 
         run(quick=args.quick, threads=args.threads or 2)
         return 0
+    if args.layers:
+        from . import _layers_bench
+
+        return _layers_bench.main(args)
     from . import _bench
 
     return _bench.main(args)

@@ -1,0 +1,133 @@
+"""``python -m fastcorr bench --layers``: conv2d on CNN layers against torch.
+
+The five float32 NCHW layers of issue 3, forward and backward (grad_input,
+grad_weight and grad_bias), fastcorr and ``torch.nn.functional.conv2d`` (its
+CPU path is oneDNN) at the same thread count, interleaved call by call in one
+process so that both see the same machine. Also the machine's float32 GEMM
+rate (numpy's BLAS on a 2048^3 product) as the yardstick of GFLOP/s.
+"""
+import time
+
+import numpy as np
+
+#: name -> (N, C_in, C_out, H, W, k, stride, padding)
+LAYERS = {
+    "N8 64->64 56x56 3x3": (8, 64, 64, 56, 56, 3, 1, 1),
+    "N8 128->128 28x28 3x3": (8, 128, 128, 28, 28, 3, 1, 1),
+    "N1 3->64 224x224 7x7 s2": (1, 3, 64, 224, 224, 7, 2, 3),
+    "N8 256->256 14x14 1x1": (8, 256, 256, 14, 14, 1, 1, 0),
+    "N1 16->16 512x512 5x5": (1, 16, 16, 512, 512, 5, 1, 2),
+}
+
+
+def layer_flops(n, cin, cout, h, w, k, s, p):
+    """Multiply-adds x 2 of one forward pass."""
+    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    return 2 * n * cout * cin * k * k * ho * wo
+
+
+def sgemm_rate(threads, size=2048, repeats=5):
+    """GFLOP/s of numpy's float32 matmul at ``threads`` BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a = rng.random((size, size), dtype=np.float32)
+    b = rng.random((size, size), dtype=np.float32)
+    with threadpool_limits(threads, user_api="blas"):
+        a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _contenders(layer, torch):
+    import fastcorr
+
+    n, cin, cout, h, w, k, s, p = layer
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, cin, h, w), dtype=np.float32)
+    wt = rng.standard_normal((cout, cin, k, k), dtype=np.float32)
+    b = rng.standard_normal(cout, dtype=np.float32)
+    y = fastcorr.conv2d(x, wt, b, s, p)
+    gy = rng.standard_normal(y.shape, dtype=np.float32)
+    runs = {
+        "forward": {"fastcorr": lambda: fastcorr.conv2d(x, wt, b, s, p)},
+        "backward": {"fastcorr": lambda: fastcorr.conv2d_backward(x, wt, gy, s, p)},
+    }
+    if torch is not None:
+        xt, wtt, bt, gyt = map(torch.from_numpy, (x, wt, b, gy))
+
+        def torch_forward():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(xt, wtt, bt, s, p)
+
+        def torch_backward():  # the three gradients autograd computes for the layer
+            return torch.ops.aten.convolution_backward(gyt, xt, wtt, [cout], [s, s], [p, p], [1, 1], False,
+                                                       [0, 0], 1, [True, True, True])
+
+        runs["forward"]["torch"] = torch_forward
+        runs["backward"]["torch"] = torch_backward
+    return runs
+
+
+def run(threads=None, repeats=15, layers=None):
+    """Median times (s) per layer, pass and library; also the sgemm rate."""
+    import fastcorr
+
+    threads = threads or fastcorr.get_num_threads()
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        torch = None
+    results = {"threads": threads, "sgemm_gflops": sgemm_rate(threads), "layers": {}}
+    with fastcorr.threads(threads):
+        for name in layers or LAYERS:
+            runs = _contenders(LAYERS[name], torch)
+            entry = results["layers"][name] = {"gflop": layer_flops(*LAYERS[name]) / 1e9}
+            for pass_, fns in runs.items():
+                for fn in fns.values():
+                    fn()  # warm-up
+                times = {lib: [] for lib in fns}
+                for _ in range(repeats):  # interleaved: both see the same machine
+                    for lib, fn in fns.items():
+                        times[lib].append(_timed(fn))
+                entry[pass_] = {lib: float(np.median(t)) for lib, t in times.items()}
+    return results
+
+
+def table(results):
+    """Text table: medians, fastcorr / torch, GFLOP/s against sgemm."""
+    peak = results["sgemm_gflops"]
+    lines = [f"threads {results['threads']}; numpy float32 GEMM {peak:.0f} GFLOP/s",
+             f"{'layer':26s} {'pass':9s} {'fastcorr ms':>11s} {'torch ms':>9s} {'fc/torch':>8s} "
+             f"{'fc GFLOP/s':>10s} {'% of GEMM':>9s}"]
+    for name, entry in results["layers"].items():
+        for pass_ in ("forward", "backward"):
+            t = entry[pass_]
+            fc = t["fastcorr"]
+            flops = entry["gflop"] * (1 if pass_ == "forward" else 2)
+            rate = flops / fc
+            tt = t.get("torch")
+            ratio = f"{fc / tt:8.2f}" if tt else f"{'-':>8s}"
+            tms = f"{tt * 1e3:9.2f}" if tt else f"{'-':>9s}"
+            lines.append(f"{name:26s} {pass_:9s} {fc * 1e3:11.2f} {tms} {ratio} {rate:10.0f} {100 * rate / peak:8.0f}%")
+    return "\n".join(lines)
+
+
+def main(args):
+    results = run(threads=args.threads)
+    print(table(results))
+    if args.json:
+        import json
+
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"raw numbers written to {args.json}")
+    return 0
