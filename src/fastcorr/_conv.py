@@ -268,9 +268,12 @@ def _direct_forward(p):
 #: weights, and the row kernel serves them).
 _BLOCKED_MIN_CHANNELS = 4
 
+#: Work items (bands) per thread the band height aims at, for balance.
+_ITEMS_PER_THREAD = 8
+
 #: Target bytes of one band's input planes (per thread): they stay in L2
 #: while every block of output channels passes over them.
-_BAND_TARGET = 192 * 2**10
+_BAND_TARGET = 384 * 2**10
 
 
 def _band_plan(p, direct_input=True):
@@ -313,7 +316,7 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     row_bytes = Cg * len(rph) * len(cph) * Wq * itemsize
     band = Ho if direct else max(1, _BAND_TARGET // row_bytes - Rq)  # direct: no planes to hold
     if nt > 1:
-        band = min(band, max(1, -(-Ho * N * groups // (4 * nt))))
+        band = min(band, max(1, -(-Ho * N * groups // (_ITEMS_PER_THREAD * nt))))
     band = min(band, Ho)
     band = -(-Ho // -(-Ho // band))
     # Padded row u / column v -> input index (-1 = zero), as the padding mode says.
