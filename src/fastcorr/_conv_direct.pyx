@@ -299,7 +299,7 @@ cdef enum:
     #: kernel: their pixel-major grad_output stays in L1
     CV_CHUNK = 96
     #: pixels per chunk of the channel-vectorised forward kernel (a multiple
-    #: of its 6-pixel blocks and of the 8-wide transpose): the pixel-major
+    #: of its 6-pixel blocks and of the 8-wide transpose, 24): the pixel-major
     #: result of a chunk stays in L1/L2 until transposed out
     CV_PIXELS = 192
 
@@ -470,8 +470,12 @@ cdef void cv_compute(const real_t* wq, real_t* out, const real_t* bias, const Ba
     cdef Py_ssize_t ldo = g.nob * nc, nreal = nrows * g.Wo
     cdef Py_ssize_t npix = (nreal + FC_CV_PIX - 1) // FC_CV_PIX * FC_CV_PIX
     cdef Py_ssize_t p0 = 0, n, t0, nt, ob
+    # chunks of equal size (a multiple of 24 pixels, at most CV_PIXELS), not
+    # a short last one that pays every tap chunk's set-up for a few pixels
+    cdef Py_ssize_t nchunks = (npix + CV_PIXELS - 1) // CV_PIXELS
+    cdef Py_ssize_t chunk = ((npix + nchunks - 1) // nchunks + 23) // 24 * 24
     while p0 < npix:
-        n = min(<Py_ssize_t> CV_PIXELS, npix - p0)
+        n = min(chunk, npix - p0)
         t0 = 0
         while t0 < g.ntaps:
             nt = min(g.kc, g.ntaps - t0)
