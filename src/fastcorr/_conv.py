@@ -388,7 +388,9 @@ def _blocked_forward(p):
     wp = np.ascontiguousarray(wg.reshape(groups, nob, ob, -1).transpose(0, 1, 3, 2)).reshape(groups, nob, -1)
     pix = pix_cv if cv else np.empty(0, dtype=np.intp)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
-    _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, pix, _threads(p))
+    nt = _threads(p)
+    ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
+    _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, pix, ws, nt)
     return out
 
 
@@ -405,7 +407,8 @@ def _blocked_grad_weight(p, go):
     ntaps = off.size
     off = np.concatenate([off, np.zeros(-ntaps % _conv_direct.GW_BLOCK_TAPS, dtype=np.intp)])
     acc = np.zeros((nt, groups, off.size, -(-Cog // nc) * nc), dtype=p.dtype)
-    _conv_direct.grad_weight_blocked(p.x.reshape(N, -1), go.reshape(N, -1), acc, *tables, off, nt)
+    ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], acc.shape[3], True, True), p.dtype)
+    _conv_direct.grad_weight_blocked(p.x.reshape(N, -1), go.reshape(N, -1), acc, *tables, off, ws, nt)
     gw = acc.sum(axis=0) if nt > 1 else acc[0]
     return np.ascontiguousarray(gw[:, :ntaps, :Cog].transpose(0, 2, 1)).reshape(Cout, Cg, kh, kw)
 

@@ -374,7 +374,7 @@ cdef void make_band(Band* g, const Py_ssize_t[::1] dims, const Py_ssize_t[::1] r
 
 cdef inline Py_ssize_t band_buffer_size(const Band* g) noexcept nogil:
     """Elements of one thread's planes: reads run past the last plane by at
-    most one pixel block and one plane row."""
+    most one pixel block and one plane row (the slack, zeroed per call)."""
     if g.direct:
         return 0
     return g.C * g.nA * g.nB * g.S + g.Wq + 2 * FC_CB_PIX
@@ -491,7 +491,8 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
                     const real_t[::1] bias, const Py_ssize_t[::1] dims,
                     const Py_ssize_t[::1] rowsrc, const Py_ssize_t[::1] colsrc,
                     const Py_ssize_t[:, ::1] vrange, const Py_ssize_t[::1] phases,
-                    const Py_ssize_t[::1] off, const Py_ssize_t[::1] pix, int nthreads):
+                    const Py_ssize_t[::1] off, const Py_ssize_t[::1] pix, real_t[::1] ws,
+                    int nthreads):
     """out (N, groups*Cog*Ho*Wo) = grouped conv of x (N, groups*C*H*W).
 
     ``dims`` and the tables are the plan of ``_conv._band_plan`` (see the
@@ -500,7 +501,9 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
     past Cog). ``pix``: empty for the pixel-vectorised kernel (blocks of
     FC_CB_OC channels); for the channel-vectorised one the plane position of
     each pixel of a band (a multiple of FC_CV_PIX entries, padded with valid
-    positions).
+    positions). ``ws``: the threads' planes and scratch, at least
+    ``nthreads * blocked_workspace(...)`` elements (reused across calls: a
+    per-call allocation of these buffers cost page faults on every call).
     """
     cdef Band g
     make_band(&g, dims, rowsrc, colsrc, vrange, phases)
@@ -509,12 +512,10 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
     cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
     cdef Py_ssize_t items = N * groups * nbands, it, n, gi, bi, oy0
     cdef Py_ssize_t npix_max = (band * g.Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX
-    cdef Py_ssize_t nbuf = band_buffer_size(&g), nscratch
+    cdef Py_ssize_t nbuf = band_buffer_size(&g), nscratch, per_thread
     cdef const real_t* bp
     cdef real_t* buf
     cdef real_t* scratch
-    cdef int failed[1]
-    failed[0] = 0
     if items == 0:
         return
     g.ntaps = off.shape[0]; g.nob = wp.shape[1]
@@ -524,37 +525,39 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
     nscratch = g.nob * FC_CB_OC * npix_max
     if g.cv:
         nscratch = wp.shape[2] // g.ntaps * g.nob * CV_PIXELS
+    per_thread = nbuf + nscratch
+    if ws.shape[0] < nthreads * per_thread:
+        raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
     with nogil, parallel(num_threads=nthreads):
-        buf = <real_t*> calloc(max(nbuf, 1), sizeof(real_t))
-        scratch = <real_t*> malloc(nscratch * sizeof(real_t))
-        if buf == NULL or scratch == NULL:
-            failed[0] = 1
-        else:
-            for it in prange(items, schedule='dynamic'):
-                n = it // (groups * nbands)
-                gi = (it // nbands) % groups
-                bi = it % nbands
-                oy0 = bi * band
-                bp = &bias[gi * Cog] if bias.shape[0] > 0 else NULL
-                blocked_item(&x[n, 0] + gi * C * H * W, &wp[gi, 0, 0],
-                             &out[n, 0] + gi * Cog * Ho * Wo, bp, &g, oy0, min(Ho, oy0 + band),
-                             buf, scratch)
-        free(buf)
-        free(scratch)
-    if failed[0]:
-        raise MemoryError("fastcorr conv2d direct: could not allocate a band buffer")
+        buf = &ws[0] + threadid() * per_thread
+        scratch = buf + nbuf
+        if nbuf > 0:  # the slack past the planes, read only for junk pixels: kept finite
+            memset(buf + nbuf - (g.Wq + 2 * FC_CB_PIX), 0, (g.Wq + 2 * FC_CB_PIX) * sizeof(real_t))
+        for it in prange(items, schedule='dynamic'):
+            n = it // (groups * nbands)
+            gi = (it // nbands) % groups
+            bi = it % nbands
+            oy0 = bi * band
+            bp = &bias[gi * Cog] if bias.shape[0] > 0 else NULL
+            blocked_item(&x[n, 0] + gi * C * H * W, &wp[gi, 0, 0],
+                         &out[n, 0] + gi * Cog * Ho * Wo, bp, &g, oy0, min(Ho, oy0 + band),
+                         buf, scratch)
 
 
 def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[:, :, :, ::1] acc,
                         const Py_ssize_t[::1] dims, const Py_ssize_t[::1] rowsrc,
                         const Py_ssize_t[::1] colsrc, const Py_ssize_t[:, ::1] vrange,
-                        const Py_ssize_t[::1] phases, const Py_ssize_t[::1] off, int nthreads):
+                        const Py_ssize_t[::1] phases, const Py_ssize_t[::1] off, real_t[::1] ws,
+                        int nthreads):
     """acc[thread, g, t, c] += sum over pixels of go[n, g*Cog + c] * (tap t of x[n], group g).
 
     The weight gradient on the band planes of ``forward_blocked`` (same plan
     arguments). ``off`` is padded to a multiple of FC_GW_TAPS taps (the extra
     rows of ``acc`` are junk); ``acc`` (nthreads, groups, len(off), channels
     rounded up to a block) is zeroed by the caller, who sums it over threads.
+    ``ws``: the threads' planes and pixel-major grad_output, at least
+    ``nthreads * (band_elements + band*Wo*channels)`` elements (see
+    ``blocked_workspace``).
     """
     cdef Band g
     make_band(&g, dims, rowsrc, colsrc, vrange, phases)
@@ -565,47 +568,59 @@ def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[
     cdef Py_ssize_t rows_per_chunk = max(1, CV_CHUNK // max(Wo, 1))
     cdef Py_ssize_t ldg = acc.shape[3], ntaps_r = off.shape[0], HW = Ho * Wo
     cdef Py_ssize_t nc = (FC_CV_VECS * 32) // sizeof(real_t), nob = ldg // nc
-    cdef Py_ssize_t nbuf = band_buffer_size(&g)
+    cdef Py_ssize_t nbuf = band_buffer_size(&g), ngot = band * Wo * ldg, per_thread = nbuf + ngot
     cdef real_t* buf
     cdef real_t* got
     cdef real_t* a
     cdef const real_t* planes
     cdef int tid
-    cdef int failed[1]
-    failed[0] = 0
     if items == 0:
         return
+    if ws.shape[0] < nthreads * per_thread:
+        raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
     with nogil, parallel(num_threads=nthreads):
-        buf = <real_t*> calloc(max(nbuf, 1), sizeof(real_t))
-        got = <real_t*> calloc(band * Wo * ldg, sizeof(real_t))   # channel padding stays 0
-        if buf == NULL or got == NULL:
-            failed[0] = 1
-        else:
-            for it in prange(items, schedule='dynamic'):
-                tid = threadid()
-                n = it // (groups * nbands)
-                gi = (it // nbands) % groups
-                bi = it % nbands
-                oy0 = bi * band
-                oy1 = min(Ho, oy0 + band)
-                nreal = (oy1 - oy0) * Wo
-                planes = band_planes(&x[n, 0] + gi * C * H * W, &g, oy0, oy1 - oy0, buf)
-                # grad_output of the band, pixel-major
-                transpose_out(got, ldg, &go[n, 0] + gi * Cog * HW + oy0 * Wo, HW, Cog, nreal, <real_t*> NULL)
-                a = &acc[tid, gi, 0, 0]
-                # chunks of rows: their grad_output (pixel-major) stays in L1
-                r0 = 0
-                while r0 < oy1 - oy0:
-                    nr = min(rows_per_chunk, oy1 - oy0 - r0)
-                    for ob in range(nob):
-                        for tb in range(ntaps_r // FC_GW_TAPS):
-                            conv_gw(a + tb * FC_GW_TAPS * ldg + ob * nc, ldg, planes + r0 * Wq,
-                                    &off[tb * FC_GW_TAPS], nr, Wo, Wq, got + r0 * Wo * ldg + ob * nc, ldg)
-                    r0 = r0 + nr
-        free(buf)
-        free(got)
-    if failed[0]:
-        raise MemoryError("fastcorr conv2d_backward: could not allocate a band buffer")
+        buf = &ws[0] + threadid() * per_thread
+        got = buf + nbuf
+        memset(got, 0, ngot * sizeof(real_t))   # the channel padding stays 0
+        for it in prange(items, schedule='dynamic'):
+            tid = threadid()
+            n = it // (groups * nbands)
+            gi = (it // nbands) % groups
+            bi = it % nbands
+            oy0 = bi * band
+            oy1 = min(Ho, oy0 + band)
+            nreal = (oy1 - oy0) * Wo
+            planes = band_planes(&x[n, 0] + gi * C * H * W, &g, oy0, oy1 - oy0, buf)
+            # grad_output of the band, pixel-major
+            transpose_out(got, ldg, &go[n, 0] + gi * Cog * HW + oy0 * Wo, HW, Cog, nreal, <real_t*> NULL)
+            a = &acc[tid, gi, 0, 0]
+            # chunks of rows: their grad_output (pixel-major) stays in L1
+            r0 = 0
+            while r0 < oy1 - oy0:
+                nr = min(rows_per_chunk, oy1 - oy0 - r0)
+                for ob in range(nob):
+                    for tb in range(ntaps_r // FC_GW_TAPS):
+                        conv_gw(a + tb * FC_GW_TAPS * ldg + ob * nc, ldg, planes + r0 * Wq,
+                                &off[tb * FC_GW_TAPS], nr, Wo, Wq, got + r0 * Wo * ldg + ob * nc, ldg)
+                r0 = r0 + nr
+
+
+def blocked_workspace(const Py_ssize_t[::1] dims, Py_ssize_t channels, bint cv, bint grad_weight=False):
+    """Elements of one thread's workspace for the blocked kernels.
+
+    ``channels``: output channels rounded up to the kernel's block; ``cv``
+    the channel-vectorised forward kernel; ``grad_weight`` for
+    ``grad_weight_blocked`` instead of ``forward_blocked``.
+    """
+    cdef Band g
+    g.C = dims[D_C]; g.nA = dims[D_NA]; g.nB = dims[D_NB]; g.S = dims[D_S]; g.Wq = dims[D_WQ]
+    g.direct = dims[D_DIRECT] != 0
+    cdef Py_ssize_t band = dims[D_BAND]
+    if grad_weight:
+        return band_buffer_size(&g) + band * dims[D_WO] * channels
+    if cv:
+        return band_buffer_size(&g) + channels * CV_PIXELS
+    return band_buffer_size(&g) + channels * ((band * g.Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX)
 
 
 #: Output channels per register block of the blocked kernel (weights are
