@@ -363,7 +363,7 @@ def tapwise_reference(x, w, gy, stride, padding, dilation, groups, mode):
         ci = np.pad(np.arange(W), pw, constant_values=-1)
     else:
         ri, ci = np.pad(np.arange(H), ph, mode=npmode[mode]), np.pad(np.arange(W), pw, mode=npmode[mode])
-    xp = x[:, :, np.maximum(ri, 0)][:, :, :, np.maximum(ci, 0)] * ((ri >= 0)[:, None] & (ci >= 0)[None, :])
+    xp = np.where((ri >= 0)[:, None] & (ci >= 0)[None, :], x[:, :, np.maximum(ri, 0)][:, :, :, np.maximum(ci, 0)], 0.0)
     Ho = (len(ri) - dh * (kh - 1) - 1) // sh + 1
     Wo = (len(ci) - dw * (kw - 1) - 1) // sw + 1
     Og = Cout // groups
@@ -428,3 +428,26 @@ def test_blocked_kernels_against_tapwise(case, dtype):
     np.testing.assert_allclose(gx2, gx, rtol=tol, atol=tol * np.abs(gx).max())
     np.testing.assert_allclose(gw2, gw, rtol=tol, atol=tol * np.abs(gw).max())
     np.testing.assert_allclose(gb2, gy.sum(axis=(0, 2, 3)), rtol=tol, atol=tol * np.abs(gb2).max())
+
+
+@pytest.mark.parametrize("cout", [32, 12])  # channels in lanes / pixels in lanes
+def test_blocked_kernels_keep_nan_local(cout):
+    # A NaN and an inf in the input reach exactly the outputs whose windows
+    # cover them (and their gradients exactly the weights that meet them):
+    # the junk columns and padded channels of the blocked kernels never leak.
+    rng = np.random.default_rng(cout)
+    x = rng.standard_normal((2, 8, 11, 13))
+    x[0, 3, 4, 5] = np.nan
+    x[1, 6, 0, 12] = np.inf
+    w = rng.standard_normal((cout, 8, 3, 3))
+    gy = rng.standard_normal((2, cout, 11, 13))
+    y, gx, gw = tapwise_reference(x, w, gy, (1, 1), (1, 1), (1, 1), 1, "zeros")
+    got = fastcorr.conv2d(x.astype(np.float32), w.astype(np.float32), padding=1, method="direct")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(y))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(y))
+    finite = np.isfinite(y)
+    np.testing.assert_allclose(got[finite], y[finite], rtol=2e-4, atol=2e-4 * np.abs(y[finite]).max())
+    gx2, gw2, _ = fastcorr.conv2d_backward(x.astype(np.float32), w.astype(np.float32), gy.astype(np.float32),
+                                           padding=1)
+    np.testing.assert_array_equal(np.isfinite(gw2), np.isfinite(gw))
+    np.testing.assert_array_equal(np.isfinite(gx2), np.isfinite(gx))
