@@ -268,6 +268,10 @@ def _direct_forward(p):
 #: weights, and the row kernel serves them).
 _BLOCKED_MIN_CHANNELS = 4
 
+#: Input bytes of one pixel chunk x tap chunk of a 1x1 convolution (whose
+#: taps share no input lines), kept in L1 by the blocked kernel.
+_POINTWISE_CHUNK_BYTES = 65536
+
 #: Work items (bands) per thread the band height aims at, for balance.
 _ITEMS_PER_THREAD = 8
 
@@ -337,7 +341,7 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     ntaps = Cg * kh * kw
     kc = 16384 // 64
     if kh * kw == 1:
-        kc = min(kc, 32768 // (_conv_direct.CV_CHUNK_PIXELS * itemsize))
+        kc = min(kc, _POINTWISE_CHUNK_BYTES // (_conv_direct.CV_CHUNK_PIXELS * itemsize))
     kc = -(-ntaps // -(-ntaps // kc))
     vals = dict(groups=groups, C=Cg, H=H, W=W, Cog=Cout // groups, sh=sh, sw=sw, Ho=Ho, Wo=Wo, Wq=Wq, Rq=Rq,
                 band=band, S=S, padl=pad_left, direct=int(direct), nA=len(rph), nB=len(cph), kc=kc)

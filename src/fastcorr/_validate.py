@@ -186,6 +186,11 @@ CONV_METHODS = ("auto", "direct", "im2col")
 
 def pair_arg(value, name, minimum=1):
     """An int or a pair of ints, each >= ``minimum``, as a tuple (h, w)."""
+    if type(value) is int and minimum <= value <= MAX_GEOMETRY:  # the common case, without the ABC checks
+        return value, value
+    if (type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int
+            and minimum <= value[0] <= MAX_GEOMETRY and minimum <= value[1] <= MAX_GEOMETRY):
+        return value
     items = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
     try:
         items = tuple(items)
