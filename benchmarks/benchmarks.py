@@ -7,6 +7,7 @@ import numpy as np
 
 import fastcorr
 from fastcorr import _dispatch
+from fastcorr._layers_bench import LAYERS
 
 METHODS = ["auto", *sorted(_dispatch._ENGINE_MODULES)]
 
@@ -90,14 +91,8 @@ def track_dispatch_regret():
 
 track_dispatch_regret.unit = "ratio"
 
-# CNN layers of the im2col issue (N, C_in, C_out, H, W, k, stride, padding).
-LAYERS = {
-    "64x56x56_3x3": (8, 64, 64, 56, 56, 3, 1, 1),
-    "128x28x28_3x3": (8, 128, 128, 28, 28, 3, 1, 1),
-    "3x224x224_7x7s2": (1, 3, 64, 224, 224, 7, 2, 3),
-    "256x14x14_1x1": (8, 256, 256, 14, 14, 1, 1, 0),
-    "16x512x512_5x5": (1, 16, 16, 512, 512, 5, 1, 2),
-}
+# CNN layers of the im2col issue: ``LAYERS`` (N, C_in, C_out, H, W, k, stride,
+# padding), one list for asv, pytest-benchmark and ``bench --layers``.
 
 
 class Conv2DLayers:

@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 
 import fastcorr
+from fastcorr._layers_bench import LAYERS  # name: (N, C_in, C_out, H, W, k, stride, padding)
 
-# name: (N, C_in, C_out, H, W, k, stride, padding)
-LAYERS = {
-    "56x56x64_3x3": (8, 64, 64, 56, 56, 3, 1, 1),
-    "28x28x128_3x3": (8, 128, 128, 28, 28, 3, 1, 1),
-    "224x224x3_7x7s2": (1, 3, 64, 224, 224, 7, 2, 3),
-    "14x14x256_1x1": (8, 256, 256, 14, 14, 1, 1, 0),
-    "512x512x16_5x5": (1, 16, 16, 512, 512, 5, 1, 2),
-}
 THREADS = 2
 
 
