@@ -6,9 +6,11 @@ over NCHW arrays), ``torch.nn.Conv2d``'s ``padding_mode``, and
 ``_validate``; the method ('direct' or 'im2col') is chosen in ``_dispatch``;
 the compiled work is in ``_im2col`` and ``_conv_direct``.
 
-Boundary handling everywhere is an *index table*: for each kernel tap and
-output row (column) the input row (column) it reads, after padding and the
-padding mode, or -1 for a zero. No padded copy of the input is made.
+Boundary handling is an *index table*: for each kernel tap and output row
+(column) the input row (column) it reads, after padding and the padding mode,
+or -1 for a zero. im2col gathers through it (no padded copy of the input);
+the blocked direct kernels copy one band of rows at a time through it into
+padded planes (``_band_plan``), a few hundred KiB per thread.
 """
 import contextlib
 import dataclasses

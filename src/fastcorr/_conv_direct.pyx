@@ -1,15 +1,22 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, nonecheck=False
-"""Direct multi-channel conv2d: one OpenMP loop over batch x groups of output rows.
+"""Direct multi-channel conv2d (and its weight gradient): two engines.
 
-Each work item is one group of output rows of one image (three rows at a
+``forward_blocked`` / ``grad_weight_blocked`` (layers with at least 4 output
+channels per group): each OpenMP work item is one band of output rows of one
+(image, group). It lays the input rows the band reads out as padded,
+stride-phase-split planes (see the section comment below), so that every
+kernel tap is a constant offset, and runs the register-blocked kernels of
+``_conv_kernels.h`` over them at the FMA rate: no im2col matrix, no edge
+cases in the inner loop.
+
+``forward`` (fewer output channels per group: depthwise and thin layers):
+each work item is one group of output rows of one image (three rows at a
 time with unit strides and dilations, else one), for every output channel in
-turn, so the input rows it reads stay in cache; it accumulates, tap by tap,
-scaled input rows into the output rows (which stay in L1), reading the
-input through the same index tables as im2col
+turn; it accumulates, tap by tap, scaled input rows into the output rows,
+reading the input through the index tables of im2col
 (``_conv.index_table``): padding and padding modes cost nothing in the
-interior. It suits layers whose GEMM would be thin: depthwise and few-channel
-convolutions, where im2col's copy outweighs its matrix product.
+interior.
 """
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, calloc, free
