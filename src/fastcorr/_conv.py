@@ -387,14 +387,11 @@ def _blocked_forward(p):
     nob = -(-Cog // ob)
     # Weights packed per block of ob output channels, tap-major inside a
     # block, zero rows past Cog (their results are never stored).
-    wg = p.w.reshape(groups, Cog, -1)
-    if Cog % ob:
-        wg = np.zeros((groups, nob * ob, off.size), dtype=p.dtype)
-        wg[:, :Cog] = p.w.reshape(groups, Cog, -1)
-    wp = np.ascontiguousarray(wg.reshape(groups, nob, ob, -1).transpose(0, 1, 3, 2)).reshape(groups, nob, -1)
+    nt = _threads(p)
+    wp = np.empty((groups, nob, off.size * ob), dtype=p.dtype)
+    _conv_direct.pack_weights(p.w.reshape(Cout, -1), wp, Cog, nt)
     pix = pix_cv if cv else np.empty(0, dtype=np.intp)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
-    nt = _threads(p)
     ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
     _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, pix, ws, nt)
     return out

@@ -612,6 +612,24 @@ def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[
                 r0 = r0 + nr
 
 
+def pack_weights(const real_t[:, ::1] w, real_t[:, :, ::1] wp, Py_ssize_t Cog, int nthreads):
+    """wp[g, b] (taps x block, tap-major) = the weights of output channels
+    g*Cog + b*block ... of w (groups*Cog, taps); zeros past Cog.
+
+    ``block = wp.shape[2] // taps`` channels per block (the blocked kernels'
+    weight layout); 8x8 register transposes, parallel over blocks.
+    """
+    cdef Py_ssize_t K = w.shape[1], nob = wp.shape[1], block = wp.shape[2] // max(w.shape[1], 1)
+    cdef Py_ssize_t items = wp.shape[0] * nob, it, g, b, nreal
+    for it in prange(items, nogil=True, num_threads=nthreads, schedule='static'):
+        g = it // nob
+        b = it % nob
+        nreal = min(block, Cog - b * block)
+        if nreal < block:
+            memset(&wp[g, b, 0], 0, K * block * sizeof(real_t))
+        transpose_out(&wp[g, b, 0], block, &w[g * Cog + b * block, 0], K, nreal, K, <real_t*> NULL)
+
+
 def blocked_workspace(const Py_ssize_t[::1] dims, Py_ssize_t channels, bint cv, bint grad_weight=False):
     """Elements of one thread's workspace for the blocked kernels.
 
