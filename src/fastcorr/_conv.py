@@ -518,11 +518,16 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     if N == 0:
         gx, gw = np.zeros((N, C, H, W), dtype=p.dtype), np.zeros(w.shape, dtype=p.dtype)
         return (gx[0] if p.unbatched else gx), gw, grad_bias
+    if _blocked_grad_weight_serves(p) and _grad_input_by_correlation(p):
+        gw = _blocked_grad_weight(p, go)
+        gx = _grad_input_direct(p, go)
+        return (gx[0] if p.unbatched else gx), gw, grad_bias
+
+    # im2col / col2im for what the blocked engine does not serve
     ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
     pw = _is_pointwise(p)
     pinnable = blas_threads_pinnable()
     go2 = go.reshape(N, -1)
-
     if _blocked_grad_weight_serves(p):
         gw = _blocked_grad_weight(p, go)
     else:
