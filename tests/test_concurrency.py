@@ -20,6 +20,12 @@ def test_all_methods_from_many_threads():
     xl = rng.standard_normal((2, 4, 20, 20)).astype(np.float32)
     wl = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
     want_layer = fastcorr.conv2d(xl, wl, padding=1, method="direct", num_threads=1)
+    # 16 channels: the channel-vectorised blocked kernel and its gradients
+    x16 = rng.standard_normal((2, 8, 18, 21)).astype(np.float32)
+    w16 = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    g16 = rng.standard_normal((2, 16, 18, 21)).astype(np.float32)
+    want16 = fastcorr.conv2d(x16, w16, padding=1, num_threads=1)
+    want16_grads = fastcorr.conv2d_backward(x16, w16, g16, padding=1, num_threads=1)
     errors = []
     barrier = threading.Barrier(8)
 
@@ -34,6 +40,10 @@ def test_all_methods_from_many_threads():
                 with fastcorr.threads(nt):
                     layer = fastcorr.conv2d(xl, wl, padding=1, method=("direct", "im2col")[rep % 2])
                 np.testing.assert_allclose(layer, want_layer, atol=1e-4)
+                np.testing.assert_allclose(fastcorr.conv2d(x16, w16, padding=1, num_threads=nt), want16, atol=1e-4)
+                for got_g, want_g in zip(fastcorr.conv2d_backward(x16, w16, g16, padding=1, num_threads=nt),
+                                         want16_grads):
+                    np.testing.assert_allclose(got_g, want_g, atol=1e-3)
         except Exception as exc:  # reported by the main thread
             errors.append(exc)
 
