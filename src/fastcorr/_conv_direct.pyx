@@ -245,6 +245,7 @@ def forward(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, ::1] out,
     # per thread: rows + wrows (C*kh each), then the three-row kernel's input
     # rows (C*(kh+2)), its scratch (2*C*kh) and its accumulator rows (3)
     nptr = 2 * max(C * kh, 1) + C * (kh + FC_MR_ROWS - 1) + 2 * max(C * kh, 1) + FC_MR_ROWS
+    rows = NULL  # allocated per thread below (initialised for the compiler's sake)
     with nogil, parallel(num_threads=nthreads):
         rows = <const real_t**> malloc(nptr * sizeof(real_t*))
         if rows == NULL:
@@ -535,6 +536,7 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
     per_thread = nbuf + nscratch
     if ws.shape[0] < nthreads * per_thread:
         raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
+    buf = scratch = NULL  # set per thread below (initialised for the compiler's sake)
     with nogil, parallel(num_threads=nthreads):
         buf = &ws[0] + threadid() * per_thread
         scratch = buf + nbuf
@@ -585,6 +587,7 @@ def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[
         return
     if ws.shape[0] < nthreads * per_thread:
         raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
+    buf = got = NULL  # set per thread below (initialised for the compiler's sake)
     with nogil, parallel(num_threads=nthreads):
         buf = &ws[0] + threadid() * per_thread
         got = buf + nbuf
