@@ -370,13 +370,17 @@ cdef struct Band:
     Py_ssize_t kc                    # channel-vectorised forward: taps per chunk
 
 
-cdef void make_band(Band* g, const Py_ssize_t[::1] dims, const Py_ssize_t[::1] rowsrc,
-                    const Py_ssize_t[::1] colsrc, const Py_ssize_t[:, ::1] vrange,
-                    const Py_ssize_t[::1] phases) noexcept nogil:
+cdef void band_dims(Band* g, const Py_ssize_t[::1] dims) noexcept nogil:
     g.C = dims[D_C]; g.H = dims[D_H]; g.W = dims[D_W]; g.sh = dims[D_SH]; g.sw = dims[D_SW]
     g.Ho = dims[D_HO]; g.Wo = dims[D_WO]; g.Wq = dims[D_WQ]; g.Rq = dims[D_RQ]
     g.band = dims[D_BAND]; g.S = dims[D_S]; g.padl = dims[D_PADL]; g.direct = dims[D_DIRECT] != 0
     g.nA = dims[D_NA]; g.nB = dims[D_NB]; g.Cog = dims[D_COG]; g.kc = dims[D_KC]
+
+
+cdef void make_band(Band* g, const Py_ssize_t[::1] dims, const Py_ssize_t[::1] rowsrc,
+                    const Py_ssize_t[::1] colsrc, const Py_ssize_t[:, ::1] vrange,
+                    const Py_ssize_t[::1] phases) noexcept nogil:
+    band_dims(g, dims)
     g.rowsrc = &rowsrc[0]; g.colsrc = &colsrc[0]; g.vrange = &vrange[0, 0]; g.phases = &phases[0]
 
 
@@ -386,6 +390,18 @@ cdef inline Py_ssize_t band_buffer_size(const Band* g) noexcept nogil:
     if g.direct:
         return 0
     return g.C * g.nA * g.nB * g.S + g.Wq + 2 * FC_CB_PIX
+
+
+cdef Py_ssize_t workspace_elements(const Band* g, Py_ssize_t channels, bint cv,
+                                   bint grad_weight) noexcept nogil:
+    """One thread's workspace: the planes, then the kernel's scratch (the
+    forward's result tile, or the weight gradient's pixel-major grad_output)
+    for ``channels`` output channels (rounded up to the kernel's block)."""
+    if grad_weight:
+        return band_buffer_size(g) + g.band * g.Wo * channels
+    if cv:
+        return band_buffer_size(g) + channels * CV_PIXELS
+    return band_buffer_size(g) + channels * ((g.band * g.Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX)
 
 
 cdef const real_t* band_planes(const real_t* x, const Band* g, Py_ssize_t oy0, Py_ssize_t nrows,
@@ -519,8 +535,7 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
     cdef Py_ssize_t Ho = g.Ho, Wo = g.Wo, band = g.band
     cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
     cdef Py_ssize_t items = N * groups * nbands, it, n, gi, bi, oy0
-    cdef Py_ssize_t npix_max = (band * g.Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX
-    cdef Py_ssize_t nbuf = band_buffer_size(&g), nscratch, per_thread
+    cdef Py_ssize_t nbuf = band_buffer_size(&g), per_thread
     cdef const real_t* bp
     cdef real_t* buf
     cdef real_t* scratch
@@ -530,10 +545,7 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
     g.off = &off[0]
     g.cv = pix.shape[0] > 0
     g.pix = &pix[0] if g.cv else NULL
-    nscratch = g.nob * FC_CB_OC * npix_max
-    if g.cv:
-        nscratch = wp.shape[2] // g.ntaps * g.nob * CV_PIXELS
-    per_thread = nbuf + nscratch
+    per_thread = workspace_elements(&g, wp.shape[2] // g.ntaps * g.nob, g.cv, False)
     if ws.shape[0] < nthreads * per_thread:
         raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
     buf = scratch = NULL  # set per thread below (initialised for the compiler's sake)
@@ -577,7 +589,8 @@ def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[
     cdef Py_ssize_t rows_per_chunk = max(1, CV_CHUNK // max(Wo, 1))
     cdef Py_ssize_t ldg = acc.shape[3], ntaps_r = off.shape[0], HW = Ho * Wo
     cdef Py_ssize_t nc = (FC_CV_VECS * 32) // sizeof(real_t), nob = ldg // nc
-    cdef Py_ssize_t nbuf = band_buffer_size(&g), ngot = band * Wo * ldg, per_thread = nbuf + ngot
+    cdef Py_ssize_t nbuf = band_buffer_size(&g), ngot = band * Wo * ldg
+    cdef Py_ssize_t per_thread = workspace_elements(&g, ldg, True, True)
     cdef real_t* buf
     cdef real_t* got
     cdef real_t* a
@@ -641,14 +654,8 @@ def blocked_workspace(const Py_ssize_t[::1] dims, Py_ssize_t channels, bint cv, 
     ``grad_weight_blocked`` instead of ``forward_blocked``.
     """
     cdef Band g
-    g.C = dims[D_C]; g.nA = dims[D_NA]; g.nB = dims[D_NB]; g.S = dims[D_S]; g.Wq = dims[D_WQ]
-    g.direct = dims[D_DIRECT] != 0
-    cdef Py_ssize_t band = dims[D_BAND]
-    if grad_weight:
-        return band_buffer_size(&g) + band * dims[D_WO] * channels
-    if cv:
-        return band_buffer_size(&g) + channels * CV_PIXELS
-    return band_buffer_size(&g) + channels * ((band * g.Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX)
+    band_dims(&g, dims)
+    return workspace_elements(&g, channels, cv, grad_weight)
 
 
 #: Output channels per register block of the blocked kernel (weights are
