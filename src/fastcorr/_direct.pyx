@@ -16,6 +16,7 @@ from libc.stdlib cimport malloc, free
 from fastcorr._boundary cimport map_index, extend_row, BOUNDARY_FILL, BOUNDARY_WRAP, BOUNDARY_SYMM
 from libc.string cimport memset
 from libc.stdint cimport uint64_t
+import numpy as np
 
 cdef extern from "_simd_kernels.h" nogil:
     void fc_rows_f32(float* acc, const float* const* rows, const float* const* w,
@@ -308,8 +309,6 @@ SERVES_INTEGER = True
 
 def correlate(x, w, shape, offsets, int boundary, fill, int num_threads):
     """Engine entry (see ``_dispatch``): a new array with the offset correlation."""
-    import numpy as np
-
     out = np.empty(shape, dtype=x.dtype)
     threads = useful_threads(num_threads, shape[0] * shape[1] * w.shape[0] * w.shape[1], shape[0])
     correlate_into(x, w, out, offsets[0], offsets[1], boundary, fill, threads)

@@ -57,6 +57,8 @@ def choice(value, name, allowed):
 
 def signal_result_dtype(dtype1, dtype2):
     """scipy.signal.correlate2d's result dtype, with float16 accepted."""
+    if dtype1 is dtype2:  # the common case, without numpy's promotion machinery
+        return dtype1
     return np.result_type(dtype1, dtype2)
 
 
@@ -166,7 +168,7 @@ def _human(nbytes):
 
 def check_output_fits(shape, dtype, name="output"):
     """MemoryError, before any work, when the result alone exceeds physical memory."""
-    nbytes = math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
+    nbytes = math.prod(map(int, shape)) * np.dtype(dtype).itemsize
     limit = PHYSICAL_MEMORY
     if nbytes > limit:
         raise MemoryError(
