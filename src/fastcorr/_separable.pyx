@@ -86,6 +86,9 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
     lo = min(max(-off1, 0), next_)
     hi = min(max(W - off1, lo), next_)
 
+    T = NULL  # allocated per thread below (initialised for the compiler's sake)
+    ext = NULL
+    rp = NULL
     with parallel(num_threads=num_threads):
         T = <real_t*> malloc((band + kh - 1) * Wo * sizeof(real_t))
         ext = <real_t*> malloc(next_ * sizeof(real_t))
