@@ -282,19 +282,18 @@ _ITEMS_PER_THREAD = 8
 _BAND_TARGET = 384 * 2**10
 
 
-def _band_plan(p, direct_input=True):
+def _band_plan(p):
     """The plan of the band planes shared by the blocked kernels.
 
     Returns ``(tables, off, pix)``: ``tables`` the plan arguments of
     ``_conv_direct.forward_blocked`` (``dims``, ``rowsrc``, ``colsrc``,
     ``vrange``, ``phases``), ``off`` the tap offsets and ``pix`` the pixel
-    table of the channel-vectorised kernel. ``direct_input``: a 1x1
-    convolution with no stride or padding reads the image itself (only for
-    kernels that never read past a band's pixels). Plans are cached per
-    geometry (their arrays are read-only).
+    table of the channel-vectorised forward kernel, or an empty array when
+    the forward runs the pixel-vectorised one. Plans are cached per geometry
+    (their arrays are read-only).
     """
     return _band_plan_cached(p.x.shape, p.w.shape, p.out_hw, p.stride, p.dilation, tuple(p.pads), p.groups,
-                             p.padding_mode, p.dtype.itemsize, _threads(p), direct_input and _is_pointwise(p))
+                             p.padding_mode, p.dtype.itemsize, _threads(p), _is_pointwise(p))
 
 
 #: Fields of the ``dims`` array of a band plan (the D_* enum of _conv_direct).
@@ -304,16 +303,25 @@ _DIMS = ("groups", "C", "H", "W", "Cog", "sh", "sw", "Ho", "Wo", "Wq", "Rq", "ba
 
 @functools.lru_cache(maxsize=64)
 def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, padding_mode, itemsize, nt,
-                      direct):
+                      pointwise):
     from . import _conv_direct
 
     N, C, H, W = x_shape
     Cout, Cg, kh, kw = w_shape
+    Cog = Cout // groups
     Ho, Wo = out_hw
     (sh, sw), (dh, dw) = stride, dilation
     pad_top, _, pad_left, _ = pads
     Rq, Cq = (kh - 1) * dh // sh, (kw - 1) * dw // sw
     Wq = Wo + Cq
+    # Forward kernel: output channels in the vector lanes (no junk columns)
+    # unless the channel count wastes more of a block than the junk columns.
+    ncv = _conv_direct.CV_BLOCK_CHANNELS[itemsize]
+    npv = _conv_direct.CONV_BLOCK_CHANNELS
+    cv = -(-Cog // ncv) * ncv / Cog <= -(-Cog // npv) * npv / Cog * Wq / Wo
+    # A 1x1 convolution without stride or padding reads the image itself;
+    # not with the pixel-vectorised kernel, which reads whole blocks past a band.
+    direct = pointwise and cv
     # Only the stride phases some tap reads get a plane.
     i, j = np.arange(kh) * dh, np.arange(kw) * dw
     rph, cph = np.unique(i % sh), np.unique(j % sw)
@@ -336,7 +344,7 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     ra, cb = np.searchsorted(rph, i % sh), np.searchsorted(cph, j % sw)
     plane = (np.arange(Cg)[:, None, None] * len(rph) + ra[None, :, None]) * len(cph) + cb[None, None, :]
     off = (plane * S + (i // sh)[None, :, None] * Wq + (j // sw)[None, None, :]).astype(np.intp).ravel()
-    pix = _band_pixels(band, Wo, Wq, _conv_direct.CV_BLOCK_PIXELS)
+    pix = _band_pixels(band, Wo, Wq, _conv_direct.CV_BLOCK_PIXELS) if cv else np.empty(0, dtype=np.intp)
     # Taps per chunk of the channel-vectorised forward kernel: a channel
     # block's weights (64 bytes a tap) within 16 KiB, half of L1; for 1x1
     # kernels (whose taps share no input lines) also the chunk's input.
@@ -345,7 +353,7 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     if kh * kw == 1:
         kc = min(kc, _POINTWISE_CHUNK_BYTES // (_conv_direct.CV_CHUNK_PIXELS * itemsize))
     kc = -(-ntaps // -(-ntaps // kc))
-    vals = dict(groups=groups, C=Cg, H=H, W=W, Cog=Cout // groups, sh=sh, sw=sw, Ho=Ho, Wo=Wo, Wq=Wq, Rq=Rq,
+    vals = dict(groups=groups, C=Cg, H=H, W=W, Cog=Cog, sh=sh, sw=sw, Ho=Ho, Wo=Wo, Wq=Wq, Rq=Rq,
                 band=band, S=S, padl=pad_left, direct=int(direct), nA=len(rph), nB=len(cph), kc=kc)
     dims = np.array([vals[k] for k in _DIMS], dtype=np.intp)
     phases = np.concatenate([rph, cph]).astype(np.intp)
@@ -366,31 +374,21 @@ def _blocked_forward(p):
     """conv2d by the register-blocked direct kernel (``_conv_direct.forward_blocked``)."""
     from . import _conv_direct
 
-    N = p.x.shape[0]
-    Cout, Cg, kh, kw = p.w.shape
+    N, Cout = p.x.shape[0], p.w.shape[0]
     Ho, Wo = p.out_hw
     out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
     if out.size == 0:
         return out
+    tables, off, pix = _band_plan(p)
+    cv = pix.size > 0
     groups, Cog = p.groups, Cout // p.groups
-    Wq = Wo + (kw - 1) * p.dilation[1] // p.stride[1]
-    # Kernel: output channels in the vector lanes (no junk columns) unless
-    # the channel count wastes more of a block than the junk columns do.
-    ncv = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
-    npv = _conv_direct.CONV_BLOCK_CHANNELS
-    waste_cv = -(-Cog // ncv) * ncv / Cog
-    waste_pv = -(-Cog // npv) * npv / Cog * Wq / Wo
-    cv = waste_cv <= waste_pv
-    # the pixel-vectorised kernel reads whole blocks past a band: planes only
-    tables, off, pix_cv = _band_plan(p, direct_input=cv)
-    ob = ncv if cv else npv
+    ob = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize] if cv else _conv_direct.CONV_BLOCK_CHANNELS
     nob = -(-Cog // ob)
     # Weights packed per block of ob output channels, tap-major inside a
     # block, zero rows past Cog (their results are never stored).
     nt = _threads(p)
     wp = np.empty((groups, nob, off.size * ob), dtype=p.dtype)
     _conv_direct.pack_weights(p.w.reshape(Cout, -1), wp, Cog, nt)
-    pix = pix_cv if cv else np.empty(0, dtype=np.intp)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
     ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
     _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, pix, ws, nt)
@@ -518,21 +516,17 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     if N == 0:
         gx, gw = np.zeros((N, C, H, W), dtype=p.dtype), np.zeros(w.shape, dtype=p.dtype)
         return (gx[0] if p.unbatched else gx), gw, grad_bias
-    if _blocked_grad_weight_serves(p) and _grad_input_by_correlation(p):
-        gw = _blocked_grad_weight(p, go)
-        gx = _grad_input_direct(p, go)
-        return (gx[0] if p.unbatched else gx), gw, grad_bias
-
-    # im2col / col2im for what the blocked engine does not serve
-    ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
-    pw = _is_pointwise(p)
-    pinnable = blas_threads_pinnable()
-    go2 = go.reshape(N, -1)
-    if _blocked_grad_weight_serves(p):
+    blocked_gw, correlated_gx = _blocked_grad_weight_serves(p), _grad_input_by_correlation(p)
+    if not (blocked_gw and correlated_gx):  # im2col / col2im serve the rest
+        ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
+        pw = _is_pointwise(p)
+        pinnable = blas_threads_pinnable()
+        go2 = go.reshape(N, -1)
+    if blocked_gw:
         gw = _blocked_grad_weight(p, go)
     else:
         gw = _im2col_grad_weight(p, go2, ridx, cidx, crange, pinnable)
-    if _grad_input_by_correlation(p):
+    if correlated_gx:
         gx = _grad_input_direct(p, go)
         return (gx[0] if p.unbatched else gx), gw, grad_bias
 

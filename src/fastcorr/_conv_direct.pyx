@@ -293,9 +293,11 @@ def forward(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, ::1] out,
 # pixel (oy, ox) then reads plane (c, (i*dh) % sh, (j*dw) % sw) at row
 # oy - oy0 + (i*dh)//sh, column ox + (j*dw)//sw: with rows of Wq = Wo +
 # ((kw-1)*dw)//sw elements, a constant offset ``off[t]`` from the flattened
-# pixel (oy - oy0)*Wq + ox. The kernel computes every flattened pixel (the
-# last Wq - Wo of each row are junk) for FC_CB_OC output channels at a time
-# into a scratch tile, and the item copies the real pixels out (plus bias).
+# pixel (oy - oy0)*Wq + ox. The channel-vectorised kernel visits the real
+# pixels through a table (``pix``) and its pixel-major tiles are transposed
+# out; the pixel-vectorised one computes every flattened pixel (the last
+# Wq - Wo of each row are junk) for FC_CB_OC channels at a time into a
+# scratch tile, and the item copies the real pixels out (plus bias).
 
 #: Pixels per kernel call: the input rows one chunk reads stay in L1/L2
 #: while every block of output channels passes over them (measured at
@@ -349,7 +351,7 @@ cdef inline void conv_gw(real_t* gw, Py_ssize_t ldw, const real_t* inp, const Py
 # Layout of the integer geometry array ``dims`` built by _conv._band_plan.
 cdef enum:
     D_GROUPS, D_C, D_H, D_W, D_COG, D_SH, D_SW, D_HO, D_WO, D_WQ, D_RQ, D_BAND, D_S, D_PADL
-    D_DIRECT, D_NA, D_NB, D_KC, D_LEN
+    D_DIRECT, D_NA, D_NB, D_KC
 
 
 cdef struct Band:
