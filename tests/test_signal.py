@@ -54,6 +54,24 @@ def test_matches_scipy(dtype, mode, boundary, kshape, method):
         assert_matches(got, want, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["same", "full"])
+@pytest.mark.parametrize("boundary", ["fill", "symm"])
+@pytest.mark.parametrize("kshape", [(3, 3), (5, 2), (2, 7)])
+@pytest.mark.parametrize("shape", [(700, 97), (700, 128), (4000, 19)])
+def test_large_images_every_column_block(shape, kshape, boundary, mode, dtype):
+    # Images above the whole-copy limit: edge columns through the boundary
+    # rule, the interior by three-row blocks of 4 vectors, one overlapping
+    # tail block, or (narrow rows) single and masked vectors; each row
+    # starts from its fill contribution.
+    rng = np.random.default_rng(sum(shape) + 10 * sum(kshape))
+    x = random_array(rng, shape, dtype)
+    k = random_array(rng, kshape, dtype)
+    want = ss.correlate2d(x, k, mode=mode, boundary=boundary, fillvalue=2.5)
+    got = fastcorr.correlate2d(x, k, mode=mode, boundary=boundary, fillvalue=2.5, method="direct")
+    assert_matches(got, want, dtype)
+
+
 def test_uint8_wraps_modulo_256_like_scipy():
     x = np.full((3, 3), 200, np.uint8)
     k = np.full((2, 2), 4, np.uint8)

@@ -28,10 +28,12 @@ cdef extern from "_simd_kernels.h" nogil:
     void fc_rows_f64(double* acc, const double* const* rows, const double* const* w,
                      Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
     void fc_rows3_f32(float* const* acc, const float* const* inp, const float* w, Py_ssize_t nch,
-                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const float** scratch)
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const float* init,
+                      const float** scratch)
     void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w, Py_ssize_t nch,
-                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double** scratch)
-    int FC_MR_ROWS
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double* init,
+                      const double** scratch)
+    enum: FC_MR_ROWS
 
 cdef extern from "_conv_kernels.h" nogil:
     void fc_conv_block_f32(float* out, Py_ssize_t ldo, const float* inp, const Py_ssize_t* off,
@@ -72,12 +74,12 @@ cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
 
 
 cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w, Py_ssize_t nch,
-                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n,
+                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const real_t* init,
                               const real_t** scratch) noexcept nogil:
     if real_t is float:
-        fc_rows3_f32(acc, inp, w, nch, kh, kw, n, scratch)
+        fc_rows3_f32(acc, inp, w, nch, kh, kw, n, init, scratch)
     else:
-        fc_rows3_f64(acc, inp, w, nch, kh, kw, n, scratch)
+        fc_rows3_f64(acc, inp, w, nch, kh, kw, n, init, scratch)
 
 
 cdef inline void interior_columns(const Py_ssize_t* crange, Py_ssize_t kw, Py_ssize_t Wo,
@@ -114,6 +116,7 @@ cdef void conv_row_blocked(const real_t* x, const real_t* w, real_t* acc, real_t
     cdef const real_t* row
     cdef const Py_ssize_t* ci
     cdef real_t wv
+    cdef real_t starts[FC_MR_ROWS]
     interior_columns(crange, kw, Wo, &lo, &hi)
     for ox in range(Wo):
         acc[ox] = b
@@ -150,10 +153,12 @@ cdef void conv_rows3_blocked(const real_t* x, const real_t* w, real_t* acc0, rea
     cdef const real_t* row
     cdef real_t* acc
     cdef real_t wv
+    cdef real_t starts[FC_MR_ROWS]
     interior_columns(crange, kw, Wo, &lo, &hi)
     for a in range(FC_MR_ROWS):
         acc = acc0 + a * Wo
         accs[a] = acc + lo
+        starts[a] = b
         for ox in range(Wo):
             acc[ox] = b
     if hi > lo:
@@ -165,7 +170,7 @@ cdef void conv_rows3_blocked(const real_t* x, const real_t* w, real_t* acc0, rea
                 j = i if i < kh else kh - 1
                 r = ridx[j * Ho + oy0 + i - j]
                 inp[c * (kh + FC_MR_ROWS - 1) + i] = (zeros if r < 0 else x + (c * H + r) * W) + crange[2 * kw] + lo
-        rows3_kernel(accs, inp, w, C, kh, kw, hi - lo, scratch)
+        rows3_kernel(accs, inp, w, C, kh, kw, hi - lo, starts, scratch)
     if lo == 0 and hi == Wo:
         return
     for c in range(C):

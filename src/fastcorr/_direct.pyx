@@ -26,10 +26,12 @@ cdef extern from "_simd_kernels.h" nogil:
     void fc_rows_u64(uint64_t* acc, const uint64_t* const* rows, const uint64_t* const* w,
                      Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
     void fc_rows3_f32(float* const* acc, const float* const* inp, const float* w, Py_ssize_t nch,
-                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const float** scratch)
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const float* init,
+                      const float** scratch)
     void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w, Py_ssize_t nch,
-                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double** scratch)
-    int FC_MR_ROWS
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double* init,
+                      const double** scratch)
+    enum: FC_MR_ROWS
     int fc_cpu_has_avx2_fma()
     const char* fc_simd_name()
     int FC_OPENMP
@@ -61,12 +63,12 @@ cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
 
 
 cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w,
-                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n,
+                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const real_t* init,
                               const real_t** scratch) noexcept nogil:
     if real_t is float:
-        fc_rows3_f32(acc, inp, w, 1, kh, kw, n, scratch)
+        fc_rows3_f32(acc, inp, w, 1, kh, kw, n, init, scratch)
     elif real_t is double:
-        fc_rows3_f64(acc, inp, w, 1, kh, kw, n, scratch)
+        fc_rows3_f64(acc, inp, w, 1, kh, kw, n, init, scratch)
 
 
 cdef inline void extend_rows(real_t* ext, Py_ssize_t stride, const real_t** rows,
@@ -83,11 +85,15 @@ cdef inline Py_ssize_t start_row(const real_t* x, Py_ssize_t H, Py_ssize_t ldx,
                                  const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
                                  real_t* acc, Py_ssize_t Wo, Py_ssize_t row0, int boundary,
                                  real_t fill, const real_t* row_sums,
-                                 const real_t** bases, const real_t** wrows) noexcept nogil:
+                                 const real_t** bases, const real_t** wrows,
+                                 Py_ssize_t skip_lo, Py_ssize_t skip_hi,
+                                 real_t* start) noexcept nogil:
     """Set one output row to the fill's contribution; list the image rows it reads.
 
-    Returns how many kernel rows fall inside the image (after the boundary
-    rule); ``bases``/``wrows`` receive those input rows and kernel rows.
+    Columns ``skip_lo .. skip_hi - 1`` are left alone (a kernel that starts
+    from ``start[0]``, the fill's contribution, writes them). Returns how many
+    kernel rows fall inside the image (after the boundary rule);
+    ``bases``/``wrows`` receive those input rows and kernel rows.
     """
     cdef Py_ssize_t j, r, n, nr = 0
     cdef real_t fill_const = 0
@@ -100,10 +106,14 @@ cdef inline Py_ssize_t start_row(const real_t* x, Py_ssize_t H, Py_ssize_t ldx,
             bases[nr] = x + r * ldx
             wrows[nr] = w + j * kw
             nr = nr + 1
+    start[0] = fill_const
     if fill_const == 0:
-        memset(acc, 0, Wo * sizeof(real_t))
+        memset(acc, 0, skip_lo * sizeof(real_t))
+        memset(acc + skip_hi, 0, (Wo - skip_hi) * sizeof(real_t))
     else:
-        for n in range(Wo):
+        for n in range(skip_lo):
+            acc[n] = fill_const
+        for n in range(skip_hi, Wo):
             acc[n] = fill_const
     return nr
 
@@ -153,6 +163,7 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     cdef Py_ssize_t m, g, a, j, k, i, r, nr, group, ngroups, rows_here, nptr
     cdef Py_ssize_t n_lo, n_hi, edge
     cdef real_t* ext
+    cdef real_t* starts
     cdef real_t s
     cdef real_t* acc
     cdef real_t* row_sums = NULL
@@ -163,7 +174,7 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     cdef const real_t** inp
     cdef const real_t** scratch
     cdef real_t** accs
-    cdef bint grouped
+    cdef bint grouped, whole
     cdef int failed[1]
     failed[0] = 0
 
@@ -220,21 +231,27 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
         inp = bases + max(kh, 1)
         scratch = inp + (kh + FC_MR_ROWS - 1)
         accs = <real_t**> (rows + nptr - FC_MR_ROWS)
-        ext = <real_t*> malloc(max(kh, 1) * max(edge, 1) * sizeof(real_t))
+        # the edge buffer, then the three rows' starting values
+        ext = <real_t*> malloc((max(kh, 1) * max(edge, 1) + FC_MR_ROWS) * sizeof(real_t))
+        starts = ext + max(kh, 1) * max(edge, 1)
         if rows == NULL or ext == NULL:
             failed[0] = 1
         else:
             for g in prange(ngroups, schedule='static'):
                 rows_here = min(group, Ho - g * group)
+                whole = grouped and rows_here == group
                 for a in range(rows_here):
                     m = g * group + a
                     acc = out + m * ldo
                     accs[a] = acc
+                    # a whole group's interior is written by the three-row
+                    # kernel, from the row's fill contribution
                     nr = start_row(x, H, ldx, w, kh, kw, acc, Wo, m + off0, boundary, fill,
-                                   row_sums, bases, wrows)
+                                   row_sums, bases, wrows, n_lo if whole else 0,
+                                   n_hi if whole else 0, starts + a)
                     if nr == 0:
                         continue
-                    if n_hi > n_lo and not (grouped and rows_here == group):
+                    if n_hi > n_lo and not whole:
                         for i in range(nr):
                             rows[i] = bases[i] + (off1 + n_lo)
                         rows_kernel(acc + n_lo, rows, wrows, nr, kw, n_hi - n_lo)
@@ -244,13 +261,13 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                     if Wo > n_hi:
                         extend_rows(ext, edge, rows, bases, nr, off1 + n_hi, Wo - n_hi + kw - 1, W, boundary, fill)
                         rows_kernel(acc + n_hi, rows, wrows, nr, kw, Wo - n_hi)
-                if grouped and rows_here == group:
+                if whole:
                     for i in range(kh + group - 1):
                         r = map_index(g * group + off0 + i, H, boundary)
                         inp[i] = (zeros if r < 0 else x + r * ldx) + (off1 + n_lo)
                     for a in range(group):
                         accs[a] = accs[a] + n_lo
-                    rows3_kernel(accs, inp, w, kh, kw, n_hi - n_lo, scratch)
+                    rows3_kernel(accs, inp, w, kh, kw, n_hi - n_lo, starts, scratch)
             free(rows)
         free(ext)
     free(row_sums)

@@ -150,29 +150,34 @@ static void fc_rows_f64(double *acc, const double *const *rows, const double *co
 /* ------------------------------------------------------------------------
  * Three output rows at once (the interior of the direct method).
  *
- * Output rows m, m+1, m+2 read input rows m .. m+kh+1, and input row m+i
- * meets kernel row i-a in output row m+a. The kernel walks the kh+2 input
- * rows once: each input vector is loaded once and feeds three FMAs (one per
- * output row), so a block of FC_MR_ROWS x FC_MR_VECS accumulators does
- * 3 x 3 FMAs per 3 loads and 3 weight broadcasts, instead of one load per
- * FMA. Measured on Zen3 (1024x1024, 11x11, one core): 84 GFLOP/s against
- * 52 for the one-row kernel.
+ * A block is FC_MR_ROWS output rows x FC_MR_VECS vectors of columns: 12
+ * independent accumulators on AVX2. The kernel taps are the outer loop:
+ * each weight is broadcast once and meets all 12 accumulators, each through
+ * one FMA whose input vector is a load folded into the instruction. Every
+ * FMA of an iteration is independent of the others, so the loop runs at the
+ * rate of the loads (about one per FMA; a third or so of the unaligned ones
+ * cross a cache line) rather than at the FMA latency.
  *
- *   acc[a]  output row m+a, from its first interior column (a = 0, 1, 2)
+ * (The earlier design walked the input rows once and reused each loaded
+ * vector for the three output rows; its first and last input rows feed only
+ * one or two output rows, whose few accumulators then wait on the FMA
+ * latency. On the Zen 4 here, one core, 1024x1024: 26 / 40 / 56 GFLOP/s for
+ * 3x3 / 5x5 / 11x11 kernels, against 56 / 62 / 67 for this one.)
+ *
+ *   acc[a]  output row m+a, from its first interior column (a = 0, 1, 2);
+ *           written, not read: it starts from init[a] (the fill's share)
  *   in[c*(kh+2) + i]  input row m+i of channel c at the first column read
  *           (i = 0 .. kh+1); rows outside the image point at zeros (their
- *           fill is added apart)
+ *           fill is in the accumulators' starting value)
  *   w       the kernels, nch x kh x kw, row-major: the output sums over the
  *           nch channels (1 for a plain 2-D correlation; conv2d's input
  *           channels), all in registers before one store
- * (The first and last two input rows meet fewer output rows; they get their
- * own loops rather than zero weights, so that a NaN or inf stays where
- * scipy puts it: 0 * inf would spread it to a neighbouring row.)
+ * Each output meets only its own taps, so a NaN or inf stays where scipy
+ * puts it.
  *
- * Columns left over after the blocks (fewer than one vector) go through the
- * one-row kernel. */
+ * Without AVX2 every column goes through the one-row kernel. */
 #define FC_MR_ROWS 3
-#define FC_MR_VECS 3
+#define FC_MR_VECS 4
 
 #define FC_DEFINE_ROWS3_FALLBACK(NAME, T, ROWS1)                               \
 static void NAME(T *const *acc, const T *const *in, const T *w, ptrdiff_t nch, \
@@ -198,89 +203,166 @@ FC_DEFINE_ROWS3_FALLBACK(fc_rows3_rest_f64, double, fc_rows_f64)
 #if FC_X86_DISPATCH
 #include <immintrin.h>
 
-/* Input row i meets output rows ALO..AHI (compile-time bounds, so that the
- * accumulators stay in registers): row a with kernel row i - a. */
-#define FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, ALO, AHI)              \
-    for (ptrdiff_t k = 0; k < kw; k++) {                                       \
-        VT x[NV];                                                              \
-        for (int v = 0; v < NV; v++) x[v] = LOADU(p + k + v * LANES);          \
-        for (int a = ALO; a <= AHI; a++) {                                     \
-            const VT c = BCAST(wc + (i - a) * kw + k);                         \
-            for (int v = 0; v < NV; v++) s[a][v] = FMA(c, x[v], s[a][v]);      \
+/* One block of FC_MR_ROWS rows x NV vectors (NV = 4 or 1) at column i0:
+ * accumulators start from init[a], input vectors are loaded with LOADX, results stored
+ * by STORE(address, vector, v) (plain, or masked). The accumulators are
+ * named variables: as an array, GCC spilled them to the stack on every tap.
+ * Rows go one after another in the tap loop, so that consecutive loads from
+ * one row fall in different L1 banks (rows a power of two apart collide). */
+#define FC_R3_TAPS(VT, BCAST, BODY)                                            \
+    for (ptrdiff_t r = 0, j = 0, ch = 0; r < nch * kh; r++) {                  \
+        const T_ *const *rin = in + ch * (kh + FC_MR_ROWS - 1) + j;            \
+        const T_ *p0 = rin[0] + i0, *p1 = rin[1] + i0, *p2 = rin[2] + i0;      \
+        const T_ *wj = w + r * kw;                                             \
+        if (++j == kh) { j = 0; ch++; }                                        \
+        for (ptrdiff_t k = 0; k < kw; k++) {                                   \
+            const VT c = BCAST(wj + k);                                        \
+            BODY                                                               \
         }                                                                      \
     }
 
-/* One block of NV vectors x FC_MR_ROWS rows at column i0. */
-#define FC_ROWS3_BLOCK(VT, LANES, LOADU, STOREU, BCAST, FMA, NV)               \
+#define FC_R3_BLOCK4(VT, LANES, LOADX, STORE, BCAST, FMA)                      \
     {                                                                          \
-        VT s[FC_MR_ROWS][NV];                                                  \
-        for (int a = 0; a < FC_MR_ROWS; a++)                                   \
-            for (int v = 0; v < NV; v++) s[a][v] = LOADU(acc[a] + i0 + v * LANES); \
-        for (ptrdiff_t ch = 0; ch < nch; ch++)                                 \
-        for (ptrdiff_t i = 0; i < kh + FC_MR_ROWS - 1; i++) {                  \
-            const T_ *p = in[ch * (kh + FC_MR_ROWS - 1) + i] + i0;             \
-            const T_ *wc = w + ch * kh * kw;                                   \
-            /* output rows a with 0 <= i - a < kh */                           \
-            const int lo = i >= kh ? (int)(i - kh + 1) : 0;                    \
-            const int hi = i < FC_MR_ROWS - 1 ? (int)i : FC_MR_ROWS - 1;       \
-            switch (lo * 4 + hi) {                                             \
-            case 2: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 0, 2) break; \
-            case 0: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 0, 0) break; \
-            case 1: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 0, 1) break; \
-            case 5: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 1, 1) break; \
-            case 6: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 1, 2) break; \
-            default: FC_ROWS3_TAPS(VT, LANES, LOADU, BCAST, FMA, NV, 2, 2) break; \
-            }                                                                  \
-        }                                                                      \
-        for (int a = 0; a < FC_MR_ROWS; a++)                                   \
-            for (int v = 0; v < NV; v++) STOREU(acc[a] + i0 + v * LANES, s[a][v]); \
+        T_ *o0 = acc[0] + i0, *o1 = acc[1] + i0, *o2 = acc[2] + i0;            \
+        VT s00 = BCAST(init), s01 = s00, s02 = s00, s03 = s00;                 \
+        VT s10 = BCAST(init + 1), s11 = s10, s12 = s10, s13 = s10;             \
+        VT s20 = BCAST(init + 2), s21 = s20, s22 = s20, s23 = s20;             \
+        FC_R3_TAPS(VT, BCAST,                                                  \
+            s00 = FMA(c, LOADX(p0 + k), s00);                                  \
+            s01 = FMA(c, LOADX(p0 + k + LANES), s01);                          \
+            s02 = FMA(c, LOADX(p0 + k + 2 * LANES), s02);                      \
+            s03 = FMA(c, LOADX(p0 + k + 3 * LANES), s03);                      \
+            s10 = FMA(c, LOADX(p1 + k), s10);                                  \
+            s11 = FMA(c, LOADX(p1 + k + LANES), s11);                          \
+            s12 = FMA(c, LOADX(p1 + k + 2 * LANES), s12);                      \
+            s13 = FMA(c, LOADX(p1 + k + 3 * LANES), s13);                      \
+            s20 = FMA(c, LOADX(p2 + k), s20);                                  \
+            s21 = FMA(c, LOADX(p2 + k + LANES), s21);                          \
+            s22 = FMA(c, LOADX(p2 + k + 2 * LANES), s22);                      \
+            s23 = FMA(c, LOADX(p2 + k + 3 * LANES), s23);)                     \
+        STORE(o0, s00, 0); STORE(o0 + LANES, s01, 1);                          \
+        STORE(o0 + 2 * LANES, s02, 2); STORE(o0 + 3 * LANES, s03, 3);          \
+        STORE(o1, s10, 0); STORE(o1 + LANES, s11, 1);                          \
+        STORE(o1 + 2 * LANES, s12, 2); STORE(o1 + 3 * LANES, s13, 3);          \
+        STORE(o2, s20, 0); STORE(o2 + LANES, s21, 1);                          \
+        STORE(o2 + 2 * LANES, s22, 2); STORE(o2 + 3 * LANES, s23, 3);          \
     }
 
-/* Blocks of FC_MR_VECS vectors, then one of 2 and one of 1 for what is left;
- * returns the columns done (the rest, under one vector, is the caller's). */
-#define FC_DEFINE_ROWS3_AVX2(NAME, T, VT, LANES, LOADU, STOREU, BCAST, FMA)    \
-FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
-                                     const T *w, ptrdiff_t nch, ptrdiff_t kh,  \
-                                     ptrdiff_t kw, ptrdiff_t n)                \
+#define FC_R3_BLOCK1(VT, LANES, LOADX, STORE, BCAST, FMA)                      \
+    {                                                                          \
+        T_ *o0 = acc[0] + i0, *o1 = acc[1] + i0, *o2 = acc[2] + i0;            \
+        VT s00 = BCAST(init), s10 = BCAST(init + 1), s20 = BCAST(init + 2);    \
+        FC_R3_TAPS(VT, BCAST,                                                  \
+            s00 = FMA(c, LOADX(p0 + k), s00);                                  \
+            s10 = FMA(c, LOADX(p1 + k), s10);                                  \
+            s20 = FMA(c, LOADX(p2 + k), s20);)                                 \
+        STORE(o0, s00, 0); STORE(o1, s10, 0); STORE(o2, s20, 0);               \
+    }
+
+/* Each kind of block is a function of its own (register allocation per
+ * block). */
+#define FC_DEFINE_ROWS3_BLOCK_FN(NAME, T, VT, LANES, LOADX, STORE, BCAST, FMA, BLOCK) \
+FC_TARGET_AVX2 __attribute__((noinline)) static void NAME(                     \
+    T *const *acc, const T *const *in, const T *w, ptrdiff_t nch,              \
+    ptrdiff_t kh, ptrdiff_t kw, const T *init, ptrdiff_t i0, __m256i fc_mask,  \
+    const __m256i *fc_tail)                                                    \
 {                                                                              \
     typedef T T_;                                                              \
-    ptrdiff_t i0 = 0;                                                          \
-    for (; i0 + FC_MR_VECS * LANES <= n; i0 += FC_MR_VECS * LANES)             \
-        FC_ROWS3_BLOCK(VT, LANES, LOADU, STOREU, BCAST, FMA, FC_MR_VECS)       \
-    if (i0 + 2 * LANES <= n) {                                                 \
-        FC_ROWS3_BLOCK(VT, LANES, LOADU, STOREU, BCAST, FMA, 2)                \
-        i0 += 2 * LANES;                                                       \
-    }                                                                          \
-    if (i0 + LANES <= n) {                                                     \
-        FC_ROWS3_BLOCK(VT, LANES, LOADU, STOREU, BCAST, FMA, 1)                \
-        i0 += LANES;                                                           \
-    }                                                                          \
-    return i0;                                                                 \
+    (void)fc_mask; (void)fc_tail;                                              \
+    BLOCK(VT, LANES, LOADX, STORE, BCAST, FMA)                                 \
 }
 
+/* Full blocks of FC_MR_VECS vectors. When the columns do not divide into
+ * them, one more block ends at the row's end, overlapping the last full
+ * one, and stores only the columns past it (masked stores). Narrow rows
+ * (under one block) go by one vector, the last one masked. Returns the
+ * columns done (all). */
+#define FC_DEFINE_ROWS3_AVX2(NAME, T, VT, LANES, LOADU, BCAST, FMA, LOADM,     \
+                             ST_PLAIN, ST_MASK, ST_TAIL, MASK_GE, MASK_LT)     \
+FC_DEFINE_ROWS3_BLOCK_FN(NAME##_full, T, VT, LANES, LOADU, ST_PLAIN,           \
+                         BCAST, FMA, FC_R3_BLOCK4)                             \
+FC_DEFINE_ROWS3_BLOCK_FN(NAME##_tail, T, VT, LANES, LOADU, ST_TAIL,            \
+                         BCAST, FMA, FC_R3_BLOCK4)                             \
+FC_DEFINE_ROWS3_BLOCK_FN(NAME##_one, T, VT, LANES, LOADU, ST_PLAIN,            \
+                         BCAST, FMA, FC_R3_BLOCK1)                             \
+FC_DEFINE_ROWS3_BLOCK_FN(NAME##_masked, T, VT, LANES, LOADM, ST_MASK,          \
+                         BCAST, FMA, FC_R3_BLOCK1)                             \
+FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
+                                     const T *w, ptrdiff_t nch, ptrdiff_t kh,  \
+                                     ptrdiff_t kw, ptrdiff_t n, const T *init) \
+{                                                                              \
+    const ptrdiff_t width = FC_MR_VECS * LANES, full = n - n % width;         \
+    const __m256i none = _mm256_setzero_si256();                               \
+    ptrdiff_t i0;                                                              \
+    if (n >= width) {                                                          \
+        if (full < n) {                                                        \
+            __m256i tail[FC_MR_VECS];                                          \
+            for (int v = 0; v < FC_MR_VECS; v++)                               \
+                tail[v] = MASK_GE(full - (n - width) - v * LANES);             \
+            NAME##_tail(acc, in, w, nch, kh, kw, init, n - width, none, tail);       \
+        }                                                                      \
+        for (i0 = 0; i0 < full; i0 += width)                                   \
+            NAME##_full(acc, in, w, nch, kh, kw, init, i0, none, NULL);            \
+        return n;                                                              \
+    }                                                                          \
+    for (i0 = 0; i0 + LANES <= n; i0 += LANES)                                 \
+        NAME##_one(acc, in, w, nch, kh, kw, init, i0, none, NULL);                 \
+    if (i0 < n)  /* masked loads and stores: nothing past the row's end */   \
+        NAME##_masked(acc, in, w, nch, kh, kw, init, i0, MASK_LT(n - i0), NULL);   \
+    return n;                                                                  \
+}
+
+/* Stores: plain; masked to the row's end (fc_mask); masked to the columns
+ * past the full blocks (fc_tail, one mask a vector). */
+#define FC_ST_PLAIN_PS(p, x, v) _mm256_storeu_ps((p), (x))
+#define FC_ST_MASK_PS(p, x, v) _mm256_maskstore_ps((p), fc_mask, (x))
+#define FC_ST_TAIL_PS(p, x, v) _mm256_maskstore_ps((p), fc_tail[v], (x))
+#define FC_ST_PLAIN_PD(p, x, v) _mm256_storeu_pd((p), (x))
+#define FC_ST_MASK_PD(p, x, v) _mm256_maskstore_pd((p), fc_mask, (x))
+#define FC_ST_TAIL_PD(p, x, v) _mm256_maskstore_pd((p), fc_tail[v], (x))
+
+/* Lane masks: MASK_GE(q) sets the lanes l >= q, MASK_LT(r) the lanes l < r. */
+#define FC_LOADM_PS(p) _mm256_maskload_ps((p), fc_mask)
+#define FC_MASK_GE_PS(q) _mm256_cmpgt_epi32(_mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8),      \
+                                            _mm256_set1_epi32((int)(q)))
+#define FC_MASK_LT_PS(r) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(r)),                    \
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define FC_LOADM_PD(p) _mm256_maskload_pd((p), fc_mask)
+#define FC_MASK_GE_PD(q) _mm256_cmpgt_epi64(_mm256_setr_epi64x(1, 2, 3, 4),                \
+                                            _mm256_set1_epi64x((long long)(q)))
+#define FC_MASK_LT_PD(r) _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(r)),            \
+                                            _mm256_setr_epi64x(0, 1, 2, 3))
+
 FC_DEFINE_ROWS3_AVX2(fc_rows3_f32_avx2, float, __m256, 8, _mm256_loadu_ps,
-                     _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps)
+                     _mm256_broadcast_ss, _mm256_fmadd_ps, FC_LOADM_PS,
+                     FC_ST_PLAIN_PS, FC_ST_MASK_PS, FC_ST_TAIL_PS,
+                     FC_MASK_GE_PS, FC_MASK_LT_PS)
 FC_DEFINE_ROWS3_AVX2(fc_rows3_f64_avx2, double, __m256d, 4, _mm256_loadu_pd,
-                     _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd)
+                     _mm256_broadcast_sd, _mm256_fmadd_pd, FC_LOADM_PD,
+                     FC_ST_PLAIN_PD, FC_ST_MASK_PD, FC_ST_TAIL_PD,
+                     FC_MASK_GE_PD, FC_MASK_LT_PD)
 #endif
 
 #define FC_DEFINE_ROWS3(NAME, T, AVX2, REST)                                   \
 static void NAME(T *const *acc, const T *const *in, const T *w, ptrdiff_t nch, \
-                 ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const T **scratch)   \
+                 ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const T *init,       \
+                 const T **scratch)                                            \
 {                                                                              \
     ptrdiff_t done = 0;                                                        \
-    if (fc_cpu_has_avx2_fma()) done = AVX2(acc, in, w, nch, kh, kw, n);        \
+    if (fc_cpu_has_avx2_fma()) done = AVX2(acc, in, w, nch, kh, kw, n, init);  \
+    for (int a = 0; a < FC_MR_ROWS; a++)                                       \
+        for (ptrdiff_t t = done; t < n; t++) acc[a][t] = init[a];              \
     REST(acc, in, w, nch, kh, kw, done, n, scratch);                           \
 }
 
 #if !FC_X86_DISPATCH
 /* No AVX2 twin on this platform: every column goes through the one-row kernel. */
-static ptrdiff_t fc_rows3_f32_avx2(float *const *acc, const float *const *in,
-                                   const float *w, ptrdiff_t nch, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n)
-{ (void)acc; (void)in; (void)w; (void)nch; (void)kh; (void)kw; (void)n; return 0; }
-static ptrdiff_t fc_rows3_f64_avx2(double *const *acc, const double *const *in,
-                                   const double *w, ptrdiff_t nch, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n)
-{ (void)acc; (void)in; (void)w; (void)nch; (void)kh; (void)kw; (void)n; return 0; }
+static ptrdiff_t fc_rows3_f32_avx2(float *const *acc, const float *const *in, const float *w,
+                                   ptrdiff_t nch, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const float *init)
+{ (void)acc; (void)in; (void)w; (void)nch; (void)kh; (void)kw; (void)n; (void)init; return 0; }
+static ptrdiff_t fc_rows3_f64_avx2(double *const *acc, const double *const *in, const double *w,
+                                   ptrdiff_t nch, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const double *init)
+{ (void)acc; (void)in; (void)w; (void)nch; (void)kh; (void)kw; (void)n; (void)init; return 0; }
 #endif
 FC_DEFINE_ROWS3(fc_rows3_f32, float, fc_rows3_f32_avx2, fc_rows3_rest_f32)
 FC_DEFINE_ROWS3(fc_rows3_f64, double, fc_rows3_f64_avx2, fc_rows3_rest_f64)
