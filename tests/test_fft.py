@@ -47,12 +47,40 @@ def test_fft_tiled_large_image(dtype):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((301, 517)).astype(dtype)
     w = rng.standard_normal((5, 3)).astype(dtype)
-    (N0, B0, t0), (N1, B1, t1) = _fft.plan((301, 517), (5, 3))
+    (N0, B0, t0, _), (N1, B1, t1, _) = _fft.plan((301, 517), (5, 3))
     assert t0 * t1 > 1
     for mode, boundary in itertools.product(["same", "valid", "full"], ["fill", "wrap", "symm"]):
         ref = _ref("correlate2d", x, w, mode, boundary, -1.0)
         y = fastcorr.correlate2d(x, w, mode, boundary, -1.0, method="fft", num_threads=2)
         assert _err(y, ref, x, w, 1.0) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+@pytest.mark.parametrize("func", ["correlate2d", "convolve2d"])
+@pytest.mark.parametrize("shape, kshape", [((64, 64), (101, 101)), ((40, 90), (31, 8)),
+                                           ((70, 33), (2, 41)), ((50, 50), (51, 50)),
+                                           ((1, 1), (5, 9)), ((3, 2), (12, 7))])
+def test_fft_wraparound_with_fill_margins(shape, kshape, func, dtype):
+    # A kernel as large as the image, fill boundary: one tile per axis whose
+    # length is shorter than the extended image, the windows wrapping onto
+    # its zero margin; the output sits across the transform's end.
+    rng = np.random.default_rng(sum(shape) + sum(kshape))
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(kshape).astype(dtype)
+    for mode in ("same", "full"):
+        # per axis: output length and the data's extent in the extended image
+        axes = []
+        for n, k in zip(shape, kshape):
+            lead = (k - 1) // 2 if mode == "same" else k - 1
+            axes.append((n if mode == "same" else n + k - 1, (lead, lead + n)))
+        plan = _fft.plan([a[0] for a in axes], kshape, np.dtype(dtype).kind == "c", [a[1] for a in axes])
+        wrapped = [p for p, (out, _), k in zip(plan, axes, kshape) if p[3]]
+        assert wrapped and all(p[2] == 1 for p in wrapped)
+        assert all(p[0] < scipy.fft.next_fast_len(out + k - 1) for p, (out, _), k in zip(plan, axes, kshape) if p[3])
+        for fill in (0.0, -1.5):
+            ref = _ref(func, x, w, mode, "fill", fill)
+            y = getattr(fastcorr, func)(x, w, mode, "fill", fill, method="fft")
+            assert _err(y, ref, x, w, fill) <= TOL[dtype], (mode, fill)
 
 
 def test_fft_float32_computed_in_complex64():

@@ -106,7 +106,7 @@ def _par(c, threads):
     return 1.0 + c["par"] * (max(1, threads) - 1)
 
 
-def _units(method, xshape, wshape, shape, dtype, rank=1):
+def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
     """Inner-work units of ``method`` for one real offset correlation."""
     Ho, Wo = shape
     kh, kw = wshape
@@ -125,7 +125,15 @@ def _units(method, xshape, wshape, shape, dtype, rank=1):
     if method == "fft":
         from . import _fft
 
-        f, p, tiles = _fft.plan_cost(shape, wshape, dtype.kind == "c")
+        data = None
+        if boundary == 0:
+            # the image's extent in the extended image, taken as centred
+            # (exact for odd kernels in 'same' and 'full')
+            data = []
+            for n, out, k in zip(xshape, shape, wshape):
+                lead = max(0, out + k - 1 - n) // 2
+                data.append((lead, lead + min(n, out + k - 1)))
+        f, p, tiles = _fft.plan_cost(shape, wshape, dtype.kind == "c", data)
         # Overlap-save tiles cost more than their N log N count says (many
         # small transforms, slicing, scatter): measured ~0.1 ms per tile on
         # 1024²-4096² images with 15x15-21x21 kernels.
@@ -135,11 +143,11 @@ def _units(method, xshape, wshape, shape, dtype, rank=1):
     return None
 
 
-def estimate(method, xshape, wshape, shape, dtype, threads, rank=1):
+def estimate(method, xshape, wshape, shape, dtype, threads, rank=1, boundary=0):
     """Estimated seconds for ``method`` on one offset correlation (None: unknown)."""
     dtype = np.dtype(dtype)
     cs = constants().get(method)
-    u = _units(method, xshape, wshape, shape, dtype, rank)
+    u = _units(method, xshape, wshape, shape, dtype, rank, boundary)
     if cs is None or u is None:
         return None
     if dtype.kind in "iu":
@@ -233,7 +241,7 @@ def candidates(x, w, shape, boundary, dtype, num_threads):
                     continue
             except ImportError:
                 continue
-        t = estimate(m, x.shape, w.shape, shape, dtype, num_threads)
+        t = estimate(m, x.shape, w.shape, shape, dtype, num_threads, boundary=boundary)
         if t is not None:
             est[m] = t
     return est
@@ -264,7 +272,7 @@ def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
     """
     if not isinstance(dtype, np.dtype):
         dtype = np.dtype(dtype)
-    key = (x.shape, w.shape, shape, dtype, num_threads, _generation)
+    key = (x.shape, w.shape, shape, boundary, dtype, num_threads, _generation)
     plan = _plans.get(key)
     if plan is None:
         plan = _rank_plan(x, w, tuple(shape), boundary, dtype, num_threads)
@@ -285,7 +293,7 @@ def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
     return "direct", threads.get("direct", num_threads)
 
 
-_plans = {}  # (shapes, dtype, threads, generation) -> _rank_plan(...); cleared by set_autotune
+_plans = {}  # (shapes, boundary, dtype, threads, generation) -> _rank_plan(...); cleared by set_autotune
 
 
 def _rank_plan(x, w, shape, boundary, dtype, num_threads):
@@ -306,7 +314,8 @@ def _rank_plan(x, w, shape, boundary, dtype, num_threads):
         others = min((t for m, t in est.items() if m != "separable"), default=np.inf)
         if est["separable"] < others:
             for r in (2, 3):
-                t = estimate("separable", x.shape, w.shape, shape, dtype, num_threads, rank=r)
+                t = estimate("separable", x.shape, w.shape, shape, dtype, num_threads, rank=r,
+                             boundary=boundary)
                 wins[r] = t is not None and t < others
         else:
             del est["separable"]
@@ -319,7 +328,7 @@ def _rank_plan(x, w, shape, boundary, dtype, num_threads):
     threads = {}
     if num_threads > 1:
         for m in order:
-            t1 = estimate(m, x.shape, w.shape, shape, dtype, 1)
+            t1 = estimate(m, x.shape, w.shape, shape, dtype, 1, boundary=boundary)
             if t1 is not None and t1 < SERIAL_BELOW:
                 threads[m] = 1
     # When the first choice needs no look at the values, the answer is fixed.
