@@ -71,6 +71,25 @@ cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w,
         fc_rows3_f64(acc, inp, w, 1, kh, kw, n, init, scratch)
 
 
+cdef inline void edge_strip(real_t* ext, Py_ssize_t stride, const real_t** strip,
+                            const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
+                            Py_ssize_t row0, Py_ssize_t nrows, Py_ssize_t start, Py_ssize_t length,
+                            int boundary, real_t fill) noexcept nogil:
+    """strip[i] -> input row row0 + i at extended columns start .. start+length-1.
+
+    Rows outside the image (fill boundary) are zeros: their fill is in the
+    output rows' starting values, as for the interior.
+    """
+    cdef Py_ssize_t i, r
+    for i in range(nrows):
+        r = map_index(row0 + i, H, boundary)
+        if r < 0:
+            memset(ext + i * stride, 0, length * sizeof(real_t))
+        else:
+            extend_row(ext + i * stride, x + r * ldx, start, length, 0, 0, W, boundary, fill)
+        strip[i] = ext + i * stride
+
+
 cdef inline void extend_rows(real_t* ext, Py_ssize_t stride, const real_t** rows,
                              const real_t** bases, Py_ssize_t nr, Py_ssize_t start, Py_ssize_t length,
                              Py_ssize_t W, int boundary, real_t fill) noexcept nogil:
@@ -218,8 +237,9 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
         memset(zeros, 0, max(W, 1) * sizeof(real_t))
 
     # Edge columns (n < n_lo or n >= n_hi) read through the boundary rule:
-    # each thread copies those few extended values of each input row into a
-    # small buffer, and the same SIMD rows kernel runs on it.
+    # each thread copies those few extended values of the input rows into a
+    # small buffer (a strip of kh + 2 rows for a whole group of three output
+    # rows), and the same SIMD kernels run on it.
     edge = max(n_lo, Wo - n_hi) + kw - 1
     # per thread: rows, wrows, bases (kh each), then the three-row kernel's
     # input rows (kh+2), its scratch (2*kh) and its accumulator rows (3)
@@ -231,9 +251,9 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
         inp = bases + max(kh, 1)
         scratch = inp + (kh + FC_MR_ROWS - 1)
         accs = <real_t**> (rows + nptr - FC_MR_ROWS)
-        # the edge buffer, then the three rows' starting values
-        ext = <real_t*> malloc((max(kh, 1) * max(edge, 1) + FC_MR_ROWS) * sizeof(real_t))
-        starts = ext + max(kh, 1) * max(edge, 1)
+        # the edge buffer (kh + 2 rows), then the three rows' starting values
+        ext = <real_t*> malloc(((kh + FC_MR_ROWS - 1) * max(edge, 1) + FC_MR_ROWS) * sizeof(real_t))
+        starts = ext + (kh + FC_MR_ROWS - 1) * max(edge, 1)
         if rows == NULL or ext == NULL:
             failed[0] = 1
         else:
@@ -244,12 +264,11 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                     m = g * group + a
                     acc = out + m * ldo
                     accs[a] = acc
-                    # a whole group's interior is written by the three-row
-                    # kernel, from the row's fill contribution
+                    # a whole group is written by the three-row kernel, from
+                    # each row's fill contribution
                     nr = start_row(x, H, ldx, w, kh, kw, acc, Wo, m + off0, boundary, fill,
-                                   row_sums, bases, wrows, n_lo if whole else 0,
-                                   n_hi if whole else 0, starts + a)
-                    if nr == 0:
+                                   row_sums, bases, wrows, 0, Wo if whole else 0, starts + a)
+                    if nr == 0 or whole:
                         continue
                     if n_hi > n_lo and not whole:
                         for i in range(nr):
@@ -268,6 +287,22 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                     for a in range(group):
                         accs[a] = accs[a] + n_lo
                     rows3_kernel(accs, inp, w, kh, kw, n_hi - n_lo, starts, scratch)
+                    # edge columns: the same kernel on a copy of the strip of
+                    # extended input they read
+                    if n_lo > 0:
+                        edge_strip(ext, edge, inp, x, H, W, ldx, g * group + off0, kh + group - 1,
+                                   off1, n_lo + kw - 1, boundary, fill)
+                        for a in range(group):
+                            accs[a] = accs[a] - n_lo
+                        rows3_kernel(accs, inp, w, kh, kw, n_lo, starts, scratch)
+                        for a in range(group):
+                            accs[a] = accs[a] + n_lo
+                    if Wo > n_hi:
+                        edge_strip(ext, edge, inp, x, H, W, ldx, g * group + off0, kh + group - 1,
+                                   off1 + n_hi, Wo - n_hi + kw - 1, boundary, fill)
+                        for a in range(group):
+                            accs[a] = accs[a] + (n_hi - n_lo)
+                        rows3_kernel(accs, inp, w, kh, kw, Wo - n_hi, starts, scratch)
             free(rows)
         free(ext)
     free(row_sums)

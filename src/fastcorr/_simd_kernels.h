@@ -264,24 +264,22 @@ FC_DEFINE_ROWS3_FALLBACK(fc_rows3_rest_f64, double, fc_rows_f64)
 #define FC_DEFINE_ROWS3_BLOCK_FN(NAME, T, VT, LANES, LOADX, STORE, BCAST, FMA, BLOCK) \
 FC_TARGET_AVX2 __attribute__((noinline)) static void NAME(                     \
     T *const *acc, const T *const *in, const T *w, ptrdiff_t nch,              \
-    ptrdiff_t kh, ptrdiff_t kw, const T *init, ptrdiff_t i0, __m256i fc_mask,  \
-    const __m256i *fc_tail)                                                    \
+    ptrdiff_t kh, ptrdiff_t kw, const T *init, ptrdiff_t i0, __m256i fc_mask)  \
 {                                                                              \
     typedef T T_;                                                              \
-    (void)fc_mask; (void)fc_tail;                                              \
+    (void)fc_mask;                                                             \
     BLOCK(VT, LANES, LOADX, STORE, BCAST, FMA)                                 \
 }
 
 /* Full blocks of FC_MR_VECS vectors. When the columns do not divide into
  * them, one more block ends at the row's end, overlapping the last full
- * one, and stores only the columns past it (masked stores). Narrow rows
- * (under one block) go by one vector, the last one masked. Returns the
- * columns done (all). */
+ * one: the columns both write get the same value (the same sums in the
+ * same order, from init), so plain stores do. Narrow rows (under one
+ * block) go by one vector, the last one with masked loads and stores.
+ * Returns the columns done (all). */
 #define FC_DEFINE_ROWS3_AVX2(NAME, T, VT, LANES, LOADU, BCAST, FMA, LOADM,     \
-                             ST_PLAIN, ST_MASK, ST_TAIL, MASK_GE, MASK_LT)     \
+                             ST_PLAIN, ST_MASK, MASK_LT)                       \
 FC_DEFINE_ROWS3_BLOCK_FN(NAME##_full, T, VT, LANES, LOADU, ST_PLAIN,           \
-                         BCAST, FMA, FC_R3_BLOCK4)                             \
-FC_DEFINE_ROWS3_BLOCK_FN(NAME##_tail, T, VT, LANES, LOADU, ST_TAIL,            \
                          BCAST, FMA, FC_R3_BLOCK4)                             \
 FC_DEFINE_ROWS3_BLOCK_FN(NAME##_one, T, VT, LANES, LOADU, ST_PLAIN,            \
                          BCAST, FMA, FC_R3_BLOCK1)                             \
@@ -291,56 +289,43 @@ FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
                                      const T *w, ptrdiff_t nch, ptrdiff_t kh,  \
                                      ptrdiff_t kw, ptrdiff_t n, const T *init) \
 {                                                                              \
-    const ptrdiff_t width = FC_MR_VECS * LANES, full = n - n % width;         \
+    const ptrdiff_t width = FC_MR_VECS * LANES;                                \
     const __m256i none = _mm256_setzero_si256();                               \
     ptrdiff_t i0;                                                              \
     if (n >= width) {                                                          \
-        if (full < n) {                                                        \
-            __m256i tail[FC_MR_VECS];                                          \
-            for (int v = 0; v < FC_MR_VECS; v++)                               \
-                tail[v] = MASK_GE(full - (n - width) - v * LANES);             \
-            NAME##_tail(acc, in, w, nch, kh, kw, init, n - width, none, tail);       \
-        }                                                                      \
-        for (i0 = 0; i0 < full; i0 += width)                                   \
-            NAME##_full(acc, in, w, nch, kh, kw, init, i0, none, NULL);            \
+        for (i0 = 0; i0 + width <= n; i0 += width)                             \
+            NAME##_full(acc, in, w, nch, kh, kw, init, i0, none);              \
+        if (i0 < n)                                                            \
+            NAME##_full(acc, in, w, nch, kh, kw, init, n - width, none);       \
         return n;                                                              \
     }                                                                          \
     for (i0 = 0; i0 + LANES <= n; i0 += LANES)                                 \
-        NAME##_one(acc, in, w, nch, kh, kw, init, i0, none, NULL);                 \
+        NAME##_one(acc, in, w, nch, kh, kw, init, i0, none);                   \
     if (i0 < n)  /* masked loads and stores: nothing past the row's end */   \
-        NAME##_masked(acc, in, w, nch, kh, kw, init, i0, MASK_LT(n - i0), NULL);   \
+        NAME##_masked(acc, in, w, nch, kh, kw, init, i0, MASK_LT(n - i0));     \
     return n;                                                                  \
 }
 
-/* Stores: plain; masked to the row's end (fc_mask); masked to the columns
- * past the full blocks (fc_tail, one mask a vector). */
+/* Stores: plain, or masked to the row's end (fc_mask). */
 #define FC_ST_PLAIN_PS(p, x, v) _mm256_storeu_ps((p), (x))
 #define FC_ST_MASK_PS(p, x, v) _mm256_maskstore_ps((p), fc_mask, (x))
-#define FC_ST_TAIL_PS(p, x, v) _mm256_maskstore_ps((p), fc_tail[v], (x))
 #define FC_ST_PLAIN_PD(p, x, v) _mm256_storeu_pd((p), (x))
 #define FC_ST_MASK_PD(p, x, v) _mm256_maskstore_pd((p), fc_mask, (x))
-#define FC_ST_TAIL_PD(p, x, v) _mm256_maskstore_pd((p), fc_tail[v], (x))
 
-/* Lane masks: MASK_GE(q) sets the lanes l >= q, MASK_LT(r) the lanes l < r. */
+/* MASK_LT(r) sets the lanes l < r. */
 #define FC_LOADM_PS(p) _mm256_maskload_ps((p), fc_mask)
-#define FC_MASK_GE_PS(q) _mm256_cmpgt_epi32(_mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8),      \
-                                            _mm256_set1_epi32((int)(q)))
 #define FC_MASK_LT_PS(r) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(r)),                    \
                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define FC_LOADM_PD(p) _mm256_maskload_pd((p), fc_mask)
-#define FC_MASK_GE_PD(q) _mm256_cmpgt_epi64(_mm256_setr_epi64x(1, 2, 3, 4),                \
-                                            _mm256_set1_epi64x((long long)(q)))
 #define FC_MASK_LT_PD(r) _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(r)),            \
                                             _mm256_setr_epi64x(0, 1, 2, 3))
 
 FC_DEFINE_ROWS3_AVX2(fc_rows3_f32_avx2, float, __m256, 8, _mm256_loadu_ps,
                      _mm256_broadcast_ss, _mm256_fmadd_ps, FC_LOADM_PS,
-                     FC_ST_PLAIN_PS, FC_ST_MASK_PS, FC_ST_TAIL_PS,
-                     FC_MASK_GE_PS, FC_MASK_LT_PS)
+                     FC_ST_PLAIN_PS, FC_ST_MASK_PS, FC_MASK_LT_PS)
 FC_DEFINE_ROWS3_AVX2(fc_rows3_f64_avx2, double, __m256d, 4, _mm256_loadu_pd,
                      _mm256_broadcast_sd, _mm256_fmadd_pd, FC_LOADM_PD,
-                     FC_ST_PLAIN_PD, FC_ST_MASK_PD, FC_ST_TAIL_PD,
-                     FC_MASK_GE_PD, FC_MASK_LT_PD)
+                     FC_ST_PLAIN_PD, FC_ST_MASK_PD, FC_MASK_LT_PD)
 #endif
 
 #define FC_DEFINE_ROWS3(NAME, T, AVX2, REST)                                   \
