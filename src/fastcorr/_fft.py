@@ -17,13 +17,18 @@ The valid correlation runs by overlap-save: the output is cut into blocks of
 transform of size ``N = next_fast_len(B + k - 1, real=True)`` is multiplied by
 the kernel's transform (computed once per call). Block sizes minimise an
 ``N log N`` cost estimate per output sample; a single tile (the whole-image FFT)
-is one of the candidates. Tiles are taken as an overlapping strided view of a
-padded source (no per-tile copy) and processed in chunks whose spectra stay
+is one of the candidates. With a fill boundary, E has zero margins and a
+single tile needs less than ``B + k - 1``: the windows that run past a
+shorter circular length wrap onto the leading zeros (see :func:`wrap_length`;
+'same' then transforms about ``n + k/2`` instead of ``n + k`` per axis).
+Tiles are taken as an overlapping strided view of a padded source (no
+per-tile copy) and processed in chunks whose spectra stay
 under a cap, so memory is bounded whatever the image size. Chunks are spread
 over ``num_threads`` Python threads (pocketfft and numpy release the GIL),
 so the copies, the spectrum products and the scatter run in parallel, not
 only the transforms; with fewer chunks than threads the transforms use
-``workers=num_threads`` instead.
+``workers=num_threads`` instead (from 2**17 values a call: below that,
+starting pocketfft's workers costs more than they save).
 
 Transforms go through the public ``scipy.fft`` functions, so a backend set
 with ``scipy.fft.set_backend`` (pyFFTW, mkl_fft, ...) is honoured. float32
