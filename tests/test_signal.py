@@ -72,6 +72,22 @@ def test_large_images_every_column_block(shape, kshape, boundary, mode, dtype):
     assert_matches(got, want, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint8])
+@pytest.mark.parametrize("shape", [(60, 50), (600, 500)])
+def test_one_by_one_kernel_small_and_large(shape, dtype):
+    # A 1x1 kernel is a scaling: numpy's multiply on small images, the
+    # compiled kernel above fastcorr._direct.SCALE_BELOW values.
+    from fastcorr import _direct
+
+    assert (shape[0] * shape[1] > _direct.SCALE_BELOW) == (shape[0] > 100)
+    rng = np.random.default_rng(shape[0])
+    x = random_array(rng, shape, dtype)
+    k = random_array(rng, (1, 1), dtype)
+    for mode in MODES:
+        want = ss.correlate2d(x, k, mode=mode)
+        assert_matches(fastcorr.correlate2d(x, k, mode=mode, method="direct"), want, dtype)
+
+
 def test_uint8_wraps_modulo_256_like_scipy():
     x = np.full((3, 3), 200, np.uint8)
     k = np.full((2, 2), 4, np.uint8)

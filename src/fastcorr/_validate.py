@@ -124,8 +124,9 @@ def signal_args(func, in1, in2, mode, boundary, fillvalue, method, num_threads):
 
     swapped = False
     if mode == "valid":
-        ok1 = all(s1 >= s2 for s1, s2 in zip(a.shape, b.shape))
-        ok2 = all(s2 >= s1 for s1, s2 in zip(a.shape, b.shape))
+        (h1, w1), (h2, w2) = a.shape, b.shape
+        ok1 = h1 >= h2 and w1 >= w2
+        ok2 = h2 >= h1 and w2 >= w1
         if not (ok1 or ok2):
             raise ValueError(
                 "For 'valid' mode, one must be at least as large as the other in every dimension: "
