@@ -116,7 +116,6 @@ cdef void conv_row_blocked(const real_t* x, const real_t* w, real_t* acc, real_t
     cdef const real_t* row
     cdef const Py_ssize_t* ci
     cdef real_t wv
-    cdef real_t starts[FC_MR_ROWS]
     interior_columns(crange, kw, Wo, &lo, &hi)
     for ox in range(Wo):
         acc[ox] = b
@@ -155,11 +154,14 @@ cdef void conv_rows3_blocked(const real_t* x, const real_t* w, real_t* acc0, rea
     cdef real_t wv
     cdef real_t starts[FC_MR_ROWS]
     interior_columns(crange, kw, Wo, &lo, &hi)
+    # the edge columns start from the bias; the kernel writes the interior
     for a in range(FC_MR_ROWS):
         acc = acc0 + a * Wo
         accs[a] = acc + lo
         starts[a] = b
-        for ox in range(Wo):
+        for ox in range(lo):
+            acc[ox] = b
+        for ox in range(hi, Wo):
             acc[ox] = b
     if hi > lo:
         # With unit row stride and dilation, input row i of the group is the

@@ -90,6 +90,13 @@ cdef inline void edge_strip(real_t* ext, Py_ssize_t stride, const real_t** strip
         strip[i] = ext + i * stride
 
 
+cdef inline void point_rows(real_t** accs, real_t* row0, Py_ssize_t ldo, Py_ssize_t col) noexcept nogil:
+    """accs[a] -> output row a (from ``row0``) at column ``col``, for a three-row group."""
+    cdef Py_ssize_t a
+    for a in range(FC_MR_ROWS):
+        accs[a] = row0 + a * ldo + col
+
+
 cdef inline void extend_rows(real_t* ext, Py_ssize_t stride, const real_t** rows,
                              const real_t** bases, Py_ssize_t nr, Py_ssize_t start, Py_ssize_t length,
                              Py_ssize_t W, int boundary, real_t fill) noexcept nogil:
@@ -105,14 +112,13 @@ cdef inline Py_ssize_t start_row(const real_t* x, Py_ssize_t H, Py_ssize_t ldx,
                                  real_t* acc, Py_ssize_t Wo, Py_ssize_t row0, int boundary,
                                  real_t fill, const real_t* row_sums,
                                  const real_t** bases, const real_t** wrows,
-                                 Py_ssize_t skip_lo, Py_ssize_t skip_hi,
-                                 real_t* start) noexcept nogil:
-    """Set one output row to the fill's contribution; list the image rows it reads.
+                                 bint write_row, real_t* start) noexcept nogil:
+    """The fill's contribution to one output row (``start[0]``, and the whole
+    row when ``write_row``; else a kernel starting from it writes the row);
+    list the image rows it reads.
 
-    Columns ``skip_lo .. skip_hi - 1`` are left alone (a kernel that starts
-    from ``start[0]``, the fill's contribution, writes them). Returns how many
-    kernel rows fall inside the image (after the boundary rule);
-    ``bases``/``wrows`` receive those input rows and kernel rows.
+    Returns how many kernel rows fall inside the image (after the boundary
+    rule); ``bases``/``wrows`` receive those input rows and kernel rows.
     """
     cdef Py_ssize_t j, r, n, nr = 0
     cdef real_t fill_const = 0
@@ -126,13 +132,12 @@ cdef inline Py_ssize_t start_row(const real_t* x, Py_ssize_t H, Py_ssize_t ldx,
             wrows[nr] = w + j * kw
             nr = nr + 1
     start[0] = fill_const
+    if not write_row:
+        return nr
     if fill_const == 0:
-        memset(acc, 0, skip_lo * sizeof(real_t))
-        memset(acc + skip_hi, 0, (Wo - skip_hi) * sizeof(real_t))
+        memset(acc, 0, Wo * sizeof(real_t))
     else:
-        for n in range(skip_lo):
-            acc[n] = fill_const
-        for n in range(skip_hi, Wo):
+        for n in range(Wo):
             acc[n] = fill_const
     return nr
 
@@ -263,11 +268,10 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                 for a in range(rows_here):
                     m = g * group + a
                     acc = out + m * ldo
-                    accs[a] = acc
                     # a whole group is written by the three-row kernel, from
                     # each row's fill contribution
                     nr = start_row(x, H, ldx, w, kh, kw, acc, Wo, m + off0, boundary, fill,
-                                   row_sums, bases, wrows, 0, Wo if whole else 0, starts + a)
+                                   row_sums, bases, wrows, not whole, starts + a)
                     if nr == 0 or whole:
                         continue
                     if n_hi > n_lo and not whole:
@@ -284,24 +288,19 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                     for i in range(kh + group - 1):
                         r = map_index(g * group + off0 + i, H, boundary)
                         inp[i] = (zeros if r < 0 else x + r * ldx) + (off1 + n_lo)
-                    for a in range(group):
-                        accs[a] = accs[a] + n_lo
+                    point_rows(accs, out + g * group * ldo, ldo, n_lo)
                     rows3_kernel(accs, inp, w, kh, kw, n_hi - n_lo, starts, scratch)
                     # edge columns: the same kernel on a copy of the strip of
                     # extended input they read
                     if n_lo > 0:
                         edge_strip(ext, edge, inp, x, H, W, ldx, g * group + off0, kh + group - 1,
                                    off1, n_lo + kw - 1, boundary, fill)
-                        for a in range(group):
-                            accs[a] = accs[a] - n_lo
+                        point_rows(accs, out + g * group * ldo, ldo, 0)
                         rows3_kernel(accs, inp, w, kh, kw, n_lo, starts, scratch)
-                        for a in range(group):
-                            accs[a] = accs[a] + n_lo
                     if Wo > n_hi:
                         edge_strip(ext, edge, inp, x, H, W, ldx, g * group + off0, kh + group - 1,
                                    off1 + n_hi, Wo - n_hi + kw - 1, boundary, fill)
-                        for a in range(group):
-                            accs[a] = accs[a] + (n_hi - n_lo)
+                        point_rows(accs, out + g * group * ldo, ldo, n_hi)
                         rows3_kernel(accs, inp, w, kh, kw, Wo - n_hi, starts, scratch)
             free(rows)
         free(ext)

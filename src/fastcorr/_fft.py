@@ -113,26 +113,17 @@ def wrap_length(out_len, k, data):
 
 
 def _axis_candidates(out_len, k, real, data=None):
-    """(N, B, tiles, wrap) candidates for one axis: tile transform length,
-    block, count, and whether the one tile relies on wrap-around (see
-    :func:`wrap_length`)."""
-    whole = _fast_len(out_len + k - 1, real)
-    cands = {(whole, False)}
-    if data is not None:
-        wrapped = _fast_len(wrap_length(out_len, k, data), real)
-        if wrapped < whole:
-            cands = {(wrapped, True)}
-            whole = wrapped
-    n = _fast_len(max(2 * k, 16), real)
-    while n < whole:
-        cands.add((n, False))
-        n = _fast_len(int(n * 1.25) + 1, real)
+    """(N, B, tiles) candidates for one axis: tile transform length, block,
+    count; ascending in N. The last is the single tile, as short as the zero
+    margins ``data`` allow (see :func:`wrap_length`)."""
+    single = _fast_len(out_len + k - 1 if data is None else wrap_length(out_len, k, data), real)
     result = []
-    for N, wrap in sorted(cands):
-        B = out_len if wrap else min(N - k + 1, out_len)
-        if B < 1:
-            continue
-        result.append((N, B, -(-out_len // B), wrap))
+    n = _fast_len(max(2 * k, 16), real)
+    while n < single:
+        if n >= k:
+            result.append((n, n - k + 1, -(-out_len // (n - k + 1))))
+        n = _fast_len(int(n * 1.25) + 1, real)
+    result.append((single, out_len, 1))
     return result
 
 
@@ -148,7 +139,7 @@ def plan(out_shape, kshape, is_complex=False, data=None):
 
 @functools.lru_cache(maxsize=4096)
 def _plan(out_shape, kshape, is_complex=False, data=None):
-    """Choose the tiling: ``((N0, B0, t0, wrap0), (N1, B1, t1, wrap1))``.
+    """Choose the tiling: ``((N0, B0, t0), (N1, B1, t1))``.
 
     Minimises ``t0 * t1 * N0 * N1 * (log2(N0 * N1) + 4)`` (transforms plus
     the per-sample passes) with the tile transform bounded in size unless the
@@ -178,7 +169,7 @@ def plan_cost(out_shape, kshape, is_complex=False, data=None):
     tile); per-sample units count the elements copied and multiplied. The
     dispatcher multiplies them by measured constants.
     """
-    (N0, B0, t0, _), (N1, B1, t1, _) = plan(out_shape, kshape, is_complex, data)
+    (N0, B0, t0), (N1, B1, t1) = plan(out_shape, kshape, is_complex, data)
     elems = N0 * N1
     tiles = t0 * t1
     fft_units = 2.0 * tiles * elems * math.log2(max(elems, 2))
@@ -274,7 +265,7 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
         have = r_hi > r_lo and c_hi > c_lo
         if have:
             data = ((r_lo, r_hi), (c_lo, c_hi))
-    (N0, B0, t0, _), (N1, B1, t1, _) = plan((Ho, Wo), (kh, kw), is_complex, data)
+    (N0, B0, t0), (N1, B1, t1) = plan((Ho, Wo), (kh, kw), is_complex, data)
     # An axis of one tile is the transform's length, zeros past E (or, with
     # wrap-around, the first N rows or columns of E, all its data), so the
     # transform pads nothing; else overlap-save tiles of B + k - 1.

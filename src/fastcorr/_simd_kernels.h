@@ -205,7 +205,7 @@ FC_DEFINE_ROWS3_FALLBACK(fc_rows3_rest_f64, double, fc_rows_f64)
 
 /* One block of FC_MR_ROWS rows x NV vectors (NV = 4 or 1) at column i0:
  * accumulators start from init[a], input vectors are loaded with LOADX, results stored
- * by STORE(address, vector, v) (plain, or masked). The accumulators are
+ * by STORE(address, vector) (plain, or masked). The accumulators are
  * named variables: as an array, GCC spilled them to the stack on every tap.
  * Rows go one after another in the tap loop, so that consecutive loads from
  * one row fall in different L1 banks (rows a power of two apart collide). */
@@ -240,12 +240,12 @@ FC_DEFINE_ROWS3_FALLBACK(fc_rows3_rest_f64, double, fc_rows_f64)
             s21 = FMA(c, LOADX(p2 + k + LANES), s21);                          \
             s22 = FMA(c, LOADX(p2 + k + 2 * LANES), s22);                      \
             s23 = FMA(c, LOADX(p2 + k + 3 * LANES), s23);)                     \
-        STORE(o0, s00, 0); STORE(o0 + LANES, s01, 1);                          \
-        STORE(o0 + 2 * LANES, s02, 2); STORE(o0 + 3 * LANES, s03, 3);          \
-        STORE(o1, s10, 0); STORE(o1 + LANES, s11, 1);                          \
-        STORE(o1 + 2 * LANES, s12, 2); STORE(o1 + 3 * LANES, s13, 3);          \
-        STORE(o2, s20, 0); STORE(o2 + LANES, s21, 1);                          \
-        STORE(o2 + 2 * LANES, s22, 2); STORE(o2 + 3 * LANES, s23, 3);          \
+        STORE(o0, s00); STORE(o0 + LANES, s01);                                \
+        STORE(o0 + 2 * LANES, s02); STORE(o0 + 3 * LANES, s03);                \
+        STORE(o1, s10); STORE(o1 + LANES, s11);                                \
+        STORE(o1 + 2 * LANES, s12); STORE(o1 + 3 * LANES, s13);                \
+        STORE(o2, s20); STORE(o2 + LANES, s21);                                \
+        STORE(o2 + 2 * LANES, s22); STORE(o2 + 3 * LANES, s23);                \
     }
 
 #define FC_R3_BLOCK1(VT, LANES, LOADX, STORE, BCAST, FMA)                      \
@@ -256,7 +256,7 @@ FC_DEFINE_ROWS3_FALLBACK(fc_rows3_rest_f64, double, fc_rows_f64)
             s00 = FMA(c, LOADX(p0 + k), s00);                                  \
             s10 = FMA(c, LOADX(p1 + k), s10);                                  \
             s20 = FMA(c, LOADX(p2 + k), s20);)                                 \
-        STORE(o0, s00, 0); STORE(o1, s10, 0); STORE(o2, s20, 0);               \
+        STORE(o0, s00); STORE(o1, s10); STORE(o2, s20);                        \
     }
 
 /* Each kind of block is a function of its own (register allocation per
@@ -307,10 +307,10 @@ FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
 }
 
 /* Stores: plain, or masked to the row's end (fc_mask). */
-#define FC_ST_PLAIN_PS(p, x, v) _mm256_storeu_ps((p), (x))
-#define FC_ST_MASK_PS(p, x, v) _mm256_maskstore_ps((p), fc_mask, (x))
-#define FC_ST_PLAIN_PD(p, x, v) _mm256_storeu_pd((p), (x))
-#define FC_ST_MASK_PD(p, x, v) _mm256_maskstore_pd((p), fc_mask, (x))
+#define FC_ST_PLAIN_PS(p, x) _mm256_storeu_ps((p), (x))
+#define FC_ST_MASK_PS(p, x) _mm256_maskstore_ps((p), fc_mask, (x))
+#define FC_ST_PLAIN_PD(p, x) _mm256_storeu_pd((p), (x))
+#define FC_ST_MASK_PD(p, x) _mm256_maskstore_pd((p), fc_mask, (x))
 
 /* MASK_LT(r) sets the lanes l < r. */
 #define FC_LOADM_PS(p) _mm256_maskload_ps((p), fc_mask)
