@@ -451,3 +451,30 @@ def test_blocked_kernels_keep_nan_local(cout):
                                            padding=1)
     np.testing.assert_array_equal(np.isfinite(gw2), np.isfinite(gw))
     np.testing.assert_array_equal(np.isfinite(gx2), np.isfinite(gx))
+
+
+@pytest.mark.parametrize("n, cin, cout, hw, dtype", [
+    (1, 8, 32, (9, 13), np.float32),      # direct under 'auto'; one image cut over both threads
+    (3, 24, 12, (17, 5), np.float64),
+    (1, 512, 512, (12, 12), np.float32),  # 1 MiB of weights: a GEMM under 'auto'
+    (2, 384, 384, (16, 15), np.float64),
+])
+def test_pointwise_both_methods_against_tapwise(n, cin, cout, hw, dtype):
+    # 1x1 convolutions on both sides of choose_conv_method's rule, at two
+    # threads: the in-place GEMM (cut into pixel tiles when there are fewer
+    # images than threads), the direct kernel, and grad_input as a forward
+    # correlation of grad_output.
+    rng = np.random.default_rng(cin + cout)
+    x = rng.standard_normal((n, cin, *hw))
+    w = rng.standard_normal((cout, cin, 1, 1))
+    b = rng.standard_normal(cout)
+    gy = rng.standard_normal((n, cout, *hw))
+    y, gx, gw = tapwise_reference(x, w, gy, (1, 1), (0, 0), (1, 1), 1, "zeros")
+    y += b[:, None, None]
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    for method in ("direct", "im2col", "auto"):
+        got = fastcorr.conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), method=method, num_threads=2)
+        np.testing.assert_allclose(got, y, rtol=tol, atol=tol * np.abs(y).max(), err_msg=method)
+    gx2, gw2, _ = fastcorr.conv2d_backward(x.astype(dtype), w.astype(dtype), gy.astype(dtype), num_threads=2)
+    np.testing.assert_allclose(gx2, gx, rtol=tol, atol=tol * np.abs(gx).max())
+    np.testing.assert_allclose(gw2, gw, rtol=tol, atol=tol * np.abs(gw).max())

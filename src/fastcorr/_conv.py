@@ -200,6 +200,23 @@ def _tile(P, K, itemsize, items, nthreads, outer):
     return max(1, pt)
 
 
+def _pixel_tile(p, nthreads, outer):
+    """Output pixels per GEMM of an im2col call (see :func:`_tile`).
+
+    A 1x1 convolution reads the input in place: whole images, unless there
+    are fewer (image, group) items than threads; then each is cut so that
+    every thread gets a GEMM.
+    """
+    N, Cg, kh, kw = p.x.shape[0], p.w.shape[1], p.w.shape[2], p.w.shape[3]
+    P, items = p.out_hw[0] * p.out_hw[1], N * p.groups
+    if not _is_pointwise(p):
+        return _tile(P, Cg * kh * kw, p.dtype.itemsize, items, nthreads, outer)
+    if not outer or items >= nthreads:
+        return P
+    split = -(-nthreads // items)
+    return min(P, -(-P // (split * 16)) * 16)
+
+
 #: Below this many multiply-adds a call runs on one thread: waking a second
 #: OpenMP thread costs more than it saves (and much more on a loaded machine).
 _MIN_PARALLEL_WORK = 1 << 21
@@ -234,7 +251,7 @@ def _im2col_forward(p):
     outer = blas_threads_pinnable()
     nt = _threads(p)
     pw = _is_pointwise(p)
-    pt = P if pw else _tile(P, K, p.dtype.itemsize, N * p.groups, nt, outer)
+    pt = _pixel_tile(p, nt, outer)
     ws = workspace(0 if pw else (nt if outer else 1) * K * pt, p.dtype)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
     with blas_threads(1 if outer else nt):
@@ -460,7 +477,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     p = conv2d_args(input, weight, bias, stride, padding, dilation, groups, padding_mode, method, num_threads)
     method = p.method
     if method == "auto":
-        method = _dispatch.choose_conv_method(p.x.shape, p.w.shape, p.stride, p.groups)
+        method = _dispatch.choose_conv_method(p.x.shape, p.w.shape, p.stride, p.groups, p.dtype.itemsize)
     out = _direct_forward(p) if method == "direct" else _im2col_forward(p)
     return out[0] if p.unbatched else out
 
@@ -541,7 +558,7 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     else:
         mode, copies = 1, nt
     outer = mode != 2
-    pt = P if pw else _tile(P, K, p.dtype.itemsize, N * p.groups, nt, outer)
+    pt = _pixel_tile(p, nt, outer)
     ws = workspace(0 if pw else (nt if outer else 1) * K * pt, p.dtype)
     gxs = gx[None] if copies == 1 else np.zeros((copies, N, C, H, W), dtype=p.dtype)
     with blas_threads(1 if outer else nt):
@@ -578,7 +595,7 @@ def _im2col_grad_weight(p, go2, ridx, cidx, crange, pinnable):
     nt = _threads(p)
     pw = _is_pointwise(p)
     outer = pinnable
-    pt = P if pw else _tile(P, K, p.dtype.itemsize, N * p.groups, nt, outer)
+    pt = _pixel_tile(p, nt, outer)
     nacc = nt if outer else 1
     ws = workspace(0 if pw else nacc * K * pt, p.dtype)
     acc = np.zeros((nacc, Cout, K), dtype=p.dtype)
@@ -592,8 +609,10 @@ def _grad_input_by_correlation(p):
     """Whether grad_input can run as a forward correlation (see _grad_input_direct)."""
     (kh, kw), (dh, dw) = p.w.shape[2:], p.dilation
     Cg = p.w.shape[1]
+    if _is_pointwise(p):  # gx = w^T @ go: as fast a GEMM as the forward's
+        return (Cg >= _BLOCKED_MIN_CHANNELS and _dispatch.choose_conv_method(
+            p.x.shape, p.w.shape, p.stride, p.groups, p.dtype.itemsize) == "direct")
     return (p.stride == (1, 1) and p.padding_mode == "zeros" and Cg >= _BLOCKED_MIN_CHANNELS
-            and not _is_pointwise(p)
             and max(p.pads[:2]) <= dh * (kh - 1) and max(p.pads[2:]) <= dw * (kw - 1))
 
 

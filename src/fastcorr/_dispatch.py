@@ -423,20 +423,35 @@ def choose_method(in1, in2, mode="full", boundary="fill"):
     return choose_offset_method(x, w, shape, BOUNDARIES[boundary], np.result_type(x, w), get_num_threads())
 
 
-def choose_conv_method(x_shape, w_shape, stride, groups):
+def choose_conv_method(x_shape, w_shape, stride, groups, itemsize=4):
     """The method ``conv2d(method='auto')`` runs: 'direct' or 'im2col'.
 
     The direct method's register-blocked kernels run at the machine's FMA
     rate without writing the im2col matrix, so they win wherever a kernel
-    tap's input is shared by neighbouring taps. A 1x1 convolution over many
-    input channels is a plain GEMM on the input itself (no im2col copy), and
-    BLAS does that as well (measured at 2 threads: 8x256->256 14x14 im2col
-    1.3-1.5 ms, direct 1.4-1.6; 64->256 56x56: direct 0.7 ms, im2col 1.2).
+    tap's input is shared by neighbouring taps. A 1x1 convolution is a plain
+    GEMM on the input itself (no im2col copy); BLAS wins there only once a
+    group's weights outgrow the L2 cache the direct kernel keeps them in and
+    the GEMM is large. Measured (2 threads, N=8, float32, ms direct / im2col):
+    256->256 14x14 1.24 / 1.47, 256->256 28x28 4.95 / 5.36, 512->512 7x7
+    1.33 / 1.57, 128->512 28x28 5.4 / 8.4, 64->256 56x56 6.0 / 11.8;
+    512->512 14x14 5.6 / 4.9, 256->1024 14x14 6.6 / 5.6, 1024->1024 7x7
+    6.0 / 5.5.
     """
     cout, cg, kh, kw = w_shape
-    if (kh, kw) == (1, 1) and cg >= 128:
-        return "im2col"
-    return "direct"
+    if (kh, kw) != (1, 1):
+        return "direct"
+    cog = cout // max(groups, 1)
+    pixels = -(-x_shape[-2] // stride[0]) * -(-x_shape[-1] // stride[1])
+    big_weights = cg * cog * itemsize >= POINTWISE_GEMM_WEIGHT_BYTES
+    big_gemm = cg * cog * pixels >= POINTWISE_GEMM_WORK
+    return "im2col" if big_weights and big_gemm else "direct"
+
+
+#: A 1x1 convolution runs as a GEMM (conv2d 'auto') when one group's weights
+#: take at least this many bytes (the direct kernel keeps them in L2) ...
+POINTWISE_GEMM_WEIGHT_BYTES = 2**20
+#: ... and one image's GEMM has at least this many multiply-adds.
+POINTWISE_GEMM_WORK = 2**25
 
 
 def _time(fn, reps=3):
