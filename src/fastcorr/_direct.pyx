@@ -179,26 +179,93 @@ cdef int corr2d_padded(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t l
     return status
 
 
+cdef inline Py_ssize_t pointer_slots(Py_ssize_t kh) noexcept nogil:
+    """Pointers of one thread's work buffer: rows, wrows, bases (kh each), the
+    three-row kernel's input rows (kh+2), its scratch (2*kh), its accumulator
+    rows (3)."""
+    return 3 * max(kh, 1) + (kh + FC_MR_ROWS - 1) + 2 * max(kh, 1) + FC_MR_ROWS
+
+
+cdef inline void* thread_buffers(Py_ssize_t kh, Py_ssize_t edge, real_t* dtype_tag) noexcept nogil:
+    """One thread's work buffer (NULL if out of memory): the pointer slots,
+    then the edge buffer (kh + 2 rows of ``edge``), then the three rows'
+    starting values. ``dtype_tag`` only selects the specialisation."""
+    return malloc(pointer_slots(kh) * sizeof(void*)
+                  + ((kh + FC_MR_ROWS - 1) * max(edge, 1) + FC_MR_ROWS) * sizeof(real_t))
+
+
+cdef void corr_group(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
+                     const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
+                     real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
+                     Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
+                     const real_t* row_sums, const real_t* zeros, bint grouped,
+                     Py_ssize_t n_lo, Py_ssize_t n_hi, Py_ssize_t edge, Py_ssize_t g,
+                     void* work) noexcept nogil:
+    """Output rows of group ``g`` (three rows when ``grouped``, else one),
+    with one thread's ``work`` buffer (see ``thread_buffers``)."""
+    cdef Py_ssize_t nptr = pointer_slots(kh), group = FC_MR_ROWS if grouped else 1
+    cdef const real_t** rows = <const real_t**> work
+    cdef const real_t** wrows = rows + max(kh, 1)
+    cdef const real_t** bases = wrows + max(kh, 1)
+    cdef const real_t** inp = bases + max(kh, 1)
+    cdef const real_t** scratch = inp + (kh + FC_MR_ROWS - 1)
+    cdef real_t** accs = <real_t**> (rows + nptr - FC_MR_ROWS)
+    cdef real_t* ext = <real_t*> (rows + nptr)
+    cdef real_t* starts = ext + (kh + FC_MR_ROWS - 1) * max(edge, 1)
+    cdef Py_ssize_t rows_here = min(group, Ho - g * group), a, m, nr, i, r
+    cdef bint whole = grouped and rows_here == group
+    cdef real_t* acc
+    for a in range(rows_here):
+        m = g * group + a
+        acc = out + m * ldo
+        # a whole group is written by the three-row kernel, from
+        # each row's fill contribution
+        nr = start_row(x, H, ldx, w, kh, kw, acc, Wo, m + off0, boundary, fill,
+                       row_sums, bases, wrows, not whole, starts + a)
+        if nr == 0 or whole:
+            continue
+        if n_hi > n_lo and not whole:
+            for i in range(nr):
+                rows[i] = bases[i] + (off1 + n_lo)
+            rows_kernel(acc + n_lo, rows, wrows, nr, kw, n_hi - n_lo)
+        if n_lo > 0:
+            extend_rows(ext, edge, rows, bases, nr, off1, n_lo + kw - 1, W, boundary, fill)
+            rows_kernel(acc, rows, wrows, nr, kw, n_lo)
+        if Wo > n_hi:
+            extend_rows(ext, edge, rows, bases, nr, off1 + n_hi, Wo - n_hi + kw - 1, W, boundary, fill)
+            rows_kernel(acc + n_hi, rows, wrows, nr, kw, Wo - n_hi)
+    if whole:
+        for i in range(kh + group - 1):
+            r = map_index(g * group + off0 + i, H, boundary)
+            inp[i] = (zeros if r < 0 else x + r * ldx) + (off1 + n_lo)
+        point_rows(accs, out + g * group * ldo, ldo, n_lo)
+        rows3_kernel(accs, inp, w, kh, kw, n_hi - n_lo, starts, scratch)
+        # edge columns: the same kernel on a copy of the strip of
+        # extended input they read
+        if n_lo > 0:
+            edge_strip(ext, edge, inp, x, H, W, ldx, g * group + off0, kh + group - 1,
+                       off1, n_lo + kw - 1, boundary, fill)
+            point_rows(accs, out + g * group * ldo, ldo, 0)
+            rows3_kernel(accs, inp, w, kh, kw, n_lo, starts, scratch)
+        if Wo > n_hi:
+            edge_strip(ext, edge, inp, x, H, W, ldx, g * group + off0, kh + group - 1,
+                       off1 + n_hi, Wo - n_hi + kw - 1, boundary, fill)
+            point_rows(accs, out + g * group * ldo, ldo, n_hi)
+            rows3_kernel(accs, inp, w, kh, kw, Wo - n_hi, starts, scratch)
+
+
 cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                 const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
                 real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
                 Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
                 int num_threads) noexcept nogil:
-    cdef Py_ssize_t m, g, a, j, k, i, r, nr, group, ngroups, rows_here, nptr
+    cdef Py_ssize_t g, j, k, group, ngroups
     cdef Py_ssize_t n_lo, n_hi, edge
-    cdef real_t* ext
-    cdef real_t* starts
     cdef real_t s
-    cdef real_t* acc
     cdef real_t* row_sums = NULL
     cdef real_t* zeros = NULL
-    cdef const real_t** rows
-    cdef const real_t** wrows
-    cdef const real_t** bases
-    cdef const real_t** inp
-    cdef const real_t** scratch
-    cdef real_t** accs
-    cdef bint grouped, whole
+    cdef void* work
+    cdef bint grouped, with_threads
     cdef int failed[1]
     failed[0] = 0
 
@@ -246,64 +313,28 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     # small buffer (a strip of kh + 2 rows for a whole group of three output
     # rows), and the same SIMD kernels run on it.
     edge = max(n_lo, Wo - n_hi) + kw - 1
-    # per thread: rows, wrows, bases (kh each), then the three-row kernel's
-    # input rows (kh+2), its scratch (2*kh) and its accumulator rows (3)
-    nptr = 3 * max(kh, 1) + (kh + FC_MR_ROWS - 1) + 2 * max(kh, 1) + FC_MR_ROWS
-    with parallel(num_threads=num_threads):
-        rows = <const real_t**> malloc(nptr * sizeof(real_t*))
-        wrows = rows + max(kh, 1)
-        bases = wrows + max(kh, 1)
-        inp = bases + max(kh, 1)
-        scratch = inp + (kh + FC_MR_ROWS - 1)
-        accs = <real_t**> (rows + nptr - FC_MR_ROWS)
-        # the edge buffer (kh + 2 rows), then the three rows' starting values
-        ext = <real_t*> malloc(((kh + FC_MR_ROWS - 1) * max(edge, 1) + FC_MR_ROWS) * sizeof(real_t))
-        starts = ext + (kh + FC_MR_ROWS - 1) * max(edge, 1)
-        if rows == NULL or ext == NULL:
+    with_threads = num_threads > 1
+    if not with_threads:
+        # No OpenMP region for one thread: starting and ending one costs about
+        # a microsecond (a futex call), as much as a 64x64 image's work.
+        work = thread_buffers(kh, edge, <real_t*> NULL)
+        if work == NULL:
             failed[0] = 1
         else:
-            for g in prange(ngroups, schedule='static'):
-                rows_here = min(group, Ho - g * group)
-                whole = grouped and rows_here == group
-                for a in range(rows_here):
-                    m = g * group + a
-                    acc = out + m * ldo
-                    # a whole group is written by the three-row kernel, from
-                    # each row's fill contribution
-                    nr = start_row(x, H, ldx, w, kh, kw, acc, Wo, m + off0, boundary, fill,
-                                   row_sums, bases, wrows, not whole, starts + a)
-                    if nr == 0 or whole:
-                        continue
-                    if n_hi > n_lo and not whole:
-                        for i in range(nr):
-                            rows[i] = bases[i] + (off1 + n_lo)
-                        rows_kernel(acc + n_lo, rows, wrows, nr, kw, n_hi - n_lo)
-                    if n_lo > 0:
-                        extend_rows(ext, edge, rows, bases, nr, off1, n_lo + kw - 1, W, boundary, fill)
-                        rows_kernel(acc, rows, wrows, nr, kw, n_lo)
-                    if Wo > n_hi:
-                        extend_rows(ext, edge, rows, bases, nr, off1 + n_hi, Wo - n_hi + kw - 1, W, boundary, fill)
-                        rows_kernel(acc + n_hi, rows, wrows, nr, kw, Wo - n_hi)
-                if whole:
-                    for i in range(kh + group - 1):
-                        r = map_index(g * group + off0 + i, H, boundary)
-                        inp[i] = (zeros if r < 0 else x + r * ldx) + (off1 + n_lo)
-                    point_rows(accs, out + g * group * ldo, ldo, n_lo)
-                    rows3_kernel(accs, inp, w, kh, kw, n_hi - n_lo, starts, scratch)
-                    # edge columns: the same kernel on a copy of the strip of
-                    # extended input they read
-                    if n_lo > 0:
-                        edge_strip(ext, edge, inp, x, H, W, ldx, g * group + off0, kh + group - 1,
-                                   off1, n_lo + kw - 1, boundary, fill)
-                        point_rows(accs, out + g * group * ldo, ldo, 0)
-                        rows3_kernel(accs, inp, w, kh, kw, n_lo, starts, scratch)
-                    if Wo > n_hi:
-                        edge_strip(ext, edge, inp, x, H, W, ldx, g * group + off0, kh + group - 1,
-                                   off1 + n_hi, Wo - n_hi + kw - 1, boundary, fill)
-                        point_rows(accs, out + g * group * ldo, ldo, n_hi)
-                        rows3_kernel(accs, inp, w, kh, kw, Wo - n_hi, starts, scratch)
-            free(rows)
-        free(ext)
+            for g in range(ngroups):
+                corr_group(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1, boundary, fill,
+                           row_sums, zeros, grouped, n_lo, n_hi, edge, g, work)
+            free(work)
+    else:
+        with parallel(num_threads=num_threads):
+            work = thread_buffers(kh, edge, <real_t*> NULL)
+            if work == NULL:
+                failed[0] = 1
+            else:
+                for g in prange(ngroups, schedule='static'):
+                    corr_group(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1, boundary, fill,
+                               row_sums, zeros, grouped, n_lo, n_hi, edge, g, work)
+                free(work)
     free(row_sums)
     free(zeros)
     return -1 if failed[0] else 0
