@@ -163,10 +163,12 @@ def _plan(out_shape, kshape, is_complex=False, data=None):
 
 
 def plan_cost(out_shape, kshape, is_complex=False, data=None):
-    """Cost units of the chosen plan: (transform units, per-sample units).
+    """Cost units of the chosen plan.
 
-    Transform units are ``sum over tiles of N log2 N`` (two transforms per
-    tile); per-sample units count the elements copied and multiplied. The
+    Returns ``(transform units, per-sample units, tiles, spectrum values)``:
+    transform units are ``sum over tiles of N log2 N`` (two transforms per
+    tile); per-sample units count the elements copied and multiplied; the
+    spectrum values are those of one tile's transform (complex numbers). The
     dispatcher multiplies them by measured constants.
     """
     (N0, B0, t0), (N1, B1, t1) = plan(out_shape, kshape, is_complex, data)
@@ -174,7 +176,8 @@ def plan_cost(out_shape, kshape, is_complex=False, data=None):
     tiles = t0 * t1
     fft_units = 2.0 * tiles * elems * math.log2(max(elems, 2))
     pass_units = tiles * elems * 2.0 + out_shape[0] * out_shape[1]
-    return fft_units, pass_units, tiles
+    spectrum = N0 * (N1 if is_complex else N1 // 2 + 1)
+    return fft_units, pass_units, tiles, spectrum
 
 
 # ---------------------------------------------------------------------------
