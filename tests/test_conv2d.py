@@ -397,6 +397,8 @@ BLOCKED_CASES = [
     (16, 16, 1, (3, 3), (1, 1), (1, 1), (1, 1), "zeros", (31, 40)),  # several pixel chunks
     (8, 24, 4, (2, 2), (1, 1), (0, 0), (1, 1), "zeros", (8, 11)),    # 6 channels a group
     (5, 20, 1, (4, 1), (1, 1), (3, 0), (1, 1), "zeros", (7, 30)),    # wide padding
+    (3, 16, 1, (7, 7), (2, 2), (3, 3), (1, 1), "zeros", (13, 75)),   # stride-2 planes, SIMD copy
+    (2, 8, 1, (3, 3), (2, 2), (1, 2), (1, 1), "reflect", (9, 42)),   # and its tails, both phases
 ]
 
 

@@ -59,6 +59,8 @@ cdef extern from "_conv_kernels.h" nogil:
     void fc_conv_gw_f64(double* gw, Py_ssize_t ldw, const double* inp, const Py_ssize_t* off,
                         Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const double* got, Py_ssize_t ldg)
     int FC_GW_TAPS
+    void fc_even_f32(float* dst, const float* src, Py_ssize_t n)
+    void fc_even_f64(double* dst, const double* src, Py_ssize_t n)
 
 ctypedef fused real_t:
     float
@@ -346,6 +348,13 @@ cdef inline void transpose_out(real_t* dst, Py_ssize_t ldd, const real_t* src, P
         fc_transpose_f64(dst, ldd, src, lds, nq, nc, bias)
 
 
+cdef inline void even_samples(real_t* dst, const real_t* src, Py_ssize_t n) noexcept nogil:
+    if real_t is float:
+        fc_even_f32(dst, src, n)
+    else:
+        fc_even_f64(dst, src, n)
+
+
 cdef inline void conv_gw(real_t* gw, Py_ssize_t ldw, const real_t* inp, const Py_ssize_t* off,
                          Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const real_t* got,
                          Py_ssize_t ldg) noexcept nogil:
@@ -447,6 +456,8 @@ cdef const real_t* band_planes(const real_t* x, const Band* g, Py_ssize_t oy0, P
                         dst[v] = row[col] if col >= 0 else 0
                     if g.sw == 1:
                         memcpy(dst + lo, row + lo - g.padl, (hi - lo) * sizeof(real_t))
+                    elif g.sw == 2 and hi > lo:
+                        even_samples(dst + lo, row + 2 * lo + b - g.padl, hi - lo)
                     else:
                         for v in range(lo, hi):
                             dst[v] = row[v * g.sw + b - g.padl]
