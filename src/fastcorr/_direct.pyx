@@ -32,6 +32,7 @@ cdef extern from "_simd_kernels.h" nogil:
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double* init,
                       const double** scratch)
     enum: FC_MR_ROWS
+    enum: FC_MR_VECS
     int fc_cpu_has_avx2_fma()
     const char* fc_simd_name()
     int FC_OPENMP
@@ -45,6 +46,12 @@ ctypedef fused real_t:
 
 # Probe the CPU once at import, before any thread can race on the cache.
 fc_cpu_has_avx2_fma()
+
+#: The float kernels' vector width in bytes (AVX2 or SSE2) and the vectors
+#: of one column block, for the cost model: a row of n columns costs as many
+#: columns as its blocks cover (see ``_dispatch._units``).
+VECTOR_BYTES = 32 if fc_cpu_has_avx2_fma() else 16
+BLOCK_VECTORS = FC_MR_VECS
 
 OPENMP = bool(FC_OPENMP)
 SIMD = fc_simd_name().decode()

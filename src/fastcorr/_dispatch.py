@@ -58,8 +58,10 @@ DEFAULT_CONSTANTS = {
     "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5},
 }
 
-#: Bytes of one core's L2 cache (Zen 4: 1 MiB), for the FFT tiles' cost.
+#: Bytes of one core's L2 cache (Zen 4: 1 MiB), and the overlap-save tiles
+#: from which cache-resident tiles are cheaper (see ``_units``).
 CACHE_BYTES = 2**20
+CACHED_TILES = 64
 
 _calibration = None
 _generation = 0
@@ -119,11 +121,15 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
         # Columns whose window crosses the image's left/right edge go through
         # narrow blocks on per-row extended copies: "edge" counts their
         # multiply-adds, which cost several times an interior one.
+        direct = engine("direct")
         inner = max(0, min(Wo, xshape[1] - kw + 1))
         edge = float(Ho) * max(0, Wo - inner) * kh * kw
-        if (Ho + kh - 1) * (Wo + kw - 1) <= engine("direct").PAD_SMALL_ELEMENTS:
-            edge = 0.0  # small images are padded whole first: no edge columns
-        return {"mac": out * kh * kw - edge, "edge": edge, "out": out}
+        if (Ho + kh - 1) * (Wo + kw - 1) <= direct.PAD_SMALL_ELEMENTS:
+            edge, inner = 0.0, Wo  # small images are padded whole first: no edge columns
+        if dtype.kind in "fc":  # computed in float32 or float64 (complex: by real parts)
+            real_size = 4 if dtype.itemsize <= (4 if dtype.kind == "f" else 8) else 8
+            inner = _kernel_columns(inner, direct.VECTOR_BYTES // real_size, direct.BLOCK_VECTORS)
+        return {"mac": float(Ho) * inner * kh * kw, "edge": edge, "out": out}
     if method == "separable":
         return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out}
     if method == "fft":
@@ -139,11 +145,14 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
                 data.append((lead, lead + min(n, out + k - 1)))
         f, p, tiles, spectrum = _fft.plan_cost(shape, wshape, dtype.kind == "c", data)
         complex_size = dtype.itemsize if dtype.kind == "c" else 2 * dtype.itemsize
-        if tiles > 1 and spectrum * complex_size <= CACHE_BYTES:
-            # Overlap-save tiles whose spectrum stays in L2 transform at about
-            # half the cost per N log N unit of a whole-image transform
-            # (measured at 4096² with 15x15 and 21x21 kernels: tiles of 160²
-            # and 192²; whole 1024² images cost the full constant).
+        if spectrum * complex_size <= CACHE_BYTES and (tiles == 1 or tiles >= CACHED_TILES):
+            # A transform whose spectrum stays in L2 costs about half the
+            # constant per N log N unit of a 1024² one: measured for whole
+            # small images (a 101² image with a 64x64 kernel: 0.15 ms, the
+            # full constant said 0.22) and for many overlap-save tiles (4096²
+            # with 15x15 and 21x21 kernels: 576-784 tiles of 160²-192²).
+            # With a few dozen tiles (1024², 21x21: 36) their overheads eat
+            # the gain (measured 10.6 ms against 7.4 for direct, float32).
             f *= constants()["fft"].get("cached", 1.0)
         # Overlap-save tiles cost more than their N log N count says (many
         # small transforms, slicing, scatter): measured ~0.1 ms per tile on
@@ -152,6 +161,17 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
     if method == "im2col":
         return {"mac": out * kh * kw, "col": out * kh * kw, "out": out}
     return None
+
+
+def _kernel_columns(n, lanes, vectors):
+    """Columns the direct kernel computes for a row of ``n``: whole blocks of
+    ``vectors`` vectors (the last one overlapping), or for rows narrower than
+    a block, whole vectors. Measured: 38 float32 columns cost as 64 (1.9x
+    the multiply-add count), one column as 8-9."""
+    block = lanes * vectors
+    if n >= block:
+        return -(-n // block) * block
+    return -(-n // lanes) * lanes
 
 
 def estimate(method, xshape, wshape, shape, dtype, threads, rank=1, boundary=0):

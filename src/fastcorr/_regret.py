@@ -187,7 +187,8 @@ def _case(fastcorr, dispatch, x, w, mode, threads, cap, rounds):
     best = min(explicit, key=explicit.get) if explicit else "auto"
     peer_t = {k: med[k] for k in peers}
     best_peer = min(peer_t, key=peer_t.get) if peer_t else None
-    pick = dispatch.choose_offset_method(x, w, shape, 0, x.dtype, threads)
+    with fastcorr.threads(threads):  # after the 'valid' swap, as the call does
+        pick = fastcorr.choose_method(x, w, mode)
     return {
         "auto": auto, "pick": pick, "best": best, "times": med,
         "regret": auto / explicit[best] if explicit else 1.0,
