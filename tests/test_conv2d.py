@@ -464,8 +464,7 @@ def test_blocked_kernels_keep_nan_local(cout):
 def test_pointwise_both_methods_against_tapwise(n, cin, cout, hw, dtype):
     # 1x1 convolutions on both sides of choose_conv_method's rule, at two
     # threads: the in-place GEMM (cut into pixel tiles when there are fewer
-    # images than threads), the direct kernel, and grad_input as a forward
-    # correlation of grad_output.
+    # images than threads) and the direct kernel, forward and backward.
     rng = np.random.default_rng(cin + cout)
     x = rng.standard_normal((n, cin, *hw))
     w = rng.standard_normal((cout, cin, 1, 1))
