@@ -193,12 +193,12 @@ cdef inline Py_ssize_t pointer_slots(Py_ssize_t kh) noexcept nogil:
     return 3 * max(kh, 1) + (kh + FC_MR_ROWS - 1) + 2 * max(kh, 1) + FC_MR_ROWS
 
 
-cdef inline void* thread_buffers(Py_ssize_t kh, Py_ssize_t edge, real_t* dtype_tag) noexcept nogil:
+cdef inline void* thread_buffers(Py_ssize_t kh, Py_ssize_t edge, size_t itemsize) noexcept nogil:
     """One thread's work buffer (NULL if out of memory): the pointer slots,
     then the edge buffer (kh + 2 rows of ``edge``), then the three rows'
-    starting values. ``dtype_tag`` only selects the specialisation."""
+    starting values, of ``itemsize`` bytes each."""
     return malloc(pointer_slots(kh) * sizeof(void*)
-                  + ((kh + FC_MR_ROWS - 1) * max(edge, 1) + FC_MR_ROWS) * sizeof(real_t))
+                  + ((kh + FC_MR_ROWS - 1) * max(edge, 1) + FC_MR_ROWS) * itemsize)
 
 
 cdef void corr_group(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
@@ -231,7 +231,7 @@ cdef void corr_group(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
                        row_sums, bases, wrows, not whole, starts + a)
         if nr == 0 or whole:
             continue
-        if n_hi > n_lo and not whole:
+        if n_hi > n_lo:
             for i in range(nr):
                 rows[i] = bases[i] + (off1 + n_lo)
             rows_kernel(acc + n_lo, rows, wrows, nr, kw, n_hi - n_lo)
@@ -272,7 +272,7 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     cdef real_t* row_sums = NULL
     cdef real_t* zeros = NULL
     cdef void* work
-    cdef bint grouped, with_threads
+    cdef bint grouped
     cdef int failed[1]
     failed[0] = 0
 
@@ -320,11 +320,10 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     # small buffer (a strip of kh + 2 rows for a whole group of three output
     # rows), and the same SIMD kernels run on it.
     edge = max(n_lo, Wo - n_hi) + kw - 1
-    with_threads = num_threads > 1
-    if not with_threads:
+    if num_threads == 1:
         # No OpenMP region for one thread: starting and ending one costs about
         # a microsecond (a futex call), as much as a 64x64 image's work.
-        work = thread_buffers(kh, edge, <real_t*> NULL)
+        work = thread_buffers(kh, edge, sizeof(real_t))
         if work == NULL:
             failed[0] = 1
         else:
@@ -334,7 +333,7 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
             free(work)
     else:
         with parallel(num_threads=num_threads):
-            work = thread_buffers(kh, edge, <real_t*> NULL)
+            work = thread_buffers(kh, edge, sizeof(real_t))
             if work == NULL:
                 failed[0] = 1
             else:

@@ -126,9 +126,8 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
         edge = float(Ho) * max(0, Wo - inner) * kh * kw
         if (Ho + kh - 1) * (Wo + kw - 1) <= direct.PAD_SMALL_ELEMENTS:
             edge, inner = 0.0, Wo  # small images are padded whole first: no edge columns
-        if dtype.kind in "fc":  # computed in float32 or float64 (complex: by real parts)
-            real_size = 4 if dtype.itemsize <= (4 if dtype.kind == "f" else 8) else 8
-            inner = _kernel_columns(inner, direct.VECTOR_BYTES // real_size, direct.BLOCK_VECTORS)
+        if dtype.kind in "fc":
+            inner = _kernel_columns(inner, direct.VECTOR_BYTES // _real_itemsize(dtype), direct.BLOCK_VECTORS)
         return {"mac": float(Ho) * inner * kh * kw, "edge": edge, "out": out}
     if method == "separable":
         return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out}
@@ -143,9 +142,8 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
             for n, out, k in zip(xshape, shape, wshape):
                 lead = max(0, out + k - 1 - n) // 2
                 data.append((lead, lead + min(n, out + k - 1)))
-        f, p, tiles, spectrum = _fft.plan_cost(shape, wshape, dtype.kind == "c", data)
-        complex_size = dtype.itemsize if dtype.kind == "c" else 2 * dtype.itemsize
-        if spectrum * complex_size <= CACHE_BYTES and (tiles == 1 or tiles >= CACHED_TILES):
+        f, p, tiles, spectrum = _fft.plan_cost(shape, wshape, dtype, data)
+        if spectrum <= CACHE_BYTES and (tiles == 1 or tiles >= CACHED_TILES):
             # A transform whose spectrum stays in L2 costs about half the
             # constant per N log N unit of a 1024² one: measured for whole
             # small images (a 101² image with a 64x64 kernel: 0.15 ms, the
@@ -161,6 +159,12 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
     if method == "im2col":
         return {"mac": out * kh * kw, "col": out * kh * kw, "out": out}
     return None
+
+
+def _real_itemsize(dtype):
+    """4 or 8: the float precision a float or complex dtype is computed in
+    (float16 as float32; complex by its real parts)."""
+    return 4 if dtype.itemsize <= (4 if dtype.kind == "f" else 8) else 8
 
 
 def _kernel_columns(n, lanes, vectors):
@@ -183,12 +187,9 @@ def estimate(method, xshape, wshape, shape, dtype, threads, rank=1, boundary=0):
         return None
     if dtype.kind in "iu":
         key, mult = "u8", 1.0
-    elif dtype.kind == "c":
-        key = "f4" if dtype.itemsize <= 8 else "f8"
-        mult = 2.0 if method == "fft" else 4.0
     else:
-        key = "f4" if dtype.itemsize <= 4 else "f8"
-        mult = 1.0
+        key = f"f{_real_itemsize(dtype)}"
+        mult = (2.0 if method == "fft" else 4.0) if dtype.kind == "c" else 1.0
     if key not in cs:
         return None
     t = u["mac"] * cs[key]

@@ -162,22 +162,30 @@ def _plan(out_shape, kshape, is_complex=False, data=None):
     return best[1], best[2]
 
 
-def plan_cost(out_shape, kshape, is_complex=False, data=None):
-    """Cost units of the chosen plan.
+def spectrum_bytes(N0, N1, dtype):
+    """Bytes of the spectrum of one (N0, N1) transform of ``dtype`` values
+    (a real input keeps half the columns, as complex numbers of twice its size)."""
+    if dtype.kind == "c":
+        return N0 * N1 * dtype.itemsize
+    return N0 * (N1 // 2 + 1) * 2 * dtype.itemsize
 
-    Returns ``(transform units, per-sample units, tiles, spectrum values)``:
+
+def plan_cost(out_shape, kshape, dtype, data=None):
+    """Cost units of the chosen plan for ``dtype`` values.
+
+    Returns ``(transform units, per-sample units, tiles, spectrum bytes)``:
     transform units are ``sum over tiles of N log2 N`` (two transforms per
     tile); per-sample units count the elements copied and multiplied; the
-    spectrum values are those of one tile's transform (complex numbers). The
-    dispatcher multiplies them by measured constants.
+    spectrum bytes are those of one tile's transform. The dispatcher
+    multiplies them by measured constants.
     """
+    is_complex = dtype.kind == "c"
     (N0, B0, t0), (N1, B1, t1) = plan(out_shape, kshape, is_complex, data)
     elems = N0 * N1
     tiles = t0 * t1
     fft_units = 2.0 * tiles * elems * math.log2(max(elems, 2))
     pass_units = tiles * elems * 2.0 + out_shape[0] * out_shape[1]
-    spectrum = N0 * (N1 if is_complex else N1 // 2 + 1)
-    return fft_units, pass_units, tiles, spectrum
+    return fft_units, pass_units, tiles, spectrum_bytes(N0, N1, dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -324,9 +332,7 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
     tiles = np.lib.stride_tricks.as_strided(
         src, shape=(t0, t1, L0, L1), strides=(B0 * s0, B1 * s1, s0, s1), writeable=False
     )
-    spec_elems = N0 * (N1 if is_complex else N1 // 2 + 1)
-    per_tile = spec_elems * 2 * dtype.itemsize if not is_complex else spec_elems * dtype.itemsize
-    tiles_per_chunk = max(1, CHUNK_BYTES // max(per_tile, 1))
+    tiles_per_chunk = max(1, CHUNK_BYTES // max(spectrum_bytes(N0, N1, dtype), 1))
     chunks = _chunks(t0, t1, tiles_per_chunk)
     a, b, cc, d = chunks[0]
     workers = 1 if len(chunks) >= nthreads else _workers(nthreads, N0 * N1 * (b - a) * (d - cc))
