@@ -36,6 +36,7 @@ def _compiler_accepts(flag):
 
 
 def extensions():
+    import numpy
     from Cython.Build import cythonize
 
     openmp = [] if os.environ.get("FASTCORR_NO_OPENMP") else ["-fopenmp"]
@@ -47,8 +48,9 @@ def extensions():
         Extension(
             f"fastcorr.{name}",
             [os.path.join(PKG_DIR, name + ".pyx")],
-            include_dirs=[PKG_DIR],
-            define_macros=[("FC_BUILD_SYSTEM", '"setuptools"')],
+            include_dirs=[PKG_DIR, numpy.get_include()],
+            define_macros=[("FC_BUILD_SYSTEM", '"setuptools"'),
+                           ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=["-O3", "-fno-math-errno", *openmp, *native],
             extra_link_args=openmp,
         )

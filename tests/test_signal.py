@@ -249,6 +249,73 @@ def test_layouts_and_array_likes():
     np.testing.assert_allclose(fastcorr.convolve2d(base, kview), ss.convolve2d(base, kview), atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kshape", [(1, 1), (3, 3), (2, 4), (5, 6), (1, 7)])
+@pytest.mark.parametrize("method", ["direct", "auto"])
+def test_plain_calls_take_the_compiled_entry_and_match_scipy(dtype, mode, kshape, method):
+    # Two C-contiguous float arrays with the default boundary: the compiled
+    # plain-call entry serves them (small kernels: 'auto' picks direct).
+    from fastcorr import _direct
+
+    rng = np.random.default_rng(abs(hash((np.dtype(dtype).name, mode, kshape))) % 2**32)
+    x = random_array(rng, (20, 23), dtype)
+    k = random_array(rng, kshape, dtype)
+    for name, ref in FUNCS:
+        entry = _direct.plain_call(x, k, mode, "fill", 0, method, None, name == "convolve2d")
+        assert entry is not None
+        want = ref(x.astype(np.float64), k.astype(np.float64), mode=mode).astype(dtype)
+        assert_matches(entry, want, dtype)
+        np.testing.assert_array_equal(getattr(fastcorr, name)(x, k, mode, method=method), entry)
+        with fastcorr.threads(1):
+            np.testing.assert_array_equal(getattr(fastcorr, name)(x, k, mode), entry)
+
+
+def test_calls_that_are_not_plain_take_the_general_path():
+    from fastcorr import _direct
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((30, 31))
+    k = rng.standard_normal((3, 4))
+    assert _direct.plain_call(x, k, "same", "fill", 0, "auto", None, False) is not None
+    others = {
+        "strided": ((x[:, ::2], k, "same", "fill", 0, "auto", None), {}),
+        "big-endian": ((x.astype(">f8"), k, "same", "fill", 0, "auto", None), {}),
+        "mixed dtypes": ((x.astype(np.float32), k, "same", "fill", 0, "auto", None), {}),
+        "integers": ((x.astype(np.int64), k.astype(np.int64), "same", "fill", 0, "auto", None), {}),
+        "list": ((x.tolist(), k, "same", "fill", 0, "auto", None), {}),
+        "fillvalue": ((x, k, "same", "fill", 2.5, "auto", None), {"fillvalue": 2.5}),
+        "boundary": ((x, k, "same", "wrap", 0, "auto", None), {"boundary": "wrap"}),
+        "valid swap": ((k, x, "valid", "fill", 0, "auto", None), {}),
+        "fft asked": ((x, k, "same", "fill", 0, "fft", None), {"method": "fft"}),
+        "threads": ((x, k, "same", "fill", 0, "auto", 2.0), {}),
+        "mode": ((x, k, "middle", "fill", 0, "auto", None), {}),
+        "3-D": ((x[None], k, "same", "fill", 0, "auto", None), {}),
+    }
+    for name, (args, _) in others.items():
+        assert _direct.plain_call(*args, False) is None, name
+    # ... and the general path computes (or refuses) them as before
+    got = fastcorr.correlate2d(x, k, "same", "wrap")
+    np.testing.assert_allclose(got, ss.correlate2d(x, k, "same", "wrap"), atol=1e-12)
+    with pytest.raises(ValueError, match="mode"):
+        fastcorr.correlate2d(x, k, "middle")
+    with pytest.raises(TypeError, match="num_threads"):
+        fastcorr.correlate2d(x, k, "same", num_threads=2.0)
+
+
+def test_plain_call_follows_the_dispatcher():
+    # 'auto' with a large kernel on a small image picks FFT: not a plain call
+    from fastcorr import _direct
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((128, 128))
+    k = rng.standard_normal((61, 61))
+    assert fastcorr.choose_method(x, k, mode="same") != "direct"
+    assert _direct.plain_call(x, k, "same", "fill", 0, "auto", None, False) is None
+    assert _direct.plain_call(x, k, "same", "fill", 0, "direct", None, False) is not None
+    np.testing.assert_allclose(fastcorr.correlate2d(x, k, "same"), ss.correlate2d(x, k, "same"), atol=1e-9)
+
+
 @pytest.mark.parametrize("method", ["auto", "direct", "fft", "separable", "im2col"])
 def test_unaligned_inputs(method):
     # Arrays viewing a byte buffer at an odd offset (as dask.distributed can

@@ -12,7 +12,7 @@ float16 into float32, long double into a numpy loop).
 """
 import numpy as np
 
-from . import _dispatch
+from . import _direct, _dispatch
 from ._validate import check_output_fits, signal_args
 
 __all__ = ["correlate2d", "convolve2d"]
@@ -57,6 +57,9 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="
     array([[19., 25.],
            [37., 43.]])
     """
+    out = _direct.plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, False)
+    if out is not None:  # a plain call, run without the Python layers below
+        return out
     problem = signal_args("correlate2d", in1, in2, mode, boundary, fillvalue, method, num_threads)
     return _solve(problem, convolve=False)
 
@@ -75,6 +78,9 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="a
     array([[5., 2.],
            [3., 5.]])
     """
+    out = _direct.plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, True)
+    if out is not None:
+        return out
     problem = signal_args("convolve2d", in1, in2, mode, boundary, fillvalue, method, num_threads)
     return _solve(problem, convolve=True)
 

@@ -106,6 +106,7 @@ def reset_constants():
         _calibration = None
         _generation += 1
         _plans.clear()
+        plain_plans.clear()
 
 
 def _par(c, threads):
@@ -221,6 +222,7 @@ def set_autotune(enabled=True):
     global _autotune
     _autotune = bool(enabled)
     _plans.clear()  # plans ranked under the other setting
+    plain_plans.clear()
     if not _autotune:
         with _autotune_lock:
             _autotune_cache.clear()
@@ -304,14 +306,7 @@ def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
     """
     if not isinstance(dtype, np.dtype):
         dtype = np.dtype(dtype)
-    key = (x.shape, w.shape, shape, boundary, dtype, num_threads, _generation)
-    plan = _plans.get(key)
-    if plan is None:
-        plan = _rank_plan(x, w, tuple(shape), boundary, dtype, num_threads)
-        if len(_plans) > 4096:
-            _plans.clear()
-        _plans[key] = plan
-    fixed, order, separable_rank_wins, threads = plan
+    fixed, order, separable_rank_wins, threads = _shape_plan(x, w, shape, boundary, dtype, num_threads)
     if fixed is not None:
         return fixed
     for m in order:
@@ -326,6 +321,35 @@ def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
 
 
 _plans = {}  # (shapes, boundary, dtype, threads, generation) -> _rank_plan(...); cleared by set_autotune
+
+#: (h1, w1, h2, w2, mode, dtype number, threads) -> the threads 'auto' runs
+#: the direct method with on a plain call of that shape (0: it picks another
+#: method, or must look at the values). Read by ``_direct.plain_call`` on
+#: every plain call; filled by :func:`plain_direct_threads`; cleared with
+#: ``_plans``.
+plain_plans = {}
+
+
+def _shape_plan(x, w, shape, boundary, dtype, num_threads):
+    """:func:`_rank_plan`, computed once per case."""
+    key = (x.shape, w.shape, shape, boundary, dtype, num_threads, _generation)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _rank_plan(x, w, tuple(shape), boundary, dtype, num_threads)
+        if len(_plans) > 4096:
+            _plans.clear()
+        _plans[key] = plan
+    return plan
+
+
+def plain_direct_threads(key, x, w, shape, num_threads):
+    """Record and return ``plain_plans[key]`` for a 'fill' call on ``x``, ``w``."""
+    fixed = _shape_plan(x, w, tuple(shape), 0, x.dtype, num_threads)[0]
+    threads = fixed[1] if fixed is not None and fixed[0] == "direct" else 0
+    if len(plain_plans) > 4096:
+        plain_plans.clear()
+    plain_plans[key] = threads
+    return threads
 
 
 def _rank_plan(x, w, shape, boundary, dtype, num_threads):
