@@ -513,7 +513,11 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
         threads = _plain_plans.get(key)
         if threads is None:
             threads = _dispatch.plain_direct_threads(key, x, w, (Ho, Wo), nthreads)
-        if threads == 0:
+        if threads == -1:  # the choice looks at the values (kernel rank, NaN)
+            chosen, threads = _dispatch.choose_offset_plan(x, w, (Ho, Wo), 0, x.dtype, nthreads)
+            if chosen != "direct":
+                return None
+        elif threads == 0:
             return None
     return _direct_new(x, w, Ho, Wo, off0, off1, convolve, threads)
 

@@ -283,6 +283,9 @@ def candidates(x, w, shape, boundary, dtype, num_threads):
 
 #: Below this estimated single-thread time a call runs on one thread: waking
 #: a thread team costs more than it saves (and much more on a busy machine).
+#: Not for the direct method, which sizes its team by its own work count
+#: (``_direct.useful_threads``): 64² float32 with a 21x21 'valid' kernel
+#: (0.85 M multiply-adds) took 40 us forced onto one thread, 24 us on two.
 SERIAL_BELOW = 4e-5
 
 
@@ -323,10 +326,10 @@ def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
 _plans = {}  # (shapes, boundary, dtype, threads, generation) -> _rank_plan(...); cleared by set_autotune
 
 #: (h1, w1, h2, w2, mode, dtype number, threads) -> the threads 'auto' runs
-#: the direct method with on a plain call of that shape (0: it picks another
-#: method, or must look at the values). Read by ``_direct.plain_call`` on
-#: every plain call; filled by :func:`plain_direct_threads`; cleared with
-#: ``_plans``.
+#: the direct method with on a plain call of that shape; 0 when it picks
+#: another method whatever the values, -1 when the choice must look at them.
+#: Read by ``_direct.plain_call`` on every plain call; filled by
+#: :func:`plain_direct_threads`; cleared with ``_plans``.
 plain_plans = {}
 
 
@@ -344,8 +347,11 @@ def _shape_plan(x, w, shape, boundary, dtype, num_threads):
 
 def plain_direct_threads(key, x, w, shape, num_threads):
     """Record and return ``plain_plans[key]`` for a 'fill' call on ``x``, ``w``."""
-    fixed = _shape_plan(x, w, tuple(shape), 0, x.dtype, num_threads)[0]
-    threads = fixed[1] if fixed is not None and fixed[0] == "direct" else 0
+    fixed, order = _shape_plan(x, w, tuple(shape), 0, x.dtype, num_threads)[:2]
+    if fixed is None:
+        threads = -1 if "direct" in order else 0
+    else:
+        threads = fixed[1] if fixed[0] == "direct" else 0
     if len(plain_plans) > 4096:
         plain_plans.clear()
     plain_plans[key] = threads
@@ -360,7 +366,7 @@ def _rank_plan(x, w, shape, boundary, dtype, num_threads):
     fastest to slowest estimate; for ranks 2 and 3, whether a sum of that many
     separable passes still beats every other method; and the threads each
     method runs with (1 when its single-thread estimate is below
-    :data:`SERIAL_BELOW`).
+    :data:`SERIAL_BELOW`; the direct method chooses its own).
     """
     if x.size == 0 or w.size == 0 or shape[0] * shape[1] == 0:
         return ("direct", num_threads), ["direct"], {2: False, 3: False}, {}
@@ -384,6 +390,8 @@ def _rank_plan(x, w, shape, boundary, dtype, num_threads):
     threads = {}
     if num_threads > 1:
         for m in order:
+            if m == "direct":
+                continue
             t1 = estimate(m, x.shape, w.shape, shape, dtype, 1, boundary=boundary)
             if t1 is not None and t1 < SERIAL_BELOW:
                 threads[m] = 1
