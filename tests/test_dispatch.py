@@ -106,6 +106,33 @@ def test_calibration_file_is_used(tmp_path, monkeypatch):
         _dispatch.reset_constants()
 
 
+def test_plain_calls_forget_their_plans_with_the_constants(tmp_path, monkeypatch):
+    # The compiled plain-call entry remembers the last shape's plan; new
+    # constants (calibrate) or autotune must reach it.
+    from fastcorr import _direct
+
+    x = np.random.default_rng(4).standard_normal((64, 64))
+    w = np.ones((3, 3)) + np.eye(3)
+    plain = lambda: _direct.plain_call(x, w, "same", "fill", 0, "auto", 2, False)  # noqa: E731
+    assert plain() is not None and plain() is not None  # direct, remembered
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = _dispatch.calibration_path()
+    import os
+
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as f:
+        json.dump({"constants": {"direct": {"f8": 1.0}}}, f)
+    try:
+        _dispatch.reset_constants()
+        assert plain() is None  # direct is now absurdly slow: the general path
+        np.testing.assert_allclose(fastcorr.correlate2d(x, w, "same", num_threads=2),
+                                   scipy.signal.correlate2d(x, w, "same"), atol=1e-10)
+    finally:
+        os.remove(path)
+        _dispatch.reset_constants()
+    assert plain() is not None
+
+
 def test_calibrate_writes_json(tmp_path):
     path = tmp_path / "cal.json"
     res = _dispatch.calibrate(str(path), threads=1)

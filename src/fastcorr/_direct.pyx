@@ -440,6 +440,22 @@ def useful_threads(int num_threads, work, Py_ssize_t rows):
 # where ``_validate`` checks it and ``_dispatch`` chooses.
 
 cdef dict _plain_plans = _dispatch.plain_plans
+
+# The last auto case and its entry in _plain_plans: a repeated shape (the
+# common case) skips building and hashing the key (~0.15 us of a 1.5 us call).
+cdef struct PlainCase:
+    Py_ssize_t H, W, kh, kw
+    int mode, typenum, nthreads, threads
+
+cdef PlainCase _last_case
+_last_case.H = -1
+
+
+def forget_last_plain_case():
+    _last_case.H = -1
+
+
+_dispatch.forget_hooks.append(forget_last_plain_case)
 #: Largest 'full' output taken here (elements): the general path checks
 #: larger ones against the machine's memory first.
 PLAIN_FULL_LIMIT = 1 << 24
@@ -459,6 +475,7 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
     when ``_dispatch`` picks the direct method for this case whatever the
     values. The result is the general path's, computed the same way.
     """
+    global _last_case
     if type(in1) is not np.ndarray or type(in2) is not np.ndarray:
         return None
     cdef cnp.ndarray x = <cnp.ndarray> in1
@@ -509,10 +526,16 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
 
     cdef object threads = nthreads
     if auto:
-        key = (H, W, kh, kw, mode_code, typenum, nthreads)
-        threads = _plain_plans.get(key)
-        if threads is None:
-            threads = _dispatch.plain_direct_threads(key, x, w, (Ho, Wo), nthreads)
+        if (_last_case.H == H and _last_case.W == W and _last_case.kh == kh and _last_case.kw == kw
+                and _last_case.mode == mode_code and _last_case.typenum == typenum
+                and _last_case.nthreads == nthreads):
+            threads = _last_case.threads
+        else:
+            key = (H, W, kh, kw, mode_code, typenum, nthreads)
+            threads = _plain_plans.get(key)
+            if threads is None:
+                threads = _dispatch.plain_direct_threads(key, x, w, (Ho, Wo), nthreads)
+            _last_case = PlainCase(H, W, kh, kw, mode_code, typenum, nthreads, threads)
         if threads == -1:  # the choice looks at the values (kernel rank, NaN)
             chosen, threads = _dispatch.choose_offset_plan(x, w, (Ho, Wo), 0, x.dtype, nthreads)
             if chosen != "direct":

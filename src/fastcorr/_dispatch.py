@@ -105,8 +105,7 @@ def reset_constants():
     with _calibration_lock:
         _calibration = None
         _generation += 1
-        _plans.clear()
-        plain_plans.clear()
+        _forget_plans()
 
 
 def _par(c, threads):
@@ -221,8 +220,7 @@ def set_autotune(enabled=True):
     """
     global _autotune
     _autotune = bool(enabled)
-    _plans.clear()  # plans ranked under the other setting
-    plain_plans.clear()
+    _forget_plans()  # plans ranked under the other setting
     if not _autotune:
         with _autotune_lock:
             _autotune_cache.clear()
@@ -331,6 +329,17 @@ _plans = {}  # (shapes, boundary, dtype, threads, generation) -> _rank_plan(...)
 #: Read by ``_direct.plain_call`` on every plain call; filled by
 #: :func:`plain_direct_threads`; cleared with ``_plans``.
 plain_plans = {}
+
+#: Called with no argument whenever plans are forgotten (``_direct``
+#: registers the reset of its last-case memo).
+forget_hooks = []
+
+
+def _forget_plans():
+    _plans.clear()
+    plain_plans.clear()
+    for hook in forget_hooks:
+        hook()
 
 
 def _shape_plan(x, w, shape, boundary, dtype, num_threads):
