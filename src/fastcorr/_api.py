@@ -134,7 +134,7 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
         total = np.sum(w, dtype=dtype) if w.size else dtype.type(0)
         return np.full(shape, fill * total if boundary == 0 and x.size == 0 else 0, dtype=dtype)
     if method == "auto":
-        method, num_threads = _dispatch.choose_offset_plan(x, w, shape, boundary, dtype, num_threads)
+        method = _dispatch.choose_offset_method(x, w, shape, boundary, dtype, num_threads)
     engine = _dispatch.engine(method)
     kind = dtype.kind
     if kind in "iu":

@@ -445,7 +445,7 @@ cdef dict _plain_plans = _dispatch.plain_plans
 # common case) skips building and hashing the key (~0.15 us of a 1.5 us call).
 cdef struct PlainCase:
     Py_ssize_t H, W, kh, kw
-    int mode, typenum, nthreads, threads
+    int mode, typenum, nthreads, plan
 
 cdef PlainCase _last_case
 _last_case.H = -1
@@ -524,25 +524,23 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
     else:
         return None
 
-    cdef object threads = nthreads
+    cdef int plan
     if auto:
         if (_last_case.H == H and _last_case.W == W and _last_case.kh == kh and _last_case.kw == kw
                 and _last_case.mode == mode_code and _last_case.typenum == typenum
                 and _last_case.nthreads == nthreads):
-            threads = _last_case.threads
+            plan = _last_case.plan
         else:
             key = (H, W, kh, kw, mode_code, typenum, nthreads)
-            threads = _plain_plans.get(key)
-            if threads is None:
-                threads = _dispatch.plain_direct_threads(key, x, w, (Ho, Wo), nthreads)
-            _last_case = PlainCase(H, W, kh, kw, mode_code, typenum, nthreads, threads)
-        if threads == -1:  # the choice looks at the values (kernel rank, NaN)
-            chosen, threads = _dispatch.choose_offset_plan(x, w, (Ho, Wo), 0, x.dtype, nthreads)
-            if chosen != "direct":
-                return None
-        elif threads == 0:
+            found = _plain_plans.get(key)
+            plan = _dispatch.plain_plan(key, x, w, (Ho, Wo), nthreads) if found is None else found
+            _last_case = PlainCase(H, W, kh, kw, mode_code, typenum, nthreads, plan)
+        if plan == 0:
             return None
-    return _direct_new(x, w, Ho, Wo, off0, off1, convolve, threads)
+        # -1: direct unless the kernel is of low rank (cached per kernel)
+        if plan == -1 and _dispatch.choose_offset_method(x, w, (Ho, Wo), 0, x.dtype, nthreads) != "direct":
+            return None
+    return _direct_new(x, w, Ho, Wo, off0, off1, convolve, nthreads)
 
 
 cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t Wo,

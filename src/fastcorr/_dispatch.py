@@ -8,6 +8,7 @@ dtypes it also takes natively (integers as modular uint64).
 """
 import importlib
 import json
+import math
 import os
 import threading
 import time
@@ -239,7 +240,16 @@ def get_autotune():
 
 
 def _finite(a):
-    return a.dtype.kind in "iu" or bool(np.isfinite(a).all())
+    """Whether ``a`` holds no NaN or inf (integers: always)."""
+    if a.dtype.kind in "iu":
+        return True
+    flat = a.ravel()
+    if a.dtype.kind in "fc" and math.isfinite(abs(np.vdot(flat, flat))):
+        # a NaN or inf makes the sum of squares NaN or inf; a finite sum
+        # proves every element finite. BLAS's dot is 2-3x faster than
+        # np.isfinite(a).all() (1024² float32: 66 us against 124).
+        return True
+    return bool(np.isfinite(a).all())  # NaN/inf, or squares that overflowed
 
 
 def _separable_rank(w, dtype):
@@ -279,35 +289,22 @@ def candidates(x, w, shape, boundary, dtype, num_threads):
     return est
 
 
-#: Below this estimated single-thread time a call runs on one thread: waking
-#: a thread team costs more than it saves (and much more on a busy machine).
-#: Not for the direct method, which sizes its team by its own work count
-#: (``_direct.useful_threads``): 64² float32 with a 21x21 'valid' kernel
-#: (0.85 M multiply-adds) took 40 us forced onto one thread, 24 us on two.
-SERIAL_BELOW = 4e-5
-
-
 def choose_offset_method(x, w, shape, boundary, dtype, num_threads):
     """The method 'auto' runs for one offset correlation.
 
     Picks the cheapest method by the cost model (or, in autotune mode, by
     timing). Never FFT for integers or when ``x`` or ``w`` holds NaN/inf;
     separable only when the kernel's numerical rank is at most 3.
-    """
-    return choose_offset_plan(x, w, shape, boundary, dtype, num_threads)[0]
-
-
-def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
-    """``(method, threads)`` for 'auto': the method, and 1 thread for tiny work.
 
     The cost model's ranking depends only on shapes, dtype and threads, so it
     is computed once per case and kept (``_plans``); each call then only
     applies the value-dependent rules (the kernel's rank for the separable
-    path, NaN/inf for FFT) to the ranked methods.
+    path, NaN/inf for FFT) to the ranked methods. Every method runs with
+    the call's threads: each sizes its own team by its work.
     """
     if not isinstance(dtype, np.dtype):
         dtype = np.dtype(dtype)
-    fixed, order, separable_rank_wins, threads = _shape_plan(x, w, shape, boundary, dtype, num_threads)
+    fixed, order, separable_rank_wins = _shape_plan(x, w, shape, boundary, dtype, num_threads)
     if fixed is not None:
         return fixed
     for m in order:
@@ -317,17 +314,18 @@ def choose_offset_plan(x, w, shape, boundary, dtype, num_threads):
                 continue
         elif m == "fft" and not (_finite(w) and _finite(x)):
             continue
-        return m, threads.get(m, num_threads)
-    return "direct", threads.get("direct", num_threads)
+        return m
+    return "direct"
 
 
 _plans = {}  # (shapes, boundary, dtype, threads, generation) -> _rank_plan(...); cleared by set_autotune
 
-#: (h1, w1, h2, w2, mode, dtype number, threads) -> the threads 'auto' runs
-#: the direct method with on a plain call of that shape; 0 when it picks
-#: another method whatever the values, -1 when the choice must look at them.
+#: (h1, w1, h2, w2, mode, dtype number, threads) -> 1 when 'auto' runs the
+#: direct method on a plain call of that shape; 0 when it picks another
+#: method whatever the values (or only after reading the image for NaN), -1
+#: when it picks direct unless the kernel is of low rank.
 #: Read by ``_direct.plain_call`` on every plain call; filled by
-#: :func:`plain_direct_threads`; cleared with ``_plans``.
+#: :func:`plain_plan`; cleared with ``_plans``.
 plain_plans = {}
 
 #: Called with no argument whenever plans are forgotten (``_direct``
@@ -354,31 +352,39 @@ def _shape_plan(x, w, shape, boundary, dtype, num_threads):
     return plan
 
 
-def plain_direct_threads(key, x, w, shape, num_threads):
+def plain_plan(key, x, w, shape, num_threads):
     """Record and return ``plain_plans[key]`` for a 'fill' call on ``x``, ``w``."""
     fixed, order = _shape_plan(x, w, tuple(shape), 0, x.dtype, num_threads)[:2]
     if fixed is None:
-        threads = -1 if "direct" in order else 0
+        # -1 when the values can only turn the choice to direct through the
+        # kernel's rank (cached per kernel); when FFT comes before direct,
+        # the NaN test reads the whole image: the general path does that once.
+        before = order[:order.index("direct")] if "direct" in order else ["fft"]
+        plan = 0 if "fft" in before else -1
     else:
-        threads = fixed[1] if fixed[0] == "direct" else 0
+        plan = 1 if fixed == "direct" else 0
     if len(plain_plans) > 4096:
         plain_plans.clear()
-    plain_plans[key] = threads
-    return threads
+    plain_plans[key] = plan
+    return plan
 
 
 def _rank_plan(x, w, shape, boundary, dtype, num_threads):
-    """Shape-only part of the choice: methods by estimated time, and threads.
+    """Shape-only part of the choice: methods by estimated time.
 
-    Returns ``(fixed, order, separable_rank_wins, threads)``: the answer when
-    it does not depend on the values (else None); the methods from
-    fastest to slowest estimate; for ranks 2 and 3, whether a sum of that many
-    separable passes still beats every other method; and the threads each
-    method runs with (1 when its single-thread estimate is below
-    :data:`SERIAL_BELOW`; the direct method chooses its own).
+    Returns ``(fixed, order, separable_rank_wins)``: the answer when it does
+    not depend on the values (else None); the methods from fastest to
+    slowest estimate; for ranks 2 and 3, whether a sum of that many
+    separable passes still beats every other method.
+
+    (Until 2026-11-27 methods whose one-thread estimate was under 40 us ran
+    on one thread. Measured since, at 2 threads: direct and separable run
+    faster on two from ~20 us (a 64² float32 image with a 21x21 kernel:
+    40 -> 29 us; a 64² float64 15x15 Gaussian: 21 -> 16 us) and small FFTs
+    take as long either way; each method now sizes its own team.)
     """
     if x.size == 0 or w.size == 0 or shape[0] * shape[1] == 0:
-        return ("direct", num_threads), ["direct"], {2: False, 3: False}, {}
+        return "direct", ["direct"], {2: False, 3: False}
     est = candidates(x, w, shape, boundary, dtype, num_threads)
     wins = {2: False, 3: False}
     if "separable" in est:
@@ -396,18 +402,10 @@ def _rank_plan(x, w, shape, boundary, dtype, num_threads):
         near = [m for m in order if est[m] <= 8.0 * est[order[0]]]
         if len(near) > 1:
             order = _autotuned(near, x, w, shape, boundary, dtype, num_threads) + order[len(near):]
-    threads = {}
-    if num_threads > 1:
-        for m in order:
-            if m == "direct":
-                continue
-            t1 = estimate(m, x.shape, w.shape, shape, dtype, 1, boundary=boundary)
-            if t1 is not None and t1 < SERIAL_BELOW:
-                threads[m] = 1
     # When the first choice needs no look at the values, the answer is fixed.
     first = order[0] if order else "direct"
-    fixed = None if first in ("separable", "fft") else (first, threads.get(first, num_threads))
-    return fixed, order, wins, threads
+    fixed = None if first in ("separable", "fft") else first
+    return fixed, order, wins
 
 
 _ranks = {}  # (kernel bytes, shape, dtype) -> numerical rank, for small kernels
