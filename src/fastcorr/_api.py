@@ -57,11 +57,7 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="
     array([[19., 25.],
            [37., 43.]])
     """
-    out = _direct.plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, False)
-    if out is not None:  # a plain call, run without the Python layers below
-        return out
-    problem = signal_args("correlate2d", in1, in2, mode, boundary, fillvalue, method, num_threads)
-    return _solve(problem, convolve=False)
+    return _call("correlate2d", in1, in2, mode, boundary, fillvalue, method, num_threads, False)
 
 
 def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", num_threads=None):
@@ -78,11 +74,17 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="a
     array([[5., 2.],
            [3., 5.]])
     """
-    out = _direct.plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, True)
+    return _call("convolve2d", in1, in2, mode, boundary, fillvalue, method, num_threads, True)
+
+
+def _call(func, in1, in2, mode, boundary, fillvalue, method, num_threads, convolve):
+    out = _direct.plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, convolve)
     if out is not None:
-        return out
-    problem = signal_args("convolve2d", in1, in2, mode, boundary, fillvalue, method, num_threads)
-    return _solve(problem, convolve=True)
+        if type(out) is not str:  # a plain call, run without the Python layers below
+            return out
+        method = out  # what 'auto' chose for these values
+    problem = signal_args(func, in1, in2, mode, boundary, fillvalue, method, num_threads)
+    return _solve(problem, convolve)
 
 
 def _offsets(mode, kernel_shape, convolve):

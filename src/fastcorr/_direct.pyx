@@ -452,10 +452,12 @@ _last_case.H = -1
 
 
 def forget_last_plain_case():
+    """Drop the memo (``_dispatch`` calls this whenever it forgets its plans)."""
     _last_case.H = -1
 
 
 _dispatch.forget_hooks.append(forget_last_plain_case)
+
 #: Largest 'full' output taken here (elements): the general path checks
 #: larger ones against the machine's memory first.
 PLAIN_FULL_LIMIT = 1 << 24
@@ -467,6 +469,10 @@ cdef inline bint _is_str(object value, str text):
 
 def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint convolve):
     """``correlate2d`` (or ``convolve2d``) of a plain call; None for any other.
+
+    When 'auto' looked at the values and chose another method, returns that
+    method's name instead (for the general path to run, without choosing
+    again).
 
     Plain: ``in1`` and ``in2`` are non-empty 2-D ndarrays of one native
     float32 or float64 dtype, C-contiguous and aligned; ``boundary='fill'``
@@ -537,9 +543,10 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
             _last_case = PlainCase(H, W, kh, kw, mode_code, typenum, nthreads, plan)
         if plan == 0:
             return None
-        # -1: direct unless the kernel is of low rank (cached per kernel)
-        if plan == -1 and _dispatch.choose_offset_method(x, w, (Ho, Wo), 0, x.dtype, nthreads) != "direct":
-            return None
+        if plan == -1:  # direct unless the kernel is of low rank (cached per kernel)
+            chosen = _dispatch.choose_offset_method(x, w, (Ho, Wo), 0, x.dtype, nthreads)
+            if chosen != "direct":
+                return chosen
     return _direct_new(x, w, Ho, Wo, off0, off1, convolve, nthreads)
 
 
