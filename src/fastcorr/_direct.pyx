@@ -407,12 +407,19 @@ SERVES_INTEGER = True
 SCALE_BELOW = 1 << 18
 
 
+cdef inline bint is_small_scaling(Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
+                                  Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t Ho, Py_ssize_t Wo) noexcept:
+    """Every window is one sample inside an image of at most SCALE_BELOW
+    values: the correlation is ``x * w[0, 0]`` (the same product the kernel's
+    FMA onto zero rounds to), for numpy to compute."""
+    return (kh == 1 and kw == 1 and off0 == 0 and off1 == 0 and Ho == H and Wo == W
+            and H * W <= SCALE_BELOW)
+
+
 def correlate(x, w, shape, offsets, int boundary, fill, int num_threads):
     """Engine entry (see ``_dispatch``): a new array with the offset correlation."""
-    if (w.shape[0] == 1 and w.shape[1] == 1 and offsets[0] == 0 and offsets[1] == 0
-            and shape[0] == x.shape[0] and shape[1] == x.shape[1] and x.size <= SCALE_BELOW):
-        # every window is one sample inside the image: a scaling (the same
-        # product the kernel's FMA onto zero rounds to)
+    if is_small_scaling(x.shape[0], x.shape[1], w.shape[0], w.shape[1], offsets[0], offsets[1],
+                        shape[0], shape[1]):
         return np.multiply(x, w[0, 0])
     out = np.empty(shape, dtype=x.dtype)
     threads = useful_threads(num_threads, shape[0] * shape[1] * w.shape[0] * w.shape[1], shape[0])
@@ -514,6 +521,8 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
     cdef int mode_code
     if H == 0 or W == 0 or kh == 0 or kw == 0:
         return None
+    # The modes' output shapes and offsets, as _api.output_shape / _offsets
+    # (there in Python, for every dtype and the 'valid' swap).
     if _is_str(mode, "same"):
         mode_code, Ho, Wo = 1, H, W
         # scipy centres an even kernel one sample differently for convolution
@@ -557,8 +566,8 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
     cdef Py_ssize_t H = cnp.PyArray_DIM(x, 0), W = cnp.PyArray_DIM(x, 1)
     cdef Py_ssize_t kh = cnp.PyArray_DIM(w, 0), kw = cnp.PyArray_DIM(w, 1), i, n = kh * kw
     cdef int typenum = cnp.PyArray_TYPE(x), status
-    if n == 1 and H * W <= SCALE_BELOW:
-        return np.multiply(x, w[0, 0])  # as ``correlate`` does: a scaling
+    if is_small_scaling(H, W, kh, kw, off0, off1, Ho, Wo):
+        return np.multiply(x, w[0, 0])
     threads = useful_threads(threads, Ho * Wo * n, Ho)
     cdef cnp.npy_intp dims[2]
     dims[0] = Ho

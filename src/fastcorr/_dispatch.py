@@ -351,14 +351,12 @@ def _shape_plan(x, w, shape, boundary, dtype, num_threads):
 def plain_plan(key, x, w, shape, num_threads):
     """Record and return ``plain_plans[key]`` for a 'fill' call on ``x``, ``w``."""
     fixed, order = _shape_plan(x, w, tuple(shape), 0, x.dtype, num_threads)[:2]
-    if fixed is None:
-        # -1 when the values can only turn the choice to direct through the
-        # kernel's rank (cached per kernel); when FFT comes before direct,
-        # the NaN test reads the whole image: the general path does that once.
-        before = order[:order.index("direct")] if "direct" in order else ["fft"]
-        plan = 0 if "fft" in before else -1
-    else:
+    if fixed is not None:
         plan = 1 if fixed == "direct" else 0
+    elif "direct" in order and "fft" not in order[:order.index("direct")]:
+        plan = -1  # only the kernel's rank (cached per kernel) can turn it from direct
+    else:
+        plan = 0  # FFT may come first: its NaN test reads the whole image, once, in the general path
     if len(plain_plans) > 4096:
         plain_plans.clear()
     plain_plans[key] = plan
