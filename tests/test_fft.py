@@ -185,3 +185,46 @@ def test_conv2d_nchw_fft_refuses():
         _fft.conv2d_nchw(np.ones((1, 1, 5, 5), np.int32), np.ones((1, 1, 3, 3), np.int32))
     with pytest.raises(ValueError, match="groups"):
         _fft.conv2d_nchw(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), groups=2)
+
+
+def _extended_reference(x, w, shape, offsets):
+    """Naive float64/complex128 offset correlation with a zero fill."""
+    hi = np.complex128 if np.iscomplexobj(x) else np.float64
+    kh, kw = w.shape
+    E = np.zeros((shape[0] + kh - 1, shape[1] + kw - 1), dtype=hi)
+    for i in range(E.shape[0]):
+        for j in range(E.shape[1]):
+            a, b = i + offsets[0], j + offsets[1]
+            if 0 <= a < x.shape[0] and 0 <= b < x.shape[1]:
+                E[i, j] = x[a, b]
+    return scipy.signal.correlate2d(E, w.astype(hi), "valid")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_fft_whole_image_path_offsets(dtype, monkeypatch):
+    # The single-tile path transforms x itself when x lies whole in the
+    # extended image; every offset around that region, taken or not.
+    taken = []
+    whole = _fft._whole_image
+    monkeypatch.setattr(_fft, "_whole_image", lambda *a: taken.append(a[5:7]) or whole(*a))
+    rng = np.random.default_rng(7)
+    for (H, W), (kh, kw) in [((9, 12), (5, 3)), ((6, 5), (7, 9))]:
+        x = rng.standard_normal((H, W)).astype(dtype)
+        w = rng.standard_normal((kh, kw)).astype(dtype)
+        shape = (H + 2, W + 1)
+        for off in itertools.product(range(-kh - 2, 3), range(-kw - 2, 3)):
+            y = _fft.correlate(x, w, shape, off, 0, 0.0, 1)
+            assert _err(y, _extended_reference(x, w, shape, off), x, w) <= TOL[dtype], off
+    assert taken and all(s0 >= 0 and s1 >= 0 for s0, s1 in taken)
+
+
+def test_fft_kernel_changed_in_place_is_not_reused():
+    # The kernel-spectrum cache compares the kernel's values, not its identity.
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((40, 40))
+    w = rng.standard_normal((21, 21))
+    first = fastcorr.correlate2d(x, w, "same", method="fft")
+    w[10, 3] += 1.0
+    second = fastcorr.correlate2d(x, w, "same", method="fft")
+    assert _err(first, _ref("correlate2d", x, w, "same", "fill", 0), x, w) > 1e-6
+    assert _err(second, _ref("correlate2d", x, w, "same", "fill", 0), x, w) <= 1e-12

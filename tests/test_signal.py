@@ -314,11 +314,13 @@ def test_plain_call_follows_the_dispatcher():
     assert _direct.plain_call(x, k, "same", "fill", 0, "auto", None, False) is None
     assert _direct.plain_call(x, k, "same", "fill", 0, "direct", None, False) is not None
     np.testing.assert_allclose(fastcorr.correlate2d(x, k, "same"), ss.correlate2d(x, k, "same"), atol=1e-9)
-    # a separable kernel: the entry looks at its rank and hands the choice on
-    g = np.exp(-0.5 * (np.arange(21) - 10.0) ** 2 / 16.0)
+    # a separable kernel whose rank alone turns 'auto' from direct: the
+    # entry looks at its rank and hands the choice on
+    g = np.exp(-0.5 * (np.arange(13) - 6.0) ** 2 / 16.0)
     gauss = np.outer(g, g)
     chosen = fastcorr.choose_method(x, gauss, mode="same")
     assert chosen == "separable"
+    assert fastcorr.choose_method(x, gauss + rng.standard_normal(gauss.shape), mode="same") == "direct"
     assert _direct.plain_call(x, gauss, "same", "fill", 0, "auto", None, False) == chosen
     for name, ref in FUNCS:
         np.testing.assert_allclose(getattr(fastcorr, name)(x, gauss, "same"), ref(x, gauss, "same"), atol=1e-12)

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from ._memo import KernelCache
 from ._validate import as_array, choice, BOUNDARIES, MODES
 
 _ENGINE_MODULES = {
@@ -53,7 +54,7 @@ DEFAULT_CONSTANTS = {
     "direct": {"f4": 2.7e-11, "f8": 5.4e-11, "u8": 4.0e-10, "edge": 3.0e-10, "out": 4.0e-10, "par": 0.95,
                "overhead": 1e-5},
     "separable": {"f4": 5.0e-11, "f8": 9.0e-11, "out": 6.0e-10, "par": 0.85, "overhead": 2e-5},
-    "fft": {"f4": 2.2e-10, "f8": 6.0e-10, "pass": 8.0e-10, "tile": 1.2e-4, "par": 0.5, "overhead": 8e-5,
+    "fft": {"f4": 2.2e-10, "f8": 6.0e-10, "pass": 8.0e-10, "tile": 1.2e-4, "par": 0.5, "overhead": 4e-5,
             "cached": 0.5},
     "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5},
 }
@@ -402,19 +403,18 @@ def _rank_plan(x, w, shape, boundary, dtype, num_threads):
     return fixed, order, wins
 
 
-_ranks = {}  # (kernel bytes, shape, dtype) -> numerical rank, for small kernels
+_ranks = KernelCache(max_entries=256)  # (kernel bytes, shape, dtype) -> numerical rank
 
 
 def _separable_rank_cached(w, dtype):
-    """:func:`_separable_rank`, remembered for kernels of up to 4096 elements."""
-    if w.size > 4096:
+    """:func:`_separable_rank`, remembered for kernels of up to 128x128 elements."""
+    if w.size > 128 * 128:
         return _separable_rank(w, dtype)
-    key = (w.tobytes(), w.shape, w.dtype.char, np.dtype(dtype).itemsize <= 4)
+    key = (w.shape, w.dtype.char, np.dtype(dtype).itemsize <= 4, w.tobytes())
     r = _ranks.get(key, -1)
     if r == -1:
-        r = _ranks[key] = _separable_rank(w, dtype)
-        if len(_ranks) > 256:
-            _ranks.clear()
+        r = _separable_rank(w, dtype)
+        _ranks.put(key, r)
     return r
 
 

@@ -42,6 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.fft as sfft
 
+from ._memo import KernelCache
+
 __all__ = ["correlate", "plan", "plan_cost", "SERVES_COMPLEX", "SERVES_INTEGER"]
 
 SERVES_COMPLEX = True
@@ -277,6 +279,10 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
         if have:
             data = ((r_lo, r_hi), (c_lo, c_hi))
     (N0, B0, t0), (N1, B1, t1) = plan((Ho, Wo), (kh, kw), is_complex, data)
+    if (t0 == 1 and t1 == 1 and c == 0 and data is not None and off0 >= 1 - kh and off1 >= 1 - kw
+            and data == ((-off0, H - off0), (-off1, W - off1))):
+        # x lies whole inside E: transform it zero-padded, as it is.
+        return _whole_image(x, w, out, N0, N1, kh - 1 + off0, kw - 1 + off1, is_complex, nthreads)
     # An axis of one tile is the transform's length, zeros past E (or, with
     # wrap-around, the first N rows or columns of E, all its data), so the
     # transform pads nothing; else overlap-save tiles of B + k - 1.
@@ -362,10 +368,35 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
     return out
 
 
-_kcache = {}
-_kcache_lock = threading.Lock()
-#: Bytes of kernel spectra kept for reuse across calls (same kernel, same plan).
+def _whole_image(x, w, out, N0, N1, start0, start1, is_complex, nthreads):
+    """The single-tile correlation with x itself as the tile (no padded copy).
+
+    When every row and column of x lies inside the extended image E (fill
+    boundary, zero fill: 'valid', 'same', 'full'), the padded source of
+    :func:`correlate` is x shifted down and right by ``-offsets``; the
+    transform pads x itself, and the shift moves the output window from
+    ``k - 1`` to ``k - 1 + offset`` (never wrapping: the plan's length holds
+    it, see :func:`wrap_length`).
+    """
+    kspec = kernel_spectrum(w, N0, N1, is_complex, nthreads)
+    workers = _workers(nthreads, N0 * N1)
+    if is_complex:
+        spec = sfft.fft2(x, s=(N0, N1), workers=workers)
+        spec *= kspec
+        res = sfft.ifft2(spec, workers=workers, overwrite_x=True)
+    else:
+        spec = sfft.rfft2(x, s=(N0, N1), workers=workers)
+        spec *= kspec
+        res = sfft.irfft2(spec, s=(N0, N1), workers=workers, overwrite_x=True)
+    Ho, Wo = out.shape
+    out[...] = res[start0:start0 + Ho, start1:start1 + Wo]
+    return out
+
+
+#: Kernel spectra kept for reuse across calls (same kernel, same plan), at
+#: most 64 MiB of them.
 KERNEL_CACHE_BYTES = 64 << 20
+_kernel_spectra = KernelCache(max_entries=4096, max_bytes=KERNEL_CACHE_BYTES)
 
 
 def _workers(nthreads, elements):
@@ -383,8 +414,7 @@ def kernel_spectrum(w, N0, N1, is_complex, nthreads):
     """
     key = (w.shape, w.dtype.str, N0, N1, is_complex, w.tobytes()) if w.size <= 1 << 16 else None
     if key is not None:
-        with _kcache_lock:
-            hit = _kcache.get(key)
+        hit = _kernel_spectra.get(key)
         if hit is not None:
             return hit
     wf = w[::-1, ::-1]
@@ -397,11 +427,7 @@ def kernel_spectrum(w, N0, N1, is_complex, nthreads):
                         workers=nthreads, overwrite_x=True)
     spec.flags.writeable = False
     if key is not None and spec.nbytes <= KERNEL_CACHE_BYTES // 4:
-        with _kcache_lock:
-            total = sum(v.nbytes for v in _kcache.values())
-            while _kcache and total + spec.nbytes > KERNEL_CACHE_BYTES:
-                total -= _kcache.pop(next(iter(_kcache))).nbytes
-            _kcache[key] = spec
+        _kernel_spectra.put(key, spec, spec.nbytes)
     return spec
 
 

@@ -23,6 +23,8 @@ from fastcorr._boundary cimport map_index, extend_row, BOUNDARY_FILL, BOUNDARY_W
 
 import numpy as np
 
+from fastcorr._memo import KernelCache
+
 cdef extern from "_sep_kernels.h" nogil:
     void fs_row_f32(float* out, const float* ext, const float* v, Py_ssize_t kw, Py_ssize_t n)
     void fs_row_f64(double* out, const double* ext, const double* v, Py_ssize_t kw, Py_ssize_t n)
@@ -170,7 +172,7 @@ def _pass(const real_t[:, ::1] x, const real_t[::1] u, const real_t[::1] v, real
         raise MemoryError("fastcorr separable: could not allocate a band buffer")
 
 
-_cache = {}
+_factors = KernelCache(max_entries=256)
 
 
 def decompose(w, dtype=None):
@@ -192,7 +194,7 @@ def decompose(w, dtype=None):
     key = None
     if w.size <= 128 * 128:
         key = (w.shape, w.dtype.str, dtype.str, w.tobytes())
-        hit = _cache.get(key)
+        hit = _factors.get(key)
         if hit is not None:
             return hit
     w64 = np.asarray(w, dtype=np.float64)
@@ -214,9 +216,7 @@ def decompose(w, dtype=None):
         terms = [(U[:, i] * np.sqrt(s[i]), Vt[i] * np.sqrt(s[i])) for i in range(rank)]
     terms = [(np.ascontiguousarray(a, dtype=dtype), np.ascontiguousarray(b, dtype=dtype)) for a, b in terms]
     if key is not None:
-        if len(_cache) > 256:
-            _cache.clear()
-        _cache[key] = terms
+        _factors.put(key, terms)
     return terms
 
 
