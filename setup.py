@@ -12,7 +12,7 @@ import tempfile
 
 from setuptools import Extension, setup
 
-EXTENSIONS = ["_direct", "_im2col", "_conv_direct", "_separable", "_fft_kernels"]
+EXTENSIONS = ["_direct", "_im2col", "_conv_direct", "_winograd", "_separable", "_fft_kernels"]
 PKG_DIR = os.path.join("src", "fastcorr")
 
 

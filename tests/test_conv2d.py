@@ -479,3 +479,94 @@ def test_pointwise_both_methods_against_tapwise(n, cin, cout, hw, dtype):
     gx2, gw2, _ = fastcorr.conv2d_backward(x.astype(dtype), w.astype(dtype), gy.astype(dtype), num_threads=2)
     np.testing.assert_allclose(gx2, gx, rtol=tol, atol=tol * np.abs(gx).max())
     np.testing.assert_allclose(gw2, gw, rtol=tol, atol=tol * np.abs(gw).max())
+
+
+# ---------------------------------------------------------------- Winograd F(2x2, 3x3)
+
+WINOGRAD_CASES = [
+    # N, C_in, C_out, (H, W), padding
+    (2, 5, 7, (9, 11), 1),         # odd output: junk last tile row and column
+    (1, 3, 20, (8, 8), 0),
+    (2, 16, 33, (13, 6), 2),       # output channels past a block
+    (1, 1, 1, (3, 3), 0),          # one output pixel
+    (3, 8, 16, (5, 4), (2, 0)),
+    (1, 17, 40, (33, 35), "same"),  # several bands, tap chunks of one
+    (2, 4, 6, (1, 2), 2),          # a tiny image inside the padding
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", WINOGRAD_CASES)
+def test_winograd_against_naive(case, dtype):
+    n, cin, cout, hw, padding = case
+    rng = np.random.default_rng(cin * 31 + cout)
+    x = rng.standard_normal((n, cin, *hw))
+    w = rng.standard_normal((cout, cin, 3, 3))
+    b = rng.standard_normal(cout)
+    ref = naive_conv2d(x, w, b, 1, padding, 1, 1, "zeros")
+    got = fastcorr.conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), 1, padding, method="winograd",
+                          num_threads=2)
+    assert got.dtype == dtype and got.shape == ref.shape
+    err = np.abs(got - ref).max() / (np.abs(x).max() * np.abs(w).sum(axis=(1, 2, 3)).max())
+    assert err <= (1e-6 if dtype == np.float32 else 1e-14)
+    unbatched = fastcorr.conv2d(x[0].astype(dtype), w.astype(dtype), None, 1, padding, method="winograd")
+    np.testing.assert_allclose(unbatched, ref[0] - b[:, None, None], rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_winograd_against_torch_and_chosen_by_auto():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 24, 20, 18)).astype(np.float32)
+    w = rng.standard_normal((32, 24, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    assert fastcorr._dispatch.choose_conv_method(x.shape, w.shape, (1, 1), 1, 4, (1, 1), "zeros", (20, 18)) \
+        == "winograd"
+    y, gy, (gx, gw, gb) = _torch_case(torch, x, w, b, 1, 1, 1, 1, "zeros", torch.float32)
+    for method in ("winograd", "auto"):
+        got = fastcorr.conv2d(x, w, b, 1, 1, method=method)
+        np.testing.assert_allclose(got, y, rtol=1e-4, atol=1e-4 * np.abs(y).max())
+    # grad_input runs as a Winograd forward of grad_output here
+    gx2, gw2, gb2 = fastcorr.conv2d_backward(x, w, gy, 1, 1)
+    np.testing.assert_allclose(gx2, gx, rtol=1e-4, atol=1e-4 * np.abs(gx).max())
+    np.testing.assert_allclose(gw2, gw, rtol=1e-4, atol=1e-4 * np.abs(gw).max())
+
+
+@pytest.mark.parametrize("kwargs", [dict(stride=2), dict(dilation=2), dict(groups=2),
+                                    dict(padding_mode="reflect", padding=1), dict(k=5)])
+def test_winograd_refuses_what_it_cannot_serve(kwargs):
+    k = kwargs.pop("k", 3)
+    x = np.ones((1, 4, 9, 9), np.float32)
+    w = np.ones((4, 4 // kwargs.get("groups", 1), k, k), np.float32)
+    with pytest.raises(ValueError, match="winograd"):
+        fastcorr.conv2d(x, w, method="winograd", **kwargs)
+
+
+def test_auto_keeps_nan_and_inf_off_winograd():
+    # 'auto' would run Winograd here; its transforms turn a lone inf into
+    # NaN (inf - inf), so non-finite inputs go to the direct method.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 16, 20, 20))
+    w = rng.standard_normal((16, 16, 3, 3))
+    assert fastcorr._dispatch.choose_conv_method(x.shape, w.shape, (1, 1), 1, 4, (1, 1), "zeros", (20, 20)) \
+        == "winograd"
+    x[0, 3, 7, 9] = np.inf
+    x[0, 5, 15, 2] = np.nan
+    gy = rng.standard_normal((1, 16, 20, 20))
+    y, gx, _ = tapwise_reference(x, w, gy, (1, 1), (1, 1), (1, 1), 1, "zeros")
+    got = fastcorr.conv2d(x.astype(np.float32), w.astype(np.float32), padding=1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(y))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(y))
+    wino = fastcorr.conv2d(x.astype(np.float32), w.astype(np.float32), padding=1, method="winograd")
+    assert np.isnan(wino).sum() > np.isnan(y).sum()  # what the fallback avoids
+    # weights with an inf, and grad_output with a NaN (grad_input)
+    w2 = w.copy()
+    w2[2, 1, 0, 0] = np.inf
+    x2 = np.abs(rng.standard_normal((1, 16, 20, 20)))
+    y2, _, _ = tapwise_reference(x2, w2, gy, (1, 1), (1, 1), (1, 1), 1, "zeros")
+    got2 = fastcorr.conv2d(x2.astype(np.float32), w2.astype(np.float32), padding=1)
+    np.testing.assert_array_equal(np.isinf(got2), np.isinf(y2))
+    gy[0, 4, 10, 10] = np.nan
+    _, gx3, _ = tapwise_reference(x2, w, gy, (1, 1), (1, 1), (1, 1), 1, "zeros")
+    gx4, _, _ = fastcorr.conv2d_backward(x2.astype(np.float32), w.astype(np.float32), gy.astype(np.float32),
+                                         padding=1)
+    np.testing.assert_array_equal(np.isnan(gx4), np.isnan(gx3))

@@ -184,7 +184,7 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 #: Largest kernel size, stride, dilation or padding accepted (keeps index
 #: arithmetic far from 64-bit overflow; no real layer comes near it).
 MAX_GEOMETRY = 2**31 - 1
-CONV_METHODS = ("auto", "direct", "im2col")
+CONV_METHODS = ("auto", "direct", "im2col", "winograd")
 
 
 def pair_arg(value, name, minimum=1):
