@@ -525,7 +525,8 @@ def test_winograd_against_torch_and_chosen_by_auto():
     for method in ("winograd", "auto"):
         got = fastcorr.conv2d(x, w, b, 1, 1, method=method)
         np.testing.assert_allclose(got, y, rtol=1e-4, atol=1e-4 * np.abs(y).max())
-    # grad_input runs as a Winograd forward of grad_output here
+    # grad_input runs as a Winograd forward of grad_output here, grad_weight
+    # as the Winograd gradient of the transformed weights
     gx2, gw2, gb2 = fastcorr.conv2d_backward(x, w, gy, 1, 1)
     np.testing.assert_allclose(gx2, gx, rtol=1e-4, atol=1e-4 * np.abs(gx).max())
     np.testing.assert_allclose(gw2, gw, rtol=1e-4, atol=1e-4 * np.abs(gw).max())
@@ -570,3 +571,41 @@ def test_auto_keeps_nan_and_inf_off_winograd():
     gx4, _, _ = fastcorr.conv2d_backward(x2.astype(np.float32), w.astype(np.float32), gy.astype(np.float32),
                                          padding=1)
     np.testing.assert_array_equal(np.isnan(gx4), np.isnan(gx3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", WINOGRAD_CASES)
+def test_winograd_grad_weight_against_tapwise(case, dtype):
+    from fastcorr import _conv
+    from fastcorr._validate import conv2d_args
+
+    n, cin, cout, hw, padding = case
+    rng = np.random.default_rng(cin * 7 + cout)
+    x = rng.standard_normal((n, cin, *hw))
+    w = rng.standard_normal((cout, cin, 3, 3))
+    pads = _pads(padding, (3, 3), (1, 1))
+    if pads[0] != pads[1] or pads[2] != pads[3]:
+        pytest.skip("the tapwise reference pads symmetrically")
+    p = conv2d_args(x.astype(dtype), w.astype(dtype), None, 1, padding, 1, 1, "zeros", "im2col", 2)
+    gy = rng.standard_normal((n, cout, *p.out_hw))
+    _, _, gw = tapwise_reference(x, w, gy, (1, 1), (pads[0], pads[2]), (1, 1), 1, "zeros")
+    got = _conv._winograd_grad_weight(p, gy.astype(dtype), fallback=None)
+    assert got.dtype == dtype and got.shape == w.shape
+    err = np.abs(got - gw).max() / (np.abs(x).max() * np.abs(gy).sum(axis=(0, 2, 3)).max())
+    assert err <= (1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_winograd_grad_weight_falls_back_on_nan():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, 16, 18, 18))
+    w = rng.standard_normal((16, 16, 3, 3))
+    gy = rng.standard_normal((1, 16, 18, 18))
+    for arr, idx in ((x, (0, 2, 5, 5)), (gy, (0, 9, 17, 0))):
+        a = arr.copy()
+        arr[idx] = np.inf
+        _, _, gw = tapwise_reference(x, w, gy, (1, 1), (1, 1), (1, 1), 1, "zeros")
+        _, gw2, _ = fastcorr.conv2d_backward(x.astype(np.float32), w.astype(np.float32), gy.astype(np.float32),
+                                             padding=1)
+        np.testing.assert_array_equal(np.isnan(gw2), np.isnan(gw))
+        np.testing.assert_array_equal(np.isinf(gw2), np.isinf(gw))
+        arr[...] = a

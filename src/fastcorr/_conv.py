@@ -453,16 +453,12 @@ def _winograd_forward(p, fallback=None):
     nob = -(-Cout // nc)
     up = np.empty((16, nob, C * nc), dtype=p.dtype)
     _winograd.transform_weights(w.reshape(Cout, -1), up, nt)
-    band = max(1, _WINOGRAD_BAND_BYTES // (16 * C * TW * itemsize))
-    if nt > 1:
-        band = min(band, max(1, -(-TH * N // (_ITEMS_PER_THREAD * nt))))
-    band = min(band, TH)
-    band = -(-TH // -(-TH // band))  # bands of equal height
+    band = _winograd_band(C, TW, TH, N, nt, itemsize)
     mult = _winograd.TILE_MULTIPLE
     Tqp = -(-band * TW // mult) * mult
     pix = np.arange(Tqp, dtype=np.intp)
     off = np.arange(C, dtype=np.intp) * Tqp
-    ws = workspace(nt * _winograd.workspace_elements(C, nob * nc, TW, band, Tqp, Wo), p.dtype)
+    ws = workspace(nt * _winograd.workspace_elements(C, nob * nc, TW, band, Tqp), p.dtype)
     out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
     nonfinite = _winograd.forward(x.reshape(N, -1), up, out.reshape(N, -1), bias, C, H, W, Cout, Ho, Wo,
@@ -470,6 +466,48 @@ def _winograd_forward(p, fallback=None):
     if nonfinite and fallback is not None:
         return fallback(p)
     return out
+
+
+def _winograd_grad_weight(p, go, fallback):
+    """grad_weight by Winograd's F(2x2, 3x3) (``_winograd.grad_weight``):
+    the gradient of the transformed weights, sum over tiles of the
+    transformed grad_output times the transformed input, mapped back by
+    G^T dU G. NaN or inf in the input or grad_output: ``fallback(p, go)``."""
+    from . import _winograd
+
+    x = p.x
+    N, C, H, W = x.shape
+    Cout = p.w.shape[0]
+    Ho, Wo = p.out_hw
+    TH, TW = -(-Ho // 2), -(-Wo // 2)
+    nt = _threads(p)
+    itemsize = p.dtype.itemsize
+    nc = _winograd.BLOCK_CHANNELS[itemsize]
+    Coutp = -(-Cout // nc) * nc
+    Cp = -(-C // _winograd.GRAD_TAP_MULTIPLE) * _winograd.GRAD_TAP_MULTIPLE
+    band = _winograd_band(C, TW, TH, N, nt, itemsize)
+    Tqp = -(-band * TW // _winograd.TILE_MULTIPLE) * _winograd.TILE_MULTIPLE
+    off = np.minimum(np.arange(Cp, dtype=np.intp), C - 1) * Tqp
+    ws = workspace(nt * _winograd.workspace_elements(C, Coutp, TW, band, Tqp), p.dtype)
+    acc = np.zeros((nt, 16, Cp * Coutp), dtype=p.dtype)
+    nonfinite = _winograd.grad_weight(x.reshape(N, -1), go.reshape(N, -1), acc, C, H, W, Cout, Ho, Wo,
+                                      p.pads[0], p.pads[2], band, off, ws, nt)
+    if nonfinite:
+        return fallback(p, go)
+    du = acc[0] if nt == 1 else acc.sum(axis=0)
+    gw = np.empty(p.w.shape, dtype=p.dtype)
+    _winograd.untransform_weight_grad(du, gw.reshape(Cout, -1), Coutp, nt)
+    return gw
+
+
+def _winograd_band(C, TW, TH, N, nt, itemsize):
+    """Tile rows per work item: transformed input near _WINOGRAD_BAND_BYTES,
+    enough items for the threads, bands of equal height."""
+    band = max(1, _WINOGRAD_BAND_BYTES // (16 * C * TW * itemsize))
+    if nt > 1:
+        band = min(band, max(1, -(-TH * N // (_ITEMS_PER_THREAD * nt))))
+    band = min(band, TH)
+    return -(-TH // -(-TH // band))
 
 
 def _choose(p):
@@ -611,7 +649,9 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
         pw = _is_pointwise(p)
         pinnable = blas_threads_pinnable()
         go2 = go.reshape(N, -1)
-    if blocked_gw:
+    if _choose(p) == "winograd":
+        gw = _winograd_grad_weight(p, go, fallback=_blocked_grad_weight)
+    elif blocked_gw:
         gw = _blocked_grad_weight(p, go)
     else:
         gw = _im2col_grad_weight(p, go2, ridx, cidx, crange, pinnable)

@@ -22,6 +22,11 @@ from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
 
+from fastcorr._conv_kernels cimport (
+    real_t, conv_block, conv_cv, transpose_out, even_samples, conv_gw, FC_CB_OC, FC_CB_PIX, FC_CV_VECS,
+    FC_CV_PIX, FC_GW_TAPS,
+)
+
 cdef extern from "_simd_kernels.h" nogil:
     void fc_rows_f32(float* acc, const float* const* rows, const float* const* w,
                      Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
@@ -34,38 +39,6 @@ cdef extern from "_simd_kernels.h" nogil:
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double* init,
                       const double** scratch)
     enum: FC_MR_ROWS
-
-cdef extern from "_conv_kernels.h" nogil:
-    void fc_conv_block_f32(float* out, Py_ssize_t ldo, const float* inp, const Py_ssize_t* off,
-                           Py_ssize_t ntaps, const float* wp, Py_ssize_t npix)
-    void fc_conv_block_f64(double* out, Py_ssize_t ldo, const double* inp, const Py_ssize_t* off,
-                           Py_ssize_t ntaps, const double* wp, Py_ssize_t npix)
-    int FC_CB_OC
-    int FC_CB_PIX
-    void fc_conv_cv_f32(float* out, Py_ssize_t ldo, const float* inp, const Py_ssize_t* pix,
-                        const Py_ssize_t* off, Py_ssize_t ntaps, const float* wq, Py_ssize_t npix,
-                        int accumulate)
-    void fc_conv_cv_f64(double* out, Py_ssize_t ldo, const double* inp, const Py_ssize_t* pix,
-                        const Py_ssize_t* off, Py_ssize_t ntaps, const double* wq, Py_ssize_t npix,
-                        int accumulate)
-    void fc_transpose_f32(float* dst, Py_ssize_t ldd, const float* src, Py_ssize_t lds,
-                          Py_ssize_t nq, Py_ssize_t nc, const float* bias)
-    void fc_transpose_f64(double* dst, Py_ssize_t ldd, const double* src, Py_ssize_t lds,
-                          Py_ssize_t nq, Py_ssize_t nc, const double* bias)
-    int FC_CV_VECS
-    int FC_CV_PIX
-    void fc_conv_gw_f32(float* gw, Py_ssize_t ldw, const float* inp, const Py_ssize_t* off,
-                        Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const float* got, Py_ssize_t ldg)
-    void fc_conv_gw_f64(double* gw, Py_ssize_t ldw, const double* inp, const Py_ssize_t* off,
-                        Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const double* got, Py_ssize_t ldg)
-    int FC_GW_TAPS
-    void fc_even_f32(float* dst, const float* src, Py_ssize_t n)
-    void fc_even_f64(double* dst, const double* src, Py_ssize_t n)
-
-ctypedef fused real_t:
-    float
-    double
-
 
 cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
                              Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n) noexcept nogil:
@@ -321,47 +294,6 @@ cdef enum:
     #: of its 6-pixel blocks and of the 8-wide transpose, 24): the pixel-major
     #: result of a chunk stays in L1/L2 until transposed out
     CV_PIXELS = 192
-
-
-cdef inline void conv_block(real_t* out, Py_ssize_t ldo, const real_t* inp, const Py_ssize_t* off,
-                            Py_ssize_t ntaps, const real_t* wp, Py_ssize_t npix) noexcept nogil:
-    if real_t is float:
-        fc_conv_block_f32(out, ldo, inp, off, ntaps, wp, npix)
-    else:
-        fc_conv_block_f64(out, ldo, inp, off, ntaps, wp, npix)
-
-
-cdef inline void conv_cv(real_t* out, Py_ssize_t ldo, const real_t* inp, const Py_ssize_t* pix,
-                         const Py_ssize_t* off, Py_ssize_t ntaps, const real_t* wq,
-                         Py_ssize_t npix, int accumulate) noexcept nogil:
-    if real_t is float:
-        fc_conv_cv_f32(out, ldo, inp, pix, off, ntaps, wq, npix, accumulate)
-    else:
-        fc_conv_cv_f64(out, ldo, inp, pix, off, ntaps, wq, npix, accumulate)
-
-
-cdef inline void transpose_out(real_t* dst, Py_ssize_t ldd, const real_t* src, Py_ssize_t lds,
-                               Py_ssize_t nq, Py_ssize_t nc, const real_t* bias) noexcept nogil:
-    if real_t is float:
-        fc_transpose_f32(dst, ldd, src, lds, nq, nc, bias)
-    else:
-        fc_transpose_f64(dst, ldd, src, lds, nq, nc, bias)
-
-
-cdef inline void even_samples(real_t* dst, const real_t* src, Py_ssize_t n) noexcept nogil:
-    if real_t is float:
-        fc_even_f32(dst, src, n)
-    else:
-        fc_even_f64(dst, src, n)
-
-
-cdef inline void conv_gw(real_t* gw, Py_ssize_t ldw, const real_t* inp, const Py_ssize_t* off,
-                         Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const real_t* got,
-                         Py_ssize_t ldg) noexcept nogil:
-    if real_t is float:
-        fc_conv_gw_f32(gw, ldw, inp, off, nrows, wo, wq, got, ldg)
-    else:
-        fc_conv_gw_f64(gw, ldw, inp, off, nrows, wo, wq, got, ldg)
 
 
 # Layout of the integer geometry array ``dims`` built by _conv._band_plan.

@@ -25,21 +25,9 @@ into its own workspace (transformed input V, products M, pixel-major output
 P) and transposes P into the output. Knows nothing of Python in the kernels.
 """
 from cython.parallel cimport prange, parallel, threadid
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
-cdef extern from "_conv_kernels.h" nogil:
-    void fc_conv_cv_f32(float* out, Py_ssize_t ldo, const float* inp, const Py_ssize_t* pix,
-                        const Py_ssize_t* off, Py_ssize_t ntaps, const float* wq, Py_ssize_t npix,
-                        int accumulate)
-    void fc_conv_cv_f64(double* out, Py_ssize_t ldo, const double* inp, const Py_ssize_t* pix,
-                        const Py_ssize_t* off, Py_ssize_t ntaps, const double* wq, Py_ssize_t npix,
-                        int accumulate)
-    void fc_transpose_f32(float* dst, Py_ssize_t ldd, const float* src, Py_ssize_t lds,
-                          Py_ssize_t nq, Py_ssize_t nc, const float* bias)
-    void fc_transpose_f64(double* dst, Py_ssize_t ldd, const double* src, Py_ssize_t lds,
-                          Py_ssize_t nq, Py_ssize_t nc, const double* bias)
-    int FC_CV_VECS
-    int FC_CV_PIX
+from fastcorr._conv_kernels cimport real_t, conv_cv, conv_gw, transpose_out, FC_CV_VECS, FC_CV_PIX, FC_GW_TAPS
 
 cdef extern from "_winograd_kernels.h" nogil:
     void fc_wino_input_f32(const float* s, Py_ssize_t ld, Py_ssize_t ntiles, float* V,
@@ -51,12 +39,12 @@ cdef extern from "_winograd_kernels.h" nogil:
     void fc_wino_output_f64(const double* M, Py_ssize_t plane, Py_ssize_t ldc, Py_ssize_t nc,
                             Py_ssize_t ntiles, double* P, Py_ssize_t ldrow)
     void fc_prefetch_range(const void* p, Py_ssize_t nbytes)
-    int fc_copy_finite_f32(float* dst, const float* src, Py_ssize_t n)
-    int fc_copy_finite_f64(double* dst, const double* src, Py_ssize_t n)
-
-ctypedef fused real_t:
-    float
-    double
+    int fc_all_finite_f32(const float* src, Py_ssize_t n)
+    int fc_all_finite_f64(const double* src, Py_ssize_t n)
+    void fc_wino_gradout_f32(const float* G, Py_ssize_t ldc, Py_ssize_t nc, Py_ssize_t ntiles,
+                             float* Z, Py_ssize_t plane)
+    void fc_wino_gradout_f64(const double* G, Py_ssize_t ldc, Py_ssize_t nc, Py_ssize_t ntiles,
+                             double* Z, Py_ssize_t plane)
 
 #: Tiles per GEMM call are padded to a multiple of this (the kernel's block).
 TILE_MULTIPLE = FC_CV_PIX
@@ -69,21 +57,11 @@ cdef enum:
     TAP_CHUNK = 256
 
 
-cdef inline void gemm_block(real_t* out, Py_ssize_t ldo, const real_t* inp, const Py_ssize_t* pix,
-                            const Py_ssize_t* off, Py_ssize_t ntaps, const real_t* wq,
-                            Py_ssize_t npix, int accumulate) noexcept nogil:
+cdef inline int all_finite(const real_t* src, Py_ssize_t n) noexcept nogil:
     if real_t is float:
-        fc_conv_cv_f32(out, ldo, inp, pix, off, ntaps, wq, npix, accumulate)
+        return fc_all_finite_f32(src, n)
     else:
-        fc_conv_cv_f64(out, ldo, inp, pix, off, ntaps, wq, npix, accumulate)
-
-
-cdef inline void transpose_out(real_t* dst, Py_ssize_t ldd, const real_t* src, Py_ssize_t lds,
-                               Py_ssize_t nq, Py_ssize_t nc, const real_t* bias) noexcept nogil:
-    if real_t is float:
-        fc_transpose_f32(dst, ldd, src, lds, nq, nc, bias)
-    else:
-        fc_transpose_f64(dst, ldd, src, lds, nq, nc, bias)
+        return fc_all_finite_f64(src, n)
 
 
 cdef void transform_kernel(const real_t* g9, real_t* dst, Py_ssize_t stride) noexcept nogil:
@@ -161,10 +139,8 @@ cdef int input_transform(const real_t* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t
                 continue
             for v in range(xl + pl):
                 s[v] = 0
-            if real_t is float:
-                finite &= fc_copy_finite_f32(s + xl + pl, x + (c * H + y) * W + xl, xr - xl)
-            else:
-                finite &= fc_copy_finite_f64(s + xl + pl, x + (c * H + y) * W + xl, xr - xl)
+            memcpy(s + xl + pl, x + (c * H + y) * W + xl, (xr - xl) * sizeof(real_t))
+            finite &= all_finite(s + xl + pl, xr - xl)
             for v in range(xr + pl, Wp):
                 s[v] = 0
         for r in range(nty):
@@ -187,10 +163,28 @@ cdef inline void output_transform(const real_t* M, Py_ssize_t plane, Py_ssize_t 
 
 
 def workspace_elements(Py_ssize_t C, Py_ssize_t Coutp, Py_ssize_t TW, Py_ssize_t band,
-                       Py_ssize_t Tqp, Py_ssize_t Wo):
-    """One thread's workspace for a band of ``band`` tile rows: strip, V, M, P."""
-    cdef Py_ssize_t Wp = 2 * TW + 2
-    return (2 * band + 6) * Wp + 16 * C * Tqp + 16 * Tqp * Coutp + 2 * band * 2 * TW * Coutp
+                       Py_ssize_t Tqp):
+    """One thread's workspace for a band of ``band`` tile rows (layout below)."""
+    return (2 * band + 6) * (2 * TW + 2) + 16 * C * Tqp + 16 * Tqp * Coutp + 2 * band * 2 * TW * Coutp
+
+
+# One thread's workspace: the strip of padded input rows, then V (the
+# transformed input, 16 x C x Tqp), the products (16 x Tqp x Coutp: the
+# forward's sums, the weight gradient's transformed grad_output), then the
+# pixel-major rows (2*band rows of 2*TW pixels x Coutp). (Each pointer is
+# assigned in the parallel block itself: Cython makes such variables private
+# to the thread; set through a pointer they would be shared.)
+
+cdef inline real_t* transformed_input(real_t* strip, Py_ssize_t band, Py_ssize_t TW) noexcept nogil:
+    return strip + (2 * band + 6) * (2 * TW + 2)
+
+
+cdef inline real_t* products(real_t* V, Py_ssize_t C, Py_ssize_t Tqp) noexcept nogil:
+    return V + 16 * C * Tqp
+
+
+cdef inline real_t* pixel_rows(real_t* prods, Py_ssize_t Tqp, Py_ssize_t Coutp) noexcept nogil:
+    return prods + 16 * Tqp * Coutp
 
 
 def forward(const real_t[:, ::1] x, const real_t[:, :, ::1] up, real_t[:, ::1] out,
@@ -212,7 +206,7 @@ def forward(const real_t[:, ::1] x, const real_t[:, :, ::1] up, real_t[:, ::1] o
     cdef Py_ssize_t Coutp = nob * nc, TW = (Wo + 1) // 2, TH = (Ho + 1) // 2
     cdef Py_ssize_t Tqp = (band * TW + FC_CV_PIX - 1) // FC_CV_PIX * FC_CV_PIX
     cdef Py_ssize_t nbands = (TH + band - 1) // band, items = N * nbands
-    cdef Py_ssize_t per_thread = workspace_elements(C, Coutp, TW, band, Tqp, Wo)
+    cdef Py_ssize_t per_thread = workspace_elements(C, Coutp, TW, band, Tqp)
     cdef Py_ssize_t it, n, ty0, nty, xi, ob, t0, nt, oy0, r, nonfinite = 0
     cdef real_t* strip
     cdef real_t* V
@@ -226,9 +220,9 @@ def forward(const real_t[:, ::1] x, const real_t[:, :, ::1] up, real_t[:, ::1] o
     strip = V = M = P = NULL  # set per thread below (initialised for the compiler's sake)
     with nogil, parallel(num_threads=nthreads):
         strip = &ws[0] + threadid() * per_thread
-        V = strip + (2 * band + 6) * (2 * TW + 2)
-        M = V + 16 * C * Tqp
-        P = M + 16 * Tqp * Coutp
+        V = transformed_input(strip, band, TW)
+        M = products(V, C, Tqp)
+        P = pixel_rows(M, Tqp, Coutp)
         for it in prange(items, schedule='dynamic'):
             n = it // nbands
             ty0 = (it % nbands) * band
@@ -239,7 +233,7 @@ def forward(const real_t[:, ::1] x, const real_t[:, :, ::1] up, real_t[:, ::1] o
                     t0 = 0
                     while t0 < C:
                         nt = min(<Py_ssize_t> TAP_CHUNK, C - t0)
-                        gemm_block(M + xi * Tqp * Coutp + ob * nc, Coutp, V + xi * C * Tqp,
+                        conv_cv(M + xi * Tqp * Coutp + ob * nc, Coutp, V + xi * C * Tqp,
                                    &pix[0], &off[t0], nt, &up[xi, ob, 0] + t0 * nc, Tqp, t0 > 0)
                         t0 = t0 + nt
             for r in range(nty):  # P: rows of 2*TW pixels (an odd last column is junk)
@@ -250,3 +244,108 @@ def forward(const real_t[:, ::1] x, const real_t[:, :, ::1] up, real_t[:, ::1] o
                 transpose_out(&out[n, 0] + (oy0 + r) * Wo, Ho * Wo, P + r * 2 * TW * Coutp, Coutp, Wo,
                               Cout, bp)
     return nonfinite
+
+
+#: Input channels of the weight gradient's kernel call are padded to a
+#: multiple of this (its register block of taps).
+GRAD_TAP_MULTIPLE = FC_GW_TAPS
+
+
+def grad_weight(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[:, :, ::1] acc,
+                Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t Cout, Py_ssize_t Ho,
+                Py_ssize_t Wo, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t band,
+                const Py_ssize_t[::1] off, real_t[::1] ws, int nthreads):
+    """acc[thread, xi, c*Coutp + co] += sum over tiles of (A g A^T)[xi] * (B^T d B)[xi]:
+    the gradient of the transformed weights (``transform_weights``' layout
+    transposed: input channel major), summed by the caller over threads and
+    mapped back by :func:`untransform_weight_grad`.
+
+    ``go`` (N, Cout*Ho*Wo); ``acc`` (nthreads, 16, Cp*Coutp) zeroed by the
+    caller, Cp = C rounded up to GRAD_TAP_MULTIPLE, Coutp to the kernel's
+    block of channels; ``off[c] = c * Tqp`` for c < Cp (past C: any index
+    inside V, their rows of acc are junk). Returns the number of work items
+    whose input or grad_output held NaN or inf.
+    """
+    cdef Py_ssize_t N = x.shape[0], TW = (Wo + 1) // 2, TH = (Ho + 1) // 2
+    cdef Py_ssize_t Cp = off.shape[0], Coutp = acc.shape[2] // max(Cp, 1)
+    cdef Py_ssize_t nc = (FC_CV_VECS * 32) // sizeof(real_t), nob = Coutp // nc
+    cdef Py_ssize_t Tqp = (band * TW + FC_CV_PIX - 1) // FC_CV_PIX * FC_CV_PIX
+    cdef Py_ssize_t nbands = (TH + band - 1) // band, items = N * nbands, HW = Ho * Wo
+    cdef Py_ssize_t per_thread = workspace_elements(C, Coutp, TW, band, Tqp)
+    cdef Py_ssize_t it, n, ty0, nty, xi, ob, tb, oy0, r, nonfinite = 0, ldrow = 2 * TW * Coutp
+    cdef int tid
+    cdef real_t* strip
+    cdef real_t* V
+    cdef real_t* G
+    cdef real_t* Z
+    cdef real_t* a
+    if items == 0 or C == 0 or Cp % FC_GW_TAPS != 0 or Cp < C or Coutp % nc != 0 or Coutp < Cout:
+        raise ValueError("Winograd grad_weight: bad plan")
+    if ws.shape[0] < nthreads * per_thread or acc.shape[0] < nthreads or acc.shape[1] != 16:
+        raise ValueError("workspace or accumulators too small for this plan")
+    strip = V = G = Z = NULL  # set per thread below (initialised for the compiler's sake)
+    with nogil, parallel(num_threads=nthreads):
+        strip = &ws[0] + threadid() * per_thread
+        V = transformed_input(strip, band, TW)
+        Z = products(V, C, Tqp)
+        G = pixel_rows(Z, Tqp, Coutp)
+        # the junk column (odd Wo), junk row (odd Ho) and padded channels stay 0
+        memset(G, 0, 2 * band * ldrow * sizeof(real_t))
+        for it in prange(items, schedule='dynamic'):
+            tid = threadid()
+            n = it // nbands
+            ty0 = (it % nbands) * band
+            nty = min(band, TH - ty0)
+            oy0 = 2 * ty0
+            nonfinite += 1 - input_transform(&x[n, 0], C, H, W, pt, pl, ty0, nty, TW, Tqp, strip, V)
+            # grad_output of the band, pixel-major, rows of 2*TW pixels
+            for r in range(2 * nty):
+                if oy0 + r < Ho:
+                    transpose_out(G + r * ldrow, Coutp, &go[n, 0] + (oy0 + r) * Wo, HW, Cout, Wo,
+                                  <real_t*> NULL)
+                else:
+                    memset(G + r * ldrow, 0, ldrow * sizeof(real_t))
+            for r in range(nty):
+                if real_t is float:
+                    fc_wino_gradout_f32(G + 2 * r * ldrow, Coutp, Coutp, TW, Z + r * TW * Coutp, Tqp * Coutp)
+                else:
+                    fc_wino_gradout_f64(G + 2 * r * ldrow, Coutp, Coutp, TW, Z + r * TW * Coutp, Tqp * Coutp)
+            nonfinite += 1 - all_finite(G, 2 * nty * ldrow)
+            a = &acc[tid, 0, 0]
+            for xi in range(16):
+                for ob in range(nob):
+                    for tb in range(Cp // FC_GW_TAPS):
+                        conv_gw(a + xi * Cp * Coutp + tb * FC_GW_TAPS * Coutp + ob * nc, Coutp,
+                                V + xi * C * Tqp, &off[tb * FC_GW_TAPS], 1, nty * TW, 0,
+                                Z + xi * Tqp * Coutp + ob * nc, Coutp)
+    return nonfinite
+
+
+def untransform_weight_grad(const real_t[:, ::1] du, real_t[:, ::1] gw, Py_ssize_t Coutp, int nthreads):
+    """gw[co, c*9 + i*3 + j] = (G^T dU G)[i][j] for dU[xi] = du[xi, c*Coutp + co]
+    (computed in double)."""
+    cdef Py_ssize_t Cout = gw.shape[0], C = gw.shape[1] // 9, co, c
+    if du.shape[0] != 16 or du.shape[1] < C * Coutp or Coutp < Cout:
+        raise ValueError("untransform_weight_grad: bad shapes")
+    for co in prange(Cout, nogil=True, num_threads=nthreads, schedule='static'):
+        for c in range(C):
+            untransform_one(&du[0, c * Coutp + co], du.shape[1], &gw[co, c * 9])
+
+
+cdef void untransform_one(const real_t* du, Py_ssize_t stride, real_t* g9) noexcept nogil:
+    """g9 (3x3) = G^T X G for X[a][b] = du[(4a + b) * stride]."""
+    cdef double y[3][4]
+    cdef double x0, x1, x2, x3
+    cdef Py_ssize_t i, b
+    for b in range(4):  # G^T X
+        x0 = du[b * stride]
+        x1 = du[(4 + b) * stride]
+        x2 = du[(8 + b) * stride]
+        x3 = du[(12 + b) * stride]
+        y[0][b] = x0 + 0.5 * (x1 + x2)
+        y[1][b] = 0.5 * (x1 - x2)
+        y[2][b] = 0.5 * (x1 + x2) + x3
+    for i in range(3):  # (G^T X) G
+        g9[i * 3] = <real_t> (y[i][0] + 0.5 * (y[i][1] + y[i][2]))
+        g9[i * 3 + 1] = <real_t> (0.5 * (y[i][1] - y[i][2]))
+        g9[i * 3 + 2] = <real_t> (0.5 * (y[i][1] + y[i][2]) + y[i][3])

@@ -77,16 +77,59 @@ ATTR static void NAME(const T *restrict M, ptrdiff_t plane, ptrdiff_t ldc,     \
     }                                                                          \
 }
 
+/* One row of tiles of grad_output, for the weight gradient: from the 2 rows
+ * of G (pixel-major, 2 * ntiles pixels a row, ldc apart: row 1 starts
+ * 2 * ntiles * ldc after row 0), Z[xi * plane + tx * ldc + c] = (A g A^T)[xi]
+ * of tile tx, A = (A^T)^T = [1 0; 1 1; 1 -1; 0 -1]. */
+#define FC_DEFINE_WINO_GRADOUT(NAME, T, ATTR)                                  \
+ATTR static void NAME(const T *restrict G, ptrdiff_t ldc, ptrdiff_t nc,       \
+                      ptrdiff_t ntiles, T *restrict Z, ptrdiff_t plane)        \
+{                                                                              \
+    const ptrdiff_t ldrow = 2 * ntiles * ldc;                                  \
+    for (ptrdiff_t tx = 0; tx < ntiles; tx++) {                                \
+        const T *restrict g0 = G + 2 * tx * ldc, *restrict g1 = g0 + ldc;      \
+        const T *restrict g2 = g0 + ldrow, *restrict g3 = g2 + ldc;            \
+        T *restrict z = Z + tx * ldc;                                          \
+        for (ptrdiff_t c = 0; c < nc; c++) {                                   \
+            /* rows: h[a][s] = (A g)[a][s] */                                  \
+            const T h00 = g0[c], h01 = g1[c];                                  \
+            const T h10 = g0[c] + g2[c], h11 = g1[c] + g3[c];                  \
+            const T h20 = g0[c] - g2[c], h21 = g1[c] - g3[c];                  \
+            const T h30 = -g2[c], h31 = -g3[c];                                \
+            z[c] = h00;                                                        \
+            z[plane + c] = h00 + h01;                                          \
+            z[2 * plane + c] = h00 - h01;                                      \
+            z[3 * plane + c] = -h01;                                           \
+            z[4 * plane + c] = h10;                                            \
+            z[5 * plane + c] = h10 + h11;                                      \
+            z[6 * plane + c] = h10 - h11;                                      \
+            z[7 * plane + c] = -h11;                                           \
+            z[8 * plane + c] = h20;                                            \
+            z[9 * plane + c] = h20 + h21;                                      \
+            z[10 * plane + c] = h20 - h21;                                     \
+            z[11 * plane + c] = -h21;                                          \
+            z[12 * plane + c] = h30;                                           \
+            z[13 * plane + c] = h30 + h31;                                     \
+            z[14 * plane + c] = h30 - h31;                                     \
+            z[15 * plane + c] = -h31;                                          \
+        }                                                                      \
+    }                                                                          \
+}
+
 FC_DEFINE_WINO_INPUT(fc_wino_input_f32_base, float, )
 FC_DEFINE_WINO_INPUT(fc_wino_input_f64_base, double, )
 FC_DEFINE_WINO_OUTPUT(fc_wino_output_f32_base, float, )
 FC_DEFINE_WINO_OUTPUT(fc_wino_output_f64_base, double, )
+FC_DEFINE_WINO_GRADOUT(fc_wino_gradout_f32_base, float, )
+FC_DEFINE_WINO_GRADOUT(fc_wino_gradout_f64_base, double, )
 
 #if FC_X86_DISPATCH
 FC_DEFINE_WINO_INPUT(fc_wino_input_f32_avx2, float, FC_TARGET_AVX2)
 FC_DEFINE_WINO_INPUT(fc_wino_input_f64_avx2, double, FC_TARGET_AVX2)
 FC_DEFINE_WINO_OUTPUT(fc_wino_output_f32_avx2, float, FC_TARGET_AVX2)
 FC_DEFINE_WINO_OUTPUT(fc_wino_output_f64_avx2, double, FC_TARGET_AVX2)
+FC_DEFINE_WINO_GRADOUT(fc_wino_gradout_f32_avx2, float, FC_TARGET_AVX2)
+FC_DEFINE_WINO_GRADOUT(fc_wino_gradout_f64_avx2, double, FC_TARGET_AVX2)
 #define FC_WINO_PICK(NAME, ARGS)                                               \
     do {                                                                       \
         if (fc_cpu_has_avx2_fma()) NAME##_avx2 ARGS; else NAME##_base ARGS;    \
@@ -119,23 +162,33 @@ static void fc_wino_output_f64(const double *M, ptrdiff_t plane, ptrdiff_t ldc, 
     FC_WINO_PICK(fc_wino_output_f64, (M, plane, ldc, nc, ntiles, P, ldrow));
 }
 
-/* dst[i] = src[i] for i < n; returns 0 when a value is NaN or inf (its
- * exponent bits all set), else 1. An integer OR-reduction: it vectorises. */
-#define FC_DEFINE_COPY_FINITE(NAME, T, U, EXP)                                 \
-static int NAME(T *restrict dst, const T *restrict src, ptrdiff_t n)          \
+static void fc_wino_gradout_f32(const float *G, ptrdiff_t ldc, ptrdiff_t nc, ptrdiff_t ntiles,
+                                float *Z, ptrdiff_t plane)
+{
+    FC_WINO_PICK(fc_wino_gradout_f32, (G, ldc, nc, ntiles, Z, plane));
+}
+
+static void fc_wino_gradout_f64(const double *G, ptrdiff_t ldc, ptrdiff_t nc, ptrdiff_t ntiles,
+                                double *Z, ptrdiff_t plane)
+{
+    FC_WINO_PICK(fc_wino_gradout_f64, (G, ldc, nc, ntiles, Z, plane));
+}
+
+/* Whether src[0 .. n) holds no NaN or inf (integer OR-reduction). */
+#define FC_DEFINE_ALL_FINITE(NAME, T, U, EXP)                                  \
+static int NAME(const T *restrict src, ptrdiff_t n)                           \
 {                                                                              \
     U bad = 0;                                                                 \
     for (ptrdiff_t i = 0; i < n; i++) {                                        \
         U bits;                                                                \
         memcpy(&bits, src + i, sizeof bits);                                   \
-        dst[i] = src[i];                                                       \
         bad |= (U)((bits & (EXP)) == (EXP));                                   \
     }                                                                          \
     return bad == 0;                                                           \
 }
 
-FC_DEFINE_COPY_FINITE(fc_copy_finite_f32, float, uint32_t, UINT32_C(0x7f800000))
-FC_DEFINE_COPY_FINITE(fc_copy_finite_f64, double, uint64_t, UINT64_C(0x7ff0000000000000))
+FC_DEFINE_ALL_FINITE(fc_all_finite_f32, float, uint32_t, UINT32_C(0x7f800000))
+FC_DEFINE_ALL_FINITE(fc_all_finite_f64, double, uint64_t, UINT64_C(0x7ff0000000000000))
 
 /* Ask for the cache lines of [p, p + bytes) ahead of their use. */
 static inline void fc_prefetch_range(const void *p, ptrdiff_t bytes)
