@@ -123,9 +123,57 @@ def table(results):
     return "\n".join(lines)
 
 
+def im2col_efficiency(threads=None, repeats=9, layers=None):
+    """The im2col method's forward against one BLAS GEMM of the same shape.
+
+    Per layer: M = C_out, K = C_in * kh * kw, N = batch * Ho * Wo; the GEMM
+    is numpy's float32 matmul of (M, K) by (K, N) at the same threads. The
+    two are timed in alternating blocks, not call by call: OpenBLAS's
+    threads spin for a while after each GEMM, and fastcorr's OpenMP threads
+    after each call, each slowing the other (interleaved, the GEMM of the
+    1x1 layer ran at 53 GFLOP/s instead of 175). Returns {name: (im2col s,
+    GEMM s, GFLOP)}: the best of three block medians.
+    """
+    import fastcorr
+    from threadpoolctl import threadpool_limits
+
+    threads = threads or fastcorr.get_num_threads()
+    rng = np.random.default_rng(0)
+    out = {}
+    for name in layers or LAYERS:
+        n, cin, cout, h, w, k, s, p = LAYERS[name]
+        x = rng.standard_normal((n, cin, h, w), dtype=np.float32)
+        wt = rng.standard_normal((cout, cin, k, k), dtype=np.float32)
+        ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        a = wt.reshape(cout, -1)
+        b = rng.standard_normal((cin * k * k, n * ho * wo), dtype=np.float32)
+        conv = lambda: fastcorr.conv2d(x, wt, None, s, p, method="im2col", num_threads=threads)
+        with threadpool_limits(threads, user_api="blas"):
+            gemm = lambda: a @ b
+            best = {conv: np.inf, gemm: np.inf}
+            for _ in range(3):
+                for fn in best:
+                    fn()  # warm-up: the other one's threads stop spinning
+                    best[fn] = min(best[fn], float(np.median([_timed(fn) for _ in range(repeats)])))
+        out[name] = (best[conv], best[gemm], layer_flops(*LAYERS[name]) / 1e9)
+    return out
+
+
+def im2col_table(eff):
+    """Text table of :func:`im2col_efficiency`."""
+    lines = [f"{'layer':26s} {'im2col GFLOP/s':>14s} {'GEMM GFLOP/s':>12s} {'im2col/GEMM':>11s}"]
+    for name, (tc, tg, gflop) in eff.items():
+        lines.append(f"{name:26s} {gflop / tc:14.0f} {gflop / tg:12.0f} {tg / tc:11.2f}")
+    return "\n".join(lines)
+
+
 def main(args):
     results = run(threads=args.threads)
     print(table(results))
+    eff = im2col_efficiency(threads=results["threads"])
+    print("\nmethod='im2col' against a GEMM of the same M, N, K (numpy float32 matmul, same threads):")
+    print(im2col_table(eff))
+    results["im2col_vs_gemm"] = eff
     if args.json:
         import json
 
