@@ -47,3 +47,16 @@ def test_layers_bench_table():
     except ImportError:
         return
     assert entry["forward"]["torch"] > 0 and "fc/torch" in text
+
+
+def test_im2col_efficiency_table():
+    # The im2col-vs-GEMM table: positive times for the layer asked, and its
+    # flop count from the same formula as the layer table.
+    from fastcorr import _layers_bench
+
+    name = "N8 256->256 14x14 1x1"
+    eff = _layers_bench.im2col_efficiency(threads=1, repeats=1, layers=[name])
+    t_conv, t_gemm, gflop = eff[name]
+    assert t_conv > 0 and t_gemm > 0
+    assert gflop == pytest.approx(2 * 8 * 256 * 256 * 14 * 14 / 1e9)
+    assert name in _layers_bench.im2col_table(eff)
