@@ -120,3 +120,24 @@ class Conv2DLayers:
 
     def peakmem_forward(self, layer):
         fastcorr.conv2d(self.x, self.w, **self.kw)
+
+
+class Conv2DMethods:
+    """conv2d forward per explicit method on 3x3 stride-1 layers (float32),
+    where 'auto' chooses between the direct kernel and Winograd."""
+
+    params = [["direct", "im2col", "winograd"],
+              [(8, 64, 64, 56), (8, 128, 128, 28), (1, 16, 16, 128), (8, 256, 256, 14)]]
+    param_names = ["method", "N, C_in, C_out, H=W"]
+    timeout = 300
+
+    def setup(self, method, shape):
+        if method not in getattr(fastcorr._validate, "CONV_METHODS", ()):
+            raise NotImplementedError(f"conv2d has no method {method!r} in this version")
+        n, cin, cout, hw = shape
+        rng = np.random.default_rng(4)
+        self.x = rng.standard_normal((n, cin, hw, hw)).astype(np.float32)
+        self.w = rng.standard_normal((cout, cin, 3, 3)).astype(np.float32)
+
+    def time_conv2d(self, method, shape):
+        fastcorr.conv2d(self.x, self.w, padding=1, method=method)
