@@ -95,9 +95,15 @@ def run(threads=None, repeats=15, layers=None):
                 for fn in fns.values():
                     fn()  # warm-up
                 times = {lib: [] for lib in fns}
-                for _ in range(repeats):  # interleaved: both see the same machine
-                    for lib, fn in fns.items():
-                        times[lib].append(_timed(fn))
+                libs = list(fns)
+                for r in range(repeats):  # interleaved: both see the same machine
+                    # ... in alternating order (A B, B A, ...): a call right after
+                    # the other library's pays for its after-effects (after a torch
+                    # call, glibc had handed memory back to the system, and the
+                    # next fastcorr call faulted 450-760 pages back in: +1 ms on
+                    # the 1x1 layer's backward, 3.6 ms against 2.6).
+                    for lib in (libs if r % 2 == 0 else libs[::-1]):
+                        times[lib].append(_timed(fns[lib]))
                 entry[pass_] = {lib: float(np.median(t)) for lib, t in times.items()}
     return results
 
