@@ -144,14 +144,18 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
                 lead = max(0, out + k - 1 - n) // 2
                 data.append((lead, lead + min(n, out + k - 1)))
         f, p, tiles, spectrum = _fft.plan_cost(shape, wshape, dtype, data)
-        if spectrum <= CACHE_BYTES and (tiles == 1 or tiles >= CACHED_TILES):
-            # A transform whose spectrum stays in L2 costs about half the
-            # constant per N log N unit of a 1024² one: measured for whole
-            # small images (a 101² image with a 64x64 kernel: 0.15 ms, the
-            # full constant said 0.22) and for many overlap-save tiles (4096²
-            # with 15x15 and 21x21 kernels: 576-784 tiles of 160²-192²).
-            # With a few dozen tiles (1024², 21x21: 36) their overheads eat
-            # the gain (measured 10.6 ms against 7.4 for direct, float32).
+        if not (1 < tiles < CACHED_TILES and spectrum <= CACHE_BYTES):
+            # The transform constant is that of the 1024² transforms it was
+            # first measured on, with their padded copy. Most plans run at
+            # about half of it: whole small images (a 101² image with a
+            # 64x64 kernel: 0.15 ms, the full constant said 0.22), many
+            # overlap-save tiles (4096², 15x15-21x21 kernels: 576-784 tiles
+            # of 160²-192²), the image transformed as it is (512² / 1024²
+            # float32 'valid': 0.9 / 3.7 ms, the full constant said 1.8 /
+            # 7.9) and a few large tiles (4096², 21x21: 25 tiles of 864²,
+            # 87-94 ms against 138). A few dozen small tiles (1024², 21x21:
+            # 36 of 192²) pay their overheads instead (10.6 ms against 7.4
+            # for direct, float32); the planner now avoids them.
             f *= constants()["fft"].get("cached", 1.0)
         # Overlap-save tiles cost more than their N log N count says (many
         # small transforms, slicing, scatter): measured ~0.1 ms per tile on

@@ -53,7 +53,17 @@ SERVES_BOUNDARIES = (0, 1, 2)
 #: Bytes of spectra one chunk of tiles may hold (per thread).
 CHUNK_BYTES = 16 << 20
 #: Largest tile transform (elements) considered when tiling is worthwhile.
-_MAX_TILE_ELEMS = 1 << 22
+#: 2**21 (1448²): a 2048² float64 transform, 34 MB of spectrum, ran slower
+#: than two 1125-long tiles per axis (2048² image, 13x13 kernel: 68 against
+#: 41 ms; float32 29 against 22).
+_MAX_TILE_ELEMS = 1 << 21
+#: Cost of one more tile, in the planner's units (N log N + passes): the
+#: Python slicing, the scatter and the smaller transforms' overheads. Measured
+#: per tile at 2 threads: about 0.12-0.15 ms, as much as 0.7M units of a 1080²
+#: float32 transform; without it the planner cut 1024² images into 36 tiles
+#: of 192² that took twice one whole transform (21x21 'same': 9.7 against
+#: 4.9 ms float32).
+TILE_COST_UNITS = 7e5
 #: Copies (elements) below this are not split over threads (measured: no
 #: gain from splitting even at 1024x1024).
 PARALLEL_FILL_ELEMENTS = 1 << 21
@@ -158,7 +168,13 @@ def _plan(out_shape, kshape, is_complex=False, data=None):
             elems = a[0] * b[0]
             if elems > _MAX_TILE_ELEMS and not (a is c0[0] and b is c1[0]):
                 continue
-            cost = a[2] * b[2] * elems * (math.log2(max(elems, 2)) + 4.0)
+            if (a[2] > 1 or b[2] > 1) and max(a[0], b[0]) > 2 * min(a[0], b[0]) and max(a[0], b[0]) > 1024:
+                # long tiles ran slower than their count says (2048², 21x21,
+                # float32: 7 x 1 strips of 320 x 2160, 38-43 ms; 7 x 2 tiles of
+                # 320 x 1125, 30; 2 x 2 of 1125², 22-23)
+                continue
+            tiles = a[2] * b[2]
+            cost = tiles * elems * (math.log2(max(elems, 2)) + 4.0) + (tiles > 1) * tiles * TILE_COST_UNITS
             if best is None or cost < best[0]:
                 best = (cost, a, b)
     return best[1], best[2]
