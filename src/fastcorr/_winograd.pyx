@@ -22,7 +22,10 @@ its taps, so they run at the rate of the direct method's kernel.
 
 Work items are (image, band of tile rows); each thread transforms its band
 into its own workspace (transformed input V, products M, pixel-major output
-P) and transposes P into the output. Knows nothing of Python in the kernels.
+P) and transposes P into the output. The weight gradient reuses the input
+transform: dU[xi] = sum over tiles of (A g A^T)[xi] * (B^T d B)[xi] (g the
+2x2 tile of grad_output), on the weight-gradient kernel, and
+dW = G^T dU G. Knows nothing of Python in the kernels.
 """
 from cython.parallel cimport prange, parallel, threadid
 from libc.string cimport memcpy, memset
