@@ -450,19 +450,12 @@ def _winograd_forward(p, fallback=None):
     N, C, H, W = x.shape
     Cout = w.shape[0]
     Ho, Wo = p.out_hw
-    TH, TW = -(-Ho // 2), -(-Wo // 2)
-    nt = _threads(p)
-    itemsize = p.dtype.itemsize
-    nc = _winograd.BLOCK_CHANNELS[itemsize]
-    nob = -(-Cout // nc)
-    up = np.empty((16, nob, C * nc), dtype=p.dtype)
+    nt, nc, Coutp, TW, band, Tqp = _winograd_plan(p)
+    up = np.empty((16, Coutp // nc, C * nc), dtype=p.dtype)
     _winograd.transform_weights(w.reshape(Cout, -1), up, nt)
-    band = _winograd_band(C, TW, TH, N, nt, itemsize)
-    mult = _winograd.TILE_MULTIPLE
-    Tqp = -(-band * TW // mult) * mult
     pix = np.arange(Tqp, dtype=np.intp)
     off = np.arange(C, dtype=np.intp) * Tqp
-    ws = workspace(nt * _winograd.workspace_elements(C, nob * nc, TW, band, Tqp), p.dtype)
+    ws = workspace(nt * _winograd.workspace_elements(C, Coutp, TW, band, Tqp), p.dtype)
     out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
     nonfinite = _winograd.forward(x.reshape(N, -1), up, out.reshape(N, -1), bias, C, H, W, Cout, Ho, Wo,
@@ -483,14 +476,8 @@ def _winograd_grad_weight(p, go, fallback):
     N, C, H, W = x.shape
     Cout = p.w.shape[0]
     Ho, Wo = p.out_hw
-    TH, TW = -(-Ho // 2), -(-Wo // 2)
-    nt = _threads(p)
-    itemsize = p.dtype.itemsize
-    nc = _winograd.BLOCK_CHANNELS[itemsize]
-    Coutp = -(-Cout // nc) * nc
+    nt, nc, Coutp, TW, band, Tqp = _winograd_plan(p)
     Cp = -(-C // _winograd.GRAD_TAP_MULTIPLE) * _winograd.GRAD_TAP_MULTIPLE
-    band = _winograd_band(C, TW, TH, N, nt, itemsize)
-    Tqp = -(-band * TW // _winograd.TILE_MULTIPLE) * _winograd.TILE_MULTIPLE
     off = np.minimum(np.arange(Cp, dtype=np.intp), C - 1) * Tqp
     ws = workspace(nt * _winograd.workspace_elements(C, Coutp, TW, band, Tqp), p.dtype)
     acc = np.zeros((nt, 16, Cp * Coutp), dtype=p.dtype)
@@ -504,14 +491,29 @@ def _winograd_grad_weight(p, go, fallback):
     return gw
 
 
-def _winograd_band(C, TW, TH, N, nt, itemsize):
-    """Tile rows per work item: transformed input near _WINOGRAD_BAND_BYTES,
-    enough items for the threads, bands of equal height."""
-    band = max(1, _WINOGRAD_BAND_BYTES // (16 * C * TW * itemsize))
+def _winograd_plan(p):
+    """The geometry shared by the Winograd forward and weight gradient.
+
+    Returns ``(threads, nc, Coutp, TW, band, Tqp)``: output channels per
+    kernel block and their padded count, tiles per row, tile rows per work
+    item (transformed input near _WINOGRAD_BAND_BYTES, enough items for the
+    threads, bands of equal height) and tiles per item padded to the
+    kernel's block.
+    """
+    from . import _winograd
+
+    N, C = p.x.shape[:2]
+    Cout = p.w.shape[0]
+    TH, TW = -(-p.out_hw[0] // 2), -(-p.out_hw[1] // 2)
+    nt = _threads(p)
+    nc = _winograd.BLOCK_CHANNELS[p.dtype.itemsize]
+    band = max(1, _WINOGRAD_BAND_BYTES // (16 * C * TW * p.dtype.itemsize))
     if nt > 1:
         band = min(band, max(1, -(-TH * N // (_ITEMS_PER_THREAD * nt))))
     band = min(band, TH)
-    return -(-TH // -(-TH // band))
+    band = -(-TH // -(-TH // band))
+    Tqp = -(-band * TW // _winograd.TILE_MULTIPLE) * _winograd.TILE_MULTIPLE
+    return nt, nc, -(-Cout // nc) * nc, TW, band, Tqp
 
 
 def _choose(p):
