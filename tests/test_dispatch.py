@@ -46,6 +46,36 @@ def test_nan_stays_local_under_auto():
     assert fastcorr.choose_method(x, w, "same") != "fft"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128, np.float16])
+@pytest.mark.parametrize("n", [1, 7, 4099, (1 << 18) * 3 + 5])
+def test_finiteness_check_finds_every_nan_and_inf(dtype, n):
+    # The compiled check reads values as integers; compare it with numpy's
+    # on the extremes of the dtype and on NaN/inf anywhere, real or imaginary.
+    from fastcorr._fft_kernels import all_finite
+
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n).astype(dtype)
+    info = np.finfo(dtype)
+    a[0] = info.max
+    a[-1] = -info.max
+    if n > 2:
+        a[1] = info.tiny / 4  # subnormal
+        a[2] = -0.0
+    for threads in (1, 2):
+        assert all_finite(a, threads) is True
+    for value in (np.nan, np.inf, -np.inf):
+        for pos in {0, n // 2, n - 1}:
+            for part in ("real", "imag") if np.iscomplexobj(a) else ("real",):
+                b = a.copy()
+                getattr(b, part)[pos] = value
+                assert all_finite(b, 2) is False, (value, pos, part)
+                assert _dispatch._finite(b.reshape(1, -1)) is False
+    # strided views and integers take numpy's path or none
+    assert all_finite(np.array([1.0, np.nan, 2.0])[::2]) is True
+    assert all_finite(np.array([np.nan, 1.0])[::-1]) is False
+    assert all_finite(np.arange(5)) is True
+
+
 def test_explicit_fft_still_allowed_with_nan():
     x = np.ones((50, 50))
     x[0, 0] = np.nan

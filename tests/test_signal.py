@@ -363,6 +363,31 @@ def test_threads_give_identical_results(dtype):
         np.testing.assert_array_equal(fastcorr.correlate2d(x, k, "same", "symm"), one)
 
 
+@pytest.mark.parametrize("threads", [2, 3, 5])
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_small_padded_images_split_between_threads(threads, boundary):
+    # Small images are padded by each thread for its own band of output
+    # rows; bands of whole three-row groups, row counts not a multiple of
+    # three, more threads than groups.
+    rng = np.random.default_rng(threads)
+    for shape, kshape in [((4, 9), (3, 3)), ((7, 5), (5, 2)), ((40, 37), (9, 11)), ((64, 64), (21, 21))]:
+        x = rng.standard_normal(shape)
+        k = rng.standard_normal(kshape)
+        for mode in ("same", "full"):
+            got = fastcorr.correlate2d(x, k, mode, boundary, fillvalue=0.5, method="direct",
+                                       num_threads=threads)
+            ref = ss.correlate2d(x, k, mode, boundary, fillvalue=0.5)
+            np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+        # the kernel entry itself, so that tiny cases get the threads too
+        from fastcorr import _direct
+
+        out = np.empty(shape)
+        code = BOUNDARIES.index(boundary)
+        _direct.correlate_into(x, k, out, -((kshape[0] - 1) // 2), -((kshape[1] - 1) // 2), code, 0.5, threads)
+        np.testing.assert_allclose(out, ss.correlate2d(x, k, "same", boundary, fillvalue=0.5),
+                                   rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kshape", [(1, 1), (1, 5), (2, 3), (3, 3), (7, 4)])
 def test_direct_nan_and_inf_stay_in_their_windows(dtype, kshape):

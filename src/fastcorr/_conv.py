@@ -445,7 +445,7 @@ def _winograd_forward(p, fallback=None):
         raise ValueError("method='winograd' needs 3x3 kernels, stride 1, dilation 1, groups=1 and "
                          "padding_mode='zeros' (with a non-empty output); use method='direct' or 'auto'")
     x, w = p.x, p.w
-    if fallback is not None and not np.isfinite(w).all():
+    if fallback is not None and not _dispatch._finite(w):
         return fallback(p)
     N, C, H, W = x.shape
     Cout = w.shape[0]

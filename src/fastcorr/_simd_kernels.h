@@ -23,8 +23,30 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define FC_NB 64
+
+/* Whether src[0 .. n) holds no NaN or inf. Each value is read as an integer:
+ * its exponent field plus one unit of the field's lowest bit carries into the
+ * sign bit exactly when the field is all ones (NaN, inf). Only AND, ADD and
+ * OR, so the loop vectorises even on baseline SSE2 (which has no 64-bit
+ * compare), and no floating-point compare that -ffast-math could drop. */
+#define FC_DEFINE_ALL_FINITE(NAME, T, U, EXP)                                  \
+static inline int NAME(const T *restrict src, ptrdiff_t n)                    \
+{                                                                              \
+    const U exp_mask = (EXP), exp_unit = (EXP) & (~(EXP) + 1);                 \
+    U carries = 0;                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) {                                        \
+        U bits;                                                                \
+        memcpy(&bits, src + i, sizeof bits);                                   \
+        carries |= (bits & exp_mask) + exp_unit;                               \
+    }                                                                          \
+    return (carries & ~(~(U)0 >> 1)) == 0;                                     \
+}
+
+FC_DEFINE_ALL_FINITE(fc_all_finite_f32, float, uint32_t, UINT32_C(0x7f800000))
+FC_DEFINE_ALL_FINITE(fc_all_finite_f64, double, uint64_t, UINT64_C(0x7ff0000000000000))
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define FC_X86_DISPATCH 1

@@ -174,21 +174,6 @@ static void fc_wino_gradout_f64(const double *G, ptrdiff_t ldc, ptrdiff_t nc, pt
     FC_WINO_PICK(fc_wino_gradout_f64, (G, ldc, nc, ntiles, Z, plane));
 }
 
-/* Whether src[0 .. n) holds no NaN or inf (integer OR-reduction). */
-#define FC_DEFINE_ALL_FINITE(NAME, T, U, EXP)                                  \
-static int NAME(const T *restrict src, ptrdiff_t n)                           \
-{                                                                              \
-    U bad = 0;                                                                 \
-    for (ptrdiff_t i = 0; i < n; i++) {                                        \
-        U bits;                                                                \
-        memcpy(&bits, src + i, sizeof bits);                                   \
-        bad |= (U)((bits & (EXP)) == (EXP));                                   \
-    }                                                                          \
-    return bad == 0;                                                           \
-}
-
-FC_DEFINE_ALL_FINITE(fc_all_finite_f32, float, uint32_t, UINT32_C(0x7f800000))
-FC_DEFINE_ALL_FINITE(fc_all_finite_f64, double, uint64_t, UINT64_C(0x7ff0000000000000))
 
 /* Ask for the cache lines of [p, p + bytes) ahead of their use. */
 static inline void fc_prefetch_range(const void *p, ptrdiff_t bytes)
