@@ -144,7 +144,9 @@ def test_plain_calls_forget_their_plans_with_the_constants(tmp_path, monkeypatch
     x = np.random.default_rng(4).standard_normal((64, 64))
     w = np.ones((3, 3)) + np.eye(3)
     plain = lambda: _direct.plain_call(x, w, "same", "fill", 0, "auto", 2, False)  # noqa: E731
+    key = (64, 64, 3, 3, 1, np.dtype(np.float64).num, 2)  # shapes, 'same', dtype, threads
     assert plain() is not None and plain() is not None  # direct, remembered
+    assert _dispatch.plain_plans[key] == 1
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = _dispatch.calibration_path()
     import os
@@ -154,13 +156,14 @@ def test_plain_calls_forget_their_plans_with_the_constants(tmp_path, monkeypatch
         json.dump({"constants": {"direct": {"f8": 1.0}}}, f)
     try:
         _dispatch.reset_constants()
-        assert plain() is None  # direct is now absurdly slow: the general path
+        np.testing.assert_allclose(plain(), scipy.signal.correlate2d(x, w, "same"), atol=1e-10)
+        assert _dispatch.plain_plans[key] == 0  # direct is now absurdly slow: not fixed
         np.testing.assert_allclose(fastcorr.correlate2d(x, w, "same", num_threads=2),
                                    scipy.signal.correlate2d(x, w, "same"), atol=1e-10)
     finally:
         os.remove(path)
         _dispatch.reset_constants()
-    assert plain() is not None
+    assert plain() is not None and _dispatch.plain_plans[key] == 1
 
 
 def test_calibrate_writes_json(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import scipy.signal as ss
 
 import fastcorr
+from fastcorr import _dispatch
 
 MODES = ["full", "same", "valid"]
 BOUNDARIES = ["fill", "wrap", "symm"]
@@ -303,27 +304,41 @@ def test_calls_that_are_not_plain_take_the_general_path():
         fastcorr.correlate2d(x, k, "same", num_threads=2.0)
 
 
-def test_plain_call_follows_the_dispatcher():
-    # 'auto' with a large kernel on a small image picks FFT: not a plain call
+def test_plain_call_follows_the_dispatcher(monkeypatch):
+    # 'auto' with a large kernel on a small image picks FFT; a separable
+    # kernel the separable path: the entry runs what the dispatcher picks,
+    # for correlation and convolution alike.
     from fastcorr import _direct
 
     rng = np.random.default_rng(9)
     x = rng.standard_normal((128, 128))
     k = rng.standard_normal((61, 61))
-    assert fastcorr.choose_method(x, k, mode="same") != "direct"
-    assert _direct.plain_call(x, k, "same", "fill", 0, "auto", None, False) is None
-    assert _direct.plain_call(x, k, "same", "fill", 0, "direct", None, False) is not None
-    np.testing.assert_allclose(fastcorr.correlate2d(x, k, "same"), ss.correlate2d(x, k, "same"), atol=1e-9)
-    # a separable kernel whose rank alone turns 'auto' from direct: the
-    # entry looks at its rank and hands the choice on
     g = np.exp(-0.5 * (np.arange(13) - 6.0) ** 2 / 16.0)
     gauss = np.outer(g, g)
-    chosen = fastcorr.choose_method(x, gauss, mode="same")
-    assert chosen == "separable"
+    assert fastcorr.choose_method(x, k, mode="same") == "fft"
+    assert fastcorr.choose_method(x, gauss, mode="same") == "separable"
     assert fastcorr.choose_method(x, gauss + rng.standard_normal(gauss.shape), mode="same") == "direct"
-    assert _direct.plain_call(x, gauss, "same", "fill", 0, "auto", None, False) == chosen
-    for name, ref in FUNCS:
-        np.testing.assert_allclose(getattr(fastcorr, name)(x, gauss, "same"), ref(x, gauss, "same"), atol=1e-12)
+    ran = []
+    real_engine = _dispatch.engine
+
+    def spy(method):
+        ran.append(method)
+        return real_engine(method)
+
+    monkeypatch.setattr(_dispatch, "engine", spy)
+    for kernel, method in ((k, "fft"), (gauss, "separable")):
+        for name, ref in FUNCS:
+            del ran[:]
+            got = _direct.plain_call(x, kernel, "same", "fill", 0, "auto", None, name == "convolve2d")
+            assert ran == [method]
+            np.testing.assert_allclose(got, ref(x, kernel, "same"), atol=1e-9)
+            np.testing.assert_allclose(getattr(fastcorr, name)(x, kernel, "same"), got, atol=0)
+    # NaN: the same shape, now direct (the FFT would spread it)
+    x[64, 64] = np.nan
+    del ran[:]
+    got = _direct.plain_call(x, k, "same", "fill", 0, "auto", None, False)
+    assert ran == [] and np.isnan(got).sum() == 61 * 61
+    assert _direct.plain_call(x, k, "same", "fill", 0, "direct", None, False) is not None
 
 
 @pytest.mark.parametrize("method", ["auto", "direct", "fft", "separable", "im2col"])

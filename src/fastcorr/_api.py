@@ -79,10 +79,8 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="a
 
 def _call(func, in1, in2, mode, boundary, fillvalue, method, num_threads, convolve):
     out = _direct.plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, convolve)
-    if out is not None:
-        if type(out) is not str:  # a plain call, run without the Python layers below
-            return out
-        method = out  # what 'auto' chose for these values
+    if out is not None:  # a plain call, run without the Python layers below
+        return out
     problem = signal_args(func, in1, in2, mode, boundary, fillvalue, method, num_threads)
     return _solve(problem, convolve)
 

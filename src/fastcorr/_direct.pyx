@@ -476,11 +476,12 @@ def useful_threads(int num_threads, work, Py_ssize_t rows):
 # ---------------------------------------------------------------------------
 # The plain call. Most calls are two C-contiguous float32 (or float64) arrays
 # with the default boundary; for small images the Python layers (validation,
-# dispatch, dtype lowering: ~4.5 us) cost more than the work (a 64x64 image
-# with a 3x3 kernel: ~3 us). This entry recognises such a call with a few C
-# checks and runs it here; any other call -- whatever is unusual in it,
-# including bad arguments -- gets None back and goes through the general path,
-# where ``_validate`` checks it and ``_dispatch`` chooses.
+# dtype lowering: ~5 us) cost more than the work (a 64x64 image with a 3x3
+# kernel: ~3 us) or a large part of it (a 64x64 FFT: ~60 us). This entry
+# recognises such a call with a few C checks and runs it here, on the method
+# ``_dispatch`` chooses; any other call -- whatever is unusual in it,
+# including bad arguments -- gets None back and goes through the general
+# path, where ``_validate`` checks it and ``_dispatch`` chooses.
 
 cdef dict _plain_plans = _dispatch.plain_plans
 
@@ -513,16 +514,13 @@ cdef inline bint _is_str(object value, str text):
 def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint convolve):
     """``correlate2d`` (or ``convolve2d``) of a plain call; None for any other.
 
-    When 'auto' looked at the values and chose another method, returns that
-    method's name instead (for the general path to run, without choosing
-    again).
-
     Plain: ``in1`` and ``in2`` are non-empty 2-D ndarrays of one native
     float32 or float64 dtype, C-contiguous and aligned; ``boundary='fill'``
     with a zero int/float ``fillvalue``; ``num_threads`` None or an int in
-    range; 'valid' without scipy's swap; and ``method`` 'direct', or 'auto'
-    when ``_dispatch`` picks the direct method for this case whatever the
-    values. The result is the general path's, computed the same way.
+    range; 'valid' without scipy's swap; and ``method`` 'direct' or 'auto'.
+    'auto' runs what ``_dispatch.choose_offset_method`` picks, as the
+    general path would (the kernel flipped for a convolution). The result
+    is the general path's, computed the same way.
     """
     global _last_case
     if type(in1) is not np.ndarray or type(in2) is not np.ndarray:
@@ -586,12 +584,13 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
             found = _plain_plans.get(key)
             plan = _dispatch.plain_plan(key, x, w, (Ho, Wo), nthreads) if found is None else found
             _last_case = PlainCase(H, W, kh, kw, mode_code, typenum, nthreads, plan)
-        if plan == 0:
-            return None
-        if plan == -1:  # direct unless the kernel is of low rank (cached per kernel)
+        if plan == 0:  # the values or the model pick
             chosen = _dispatch.choose_offset_method(x, w, (Ho, Wo), 0, x.dtype, nthreads)
             if chosen != "direct":
-                return chosen
+                if convolve:
+                    w = np.ascontiguousarray(w[::-1, ::-1])
+                return _dispatch.engine(chosen).correlate(x, w, (Ho, Wo), (off0, off1), BOUNDARY_FILL,
+                                                          x.dtype.type(0), nthreads)
     return _direct_new(x, w, Ho, Wo, off0, off1, convolve, nthreads)
 
 

@@ -333,9 +333,8 @@ def choose_offset_method(x, w, shape, boundary, dtype, num_threads):
 _plans = {}  # (shapes, boundary, dtype, threads, generation) -> _rank_plan(...); cleared by set_autotune
 
 #: (h1, w1, h2, w2, mode, dtype number, threads) -> 1 when 'auto' runs the
-#: direct method on a plain call of that shape; 0 when it picks another
-#: method whatever the values (or only after reading the image for NaN), -1
-#: when it picks direct unless the kernel is of low rank.
+#: direct method on a plain call of that shape whatever the values; 0 when
+#: the values (the kernel's rank, NaN/inf) or the model pick the method.
 #: Read by ``_direct.plain_call`` on every plain call; filled by
 #: :func:`plain_plan`; cleared with ``_plans``.
 plain_plans = {}
@@ -366,13 +365,8 @@ def _shape_plan(x, w, shape, boundary, dtype, num_threads):
 
 def plain_plan(key, x, w, shape, num_threads):
     """Record and return ``plain_plans[key]`` for a 'fill' call on ``x``, ``w``."""
-    fixed, order = _shape_plan(x, w, tuple(shape), 0, x.dtype, num_threads)[:2]
-    if fixed is not None:
-        plan = 1 if fixed == "direct" else 0
-    elif "direct" in order and "fft" not in order[:order.index("direct")]:
-        plan = -1  # only the kernel's rank (cached per kernel) can turn it from direct
-    else:
-        plan = 0  # FFT may come first: its NaN test reads the whole image, once, in the general path
+    fixed = _shape_plan(x, w, tuple(shape), 0, x.dtype, num_threads)[0]
+    plan = 1 if fixed == "direct" else 0
     if len(plain_plans) > 4096:
         plain_plans.clear()
     plain_plans[key] = plan
