@@ -247,12 +247,12 @@ def get_autotune():
     return _autotune
 
 
-def _finite(a, num_threads=1):
+def _finite(a):
     """Whether ``a`` holds no NaN or inf (integers: always).
 
     Compiled (``_fft_kernels.all_finite``): one read of the values, where
     ``np.isfinite(a).all()`` writes and reduces a boolean temporary (2 us on
-    a 31x31 kernel, 40 us on a 1024² image). Not through BLAS (a dot product
+    a 31x31 kernel, 0.4 ms on a 1024² float64 image, against 0.25). Not through BLAS (a dot product
     of ``a`` with itself): that wakes OpenBLAS's thread pool, which then
     spins on the cores beside the FFT that follows (1024² float64, 63x63:
     37 ms against 24).
@@ -261,7 +261,7 @@ def _finite(a, num_threads=1):
         return True
     if _all_finite is None:
         return bool(np.isfinite(a).all())
-    return _all_finite(a, num_threads)
+    return _all_finite(a)
 
 
 def _separable_rank(w, dtype):
@@ -324,7 +324,7 @@ def choose_offset_method(x, w, shape, boundary, dtype, num_threads):
             r = _separable_rank_cached(w, dtype)
             if r is None or r > 3 or (r > 1 and not separable_rank_wins[r]):
                 continue
-        elif m == "fft" and not (_finite(w) and _finite(x, num_threads)):
+        elif m == "fft" and not (_finite(w) and _finite(x)):
             continue
         return m
     return "direct"
