@@ -403,6 +403,31 @@ def test_small_padded_images_split_between_threads(threads, boundary):
                                    rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("fillvalue", [0.0, 1.5])
+def test_small_images_leave_out_fill_rows_only_for_finite_kernels(fillvalue):
+    # Small images are padded by columns only; the kernel rows that fall on
+    # fill rows are left out. Not for a kernel holding inf: there the fill
+    # products (0 * inf = NaN, or 1.5 * inf) are scipy's result.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((40, 43))
+    for kshape in [(5, 4), (31, 31), (3, 1)]:
+        w = rng.standard_normal(kshape)
+        for mode in ("same", "full"):
+            for threads in (1, 2):
+                got = fastcorr.correlate2d(x, w, mode, fillvalue=fillvalue, method="direct",
+                                           num_threads=threads)
+                ref = ss.correlate2d(x, w, mode, fillvalue=fillvalue)
+                np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+                bad = w.copy()
+                bad[0, 0] = np.inf
+                got = fastcorr.correlate2d(x, bad, mode, fillvalue=fillvalue, method="direct",
+                                           num_threads=threads)
+                ref = ss.correlate2d(x, bad, mode, fillvalue=fillvalue)
+                np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+                np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+                np.testing.assert_allclose(got[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kshape", [(1, 1), (1, 5), (2, 3), (3, 3), (7, 4)])
 def test_direct_nan_and_inf_stay_in_their_windows(dtype, kshape):

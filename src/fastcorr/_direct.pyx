@@ -37,6 +37,8 @@ cdef extern from "_simd_kernels.h" nogil:
     void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w, Py_ssize_t nch,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double* init,
                       const double** scratch)
+    int fc_all_finite_f32(const float* src, Py_ssize_t n)
+    int fc_all_finite_f64(const double* src, Py_ssize_t n)
     enum: FC_MR_ROWS
     enum: FC_MR_VECS
     int fc_cpu_has_avx2_fma()
@@ -73,6 +75,15 @@ cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
         fc_rows_f64(acc, rows, w, nrows, kw, n)
     else:
         fc_rows_u64(acc, rows, w, nrows, kw, n)
+
+
+cdef inline bint kernel_is_finite(const real_t* w, Py_ssize_t n) noexcept nogil:
+    if real_t is float:
+        return fc_all_finite_f32(w, n) != 0
+    elif real_t is double:
+        return fc_all_finite_f64(w, n) != 0
+    else:
+        return True
 
 
 cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w,
@@ -171,13 +182,27 @@ cdef int pad_and_correlate(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize
                            Py_ssize_t ldo, Py_ssize_t off0, Py_ssize_t off1, int boundary,
                            real_t fill) noexcept nogil:
     """Output rows ``m_lo .. m_hi-1`` of the offset correlation, on one thread,
-    from a copy of the extended rows they read (boundary rule applied)."""
+    from a copy of the extended rows they read (boundary rule applied).
+
+    With a fill boundary and a finite kernel only the image's rows are
+    copied (extended by columns); the rows above and below stay outside,
+    where the kernel leaves them out (``corr_group``'s ``skip_outside``).
+    """
     cdef Py_ssize_t EW = Wo + kw - 1, rows = m_hi - m_lo, nrows = rows + kh - 1
-    cdef Py_ssize_t i, t, r, t_lo, t_hi
+    cdef Py_ssize_t i, t, r, t_lo, t_hi, first = off0 + m_lo
     cdef real_t* dst
     cdef int status
     if rows <= 0:
         return 0
+    if boundary == BOUNDARY_FILL and kernel_is_finite(w, kh * kw):
+        # image rows max(0, first) .. min(H, first + nrows) - 1 (a kernel with
+        # inf or NaN keeps the fill rows: their products are not zeros)
+        t = max(0, first)
+        nrows = min(H, first + nrows) - t
+        if nrows <= 0:
+            nrows = rows + kh - 1  # no image row: copy the fill rows as they are
+        else:
+            first = t
     cdef real_t* ext = <real_t*> malloc(nrows * EW * sizeof(real_t))
     if ext == NULL:
         return -1
@@ -185,14 +210,15 @@ cdef int pad_and_correlate(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize
     t_hi = max(min(EW, W - off1), t_lo)
     for i in range(nrows):
         dst = ext + i * EW
-        r = map_index(off0 + m_lo + i, H, boundary)
+        r = map_index(first + i, H, boundary)
         if r < 0:
             for t in range(EW):
                 dst[t] = fill
             continue
         extend_row(dst, x + r * ldx, off1, EW, t_lo, t_hi, W, boundary, fill)
-    status = corr2d(ext, nrows, EW, EW, w, kh, kw, out + m_lo * ldo, rows, Wo, ldo,
-                    0, 0, BOUNDARY_FILL, 0, 1)
+    # output row m_lo + m reads image row off0 + m_lo + m + j = ext row m + j + (off0 + m_lo - first)
+    status = corr2d_impl(ext, nrows, EW, EW, w, kh, kw, out + m_lo * ldo, rows, Wo, ldo,
+                         off0 + m_lo - first, 0, BOUNDARY_FILL, fill, 1, False)
     free(ext)
     return status
 
@@ -249,9 +275,14 @@ cdef void corr_group(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
                      Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
                      const real_t* row_sums, const real_t* zeros, bint grouped,
                      Py_ssize_t n_lo, Py_ssize_t n_hi, Py_ssize_t edge, Py_ssize_t g,
-                     void* work) noexcept nogil:
+                     void* work, bint skip_outside) noexcept nogil:
     """Output rows of group ``g`` (three rows when ``grouped``, else one),
-    with one thread's ``work`` buffer (see ``thread_buffers``)."""
+    with one thread's ``work`` buffer (see ``thread_buffers``).
+
+    ``skip_outside`` (fill boundary, finite kernel): a whole group leaves
+    out the kernel rows that read only rows outside the image (zeros, their
+    fill being in the starting values), as single rows always do.
+    """
     cdef Py_ssize_t nptr = pointer_slots(kh), group = FC_MR_ROWS if grouped else 1
     cdef const real_t** rows = <const real_t**> work
     cdef const real_t** wrows = rows + max(kh, 1)
@@ -263,6 +294,7 @@ cdef void corr_group(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
     cdef real_t* starts = ext + (kh + FC_MR_ROWS - 1) * max(edge, 1)
     cdef Py_ssize_t rows_here = min(group, Ho - g * group), a, m, nr, i, r
     cdef bint whole = grouped and rows_here == group
+    cdef Py_ssize_t j_lo = 0, j_hi = kh, top = g * group + off0
     cdef real_t* acc
     for a in range(rows_here):
         m = g * group + a
@@ -285,22 +317,28 @@ cdef void corr_group(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
             rows_kernel(acc + n_hi, rows, wrows, nr, kw, Wo - n_hi)
     if whole:
         for i in range(kh + group - 1):
-            r = map_index(g * group + off0 + i, H, boundary)
+            r = map_index(top + i, H, boundary)
             inp[i] = (zeros if r < 0 else x + r * ldx) + (off1 + n_lo)
+        if skip_outside:
+            # kernel row j reads input rows top + j .. top + j + group - 1
+            j_lo = max(0, -(top + group - 1))
+            j_hi = min(kh, H - top)
+            if j_hi <= j_lo:
+                j_lo, j_hi = 0, kh
         point_rows(accs, out + g * group * ldo, ldo, n_lo)
-        rows3_kernel(accs, inp, w, kh, kw, n_hi - n_lo, starts, scratch)
+        rows3_kernel(accs, inp + j_lo, w + j_lo * kw, j_hi - j_lo, kw, n_hi - n_lo, starts, scratch)
         # edge columns: the same kernel on a copy of the strip of
         # extended input they read
         if n_lo > 0:
-            edge_strip(ext, edge, inp, x, H, W, ldx, g * group + off0, kh + group - 1,
+            edge_strip(ext, edge, inp, x, H, W, ldx, top, kh + group - 1,
                        off1, n_lo + kw - 1, boundary, fill)
             point_rows(accs, out + g * group * ldo, ldo, 0)
-            rows3_kernel(accs, inp, w, kh, kw, n_lo, starts, scratch)
+            rows3_kernel(accs, inp + j_lo, w + j_lo * kw, j_hi - j_lo, kw, n_lo, starts, scratch)
         if Wo > n_hi:
-            edge_strip(ext, edge, inp, x, H, W, ldx, g * group + off0, kh + group - 1,
+            edge_strip(ext, edge, inp, x, H, W, ldx, top, kh + group - 1,
                        off1 + n_hi, Wo - n_hi + kw - 1, boundary, fill)
             point_rows(accs, out + g * group * ldo, ldo, n_hi)
-            rows3_kernel(accs, inp, w, kh, kw, Wo - n_hi, starts, scratch)
+            rows3_kernel(accs, inp + j_lo, w + j_lo * kw, j_hi - j_lo, kw, Wo - n_hi, starts, scratch)
 
 
 cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
@@ -308,13 +346,24 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                 real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
                 Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
                 int num_threads) noexcept nogil:
+    return corr2d_impl(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1, boundary, fill,
+                       num_threads, True)
+
+
+cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
+                     const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
+                     real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
+                     Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
+                     int num_threads, bint may_pad) noexcept nogil:
+    """The offset correlation; small images with edges are padded first
+    (``corr2d_padded``) unless ``may_pad`` is false (the padded copy itself)."""
     cdef Py_ssize_t g, j, k, group, ngroups
     cdef Py_ssize_t n_lo, n_hi, edge
     cdef real_t s
     cdef real_t* row_sums = NULL
     cdef real_t* zeros = NULL
     cdef void* work
-    cdef bint grouped
+    cdef bint grouped, skip_outside
     cdef int failed[1]
     failed[0] = 0
 
@@ -328,7 +377,7 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     # boundary rule.
     n_lo = min(max(-off1, 0), Wo)
     n_hi = min(max(W - kw - off1 + 1, n_lo), Wo)
-    if ((n_lo > 0 or n_hi < Wo or off0 < 0 or off0 + Ho + kh - 1 > H)
+    if (may_pad and (n_lo > 0 or n_hi < Wo or off0 < 0 or off0 + Ho + kh - 1 > H)
             and (Ho + kh - 1) * (Wo + kw - 1) <= PAD_SMALL_LIMIT):
         return corr2d_padded(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1,
                              boundary, fill, num_threads)
@@ -337,6 +386,10 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
     # (each input vector loaded once for three rows); integers row by row.
     grouped = real_t is not uint64_t and n_hi > n_lo and Ho >= FC_MR_ROWS
     group = FC_MR_ROWS if grouped else 1
+    # Kernel rows over rows outside the image add zeros times the kernel:
+    # left out, unless the kernel holds inf or NaN (0 * inf is NaN, as scipy
+    # computes it).
+    skip_outside = grouped and boundary == BOUNDARY_FILL and kernel_is_finite(w, kh * kw)
     ngroups = (Ho + group - 1) // group
 
     if boundary == BOUNDARY_FILL and fill != 0:
@@ -371,7 +424,7 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
         else:
             for g in range(ngroups):
                 corr_group(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1, boundary, fill,
-                           row_sums, zeros, grouped, n_lo, n_hi, edge, g, work)
+                           row_sums, zeros, grouped, n_lo, n_hi, edge, g, work, skip_outside)
             free(work)
     else:
         with parallel(num_threads=num_threads):
@@ -381,7 +434,7 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
             else:
                 for g in prange(ngroups, schedule='static'):
                     corr_group(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1, boundary, fill,
-                               row_sums, zeros, grouped, n_lo, n_hi, edge, g, work)
+                               row_sums, zeros, grouped, n_lo, n_hi, edge, g, work, skip_outside)
                 free(work)
     free(row_sums)
     free(zeros)
