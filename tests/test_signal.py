@@ -404,13 +404,19 @@ def test_small_padded_images_split_between_threads(threads, boundary):
 
 
 @pytest.mark.parametrize("fillvalue", [0.0, 1.5])
-def test_small_images_leave_out_fill_rows_only_for_finite_kernels(fillvalue):
-    # Small images are padded by columns only; the kernel rows that fall on
-    # fill rows are left out. Not for a kernel holding inf: there the fill
-    # products (0 * inf = NaN, or 1.5 * inf) are scipy's result.
+def test_fill_rows_left_out_only_for_finite_kernels(fillvalue):
+    # Small images are padded by columns only, and the kernel rows that fall
+    # on fill rows are left out. Not for a kernel holding inf, small image or
+    # large: there the fill products (0 * inf = NaN, 1.5 * inf) are scipy's
+    # result, so the fill is padded in and multiplied.
     rng = np.random.default_rng(11)
-    x = rng.standard_normal((40, 43))
-    for kshape in [(5, 4), (31, 31), (3, 1)]:
+    for x, kshapes in ((rng.standard_normal((40, 43)), [(5, 4), (31, 31), (3, 1)]),
+                       (rng.standard_normal((301, 260)), [(5, 4)])):  # large: not padded when finite
+        _check_fill_rows(x, kshapes, fillvalue, rng)
+
+
+def _check_fill_rows(x, kshapes, fillvalue, rng):
+    for kshape in kshapes:
         w = rng.standard_normal(kshape)
         for mode in ("same", "full"):
             for threads in (1, 2):

@@ -377,8 +377,13 @@ cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
     # boundary rule.
     n_lo = min(max(-off1, 0), Wo)
     n_hi = min(max(W - kw - off1 + 1, n_lo), Wo)
+    # Small images are padded first; so is any image whose kernel holds inf
+    # or NaN under a fill boundary: the fill's products must then be
+    # computed one by one (scipy's 0 * inf is NaN, 1.5 * inf + (-inf) too),
+    # where the unpadded kernels skip the fill rows or sum them per row.
     if (may_pad and (n_lo > 0 or n_hi < Wo or off0 < 0 or off0 + Ho + kh - 1 > H)
-            and (Ho + kh - 1) * (Wo + kw - 1) <= PAD_SMALL_LIMIT):
+            and ((Ho + kh - 1) * (Wo + kw - 1) <= PAD_SMALL_LIMIT
+                 or (boundary == BOUNDARY_FILL and not kernel_is_finite(w, kh * kw)))):
         return corr2d_padded(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1,
                              boundary, fill, num_threads)
 
