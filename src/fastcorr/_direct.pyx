@@ -14,6 +14,7 @@ from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
 
 from fastcorr._boundary cimport map_index, extend_row, BOUNDARY_FILL, BOUNDARY_WRAP, BOUNDARY_SYMM
+from fastcorr._finite cimport finite_values
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t
 cimport numpy as cnp
@@ -37,8 +38,6 @@ cdef extern from "_simd_kernels.h" nogil:
     void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w, Py_ssize_t nch,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double* init,
                       const double** scratch)
-    int fc_all_finite_f32(const float* src, Py_ssize_t n)
-    int fc_all_finite_f64(const double* src, Py_ssize_t n)
     enum: FC_MR_ROWS
     enum: FC_MR_VECS
     int fc_cpu_has_avx2_fma()
@@ -75,15 +74,6 @@ cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
         fc_rows_f64(acc, rows, w, nrows, kw, n)
     else:
         fc_rows_u64(acc, rows, w, nrows, kw, n)
-
-
-cdef inline bint kernel_is_finite(const real_t* w, Py_ssize_t n) noexcept nogil:
-    if real_t is float:
-        return fc_all_finite_f32(w, n) != 0
-    elif real_t is double:
-        return fc_all_finite_f64(w, n) != 0
-    else:
-        return True
 
 
 cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w,
@@ -180,7 +170,7 @@ cdef int pad_and_correlate(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize
                            const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
                            real_t* out, Py_ssize_t m_lo, Py_ssize_t m_hi, Py_ssize_t Wo,
                            Py_ssize_t ldo, Py_ssize_t off0, Py_ssize_t off1, int boundary,
-                           real_t fill) noexcept nogil:
+                           real_t fill, bint finite_kernel) noexcept nogil:
     """Output rows ``m_lo .. m_hi-1`` of the offset correlation, on one thread,
     from a copy of the extended rows they read (boundary rule applied).
 
@@ -189,20 +179,20 @@ cdef int pad_and_correlate(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize
     where the kernel leaves them out (``corr_group``'s ``skip_outside``).
     """
     cdef Py_ssize_t EW = Wo + kw - 1, rows = m_hi - m_lo, nrows = rows + kh - 1
-    cdef Py_ssize_t i, t, r, t_lo, t_hi, first = off0 + m_lo
+    cdef Py_ssize_t i, t, r, t_lo, t_hi, first = off0 + m_lo, image_first
     cdef real_t* dst
     cdef int status
     if rows <= 0:
         return 0
-    if boundary == BOUNDARY_FILL and kernel_is_finite(w, kh * kw):
+    if boundary == BOUNDARY_FILL and finite_kernel:
         # image rows max(0, first) .. min(H, first + nrows) - 1 (a kernel with
         # inf or NaN keeps the fill rows: their products are not zeros)
-        t = max(0, first)
-        nrows = min(H, first + nrows) - t
+        image_first = max(0, first)
+        nrows = min(H, first + nrows) - image_first
         if nrows <= 0:
             nrows = rows + kh - 1  # no image row: copy the fill rows as they are
         else:
-            first = t
+            first = image_first
     cdef real_t* ext = <real_t*> malloc(nrows * EW * sizeof(real_t))
     if ext == NULL:
         return -1
@@ -218,7 +208,7 @@ cdef int pad_and_correlate(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize
         extend_row(dst, x + r * ldx, off1, EW, t_lo, t_hi, W, boundary, fill)
     # output row m_lo + m reads image row off0 + m_lo + m + j = ext row m + j + (off0 + m_lo - first)
     status = corr2d_impl(ext, nrows, EW, EW, w, kh, kw, out + m_lo * ldo, rows, Wo, ldo,
-                         off0 + m_lo - first, 0, BOUNDARY_FILL, fill, 1, False)
+                         off0 + m_lo - first, 0, BOUNDARY_FILL, fill, 1, False, finite_kernel)
     free(ext)
     return status
 
@@ -227,7 +217,7 @@ cdef int corr2d_padded(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t l
                        const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
                        real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
                        Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
-                       int num_threads) noexcept nogil:
+                       int num_threads, bint finite_kernel) noexcept nogil:
     """corr2d on copies of exactly the extended region the output reads.
 
     Each thread copies the rows its own output rows read (bands of whole
@@ -241,7 +231,7 @@ cdef int corr2d_padded(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t l
     failed[0] = 0
     if num_threads <= 1 or ngroups < 2:
         return pad_and_correlate(x, H, W, ldx, w, kh, kw, out, 0, Ho, Wo, ldo, off0, off1,
-                                 boundary, fill)
+                                 boundary, fill, finite_kernel)
     num_threads = <int> min(<Py_ssize_t> num_threads, ngroups)
     with parallel(num_threads=num_threads):
         tid = threadid()
@@ -249,7 +239,7 @@ cdef int corr2d_padded(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t l
         g_hi = (tid + 1) * ngroups // num_threads
         if pad_and_correlate(x, H, W, ldx, w, kh, kw, out, min(g_lo * FC_MR_ROWS, Ho),
                              min(g_hi * FC_MR_ROWS, Ho), Wo, ldo, off0, off1, boundary,
-                             fill) != 0:
+                             fill, finite_kernel) != 0:
             failed[0] = 1
     return -1 if failed[0] else 0
 
@@ -347,16 +337,17 @@ cdef int corr2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                 Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
                 int num_threads) noexcept nogil:
     return corr2d_impl(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1, boundary, fill,
-                       num_threads, True)
+                       num_threads, True, finite_values(w, kh * kw))
 
 
 cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                      const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
                      real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
                      Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
-                     int num_threads, bint may_pad) noexcept nogil:
+                     int num_threads, bint may_pad, bint finite_kernel) noexcept nogil:
     """The offset correlation; small images with edges are padded first
-    (``corr2d_padded``) unless ``may_pad`` is false (the padded copy itself)."""
+    (``corr2d_padded``) unless ``may_pad`` is false (the padded copy itself).
+    ``finite_kernel``: ``w`` holds no inf or NaN (read once, by ``corr2d``)."""
     cdef Py_ssize_t g, j, k, group, ngroups
     cdef Py_ssize_t n_lo, n_hi, edge
     cdef real_t s
@@ -383,9 +374,9 @@ cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
     # where the unpadded kernels skip the fill rows or sum them per row.
     if (may_pad and (n_lo > 0 or n_hi < Wo or off0 < 0 or off0 + Ho + kh - 1 > H)
             and ((Ho + kh - 1) * (Wo + kw - 1) <= PAD_SMALL_LIMIT
-                 or (boundary == BOUNDARY_FILL and not kernel_is_finite(w, kh * kw)))):
+                 or (boundary == BOUNDARY_FILL and not finite_kernel))):
         return corr2d_padded(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1,
-                             boundary, fill, num_threads)
+                             boundary, fill, num_threads, finite_kernel)
 
     # Floating point: the interior goes FC_MR_ROWS output rows at a time
     # (each input vector loaded once for three rows); integers row by row.
@@ -394,7 +385,7 @@ cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
     # Kernel rows over rows outside the image add zeros times the kernel:
     # left out, unless the kernel holds inf or NaN (0 * inf is NaN, as scipy
     # computes it).
-    skip_outside = grouped and boundary == BOUNDARY_FILL and kernel_is_finite(w, kh * kw)
+    skip_outside = grouped and boundary == BOUNDARY_FILL and finite_kernel
     ngroups = (Ho + group - 1) // group
 
     if boundary == BOUNDARY_FILL and fill != 0:

@@ -20,9 +20,7 @@ import numpy as np
 
 cnp.import_array()
 
-cdef extern from "_simd_kernels.h" nogil:
-    int fc_all_finite_f32(const float* src, Py_ssize_t n)
-    int fc_all_finite_f64(const double* src, Py_ssize_t n)
+from fastcorr._finite cimport finite_values
 
 
 ctypedef fused real_t:
@@ -94,10 +92,10 @@ def all_finite(a):
     if typenum == cnp.NPY_CFLOAT or typenum == cnp.NPY_CDOUBLE:
         n *= 2  # real and imaginary parts alike
     cdef const void* data = cnp.PyArray_DATA(arr)
-    cdef int finite
+    cdef bint finite
     with nogil:
         if double_width:
-            finite = fc_all_finite_f64(<const double*> data, n)
+            finite = finite_values(<const double*> data, n)
         else:
-            finite = fc_all_finite_f32(<const float*> data, n)
-    return finite != 0
+            finite = finite_values(<const float*> data, n)
+    return finite

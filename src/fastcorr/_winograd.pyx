@@ -31,6 +31,7 @@ from cython.parallel cimport prange, parallel, threadid
 from libc.string cimport memcpy, memset
 
 from fastcorr._conv_kernels cimport real_t, conv_cv, conv_gw, transpose_out, FC_CV_VECS, FC_CV_PIX, FC_GW_TAPS
+from fastcorr._finite cimport finite_values
 
 cdef extern from "_winograd_kernels.h" nogil:
     void fc_wino_input_f32(const float* s, Py_ssize_t ld, Py_ssize_t ntiles, float* V,
@@ -42,8 +43,6 @@ cdef extern from "_winograd_kernels.h" nogil:
     void fc_wino_output_f64(const double* M, Py_ssize_t plane, Py_ssize_t ldc, Py_ssize_t nc,
                             Py_ssize_t ntiles, double* P, Py_ssize_t ldrow)
     void fc_prefetch_range(const void* p, Py_ssize_t nbytes)
-    int fc_all_finite_f32(const float* src, Py_ssize_t n)
-    int fc_all_finite_f64(const double* src, Py_ssize_t n)
     void fc_wino_gradout_f32(const float* G, Py_ssize_t ldc, Py_ssize_t nc, Py_ssize_t ntiles,
                              float* Z, Py_ssize_t plane)
     void fc_wino_gradout_f64(const double* G, Py_ssize_t ldc, Py_ssize_t nc, Py_ssize_t ntiles,
@@ -58,13 +57,6 @@ cdef enum:
     #: input channels per GEMM call: their weights (64 bytes each per block
     #: of output channels) stay in L1 while the call sweeps its tiles
     TAP_CHUNK = 256
-
-
-cdef inline int all_finite(const real_t* src, Py_ssize_t n) noexcept nogil:
-    if real_t is float:
-        return fc_all_finite_f32(src, n)
-    else:
-        return fc_all_finite_f64(src, n)
 
 
 cdef void transform_kernel(const real_t* g9, real_t* dst, Py_ssize_t stride) noexcept nogil:
@@ -143,7 +135,7 @@ cdef int input_transform(const real_t* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t
             for v in range(xl + pl):
                 s[v] = 0
             memcpy(s + xl + pl, x + (c * H + y) * W + xl, (xr - xl) * sizeof(real_t))
-            finite &= all_finite(s + xl + pl, xr - xl)
+            finite &= finite_values(s + xl + pl, xr - xl)
             for v in range(xr + pl, Wp):
                 s[v] = 0
         for r in range(nty):
@@ -313,7 +305,7 @@ def grad_weight(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[:, :, ::
                     fc_wino_gradout_f32(G + 2 * r * ldrow, Coutp, Coutp, TW, Z + r * TW * Coutp, Tqp * Coutp)
                 else:
                     fc_wino_gradout_f64(G + 2 * r * ldrow, Coutp, Coutp, TW, Z + r * TW * Coutp, Tqp * Coutp)
-            nonfinite += 1 - all_finite(G, 2 * nty * ldrow)
+            nonfinite += 1 - finite_values(G, 2 * nty * ldrow)
             a = &acc[tid, 0, 0]
             for xi in range(16):
                 for ob in range(nob):
