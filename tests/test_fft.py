@@ -1,4 +1,5 @@
 """FFT method vs scipy: modes, boundaries, fill values, dtypes, tiling, backends."""
+import functools
 import itertools
 
 import numpy as np
@@ -88,18 +89,19 @@ def test_fft_wraparound_with_fill_margins(shape, kshape, func, dtype):
             assert _err(y, ref, x, w, fill) <= TOL[dtype], (mode, fill)
 
 
-def test_fft_float32_computed_in_complex64():
+@pytest.mark.parametrize("size", [64, 300])  # the row-spectrum plan, 2-D transforms
+def test_fft_float32_computed_in_complex64(size):
     seen = []
 
     class Spy:
         __ua_domain__ = "numpy.scipy.fft"
 
         def __ua_function__(self, method, args, kwargs):
-            if method.__name__ == "irfft2":
+            if method.__name__ in ("irfft2", "irfft"):
                 seen.append(np.asarray(args[0]).dtype)
             return NotImplemented
 
-    x = np.random.default_rng(2).standard_normal((64, 64)).astype(np.float32)
+    x = np.random.default_rng(2).standard_normal((size, size)).astype(np.float32)
     with scipy.fft.set_backend(Spy()):
         y = fastcorr.correlate2d(x, np.ones((5, 5), np.float32), "same", method="fft")
     assert y.dtype == np.float32
@@ -191,11 +193,11 @@ def test_conv2d_nchw_fft_refuses():
         _fft.conv2d_nchw(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), groups=2)
 
 
-def _extended_reference(x, w, shape, offsets):
-    """Naive float64/complex128 offset correlation with a zero fill."""
+def _extended_reference(x, w, shape, offsets, fill=0.0):
+    """Naive float64/complex128 offset correlation, ``fill`` outside x."""
     hi = np.complex128 if np.iscomplexobj(x) else np.float64
     kh, kw = w.shape
-    E = np.zeros((shape[0] + kh - 1, shape[1] + kw - 1), dtype=hi)
+    E = np.full((shape[0] + kh - 1, shape[1] + kw - 1), fill, dtype=hi)
     for i in range(E.shape[0]):
         for j in range(E.shape[1]):
             a, b = i + offsets[0], j + offsets[1]
@@ -211,6 +213,7 @@ def test_fft_whole_image_path_offsets(dtype, monkeypatch):
     taken = []
     whole = _fft._whole_image
     monkeypatch.setattr(_fft, "_whole_image", lambda *a: taken.append(a[5:7]) or whole(*a))
+    _plans_without_rows(monkeypatch)
     rng = np.random.default_rng(7)
     for (H, W), (kh, kw) in [((9, 12), (5, 3)), ((6, 5), (7, 9))]:
         x = rng.standard_normal((H, W)).astype(dtype)
@@ -220,6 +223,43 @@ def test_fft_whole_image_path_offsets(dtype, monkeypatch):
             y = _fft.correlate(x, w, shape, off, 0, 0.0, 1)
             assert _err(y, _extended_reference(x, w, shape, off), x, w) <= TOL[dtype], off
     assert taken and all(s0 >= 0 and s1 >= 0 for s0, s1 in taken)
+
+
+def _plans_without_rows(monkeypatch):
+    """Plans chosen afresh without the row-spectrum plan (for this test)."""
+    monkeypatch.setattr(_fft, "ROW_PLAN_ELEMENTS", 0)
+    _fft._choose_plan.cache_clear()
+    monkeypatch.setattr(_fft, "_choose_plan", functools.lru_cache(maxsize=None)(_fft._choose_plan.__wrapped__))
+
+
+def _plans_with_rows(monkeypatch):
+    """Plans that take the row-spectrum plan wherever it can serve."""
+    monkeypatch.setattr(_fft, "ROW_PLAN_ELEMENTS", 1 << 40)
+    monkeypatch.setattr(_fft, "SPEC_UNITS", {4: 0.0, 8: 0.0})
+    monkeypatch.setattr(_fft, "_choose_plan", functools.lru_cache(maxsize=None)(_fft._choose_plan.__wrapped__))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fill", [0.0, 1.5])
+def test_fft_row_spectrum_plan_offsets(dtype, fill, monkeypatch):
+    # Row transforms and column sums in the frequency domain: every offset
+    # around the image, fill values, even and odd kernels, kernels taller
+    # than the image; against the extended image correlated in float64.
+    taken = []
+    rows = _fft._row_spectrum
+    monkeypatch.setattr(_fft, "_row_spectrum", lambda *a: taken.append(a[3:5]) or rows(*a))
+    _plans_with_rows(monkeypatch)
+    rng = np.random.default_rng(17)
+    for (H, W), (kh, kw) in [((9, 12), (5, 3)), ((6, 5), (7, 9)), ((1, 7), (4, 1))]:
+        x = rng.standard_normal((H, W)).astype(dtype)
+        w = rng.standard_normal((kh, kw)).astype(dtype)
+        shape = (H + 2, W + 1)
+        for off in itertools.product(range(-kh - 2, 3), range(-kw - 2, 3)):
+            y = _fft.correlate(x, w, shape, off, 0, fill, 1)
+            assert y.dtype == dtype and y.shape == shape
+            assert _err(y, _extended_reference(x, w, shape, off, fill), x, w, fill) <= TOL[dtype], off
+    # row offsets from above the image to below it all took the plan
+    assert len(taken) > 50 and min(o[0] for o in taken) <= -9 and max(o[0] for o in taken) >= 2
 
 
 def test_fft_kernel_changed_in_place_is_not_reused():
@@ -232,3 +272,53 @@ def test_fft_kernel_changed_in_place_is_not_reused():
     second = fastcorr.correlate2d(x, w, "same", method="fft")
     assert _err(first, _ref("correlate2d", x, w, "same", "fill", 0), x, w) > 1e-6
     assert _err(second, _ref("correlate2d", x, w, "same", "fill", 0), x, w) <= 1e-12
+
+
+def _spectral_reference(X, K, out_rows, off):
+    """Y[m] = sum_j K[j] X[m + off + j], rows of X outside it zero (complex128)."""
+    Y = np.zeros((out_rows, X.shape[1]), complex)
+    for m in range(out_rows):
+        for j in range(K.shape[0]):
+            if 0 <= m + off + j < X.shape[0]:
+                Y[m] += K[j] * X[m + off + j]
+    return Y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spectral_rows_kernel(dtype):
+    # The compiled column sums against a loop: random sizes (blocks of four
+    # rows and their edges, vectors and the masked tail), offsets above and
+    # below the image, padded rows, 1-3 threads.
+    from fastcorr._fft_kernels import spectral_rows
+
+    cdtype = np.complex64 if dtype == np.float32 else np.complex128
+    rng = np.random.default_rng(21)
+    for _ in range(150):
+        H, kh, F, Ho = (int(v) for v in rng.integers(1, [20, 12, 30, 25]))
+        off = int(rng.integers(-kh - 3, H + 2))
+        pad = 2 * int(rng.integers(0, 5))
+        X = (rng.standard_normal((H, F)) + 1j * rng.standard_normal((H, F))).astype(cdtype)
+        K = (rng.standard_normal((kh, F)) + 1j * rng.standard_normal((kh, F))).astype(cdtype)
+        a = np.zeros((kh, 2 * F + pad), dtype)
+        b = np.zeros_like(a)
+        a[:, 0:2 * F:2] = a[:, 1:2 * F:2] = K.real
+        b[:, 0:2 * F:2] = b[:, 1:2 * F:2] = K.imag
+        Y = np.full((Ho, 2 * F + pad), 7.0, dtype)
+        spectral_rows(X.view(dtype), a, b, Y, off, int(rng.integers(1, 4)))
+        ref = _spectral_reference(X, K, Ho, off)
+        got = Y[:, :2 * F].astype(np.float64).view(complex)
+        scale = np.abs(X).max() * np.abs(K).sum(axis=0).max()
+        assert np.abs(got - ref).max() <= TOL[dtype] * scale, (H, kh, F, Ho, off)
+        assert (Y[:, 2 * F:] == 7.0).all()  # the padding is not written
+
+
+def test_spectral_rows_rejects_mismatched_shapes():
+    from fastcorr._fft_kernels import spectral_rows
+
+    x = np.zeros((4, 6))
+    with pytest.raises(ValueError, match="spectral_rows"):
+        spectral_rows(x, np.zeros((3, 4)), np.zeros((3, 4)), np.zeros((4, 6)), 0, 1)  # a too short
+    with pytest.raises(ValueError, match="spectral_rows"):
+        spectral_rows(x, np.zeros((3, 6)), np.zeros((2, 6)), np.zeros((4, 6)), 0, 1)  # b differs
+    with pytest.raises(ValueError, match="spectral_rows"):
+        spectral_rows(np.zeros((4, 5)), np.zeros((3, 6)), np.zeros((3, 6)), np.zeros((4, 6)), 0, 1)  # odd

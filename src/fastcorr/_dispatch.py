@@ -53,13 +53,18 @@ def engine(method):
 # at 1 thread; ``par`` is the gain of each extra thread (1.0 = linear). The
 # shipped defaults were measured on a 2-core AMD EPYC (Zen3, AVX2+FMA);
 # ``python -m fastcorr calibrate`` measures them on this machine.
+# The FFT method's row-spectrum plan (small images, one thread) has its own
+# line: ``rows4`` / ``rows8`` seconds per unit of ``_fft.plan_cost`` plus
+# ``rows_overhead``, fitted on 64² and 128² images with 11x11-101x101
+# kernels (float32: 28 us + 4.5e-10 s/unit, float64: 38 us + 5.2e-10;
+# within 0.88-1.12 of the measured times).
 
 DEFAULT_CONSTANTS = {
     "direct": {"f4": 2.7e-11, "f8": 5.4e-11, "u8": 4.0e-10, "edge": 3.0e-10, "out": 4.0e-10, "par": 0.95,
                "overhead": 1e-5},
     "separable": {"f4": 5.0e-11, "f8": 9.0e-11, "out": 6.0e-10, "par": 0.85, "overhead": 2e-5},
     "fft": {"f4": 2.2e-10, "f8": 6.0e-10, "pass": 8.0e-10, "tile": 1.2e-4, "par": 0.5, "overhead": 4e-5,
-            "cached": 0.5},
+            "cached": 0.5, "rows4": 4.55e-10, "rows8": 5.15e-10, "rows_overhead": 3.3e-5},
     "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5},
 }
 
@@ -150,7 +155,7 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
             for n, out, k in zip(xshape, shape, wshape):
                 lead = max(0, out + k - 1 - n) // 2
                 data.append((lead, lead + min(n, out + k - 1)))
-        f, p, tiles, spectrum = _fft.plan_cost(shape, wshape, dtype, data)
+        f, p, tiles, spectrum, serial = _fft.plan_cost(shape, wshape, dtype, data)
         if not (1 < tiles < CACHED_TILES and spectrum <= CACHE_BYTES):
             # The transform constant is that of the 1024² transforms it was
             # first measured on, with their padded copy. Most plans run at
@@ -167,6 +172,8 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
         # Overlap-save tiles cost more than their N log N count says (many
         # small transforms, slicing, scatter): measured ~0.1 ms per tile on
         # 1024²-4096² images with 15x15-21x21 kernels.
+        if serial:  # the row-spectrum plan: its own constants, see DEFAULT_CONSTANTS
+            return {"rows": f}
         return {"mac": f, "pass": p, "tile": float(tiles) if tiles > 1 else 0.0}
     if method == "im2col":
         return {"mac": out * kh * kw, "col": out * kh * kw, "out": out}
@@ -212,6 +219,9 @@ def estimate(method, xshape, wshape, shape, dtype, threads, rank=1, boundary=0):
     u = _units(method, xshape, wshape, shape, dtype, rank, boundary)
     if cs is None or u is None:
         return None
+    if "rows" in u:
+        key = f"rows{_real_itemsize(dtype)}"
+        return u["rows"] * cs[key] + cs["rows_overhead"] if key in cs else None
     if dtype.kind in "iu":
         key, mult = "u8", 1.0
     else:
