@@ -44,6 +44,11 @@ import scipy.fft as sfft
 
 from ._memo import KernelCache
 
+try:
+    from ._fft_kernels import spectral_rows as _spectral_rows
+except ImportError:  # an uncompiled tree: no row-spectrum plan
+    _spectral_rows = None
+
 __all__ = ["correlate", "plan", "plan_cost", "SERVES_COMPLEX", "SERVES_INTEGER"]
 
 SERVES_COMPLEX = True
@@ -227,7 +232,7 @@ def row_plan(out_shape, kshape, data, itemsize):
 
     Returns ``(N1, transform_units, pass_units)`` (see :func:`plan_cost`).
     """
-    if data is None:
+    if data is None or _spectral_rows is None:
         return None
     (a0, b0), (a1, b1) = data
     Ho, Wo = out_shape
@@ -531,8 +536,6 @@ def _row_spectrum(x, w, shape, off0, off1, N1, fill):
     inverse transform ran, and every 64²-128² case measured (11x11-101x101
     kernels) took 1.2-1.7x as long as with one.
     """
-    from . import _fft_kernels
-
     Ho, Wo = shape
     kh, kw = w.shape
     H, W = x.shape
@@ -553,7 +556,7 @@ def _row_spectrum(x, w, shape, off0, off1, N1, fill):
     # output spectra on rows of a whole number of 64-byte lines
     row = -(-2 * F * dtype.itemsize // 64) * 64 // dtype.itemsize
     Y = np.empty((Ho, row), dtype=dtype)
-    _fft_kernels.spectral_rows(X.view(dtype), a, b, Y, off0 - r_lo, 1)
+    _spectral_rows(X.view(dtype), a, b, Y, off0 - r_lo, 1)
     res = sfft.irfft(Y[:, :2 * F].view(X.dtype), n=N1, axis=1, overwrite_x=True)
     start = kw - 1 + off1
     out = np.ascontiguousarray(res[:, start:start + Wo])
