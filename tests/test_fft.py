@@ -284,8 +284,9 @@ def _spectral_reference(X, K, out_rows, off):
     return Y
 
 
+@pytest.mark.parametrize("portable", [False, True])  # the AVX2 loop (where the CPU has it), the plain one
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_spectral_rows_kernel(dtype):
+def test_spectral_rows_kernel(dtype, portable):
     # The compiled column sums against a loop: random sizes (blocks of four
     # rows and their edges, vectors and the masked tail), offsets above and
     # below the image, padded rows, 1-3 threads.
@@ -304,7 +305,7 @@ def test_spectral_rows_kernel(dtype):
         a[:, 0:2 * F:2] = a[:, 1:2 * F:2] = K.real
         b[:, 0:2 * F:2] = b[:, 1:2 * F:2] = K.imag
         Y = np.full((Ho, 2 * F + pad), 7.0, dtype)
-        spectral_rows(X.view(dtype), a, b, Y, off, int(rng.integers(1, 4)))
+        spectral_rows(X.view(dtype), a, b, Y, off, int(rng.integers(1, 4)), portable)
         ref = _spectral_reference(X, K, Ho, off)
         got = Y[:, :2 * F].astype(np.float64).view(complex)
         scale = np.abs(X).max() * np.abs(K).sum(axis=0).max()

@@ -33,6 +33,12 @@ cdef extern from "_spec_kernels.h" nogil:
     void fc_spec_rows_f64(double* out, Py_ssize_t ldo, const double* x, Py_ssize_t ldx, Py_ssize_t H,
                           const double* a, const double* b, Py_ssize_t ldk, Py_ssize_t kh,
                           Py_ssize_t off, Py_ssize_t m0, Py_ssize_t m1, Py_ssize_t n)
+    void fc_spec_rows_f32_base(float* out, Py_ssize_t ldo, const float* x, Py_ssize_t ldx, Py_ssize_t H,
+                               const float* a, const float* b, Py_ssize_t ldk, Py_ssize_t kh,
+                               Py_ssize_t off, Py_ssize_t m0, Py_ssize_t m1, Py_ssize_t n)
+    void fc_spec_rows_f64_base(double* out, Py_ssize_t ldo, const double* x, Py_ssize_t ldx, Py_ssize_t H,
+                               const double* a, const double* b, Py_ssize_t ldk, Py_ssize_t kh,
+                               Py_ssize_t off, Py_ssize_t m0, Py_ssize_t m1, Py_ssize_t n)
 
 
 ctypedef fused real_t:
@@ -70,14 +76,15 @@ def planar_cgemm(const real_t[:, :, ::1] ar, const real_t[:, :, ::1] ai,
 
 
 def spectral_rows(const real_t[:, ::1] x, const real_t[:, ::1] a, const real_t[:, ::1] b,
-                  real_t[:, ::1] out, Py_ssize_t off, int num_threads):
+                  real_t[:, ::1] out, Py_ssize_t off, int num_threads, bint portable=False):
     """``out[m] = sum_j K[j] * X[m + off + j]`` per frequency (trusted shapes).
 
     ``x``: the spectra of the image's rows, ``(H, 2F)`` interleaved real and
     imaginary parts; ``a``, ``b``: ``(kh, >= 2F)``, the kernel rows' spectra
     as ``(Kr, Kr)`` and ``(Ki, Ki)`` pairs; ``out``: ``(Ho, >= 2F)`` (values
     past 2F are left alone). Rows of X outside ``0 .. H-1`` are zero. Output
-    rows are split in bands over ``num_threads`` threads.
+    rows are split in bands over ``num_threads`` threads. ``portable`` runs
+    the plain C loop instead of the AVX2 one the CPU may have (for tests).
 
     Examples
     --------
@@ -105,21 +112,24 @@ def spectral_rows(const real_t[:, ::1] x, const real_t[:, ::1] a, const real_t[:
         return
     with nogil:
         if nthreads == 1:  # no OpenMP team to start (or leave spinning)
-            _spectral_band(x, a, b, out, off, 0, Ho)
+            _spectral_band(x, a, b, out, off, 0, Ho, portable)
         else:
             for band in prange(nthreads, schedule='static', num_threads=nthreads):
-                _spectral_band(x, a, b, out, off, Ho * band // nthreads, Ho * (band + 1) // nthreads)
+                _spectral_band(x, a, b, out, off, Ho * band // nthreads, Ho * (band + 1) // nthreads, portable)
 
 
 cdef inline void _spectral_band(const real_t[:, ::1] x, const real_t[:, ::1] a, const real_t[:, ::1] b,
-                                real_t[:, ::1] out, Py_ssize_t off, Py_ssize_t m0, Py_ssize_t m1) noexcept nogil:
+                                real_t[:, ::1] out, Py_ssize_t off, Py_ssize_t m0, Py_ssize_t m1,
+                                bint portable) noexcept nogil:
     """Output rows m0 .. m1-1 of :func:`spectral_rows`."""
     if real_t is float:
-        fc_spec_rows_f32(&out[0, 0], out.shape[1], &x[0, 0], x.shape[1], x.shape[0], &a[0, 0], &b[0, 0],
-                         a.shape[1], a.shape[0], off, m0, m1, x.shape[1])
+        (fc_spec_rows_f32_base if portable else fc_spec_rows_f32)(
+            &out[0, 0], out.shape[1], &x[0, 0], x.shape[1], x.shape[0], &a[0, 0], &b[0, 0],
+            a.shape[1], a.shape[0], off, m0, m1, x.shape[1])
     else:
-        fc_spec_rows_f64(&out[0, 0], out.shape[1], &x[0, 0], x.shape[1], x.shape[0], &a[0, 0], &b[0, 0],
-                         a.shape[1], a.shape[0], off, m0, m1, x.shape[1])
+        (fc_spec_rows_f64_base if portable else fc_spec_rows_f64)(
+            &out[0, 0], out.shape[1], &x[0, 0], x.shape[1], x.shape[0], &a[0, 0], &b[0, 0],
+            a.shape[1], a.shape[0], off, m0, m1, x.shape[1])
 
 
 def all_finite(a):
