@@ -45,7 +45,7 @@ class Correlate2D:
 class Dispatch:
     """'auto' against each explicit method on a few telling cases."""
 
-    params = [METHODS, ["1024:3", "1024:11", "1024:31", "256:63"]]
+    params = [METHODS, ["1024:3", "1024:11", "1024:31", "256:63", "64:31"]]
     param_names = ["method", "case"]
 
     def setup(self, method, case):
