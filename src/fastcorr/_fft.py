@@ -530,9 +530,10 @@ def _row_spectrum(x, w, shape, off0, off1, N1, fill):
     j; by columns, each is a circular correlation of length N1 whose output
     window starts at ``kw - 1 + off1`` (as in :func:`_whole_image`). A
     nonzero ``fill`` is subtracted from x and ``fill * sum(w)`` added back,
-    as in :func:`correlate`. Small
-    by construction (``ROW_PLAN_ELEMENTS``), so one thread throughout: with
-    two, the OpenMP team's idle thread spun on the other core while the
+    as in :func:`correlate`.
+
+    Small by construction (``ROW_PLAN_ELEMENTS``), so one thread throughout:
+    with two, the OpenMP team's idle thread spun on the other core while the
     inverse transform ran, and every 64²-128² case measured (11x11-101x101
     kernels) took 1.2-1.7x as long as with one.
     """
@@ -552,7 +553,9 @@ def _row_spectrum(x, w, shape, off0, off1, N1, fill):
         np.subtract(x[r_lo:r_hi], fill, out=padded[:, :W])
     else:
         padded[:, :W] = x[r_lo:r_hi]
-    X = sfft.rfft(padded, axis=1, overwrite_x=True)
+    # (a scipy.fft backend may answer in another layout or precision)
+    X = np.ascontiguousarray(sfft.rfft(padded, axis=1, overwrite_x=True),
+                             dtype=np.complex64 if dtype == np.float32 else np.complex128)
     # output spectra on rows of a whole number of 64-byte lines
     row = -(-2 * F * dtype.itemsize // 64) * 64 // dtype.itemsize
     Y = np.empty((Ho, row), dtype=dtype)

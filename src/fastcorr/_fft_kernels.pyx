@@ -39,6 +39,9 @@ cdef extern from "_spec_kernels.h" nogil:
     void fc_spec_rows_f64_base(double* out, Py_ssize_t ldo, const double* x, Py_ssize_t ldx, Py_ssize_t H,
                                const double* a, const double* b, Py_ssize_t ldk, Py_ssize_t kh,
                                Py_ssize_t off, Py_ssize_t m0, Py_ssize_t m1, Py_ssize_t n)
+    int fc_cpu_has_avx2_fma()
+
+fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 
 
 ctypedef fused real_t:

@@ -25,12 +25,8 @@
 #define FS_RESTRICT
 #endif
 
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-#define FS_X86 1
-#define FS_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define FS_X86 0
-#endif
+/* FC_X86_DISPATCH, FC_TARGET_AVX2 and the CPU probe fc_cpu_has_avx2_fma */
+#include "_simd_kernels.h"
 
 #define FS_DEFINE(SUFFIX, T, ATTR)                                              \
 ATTR static void fs_row_##SUFFIX(T *out, const T *ext, const T *v,              \
@@ -83,28 +79,14 @@ ATTR static void fs_col_##SUFFIX(T *out, const T *const *rows, const T *u,      
 
 FS_DEFINE(f32_base, float, )
 FS_DEFINE(f64_base, double, )
-#if FS_X86
-FS_DEFINE(f32_avx2, float, FS_AVX2)
-FS_DEFINE(f64_avx2, double, FS_AVX2)
+#if FC_X86_DISPATCH
+FS_DEFINE(f32_avx2, float, FC_TARGET_AVX2)
+FS_DEFINE(f64_avx2, double, FC_TARGET_AVX2)
 #endif
 
-static int fs_use_avx2(void)
-{
-#if FS_X86
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-#else
-    return 0;
-#endif
-}
-
-#if FS_X86
+#if FC_X86_DISPATCH
 #define FS_PICK(NAME, SUFFIX, ...) \
-    (fs_use_avx2() ? NAME##_##SUFFIX##_avx2(__VA_ARGS__) : NAME##_##SUFFIX##_base(__VA_ARGS__))
+    (fc_cpu_has_avx2_fma() ? NAME##_##SUFFIX##_avx2(__VA_ARGS__) : NAME##_##SUFFIX##_base(__VA_ARGS__))
 #else
 #define FS_PICK(NAME, SUFFIX, ...) NAME##_##SUFFIX##_base(__VA_ARGS__)
 #endif

@@ -32,13 +32,13 @@ cdef extern from "_sep_kernels.h" nogil:
                     Py_ssize_t n, int accumulate)
     void fs_col_f64(double* out, const double* const* rows, const double* u, Py_ssize_t kh,
                     Py_ssize_t n, int accumulate)
-    int fs_use_avx2()
+    int fc_cpu_has_avx2_fma()
 
 ctypedef fused real_t:
     float
     double
 
-fs_use_avx2()  # probe the CPU once, before threads race on the cache
+fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 
 SERVES_COMPLEX = False   # complex inputs are lowered to real passes by _api
 SERVES_INTEGER = False

@@ -24,14 +24,10 @@
 
 #include <stddef.h>
 
-#define FC_SPEC_NB 32
+/* FC_X86_DISPATCH, FC_TARGET_AVX2 and the CPU probe fc_cpu_has_avx2_fma */
+#include "_simd_kernels.h"
 
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-#define FC_SPEC_X86 1
-#define FC_SPEC_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define FC_SPEC_X86 0
-#endif
+#define FC_SPEC_NB 32
 
 /* Taps j of output row m (image rows m + off + j) that fall on the image. */
 static inline void fc_spec_taps(ptrdiff_t m, ptrdiff_t off, ptrdiff_t H, ptrdiff_t kh,
@@ -90,7 +86,7 @@ ATTR static void fc_spec_rows_##SUFFIX(T *out, ptrdiff_t ldo, const T *x,       
 FC_SPEC_DEFINE(f32_base, float, )
 FC_SPEC_DEFINE(f64_base, double, )
 
-#if FC_SPEC_X86
+#if FC_X86_DISPATCH
 #include <immintrin.h>
 
 /* The AVX2 copy, with intrinsics. Four output rows at a time share the
@@ -145,7 +141,7 @@ static inline void fc_spec_ranges(ptrdiff_t r0, int rows, ptrdiff_t H, ptrdiff_t
 #define FC_SPEC_PIN(v) __asm__("" : "+x"(v))
 
 #define FC_SPEC_BLOCK(NAME, T, V, LOAD, STORE, ZERO, FMA, FINISH)                \
-FC_SPEC_AVX2 static inline void NAME(T *out, ptrdiff_t ldo, int rows,            \
+FC_TARGET_AVX2 static inline void NAME(T *out, ptrdiff_t ldo, int rows,            \
         const T *x, ptrdiff_t ldx, const T *a, const T *b, ptrdiff_t ldk,       \
         ptrdiff_t r0, ptrdiff_t t, const ptrdiff_t *lo, const ptrdiff_t *hi,    \
         ptrdiff_t clo, ptrdiff_t chi, __m256i mask)                             \
@@ -175,7 +171,7 @@ FC_SPEC_AVX2 static inline void NAME(T *out, ptrdiff_t ldo, int rows,           
 #define FC_SPEC_AVX2_DEFINE(SUFFIX, T, V, L, LOAD, STORE, MLOAD, MSTORE, ZERO, FMA, FINISH) \
 FC_SPEC_BLOCK(fc_spec_block_##SUFFIX, T, V, LOAD, STORE, ZERO, FMA, FINISH)      \
 FC_SPEC_BLOCK(fc_spec_masked_##SUFFIX, T, V, MLOAD, MSTORE, ZERO, FMA, FINISH)   \
-FC_SPEC_AVX2 static void fc_spec_rows_##SUFFIX##_avx2(T *out, ptrdiff_t ldo,      \
+FC_TARGET_AVX2 static void fc_spec_rows_##SUFFIX##_avx2(T *out, ptrdiff_t ldo,      \
         const T *x, ptrdiff_t ldx, ptrdiff_t H, const T *a, const T *b, ptrdiff_t ldk, \
         ptrdiff_t kh, ptrdiff_t off, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n)     \
 {                                                                                \
@@ -195,11 +191,11 @@ FC_SPEC_AVX2 static void fc_spec_rows_##SUFFIX##_avx2(T *out, ptrdiff_t ldo,    
 }
 
 /* Lanes 0 .. k-1 on (k < L). */
-FC_SPEC_AVX2 static inline __m256i fc_spec_mask_f64(ptrdiff_t k)
+FC_TARGET_AVX2 static inline __m256i fc_spec_mask_f64(ptrdiff_t k)
 {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(k), _mm256_setr_epi64x(0, 1, 2, 3));
 }
-FC_SPEC_AVX2 static inline __m256i fc_spec_mask_f32(ptrdiff_t k)
+FC_TARGET_AVX2 static inline __m256i fc_spec_mask_f32(ptrdiff_t k)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
@@ -217,23 +213,9 @@ FC_SPEC_AVX2_DEFINE(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, FC
                     FC_MSTORE_PS, _mm256_setzero_ps, _mm256_fmadd_ps, FC_FINISH_PS)
 #endif
 
-static int fc_spec_use_avx2(void)
-{
-#if FC_SPEC_X86
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-#else
-    return 0;
-#endif
-}
-
-#if FC_SPEC_X86
+#if FC_X86_DISPATCH
 #define FC_SPEC_PICK(SUFFIX, ...) \
-    (fc_spec_use_avx2() ? fc_spec_rows_##SUFFIX##_avx2(__VA_ARGS__) : fc_spec_rows_##SUFFIX##_base(__VA_ARGS__))
+    (fc_cpu_has_avx2_fma() ? fc_spec_rows_##SUFFIX##_avx2(__VA_ARGS__) : fc_spec_rows_##SUFFIX##_base(__VA_ARGS__))
 #else
 #define FC_SPEC_PICK(SUFFIX, ...) fc_spec_rows_##SUFFIX##_base(__VA_ARGS__)
 #endif
