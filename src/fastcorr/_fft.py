@@ -30,6 +30,14 @@ only the transforms; with fewer chunks than threads the transforms use
 ``workers=num_threads`` instead (from 2**17 values a call: below that,
 starting pocketfft's workers costs more than they save).
 
+Small real images with a fill boundary may take the *row-spectrum plan*
+instead (:func:`row_plan`, chosen by :func:`choose_plan` in the same cost
+units): only the rows are transformed, each frequency's column is
+correlated with the kernel rows' spectra directly (compiled,
+``_fft_kernels.spectral_rows``), and the rows are transformed back. It
+leaves out the column transforms and the padded rows of the 2-D plan (64²
+float64, 31x31 'same': 60-66 against 78 us).
+
 Transforms go through the public ``scipy.fft`` functions, so a backend set
 with ``scipy.fft.set_backend`` (pyFFTW, mkl_fft, ...) is honoured. float32
 is computed in complex64 (no upcast); complex inputs use full ``fft2``.
