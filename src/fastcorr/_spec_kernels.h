@@ -41,8 +41,9 @@ static inline void fc_spec_taps(ptrdiff_t m, ptrdiff_t off, ptrdiff_t H, ptrdiff
 
 /* Output rows m0 .. m1-1: out[m][0 .. n) (n even, the interleaved values of
  * one spectrum row), rows ldo apart; x rows ldx apart (H of them); a and b
- * rows ldk apart (kh of them). Blocks of FC_SPEC_NB values keep P and Q in
- * registers while the taps stream over them. */
+ * rows ldk apart (kh of them). Blocks of FC_SPEC_NB values: P and Q stay in
+ * L1 while the taps stream over them (the portable loop; the AVX2 one below
+ * keeps them in registers). */
 #define FC_SPEC_DEFINE(SUFFIX, T, ATTR)                                          \
 ATTR static void fc_spec_rows_##SUFFIX(T *out, ptrdiff_t ldo, const T *x,        \
         ptrdiff_t ldx, ptrdiff_t H, const T *a, const T *b, ptrdiff_t ldk,       \
@@ -56,23 +57,12 @@ ATTR static void fc_spec_rows_##SUFFIX(T *out, ptrdiff_t ldo, const T *x,       
             const ptrdiff_t nb = n - t < FC_SPEC_NB ? n - t : FC_SPEC_NB;        \
             T P[FC_SPEC_NB], Q[FC_SPEC_NB];                                      \
             for (i = 0; i < FC_SPEC_NB; i++) { P[i] = 0; Q[i] = 0; }             \
-            if (nb == FC_SPEC_NB) {                                              \
-                for (j = j_lo; j < j_hi; j++) {                                  \
-                    const T *xr = x + (m + off + j) * ldx + t;                   \
-                    const T *ar = a + j * ldk + t, *br = b + j * ldk + t;        \
-                    for (i = 0; i < FC_SPEC_NB; i++) {                           \
-                        P[i] += ar[i] * xr[i];                                   \
-                        Q[i] += br[i] * xr[i];                                   \
-                    }                                                            \
-                }                                                                \
-            } else {                                                             \
-                for (j = j_lo; j < j_hi; j++) {                                  \
-                    const T *xr = x + (m + off + j) * ldx + t;                   \
-                    const T *ar = a + j * ldk + t, *br = b + j * ldk + t;        \
-                    for (i = 0; i < nb; i++) {                                   \
-                        P[i] += ar[i] * xr[i];                                   \
-                        Q[i] += br[i] * xr[i];                                   \
-                    }                                                            \
+            for (j = j_lo; j < j_hi; j++) {                                      \
+                const T *xr = x + (m + off + j) * ldx + t;                       \
+                const T *ar = a + j * ldk + t, *br = b + j * ldk + t;            \
+                for (i = 0; i < nb; i++) {                                       \
+                    P[i] += ar[i] * xr[i];                                       \
+                    Q[i] += br[i] * xr[i];                                       \
                 }                                                                \
             }                                                                    \
             for (i = 0; i < nb; i += 2) {                                        \
