@@ -228,7 +228,6 @@ def test_fft_whole_image_path_offsets(dtype, monkeypatch):
 def _plans_without_rows(monkeypatch):
     """Plans chosen afresh without the row-spectrum plan (for this test)."""
     monkeypatch.setattr(_fft, "ROW_PLAN_ELEMENTS", 0)
-    _fft._choose_plan.cache_clear()
     monkeypatch.setattr(_fft, "_choose_plan", functools.lru_cache(maxsize=None)(_fft._choose_plan.__wrapped__))
 
 

@@ -56,7 +56,7 @@ def engine(method):
 # The FFT method's row-spectrum plan (small images, one thread) has its own
 # line: ``rows4`` / ``rows8`` seconds per unit of ``_fft.plan_cost`` plus
 # ``rows_overhead``, fitted on 64² and 128² images with 11x11-101x101
-# kernels (float32: 28 us + 4.5e-10 s/unit, float64: 38 us + 5.2e-10;
+# kernels (float32: 28 us + 2.3e-10 s/unit, float64: 38 us + 2.6e-10;
 # within 0.88-1.12 of the measured times).
 
 DEFAULT_CONSTANTS = {
@@ -64,7 +64,7 @@ DEFAULT_CONSTANTS = {
                "overhead": 1e-5},
     "separable": {"f4": 5.0e-11, "f8": 9.0e-11, "out": 6.0e-10, "par": 0.85, "overhead": 2e-5},
     "fft": {"f4": 2.2e-10, "f8": 6.0e-10, "pass": 8.0e-10, "tile": 1.2e-4, "par": 0.5, "overhead": 4e-5,
-            "cached": 0.5, "rows4": 4.55e-10, "rows8": 5.15e-10, "rows_overhead": 3.3e-5},
+            "cached": 0.5, "rows4": 2.28e-10, "rows8": 2.58e-10, "rows_overhead": 3.3e-5},
     "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5},
 }
 
@@ -156,6 +156,8 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
                 lead = max(0, out + k - 1 - n) // 2
                 data.append((lead, lead + min(n, out + k - 1)))
         f, p, tiles, spectrum, serial = _fft.plan_cost(shape, wshape, dtype, data)
+        if serial:  # the row-spectrum plan: its own constants, see DEFAULT_CONSTANTS
+            return {"rows": f}
         if not (1 < tiles < CACHED_TILES and spectrum <= CACHE_BYTES):
             # The transform constant is that of the 1024² transforms it was
             # first measured on, with their padded copy. Most plans run at
@@ -172,8 +174,6 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
         # Overlap-save tiles cost more than their N log N count says (many
         # small transforms, slicing, scatter): measured ~0.1 ms per tile on
         # 1024²-4096² images with 15x15-21x21 kernels.
-        if serial:  # the row-spectrum plan: its own constants, see DEFAULT_CONSTANTS
-            return {"rows": f}
         return {"mac": f, "pass": p, "tile": float(tiles) if tiles > 1 else 0.0}
     if method == "im2col":
         return {"mac": out * kh * kw, "col": out * kh * kw, "out": out}
@@ -189,10 +189,10 @@ def _rows_inside(H, Ho, kh):
     >>> _rows_inside(64, 64, 31), 64 * 31
     (1744.0, 1984)
     """
+    from . import _fft
+
     lead = max(0, Ho + kh - 1 - H) // 2
-    m = np.arange(Ho)
-    inside = np.minimum(kh, H + lead - m) - np.maximum(0, lead - m)
-    return float(np.clip(inside, 0, None).sum())
+    return float(_fft._tap_rows(H, Ho, kh, -lead))
 
 
 def _real_itemsize(dtype):

@@ -409,7 +409,8 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
         # every column of x inside E, and the output window not wrapping
         # past column 0: x's rows transformed as they are
         return _row_spectrum(x, w, (Ho, Wo), off0, off1, chosen, c)
-    (N0, B0, t0), (N1, B1, t1) = plan((Ho, Wo), (kh, kw), is_complex, data)
+    tiling = chosen if kind == "tiles" else plan((Ho, Wo), (kh, kw), is_complex, data)
+    (N0, B0, t0), (N1, B1, t1) = tiling
     if (t0 == 1 and t1 == 1 and c == 0 and data is not None and off0 >= 1 - kh and off1 >= 1 - kw
             and data == ((-off0, H - off0), (-off1, W - off1))):
         # x lies whole inside E: transform it zero-padded, as it is.
