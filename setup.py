@@ -12,8 +12,18 @@ import tempfile
 
 from setuptools import Extension, setup
 
-EXTENSIONS = ["_direct", "_im2col", "_conv_direct", "_winograd", "_separable", "_fft_kernels"]
+# Compiled modules, as dotted names below ``fastcorr``.
+EXTENSIONS = [
+    "methods.direct",
+    "methods.im2col",
+    "methods.conv_direct",
+    "methods.winograd",
+    "methods.separable",
+    "methods.fft_kernels",
+    "_engine.plain_call",
+]
 PKG_DIR = os.path.join("src", "fastcorr")
+PACKAGES = ["fastcorr", "fastcorr._api", "fastcorr._engine", "fastcorr.methods", "fastcorr._cli"]
 
 
 def _compiler_accepts(flag):
@@ -47,8 +57,8 @@ def extensions():
     exts = [
         Extension(
             f"fastcorr.{name}",
-            [os.path.join(PKG_DIR, name + ".pyx")],
-            include_dirs=[PKG_DIR, numpy.get_include()],
+            [os.path.join(PKG_DIR, *name.split(".")) + ".pyx"],
+            include_dirs=[os.path.join(PKG_DIR, "_simd"), numpy.get_include()],
             define_macros=[("FC_BUILD_SYSTEM", '"setuptools"'),
                            ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=["-O3", "-fno-math-errno", *openmp, *native],
@@ -60,8 +70,10 @@ def extensions():
 
 
 setup(
-    packages=["fastcorr"],
+    packages=PACKAGES,
     package_dir={"": "src"},
-    package_data={"fastcorr": ["*.pxd", "*.h"]},
+    # The .pxd files are the C-level API (and its old paths); the headers of
+    # the SIMD kernels go along, as meson installs them.
+    package_data={"fastcorr": ["*.pxd", "py.typed", "_simd/*.h"], "fastcorr.methods": ["*.pxd"]},
     ext_modules=extensions(),
 )

@@ -6,10 +6,10 @@ or that are not in this build, so the suite runs on any version.
 import numpy as np
 
 import fastcorr
-from fastcorr import _dispatch
-from fastcorr._layers_bench import LAYERS
+from fastcorr._engine import dispatch as _dispatch
+from fastcorr._cli.layers_bench import LAYERS
 
-METHODS = ["auto", *sorted(_dispatch._ENGINE_MODULES)]
+METHODS = ["auto", *sorted(_dispatch.METHODS)]
 
 
 def _skip_if_refused(func):
@@ -132,7 +132,7 @@ class Conv2DMethods:
     timeout = 300
 
     def setup(self, method, shape):
-        if method not in getattr(fastcorr._validate, "CONV_METHODS", ()):
+        if method not in getattr(fastcorr._engine.validate, "CONV_METHODS", ()):
             raise NotImplementedError(f"conv2d has no method {method!r} in this version")
         n, cin, cout, hw = shape
         rng = np.random.default_rng(4)

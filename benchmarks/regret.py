@@ -6,12 +6,12 @@ Usage::
     python benchmarks/regret.py --quick    # reduced grid (about a minute)
     python benchmarks/regret.py --errors   # normalised errors at the largest case
 
-The implementation lives in ``fastcorr._regret`` so that
+The implementation lives in ``fastcorr._cli.regret`` so that
 ``python -m fastcorr bench --regret`` runs the same code.
 """
 import argparse
 
-from fastcorr._regret import errors, run
+from fastcorr._cli.regret import errors, run
 
 
 def main(argv=None):

@@ -21,9 +21,9 @@ pytest.importorskip("setuptools")
 PYX = '''
 # cython: language_level=3, boundscheck=False, wraparound=False
 from cython.parallel cimport prange
-from fastcorr._direct cimport corr2d_f32, corr2d_f64
-from fastcorr._im2col cimport im2col_f64
-from fastcorr._separable cimport sepcorr2d_f64
+from fastcorr.methods.direct cimport corr2d_f32, corr2d_f64
+from fastcorr.methods.im2col cimport im2col_f64
+from fastcorr.methods.separable cimport sepcorr2d_f64
 
 
 def batch_valid(double[:, :, ::1] x, double[:, ::1] w, double[:, :, ::1] out, int threads):
@@ -95,10 +95,44 @@ setup(name="fc_downstream",
 '''
 
 
-@pytest.fixture(scope="module")
-def downstream(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("downstream")
-    (tmp / "fc_downstream.pyx").write_text(PYX)
+# The old cimport paths (fastcorr._direct, ._im2col, ._separable) are aliases
+# of the public ones, kept for one release: a module written against them
+# still builds and runs.
+LEGACY_PYX = '''
+# cython: language_level=3, boundscheck=False, wraparound=False
+from fastcorr._direct cimport corr2d_f64
+from fastcorr._im2col cimport im2col_f64
+from fastcorr._separable cimport sepcorr2d_f64
+
+
+def valid_f64(double[:, ::1] x, double[:, ::1] w, double[:, ::1] out):
+    cdef int status
+    with nogil:
+        status = corr2d_f64(&x[0, 0], x.shape[0], x.shape[1], x.shape[1], &w[0, 0], w.shape[0], w.shape[1],
+                          &out[0, 0], out.shape[0], out.shape[1], out.shape[1], 0, 0, 0, 0.0, 1)
+    return status
+
+
+def unfold_f64(double[:, :, ::1] x, Py_ssize_t k, double[:, ::1] cols):
+    cdef int status
+    with nogil:
+        status = im2col_f64(&x[0, 0, 0], x.shape[0], x.shape[1], x.shape[2], k, k, 1, 1, 0, 0, 1, 1,
+                          &cols[0, 0], 1)
+    return status
+
+
+def separable_valid_f64(double[:, ::1] x, double[::1] u, double[::1] v, double[:, ::1] out):
+    cdef int status
+    with nogil:
+        status = sepcorr2d_f64(&x[0, 0], x.shape[0], x.shape[1], &u[0], u.shape[0], &v[0], v.shape[0],
+                             &out[0, 0], out.shape[0], out.shape[1], 0, 0, 0, 0.0, 0, 1)
+    return status
+'''
+
+
+def _build(tmp, source):
+    """Build ``source`` as the extension ``fc_downstream`` in ``tmp`` and import it."""
+    (tmp / "fc_downstream.pyx").write_text(source)
     (tmp / "setup.py").write_text(SETUP)
     logs = []
     for flags in ("-fopenmp", ""):  # OpenMP if the compiler has it, else serial prange
@@ -119,10 +153,34 @@ def downstream(tmp_path_factory):
     return module
 
 
+@pytest.fixture(scope="module")
+def downstream(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp("downstream"), PYX)
+
+
+def test_old_cimport_paths_still_work(tmp_path):
+    legacy = _build(tmp_path, LEGACY_PYX)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((12, 14))
+    w = rng.standard_normal((3, 4))
+    out = np.full((10, 11), np.nan)
+    assert legacy.valid_f64(x, w, out) == 0
+    np.testing.assert_allclose(out, fastcorr.correlate2d(x, w, "valid"), rtol=1e-13, atol=1e-13)
+    x3 = rng.standard_normal((2, 6, 7))
+    want = fastcorr.im2col(x3, 3)
+    cols = np.full(want.shape, np.nan)
+    assert legacy.unfold_f64(x3, 3, cols) == 0
+    np.testing.assert_array_equal(cols, want)
+    u, v = rng.standard_normal(3), rng.standard_normal(4)
+    assert legacy.separable_valid_f64(x, u, v, out) == 0
+    np.testing.assert_allclose(out, fastcorr.correlate2d(x, np.outer(u, v), "valid"), rtol=1e-12, atol=1e-12)
+
+
 def test_get_include_holds_the_pxd():
     inc = fastcorr.get_include()
     assert os.path.isabs(inc)
-    assert os.path.isfile(os.path.join(inc, "fastcorr", "_direct.pxd"))
+    for path in ["methods/direct.pxd", "methods/im2col.pxd", "methods/separable.pxd", "_direct.pxd"]:
+        assert os.path.isfile(os.path.join(inc, "fastcorr", *path.split("/"))), path
 
 
 def test_prange_batch_matches_correlate2d(downstream):

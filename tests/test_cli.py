@@ -32,7 +32,7 @@ def test_bench_plot(tmp_path):
 def test_layers_bench_table():
     # One (small) layer, one repeat: the table has both passes, and the
     # torch column when torch is installed.
-    from fastcorr import _layers_bench
+    from fastcorr._cli import layers_bench as _layers_bench
 
     name = "N1 3->64 224x224 7x7 s2"
     results = _layers_bench.run(threads=1, repeats=1, layers=[name])
@@ -52,7 +52,7 @@ def test_layers_bench_table():
 def test_im2col_efficiency_table():
     # The im2col-vs-GEMM table: positive times for the layer asked, and its
     # flop count from the same formula as the layer table.
-    from fastcorr import _layers_bench
+    from fastcorr._cli import layers_bench as _layers_bench
 
     name = "N8 256->256 14x14 1x1"
     eff = _layers_bench.im2col_efficiency(threads=1, repeats=1, layers=[name])

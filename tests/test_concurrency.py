@@ -6,9 +6,9 @@ import pytest
 import scipy.signal as ss
 
 import fastcorr
-from fastcorr import _dispatch
+from fastcorr._engine import dispatch as _dispatch
 
-METHODS = ["auto", *sorted(_dispatch._ENGINE_MODULES)]
+METHODS = ["auto", *sorted(_dispatch.METHODS)]
 
 
 def test_all_methods_from_many_threads():

@@ -173,7 +173,7 @@ def test_dtypes_and_unbatched():
 
 def test_tiled_matches_untiled(monkeypatch):
     """Tiles far smaller than the image (tile edges inside rows) change nothing."""
-    from fastcorr import _conv
+    from fastcorr._engine import conv as _conv
 
     x = RNG.standard_normal((2, 3, 17, 19))
     w = RNG.standard_normal((4, 3, 3, 5))
@@ -519,7 +519,7 @@ def test_winograd_against_torch_and_chosen_by_auto():
     x = rng.standard_normal((2, 24, 20, 18)).astype(np.float32)
     w = rng.standard_normal((32, 24, 3, 3)).astype(np.float32)
     b = rng.standard_normal(32).astype(np.float32)
-    assert fastcorr._dispatch.choose_conv_method(x.shape, w.shape, (1, 1), 1, 4, (1, 1), "zeros", (20, 18)) \
+    assert fastcorr._engine.dispatch.choose_conv_method(x.shape, w.shape, (1, 1), 1, 4, (1, 1), "zeros", (20, 18)) \
         == "winograd"
     y, gy, (gx, gw, gb) = _torch_case(torch, x, w, b, 1, 1, 1, 1, "zeros", torch.float32)
     for method in ("winograd", "auto"):
@@ -548,7 +548,7 @@ def test_auto_keeps_nan_and_inf_off_winograd():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((1, 16, 20, 20))
     w = rng.standard_normal((16, 16, 3, 3))
-    assert fastcorr._dispatch.choose_conv_method(x.shape, w.shape, (1, 1), 1, 4, (1, 1), "zeros", (20, 20)) \
+    assert fastcorr._engine.dispatch.choose_conv_method(x.shape, w.shape, (1, 1), 1, 4, (1, 1), "zeros", (20, 20)) \
         == "winograd"
     x[0, 3, 7, 9] = np.inf
     x[0, 5, 15, 2] = np.nan
@@ -576,8 +576,8 @@ def test_auto_keeps_nan_and_inf_off_winograd():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", WINOGRAD_CASES)
 def test_winograd_grad_weight_against_tapwise(case, dtype):
-    from fastcorr import _conv
-    from fastcorr._validate import conv2d_args
+    from fastcorr._engine import conv as _conv
+    from fastcorr._engine.validate import conv2d_args
 
     n, cin, cout, hw, padding = case
     rng = np.random.default_rng(cin * 7 + cout)

@@ -7,7 +7,7 @@ import pytest
 import scipy.signal
 
 import fastcorr
-from fastcorr import _dispatch
+from fastcorr._engine import calibrate as _calibrate, costmodel as _costmodel, dispatch as _dispatch
 
 
 def _gauss(n, sigma):
@@ -17,7 +17,7 @@ def _gauss(n, sigma):
 
 def test_choose_method_reports_known_method():
     x = np.ones((64, 64))
-    assert fastcorr.choose_method(x, np.ones((3, 3))) in _dispatch._ENGINE_MODULES
+    assert fastcorr.choose_method(x, np.ones((3, 3))) in _dispatch.METHODS
 
 
 def test_integers_never_fft_and_exact():
@@ -51,7 +51,7 @@ def test_nan_stays_local_under_auto():
 def test_finiteness_check_finds_every_nan_and_inf(dtype, n):
     # The compiled check reads values as integers; compare it with numpy's
     # on the extremes of the dtype and on NaN/inf anywhere, real or imaginary.
-    from fastcorr._fft_kernels import all_finite
+    from fastcorr.methods.fft_kernels import all_finite
 
     rng = np.random.default_rng(n)
     a = rng.standard_normal(n).astype(dtype)
@@ -111,66 +111,66 @@ def test_auto_accuracy(dtype, k):
 
 
 def test_cost_model_tolerates_missing_methods(monkeypatch):
-    monkeypatch.setitem(_dispatch._ENGINE_MODULES, "im2col", "._no_such_module")
-    assert _dispatch.estimate("nosuch", (10, 10), (3, 3), (10, 10), np.float32, 1) is None
+    monkeypatch.setitem(_dispatch._ENGINES, "im2col", ("fastcorr._no_such_module", None))
+    assert _costmodel.estimate("nosuch", (10, 10), (3, 3), (10, 10), np.float32, 1) is None
     with pytest.raises((ValueError, ImportError)):
         fastcorr.correlate2d(np.ones((10, 10)), np.ones((3, 3)), method="im2col")
 
 
 def test_calibration_file_is_used(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    _dispatch.reset_constants()
+    _costmodel.reset_constants()
     try:
-        path = _dispatch.calibration_path()
+        path = _costmodel.calibration_path()
         assert path.startswith(str(tmp_path))
         import os
 
         os.makedirs(os.path.dirname(path))
         with open(path, "w") as f:
             json.dump({"constants": {"direct": {"f8": 1.0}}}, f)  # absurdly slow direct
-        _dispatch.reset_constants()
-        assert _dispatch.constants()["direct"]["f8"] == 1.0
+        _costmodel.reset_constants()
+        assert _costmodel.constants()["direct"]["f8"] == 1.0
         assert fastcorr.choose_method(np.ones((64, 64)), np.ones((3, 3)) + np.eye(3)) != "direct"
     finally:
-        _dispatch.reset_constants()
+        _costmodel.reset_constants()
 
 
 def test_plain_calls_forget_their_plans_with_the_constants(tmp_path, monkeypatch):
     # The compiled plain-call entry remembers the last shape's plan; new
     # constants (calibrate) or autotune must reach it.
-    from fastcorr import _direct
+    from fastcorr._engine import plain_call as _plain
 
     x = np.random.default_rng(4).standard_normal((64, 64))
     w = np.ones((3, 3)) + np.eye(3)
-    plain = lambda: _direct.plain_call(x, w, "same", "fill", 0, "auto", 2, False)  # noqa: E731
+    plain = lambda: _plain.plain_call(x, w, "same", "fill", 0, "auto", 2, False)  # noqa: E731
     key = (64, 64, 3, 3, 1, np.dtype(np.float64).num, 2)  # shapes, 'same', dtype, threads
     assert plain() is not None and plain() is not None  # direct, remembered
     assert _dispatch.plain_plans[key] == 1
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = _dispatch.calibration_path()
+    path = _costmodel.calibration_path()
     import os
 
     os.makedirs(os.path.dirname(path))
     with open(path, "w") as f:
         json.dump({"constants": {"direct": {"f8": 1.0}}}, f)
     try:
-        _dispatch.reset_constants()
+        _costmodel.reset_constants()
         np.testing.assert_allclose(plain(), scipy.signal.correlate2d(x, w, "same"), atol=1e-10)
         assert _dispatch.plain_plans[key] == 0  # direct is now absurdly slow: not fixed
         np.testing.assert_allclose(fastcorr.correlate2d(x, w, "same", num_threads=2),
                                    scipy.signal.correlate2d(x, w, "same"), atol=1e-10)
     finally:
         os.remove(path)
-        _dispatch.reset_constants()
+        _costmodel.reset_constants()
     assert plain() is not None and _dispatch.plain_plans[key] == 1
 
 
 def test_calibrate_writes_json(tmp_path):
     path = tmp_path / "cal.json"
-    res = _dispatch.calibrate(str(path), threads=1)
+    res = _calibrate.calibrate(str(path), threads=1)
     data = json.loads(path.read_text())
-    assert set(res) <= set(_dispatch.DEFAULT_CONSTANTS) and "direct" in data["constants"]
-    _dispatch.reset_constants()
+    assert set(res) <= set(_costmodel.DEFAULT_CONSTANTS) and "direct" in data["constants"]
+    _costmodel.reset_constants()
 
 
 def test_autotune_caches_winner_thread_safe():
@@ -190,7 +190,7 @@ def test_autotune_caches_winner_thread_safe():
         for y in out:
             np.testing.assert_allclose(y, ref, atol=1e-10)
         assert len(_dispatch._autotune_cache) >= 1
-        assert set(_dispatch._autotune_cache.values()) <= set(_dispatch._ENGINE_MODULES)
+        assert set(_dispatch._autotune_cache.values()) <= set(_dispatch.METHODS)
     finally:
         fastcorr.set_autotune(False)
     assert not _dispatch._autotune_cache

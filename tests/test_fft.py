@@ -8,7 +8,7 @@ import scipy.fft
 import scipy.signal
 
 import fastcorr
-from fastcorr import _fft
+from fastcorr.methods import fft as _fft
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12, np.complex64: 1e-5, np.complex128: 1e-12}
 
@@ -289,7 +289,7 @@ def test_spectral_rows_kernel(dtype, portable):
     # The compiled column sums against a loop: random sizes (blocks of four
     # rows and their edges, vectors and the masked tail), offsets above and
     # below the image, padded rows, 1-3 threads.
-    from fastcorr._fft_kernels import spectral_rows
+    from fastcorr.methods.fft_kernels import spectral_rows
 
     cdtype = np.complex64 if dtype == np.float32 else np.complex128
     rng = np.random.default_rng(21)
@@ -313,7 +313,7 @@ def test_spectral_rows_kernel(dtype, portable):
 
 
 def test_spectral_rows_rejects_mismatched_shapes():
-    from fastcorr._fft_kernels import spectral_rows
+    from fastcorr.methods.fft_kernels import spectral_rows
 
     x = np.zeros((4, 6))
     with pytest.raises(ValueError, match="spectral_rows"):

@@ -41,7 +41,7 @@ def test_against_scipy(func, dtype):
 
 
 def test_tiles_and_threads(monkeypatch):
-    from fastcorr import _conv
+    from fastcorr._engine import conv as _conv
 
     a = RNG.standard_normal((40, 37))
     b = RNG.standard_normal((5, 4))

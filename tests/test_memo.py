@@ -3,7 +3,7 @@ import threading
 
 import numpy as np
 
-from fastcorr._memo import KernelCache
+from fastcorr.methods._memo import KernelCache
 
 
 def test_get_put_and_the_last_hit():

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import fastcorr  # noqa: E402
-from fastcorr import _dispatch  # noqa: E402
+from fastcorr._engine import dispatch as _dispatch  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FASTCORR_HYPOTHESIS_EXAMPLES", "400"))
-METHODS = ["auto", *sorted(_dispatch._ENGINE_MODULES)]
+METHODS = ["auto", *sorted(_dispatch.METHODS)]
 DTYPES = ["float32", "float64", "complex64", "complex128", "int16", "int64", "uint8"]
 
 

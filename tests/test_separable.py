@@ -6,7 +6,7 @@ import pytest
 import scipy.signal
 
 import fastcorr
-from fastcorr import _separable
+from fastcorr.methods import separable as _separable
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 

@@ -7,7 +7,7 @@ import pytest
 import scipy.signal as ss
 
 import fastcorr
-from fastcorr import _dispatch
+from fastcorr._engine import dispatch as _dispatch
 
 MODES = ["full", "same", "valid"]
 BOUNDARIES = ["fill", "wrap", "symm"]
@@ -77,8 +77,8 @@ def test_large_images_every_column_block(shape, kshape, boundary, mode, dtype):
 @pytest.mark.parametrize("shape", [(60, 50), (600, 500)])
 def test_one_by_one_kernel_small_and_large(shape, dtype):
     # A 1x1 kernel is a scaling: numpy's multiply on small images, the
-    # compiled kernel above fastcorr._direct.SCALE_BELOW values.
-    from fastcorr import _direct
+    # compiled kernel above fastcorr.methods.direct.SCALE_BELOW values.
+    from fastcorr.methods import direct as _direct
 
     assert (shape[0] * shape[1] > _direct.SCALE_BELOW) == (shape[0] > 100)
     rng = np.random.default_rng(shape[0])
@@ -257,13 +257,13 @@ def test_layouts_and_array_likes():
 def test_plain_calls_take_the_compiled_entry_and_match_scipy(dtype, mode, kshape, method):
     # Two C-contiguous float arrays with the default boundary: the compiled
     # plain-call entry serves them (small kernels: 'auto' picks direct).
-    from fastcorr import _direct
+    from fastcorr._engine import plain_call as _plain
 
     rng = np.random.default_rng(abs(hash((np.dtype(dtype).name, mode, kshape))) % 2**32)
     x = random_array(rng, (20, 23), dtype)
     k = random_array(rng, kshape, dtype)
     for name, ref in FUNCS:
-        entry = _direct.plain_call(x, k, mode, "fill", 0, method, None, name == "convolve2d")
+        entry = _plain.plain_call(x, k, mode, "fill", 0, method, None, name == "convolve2d")
         assert entry is not None
         want = ref(x.astype(np.float64), k.astype(np.float64), mode=mode).astype(dtype)
         assert_matches(entry, want, dtype)
@@ -273,12 +273,12 @@ def test_plain_calls_take_the_compiled_entry_and_match_scipy(dtype, mode, kshape
 
 
 def test_calls_that_are_not_plain_take_the_general_path():
-    from fastcorr import _direct
+    from fastcorr._engine import plain_call as _plain
 
     rng = np.random.default_rng(8)
     x = rng.standard_normal((30, 31))
     k = rng.standard_normal((3, 4))
-    assert _direct.plain_call(x, k, "same", "fill", 0, "auto", None, False) is not None
+    assert _plain.plain_call(x, k, "same", "fill", 0, "auto", None, False) is not None
     others = {
         "strided": ((x[:, ::2], k, "same", "fill", 0, "auto", None), {}),
         "big-endian": ((x.astype(">f8"), k, "same", "fill", 0, "auto", None), {}),
@@ -294,7 +294,7 @@ def test_calls_that_are_not_plain_take_the_general_path():
         "3-D": ((x[None], k, "same", "fill", 0, "auto", None), {}),
     }
     for name, (args, _) in others.items():
-        assert _direct.plain_call(*args, False) is None, name
+        assert _plain.plain_call(*args, False) is None, name
     # ... and the general path computes (or refuses) them as before
     got = fastcorr.correlate2d(x, k, "same", "wrap")
     np.testing.assert_allclose(got, ss.correlate2d(x, k, "same", "wrap"), atol=1e-12)
@@ -308,7 +308,7 @@ def test_plain_call_follows_the_dispatcher(monkeypatch):
     # 'auto' with a large kernel on a small image picks FFT; a separable
     # kernel the separable path: the entry runs what the dispatcher picks,
     # for correlation and convolution alike.
-    from fastcorr import _direct
+    from fastcorr._engine import plain_call as _plain
 
     rng = np.random.default_rng(9)
     x = rng.standard_normal((128, 128))
@@ -329,16 +329,16 @@ def test_plain_call_follows_the_dispatcher(monkeypatch):
     for kernel, method in ((k, "fft"), (gauss, "separable")):
         for name, ref in FUNCS:
             del ran[:]
-            got = _direct.plain_call(x, kernel, "same", "fill", 0, "auto", None, name == "convolve2d")
+            got = _plain.plain_call(x, kernel, "same", "fill", 0, "auto", None, name == "convolve2d")
             assert ran == [method]
             np.testing.assert_allclose(got, ref(x, kernel, "same"), atol=1e-9)
             np.testing.assert_allclose(getattr(fastcorr, name)(x, kernel, "same"), got, atol=0)
     # NaN: the same shape, now direct (the FFT would spread it)
     x[64, 64] = np.nan
     del ran[:]
-    got = _direct.plain_call(x, k, "same", "fill", 0, "auto", None, False)
+    got = _plain.plain_call(x, k, "same", "fill", 0, "auto", None, False)
     assert ran == [] and np.isnan(got).sum() == 61 * 61
-    assert _direct.plain_call(x, k, "same", "fill", 0, "direct", None, False) is not None
+    assert _plain.plain_call(x, k, "same", "fill", 0, "direct", None, False) is not None
 
 
 @pytest.mark.parametrize("method", ["auto", "direct", "fft", "separable", "im2col"])
@@ -394,7 +394,7 @@ def test_small_padded_images_split_between_threads(threads, boundary):
             ref = ss.correlate2d(x, k, mode, boundary, fillvalue=0.5)
             np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
         # the kernel entry itself, so that tiny cases get the threads too
-        from fastcorr import _direct
+        from fastcorr.methods import direct as _direct
 
         out = np.empty(shape)
         code = BOUNDARIES.index(boundary)
@@ -553,7 +553,7 @@ def test_show_config_and_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "OpenMP" in out and "build system" in out
-    info = fastcorr._config.config_info()
+    info = fastcorr._engine.config.config_info()
     assert info["fastcorr"] == fastcorr.__version__
 
 

@@ -189,7 +189,7 @@ def test_conv2d_layer_without_ops_says_so(monkeypatch):
 
 @needs_conv2d
 def test_learning_the_edge_kernel_converges():
-    from fastcorr._demo import learn_edge_kernel
+    from fastcorr._cli.demo import learn_edge_kernel
 
     losses = []
     layer = learn_edge_kernel(steps=10, every=1, out=lambda step, loss: losses.append(loss))

@@ -1,68 +1,7 @@
-"""Command line: ``python -m fastcorr {info,demo,calibrate,bench}``."""
-import argparse
+"""``python -m fastcorr``: the command line (see ``fastcorr._cli.main``)."""
 import sys
 
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastcorr", description="fast 2-D correlation and convolution")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="print the build and runtime configuration")
-    sub.add_parser("demo", help="walk through the textbook chapter 'Convolutions for Images'")
-    cal = sub.add_parser("calibrate", help="measure the dispatch cost-model constants (a few seconds)")
-    cal.add_argument("--output", default=None, help="JSON file (default: the user cache directory)")
-    cal.add_argument("--threads", type=int, default=None)
-    bench = sub.add_parser("bench", help="time every method and the installed peers on this machine")
-    bench.add_argument("--images", type=int, nargs="+", default=[256, 1024], help="square image sizes")
-    bench.add_argument("--kernels", type=int, nargs="+", default=[3, 5, 7, 11, 17, 31, 63], help="square kernel sizes")
-    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    bench.add_argument("--threads", type=int, default=None, help="threads for fastcorr and every peer")
-    bench.add_argument("--plot", metavar="FILE.png", help="draw time vs kernel size (needs matplotlib)")
-    bench.add_argument("--json", metavar="FILE", help="write the raw numbers as JSON")
-    bench.add_argument("--regret", action="store_true", help="instead: dispatch regret and peer ratios on the issue grid")
-    bench.add_argument("--quick", action="store_true", help="with --regret: reduced grid (seconds, not minutes)")
-    bench.add_argument("--layers", action="store_true",
-                       help="instead: conv2d forward/backward on five CNN layers against torch (if installed)")
-    args = parser.parse_args(argv)
-    if args.command == "info":
-        from . import show_config
-
-        show_config()
-    elif args.command == "demo":
-        from ._demo import run
-
-        run()
-    elif args.command == "calibrate":
-        return calibrate_command(args)
-    elif args.command == "bench":
-        return bench_command(args)
-    return 0
-
-
-def calibrate_command(args):
-    """``python -m fastcorr calibrate``: measure and store the cost-model constants."""
-    from . import _dispatch
-
-    path = args.output or _dispatch.calibration_path()
-    _dispatch.calibrate(path, threads=args.threads, verbose=True)
-    print(f"stored in {path}")
-    return 0
-
-
-def bench_command(args):
-    """``python -m fastcorr bench``: the method/peer table, or ``--regret``."""
-    if args.regret:
-        from ._regret import run
-
-        run(quick=args.quick, threads=args.threads or 2)
-        return 0
-    if args.layers:
-        from . import _layers_bench
-
-        return _layers_bench.main(args)
-    from . import _bench
-
-    return _bench.main(args)
-
+from ._cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -40,9 +40,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 import fastcorr
-from ._api import _offsets, output_shape, extended_index
-from ._config import _available_cpus, resolve_threads
-from ._validate import as_array, signal_args
+from ._engine.geometry import offsets as _offsets, output_shape, extended_index
+from ._engine.config import _available_cpus, resolve_threads
+from ._engine.validate import as_array, signal_args
 
 __all__ = ["correlate2d", "convolve2d", "conv2d"]
 _LAYOUTS = ("seams", "input")

@@ -25,7 +25,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._validate import kernel_axis, kernel_shape, positive_number
+from ._engine.validate import kernel_axis, kernel_shape, positive_number
 
 __all__ = ["finite_difference", "fornberg_weights", "sobel", "scharr", "prewitt", "laplacian", "box", "gaussian"]
 

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ._validate import choice, kernel_shape, positive_int
+from ._engine.validate import choice, kernel_shape, positive_int
 
 __all__ = ["Conv2D"]
 

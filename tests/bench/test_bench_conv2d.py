@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastcorr
-from fastcorr._layers_bench import LAYERS  # name: (N, C_in, C_out, H, W, k, stride, padding)
+from fastcorr._cli.layers_bench import LAYERS  # name: (N, C_in, C_out, H, W, k, stride, padding)
 
 THREADS = 2
 

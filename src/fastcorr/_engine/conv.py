@@ -1,0 +1,713 @@
+"""conv2d's engine: plans, workspaces and the drivers of its methods.
+
+``fastcorr._api.layers`` checks the arguments of conv2d, conv2d_backward,
+im2col and col2im and calls :func:`forward`, :func:`backward`,
+:func:`unfold` and :func:`fold` here; the method ('direct', 'im2col',
+'winograd') is chosen in ``dispatch.choose_conv_method``; the compiled work
+is in ``fastcorr.methods.im2col``, ``conv_direct`` and ``winograd``. The
+im2col method's offset correlation for correlate2d is here too
+(:data:`im2col_offset_engine`), as it shares the tiles and workspaces.
+
+Boundary handling is an *index table*: for each kernel tap and output row
+(column) the input row (column) it reads, after padding and the padding mode,
+or -1 for a zero. im2col gathers through it (no padded copy of the input);
+the blocked direct kernels copy one band of rows at a time through it into
+padded planes (``_band_plan``), a few hundred KiB per thread.
+"""
+import contextlib
+import dataclasses
+import functools
+import threading
+
+import numpy as np
+
+from . import dispatch
+from .validate import BOUNDARY_NAMES
+
+
+#: Upper bound, in bytes, of all im2col column buffers of one call together.
+_CAP = 64 * 2**20
+#: Per-thread tile target, in bytes: a column tile this small stays in the
+#: L2/L3 cache between the gather and the GEMM that reads it.
+_TILE_TARGET = 4 * 2**20
+
+# Padding-mode / boundary codes of the index tables.
+_MODES = {"zeros": "fill", "fill": "fill", "circular": "wrap", "wrap": "wrap", "symm": "symm",
+          "reflect": "reflect", "replicate": "replicate"}
+
+
+def set_cap(nbytes):
+    """Set the im2col column-buffer cap (``nbytes`` already checked)."""
+    global _CAP
+    _CAP = nbytes
+    _local.__dict__.clear()
+
+
+def get_cap():
+    """The im2col column-buffer cap in bytes."""
+    return _CAP
+
+
+# ---------------------------------------------------------------- plumbing
+
+_local = threading.local()
+
+
+def workspace(nelems, dtype):
+    """A reused per-Python-thread buffer of at least ``nelems`` items of ``dtype``."""
+    dtype = np.dtype(dtype)
+    nbytes = max(int(nelems), 1) * dtype.itemsize
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        _local.buf = None
+        buf = _local.buf = np.empty(nbytes, dtype=np.uint8)
+    return buf[:nbytes].view(dtype)
+
+
+_controller = None
+_controller_ready = False
+
+
+def _blas_controller():
+    global _controller, _controller_ready
+    if not _controller_ready:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            ctl = ThreadpoolController().select(user_api="blas")
+            _controller = ctl if ctl.lib_controllers else None
+        except Exception:  # threadpoolctl missing or unable to see the BLAS
+            _controller = None
+        _controller_ready = True
+    return _controller
+
+
+#: Force the "inner" threading mode (parallel gather + multithreaded BLAS);
+#: for measurements only (see the module doc of ``_im2col``).
+_FORCE_INNER = False
+
+
+def blas_threads_pinnable():
+    """True when BLAS thread counts can be set (threadpoolctl sees the BLAS)."""
+    return _blas_controller() is not None and not _FORCE_INNER
+
+
+def _omp(nt, outer):
+    """OpenMP threads of a kernel call: in inner mode BLAS owns the cores.
+
+    Measured (issue 3): alternating OpenMP regions and multithreaded BLAS
+    calls, each team spin-waiting while the other runs, was 5-90x slower than
+    outer mode on 2 loaded cores; a serial gather beside BLAS threads avoids
+    that fight.
+    """
+    return nt if outer else 1
+
+
+@contextlib.contextmanager
+def blas_threads(n):
+    """Run the block with the BLAS thread pool limited to ``n`` (if possible)."""
+    ctl = _blas_controller()
+    if ctl is None:
+        yield
+        return
+    with ctl.limit(limits=n):
+        yield
+
+
+def index_table(n_out, k, stride, dilation, offset, size, mode):
+    """Input index of each (tap, output position), -1 where the value is 0/fill.
+
+    Returns ``(idx, crange)``: ``idx`` (k, n_out) intp and ``crange`` (3, k)
+    with rows lo, hi, base such that for lo <= o < hi the raw position
+    ``o*stride + base`` is inside [0, size) (no mapping needed).
+    """
+    base = offset + dilation * np.arange(k, dtype=np.intp)
+    raw = base[:, None] + stride * np.arange(n_out, dtype=np.intp)[None, :]
+    mode = _MODES[mode]
+    inside = (raw >= 0) & (raw < size)
+    if mode == "fill" or size == 0:
+        idx = np.where(inside, raw, -1)
+    elif mode == "wrap":
+        idx = raw % size
+    elif mode == "symm":  # scipy: half-sample symmetric, edge repeated
+        per = raw % (2 * size)
+        idx = np.where(per >= size, 2 * size - 1 - per, per)
+    elif mode == "reflect":  # torch: whole-sample symmetric, edge not repeated
+        if size == 1:
+            idx = np.zeros_like(raw)
+        else:
+            per = raw % (2 * size - 2)
+            idx = np.where(per >= size, 2 * size - 2 - per, per)
+    else:  # replicate
+        idx = np.clip(raw, 0, size - 1)
+    lo = np.clip(-((base) // stride), 0, n_out)  # ceil(-base / stride)
+    hi = np.clip(-((base - size) // stride), 0, n_out)  # ceil((size - base) / stride)
+    hi = np.maximum(hi, lo)
+    crange = np.ascontiguousarray(np.stack([lo, hi, base]).astype(np.intp))
+    return np.ascontiguousarray(idx, dtype=np.intp), crange
+
+
+def _geometry(x_hw, k_hw, stride, dilation, pads, out_hw, mode):
+    H, W = x_hw
+    kh, kw = k_hw
+    ridx, _ = index_table(out_hw[0], kh, stride[0], dilation[0], -pads[0], H, mode)
+    cidx, crange = index_table(out_hw[1], kw, stride[1], dilation[1], -pads[2], W, mode)
+    return ridx, cidx, crange
+
+
+def _tile(P, K, itemsize, items, nthreads, outer):
+    """Pixels per column tile: under the cap, cache-sized, enough work items."""
+    per_thread = _CAP // (nthreads if outer else 1)
+    pt = max(1, min(per_thread, max(_TILE_TARGET, 0)) // (K * itemsize))
+    pt = min(P, pt)
+    if outer and items < nthreads:
+        split = -(-nthreads // items)
+        pt = min(pt, -(-P // split))
+    if pt < P and pt > 64:
+        pt -= pt % 16
+    return max(1, pt)
+
+
+def _pixel_tile(p, nthreads, outer):
+    """Output pixels per GEMM of an im2col call (see :func:`_tile`).
+
+    A 1x1 convolution reads the input in place: whole images, unless there
+    are fewer (image, group) items than threads; then each is cut so that
+    every thread gets a GEMM.
+    """
+    N, Cg, kh, kw = p.x.shape[0], p.w.shape[1], p.w.shape[2], p.w.shape[3]
+    P, items = p.out_hw[0] * p.out_hw[1], N * p.groups
+    if not _is_pointwise(p):
+        return _tile(P, Cg * kh * kw, p.dtype.itemsize, items, nthreads, outer)
+    if not outer or items >= nthreads:
+        return P
+    split = -(-nthreads // items)
+    return min(P, -(-P // (split * 16)) * 16)
+
+
+#: Below this many multiply-adds a call runs on one thread: waking a second
+#: OpenMP thread costs more than it saves (and much more on a loaded machine).
+_MIN_PARALLEL_WORK = 1 << 21
+
+
+def _threads(p):
+    N, _, _, _ = p.x.shape
+    Cout, Cg, kh, kw = p.w.shape
+    work = N * Cout * p.out_hw[0] * p.out_hw[1] * Cg * kh * kw
+    return p.num_threads if work >= _MIN_PARALLEL_WORK else 1
+
+
+def _is_pointwise(p):
+    kh, kw = p.w.shape[2:]
+    return (kh, kw) == (1, 1) and p.stride == (1, 1) and not any(p.pads)
+
+
+# ---------------------------------------------------------------- im2col method
+
+def _im2col_forward(p):
+    from ..methods import im2col as _im2col  # loads scipy's BLAS: only when first needed
+
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    Ho, Wo = p.out_hw
+    P, K = Ho * Wo, Cg * kh * kw
+    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    if N == 0:
+        return out
+    ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
+    outer = blas_threads_pinnable()
+    nt = _threads(p)
+    pw = _is_pointwise(p)
+    pt = _pixel_tile(p, nt, outer)
+    ws = workspace(0 if pw else (nt if outer else 1) * K * pt, p.dtype)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    with blas_threads(1 if outer else nt):
+        _im2col.forward(x.reshape(N, -1), w.reshape(Cout, K), out.reshape(N, -1), bias, ws,
+                        p.groups, Cg, H, W, kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange,
+                        p.dtype.type(0), pw, pt, _omp(nt, outer), outer)
+    return out
+
+
+def _direct_forward(p):
+    if p.w.shape[0] // p.groups >= _BLOCKED_MIN_CHANNELS:
+        return _blocked_forward(p)
+    from ..methods import conv_direct as _conv_direct
+
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    Ho, Wo = p.out_hw
+    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    if N == 0:
+        return out
+    ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    _conv_direct.forward(x.reshape(N, -1), w.reshape(Cout, -1), out.reshape(N, -1), bias,
+                         p.groups, Cg, H, W, kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange,
+                         _threads(p), p.stride[1] == 1 and p.dilation[1] == 1,
+                         p.stride[0] == 1 and p.dilation[0] == 1)
+    return out
+
+
+#: Output channels per group from which the direct method runs the
+#: register-blocked kernel (blocks of 4 channels; fewer waste FMAs on zero
+#: weights, and the row kernel serves them).
+_BLOCKED_MIN_CHANNELS = 4
+
+#: Input bytes of one pixel chunk x tap chunk of a 1x1 convolution (whose
+#: taps share no input lines), kept near the core by the blocked kernel.
+#: Fewer, longer tap chunks pay fewer passes over the accumulators: 128 KiB
+#: against 64 KiB (2 threads, interleaved): 8x256->256 14x14 1.18 / 1.22 ms,
+#: 8x256->64 56x56 6.1 / 6.6, 8x128->512 28x28 5.8 / 6.1; 256 KiB (one
+#: chunk) 1.30.
+_POINTWISE_CHUNK_BYTES = 131072
+
+#: Work items (bands) per thread the band height aims at, for balance.
+_ITEMS_PER_THREAD = 8
+
+#: Target bytes of one band's input planes (per thread): they stay in L2
+#: while every block of output channels passes over them.
+_BAND_TARGET = 384 * 2**10
+
+
+def _band_plan(p):
+    """The plan of the band planes shared by the blocked kernels.
+
+    Returns ``(tables, off, pix)``: ``tables`` the plan arguments of
+    ``_conv_direct.forward_blocked`` (``dims``, ``rowsrc``, ``colsrc``,
+    ``vrange``, ``phases``), ``off`` the tap offsets and ``pix`` the pixel
+    table of the channel-vectorised forward kernel, or an empty array when
+    the forward runs the pixel-vectorised one. Plans are cached per geometry
+    (their arrays are read-only).
+    """
+    return _band_plan_cached(p.x.shape, p.w.shape, p.out_hw, p.stride, p.dilation, tuple(p.pads), p.groups,
+                             p.padding_mode, p.dtype.itemsize, _threads(p), _is_pointwise(p))
+
+
+#: Fields of the ``dims`` array of a band plan (the D_* enum of _conv_direct).
+_DIMS = ("groups", "C", "H", "W", "Cog", "sh", "sw", "Ho", "Wo", "Wq", "Rq", "band", "S", "padl",
+         "direct", "nA", "nB", "kc")
+
+
+@functools.lru_cache(maxsize=64)
+def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, padding_mode, itemsize, nt,
+                      pointwise):
+    from ..methods import conv_direct as _conv_direct
+
+    N, C, H, W = x_shape
+    Cout, Cg, kh, kw = w_shape
+    Cog = Cout // groups
+    Ho, Wo = out_hw
+    (sh, sw), (dh, dw) = stride, dilation
+    pad_top, _, pad_left, _ = pads
+    Rq, Cq = (kh - 1) * dh // sh, (kw - 1) * dw // sw
+    Wq = Wo + Cq
+    # Forward kernel: output channels in the vector lanes (no junk columns)
+    # unless the channel count wastes more of a block than the junk columns.
+    ncv = _conv_direct.CV_BLOCK_CHANNELS[itemsize]
+    npv = _conv_direct.CONV_BLOCK_CHANNELS
+    cv = -(-Cog // ncv) * ncv / Cog <= -(-Cog // npv) * npv / Cog * Wq / Wo
+    # A 1x1 convolution without stride or padding reads the image itself;
+    # not with the pixel-vectorised kernel, which reads whole blocks past a band.
+    direct = pointwise and cv
+    # Only the stride phases some tap reads get a plane.
+    i, j = np.arange(kh) * dh, np.arange(kw) * dw
+    rph, cph = np.unique(i % sh), np.unique(j % sw)
+    # Band rows: planes near _BAND_TARGET, and enough work items for the
+    # threads; then bands of equal height.
+    row_bytes = Cg * len(rph) * len(cph) * Wq * itemsize
+    band = Ho if direct else max(1, _BAND_TARGET // row_bytes - Rq)  # direct: no planes to hold
+    if nt > 1:
+        band = min(band, max(1, -(-Ho * N * groups // (_ITEMS_PER_THREAD * nt))))
+    band = min(band, Ho)
+    band = -(-Ho // -(-Ho // band))
+    # Padded row u / column v -> input index (-1 = zero), as the padding mode says.
+    rowsrc = index_table((Ho + Rq) * sh, 1, 1, 1, -pad_top, H, padding_mode)[0][0]
+    colsrc = index_table(Wq * sw, 1, 1, 1, -pad_left, W, padding_mode)[0][0]
+    lo = np.clip(-((cph - pad_left) // sw), 0, Wq)  # ceil((pad_left - b) / sw)
+    hi = np.clip(-((cph - pad_left - W) // sw), 0, Wq)
+    vrange = np.ascontiguousarray(np.stack([lo, np.maximum(hi, lo)]), dtype=np.intp)
+    # Tap (c, i, j) -> offset in the planes of one band.
+    S = H * W if direct else (band + Rq) * Wq
+    ra, cb = np.searchsorted(rph, i % sh), np.searchsorted(cph, j % sw)
+    plane = (np.arange(Cg)[:, None, None] * len(rph) + ra[None, :, None]) * len(cph) + cb[None, None, :]
+    off = (plane * S + (i // sh)[None, :, None] * Wq + (j // sw)[None, None, :]).astype(np.intp).ravel()
+    pix = _band_pixels(band, Wo, Wq, _conv_direct.CV_BLOCK_PIXELS) if cv else np.empty(0, dtype=np.intp)
+    # Taps per chunk of the channel-vectorised forward kernel: a channel
+    # block's weights (64 bytes a tap) within 16 KiB, half of L1; for 1x1
+    # kernels (whose taps share no input lines) also the chunk's input.
+    ntaps = Cg * kh * kw
+    kc = 16384 // 64
+    if kh * kw == 1:
+        kc = min(kc, _POINTWISE_CHUNK_BYTES // (_conv_direct.CV_CHUNK_PIXELS * itemsize))
+    kc = -(-ntaps // -(-ntaps // kc))
+    vals = dict(groups=groups, C=Cg, H=H, W=W, Cog=Cog, sh=sh, sw=sw, Ho=Ho, Wo=Wo, Wq=Wq, Rq=Rq,
+                band=band, S=S, padl=pad_left, direct=int(direct), nA=len(rph), nB=len(cph), kc=kc)
+    dims = np.array([vals[k] for k in _DIMS], dtype=np.intp)
+    phases = np.concatenate([rph, cph]).astype(np.intp)
+    tables = (dims, rowsrc, colsrc, vrange, phases)
+    for arr in (*tables, off, pix):
+        arr.flags.writeable = False
+    return tables, off, pix
+
+
+def _band_pixels(band, Wo, Wq, multiple=1):
+    """Plane position of each pixel of a band, padded to ``multiple`` entries."""
+    q = np.arange(band * Wo, dtype=np.intp)
+    pix = (q // Wo) * Wq + q % Wo
+    return np.concatenate([pix, np.full(-len(pix) % multiple, pix[-1], dtype=np.intp)])
+
+
+def _blocked_forward(p):
+    """conv2d by the register-blocked direct kernel (``_conv_direct.forward_blocked``)."""
+    from ..methods import conv_direct as _conv_direct
+
+    N, Cout = p.x.shape[0], p.w.shape[0]
+    Ho, Wo = p.out_hw
+    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    if out.size == 0:
+        return out
+    tables, off, pix = _band_plan(p)
+    cv = pix.size > 0
+    groups, Cog = p.groups, Cout // p.groups
+    ob = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize] if cv else _conv_direct.CONV_BLOCK_CHANNELS
+    nob = -(-Cog // ob)
+    # Weights packed per block of ob output channels, tap-major inside a
+    # block, zero rows past Cog (their results are never stored).
+    nt = _threads(p)
+    wp = np.empty((groups, nob, off.size * ob), dtype=p.dtype)
+    _conv_direct.pack_weights(p.w.reshape(Cout, -1), wp, Cog, nt)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
+    _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, pix, ws, nt)
+    return out
+
+
+def _winograd_serves(p):
+    """Whether the Winograd method can run this conv2d: 3x3 kernels, unit
+    stride and dilation, one group, zero padding, a non-empty output."""
+    return (p.w.shape[2:] == (3, 3) and p.stride == (1, 1) and p.dilation == (1, 1) and p.groups == 1
+            and p.padding_mode == "zeros" and p.w.shape[1] > 0 and p.x.shape[0] > 0
+            and p.out_hw[0] > 0 and p.out_hw[1] > 0)
+
+
+#: Target bytes of one work item's transformed input (16 planes of its tiles
+#: for every input channel): with the products of the same size it stays in
+#: L2 while the 16 GEMMs run.
+_WINOGRAD_BAND_BYTES = 256 * 2**10
+
+
+def _winograd_forward(p, fallback=None):
+    """conv2d by Winograd's F(2x2, 3x3) (``_winograd.forward``).
+
+    Its transforms mix the values of a tile, so an inf may come out as NaN
+    where the direct sum gives inf. When ``fallback`` is given (a forward
+    function: what 'auto' runs) and the weights or the input hold NaN or
+    inf, the call runs ``fallback`` instead; the input is checked as the
+    transform reads it, at no extra pass.
+    """
+    from ..methods import winograd as _winograd
+
+    if not _winograd_serves(p):
+        raise ValueError("method='winograd' needs 3x3 kernels, stride 1, dilation 1, groups=1 and "
+                         "padding_mode='zeros' (with a non-empty output); use method='direct' or 'auto'")
+    x, w = p.x, p.w
+    if fallback is not None and not dispatch._finite(w):
+        return fallback(p)
+    N, C, H, W = x.shape
+    Cout = w.shape[0]
+    Ho, Wo = p.out_hw
+    nt, nc, Coutp, TW, band, Tqp = _winograd_plan(p)
+    up = np.empty((16, Coutp // nc, C * nc), dtype=p.dtype)
+    _winograd.transform_weights(w.reshape(Cout, -1), up, nt)
+    pix = np.arange(Tqp, dtype=np.intp)
+    off = np.arange(C, dtype=np.intp) * Tqp
+    ws = workspace(nt * _winograd.workspace_elements(C, Coutp, TW, band, Tqp), p.dtype)
+    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    nonfinite = _winograd.forward(x.reshape(N, -1), up, out.reshape(N, -1), bias, C, H, W, Cout, Ho, Wo,
+                                  p.pads[0], p.pads[2], band, pix, off, ws, nt)
+    if nonfinite and fallback is not None:
+        return fallback(p)
+    return out
+
+
+def _winograd_grad_weight(p, go, fallback):
+    """grad_weight by Winograd's F(2x2, 3x3) (``_winograd.grad_weight``):
+    the gradient of the transformed weights, sum over tiles of the
+    transformed grad_output times the transformed input, mapped back by
+    G^T dU G. NaN or inf in the input or grad_output: ``fallback(p, go)``."""
+    from ..methods import winograd as _winograd
+
+    x = p.x
+    N, C, H, W = x.shape
+    Cout = p.w.shape[0]
+    Ho, Wo = p.out_hw
+    nt, nc, Coutp, TW, band, Tqp = _winograd_plan(p)
+    Cp = -(-C // _winograd.GRAD_TAP_MULTIPLE) * _winograd.GRAD_TAP_MULTIPLE
+    off = np.minimum(np.arange(Cp, dtype=np.intp), C - 1) * Tqp
+    ws = workspace(nt * _winograd.workspace_elements(C, Coutp, TW, band, Tqp), p.dtype)
+    acc = np.zeros((nt, 16, Cp * Coutp), dtype=p.dtype)
+    nonfinite = _winograd.grad_weight(x.reshape(N, -1), go.reshape(N, -1), acc, C, H, W, Cout, Ho, Wo,
+                                      p.pads[0], p.pads[2], band, off, ws, nt)
+    if nonfinite:
+        return fallback(p, go)
+    du = acc[0] if nt == 1 else acc.sum(axis=0)
+    gw = np.empty(p.w.shape, dtype=p.dtype)
+    _winograd.untransform_weight_grad(du, gw.reshape(Cout, -1), Coutp, nt)
+    return gw
+
+
+def _winograd_plan(p):
+    """The geometry shared by the Winograd forward and weight gradient.
+
+    Returns ``(threads, nc, Coutp, TW, band, Tqp)``: output channels per
+    kernel block and their padded count, tiles per row, tile rows per work
+    item (transformed input near _WINOGRAD_BAND_BYTES, enough items for the
+    threads, bands of equal height) and tiles per item padded to the
+    kernel's block.
+    """
+    from ..methods import winograd as _winograd
+
+    N, C = p.x.shape[:2]
+    Cout = p.w.shape[0]
+    TH, TW = -(-p.out_hw[0] // 2), -(-p.out_hw[1] // 2)
+    nt = _threads(p)
+    nc = _winograd.BLOCK_CHANNELS[p.dtype.itemsize]
+    band = max(1, _WINOGRAD_BAND_BYTES // (16 * C * TW * p.dtype.itemsize))
+    if nt > 1:
+        band = min(band, max(1, -(-TH * N // (_ITEMS_PER_THREAD * nt))))
+    band = min(band, TH)
+    band = -(-TH // -(-TH // band))
+    Tqp = -(-band * TW // _winograd.TILE_MULTIPLE) * _winograd.TILE_MULTIPLE
+    return nt, nc, -(-Cout // nc) * nc, TW, band, Tqp
+
+
+def _choose(p):
+    """conv2d 'auto' for the validated arguments ``p``."""
+    return dispatch.choose_conv_method(p.x.shape, p.w.shape, p.stride, p.groups, p.dtype.itemsize,
+                                        p.dilation, p.padding_mode, p.out_hw)
+
+
+_FORWARD = {"direct": _direct_forward, "im2col": _im2col_forward, "winograd": _winograd_forward}
+
+
+def _blocked_grad_weight(p, go):
+    """grad_weight on the band planes (``_conv_direct.grad_weight_blocked``)."""
+    from ..methods import conv_direct as _conv_direct
+
+    N = p.x.shape[0]
+    Cout, Cg, kh, kw = p.w.shape
+    tables, off, _ = _band_plan(p)
+    groups, Cog = p.groups, Cout // p.groups
+    nc = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
+    nt = _threads(p)
+    ntaps = off.size
+    off = np.concatenate([off, np.zeros(-ntaps % _conv_direct.GW_BLOCK_TAPS, dtype=np.intp)])
+    acc = np.zeros((nt, groups, off.size, -(-Cog // nc) * nc), dtype=p.dtype)
+    ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], acc.shape[3], True, True), p.dtype)
+    _conv_direct.grad_weight_blocked(p.x.reshape(N, -1), go.reshape(N, -1), acc, *tables, off, ws, nt)
+    gw = acc.sum(axis=0) if nt > 1 else acc[0]
+    return np.ascontiguousarray(gw[:, :ntaps, :Cog].transpose(0, 2, 1)).reshape(Cout, Cg, kh, kw)
+
+
+def forward(p):
+    """conv2d of a checked problem ``p`` (``validate.conv2d_args``)."""
+    method = _choose(p) if p.method == "auto" else p.method
+    if method == "winograd" and p.method == "auto":
+        out = _winograd_forward(p, fallback=_direct_forward)  # NaN / inf: the direct sums
+    else:
+        out = _FORWARD[method](p)
+    return out[0] if p.unbatched else out
+
+
+def backward(p, go):
+    """conv2d_backward of a checked problem ``p`` and gradient ``go``."""
+    from ..methods import im2col as _im2col  # loads scipy's BLAS: only when first needed
+
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    Ho, Wo = p.out_hw
+    P, K = Ho * Wo, Cg * kh * kw
+    nt = _threads(p)
+    grad_bias = go.sum(axis=(0, 2, 3))
+    if N == 0:
+        gx, gw = np.zeros((N, C, H, W), dtype=p.dtype), np.zeros(w.shape, dtype=p.dtype)
+        return (gx[0] if p.unbatched else gx), gw, grad_bias
+    blocked_gw, correlated_gx = _blocked_grad_weight_serves(p), _grad_input_by_correlation(p)
+    if not (blocked_gw and correlated_gx):  # im2col / col2im serve the rest
+        ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
+        pw = _is_pointwise(p)
+        pinnable = blas_threads_pinnable()
+        go2 = go.reshape(N, -1)
+    if _choose(p) == "winograd":
+        gw = _winograd_grad_weight(p, go, fallback=_blocked_grad_weight)
+    elif blocked_gw:
+        gw = _blocked_grad_weight(p, go)
+    else:
+        gw = _im2col_grad_weight(p, go2, ridx, cidx, crange, pinnable)
+    if correlated_gx:
+        gx = _grad_input_direct(p, go)
+        return (gx[0] if p.unbatched else gx), gw, grad_bias
+
+    # grad_input: scatters of one (image, group) must stay on one thread;
+    # with fewer (image, group) pairs than threads, each thread scatters its
+    # tiles into a private copy of grad_input, summed at the end.
+    gx = np.zeros((N, C, H, W), dtype=p.dtype)
+    if not pinnable:
+        mode, copies = 2, 1
+    elif N * p.groups >= nt or nt == 1:
+        mode, copies = 0, 1
+    else:
+        mode, copies = 1, nt
+    outer = mode != 2
+    pt = _pixel_tile(p, nt, outer)
+    ws = workspace(0 if pw else (nt if outer else 1) * K * pt, p.dtype)
+    gxs = gx[None] if copies == 1 else np.zeros((copies, N, C, H, W), dtype=p.dtype)
+    with blas_threads(1 if outer else nt):
+        _im2col.grad_input(w.reshape(Cout, K), go2, gxs.reshape(copies, N, -1), ws, p.groups, Cg, H, W,
+                           kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange, pw, pt, _omp(nt, outer), mode)
+    if copies > 1:
+        np.sum(gxs, axis=0, out=gx)
+    return (gx[0] if p.unbatched else gx), gw, grad_bias
+
+
+def _blocked_grad_weight_serves(p):
+    """Whether grad_weight runs on the band planes (else im2col + GEMM).
+
+    Not for 1x1 convolutions without stride or padding (a plain GEMM with no
+    copy), nor when the output channels of a group fill less than two thirds
+    of the kernel's channel blocks.
+    """
+    from ..methods import conv_direct as _conv_direct
+
+    Cog = p.w.shape[0] // p.groups
+    nc = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
+    return not _is_pointwise(p) and Cog * 3 >= -(-Cog // nc) * nc * 2
+
+
+def _im2col_grad_weight(p, go2, ridx, cidx, crange, pinnable):
+    """grad_weight as GEMMs of grad_output with im2col tiles (per-thread sums)."""
+    from ..methods import im2col as _im2col
+
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    Ho, Wo = p.out_hw
+    P, K = Ho * Wo, Cg * kh * kw
+    nt = _threads(p)
+    pw = _is_pointwise(p)
+    outer = pinnable
+    pt = _pixel_tile(p, nt, outer)
+    nacc = nt if outer else 1
+    ws = workspace(0 if pw else nacc * K * pt, p.dtype)
+    acc = np.zeros((nacc, Cout, K), dtype=p.dtype)
+    with blas_threads(1 if outer else nt):
+        _im2col.grad_weight(x.reshape(N, -1), go2, acc, ws, p.groups, Cg, H, W, kh, kw, p.stride[1],
+                            Ho, Wo, ridx, cidx, crange, p.dtype.type(0), pw, pt, _omp(nt, outer), outer)
+    return (acc[0] if nacc == 1 else acc.sum(axis=0)).reshape(w.shape)
+
+
+def _grad_input_by_correlation(p):
+    """Whether grad_input can run as a forward correlation (see _grad_input_direct)."""
+    (kh, kw), (dh, dw) = p.w.shape[2:], p.dilation
+    Cg = p.w.shape[1]
+    # Not for 1x1 layers: their grad_input is one GEMM per image on grad_output
+    # in place (measured in the whole backward, 8x256->256 14x14: GEMM 2.84 ms,
+    # direct 3.05, though the direct forward wins that layer).
+    return (p.stride == (1, 1) and p.padding_mode == "zeros" and Cg >= _BLOCKED_MIN_CHANNELS
+            and not _is_pointwise(p)
+            and max(p.pads[:2]) <= dh * (kh - 1) and max(p.pads[2:]) <= dw * (kw - 1))
+
+
+def _grad_input_direct(p, go):
+    """grad_input of a stride-1, zero-padded conv2d as a forward correlation.
+
+    With unit stride, the transposed correlation is itself a correlation: of
+    grad_output, padded by d*(k-1) - pad on each side, with the kernels
+    flipped and input / output channels swapped within each group. It runs on
+    the blocked direct kernel: no col2im scatter.
+    """
+    Cout, Cg, kh, kw = p.w.shape
+    G = p.groups
+    (dh, dw) = p.dilation
+    wt = p.w.reshape(G, Cout // G, Cg, kh, kw).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+    wt = np.ascontiguousarray(wt).reshape(G * Cg, Cout // G, kh, kw)
+    pt, pb, pl, pr = p.pads
+    pads = (dh * (kh - 1) - pt, dh * (kh - 1) - pb, dw * (kw - 1) - pl, dw * (kw - 1) - pr)
+    q = dataclasses.replace(p, x=go, w=wt, bias=None, pads=pads, out_hw=tuple(p.x.shape[2:]))
+    return _winograd_forward(q, fallback=_blocked_forward) if _choose(q) == "winograd" else _blocked_forward(q)
+
+
+def unfold(x, geometry, unbatched, num_threads):
+    """im2col of a checked input ``x`` (N, C, H, W) (``validate.unfold_args``)."""
+    from ..methods import im2col as _im2col  # loads scipy's BLAS: only when first needed
+
+    ks, dil, pad, st, Ho, Wo = geometry
+    N, C, H, W = x.shape
+    K = C * ks[0] * ks[1]
+    out = np.empty((N, K, Ho * Wo), dtype=x.dtype)
+    if out.size:
+        ridx, cidx, crange = _geometry((H, W), ks, st, dil, (pad[0], pad[0], pad[1], pad[1]), (Ho, Wo), "zeros")
+        _im2col.im2col_into(x.reshape(N, -1), out.reshape(N, -1), C, H, W, ks[0], ks[1], st[1], Ho, Wo,
+                            ridx, cidx, crange, x.dtype.type(0), num_threads)
+    return out[0] if unbatched else out
+
+
+def fold(c, geometry, unbatched, num_threads):
+    """col2im of checked columns ``c`` (N, K, L) (``validate.fold_args``)."""
+    from ..methods import im2col as _im2col  # loads scipy's BLAS: only when first needed
+
+    osz, ks, dil, pad, st, Ho, Wo = geometry
+    N, K, L = c.shape
+    C = K // (ks[0] * ks[1])
+    H, W = osz
+    out = np.zeros((N, C, H, W), dtype=c.dtype)
+    if out.size and c.size:
+        ridx, cidx, crange = _geometry((H, W), ks, st, dil, (pad[0], pad[0], pad[1], pad[1]), (Ho, Wo), "zeros")
+        _im2col.col2im_into(c.reshape(N, -1), out.reshape(N, -1), C, H, W, ks[0], ks[1], st[1], Ho, Wo,
+                            ridx, cidx, crange, num_threads)
+    return out[0] if unbatched else out
+
+
+# ---------------------------------------------------------------- correlate2d engine
+
+def offset_correlate_im2col(x, w, shape, offsets, boundary, fill, num_threads):
+    """The offset correlation (one channel, one output channel) by im2col +
+    GEMM: a matrix-vector product over tiles of output pixels, the boundary
+    an extended-index gather; complex inputs use cgemm / zgemm."""
+    from ..methods import im2col as _im2col  # loads scipy's BLAS: only when first needed
+
+    H, W = x.shape
+    kh, kw = w.shape
+    Ho, Wo = shape
+    mode = BOUNDARY_NAMES[boundary]
+    ridx, _ = index_table(Ho, kh, 1, 1, offsets[0], H, mode)
+    cidx, crange = index_table(Wo, kw, 1, 1, offsets[1], W, mode)
+    out = np.empty((1, Ho * Wo), dtype=x.dtype)
+    P, K = Ho * Wo, kh * kw
+    if P * K < _MIN_PARALLEL_WORK:
+        num_threads = 1
+    outer = blas_threads_pinnable()
+    pt = _tile(P, K, x.dtype.itemsize, 1, num_threads, outer)
+    ws = workspace((num_threads if outer else 1) * K * pt, x.dtype)
+    with blas_threads(1 if outer else num_threads):
+        _im2col.forward(x.reshape(1, -1), w.reshape(1, K), out, np.empty(0, x.dtype), ws, 1, 1, H, W,
+                        kh, kw, 1, Ho, Wo, ridx, cidx, crange, x.dtype.type(fill), False, pt,
+                        _omp(num_threads, outer), outer)
+    return out.reshape(shape)
+
+
+class _Im2colOffsetEngine:
+    """The im2col method as the dispatcher's engine for correlate2d (see
+    ``dispatch.engine``): its offset correlation is composed here from the
+    method's gather and GEMM, with conv2d's tiles and workspaces."""
+
+    SERVES_COMPLEX = True
+    SERVES_INTEGER = False
+    correlate = staticmethod(offset_correlate_im2col)
+
+
+im2col_offset_engine = _Im2colOffsetEngine()

@@ -1,0 +1,208 @@
+"""The cost model: estimated seconds of each method for one offset correlation.
+
+Each method's time is estimated as
+    units(method, case) * constant(method, dtype) / parallel(threads) + overhead
+(see :data:`DEFAULT_CONSTANTS`). ``fastcorr._engine.dispatch`` ranks the
+methods by these estimates; ``fastcorr._engine.calibrate`` measures the
+constants on this machine.
+"""
+import json
+import os
+import threading
+
+import numpy as np
+
+# Each method's time is estimated as
+#     units(method, case) * constant(method, dtype) / parallel(threads) + overhead
+# where units are flop-like counts of the method's inner work (multiply-adds,
+# N log N transform units, elements streamed). Constants are seconds per unit
+# at 1 thread; ``par`` is the gain of each extra thread (1.0 = linear). The
+# shipped defaults were measured on a 2-core AMD EPYC (Zen3, AVX2+FMA);
+# ``python -m fastcorr calibrate`` measures them on this machine.
+# The FFT method's row-spectrum plan (small images, one thread) has its own
+# line: ``rows4`` / ``rows8`` seconds per unit of ``_fft.plan_cost`` plus
+# ``rows_overhead``, fitted on 64² and 128² images with 11x11-101x101
+# kernels (float32: 28 us + 2.3e-10 s/unit, float64: 38 us + 2.6e-10;
+# within 0.88-1.12 of the measured times).
+
+DEFAULT_CONSTANTS = {
+    "direct": {"f4": 2.7e-11, "f8": 5.4e-11, "u8": 4.0e-10, "edge": 3.0e-10, "out": 4.0e-10, "par": 0.95,
+               "overhead": 1e-5},
+    "separable": {"f4": 5.0e-11, "f8": 9.0e-11, "out": 6.0e-10, "par": 0.85, "overhead": 2e-5},
+    "fft": {"f4": 2.2e-10, "f8": 6.0e-10, "pass": 8.0e-10, "tile": 1.2e-4, "par": 0.5, "overhead": 4e-5,
+            "cached": 0.5, "rows4": 2.28e-10, "rows8": 2.58e-10, "rows_overhead": 3.3e-5},
+    "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5},
+}
+
+#: Bytes of one core's L2 cache (Zen 4: 1 MiB), and the overlap-save tiles
+#: from which cache-resident tiles are cheaper (see ``_units``).
+CACHE_BYTES = 2**20
+CACHED_TILES = 64
+
+_calibration = None
+_generation = 0
+_calibration_lock = threading.Lock()
+
+#: Called with no argument after :func:`reset_constants` (the dispatcher
+#: registers the forgetting of its plans, ranked under the old constants).
+reset_hooks = []
+
+
+def calibration_path():
+    """Where ``python -m fastcorr calibrate`` stores its constants (JSON).
+
+    ``$XDG_CACHE_HOME/fastcorr/calibration.json``, ``~/.cache`` when
+    ``XDG_CACHE_HOME`` is unset.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fastcorr", "calibration.json")
+
+
+def constants():
+    """The cost-model constants in use: the calibration file's, else the defaults."""
+    global _calibration
+    cached = _calibration
+    if cached is not None:
+        return cached
+    with _calibration_lock:
+        if _calibration is None:
+            merged = {m: dict(c) for m, c in DEFAULT_CONSTANTS.items()}
+            try:
+                with open(calibration_path()) as f:
+                    data = json.load(f)
+                for m, c in data.get("constants", {}).items():
+                    if m in merged and isinstance(c, dict):
+                        merged[m].update({k: float(v) for k, v in c.items() if k in merged[m]})
+            except (OSError, ValueError, TypeError, AttributeError):
+                pass
+            _calibration = merged
+        return _calibration
+
+
+def reset_constants():
+    """Forget loaded constants (re-read the calibration file on next use)."""
+    global _calibration, _generation
+    with _calibration_lock:
+        _calibration = None
+        _generation += 1
+    for hook in reset_hooks:
+        hook()
+
+
+def _par(c, threads):
+    return 1.0 + c["par"] * (max(1, threads) - 1)
+
+
+def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
+    """Inner-work units of ``method`` for one real offset correlation."""
+    Ho, Wo = shape
+    kh, kw = wshape
+    out = float(Ho) * Wo
+    if method == "direct":
+        # Columns whose window crosses the image's left/right edge go through
+        # narrow blocks on per-row extended copies: "edge" counts their
+        # multiply-adds, which cost several times an interior one.
+        from ..methods import direct
+
+        inner = max(0, min(Wo, xshape[1] - kw + 1))
+        edge = float(Ho) * max(0, Wo - inner) * kh * kw
+        row_taps = float(Ho) * kh  # kernel rows summed over output rows
+        if (Ho + kh - 1) * (Wo + kw - 1) <= direct.PAD_SMALL_ELEMENTS:
+            edge, inner = 0.0, Wo  # small images are padded whole first: no edge columns
+            if boundary == 0:
+                row_taps = _rows_inside(xshape[0], Ho, kh)  # rows of fill are left out
+        if dtype.kind in "fc":
+            inner = _kernel_columns(inner, direct.VECTOR_BYTES // _real_itemsize(dtype), direct.BLOCK_VECTORS)
+        return {"mac": row_taps * inner * kw, "edge": edge, "out": out}
+    if method == "separable":
+        return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out}
+    if method == "fft":
+        from ..methods import fft
+
+        data = None
+        if boundary == 0:
+            # the image's extent in the extended image, taken as centred
+            # (exact for odd kernels in 'same' and 'full')
+            data = []
+            for n, out, k in zip(xshape, shape, wshape):
+                lead = max(0, out + k - 1 - n) // 2
+                data.append((lead, lead + min(n, out + k - 1)))
+        f, p, tiles, spectrum, serial = fft.plan_cost(shape, wshape, dtype, data)
+        if serial:  # the row-spectrum plan: its own constants, see DEFAULT_CONSTANTS
+            return {"rows": f}
+        if not (1 < tiles < CACHED_TILES and spectrum <= CACHE_BYTES):
+            # The transform constant is that of the 1024² transforms it was
+            # first measured on, with their padded copy. Most plans run at
+            # about half of it: whole small images (a 101² image with a
+            # 64x64 kernel: 0.15 ms, the full constant said 0.22), many
+            # overlap-save tiles (4096², 15x15-21x21 kernels: 576-784 tiles
+            # of 160²-192²), the image transformed as it is (512² / 1024²
+            # float32 'valid': 0.9 / 3.7 ms, the full constant said 1.8 /
+            # 7.9) and a few large tiles (4096², 21x21: 25 tiles of 864²,
+            # 87-94 ms against 138). A few dozen small tiles (1024², 21x21:
+            # 36 of 192²) pay their overheads instead (10.6 ms against 7.4
+            # for direct, float32); the planner now avoids them.
+            f *= constants()["fft"].get("cached", 1.0)
+        # Overlap-save tiles cost more than their N log N count says (many
+        # small transforms, slicing, scatter): measured ~0.1 ms per tile on
+        # 1024²-4096² images with 15x15-21x21 kernels.
+        return {"mac": f, "pass": p, "tile": float(tiles) if tiles > 1 else 0.0}
+    if method == "im2col":
+        return {"mac": out * kh * kw, "col": out * kh * kw, "out": out}
+    return None
+
+
+def _rows_inside(H, Ho, kh):
+    """Kernel rows that fall on image rows, summed over the ``Ho`` output
+    rows, with the image centred in the extended rows (as 'same' and 'full'
+    place it). The direct method leaves the others out when the boundary
+    is a fill (a 64² float32 'same' call with a 31x31 kernel: 62 -> 56 us).
+
+    >>> _rows_inside(64, 64, 31), 64 * 31
+    (1744.0, 1984)
+    """
+    from ..methods import fft
+
+    lead = max(0, Ho + kh - 1 - H) // 2
+    return float(fft._tap_rows(H, Ho, kh, -lead))
+
+
+def _real_itemsize(dtype):
+    """4 or 8: the float precision a float or complex dtype is computed in
+    (float16 as float32; complex by its real parts)."""
+    return 4 if dtype.itemsize <= (4 if dtype.kind == "f" else 8) else 8
+
+
+def _kernel_columns(n, lanes, vectors):
+    """Columns the direct kernel computes for a row of ``n``: whole blocks of
+    ``vectors`` vectors (the last one overlapping), or for rows narrower than
+    a block, whole vectors. Measured: 38 float32 columns cost as 64 (1.9x
+    the multiply-add count), one column as 8-9."""
+    block = lanes * vectors
+    if n >= block:
+        return -(-n // block) * block
+    return -(-n // lanes) * lanes
+
+
+def estimate(method, xshape, wshape, shape, dtype, threads, rank=1, boundary=0):
+    """Estimated seconds for ``method`` on one offset correlation (None: unknown)."""
+    dtype = np.dtype(dtype)
+    cs = constants().get(method)
+    u = _units(method, xshape, wshape, shape, dtype, rank, boundary)
+    if cs is None or u is None:
+        return None
+    if "rows" in u:
+        key = f"rows{_real_itemsize(dtype)}"
+        return u["rows"] * cs[key] + cs["rows_overhead"] if key in cs else None
+    if dtype.kind in "iu":
+        key, mult = "u8", 1.0
+    else:
+        key = f"f{_real_itemsize(dtype)}"
+        mult = (2.0 if method == "fft" else 4.0) if dtype.kind == "c" else 1.0
+    if key not in cs:
+        return None
+    t = u["mac"] * cs[key]
+    for extra in ("out", "pass", "col", "edge", "tile"):
+        if extra in u and extra in cs:
+            t += u[extra] * cs[extra]
+    return mult * t / _par(cs, threads) + cs["overhead"]

@@ -1,0 +1,453 @@
+"""Argument checking and normalisation: the one place where errors are raised.
+
+Every public function passes its raw arguments through here before any work
+starts; the method modules trust what they receive.
+"""
+import math
+import numbers
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import resolve_threads
+
+MODES = ("full", "same", "valid")
+# scipy's spellings, mapped to the kernels' boundary codes.
+BOUNDARIES = {"fill": 0, "pad": 0, "wrap": 1, "circular": 1, "symm": 2, "symmetric": 2}
+BOUNDARY_NAMES = {0: "fill", 1: "wrap", 2: "symm"}
+SIGNAL_METHODS = ("auto", "direct", "im2col", "fft", "separable")
+
+
+def as_array(value, name, ndim=None):
+    """``np.asarray(value)`` with a clear error for unusable dtypes or shapes."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
+    if not arr.flags.aligned:
+        # e.g. a view into a byte buffer (pickle protocol 5 frames from
+        # dask.distributed): the compiled kernels read whole elements, which
+        # C requires to be aligned; a copy is.
+        arr = arr.copy()
+    kind = arr.dtype.kind
+    if kind in "OSUVMm" or arr.dtype.fields is not None:
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}, which fastcorr cannot correlate; "
+            "use a numeric dtype (integer, float or complex)"
+        )
+    if kind == "b":
+        raise TypeError(
+            f"{name} has dtype bool, which (like scipy) fastcorr does not correlate; "
+            f"convert it first, e.g. {name}.astype(np.uint8) or .astype(np.float32)"
+        )
+    if ndim is not None and arr.ndim not in np.atleast_1d(ndim):
+        want = " or ".join(str(d) for d in np.atleast_1d(ndim))
+        raise ValueError(f"{name} must be a {want}-D array, got {arr.ndim}-D with shape {arr.shape}")
+    return arr
+
+
+def choice(value, name, allowed):
+    if not isinstance(value, str) or value not in allowed:
+        opts = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name} must be one of {opts}, got {value!r}")
+    return value
+
+
+def signal_result_dtype(dtype1, dtype2):
+    """scipy.signal.correlate2d's result dtype, with float16 accepted."""
+    if dtype1 is dtype2:  # the common case, without numpy's promotion machinery
+        return dtype1
+    return np.result_type(dtype1, dtype2)
+
+
+def fill_scalar(fillvalue, dtype):
+    """scipy's rule: one element, converted through complex, then to ``dtype``."""
+    if type(fillvalue) in (int, float) and dtype.kind in "fc" and dtype.itemsize <= 16 and abs(fillvalue) < 1e30:
+        return dtype.type(fillvalue)  # the common case, without the general machinery
+    try:
+        arr = np.asarray(fillvalue)
+    except (ValueError, TypeError):
+        arr = None
+    if arr is None or arr.dtype.kind not in "biufc":
+        raise TypeError(f"fillvalue must be a number, got {fillvalue!r}")
+    if arr.size != 1:
+        raise ValueError(f"fillvalue must be a scalar (or an array with one element), got shape {arr.shape}")
+    value = complex(arr.reshape(()).item())
+    if dtype.kind != "c" and value.imag != 0:
+        raise ValueError(
+            f"fillvalue {fillvalue!r} is complex but the output dtype is {dtype}: "
+            "it cannot be cast without losing its imaginary part"
+        )
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        if dtype.kind == "c":
+            return np.asarray(value, dtype=dtype).reshape(())[()]
+        return np.asarray(value.real).astype(dtype)[()]
+
+
+@dataclass
+class SignalProblem:
+    """A validated correlate2d / convolve2d call."""
+
+    in1: np.ndarray
+    in2: np.ndarray
+    mode: str
+    boundary: int
+    fill: object
+    dtype: np.dtype
+    method: str
+    num_threads: int
+    swapped: bool
+
+
+def signal_args(func, in1, in2, mode, boundary, fillvalue, method, num_threads):
+    """Validate the arguments of ``correlate2d`` / ``convolve2d``."""
+    a = as_array(in1, "in1")
+    b = as_array(in2, "in2")
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(
+            f"{func} inputs must both be 2-D arrays: in1 has shape {a.shape}, in2 has shape {b.shape}"
+        )
+    choice(mode, "mode", MODES)
+    if not isinstance(boundary, str) or boundary not in BOUNDARIES:
+        raise ValueError(
+            "boundary must be 'fill' (or 'pad'), 'wrap' (or 'circular') or 'symm' "
+            f"(or 'symmetric'), got {boundary!r}"
+        )
+    bcode = BOUNDARIES[boundary]
+    choice(method, "method", SIGNAL_METHODS)
+    nthreads = resolve_threads(num_threads)
+    dtype = signal_result_dtype(a.dtype, b.dtype)
+    fill = fill_scalar(fillvalue, dtype)
+
+    swapped = False
+    if mode == "valid":
+        (h1, w1), (h2, w2) = a.shape, b.shape
+        ok1 = h1 >= h2 and w1 >= w2
+        ok2 = h2 >= h1 and w2 >= w1
+        if not (ok1 or ok2):
+            raise ValueError(
+                "For 'valid' mode, one must be at least as large as the other in every dimension: "
+                f"in1 has shape {a.shape}, in2 has shape {b.shape}"
+            )
+        if not ok1:
+            a, b = b, a
+            swapped = True
+    if a.size == 0 and bcode != 0 and b.size != 0 and mode == "full":
+        raise ValueError(
+            f"in1 is empty (shape {a.shape}): boundary {boundary!r} has nothing to wrap or reflect"
+        )
+    return SignalProblem(a, b, mode, bcode, fill, dtype, method, nthreads, swapped)
+
+
+def positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 2**62
+
+
+PHYSICAL_MEMORY = _physical_memory()
+
+
+def _human(nbytes):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if nbytes < 1024 or unit == "EiB":
+            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{nbytes} B"
+        nbytes /= 1024
+
+
+def check_output_fits(shape, dtype, name="output"):
+    """MemoryError, before any work, when the result alone exceeds physical memory."""
+    nbytes = math.prod(map(int, shape)) * np.dtype(dtype).itemsize
+    limit = PHYSICAL_MEMORY
+    if nbytes > limit:
+        raise MemoryError(
+            f"the {name} of shape {tuple(int(s) for s in shape)} and dtype {np.dtype(dtype)} needs "
+            f"{_human(nbytes)}, more than this machine's memory ({_human(limit)})"
+        )
+
+
+# --- conv2d / conv2d_backward / im2col / col2im (torch.nn.functional semantics) ---
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+#: Largest kernel size, stride, dilation or padding accepted (keeps index
+#: arithmetic far from 64-bit overflow; no real layer comes near it).
+MAX_GEOMETRY = 2**31 - 1
+CONV_METHODS = ("auto", "direct", "im2col", "winograd")
+
+
+def pair_arg(value, name, minimum=1):
+    """An int or a pair of ints, each >= ``minimum``, as a tuple (h, w)."""
+    if type(value) is int and minimum <= value <= MAX_GEOMETRY:  # the common case, without the ABC checks
+        return value, value
+    if (type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int
+            and minimum <= value[0] <= MAX_GEOMETRY and minimum <= value[1] <= MAX_GEOMETRY):
+        return value
+    items = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name} must be >= {minimum} in every dimension, got {value!r}")
+    if any(v > MAX_GEOMETRY for v in items):
+        raise ValueError(f"{name} must be at most {MAX_GEOMETRY} in every dimension, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def conv_dtype(*arrays):
+    """Compute dtype of a conv2d call: float32 or float64 (integers -> float64)."""
+    dtype = np.result_type(*[a.dtype for a in arrays if a is not None])
+    if dtype.kind == "c":
+        raise TypeError(f"conv2d computes real float32/float64 data, got complex dtype {dtype}")
+    if dtype.kind in "iub" or (dtype.kind == "f" and dtype.itemsize > 8):
+        return np.dtype(np.float64)
+    if dtype.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+@dataclass
+class ConvProblem:
+    """A validated conv2d call (arrays in the compute dtype, C-contiguous, NCHW)."""
+
+    x: np.ndarray
+    w: np.ndarray
+    bias: object
+    stride: tuple
+    dilation: tuple
+    pads: tuple  # (top, bottom, left, right)
+    groups: int
+    padding_mode: str
+    method: str
+    num_threads: int
+    out_hw: tuple
+    unbatched: bool
+    dtype: np.dtype
+
+
+def conv2d_args(input, weight, bias, stride, padding, dilation, groups, padding_mode, method,
+                num_threads, func="conv2d"):
+    """Validate and normalise the arguments of ``conv2d`` (torch semantics)."""
+    x = as_array(input, "input", ndim=(3, 4))
+    w = as_array(weight, "weight", ndim=4)
+    b = None if bias is None else as_array(bias, "bias", ndim=1)
+    stride = pair_arg(stride, "stride")
+    dilation = pair_arg(dilation, "dilation")
+    groups = positive_int(groups, "groups")
+    choice(padding_mode, "padding_mode", PADDING_MODES)
+    choice(method, "method", CONV_METHODS)
+    nthreads = resolve_threads(num_threads)
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x[None]
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    if C % groups:
+        raise ValueError(f"groups={groups} must divide the input channels, got input with {C} channels")
+    if Cout % groups:
+        raise ValueError(f"groups={groups} must divide the output channels, got weight with {Cout} output channels")
+    if Cg * groups != C:
+        raise ValueError(
+            f"weight of shape {w.shape} expects {Cg * groups} input channels (groups={groups}), "
+            f"but input has {C} channels (shape {tuple(np.shape(input))})"
+        )
+    if 0 in (Cout, kh, kw):
+        raise ValueError(f"weight must have no empty dimension, got shape {w.shape}")
+    if b is not None and b.shape != (Cout,):
+        raise ValueError(f"bias must have shape ({Cout},) (one per output channel), got {b.shape}")
+    if isinstance(padding, str):
+        choice(padding, "padding", ("valid", "same"))
+        if padding == "valid":
+            pads = (0, 0, 0, 0)
+        else:
+            if stride != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions (stride must be 1)")
+            th, tw = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+            pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    else:
+        ph, pw = pair_arg(padding, "padding", minimum=0)
+        pads = (ph, ph, pw, pw)
+    if padding_mode != "zeros" and any(pads):
+        if H == 0 or W == 0:
+            raise ValueError(f"padding_mode={padding_mode!r} needs a non-empty input, got shape {x.shape}")
+        for p, size, axis in ((pads[0], H, "height"), (pads[1], H, "height"), (pads[2], W, "width"), (pads[3], W, "width")):
+            if padding_mode == "reflect" and p >= size:
+                raise ValueError(
+                    f"padding {p} must be smaller than the input {axis} {size} for padding_mode='reflect'"
+                )
+            if padding_mode == "circular" and p > size:
+                raise ValueError(
+                    f"padding {p} must not exceed the input {axis} {size} for padding_mode='circular'"
+                )
+    Ho = conv_out_size(H, pads[0] + pads[1], kh, dilation[0], stride[0])
+    Wo = conv_out_size(W, pads[2] + pads[3], kw, dilation[1], stride[1])
+    if Ho <= 0 or Wo <= 0:
+        raise ValueError(
+            f"{func}: the output size ({Ho}, {Wo}) is not positive: input of spatial size ({H}, {W}) "
+            f"with padding {pads} is smaller than the dilated kernel "
+            f"({dilation[0] * (kh - 1) + 1}, {dilation[1] * (kw - 1) + 1})"
+        )
+    dtype = conv_dtype(x, w, b)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    w = np.ascontiguousarray(w, dtype=dtype)
+    if b is not None:
+        b = np.ascontiguousarray(b, dtype=dtype)
+    return ConvProblem(x, w, b, stride, dilation, pads, groups, padding_mode, method, nthreads,
+                       (Ho, Wo), unbatched, dtype)
+
+
+def conv_grad_output_arg(grad_output, p):
+    """Check ``grad_output`` against a validated problem; return it NCHW in p.dtype."""
+    g = as_array(grad_output, "grad_output", ndim=(3, 4))
+    want = (p.x.shape[0], p.w.shape[0], *p.out_hw)
+    if p.unbatched:
+        if g.ndim != 3 or g.shape != want[1:]:
+            raise ValueError(f"grad_output must have shape {want[1:]} (the conv2d output), got {g.shape}")
+        g = g[None]
+    elif g.shape != want:
+        raise ValueError(f"grad_output must have shape {want} (the conv2d output), got {g.shape}")
+    return np.ascontiguousarray(g, dtype=p.dtype)
+
+
+def conv_out_size(size, total_pad, k, dilation, stride):
+    """Output positions along one axis (torch's rule for conv2d / unfold / fold)."""
+    return (size + total_pad - dilation * (k - 1) - 1) // stride + 1
+
+
+def _block_geometry(size_hw, kernel_size, dilation, padding, stride):
+    """Checked (kernel_size, dilation, padding, stride) pairs and the block grid (Ho, Wo)."""
+    kernel_size = pair_arg(kernel_size, "kernel_size")
+    dilation = pair_arg(dilation, "dilation")
+    padding = pair_arg(padding, "padding", minimum=0)
+    stride = pair_arg(stride, "stride")
+    Ho, Wo = (conv_out_size(size_hw[a], 2 * padding[a], kernel_size[a], dilation[a], stride[a]) for a in (0, 1))
+    return kernel_size, dilation, padding, stride, Ho, Wo
+
+
+def unfold_args(input, kernel_size, dilation, padding, stride, func="im2col"):
+    """Validate ``im2col`` (torch unfold) arguments; return (x NCHW, params, unbatched)."""
+    x = as_array(input, "input", ndim=(3, 4))
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x[None]
+    H, W = x.shape[2:]
+    kernel_size, dilation, padding, stride, Ho, Wo = _block_geometry((H, W), kernel_size, dilation, padding, stride)
+    if Ho <= 0 or Wo <= 0:
+        raise ValueError(
+            f"{func}: the number of blocks ({Ho}, {Wo}) is not positive for input of spatial size "
+            f"({H}, {W}), kernel_size={kernel_size}, dilation={dilation}, padding={padding}, stride={stride}"
+        )
+    dtype = conv_dtype(x)
+    return np.ascontiguousarray(x, dtype=dtype), (kernel_size, dilation, padding, stride, Ho, Wo), unbatched
+
+
+def fold_args(cols, output_size, kernel_size, dilation, padding, stride):
+    """Validate ``col2im`` (torch fold) arguments; return (cols N x K x L, params, unbatched)."""
+    c = as_array(cols, "cols", ndim=(2, 3))
+    output_size = pair_arg(output_size, "output_size")
+    unbatched = c.ndim == 2
+    if unbatched:
+        c = c[None]
+    kernel_size, dilation, padding, stride, Ho, Wo = _block_geometry(output_size, kernel_size, dilation, padding, stride)
+    khw = kernel_size[0] * kernel_size[1]
+    if Ho <= 0 or Wo <= 0:
+        raise ValueError(
+            f"col2im: output_size={output_size} gives ({Ho}, {Wo}) blocks, not positive, for "
+            f"kernel_size={kernel_size}, dilation={dilation}, padding={padding}, stride={stride}"
+        )
+    if c.shape[1] % khw:
+        raise ValueError(
+            f"cols dimension 1 ({c.shape[1]}) must be a multiple of kernel_size[0]*kernel_size[1] = {khw}"
+        )
+    if c.shape[2] != Ho * Wo:
+        raise ValueError(
+            f"cols has {c.shape[2]} blocks in its last dimension but output_size={output_size} with "
+            f"these kernel_size/dilation/padding/stride gives {Ho}*{Wo} = {Ho * Wo}"
+        )
+    dtype = conv_dtype(c)
+    return np.ascontiguousarray(c, dtype=dtype), (output_size, kernel_size, dilation, padding, stride, Ho, Wo), unbatched
+
+
+def im2col_cap_arg(nbytes):
+    """The im2col column-buffer cap in bytes: an int >= 1 MiB."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, numbers.Integral):
+        raise TypeError(f"nbytes must be an int (bytes), got {nbytes!r}")
+    if nbytes < 2**20:
+        raise ValueError(f"nbytes must be at least 1 MiB (1048576), got {nbytes}")
+    return int(nbytes)
+
+
+# --- kernels, correlation_matrix, receptive_field (textbook features) ---------
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def kernel_axis(axis):
+    """An image axis for a 1-D stencil: 1 (columns, x) or 0 (rows, y); -1 means 1."""
+    if not _is_int(axis) or int(axis) not in (0, 1, -1, -2):
+        raise ValueError(f"axis must be 1 (along columns) or 0 (along rows), got {axis!r}")
+    return int(axis) % 2
+
+
+def kernel_shape(value, name, minimum=1):
+    """An int or a pair of ints (each >= minimum), as a (h, w) tuple."""
+    items = (value, value) if _is_int(value) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    if len(items) != 2 or not all(_is_int(v) for v in items):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name} must be >= {minimum} in each axis, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+def positive_number(value, name):
+    """A positive real or a pair of them, as a (rows, cols) tuple of floats."""
+    items = (value, value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be a number or a pair of numbers, got {value!r}") from None
+    if len(items) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in items):
+        raise TypeError(f"{name} must be a number or a pair of numbers, got {value!r}")
+    if not all(np.isfinite(v) and v > 0 for v in items):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return tuple(float(v) for v in items)
+
+
+def input_shape_arg(value, name="input_shape"):
+    """A 2-D shape: a pair of non-negative ints."""
+    if _is_int(value):
+        raise TypeError(f"{name} must be a pair of ints (height, width), got {value!r}")
+    return kernel_shape(value, name, minimum=0)
+
+
+def per_layer(value, name, n_layers, minimum=1):
+    """One (h, w) pair per layer from an int, a pair, or a sequence of those."""
+    if _is_int(value):
+        value = [value] * n_layers
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a sequence of ints / (h, w) pairs, got {value!r}") from None
+    if len(items) != n_layers:
+        raise ValueError(f"{name} must have one entry per layer ({n_layers}), got {len(items)}")
+    return [kernel_shape(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(items)]

@@ -1,0 +1,623 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Direct multi-channel conv2d (and its weight gradient): two engines.
+
+``forward_blocked`` / ``grad_weight_blocked`` (layers with at least 4 output
+channels per group): each OpenMP work item is one band of output rows of one
+(image, group). It lays the input rows the band reads out as padded,
+stride-phase-split planes (see the section comment below), so that every
+kernel tap is a constant offset, and runs the register-blocked kernels of
+``_simd/conv_kernels.h`` over them at the FMA rate: no im2col matrix, no edge
+cases in the inner loop.
+
+``forward`` (fewer output channels per group: depthwise and thin layers):
+each work item is one group of output rows of one image (three rows at a
+time with unit strides and dilations, else one), for every output channel in
+turn; it accumulates, tap by tap, scaled input rows into the output rows,
+reading the input through the index tables of im2col
+(``fastcorr._engine.conv.index_table``): padding and padding modes cost nothing in the
+interior.
+"""
+from cython.parallel cimport prange, parallel, threadid
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy, memset
+
+from fastcorr.methods.conv_kernels cimport (
+    real_t, conv_block, conv_cv, transpose_out, even_samples, conv_gw, FC_CB_OC, FC_CB_PIX, FC_CV_VECS,
+    FC_CV_PIX, FC_GW_TAPS,
+)
+
+cdef extern from "simd_kernels.h" nogil:
+    void fc_rows_f32(float* acc, const float* const* rows, const float* const* w,
+                     Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
+    void fc_rows_f64(double* acc, const double* const* rows, const double* const* w,
+                     Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n)
+    void fc_rows3_f32(float* const* acc, const float* const* inp, const float* w, Py_ssize_t nch,
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const float* init,
+                      const float** scratch)
+    void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w, Py_ssize_t nch,
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double* init,
+                      const double** scratch)
+    enum: FC_MR_ROWS
+
+cdef inline void rows_kernel(real_t* acc, const real_t** rows, const real_t** w,
+                             Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t n) noexcept nogil:
+    if real_t is float:
+        fc_rows_f32(acc, rows, w, nrows, kw, n)
+    else:
+        fc_rows_f64(acc, rows, w, nrows, kw, n)
+
+
+cdef inline void rows3_kernel(real_t** acc, const real_t** inp, const real_t* w, Py_ssize_t nch,
+                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const real_t* init,
+                              const real_t** scratch) noexcept nogil:
+    if real_t is float:
+        fc_rows3_f32(acc, inp, w, nch, kh, kw, n, init, scratch)
+    else:
+        fc_rows3_f64(acc, inp, w, nch, kh, kw, n, init, scratch)
+
+
+cdef inline void interior_columns(const Py_ssize_t* crange, Py_ssize_t kw, Py_ssize_t Wo,
+                                  Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """[lo, hi): the output columns whose every tap reads inside the row."""
+    cdef Py_ssize_t k
+    lo[0] = 0
+    hi[0] = Wo
+    for k in range(kw):
+        lo[0] = max(lo[0], crange[k])
+        hi[0] = min(hi[0], crange[kw + k])
+    hi[0] = max(hi[0], lo[0])
+
+
+cdef inline void add_mapped(real_t* acc, const real_t* row, real_t wv, const Py_ssize_t* ci,
+                            Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    """acc[ox] += wv * row[ci[ox]] for start <= ox < stop, skipping zero-padding (-1)."""
+    cdef Py_ssize_t ox
+    for ox in range(start, stop):
+        if ci[ox] >= 0:
+            acc[ox] += wv * row[ci[ox]]
+
+
+cdef void conv_row_blocked(const real_t* x, const real_t* w, real_t* acc, real_t b,
+                           Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
+                           Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t oy,
+                           const Py_ssize_t* ridx, const Py_ssize_t* cidx, const Py_ssize_t* crange,
+                           const real_t** rows, const real_t** wrows) noexcept nogil:
+    """conv_row for unit column stride and dilation: the columns where every
+    tap is inside the image go through the register-blocked SIMD rows kernel
+    (all C x kh input rows at once, FMA chains kept in registers); the few
+    edge columns through the index tables."""
+    cdef Py_ssize_t c, j, k, ox, r, lo, hi, nr = 0
+    cdef const real_t* row
+    cdef const Py_ssize_t* ci
+    cdef real_t wv
+    interior_columns(crange, kw, Wo, &lo, &hi)
+    for ox in range(Wo):
+        acc[ox] = b
+    for c in range(C):
+        for j in range(kh):
+            r = ridx[j * Ho + oy]
+            if r < 0:
+                continue
+            row = x + (c * H + r) * W
+            if hi > lo:
+                rows[nr] = row + crange[2 * kw] + lo
+                wrows[nr] = w + (c * kh + j) * kw
+                nr = nr + 1
+            for k in range(kw):
+                wv = w[(c * kh + j) * kw + k]
+                ci = cidx + k * Wo
+                add_mapped(acc, row, wv, ci, 0, lo)
+                add_mapped(acc, row, wv, ci, hi, Wo)
+    if nr > 0:
+        rows_kernel(acc + lo, rows, wrows, nr, kw, hi - lo)
+
+
+cdef void conv_rows3_blocked(const real_t* x, const real_t* w, real_t* acc0, real_t b,
+                             Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
+                             Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t oy0,
+                             const Py_ssize_t* ridx, const Py_ssize_t* cidx, const Py_ssize_t* crange,
+                             const real_t** inp, real_t** accs, const real_t** scratch,
+                             const real_t* zeros) noexcept nogil:
+    """FC_MR_ROWS output rows oy0.. at once, for unit strides and dilations in
+    both axes: the interior through the three-row SIMD kernel (each input
+    vector loaded once for the three rows, every channel summed in
+    registers); the edge columns through the index tables."""
+    cdef Py_ssize_t a, c, i, j, k, ox, r, lo, hi
+    cdef const real_t* row
+    cdef real_t* acc
+    cdef real_t wv
+    cdef real_t starts[FC_MR_ROWS]
+    interior_columns(crange, kw, Wo, &lo, &hi)
+    # the edge columns start from the bias; the kernel writes the interior
+    for a in range(FC_MR_ROWS):
+        acc = acc0 + a * Wo
+        accs[a] = acc + lo
+        starts[a] = b
+        for ox in range(lo):
+            acc[ox] = b
+        for ox in range(hi, Wo):
+            acc[ox] = b
+    if hi > lo:
+        # With unit row stride and dilation, input row i of the group is the
+        # one tap j of output row oy0 + a meets when a + j = i. All channels
+        # in one call: the sums stay in registers across channels.
+        for c in range(C):
+            for i in range(kh + FC_MR_ROWS - 1):
+                j = i if i < kh else kh - 1
+                r = ridx[j * Ho + oy0 + i - j]
+                inp[c * (kh + FC_MR_ROWS - 1) + i] = (zeros if r < 0 else x + (c * H + r) * W) + crange[2 * kw] + lo
+        rows3_kernel(accs, inp, w, C, kh, kw, hi - lo, starts, scratch)
+    if lo == 0 and hi == Wo:
+        return
+    for c in range(C):
+        for a in range(FC_MR_ROWS):
+            acc = acc0 + a * Wo
+            for j in range(kh):
+                r = ridx[j * Ho + oy0 + a]
+                if r < 0:
+                    continue
+                row = x + (c * H + r) * W
+                for k in range(kw):
+                    wv = w[(c * kh + j) * kw + k]
+                    add_mapped(acc, row, wv, cidx + k * Wo, 0, lo)
+                    add_mapped(acc, row, wv, cidx + k * Wo, hi, Wo)
+
+
+cdef void conv_row(const real_t* x, const real_t* w, real_t* acc, real_t b,
+                   Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
+                   Py_ssize_t sw, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t oy,
+                   const Py_ssize_t* ridx, const Py_ssize_t* cidx, const Py_ssize_t* crange) noexcept nogil:
+    """acc[ox] = b + sum_{c, j, k} w[c, j, k] * X(c, oy, ox; j, k)."""
+    cdef Py_ssize_t c, j, k, ox, r, lo, hi, base
+    cdef const real_t* row
+    cdef const Py_ssize_t* ci
+    cdef real_t wv
+    for ox in range(Wo):
+        acc[ox] = b
+    for c in range(C):
+        for j in range(kh):
+            r = ridx[j * Ho + oy]
+            if r < 0:
+                continue
+            row = x + (c * H + r) * W
+            for k in range(kw):
+                wv = w[(c * kh + j) * kw + k]
+                lo = crange[k]
+                hi = crange[kw + k]
+                base = crange[2 * kw + k]
+                ci = cidx + k * Wo
+                add_mapped(acc, row, wv, ci, 0, lo)
+                if sw == 1:
+                    for ox in range(lo, hi):
+                        acc[ox] += wv * row[ox + base]
+                else:
+                    for ox in range(lo, hi):
+                        acc[ox] += wv * row[ox * sw + base]
+                add_mapped(acc, row, wv, ci, hi, Wo)
+
+
+def forward(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, ::1] out,
+            const real_t[::1] bias, Py_ssize_t groups, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t Ho, Py_ssize_t Wo,
+            const Py_ssize_t[:, ::1] ridx, const Py_ssize_t[:, ::1] cidx,
+            const Py_ssize_t[:, ::1] crange, int nthreads, bint unit_columns=False,
+            bint unit_rows=False):
+    """out (N, Cout*Ho*Wo) = grouped conv of x (N, groups*C*H*W) with w (Cout, C*kh*kw).
+
+    ``unit_columns``: column stride and dilation are 1, so the SIMD rows
+    kernel serves the interior columns; with ``unit_rows`` too (row stride
+    and dilation 1) output rows go three at a time through the three-row
+    kernel.
+    """
+    cdef Py_ssize_t N = x.shape[0], Cout = w.shape[0], Cog = Cout // groups
+    cdef Py_ssize_t group = FC_MR_ROWS if (unit_columns and unit_rows and Ho >= FC_MR_ROWS) else 1
+    cdef Py_ssize_t ngroups = (Ho + group - 1) // group
+    cdef Py_ssize_t items = N * ngroups, it, n, co, oy, oy0, gi, a, nptr
+    cdef bint has_bias = bias.shape[0] > 0
+    cdef real_t b
+    cdef const real_t** rows
+    cdef real_t* zeros = NULL
+    cdef int failed[1]
+    failed[0] = 0
+    if group > 1:
+        zeros = <real_t*> calloc(max(W, 1), sizeof(real_t))
+        if zeros == NULL:
+            raise MemoryError("fastcorr conv2d direct: could not allocate a row buffer")
+    # per thread: rows + wrows (C*kh each), then the three-row kernel's input
+    # rows (C*(kh+2)), its scratch (2*C*kh) and its accumulator rows (3)
+    nptr = 2 * max(C * kh, 1) + C * (kh + FC_MR_ROWS - 1) + 2 * max(C * kh, 1) + FC_MR_ROWS
+    rows = NULL  # allocated per thread below (initialised for the compiler's sake)
+    with nogil, parallel(num_threads=nthreads):
+        rows = <const real_t**> malloc(nptr * sizeof(real_t*))
+        if rows == NULL:
+            failed[0] = 1
+        else:
+            # Output channels innermost: the few input rows a row group reads
+            # (C x (kh + 2) rows) stay in cache for every output channel,
+            # instead of the whole image streaming from memory once per channel.
+            for it in prange(items, schedule='static'):
+                n = it // ngroups
+                oy0 = (it % ngroups) * group
+                for co in range(Cout):
+                    gi = co // Cog
+                    b = bias[co] if has_bias else 0
+                    if group > 1 and oy0 + group <= Ho:
+                        conv_rows3_blocked(&x[n, 0] + gi * C * H * W, &w[co, 0], &out[n, 0] + (co * Ho + oy0) * Wo, b,
+                                           C, H, W, kh, kw, Ho, Wo, oy0, &ridx[0, 0], &cidx[0, 0], &crange[0, 0],
+                                           rows + 2 * max(C * kh, 1),
+                                           <real_t**> (rows + nptr - FC_MR_ROWS),
+                                           rows + 2 * max(C * kh, 1) + C * (kh + FC_MR_ROWS - 1), zeros)
+                        continue
+                    for a in range(min(group, Ho - oy0)):
+                        oy = oy0 + a
+                        if unit_columns:
+                            conv_row_blocked(&x[n, 0] + gi * C * H * W, &w[co, 0], &out[n, 0] + (co * Ho + oy) * Wo, b,
+                                             C, H, W, kh, kw, Ho, Wo, oy, &ridx[0, 0], &cidx[0, 0], &crange[0, 0],
+                                             rows, rows + max(C * kh, 1))
+                        else:
+                            conv_row(&x[n, 0] + gi * C * H * W, &w[co, 0], &out[n, 0] + (co * Ho + oy) * Wo, b,
+                                     C, H, W, kh, kw, sw, Ho, Wo, oy, &ridx[0, 0], &cidx[0, 0], &crange[0, 0])
+            free(rows)
+    free(zeros)
+    if failed[0]:
+        raise MemoryError("fastcorr conv2d direct: could not allocate a row-pointer buffer")
+
+
+# ---------------------------------------------------------------------------
+# Register-blocked direct convolution (``_simd/conv_kernels.h``).
+#
+# A work item is (image, group, band of output rows). It lays the input rows
+# the band reads out in a per-thread buffer, one *plane* per (input channel,
+# row phase, column phase): plane (c, a, b) row r, column v holds the padded
+# input at row (oy0 + r)*sh + a, column v*sw + b (padding and padding mode
+# applied through the tables ``rowsrc`` / ``colsrc``). Tap (c, i, j) of output
+# pixel (oy, ox) then reads plane (c, (i*dh) % sh, (j*dw) % sw) at row
+# oy - oy0 + (i*dh)//sh, column ox + (j*dw)//sw: with rows of Wq = Wo +
+# ((kw-1)*dw)//sw elements, a constant offset ``off[t]`` from the flattened
+# pixel (oy - oy0)*Wq + ox. The channel-vectorised kernel visits the real
+# pixels through a table (``pix``) and its pixel-major tiles are transposed
+# out; the pixel-vectorised one computes every flattened pixel (the last
+# Wq - Wo of each row are junk) for FC_CB_OC channels at a time into a
+# scratch tile, and the item copies the real pixels out (plus bias).
+
+#: Pixels per kernel call: the input rows one chunk reads stay in L1/L2
+#: while every block of output channels passes over them (measured at
+#: 1024-row chunks and whole 512-wide bands: 30% slower on 16-channel
+#: 512x512 5x5).
+cdef enum:
+    CHUNK = 480
+    #: pixels (whole rows, at least one) per call of the weight-gradient
+    #: kernel: their pixel-major grad_output stays in L1
+    CV_CHUNK = 96
+    #: pixels per chunk of the channel-vectorised forward kernel (a multiple
+    #: of its 6-pixel blocks and of the 8-wide transpose, 24): the pixel-major
+    #: result of a chunk stays in L1/L2 until transposed out
+    CV_PIXELS = 192
+
+
+# Layout of the integer geometry array ``dims`` built by _conv._band_plan.
+cdef enum:
+    D_GROUPS, D_C, D_H, D_W, D_COG, D_SH, D_SW, D_HO, D_WO, D_WQ, D_RQ, D_BAND, D_S, D_PADL
+    D_DIRECT, D_NA, D_NB, D_KC
+
+
+cdef struct Band:
+    Py_ssize_t C, H, W, sh, sw       # channels of one group, image, strides
+    Py_ssize_t Ho, Wo, Wq, Rq        # output; plane row length; extra rows
+    Py_ssize_t band, S               # rows per band; plane stride (elements)
+    Py_ssize_t nA, nB                # row / column phases the taps use
+    bint direct                      # 1x1, stride 1, no padding: the planes are the image
+    Py_ssize_t ntaps, nob, Cog       # taps, blocks of output channels, channels
+    const Py_ssize_t* rowsrc         # padded row u -> input row, -1 = zero
+    const Py_ssize_t* colsrc         # padded column -> input column, -1 = zero
+    const Py_ssize_t* vrange         # (2, nB): plane columns [lo, hi) read raw
+    const Py_ssize_t* phases         # the nA row phases, then the nB column phases
+    Py_ssize_t padl                  # left padding
+    const Py_ssize_t* off            # (ntaps,) tap offsets
+    const Py_ssize_t* pix            # channel-vectorised: pixel q -> plane position
+    bint cv                          # channel-vectorised kernel (else pixel-vectorised)
+    Py_ssize_t kc                    # channel-vectorised forward: taps per chunk
+
+
+cdef void band_dims(Band* g, const Py_ssize_t[::1] dims) noexcept nogil:
+    g.C = dims[D_C]; g.H = dims[D_H]; g.W = dims[D_W]; g.sh = dims[D_SH]; g.sw = dims[D_SW]
+    g.Ho = dims[D_HO]; g.Wo = dims[D_WO]; g.Wq = dims[D_WQ]; g.Rq = dims[D_RQ]
+    g.band = dims[D_BAND]; g.S = dims[D_S]; g.padl = dims[D_PADL]; g.direct = dims[D_DIRECT] != 0
+    g.nA = dims[D_NA]; g.nB = dims[D_NB]; g.Cog = dims[D_COG]; g.kc = dims[D_KC]
+
+
+cdef void make_band(Band* g, const Py_ssize_t[::1] dims, const Py_ssize_t[::1] rowsrc,
+                    const Py_ssize_t[::1] colsrc, const Py_ssize_t[:, ::1] vrange,
+                    const Py_ssize_t[::1] phases) noexcept nogil:
+    band_dims(g, dims)
+    g.rowsrc = &rowsrc[0]; g.colsrc = &colsrc[0]; g.vrange = &vrange[0, 0]; g.phases = &phases[0]
+
+
+cdef inline Py_ssize_t band_buffer_size(const Band* g) noexcept nogil:
+    """Elements of one thread's planes: reads run past the last plane by at
+    most one pixel block and one plane row (the slack, zeroed per call)."""
+    if g.direct:
+        return 0
+    return g.C * g.nA * g.nB * g.S + g.Wq + 2 * FC_CB_PIX
+
+
+cdef Py_ssize_t workspace_elements(const Band* g, Py_ssize_t channels, bint cv,
+                                   bint grad_weight) noexcept nogil:
+    """One thread's workspace: the planes, then the kernel's scratch (the
+    forward's result tile, or the weight gradient's pixel-major grad_output)
+    for ``channels`` output channels (rounded up to the kernel's block)."""
+    if grad_weight:
+        return band_buffer_size(g) + g.band * g.Wo * channels
+    if cv:
+        return band_buffer_size(g) + channels * CV_PIXELS
+    return band_buffer_size(g) + channels * ((g.band * g.Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX)
+
+
+cdef const real_t* band_planes(const real_t* x, const Band* g, Py_ssize_t oy0, Py_ssize_t nrows,
+                               real_t* buf) noexcept nogil:
+    """The planes of the band starting at output row oy0 (nrows + Rq rows).
+
+    One plane per (input channel, row phase a, column phase b) the taps use:
+    row r, column v hold the padded input at row (oy0 + r)*sh + a, column
+    v*sw + b. Returns their base: ``buf``, or the image itself when the
+    convolution is 1x1 with no stride or padding (no copy).
+    """
+    cdef Py_ssize_t c, ai, bi, a, b, r, u, src, v, lo, hi, col
+    cdef const real_t* row
+    cdef real_t* dst
+    if g.direct:
+        return x + oy0 * g.W
+    for c in range(g.C):
+        for ai in range(g.nA):
+            a = g.phases[ai]
+            for r in range(nrows + g.Rq):
+                u = (oy0 + r) * g.sh + a
+                src = g.rowsrc[u]
+                for bi in range(g.nB):
+                    b = g.phases[g.nA + bi]
+                    dst = buf + ((c * g.nA + ai) * g.nB + bi) * g.S + r * g.Wq
+                    if src < 0:
+                        memset(dst, 0, g.Wq * sizeof(real_t))
+                        continue
+                    row = x + (c * g.H + src) * g.W
+                    lo = g.vrange[bi]
+                    hi = g.vrange[g.nB + bi]
+                    for v in range(lo):
+                        col = g.colsrc[v * g.sw + b]
+                        dst[v] = row[col] if col >= 0 else 0
+                    if g.sw == 1:
+                        memcpy(dst + lo, row + lo - g.padl, (hi - lo) * sizeof(real_t))
+                    elif g.sw == 2 and hi > lo:
+                        even_samples(dst + lo, row + 2 * lo + b - g.padl, hi - lo)
+                    else:
+                        for v in range(lo, hi):
+                            dst[v] = row[v * g.sw + b - g.padl]
+                    for v in range(hi, g.Wq):
+                        col = g.colsrc[v * g.sw + b]
+                        dst[v] = row[col] if col >= 0 else 0
+    return buf
+
+
+cdef void blocked_item(const real_t* x, const real_t* wp, real_t* out, const real_t* bias,
+                       const Band* g, Py_ssize_t oy0, Py_ssize_t oy1, real_t* buf,
+                       real_t* scratch) noexcept nogil:
+    """Output rows [oy0, oy1) of every channel of one (image, group)."""
+    cdef Py_ssize_t nrows = oy1 - oy0, npix, p0, ob, co, r, ox
+    cdef Py_ssize_t ldo, HW = g.Ho * g.Wo
+    cdef real_t b
+    cdef real_t* o
+    cdef const real_t* s
+    cdef const real_t* planes = band_planes(x, g, oy0, nrows, buf)
+    if g.cv:
+        cv_compute(wp, out, bias, g, oy0, nrows, planes, scratch)
+        return
+    npix = (nrows * g.Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX
+    ldo = npix
+    p0 = 0
+    while p0 < npix:
+        for ob in range(g.nob):
+            conv_block(scratch + ob * FC_CB_OC * ldo + p0, ldo, planes + p0, g.off, g.ntaps,
+                       wp + ob * g.ntaps * FC_CB_OC, min(CHUNK, npix - p0))
+        p0 = p0 + CHUNK
+    for co in range(g.Cog):
+        b = bias[co] if bias != NULL else 0
+        for r in range(nrows):
+            o = out + co * HW + (oy0 + r) * g.Wo
+            s = scratch + co * ldo + r * g.Wq
+            if bias != NULL:
+                for ox in range(g.Wo):
+                    o[ox] = s[ox] + b
+            else:
+                memcpy(o, s, g.Wo * sizeof(real_t))
+
+
+cdef void cv_compute(const real_t* wq, real_t* out, const real_t* bias, const Band* g,
+                     Py_ssize_t oy0, Py_ssize_t nrows, const real_t* buf,
+                     real_t* scratch) noexcept nogil:
+    """Channel-vectorised: chunks of CV_PIXELS pixels, each for every channel
+    block, then transposed into ``out``.
+
+    The taps go in chunks of ``g.kc`` whose weights (per channel block) stay
+    in L1 while the kernel sweeps the pixel chunk; later tap chunks add to
+    the pixel-major scratch.
+    """
+    cdef Py_ssize_t nc = (FC_CV_VECS * 32) // sizeof(real_t)   # channels per block
+    cdef Py_ssize_t ldo = g.nob * nc, nreal = nrows * g.Wo
+    cdef Py_ssize_t npix = (nreal + FC_CV_PIX - 1) // FC_CV_PIX * FC_CV_PIX
+    cdef Py_ssize_t p0 = 0, n, t0, nt, ob
+    # chunks of equal size (a multiple of 24 pixels, at most CV_PIXELS), not
+    # a short last one that pays every tap chunk's set-up for a few pixels
+    cdef Py_ssize_t nchunks = (npix + CV_PIXELS - 1) // CV_PIXELS
+    cdef Py_ssize_t chunk = ((npix + nchunks - 1) // nchunks + 23) // 24 * 24
+    while p0 < npix:
+        n = min(chunk, npix - p0)
+        t0 = 0
+        while t0 < g.ntaps:
+            nt = min(g.kc, g.ntaps - t0)
+            for ob in range(g.nob):
+                conv_cv(scratch + ob * nc, ldo, buf, g.pix + p0, g.off + t0, nt,
+                        wq + (ob * g.ntaps + t0) * nc, n, t0 > 0)
+            t0 = t0 + nt
+        transpose_out(out + oy0 * g.Wo + p0, g.Ho * g.Wo, scratch, ldo, min(n, nreal - p0), g.Cog, bias)
+        p0 = p0 + n
+
+
+def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:, ::1] out,
+                    const real_t[::1] bias, const Py_ssize_t[::1] dims,
+                    const Py_ssize_t[::1] rowsrc, const Py_ssize_t[::1] colsrc,
+                    const Py_ssize_t[:, ::1] vrange, const Py_ssize_t[::1] phases,
+                    const Py_ssize_t[::1] off, const Py_ssize_t[::1] pix, real_t[::1] ws,
+                    int nthreads):
+    """out (N, groups*Cog*Ho*Wo) = grouped conv of x (N, groups*C*H*W).
+
+    ``dims`` and the tables are the plan of ``fastcorr._engine.conv._band_plan`` (see the
+    section comment); ``off`` the tap offsets in the planes. ``wp`` (groups,
+    nob, ntaps*block): weights packed per block of output channels (zeros
+    past Cog). ``pix``: empty for the pixel-vectorised kernel (blocks of
+    FC_CB_OC channels); for the channel-vectorised one the plane position of
+    each pixel of a band (a multiple of FC_CV_PIX entries, padded with valid
+    positions). ``ws``: the threads' planes and scratch, at least
+    ``nthreads * blocked_workspace(...)`` elements (reused across calls: a
+    per-call allocation of these buffers cost page faults on every call).
+    """
+    cdef Band g
+    make_band(&g, dims, rowsrc, colsrc, vrange, phases)
+    cdef Py_ssize_t groups = dims[D_GROUPS], C = g.C, H = g.H, W = g.W, Cog = g.Cog
+    cdef Py_ssize_t Ho = g.Ho, Wo = g.Wo, band = g.band
+    cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
+    cdef Py_ssize_t items = N * groups * nbands, it, n, gi, bi, oy0
+    cdef Py_ssize_t nbuf = band_buffer_size(&g), per_thread
+    cdef const real_t* bp
+    cdef real_t* buf
+    cdef real_t* scratch
+    if items == 0:
+        return
+    g.ntaps = off.shape[0]; g.nob = wp.shape[1]
+    g.off = &off[0]
+    g.cv = pix.shape[0] > 0
+    g.pix = &pix[0] if g.cv else NULL
+    per_thread = workspace_elements(&g, wp.shape[2] // g.ntaps * g.nob, g.cv, False)
+    if ws.shape[0] < nthreads * per_thread:
+        raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
+    buf = scratch = NULL  # set per thread below (initialised for the compiler's sake)
+    with nogil, parallel(num_threads=nthreads):
+        buf = &ws[0] + threadid() * per_thread
+        scratch = buf + nbuf
+        if nbuf > 0:  # the slack past the planes, read only for junk pixels: kept finite
+            memset(buf + nbuf - (g.Wq + 2 * FC_CB_PIX), 0, (g.Wq + 2 * FC_CB_PIX) * sizeof(real_t))
+        for it in prange(items, schedule='dynamic'):
+            n = it // (groups * nbands)
+            gi = (it // nbands) % groups
+            bi = it % nbands
+            oy0 = bi * band
+            bp = &bias[gi * Cog] if bias.shape[0] > 0 else NULL
+            blocked_item(&x[n, 0] + gi * C * H * W, &wp[gi, 0, 0],
+                         &out[n, 0] + gi * Cog * Ho * Wo, bp, &g, oy0, min(Ho, oy0 + band),
+                         buf, scratch)
+
+
+def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[:, :, :, ::1] acc,
+                        const Py_ssize_t[::1] dims, const Py_ssize_t[::1] rowsrc,
+                        const Py_ssize_t[::1] colsrc, const Py_ssize_t[:, ::1] vrange,
+                        const Py_ssize_t[::1] phases, const Py_ssize_t[::1] off, real_t[::1] ws,
+                        int nthreads):
+    """acc[thread, g, t, c] += sum over pixels of go[n, g*Cog + c] * (tap t of x[n], group g).
+
+    The weight gradient on the band planes of ``forward_blocked`` (same plan
+    arguments). ``off`` is padded to a multiple of FC_GW_TAPS taps (the extra
+    rows of ``acc`` are junk); ``acc`` (nthreads, groups, len(off), channels
+    rounded up to a block) is zeroed by the caller, who sums it over threads.
+    ``ws``: the threads' planes and pixel-major grad_output, at least
+    ``nthreads * (band_elements + band*Wo*channels)`` elements (see
+    ``blocked_workspace``).
+    """
+    cdef Band g
+    make_band(&g, dims, rowsrc, colsrc, vrange, phases)
+    cdef Py_ssize_t groups = dims[D_GROUPS], C = g.C, H = g.H, W = g.W, Cog = g.Cog
+    cdef Py_ssize_t Ho = g.Ho, Wo = g.Wo, Wq = g.Wq, band = g.band
+    cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
+    cdef Py_ssize_t items = N * groups * nbands, it, n, gi, bi, oy0, oy1, nreal, r0, nr, ob, tb
+    cdef Py_ssize_t rows_per_chunk = max(1, CV_CHUNK // max(Wo, 1))
+    cdef Py_ssize_t ldg = acc.shape[3], ntaps_r = off.shape[0], HW = Ho * Wo
+    cdef Py_ssize_t nc = (FC_CV_VECS * 32) // sizeof(real_t), nob = ldg // nc
+    cdef Py_ssize_t nbuf = band_buffer_size(&g), ngot = band * Wo * ldg
+    cdef Py_ssize_t per_thread = workspace_elements(&g, ldg, True, True)
+    cdef real_t* buf
+    cdef real_t* got
+    cdef real_t* a
+    cdef const real_t* planes
+    cdef int tid
+    if items == 0:
+        return
+    if ws.shape[0] < nthreads * per_thread:
+        raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
+    buf = got = NULL  # set per thread below (initialised for the compiler's sake)
+    with nogil, parallel(num_threads=nthreads):
+        buf = &ws[0] + threadid() * per_thread
+        got = buf + nbuf
+        memset(got, 0, ngot * sizeof(real_t))   # the channel padding stays 0
+        for it in prange(items, schedule='dynamic'):
+            tid = threadid()
+            n = it // (groups * nbands)
+            gi = (it // nbands) % groups
+            bi = it % nbands
+            oy0 = bi * band
+            oy1 = min(Ho, oy0 + band)
+            nreal = (oy1 - oy0) * Wo
+            planes = band_planes(&x[n, 0] + gi * C * H * W, &g, oy0, oy1 - oy0, buf)
+            # grad_output of the band, pixel-major
+            transpose_out(got, ldg, &go[n, 0] + gi * Cog * HW + oy0 * Wo, HW, Cog, nreal, <real_t*> NULL)
+            a = &acc[tid, gi, 0, 0]
+            # chunks of rows: their grad_output (pixel-major) stays in L1
+            r0 = 0
+            while r0 < oy1 - oy0:
+                nr = min(rows_per_chunk, oy1 - oy0 - r0)
+                for ob in range(nob):
+                    for tb in range(ntaps_r // FC_GW_TAPS):
+                        conv_gw(a + tb * FC_GW_TAPS * ldg + ob * nc, ldg, planes + r0 * Wq,
+                                &off[tb * FC_GW_TAPS], nr, Wo, Wq, got + r0 * Wo * ldg + ob * nc, ldg)
+                r0 = r0 + nr
+
+
+def pack_weights(const real_t[:, ::1] w, real_t[:, :, ::1] wp, Py_ssize_t Cog, int nthreads):
+    """wp[g, b] (taps x block, tap-major) = the weights of output channels
+    g*Cog + b*block ... of w (groups*Cog, taps); zeros past Cog.
+
+    ``block = wp.shape[2] // taps`` channels per block (the blocked kernels'
+    weight layout); 8x8 register transposes, parallel over blocks.
+    """
+    cdef Py_ssize_t K = w.shape[1], nob = wp.shape[1], block = wp.shape[2] // max(w.shape[1], 1)
+    cdef Py_ssize_t items = wp.shape[0] * nob, it, g, b, nreal
+    for it in prange(items, nogil=True, num_threads=nthreads, schedule='static'):
+        g = it // nob
+        b = it % nob
+        nreal = min(block, Cog - b * block)
+        if nreal < block:
+            memset(&wp[g, b, 0], 0, K * block * sizeof(real_t))
+        transpose_out(&wp[g, b, 0], block, &w[g * Cog + b * block, 0], K, nreal, K, <real_t*> NULL)
+
+
+def blocked_workspace(const Py_ssize_t[::1] dims, Py_ssize_t channels, bint cv, bint grad_weight=False):
+    """Elements of one thread's workspace for the blocked kernels.
+
+    ``channels``: output channels rounded up to the kernel's block; ``cv``
+    the channel-vectorised forward kernel; ``grad_weight`` for
+    ``grad_weight_blocked`` instead of ``forward_blocked``.
+    """
+    cdef Band g
+    band_dims(&g, dims)
+    return workspace_elements(&g, channels, cv, grad_weight)
+
+
+#: Output channels per register block of the blocked kernel (weights are
+#: packed in blocks of this many).
+CONV_BLOCK_CHANNELS = FC_CB_OC
+#: Channels per block of the channel-vectorised kernel, per itemsize.
+CV_BLOCK_CHANNELS = {4: FC_CV_VECS * 8, 8: FC_CV_VECS * 4}
+#: Pixels per register block of the channel-vectorised kernel.
+CV_BLOCK_PIXELS = FC_CV_PIX
+#: Pixels per chunk of the channel-vectorised forward kernel.
+CV_CHUNK_PIXELS = CV_PIXELS
+#: Taps per register block of the weight-gradient kernel.
+GW_BLOCK_TAPS = FC_GW_TAPS

@@ -1,0 +1,75 @@
+# The register-blocked kernels of _simd/conv_kernels.h (conv2d's direct method,
+# also run by the Winograd method), and their fused-type wrappers: cimported
+# and inlined by conv_direct.pyx and winograd.pyx.
+
+cdef extern from "conv_kernels.h" nogil:
+    void fc_conv_block_f32(float* out, Py_ssize_t ldo, const float* inp, const Py_ssize_t* off,
+                           Py_ssize_t ntaps, const float* wp, Py_ssize_t npix)
+    void fc_conv_block_f64(double* out, Py_ssize_t ldo, const double* inp, const Py_ssize_t* off,
+                           Py_ssize_t ntaps, const double* wp, Py_ssize_t npix)
+    int FC_CB_OC
+    int FC_CB_PIX
+    void fc_conv_cv_f32(float* out, Py_ssize_t ldo, const float* inp, const Py_ssize_t* pix,
+                        const Py_ssize_t* off, Py_ssize_t ntaps, const float* wq, Py_ssize_t npix,
+                        int accumulate)
+    void fc_conv_cv_f64(double* out, Py_ssize_t ldo, const double* inp, const Py_ssize_t* pix,
+                        const Py_ssize_t* off, Py_ssize_t ntaps, const double* wq, Py_ssize_t npix,
+                        int accumulate)
+    void fc_transpose_f32(float* dst, Py_ssize_t ldd, const float* src, Py_ssize_t lds,
+                          Py_ssize_t nq, Py_ssize_t nc, const float* bias)
+    void fc_transpose_f64(double* dst, Py_ssize_t ldd, const double* src, Py_ssize_t lds,
+                          Py_ssize_t nq, Py_ssize_t nc, const double* bias)
+    int FC_CV_VECS
+    int FC_CV_PIX
+    void fc_conv_gw_f32(float* gw, Py_ssize_t ldw, const float* inp, const Py_ssize_t* off,
+                        Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const float* got, Py_ssize_t ldg)
+    void fc_conv_gw_f64(double* gw, Py_ssize_t ldw, const double* inp, const Py_ssize_t* off,
+                        Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const double* got, Py_ssize_t ldg)
+    int FC_GW_TAPS
+    void fc_even_f32(float* dst, const float* src, Py_ssize_t n)
+    void fc_even_f64(double* dst, const double* src, Py_ssize_t n)
+
+ctypedef fused real_t:
+    float
+    double
+
+
+cdef inline void conv_block(real_t* out, Py_ssize_t ldo, const real_t* inp, const Py_ssize_t* off,
+                            Py_ssize_t ntaps, const real_t* wp, Py_ssize_t npix) noexcept nogil:
+    if real_t is float:
+        fc_conv_block_f32(out, ldo, inp, off, ntaps, wp, npix)
+    else:
+        fc_conv_block_f64(out, ldo, inp, off, ntaps, wp, npix)
+
+
+cdef inline void conv_cv(real_t* out, Py_ssize_t ldo, const real_t* inp, const Py_ssize_t* pix,
+                         const Py_ssize_t* off, Py_ssize_t ntaps, const real_t* wq,
+                         Py_ssize_t npix, int accumulate) noexcept nogil:
+    if real_t is float:
+        fc_conv_cv_f32(out, ldo, inp, pix, off, ntaps, wq, npix, accumulate)
+    else:
+        fc_conv_cv_f64(out, ldo, inp, pix, off, ntaps, wq, npix, accumulate)
+
+
+cdef inline void transpose_out(real_t* dst, Py_ssize_t ldd, const real_t* src, Py_ssize_t lds,
+                               Py_ssize_t nq, Py_ssize_t nc, const real_t* bias) noexcept nogil:
+    if real_t is float:
+        fc_transpose_f32(dst, ldd, src, lds, nq, nc, bias)
+    else:
+        fc_transpose_f64(dst, ldd, src, lds, nq, nc, bias)
+
+
+cdef inline void even_samples(real_t* dst, const real_t* src, Py_ssize_t n) noexcept nogil:
+    if real_t is float:
+        fc_even_f32(dst, src, n)
+    else:
+        fc_even_f64(dst, src, n)
+
+
+cdef inline void conv_gw(real_t* gw, Py_ssize_t ldw, const real_t* inp, const Py_ssize_t* off,
+                         Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const real_t* got,
+                         Py_ssize_t ldg) noexcept nogil:
+    if real_t is float:
+        fc_conv_gw_f32(gw, ldw, inp, off, nrows, wo, wq, got, ldg)
+    else:
+        fc_conv_gw_f64(gw, ldw, inp, off, nrows, wo, wq, got, ldg)

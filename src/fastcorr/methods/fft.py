@@ -1,0 +1,788 @@
+"""FFT method: offset correlation through ``scipy.fft`` (overlap-save tiling).
+
+Every call is reduced to a *valid* correlation of an extended image E with
+the kernel, ``out[m, n] = sum_{j,k} w[j,k] E[m+j, n+k]`` where
+``E[i, j] = X[off0 + i, off1 + j]`` (X: the input extended by the boundary
+rule). Boundaries:
+
+* fill with a constant ``c``: correlate ``x - c`` (zero outside) and add
+  ``c * sum(w)`` -- exact in exact arithmetic for any fill value;
+* wrap and symm: the needed part of E is gathered (per-axis runs of rows and
+  columns, no per-element fancy indexing) and then treated as a zero-filled
+  image. So this engine serves every boundary (DESIGN §2.1 allows refusing
+  symm; serving it costs one gather of the output-sized region).
+
+The valid correlation runs by overlap-save: the output is cut into blocks of
+``B0 x B1``; each block needs an input tile of ``(B0+kh-1) x (B1+kw-1)``, whose
+transform of size ``N = next_fast_len(B + k - 1, real=True)`` is multiplied by
+the kernel's transform (computed once per call). Block sizes minimise an
+``N log N`` cost estimate per output sample; a single tile (the whole-image FFT)
+is one of the candidates. With a fill boundary, E has zero margins and a
+single tile needs less than ``B + k - 1``: the windows that run past a
+shorter circular length wrap onto the leading zeros (see :func:`wrap_length`;
+'same' then transforms about ``n + k/2`` instead of ``n + k`` per axis).
+Tiles are taken as an overlapping strided view of a padded source (no
+per-tile copy) and processed in chunks whose spectra stay
+under a cap, so memory is bounded whatever the image size. Chunks are spread
+over ``num_threads`` Python threads (pocketfft and numpy release the GIL),
+so the copies, the spectrum products and the scatter run in parallel, not
+only the transforms; with fewer chunks than threads the transforms use
+``workers=num_threads`` instead (from 2**17 values a call: below that,
+starting pocketfft's workers costs more than they save).
+
+Small real images with a fill boundary may take the *row-spectrum plan*
+instead (:func:`row_plan`, chosen by :func:`choose_plan` in the same cost
+units): only the rows are transformed, each frequency's column is
+correlated with the kernel rows' spectra directly (compiled,
+``fft_kernels.spectral_rows``), and the rows are transformed back. It
+leaves out the column transforms and the padded rows of the 2-D plan (64²
+float64, 31x31 'same': 60-66 against 78 us).
+
+Transforms go through the public ``scipy.fft`` functions, so a backend set
+with ``scipy.fft.set_backend`` (pyFFTW, mkl_fft, ...) is honoured. float32
+is computed in complex64 (no upcast); complex inputs use full ``fft2``.
+"""
+import functools
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.fft as sfft
+
+from ._memo import KernelCache
+
+try:
+    from .fft_kernels import spectral_rows as _spectral_rows
+except ImportError:  # an uncompiled tree: no row-spectrum plan
+    _spectral_rows = None
+
+__all__ = ["correlate", "plan", "plan_cost", "SERVES_COMPLEX", "SERVES_INTEGER"]
+
+SERVES_COMPLEX = True
+SERVES_INTEGER = False
+SERVES_BOUNDARIES = (0, 1, 2)
+
+#: Bytes of spectra one chunk of tiles may hold (per thread).
+CHUNK_BYTES = 16 << 20
+#: Largest tile transform (elements) considered when tiling is worthwhile.
+#: 2**21 (1448²): a 2048² float64 transform, 34 MB of spectrum, ran slower
+#: than two 1125-long tiles per axis (2048² image, 13x13 kernel: 68 against
+#: 41 ms; float32 29 against 22).
+_MAX_TILE_ELEMS = 1 << 21
+#: Cost of one more tile, in the planner's units (N log N + passes): the
+#: Python slicing, the scatter and the smaller transforms' overheads. Measured
+#: per tile at 2 threads: about 0.12-0.15 ms, as much as 0.7M units of a 1080²
+#: float32 transform; without it the planner cut 1024² images into 36 tiles
+#: of 192² that took twice one whole transform (21x21 'same': 9.7 against
+#: 4.9 ms float32).
+TILE_COST_UNITS = 7e5
+#: Copies (elements) below this are not split over threads (measured: no
+#: gain from splitting even at 1024x1024).
+PARALLEL_FILL_ELEMENTS = 1 << 21
+#: Transforms (elements per call) below this run on one pocketfft worker:
+#: starting its threads costs ~0.12 ms a call, more than a 320x320 real
+#: transform takes on one core (measured here: 96x96 float32 rfft2 27 us
+#: with workers=1, 164 us with workers=2; even at 320x320; 1.4-1.7x faster
+#: with 2 workers at 1080x1080).
+MIN_PARALLEL_TRANSFORM = 1 << 17
+
+_pool_lock = threading.Lock()
+_pool = None
+_pool_size = 0
+
+
+def _executor(n):
+    """A process-wide pool with at least ``n`` worker threads."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < n:
+            old = _pool
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="fastcorr-fft")
+            _pool_size = n
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _run_parallel(fn, items, nthreads):
+    """Call ``fn(item)`` for every item on up to ``nthreads`` threads."""
+    items = list(items)
+    if nthreads <= 1 or len(items) <= 1:
+        for it in items:
+            fn(it)
+        return
+    pool = _executor(nthreads)
+    futures = [pool.submit(fn, it) for it in items]
+    for f in futures:
+        f.result()
+
+
+def _fast_len(n, real):
+    return sfft.next_fast_len(int(n), real=real)
+
+
+def wrap_length(out_len, k, data):
+    """Shortest circular length serving a whole axis whose data is ``data``.
+
+    ``data = (a, b)``: only positions ``a .. b-1`` of the extended axis
+    (length ``out_len + k - 1``) are nonzero. A circular correlation of
+    length N >= b holds them all, and the windows that run past N wrap onto
+    positions below ``a``, zeros, as long as N >= out_len + k - 1 - a. So
+    'same' needs about ``n + k/2`` instead of ``n + k``, and 'full' ``n + k``
+    instead of ``n + 2k``. (And N >= out_len: two outputs never share a
+    circular index.)
+    """
+    a, b = data
+    return max(b, out_len + k - 1 - a, out_len, 1)
+
+
+def _axis_candidates(out_len, k, real, data=None):
+    """(N, B, tiles) candidates for one axis: tile transform length, block,
+    count; ascending in N. The last is the single tile, as short as the zero
+    margins ``data`` allow (see :func:`wrap_length`)."""
+    single = _fast_len(out_len + k - 1 if data is None else wrap_length(out_len, k, data), real)
+    result = []
+    n = _fast_len(max(2 * k, 16), real)
+    while n < single:
+        if n >= k:
+            result.append((n, n - k + 1, -(-out_len // (n - k + 1))))
+        n = _fast_len(int(n * 1.25) + 1, real)
+    result.append((single, out_len, 1))
+    return result
+
+
+def plan(out_shape, kshape, is_complex=False, data=None):
+    """Choose the tiling (memoised): see :func:`_plan`.
+
+    ``data``: per axis, the extent ``(a, b)`` of the nonzero part of the
+    extended image (a fill boundary), or None when all of it may be nonzero.
+    """
+    data = None if data is None else tuple((int(a), int(b)) for a, b in data)
+    return _plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), bool(is_complex), data)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(out_shape, kshape, is_complex=False, data=None):
+    """Choose the tiling: ``((N0, B0, t0), (N1, B1, t1))``.
+
+    Minimises ``t0 * t1 * N0 * N1 * (log2(N0 * N1) + 4)`` (transforms plus
+    the per-sample passes) with the tile transform bounded in size unless the
+    kernel itself needs more. A single tile on an axis with zero margins
+    (``data``) uses the shorter wrap-around length.
+    """
+    real = not is_complex
+    out_shape = tuple(max(1, int(v)) for v in out_shape)
+    best = None
+    c0 = _axis_candidates(out_shape[0], kshape[0], real, None if data is None else data[0])
+    c1 = _axis_candidates(out_shape[1], kshape[1], real, None if data is None else data[1])
+    for a in c0:
+        for b in c1:
+            elems = a[0] * b[0]
+            if elems > _MAX_TILE_ELEMS and not (a is c0[0] and b is c1[0]):
+                continue
+            if (a[2] > 1 or b[2] > 1) and max(a[0], b[0]) > 2 * min(a[0], b[0]) and max(a[0], b[0]) > 1024:
+                # long tiles ran slower than their count says (2048², 21x21,
+                # float32: 7 x 1 strips of 320 x 2160, 38-43 ms; 7 x 2 tiles of
+                # 320 x 1125, 30; 2 x 2 of 1125², 22-23)
+                continue
+            tiles = a[2] * b[2]
+            cost = tiles * elems * (math.log2(max(elems, 2)) + 4.0) + (tiles > 1) * tiles * TILE_COST_UNITS
+            if best is None or cost < best[0]:
+                best = (cost, a, b)
+    return best[1], best[2]
+
+
+#: Cost of one complex multiply-add of the row-spectrum plan's column sums
+#: (``fft_kernels.spectral_rows``), in the transform units of
+#: :func:`plan_cost` (``N log2 N`` per transform). Measured on 64² images
+#: with 21x21-63x63 kernels, one thread: ~0.26 ns per float64 multiply-add
+#: against ~0.3 ns per transform unit; float32 half of that.
+SPEC_UNITS = {4: 0.45, 8: 0.9}
+#: Per-sample passes (copies, products) in transform units, as the
+#: dispatcher's constants weigh them (``pass`` / ``f8`` x ``cached``).
+PASS_UNITS = 3.0
+#: Largest row-transform work (image plus output rows, times N1) of the
+#: row-spectrum plan. It runs on one thread (see :func:`_row_spectrum`) and
+#: its three temporaries are faulted in again on every call once they
+#: outgrow the heap's reuse: a 256² float64 image took 1.3 ms against 0.55
+#: for its transforms.
+ROW_PLAN_ELEMENTS = 1 << 16
+
+
+@functools.lru_cache(maxsize=4096)
+def _tap_rows(rows, out_rows, kh, first):
+    """Kernel rows that fall on image rows, summed over the output rows.
+
+    Output row m reads image rows ``first + m + j`` (j < kh); the image has
+    rows 0 .. rows-1.
+
+    >>> _tap_rows(64, 64, 31, -15), 64 * 31
+    (1744, 1984)
+    """
+    m = np.arange(out_rows)
+    lo = np.maximum(0, -(first + m))
+    hi = np.minimum(kh, rows - (first + m))
+    return int(np.clip(hi - lo, 0, None).sum())
+
+
+def row_plan(out_shape, kshape, data, itemsize):
+    """The row-spectrum plan's length and cost, or None where it cannot serve.
+
+    Only the image's rows are transformed (length ``N1``); per frequency, the
+    kernel's rows are then summed down the columns as a direct correlation
+    (complex products, ``fft_kernels.spectral_rows``), and the output rows
+    transformed back. It serves a fill boundary (``data`` given) for real
+    inputs. For a kernel of few rows on a small image it beats the 2-D
+    transform: a 64² float64 image with a 31x31 kernel ('same') takes two
+    row transforms and 72k complex multiply-adds, against two 80² 2-D
+    transforms.
+
+    Returns ``(N1, transform_units, pass_units)`` (see :func:`plan_cost`).
+    """
+    if data is None or _spectral_rows is None:
+        return None
+    (a0, b0), (a1, b1) = data
+    Ho, Wo = out_shape
+    kh, kw = kshape
+    rows = b0 - a0
+    N1 = _fast_len(wrap_length(Wo, kw, (a1, b1)), True)
+    F = N1 // 2 + 1
+    if rows <= 0 or (rows + Ho) * N1 > ROW_PLAN_ELEMENTS:
+        return None
+    taps = _tap_rows(rows, Ho, kh, -a0)
+    units = (rows + Ho) * N1 * math.log2(max(N1, 2)) + SPEC_UNITS[4 if itemsize <= 4 else 8] * taps * F
+    return N1, units, float(rows + Ho) * N1 + Ho * Wo
+
+
+def choose_plan(out_shape, kshape, dtype, data=None):
+    """The FFT method's plan for a case: ``("rows", N1)`` or ``("tiles", plan)``.
+
+    The cheaper of :func:`row_plan` (real inputs, fill boundary) and the
+    2-D tiling of :func:`plan`, by :func:`plan_cost`'s units.
+    """
+    dtype = np.dtype(dtype)
+    return _choose_plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), dtype.kind == "c",
+                        dtype.itemsize, None if data is None else tuple((int(a), int(b)) for a, b in data))
+
+
+@functools.lru_cache(maxsize=4096)
+def _choose_plan(out_shape, kshape, is_complex, itemsize, data):
+    tiles = plan(out_shape, kshape, is_complex, data)
+    if is_complex:
+        return ("tiles", tiles)
+    rows = row_plan(out_shape, kshape, data, itemsize)
+    if rows is None:
+        return ("tiles", tiles)
+    f, p = _tile_units(out_shape, tiles)
+    if rows[1] + PASS_UNITS * rows[2] < f + PASS_UNITS * p:
+        return ("rows", rows[0])
+    return ("tiles", tiles)
+
+
+def _tile_units(out_shape, tiles):
+    (N0, B0, t0), (N1, B1, t1) = tiles
+    elems = N0 * N1
+    count = t0 * t1
+    return 2.0 * count * elems * math.log2(max(elems, 2)), count * elems * 2.0 + out_shape[0] * out_shape[1]
+
+
+def spectrum_bytes(N0, N1, dtype):
+    """Bytes of the spectrum of one (N0, N1) transform of ``dtype`` values
+    (a real input keeps half the columns, as complex numbers of twice its size)."""
+    if dtype.kind == "c":
+        return N0 * N1 * dtype.itemsize
+    return N0 * (N1 // 2 + 1) * 2 * dtype.itemsize
+
+
+def plan_cost(out_shape, kshape, dtype, data=None):
+    """Cost units of the chosen plan (:func:`choose_plan`) for ``dtype`` values.
+
+    Returns ``(transform units, per-sample units, tiles, spectrum bytes,
+    serial)``: transform units are ``sum over tiles of N log2 N`` (two
+    transforms per tile; for the row-spectrum plan, its row transforms and
+    its column sums); per-sample units count the elements copied and
+    multiplied; the spectrum bytes are those of one tile's transform;
+    ``serial`` tells that the plan runs on one thread whatever
+    ``num_threads`` (the row-spectrum plan). The dispatcher multiplies the
+    units by measured constants.
+    """
+    dtype = np.dtype(dtype)
+    kind, chosen = choose_plan(out_shape, kshape, dtype, data)
+    if kind == "rows":
+        N1, f, p = row_plan(tuple(out_shape), tuple(kshape), tuple(data), dtype.itemsize)
+        return f, p, 1, spectrum_bytes(out_shape[0], N1, dtype), True
+    (N0, B0, t0), (N1, B1, t1) = chosen
+    f, p = _tile_units(out_shape, chosen)
+    return f, p, t0 * t1, spectrum_bytes(N0, N1, dtype), False
+
+
+# ---------------------------------------------------------------------------
+# Extended-image gathering (wrap / symm), by contiguous runs per axis.
+
+def _runs(idx):
+    """Split an index array into maximal runs with step +1 or -1: (dst0, src0, length, step)."""
+    runs = []
+    n = len(idx)
+    i = 0
+    while i < n:
+        j = i + 1
+        step = 1
+        if j < n and idx[j] - idx[i] == -1:
+            step = -1
+        while j < n and idx[j] - idx[j - 1] == step:
+            j += 1
+        runs.append((i, int(idx[i]), j - i, step))
+        i = j
+    return runs
+
+
+def _ext_index(start, length, n, boundary):
+    idx = np.arange(start, start + length)
+    if boundary == 1:
+        return idx % n
+    period = idx % (2 * n)
+    return np.where(period >= n, 2 * n - 1 - period, period)
+
+
+def _gather_rows(dst, x, row_idx, col_runs):
+    """dst[i, :] = x[row_idx[i], cols] with cols given by runs."""
+    for d0, s0, ln, st in _runs(row_idx):
+        if st == 1:
+            src_rows = x[s0:s0 + ln]
+        else:
+            src_rows = x[s0 - ln + 1:s0 + 1][::-1]
+        drows = dst[d0:d0 + ln]
+        for c0, cs, cl, cst in col_runs:
+            if cst == 1:
+                drows[:, c0:c0 + cl] = src_rows[:, cs:cs + cl]
+            else:
+                drows[:, c0:c0 + cl] = src_rows[:, cs - cl + 1:cs + 1][:, ::-1]
+
+
+# ---------------------------------------------------------------------------
+
+def correlate(x, w, shape, offsets, boundary, fill, num_threads):
+    """Engine entry (see ``fastcorr._engine.dispatch``): the offset correlation by FFT.
+
+    ``x`` and ``w`` share one dtype: float32, float64, complex64 or
+    complex128 (C-contiguous). Returns a new C-contiguous array of ``shape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import fft
+    >>> x = np.arange(9.0).reshape(3, 3); w = np.array([[0.0, 1.0], [2.0, 3.0]])
+    >>> fft.correlate(x, w, (2, 2), (0, 0), 0, 0.0, 1).round(10)
+    array([[19., 25.],
+           [37., 43.]])
+    """
+    x = np.asarray(x)
+    w = np.asarray(w)
+    if x.dtype.kind not in "fc" or x.dtype.itemsize > 16 or (x.dtype.kind == "f" and x.dtype.itemsize > 8):
+        raise ValueError(
+            f"method='fft' computes float32/float64/complex inputs only, got dtype {x.dtype}; "
+            "integers need exact arithmetic: use method='direct' or 'auto'"
+        )
+    dtype = x.dtype
+    w = np.ascontiguousarray(w, dtype=dtype)
+    Ho, Wo = (int(s) for s in shape)
+    kh, kw = w.shape
+    H, W = x.shape
+    if Ho == 0 or Wo == 0:
+        return np.empty((Ho, Wo), dtype=dtype)
+    nthreads = max(1, int(num_threads))
+    off0, off1 = (int(o) for o in offsets)
+    EH, EW = Ho + kh - 1, Wo + kw - 1
+    is_complex = dtype.kind == "c"
+    c = dtype.type(fill) if boundary == 0 else dtype.type(0)
+    data = None
+    if boundary == 0:
+        # rows/cols of E that fall inside x
+        r_lo, r_hi = max(0, -off0), min(EH, H - off0)
+        c_lo, c_hi = max(0, -off1), min(EW, W - off1)
+        have = r_hi > r_lo and c_hi > c_lo
+        if have:
+            data = ((r_lo, r_hi), (c_lo, c_hi))
+    kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data)
+    if kind == "rows" and 1 - kw <= off1 <= 0 and W - off1 <= EW:
+        # every column of x inside E, and the output window not wrapping
+        # past column 0: x's rows transformed as they are
+        return _row_spectrum(x, w, (Ho, Wo), off0, off1, chosen, c)
+    tiling = chosen if kind == "tiles" else plan((Ho, Wo), (kh, kw), is_complex, data)
+    (N0, B0, t0), (N1, B1, t1) = tiling
+    if (t0 == 1 and t1 == 1 and c == 0 and data is not None and off0 >= 1 - kh and off1 >= 1 - kw
+            and data == ((-off0, H - off0), (-off1, W - off1))):
+        # x lies whole inside E: transform it zero-padded, as it is.
+        return _whole_image(x, w, (Ho, Wo), N0, N1, kh - 1 + off0, kw - 1 + off1, is_complex, nthreads)
+    out = np.empty((Ho, Wo), dtype=dtype)
+    # An axis of one tile is the transform's length, zeros past E (or, with
+    # wrap-around, the first N rows or columns of E, all its data), so the
+    # transform pads nothing; else overlap-save tiles of B + k - 1.
+    L0, L1 = (N0 if t0 == 1 else B0 + kh - 1), (N1 if t1 == 1 else B1 + kw - 1)
+    P0, P1 = (N0 if t0 == 1 else t0 * B0 + kh - 1), (N1 if t1 == 1 else t1 * B1 + kw - 1)
+
+    # The padded source: E in the top-left corner, zeros elsewhere.
+    src = np.empty((P0, P1), dtype=dtype)
+    if boundary == 0:
+
+        def fill_band(band):
+            a, b = band
+            blk = src[a:b]
+            if not have:
+                blk[...] = 0
+                return
+            lo, hi = max(a, r_lo), min(b, r_hi)
+            if lo >= hi:
+                blk[...] = 0
+                return
+            src[a:lo] = 0
+            src[hi:b] = 0
+            src[lo:hi, :c_lo] = 0
+            src[lo:hi, c_hi:] = 0
+            dst = src[lo:hi, c_lo:c_hi]
+            xs = x[lo + off0:hi + off0, c_lo + off1:c_hi + off1]
+            if c != 0:
+                np.subtract(xs, c, out=dst)
+            else:
+                dst[...] = xs
+    else:
+        if H == 0 or W == 0:
+            raise ValueError("wrap/symm boundaries need a non-empty input")
+        ridx = _ext_index(off0, EH, H, boundary)
+        col_runs = _runs(_ext_index(off1, EW, W, boundary))
+
+        def fill_band(band):
+            a, b = band
+            lo, hi = a, min(b, EH)
+            if hi > lo:
+                _gather_rows(src[lo:hi, :EW], x, ridx[lo:hi], col_runs)
+                src[lo:hi, EW:] = 0
+            if b > hi:
+                src[max(hi, a):b] = 0
+
+    bands = _split(P0, nthreads if P0 * P1 >= PARALLEL_FILL_ELEMENTS else 1)
+    _run_parallel(fill_band, bands, nthreads)
+
+    kspec = kernel_spectrum(w, N0, N1, is_complex, nthreads)
+
+    # Overlapping tiles as a strided view: tiles[i, j] = src[i*B0 : i*B0+L0, j*B1 : j*B1+L1].
+    s0, s1 = src.strides
+    tiles = np.lib.stride_tricks.as_strided(
+        src, shape=(t0, t1, L0, L1), strides=(B0 * s0, B1 * s1, s0, s1), writeable=False
+    )
+    tiles_per_chunk = max(1, CHUNK_BYTES // max(spectrum_bytes(N0, N1, dtype), 1))
+    chunks = _chunks(t0, t1, tiles_per_chunk)
+    a, b, cc, d = chunks[0]
+    workers = 1 if len(chunks) >= nthreads else _workers(nthreads, N0 * N1 * (b - a) * (d - cc))
+
+    def run(chunk):
+        a, b, cc, d = chunk
+        view = tiles[a:b, cc:d]
+        if is_complex:
+            spec = sfft.fft2(view, s=(N0, N1), axes=(-2, -1), workers=workers, overwrite_x=False)
+            spec *= kspec
+            res = sfft.ifft2(spec, axes=(-2, -1), workers=workers, overwrite_x=True)
+        else:
+            spec = sfft.rfft2(view, s=(N0, N1), axes=(-2, -1), workers=workers)
+            spec *= kspec
+            res = sfft.irfft2(spec, s=(N0, N1), axes=(-2, -1), workers=workers, overwrite_x=True)
+        # output (m, n) of a tile sits at (kh-1+m, kw-1+n), modulo N
+        res = _circular_slice(res, 2, kh - 1, B0, N0)
+        res = _circular_slice(res, 3, kw - 1, B1, N1)
+        _scatter(out, res, a, cc, B0, B1)
+
+    _run_parallel(run, chunks, nthreads)
+    if c != 0:
+        tot = w.sum(dtype=dtype) * c
+        if tot != 0:
+            bands = _split(Ho, nthreads if Ho * Wo >= PARALLEL_FILL_ELEMENTS else 1)
+            _run_parallel(lambda ab: np.add(out[ab[0]:ab[1]], tot, out=out[ab[0]:ab[1]]), bands, nthreads)
+    return out
+
+
+def _whole_image(x, w, shape, N0, N1, start0, start1, is_complex, nthreads):
+    """The single-tile correlation with x itself as the tile (no padded copy).
+
+    When every row and column of x lies inside the extended image E (fill
+    boundary, zero fill: 'valid', 'same', 'full'), the padded source of
+    :func:`correlate` is x shifted down and right by ``-offsets``; the
+    transform pads x itself, and the shift moves the output window from
+    ``k - 1`` to ``k - 1 + offset`` (never wrapping: the plan's length holds
+    it, see :func:`wrap_length`).
+
+    The spectrum is dropped before the result is copied out, so that the
+    copy can take its memory: with three live arrays of 8 MiB (1024²
+    float64), the heap's top was handed back to the system after every call
+    and faulted in again on the next (3,000 page faults, a third of the
+    call).
+    """
+    kspec = kernel_spectrum(w, N0, N1, is_complex, nthreads)
+    workers = _workers(nthreads, N0 * N1)
+    if is_complex:
+        spec = sfft.fft2(x, s=(N0, N1), workers=workers)
+        spec *= kspec
+        res = sfft.ifft2(spec, workers=workers, overwrite_x=True)
+    else:
+        spec = sfft.rfft2(x, s=(N0, N1), workers=workers)
+        spec *= kspec
+        res = sfft.irfft2(spec, s=(N0, N1), workers=workers, overwrite_x=True)
+    del spec
+    Ho, Wo = shape
+    return np.ascontiguousarray(res[start0:start0 + Ho, start1:start1 + Wo])
+
+
+def _row_spectrum(x, w, shape, off0, off1, N1, fill):
+    """The row-spectrum plan (see :func:`row_plan`), x's columns all inside E.
+
+    Output row m is image rows ``m + off0 + j`` correlated with kernel rows
+    j; by columns, each is a circular correlation of length N1 whose output
+    window starts at ``kw - 1 + off1`` (as in :func:`_whole_image`). A
+    nonzero ``fill`` is subtracted from x and ``fill * sum(w)`` added back,
+    as in :func:`correlate`.
+
+    Small by construction (``ROW_PLAN_ELEMENTS``), so one thread throughout:
+    with two, the OpenMP team's idle thread spun on the other core while the
+    inverse transform ran, and every 64²-128² case measured (11x11-101x101
+    kernels) took 1.2-1.7x as long as with one.
+    """
+    Ho, Wo = shape
+    kh, kw = w.shape
+    H, W = x.shape
+    dtype = x.dtype
+    # only the image rows some output row reads
+    r_lo, r_hi = max(0, off0), min(H, off0 + Ho + kh - 1)
+    if r_hi <= r_lo:
+        return np.full(shape, fill * w.sum(dtype=dtype), dtype=dtype)
+    a, b = _kernel_row_spectra(w, N1)
+    F = N1 // 2 + 1
+    # padded here: scipy's own padding (n=N1) cost ~1.5 us more at 64²
+    padded = np.zeros((r_hi - r_lo, N1), dtype=dtype)
+    if fill != 0:
+        np.subtract(x[r_lo:r_hi], fill, out=padded[:, :W])
+    else:
+        padded[:, :W] = x[r_lo:r_hi]
+    # (a scipy.fft backend may answer in another layout or precision)
+    X = np.ascontiguousarray(sfft.rfft(padded, axis=1, overwrite_x=True),
+                             dtype=np.complex64 if dtype == np.float32 else np.complex128)
+    # output spectra on rows of a whole number of 64-byte lines
+    row = -(-2 * F * dtype.itemsize // 64) * 64 // dtype.itemsize
+    Y = np.empty((Ho, row), dtype=dtype)
+    _spectral_rows(X.view(dtype), a, b, Y, off0 - r_lo, 1)
+    res = sfft.irfft(Y[:, :2 * F].view(X.dtype), n=N1, axis=1, overwrite_x=True)
+    start = kw - 1 + off1
+    out = np.ascontiguousarray(res[:, start:start + Wo])
+    if fill != 0:
+        out += w.sum(dtype=dtype) * fill
+    return out
+
+
+_row_spectra = KernelCache(max_entries=1024, max_bytes=16 << 20)
+
+
+def _kernel_row_spectra(w, N1):
+    """The kernel rows' spectra as ``fft_kernels.spectral_rows`` reads them.
+
+    ``a = (Kr, Kr, ...)`` and ``b = (Ki, Ki, ...)`` per row (each value
+    twice), ``K`` the length-N1 real transform of the row reversed; rows of
+    a whole number of 64-byte lines. Cached by the kernel's bytes.
+    """
+    key = (w.shape, w.dtype.str, N1, w.tobytes()) if w.size <= 1 << 16 else None
+    if key is not None:
+        hit = _row_spectra.get(key)
+        if hit is not None:
+            return hit
+    K = sfft.rfft(w[:, ::-1], n=N1, axis=1)
+    F = K.shape[1]
+    row = -(-2 * F * w.dtype.itemsize // 64) * 64 // w.dtype.itemsize
+    ab = np.zeros((2, w.shape[0], row), dtype=w.dtype)
+    ab[0, :, 0:2 * F:2] = K.real
+    ab[0, :, 1:2 * F:2] = K.real
+    ab[1, :, 0:2 * F:2] = K.imag
+    ab[1, :, 1:2 * F:2] = K.imag
+    ab.flags.writeable = False
+    if key is not None:
+        _row_spectra.put(key, (ab[0], ab[1]), ab.nbytes)
+    return ab[0], ab[1]
+
+
+#: Kernel spectra kept for reuse across calls (same kernel, same plan), at
+#: most 64 MiB of them.
+KERNEL_CACHE_BYTES = 64 << 20
+_kernel_spectra = KernelCache(max_entries=4096, max_bytes=KERNEL_CACHE_BYTES)
+
+
+def _workers(nthreads, elements):
+    """pocketfft workers for one call that transforms ``elements`` values."""
+    return nthreads if elements >= MIN_PARALLEL_TRANSFORM else 1
+
+
+def kernel_spectrum(w, N0, N1, is_complex, nthreads):
+    """Transform of the flipped kernel at ``(N0, N1)``, cached across calls.
+
+    A read-only array; the cache holds at most ``KERNEL_CACHE_BYTES`` and is
+    keyed by the kernel's bytes, so a changed kernel is never confused with
+    an old one. The kh nonzero rows are transformed first, then the columns
+    (about half a full 2-D transform).
+    """
+    key = (w.shape, w.dtype.str, N0, N1, is_complex, w.tobytes()) if w.size <= 1 << 16 else None
+    if key is not None:
+        hit = _kernel_spectra.get(key)
+        if hit is not None:
+            return hit
+    wf = w[::-1, ::-1]
+    nthreads = _workers(nthreads, N0 * N1)
+    if is_complex:
+        spec = sfft.fft(sfft.fft(wf, n=N1, axis=1, workers=nthreads), n=N0, axis=0,
+                        workers=nthreads, overwrite_x=True)
+    else:
+        spec = sfft.fft(sfft.rfft(wf, n=N1, axis=1, workers=nthreads), n=N0, axis=0,
+                        workers=nthreads, overwrite_x=True)
+    spec.flags.writeable = False
+    if key is not None and spec.nbytes <= KERNEL_CACHE_BYTES // 4:
+        _kernel_spectra.put(key, spec, spec.nbytes)
+    return spec
+
+
+def _circular_slice(a, axis, start, length, n):
+    """``a`` at indices ``start .. start+length-1`` (mod ``n``; length <= n) along ``axis``."""
+    start %= n
+    index = [slice(None)] * a.ndim
+    if start + length <= n:
+        index[axis] = slice(start, start + length)
+        return a[tuple(index)]
+    head, tail = list(index), list(index)
+    head[axis] = slice(start, n)
+    tail[axis] = slice(0, start + length - n)
+    return np.concatenate([a[tuple(head)], a[tuple(tail)]], axis=axis)
+
+
+def _split(n, parts):
+    parts = max(1, min(parts, n))
+    edges = [n * i // parts for i in range(parts + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(parts) if edges[i + 1] > edges[i]]
+
+
+def _chunks(t0, t1, per_chunk):
+    """Rectangles of tiles (a, b, c, d) with at most ``per_chunk`` tiles each."""
+    if per_chunk >= t1:
+        rows = max(1, per_chunk // t1)
+        return [(a, min(a + rows, t0), 0, t1) for a in range(0, t0, rows)]
+    return [(a, a + 1, c, min(c + per_chunk, t1)) for a in range(t0) for c in range(0, t1, per_chunk)]
+
+
+def _scatter(out, res, a, c, B0, B1):
+    """Write blocks res[i, j] (B0 x B1) to out at tile (a+i, c+j), cropping at the edges."""
+    Ho, Wo = out.shape
+    nb, nc = res.shape[:2]
+    r0, q0 = a * B0, c * B1
+    full_r = max(0, min(nb, (Ho - r0) // B0))
+    full_c = max(0, min(nc, (Wo - q0) // B1))
+    rr = min(Ho - (r0 + full_r * B0), B0) if full_r < nb else 0
+    cr = min(Wo - (q0 + full_c * B1), B1) if full_c < nc else 0
+    if full_r and full_c:
+        dst = out[r0:r0 + full_r * B0, q0:q0 + full_c * B1].reshape(full_r, B0, full_c, B1)
+        dst[...] = res[:full_r, :full_c].transpose(0, 2, 1, 3)
+    if full_r and cr:
+        dst = out[r0:r0 + full_r * B0, q0 + full_c * B1:q0 + full_c * B1 + cr].reshape(full_r, B0, cr)
+        dst[...] = res[:full_r, full_c, :, :cr]
+    if rr:
+        rows = out[r0 + full_r * B0:r0 + full_r * B0 + rr]
+        if full_c:
+            rows[:, q0:q0 + full_c * B1].reshape(rr, full_c, B1)[...] = res[full_r, :full_c, :rr].transpose(1, 0, 2)
+        if cr:
+            rows[:, q0 + full_c * B1:q0 + full_c * B1 + cr] = res[full_r, full_c, :rr, :cr]
+
+
+# ---------------------------------------------------------------------------
+# Layers: many channels (NCHW).
+
+#: Bytes of input spectra one batch chunk of conv2d_nchw may hold.
+CONV_CHUNK_BYTES = 64 << 20
+
+
+def conv2d_nchw(x, weight, stride=1, dilation=1, groups=1, num_threads=1):
+    """Valid cross-correlation of NCHW input with OIHW weights, by FFT.
+
+    ``x`` (N, C_in, H, W) is already padded (the caller applies ``padding``
+    and ``padding_mode``); ``weight`` is (C_out, C_in/groups, kh, kw).
+    Every input channel and every kernel is transformed once; the sum over
+    input channels is a complex matrix product per frequency bin (batched
+    ``matmul``), then one inverse transform per output channel. Dilation
+    is served exactly by spreading the kernel taps (the transform size does
+    not grow with the zeros); stride by subsampling the stride-1 result
+    (wasteful for large strides, so the dispatcher should prefer GEMM).
+    float32 runs in complex64. The batch is processed in chunks whose input
+    spectra stay under ``CONV_CHUNK_BYTES``.
+
+    Returns (N, C_out, H_out, W_out) in ``x``'s dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods.fft import conv2d_nchw
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3); w = np.array([[[[0.0, 1.0], [2.0, 3.0]]]])
+    >>> conv2d_nchw(x, w).round(10)
+    array([[[[19., 25.],
+             [37., 43.]]]])
+    """
+    x = np.asarray(x)
+    weight = np.asarray(weight)
+    if x.dtype not in (np.float32, np.float64):
+        raise ValueError(f"conv2d method='fft' computes float32/float64 only, got dtype {x.dtype}")
+    dtype = x.dtype
+    weight = weight.astype(dtype, copy=False)
+    s0, s1 = (stride, stride) if np.isscalar(stride) else tuple(stride)
+    d0, d1 = (dilation, dilation) if np.isscalar(dilation) else tuple(dilation)
+    N, C, H, W = x.shape
+    O, Cg, kh0, kw0 = weight.shape
+    if C != Cg * groups or O % groups:
+        raise ValueError(f"weight shape {weight.shape} does not match {C} input channels with groups={groups}")
+    kh, kw = d0 * (kh0 - 1) + 1, d1 * (kw0 - 1) + 1
+    if kh > H or kw > W:
+        raise ValueError(f"kernel extent {(kh, kw)} exceeds the padded input {(H, W)}")
+    if (d0, d1) != (1, 1):
+        wd = np.zeros((O, Cg, kh, kw), dtype)
+        wd[:, :, ::d0, ::d1] = weight
+        weight = wd
+    Ho, Wo = H - kh + 1, W - kw + 1
+    N0, N1 = _fast_len(H, True), _fast_len(W, True)
+    F1 = N1 // 2 + 1
+    nthreads = max(1, int(num_threads))
+    out = np.empty((N, O, -(-Ho // s0), -(-Wo // s1)), dtype)
+    Og = O // groups
+    # Kernel spectra, frequency-major: (groups, P, Cg, Og).
+    ks = sfft.rfft2(weight[:, :, ::-1, ::-1], s=(N0, N1), axes=(-2, -1), workers=nthreads)
+    ks = ks.reshape(groups, Og, Cg, N0 * F1).transpose(0, 3, 2, 1).copy()
+    per_image = C * N0 * F1 * 2 * dtype.itemsize
+    nb = max(1, CONV_CHUNK_BYTES // max(per_image, 1))
+    for a in range(0, N, nb):
+        b = min(N, a + nb)
+        xs = sfft.rfft2(x[a:b], s=(N0, N1), axes=(-2, -1), workers=nthreads)
+        xs = xs.reshape(b - a, groups, Cg, N0 * F1)
+        ys = np.empty((b - a, O, N0, F1), xs.dtype)
+        ysv = ys.reshape(b - a, groups, Og, N0 * F1)
+        for g in range(groups):
+            xg = np.ascontiguousarray(xs[:, g].transpose(2, 0, 1))  # (P, n, Cg)
+            yg = _batched_matmul(xg, ks[g], nthreads)                 # (P, n, Og)
+            ysv[:, g] = yg.transpose(1, 2, 0)
+        y = sfft.irfft2(ys, s=(N0, N1), axes=(-2, -1), workers=nthreads, overwrite_x=True)
+        out[a:b] = y[:, :, kh - 1:kh - 1 + Ho:s0, kw - 1:kw - 1 + Wo:s1]
+    return out
+
+
+def _batched_matmul(a, b, nthreads):
+    """``a @ b`` over the leading (frequency) axis: compiled, OpenMP over bins."""
+    from .fft_kernels import planar_cgemm
+
+    rt = np.float32 if a.dtype == np.complex64 else np.float64
+    P, n, _ = a.shape
+    O = b.shape[2]
+    yr = np.empty((P, n, O), rt)
+    yi = np.empty((P, n, O), rt)
+    planar_cgemm(np.ascontiguousarray(a.real), np.ascontiguousarray(a.imag),
+                 np.ascontiguousarray(b.real), np.ascontiguousarray(b.imag), yr, yi, nthreads)
+    res = np.empty((P, n, O), a.dtype)
+    res.real = yr
+    res.imag = yi
+    return res

@@ -1,0 +1,436 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""im2col / col2im and BLAS GEMM: correlation as a matrix product.
+
+A (grouped, multi-channel) correlation of an image ``x`` (C, H, W) with
+weights ``w`` (C_out, C*kh*kw) is the product ``w @ cols`` where the column
+matrix ``cols`` (C*kh*kw, Ho*Wo) holds, in column ``p = oy*Wo + ox``, the
+input window under output pixel p ("change the input"; the sparse matrix of
+``correlation_matrix`` is the "change the kernel" answer).
+
+Row ``r = (c*kh + j)*kw + k`` of ``cols`` is a *gather* from input row
+``ridx[j, oy]`` of channel c at columns ``cidx[k, ox]``, both tables built by
+``fastcorr._engine.conv.index_table`` from stride, dilation, padding and the boundary rule
+(-1 meaning the fill value). Boundary handling is thus an extended-index
+gather: no padded copy of the image is ever made. ``col2im`` is the matching
+scatter-add (the adjoint), used for the input gradient.
+
+Memory: the output pixels are cut into tiles of ``pt`` columns so that all
+column buffers together stay under a cap (``fastcorr.set_im2col_cap``,
+64 MiB by default); the buffer is a workspace reused across tiles (and
+across calls, see ``fastcorr._engine.conv.workspace``).
+
+Threads ("outer" mode, used whenever threadpoolctl can pin BLAS to one
+thread): one OpenMP loop over work items (image x group x tile), each thread
+gathering into its own slice of the workspace and calling a single-threaded
+GEMM on it, so the gather of one tile overlaps the GEMM of another and no
+thread team ever waits for another. The alternative ("inner": a parallel
+gather, then one multithreaded BLAS call per tile) was measured on the five
+CNN layers of issue 3 at 2 threads: outer 24-250 ms, inner 80-22000 ms. The
+two thread teams (libgomp, OpenBLAS pthreads) spin-wait in turn and fight
+over the cores, worst with small tiles on a loaded machine. Without
+threadpoolctl (BLAS threads cannot be pinned, and GEMMs inside OpenMP threads
+would oversubscribe) the code runs inner mode with a *serial* gather.
+
+The kernels know nothing of Python objects and release the GIL.
+"""
+from cython.parallel cimport prange, parallel, threadid
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm
+
+ctypedef fused num_t:
+    float
+    double
+    float complex
+    double complex
+
+
+cdef struct Geo:
+    Py_ssize_t C, H, W          # channels of one group, image size
+    Py_ssize_t kh, kw, sw       # kernel size, column stride
+    Py_ssize_t Ho, Wo           # output size
+    const Py_ssize_t* ridx      # (kh, Ho): input row of (j, oy), -1 = fill
+    const Py_ssize_t* cidx      # (kw, Wo): input column of (k, ox), -1 = fill
+    const Py_ssize_t* clo       # (kw,): ox range [clo, chi) whose raw column
+    const Py_ssize_t* chi       #        ox*sw + cbase[k] lies inside [0, W)
+    const Py_ssize_t* cbase     # (kw,)
+
+
+cdef inline void gemm(char ta, char tb, int m, int n, int k, num_t alpha,
+                      const num_t* a, int lda, const num_t* b, int ldb,
+                      num_t beta, num_t* c, int ldc) noexcept nogil:
+    """Column-major C = alpha op(A) op(B) + beta C through scipy's BLAS."""
+    if num_t is float:
+        sgemm(&ta, &tb, &m, &n, &k, &alpha, <float*> a, &lda, <float*> b, &ldb, &beta, c, &ldc)
+    elif num_t is double:
+        dgemm(&ta, &tb, &m, &n, &k, &alpha, <double*> a, &lda, <double*> b, &ldb, &beta, c, &ldc)
+    elif num_t is floatcomplex:
+        cgemm(&ta, &tb, &m, &n, &k, &alpha, <float complex*> a, &lda, <float complex*> b, &ldb,
+              &beta, c, &ldc)
+    else:
+        zgemm(&ta, &tb, &m, &n, &k, &alpha, <double complex*> a, &lda, <double complex*> b, &ldb,
+              &beta, c, &ldc)
+
+
+cdef void gather_row(const num_t* x, const Geo* g, Py_ssize_t r, Py_ssize_t p0, Py_ssize_t p1,
+                     num_t fill, num_t* dst) noexcept nogil:
+    """dst[p - p0] = X(channel, row, column) of cols row r, pixels p0 <= p < p1."""
+    cdef Py_ssize_t khw = g.kh * g.kw
+    cdef Py_ssize_t c = r // khw
+    cdef Py_ssize_t j = (r // g.kw) % g.kh
+    cdef Py_ssize_t k = r % g.kw
+    cdef const num_t* xc = x + c * g.H * g.W
+    cdef const num_t* row
+    cdef const Py_ssize_t* ci = g.cidx + k * g.Wo
+    cdef Py_ssize_t base = g.cbase[k], sw = g.sw
+    cdef Py_ssize_t p = p0, oy, ox, ox0, ox1, lo, hi, ri
+    cdef num_t* d
+    while p < p1:
+        oy = p // g.Wo
+        ox0 = p - oy * g.Wo
+        ox1 = min(g.Wo, ox0 + (p1 - p))
+        d = dst + (p - p0) - ox0
+        ri = g.ridx[j * g.Ho + oy]
+        if ri < 0:
+            for ox in range(ox0, ox1):
+                d[ox] = fill
+        else:
+            row = xc + ri * g.W
+            lo = min(max(g.clo[k], ox0), ox1)
+            hi = max(min(g.chi[k], ox1), lo)
+            for ox in range(ox0, lo):
+                d[ox] = fill if ci[ox] < 0 else row[ci[ox]]
+            if sw == 1:
+                memcpy(d + lo, row + lo + base, (hi - lo) * sizeof(num_t))
+            else:
+                for ox in range(lo, hi):
+                    d[ox] = row[ox * sw + base]
+            for ox in range(hi, ox1):
+                d[ox] = fill if ci[ox] < 0 else row[ci[ox]]
+        p = p + (ox1 - ox0)
+
+
+cdef void scatter_row(num_t* x, const Geo* g, Py_ssize_t r, Py_ssize_t p0, Py_ssize_t p1,
+                      const num_t* src) noexcept nogil:
+    """Adjoint of gather_row: X(...) += src[p - p0] (fill positions dropped)."""
+    cdef Py_ssize_t khw = g.kh * g.kw
+    cdef Py_ssize_t c = r // khw
+    cdef Py_ssize_t j = (r // g.kw) % g.kh
+    cdef Py_ssize_t k = r % g.kw
+    cdef num_t* xc = x + c * g.H * g.W
+    cdef num_t* row
+    cdef const Py_ssize_t* ci = g.cidx + k * g.Wo
+    cdef Py_ssize_t base = g.cbase[k], sw = g.sw
+    cdef Py_ssize_t p = p0, oy, ox, ox0, ox1, lo, hi, ri
+    cdef const num_t* s
+    while p < p1:
+        oy = p // g.Wo
+        ox0 = p - oy * g.Wo
+        ox1 = min(g.Wo, ox0 + (p1 - p))
+        s = src + (p - p0) - ox0
+        ri = g.ridx[j * g.Ho + oy]
+        if ri >= 0:
+            row = xc + ri * g.W
+            lo = min(max(g.clo[k], ox0), ox1)
+            hi = max(min(g.chi[k], ox1), lo)
+            for ox in range(ox0, lo):
+                if ci[ox] >= 0:
+                    row[ci[ox]] += s[ox]
+            for ox in range(lo, hi):
+                row[ox * sw + base] += s[ox]
+            for ox in range(hi, ox1):
+                if ci[ox] >= 0:
+                    row[ci[ox]] += s[ox]
+        p = p + (ox1 - ox0)
+
+
+cdef void gather_tile(const num_t* x, const Geo* g, Py_ssize_t p0, Py_ssize_t p1, num_t fill,
+                      num_t* cols, int nthreads) noexcept nogil:
+    """cols (K, p1 - p0) for pixels [p0, p1); rows split over nthreads."""
+    cdef Py_ssize_t K = g.C * g.kh * g.kw, r, pt = p1 - p0
+    if nthreads <= 1:
+        for r in range(K):
+            gather_row(x, g, r, p0, p1, fill, cols + r * pt)
+    else:
+        for r in prange(K, nogil=True, num_threads=nthreads, schedule='static'):
+            gather_row(x, g, r, p0, p1, fill, cols + r * pt)
+
+
+cdef void scatter_tile(num_t* x, const Geo* g, Py_ssize_t p0, Py_ssize_t p1, const num_t* cols,
+                       int nthreads) noexcept nogil:
+    """x += col2im(cols) for pixels [p0, p1); parallel over channels (race free)."""
+    cdef Py_ssize_t khw = g.kh * g.kw, c, r, pt = p1 - p0
+    if nthreads <= 1:
+        for r in range(g.C * khw):
+            scatter_row(x, g, r, p0, p1, cols + r * pt)
+    else:
+        for c in prange(g.C, nogil=True, num_threads=nthreads, schedule='static'):
+            for r in range(c * khw, (c + 1) * khw):
+                scatter_row(x, g, r, p0, p1, cols + r * pt)
+
+
+cdef inline void make_geo(Geo* g, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                          Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t Ho, Py_ssize_t Wo,
+                          const Py_ssize_t[:, ::1] ridx, const Py_ssize_t[:, ::1] cidx,
+                          const Py_ssize_t[:, ::1] crange):
+    g.C = C; g.H = H; g.W = W; g.kh = kh; g.kw = kw; g.sw = sw; g.Ho = Ho; g.Wo = Wo
+    g.ridx = &ridx[0, 0]
+    g.cidx = &cidx[0, 0]
+    g.clo = &crange[0, 0]
+    g.chi = &crange[1, 0]
+    g.cbase = &crange[2, 0]
+
+
+def im2col_into(const num_t[:, ::1] x, num_t[:, ::1] cols, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t Ho, Py_ssize_t Wo,
+                const Py_ssize_t[:, ::1] ridx, const Py_ssize_t[:, ::1] cidx,
+                const Py_ssize_t[:, ::1] crange, num_t fill, int nthreads):
+    """cols[n] (C*kh*kw, Ho*Wo) = im2col of x[n] (C*H*W) for every image n."""
+    cdef Geo g
+    cdef Py_ssize_t n, P = Ho * Wo, K = C * kh * kw
+    make_geo(&g, C, H, W, kh, kw, sw, Ho, Wo, ridx, cidx, crange)
+    with nogil:
+        for n in range(x.shape[0]):
+            gather_tile(&x[n, 0], &g, 0, P, fill, &cols[n, 0], nthreads)
+
+
+def col2im_into(const num_t[:, ::1] cols, num_t[:, ::1] x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t Ho, Py_ssize_t Wo,
+                const Py_ssize_t[:, ::1] ridx, const Py_ssize_t[:, ::1] cidx,
+                const Py_ssize_t[:, ::1] crange, int nthreads):
+    """x[n] (C*H*W, zeroed by the caller) += col2im of cols[n] for every image n."""
+    cdef Geo g
+    cdef Py_ssize_t n, P = Ho * Wo
+    make_geo(&g, C, H, W, kh, kw, sw, Ho, Wo, ridx, cidx, crange)
+    with nogil:
+        for n in range(x.shape[0]):
+            scatter_tile(&x[n, 0], &g, 0, P, &cols[n, 0], nthreads)
+
+
+cdef void fwd_item(const num_t* x, const num_t* w, num_t* out, const num_t* bias, num_t* cols,
+                   const Geo* g, Py_ssize_t groups, Py_ssize_t Cout, Py_ssize_t it,
+                   Py_ssize_t ntiles, Py_ssize_t pt, num_t fill, bint pointwise,
+                   int inner_threads) noexcept nogil:
+    cdef num_t one = 1
+    cdef num_t zero = 0
+    cdef Py_ssize_t Cog = Cout // groups, K = g.C * g.kh * g.kw, P = g.Ho * g.Wo
+    cdef Py_ssize_t n = it // (groups * ntiles), gi = (it // ntiles) % groups, t = it % ntiles
+    cdef Py_ssize_t p0 = t * pt, p1 = min(P, t * pt + pt), co, q
+    cdef const num_t* xg = x + (n * groups + gi) * g.C * g.H * g.W
+    cdef num_t* o = out + n * Cout * P + gi * Cog * P + p0
+    cdef const num_t* a = xg + p0
+    cdef int lda = <int> P
+    cdef num_t b
+    if not pointwise:
+        gather_tile(xg, g, p0, p1, fill, cols, inner_threads)
+        a = cols
+        lda = <int> (p1 - p0)
+    # out_g^T (pt x Cog, col-major, ld P) = cols^T (pt x K) @ w_g^T (K x Cog)
+    gemm(c'N', c'N', <int> (p1 - p0), <int> Cog, <int> K, one, a, lda,
+         w + gi * Cog * K, <int> K, zero, o, <int> P)
+    if bias != NULL:
+        for co in range(Cog):
+            b = bias[gi * Cog + co]
+            for q in range(p1 - p0):
+                o[co * P + q] = o[co * P + q] + b
+
+
+cdef void gw_item(const num_t* x, const num_t* go, num_t* acc, num_t* cols,
+                  const Geo* g, Py_ssize_t groups, Py_ssize_t Cout, Py_ssize_t it,
+                  Py_ssize_t ntiles, Py_ssize_t pt, num_t fill, bint pointwise,
+                  int inner_threads) noexcept nogil:
+    cdef num_t one = 1
+    cdef num_t zero = 0
+    cdef Py_ssize_t Cog = Cout // groups, K = g.C * g.kh * g.kw, P = g.Ho * g.Wo
+    cdef Py_ssize_t n = it // (groups * ntiles), gi = (it // ntiles) % groups, t = it % ntiles
+    cdef Py_ssize_t p0 = t * pt, p1 = min(P, t * pt + pt)
+    cdef const num_t* xg = x + (n * groups + gi) * g.C * g.H * g.W
+    cdef const num_t* a = xg + p0
+    cdef int lda = <int> P
+    if not pointwise:
+        gather_tile(xg, g, p0, p1, fill, cols, inner_threads)
+        a = cols
+        lda = <int> (p1 - p0)
+    # acc_g^T (K x Cog, col-major) += cols (K x pt) @ go_g^T (pt x Cog)
+    gemm(c'T', c'N', <int> K, <int> Cog, <int> (p1 - p0), one, a, lda,
+         go + n * Cout * P + gi * Cog * P + p0, <int> P, one, acc + gi * Cog * K, <int> K)
+
+
+cdef void gi_range(const num_t* w, const num_t* go, num_t* gx, num_t* cols,
+                   const Geo* g, Py_ssize_t groups, Py_ssize_t Cout, Py_ssize_t it,
+                   Py_ssize_t start, Py_ssize_t stop, Py_ssize_t pt, bint pointwise,
+                   int inner_threads) noexcept nogil:
+    """gx[it] += col2im(w_g^T @ go_g) over output pixels [start, stop), it = n*groups + g."""
+    cdef num_t one = 1
+    cdef num_t zero = 0
+    cdef Py_ssize_t Cog = Cout // groups, K = g.C * g.kh * g.kw, P = g.Ho * g.Wo
+    cdef Py_ssize_t n = it // groups, gi = it % groups, p0, p1
+    cdef num_t* xg = gx + it * g.C * g.H * g.W
+    cdef const num_t* gog = go + n * Cout * P + gi * Cog * P
+    cdef const num_t* wg = w + gi * Cog * K
+    p0 = start
+    while p0 < stop:
+        p1 = min(stop, p0 + pt)
+        if pointwise:
+            # gx_g (C x P) = w_g^T @ go_g, straight into the result.
+            gemm(c'N', c'T', <int> (p1 - p0), <int> K, <int> Cog, one, gog + p0, <int> P,
+                 wg, <int> K, zero, xg + p0, <int> P)
+        else:
+            gemm(c'N', c'T', <int> (p1 - p0), <int> K, <int> Cog, one, gog + p0, <int> P,
+                 wg, <int> K, zero, cols, <int> (p1 - p0))
+            scatter_tile(xg, g, p0, p1, cols, inner_threads)
+        p0 = p1
+
+
+def forward(const num_t[:, ::1] x, const num_t[:, ::1] w, num_t[:, ::1] out,
+            const num_t[::1] bias, num_t[::1] ws,
+            Py_ssize_t groups, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t Ho, Py_ssize_t Wo,
+            const Py_ssize_t[:, ::1] ridx, const Py_ssize_t[:, ::1] cidx,
+            const Py_ssize_t[:, ::1] crange, num_t fill, bint pointwise,
+            Py_ssize_t pt, int nthreads, bint outer):
+    """out[n, g*Cog:(g+1)*Cog, :] = w_g @ cols(x[n], group g) (+ bias).
+
+    x (N, groups*C*H*W), w (Cout, C*kh*kw), out (N, Cout*Ho*Wo), bias (Cout,)
+    or empty, ws a workspace of nthreads*K*pt elements (outer) or K*pt
+    (inner). ``pointwise``: 1x1, stride 1, no padding: the GEMM reads x.
+    """
+    cdef Geo g
+    cdef Py_ssize_t N = x.shape[0], Cout = w.shape[0], K = C * kh * kw
+    cdef Py_ssize_t ntiles = (Ho * Wo + pt - 1) // pt
+    cdef Py_ssize_t items = N * groups * ntiles, it
+    cdef const num_t* bp = &bias[0] if bias.shape[0] > 0 else NULL
+    make_geo(&g, C, H, W, kh, kw, sw, Ho, Wo, ridx, cidx, crange)
+    if outer:
+        with nogil, parallel(num_threads=nthreads):
+            for it in prange(items, schedule='dynamic'):
+                fwd_item(&x[0, 0], &w[0, 0], &out[0, 0], bp, &ws[0] + threadid() * K * pt, &g,
+                         groups, Cout, it, ntiles, pt, fill, pointwise, 1)
+    else:
+        with nogil:
+            for it in range(items):
+                fwd_item(&x[0, 0], &w[0, 0], &out[0, 0], bp, &ws[0], &g,
+                         groups, Cout, it, ntiles, pt, fill, pointwise, nthreads)
+
+
+def grad_weight(const num_t[:, ::1] x, const num_t[:, ::1] go, num_t[:, :, ::1] acc,
+                num_t[::1] ws, Py_ssize_t groups, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t Ho, Py_ssize_t Wo,
+                const Py_ssize_t[:, ::1] ridx, const Py_ssize_t[:, ::1] cidx,
+                const Py_ssize_t[:, ::1] crange, num_t fill, bint pointwise,
+                Py_ssize_t pt, int nthreads, bint outer):
+    """acc[thread] (Cout, K) += go_g @ cols^T; the caller sums acc over threads.
+
+    go (N, Cout*Ho*Wo); acc (nthreads or 1, Cout, K), zeroed by the caller.
+    """
+    cdef Geo g
+    cdef Py_ssize_t N = x.shape[0], Cout = acc.shape[1], K = C * kh * kw
+    cdef Py_ssize_t ntiles = (Ho * Wo + pt - 1) // pt
+    cdef Py_ssize_t items = N * groups * ntiles, it, tid
+    make_geo(&g, C, H, W, kh, kw, sw, Ho, Wo, ridx, cidx, crange)
+    if outer:
+        with nogil, parallel(num_threads=nthreads):
+            for it in prange(items, schedule='dynamic'):
+                tid = threadid()
+                gw_item(&x[0, 0], &go[0, 0], &acc[tid, 0, 0], &ws[0] + tid * K * pt, &g,
+                        groups, Cout, it, ntiles, pt, fill, pointwise, 1)
+    else:
+        with nogil:
+            for it in range(items):
+                gw_item(&x[0, 0], &go[0, 0], &acc[0, 0, 0], &ws[0], &g,
+                        groups, Cout, it, ntiles, pt, fill, pointwise, nthreads)
+
+
+def grad_input(const num_t[:, ::1] w, const num_t[:, ::1] go, num_t[:, :, ::1] gx,
+               num_t[::1] ws, Py_ssize_t groups, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t Ho, Py_ssize_t Wo,
+               const Py_ssize_t[:, ::1] ridx, const Py_ssize_t[:, ::1] cidx,
+               const Py_ssize_t[:, ::1] crange, bint pointwise,
+               Py_ssize_t pt, int nthreads, int mode):
+    """gx = col2im(w_g^T @ go_g): the transposed correlation (gx zeroed by the caller).
+
+    gx is (B, N, groups*C*H*W). Scatters of two threads must never meet:
+    mode 0 ("outer"): B = 1, work items are (image, group);
+    mode 1 ("split"): B = nthreads private copies, items are tiles, the
+    caller sums the copies (for N*groups < nthreads);
+    mode 2 ("inner"): B = 1, serial items, BLAS threads and a scatter
+    parallel over channels (only when BLAS threads cannot be pinned).
+    """
+    cdef Geo g
+    cdef Py_ssize_t N = gx.shape[1], Cout = w.shape[0], K = C * kh * kw, P = Ho * Wo
+    cdef Py_ssize_t ntiles = (P + pt - 1) // pt
+    cdef Py_ssize_t items = N * groups, it, tid
+    make_geo(&g, C, H, W, kh, kw, sw, Ho, Wo, ridx, cidx, crange)
+    if mode == 0:
+        with nogil, parallel(num_threads=nthreads):
+            for it in prange(items, schedule='dynamic'):
+                gi_range(&w[0, 0], &go[0, 0], &gx[0, 0, 0], &ws[0] + threadid() * K * pt, &g,
+                         groups, Cout, it, 0, P, pt, pointwise, 1)
+    elif mode == 1:
+        with nogil, parallel(num_threads=nthreads):
+            for it in prange(items * ntiles, schedule='dynamic'):
+                tid = threadid()
+                gi_range(&w[0, 0], &go[0, 0], &gx[tid, 0, 0], &ws[0] + tid * K * pt, &g,
+                         groups, Cout, it // ntiles, (it % ntiles) * pt,
+                         min(P, (it % ntiles) * pt + pt), pt, pointwise, 1)
+    else:
+        with nogil:
+            for it in range(items):
+                gi_range(&w[0, 0], &go[0, 0], &gx[0, 0, 0], &ws[0], &g,
+                         groups, Cout, it, 0, P, pt, pointwise, nthreads)
+
+
+# ---------------------------------------------------------------------------
+# C-level API (declared in _im2col.pxd): plain unfold of one image, zero
+# padding, explicit geometry; no index tables, no Python objects.
+
+ctypedef fused real_t:
+    float
+    double
+
+
+cdef int unfold_image(const real_t* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                      Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                      real_t* cols, int num_threads) noexcept nogil:
+    cdef Py_ssize_t Ho, Wo, row, c, j, k, oy, ox, iy, ix
+    cdef real_t* dst
+    cdef const real_t* src
+    if C < 1 or H < 1 or W < 1 or kh < 1 or kw < 1 or sh < 1 or sw < 1 or dh < 1 or dw < 1 or ph < 0 or pw < 0:
+        return -1
+    Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if Ho < 1 or Wo < 1:
+        return -1
+    if num_threads < 1:
+        num_threads = 1
+    for row in prange(C * kh * kw, num_threads=num_threads, schedule='static'):
+        c = row // (kh * kw)
+        j = (row // kw) % kh
+        k = row % kw
+        for oy in range(Ho):
+            dst = cols + row * Ho * Wo + oy * Wo
+            iy = oy * sh - ph + j * dh
+            if iy < 0 or iy >= H:
+                for ox in range(Wo):
+                    dst[ox] = 0
+                continue
+            src = x + (c * H + iy) * W
+            for ox in range(Wo):
+                ix = ox * sw - pw + k * dw
+                dst[ox] = src[ix] if 0 <= ix < W else 0
+    return 0
+
+
+cdef int im2col_f32(const float* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                    float* cols, int num_threads) noexcept nogil:
+    return unfold_image(x, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols, num_threads)
+
+
+cdef int im2col_f64(const double* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                    double* cols, int num_threads) noexcept nogil:
+    return unfold_image(x, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols, num_threads)
