@@ -3,6 +3,17 @@
 ``set_num_threads`` sets the process-wide default; ``threads(n)`` overrides it
 inside a ``with`` block for the current thread (or asyncio task) only, so
 Python threads using different settings do not disturb each other.
+
+Every thread count a call runs with comes from here (:func:`get_num_threads`,
+:func:`resolve_threads`), which is also what makes fastcorr survive
+``fork()``: GNU OpenMP's thread team does not exist in a forked child, and a
+parallel region there waits forever for it. A child forked after this
+process may have started a team (after any call given more than one thread)
+therefore runs every call on one thread. OpenMP cannot rebuild its team in
+the child, and a pool of fastcorr's own would cost every call its hand-off;
+a forked worker (multiprocessing, dask's process scheduler, a pre-forking
+server) gets its parallelism from its siblings anyway. A child started with
+'spawn' or 'forkserver' is a new process and uses threads as usual.
 """
 import contextlib
 import contextvars
@@ -38,6 +49,39 @@ def _check_threads(n, name="n"):
     return n
 
 
+#: Whether this process may have started an OpenMP thread team: a call was
+#: given more than one thread.
+_team_may_exist = False
+#: Whether this process is a child forked after that: its calls run serially.
+_serial_after_fork = False
+
+
+def _after_fork_in_child():
+    global _serial_after_fork
+    if _team_may_exist:
+        _serial_after_fork = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def forked_serial():
+    """Whether this is a forked child that runs fastcorr on one thread."""
+    return _serial_after_fork
+
+
+def team_threads(n):
+    """The threads a call given ``n`` (already checked) runs on: 1 in a child
+    forked after this process ran threads, else ``n``."""
+    global _team_may_exist
+    if n > 1:
+        if _serial_after_fork:
+            return 1
+        _team_may_exist = True
+    return n
+
+
 def get_num_threads():
     """Number of threads fastcorr uses when a call passes ``num_threads=None``.
 
@@ -45,7 +89,9 @@ def get_num_threads():
     -------
     int
         The ``threads(n)`` override active in this thread, else the
-        process-wide setting (by default, the CPUs this process may run on).
+        process-wide setting (by default, the CPUs this process may run on);
+        1 in a child process forked after its parent ran fastcorr on
+        several threads (GNU OpenMP's threads do not survive ``fork()``).
 
     Examples
     --------
@@ -55,7 +101,7 @@ def get_num_threads():
     1
     """
     local = _local_threads.get()
-    return _default_threads if local is None else local
+    return team_threads(_default_threads if local is None else local)
 
 
 def set_num_threads(n):
@@ -102,7 +148,7 @@ def resolve_threads(num_threads):
     """The thread count for one call (``None`` means the current setting)."""
     if num_threads is None:
         return get_num_threads()
-    return _check_threads(num_threads, "num_threads")
+    return team_threads(_check_threads(num_threads, "num_threads"))
 
 
 def config_info():
@@ -128,6 +174,7 @@ def config_info():
         "cpus available": _available_cpus(),
         "threads (default)": _default_threads,
         "threads (now)": get_num_threads(),
+        "forked child, serial": "yes (its parent ran OpenMP threads)" if _serial_after_fork else "no",
     }
     return info
 

@@ -21,7 +21,7 @@ import numpy as np
 from fastcorr.methods.direct cimport corr2d_f32, corr2d_f64, is_small_scaling
 from fastcorr.methods.boundary cimport BOUNDARY_FILL
 from fastcorr.methods.direct import useful_threads
-from fastcorr._engine.config import get_num_threads, MAX_THREADS
+from fastcorr._engine.config import get_num_threads, team_threads, MAX_THREADS
 from fastcorr._engine import dispatch as _dispatch
 
 cnp.import_array()
@@ -89,7 +89,7 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
     if num_threads is None:
         nthreads = get_num_threads()
     elif type(num_threads) is int and 1 <= num_threads <= MAX_THREADS:
-        nthreads = num_threads
+        nthreads = team_threads(num_threads) if num_threads > 1 else 1
     else:
         return None
     cdef Py_ssize_t H = cnp.PyArray_DIM(x, 0), W = cnp.PyArray_DIM(x, 1)

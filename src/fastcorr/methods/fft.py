@@ -44,6 +44,7 @@ is computed in complex64 (no upcast); complex inputs use full ``fft2``.
 """
 import functools
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -103,6 +104,17 @@ def _executor(n):
             if old is not None:
                 old.shutdown(wait=False)
         return _pool
+
+
+def _forget_pool_in_child():
+    """A forked child has none of the pool's threads: start a new pool there."""
+    global _pool, _pool_size, _pool_lock
+    _pool_lock = threading.Lock()
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _run_parallel(fn, items, nthreads):
