@@ -98,8 +98,8 @@ for m in methods:
 if crossover is not None:
     ax.axvline(crossover, color="grey", ls=":")
     ax.annotate(f"FFT faster from {crossover}x{crossover}",
-                (crossover, ax.get_ylim()[1]), xytext=(4, -14),
-                textcoords="offset points", color="grey")
+                (crossover, 0.03), xycoords=("data", "axes fraction"),
+                xytext=(4, 0), textcoords="offset points", color="grey")
 ax.set_yscale("log")
 ax.set_xlabel("kernel size k (k x k kernel)")
 ax.set_ylabel("time per call (ms)")
