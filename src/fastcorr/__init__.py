@@ -3,8 +3,8 @@
 A drop-in for ``scipy.signal.correlate2d`` / ``convolve2d`` with the
 semantics of ``torch.nn.functional.conv2d`` for layers, compiled with OpenMP.
 
-The package has four layers, and imports only point down (see the user
-guide's "Layout" page):
+The package has four layers, and imports only point down (the user guide's
+page "Layout of the source"):
 
 * the public API: this module's names, implemented in ``fastcorr._api``
   (one module per family), and the public modules ``kernels``, ``nn`` and
