@@ -73,12 +73,14 @@ def fill_scalar(fillvalue, dtype):
     if arr is None or arr.dtype.kind not in "biufc":
         raise TypeError(f"fillvalue must be a number, got {fillvalue!r}")
     if arr.size != 1:
-        raise ValueError(f"fillvalue must be a scalar (or an array with one element), got shape {arr.shape}")
+        # scipy's wording (its tests match on it), then the shape.
+        raise ValueError(f"`fillvalue` must be scalar or an array with one element. Got shape {arr.shape}.")
     value = complex(arr.reshape(()).item())
     if dtype.kind != "c" and value.imag != 0:
+        # scipy's wording (its tests match on it), then the value and dtype.
         raise ValueError(
-            f"fillvalue {fillvalue!r} is complex but the output dtype is {dtype}: "
-            "it cannot be cast without losing its imaginary part"
+            "could not cast `fillvalue` directly to the output type (it was first converted to complex). "
+            f"fillvalue {fillvalue!r} has an imaginary part, which the output dtype {dtype} cannot hold."
         )
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
