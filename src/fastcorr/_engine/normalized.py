@@ -1,0 +1,238 @@
+"""Normalized convolution: the plan and driver of ``normalized_convolution``.
+
+Knutsson's normalized convolution of order 0 is two convolutions with the
+same kernel,
+
+    out = conv(c * x, k) / conv(c, k),       certainty = conv(c, k) / sum(k),
+
+where ``c`` is the certainty of each pixel: 0 for a missing pixel (NaN in
+the data, a 0 in the certainty map, a masked pixel), 1 for a certain one,
+anything between for a weight. With a binary ``c`` this is what
+``astropy.convolution.convolve`` computes with ``nan_treatment='interpolate'``
+(the kernel's weights renormalised over the valid pixels under it), and this
+module follows astropy in every detail it decides (see
+``fastcorr._api.normalized``).
+
+Both convolutions are offset correlations (``fastcorr._engine.geometry``) with
+the flipped kernel, run by the dispatcher on whichever method it picks for
+them (the FFT method keeps the kernel's spectrum between the two). A missing
+pixel's value is replaced by 0 *before* it is correlated (its product with a
+certainty of 0 would be NaN for a NaN pixel), so a NaN never reaches any
+method: no method can spread it to the neighbours.
+
+Boundaries: 'fill' and 'wrap' are the engine's own boundary codes (a fill
+value outside the image has certainty 1, or 0 when it is NaN); 'extend'
+(astropy's name for repeating the edge sample) pads the image by half a
+kernel first; None correlates only where the kernel fits (a 'valid'
+correlation) and leaves zeros around it. 1-D data run as 1 x n images; 3-D
+data as sums of 2-D correlations over the kernel's planes.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from . import dispatch
+from .validate import kernel_sum_check
+
+__all__ = ["solve"]
+
+#: The FFT method's error on conv(c, k) is a few eps * sum|k| (measured
+#: ...); a denominator within FFT_ZERO_ULPS * eps * sum|k| of zero there
+#: means "no certain pixel under the kernel" (the direct method's sum is
+#: then exactly 0).
+FFT_ZERO_ULPS = 64
+
+
+class _Geometry:
+    """Where the correlations read and write, for one boundary rule.
+
+    ``src(a, fill)`` lays out an input array for the engine (padded by its
+    edge samples for 'extend'); the correlation then has output ``shape``,
+    offsets ``offsets`` and engine boundary ``code``. ``inner`` selects the
+    part of a data-shaped array the output covers (all of it but with
+    boundary None).
+    """
+
+    def __init__(self, shape, kshape, boundary):
+        left = tuple(k // 2 for k in kshape)  # scipy's 'same' centring of the flipped kernel
+        right = tuple(k - 1 - l for k, l in zip(kshape, left))
+        self.boundary = boundary
+        self.left, self.right = left, right
+        self.code = 1 if boundary == "wrap" else 0
+        if boundary in ("fill", "wrap"):
+            self.shape, self.offsets = tuple(shape), tuple(-l for l in left)
+            self.inner = tuple(slice(None) for _ in shape)
+        elif boundary == "extend":
+            self.shape, self.offsets = tuple(shape), (0,) * len(shape)
+            self.inner = tuple(slice(None) for _ in shape)
+        else:  # None: where the kernel fits inside the data
+            self.shape = tuple(n - k + 1 for n, k in zip(shape, kshape))
+            self.offsets = (0,) * len(shape)
+            self.inner = tuple(slice(l, l + m) for l, m in zip(left, self.shape))
+
+    def src(self, a):
+        if self.boundary != "extend":
+            return a
+        return np.pad(a, tuple(zip(self.left, self.right)), mode="edge")
+
+
+def _method_for(src, wf, shape, code, dtype, method, nthreads):
+    if method != "auto":
+        return method
+    return dispatch.choose_offset_method(src, wf, shape, code, dtype, nthreads)
+
+
+def _correlate(src, wf, geo, fill, dtype, method, nthreads, used):
+    """Offset correlation of a laid-out input with the flipped kernel.
+
+    2-D: one engine call. 3-D: the sum over the kernel's planes of 2-D
+    correlations of the input's planes (the first axis extended by the same
+    boundary rule). ``used`` collects the methods that ran.
+    """
+    dtype = np.dtype(dtype)
+    fill = dtype.type(fill)
+    if src.ndim == 2:
+        m = _method_for(src, wf, geo.shape, geo.code, dtype, method, nthreads)
+        used.add(m)
+        return dispatch.correlate_offset(src, wf, geo.shape, geo.offsets, geo.code, fill, dtype, m, nthreads)
+    nz = src.shape[0]
+    shape2, offs2 = geo.shape[1:], geo.offsets[1:]
+    out = np.zeros(geo.shape, dtype=dtype)
+    for d in range(wf.shape[0]):
+        plane_k = np.ascontiguousarray(wf[d])
+        ksum_d = None
+        m = None
+        for z in range(geo.shape[0]):
+            zi = z + geo.offsets[0] + d
+            if geo.code == 1:
+                zi %= nz
+            elif not 0 <= zi < nz:  # outside along the first axis: every sample is the fill
+                if fill:
+                    if ksum_d is None:
+                        ksum_d = plane_k.sum(dtype=dtype)
+                    out[z] += fill * ksum_d
+                continue
+            plane = src[zi]
+            if m is None:
+                m = _method_for(plane, plane_k, shape2, geo.code, dtype, method, nthreads)
+                used.add(m)
+            out[z] += dispatch.correlate_offset(plane, plane_k, shape2, offs2, geo.code, fill, dtype, m, nthreads)
+    return out
+
+
+def _spread_nan(bad, kshape, geo, nthreads):
+    """Where the kernel's rectangle touches a pixel flagged in ``bad`` (or,
+    with a fill boundary, the outside): a box count, exact in float64."""
+    ones = np.ones(kshape)
+    src = geo.src(np.ascontiguousarray(bad, dtype=np.float64))
+    fill = 1.0 if geo.boundary == "fill" else 0.0
+    count = _correlate(src, ones, geo, fill, np.float64, "auto", nthreads, set())
+    return count > 0.5
+
+
+def solve(p):
+    """Run a validated call (``fastcorr._engine.validate.NormalizedProblem``).
+
+    Returns the result, or the pair (result, certainty) when
+    ``p.return_certainty``.
+    """
+    x, k, c = p.data, p.kernel, p.certainty
+    dtype = p.dtype
+    if x.size == 0:
+        out = np.zeros(x.shape, p.out_dtype)
+        return (out, np.zeros(x.shape, dtype)) if p.return_certainty else out
+    flat = x.ndim == 1
+    if flat:  # a 1 x n image
+        x, k = x[None], k[None]
+        c = None if c is None else c[None]
+    out, cert = _solve(x, k, c, p)
+    if flat:
+        out, cert = out[0], (None if cert is None else cert[0])
+    out = out.astype(p.out_dtype, copy=False)
+    return (out, cert) if p.return_certainty else out
+
+
+def _solve(x, k, c, p):
+    dtype = p.dtype
+    fill_nan = math.isnan(p.fill_value)
+    ksum = float(np.sum(k, dtype=np.float64))
+    wf = np.ascontiguousarray(k[(slice(None, None, -1),) * k.ndim])
+    geo = _Geometry(x.shape, k.shape, p.boundary)
+    used = set()
+
+    missing = np.isnan(x)
+    if c is not None:
+        missing |= c == 0
+    any_missing = bool(missing.any())
+    interpolate = p.nan_treatment == "interpolate"
+    # A missing pixel's value (0 for the NaN fill of nan_treatment='fill',
+    # made NaN afterwards where the kernel reaches it) and certainty.
+    spread = not interpolate and fill_nan
+    if interpolate:
+        cert_in = (~missing).astype(dtype) if c is None else np.where(missing, dtype.type(0), c)
+        vals = x
+        fill_x, fill_c = (0.0, 0.0) if fill_nan else (p.fill_value, 1.0)
+        weighted = any_missing or (c is not None and bool((c < 1).any())) or (p.boundary == "fill" and fill_nan)
+    else:
+        cert_in = None if c is None else np.where(missing, dtype.type(1), c)
+        vals = np.where(missing, dtype.type(0 if spread else p.fill_value), x) if any_missing else x
+        fill_x, fill_c = (0.0 if spread else p.fill_value), 1.0
+        weighted = cert_in is not None and bool((cert_in < 1).any())
+    if p.normalize_kernel or weighted:
+        kernel_sum_check(ksum, p.zero_tol, weighted)
+
+    cert = None
+    if not weighted:
+        out = _correlate(geo.src(vals), wf, geo, fill_x, dtype, p.method, p.num_threads, used)
+        if p.normalize_kernel:
+            out /= dtype.type(ksum)
+        if p.return_certainty:
+            cert = np.ones(geo.shape, dtype)
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            prod = np.where(cert_in > 0, vals * cert_in, dtype.type(0))
+        num = _correlate(geo.src(prod), wf, geo, fill_x * fill_c, dtype, p.method, p.num_threads, used)
+        used_den = set()
+        den = _correlate(geo.src(cert_in), wf, geo, fill_c, dtype, p.method, p.num_threads, used_den)
+        used |= used_den
+        zt = 0.0
+        if used_den & {"fft", "separable"}:
+            zt = FFT_ZERO_ULPS * np.finfo(dtype).eps * float(np.abs(k).sum(dtype=np.float64))
+        zero = np.abs(den) <= zt
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = num / den
+        if zero.any():
+            # astropy: no certain pixel under the kernel gives the pixel itself
+            # (NaN when it is missing).
+            centre = (np.where(missing, dtype.type(np.nan), x) if interpolate else vals)[geo.inner]
+            out[zero] = centre[zero]
+        if not p.normalize_kernel:
+            out *= dtype.type(ksum)
+        if p.return_certainty:
+            cert = den
+            cert /= dtype.type(ksum)
+            cert[zero] = 0
+
+    if spread and (any_missing or p.boundary == "fill"):
+        out[_spread_nan(missing, k.shape, geo, p.num_threads)] = np.nan
+
+    if p.boundary is None:
+        full = np.zeros(x.shape, dtype)
+        full[geo.inner] = out
+        out = full
+        if cert is not None:
+            full = np.zeros(x.shape, dtype)
+            full[geo.inner] = cert
+            cert = full
+    if p.preserve_nan and any_missing:
+        out[missing] = np.nan
+    elif interpolate and weighted and not p.return_certainty and np.isnan(out).any():
+        warnings.warn(
+            "normalized_convolution: some outputs have no certain pixel under the kernel and are NaN "
+            "(a hole in the data larger than the kernel); use a larger kernel to fill them, or "
+            "return_certainty=True to see where",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return out, cert
