@@ -33,6 +33,7 @@ import warnings
 import numpy as np
 
 from . import dispatch
+from .dispatch import _finite as _all_finite
 from .validate import kernel_sum_check
 
 __all__ = ["solve"]
@@ -163,63 +164,60 @@ def _solve(x, k, c, p):
     ksum = float(np.sum(k, dtype=np.float64))
     wf = np.ascontiguousarray(k[(slice(None, None, -1),) * k.ndim])
     geo = _Geometry(x.shape, k.shape, p.boundary)
-    used = set()
-
-    missing = np.isnan(x)
-    if c is not None:
-        missing |= c == 0
-    any_missing = bool(missing.any())
     interpolate = p.nan_treatment == "interpolate"
-    # A missing pixel's value (0 for the NaN fill of nan_treatment='fill',
-    # made NaN afterwards where the kernel reaches it) and certainty.
+    # nan_treatment='fill' with a NaN fill_value: astropy's missing pixels
+    # (and the outside, with a fill boundary) are NaN values, which spread
+    # over every output whose kernel reaches them. They are correlated as
+    # 0 (so no method spreads them further) and the NaN put back after.
     spread = not interpolate and fill_nan
-    if interpolate:
-        cert_in = (~missing).astype(dtype) if c is None else np.where(missing, dtype.type(0), c)
-        vals = x
-        fill_x, fill_c = (0.0, 0.0) if fill_nan else (p.fill_value, 1.0)
-        weighted = any_missing or (c is not None and bool((c < 1).any())) or (p.boundary == "fill" and fill_nan)
+
+    # The correlations' inputs: c * x and c, a missing pixel's value never
+    # read (interpolate: value 0, certainty 0; fill: fill_value, certainty 1).
+    if c is None and interpolate and _all_finite(x):
+        missing = partial = 0  # nothing to prepare (the common case without holes)
+        prod = cert_in = None
     else:
-        cert_in = None if c is None else np.where(missing, dtype.type(1), c)
-        vals = np.where(missing, dtype.type(0 if spread else p.fill_value), x) if any_missing else x
+        prod, cert_in = np.empty_like(x), np.empty_like(x)
+        miss_value, miss_cert = (0.0, 0.0) if interpolate else ((0.0 if spread else p.fill_value), 1.0)
+        missing, partial = _prepare(x, c, prod, cert_in, miss_value, miss_cert)
+    if interpolate:
+        fill_x, fill_c = (0.0, 0.0) if fill_nan else (p.fill_value, 1.0)
+        weighted = bool(missing or partial or (p.boundary == "fill" and fill_nan))
+    else:
         fill_x, fill_c = (0.0 if spread else p.fill_value), 1.0
-        weighted = cert_in is not None and bool((cert_in < 1).any())
+        weighted = bool(partial)
     if p.normalize_kernel or weighted:
         kernel_sum_check(ksum, p.zero_tol, weighted)
+    if weighted and cert_in is None:  # a NaN fill around complete data
+        prod, cert_in = x, np.ones_like(x)
 
     cert = None
+    nans = 0
     if not weighted:
-        out = _correlate(geo.src(vals), wf, geo, fill_x, dtype, p.method, p.num_threads, used)
+        out = _correlate(geo.src(x if prod is None else prod), wf, geo, fill_x, dtype, p.method,
+                         p.num_threads, set())
         if p.normalize_kernel:
             out /= dtype.type(ksum)
         if p.return_certainty:
             cert = np.ones(geo.shape, dtype)
     else:
-        with np.errstate(invalid="ignore", over="ignore"):
-            prod = np.where(cert_in > 0, vals * cert_in, dtype.type(0))
-        num = _correlate(geo.src(prod), wf, geo, fill_x * fill_c, dtype, p.method, p.num_threads, used)
+        num = _correlate(geo.src(prod), wf, geo, fill_x * fill_c, dtype, p.method, p.num_threads, set())
         used_den = set()
         den = _correlate(geo.src(cert_in), wf, geo, fill_c, dtype, p.method, p.num_threads, used_den)
-        used |= used_den
         zt = 0.0
         if used_den & {"fft", "separable"}:
             zt = FFT_ZERO_ULPS * np.finfo(dtype).eps * float(np.abs(k).sum(dtype=np.float64))
-        zero = np.abs(den) <= zt
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = num / den
-        if zero.any():
-            # astropy: no certain pixel under the kernel gives the pixel itself
-            # (NaN when it is missing).
-            centre = (np.where(missing, dtype.type(np.nan), x) if interpolate else vals)[geo.inner]
-            out[zero] = centre[zero]
-        if not p.normalize_kernel:
-            out *= dtype.type(ksum)
+        xs = x if p.boundary is not None else np.ascontiguousarray(x[geo.inner])
+        cs = c if c is None or p.boundary is not None else np.ascontiguousarray(c[geo.inner])
+        nans = _finish(num, den, xs, cs, zt, 1.0 if p.normalize_kernel else ksum,
+                       np.nan if interpolate else (0.0 if spread else p.fill_value),
+                       p.preserve_nan, p.return_certainty, 1.0 / ksum)
+        out = num
         if p.return_certainty:
             cert = den
-            cert /= dtype.type(ksum)
-            cert[zero] = 0
 
-    if spread and (any_missing or p.boundary == "fill"):
-        out[_spread_nan(missing, k.shape, geo, p.num_threads)] = np.nan
+    if spread and (missing or p.boundary == "fill"):
+        out[_spread_nan(_missing(x, c), k.shape, geo, p.num_threads)] = np.nan
 
     if p.boundary is None:
         full = np.zeros(x.shape, dtype)
@@ -229,9 +227,9 @@ def _solve(x, k, c, p):
             full = np.zeros(x.shape, dtype)
             full[geo.inner] = cert
             cert = full
-    if p.preserve_nan and any_missing:
-        out[missing] = np.nan
-    elif interpolate and weighted and not p.return_certainty and np.isnan(out).any():
+    if p.preserve_nan and missing and (p.boundary is None or not weighted):
+        out[_missing(x, c)] = np.nan
+    if interpolate and weighted and nans and not p.preserve_nan and not p.return_certainty:
         warnings.warn(
             "normalized_convolution: some outputs have no certain pixel under the kernel and are NaN "
             "(a hole in the data larger than the kernel); use a larger kernel to fill them, or "
@@ -240,3 +238,41 @@ def _solve(x, k, c, p):
             stacklevel=4,
         )
     return out, cert
+
+
+def _missing(x, c):
+    missing = np.isnan(x)
+    if c is not None:
+        missing |= c == 0
+    return missing
+
+
+def _prepare_numpy(x, c, prod, cert, miss_value, miss_cert):
+    """:func:`fastcorr._engine.pointwise.prepare` in numpy (an uncompiled tree)."""
+    missing = _missing(x, c)
+    c1 = np.ones_like(x) if c is None else c
+    with np.errstate(invalid="ignore", over="ignore"):
+        prod[...] = np.where(missing, miss_value * miss_cert, x * c1)
+    cert[...] = np.where(missing, miss_cert, c1)
+    return int(missing.sum()), int(((c1 > 0) & (c1 < 1) & ~missing).sum())
+
+
+def _finish_numpy(num, den, x, c, zero_tol, scale, miss_centre, preserve_nan, want_cert, inv_ksum):
+    """:func:`fastcorr._engine.pointwise.finish` in numpy (an uncompiled tree)."""
+    missing = _missing(x, c)
+    zero = np.abs(den) <= zero_tol
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        res = np.where(zero, np.where(missing, miss_centre, x) * scale, num / den * scale)
+    if preserve_nan:
+        res[missing] = np.nan
+    num[...] = res
+    if want_cert:
+        den *= inv_ksum
+        den[zero] = 0
+    return int(np.isnan(res).sum())
+
+
+try:
+    from .pointwise import prepare as _prepare, finish as _finish
+except ImportError:  # an uncompiled tree
+    _prepare, _finish = _prepare_numpy, _finish_numpy
