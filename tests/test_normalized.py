@@ -462,3 +462,62 @@ def test_compiled_passes_equal_the_numpy_fallback(monkeypatch):
         tol = 1e-5 if data.dtype == np.float32 else 1e-13
         _close(y, y2, atol=tol)
         np.testing.assert_allclose(yc, yc2, atol=tol)
+
+
+# ----------------------------------------------------------------------------
+# fastcorr.dask
+
+
+@pytest.mark.parametrize("layout", ["seams", "input"])
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_dask_equals_in_memory(boundary, layout):
+    da = pytest.importorskip("dask.array")
+    import fastcorr.dask as fdask
+
+    x = _data((45, 52), frac=0.2, seed=20)
+    x[30:40, 3:14] = np.nan  # a hole across a seam
+    c = np.random.default_rng(21).random(x.shape)
+    c[c < 0.1] = 0.0
+    for kshape, chunks, kw in [
+        ((5, 5), (16, 20), dict()),
+        ((4, 7), ((7, 30, 8), (3, 40, 9)), dict(fill_value=np.nan)),  # chunks smaller than the kernel
+        ((3, 3), (45, 52), dict(preserve_nan=True, fill_value=1.5)),
+        ((9, 2), (11, 13), dict(nan_treatment="fill", fill_value=-2.0, normalize_kernel=False)),
+    ]:
+        k = np.random.default_rng(22).uniform(0.2, 1.0, kshape)
+        for certainty in (None, c):
+            ref, ref_c = _ours(x, k, certainty, boundary=boundary, return_certainty=True, **kw)
+            dc = None if certainty is None else da.from_array(certainty, chunks=chunks)
+            y = fdask.normalized_convolution(da.from_array(x, chunks=chunks), k, dc, boundary=boundary,
+                                             chunks=layout, **kw)
+            assert y.shape == x.shape and y.dtype == ref.dtype
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                _close(y.compute(scheduler="sync"), ref, atol=1e-12)
+                y, yc = fdask.normalized_convolution(da.from_array(x.astype(np.float32), chunks=chunks), k, dc,
+                                                     boundary=boundary, chunks=layout, return_certainty=True, **kw)
+                got, got_c = da.compute(y, yc, scheduler="sync")
+            assert got.dtype == np.float32
+            ref32, ref32_c = _ours(x.astype(np.float32), k, certainty, boundary=boundary, return_certainty=True, **kw)
+            _close(got, ref32, atol=1e-5)
+            np.testing.assert_allclose(got_c, ref32_c, atol=1e-5)
+
+
+def test_dask_bad_input():
+    da = pytest.importorskip("dask.array")
+    import fastcorr.dask as fdask
+
+    x = da.zeros((20, 20), chunks=10)
+    with pytest.raises(ValueError, match="kernel"):
+        fdask.normalized_convolution(x, np.ones(3))
+    with pytest.raises(ValueError, match="kernel"):
+        fdask.normalized_convolution(x, np.array([[1.0, -1.0]]))
+    with pytest.raises(ValueError, match="certainty"):
+        fdask.normalized_convolution(x, np.ones((3, 3)), np.ones((20, 19)))
+    with pytest.raises(ValueError, match="boundary"):
+        fdask.normalized_convolution(x, np.ones((3, 3)), boundary="symm")
+    with pytest.raises(ValueError, match="data"):
+        fdask.normalized_convolution(da.zeros((2, 20, 20)), np.ones((3, 3)))
+    y = fdask.normalized_convolution(x, np.ones((3, 3)), da.full((20, 20), 2.0, chunks=10))
+    with pytest.raises(ValueError, match="certainty"):
+        y.compute(scheduler="sync")
