@@ -144,24 +144,27 @@ def normalized_convolution(
     >>> fastcorr.normalized_convolution(x, np.ones((3, 3)))[1, 1]
     np.float64(5.0)
 
-    The edges with ``boundary='extend'`` (the edge pixel repeated), and the
-    output certainty:
+    With a NaN ``fill_value`` the outside is missing too: the edges are
+    means of the pixels inside, and the output certainty says how much of
+    the kernel they had:
 
-    >>> y, c = fastcorr.normalized_convolution(x, np.ones((3, 3)), boundary='extend',
+    >>> y, c = fastcorr.normalized_convolution(x, np.ones((3, 3)), fill_value=np.nan,
     ...                                        return_certainty=True)
     >>> y.round(3)
-    array([[2.   , 2.5  , 3.   ],
-           [3.714, 5.   , 6.286],
-           [7.   , 7.5  , 8.   ]])
+    array([[2.333, 3.2  , 3.667],
+           [4.4  , 5.   , 5.6  ],
+           [6.333, 6.8  , 7.667]])
     >>> c.round(3)
-    array([[0.667, 0.778, 0.667],
-           [0.778, 0.889, 0.778],
-           [0.667, 0.778, 0.667]])
+    array([[0.333, 0.556, 0.333],
+           [0.556, 0.889, 0.556],
+           [0.333, 0.556, 0.333]])
 
-    A continuous certainty weighs each pixel:
+    A continuous certainty weighs each pixel (here 1, 0.5 and 0; the edges
+    repeated outside):
 
-    >>> fastcorr.normalized_convolution([1.0, 5.0, 9.0], [1.0, 1.0, 1.0], [1.0, 0.5, 0.0])
-    array([2.33333333, 2.33333333, 5.        ])
+    >>> fastcorr.normalized_convolution([1.0, 5.0, 9.0], [1.0, 1.0, 1.0], [1.0, 0.5, 0.0],
+    ...                                 boundary='extend')
+    array([1.8       , 2.33333333, 5.        ])
     """
     p = normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment, normalize_kernel,
                         preserve_nan, normalization_zero_tol, return_certainty, method, num_threads)
