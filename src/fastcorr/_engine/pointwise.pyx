@@ -7,24 +7,34 @@ over the pixels: :func:`prepare` turns the data and certainty into the two
 correlations' inputs (a missing pixel's value replaced before any method
 reads it), :func:`finish` turns their outputs into the result (the division,
 astropy's rules for outputs with no certain pixel, ``preserve_nan``) and the
-output certainty, in place. Each is one read of its inputs and one write;
-with numpy they were about ten passes and temporaries (1024² float64: 6-9 ms
-against 1.3 for two 11x11 correlations).
+output certainty, in place. Each is one read of its inputs and one write
+(numpy needed about ten passes and their temporaries); the loops are
+``_simd/norm_kernels.h``'s, branch-free so that they vectorise.
 
 One thread, on purpose: one core nearly saturates the memory bus on these
 streams, and an OpenMP region left its idle thread spinning on the second
 core while the FFT that follows ran there (see
 ``fastcorr.methods.fft_kernels.all_finite``).
 """
-from libc.math cimport isnan, fabs, NAN
 cimport numpy as cnp
 import numpy as np
 
 cnp.import_array()
 
-ctypedef fused real:
-    float
-    double
+cdef extern from "norm_kernels.h" nogil:
+    Py_ssize_t nk_prep_f32(float* prod, float* cert, const float* x, const float* c, Py_ssize_t n,
+                           float mv, float mc, Py_ssize_t* partial)
+    Py_ssize_t nk_prep_f64(double* prod, double* cert, const double* x, const double* c, Py_ssize_t n,
+                           double mv, double mc, Py_ssize_t* partial)
+    Py_ssize_t nk_finish_f32(float* out, float* cert_out, const float* num, const float* den, const float* x,
+                             const float* c, Py_ssize_t n, float zt, float scale, float mcentre, int preserve,
+                             float inv_ksum)
+    Py_ssize_t nk_finish_f64(double* out, double* cert_out, const double* num, const double* den,
+                             const double* x, const double* c, Py_ssize_t n, double zt, double scale,
+                             double mcentre, int preserve, double inv_ksum)
+    int fc_cpu_has_avx2_fma()
+
+fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 
 
 cdef int _check(list written, list read) except -1:
@@ -46,25 +56,6 @@ cdef int _check(list written, list read) except -1:
     return 0
 
 
-cdef (Py_ssize_t, Py_ssize_t) _prepare(const real* x, const real* c, bint has_c, real* prod, real* cert,
-                                        Py_ssize_t n, real miss_value, real miss_cert) noexcept nogil:
-    cdef Py_ssize_t i, missing = 0, partial = 0
-    cdef real xi, ci
-    for i in range(n):
-        xi = x[i]
-        ci = c[i] if has_c else 1
-        if isnan(xi) or ci == 0:
-            prod[i] = miss_value * miss_cert
-            cert[i] = miss_cert
-            missing += 1
-        else:
-            prod[i] = xi * ci
-            cert[i] = ci
-            if ci < 1:
-                partial += 1
-    return missing, partial
-
-
 def prepare(cnp.ndarray x, c, cnp.ndarray prod, cnp.ndarray cert, double miss_value, double miss_cert):
     """Fill ``prod`` with ``c * x`` and ``cert`` with ``c``, for C-contiguous
     arrays of one float dtype and shape (``c`` None: 1 everywhere).
@@ -77,48 +68,21 @@ def prepare(cnp.ndarray x, c, cnp.ndarray prod, cnp.ndarray cert, double miss_va
     pixels whose certainty is strictly between 0 and 1.
     """
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
-    cdef bint has_c = c is not None
-    cdef cnp.ndarray carr = c if has_c else x
-    cdef (Py_ssize_t, Py_ssize_t) counts
+    cdef cnp.ndarray carr = x if c is None else c
+    cdef Py_ssize_t missing = 0, partial = 0
     _check([prod, cert], [x, carr])
+    cdef void* cp = NULL if c is None else cnp.PyArray_DATA(carr)
     if cnp.PyArray_TYPE(x) == cnp.NPY_DOUBLE:
         with nogil:
-            counts = _prepare(<const double*> cnp.PyArray_DATA(x), <const double*> cnp.PyArray_DATA(carr), has_c,
-                              <double*> cnp.PyArray_DATA(prod), <double*> cnp.PyArray_DATA(cert), n,
-                              <double> miss_value, <double> miss_cert)
+            missing = nk_prep_f64(<double*> cnp.PyArray_DATA(prod), <double*> cnp.PyArray_DATA(cert),
+                                  <const double*> cnp.PyArray_DATA(x), <const double*> cp, n,
+                                  miss_value, miss_cert, &partial)
     else:
         with nogil:
-            counts = _prepare(<const float*> cnp.PyArray_DATA(x), <const float*> cnp.PyArray_DATA(carr), has_c,
-                              <float*> cnp.PyArray_DATA(prod), <float*> cnp.PyArray_DATA(cert), n,
-                              <float> miss_value, <float> miss_cert)
-    return counts
-
-
-cdef Py_ssize_t _finish(real* num, real* den, const real* x, const real* c, bint has_c, Py_ssize_t n,
-                        real zero_tol, real scale, real miss_centre, bint preserve_nan, bint want_cert,
-                        real inv_ksum) noexcept nogil:
-    cdef Py_ssize_t i, nans = 0
-    cdef real d, v, xi
-    cdef bint miss
-    for i in range(n):
-        d = den[i]
-        xi = x[i]
-        miss = isnan(xi) or (has_c and c[i] == 0)
-        if fabs(d) <= zero_tol:
-            # No certain pixel under the kernel: the pixel itself (astropy).
-            v = (miss_centre if miss else xi) * scale
-            if want_cert:
-                den[i] = 0
-        else:
-            v = num[i] / d * scale
-            if want_cert:
-                den[i] = d * inv_ksum
-        if preserve_nan and miss:
-            v = NAN
-        if isnan(v):
-            nans += 1
-        num[i] = v
-    return nans
+            missing = nk_prep_f32(<float*> cnp.PyArray_DATA(prod), <float*> cnp.PyArray_DATA(cert),
+                                  <const float*> cnp.PyArray_DATA(x), <const float*> cp, n,
+                                  <float> miss_value, <float> miss_cert, &partial)
+    return missing, partial
 
 
 def finish(cnp.ndarray num, cnp.ndarray den, cnp.ndarray x, c, double zero_tol, double scale,
@@ -134,20 +98,20 @@ def finish(cnp.ndarray num, cnp.ndarray den, cnp.ndarray x, c, double zero_tol, 
     results.
     """
     cdef Py_ssize_t n = cnp.PyArray_SIZE(num)
-    cdef bint has_c = c is not None
-    cdef cnp.ndarray carr = c if has_c else x
+    cdef cnp.ndarray carr = x if c is None else c
     cdef Py_ssize_t nans
     _check([num, den], [x, carr])
+    cdef void* cp = NULL if c is None else cnp.PyArray_DATA(carr)
+    cdef void* co = cnp.PyArray_DATA(den) if want_cert else NULL
     if cnp.PyArray_TYPE(num) == cnp.NPY_DOUBLE:
         with nogil:
-            nans = _finish(<double*> cnp.PyArray_DATA(num), <double*> cnp.PyArray_DATA(den),
-                           <const double*> cnp.PyArray_DATA(x), <const double*> cnp.PyArray_DATA(carr), has_c, n,
-                           <double> zero_tol, <double> scale, <double> miss_centre, preserve_nan, want_cert,
-                           <double> inv_ksum)
+            nans = nk_finish_f64(<double*> cnp.PyArray_DATA(num), <double*> co, <const double*> cnp.PyArray_DATA(num),
+                                 <const double*> cnp.PyArray_DATA(den), <const double*> cnp.PyArray_DATA(x),
+                                 <const double*> cp, n, zero_tol, scale, miss_centre, preserve_nan, inv_ksum)
     else:
         with nogil:
-            nans = _finish(<float*> cnp.PyArray_DATA(num), <float*> cnp.PyArray_DATA(den),
-                           <const float*> cnp.PyArray_DATA(x), <const float*> cnp.PyArray_DATA(carr), has_c, n,
-                           <float> zero_tol, <float> scale, <float> miss_centre, preserve_nan, want_cert,
-                           <float> inv_ksum)
+            nans = nk_finish_f32(<float*> cnp.PyArray_DATA(num), <float*> co, <const float*> cnp.PyArray_DATA(num),
+                                 <const float*> cnp.PyArray_DATA(den), <const float*> cnp.PyArray_DATA(x),
+                                 <const float*> cp, n, <float> zero_tol, <float> scale, <float> miss_centre,
+                                 preserve_nan, <float> inv_ksum)
     return nans
