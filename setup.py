@@ -20,6 +20,7 @@ EXTENSIONS = [
     "methods.winograd",
     "methods.separable",
     "methods.fft_kernels",
+    "methods.normalized",
     "_engine.plain_call",
     "_engine.pointwise",
 ]

@@ -258,8 +258,10 @@ def test_kernel_sum_rules_match_astropy(astropy_convolve):
 
 def test_warns_as_astropy_when_a_hole_stays_nan():
     x = _data((20, 20), frac=0.0)
-    with pytest.warns(RuntimeWarning, match="no certain pixel"):
-        fastcorr.normalized_convolution(x, np.ones((3, 3)))
+    for k in (np.ones((3, 3)), np.array([[1.0, 2.0, 1.0], [2.0, 5.0, 2.0], [1.0, 2.0, 1.0]])):  # rank 1 and 2
+        with pytest.warns(RuntimeWarning, match="no certain pixel") as record:
+            fastcorr.normalized_convolution(x, k)
+        assert record[0].filename == __file__  # points at the caller
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fastcorr.normalized_convolution(x, np.ones((3, 3)), preserve_nan=True)
@@ -327,11 +329,12 @@ def test_float32_stays_float32_and_is_accurate():
 def test_every_method(method, boundary):
     x = _data((37, 41), frac=0.2, seed=13)
     x[12:26, 15:30] = np.nan  # larger than the kernel: the FFT's denominators are only nearly 0 there
-    k = _gauss(9, 7)  # rank 1: the separable method serves it
-    ref = naive(x, k, boundary=boundary)[0]
-    got = _ours(x, k, boundary=boundary, method=method)
-    # the FFT's rounding, divided by the denominator: at least ~1e-3 of sum(k) here
-    _close(got, ref, atol=1e-10 if method != "fft" else 1e-9)
+    # rank 1 (the fused method with 'separable' and 'auto') and rank 2 (two separable passes each)
+    for k in (_gauss(9, 7), _gauss(9, 7) + 0.5 * np.outer(np.hanning(11)[1:-1], np.ones(7)) / 7):
+        ref = naive(x, k, boundary=boundary)[0]
+        got = _ours(x, k, boundary=boundary, method=method)
+        # the FFT's rounding, divided by the denominator: at least ~1e-3 of sum(k) here
+        _close(got, ref, atol=1e-10 if method != "fft" else 1e-9)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -171,6 +171,18 @@ def _solve(x, k, c, p):
     # 0 (so no method spreads them further) and the NaN put back after.
     spread = not interpolate and fill_nan
 
+    miss_value, miss_cert = (0.0, 0.0) if interpolate else ((0.0 if spread else p.fill_value), 1.0)
+    miss_centre = np.nan if interpolate else p.fill_value
+    if interpolate:
+        fill_x, fill_c = (0.0, 0.0) if fill_nan else (p.fill_value, 1.0)
+    else:
+        fill_x, fill_c = (0.0 if spread else p.fill_value), 1.0
+
+    factors = None if spread else _fused_factors(x, wf, geo, dtype, ksum, p)
+    if factors is not None:
+        return _solve_fused(x, c, k, factors, geo, ksum, fill_x * fill_c, fill_c, miss_value, miss_cert,
+                            miss_centre, p)
+
     # The correlations' inputs: c * x and c, a missing pixel's value never
     # read (interpolate: value 0, certainty 0; fill: fill_value, certainty 1).
     if c is None and interpolate and _all_finite(x):
@@ -178,13 +190,10 @@ def _solve(x, k, c, p):
         prod = cert_in = None
     else:
         prod, cert_in = np.empty_like(x), np.empty_like(x)
-        miss_value, miss_cert = (0.0, 0.0) if interpolate else ((0.0 if spread else p.fill_value), 1.0)
         missing, partial = _prepare(x, c, prod, cert_in, miss_value, miss_cert)
     if interpolate:
-        fill_x, fill_c = (0.0, 0.0) if fill_nan else (p.fill_value, 1.0)
         weighted = bool(missing or partial or (p.boundary == "fill" and fill_nan))
     else:
-        fill_x, fill_c = (0.0 if spread else p.fill_value), 1.0
         weighted = bool(partial)
     if p.normalize_kernel or weighted:
         kernel_sum_check(ksum, p.zero_tol, weighted)
@@ -209,8 +218,7 @@ def _solve(x, k, c, p):
             zt = FFT_ZERO_ULPS * np.finfo(dtype).eps * float(np.abs(k).sum(dtype=np.float64))
         xs = x if p.boundary is not None else np.ascontiguousarray(x[geo.inner])
         cs = c if c is None or p.boundary is not None else np.ascontiguousarray(c[geo.inner])
-        nans = _finish(num, den, xs, cs, zt, 1.0 if p.normalize_kernel else ksum,
-                       np.nan if interpolate else (0.0 if spread else p.fill_value),
+        nans = _finish(num, den, xs, cs, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
                        p.preserve_nan, p.return_certainty, 1.0 / ksum)
         out = num
         if p.return_certainty:
@@ -229,14 +237,70 @@ def _solve(x, k, c, p):
             cert = full
     if p.preserve_nan and missing and (p.boundary is None or not weighted):
         out[_missing(x, c)] = np.nan
-    if interpolate and weighted and nans and not p.preserve_nan and not p.return_certainty:
+    if interpolate and weighted and nans:
+        _warn_holes(p, 5)
+    return out, cert
+
+
+def _warn_holes(p, stacklevel):
+    """astropy's warning when NaN outputs remain (unless asked for);
+    ``stacklevel`` points at the caller of normalized_convolution."""
+    if not p.preserve_nan and not p.return_certainty:
         warnings.warn(
             "normalized_convolution: some outputs have no certain pixel under the kernel and are NaN "
             "(a hole in the data larger than the kernel); use a larger kernel to fill them, or "
             "return_certainty=True to see where",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
+
+
+def _fused_factors(x, wf, geo, dtype, ksum, p):
+    """The factors (u, v) of the flipped kernel when the fused method serves
+    the call, else None.
+
+    It serves 2-D calls with a kernel of rank 1 that can be normalised, on
+    method 'separable', or on 'auto' unless the dispatcher would run the
+    FFT method for the same correlation (large kernels).
+    """
+    if x.ndim != 2 or p.method not in ("auto", "separable") or _fused is None:
+        return None
+    try:
+        kernel_sum_check(ksum, p.zero_tol, False)
+    except ValueError:
+        return None  # the composed path decides (it raises only if it must divide)
+    factors = _rank1(wf, dtype)
+    if factors is None:
+        return None
+    if p.method == "auto":
+        order = dispatch._shape_plan(x, wf, geo.shape, geo.code, dtype, p.num_threads)[1]
+        if order and order[0] == "fft":
+            return None
+    return factors
+
+
+def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_cert, miss_centre, p):
+    """Both correlations and the pointwise passes in one sweep
+    (``fastcorr.methods.normalized``), for a rank-1 kernel."""
+    dtype = p.dtype
+    u, v = factors
+    full = p.boundary is not None
+    alloc = np.empty if full else np.zeros
+    out = alloc(x.shape, dtype)
+    cert = alloc(x.shape, dtype) if p.return_certainty else None
+    if p.boundary == "extend":  # no padded copy: the method repeats the edge samples itself
+        offsets, edge = tuple(-l for l in geo.left), _fused.EDGE_EXTEND
+    else:
+        offsets, edge = geo.offsets, (_fused.EDGE_WRAP if p.boundary == "wrap" else _fused.EDGE_FILL)
+    centre = (0, 0) if full else geo.left
+    zt = FFT_ZERO_ULPS * np.finfo(dtype).eps * float(np.abs(k).sum(dtype=np.float64))
+    nans = _fused.normalized_rank1(x, c, u, v, out, cert, geo.shape, offsets, centre, edge, fill_p, fill_c,
+                                   miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
+                                   p.preserve_nan, 1.0 / ksum, p.num_threads)
+    if not full and p.preserve_nan:
+        out[_missing(x, c)] = np.nan  # the zeros around too
+    if p.nan_treatment == "interpolate" and nans:
+        _warn_holes(p, 6)
     return out, cert
 
 
@@ -276,3 +340,20 @@ try:
     from .pointwise import prepare as _prepare, finish as _finish
 except ImportError:  # an uncompiled tree
     _prepare, _finish = _prepare_numpy, _finish_numpy
+
+try:
+    from ..methods import normalized as _fused
+    from ..methods.separable import decompose as _decompose
+except ImportError:  # an uncompiled tree: the composed path only
+    _fused = _decompose = None
+
+
+def _rank1(wf, dtype):
+    """(u, v) with ``wf == outer(u, v)`` to the separable method's precision, or None."""
+    if _decompose is None:
+        return None
+    try:
+        terms = _decompose(wf, dtype)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    return terms[0] if len(terms) == 1 else None
