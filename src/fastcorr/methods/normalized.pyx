@@ -6,19 +6,21 @@ Normalized convolution is ``conv(c * x, k) / conv(c, k)`` (see
 ``fastcorr._engine.normalized``). For a kernel of rank 1, ``k = outer(u, v)``
 (Gaussians, boxes), each correlation is two 1-D passes, as in the separable
 method, and this module runs both correlations and the pointwise work
-together, band of output rows by band of output rows: each input row the
-band reads is prepared (``c * x`` and ``c``, a missing pixel's value
-replaced, never read) into two short buffers, both horizontal passes run on
-them, then for each output row both vertical passes and the division, while
-the band is still in cache. The image is read once and the result written
-once; the composed path writes and reads back four image-sized arrays
-(``c * x``, ``c`` and the two correlations), and on this machine fresh
-memory costs more than these passes (DESIGN §5).
+together, output row by output row: each input row is prepared (``c * x``
+and ``c``, a missing pixel's value replaced, never read) into two short
+buffers and both horizontal passes run on it; then both vertical passes and
+the division make the output row, from the last kh passes still in cache.
+The image is read once and the result written once; the composed path
+writes and reads back four image-sized arrays (``c * x``, ``c`` and the two
+correlations), and on this machine fresh memory costs more than these
+passes (DESIGN §5).
 
-Output rows are processed in bands, one per OpenMP task, each thread with
-its own buffers (two of ``(band + kh - 1) x Wo``, bounded whatever the
-image). The loops are the separable method's (``_simd/sep_kernels.h``) and
-normalized convolution's pointwise ones (``_simd/norm_kernels.h``).
+Output rows are processed in chunks, one per OpenMP task, each thread
+keeping the last kh horizontal passes of both inputs in a ring of rows (two
+of ``kh x Wo``, bounded whatever the image's height), so that each input
+row is prepared and passed once. The loops are the separable method's
+(``_simd/sep_kernels.h``) and normalized convolution's pointwise ones
+(``_simd/norm_kernels.h``).
 """
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
@@ -59,11 +61,6 @@ ctypedef fused real_t:
 EDGE_FILL = 0
 EDGE_WRAP = 1
 EDGE_EXTEND = 3
-
-#: Bytes of both band buffers together (per thread): near half of a core's L2.
-cdef enum:
-    BAND_BYTES_C = 1 << 19
-
 
 cdef inline Py_ssize_t edge_index(Py_ssize_t i, Py_ssize_t n, int edge) noexcept nogil:
     """Index into [0, n) of the extended position i, or -1 for the fill."""
@@ -109,21 +106,52 @@ cdef inline Py_ssize_t finish(real_t* o, real_t* co, const real_t* num, const re
         return nk_finish_f64(o, co, num, den, x, c, n, zt, scale, mcentre, preserve, inv_ksum)
 
 
+cdef inline void prep_row(real_t* ep, real_t* ec, const real_t* x, const real_t* c, Py_ssize_t r,
+                          Py_ssize_t W, Py_ssize_t off1, Py_ssize_t next_, Py_ssize_t lo, Py_ssize_t hi, int edge,
+                          real_t fill_p, real_t fill_c, real_t mv, real_t mc) noexcept nogil:
+    """The two inputs (c * x and c) of extended row r, columns off1 ... off1 + next_ - 1."""
+    cdef Py_ssize_t t, col
+    cdef const real_t* crow
+    if r < 0:
+        for t in range(next_):
+            ep[t] = fill_p
+            ec[t] = fill_c
+        return
+    crow = NULL if c == NULL else c + r * W
+    if hi > lo:
+        prep(ep + lo, ec + lo, x + r * W + off1 + lo, NULL if crow == NULL else crow + off1 + lo, hi - lo, mv, mc)
+    for t in range(next_ - (hi - lo)):  # the columns outside: [0, lo) and [hi, next_)
+        if t >= lo:
+            t = t + hi - lo
+        col = edge_index(off1 + t, W, edge)
+        if col < 0:
+            ep[t] = fill_p
+            ec[t] = fill_c
+        else:
+            prep(ep + t, ec + t, x + r * W + col, NULL if crow == NULL else crow + col, 1, mv, mc)
+
+
 cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t W,
                       const real_t* u, Py_ssize_t kh, const real_t* v, Py_ssize_t kw,
                       real_t* out, real_t* cert_out, Py_ssize_t Ho, Py_ssize_t Wo,
                       Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t cy, Py_ssize_t cx, int edge,
                       real_t fill_p, real_t fill_c, real_t mv, real_t mc,
                       real_t zt, real_t scale, real_t mcentre, int preserve, real_t inv_ksum,
-                      Py_ssize_t band, int num_threads) noexcept nogil:
+                      Py_ssize_t chunk, int num_threads) noexcept nogil:
     """Output rows [0, Ho) x columns [0, Wo): output (m, n) reads the
     extended input rows off0 + m ... + kh - 1 and columns off1 + n ...
     + kw - 1, and is the pixel (cy + m, cx + n) of ``out`` / ``cert_out``
-    (row stride W) and of ``x`` / ``c``. Returns the number of NaN
-    results, or -1 when a buffer could not be allocated."""
-    cdef Py_ssize_t nbands = (Ho + band - 1) // band
+    (row stride W) and of ``x`` / ``c``.
+
+    Each task takes ``chunk`` consecutive output rows and keeps the last kh
+    horizontal passes of each input in a ring of rows, so that every input
+    row it reads is prepared and passed once (plus kh - 1 rows where its
+    chunk starts). Returns the number of NaN results, or -1 when a buffer
+    could not be allocated.
+    """
+    cdef Py_ssize_t ntasks = (Ho + chunk - 1) // chunk
     cdef Py_ssize_t next_ = Wo + kw - 1
-    cdef Py_ssize_t b, m0, m1, i, r, t, col, m, j, lo, hi
+    cdef Py_ssize_t b, m0, m1, i, m, j, lo, hi, slot
     cdef real_t* Tp
     cdef real_t* Tc
     cdef real_t* ep
@@ -131,8 +159,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
     cdef real_t* nr
     cdef real_t* dr
     cdef const real_t** rp
-    cdef const real_t* crow
-    cdef Py_ssize_t* nans = <Py_ssize_t*> malloc(max(nbands, 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* nans = <Py_ssize_t*> malloc(max(ntasks, 1) * sizeof(Py_ssize_t))
     cdef Py_ssize_t total = 0
     cdef int failed[1]
     if nans == NULL:
@@ -145,8 +172,8 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
     Tp = Tc = ep = ec = nr = dr = NULL
     rp = NULL
     with parallel(num_threads=num_threads):
-        Tp = <real_t*> malloc(2 * (band + kh - 1) * Wo * sizeof(real_t))
-        Tc = Tp + (band + kh - 1) * Wo
+        Tp = <real_t*> malloc(2 * kh * Wo * sizeof(real_t))
+        Tc = Tp + kh * Wo
         ep = <real_t*> malloc((2 * next_ + 2 * Wo) * sizeof(real_t))
         ec = ep + next_
         nr = ec + next_
@@ -155,48 +182,38 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
         if Tp == NULL or ep == NULL or rp == NULL:
             failed[0] = 1
         else:
-            for b in prange(nbands, schedule='dynamic'):
-                m0 = b * band
-                m1 = min(Ho, m0 + band)
-                for i in range(m1 - m0 + kh - 1):
-                    r = edge_index(off0 + m0 + i, H, edge)
-                    if r < 0:
-                        for t in range(next_):
-                            ep[t] = fill_p
-                            ec[t] = fill_c
-                    else:
-                        crow = NULL if c == NULL else c + r * W
-                        if hi > lo:
-                            prep(ep + lo, ec + lo, x + r * W + off1 + lo,
-                                 NULL if crow == NULL else crow + off1 + lo, hi - lo, mv, mc)
-                        for t in range(next_ - (hi - lo)):  # the columns outside: [0, lo) and [hi, next_)
-                            if t >= lo:
-                                t = t + hi - lo
-                            col = edge_index(off1 + t, W, edge)
-                            if col < 0:
-                                ep[t] = fill_p
-                                ec[t] = fill_c
-                            else:
-                                prep(ep + t, ec + t, x + r * W + col, NULL if crow == NULL else crow + col,
-                                     1, mv, mc)
+            for b in prange(ntasks, schedule='dynamic'):
+                m0 = b * chunk
+                m1 = min(Ho, m0 + chunk)
+                # input rows off0 + m0 + i go to ring slot i % kh
+                for i in range(kh - 1):
+                    prep_row(ep, ec, x, c, edge_index(off0 + m0 + i, H, edge), W, off1, next_, lo, hi, edge,
+                             fill_p, fill_c, mv, mc)
                     row_pass(Tp + i * Wo, ep, v, kw, Wo)
                     row_pass(Tc + i * Wo, ec, v, kw, Wo)
                 nans[b] = 0
                 for m in range(m0, m1):
+                    i = m - m0 + kh - 1
+                    slot = i % kh
+                    prep_row(ep, ec, x, c, edge_index(off0 + m0 + i, H, edge), W, off1, next_, lo, hi, edge,
+                             fill_p, fill_c, mv, mc)
+                    row_pass(Tp + slot * Wo, ep, v, kw, Wo)
+                    row_pass(Tc + slot * Wo, ec, v, kw, Wo)
                     for j in range(kh):
-                        rp[j] = Tp + (m - m0 + j) * Wo
+                        rp[j] = Tp + ((m - m0 + j) % kh) * Wo
                     col_pass(nr, rp, u, kh, Wo)
                     for j in range(kh):
-                        rp[j] = Tc + (m - m0 + j) * Wo
+                        rp[j] = Tc + ((m - m0 + j) % kh) * Wo
                     col_pass(dr, rp, u, kh, Wo)
-                    nans[b] += finish(out + (cy + m) * W + cx, NULL if cert_out == NULL else cert_out + (cy + m) * W + cx,
+                    nans[b] += finish(out + (cy + m) * W + cx,
+                                      NULL if cert_out == NULL else cert_out + (cy + m) * W + cx,
                                       nr, dr, x + (cy + m) * W + cx, NULL if c == NULL else c + (cy + m) * W + cx,
                                       Wo, zt, scale, mcentre, preserve, inv_ksum)
         free(Tp)
         free(ep)
         free(rp)
     if not failed[0]:
-        for b in range(nbands):
+        for b in range(ntasks):
             total += nans[b]
     free(nans)
     return -1 if failed[0] else total
@@ -246,7 +263,7 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
         The number of NaN results.
     """
     cdef Py_ssize_t H = x.shape[0], W = x.shape[1]
-    cdef Py_ssize_t Ho = shape[0], Wo = shape[1], kh, kw, band, nans
+    cdef Py_ssize_t Ho = shape[0], Wo = shape[1], kh, kw, chunk, nans
     cdef Py_ssize_t off0 = offsets[0], off1 = offsets[1], cy = centre[0], cx = centre[1]
     cdef int typenum = cnp.PyArray_TYPE(x)
     if typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE:
@@ -267,11 +284,12 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
         raise ValueError(f"unknown edge rule {edge}")
     if Ho == 0 or Wo == 0:
         return 0
-    cdef Py_ssize_t item = 4 if typenum == cnp.NPY_FLOAT else 8
     num_threads = max(1, num_threads)
-    band = BAND_BYTES_C // max(1, 2 * Wo * item) - kh + 1
-    band = max(band, 8)
-    band = min(band, max(1, (Ho + num_threads - 1) // num_threads))
+    # Rows per task: about two tasks per thread (the late one balances the
+    # load), but at least 4 kh so that restarting the ring (kh - 1 extra
+    # rows) costs little; never more than one thread's share.
+    chunk = max((Ho + 2 * num_threads - 1) // (2 * num_threads), 4 * kh, 8)
+    chunk = min(chunk, max(1, (Ho + num_threads - 1) // num_threads))
     cdef void* cp = NULL if c is None else cnp.PyArray_DATA(c)
     cdef void* co = NULL if cert_out is None else cnp.PyArray_DATA(cert_out)
     if typenum == cnp.NPY_DOUBLE:
@@ -280,14 +298,14 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
                          <const double*> cnp.PyArray_DATA(u), kh, <const double*> cnp.PyArray_DATA(v), kw,
                          <double*> cnp.PyArray_DATA(out), <double*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          fill_p, fill_c, miss_value, miss_cert, zero_tol, scale, miss_centre, preserve_nan,
-                         inv_ksum, band, num_threads)
+                         inv_ksum, chunk, num_threads)
     else:
         with nogil:
             nans = fused(<const float*> cnp.PyArray_DATA(x), <const float*> cp, H, W,
                          <const float*> cnp.PyArray_DATA(u), kh, <const float*> cnp.PyArray_DATA(v), kw,
                          <float*> cnp.PyArray_DATA(out), <float*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          <float> fill_p, <float> fill_c, <float> miss_value, <float> miss_cert, <float> zero_tol,
-                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, band, num_threads)
+                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, num_threads)
     if nans < 0:
-        raise MemoryError("fastcorr normalized: could not allocate a band buffer")
+        raise MemoryError("fastcorr normalized: could not allocate its row buffers")
     return nans
