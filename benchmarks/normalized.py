@@ -77,7 +77,35 @@ class NormalizedConvolution:
         self.call()
 
 
-def side_by_side(sizes=SIZES, kind="gaussian", threads=2, rounds=7, n=1024, slow_rounds=2, out=sys.stdout):
+def _idle_fraction(seconds=0.3):
+    """Share of the CPUs left idle over ``seconds`` (Linux /proc/stat; 1.0 elsewhere)."""
+    def read():
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:]]
+        return vals[3] + vals[4], sum(vals)  # idle + iowait, total
+    try:
+        i0, t0 = read()
+        time.sleep(seconds)
+        i1, t1 = read()
+    except (OSError, ValueError, IndexError):
+        return 1.0
+    return (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_for_idle(threshold=0.8, patience=120.0):
+    """On a shared machine: wait (up to ``patience`` s) until the CPUs are
+    mostly idle, so that a round of calls is not time-sliced with a
+    neighbour's job. Returns the idle share seen last."""
+    deadline = time.monotonic() + patience
+    idle = _idle_fraction()
+    while idle < threshold and time.monotonic() < deadline:
+        time.sleep(1.0)
+        idle = _idle_fraction()
+    return idle
+
+
+def side_by_side(sizes=SIZES, kind="gaussian", threads=2, rounds=7, n=1024, slow_rounds=2, out=sys.stdout,
+                 gate=0.0):
     """Median ms per implementation and size, interleaved round by round.
 
     A call that takes over a second (astropy's convolve on large kernels)
@@ -98,6 +126,8 @@ def side_by_side(sizes=SIZES, kind="gaussian", threads=2, rounds=7, n=1024, slow
                 results[name] = f()
             times = {name: [] for name in funcs}
             for r in range(rounds):
+                if gate:
+                    wait_for_idle(gate)
                 for name, f in funcs.items():
                     if r >= slow_rounds and times[name] and min(times[name]) > 1.0:
                         continue
@@ -133,13 +163,16 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--n", type=int, default=1024)
+    ap.add_argument("--gate", type=float, default=0.0,
+                    help="before each round, wait until this share of the CPUs is idle (shared machines)")
     args = ap.parse_args(argv)
     import astropy
     import scipy
 
     print(f"fastcorr {fastcorr.__version__}, astropy {astropy.__version__}, numpy {np.__version__}, "
           f"scipy {scipy.__version__}; {args.n}² float64, 5% NaN, fastcorr on {args.threads} threads")
-    side_by_side([int(s) for s in args.sizes.split(",")], args.kernel, args.threads, args.rounds, args.n)
+    side_by_side([int(s) for s in args.sizes.split(",")], args.kernel, args.threads, args.rounds, args.n,
+                 gate=args.gate)
 
 
 if __name__ == "__main__":

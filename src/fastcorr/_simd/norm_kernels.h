@@ -28,32 +28,68 @@
 #else
 #define NK_RESTRICT
 #endif
+/* GCC keeps a select between two results as a branch when one of them may
+ * raise a floating-point exception (its default -ftrapping-math), and a
+ * loop with branches is not vectorised: these loops never test the
+ * exception flags, so they are compiled without that assumption. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NK_NOTRAP __attribute__((optimize("no-trapping-math")))
+#else
+#define NK_NOTRAP
+#endif
 
-#define NK_DEFINE(SUFFIX, T, ATTR)                                                   \
+/* Counters are of the data's lane width (CT: int for float, long long for
+ * double) so that the compiler keeps them in vector lanes; they count
+ * blocks of NK_BLOCK elements at a time. The loop-invariant choices (a
+ * certainty or not, a certainty output or not) are made outside the loops. */
+#define NK_BLOCK 65536
+
+#define NK_PREP_LOOP(T, CT, CERTAIN)                                                 \
+    for (b0 = 0; b0 < n; b0 += NK_BLOCK) {                                           \
+        const ptrdiff_t b1 = n - b0 < NK_BLOCK ? n : b0 + NK_BLOCK;                  \
+        CT miss_n = 0, part_n = 0;                                                   \
+        for (i = b0; i < b1; i++) {                                                  \
+            const T xi = x[i], ci = CERTAIN ? (T)1 : c[i];                           \
+            const T pv = xi * ci;                                                    \
+            const CT miss = (xi != xi) | (ci == (T)0);                               \
+            prod[i] = miss ? mp : pv;                                                \
+            cert[i] = miss ? mc : ci;                                                \
+            miss_n += miss;                                                          \
+            part_n += (miss ^ 1) & (ci < (T)1);                                      \
+        }                                                                            \
+        missing += miss_n;                                                           \
+        part += part_n;                                                              \
+    }
+
+#define NK_FINISH_LOOP(T, CT, CERTAIN, CERT_OUT)                                     \
+    for (b0 = 0; b0 < n; b0 += NK_BLOCK) {                                           \
+        const ptrdiff_t b1 = n - b0 < NK_BLOCK ? n : b0 + NK_BLOCK;                  \
+        CT nan_n = 0;                                                                \
+        for (i = b0; i < b1; i++) {                                                  \
+            const T d = den[i], xi = x[i];                                           \
+            const T ci = CERTAIN ? (T)1 : c[i];                                      \
+            const CT miss = (xi != xi) | (ci == (T)0);                               \
+            const CT zero = (d <= zt) & (d >= -zt);                                  \
+            const T q = num[i] / d * scale;                                          \
+            const T xs = xi * scale, cs = d * inv_ksum;                              \
+            const T centre = miss ? ms : xs;                                         \
+            T v = zero ? centre : q;                                                 \
+            v = (miss & keep) ? (T)NAN : v;                                          \
+            nan_n += v != v;                                                         \
+            out[i] = v;                                                              \
+            if (CERT_OUT) cert_out[i] = zero ? (T)0 : cs;                            \
+        }                                                                            \
+        nans += nan_n;                                                               \
+    }
+
+#define NK_DEFINE(SUFFIX, T, CT, ATTR)                                               \
 ATTR static ptrdiff_t nk_prep_##SUFFIX(T *NK_RESTRICT prod, T *NK_RESTRICT cert,     \
                                        const T *NK_RESTRICT x, const T *NK_RESTRICT c, \
                                        ptrdiff_t n, T mv, T mc, ptrdiff_t *partial)  \
 {                                                                                    \
-    ptrdiff_t i, missing = 0, part = 0;                                              \
+    ptrdiff_t i, b0, missing = 0, part = 0;                                          \
     const T mp = mv * mc;                                                            \
-    if (c == NULL) {                                                                 \
-        for (i = 0; i < n; i++) {                                                    \
-            const T xi = x[i];                                                       \
-            const int miss = xi != xi;                                               \
-            prod[i] = miss ? mp : xi;                                                \
-            cert[i] = miss ? mc : (T)1;                                              \
-            missing += miss;                                                         \
-        }                                                                            \
-    } else {                                                                         \
-        for (i = 0; i < n; i++) {                                                    \
-            const T xi = x[i], ci = c[i];                                            \
-            const int miss = (xi != xi) | (ci == (T)0);                              \
-            prod[i] = miss ? mp : xi * ci;                                           \
-            cert[i] = miss ? mc : ci;                                                \
-            missing += miss;                                                         \
-            part += (!miss) & (ci < (T)1);                                           \
-        }                                                                            \
-    }                                                                                \
+    if (c == NULL) { NK_PREP_LOOP(T, CT, 1) } else { NK_PREP_LOOP(T, CT, 0) }        \
     *partial += part;                                                                \
     return missing;                                                                  \
 }                                                                                    \
@@ -65,26 +101,24 @@ ATTR static ptrdiff_t nk_finish_##SUFFIX(T *out, T *cert_out, const T *num,     
 {                                                                                    \
     /* out may be num and cert_out den (in place): each element is read     */      \
     /* before it is written.                                                */      \
-    ptrdiff_t i, nans = 0;                                                           \
-    for (i = 0; i < n; i++) {                                                        \
-        const T d = den[i], xi = x[i];                                               \
-        const T ci = c == NULL ? (T)1 : c[i];                                        \
-        const int miss = (xi != xi) | (ci == (T)0);                                  \
-        const int zero = (d <= zt) & (d >= -zt);                                     \
-        T v = zero ? (miss ? mcentre : xi) * scale : num[i] / d * scale;             \
-        v = (preserve & miss) ? (T)NAN : v;                                          \
-        nans += v != v;                                                              \
-        out[i] = v;                                                                  \
-        if (cert_out != NULL) cert_out[i] = zero ? (T)0 : d * inv_ksum;              \
+    ptrdiff_t i, b0, nans = 0;                                                       \
+    const CT keep = preserve ? 1 : 0;                                                \
+    const T ms = mcentre * scale;                                                    \
+    if (c == NULL) {                                                                 \
+        if (cert_out == NULL) { NK_FINISH_LOOP(T, CT, 1, 0) }                        \
+        else { NK_FINISH_LOOP(T, CT, 1, 1) }                                         \
+    } else {                                                                         \
+        if (cert_out == NULL) { NK_FINISH_LOOP(T, CT, 0, 0) }                        \
+        else { NK_FINISH_LOOP(T, CT, 0, 1) }                                         \
     }                                                                                \
     return nans;                                                                     \
 }
 
-NK_DEFINE(f32_base, float, )
-NK_DEFINE(f64_base, double, )
+NK_DEFINE(f32_base, float, int, NK_NOTRAP)
+NK_DEFINE(f64_base, double, long long, NK_NOTRAP)
 #if FC_X86_DISPATCH
-NK_DEFINE(f32_avx2, float, FC_TARGET_AVX2)
-NK_DEFINE(f64_avx2, double, FC_TARGET_AVX2)
+NK_DEFINE(f32_avx2, float, int, FC_TARGET_AVX2 NK_NOTRAP)
+NK_DEFINE(f64_avx2, double, long long, FC_TARGET_AVX2 NK_NOTRAP)
 #endif
 
 #if FC_X86_DISPATCH
