@@ -125,10 +125,14 @@ def side_by_side(sizes=SIZES, kind="gaussian", threads=2, rounds=7, n=1024, slow
             for name, f in funcs.items():  # warm-up (plans, kernel spectra) and the results
                 results[name] = f()
             times = {name: [] for name in funcs}
+            names = list(funcs)
             for r in range(rounds):
                 if gate:
                     wait_for_idle(gate)
-                for name, f in funcs.items():
+                    funcs["fastcorr"]()  # untimed: the cores wake up from idle
+                # each implementation takes the first place of a round in turn
+                for name in names[r % len(names):] + names[:r % len(names)]:
+                    f = funcs[name]
                     if r >= slow_rounds and times[name] and min(times[name]) > 1.0:
                         continue
                     t0 = time.perf_counter()

@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from . import dispatch
+from . import costmodel, dispatch
 from .dispatch import _finite as _all_finite
 from .validate import kernel_sum_check
 
@@ -272,11 +272,42 @@ def _fused_factors(x, wf, geo, dtype, ksum, p):
     factors = _rank1(wf, dtype)
     if factors is None:
         return None
-    if p.method == "auto":
-        order = dispatch._shape_plan(x, wf, geo.shape, geo.code, dtype, p.num_threads)[1]
-        if order and order[0] == "fft":
-            return None
+    if p.method == "auto" and not _fused_beats_fft(x.shape, wf.shape, geo.shape, geo.code, dtype, p.num_threads):
+        return None
     return factors
+
+
+#: 'auto' runs the fused method unless the cost model's estimate for one
+#: separable correlation exceeds this many times its estimate for one FFT
+#: correlation. Two FFT correlations and their passes cost more than the
+#: fused sweep's two separable ones (1024², 5% NaN, Gaussian kernels, 2
+#: threads, ms fused / FFT): float32 31x31 3.4 / 15.7, 101x101 12.5 / 15.4
+#: (the model's ratio 1.20); float64 101x101 23.7 / 36.2 (ratio 0.99). The
+#: FFT's time barely grows with the kernel, the sweep's linearly: they meet
+#: near 120 (float32) and 150 (float64), where the model's ratio is ~1.4.
+FUSED_OVER_FFT = 1.4
+
+_fused_plans = {}
+
+
+def _fused_beats_fft(shape, kshape, out_shape, code, dtype, nthreads):
+    key = (shape, kshape, out_shape, code, dtype.char, nthreads, costmodel._generation)
+    hit = _fused_plans.get(key)
+    if hit is None:
+        est = dispatch.candidates(_Shape(shape), _Shape(kshape), out_shape, code, dtype, nthreads)
+        sep, fft = est.get("separable"), est.get("fft")
+        hit = sep is None or fft is None or sep <= FUSED_OVER_FFT * fft
+        if len(_fused_plans) > 4096:
+            _fused_plans.clear()
+        _fused_plans[key] = hit
+    return hit
+
+
+class _Shape:
+    """Stands for an array where only its shape is read (the cost model's estimates)."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
 
 
 def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_cert, miss_centre, p):
