@@ -60,10 +60,20 @@ def _dask(threads):
     return fastcorr.dask.correlate2d(x, KERNEL, "same", num_threads=threads).compute(scheduler=scheduler)
 
 
+HOLES = np.where(RNG.random(IMAGE.shape) < 0.05, np.float32(np.nan), IMAGE)
+
+
+def _normalized(kernel):
+    # a rank-1 kernel runs the fused method (OpenMP), another two engine correlations
+    return lambda threads: fastcorr.normalized_convolution(HOLES, kernel, num_threads=threads)
+
+
 CALLS = {
     **{f"correlate2d-{m}": _signal(m) for m in ["direct", "im2col", "fft", "separable", "auto"]},
     **{f"conv2d-{m}": _conv(m) for m in ["direct", "im2col", "winograd"]},
     "conv2d_backward": _backward,
+    "normalized_convolution-fused": _normalized(SEPARABLE),
+    "normalized_convolution-composed": _normalized(np.abs(KERNEL)),  # a sum that can be normalised
 }
 
 
