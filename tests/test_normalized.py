@@ -524,3 +524,74 @@ def test_dask_bad_input():
     y = fdask.normalized_convolution(x, np.ones((3, 3)), da.full((20, 20), 2.0, chunks=10))
     with pytest.raises(ValueError, match="certainty"):
         y.compute(scheduler="sync")
+
+
+def test_fuzz_hostile_arguments():
+    """Random mixtures of valid and hostile arguments: a result, or ValueError /
+    TypeError / MemoryError with a message; never a crash. Bounded in time
+    (a fifth of FASTCORR_FUZZ_SECONDS, default 2 s)."""
+    import os
+    import random
+    import time
+
+    seconds = float(os.environ.get("FASTCORR_FUZZ_SECONDS", "10")) / 5
+    rnd = random.Random(25)
+    arrays = [
+        lambda: np.ones((rnd.randint(0, 6), rnd.randint(0, 6))),
+        lambda: _data((rnd.randint(1, 12), rnd.randint(1, 12)), hole=False),
+        lambda: np.full((3, 3), np.nan),
+        lambda: np.full((2, 4), np.inf, dtype=np.float32),
+        lambda: np.ones((3, 3), dtype=rnd.choice(["int8", "uint16", "complex64", "float16", "longdouble", ">f4"])),
+        lambda: np.ones(rnd.randint(0, 5)),
+        lambda: np.ones((2, 3, 2)),
+        lambda: np.ones((2, 2, 2, 2)),
+        lambda: np.zeros((0, 0)),
+        lambda: np.broadcast_to(np.float32(1), (2**20, 2**20)),  # 2**40 elements, no memory
+        lambda: np.random.default_rng(rnd.randint(0, 99)).random((4, 5)) * rnd.choice([1.0, -1.0, 1e300, 0.0]),
+        lambda: [[1, 2], [3]],
+        lambda: "abc",
+        lambda: None,
+        lambda: 3.5,
+        lambda: np.array([[object()]]),
+        lambda: np.ones((5, 5), bool),
+        lambda: np.ones((3, 3))[::-1, ::2],
+    ]
+    scalars = [0, -1, 1, 2**63, 1e-300, 1.5, np.nan, np.inf, None, "2", [1], 1 + 1j, True, np.float32(2)]
+    # (valid values, hostile ones): a call takes a valid value 80% of the time
+    options = [
+        ("boundary", [None, "fill", "wrap", "extend"], ["symm", 3]),
+        ("fill_value", [0.0, 1.5, np.nan, -2], scalars),
+        ("nan_treatment", ["interpolate", "fill"], ["zero", None]),
+        ("normalize_kernel", [True, False, np.bool_(True)], [1, None]),
+        ("preserve_nan", [True, False], ["yes"]),
+        ("normalization_zero_tol", [1e-8, 0.0, 1.0], scalars),
+        ("return_certainty", [True, False], [2]),
+        ("method", ["auto", "direct", "im2col", "fft", "separable"], ["winograd"]),
+        ("num_threads", [1, 2, None], scalars),
+    ]
+    valid = [lambda: _data((rnd.randint(1, 12), rnd.randint(1, 12)), frac=rnd.random(), hole=False),
+             lambda: np.random.default_rng(rnd.randint(0, 99)).uniform(0.1, 1, (rnd.randint(1, 6), rnd.randint(1, 6)))]
+    calls = computed = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        args = [rnd.choice(arrays if rnd.random() < 0.3 else valid[:1])(),
+                rnd.choice(arrays if rnd.random() < 0.3 else valid[1:])()]
+        if rnd.random() < 0.4:
+            like = args[0].shape if isinstance(args[0], np.ndarray) and args[0].size < 10**6 else (3, 3)
+            args.append(rnd.choice(arrays + [lambda: np.full(like, 0.5),
+                                             lambda: np.random.default_rng(1).random(like) > 0.3])())
+        kwargs = {}
+        for key, good, bad in options:
+            if rnd.random() < 0.4:
+                kwargs[key] = rnd.choice(good if rnd.random() < 0.8 else bad)
+        calls += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                out = fastcorr.normalized_convolution(*args, **kwargs)
+            except (ValueError, TypeError, MemoryError) as exc:
+                assert str(exc), f"{type(exc).__name__} without a message"
+                continue
+        assert out is not None
+        computed += 1
+    assert calls > 0 and computed > 0
