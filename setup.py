@@ -20,6 +20,7 @@ EXTENSIONS = [
     "methods.winograd",
     "methods.separable",
     "methods.fft_kernels",
+    "methods.window",
     "_engine.plain_call",
 ]
 PKG_DIR = os.path.join("src", "fastcorr")

@@ -25,6 +25,7 @@ from ._engine.dispatch import choose_method, set_autotune, get_autotune
 from ._api.matrix import correlation_matrix
 from ._api.receptive_field import receptive_field
 from ._api.include import get_include
+from ._api.matching import match_template, peaks
 from . import kernels, nn
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "correlation_matrix",
     "receptive_field",
     "get_include",
+    "match_template",
+    "peaks",
     "kernels",
     "nn",
 ]

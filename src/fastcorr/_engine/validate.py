@@ -453,3 +453,185 @@ def per_layer(value, name, n_layers, minimum=1):
     if len(items) != n_layers:
         raise ValueError(f"{name} must have one entry per layer ({n_layers}), got {len(items)}")
     return [kernel_shape(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(items)]
+
+
+# --- template matching (match_template, peaks) --------------------------------
+
+#: OpenCV's TM_* methods, in the order of their integer constants 0-5.
+MATCH_METHODS = ("sqdiff", "sqdiff_normed", "ccorr", "ccorr_normed", "ccoeff", "ccoeff_normed")
+#: numpy.pad's modes (pad_input=True extends the image as numpy.pad does).
+PAD_MODES = ("constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum", "reflect",
+             "symmetric", "wrap", "empty")
+SUBPIXEL = (None, "parabolic", "gaussian", "centroid")
+
+
+def _real(value, name, lo=None, hi=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
+        want = f" in [{lo}, {hi}]" if lo is not None and hi is not None else ""
+        raise ValueError(f"{name} must be finite{want}, got {value!r}")
+    return value
+
+
+def match_method(method):
+    """A method name or OpenCV constant (0-5) as its code."""
+    if isinstance(method, str):
+        if method not in MATCH_METHODS:
+            opts = ", ".join(repr(m) for m in MATCH_METHODS)
+            raise ValueError(f"method must be one of {opts} (or OpenCV's constants 0-5), got {method!r}")
+        return MATCH_METHODS.index(method)
+    if isinstance(method, numbers.Integral) and not isinstance(method, bool):
+        if 0 <= int(method) <= 5:
+            return int(method)
+        raise ValueError(f"method must be one of OpenCV's constants 0-5 (or a name), got {method!r}")
+    raise TypeError(f"method must be a name such as 'ccoeff_normed' or an int 0-5, got {method!r}")
+
+
+@dataclass
+class MatchProblem:
+    """A validated match_template call.
+
+    ``image`` is (H, W, C) in its own (real, numeric) dtype; ``templates``
+    is (T, h, w, C) float64 with NaN pixels set to 0 (their weight is 0);
+    ``weights`` is None (every template pixel counts fully) or (T, h, w, C)
+    float64 >= 0. ``dtype`` is the result's dtype.
+    """
+
+    image: np.ndarray
+    templates: np.ndarray
+    weights: object
+    method: int
+    pad_input: bool
+    mode: str
+    constant_values: float
+    overlap_ratio: float
+    num_threads: int
+    dtype: np.dtype
+    stacked: bool
+
+
+def _real_array(value, name, ndim):
+    arr = as_array(value, name, ndim=ndim)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+    return arr
+
+
+def match_template_args(image, template, method, mask, pad_input, mode, constant_values, overlap_ratio,
+                        num_threads):
+    """Validate the arguments of ``match_template``."""
+    img = _real_array(image, "image", ndim=(2, 3))
+    tpl = _real_array(template, "template", ndim=(2, 3, 4))
+    code = match_method(method)
+    if not isinstance(pad_input, (bool, np.bool_)):
+        raise TypeError(f"pad_input must be True or False, got {pad_input!r}")
+    pad_input = bool(pad_input)
+    choice(mode, "mode", PAD_MODES)
+    if isinstance(constant_values, bool) or not isinstance(constant_values, numbers.Real):
+        raise TypeError(f"constant_values must be a real number, got {constant_values!r}")
+    overlap_ratio = _real(overlap_ratio, "overlap_ratio", 0.0, 1.0)
+    nthreads = resolve_threads(num_threads)
+
+    colour = img.ndim == 3
+    C = img.shape[2] if colour else 1
+    stacked = tpl.ndim == img.ndim + 1
+    if tpl.ndim not in (img.ndim, img.ndim + 1):
+        raise ValueError(
+            f"template must be (h, w{', C' if colour else ''}) or a stack (T, h, w{', C' if colour else ''}) "
+            f"for an image of shape {img.shape}, got shape {tpl.shape}"
+        )
+    if colour and tpl.shape[-1] != C:
+        raise ValueError(
+            f"template has {tpl.shape[-1]} channels (shape {tpl.shape}) but image has {C} (shape {img.shape})"
+        )
+    if img.size == 0:
+        raise ValueError(f"image must not be empty, got shape {img.shape}")
+    if tpl.size == 0:
+        raise ValueError(f"template must not be empty, got shape {tpl.shape}")
+    tpls = tpl if stacked else tpl[None]
+    if not colour:
+        tpls = tpls[..., None]
+    T, h, w = tpls.shape[:3]
+    H, W = img.shape[:2]
+    if not pad_input and (h > H or w > W):
+        raise ValueError(
+            f"template of size {(h, w)} is larger than the image {(H, W)}; "
+            "it must fit inside the image (or pass pad_input=True)"
+        )
+    check_output_fits((T, H, W) if pad_input else (T, H - h + 1, W - w + 1), np.float64)
+
+    templates = np.array(tpls, dtype=np.float64, order="C")
+    nan = np.isnan(templates)
+    if np.isinf(templates).any():
+        raise ValueError("template must hold finite values (NaN marks pixels to ignore), got inf")
+    weights = None
+    if mask is not None:
+        m = np.asarray(mask)
+        if m.dtype.kind not in "biuf":
+            raise TypeError(f"mask must be bool or real numbers (template weights), got dtype {m.dtype}")
+        spatial = (h, w)
+        allowed = {spatial, (h, w, C) if colour else spatial}
+        if stacked:
+            allowed |= {(T, h, w), (T, h, w, C) if colour else (T, h, w)}
+        if m.shape not in allowed:
+            raise ValueError(
+                f"mask must have the template's shape {tpl.shape} (or its (h, w) = {spatial}), got {m.shape}"
+            )
+        if m.dtype.kind in "biu":
+            weights = (m != 0).astype(np.float64)  # OpenCV's rule for 8-bit masks: nonzero counts fully
+        else:
+            weights = m.astype(np.float64)
+            if not np.isfinite(weights).all():
+                raise ValueError("mask must hold finite weights, got NaN or inf")
+            if (weights < 0).any():
+                raise ValueError(f"mask weights must be non-negative, got a minimum of {weights.min()}")
+        if m.shape == spatial:
+            weights = weights[None, :, :, None]
+        elif colour and m.shape == (h, w, C):
+            weights = weights[None]
+        elif m.shape == (T, h, w):
+            weights = weights[..., None]
+        weights = np.ascontiguousarray(np.broadcast_to(weights, templates.shape))
+    if nan.any():
+        weights = np.where(nan, 0.0, 1.0 if weights is None else weights)
+        templates[nan] = 0.0
+    if img.dtype.kind == "f" and img.dtype.itemsize <= 4 and tpl.dtype.kind == "f" and tpl.dtype.itemsize <= 4:
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = np.dtype(np.float64)
+    image3 = img if colour else img[:, :, None]
+    return MatchProblem(image3, templates, weights, code, pad_input, mode, float(constant_values),
+                        overlap_ratio, nthreads, dtype, stacked)
+
+
+@dataclass
+class PeaksProblem:
+    """A validated peaks call (``scores`` a 2-D real array)."""
+
+    scores: np.ndarray
+    num_peaks: int
+    min_distance: int
+    threshold: object
+    subpixel: object
+    minimize: bool
+
+
+def peaks_args(scores, num_peaks, min_distance, threshold, subpixel, minimize):
+    """Validate the arguments of ``peaks``."""
+    s = _real_array(scores, "scores", ndim=2)
+    num_peaks = positive_int(num_peaks, "num_peaks")
+    min_distance = positive_int(min_distance, "min_distance")
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+            raise TypeError(f"threshold must be None or a real number, got {threshold!r}")
+        if math.isnan(float(threshold)):
+            raise ValueError("threshold must not be NaN")
+        threshold = float(threshold)
+    if subpixel not in SUBPIXEL:
+        opts = ", ".join(repr(m) for m in SUBPIXEL)
+        raise ValueError(f"subpixel must be one of {opts}, got {subpixel!r}")
+    if not isinstance(minimize, (bool, np.bool_)):
+        raise TypeError(f"minimize must be True or False, got {minimize!r}")
+    return PeaksProblem(s, num_peaks, min_distance, threshold, subpixel, bool(minimize))

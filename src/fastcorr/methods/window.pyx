@@ -1,0 +1,349 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Window statistics of template matching, and the scores built on them.
+
+For every placement (m, n) of an h x w window on an image of C interleaved
+channels (``x`` is (H, W*C)), the window's per-channel sums
+
+    s1_c = sum (x - c_c),   s2_c = sum (x - c_c)**2
+
+are taken about a *band centre* c_c (the mean of the first h input rows of
+the band of output rows being computed, per channel), in double precision,
+by running sums: a column sum per input column, updated by one row in and
+one row out as the window moves down, and a running sum along the row of
+column sums (``_simd/window_kernels.h``). Centring first is what keeps the
+statistics exact on images far from zero (values 1e4 + noise): the
+variance ``V_c = s2_c - s1_c**2 / n`` of a window is a small difference of
+two large numbers when the sums are taken about zero (scikit-image's
+cumulative sums lose every digit there, its issue #1712); about the band
+centre both terms have the size of the window's own variation. Each update
+adds the difference of two samples, so the running sums do not drift
+beyond a few units of double rounding over a band (float32 images gain 29
+bits from the double accumulators; float64 images keep about 1e-14 of the
+centred magnitudes). Bands of output rows run on OpenMP threads, each with
+its own row buffers: the workspace is a few rows per thread.
+
+From these and the correlation of the image with the zero-mean template,
+``num = sum_c corr(x_c, t_c - mean(t_c))`` (computed by the dispatcher's
+methods before this module runs), :func:`scores` forms OpenCV's six
+template-matching scores in place, per template of a stack:
+
+    ccoeff         num
+    ccoeff_normed  num / sqrt(V * tvar)
+    ccorr          num + n sum_c mean_t_c * mean_c
+    ccorr_normed   ccorr / sqrt(sum x**2 * sum t**2)
+    sqdiff         V - 2 num + tvar + n sum_c (mean_c - mean_t_c)**2
+    sqdiff_normed  sqdiff / sqrt(sum x**2 * sum t**2)
+
+with ``V = sum_c V_c``, ``mean_c = s1_c / n + c_c``, ``sum x**2 = V + n
+sum_c mean_c**2``, and the template's constants (per-channel means, its
+centred and raw sums of squares) from the caller. A window whose V is
+below ``FLAT_TOL`` times its centred sum of squares is flat (V = 0), one
+whose ``sum x**2`` is below ``FLAT_TOL`` of the magnitudes summed is zero;
+a normalised score with a zero denominator is 0 (1 for sqdiff_normed).
+Normalised scores are clamped to [-1, 1] ([0, 1] for sqdiff_normed).
+"""
+from cython.parallel cimport prange, parallel
+from libc.stdlib cimport malloc, free
+from libc.math cimport sqrt
+
+import numpy as np
+
+cdef extern from "window_kernels.h" nogil:
+    void fw_row_sums(const double* a1, const double* a2, double* s1, double* s2,
+                     Py_ssize_t C, Py_ssize_t w, Py_ssize_t nout)
+
+ctypedef fused real_t:
+    float
+    double
+
+#: Method codes, OpenCV's TM_* constants.
+METHODS = ("sqdiff", "sqdiff_normed", "ccorr", "ccorr_normed", "ccoeff", "ccoeff_normed")
+cdef enum:
+    SQDIFF = 0
+    SQDIFF_NORMED = 1
+    CCORR = 2
+    CCORR_NORMED = 3
+    CCOEFF = 4
+    CCOEFF_NORMED = 5
+    MOMENTS = -1
+
+#: Relative size below which a window's variance (or sum of squares) counts
+#: as zero: the running sums' rounding is about 1e-14 of the magnitudes
+#: summed, so a smaller variance is rounding, not signal.
+FLAT_TOL = 1e-12
+cdef double FLAT_TOL_C = 1e-12
+
+
+cdef inline Py_ssize_t band_rows(Py_ssize_t Ho, Py_ssize_t h, int nt) noexcept nogil:
+    """Output rows per band: several window heights (each band starts its
+    column sums from h rows), and at least one band per thread."""
+    cdef Py_ssize_t band = max(4 * h, 128)
+    return max(1, min(band, (Ho + nt - 1) // max(nt, 1)))
+
+
+cdef int run(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, Py_ssize_t w,
+             real_t* num, Py_ssize_t T, const double* tmean, const double* tvar, const double* tsq,
+             int method, double* var_out, double* mean_out, int nt) noexcept nogil:
+    """The band loop; returns 0, or -1 when a row buffer could not be allocated."""
+    cdef Py_ssize_t W = WC // C
+    cdef Py_ssize_t Ho = H - h + 1, Wo = W - w + 1
+    cdef double nw = <double> h * <double> w
+    cdef double inv = 1.0 / nw
+    cdef Py_ssize_t band = band_rows(Ho, h, nt)
+    cdef Py_ssize_t nbands = (Ho + band - 1) // band
+    cdef Py_ssize_t b, m0, m1, m, i, j, n, c, t
+    cdef double a, bb, d, v, V, Q, P, mu, r, den, tv, ts
+    cdef const real_t* row
+    cdef const real_t* arow
+    cdef const real_t* brow
+    cdef real_t* nrow
+    cdef double* cs1
+    cdef double* cs2
+    cdef double* cen
+    cdef double* s1
+    cdef double* s2
+    cdef double* rv
+    cdef double* rq
+    cdef double* rmu
+    cdef double* cc
+    cdef int failed[1]
+    failed[0] = 0
+    cs1 = NULL
+    cs2 = NULL
+    cen = NULL
+    s1 = NULL
+    s2 = NULL
+    rv = NULL
+    rq = NULL
+    rmu = NULL
+    cc = NULL
+    with parallel(num_threads=nt):
+        cs1 = <double*> malloc((WC + C) * sizeof(double))
+        cs2 = <double*> malloc((WC + C) * sizeof(double))
+        cen = <double*> malloc(WC * sizeof(double))
+        s1 = <double*> malloc(Wo * C * sizeof(double))
+        s2 = <double*> malloc(Wo * C * sizeof(double))
+        rv = <double*> malloc(Wo * sizeof(double))
+        rq = <double*> malloc(Wo * sizeof(double))
+        rmu = <double*> malloc(Wo * C * sizeof(double))
+        cc = <double*> malloc(C * sizeof(double))
+        if (cs1 == NULL or cs2 == NULL or cen == NULL or s1 == NULL or s2 == NULL or rv == NULL
+                or rq == NULL or rmu == NULL or cc == NULL):
+            failed[0] = 1
+        else:
+            for b in prange(nbands, schedule='dynamic'):
+                m0 = b * band
+                m1 = min(Ho, m0 + band)
+                # The band centre: per channel, the mean of the band's first h rows.
+                for j in range(WC):
+                    cs1[j] = 0
+                for i in range(h):
+                    row = x + (m0 + i) * WC
+                    for j in range(WC):
+                        cs1[j] = cs1[j] + row[j]
+                for c in range(C):
+                    cc[c] = 0
+                for j in range(WC):
+                    cc[j % C] = cc[j % C] + cs1[j]
+                for c in range(C):
+                    cc[c] = cc[c] / (<double> h * <double> W)
+                for j in range(WC):
+                    cen[j] = cc[j % C]
+                # Column sums of the centred values over the first window's rows.
+                for j in range(WC + C):
+                    cs1[j] = 0
+                    cs2[j] = 0
+                for i in range(h):
+                    row = x + (m0 + i) * WC
+                    for j in range(WC):
+                        d = row[j] - cen[j]
+                        cs1[j] = cs1[j] + d
+                        cs2[j] = cs2[j] + d * d
+                for m in range(m0, m1):
+                    if m > m0:
+                        # one row in, one row out, both centred first (their
+                        # sum about zero would round at the offset's scale)
+                        arow = x + (m + h - 1) * WC
+                        brow = x + (m - 1) * WC
+                        for j in range(WC):
+                            a = arow[j] - cen[j]
+                            bb = brow[j] - cen[j]
+                            cs1[j] = cs1[j] + (a - bb)
+                            cs2[j] = cs2[j] + (a - bb) * (a + bb)
+                    fw_row_sums(cs1, cs2, s1, s2, C, w, Wo)
+                    # Per window: V (flat -> 0), sum x^2 (zero -> 0), means.
+                    for n in range(Wo):
+                        V = 0
+                        Q = 0
+                        P = 0
+                        for c in range(C):
+                            a = s1[n * C + c]
+                            bb = s2[n * C + c]
+                            v = bb - a * a * inv
+                            if v < 0:
+                                v = 0
+                            V = V + v
+                            Q = Q + bb
+                            P = P + nw * cc[c] * cc[c]
+                            rmu[n * C + c] = a * inv + cc[c]
+                        if V <= FLAT_TOL_C * Q:
+                            V = 0
+                        rv[n] = V
+                        mu = 0
+                        for c in range(C):
+                            mu = mu + rmu[n * C + c] * rmu[n * C + c]
+                        r = V + nw * mu
+                        if r <= FLAT_TOL_C * (Q + P):
+                            r = 0
+                        rq[n] = r
+                    if method == MOMENTS:
+                        for n in range(Wo):
+                            var_out[m * Wo + n] = rv[n]
+                            for c in range(C):
+                                mean_out[(m * Wo + n) * C + c] = rmu[n * C + c]
+                        continue
+                    for t in range(T):
+                        nrow = num + (t * Ho + m) * Wo
+                        tv = tvar[t]
+                        ts = tsq[t]
+                        if method == CCOEFF_NORMED:
+                            for n in range(Wo):
+                                den = rv[n] * tv
+                                if den > 0:
+                                    r = nrow[n] / sqrt(den)
+                                    r = 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+                                else:
+                                    r = 0
+                                nrow[n] = <real_t> r
+                        elif method == CCOEFF:
+                            pass
+                        elif method == CCORR or method == CCORR_NORMED:
+                            for n in range(Wo):
+                                r = nrow[n]
+                                for c in range(C):
+                                    r = r + nw * tmean[t * C + c] * rmu[n * C + c]
+                                if method == CCORR_NORMED:
+                                    den = rq[n] * ts
+                                    if den > 0:
+                                        r = r / sqrt(den)
+                                        r = 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+                                    else:
+                                        r = 0
+                                nrow[n] = <real_t> r
+                        else:  # SQDIFF, SQDIFF_NORMED
+                            for n in range(Wo):
+                                r = rv[n] - 2.0 * nrow[n] + tv
+                                for c in range(C):
+                                    d = rmu[n * C + c] - tmean[t * C + c]
+                                    r = r + nw * d * d
+                                if r < 0:
+                                    r = 0
+                                if method == SQDIFF_NORMED:
+                                    den = rq[n] * ts
+                                    if den > 0:
+                                        r = r / sqrt(den)
+                                        if r > 1.0:
+                                            r = 1.0
+                                    else:
+                                        r = 1.0
+                                nrow[n] = <real_t> r
+        free(cs1)
+        free(cs2)
+        free(cen)
+        free(s1)
+        free(s2)
+        free(rv)
+        free(rq)
+        free(rmu)
+        free(cc)
+    return -1 if failed[0] else 0
+
+
+def _check(x, Py_ssize_t channels, Py_ssize_t h, Py_ssize_t w):
+    H, WC = x.shape[0], x.shape[1]
+    if channels < 1 or WC % channels:
+        raise ValueError(f"x has {WC} columns, not a multiple of channels={channels}")
+    if h < 1 or w < 1 or H < h or WC // channels < w:
+        raise ValueError(f"window {(h, w)} does not fit in an image of {(H, WC // channels)}")
+    return H - h + 1, WC // channels - w + 1
+
+
+def scores(const real_t[:, ::1] x, Py_ssize_t channels, Py_ssize_t h, Py_ssize_t w,
+           real_t[:, :, ::1] num, const double[:, ::1] tmean, const double[::1] tvar,
+           const double[::1] tsq, int method, int num_threads):
+    """Turn correlations with zero-mean templates into scores, in place.
+
+    Parameters
+    ----------
+    x : (H, W*channels) float32 or float64, C-contiguous
+        The image, channels interleaved.
+    channels, h, w : int
+        Channels, and the window (template) height and width.
+    num : (T, H-h+1, W-w+1), x's dtype
+        In: ``sum_c corr(x_c, t_c - mean(t_c))`` per template; out: scores.
+    tmean : (T, channels) float64
+        Per template and channel, the template's mean.
+    tvar, tsq : (T,) float64
+        Per template, ``sum (t - mean)**2`` and ``sum t**2`` over its
+        pixels and channels (tvar exactly 0 for a flat template).
+    method : int
+        OpenCV's code: 0 sqdiff, 1 sqdiff_normed, 2 ccorr, 3 ccorr_normed,
+        4 ccoeff, 5 ccoeff_normed.
+    num_threads : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> x = np.array([[1.0, 2.0, 3.0, 4.0]]); t = np.array([[1.0, 2.0]])
+    >>> num = np.array([[[0.5, 0.5, 0.5]]])          # corr(x, t - 1.5)
+    >>> window.scores(x, 1, 1, 2, num, np.array([[1.5]]), np.array([0.5]), np.array([5.0]), 5, 1)
+    >>> num
+    array([[[1., 1., 1.]]])
+    """
+    Ho, Wo = _check(x, channels, h, w)
+    T = num.shape[0]
+    if num.shape[1] != Ho or num.shape[2] != Wo:
+        raise ValueError(f"num has shape {tuple(num.shape)[:3]}, expected ({T}, {Ho}, {Wo})")
+    if tmean.shape[0] != T or tmean.shape[1] != channels or tvar.shape[0] != T or tsq.shape[0] != T:
+        raise ValueError("tmean, tvar and tsq must hold one entry per template (and channel)")
+    if method < 0 or method > 5:
+        raise ValueError(f"method code {method} is not one of 0-5")
+    if T == 0:
+        return
+    cdef int status
+    with nogil:
+        status = run(&x[0, 0], x.shape[0], x.shape[1], channels, h, w, &num[0, 0, 0], T,
+                     &tmean[0, 0], &tvar[0], &tsq[0], method, NULL, NULL, max(1, num_threads))
+    if status != 0:
+        raise MemoryError("fastcorr window: could not allocate row buffers")
+
+
+def moments(const real_t[:, ::1] x, Py_ssize_t channels, Py_ssize_t h, Py_ssize_t w, int num_threads):
+    """Per window: the per-channel means and the centred sum of squares.
+
+    Returns ``(mean, var)``: float64 arrays of shape (H-h+1, W-w+1,
+    channels) and (H-h+1, W-w+1), ``var = sum_c sum (x_c - mean_c)**2``
+    over the window (0 where the window is flat, see ``FLAT_TOL``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> mean, var = window.moments(1e4 + np.array([[0.0, 1.0, 2.0, 3.0]]), 1, 1, 2, 1)
+    >>> mean[0, :, 0], var[0]
+    (array([10000.5, 10001.5, 10002.5]), array([0.5, 0.5, 0.5]))
+    """
+    Ho, Wo = _check(x, channels, h, w)
+    mean = np.empty((Ho, Wo, channels), np.float64)
+    var = np.empty((Ho, Wo), np.float64)
+    cdef double[:, :, ::1] mv = mean
+    cdef double[:, ::1] vv = var
+    cdef int status
+    with nogil:
+        status = run(&x[0, 0], x.shape[0], x.shape[1], channels, h, w, <real_t*> NULL, 0,
+                     NULL, NULL, NULL, MOMENTS, &vv[0, 0], &mv[0, 0, 0], max(1, num_threads))
+    if status != 0:
+        raise MemoryError("fastcorr window: could not allocate row buffers")
+    return mean, var
