@@ -144,14 +144,15 @@ def match_template(
     >>> scores = fastcorr.match_template(image, template)
     >>> scores.shape
     (55, 69)
-    >>> np.unravel_index(np.argmax(scores), scores.shape), round(float(scores.max()), 6)
-    ((20, 35), 1.0)
+    >>> position, value = fastcorr.peaks(scores)
+    >>> position, value.round(6)
+    (array([[20., 35.]]), array([1.]))
 
     OpenCV's constants name the methods too ('sqdiff': best at the minimum):
 
     >>> d = fastcorr.match_template(image, template, 0)
-    >>> np.unravel_index(np.argmin(d), d.shape)
-    (20, 35)
+    >>> fastcorr.peaks(d, minimize=True)[0]
+    array([[20., 35.]])
     """
     p = match_template_args(image, template, method, mask, pad_input, mode, constant_values, overlap_ratio,
                             num_threads)
@@ -172,8 +173,9 @@ def peaks(
     Parameters
     ----------
     scores : array_like, 2-D
-        A score map, e.g. from :func:`match_template`. NaN scores are never
-        peaks.
+        A score map, e.g. from :func:`match_template`. A peak is a local
+        maximum: at least each of its eight neighbours and above one of
+        them (so a flat region holds none). NaN scores are never peaks.
     num_peaks : int
         At most this many peaks, best first.
     min_distance : int
@@ -209,7 +211,7 @@ def peaks(
     >>> s = -((y - 4.3) ** 2) - 2 * (x - 3.6) ** 2
     >>> pos, val = fastcorr.peaks(s, subpixel='parabolic')
     >>> pos.round(6), val
-    (array([[4.3, 3.6]]), array([-0.49]))
+    (array([[4.3, 3.6]]), array([-0.41]))
     """
     p = peaks_args(scores, num_peaks, min_distance, threshold, subpixel, minimize)
     return _peaks.peaks(p)

@@ -1,8 +1,9 @@
 """The peak search of ``fastcorr.peaks``: local extrema, non-maximum
 suppression, sub-pixel refinement.
 
-Candidates are the local maxima (each at least its eight neighbours; NaN
-is never one), above the threshold. They are visited best first (ties: the
+Candidates are the local maxima (each at least its eight neighbours and
+above one of them, so that a flat region holds none; NaN is never one),
+above the threshold. They are visited best first (ties: the
 first in row-major order) and each one kept unless a kept peak lies within
 ``min_distance - 1`` rows and columns of it (greedy non-maximum suppression
 in the chessboard distance). Only as many candidates as needed are sorted:
@@ -23,11 +24,17 @@ def _candidates(s, minimize, threshold):
     padded = np.full((H + 2, W + 2), -np.inf)
     padded[1:-1, 1:-1] = np.where(np.isnan(v), -np.inf, v)
     ok = v > -np.inf  # neither NaN nor -inf
+    above_one = np.zeros_like(ok)
+    lonely = np.ones_like(ok)
     for dr in (0, 1, 2):
         for dc in (0, 1, 2):
             if dr == 1 and dc == 1:
                 continue
-            ok &= v >= padded[dr:dr + H, dc:dc + W]
+            nb = padded[dr:dr + H, dc:dc + W]
+            ok &= v >= nb
+            above_one |= (v > nb) & (nb > -np.inf)  # a real neighbour below
+            lonely &= nb == -np.inf
+    ok &= above_one | lonely     # not inside a flat region: above some neighbour
     if threshold is not None:
         ok &= (v >= -threshold) if minimize else (v > threshold)
     idx = np.flatnonzero(ok)

@@ -50,8 +50,28 @@ from libc.math cimport sqrt
 import numpy as np
 
 cdef extern from "window_kernels.h" nogil:
-    void fw_row_sums(const double* a1, const double* a2, double* s1, double* s2,
-                     Py_ssize_t C, Py_ssize_t w, Py_ssize_t nout)
+    void fw_row(const double* a1, const double* a2, double* s1, double* s2, double* rv, double* rq,
+                double* rmu, const double* cc, Py_ssize_t C, Py_ssize_t w, Py_ssize_t nout, double nw,
+                double tol)
+    void fw_centre_f32(const float* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, double* acc, double* cc)
+    void fw_centre_f64(const double* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, double* acc, double* cc)
+    void fw_init_f32(const float* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, const double* cen,
+                     double* cs1, double* cs2)
+    void fw_init_f64(const double* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, const double* cen,
+                     double* cs1, double* cs2)
+    void fw_update_f32(const float* a, const float* b, const double* cen, double* cs1, double* cs2,
+                       Py_ssize_t n)
+    void fw_update_f64(const double* a, const double* b, const double* cen, double* cs1, double* cs2,
+                       Py_ssize_t n)
+    void fw_combine_f32(float* out, const double* rv, const double* rq, const double* rmu,
+                        const double* tmean, double tv, double ts, int method, Py_ssize_t C,
+                        Py_ssize_t nout, double nw)
+    void fw_combine_f64(double* out, const double* rv, const double* rq, const double* rmu,
+                        const double* tmean, double tv, double ts, int method, Py_ssize_t C,
+                        Py_ssize_t nout, double nw)
+    int fc_cpu_has_avx2_fma()
+
+fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 
 ctypedef fused real_t:
     float
@@ -92,12 +112,7 @@ cdef int run(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, Py_ssiz
     cdef double inv = 1.0 / nw
     cdef Py_ssize_t band = band_rows(Ho, h, nt)
     cdef Py_ssize_t nbands = (Ho + band - 1) // band
-    cdef Py_ssize_t b, m0, m1, m, i, j, n, c, t
-    cdef double a, bb, d, v, V, Q, P, mu, r, den, tv, ts
-    cdef const real_t* row
-    cdef const real_t* arow
-    cdef const real_t* brow
-    cdef real_t* nrow
+    cdef Py_ssize_t b, m0, m1, m, j, n, c, t
     cdef double* cs1
     cdef double* cs2
     cdef double* cen
@@ -135,119 +150,40 @@ cdef int run(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, Py_ssiz
             for b in prange(nbands, schedule='dynamic'):
                 m0 = b * band
                 m1 = min(Ho, m0 + band)
-                # The band centre: per channel, the mean of the band's first h rows.
-                for j in range(WC):
-                    cs1[j] = 0
-                for i in range(h):
-                    row = x + (m0 + i) * WC
-                    for j in range(WC):
-                        cs1[j] = cs1[j] + row[j]
-                for c in range(C):
-                    cc[c] = 0
-                for j in range(WC):
-                    cc[j % C] = cc[j % C] + cs1[j]
-                for c in range(C):
-                    cc[c] = cc[c] / (<double> h * <double> W)
+                # The band centre (per channel, the mean of the band's first h
+                # rows) and the column sums of the first window's centred rows.
+                if real_t is float:
+                    fw_centre_f32(x + m0 * WC, WC, C, h, cs1, cc)
+                else:
+                    fw_centre_f64(x + m0 * WC, WC, C, h, cs1, cc)
                 for j in range(WC):
                     cen[j] = cc[j % C]
-                # Column sums of the centred values over the first window's rows.
-                for j in range(WC + C):
-                    cs1[j] = 0
-                    cs2[j] = 0
-                for i in range(h):
-                    row = x + (m0 + i) * WC
-                    for j in range(WC):
-                        d = row[j] - cen[j]
-                        cs1[j] = cs1[j] + d
-                        cs2[j] = cs2[j] + d * d
+                if real_t is float:
+                    fw_init_f32(x + m0 * WC, WC, C, h, cen, cs1, cs2)
+                else:
+                    fw_init_f64(x + m0 * WC, WC, C, h, cen, cs1, cs2)
                 for m in range(m0, m1):
                     if m > m0:
-                        # one row in, one row out, both centred first (their
-                        # sum about zero would round at the offset's scale)
-                        arow = x + (m + h - 1) * WC
-                        brow = x + (m - 1) * WC
-                        for j in range(WC):
-                            a = arow[j] - cen[j]
-                            bb = brow[j] - cen[j]
-                            cs1[j] = cs1[j] + (a - bb)
-                            cs2[j] = cs2[j] + (a - bb) * (a + bb)
-                    fw_row_sums(cs1, cs2, s1, s2, C, w, Wo)
-                    # Per window: V (flat -> 0), sum x^2 (zero -> 0), means.
-                    for n in range(Wo):
-                        V = 0
-                        Q = 0
-                        P = 0
-                        for c in range(C):
-                            a = s1[n * C + c]
-                            bb = s2[n * C + c]
-                            v = bb - a * a * inv
-                            if v < 0:
-                                v = 0
-                            V = V + v
-                            Q = Q + bb
-                            P = P + nw * cc[c] * cc[c]
-                            rmu[n * C + c] = a * inv + cc[c]
-                        if V <= FLAT_TOL_C * Q:
-                            V = 0
-                        rv[n] = V
-                        mu = 0
-                        for c in range(C):
-                            mu = mu + rmu[n * C + c] * rmu[n * C + c]
-                        r = V + nw * mu
-                        if r <= FLAT_TOL_C * (Q + P):
-                            r = 0
-                        rq[n] = r
+                        if real_t is float:
+                            fw_update_f32(x + (m + h - 1) * WC, x + (m - 1) * WC, cen, cs1, cs2, WC)
+                        else:
+                            fw_update_f64(x + (m + h - 1) * WC, x + (m - 1) * WC, cen, cs1, cs2, WC)
+                    fw_row(cs1, cs2, s1, s2, rv, rq, rmu, cc, C, w, Wo, nw, FLAT_TOL_C)
                     if method == MOMENTS:
                         for n in range(Wo):
                             var_out[m * Wo + n] = rv[n]
                             for c in range(C):
                                 mean_out[(m * Wo + n) * C + c] = rmu[n * C + c]
                         continue
+                    if method == CCOEFF:
+                        continue
                     for t in range(T):
-                        nrow = num + (t * Ho + m) * Wo
-                        tv = tvar[t]
-                        ts = tsq[t]
-                        if method == CCOEFF_NORMED:
-                            for n in range(Wo):
-                                den = rv[n] * tv
-                                if den > 0:
-                                    r = nrow[n] / sqrt(den)
-                                    r = 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
-                                else:
-                                    r = 0
-                                nrow[n] = <real_t> r
-                        elif method == CCOEFF:
-                            pass
-                        elif method == CCORR or method == CCORR_NORMED:
-                            for n in range(Wo):
-                                r = nrow[n]
-                                for c in range(C):
-                                    r = r + nw * tmean[t * C + c] * rmu[n * C + c]
-                                if method == CCORR_NORMED:
-                                    den = rq[n] * ts
-                                    if den > 0:
-                                        r = r / sqrt(den)
-                                        r = 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
-                                    else:
-                                        r = 0
-                                nrow[n] = <real_t> r
-                        else:  # SQDIFF, SQDIFF_NORMED
-                            for n in range(Wo):
-                                r = rv[n] - 2.0 * nrow[n] + tv
-                                for c in range(C):
-                                    d = rmu[n * C + c] - tmean[t * C + c]
-                                    r = r + nw * d * d
-                                if r < 0:
-                                    r = 0
-                                if method == SQDIFF_NORMED:
-                                    den = rq[n] * ts
-                                    if den > 0:
-                                        r = r / sqrt(den)
-                                        if r > 1.0:
-                                            r = 1.0
-                                    else:
-                                        r = 1.0
-                                nrow[n] = <real_t> r
+                        if real_t is float:
+                            fw_combine_f32(num + (t * Ho + m) * Wo, rv, rq, rmu, tmean + t * C, tvar[t],
+                                           tsq[t], method, C, Wo, nw)
+                        else:
+                            fw_combine_f64(num + (t * Ho + m) * Wo, rv, rq, rmu, tmean + t * C, tvar[t],
+                                           tsq[t], method, C, Wo, nw)
         free(cs1)
         free(cs2)
         free(cen)
