@@ -12,7 +12,9 @@ per-window means and centred sums of squares of the image
 whatever method the dispatcher picks for the shapes (direct for small
 templates, FFT for large ones), threaded; a stack of templates shares the
 image's conversion, its centring, its NaN scan and its window statistics
-(one pass for the whole stack).
+(one pass for the whole stack), and where the FFT serves, the image's
+spectrum (``methods.fft.correlate_stack``, which also sums the channels on
+the spectra: one inverse transform per template).
 
 An image whose level is large against its spread (values 1e4 + noise) is
 centred first, by its level: the zero-mean template's correlation with it
@@ -27,6 +29,7 @@ masked normalised cross-correlation), in float64.
 import numpy as np
 
 from . import dispatch
+from ..methods import fft as _fft
 
 try:
     from ..methods import window
@@ -131,6 +134,11 @@ def _plain(x, p):
     num = None
     if T == 1 and C == 1:
         num = _correlate(planes[0], tz[0, :, :, 0], (Ho, Wo), dtype, nt)[None]
+    elif dispatch.choose_offset_method(planes[0], np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype), (Ho, Wo), 0,
+                                       dtype, nt) == "fft":
+        # one image spectrum for the whole stack, channels summed on the spectra
+        num = _fft.correlate_stack(planes, np.ascontiguousarray(tz.transpose(0, 3, 1, 2), dtype=dtype),
+                                   (Ho, Wo), nt)
     else:
         num = np.empty((T, Ho, Wo), dtype)
         for t in range(T):

@@ -58,7 +58,7 @@ try:
 except ImportError:  # an uncompiled tree: no row-spectrum plan
     _spectral_rows = None
 
-__all__ = ["correlate", "plan", "plan_cost", "SERVES_COMPLEX", "SERVES_INTEGER"]
+__all__ = ["correlate", "correlate_stack", "plan", "plan_cost", "SERVES_COMPLEX", "SERVES_INTEGER"]
 
 SERVES_COMPLEX = True
 SERVES_INTEGER = False
@@ -798,3 +798,87 @@ def _batched_matmul(a, b, nthreads):
     res.real = yr
     res.imag = yi
     return res
+
+
+# ---------------------------------------------------------------------------
+# Stacks of kernels on one multi-plane image (template matching).
+
+#: Bytes of kernel spectra :func:`correlate_stack` holds at once; a larger
+#: stack is served in groups, each transforming the image tiles again.
+STACK_KERNEL_BYTES = 128 << 20
+
+
+def correlate_stack(planes, kernels, shape, num_threads):
+    """Valid correlations of an image's planes with a stack of kernels, summed
+    over the planes, by FFT: ``out[t] = sum_c valid_corr(planes[c], kernels[t, c])``.
+
+    The image's tile spectra are computed once for the whole stack (not
+    once per kernel), and the sum over planes is taken on the spectra (one
+    inverse transform per kernel and tile, not one per plane). The
+    overlap-save tiling of :func:`plan` and chunks of at most
+    ``CHUNK_BYTES`` of image spectra bound the memory as in
+    :func:`correlate`; kernel spectra are held for at most
+    ``STACK_KERNEL_BYTES`` at a time. The kernels of a chunk run on
+    ``num_threads`` Python threads (pocketfft releases the GIL).
+
+    ``planes``: a sequence of C same-shaped float32 or float64 arrays;
+    ``kernels``: (T, C, kh, kw) of their dtype; ``shape``: the valid
+    output ``(H - kh + 1, W - kw + 1)``. Returns (T, Ho, Wo).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import fft
+    >>> x = np.arange(9.0).reshape(3, 3); w = np.array([[[[0.0, 1.0], [2.0, 3.0]]], [[[1.0, 0.0], [0.0, 0.0]]]])
+    >>> fft.correlate_stack([x], w, (2, 2), 1).round(10)
+    array([[[19., 25.],
+            [37., 43.]],
+    <BLANKLINE>
+           [[ 0.,  1.],
+            [ 3.,  4.]]])
+    """
+    dtype = np.dtype(planes[0].dtype)
+    kernels = np.asarray(kernels, dtype=dtype)
+    T, C, kh, kw = kernels.shape
+    H, W = planes[0].shape
+    Ho, Wo = (int(s) for s in shape)
+    nthreads = max(1, int(num_threads))
+    out = np.empty((T, Ho, Wo), dtype)
+    if T == 0 or Ho <= 0 or Wo <= 0:
+        return out
+    (N0, B0, t0), (N1, B1, t1) = plan((Ho, Wo), (kh, kw), False, ((0, H), (0, W)))
+    sbytes = spectrum_bytes(N0, N1, dtype)
+    if t0 == 1 and t1 == 1:
+        views = [np.ascontiguousarray(p)[None, None] for p in planes]   # rfft2 pads to (N0, N1)
+    else:
+        L0, L1 = B0 + kh - 1, B1 + kw - 1
+        P0, P1 = t0 * B0 + kh - 1, t1 * B1 + kw - 1
+        views = []
+        for p in planes:
+            src = np.zeros((P0, P1), dtype)
+            src[:H, :W] = p
+            s0, s1 = src.strides
+            views.append(np.lib.stride_tricks.as_strided(
+                src, shape=(t0, t1, L0, L1), strides=(B0 * s0, B1 * s1, s0, s1), writeable=False))
+    chunks = _chunks(t0, t1, max(1, CHUNK_BYTES // max(C * sbytes, 1)))
+    per_group = max(1, STACK_KERNEL_BYTES // max(C * sbytes, 1))
+    for g0 in range(0, T, per_group):
+        group = range(g0, min(T, g0 + per_group))
+        kspec = {t: [kernel_spectrum(kernels[t, c], N0, N1, False, nthreads) for c in range(C)] for t in group}
+        parallel = len(group) >= nthreads
+        for a, b, cc, d in chunks:
+            workers = _workers(nthreads, N0 * N1 * (b - a) * (d - cc))
+            X = [sfft.rfft2(v[a:b, cc:d], s=(N0, N1), axes=(-2, -1), workers=workers) for v in views]
+
+            def one(t, a=a, cc=cc, X=X):
+                Y = X[0] * kspec[t][0]
+                for c in range(1, C):
+                    Y += X[c] * kspec[t][c]
+                res = sfft.irfft2(Y, s=(N0, N1), axes=(-2, -1), overwrite_x=True,
+                                  workers=1 if parallel else _workers(nthreads, Y.size))
+                res = _circular_slice(res, 2, kh - 1, B0, N0)
+                res = _circular_slice(res, 3, kw - 1, B1, N1)
+                _scatter(out[t], res, a, cc, B0, B1)
+
+            _run_parallel(one, group, nthreads if parallel else 1)
+    return out
