@@ -55,16 +55,14 @@ def match_template(
         'sqdiff', 'sqdiff_normed', 'ccorr', 'ccorr_normed', 'ccoeff' or
         'ccoeff_normed', or OpenCV's constants 0-5 (``cv2.TM_SQDIFF`` ... in
         that order). With t the template and x the window under it
-        (primes: minus their means, per channel):
+        (primes: minus their means, per channel)::
 
-        ==============  =================================================
-        sqdiff          sum (x - t)**2
-        sqdiff_normed   sum (x - t)**2 / sqrt(sum x**2 * sum t**2)
-        ccorr           sum x t
-        ccorr_normed    sum x t / sqrt(sum x**2 * sum t**2)
-        ccoeff          sum x' t'
-        ccoeff_normed   sum x' t' / sqrt(sum x'**2 * sum t'**2)
-        ==============  =================================================
+            sqdiff          sum (x - t)**2
+            sqdiff_normed   sum (x - t)**2 / sqrt(sum x**2 * sum t**2)
+            ccorr           sum x t
+            ccorr_normed    sum x t / sqrt(sum x**2 * sum t**2)
+            ccoeff          sum x' t'
+            ccoeff_normed   sum x' t' / sqrt(sum x'**2 * sum t'**2)
 
         Where a normalised score's denominator is zero (a flat window or a
         flat template) the score is 0, and 1 for 'sqdiff_normed'.
@@ -112,7 +110,7 @@ def match_template(
 
     See Also
     --------
-    peaks : the best matches in the scores, with sub-pixel positions.
+    peaks : The best matches in the scores, with sub-pixel positions.
 
     Notes
     -----
