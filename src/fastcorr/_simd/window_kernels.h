@@ -10,6 +10,8 @@
  *                per window, the centred sum of squares V (0 when flat), the
  *                sum of squares about zero (0 when zero), the channel means
  *   fw_combine_* the scores of one template from those and its correlation
+ *   fw_finish1_* one channel and one template: fw_stats and fw_combine in one
+ *                pass, from the running sums of fw_sums
  *
  * A running sum per channel is one add per output, a chain of dependent
  * adds; for one channel the row is cut into four segments, each with its
@@ -251,18 +253,85 @@ ATTR static void fw_combine_##SUFFIX(T *FW_RESTRICT out, const double *FW_RESTRI
     }                                                                           \
 }
 
+/* One channel, one template: the statistics of fw_stats and the scores of  */ \
+/* fw_combine in one pass over the row's window sums (no per-window arrays). */
+#define FW_DEFINE_FINISH1(SUFFIX, T, ATTR)                                      \
+ATTR static void fw_finish1_##SUFFIX(T *FW_RESTRICT out, const double *FW_RESTRICT s1, \
+                                     const double *FW_RESTRICT s2, double c0,   \
+                                     double tmean, double tv, double ts,        \
+                                     int method, ptrdiff_t nout, double nw,     \
+                                     double tol)                                \
+{                                                                               \
+    const double inv = 1.0 / nw, P = nw * c0 * c0;                              \
+    ptrdiff_t n;                                                                \
+    if (method == FW_CCOEFF_NORMED) {                                           \
+        for (n = 0; n < nout; n++) {                                            \
+            const double a = s1[n], b = s2[n];                                  \
+            double v = b - a * a * inv;                                         \
+            v = v > tol * b ? v : 0.0;                                          \
+            const double den = v * tv;                                          \
+            const int ok = den > 0;                                             \
+            double r = (double)out[n] / sqrt(ok ? den : 1.0);                   \
+            r = ok ? r : 0.0;                                                   \
+            r = r > 1.0 ? 1.0 : r;                                              \
+            r = r < -1.0 ? -1.0 : r;                                            \
+            out[n] = (T)r;                                                      \
+        }                                                                       \
+        return;                                                                 \
+    }                                                                           \
+    for (n = 0; n < nout; n++) {                                                \
+        const double a = s1[n], b = s2[n];                                      \
+        double v = b - a * a * inv;                                             \
+        v = v > tol * b ? v : 0.0;                                              \
+        const double mu = a * inv + c0;                                         \
+        double q = v + nw * mu * mu;                                            \
+        q = q > tol * (b + P) ? q : 0.0;                                        \
+        double r, den;                                                          \
+        int normed;                                                             \
+        if (method == FW_CCORR || method == FW_CCORR_NORMED) {                  \
+            r = (double)out[n] + nw * tmean * mu;                               \
+            normed = method == FW_CCORR_NORMED;                                 \
+        } else if (method == FW_SQDIFF || method == FW_SQDIFF_NORMED) {         \
+            const double d = mu - tmean;                                        \
+            r = v - 2.0 * (double)out[n] + tv + nw * d * d;                     \
+            r = r > 0 ? r : 0.0;                                                \
+            normed = method == FW_SQDIFF_NORMED;                                \
+        } else {                                                                \
+            r = out[n];                                                         \
+            normed = 0;                                                         \
+        }                                                                       \
+        den = normed ? q * ts : 1.0;                                            \
+        const int ok = den > 0;                                                 \
+        r = r / sqrt(ok ? den : 1.0);                                           \
+        r = ok ? r : (method == FW_SQDIFF_NORMED ? 1.0 : 0.0);                  \
+        r = (normed && r > 1.0) ? 1.0 : r;                                      \
+        r = (normed && r < -1.0) ? -1.0 : r;                                    \
+        out[n] = (T)r;                                                          \
+    }                                                                           \
+}
+
 FW_DEFINE_ROW(base, )
 FW_DEFINE_TYPED(f32_base, float, )
 FW_DEFINE_TYPED(f64_base, double, )
+FW_DEFINE_FINISH1(f32_base, float, )
+FW_DEFINE_FINISH1(f64_base, double, )
 #if FC_X86_DISPATCH
 FW_DEFINE_ROW(avx2, FC_TARGET_AVX2)
 FW_DEFINE_TYPED(f32_avx2, float, FC_TARGET_AVX2)
 FW_DEFINE_TYPED(f64_avx2, double, FC_TARGET_AVX2)
+FW_DEFINE_FINISH1(f32_avx2, float, FC_TARGET_AVX2)
+FW_DEFINE_FINISH1(f64_avx2, double, FC_TARGET_AVX2)
 #define FW_PICK(NAME, SUFFIX, ...) \
     (fc_cpu_has_avx2_fma() ? NAME##_##SUFFIX##avx2(__VA_ARGS__) : NAME##_##SUFFIX##base(__VA_ARGS__))
 #else
 #define FW_PICK(NAME, SUFFIX, ...) NAME##_##SUFFIX##base(__VA_ARGS__)
 #endif
+
+static void fw_sums(const double *a1, const double *a2, double *s1, double *s2, ptrdiff_t C, ptrdiff_t w,
+                    ptrdiff_t nout)
+{
+    FW_PICK(fw_sums, , a1, a2, s1, s2, C, w, nout);
+}
 
 static void fw_row(const double *a1, const double *a2, double *s1, double *s2, double *rv, double *rq,
                    double *rmu, const double *cc, ptrdiff_t C, ptrdiff_t w, ptrdiff_t nout, double nw,
@@ -286,7 +355,11 @@ static void fw_combine_##S(T *out, const double *rv, const double *rq,          
                            const double *rmu, const double *tmean, double tv,   \
                            double ts, int method, ptrdiff_t C, ptrdiff_t nout,  \
                            double nw)                                           \
-{ FW_PICK(fw_combine, S##_, out, rv, rq, rmu, tmean, tv, ts, method, C, nout, nw); }
+{ FW_PICK(fw_combine, S##_, out, rv, rq, rmu, tmean, tv, ts, method, C, nout, nw); } \
+static void fw_finish1_##S(T *out, const double *s1, const double *s2, double c0, \
+                           double tmean, double tv, double ts, int method,     \
+                           ptrdiff_t nout, double nw, double tol)              \
+{ FW_PICK(fw_finish1, S##_, out, s1, s2, c0, tmean, tv, ts, method, nout, nw, tol); }
 
 FW_DEFINE_ENTRY(f32, float)
 FW_DEFINE_ENTRY(f64, double)

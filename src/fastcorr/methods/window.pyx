@@ -53,6 +53,12 @@ cdef extern from "window_kernels.h" nogil:
     void fw_row(const double* a1, const double* a2, double* s1, double* s2, double* rv, double* rq,
                 double* rmu, const double* cc, Py_ssize_t C, Py_ssize_t w, Py_ssize_t nout, double nw,
                 double tol)
+    void fw_sums(const double* a1, const double* a2, double* s1, double* s2, Py_ssize_t C, Py_ssize_t w,
+                 Py_ssize_t nout)
+    void fw_finish1_f32(float* out, const double* s1, const double* s2, double c0, double tmean, double tv,
+                        double ts, int method, Py_ssize_t nout, double nw, double tol)
+    void fw_finish1_f64(double* out, const double* s1, const double* s2, double c0, double tmean, double tv,
+                        double ts, int method, Py_ssize_t nout, double nw, double tol)
     void fw_centre_f32(const float* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, double* acc, double* cc)
     void fw_centre_f64(const double* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, double* acc, double* cc)
     void fw_init_f32(const float* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, const double* cen,
@@ -168,6 +174,17 @@ cdef int run(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, Py_ssiz
                             fw_update_f32(x + (m + h - 1) * WC, x + (m - 1) * WC, cen, cs1, cs2, WC)
                         else:
                             fw_update_f64(x + (m + h - 1) * WC, x + (m - 1) * WC, cen, cs1, cs2, WC)
+                    if C == 1 and T == 1 and method != MOMENTS:
+                        if method == CCOEFF:
+                            continue
+                        fw_sums(cs1, cs2, s1, s2, 1, w, Wo)
+                        if real_t is float:
+                            fw_finish1_f32(num + m * Wo, s1, s2, cc[0], tmean[0], tvar[0], tsq[0], method, Wo,
+                                           nw, FLAT_TOL_C)
+                        else:
+                            fw_finish1_f64(num + m * Wo, s1, s2, cc[0], tmean[0], tvar[0], tsq[0], method, Wo,
+                                           nw, FLAT_TOL_C)
+                        continue
                     fw_row(cs1, cs2, s1, s2, rv, rq, rmu, cc, C, w, Wo, nw, FLAT_TOL_C)
                     if method == MOMENTS:
                         for n in range(Wo):
