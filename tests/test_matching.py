@@ -515,3 +515,48 @@ def test_peaks_find_matches_end_to_end():
 def test_bad_input(call, exc, word):
     with pytest.raises(exc, match=word):
         call()
+
+
+# --------------------------------------------------------------------- dask
+
+
+@pytest.mark.parametrize("kw", [{}, {"pad_input": True}, {"pad_input": True, "mode": "reflect"},
+                                {"pad_input": True, "mode": "wrap"}, {"pad_input": True, "mode": "symmetric"},
+                                {"pad_input": True, "mode": "edge", "method": "sqdiff"}])
+def test_dask_equals_in_memory(kw):
+    da = pytest.importorskip("dask.array")
+    import fastcorr.dask as fdask
+
+    rng = np.random.default_rng(22)
+    x = rng.random((57, 43))
+    t = rng.random((9, 6))
+    ref = fastcorr.match_template(x, t, **kw)
+    for chunks in ((20, 15), (4, 3), (57, 43)):
+        for layout in ("seams", "input"):
+            y = fdask.match_template(da.from_array(x, chunks=chunks), t, chunks=layout, **kw)
+            assert y.shape == ref.shape and y.dtype == ref.dtype
+            np.testing.assert_allclose(y.compute(scheduler="sync"), ref, rtol=0, atol=1e-12 * _scale(ref))
+
+
+def test_dask_colour_stack_missing_and_integers():
+    da = pytest.importorskip("dask.array")
+    import fastcorr.dask as fdask
+
+    rng = np.random.default_rng(23)
+    x = rng.random((40, 50, 3)).astype(np.float32)
+    x[10, 10, 1] = np.nan
+    t = rng.random((2, 7, 8, 3)).astype(np.float32)
+    y = fdask.match_template(da.from_array(x, chunks=(13, 17, 3)), t, "ccorr_normed", mask=t[0, ..., 0] > 0.3)
+    ref = fastcorr.match_template(x, t, "ccorr_normed", mask=t[0, ..., 0] > 0.3)
+    got = y.compute()
+    assert got.shape == ref.shape == (2, 34, 43)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+    u = (rng.random((30, 35)) * 255).astype(np.uint8)
+    y = fdask.match_template(da.from_array(u, chunks=10), u[3:10, 4:9], pad_input=True, constant_values=0.5)
+    np.testing.assert_allclose(y.compute(), fastcorr.match_template(u, u[3:10, 4:9], pad_input=True,
+                                                                  constant_values=0.5), atol=1e-12)
+    with pytest.raises(ValueError, match="mode"):
+        fdask.match_template(da.from_array(u, chunks=10), u[:3, :3], pad_input=True, mode="mean")
+    with pytest.raises(ValueError, match="template"):
+        fdask.match_template(da.from_array(u, chunks=10), np.ones((31, 2)))
