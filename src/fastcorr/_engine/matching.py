@@ -200,7 +200,7 @@ def _weighted(x, missing, p):
     def vcorr(k):
         """v * k: a correlation with missing pixels, else the constant sum(k)."""
         if valid is None:
-            return float(k.sum())
+            return np.float64(k.sum())
         return _correlate(valid, k, shape, f8, nt)
 
     out = np.empty((T, Ho, Wo), p.dtype)
