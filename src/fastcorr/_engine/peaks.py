@@ -16,29 +16,36 @@ __all__ = ["peaks", "refine"]
 
 
 def _candidates(s, minimize, threshold):
-    """Flat indices of the local extrema of ``s`` and their (oriented) values."""
-    v = np.asarray(s, dtype=np.float64)
+    """Flat indices of the local extrema of ``s`` and their (oriented) values.
+
+    A candidate is at least the largest of its eight neighbours and above
+    the smallest (NaN and the border count as no neighbour): two running
+    extrema over the shifted neighbourhoods, in ``s``'s own precision.
+    """
+    v = np.asarray(s)
+    if v.dtype.kind != "f":
+        v = v.astype(np.float64)
     if minimize:
         v = -v
     H, W = v.shape
-    padded = np.full((H + 2, W + 2), -np.inf)
-    padded[1:-1, 1:-1] = np.where(np.isnan(v), -np.inf, v)
-    ok = v > -np.inf  # neither NaN nor -inf
-    above_one = np.zeros_like(ok)
-    lonely = np.ones_like(ok)
+    nan = np.isnan(v)
+    lo = np.full((H + 2, W + 2), -np.inf, v.dtype)       # NaN and outside: never the larger
+    lo[1:-1, 1:-1] = np.where(nan, -np.inf, v)
+    hi = np.full((H + 2, W + 2), np.inf, v.dtype)        # ... and never the smaller
+    hi[1:-1, 1:-1] = np.where(nan, np.inf, v)
+    nbmax = np.full((H, W), -np.inf, v.dtype)
+    nbmin = np.full((H, W), np.inf, v.dtype)
     for dr in (0, 1, 2):
         for dc in (0, 1, 2):
             if dr == 1 and dc == 1:
                 continue
-            nb = padded[dr:dr + H, dc:dc + W]
-            ok &= v >= nb
-            above_one |= (v > nb) & (nb > -np.inf)  # a real neighbour below
-            lonely &= nb == -np.inf
-    ok &= above_one | lonely     # not inside a flat region: above some neighbour
+            np.maximum(nbmax, lo[dr:dr + H, dc:dc + W], out=nbmax)
+            np.minimum(nbmin, hi[dr:dr + H, dc:dc + W], out=nbmin)
+    ok = (v >= nbmax) & ((v > nbmin) | (nbmin == np.inf)) & (v > -np.inf)
     if threshold is not None:
         ok &= (v >= -threshold) if minimize else (v > threshold)
     idx = np.flatnonzero(ok)
-    return idx, v.ravel()[idx]
+    return idx, v.ravel()[idx].astype(np.float64)
 
 
 def _ordered(idx, vals, k):
