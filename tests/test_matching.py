@@ -121,8 +121,8 @@ def test_float32_close_to_float64_reference(method):
 
 def test_large_template_through_fft_equals_naive():
     rng = np.random.default_rng(4)
-    img = rng.random((80, 90))
-    tpl = img[20:60, 25:70] + 0.2 * rng.random((40, 45))
+    img = rng.random((70, 76))
+    tpl = img[20:54, 25:63] + 0.2 * rng.random((34, 38))
     assert fastcorr.choose_method(img, tpl, "valid") == "fft"
     for method in ("sqdiff", "ccorr_normed", "ccoeff_normed"):
         ref = naive(img, tpl, method)
