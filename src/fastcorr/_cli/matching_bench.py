@@ -122,8 +122,24 @@ def stack(threads=2, rounds=5):
 
 
 _MEMORY = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     import numpy as np
+    def _kib(field):
+        with open("/proc/self/status") as f:
+            return int(f.read().split(field + ":")[1].split()[0]) * 1024
+
+    def peak_growth(call):
+        # VmHWM, reset to the current RSS first: ru_maxrss would carry the
+        # parent's peak across fork and exec (a large parent hides the growth).
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            before = _kib("VmRSS")
+        except OSError:
+            before = _kib("VmHWM")
+        call()
+        return _kib("VmHWM") - before
+
     lib, dtype = sys.argv[1], sys.argv[2]
     rng = np.random.default_rng(0)
     img = rng.random((2400, 1080)).astype(dtype)
@@ -137,10 +153,7 @@ _MEMORY = textwrap.dedent("""
         import cv2
         f = lambda x, t: cv2.matchTemplate(x, t, cv2.TM_CCOEFF_NORMED)
     f(img[:600, :900], tpl[:40, :40])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    f(img, tpl)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps(after - before))
+    print(json.dumps(peak_growth(lambda: f(img, tpl))))
 """)
 
 
