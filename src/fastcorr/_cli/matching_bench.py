@@ -5,8 +5,9 @@ Prints, for issue 23's closing note:
 * the time ratios of ``cv2.matchTemplate`` and ``skimage.feature.match_template``
   to ``fastcorr.match_template`` (float32, 'ccoeff_normed', the same threads
   for every library that has threads), images 640x480, 1024², 4096²,
-  templates 8² to 256²: every contender timed in the same rounds, in
-  rotating order, one process; medians;
+  templates 8² to 256²: every contender timed in the same rounds, in a new
+  random order each round, each timed call after an untimed one, one
+  process; medians;
 * 16 templates of 32² in one call against 16 calls (and OpenCV's 16 calls);
 * the peak memory of scikit-image's #6623 case (a 2400x1080 image, a
   523x768 template) for each library, each in a fresh process;
@@ -65,11 +66,17 @@ def ratios(images=IMAGES, templates=TEMPLATES, threads=2, rounds=5, large_rounds
             times = {n: [] for n in names}
             for n in names:  # warm-up: plans, caches, pages
                 peers[n](x, t)
+            shuffle = np.random.default_rng(k)
             for r in range(large_rounds if large else rounds):
-                order = names[r % len(names):] + names[:r % len(names)]
-                for n in order:
+                # A new order every round, and one untimed call before each
+                # timed one: the previous contender's thread pool (OpenCV's,
+                # OpenMP's, pocketfft's) may still be spinning on the cores,
+                # which must not be charged to whoever runs next.
+                for i in shuffle.permutation(len(names)):
+                    n = names[i]
                     if n == "skimage" and large and r > 0:
                         continue  # seconds a call: one round
+                    peers[n](x, t)
                     t0 = time.perf_counter()
                     peers[n](x, t)
                     times[n].append(time.perf_counter() - t0)
