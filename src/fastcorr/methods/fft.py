@@ -531,17 +531,25 @@ def _whole_image(x, w, shape, N0, N1, start0, start1, is_complex, nthreads):
     """
     kspec = kernel_spectrum(w, N0, N1, is_complex, nthreads)
     workers = _workers(nthreads, N0 * N1)
+    Ho, Wo = shape
     if is_complex:
         spec = sfft.fft2(x, s=(N0, N1), workers=workers)
         spec *= kspec
         res = sfft.ifft2(spec, workers=workers, overwrite_x=True)
-    else:
-        spec = sfft.rfft2(x, s=(N0, N1), workers=workers)
-        spec *= kspec
-        res = sfft.irfft2(spec, s=(N0, N1), workers=workers, overwrite_x=True)
+        del spec
+        return np.ascontiguousarray(res[start0:start0 + Ho, start1:start1 + Wo])
+    # Real: one axis at a time, so that the row transforms skip the padding
+    # rows going in and the rows outside the output coming back (rfft2 /
+    # irfft2 transform all N0; 1024², 64x64 'valid', float32: 7.3 -> 6.2 ms).
+    spec = sfft.fft(sfft.rfft(x, n=N1, axis=1, workers=workers), n=N0, axis=0, workers=workers,
+                    overwrite_x=True)
+    spec *= kspec
+    spec = sfft.ifft(spec, axis=0, workers=workers, overwrite_x=True)
+    rows = _circular_slice(spec, 0, start0, Ho, N0)
     del spec
-    Ho, Wo = shape
-    return np.ascontiguousarray(res[start0:start0 + Ho, start1:start1 + Wo])
+    res = sfft.irfft(rows, n=N1, axis=1, workers=workers, overwrite_x=True)
+    del rows
+    return np.ascontiguousarray(res[:, start1:start1 + Wo])
 
 
 def _row_spectrum(x, w, shape, off0, off1, N1, fill):
