@@ -223,6 +223,21 @@ def test_offset_image_accuracy(dtype, bound, noise):
         assert np.abs(got - ref).max() <= bound
 
 
+def test_far_offset_float64():
+    """1e6 + noise of 1e-2: the template's mean must be exact to its last bit
+    (a first-pass mean left the zero-mean template a constant of 1e-10, which
+    the image's level turned into score errors of 1e-8)."""
+    rng = np.random.default_rng(24)
+    img = 1e6 + 1e-2 * rng.random((90, 100))
+    tpl = img[20:41, 30:60] + 3e-3 * rng.random((21, 30))
+    assert np.abs(fastcorr.match_template(img, tpl) - windows_centred_ncc(img, tpl)).max() <= 1e-9
+    # a step of 1e4 across the image: exact away from the tile holding the step
+    step = np.where(np.arange(900) < 450, 0.0, 1e4)[None, :] + rng.random((40, 900))
+    t = step[5:20, 600:630].copy()
+    err = np.abs(fastcorr.match_template(step, t) - windows_centred_ncc(step, t))
+    assert err[:, 700:].max() <= 1e-9 and err.max() <= 1e-6
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_window_moments_on_offset_image(dtype):
     rng = np.random.default_rng(10)

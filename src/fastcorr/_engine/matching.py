@@ -94,6 +94,13 @@ def _template_constants(templates):
     centred sum of squares (exactly 0 for a flat template) and raw sum of squares."""
     tmean = templates.mean(axis=(1, 2))
     tz = templates - tmean[:, None, None, :]
+    # Second pass: the mean of the centred values corrects the first mean's
+    # rounding (ulp of the level: on 1e6 + noise it would leave the
+    # zero-mean template a constant of 1e-10, which the correlation with
+    # the image's level turns into errors of 1e-8).
+    fix = tz.mean(axis=(1, 2))
+    tmean += fix
+    tz -= fix[:, None, None, :]
     flat = np.ptp(templates, axis=(1, 2)) == 0          # (T, C): a constant channel
     tz[np.broadcast_to(flat[:, None, None, :], tz.shape)] = 0.0
     tvar = np.einsum("thwc,thwc->t", tz, tz)
@@ -224,7 +231,8 @@ def _weighted(x, missing, p):
             At = At + A
             if code in (CCOEFF, CCOEFF_NORMED):
                 msum = mc.sum()
-                tc = tc - ((mc * tc).sum() / msum if msum > 0 else 0.0)   # centred template
+                for _ in range(2):  # centred template (a second pass corrects the first mean's rounding)
+                    tc = tc - ((mc * tc).sum() / msum if msum > 0 else 0.0)
                 Im = Ig if binary else _correlate(I, mc, shape, f8, nt)
                 Tg = vcorr(gc * tc)
                 Tm = Tg if binary else vcorr(mc * tc)

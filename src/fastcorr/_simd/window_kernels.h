@@ -1,7 +1,8 @@
 /*
  * fastcorr: window statistics of template matching (methods/window.pyx),
- * plain C, double accumulators. One band of output rows is computed from
- * column sums of the band's centred input rows:
+ * plain C, double accumulators. One tile of output (a band of rows, a block
+ * of columns) is computed from column sums of the tile's centred input rows
+ * (rows ``stride`` values apart, ``WC`` of them read):
  *
  *   fw_centre_*  per channel, the mean of h input rows (the band centre)
  *   fw_init_*    cs1[j] = sum_i (x[i][j] - cen[j]), cs2[j] = sum_i (x[i][j] - cen[j])^2
@@ -158,28 +159,28 @@ ATTR static void fw_stats_##SUFFIX(const double *FW_RESTRICT s1,                
 
 /* Column sums and their updates, and the scores, per input/output type T. */
 #define FW_DEFINE_TYPED(SUFFIX, T, ATTR)                                        \
-ATTR static void fw_centre_##SUFFIX(const T *x, ptrdiff_t WC, ptrdiff_t C,      \
+ATTR static void fw_centre_##SUFFIX(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, \
                                     ptrdiff_t h, double *FW_RESTRICT acc,       \
                                     double *FW_RESTRICT cc)                     \
 {                                                                               \
     ptrdiff_t i, j, c;                                                          \
     for (j = 0; j < WC; j++) acc[j] = 0;                                        \
     for (i = 0; i < h; i++) {                                                   \
-        const T *FW_RESTRICT row = x + i * WC;                                  \
+        const T *FW_RESTRICT row = x + i * stride;                              \
         for (j = 0; j < WC; j++) acc[j] += row[j];                              \
     }                                                                           \
     for (c = 0; c < C; c++) cc[c] = 0;                                          \
     for (j = 0; j < WC; j++) cc[j % C] += acc[j];                               \
     for (c = 0; c < C; c++) cc[c] /= (double)h * (double)(WC / C);              \
 }                                                                               \
-ATTR static void fw_init_##SUFFIX(const T *x, ptrdiff_t WC, ptrdiff_t C,        \
+ATTR static void fw_init_##SUFFIX(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, \
                                   ptrdiff_t h, const double *FW_RESTRICT cen,   \
                                   double *FW_RESTRICT cs1, double *FW_RESTRICT cs2) \
 {                                                                               \
     ptrdiff_t i, j;                                                             \
     for (j = 0; j < WC + C; j++) { cs1[j] = 0; cs2[j] = 0; }                    \
     for (i = 0; i < h; i++) {                                                   \
-        const T *FW_RESTRICT row = x + i * WC;                                  \
+        const T *FW_RESTRICT row = x + i * stride;                              \
         for (j = 0; j < WC; j++) {                                              \
             const double d = (double)row[j] - cen[j];                           \
             cs1[j] += d;                                                        \
@@ -342,12 +343,12 @@ static void fw_row(const double *a1, const double *a2, double *s1, double *s2, d
 }
 
 #define FW_DEFINE_ENTRY(S, T)                                                   \
-static void fw_centre_##S(const T *x, ptrdiff_t WC, ptrdiff_t C, ptrdiff_t h,   \
+static void fw_centre_##S(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, ptrdiff_t h, \
                           double *acc, double *cc)                              \
-{ FW_PICK(fw_centre, S##_, x, WC, C, h, acc, cc); }                             \
-static void fw_init_##S(const T *x, ptrdiff_t WC, ptrdiff_t C, ptrdiff_t h,     \
+{ FW_PICK(fw_centre, S##_, x, stride, WC, C, h, acc, cc); }                     \
+static void fw_init_##S(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, ptrdiff_t h, \
                         const double *cen, double *cs1, double *cs2)            \
-{ FW_PICK(fw_init, S##_, x, WC, C, h, cen, cs1, cs2); }                         \
+{ FW_PICK(fw_init, S##_, x, stride, WC, C, h, cen, cs1, cs2); }                 \
 static void fw_update_##S(const T *a, const T *b, const double *cen, double *cs1, \
                           double *cs2, ptrdiff_t n)                             \
 { FW_PICK(fw_update, S##_, a, b, cen, cs1, cs2, n); }                           \

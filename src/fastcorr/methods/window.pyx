@@ -7,21 +7,25 @@ channels (``x`` is (H, W*C)), the window's per-channel sums
 
     s1_c = sum (x - c_c),   s2_c = sum (x - c_c)**2
 
-are taken about a *band centre* c_c (the mean of the first h input rows of
-the band of output rows being computed, per channel), in double precision,
-by running sums: a column sum per input column, updated by one row in and
-one row out as the window moves down, and a running sum along the row of
-column sums (``_simd/window_kernels.h``). Centring first is what keeps the
-statistics exact on images far from zero (values 1e4 + noise): the
-variance ``V_c = s2_c - s1_c**2 / n`` of a window is a small difference of
-two large numbers when the sums are taken about zero (scikit-image's
-cumulative sums lose every digit there, its issue #1712); about the band
-centre both terms have the size of the window's own variation. Each update
-adds the difference of two samples, so the running sums do not drift
-beyond a few units of double rounding over a band (float32 images gain 29
-bits from the double accumulators; float64 images keep about 1e-14 of the
-centred magnitudes). Bands of output rows run on OpenMP threads, each with
-its own row buffers: the workspace is a few rows per thread.
+are taken about a *tile centre* c_c (per channel, the mean of the first h
+input rows of the tile of outputs being computed: a band of rows by a block
+of columns), in double precision, by running sums: a column sum per input
+column, updated by one row in and one row out as the window moves down,
+and a running sum along the row of column sums (``_simd/window_kernels.h``).
+Centring first is what keeps the statistics exact on images far from zero
+(values 1e4 + noise): the variance ``V_c = s2_c - s1_c**2 / n`` of a window
+is a small difference of two large numbers when the sums are taken about
+zero (scikit-image's cumulative sums lose every digit there, its issue
+#1712); about the tile's centre both terms have the size of the window's
+own variation. (What is left: a relative error of about
+``1e-16 * ((mean - c) / std)**2`` in V for a window whose mean is far from
+its tile's centre against its own spread, as on the bright side of a step
+of 1e4 in a tile that straddles it.) Each update adds the difference of two
+samples, so the running sums do not drift beyond a few units of double
+rounding over a tile (float32 images gain 29 bits from the double
+accumulators; float64 images keep about 1e-14 of the centred magnitudes).
+Tiles run on OpenMP threads, each with its own row buffers: the workspace
+is a few rows per thread.
 
 From these and the correlation of the image with the zero-mean template,
 ``num = sum_c corr(x_c, t_c - mean(t_c))`` (computed by the dispatcher's
@@ -59,12 +63,14 @@ cdef extern from "window_kernels.h" nogil:
                         double ts, int method, Py_ssize_t nout, double nw, double tol)
     void fw_finish1_f64(double* out, const double* s1, const double* s2, double c0, double tmean, double tv,
                         double ts, int method, Py_ssize_t nout, double nw, double tol)
-    void fw_centre_f32(const float* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, double* acc, double* cc)
-    void fw_centre_f64(const double* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, double* acc, double* cc)
-    void fw_init_f32(const float* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, const double* cen,
-                     double* cs1, double* cs2)
-    void fw_init_f64(const double* x, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, const double* cen,
-                     double* cs1, double* cs2)
+    void fw_centre_f32(const float* x, Py_ssize_t stride, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h,
+                       double* acc, double* cc)
+    void fw_centre_f64(const double* x, Py_ssize_t stride, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h,
+                       double* acc, double* cc)
+    void fw_init_f32(const float* x, Py_ssize_t stride, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h,
+                     const double* cen, double* cs1, double* cs2)
+    void fw_init_f64(const double* x, Py_ssize_t stride, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h,
+                     const double* cen, double* cs1, double* cs2)
     void fw_update_f32(const float* a, const float* b, const double* cen, double* cs1, double* cs2,
                        Py_ssize_t n)
     void fw_update_f64(const double* a, const double* b, const double* cen, double* cs1, double* cs2,
@@ -101,24 +107,39 @@ FLAT_TOL = 1e-12
 cdef double FLAT_TOL_C = 1e-12
 
 
-cdef inline Py_ssize_t band_rows(Py_ssize_t Ho, Py_ssize_t h, int nt) noexcept nogil:
-    """Output rows per band: several window heights (each band starts its
-    column sums from h rows), and at least one band per thread."""
+cdef inline Py_ssize_t band_rows(Py_ssize_t Ho, Py_ssize_t h, Py_ssize_t blocks, int nt) noexcept nogil:
+    """Output rows per band: several window heights (each tile starts its
+    column sums from h rows), and at least one tile per thread."""
     cdef Py_ssize_t band = max(4 * h, 128)
-    return max(1, min(band, (Ho + nt - 1) // max(nt, 1)))
+    cdef Py_ssize_t bands = (nt + blocks - 1) // blocks
+    return max(1, min(band, (Ho + bands - 1) // max(bands, 1)))
+
+
+cdef inline Py_ssize_t block_cols(Py_ssize_t Wo, Py_ssize_t w) noexcept nogil:
+    """Output columns per tile: wide enough that the w - 1 extra input
+    columns and each row's running-sum starts stay a small part of the work."""
+    return min(Wo, max(256, 8 * w))
 
 
 cdef int run(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, Py_ssize_t w,
              real_t* num, Py_ssize_t T, const double* tmean, const double* tvar, const double* tsq,
              int method, double* var_out, double* mean_out, int nt) noexcept nogil:
-    """The band loop; returns 0, or -1 when a row buffer could not be allocated."""
+    """The tile loop; returns 0, or -1 when a row buffer could not be allocated.
+
+    Tiles of ``band`` output rows by ``bc`` output columns, each with its own
+    centre (per channel, the mean of its first h input rows), so that the
+    centre follows the image's level across the image and not only down it.
+    """
     cdef Py_ssize_t W = WC // C
     cdef Py_ssize_t Ho = H - h + 1, Wo = W - w + 1
     cdef double nw = <double> h * <double> w
-    cdef double inv = 1.0 / nw
-    cdef Py_ssize_t band = band_rows(Ho, h, nt)
+    cdef Py_ssize_t bc = block_cols(Wo, w)
+    cdef Py_ssize_t nblocks = (Wo + bc - 1) // bc
+    cdef Py_ssize_t band = band_rows(Ho, h, nblocks, nt)
     cdef Py_ssize_t nbands = (Ho + band - 1) // band
-    cdef Py_ssize_t b, m0, m1, m, j, n, c, t
+    cdef Py_ssize_t wide = (bc + w - 1) * C        # input values of the widest tile's row
+    cdef Py_ssize_t tile, b, q, m0, m1, n0, nout, tw, m, j, n, c, t
+    cdef const real_t* xt
     cdef double* cs1
     cdef double* cs2
     cdef double* cen
@@ -140,67 +161,73 @@ cdef int run(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, Py_ssiz
     rmu = NULL
     cc = NULL
     with parallel(num_threads=nt):
-        cs1 = <double*> malloc((WC + C) * sizeof(double))
-        cs2 = <double*> malloc((WC + C) * sizeof(double))
-        cen = <double*> malloc(WC * sizeof(double))
-        s1 = <double*> malloc(Wo * C * sizeof(double))
-        s2 = <double*> malloc(Wo * C * sizeof(double))
-        rv = <double*> malloc(Wo * sizeof(double))
-        rq = <double*> malloc(Wo * sizeof(double))
-        rmu = <double*> malloc(Wo * C * sizeof(double))
+        cs1 = <double*> malloc((wide + C) * sizeof(double))
+        cs2 = <double*> malloc((wide + C) * sizeof(double))
+        cen = <double*> malloc(wide * sizeof(double))
+        s1 = <double*> malloc(bc * C * sizeof(double))
+        s2 = <double*> malloc(bc * C * sizeof(double))
+        rv = <double*> malloc(bc * sizeof(double))
+        rq = <double*> malloc(bc * sizeof(double))
+        rmu = <double*> malloc(bc * C * sizeof(double))
         cc = <double*> malloc(C * sizeof(double))
         if (cs1 == NULL or cs2 == NULL or cen == NULL or s1 == NULL or s2 == NULL or rv == NULL
                 or rq == NULL or rmu == NULL or cc == NULL):
             failed[0] = 1
         else:
-            for b in prange(nbands, schedule='dynamic'):
+            for tile in prange(nbands * nblocks, schedule='dynamic'):
+                b = tile // nblocks
+                q = tile % nblocks
                 m0 = b * band
                 m1 = min(Ho, m0 + band)
-                # The band centre (per channel, the mean of the band's first h
-                # rows) and the column sums of the first window's centred rows.
+                n0 = q * bc
+                nout = min(Wo, n0 + bc) - n0
+                tw = (nout + w - 1) * C
+                xt = x + n0 * C
+                # The tile's centre (per channel, the mean of its first h rows)
+                # and the column sums of the first window's centred rows.
                 if real_t is float:
-                    fw_centre_f32(x + m0 * WC, WC, C, h, cs1, cc)
+                    fw_centre_f32(xt + m0 * WC, WC, tw, C, h, cs1, cc)
                 else:
-                    fw_centre_f64(x + m0 * WC, WC, C, h, cs1, cc)
-                for j in range(WC):
+                    fw_centre_f64(xt + m0 * WC, WC, tw, C, h, cs1, cc)
+                for j in range(tw):
                     cen[j] = cc[j % C]
                 if real_t is float:
-                    fw_init_f32(x + m0 * WC, WC, C, h, cen, cs1, cs2)
+                    fw_init_f32(xt + m0 * WC, WC, tw, C, h, cen, cs1, cs2)
                 else:
-                    fw_init_f64(x + m0 * WC, WC, C, h, cen, cs1, cs2)
+                    fw_init_f64(xt + m0 * WC, WC, tw, C, h, cen, cs1, cs2)
                 for m in range(m0, m1):
                     if m > m0:
                         if real_t is float:
-                            fw_update_f32(x + (m + h - 1) * WC, x + (m - 1) * WC, cen, cs1, cs2, WC)
+                            fw_update_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
                         else:
-                            fw_update_f64(x + (m + h - 1) * WC, x + (m - 1) * WC, cen, cs1, cs2, WC)
+                            fw_update_f64(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
                     if C == 1 and T == 1 and method != MOMENTS:
                         if method == CCOEFF:
                             continue
-                        fw_sums(cs1, cs2, s1, s2, 1, w, Wo)
+                        fw_sums(cs1, cs2, s1, s2, 1, w, nout)
                         if real_t is float:
-                            fw_finish1_f32(num + m * Wo, s1, s2, cc[0], tmean[0], tvar[0], tsq[0], method, Wo,
-                                           nw, FLAT_TOL_C)
+                            fw_finish1_f32(num + m * Wo + n0, s1, s2, cc[0], tmean[0], tvar[0], tsq[0], method,
+                                           nout, nw, FLAT_TOL_C)
                         else:
-                            fw_finish1_f64(num + m * Wo, s1, s2, cc[0], tmean[0], tvar[0], tsq[0], method, Wo,
-                                           nw, FLAT_TOL_C)
+                            fw_finish1_f64(num + m * Wo + n0, s1, s2, cc[0], tmean[0], tvar[0], tsq[0], method,
+                                           nout, nw, FLAT_TOL_C)
                         continue
-                    fw_row(cs1, cs2, s1, s2, rv, rq, rmu, cc, C, w, Wo, nw, FLAT_TOL_C)
+                    fw_row(cs1, cs2, s1, s2, rv, rq, rmu, cc, C, w, nout, nw, FLAT_TOL_C)
                     if method == MOMENTS:
-                        for n in range(Wo):
-                            var_out[m * Wo + n] = rv[n]
+                        for n in range(nout):
+                            var_out[m * Wo + n0 + n] = rv[n]
                             for c in range(C):
-                                mean_out[(m * Wo + n) * C + c] = rmu[n * C + c]
+                                mean_out[(m * Wo + n0 + n) * C + c] = rmu[n * C + c]
                         continue
                     if method == CCOEFF:
                         continue
                     for t in range(T):
                         if real_t is float:
-                            fw_combine_f32(num + (t * Ho + m) * Wo, rv, rq, rmu, tmean + t * C, tvar[t],
-                                           tsq[t], method, C, Wo, nw)
+                            fw_combine_f32(num + (t * Ho + m) * Wo + n0, rv, rq, rmu, tmean + t * C, tvar[t],
+                                           tsq[t], method, C, nout, nw)
                         else:
-                            fw_combine_f64(num + (t * Ho + m) * Wo, rv, rq, rmu, tmean + t * C, tvar[t],
-                                           tsq[t], method, C, Wo, nw)
+                            fw_combine_f64(num + (t * Ho + m) * Wo + n0, rv, rq, rmu, tmean + t * C, tvar[t],
+                                           tsq[t], method, C, nout, nw)
         free(cs1)
         free(cs2)
         free(cen)
