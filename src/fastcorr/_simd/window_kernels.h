@@ -47,6 +47,23 @@
 #define FW_POP_OPTIONS 1
 #endif
 
+/* The next tile of a call, claimed by whichever thread asks first. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FW_HAVE_ATOMIC 1
+static inline ptrdiff_t fw_claim(ptrdiff_t *counter)
+{
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+static inline void fw_claim_all(ptrdiff_t *counter, ptrdiff_t n)
+{
+    __atomic_store_n(counter, n, __ATOMIC_RELAXED);
+}
+#else /* no atomics known here: the caller runs one thread */
+#define FW_HAVE_ATOMIC 0
+static inline ptrdiff_t fw_claim(ptrdiff_t *counter) { return (*counter)++; }
+static inline void fw_claim_all(ptrdiff_t *counter, ptrdiff_t n) { *counter = n; }
+#endif
+
 /* Method codes: OpenCV's TM_* constants. */
 #define FW_SQDIFF 0
 #define FW_SQDIFF_NORMED 1
