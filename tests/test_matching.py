@@ -207,6 +207,19 @@ def test_threads_agree():
         np.testing.assert_allclose(fastcorr.match_template(img, tpl), one, atol=1e-6)
 
 
+def test_concurrent_calls_from_python_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(25)
+    cases = [(rng.random((200, 230)).astype(np.float32), k) for k in (5, 9, 40, 12, 7, 33)]
+    cases = [(x, x[20:20 + k, 30:30 + k].copy()) for x, k in cases]
+    want = [fastcorr.match_template(x, t, num_threads=1) for x, t in cases]
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(lambda c: fastcorr.match_template(c[0], c[1], num_threads=2), cases * 3))
+    for i, g in enumerate(got):
+        np.testing.assert_allclose(g, want[i % len(cases)], atol=1e-6)
+
+
 # -------------------------------------------------- exact window statistics
 
 
