@@ -498,7 +498,16 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
         else:
             spec = sfft.rfft2(view, s=(N0, N1), axes=(-2, -1), workers=workers)
             spec *= kspec
-            res = sfft.irfft2(spec, s=(N0, N1), axes=(-2, -1), workers=workers, overwrite_x=True)
+            # The inverse one axis at a time: the row transforms only for the
+            # block's output rows (and faster than irfft2 even for all of
+            # them: a chunk of three 1125² tiles, 17.3 -> 11.9 ms).
+            spec = sfft.ifft(spec, axis=-2, workers=workers, overwrite_x=True)
+            res = sfft.irfft(_circular_slice(spec, 2, kh - 1, B0, N0), n=N1, axis=-1, workers=workers,
+                             overwrite_x=True)
+            del spec
+            res = _circular_slice(res, 3, kw - 1, B1, N1)
+            _scatter(out, res, a, cc, B0, B1)
+            return
         # output (m, n) of a tile sits at (kh-1+m, kw-1+n), modulo N
         res = _circular_slice(res, 2, kh - 1, B0, N0)
         res = _circular_slice(res, 3, kw - 1, B1, N1)
@@ -882,9 +891,11 @@ def correlate_stack(planes, kernels, shape, num_threads):
                 Y = X[0] * kspec[t][0]
                 for c in range(1, C):
                     Y += X[c] * kspec[t][c]
-                res = sfft.irfft2(Y, s=(N0, N1), axes=(-2, -1), overwrite_x=True,
-                                  workers=1 if parallel else _workers(nthreads, Y.size))
-                res = _circular_slice(res, 2, kh - 1, B0, N0)
+                workers = 1 if parallel else _workers(nthreads, Y.size)
+                Y = sfft.ifft(Y, axis=-2, workers=workers, overwrite_x=True)    # then only the output rows
+                res = sfft.irfft(_circular_slice(Y, 2, kh - 1, B0, N0), n=N1, axis=-1, workers=workers,
+                                 overwrite_x=True)
+                del Y
                 res = _circular_slice(res, 3, kw - 1, B1, N1)
                 _scatter(out[t], res, a, cc, B0, B1)
 
