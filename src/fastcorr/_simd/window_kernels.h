@@ -4,7 +4,7 @@
  * of columns) is computed from column sums of the tile's centred input rows
  * (rows ``stride`` values apart, ``WC`` of them read):
  *
- *   fw_centre_*  per channel, the mean of h input rows (the band centre)
+ *   fw_centre_*  per channel, the mean of (up to 16 of) h input rows: the tile centre
  *   fw_init_*    cs1[j] = sum_i (x[i][j] - cen[j]), cs2[j] = sum_i (x[i][j] - cen[j])^2
  *   fw_update_*  the window moves down one row: row a in, row b out
  *   fw_row       running sums along the row of column sums (one output row):
@@ -181,14 +181,17 @@ ATTR static void fw_centre_##SUFFIX(const T *x, ptrdiff_t stride, ptrdiff_t WC, 
                                     double *FW_RESTRICT cc)                     \
 {                                                                               \
     ptrdiff_t i, j, c;                                                          \
+    /* any centre near the level serves: at most 16 of the h rows */         \
+    const ptrdiff_t step = h > 16 ? h / 16 : 1;                                 \
+    ptrdiff_t rows = 0;                                                         \
     for (j = 0; j < WC; j++) acc[j] = 0;                                        \
-    for (i = 0; i < h; i++) {                                                   \
+    for (i = 0; i < h; i += step, rows++) {                                     \
         const T *FW_RESTRICT row = x + i * stride;                              \
         for (j = 0; j < WC; j++) acc[j] += row[j];                              \
     }                                                                           \
     for (c = 0; c < C; c++) cc[c] = 0;                                          \
     for (j = 0; j < WC; j++) cc[j % C] += acc[j];                               \
-    for (c = 0; c < C; c++) cc[c] /= (double)h * (double)(WC / C);              \
+    for (c = 0; c < C; c++) cc[c] /= (double)rows * (double)(WC / C);           \
 }                                                                               \
 ATTR static void fw_init_##SUFFIX(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, \
                                   ptrdiff_t h, const double *FW_RESTRICT cen,   \

@@ -7,9 +7,9 @@ channels (``x`` is (H, W*C)), the window's per-channel sums
 
     s1_c = sum (x - c_c),   s2_c = sum (x - c_c)**2
 
-are taken about a *tile centre* c_c (per channel, the mean of the first h
-input rows of the tile of outputs being computed: a band of rows by a block
-of columns), in double precision, by running sums: a column sum per input
+are taken about a *tile centre* c_c (per channel, the mean of up to 16 of
+the first h input rows of the tile of outputs being computed: a band of
+rows by a block of columns), in double precision, by running sums: a column sum per input
 column, updated by one row in and one row out as the window moves down,
 and a running sum along the row of column sums (``_simd/window_kernels.h``).
 Centring first is what keeps the statistics exact on images far from zero
@@ -119,11 +119,12 @@ cdef double FLAT_TOL_C = 1e-12
 
 
 cdef inline Py_ssize_t band_rows(Py_ssize_t Ho, Py_ssize_t h, Py_ssize_t blocks, int nt) noexcept nogil:
-    """Output rows per band: several window heights (each tile starts its
-    column sums from h rows), and a few tiles per thread."""
-    cdef Py_ssize_t band = max(4 * h, 128)
-    cdef Py_ssize_t bands = (4 * nt + blocks - 1) // blocks
-    return max(1, min(band, (Ho + bands - 1) // max(bands, 1)))
+    """Output rows per band: a few tiles per thread, unless that makes bands
+    shorter than four window heights (each tile starts its column sums from
+    h rows): then one band per thread at least."""
+    cdef Py_ssize_t bands = max(1, (4 * nt + blocks - 1) // blocks)
+    cdef Py_ssize_t per_thread = max(1, (nt + blocks - 1) // blocks)
+    return max(1, max((Ho + bands - 1) // bands, min(4 * h, (Ho + per_thread - 1) // per_thread)))
 
 
 cdef inline Py_ssize_t block_cols(Py_ssize_t Wo, Py_ssize_t w) noexcept nogil:
@@ -141,8 +142,9 @@ cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, P
     could not be allocated.
 
     A tile is ``band`` output rows by ``bc`` output columns, with its own
-    centre (per channel, the mean of its first h input rows), so that the
-    centre follows the image's level across the image and not only down it.
+    centre (per channel, the mean of up to 16 of its first h input rows), so
+    that the centre follows the image's level across the image and not only
+    down it.
     """
     cdef Py_ssize_t W = WC // C
     cdef Py_ssize_t Ho = H - h + 1, Wo = W - w + 1
@@ -189,8 +191,8 @@ cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, P
         nout = min(Wo, n0 + bc) - n0
         tw = (nout + w - 1) * C
         xt = x + n0 * C
-        # The tile's centre (per channel, the mean of its first h rows) and
-        # the column sums of the first window's centred rows.
+        # The tile's centre (per channel, the mean of up to 16 of its first h
+        # rows) and the column sums of the first window's centred rows.
         if real_t is float:
             fw_centre_f32(xt + m0 * WC, WC, tw, C, h, cs1, cc)
         else:
