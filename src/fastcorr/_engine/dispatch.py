@@ -22,7 +22,7 @@ try:
     from ..methods.fft_kernels import all_finite as _all_finite
 except ImportError:  # an uncompiled tree: numpy's test
     _all_finite = None
-from . import costmodel, lowering
+from . import bands, costmodel, lowering
 from .costmodel import estimate
 from .geometry import output_shape
 from .validate import as_array, choice, BOUNDARIES, MODES
@@ -65,8 +65,22 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
         return lowering.trivial(x, w, shape, boundary, fill, dtype)
     if method == "auto":
         method = choose_offset_method(x, w, shape, boundary, dtype, num_threads)
-    return lowering.correlate_offset(engine(method), method, x, w, shape, offsets, boundary, fill, dtype,
-                                     num_threads)
+    runner = engine(method)
+    if method != "fft" and float(shape[0]) * shape[1] * w.shape[0] * w.shape[1] >= LONG_CALL_WORK:
+        # the separable method recomputes kh - 1 rows of its first pass per
+        # band: at least 2 kh rows keep that under a quarter of the pass
+        min_rows = max(bands.MIN_BAND_ROWS, 2 * w.shape[0] if method == "separable" else 0)
+        rows = bands.band_rows(estimate(method, x.shape, w.shape, shape, dtype, num_threads, boundary=boundary),
+                               shape[0], min_rows)
+        if rows is not None:  # a long call: in bands, so that it answers Ctrl-C
+            runner = bands.Banded(runner, rows, min_rows)
+    return lowering.correlate_offset(runner, method, x, w, shape, offsets, boundary, fill, dtype, num_threads)
+
+
+#: Multiply-adds from which :func:`correlate_offset` asks the cost model
+#: whether a call is long enough to run in bands (``fastcorr._engine.bands``):
+#: below it no method takes a tenth of a second.
+LONG_CALL_WORK = 2e9
 
 
 _autotune = False
