@@ -4,11 +4,14 @@
 inside a ``with`` block for the current thread (or asyncio task) only, so
 Python threads using different settings do not disturb each other.
 """
+from __future__ import annotations
+
 import contextlib
 import contextvars
 import os
 import platform
 import sys
+from collections.abc import Iterator
 
 __all__ = ["get_num_threads", "set_num_threads", "threads", "show_config", "config_info"]
 
@@ -21,7 +24,7 @@ def _available_cpus():
 
 
 _default_threads = _available_cpus()
-_local_threads = contextvars.ContextVar("fastcorr_num_threads", default=None)
+_local_threads: contextvars.ContextVar[int | None] = contextvars.ContextVar("fastcorr_num_threads", default=None)
 
 #: Upper bound on any thread count; beyond it a request is surely a mistake.
 MAX_THREADS = 1024
@@ -38,7 +41,7 @@ def _check_threads(n, name="n"):
     return n
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Number of threads fastcorr uses when a call passes ``num_threads=None``.
 
     Returns
@@ -58,7 +61,7 @@ def get_num_threads():
     return _default_threads if local is None else local
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the process-wide default number of threads.
 
     Parameters
@@ -80,7 +83,7 @@ def set_num_threads(n):
 
 
 @contextlib.contextmanager
-def threads(n):
+def threads(n: int) -> Iterator[int]:
     """Context manager: use ``n`` threads inside the block (this thread only).
 
     Examples
@@ -142,7 +145,7 @@ def _blas_name():
         return "scipy.linalg.cython_blas"
 
 
-def show_config():
+def show_config() -> None:
     """Print version, build, compiler, OpenMP, SIMD, BLAS, FFT and thread settings.
 
     Examples
