@@ -10,22 +10,30 @@ to offsets and output shapes, convolution to a flipped kernel, scipy's
 the dtypes the methods do not serve natively. Plain calls take the compiled
 fast path first (``fastcorr._engine.plain_call``).
 """
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._engine import dispatch
 from .._engine.geometry import offsets as mode_offsets, output_shape
-from .._engine.validate import check_output_fits, signal_args
+from .._engine.validate import Boundary, Mode, Scalar, SignalMethod, check_output_fits, signal_args
 
 try:
     from .._engine.plain_call import plain_call
 except ImportError:  # an uncompiled tree: every call takes the general path
-    def plain_call(*args):
+    def plain_call(in1: object, in2: object, mode: object, boundary: object, fillvalue: object,
+                   method: object, num_threads: object, convolve: bool) -> NDArray[Any] | None:
         return None
 
 __all__ = ["correlate2d", "convolve2d"]
 
 
-def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", num_threads=None):
+def correlate2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Boundary = "fill",
+                fillvalue: Scalar = 0, *, method: SignalMethod = "auto",
+                num_threads: int | None = None) -> NDArray[Any]:
     """Cross-correlate two 2-D arrays, as ``scipy.signal.correlate2d``.
 
     Parameters
@@ -67,7 +75,9 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="
     return _call("correlate2d", in1, in2, mode, boundary, fillvalue, method, num_threads, False)
 
 
-def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", num_threads=None):
+def convolve2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Boundary = "fill",
+               fillvalue: Scalar = 0, *, method: SignalMethod = "auto",
+               num_threads: int | None = None) -> NDArray[Any]:
     """Convolve two 2-D arrays, as ``scipy.signal.convolve2d``.
 
     Convolution is correlation with the kernel flipped in both axes.

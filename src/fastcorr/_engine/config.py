@@ -15,11 +15,14 @@ a forked worker (multiprocessing, dask's process scheduler, a pre-forking
 server) gets its parallelism from its siblings anyway. A child started with
 'spawn' or 'forkserver' is a new process and uses threads as usual.
 """
+from __future__ import annotations
+
 import contextlib
 import contextvars
 import os
 import platform
 import sys
+from collections.abc import Iterator
 
 __all__ = ["get_num_threads", "set_num_threads", "threads", "show_config", "config_info"]
 
@@ -32,7 +35,7 @@ def _available_cpus():
 
 
 _default_threads = _available_cpus()
-_local_threads = contextvars.ContextVar("fastcorr_num_threads", default=None)
+_local_threads: contextvars.ContextVar[int | None] = contextvars.ContextVar("fastcorr_num_threads", default=None)
 
 #: Upper bound on any thread count; beyond it a request is surely a mistake.
 MAX_THREADS = 1024
@@ -49,6 +52,7 @@ def _check_threads(n, name="n"):
     return n
 
 
+<<<<<<< HEAD
 #: Whether this process may have started an OpenMP thread team: a call was
 #: given more than one thread.
 _team_may_exist = False
@@ -83,6 +87,9 @@ def team_threads(n):
 
 
 def get_num_threads():
+=======
+def get_num_threads() -> int:
+>>>>>>> typing
     """Number of threads fastcorr uses when a call passes ``num_threads=None``.
 
     Returns
@@ -104,7 +111,7 @@ def get_num_threads():
     return team_threads(_default_threads if local is None else local)
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the process-wide default number of threads.
 
     Parameters
@@ -126,7 +133,7 @@ def set_num_threads(n):
 
 
 @contextlib.contextmanager
-def threads(n):
+def threads(n: int) -> Iterator[int]:
     """Context manager: use ``n`` threads inside the block (this thread only).
 
     Examples
@@ -189,7 +196,7 @@ def _blas_name():
         return "scipy.linalg.cython_blas"
 
 
-def show_config():
+def show_config() -> None:
     """Print version, build, compiler, OpenMP, SIMD, BLAS, FFT and thread settings.
 
     Examples

@@ -11,11 +11,14 @@ modular uint64). :func:`choose_offset_method` ranks them by the cost model
 through ``fastcorr._engine.lowering``. conv2d's choice is
 :func:`choose_conv_method`.
 """
+from __future__ import annotations
+
 import importlib
 import threading
 import time
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..methods._memo import KernelCache
 try:
@@ -25,7 +28,7 @@ except ImportError:  # an uncompiled tree: numpy's test
 from . import bands, costmodel, lowering
 from .costmodel import estimate
 from .geometry import output_shape
-from .validate import as_array, choice, BOUNDARIES, MODES
+from .validate import as_array, choice, BOUNDARIES, MODES, Boundary, ChosenMethod, Mode
 
 #: method -> (module, attribute): where its engine lives (None: the module).
 _ENGINES = {
@@ -88,7 +91,7 @@ _autotune_cache = {}
 _autotune_lock = threading.Lock()
 
 
-def set_autotune(enabled=True):
+def set_autotune(enabled: bool = True) -> None:
     """Turn autotuning of ``method='auto'`` on or off (process-wide).
 
     When on, the first 'auto' call for a given case (shapes, dtype, boundary,
@@ -110,7 +113,7 @@ def set_autotune(enabled=True):
             _autotune_cache.clear()
 
 
-def get_autotune():
+def get_autotune() -> bool:
     """Whether autotune mode is on (see :func:`set_autotune`).
 
     Examples
@@ -337,7 +340,8 @@ def _autotuned(order, x, w, shape, boundary, dtype, num_threads):
     return [win] + [m for m in order if m != win]
 
 
-def choose_method(in1, in2, mode="full", boundary="fill"):
+def choose_method(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full",
+                  boundary: Boundary = "fill") -> ChosenMethod:
     """Report the method ``method='auto'`` would use for these arguments.
 
     Parameters
