@@ -52,7 +52,6 @@ def _check_threads(n, name="n"):
     return n
 
 
-<<<<<<< HEAD
 #: Whether this process may have started an OpenMP thread team: a call was
 #: given more than one thread.
 _team_may_exist = False
@@ -60,7 +59,7 @@ _team_may_exist = False
 _serial_after_fork = False
 
 
-def _after_fork_in_child():
+def _after_fork_in_child() -> None:
     global _serial_after_fork
     if _team_may_exist:
         _serial_after_fork = True
@@ -70,12 +69,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def forked_serial():
+def forked_serial() -> bool:
     """Whether this is a forked child that runs fastcorr on one thread."""
     return _serial_after_fork
 
 
-def team_threads(n):
+def team_threads(n: int) -> int:
     """The threads a call given ``n`` (already checked) runs on: 1 in a child
     forked after this process ran threads, else ``n``."""
     global _team_may_exist
@@ -86,10 +85,7 @@ def team_threads(n):
     return n
 
 
-def get_num_threads():
-=======
 def get_num_threads() -> int:
->>>>>>> typing
     """Number of threads fastcorr uses when a call passes ``num_threads=None``.
 
     Returns

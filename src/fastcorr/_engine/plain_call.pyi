@@ -5,6 +5,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 PLAIN_FULL_LIMIT: int
+PLAIN_LONG_WORK: float
 
 def forget_last_plain_case() -> None: ...
 def plain_call(in1: object, in2: object, mode: object, boundary: object, fillvalue: object,
