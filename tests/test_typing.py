@@ -15,12 +15,15 @@ import typing
 
 import pytest
 
+import fastcorr
 from fastcorr._engine import dispatch, validate
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "typing")
 PUBLIC = os.path.join(HERE, "use_public_api.py")
 DASK = os.path.join(HERE, "use_dask_api.py")
 HAVE_DASK = importlib.util.find_spec("dask") is not None
+#: The folder holding the imported ``fastcorr`` package.
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastcorr.__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,14 @@ def mypy(tmp_path_factory):
         # business (--untyped-calls-exclude), fastcorr's still are checked.
         cmd = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(cache),
                "--untyped-calls-exclude=dask", "--no-color-output", "--no-error-summary", *files]
-        result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+        env = dict(os.environ)
+        if "site-packages" not in PACKAGE_ROOT and "dist-packages" not in PACKAGE_ROOT:
+            # an editable or PYTHONPATH install: mypy does not follow import
+            # hooks, so show it the tree the package is imported from
+            # (and, as for an installed package, report only the files named)
+            env["MYPYPATH"] = PACKAGE_ROOT
+            cmd.insert(-len(files), "--follow-imports=silent")
+        result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
         return result.returncode, result.stdout + result.stderr
 
     return run
