@@ -151,6 +151,21 @@ def convolve2d(in1: da.Array | ArrayLike, in2: da.Array | ArrayLike, mode: Mode 
     Parameters, chunking and result are those of :func:`correlate2d`
     (the kernel is flipped instead of conjugated).
 
+    Parameters
+    ----------
+    in1 : dask.array.Array or array_like
+        The image (or a stack of images: leading axes are a batch).
+    in2 : array_like, 2-D
+        The kernel (in memory); it is flipped in both axes.
+    mode, boundary, fillvalue, chunks, method, num_threads
+        As for :func:`correlate2d`.
+
+    Returns
+    -------
+    dask.array.Array
+        The lazy convolution; ``.compute()`` equals
+        ``fastcorr.convolve2d`` of the in-memory arrays.
+
     Examples
     --------
     A stack of four frames, chunked along the batch axis and in space:

@@ -157,9 +157,20 @@ class Conv2D:
     __call__ = forward
 
     def backward(self, grad_output: ArrayLike) -> NDArray[Any]:
-        """Gradients from ``grad_output = dL/dy`` of the last forward call.
+        """Compute the gradients of the last forward call.
 
-        Stores ``weight_grad`` (and ``bias_grad``) and returns ``dL/dx``.
+        Stores ``weight_grad`` (and ``bias_grad``), as torch autograd would.
+
+        Parameters
+        ----------
+        grad_output : array_like
+            ``dL/dy``, the gradient of the loss with respect to the output of
+            the last forward call (its shape).
+
+        Returns
+        -------
+        ndarray
+            ``dL/dx``, the gradient with respect to that call's input.
         """
         if self._input is None:
             raise RuntimeError("Conv2D.backward called before forward")
@@ -172,7 +183,13 @@ class Conv2D:
         return grad_input
 
     def step(self, lr: float) -> None:
-        """One gradient-descent step: ``weight -= lr * weight_grad`` (and the bias)."""
+        """Take one gradient-descent step: ``weight -= lr * weight_grad`` (and the bias).
+
+        Parameters
+        ----------
+        lr : float
+            The learning rate.
+        """
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
             raise TypeError(f"lr must be a real number, got {lr!r}")
         if self.weight_grad is None:

@@ -57,6 +57,11 @@ def set_im2col_cap(nbytes: int) -> None:
 def get_im2col_cap() -> int:
     """The im2col column-buffer cap in bytes (see :func:`set_im2col_cap`).
 
+    Returns
+    -------
+    int
+        The cap in bytes (64 MiB unless set).
+
     Examples
     --------
     >>> import fastcorr

@@ -80,9 +80,34 @@ def convolve2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Bo
                num_threads: int | None = None) -> NDArray[Any]:
     """Convolve two 2-D arrays, as ``scipy.signal.convolve2d``.
 
-    Convolution is correlation with the kernel flipped in both axes.
-    Parameters, result and dtype rules are those of :func:`correlate2d`
-    (without the conjugation).
+    Convolution is correlation with the kernel flipped in both axes; the
+    rules are those of :func:`correlate2d`, without the conjugation.
+
+    Parameters
+    ----------
+    in1 : array_like, 2-D
+        The image.
+    in2 : array_like, 2-D
+        The kernel; it is flipped in both axes (not conjugated).
+    mode : {'full', 'valid', 'same'}
+        Output size: the full convolution, only the positions where the
+        kernel fits inside ``in1``, or the size of ``in1`` (centred as scipy,
+        which for an even kernel differs by one sample from correlation).
+    boundary : {'fill', 'wrap', 'symm'}
+        How ``in1`` is extended beyond its edges: by ``fillvalue``,
+        periodically, or by mirror reflection including the edge sample.
+    fillvalue : scalar
+        Value outside ``in1`` when ``boundary='fill'``.
+    method : {'auto', 'direct', 'im2col', 'fft', 'separable'}
+        Algorithm; 'auto' picks the fastest one for the case.
+    num_threads : int, optional
+        Threads for this call (default: ``fastcorr.get_num_threads()``).
+
+    Returns
+    -------
+    ndarray
+        The convolution, of dtype ``np.result_type(in1, in2)`` (float32
+        stays float32; integers are exact in that type's modular arithmetic).
 
     Examples
     --------

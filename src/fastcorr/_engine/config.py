@@ -132,6 +132,17 @@ def set_num_threads(n: int) -> None:
 def threads(n: int) -> Iterator[int]:
     """Context manager: use ``n`` threads inside the block (this thread only).
 
+    Parameters
+    ----------
+    n : int
+        Threads for the calls made by this thread (or asyncio task) inside
+        the ``with`` block, between 1 and 1024; other threads keep theirs.
+
+    Yields
+    ------
+    int
+        ``n``.
+
     Examples
     --------
     >>> import numpy as np, fastcorr

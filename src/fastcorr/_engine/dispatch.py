@@ -98,6 +98,12 @@ def set_autotune(enabled: bool = True) -> None:
     threads) times every method that can serve it and caches the fastest for
     the rest of the process, like cuDNN's benchmark mode. Thread-safe.
 
+    Parameters
+    ----------
+    enabled : bool, default True
+        Whether 'auto' times the candidate methods (True) or trusts the cost
+        model (False, the default state).
+
     Examples
     --------
     >>> import fastcorr
@@ -115,6 +121,11 @@ def set_autotune(enabled: bool = True) -> None:
 
 def get_autotune() -> bool:
     """Whether autotune mode is on (see :func:`set_autotune`).
+
+    Returns
+    -------
+    bool
+        True when 'auto' times the candidate methods.
 
     Examples
     --------
