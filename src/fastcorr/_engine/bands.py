@@ -24,14 +24,17 @@ import numpy as np
 LONG_CALL_SECONDS = 0.25
 #: Target time of one band: the latency of Ctrl-C is about one band.
 BAND_SECONDS = 0.08
-#: Fewest output rows of a band (the separable method recomputes kh - 1 rows
-#: of its first pass per band; direct and im2col start a thread team).
+#: Fewest output rows of a band: each band starts a thread team (the
+#: separable method takes at least 2 kh: it recomputes kh - 1 rows of its
+#: first pass per band, a quarter of that pass at 2 kh; bands of columns,
+#: which recompute nothing, measured 2-6x slower for a 151-tap kernel).
 MIN_BAND_ROWS = 16
 
 
-def band_rows(seconds, rows, min_rows=MIN_BAND_ROWS):
+def band_rows(seconds, rows, min_rows=None):
     """Output rows of the first band of a call estimated at ``seconds`` over
     ``rows`` rows (None: not a long call, one band)."""
+    min_rows = MIN_BAND_ROWS if min_rows is None else min_rows
     if seconds is None or seconds <= LONG_CALL_SECONDS or rows < 2 * min_rows:
         return None
     per_band = max(min_rows, math.ceil(rows * BAND_SECONDS / seconds))
@@ -76,10 +79,10 @@ class Banded:
     ``min_rows``.
     """
 
-    def __init__(self, engine, rows, min_rows=MIN_BAND_ROWS):
+    def __init__(self, engine, rows, min_rows=None):
         self.engine = engine
         self.rows = int(rows)
-        self.min_rows = int(min_rows)
+        self.min_rows = MIN_BAND_ROWS if min_rows is None else int(min_rows)
         self.SERVES_COMPLEX = getattr(engine, "SERVES_COMPLEX", False)
         self.SERVES_INTEGER = getattr(engine, "SERVES_INTEGER", False)
 
