@@ -37,7 +37,9 @@ def band_rows(seconds, rows, min_rows=None):
     min_rows = MIN_BAND_ROWS if min_rows is None else min_rows
     if seconds is None or seconds <= LONG_CALL_SECONDS or rows < 2 * min_rows:
         return None
-    per_band = max(min_rows, math.ceil(rows * BAND_SECONDS / seconds))
+    # a quarter of a band first: a model off by 4x still answers in time,
+    # and the bands after it are sized from the measured time
+    per_band = max(min_rows, math.ceil(rows * BAND_SECONDS / seconds / 4))
     return per_band if per_band < rows else None
 
 

@@ -523,8 +523,9 @@ def _blocked_grad_weight(p, go):
 #: a quarter of a second at the kernels' rate) run a few images at a time,
 #: so that they answer Ctrl-C between them (``bands``) ...
 LONG_LAYER_WORK = 2e10
-#: ... starting with bands of about this many multiply-adds.
-BAND_LAYER_WORK = 4e9
+#: ... starting with bands of about this many multiply-adds (a few tens
+#: of milliseconds; the bands after it are sized from the measured time).
+BAND_LAYER_WORK = 2e9
 
 
 def _images_per_band(p, passes=1):
