@@ -17,7 +17,7 @@ page "Layout of the source"):
   ``.pxd`` is the public C-level API for downstream Cython;
 * the SIMD kernels, C headers in ``fastcorr/_simd``.
 """
-from ._version import __version__
+from ._version import __version__ as __version__  # "as": an explicit re-export for type checkers
 from ._api.signal import correlate2d, convolve2d
 from ._api.layers import conv2d, conv2d_backward, im2col, col2im, set_im2col_cap, get_im2col_cap
 from ._engine.config import get_num_threads, set_num_threads, threads, show_config

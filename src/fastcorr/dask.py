@@ -24,12 +24,16 @@ dask's threads times fastcorr's threads never oversubscribe the cores. On a
 by the worker's ``OMP_NUM_THREADS`` (which distributed sets to 1 for worker
 processes). Pass ``num_threads`` to override both.
 """
+from __future__ import annotations
+
 import functools
 import itertools
 import os
 import sys
+from typing import Literal, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:
     import dask
@@ -42,18 +46,35 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 import fastcorr
 from ._engine.geometry import offsets as _offsets, output_shape, extended_index
 from ._engine.config import _available_cpus, resolve_threads
-from ._engine.validate import as_array, match_template_args, signal_args
+from ._engine.validate import (
+    Boundary,
+    ConvMethod,
+    IntPair,
+    MatchMethod,
+    Mode,
+    PadMode,
+    Padding,
+    PaddingMode,
+    Scalar,
+    SignalMethod,
+    as_array,
+    match_template_args,
+    signal_args,
+)
 
 __all__ = ["correlate2d", "convolve2d", "conv2d", "match_template"]
 _LAYOUTS = ("seams", "input")
+#: The ``chunks`` choices: how the result is chunked in space.
+_Layout: TypeAlias = Literal["seams", "input"]
 
 
 # ----------------------------------------------------------------------------
 # Public functions
 
 
-def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, chunks="seams", method="auto",
-                num_threads=None):
+def correlate2d(in1: da.Array | ArrayLike, in2: da.Array | ArrayLike, mode: Mode = "full",
+                boundary: Boundary = "fill", fillvalue: Scalar = 0, *, chunks: _Layout = "seams",
+                method: SignalMethod = "auto", num_threads: int | None = None) -> da.Array:
     """Cross-correlate a dask array with a small kernel, as ``scipy.signal.correlate2d``.
 
     Parameters
@@ -125,12 +146,28 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, chunks="
     return _signal("correlate2d", False, in1, in2, mode, boundary, fillvalue, chunks, method, num_threads)
 
 
-def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, chunks="seams", method="auto",
-               num_threads=None):
+def convolve2d(in1: da.Array | ArrayLike, in2: da.Array | ArrayLike, mode: Mode = "full",
+               boundary: Boundary = "fill", fillvalue: Scalar = 0, *, chunks: _Layout = "seams",
+               method: SignalMethod = "auto", num_threads: int | None = None) -> da.Array:
     """Convolve a dask array with a small kernel, as ``scipy.signal.convolve2d``.
 
     Parameters, chunking and result are those of :func:`correlate2d`
     (the kernel is flipped instead of conjugated).
+
+    Parameters
+    ----------
+    in1 : dask.array.Array or array_like
+        The image (or a stack of images: leading axes are a batch).
+    in2 : array_like, 2-D
+        The kernel (in memory); it is flipped in both axes.
+    mode, boundary, fillvalue, chunks, method, num_threads
+        As for :func:`correlate2d`.
+
+    Returns
+    -------
+    dask.array.Array
+        The lazy convolution; ``.compute()`` equals
+        ``fastcorr.convolve2d`` of the in-memory arrays.
 
     Examples
     --------
@@ -521,8 +558,10 @@ def _conv_block(block, *, weight, bias, stride, dilation, groups, method, thread
     return fastcorr.conv2d(block, weight, bias, stride, 0, dilation, groups, method=method, num_threads=n)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           padding_mode="zeros", chunks="seams", method="auto", num_threads=None):
+def conv2d(input: da.Array | ArrayLike, weight: da.Array | ArrayLike, bias: da.Array | ArrayLike | None = None,
+           stride: IntPair = 1, padding: Padding = 0, dilation: IntPair = 1, groups: int = 1, *,
+           padding_mode: PaddingMode = "zeros", chunks: _Layout = "seams", method: ConvMethod = "auto",
+           num_threads: int | None = None) -> da.Array:
     """``torch.nn.functional.conv2d`` on an NCHW dask array.
 
     Parameters
@@ -679,8 +718,11 @@ def _match_block(block, *, template, method, mask, overlap_ratio, colour, stacke
     return scores if stacked else scores[None]
 
 
-def match_template(image, template, method="ccoeff_normed", *, mask=None, pad_input=False, mode="constant",
-                   constant_values=0, overlap_ratio=0.3, chunks="seams", num_threads=None):
+def match_template(image: da.Array | ArrayLike, template: da.Array | ArrayLike,
+                   method: MatchMethod = "ccoeff_normed", *, mask: da.Array | ArrayLike | None = None,
+                   pad_input: bool = False, mode: PadMode = "constant", constant_values: float = 0,
+                   overlap_ratio: float = 0.3, chunks: _Layout = "seams",
+                   num_threads: int | None = None) -> da.Array:
     """Template matching on a chunked image, as :func:`fastcorr.match_template`.
 
     Parameters

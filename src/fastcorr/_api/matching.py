@@ -8,34 +8,30 @@ search is in ``fastcorr._engine.peaks``.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional, Tuple, Union
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
+from numpy.typing import ArrayLike, NDArray
 
 from .._engine import matching as _matching
 from .._engine import peaks as _peaks
-from .._engine.validate import match_template_args, peaks_args
+from .._engine.validate import MatchMethod, PadMode, Subpixel, match_template_args, peaks_args
 
 __all__ = ["match_template", "peaks"]
 
-MatchMethod = Union[
-    Literal["sqdiff", "sqdiff_normed", "ccorr", "ccorr_normed", "ccoeff", "ccoeff_normed"], int
-]
-
 
 def match_template(
-    image: npt.ArrayLike,
-    template: npt.ArrayLike,
+    image: ArrayLike,
+    template: ArrayLike,
     method: MatchMethod = "ccoeff_normed",
     *,
-    mask: Optional[npt.ArrayLike] = None,
+    mask: ArrayLike | None = None,
     pad_input: bool = False,
-    mode: str = "constant",
+    mode: PadMode = "constant",
     constant_values: float = 0,
     overlap_ratio: float = 0.3,
-    num_threads: Optional[int] = None,
-) -> np.ndarray:
+    num_threads: int | None = None,
+) -> NDArray[Any]:
     """Score every placement of a template on an image (template matching).
 
     The defaults give scikit-image's ``feature.match_template`` (the
@@ -158,14 +154,14 @@ def match_template(
 
 
 def peaks(
-    scores: npt.ArrayLike,
+    scores: ArrayLike,
     *,
     num_peaks: int = 1,
     min_distance: int = 1,
-    threshold: Optional[float] = None,
-    subpixel: Optional[Literal["parabolic", "gaussian", "centroid"]] = None,
+    threshold: float | None = None,
+    subpixel: Subpixel | None = None,
     minimize: bool = False,
-) -> Tuple[np.ndarray, np.ndarray]:
+) -> tuple[NDArray[np.float64], NDArray[Any]]:
     """The best matches in a score map: local maxima, separated, refined.
 
     Parameters

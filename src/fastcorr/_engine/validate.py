@@ -8,6 +8,7 @@ import numbers
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
@@ -18,6 +19,22 @@ MODES = ("full", "same", "valid")
 BOUNDARIES = {"fill": 0, "pad": 0, "wrap": 1, "circular": 1, "symm": 2, "symmetric": 2}
 BOUNDARY_NAMES = {0: "fill", 1: "wrap", 2: "symm"}
 SIGNAL_METHODS = ("auto", "direct", "im2col", "fft", "separable")
+
+# The same choices as types, for the public API's annotations (tests/test_typing.py
+# checks that each lists exactly the values accepted here).
+Mode: TypeAlias = Literal["full", "same", "valid"]
+Boundary: TypeAlias = Literal["fill", "pad", "wrap", "circular", "symm", "symmetric"]
+SignalMethod: TypeAlias = Literal["auto", "direct", "im2col", "fft", "separable"]
+#: What choose_method reports: a method of correlate2d other than 'auto'.
+ChosenMethod: TypeAlias = Literal["direct", "im2col", "fft", "separable"]
+ConvMethod: TypeAlias = Literal["auto", "direct", "im2col", "winograd"]
+PaddingMode: TypeAlias = Literal["zeros", "reflect", "replicate", "circular"]
+#: A size per axis, torch's convention: one int for both, or (height, width).
+IntPair: TypeAlias = int | tuple[int, int]
+#: conv2d's padding: per axis, or the name of a rule.
+Padding: TypeAlias = int | tuple[int, int] | Literal["valid", "same"]
+#: A fill value: a Python or numpy number (int and float are complex to a type checker).
+Scalar: TypeAlias = complex | np.number[Any] | np.bool_
 
 
 def as_array(value, name, ndim=None):
@@ -463,6 +480,14 @@ MATCH_METHODS = ("sqdiff", "sqdiff_normed", "ccorr", "ccorr_normed", "ccoeff", "
 PAD_MODES = ("constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum", "reflect",
              "symmetric", "wrap", "empty")
 SUBPIXEL = (None, "parabolic", "gaussian", "centroid")
+# As types (tests/test_typing.py checks them against the tuples above).
+MatchMethodName: TypeAlias = Literal["sqdiff", "sqdiff_normed", "ccorr", "ccorr_normed", "ccoeff",
+                                     "ccoeff_normed"]
+#: A method by name or by OpenCV's constant (cv2.TM_SQDIFF ... cv2.TM_CCOEFF_NORMED: 0-5).
+MatchMethod: TypeAlias = MatchMethodName | int
+PadMode: TypeAlias = Literal["constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum",
+                             "reflect", "symmetric", "wrap", "empty"]
+Subpixel: TypeAlias = Literal["parabolic", "gaussian", "centroid"]
 
 
 def _real(value, name, lo=None, hi=None):

@@ -46,7 +46,7 @@ import functools
 import math
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import scipy.fft as sfft
@@ -126,8 +126,18 @@ def _run_parallel(fn, items, nthreads):
         return
     pool = _executor(nthreads)
     futures = [pool.submit(fn, it) for it in items]
-    for f in futures:
-        f.result()
+    try:
+        for f in futures:
+            f.result()
+    except BaseException:
+        # Ctrl-C (or an error) while waiting: the tiles not started are
+        # dropped and those running end, so that no thread of this call is
+        # left working for it (nor holding its buffers) when the exception
+        # reaches the caller.
+        for f in futures:
+            f.cancel()
+        wait(futures)
+        raise
 
 
 def _fast_len(n, real):
