@@ -96,7 +96,20 @@ def settings() -> None:
     assert include and version
 
 
+def registration() -> None:
+    ref = np.random.default_rng(0).random((32, 32))
+    moved = np.roll(ref, (2, -3), axis=(0, 1))
+    shift: NDArray[np.floating[Any]]
+    error: np.floating[Any]
+    phasediff: np.floating[Any]
+    shift, error, phasediff = fastcorr.phase_cross_correlation(ref, moved)
+    fine = fastcorr.phase_cross_correlation(ref.astype(np.float32), moved, upsample_factor=10,
+                                            space="real", normalization=None, num_threads=1)
+    assert list(shift) == [-2.0, 3.0] and error >= 0 and abs(phasediff) < 1e-6 and fine[0].shape == (2,)
+
+
 if __name__ == "__main__":
     signal()
+    registration()
     layers()
     settings()

@@ -470,3 +470,57 @@ def per_layer(value, name, n_layers, minimum=1):
     if len(items) != n_layers:
         raise ValueError(f"{name} must have one entry per layer ({n_layers}), got {len(items)}")
     return [kernel_shape(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(items)]
+
+
+# ---------------------------------------------------------------- registration
+
+RegistrationSpace: TypeAlias = Literal["real", "fourier"]
+#: phase_cross_correlation's normalisation: 'phase' (phase correlation) or None (plain).
+RegistrationNormalization: TypeAlias = Literal["phase"] | None
+
+
+@dataclass
+class RegistrationProblem:
+    """A validated phase_cross_correlation call."""
+
+    reference: np.ndarray
+    moving: np.ndarray
+    upsample_factor: float
+    space: str
+    disambiguate: bool
+    normalization: str | None
+    num_threads: int
+
+
+def registration_args(reference_image, moving_image, upsample_factor, space, disambiguate,
+                      reference_mask, moving_mask, overlap_ratio, normalization, num_threads):
+    """Check phase_cross_correlation's arguments (scikit-image's rules, errors naming the argument)."""
+    ref = as_array(reference_image, "reference_image")
+    mov = as_array(moving_image, "moving_image")
+    if ref.ndim < 1:
+        raise ValueError(f"reference_image must be at least 1-D, got a {ref.ndim}-D array")
+    if mov.shape != ref.shape:
+        raise ValueError(
+            f"moving_image must have reference_image's shape {ref.shape}, got {mov.shape}"
+        )
+    if ref.size == 0:
+        raise ValueError(f"reference_image must not be empty, got shape {ref.shape}")
+    if isinstance(upsample_factor, bool) or not isinstance(upsample_factor, numbers.Real):
+        raise TypeError(f"upsample_factor must be a number >= 1, got {upsample_factor!r}")
+    if not (math.isfinite(upsample_factor) and upsample_factor >= 1):
+        raise ValueError(f"upsample_factor must be a finite number >= 1, got {upsample_factor!r}")
+    if not isinstance(space, str) or space.lower() not in ("real", "fourier"):
+        raise ValueError(f"space must be 'real' or 'fourier' (any case), got {space!r}")
+    if normalization is not None and normalization != "phase":
+        raise ValueError(f"normalization must be 'phase' or None, got {normalization!r}")
+    if isinstance(overlap_ratio, bool) or not isinstance(overlap_ratio, numbers.Real):
+        raise TypeError(f"overlap_ratio must be a number, got {overlap_ratio!r}")
+    for name, mask in (("reference_mask", reference_mask), ("moving_mask", moving_mask)):
+        if mask is not None:
+            raise NotImplementedError(
+                f"{name}: masked registration (Padfield's masked normalized cross-correlation) "
+                "is not implemented yet; use scikit-image's phase_cross_correlation for masks"
+            )
+    nthreads = resolve_threads(num_threads)
+    return RegistrationProblem(ref, mov, float(upsample_factor), space.lower(), bool(disambiguate),
+                               normalization, nthreads)

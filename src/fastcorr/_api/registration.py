@@ -1,0 +1,347 @@
+"""Image registration: the translation between two images, to a fraction of a pixel.
+
+``phase_cross_correlation`` gives scikit-image's
+``skimage.registration.phase_cross_correlation`` (its three return values,
+0.22+) for images without masks. How it is computed:
+
+* real images are transformed with real FFTs (``scipy.fft.rfftn``, threaded
+  with ``workers=``), float32 images in single precision; the circular
+  correlation has the images' own size (as scikit-image's, whose peak it must
+  reproduce), so no fast FFT size is chosen;
+* the sub-pixel refinement is Guizar-Sicairos's upsampled DFT of the
+  cross-power spectrum on the peak's neighbourhood only, written as matrix
+  products (BLAS, threaded). For a real image only half of the spectrum is
+  stored: the other half is its mirror (``P[-a, -b] = conj(P[a, b])``), so
+  the sum over it is the complex conjugate of a sum over the stored half with
+  mirrored frequencies. The Nyquist frequency of an even size is not its own
+  mirror under the DFT's convention (it is -1/2 on both sides), which is why
+  the mirrored kernels are built from the frequencies of the mirrored bins
+  rather than taken as the conjugates of the direct ones.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._engine.validate import RegistrationNormalization, RegistrationSpace, registration_args
+
+__all__ = ["phase_cross_correlation"]
+
+
+def phase_cross_correlation(
+    reference_image: ArrayLike,
+    moving_image: ArrayLike,
+    *,
+    upsample_factor: float = 1,
+    space: RegistrationSpace = "real",
+    disambiguate: bool = False,
+    reference_mask: ArrayLike | None = None,
+    moving_mask: ArrayLike | None = None,
+    overlap_ratio: float = 0.3,
+    normalization: RegistrationNormalization = "phase",
+    num_threads: int | None = None,
+) -> tuple[NDArray[np.floating[Any]], np.floating[Any], np.floating[Any]]:
+    """The translation that registers ``moving_image`` on ``reference_image``.
+
+    scikit-image's ``skimage.registration.phase_cross_correlation`` (0.22+,
+    three return values) for images without masks: the peak of the circular
+    cross-correlation (or, by default, of the phase correlation), refined to
+    ``1 / upsample_factor`` of a pixel by an upsampled DFT around the peak
+    (Guizar-Sicairos et al. 2008). Real images use real FFTs; float32 images
+    are computed in single precision.
+
+    Parameters
+    ----------
+    reference_image : array_like
+        The reference image (any number of dimensions; 2-D is the common case).
+    moving_image : array_like
+        The image to register, of the same shape as ``reference_image``.
+    upsample_factor : float, keyword-only
+        Register to within ``1 / upsample_factor`` of a pixel (at least 1;
+        1, the default, gives whole pixels).
+    space : {'real', 'fourier'}, keyword-only
+        'real': the inputs are images. 'fourier': they are already their
+        (full, complex) spectra, ``scipy.fft.fftn`` of the images. Any case.
+    disambiguate : bool, keyword-only
+        The shift found is only known modulo the image's size along each
+        axis. With True, each of the ``2**ndim`` candidates is tried in real
+        space (the Pearson correlation of the overlapping parts) and the best
+        one is returned, as scikit-image does.
+    reference_mask, moving_mask : array_like or None, keyword-only
+        Masked registration is not implemented yet: give None (a mask raises
+        NotImplementedError).
+    overlap_ratio : float, keyword-only
+        Used only with masks (accepted for scikit-image's signature).
+    normalization : {'phase', None}, keyword-only
+        'phase': phase correlation (the cross-power spectrum divided by its
+        magnitude); None: the plain cross-correlation.
+    num_threads : int or None, keyword-only
+        Threads of the FFTs (the matrix products use BLAS's own threads).
+        None: :func:`fastcorr.get_num_threads`.
+
+    Returns
+    -------
+    shift : ndarray
+        The shift (in pixels, per axis) to apply to ``moving_image`` to
+        register it with ``reference_image``: float32 for float32 (or
+        complex64) inputs, else float64.
+    error : numpy floating
+        The translation-invariant normalized RMS error between the images.
+    phasediff : numpy floating
+        The global phase difference between the images (zero for
+        non-negative real images).
+
+    Raises
+    ------
+    ValueError
+        Images of different shapes, ``upsample_factor < 1``, an unknown
+        ``space`` or ``normalization``, NaN in the images.
+
+    See Also
+    --------
+    correlate2d : the (linear) cross-correlation itself.
+
+    Notes
+    -----
+    As scikit-image's: with ``upsample_factor > 1`` the error and phase come
+    from the upsampled (unnormalized) DFT at the refined peak; the shift is
+    rounded to the nearest multiple of ``1 / upsample_factor``; axes of
+    length 1 get a shift of 0.
+
+    References
+    ----------
+    .. [1] M. Guizar-Sicairos, S. T. Thurman and J. R. Fienup, "Efficient
+           subpixel image registration algorithms", Optics Letters 33,
+           156-158 (2008).
+
+    Examples
+    --------
+    A random scene and a copy moved by (3, -5) pixels (circularly):
+
+    >>> import numpy as np, fastcorr
+    >>> rng = np.random.default_rng(0)
+    >>> ref = rng.random((64, 64))
+    >>> moved = np.roll(ref, (3, -5), axis=(0, 1))
+    >>> shift, error, phasediff = fastcorr.phase_cross_correlation(ref, moved)
+    >>> shift
+    array([-3.,  5.])
+
+    A sub-pixel shift, applied in Fourier space, found to 1/20 of a pixel:
+
+    >>> f = np.fft.fftfreq(64)
+    >>> phase = np.exp(-2j * np.pi * (1.3 * f[:, None] - 2.45 * f[None, :]))
+    >>> moved = np.fft.ifft2(np.fft.fft2(ref) * phase).real
+    >>> shift, error, phasediff = fastcorr.phase_cross_correlation(ref, moved, upsample_factor=20)
+    >>> shift
+    array([-1.3 ,  2.45])
+    """
+    p = registration_args(reference_image, moving_image, upsample_factor, space, disambiguate,
+                          reference_mask, moving_mask, overlap_ratio, normalization, num_threads)
+    import scipy.fft  # imported when first needed, as the FFT method does
+
+    ref, mov, nt = p.reference, p.moving, p.num_threads
+    shape = ref.shape
+    size = ref.size
+    single = _single(ref.dtype) and _single(mov.dtype)
+    fdt = np.dtype(np.float32 if single else np.float64)
+    cdt = np.dtype(np.complex64 if single else np.complex128)
+    half = p.space == "real" and ref.dtype.kind != "c" and mov.dtype.kind != "c"
+
+    # The spectra, their energies (Parseval: sum |F|^2 = size * sum |x|^2)
+    # and the cross-power spectrum P = F_ref * conj(F_mov).
+    if half:
+        a = ref.astype(fdt, copy=False)
+        b = mov.astype(fdt, copy=False)
+        energy_ref = _energy(a) * size
+        energy_mov = _energy(b) * size
+        P = scipy.fft.rfftn(a, workers=nt)
+        B = scipy.fft.rfftn(b, workers=nt)
+        np.conjugate(B, out=B)
+        np.multiply(P, B, out=P)
+        del B
+    else:
+        if p.space == "real":
+            A = scipy.fft.fftn(ref.astype(cdt, copy=False), workers=nt)
+            B = scipy.fft.fftn(mov.astype(cdt, copy=False), workers=nt)
+        else:
+            A = ref.astype(cdt, copy=False)
+            B = mov.astype(cdt, copy=False)
+        energy_ref = _energy(A)
+        energy_mov = _energy(B)
+        P = np.conjugate(B)
+        np.multiply(A, P, out=P)
+        del A, B
+
+    if p.normalization == "phase":
+        magnitude = np.abs(P)
+        np.maximum(magnitude, fdt.type(100 * np.finfo(fdt).eps), out=magnitude)
+        np.divide(P, magnitude, out=P)
+        del magnitude
+
+    if half:
+        cc = scipy.fft.irfftn(P, s=shape, workers=nt)
+        peak = np.unravel_index(int(np.argmax(np.abs(cc))), shape)
+        cc_max = cdt.type(cc[peak])
+    else:
+        cc = scipy.fft.ifftn(P, workers=nt)
+        peak = np.unravel_index(int(np.argmax(np.abs(cc))), shape)
+        cc_max = cdt.type(cc[peak])
+    del cc
+
+    shift = np.array(peak, dtype=fdt)
+    dims = np.array(shape)
+    wrap = shift > np.trunc(dims / 2)
+    shift[wrap] -= dims[wrap]
+
+    if p.upsample_factor == 1:
+        amp_ref = fdt.type(energy_ref / size)
+        amp_mov = fdt.type(energy_mov / size)
+    else:
+        up = fdt.type(p.upsample_factor)
+        shift = np.round(shift * up) / up
+        region = int(math.ceil(float(up * fdt.type(1.5))))
+        centre = float(region // 2)
+        offsets = [centre - float(s * up) for s in shift]
+        S = _upsampled_dft(P, shape, offsets, float(up), region, half, cdt)
+        best = np.unravel_index(int(np.argmax(np.abs(S))), S.shape)
+        cc_max = cdt.type(S[best])
+        shift = shift + (np.array(best, dtype=fdt) - fdt.type(centre)) / up
+        amp_ref = fdt.type(energy_ref)
+        amp_mov = fdt.type(energy_mov)
+    shift = shift.astype(fdt, copy=False)
+    shift[dims == 1] = 0
+
+    if p.disambiguate:
+        if p.space == "real":
+            ref_img, mov_img = ref, mov
+        else:
+            ref_img = scipy.fft.ifftn(ref, workers=nt)
+            mov_img = scipy.fft.ifftn(mov, workers=nt)
+        shift = _disambiguate(ref_img, mov_img, shift)
+
+    if np.isnan(cc_max) or np.isnan(amp_ref) or np.isnan(amp_mov):
+        raise ValueError(
+            "reference_image or moving_image holds NaN: remove the NaNs first "
+            "(masked registration, which would skip them, is not implemented yet)"
+        )
+    return shift, _error(cc_max, amp_ref, amp_mov), np.arctan2(cc_max.imag, cc_max.real)
+
+
+def _single(dtype):
+    return dtype in (np.float32, np.float16, np.complex64)
+
+
+def _energy(x):
+    """sum |x|^2 as a float (a BLAS dot product)."""
+    flat = x.reshape(-1)
+    return float(np.vdot(flat, flat).real)
+
+
+def _error(cc_max, amp_ref, amp_mov):
+    """scikit-image's translation-invariant normalized RMS error."""
+    amp = amp_ref * amp_mov
+    if amp == 0:
+        warnings.warn(
+            "phase_cross_correlation: the RMS error is undefined because reference_image "
+            f"or moving_image is empty (energies {amp_ref!r} and {amp_mov!r})",
+            UserWarning, stacklevel=3,
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = 1.0 - cc_max * cc_max.conj() / amp
+    return np.sqrt(np.abs(err))
+
+
+def _kernel(n, up, offset, region, mirrored=False):
+    """exp(2 pi i t nu) for the region's positions t and the frequencies nu of n bins.
+
+    Row ``k`` samples position ``(k - offset) / up`` (in pixels). ``mirrored``
+    gives the frequencies of the mirrored bins, ``-nu[-j mod n]`` (the same
+    but at the Nyquist bin of an even n).
+    """
+    nu = np.fft.fftfreq(n, up)
+    if mirrored:
+        nu = -nu[(-np.arange(n)) % n]
+    return np.exp(2j * np.pi * ((np.arange(region) - offset)[:, None] * nu))
+
+
+def _upsampled_dft(P, shape, offsets, up, region, half, cdt):
+    """The cross-correlation at ``region`` positions per axis around the peak.
+
+    ``sum over all frequencies of exp(2 pi i t . nu) P(nu)`` for the
+    positions ``t_d = (k - offsets[d]) / up``, k in 0..region-1: the last axis
+    first (one matrix product over the spectrum), then the others on the
+    small result. With ``half`` (P is rfftn's half spectrum along the last
+    axis) the missing half is added as the conjugate of a sum over the stored
+    bins 1..m with mirrored kernels along the other axes.
+    """
+    nd = len(shape)
+    n_last = shape[-1]
+    kl = _kernel(n_last, up, offsets[-1], region).astype(cdt)
+    if half:
+        h = P.shape[-1]
+        m = n_last - h  # bins 1..m have their mirror in the missing half
+        mirror = P[..., 1:1 + m] @ kl[:, 1:1 + m].T
+        direct = mirror + P[..., :1] @ kl[:, :1].T
+        if h - 1 > m:  # the Nyquist bin of an even size: stored, not mirrored
+            direct += P[..., h - 1:h] @ kl[:, h - 1:h].T
+    else:
+        direct = P @ kl.T
+        mirror = None
+    # direct (and mirror) now have shape (n0, ..., n_{nd-2}, region)
+    for d in range(nd - 2, -1, -1):
+        k = _kernel(shape[d], up, offsets[d], region).astype(cdt)
+        direct = np.moveaxis(np.tensordot(k, direct, axes=(1, d)), 0, d)
+        if mirror is not None:
+            km = _kernel(shape[d], up, offsets[d], region, mirrored=True).astype(cdt)
+            mirror = np.moveaxis(np.tensordot(km, mirror, axes=(1, d)), 0, d)
+    if mirror is not None:
+        direct = direct + np.conjugate(mirror)
+    return direct
+
+
+def _pearson(x, y):
+    """The Pearson correlation of two flat arrays (NaN when one is constant)."""
+    x = x - x.mean()
+    y = y - y.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.vdot(x, y) / np.sqrt(np.vdot(x, x).real * np.vdot(y, y).real)
+    return float(np.real(r))
+
+
+def _disambiguate(ref, mov, shift):
+    """Pick, of the 2**ndim shifts equal to ``shift`` modulo the image size, the one
+    whose overlap correlates best in real space (scikit-image's rule)."""
+    import scipy.ndimage
+
+    shape = ref.shape
+    forward = [float(s) % n for s, n in zip(shift, shape)]  # in [0, n)
+    backward = [f - n for f, n in zip(forward, shape)]      # in [-n, 0)
+    if np.all(np.mod(shift, 1) == 0):
+        moved = np.roll(mov, [int(s) for s in shift], axis=tuple(range(len(shape))))
+    else:
+        moved = scipy.ndimage.shift(mov, shift, order=3, mode="grid-wrap")
+    cuts = [int(np.round(f)) for f in forward]
+    best_score, best_parts = -1.0, None
+    # Each axis splits at its cut into the part the forward shift overlaps
+    # (after the cut) and the part the backward one does (before it).
+    for parts in itertools.product(*[(slice(0, c), slice(c, None)) for c in cuts]):
+        r = ref[parts].reshape(-1)
+        score = -1.0
+        if r.size > 2:
+            score = _pearson(r, moved[parts].reshape(-1))
+        if score > best_score:
+            best_score, best_parts = score, parts
+    if best_parts is None:
+        warnings.warn(
+            f"phase_cross_correlation: disambiguate=True cannot tell the shifts equal to {shift!r} "
+            "modulo the image size apart (every overlap is degenerate); returning it as found",
+            stacklevel=3,
+        )
+        return shift
+    out = [f if part.stop is None else b for part, f, b in zip(best_parts, forward, backward)]
+    return np.array(out, dtype=shift.dtype)
