@@ -180,7 +180,8 @@ def phase_cross_correlation(
     if p.normalization == "phase":
         magnitude = np.abs(P)
         np.maximum(magnitude, fdt.type(100 * np.finfo(fdt).eps), out=magnitude)
-        np.divide(P, magnitude, out=P)
+        with np.errstate(invalid="ignore"):  # NaN in an image: reported below
+            np.divide(P, magnitude, out=P)
         del magnitude
 
     if half:
