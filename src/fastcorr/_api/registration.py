@@ -104,7 +104,7 @@ def phase_cross_correlation(
 
     See Also
     --------
-    correlate2d : the (linear) cross-correlation itself.
+    correlate2d : The (linear) cross-correlation itself.
 
     Notes
     -----
