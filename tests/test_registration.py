@@ -176,8 +176,12 @@ def test_inputs_are_not_modified():
     (dict(normalization="mean"), "normalization", ValueError),
     (dict(normalization="Phase"), "normalization", ValueError),
     (dict(num_threads=0), "num_threads", ValueError),
-    (dict(reference_mask=np.ones((8, 8), bool)), "reference_mask", NotImplementedError),
-    (dict(moving_mask=np.ones((8, 8), bool)), "moving_mask", NotImplementedError),
+    (dict(reference_mask=np.ones((8, 9), bool)), "reference_mask", ValueError),
+    (dict(reference_mask=np.ones((8, 8), bool), moving_mask=np.ones((9, 8), bool)), "moving_mask", ValueError),
+    (dict(moving_mask=np.ones((8, 8), bool)), "reference_mask", ValueError),
+    (dict(reference_mask=np.ones((8, 8), bool), moving_image=np.zeros((9, 8))), "moving_mask", ValueError),
+    (dict(reference_mask=np.ones((8, 8), bool), moving_image=np.zeros((8, 8), complex)), "moving_image", ValueError),
+    (dict(reference_mask=np.ones((8, 8), bool), overlap_ratio="half"), "overlap_ratio", TypeError),
 ])
 def test_bad_input_names_the_argument(kwargs, name, exc):
     args = dict(reference_image=np.zeros((8, 8)), moving_image=np.zeros((8, 8)))
@@ -199,3 +203,37 @@ def test_nan_raises():
     ref[3, 4] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         fastcorr.phase_cross_correlation(ref, mov)
+
+
+MASK_CASES = [((64, 64), (64, 64), (5, -7)), ((60, 71), (60, 71), (-12, 3)), ((50, 60), (70, 55), (4, 9))]
+
+
+@pytest.mark.parametrize("shapes", MASK_CASES, ids=["square", "odd", "different-shapes"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("overlap_ratio", [0.3, 0.8])
+def test_masked_matches_skimage(shapes, dtype, overlap_ratio):
+    sk = pytest.importorskip("skimage.registration")
+    (h, w), (H, W), off = shapes
+    big = RNG.random((200, 200))
+    ref = big[50:50 + h, 60:60 + w].astype(dtype)
+    mov = big[50 + off[0]:50 + off[0] + H, 60 + off[1]:60 + off[1] + W].astype(dtype)
+    ref_mask, mov_mask = RNG.random(ref.shape) > 0.2, RNG.random(mov.shape) > 0.2
+    kw = dict(reference_mask=ref_mask, moving_mask=mov_mask, overlap_ratio=overlap_ratio)
+    want = sk.phase_cross_correlation(ref, mov, **kw)
+    got = fastcorr.phase_cross_correlation(ref, mov, **kw)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert np.isnan(got[1]) and np.isnan(got[2])
+    if ref.shape == mov.shape:  # the reference's mask serves both
+        want = sk.phase_cross_correlation(ref, mov, reference_mask=ref_mask, overlap_ratio=overlap_ratio)
+        got = fastcorr.phase_cross_correlation(ref, mov, reference_mask=ref_mask, overlap_ratio=overlap_ratio)
+        np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_masked_skips_nan_and_finds_the_shift():
+    big = RNG.random((120, 120))
+    ref, mov = big[20:84, 30:94].copy(), big[27:91, 25:89].copy()
+    mov[5:25, 40:60] = np.nan
+    ref[50:60, 0:30] = np.nan
+    shift, error, phasediff = fastcorr.phase_cross_correlation(
+        ref, mov, reference_mask=~np.isnan(ref), moving_mask=~np.isnan(mov))
+    np.testing.assert_array_equal(shift, [7, -5])

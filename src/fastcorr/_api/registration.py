@@ -2,7 +2,7 @@
 
 ``phase_cross_correlation`` gives scikit-image's
 ``skimage.registration.phase_cross_correlation`` (its three return values,
-0.22+) for images without masks. How it is computed:
+0.22+), with and without masks. How it is computed:
 
 * real images are transformed with real FFTs (``scipy.fft.rfftn``, threaded
   with ``workers=``), float32 images in single precision; the circular
@@ -16,7 +16,10 @@
   mirrored frequencies. The Nyquist frequency of an even size is not its own
   mirror under the DFT's convention (it is -1/2 on both sides), which is why
   the mirrored kernels are built from the frequencies of the mirrored bins
-  rather than taken as the conjugates of the direct ones.
+  rather than taken as the conjugates of the direct ones;
+* with masks, Padfield's masked normalized cross-correlation from six real
+  spectra at a fast FFT size (the linear correlation does not depend on the
+  padding) and six inverse transforms.
 """
 from __future__ import annotations
 
@@ -52,7 +55,8 @@ def phase_cross_correlation(
     three return values) for images without masks: the peak of the circular
     cross-correlation (or, by default, of the phase correlation), refined to
     ``1 / upsample_factor`` of a pixel by an upsampled DFT around the peak
-    (Guizar-Sicairos et al. 2008). Real images use real FFTs; float32 images
+    (Guizar-Sicairos et al. 2008); with masks, the peak of Padfield's masked
+    normalized cross-correlation. Real images use real FFTs; float32 images
     are computed in single precision.
 
     Parameters
@@ -72,11 +76,19 @@ def phase_cross_correlation(
         axis. With True, each of the ``2**ndim`` candidates is tried in real
         space (the Pearson correlation of the overlapping parts) and the best
         one is returned, as scikit-image does.
-    reference_mask, moving_mask : array_like or None, keyword-only
-        Masked registration is not implemented yet: give None (a mask raises
-        NotImplementedError).
+    reference_mask : array_like or None, keyword-only
+        Boolean mask of ``reference_image``'s valid pixels (True). Given, the
+        shift (in whole or half pixels) is the maximum of Padfield's masked
+        normalized cross-correlation over every lag of the full linear
+        correlation, the images may differ in shape, NaN is allowed under
+        the mask, ``upsample_factor``, ``space``, ``normalization`` and
+        ``disambiguate`` are not used, and ``error`` and ``phasediff`` are NaN.
+    moving_mask : array_like or None, keyword-only
+        Boolean mask of ``moving_image``'s valid pixels; None: the
+        ``reference_mask`` (the images must then have the same shape).
     overlap_ratio : float, keyword-only
-        Used only with masks (accepted for scikit-image's signature).
+        With masks: lags where the images share fewer valid pixels than this
+        fraction of the largest overlap are ignored.
     normalization : {'phase', None}, keyword-only
         'phase': phase correlation (the cross-power spectrum divided by its
         magnitude); None: the plain cross-correlation.
@@ -99,8 +111,9 @@ def phase_cross_correlation(
     Raises
     ------
     ValueError
-        Images of different shapes, ``upsample_factor < 1``, an unknown
-        ``space`` or ``normalization``, NaN in the images.
+        Images of different shapes (without ``moving_mask``), a mask of
+        another shape than its image, ``upsample_factor < 1``, an unknown
+        ``space`` or ``normalization``, NaN in the images (without masks).
 
     See Also
     --------
@@ -118,6 +131,8 @@ def phase_cross_correlation(
     .. [1] M. Guizar-Sicairos, S. T. Thurman and J. R. Fienup, "Efficient
            subpixel image registration algorithms", Optics Letters 33,
            156-158 (2008).
+    .. [2] D. Padfield, "Masked object registration in the Fourier domain",
+           IEEE Transactions on Image Processing 21(5), 2706-2718 (2012).
 
     Examples
     --------
@@ -139,12 +154,24 @@ def phase_cross_correlation(
     >>> shift, error, phasediff = fastcorr.phase_cross_correlation(ref, moved, upsample_factor=20)
     >>> shift
     array([-1.3 ,  2.45])
+
+    With masks, invalid pixels (here NaN) are left out:
+
+    >>> damaged = np.roll(ref, (3, -5), axis=(0, 1))
+    >>> damaged[10:20, 30:40] = np.nan
+    >>> shift, error, phasediff = fastcorr.phase_cross_correlation(
+    ...     ref, damaged, reference_mask=np.ones(ref.shape, bool), moving_mask=~np.isnan(damaged))
+    >>> shift
+    array([-3.,  5.])
     """
     p = registration_args(reference_image, moving_image, upsample_factor, space, disambiguate,
                           reference_mask, moving_mask, overlap_ratio, normalization, num_threads)
     import scipy.fft  # imported when first needed, as the FFT method does
 
     ref, mov, nt = p.reference, p.moving, p.num_threads
+    if p.reference_mask is not None:
+        shift = _masked_shift(ref, mov, p.reference_mask, p.moving_mask, p.overlap_ratio, nt)
+        return shift, np.float64(np.nan), np.float64(np.nan)
     shape = ref.shape
     size = ref.size
     single = _single(ref.dtype) and _single(mov.dtype)
@@ -185,11 +212,12 @@ def phase_cross_correlation(
         del magnitude
 
     if half:
-        cc = scipy.fft.irfftn(P, s=shape, workers=nt)
+        # P is needed afterwards only to upsample: else the transform may reuse it
+        cc = scipy.fft.irfftn(P, s=shape, workers=nt, overwrite_x=p.upsample_factor == 1)
         peak = np.unravel_index(int(np.argmax(np.abs(cc))), shape)
         cc_max = cdt.type(cc[peak])
     else:
-        cc = scipy.fft.ifftn(P, workers=nt)
+        cc = scipy.fft.ifftn(P, workers=nt, overwrite_x=p.upsample_factor == 1)
         peak = np.unravel_index(int(np.argmax(np.abs(cc))), shape)
         cc_max = cdt.type(cc[peak])
     del cc
@@ -227,10 +255,66 @@ def phase_cross_correlation(
 
     if np.isnan(cc_max) or np.isnan(amp_ref) or np.isnan(amp_mov):
         raise ValueError(
-            "reference_image or moving_image holds NaN: remove the NaNs first "
-            "(masked registration, which would skip them, is not implemented yet)"
+            "reference_image or moving_image holds NaN: remove the NaNs first, or leave them "
+            "out with masks (reference_mask=~np.isnan(reference_image), "
+            "moving_mask=~np.isnan(moving_image))"
         )
     return shift, _error(cc_max, amp_ref, amp_mov), np.arctan2(cc_max.imag, cc_max.real)
+
+
+def _masked_shift(ref, mov, ref_mask, mov_mask, overlap_ratio, nt):
+    """Padfield's masked normalized cross-correlation: the shift at its maximum.
+
+    The Pearson correlation of the valid pixels the two images share, at
+    every lag of their full (linear) correlation: its five sums over the
+    overlap (pixel count, sums and sums of squares of each image, and the
+    cross sum) are six correlations, computed from six real spectra at a fast
+    FFT size (the mask spectra serve several sums each). Lags whose overlap
+    is below ``overlap_ratio`` of the largest are ignored; ties at the maximum
+    are averaged, as scikit-image does.
+    """
+    import scipy.fft
+
+    fdt = np.dtype(np.float32 if _single(ref.dtype) and _single(mov.dtype) else np.float64)
+    eps = np.finfo(fdt).eps
+    nd = ref.ndim
+    full = tuple(a + b - 1 for a, b in zip(mov.shape, ref.shape))
+    fast = tuple(scipy.fft.next_fast_len(n, real=True) for n in full)
+    crop = tuple(slice(0, n) for n in full)
+    flip = (slice(None, None, -1),) * nd
+
+    # The moving image is correlated with the reference: a convolution with
+    # the reference flipped. Invalid pixels are zeros (NaN allowed there).
+    a = np.where(mov_mask, mov, 0).astype(fdt, copy=False)
+    b = np.where(ref_mask, ref, 0).astype(fdt, copy=False)[flip]
+    ma = mov_mask.astype(fdt)
+    mb = ref_mask[flip].astype(fdt)
+
+    def spectrum(x):
+        return scipy.fft.rfftn(x, s=fast, workers=nt)
+
+    def back(X, Y):
+        return scipy.fft.irfftn(X * Y, s=fast, workers=nt)[crop]
+
+    A, B, MA, MB = spectrum(a), spectrum(b), spectrum(ma), spectrum(mb)
+    count = np.fmax(np.round(back(MA, MB)), eps)
+    sum_a = back(A, MB)        # the moving image's sum over each overlap
+    sum_b = back(MA, B)        # the reference's
+    cross = back(A, B) - sum_a * sum_b / count
+    var_a = np.fmax(back(spectrum(np.square(a)), MB) - np.square(sum_a) / count, 0)
+    var_b = np.fmax(back(MA, spectrum(np.square(b))) - np.square(sum_b) / count, 0)
+    del A, B, MA, MB
+    denom = np.sqrt(var_a * var_b)
+    valid = denom > 1e3 * eps * np.max(np.abs(denom))
+    ncc = np.zeros(full, dtype=fdt)
+    ncc[valid] = cross[valid] / denom[valid]
+    np.clip(ncc, -1, 1, out=ncc)
+    ncc[count < overlap_ratio * np.max(count)] = 0
+    peaks = np.argwhere(ncc == ncc.max())
+    centre = peaks.mean(axis=0)
+    ref_shape, mov_shape = np.array(ref.shape), np.array(mov.shape)
+    # full-correlation index j is the lag j - (ref size - 1) of moving against reference
+    return ref_shape - 1 - centre + (mov_shape - ref_shape) / 2
 
 
 def _single(dtype):
