@@ -10,7 +10,7 @@
   reproduce), so no fast FFT size is chosen;
 * the sub-pixel refinement is Guizar-Sicairos's upsampled DFT of the
   cross-power spectrum on the peak's neighbourhood only, written as matrix
-  products (BLAS, threaded). For a real image only half of the spectrum is
+  products (BLAS on one thread, bands of rows on fastcorr's threads). For a real image only half of the spectrum is
   stored: the other half is its mirror (``P[-a, -b] = conj(P[a, b])``), so
   the sum over it is the complex conjugate of a sum over the stored half with
   mirrored frequencies. The Nyquist frequency of an even size is not its own
@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._engine.conv import blas_threads
 from .._engine.validate import RegistrationNormalization, RegistrationSpace, registration_args
+from ..methods.fft import _run_parallel
 
 __all__ = ["phase_cross_correlation"]
 
@@ -93,7 +95,8 @@ def phase_cross_correlation(
         'phase': phase correlation (the cross-power spectrum divided by its
         magnitude); None: the plain cross-correlation.
     num_threads : int or None, keyword-only
-        Threads of the FFTs (the matrix products use BLAS's own threads).
+        Threads of the FFTs, of the cross-power spectrum and of the matrix
+        products (in bands of rows, BLAS held to one thread in each).
         None: :func:`fastcorr.get_num_threads`.
 
     Returns
@@ -166,12 +169,22 @@ def phase_cross_correlation(
     """
     p = registration_args(reference_image, moving_image, upsample_factor, space, disambiguate,
                           reference_mask, moving_mask, overlap_ratio, normalization, num_threads)
+    # BLAS on one thread: the matrix products are split into bands of rows
+    # on fastcorr's threads instead (multithreaded OpenBLAS measured 10-50x
+    # slower than one thread for these products on 2 loaded cores).
+    with blas_threads(1):
+        if p.reference_mask is not None:
+            shift = _masked_shift(p.reference, p.moving, p.reference_mask, p.moving_mask,
+                                  p.overlap_ratio, p.num_threads)
+            return shift, np.float64(np.nan), np.float64(np.nan)
+        return _register(p)
+
+
+def _register(p):
+    """phase_cross_correlation without masks, on validated arguments."""
     import scipy.fft  # imported when first needed, as the FFT method does
 
     ref, mov, nt = p.reference, p.moving, p.num_threads
-    if p.reference_mask is not None:
-        shift = _masked_shift(ref, mov, p.reference_mask, p.moving_mask, p.overlap_ratio, nt)
-        return shift, np.float64(np.nan), np.float64(np.nan)
     shape = ref.shape
     size = ref.size
     single = _single(ref.dtype) and _single(mov.dtype)
@@ -186,40 +199,47 @@ def phase_cross_correlation(
         b = mov.astype(fdt, copy=False)
         energy_ref = _energy(a) * size
         energy_mov = _energy(b) * size
-        P = scipy.fft.rfftn(a, workers=nt)
+        A = scipy.fft.rfftn(a, workers=nt)
         B = scipy.fft.rfftn(b, workers=nt)
-        np.conjugate(B, out=B)
-        np.multiply(P, B, out=P)
-        del B
+        P = A  # overwritten band by band
     else:
         if p.space == "real":
             A = scipy.fft.fftn(ref.astype(cdt, copy=False), workers=nt)
             B = scipy.fft.fftn(mov.astype(cdt, copy=False), workers=nt)
-        else:
+            P = A
+        else:  # the caller's spectra: left alone
             A = ref.astype(cdt, copy=False)
             B = mov.astype(cdt, copy=False)
+            P = np.empty(A.shape, cdt)
         energy_ref = _energy(A)
         energy_mov = _energy(B)
-        P = np.conjugate(B)
-        np.multiply(A, P, out=P)
-        del A, B
+    floor = fdt.type(100 * np.finfo(fdt).eps)
 
-    if p.normalization == "phase":
-        magnitude = np.abs(P)
-        np.maximum(magnitude, fdt.type(100 * np.finfo(fdt).eps), out=magnitude)
-        with np.errstate(invalid="ignore"):  # NaN in an image: reported below
-            np.divide(P, magnitude, out=P)
-        del magnitude
+    def cross_power(rows):
+        out = P[rows]  # A's own rows when A is ours
+        if P is A:
+            conj = B[rows]  # ours too
+            np.conjugate(conj, out=conj)
+        else:
+            conj = np.conjugate(B[rows])
+        np.multiply(A[rows], conj, out=out)
+        if p.normalization == "phase":
+            magnitude = np.abs(out)
+            np.maximum(magnitude, floor, out=magnitude)
+            with np.errstate(invalid="ignore"):  # NaN in an image: reported below
+                np.divide(out, magnitude, out=out)
+
+    _by_rows(cross_power, P.shape[0], nt)
+    del A, B
 
     if half:
         # P is needed afterwards only to upsample: else the transform may reuse it
         cc = scipy.fft.irfftn(P, s=shape, workers=nt, overwrite_x=p.upsample_factor == 1)
-        peak = np.unravel_index(int(np.argmax(np.abs(cc))), shape)
-        cc_max = cdt.type(cc[peak])
+        peak = np.unravel_index(_argmax_abs_real(cc), shape)
     else:
         cc = scipy.fft.ifftn(P, workers=nt, overwrite_x=p.upsample_factor == 1)
         peak = np.unravel_index(int(np.argmax(np.abs(cc))), shape)
-        cc_max = cdt.type(cc[peak])
+    cc_max = cdt.type(cc[peak])
     del cc
 
     shift = np.array(peak, dtype=fdt)
@@ -236,7 +256,7 @@ def phase_cross_correlation(
         region = int(math.ceil(float(up * fdt.type(1.5))))
         centre = float(region // 2)
         offsets = [centre - float(s * up) for s in shift]
-        S = _upsampled_dft(P, shape, offsets, float(up), region, half, cdt)
+        S = _upsampled_dft(P, shape, offsets, float(up), region, half, cdt, nt)
         best = np.unravel_index(int(np.argmax(np.abs(S))), S.shape)
         cc_max = cdt.type(S[best])
         shift = shift + (np.array(best, dtype=fdt) - fdt.type(centre)) / up
@@ -317,6 +337,24 @@ def _masked_shift(ref, mov, ref_mask, mov_mask, overlap_ratio, nt):
     return ref_shape - 1 - centre + (mov_shape - ref_shape) / 2
 
 
+def _by_rows(fn, n_rows, nt):
+    """``fn(rows)`` for bands of rows (slices of axis 0) on up to ``nt`` threads."""
+    parts = max(1, min(nt, n_rows // 64))
+    edges = np.linspace(0, n_rows, parts + 1).astype(int)
+    _run_parallel(fn, [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], parts)
+
+
+def _argmax_abs_real(x):
+    """``argmax(abs(x))`` (the first of equals) of a real array without the copy."""
+    hi, lo = int(np.argmax(x)), int(np.argmin(x))
+    top, bottom = x.flat[hi], -x.flat[lo]
+    if top == bottom:
+        return min(hi, lo)
+    if np.isnan(top) or np.isnan(bottom):
+        return int(np.argmax(np.abs(x)))
+    return hi if top > bottom else lo
+
+
 def _single(dtype):
     return dtype in (np.float32, np.float16, np.complex64)
 
@@ -354,7 +392,7 @@ def _kernel(n, up, offset, region, mirrored=False):
     return np.exp(2j * np.pi * ((np.arange(region) - offset)[:, None] * nu))
 
 
-def _upsampled_dft(P, shape, offsets, up, region, half, cdt):
+def _upsampled_dft(P, shape, offsets, up, region, half, cdt, nt=1):
     """The cross-correlation at ``region`` positions per axis around the peak.
 
     ``sum over all frequencies of exp(2 pi i t . nu) P(nu)`` for the
@@ -367,15 +405,24 @@ def _upsampled_dft(P, shape, offsets, up, region, half, cdt):
     nd = len(shape)
     n_last = shape[-1]
     kl = _kernel(n_last, up, offsets[-1], region).astype(cdt)
+    # The big product, in bands of rows on nt threads.
+    h = P.shape[-1]
+    m = n_last - h if half else h - 1  # half: bins 1..m have their mirror in the missing half
+    first = np.empty(P.shape[:-1] + (region,), cdt)
+    kt = kl[:, 1:1 + m].T
+
+    def product(rows):
+        np.matmul(P[rows][..., 1:1 + m], kt, out=first[rows])
+
+    _by_rows(product, P.shape[0], nt)
     if half:
-        h = P.shape[-1]
-        m = n_last - h  # bins 1..m have their mirror in the missing half
-        mirror = P[..., 1:1 + m] @ kl[:, 1:1 + m].T
+        mirror = first
         direct = mirror + P[..., :1] @ kl[:, :1].T
         if h - 1 > m:  # the Nyquist bin of an even size: stored, not mirrored
             direct += P[..., h - 1:h] @ kl[:, h - 1:h].T
     else:
-        direct = P @ kl.T
+        direct = first
+        direct += P[..., :1] @ kl[:, :1].T
         mirror = None
     # direct (and mirror) now have shape (n0, ..., n_{nd-2}, region)
     for d in range(nd - 2, -1, -1):
