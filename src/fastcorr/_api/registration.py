@@ -389,7 +389,12 @@ def _kernel(n, up, offset, region, mirrored=False):
     nu = np.fft.fftfreq(n, up)
     if mirrored:
         nu = -nu[(-np.arange(n)) % n]
-    return np.exp(2j * np.pi * ((np.arange(region) - offset)[:, None] * nu))
+    # Row k is row 0 times exp(2 pi i nu)**k: a running product (2n
+    # exponentials instead of region * n; rounding grows as k * 1e-16).
+    rows = np.empty((region, n), np.complex128)
+    rows[0] = np.exp(-2j * np.pi * offset * nu)
+    rows[1:] = np.exp(2j * np.pi * nu)
+    return np.cumprod(rows, axis=0, out=rows)
 
 
 def _upsampled_dft(P, shape, offsets, up, region, half, cdt, nt=1):
