@@ -314,22 +314,43 @@ def _masked_shift(ref, mov, ref_mask, mov_mask, overlap_ratio, nt):
         return scipy.fft.rfftn(x, s=fast, workers=nt)
 
     def back(X, Y):
-        return scipy.fft.irfftn(X * Y, s=fast, workers=nt)[crop]
+        return scipy.fft.irfftn(X * Y, s=fast, workers=nt, overwrite_x=True)[crop]
 
     A, B, MA, MB = spectrum(a), spectrum(b), spectrum(ma), spectrum(mb)
-    count = np.fmax(np.round(back(MA, MB)), eps)
+    count = back(MA, MB)       # valid pixels shared at each lag
     sum_a = back(A, MB)        # the moving image's sum over each overlap
     sum_b = back(MA, B)        # the reference's
-    cross = back(A, B) - sum_a * sum_b / count
-    var_a = np.fmax(back(spectrum(np.square(a)), MB) - np.square(sum_a) / count, 0)
-    var_b = np.fmax(back(MA, spectrum(np.square(b))) - np.square(sum_b) / count, 0)
-    del A, B, MA, MB
-    denom = np.sqrt(var_a * var_b)
-    valid = denom > 1e3 * eps * np.max(np.abs(denom))
+    cross = back(A, B)
+    del A, B
+    var_a = back(spectrum(np.square(a)), MB)
+    var_b = back(MA, spectrum(np.square(b)))
+    del MA, MB
+
+    def moments(rows):  # in place, band by band: centred cross sum and sqrt of the variances' product
+        c = count[rows]
+        np.fmax(np.round(c, out=c), eps, out=c)
+        sa, sb = sum_a[rows], sum_b[rows]
+        x, va, vb = cross[rows], var_a[rows], var_b[rows]
+        x -= sa * sb / c
+        va -= np.square(sa) / c
+        np.fmax(va, 0, out=va)
+        vb -= np.square(sb) / c
+        np.fmax(vb, 0, out=vb)
+        np.sqrt(np.multiply(va, vb, out=va), out=va)
+
+    _by_rows(moments, full[0], nt)
+    denom = var_a
+    tol = 1e3 * eps * np.max(denom)
+    least = overlap_ratio * np.max(count)
     ncc = np.zeros(full, dtype=fdt)
-    ncc[valid] = cross[valid] / denom[valid]
-    np.clip(ncc, -1, 1, out=ncc)
-    ncc[count < overlap_ratio * np.max(count)] = 0
+
+    def normalise(rows):
+        out, d = ncc[rows], denom[rows]
+        np.divide(cross[rows], d, out=out, where=d > tol)
+        np.clip(out, -1, 1, out=out)
+        out[count[rows] < least] = 0
+
+    _by_rows(normalise, full[0], nt)
     peaks = np.argwhere(ncc == ncc.max())
     centre = peaks.mean(axis=0)
     ref_shape, mov_shape = np.array(ref.shape), np.array(mov.shape)
