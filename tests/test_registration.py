@@ -149,11 +149,18 @@ def test_disambiguate_matches_skimage(offset, upsample_factor):
 
 
 def test_threads_do_not_change_the_result():
-    ref, mov = pair((128, 96), (5.5, -3.25))
+    ref, mov = pair((768, 512), (5.5, -3.25))  # large enough to be shared by threads
     one = fastcorr.phase_cross_correlation(ref, mov, upsample_factor=20, num_threads=1)
     two = fastcorr.phase_cross_correlation(ref, mov, upsample_factor=20, num_threads=2)
     np.testing.assert_array_equal(one[0], two[0])
     assert abs(one[1] - two[1]) < 1e-12
+    masks = np.ones(ref.shape, bool), RNG.random(ref.shape) > 0.1
+    small = (slice(0, 400), slice(0, 380))  # the masked path's full size, above the threshold too
+    one = fastcorr.phase_cross_correlation(ref[small], mov[small], reference_mask=masks[0][small],
+                                           moving_mask=masks[1][small], num_threads=1)
+    two = fastcorr.phase_cross_correlation(ref[small], mov[small], reference_mask=masks[0][small],
+                                           moving_mask=masks[1][small], num_threads=2)
+    np.testing.assert_array_equal(one[0], two[0])
 
 
 def test_inputs_are_not_modified():

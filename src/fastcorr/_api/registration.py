@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._engine.conv import blas_threads
 from .._engine.validate import RegistrationNormalization, RegistrationSpace, registration_args
-from ..methods.fft import _run_parallel
+from ..methods.fft import _run_parallel, _workers
 
 __all__ = ["phase_cross_correlation"]
 
@@ -187,6 +187,7 @@ def _register(p):
     ref, mov, nt = p.reference, p.moving, p.num_threads
     shape = ref.shape
     size = ref.size
+    wk = _workers(nt, size)  # pocketfft's threads cost more than they save on small images
     single = _single(ref.dtype) and _single(mov.dtype)
     fdt = np.dtype(np.float32 if single else np.float64)
     cdt = np.dtype(np.complex64 if single else np.complex128)
@@ -199,13 +200,13 @@ def _register(p):
         b = mov.astype(fdt, copy=False)
         energy_ref = _energy(a) * size
         energy_mov = _energy(b) * size
-        A = scipy.fft.rfftn(a, workers=nt)
-        B = scipy.fft.rfftn(b, workers=nt)
+        A = scipy.fft.rfftn(a, workers=wk)
+        B = scipy.fft.rfftn(b, workers=wk)
         P = A  # overwritten band by band
     else:
         if p.space == "real":
-            A = scipy.fft.fftn(ref.astype(cdt, copy=False), workers=nt)
-            B = scipy.fft.fftn(mov.astype(cdt, copy=False), workers=nt)
+            A = scipy.fft.fftn(ref.astype(cdt, copy=False), workers=wk)
+            B = scipy.fft.fftn(mov.astype(cdt, copy=False), workers=wk)
             P = A
         else:  # the caller's spectra: left alone
             A = ref.astype(cdt, copy=False)
@@ -229,15 +230,15 @@ def _register(p):
             with np.errstate(invalid="ignore"):  # NaN in an image: reported below
                 np.divide(out, magnitude, out=out)
 
-    _by_rows(cross_power, P.shape[0], nt)
+    _by_rows(cross_power, P.shape[0], nt, P.size)
     del A, B
 
     if half:
         # P is needed afterwards only to upsample: else the transform may reuse it
-        cc = scipy.fft.irfftn(P, s=shape, workers=nt, overwrite_x=p.upsample_factor == 1)
+        cc = scipy.fft.irfftn(P, s=shape, workers=wk, overwrite_x=p.upsample_factor == 1)
         peak = np.unravel_index(_argmax_abs_real(cc), shape)
     else:
-        cc = scipy.fft.ifftn(P, workers=nt, overwrite_x=p.upsample_factor == 1)
+        cc = scipy.fft.ifftn(P, workers=wk, overwrite_x=p.upsample_factor == 1)
         peak = np.unravel_index(int(np.argmax(np.abs(cc))), shape)
     cc_max = cdt.type(cc[peak])
     del cc
@@ -269,8 +270,8 @@ def _register(p):
         if p.space == "real":
             ref_img, mov_img = ref, mov
         else:
-            ref_img = scipy.fft.ifftn(ref, workers=nt)
-            mov_img = scipy.fft.ifftn(mov, workers=nt)
+            ref_img = scipy.fft.ifftn(ref, workers=wk)
+            mov_img = scipy.fft.ifftn(mov, workers=wk)
         shift = _disambiguate(ref_img, mov_img, shift)
 
     if np.isnan(cc_max) or np.isnan(amp_ref) or np.isnan(amp_mov):
@@ -310,11 +311,13 @@ def _masked_shift(ref, mov, ref_mask, mov_mask, overlap_ratio, nt):
     ma = mov_mask.astype(fdt)
     mb = ref_mask[flip].astype(fdt)
 
+    wk = _workers(nt, math.prod(fast))
+
     def spectrum(x):
-        return scipy.fft.rfftn(x, s=fast, workers=nt)
+        return scipy.fft.rfftn(x, s=fast, workers=wk)
 
     def back(X, Y):
-        return scipy.fft.irfftn(X * Y, s=fast, workers=nt, overwrite_x=True)[crop]
+        return scipy.fft.irfftn(X * Y, s=fast, workers=wk, overwrite_x=True)[crop]
 
     A, B, MA, MB = spectrum(a), spectrum(b), spectrum(ma), spectrum(mb)
     count = back(MA, MB)       # valid pixels shared at each lag
@@ -338,7 +341,7 @@ def _masked_shift(ref, mov, ref_mask, mov_mask, overlap_ratio, nt):
         np.fmax(vb, 0, out=vb)
         np.sqrt(np.multiply(va, vb, out=va), out=va)
 
-    _by_rows(moments, full[0], nt)
+    _by_rows(moments, full[0], nt, count.size)
     denom = var_a
     tol = 1e3 * eps * np.max(denom)
     least = overlap_ratio * np.max(count)
@@ -350,7 +353,7 @@ def _masked_shift(ref, mov, ref_mask, mov_mask, overlap_ratio, nt):
         np.clip(out, -1, 1, out=out)
         out[count[rows] < least] = 0
 
-    _by_rows(normalise, full[0], nt)
+    _by_rows(normalise, full[0], nt, count.size)
     peaks = np.argwhere(ncc == ncc.max())
     centre = peaks.mean(axis=0)
     ref_shape, mov_shape = np.array(ref.shape), np.array(mov.shape)
@@ -358,9 +361,10 @@ def _masked_shift(ref, mov, ref_mask, mov_mask, overlap_ratio, nt):
     return ref_shape - 1 - centre + (mov_shape - ref_shape) / 2
 
 
-def _by_rows(fn, n_rows, nt):
-    """``fn(rows)`` for bands of rows (slices of axis 0) on up to ``nt`` threads."""
-    parts = max(1, min(nt, n_rows // 64))
+def _by_rows(fn, n_rows, nt, elements):
+    """``fn(rows)`` for bands of rows (slices of axis 0) on up to ``nt`` threads
+    (one band when the ``elements`` they cover are too few to share)."""
+    parts = max(1, min(nt, n_rows)) if _workers(nt, elements) > 1 else 1
     edges = np.linspace(0, n_rows, parts + 1).astype(int)
     _run_parallel(fn, [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], parts)
 
@@ -440,7 +444,7 @@ def _upsampled_dft(P, shape, offsets, up, region, half, cdt, nt=1):
     def product(rows):
         np.matmul(P[rows][..., 1:1 + m], kt, out=first[rows])
 
-    _by_rows(product, P.shape[0], nt)
+    _by_rows(product, P.shape[0], nt, P.size)
     if half:
         mirror = first
         direct = mirror + P[..., :1] @ kl[:, :1].T
