@@ -24,6 +24,7 @@ from ._engine.config import get_num_threads, set_num_threads, threads, show_conf
 from ._engine.dispatch import choose_method, set_autotune, get_autotune
 from ._api.matrix import correlation_matrix
 from ._api.receptive_field import receptive_field
+from ._api.registration import phase_cross_correlation
 from ._api.include import get_include
 from ._api.matching import match_template, peaks
 from . import kernels, nn
@@ -46,6 +47,7 @@ __all__ = [
     "show_config",
     "correlation_matrix",
     "receptive_field",
+    "phase_cross_correlation",
     "get_include",
     "match_template",
     "peaks",

@@ -96,6 +96,18 @@ def settings() -> None:
     assert include and version
 
 
+def registration() -> None:
+    ref = np.random.default_rng(0).random((32, 32))
+    moved = np.roll(ref, (2, -3), axis=(0, 1))
+    shift: NDArray[np.floating[Any]]
+    error: np.floating[Any]
+    phasediff: np.floating[Any]
+    shift, error, phasediff = fastcorr.phase_cross_correlation(ref, moved)
+    fine = fastcorr.phase_cross_correlation(ref.astype(np.float32), moved, upsample_factor=10,
+                                            space="real", normalization=None, num_threads=1)
+    assert list(shift) == [-2.0, 3.0] and error >= 0 and abs(phasediff) < 1e-6 and fine[0].shape == (2,)
+
+
 def matching() -> None:
     rng = np.random.default_rng(1)
     image = rng.random((40, 50)).astype(np.float32)
@@ -114,6 +126,7 @@ def matching() -> None:
 
 if __name__ == "__main__":
     signal()
+    registration()
     layers()
     settings()
     matching()

@@ -103,8 +103,14 @@ def get_num_threads() -> int:
     ...     fastcorr.get_num_threads()
     1
     """
+    global _team_may_exist
     local = _local_threads.get()
-    return team_threads(_default_threads if local is None else local)
+    n = _default_threads if local is None else local
+    if n > 1:  # team_threads(n), inline: every plain call asks
+        if _serial_after_fork:
+            return 1
+        _team_may_exist = True
+    return n
 
 
 def set_num_threads(n: int) -> None:

@@ -472,6 +472,86 @@ def per_layer(value, name, n_layers, minimum=1):
     return [kernel_shape(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(items)]
 
 
+# ---------------------------------------------------------------- registration
+
+RegistrationSpace: TypeAlias = Literal["real", "fourier"]
+#: phase_cross_correlation's normalisation: 'phase' (phase correlation) or None (plain).
+RegistrationNormalization: TypeAlias = Literal["phase"] | None
+
+
+@dataclass
+class RegistrationProblem:
+    """A validated phase_cross_correlation call (masks: both None, or both boolean arrays)."""
+
+    reference: np.ndarray
+    moving: np.ndarray
+    upsample_factor: float
+    space: str
+    disambiguate: bool
+    normalization: str | None
+    num_threads: int
+    reference_mask: np.ndarray | None = None
+    moving_mask: np.ndarray | None = None
+    overlap_ratio: float = 0.3
+
+
+def _mask_arg(mask, name, shape, image):
+    try:
+        arr = np.asarray(mask)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be an array of booleans: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of booleans (True on valid pixels), got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have {image}'s shape {shape}, got {arr.shape}")
+    return arr.astype(bool)
+
+
+def registration_args(reference_image, moving_image, upsample_factor, space, disambiguate,
+                      reference_mask, moving_mask, overlap_ratio, normalization, num_threads):
+    """Check phase_cross_correlation's arguments (scikit-image's rules, errors naming the argument)."""
+    ref = as_array(reference_image, "reference_image")
+    mov = as_array(moving_image, "moving_image")
+    if ref.ndim < 1:
+        raise ValueError(f"reference_image must be at least 1-D, got a {ref.ndim}-D array")
+    masked = reference_mask is not None or moving_mask is not None
+    if masked and moving_mask is not None and mov.ndim != ref.ndim:
+        raise ValueError(
+            f"moving_image must have as many dimensions as reference_image ({ref.ndim}), got {mov.ndim}"
+        )
+    if mov.shape != ref.shape and not (masked and moving_mask is not None):
+        raise ValueError(
+            f"moving_image must have reference_image's shape {ref.shape}, got {mov.shape}"
+            + (" (images of different shapes need a moving_mask)" if masked else "")
+        )
+    if ref.size == 0 or mov.size == 0:
+        raise ValueError(f"reference_image and moving_image must not be empty, got shapes {ref.shape}, {mov.shape}")
+    if isinstance(upsample_factor, bool) or not isinstance(upsample_factor, numbers.Real):
+        raise TypeError(f"upsample_factor must be a number >= 1, got {upsample_factor!r}")
+    if not (math.isfinite(upsample_factor) and upsample_factor >= 1):
+        raise ValueError(f"upsample_factor must be a finite number >= 1, got {upsample_factor!r}")
+    if not isinstance(space, str) or space.lower() not in ("real", "fourier"):
+        raise ValueError(f"space must be 'real' or 'fourier' (any case), got {space!r}")
+    if normalization is not None and normalization != "phase":
+        raise ValueError(f"normalization must be 'phase' or None, got {normalization!r}")
+    if isinstance(overlap_ratio, bool) or not isinstance(overlap_ratio, numbers.Real):
+        raise TypeError(f"overlap_ratio must be a number, got {overlap_ratio!r}")
+    if not math.isfinite(overlap_ratio):
+        raise ValueError(f"overlap_ratio must be finite, got {overlap_ratio!r}")
+    rmask = mmask = None
+    if masked:
+        if reference_mask is None:
+            raise ValueError("reference_mask must be given when moving_mask is (True on valid pixels)")
+        rmask = _mask_arg(reference_mask, "reference_mask", ref.shape, "reference_image")
+        mmask = rmask if moving_mask is None else _mask_arg(moving_mask, "moving_mask", mov.shape, "moving_image")
+        for name, arr in (("reference_image", ref), ("moving_image", mov)):
+            if arr.dtype.kind == "c":
+                raise ValueError(f"{name} is complex: masked registration needs real images")
+    nthreads = resolve_threads(num_threads)
+    return RegistrationProblem(ref, mov, float(upsample_factor), space.lower(), bool(disambiguate),
+                               normalization, nthreads, rmask, mmask, float(overlap_ratio))
+
+
 # --- template matching (match_template, peaks) --------------------------------
 
 #: OpenCV's TM_* methods, in the order of their integer constants 0-5.
