@@ -21,7 +21,9 @@ EXTENSIONS = [
     "methods.separable",
     "methods.fft_kernels",
     "methods.window",
+    "methods.normalized",
     "_engine.plain_call",
+    "_engine.pointwise",
 ]
 PKG_DIR = os.path.join("src", "fastcorr")
 PACKAGES = ["fastcorr", "fastcorr._api", "fastcorr._engine", "fastcorr.methods", "fastcorr._cli"]

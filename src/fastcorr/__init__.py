@@ -27,6 +27,7 @@ from ._api.receptive_field import receptive_field
 from ._api.registration import phase_cross_correlation
 from ._api.include import get_include
 from ._api.matching import match_template, peaks
+from ._api.normalized import normalized_convolution
 from . import kernels, nn
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "get_include",
     "match_template",
     "peaks",
+    "normalized_convolution",
     "kernels",
     "nn",
 ]

@@ -58,11 +58,13 @@ from ._engine.validate import (
     Scalar,
     SignalMethod,
     as_array,
+    kernel_sum_check,
     match_template_args,
+    normalized_args,
     signal_args,
 )
 
-__all__ = ["correlate2d", "convolve2d", "conv2d", "match_template"]
+__all__ = ["correlate2d", "convolve2d", "conv2d", "match_template", "normalized_convolution"]
 _LAYOUTS = ("seams", "input")
 #: The ``chunks`` choices: how the result is chunked in space.
 _Layout: TypeAlias = Literal["seams", "input"]
@@ -750,6 +752,88 @@ def match_template(image: da.Array | ArrayLike, template: da.Array | ArrayLike,
         The scores, lazily: equal to the in-memory result (each chunk's
         windows see exactly the pixels they see in memory), of its shape
         and dtype.
+# normalized_convolution (astropy.convolution.convolve semantics)
+
+
+def _edge_index(idx, n):
+    """astropy's 'extend': positions beyond an edge read the edge sample."""
+    return np.clip(idx, 0, n - 1)
+
+
+def _check_certainty_block(block):
+    """A certainty chunk, checked as the in-memory function checks it."""
+    if block.size and not (np.min(block) >= 0 and np.max(block) <= 1):
+        bad = block[~((block >= 0) & (block <= 1))]
+        raise ValueError(f"certainty must hold values in [0, 1] (0: missing, 1: certain), got {bad.flat[0]!r}")
+    return block
+
+
+def _normalized_block(ext, *, kernel, stacked, fill_value, kwargs, threads, explicit):
+    """One output chunk: the in-memory normalized convolution of an input
+    chunk with its halo, where the kernel fits (boundary None), cut out.
+
+    ``stacked``: ``ext`` holds the data and the certainty (NaN outside the
+    image with a fill boundary: the fill value there, of certainty 1, or 0
+    when the fill value is NaN); the result and its certainty are returned
+    stacked the same way.
+    """
+    n = _runtime_threads(threads, explicit)
+    kh, kw = kernel.shape
+    if stacked:
+        data, cert = ext[0], ext[1]
+        outside = np.isnan(cert)
+        if outside.any():
+            data = np.where(outside, fill_value, data)
+            cert = np.where(outside, 0.0 if np.isnan(fill_value) else 1.0, cert)
+    else:
+        data, cert = ext, None
+    y, c = fastcorr.normalized_convolution(data, kernel, cert, boundary=None, fill_value=fill_value,
+                                           return_certainty=True, num_threads=n, **kwargs)
+    inner = (slice(kh // 2, kh // 2 + ext.shape[-2] - kh + 1), slice(kw // 2, kw // 2 + ext.shape[-1] - kw + 1))
+    if stacked:
+        return np.stack([y[inner], c[inner].astype(y.dtype, copy=False)])
+    return y[inner]
+
+
+def normalized_convolution(data, kernel, certainty=None, *, boundary="fill", fill_value=0.0,
+                           nan_treatment="interpolate", normalize_kernel=True, preserve_nan=False,
+                           normalization_zero_tol=1e-8, return_certainty=False, chunks="seams",
+                           method="auto", num_threads=None):
+    """Normalized convolution of a chunked 2-D image, as :func:`fastcorr.normalized_convolution`.
+
+    Parameters
+    ----------
+    data : dask.array.Array or array_like, 2-D
+        The image, with NaN for missing pixels; may be chunked along both axes.
+    kernel : array_like, 2-D
+        In memory (a dask array is computed first).
+    certainty : dask.array.Array or array_like, optional
+        Shaped like ``data``, in [0, 1] (checked chunk by chunk when computed).
+    boundary, fill_value, nan_treatment, normalize_kernel, preserve_nan, normalization_zero_tol
+        As :func:`fastcorr.normalized_convolution`: the edges of the image
+        (not of each chunk) follow the boundary rule.
+    return_certainty : bool
+        Also return the output certainty, as a second dask array.
+    chunks : {'seams', 'input'}
+        The result's chunks, as in :func:`correlate2d`.
+    method, num_threads
+        Passed to :func:`fastcorr.normalized_convolution` for each chunk
+        (threads as in :func:`correlate2d`).
+
+    Returns
+    -------
+    result : dask.array.Array
+        Lazy, equal to the in-memory result whatever the chunks.
+    certainty : dask.array.Array
+        Only with ``return_certainty=True``.
+
+    Notes
+    -----
+    Each output chunk is computed from its input chunk and a halo of half a
+    kernel, so chunks only decide whether a kernel that cannot be
+    normalised (a zero-sum kernel, ``normalize_kernel=False``) meets a
+    missing pixel: that raises ValueError when the chunk is computed rather
+    than when the function is called.
 
     Examples
     --------
@@ -810,3 +894,86 @@ def match_template(image: da.Array | ArrayLike, template: da.Array | ArrayLike,
     fill = xs.dtype.type(constant_values)
     y = _halo_map(xs, plans, func, out_chunks, xs.dtype, meta, fill, "fastcorr-match_template")
     return y if p.stacked else y[0]
+    >>> x = np.random.default_rng(0).random((40, 50))
+    >>> x[x < 0.2] = np.nan
+    >>> k = np.ones((5, 5))
+    >>> y = fastcorr.dask.normalized_convolution(da.from_array(x, chunks=16), k, boundary='extend')
+    >>> np.allclose(y.compute(), fastcorr.normalized_convolution(x, k, boundary='extend'), rtol=1e-12)
+    True
+    """
+    x = _as_dask(data, "data")
+    layout = _check_layout(chunks)
+    k = _as_kernel(kernel, "kernel", None)
+    if x.ndim != 2:
+        raise ValueError(f"data must be a 2-D array, got shape {x.shape}")
+    c = None
+    if certainty is not None:
+        c = certainty if isinstance(certainty, da.Array) else da.asarray(np.asarray(certainty))
+        if c.shape != x.shape:
+            raise ValueError(f"certainty must have the shape of data {x.shape}, got {c.shape}")
+    # Every argument check on zero-memory stand-ins, without touching the data.
+    p = normalized_args(_proxy(x.shape, x.dtype), k, None if c is None else _proxy(c.shape, c.dtype), boundary,
+                        fill_value, nan_treatment, normalize_kernel, preserve_nan, normalization_zero_tol,
+                        return_certainty, method, num_threads)
+    if p.normalize_kernel:
+        kernel_sum_check(float(np.sum(p.kernel, dtype=np.float64)), p.zero_tol, False)
+    k = p.kernel
+    dtype = p.dtype
+    kwargs = dict(nan_treatment=nan_treatment, normalize_kernel=p.normalize_kernel, preserve_nan=p.preserve_nan,
+                  normalization_zero_tol=p.zero_tol, method=method)
+
+    if x.size == 0:
+        y = da.zeros(x.shape, dtype=p.out_dtype)
+        return (y, da.zeros(x.shape, dtype=dtype)) if p.return_certainty else y
+    x = x.astype(dtype)
+    stacked = c is not None or p.return_certainty
+    fill = p.fill_value
+    if stacked:
+        c = da.ones_like(x) if c is None else c.astype(dtype).map_blocks(_check_certainty_block, dtype=dtype)
+        c = c.rechunk(x.chunks)
+        x = da.stack([x, c]).rechunk({0: 2})
+        fill = np.nan  # marks the outside in the certainty (which is never NaN inside)
+
+    code = {"fill": 0, None: 0, "wrap": 1}.get(boundary)
+    plans = []
+    out_chunks = list(x.chunks[:-2])
+    for i, axis in enumerate((x.ndim - 2, x.ndim - 1)):
+        kk, n = k.shape[i], x.shape[axis]
+        left = kk // 2  # output p reads input p - left ... p - left + kk - 1 (scipy's 'same' centring)
+        if layout == "seams":
+            shifts, edges = (left - (kk - 1), left), boundary == "wrap"
+        else:
+            shifts, edges = (0,), False
+        oc = _out_chunks(x.chunks[axis], n, shifts, 1, kk - 1, edges)
+        out_chunks.append(oc)
+        if boundary == "extend":
+            index_map = functools.partial(_edge_index, n=n)
+        else:
+            index_map = functools.partial(extended_index, n=n, boundary=code)
+        plans.append(_axis_plan(
+            x.chunks[axis], oc, lambda a, b, left=left, kk=kk: np.arange(a - left, b - left + kk - 1), index_map,
+        ))
+    threads, explicit = _block_threads(num_threads, int(np.prod([len(ch) for ch in out_chunks])))
+    func = functools.partial(_normalized_block, kernel=k, stacked=stacked, fill_value=p.fill_value, kwargs=kwargs,
+                             threads=threads, explicit=explicit)
+    meta = np.empty((0,) * x.ndim, dtype=dtype)
+    y = _halo_map(x, plans, func, out_chunks, dtype, meta, dtype.type(fill), "fastcorr-normalized_convolution")
+    cert = None
+    if stacked:
+        y, cert = y[0], y[1]
+    if boundary is None:
+        # Only where the kernel fits inside the image; zeros around (and NaN
+        # at missing pixels there with preserve_nan), as in memory.
+        kh, kw = k.shape
+        rows, cols = da.arange(y.shape[0], chunks=y.chunks[0]), da.arange(y.shape[1], chunks=y.chunks[1])
+        inside = (((rows >= kh // 2) & (rows < y.shape[0] - (kh - 1 - kh // 2)))[:, None]
+                  & ((cols >= kw // 2) & (cols < y.shape[1] - (kw - 1 - kw // 2)))[None, :])
+        y = da.where(inside, y, 0)
+        if p.preserve_nan:
+            src = x[0] if stacked else x
+            lost = da.isnan(src) | (x[1] == 0) if stacked else da.isnan(src)
+            y = da.where(lost.rechunk(y.chunks), np.nan, y)
+        if cert is not None:
+            cert = da.where(inside, cert, 0)
+    y = y.astype(p.out_dtype)
+    return (y, cert) if p.return_certainty else y

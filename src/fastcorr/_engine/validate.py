@@ -740,3 +740,148 @@ def peaks_args(scores, num_peaks, min_distance, threshold, subpixel, minimize):
     if not isinstance(minimize, (bool, np.bool_)):
         raise TypeError(f"minimize must be True or False, got {minimize!r}")
     return PeaksProblem(s, num_peaks, min_distance, threshold, subpixel, bool(minimize))
+# --- normalized_convolution (astropy.convolution.convolve semantics) ----------
+
+#: astropy's boundary rules, and the engine's boundary code each runs on
+#: ('extend' and None are laid out by the caller: see fastcorr._engine.normalized).
+NORMALIZED_BOUNDARIES = (None, "fill", "wrap", "extend")
+NAN_TREATMENTS = ("interpolate", "fill")
+#: astropy refuses to normalise a kernel whose sum is below this (its
+#: ``1 / MAX_NORMALIZATION``), whatever ``normalization_zero_tol`` says.
+MIN_NORMALIZABLE_SUM = 1.0 / 100
+
+
+@dataclass
+class NormalizedProblem:
+    """A validated normalized_convolution call.
+
+    ``data`` is in the compute dtype (float32 or float64), C-contiguous, and
+    may be the caller's own array (never written); ``certainty`` is None
+    (every pixel certain but NaN ones) or an array of the compute dtype in
+    [0, 1]; ``kernel`` is finite, in the compute dtype.
+    """
+
+    data: np.ndarray
+    kernel: np.ndarray
+    certainty: object
+    boundary: object
+    fill_value: float
+    nan_treatment: str
+    normalize_kernel: bool
+    preserve_nan: bool
+    zero_tol: float
+    return_certainty: bool
+    method: str
+    num_threads: int
+    dtype: np.dtype  # compute dtype
+    out_dtype: np.dtype  # result dtype
+
+
+def _flag(value, name):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def _real_array(value, name):
+    arr = as_array(value, name)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} has complex dtype {arr.dtype}; normalized_convolution takes real data")
+    return arr
+
+
+def normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment, normalize_kernel,
+                    preserve_nan, normalization_zero_tol, return_certainty, method, num_threads):
+    """Validate the arguments of ``normalized_convolution``.
+
+    A masked array's masked pixels count as missing (certainty 0), as in
+    astropy. Every check happens here, before any work.
+    """
+    mask = None
+    if isinstance(data, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(data) if np.ma.is_masked(data) else None
+        data = data.data
+    x = _real_array(data, "data")
+    if x.ndim not in (1, 2, 3):
+        raise ValueError(f"data must be a 1-D, 2-D or 3-D array, got {x.ndim}-D with shape {x.shape}")
+    if isinstance(kernel, np.ma.MaskedArray) and np.ma.is_masked(kernel):
+        raise ValueError("kernel is a masked array with masked values; fill them first (kernel.filled(0))")
+    k = _real_array(kernel, "kernel")
+    if k.ndim != x.ndim:
+        raise ValueError(
+            f"kernel must have as many dimensions as data ({x.ndim}-D), got {k.ndim}-D with shape {k.shape}"
+        )
+    if k.size == 0:
+        raise ValueError(f"kernel must not be empty, got shape {k.shape}")
+    if boundary is None and any(n < m for n, m in zip(x.shape, k.shape)):
+        raise ValueError(
+            f"boundary=None computes only where the kernel fits inside data: kernel of shape {k.shape} "
+            f"does not fit in data of shape {x.shape}; use boundary 'fill', 'wrap' or 'extend'"
+        )
+    if boundary is not None and (not isinstance(boundary, str) or boundary not in NORMALIZED_BOUNDARIES):
+        raise ValueError(f"boundary must be one of None, 'fill', 'wrap', 'extend', got {boundary!r}")
+    choice(nan_treatment, "nan_treatment", NAN_TREATMENTS)
+    if isinstance(fill_value, (bool, np.bool_)) or not isinstance(fill_value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"fill_value must be a real number (NaN allowed), got {fill_value!r}")
+    fill_value = float(fill_value)
+    normalize_kernel = _flag(normalize_kernel, "normalize_kernel")
+    preserve_nan = _flag(preserve_nan, "preserve_nan")
+    return_certainty = _flag(return_certainty, "return_certainty")
+    if isinstance(normalization_zero_tol, bool) or not isinstance(normalization_zero_tol, numbers.Real):
+        raise TypeError(f"normalization_zero_tol must be a real number, got {normalization_zero_tol!r}")
+    zero_tol = float(normalization_zero_tol)
+    if not (zero_tol >= 0 and math.isfinite(zero_tol)):
+        raise ValueError(f"normalization_zero_tol must be finite and >= 0, got {normalization_zero_tol!r}")
+    choice(method, "method", SIGNAL_METHODS)
+    nthreads = resolve_threads(num_threads)
+
+    kind, size = x.dtype.kind, x.dtype.itemsize
+    if kind == "f":
+        out_dtype = x.dtype
+        dtype = np.dtype(np.float32 if size <= 4 else np.float64)
+    else:  # integers
+        out_dtype = dtype = np.dtype(np.float64)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    k = np.ascontiguousarray(k, dtype=dtype)
+    if not np.isfinite(k).all():
+        raise ValueError(
+            "kernel holds NaN or inf; normalized_convolution needs a finite kernel "
+            "(astropy's convolve returns NaN everywhere for such a kernel)"
+        )
+
+    c = None
+    if certainty is not None:
+        try:
+            carr = np.asarray(certainty)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"certainty must be array-like of numbers in [0, 1]: {exc}") from None
+        if carr.dtype.kind != "b":  # a boolean mask of the valid pixels is a certainty too
+            carr = _real_array(carr, "certainty")
+        if carr.shape != x.shape:
+            raise ValueError(f"certainty must have the shape of data {x.shape}, got {carr.shape}")
+        c = np.ascontiguousarray(carr, dtype=dtype)
+        if c.size and not (np.min(c) >= 0 and np.max(c) <= 1):  # NaN fails both
+            bad = c[~((c >= 0) & (c <= 1))]
+            raise ValueError(
+                f"certainty must hold values in [0, 1] (0: missing, 1: certain), got {bad.flat[0]!r}"
+                + (f" and {bad.size - 1} more outside [0, 1]" if bad.size > 1 else "")
+            )
+    if mask is not None:
+        keep = (~mask).astype(dtype)
+        c = keep if c is None else c * keep
+    return NormalizedProblem(x, k, c, boundary, fill_value, nan_treatment, normalize_kernel, preserve_nan,
+                             zero_tol, return_certainty, method, nthreads, dtype, np.dtype(out_dtype))
+
+
+def kernel_sum_check(total, zero_tol, interpolating):
+    """astropy's rule: a kernel that must be normalised (or interpolate
+    missing pixels) must not sum to (nearly) zero: ValueError naming kernel."""
+    if total < MIN_NORMALIZABLE_SUM or abs(total) <= zero_tol:
+        why = ("nan_treatment='interpolate' divides by the kernel's weights over the certain pixels"
+               if interpolating else "normalize_kernel=True divides by it")
+        raise ValueError(
+            f"kernel sums to {total!r}, too close to zero (or negative) to be normalised: {why}. "
+            f"A kernel must sum to at least {MIN_NORMALIZABLE_SUM} and more than "
+            f"normalization_zero_tol here; for a zero-sum kernel use normalize_kernel=False"
+            + (" and nan_treatment='fill'" if interpolating else "")
+        )

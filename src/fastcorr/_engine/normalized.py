@@ -1,0 +1,390 @@
+"""Normalized convolution: the plan and driver of ``normalized_convolution``.
+
+Knutsson's normalized convolution of order 0 is two convolutions with the
+same kernel,
+
+    out = conv(c * x, k) / conv(c, k),       certainty = conv(c, k) / sum(k),
+
+where ``c`` is the certainty of each pixel: 0 for a missing pixel (NaN in
+the data, a 0 in the certainty map, a masked pixel), 1 for a certain one,
+anything between for a weight. With a binary ``c`` this is what
+``astropy.convolution.convolve`` computes with ``nan_treatment='interpolate'``
+(the kernel's weights renormalised over the valid pixels under it), and this
+module follows astropy in every detail it decides (see
+``fastcorr._api.normalized``).
+
+Both convolutions are offset correlations (``fastcorr._engine.geometry``) with
+the flipped kernel, run by the dispatcher on whichever method it picks for
+them (the FFT method keeps the kernel's spectrum between the two). A missing
+pixel's value is replaced by 0 *before* it is correlated (its product with a
+certainty of 0 would be NaN for a NaN pixel), so a NaN never reaches any
+method: no method can spread it to the neighbours.
+
+Boundaries: 'fill' and 'wrap' are the engine's own boundary codes (a fill
+value outside the image has certainty 1, or 0 when it is NaN); 'extend'
+(astropy's name for repeating the edge sample) pads the image by half a
+kernel first; None correlates only where the kernel fits (a 'valid'
+correlation) and leaves zeros around it. 1-D data run as 1 x n images; 3-D
+data as sums of 2-D correlations over the kernel's planes.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from . import costmodel, dispatch
+from .dispatch import _finite as _all_finite
+from .validate import kernel_sum_check
+
+__all__ = ["solve"]
+
+#: Where no certain pixel is under the kernel, conv(c, k) is exactly 0 on
+#: the direct and im2col methods, but the FFT method leaves its rounding
+#: there: at most 3.9 eps * sum|k| measured (float32 and float64, images
+#: 200²-1024², kernels 9²-101², box / Gaussian / random, 5-90% missing;
+#: 2.7-22 eps * sum|k| on its other outputs). So a denominator within
+#: FFT_ZERO_ULPS * eps * sum|k| of zero counts as zero after the FFT method
+#: (and the separable one, whose factors of a kernel with zero taps are
+#: only nearly zero there).
+FFT_ZERO_ULPS = 64
+
+
+class _Geometry:
+    """Where the correlations read and write, for one boundary rule.
+
+    ``src(a, fill)`` lays out an input array for the engine (padded by its
+    edge samples for 'extend'); the correlation then has output ``shape``,
+    offsets ``offsets`` and engine boundary ``code``. ``inner`` selects the
+    part of a data-shaped array the output covers (all of it but with
+    boundary None).
+    """
+
+    def __init__(self, shape, kshape, boundary):
+        left = tuple(k // 2 for k in kshape)  # scipy's 'same' centring of the flipped kernel
+        right = tuple(k - 1 - l for k, l in zip(kshape, left))
+        self.boundary = boundary
+        self.left, self.right = left, right
+        self.code = 1 if boundary == "wrap" else 0
+        if boundary in ("fill", "wrap"):
+            self.shape, self.offsets = tuple(shape), tuple(-l for l in left)
+            self.inner = tuple(slice(None) for _ in shape)
+        elif boundary == "extend":
+            self.shape, self.offsets = tuple(shape), (0,) * len(shape)
+            self.inner = tuple(slice(None) for _ in shape)
+        else:  # None: where the kernel fits inside the data
+            self.shape = tuple(n - k + 1 for n, k in zip(shape, kshape))
+            self.offsets = (0,) * len(shape)
+            self.inner = tuple(slice(l, l + m) for l, m in zip(left, self.shape))
+
+    def src(self, a):
+        if self.boundary != "extend":
+            return a
+        return np.pad(a, tuple(zip(self.left, self.right)), mode="edge")
+
+
+def _method_for(src, wf, shape, code, dtype, method, nthreads):
+    if method != "auto":
+        return method
+    return dispatch.choose_offset_method(src, wf, shape, code, dtype, nthreads)
+
+
+def _correlate(src, wf, geo, fill, dtype, method, nthreads, used):
+    """Offset correlation of a laid-out input with the flipped kernel.
+
+    2-D: one engine call. 3-D: the sum over the kernel's planes of 2-D
+    correlations of the input's planes (the first axis extended by the same
+    boundary rule). ``used`` collects the methods that ran.
+    """
+    dtype = np.dtype(dtype)
+    fill = dtype.type(fill)
+    if src.ndim == 2:
+        m = _method_for(src, wf, geo.shape, geo.code, dtype, method, nthreads)
+        used.add(m)
+        return dispatch.correlate_offset(src, wf, geo.shape, geo.offsets, geo.code, fill, dtype, m, nthreads)
+    nz = src.shape[0]
+    shape2, offs2 = geo.shape[1:], geo.offsets[1:]
+    out = np.zeros(geo.shape, dtype=dtype)
+    for d in range(wf.shape[0]):
+        plane_k = np.ascontiguousarray(wf[d])
+        ksum_d = None
+        m = None
+        for z in range(geo.shape[0]):
+            zi = z + geo.offsets[0] + d
+            if geo.code == 1:
+                zi %= nz
+            elif not 0 <= zi < nz:  # outside along the first axis: every sample is the fill
+                if fill:
+                    if ksum_d is None:
+                        ksum_d = plane_k.sum(dtype=dtype)
+                    out[z] += fill * ksum_d
+                continue
+            plane = src[zi]
+            if m is None:
+                m = _method_for(plane, plane_k, shape2, geo.code, dtype, method, nthreads)
+                used.add(m)
+            out[z] += dispatch.correlate_offset(plane, plane_k, shape2, offs2, geo.code, fill, dtype, m, nthreads)
+    return out
+
+
+def _spread_nan(bad, kshape, geo, nthreads):
+    """Where the kernel's rectangle touches a pixel flagged in ``bad`` (or,
+    with a fill boundary, the outside): a box count, exact in float64."""
+    ones = np.ones(kshape)
+    src = geo.src(np.ascontiguousarray(bad, dtype=np.float64))
+    fill = 1.0 if geo.boundary == "fill" else 0.0
+    count = _correlate(src, ones, geo, fill, np.float64, "auto", nthreads, set())
+    return count > 0.5
+
+
+def solve(p):
+    """Run a validated call (``fastcorr._engine.validate.NormalizedProblem``).
+
+    Returns the result, or the pair (result, certainty) when
+    ``p.return_certainty``.
+    """
+    x, k, c = p.data, p.kernel, p.certainty
+    dtype = p.dtype
+    if x.size == 0:
+        out = np.zeros(x.shape, p.out_dtype)
+        return (out, np.zeros(x.shape, dtype)) if p.return_certainty else out
+    flat = x.ndim == 1
+    if flat:  # a 1 x n image
+        x, k = x[None], k[None]
+        c = None if c is None else c[None]
+    out, cert = _solve(x, k, c, p)
+    if flat:
+        out, cert = out[0], (None if cert is None else cert[0])
+    out = out.astype(p.out_dtype, copy=False)
+    return (out, cert) if p.return_certainty else out
+
+
+def _solve(x, k, c, p):
+    dtype = p.dtype
+    fill_nan = math.isnan(p.fill_value)
+    ksum = float(np.sum(k, dtype=np.float64))
+    wf = np.ascontiguousarray(k[(slice(None, None, -1),) * k.ndim])
+    geo = _Geometry(x.shape, k.shape, p.boundary)
+    interpolate = p.nan_treatment == "interpolate"
+    # nan_treatment='fill' with a NaN fill_value: astropy's missing pixels
+    # (and the outside, with a fill boundary) are NaN values, which spread
+    # over every output whose kernel reaches them. They are correlated as
+    # 0 (so no method spreads them further) and the NaN put back after.
+    spread = not interpolate and fill_nan
+
+    miss_value, miss_cert = (0.0, 0.0) if interpolate else ((0.0 if spread else p.fill_value), 1.0)
+    miss_centre = np.nan if interpolate else p.fill_value
+    if interpolate:
+        fill_x, fill_c = (0.0, 0.0) if fill_nan else (p.fill_value, 1.0)
+    else:
+        fill_x, fill_c = (0.0 if spread else p.fill_value), 1.0
+
+    factors = None if spread else _fused_factors(x, wf, geo, dtype, ksum, p)
+    if factors is not None:
+        return _solve_fused(x, c, k, factors, geo, ksum, fill_x * fill_c, fill_c, miss_value, miss_cert,
+                            miss_centre, p)
+
+    # The correlations' inputs: c * x and c, a missing pixel's value never
+    # read (interpolate: value 0, certainty 0; fill: fill_value, certainty 1).
+    if c is None and interpolate and _all_finite(x):
+        missing = partial = 0  # nothing to prepare (the common case without holes)
+        prod = cert_in = None
+    else:
+        prod, cert_in = np.empty_like(x), np.empty_like(x)
+        missing, partial = _prepare(x, c, prod, cert_in, miss_value, miss_cert)
+    if interpolate:
+        weighted = bool(missing or partial or (p.boundary == "fill" and fill_nan))
+    else:
+        weighted = bool(partial)
+    if p.normalize_kernel or weighted:
+        kernel_sum_check(ksum, p.zero_tol, weighted)
+    if weighted and cert_in is None:  # a NaN fill around complete data
+        prod, cert_in = x, np.ones_like(x)
+
+    cert = None
+    nans = 0
+    if not weighted:
+        out = _correlate(geo.src(x if prod is None else prod), wf, geo, fill_x, dtype, p.method,
+                         p.num_threads, set())
+        if p.normalize_kernel:
+            out /= dtype.type(ksum)
+        if p.return_certainty:
+            cert = np.ones(geo.shape, dtype)
+    else:
+        num = _correlate(geo.src(prod), wf, geo, fill_x * fill_c, dtype, p.method, p.num_threads, set())
+        used_den = set()
+        den = _correlate(geo.src(cert_in), wf, geo, fill_c, dtype, p.method, p.num_threads, used_den)
+        zt = 0.0
+        if used_den & {"fft", "separable"}:
+            zt = FFT_ZERO_ULPS * np.finfo(dtype).eps * float(np.abs(k).sum(dtype=np.float64))
+        xs = x if p.boundary is not None else np.ascontiguousarray(x[geo.inner])
+        cs = c if c is None or p.boundary is not None else np.ascontiguousarray(c[geo.inner])
+        nans = _finish(num, den, xs, cs, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
+                       p.preserve_nan, p.return_certainty, 1.0 / ksum)
+        out = num
+        if p.return_certainty:
+            cert = den
+
+    if spread and (missing or p.boundary == "fill"):
+        out[_spread_nan(_missing(x, c), k.shape, geo, p.num_threads)] = np.nan
+
+    if p.boundary is None:
+        full = np.zeros(x.shape, dtype)
+        full[geo.inner] = out
+        out = full
+        if cert is not None:
+            full = np.zeros(x.shape, dtype)
+            full[geo.inner] = cert
+            cert = full
+    if p.preserve_nan and missing and (p.boundary is None or not weighted):
+        out[_missing(x, c)] = np.nan
+    if interpolate and weighted and nans:
+        _warn_holes(p, 5)
+    return out, cert
+
+
+def _warn_holes(p, stacklevel):
+    """astropy's warning when NaN outputs remain (unless asked for);
+    ``stacklevel`` points at the caller of normalized_convolution."""
+    if not p.preserve_nan and not p.return_certainty:
+        warnings.warn(
+            "normalized_convolution: some outputs have no certain pixel under the kernel and are NaN "
+            "(a hole in the data larger than the kernel); use a larger kernel to fill them, or "
+            "return_certainty=True to see where",
+            RuntimeWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def _fused_factors(x, wf, geo, dtype, ksum, p):
+    """The factors (u, v) of the flipped kernel when the fused method serves
+    the call, else None.
+
+    It serves 2-D calls with a kernel of rank 1 that can be normalised, on
+    method 'separable', or on 'auto' unless the dispatcher would run the
+    FFT method for the same correlation (large kernels).
+    """
+    if x.ndim != 2 or p.method not in ("auto", "separable") or _fused is None:
+        return None
+    try:
+        kernel_sum_check(ksum, p.zero_tol, False)
+    except ValueError:
+        return None  # the composed path decides (it raises only if it must divide)
+    factors = _rank1(wf, dtype)
+    if factors is None:
+        return None
+    if p.method == "auto" and not _fused_beats_fft(x.shape, wf.shape, geo.shape, geo.code, dtype, p.num_threads):
+        return None
+    return factors
+
+
+#: 'auto' runs the fused method unless the cost model's estimate for one
+#: separable correlation exceeds this many times its estimate for one FFT
+#: correlation. Two FFT correlations and their passes cost more than the
+#: fused sweep's two separable ones (1024², 5% NaN, Gaussian kernels, 2
+#: threads, ms fused / FFT): float32 31x31 3.4 / 15.7, 101x101 12.5 / 15.4
+#: (the model's ratio 1.20); float64 101x101 23.7 / 36.2 (ratio 0.99). The
+#: FFT's time barely grows with the kernel, the sweep's linearly: they meet
+#: near 120 (float32) and 150 (float64), where the model's ratio is ~1.4.
+FUSED_OVER_FFT = 1.4
+
+_fused_plans = {}
+
+
+def _fused_beats_fft(shape, kshape, out_shape, code, dtype, nthreads):
+    key = (shape, kshape, out_shape, code, dtype.char, nthreads, costmodel._generation)
+    hit = _fused_plans.get(key)
+    if hit is None:
+        est = dispatch.candidates(_Shape(shape), _Shape(kshape), out_shape, code, dtype, nthreads)
+        sep, fft = est.get("separable"), est.get("fft")
+        hit = sep is None or fft is None or sep <= FUSED_OVER_FFT * fft
+        if len(_fused_plans) > 4096:
+            _fused_plans.clear()
+        _fused_plans[key] = hit
+    return hit
+
+
+class _Shape:
+    """Stands for an array where only its shape is read (the cost model's estimates)."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+
+def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_cert, miss_centre, p):
+    """Both correlations and the pointwise passes in one sweep
+    (``fastcorr.methods.normalized``), for a rank-1 kernel."""
+    dtype = p.dtype
+    u, v = factors
+    full = p.boundary is not None
+    alloc = np.empty if full else np.zeros
+    out = alloc(x.shape, dtype)
+    cert = alloc(x.shape, dtype) if p.return_certainty else None
+    if p.boundary == "extend":  # no padded copy: the method repeats the edge samples itself
+        offsets, edge = tuple(-l for l in geo.left), _fused.EDGE_EXTEND
+    else:
+        offsets, edge = geo.offsets, (_fused.EDGE_WRAP if p.boundary == "wrap" else _fused.EDGE_FILL)
+    centre = (0, 0) if full else geo.left
+    zt = FFT_ZERO_ULPS * np.finfo(dtype).eps * float(np.abs(k).sum(dtype=np.float64))
+    nans = _fused.normalized_rank1(x, c, u, v, out, cert, geo.shape, offsets, centre, edge, fill_p, fill_c,
+                                   miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
+                                   p.preserve_nan, 1.0 / ksum, p.num_threads)
+    if not full and p.preserve_nan:
+        out[_missing(x, c)] = np.nan  # the zeros around too
+    if p.nan_treatment == "interpolate" and nans:
+        _warn_holes(p, 6)
+    return out, cert
+
+
+def _missing(x, c):
+    missing = np.isnan(x)
+    if c is not None:
+        missing |= c == 0
+    return missing
+
+
+def _prepare_numpy(x, c, prod, cert, miss_value, miss_cert):
+    """:func:`fastcorr._engine.pointwise.prepare` in numpy (an uncompiled tree)."""
+    missing = _missing(x, c)
+    c1 = np.ones_like(x) if c is None else c
+    with np.errstate(invalid="ignore", over="ignore"):
+        prod[...] = np.where(missing, miss_value * miss_cert, x * c1)
+    cert[...] = np.where(missing, miss_cert, c1)
+    return int(missing.sum()), int(((c1 > 0) & (c1 < 1) & ~missing).sum())
+
+
+def _finish_numpy(num, den, x, c, zero_tol, scale, miss_centre, preserve_nan, want_cert, inv_ksum):
+    """:func:`fastcorr._engine.pointwise.finish` in numpy (an uncompiled tree)."""
+    missing = _missing(x, c)
+    zero = np.abs(den) <= zero_tol
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        res = np.where(zero, np.where(missing, miss_centre, x) * scale, num / den * scale)
+    if preserve_nan:
+        res[missing] = np.nan
+    num[...] = res
+    if want_cert:
+        den *= inv_ksum
+        den[zero] = 0
+    return int(np.isnan(res).sum())
+
+
+try:
+    from .pointwise import prepare as _prepare, finish as _finish
+except ImportError:  # an uncompiled tree
+    _prepare, _finish = _prepare_numpy, _finish_numpy
+
+try:
+    from ..methods import normalized as _fused
+    from ..methods.separable import decompose as _decompose
+except ImportError:  # an uncompiled tree: the composed path only
+    _fused = _decompose = None
+
+
+def _rank1(wf, dtype):
+    """(u, v) with ``wf == outer(u, v)`` to the separable method's precision, or None."""
+    if _decompose is None:
+        return None
+    try:
+        terms = _decompose(wf, dtype)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    return terms[0] if len(terms) == 1 else None
