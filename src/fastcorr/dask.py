@@ -752,6 +752,70 @@ def match_template(image: da.Array | ArrayLike, template: da.Array | ArrayLike,
         The scores, lazily: equal to the in-memory result (each chunk's
         windows see exactly the pixels they see in memory), of its shape
         and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastcorr, fastcorr.dask
+    >>> x = np.random.default_rng(0).random((300, 200), dtype=np.float32)
+    >>> t = x[120:135, 40:60].copy()
+    >>> s = fastcorr.dask.match_template(da.from_array(x, chunks=(100, 100)), t)
+    >>> s.shape, s.dtype
+    ((286, 181), dtype('float32'))
+    >>> fastcorr.peaks(s.compute())[0]
+    array([[120.,  40.]])
+    >>> np.allclose(s.compute(), fastcorr.match_template(x, t), atol=1e-5)
+    True
+    """
+    x = _as_dask(image, "image")
+    layout = _check_layout(chunks)
+    tpl = _as_kernel(template, "template", None)
+    m = mask.compute() if isinstance(mask, da.Array) else mask   # checked (bool allowed) below
+    if x.ndim not in (2, 3):
+        raise ValueError(f"image must be a 2-D or 3-D array, got shape {x.shape}")
+    # Every argument check on the image's shape and dtype, without its data.
+    p = match_template_args(_proxy(x.shape, x.dtype), tpl, method, m, pad_input, mode, constant_values,
+                            overlap_ratio, num_threads)
+    if p.pad_input and mode not in _PAD_MODES:
+        raise ValueError(
+            f"mode {mode!r} needs the whole image; fastcorr.dask.match_template extends a chunked image with "
+            f"one of {', '.join(map(repr, _PAD_MODES))}"
+        )
+    colour = x.ndim == 3
+    T, h, w = p.templates.shape[:3]
+    xs = x.transpose(2, 0, 1) if colour else x[None]
+    xs = xs.rechunk({0: -1})
+    if x.dtype != p.dtype:  # integers: extended and matched in float64, as in memory
+        xs = xs.astype(p.dtype)
+    meta = np.empty((0, 0, 0), dtype=p.dtype)
+    out_chunks = [(T,)]
+    plans = []
+    for i, k in enumerate((h, w)):
+        n = x.shape[i]
+        left = k // 2 if p.pad_input else 0     # output q reads positions q - left ... q - left + k - 1
+        frame_out = n if p.pad_input else n - k + 1
+        if layout == "seams":
+            shifts, edges = (left - (k - 1), left), p.pad_input and mode == "wrap"
+        else:
+            shifts, edges = (left - (left if p.pad_input else (k - 1) // 2),), False
+        oc = _out_chunks(xs.chunks[i + 1], frame_out, shifts, 1, k - 1, edges)
+        out_chunks.append(oc)
+        plans.append(_axis_plan(
+            xs.chunks[i + 1], oc,
+            lambda a, b, left=left, k=k: np.arange(a - left, b - left + k - 1),
+            functools.partial(_pad_index, n=n, mode=mode if p.pad_input else "constant"),
+        ))
+    threads, explicit = _block_threads(num_threads, int(np.prod([len(c) for c in out_chunks])))
+    func = functools.partial(
+        _match_block, template=tpl, method=method, mask=m, overlap_ratio=overlap_ratio, colour=colour,
+        stacked=p.stacked, threads=threads, explicit=explicit,
+    )
+    fill = xs.dtype.type(constant_values)
+    y = _halo_map(xs, plans, func, out_chunks, xs.dtype, meta, fill, "fastcorr-match_template")
+    return y if p.stacked else y[0]
+
+
+
+# ----------------------------------------------------------------------------
 # normalized_convolution (astropy.convolution.convolve semantics)
 
 
@@ -838,62 +902,6 @@ def normalized_convolution(data, kernel, certainty=None, *, boundary="fill", fil
     Examples
     --------
     >>> import numpy as np, dask.array as da, fastcorr, fastcorr.dask
-    >>> x = np.random.default_rng(0).random((300, 200), dtype=np.float32)
-    >>> t = x[120:135, 40:60].copy()
-    >>> s = fastcorr.dask.match_template(da.from_array(x, chunks=(100, 100)), t)
-    >>> s.shape, s.dtype
-    ((286, 181), dtype('float32'))
-    >>> fastcorr.peaks(s.compute())[0]
-    array([[120.,  40.]])
-    >>> np.allclose(s.compute(), fastcorr.match_template(x, t), atol=1e-5)
-    True
-    """
-    x = _as_dask(image, "image")
-    layout = _check_layout(chunks)
-    tpl = _as_kernel(template, "template", None)
-    m = mask.compute() if isinstance(mask, da.Array) else mask   # checked (bool allowed) below
-    if x.ndim not in (2, 3):
-        raise ValueError(f"image must be a 2-D or 3-D array, got shape {x.shape}")
-    # Every argument check on the image's shape and dtype, without its data.
-    p = match_template_args(_proxy(x.shape, x.dtype), tpl, method, m, pad_input, mode, constant_values,
-                            overlap_ratio, num_threads)
-    if p.pad_input and mode not in _PAD_MODES:
-        raise ValueError(
-            f"mode {mode!r} needs the whole image; fastcorr.dask.match_template extends a chunked image with "
-            f"one of {', '.join(map(repr, _PAD_MODES))}"
-        )
-    colour = x.ndim == 3
-    T, h, w = p.templates.shape[:3]
-    xs = x.transpose(2, 0, 1) if colour else x[None]
-    xs = xs.rechunk({0: -1})
-    if x.dtype != p.dtype:  # integers: extended and matched in float64, as in memory
-        xs = xs.astype(p.dtype)
-    meta = np.empty((0, 0, 0), dtype=p.dtype)
-    out_chunks = [(T,)]
-    plans = []
-    for i, k in enumerate((h, w)):
-        n = x.shape[i]
-        left = k // 2 if p.pad_input else 0     # output q reads positions q - left ... q - left + k - 1
-        frame_out = n if p.pad_input else n - k + 1
-        if layout == "seams":
-            shifts, edges = (left - (k - 1), left), p.pad_input and mode == "wrap"
-        else:
-            shifts, edges = (left - (left if p.pad_input else (k - 1) // 2),), False
-        oc = _out_chunks(xs.chunks[i + 1], frame_out, shifts, 1, k - 1, edges)
-        out_chunks.append(oc)
-        plans.append(_axis_plan(
-            xs.chunks[i + 1], oc,
-            lambda a, b, left=left, k=k: np.arange(a - left, b - left + k - 1),
-            functools.partial(_pad_index, n=n, mode=mode if p.pad_input else "constant"),
-        ))
-    threads, explicit = _block_threads(num_threads, int(np.prod([len(c) for c in out_chunks])))
-    func = functools.partial(
-        _match_block, template=tpl, method=method, mask=m, overlap_ratio=overlap_ratio, colour=colour,
-        stacked=p.stacked, threads=threads, explicit=explicit,
-    )
-    fill = xs.dtype.type(constant_values)
-    y = _halo_map(xs, plans, func, out_chunks, xs.dtype, meta, fill, "fastcorr-match_template")
-    return y if p.stacked else y[0]
     >>> x = np.random.default_rng(0).random((40, 50))
     >>> x[x < 0.2] = np.nan
     >>> k = np.ones((5, 5))
