@@ -783,7 +783,7 @@ def _flag(value, name):
     raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
-def _real_array(value, name):
+def _real_data(value, name):
     arr = as_array(value, name)
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} has complex dtype {arr.dtype}; normalized_convolution takes real data")
@@ -801,12 +801,12 @@ def normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment
     if isinstance(data, np.ma.MaskedArray):
         mask = np.ma.getmaskarray(data) if np.ma.is_masked(data) else None
         data = data.data
-    x = _real_array(data, "data")
+    x = _real_data(data, "data")
     if x.ndim not in (1, 2, 3):
         raise ValueError(f"data must be a 1-D, 2-D or 3-D array, got {x.ndim}-D with shape {x.shape}")
     if isinstance(kernel, np.ma.MaskedArray) and np.ma.is_masked(kernel):
         raise ValueError("kernel is a masked array with masked values; fill them first (kernel.filled(0))")
-    k = _real_array(kernel, "kernel")
+    k = _real_data(kernel, "kernel")
     if k.ndim != x.ndim:
         raise ValueError(
             f"kernel must have as many dimensions as data ({x.ndim}-D), got {k.ndim}-D with shape {k.shape}"
@@ -856,7 +856,7 @@ def normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment
         except (ValueError, TypeError) as exc:
             raise TypeError(f"certainty must be array-like of numbers in [0, 1]: {exc}") from None
         if carr.dtype.kind != "b":  # a boolean mask of the valid pixels is a certainty too
-            carr = _real_array(carr, "certainty")
+            carr = _real_data(carr, "certainty")
         if carr.shape != x.shape:
             raise ValueError(f"certainty must have the shape of data {x.shape}, got {carr.shape}")
         c = np.ascontiguousarray(carr, dtype=dtype)
