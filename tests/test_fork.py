@@ -60,6 +60,14 @@ def _dask(threads):
     return fastcorr.dask.correlate2d(x, KERNEL, "same", num_threads=threads).compute(scheduler=scheduler)
 
 
+HOLES = np.where(RNG.random(IMAGE.shape) < 0.05, np.float32(np.nan), IMAGE)
+
+
+def _normalized(kernel):
+    # a rank-1 kernel runs the fused method (OpenMP), another two engine correlations
+    return lambda threads: fastcorr.normalized_convolution(HOLES, kernel, num_threads=threads)
+
+
 CALLS = {
     **{f"correlate2d-{m}": _signal(m) for m in ["direct", "im2col", "fft", "separable", "auto"]},
     **{f"conv2d-{m}": _conv(m) for m in ["direct", "im2col", "winograd"]},
@@ -69,6 +77,8 @@ CALLS = {
     "match_template": lambda threads: fastcorr.match_template(IMAGE, IMAGE[100:108, 200:207], num_threads=threads),
     "match_template-stack": lambda threads: fastcorr.match_template(
         IMAGE, np.stack([IMAGE[:40, :40], IMAGE[50:90, 60:100]]), "sqdiff_normed", num_threads=threads),
+    "normalized_convolution-fused": _normalized(SEPARABLE),
+    "normalized_convolution-composed": _normalized(np.abs(KERNEL)),  # a sum that can be normalised
 }
 
 
