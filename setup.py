@@ -20,6 +20,7 @@ EXTENSIONS = [
     "methods.winograd",
     "methods.separable",
     "methods.fft_kernels",
+    "methods.window",
     "methods.normalized",
     "_engine.plain_call",
     "_engine.pointwise",
@@ -75,7 +76,12 @@ setup(
     packages=PACKAGES,
     package_dir={"": "src"},
     # The .pxd files are the C-level API (and its old paths); the headers of
-    # the SIMD kernels go along, as meson installs them.
-    package_data={"fastcorr": ["*.pxd", "py.typed", "_simd/*.h"], "fastcorr.methods": ["*.pxd"]},
+    # the SIMD kernels go along, as meson installs them, and so do py.typed and
+    # the .pyi stubs of the compiled modules (for type checkers).
+    package_data={
+        "fastcorr": ["*.pxd", "py.typed", "_simd/*.h"],
+        "fastcorr._engine": ["*.pyi"],
+        "fastcorr.methods": ["*.pxd", "*.pyi"],
+    },
     ext_modules=extensions(),
 )

@@ -141,3 +141,21 @@ class Conv2DMethods:
 
     def time_conv2d(self, method, shape):
         fastcorr.conv2d(self.x, self.w, padding=1, method=method)
+
+
+class PhaseCrossCorrelation:
+    """phase_cross_correlation (scikit-image's registration) over size x dtype x upsample_factor."""
+
+    params = [[512, 1024, 2048], ["float32", "float64"], [1, 20]]
+    param_names = ["image", "dtype", "upsample_factor"]
+    timeout = 120
+
+    def setup(self, image, dtype, upsample_factor):
+        if not hasattr(fastcorr, "phase_cross_correlation"):
+            raise NotImplementedError("no phase_cross_correlation in this version")
+        rng = np.random.default_rng(0)
+        self.ref = rng.standard_normal((image, image)).astype(dtype)
+        self.mov = np.roll(self.ref, (7, -3), axis=(0, 1))
+
+    def time_phase_cross_correlation(self, image, dtype, upsample_factor):
+        fastcorr.phase_cross_correlation(self.ref, self.mov, upsample_factor=upsample_factor)

@@ -60,3 +60,16 @@ def test_im2col_efficiency_table():
     assert t_conv > 0 and t_gemm > 0
     assert gflop == pytest.approx(2 * 8 * 256 * 256 * 14 * 14 / 1e9)
     assert name in _layers_bench.im2col_table(eff)
+
+
+def test_matching_bench_table():
+    # One small case, one round: a time per installed library and the ratio table.
+    from fastcorr._cli import matching_bench
+
+    results = matching_bench.ratios(images=[(48, 64)], templates=[8], threads=1, rounds=1, stream=None)
+    cell = results[(48, 64, 8)]
+    assert cell["fastcorr"] > 0 and all(v > 0 for v in cell.values())
+    text = matching_bench.ratio_table(results)
+    assert "64x48" in text and "cv2 / fastcorr" in text
+    acc = matching_bench.accuracy()
+    assert acc[("fastcorr", "float64")] <= 1e-9 and acc[("fastcorr", "float32")] <= 1e-4

@@ -72,6 +72,11 @@ CALLS = {
     **{f"correlate2d-{m}": _signal(m) for m in ["direct", "im2col", "fft", "separable", "auto"]},
     **{f"conv2d-{m}": _conv(m) for m in ["direct", "im2col", "winograd"]},
     "conv2d_backward": _backward,
+    # template matching: the direct method then the window statistics' thread pool;
+    # a stack through the FFT's shared spectrum
+    "match_template": lambda threads: fastcorr.match_template(IMAGE, IMAGE[100:108, 200:207], num_threads=threads),
+    "match_template-stack": lambda threads: fastcorr.match_template(
+        IMAGE, np.stack([IMAGE[:40, :40], IMAGE[50:90, 60:100]]), "sqdiff_normed", num_threads=threads),
     "normalized_convolution-fused": _normalized(SEPARABLE),
     "normalized_convolution-composed": _normalized(np.abs(KERNEL)),  # a sum that can be normalised
 }

@@ -97,12 +97,42 @@ def layer_call(rnd):
     return func, (hostile_arrays(rnd), rnd.choice([(5, 5), 5, -1, (2**62, 2**62)]), size), kwargs
 
 
+def matching_call(rnd):
+    if rnd.random() < 0.25:
+        scores = rnd.choice([np.random.default_rng(rnd.randint(0, 9)).random((7, 9)), hostile_arrays(rnd)])
+        kwargs = {}
+        for key, values in (("num_peaks", [1, 3, 0, -2, 2**63, 1.5, None]), ("min_distance", [1, 2, 0, 2**62, "a"]),
+                            ("threshold", [None, 0.5, float("nan"), float("inf"), "x"]),
+                            ("subpixel", [None, "parabolic", "gaussian", "centroid", "spline", 3]),
+                            ("minimize", [False, True, 1, None])):
+            if rnd.random() < 0.4:
+                kwargs[key] = rnd.choice(values)
+        return fastcorr.peaks, (scores,), kwargs
+    rng = np.random.default_rng(rnd.randint(0, 9))
+    image = rnd.choice([rng.random((12, 15)), rng.random((9, 11, 3)).astype(np.float32), hostile_arrays(rnd)])
+    template = rnd.choice([rng.random((3, 4)), rng.random((2, 3, 3)), rng.random((4, 3, 2, 3)), hostile_arrays(rnd)])
+    kwargs = {}
+    if rnd.random() < 0.5:
+        kwargs["method"] = rnd.choice(["sqdiff", "ccoeff_normed", "ccorr", 0, 5, 6, -1, True, None, "x"])
+    if rnd.random() < 0.3:
+        kwargs["mask"] = rnd.choice([rng.random((3, 4)) > 0.5, -np.ones((3, 4)), hostile_arrays(rnd)])
+    if rnd.random() < 0.3:
+        kwargs["pad_input"] = rnd.choice([True, False, 1, None])
+    if rnd.random() < 0.3:
+        kwargs["mode"] = rnd.choice(["constant", "reflect", "wrap", "mean", "linear_ramp", "bogus", None])
+    for key in ("constant_values", "overlap_ratio", "num_threads"):
+        if rnd.random() < 0.2:
+            kwargs[key] = hostile_scalars(rnd)
+    return fastcorr.match_template, (image, template), kwargs
+
+
 def test_fuzz_never_crashes():
     rnd = random.Random(1234)
     deadline = time.monotonic() + SECONDS
     calls = outcomes = 0
     while time.monotonic() < deadline:
-        func, args, kwargs = (signal_call if rnd.random() < 0.6 else layer_call)(rnd)
+        draw = rnd.random()
+        func, args, kwargs = (signal_call if draw < 0.5 else layer_call if draw < 0.8 else matching_call)(rnd)
         calls += 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -17,14 +17,16 @@ page "Layout of the source"):
   ``.pxd`` is the public C-level API for downstream Cython;
 * the SIMD kernels, C headers in ``fastcorr/_simd``.
 """
-from ._version import __version__
+from ._version import __version__ as __version__  # "as": an explicit re-export for type checkers
 from ._api.signal import correlate2d, convolve2d
 from ._api.layers import conv2d, conv2d_backward, im2col, col2im, set_im2col_cap, get_im2col_cap
 from ._engine.config import get_num_threads, set_num_threads, threads, show_config
 from ._engine.dispatch import choose_method, set_autotune, get_autotune
 from ._api.matrix import correlation_matrix
 from ._api.receptive_field import receptive_field
+from ._api.registration import phase_cross_correlation
 from ._api.include import get_include
+from ._api.matching import match_template, peaks
 from ._api.normalized import normalized_convolution
 from . import kernels, nn
 
@@ -46,7 +48,10 @@ __all__ = [
     "show_config",
     "correlation_matrix",
     "receptive_field",
+    "phase_cross_correlation",
     "get_include",
+    "match_template",
+    "peaks",
     "normalized_convolution",
     "kernels",
     "nn",

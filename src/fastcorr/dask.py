@@ -24,12 +24,16 @@ dask's threads times fastcorr's threads never oversubscribe the cores. On a
 by the worker's ``OMP_NUM_THREADS`` (which distributed sets to 1 for worker
 processes). Pass ``num_threads`` to override both.
 """
+from __future__ import annotations
+
 import functools
 import itertools
 import os
 import sys
+from typing import Literal, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:
     import dask
@@ -42,18 +46,37 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 import fastcorr
 from ._engine.geometry import offsets as _offsets, output_shape, extended_index
 from ._engine.config import _available_cpus, resolve_threads
-from ._engine.validate import as_array, signal_args, normalized_args, kernel_sum_check
+from ._engine.validate import (
+    Boundary,
+    ConvMethod,
+    IntPair,
+    MatchMethod,
+    Mode,
+    PadMode,
+    Padding,
+    PaddingMode,
+    Scalar,
+    SignalMethod,
+    as_array,
+    kernel_sum_check,
+    match_template_args,
+    normalized_args,
+    signal_args,
+)
 
-__all__ = ["correlate2d", "convolve2d", "conv2d", "normalized_convolution"]
+__all__ = ["correlate2d", "convolve2d", "conv2d", "match_template", "normalized_convolution"]
 _LAYOUTS = ("seams", "input")
+#: The ``chunks`` choices: how the result is chunked in space.
+_Layout: TypeAlias = Literal["seams", "input"]
 
 
 # ----------------------------------------------------------------------------
 # Public functions
 
 
-def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, chunks="seams", method="auto",
-                num_threads=None):
+def correlate2d(in1: da.Array | ArrayLike, in2: da.Array | ArrayLike, mode: Mode = "full",
+                boundary: Boundary = "fill", fillvalue: Scalar = 0, *, chunks: _Layout = "seams",
+                method: SignalMethod = "auto", num_threads: int | None = None) -> da.Array:
     """Cross-correlate a dask array with a small kernel, as ``scipy.signal.correlate2d``.
 
     Parameters
@@ -125,12 +148,28 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, chunks="
     return _signal("correlate2d", False, in1, in2, mode, boundary, fillvalue, chunks, method, num_threads)
 
 
-def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, chunks="seams", method="auto",
-               num_threads=None):
+def convolve2d(in1: da.Array | ArrayLike, in2: da.Array | ArrayLike, mode: Mode = "full",
+               boundary: Boundary = "fill", fillvalue: Scalar = 0, *, chunks: _Layout = "seams",
+               method: SignalMethod = "auto", num_threads: int | None = None) -> da.Array:
     """Convolve a dask array with a small kernel, as ``scipy.signal.convolve2d``.
 
     Parameters, chunking and result are those of :func:`correlate2d`
     (the kernel is flipped instead of conjugated).
+
+    Parameters
+    ----------
+    in1 : dask.array.Array or array_like
+        The image (or a stack of images: leading axes are a batch).
+    in2 : array_like, 2-D
+        The kernel (in memory); it is flipped in both axes.
+    mode, boundary, fillvalue, chunks, method, num_threads
+        As for :func:`correlate2d`.
+
+    Returns
+    -------
+    dask.array.Array
+        The lazy convolution; ``.compute()`` equals
+        ``fastcorr.convolve2d`` of the in-memory arrays.
 
     Examples
     --------
@@ -521,8 +560,10 @@ def _conv_block(block, *, weight, bias, stride, dilation, groups, method, thread
     return fastcorr.conv2d(block, weight, bias, stride, 0, dilation, groups, method=method, num_threads=n)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           padding_mode="zeros", chunks="seams", method="auto", num_threads=None):
+def conv2d(input: da.Array | ArrayLike, weight: da.Array | ArrayLike, bias: da.Array | ArrayLike | None = None,
+           stride: IntPair = 1, padding: Padding = 0, dilation: IntPair = 1, groups: int = 1, *,
+           padding_mode: PaddingMode = "zeros", chunks: _Layout = "seams", method: ConvMethod = "auto",
+           num_threads: int | None = None) -> da.Array:
     """``torch.nn.functional.conv2d`` on an NCHW dask array.
 
     Parameters
@@ -645,6 +686,133 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     )
     y = _halo_map(x, plans, func, out_chunks, x.dtype, meta, x.dtype.type(0), "fastcorr-conv2d")
     return y[0] if unbatched else y
+
+
+# ----------------------------------------------------------------------------
+# match_template (template matching)
+
+#: numpy.pad modes a chunked image can extend by an index map (the others
+#: need statistics of the whole image).
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def _pad_index(positions, n, mode):
+    """Image positions for positions of the image extended as ``numpy.pad``
+    does (-1 outside the image for 'constant')."""
+    positions = np.asarray(positions)
+    if mode == "constant":
+        return np.where((positions >= 0) & (positions < n), positions, -1)
+    if mode == "edge":
+        return np.clip(positions, 0, n - 1)
+    if mode == "wrap":
+        return positions % n
+    if mode == "symmetric":
+        return extended_index(positions, n, 2)
+    return _torch_index(positions, n, "reflect")
+
+
+def _match_block(block, *, template, method, mask, overlap_ratio, colour, stacked, threads, explicit):
+    """One output chunk: in-memory match_template on a chunk with its halo."""
+    n = _runtime_threads(threads, explicit)
+    image = np.moveaxis(block, 0, -1) if colour else block[0]
+    scores = fastcorr.match_template(image, template, method, mask=mask, overlap_ratio=overlap_ratio,
+                                     num_threads=n)
+    return scores if stacked else scores[None]
+
+
+def match_template(image: da.Array | ArrayLike, template: da.Array | ArrayLike,
+                   method: MatchMethod = "ccoeff_normed", *, mask: da.Array | ArrayLike | None = None,
+                   pad_input: bool = False, mode: PadMode = "constant", constant_values: float = 0,
+                   overlap_ratio: float = 0.3, chunks: _Layout = "seams",
+                   num_threads: int | None = None) -> da.Array:
+    """Template matching on a chunked image, as :func:`fastcorr.match_template`.
+
+    Parameters
+    ----------
+    image : dask.array.Array or array_like, (H, W) or (H, W, C)
+        The image, chunked in H and W (the channel axis is brought into one
+        chunk). NaN pixels are missing data, as in memory.
+    template : array_like
+        The template (h, w[, C]) or a stack (T, h, w[, C]), in memory (a
+        dask array is computed first).
+    method, mask, overlap_ratio
+        As :func:`fastcorr.match_template`.
+    pad_input, mode, constant_values
+        As :func:`fastcorr.match_template`, for the modes that extend an
+        image by its edge samples: 'constant', 'edge', 'reflect',
+        'symmetric', 'wrap' (the others need the whole image's statistics).
+    chunks : {'seams', 'input'}
+        The result's chunks, as in :func:`correlate2d`.
+    num_threads : int, optional
+        fastcorr threads per chunk (by default as in :func:`correlate2d`).
+
+    Returns
+    -------
+    dask.array.Array
+        The scores, lazily: equal to the in-memory result (each chunk's
+        windows see exactly the pixels they see in memory), of its shape
+        and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastcorr, fastcorr.dask
+    >>> x = np.random.default_rng(0).random((300, 200), dtype=np.float32)
+    >>> t = x[120:135, 40:60].copy()
+    >>> s = fastcorr.dask.match_template(da.from_array(x, chunks=(100, 100)), t)
+    >>> s.shape, s.dtype
+    ((286, 181), dtype('float32'))
+    >>> fastcorr.peaks(s.compute())[0]
+    array([[120.,  40.]])
+    >>> np.allclose(s.compute(), fastcorr.match_template(x, t), atol=1e-5)
+    True
+    """
+    x = _as_dask(image, "image")
+    layout = _check_layout(chunks)
+    tpl = _as_kernel(template, "template", None)
+    m = mask.compute() if isinstance(mask, da.Array) else mask   # checked (bool allowed) below
+    if x.ndim not in (2, 3):
+        raise ValueError(f"image must be a 2-D or 3-D array, got shape {x.shape}")
+    # Every argument check on the image's shape and dtype, without its data.
+    p = match_template_args(_proxy(x.shape, x.dtype), tpl, method, m, pad_input, mode, constant_values,
+                            overlap_ratio, num_threads)
+    if p.pad_input and mode not in _PAD_MODES:
+        raise ValueError(
+            f"mode {mode!r} needs the whole image; fastcorr.dask.match_template extends a chunked image with "
+            f"one of {', '.join(map(repr, _PAD_MODES))}"
+        )
+    colour = x.ndim == 3
+    T, h, w = p.templates.shape[:3]
+    xs = x.transpose(2, 0, 1) if colour else x[None]
+    xs = xs.rechunk({0: -1})
+    if x.dtype != p.dtype:  # integers: extended and matched in float64, as in memory
+        xs = xs.astype(p.dtype)
+    meta = np.empty((0, 0, 0), dtype=p.dtype)
+    out_chunks = [(T,)]
+    plans = []
+    for i, k in enumerate((h, w)):
+        n = x.shape[i]
+        left = k // 2 if p.pad_input else 0     # output q reads positions q - left ... q - left + k - 1
+        frame_out = n if p.pad_input else n - k + 1
+        if layout == "seams":
+            shifts, edges = (left - (k - 1), left), p.pad_input and mode == "wrap"
+        else:
+            shifts, edges = (left - (left if p.pad_input else (k - 1) // 2),), False
+        oc = _out_chunks(xs.chunks[i + 1], frame_out, shifts, 1, k - 1, edges)
+        out_chunks.append(oc)
+        plans.append(_axis_plan(
+            xs.chunks[i + 1], oc,
+            lambda a, b, left=left, k=k: np.arange(a - left, b - left + k - 1),
+            functools.partial(_pad_index, n=n, mode=mode if p.pad_input else "constant"),
+        ))
+    threads, explicit = _block_threads(num_threads, int(np.prod([len(c) for c in out_chunks])))
+    func = functools.partial(
+        _match_block, template=tpl, method=method, mask=m, overlap_ratio=overlap_ratio, colour=colour,
+        stacked=p.stacked, threads=threads, explicit=explicit,
+    )
+    fill = xs.dtype.type(constant_values)
+    y = _halo_map(xs, plans, func, out_chunks, xs.dtype, meta, fill, "fastcorr-match_template")
+    return y if p.stacked else y[0]
+
 
 
 # ----------------------------------------------------------------------------

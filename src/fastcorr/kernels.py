@@ -20,17 +20,21 @@ Conventions shared by every function here:
 
 All functions return new float64 arrays.
 """
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import NDArray
 
-from ._engine.validate import kernel_axis, kernel_shape, positive_number
+from ._engine.validate import IntPair, kernel_axis, kernel_shape, positive_number
 
 __all__ = ["finite_difference", "fornberg_weights", "sobel", "scharr", "prewitt", "laplacian", "box", "gaussian"]
 
 
-def fornberg_weights(order, points, at=0):
+def fornberg_weights(order: int, points: Sequence[float | Fraction], at: float | Fraction = 0) -> list[Fraction]:
     """Finite-difference weights of the ``order``-th derivative on given points.
 
     Fornberg's recursion (B. Fornberg, *Generation of finite difference
@@ -102,7 +106,7 @@ def _oriented(row, axis):
     return row[None, :] if axis == 1 else row[:, None]
 
 
-def finite_difference(order, size=None, axis=1):
+def finite_difference(order: int, size: int | None = None, axis: int = 1) -> NDArray[np.float64]:
     """A finite-difference stencil for the ``order``-th derivative.
 
     The stencil samples ``size`` points spaced one pixel apart and centred on
@@ -175,7 +179,7 @@ def _gradient(smooth, axis):
     return np.outer(smooth, diff) if axis == 1 else np.outer(diff, smooth)
 
 
-def sobel(axis=1):
+def sobel(axis: int = 1) -> NDArray[np.float64]:
     """The 3x3 Sobel gradient kernel (central difference times [1, 2, 1] smoothing).
 
     Parameters
@@ -205,7 +209,7 @@ def sobel(axis=1):
     return _gradient([1.0, 2.0, 1.0], axis)
 
 
-def scharr(axis=1):
+def scharr(axis: int = 1) -> NDArray[np.float64]:
     """The 3x3 Scharr gradient kernel (smoothing [3, 10, 3]: better rotation invariance).
 
     Parameters
@@ -229,7 +233,7 @@ def scharr(axis=1):
     return _gradient([3.0, 10.0, 3.0], axis)
 
 
-def prewitt(axis=1):
+def prewitt(axis: int = 1) -> NDArray[np.float64]:
     """The 3x3 Prewitt gradient kernel (central difference times a [1, 1, 1] box).
 
     Parameters
@@ -254,7 +258,7 @@ def prewitt(axis=1):
     return _gradient([1.0, 1.0, 1.0], axis)
 
 
-def laplacian(diagonal=False):
+def laplacian(diagonal: bool = False) -> NDArray[np.float64]:
     """The 3x3 discrete Laplacian ``d2/dx2 + d2/dy2`` (sum of second differences).
 
     Parameters
@@ -289,7 +293,7 @@ def laplacian(diagonal=False):
     return k
 
 
-def box(shape):
+def box(shape: IntPair) -> NDArray[np.float64]:
     """A window of ones: correlating with it sums each window (the discrete integral).
 
     The sum of ``f`` over a window of width ``w`` is the discrete analogue of
@@ -318,7 +322,7 @@ def box(shape):
     return np.ones(kernel_shape(shape, "shape"))
 
 
-def gaussian(sigma, radius=None):
+def gaussian(sigma: float | tuple[float, float], radius: IntPair | None = None) -> NDArray[np.float64]:
     """A normalised, separable 2-D Gaussian blur kernel.
 
     Parameters

@@ -7,18 +7,23 @@ forward pass with :func:`fastcorr.conv2d` (a cross-correlation, as
 ``backward`` with the gradient of your loss with respect to the output, then
 ``step`` to take a gradient-descent step.
 """
+from __future__ import annotations
+
 import numbers
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._engine.validate import choice, kernel_shape, positive_int
+from ._engine.validate import IntPair, Padding, PaddingMode, choice, kernel_shape, positive_int
 
 __all__ = ["Conv2D"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _ops():
+def _ops() -> tuple[Callable[..., NDArray[Any]], Callable[..., tuple[NDArray[Any], NDArray[Any], NDArray[Any]]]]:
     """fastcorr.conv2d and conv2d_backward (looked up at call time)."""
     import fastcorr
 
@@ -83,8 +88,24 @@ class Conv2D:
     array([ 1., -1.], dtype=float32)
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", dtype=np.float32, rng=None):
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, int]
+    stride: IntPair
+    padding: Padding
+    dilation: IntPair
+    groups: int
+    padding_mode: PaddingMode
+    weight: NDArray[Any]
+    bias: NDArray[Any] | None
+    weight_grad: NDArray[Any] | None
+    bias_grad: NDArray[Any] | None
+    _input: ArrayLike | None
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
+                 padding: Padding = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: PaddingMode = "zeros", dtype: DTypeLike = np.float32,
+                 rng: int | np.random.Generator | None = None) -> None:
         self.in_channels = positive_int(in_channels, "in_channels")
         self.out_channels = positive_int(out_channels, "out_channels")
         self.groups = positive_int(groups, "groups")
@@ -114,11 +135,11 @@ class Conv2D:
         self.bias_grad = None
         self._input = None
 
-    def _conv_args(self):
+    def _conv_args(self) -> dict[str, Any]:
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
                     groups=self.groups, padding_mode=self.padding_mode)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> NDArray[Any]:
         """The layer's output ``conv2d(x, weight, bias, ...)``; remembers ``x`` for backward.
 
         Parameters
@@ -135,10 +156,21 @@ class Conv2D:
 
     __call__ = forward
 
-    def backward(self, grad_output):
-        """Gradients from ``grad_output = dL/dy`` of the last forward call.
+    def backward(self, grad_output: ArrayLike) -> NDArray[Any]:
+        """Compute the gradients of the last forward call.
 
-        Stores ``weight_grad`` (and ``bias_grad``) and returns ``dL/dx``.
+        Stores ``weight_grad`` (and ``bias_grad``), as torch autograd would.
+
+        Parameters
+        ----------
+        grad_output : array_like
+            ``dL/dy``, the gradient of the loss with respect to the output of
+            the last forward call (its shape).
+
+        Returns
+        -------
+        ndarray
+            ``dL/dx``, the gradient with respect to that call's input.
         """
         if self._input is None:
             raise RuntimeError("Conv2D.backward called before forward")
@@ -150,8 +182,14 @@ class Conv2D:
         self.bias_grad = None if self.bias is None else np.asarray(grad_bias)
         return grad_input
 
-    def step(self, lr):
-        """One gradient-descent step: ``weight -= lr * weight_grad`` (and the bias)."""
+    def step(self, lr: float) -> None:
+        """Take one gradient-descent step: ``weight -= lr * weight_grad`` (and the bias).
+
+        Parameters
+        ----------
+        lr : float
+            The learning rate.
+        """
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
             raise TypeError(f"lr must be a real number, got {lr!r}")
         if self.weight_grad is None:
@@ -160,7 +198,7 @@ class Conv2D:
         if self.bias is not None and self.bias_grad is not None:
             self.bias -= (lr * self.bias_grad).astype(self.bias.dtype, copy=False)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, padding={self.padding!r}, dilation={self.dilation}, "

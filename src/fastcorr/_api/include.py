@@ -4,7 +4,7 @@ import os
 __all__ = ["get_include"]
 
 
-def get_include():
+def get_include() -> str:
     """Directory to add to Cython's include path to ``cimport`` fastcorr.
 
     It is the directory that *contains* the ``fastcorr`` package folder, so

@@ -6,9 +6,19 @@ over NCHW arrays), ``torch.nn.Conv2d``'s ``padding_mode``, and
 ``fastcorr._engine.validate``; plans, method choice and the drivers of the
 compiled methods are in ``fastcorr._engine.conv``.
 """
+from __future__ import annotations
+
+from typing import Any
+
+from numpy.typing import ArrayLike, NDArray
+
 from .._engine import conv as _engine
 from .._engine.config import get_num_threads
 from .._engine.validate import (
+    ConvMethod,
+    IntPair,
+    Padding,
+    PaddingMode,
     conv2d_args,
     conv_grad_output_arg,
     fold_args,
@@ -19,7 +29,7 @@ from .._engine.validate import (
 __all__ = ["conv2d", "conv2d_backward", "im2col", "col2im", "set_im2col_cap", "get_im2col_cap"]
 
 
-def set_im2col_cap(nbytes):
+def set_im2col_cap(nbytes: int) -> None:
     """Set the memory cap of the im2col method's column buffers.
 
     The im2col method (``conv2d``, ``conv2d_backward`` and
@@ -44,8 +54,13 @@ def set_im2col_cap(nbytes):
     _engine.set_cap(im2col_cap_arg(nbytes))
 
 
-def get_im2col_cap():
+def get_im2col_cap() -> int:
     """The im2col column-buffer cap in bytes (see :func:`set_im2col_cap`).
+
+    Returns
+    -------
+    int
+        The cap in bytes (64 MiB unless set).
 
     Examples
     --------
@@ -56,8 +71,10 @@ def get_im2col_cap():
     return _engine.get_cap()
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           padding_mode="zeros", method="auto", num_threads=None):
+def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: IntPair = 1,
+           padding: Padding = 0, dilation: IntPair = 1, groups: int = 1, *,
+           padding_mode: PaddingMode = "zeros", method: ConvMethod = "auto",
+           num_threads: int | None = None) -> NDArray[Any]:
     """2-D convolution layer (a cross-correlation), as ``torch.nn.functional.conv2d``.
 
     Parameters
@@ -106,8 +123,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     return _engine.forward(p)
 
 
-def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
-                    padding_mode="zeros", num_threads=None):
+def conv2d_backward(input: ArrayLike, weight: ArrayLike, grad_output: ArrayLike, stride: IntPair = 1,
+                    padding: Padding = 0, dilation: IntPair = 1, groups: int = 1, *,
+                    padding_mode: PaddingMode = "zeros",
+                    num_threads: int | None = None) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """Gradients of :func:`conv2d`, as torch autograd computes them.
 
     Parameters
@@ -148,7 +167,8 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     return _engine.backward(p, go)
 
 
-def im2col(input, kernel_size, dilation=1, padding=0, stride=1):
+def im2col(input: ArrayLike, kernel_size: IntPair, dilation: IntPair = 1, padding: IntPair = 0,
+           stride: IntPair = 1) -> NDArray[Any]:
     """Sliding windows as columns, as ``torch.nn.functional.unfold``.
 
     Parameters
@@ -177,7 +197,8 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1):
     return _engine.unfold(x, geometry, unbatched, get_num_threads())
 
 
-def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
+def col2im(cols: ArrayLike, output_size: IntPair, kernel_size: IntPair, dilation: IntPair = 1,
+           padding: IntPair = 0, stride: IntPair = 1) -> NDArray[Any]:
     """Sum columns back into an image, as ``torch.nn.functional.fold``.
 
     The adjoint of :func:`im2col`: each column's values are added at the

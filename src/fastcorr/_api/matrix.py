@@ -7,15 +7,24 @@ pixels that output ``(m, n)`` reads. The other answer to the textbook's
 exercise, "change the input", is :func:`fastcorr.im2col`: it copies every
 window of the image into a column, after which the kernel is a single row.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._engine.geometry import offsets as _offsets, extended_index, output_shape
-from .._engine.validate import as_array, input_shape_arg, signal_args
+from .._engine.validate import Boundary, Mode, as_array, input_shape_arg, signal_args
+
+if TYPE_CHECKING:  # scipy.sparse is imported when first needed: it is slow to import
+    import scipy.sparse
 
 __all__ = ["correlation_matrix"]
 
 
-def correlation_matrix(kernel, input_shape, mode="valid", boundary="fill", *, convolve=False):
+def correlation_matrix(kernel: ArrayLike, input_shape: tuple[int, int], mode: Mode = "valid",
+                       boundary: Boundary = "fill", *, convolve: bool = False) -> scipy.sparse.csr_array:
     """The sparse matrix of a 2-D correlation (or convolution) with ``kernel``.
 
     Parameters

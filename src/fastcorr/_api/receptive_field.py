@@ -1,10 +1,15 @@
 """Receptive fields of stacked convolution layers."""
-from .._engine.validate import per_layer
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .._engine.validate import IntPair, per_layer
 
 __all__ = ["receptive_field"]
 
 
-def receptive_field(kernel_sizes, strides=1, dilations=1):
+def receptive_field(kernel_sizes: Sequence[IntPair], strides: int | Sequence[IntPair] = 1,
+                    dilations: int | Sequence[IntPair] = 1) -> tuple[int, int]:
     """Height and width of the input region that one output element depends on.
 
     For layers ``i = 0, 1, ...`` (first layer first) with kernel size ``k_i``,

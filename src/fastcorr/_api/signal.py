@@ -10,22 +10,30 @@ to offsets and output shapes, convolution to a flipped kernel, scipy's
 the dtypes the methods do not serve natively. Plain calls take the compiled
 fast path first (``fastcorr._engine.plain_call``).
 """
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._engine import dispatch
 from .._engine.geometry import offsets as mode_offsets, output_shape
-from .._engine.validate import check_output_fits, signal_args
+from .._engine.validate import Boundary, Mode, Scalar, SignalMethod, check_output_fits, signal_args
 
 try:
     from .._engine.plain_call import plain_call
 except ImportError:  # an uncompiled tree: every call takes the general path
-    def plain_call(*args):
+    def plain_call(in1: object, in2: object, mode: object, boundary: object, fillvalue: object,
+                   method: object, num_threads: object, convolve: bool) -> NDArray[Any] | None:
         return None
 
 __all__ = ["correlate2d", "convolve2d"]
 
 
-def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", num_threads=None):
+def correlate2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Boundary = "fill",
+                fillvalue: Scalar = 0, *, method: SignalMethod = "auto",
+                num_threads: int | None = None) -> NDArray[Any]:
     """Cross-correlate two 2-D arrays, as ``scipy.signal.correlate2d``.
 
     Parameters
@@ -67,12 +75,39 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="
     return _call("correlate2d", in1, in2, mode, boundary, fillvalue, method, num_threads, False)
 
 
-def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", num_threads=None):
+def convolve2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Boundary = "fill",
+               fillvalue: Scalar = 0, *, method: SignalMethod = "auto",
+               num_threads: int | None = None) -> NDArray[Any]:
     """Convolve two 2-D arrays, as ``scipy.signal.convolve2d``.
 
-    Convolution is correlation with the kernel flipped in both axes.
-    Parameters, result and dtype rules are those of :func:`correlate2d`
-    (without the conjugation).
+    Convolution is correlation with the kernel flipped in both axes; the
+    rules are those of :func:`correlate2d`, without the conjugation.
+
+    Parameters
+    ----------
+    in1 : array_like, 2-D
+        The image.
+    in2 : array_like, 2-D
+        The kernel; it is flipped in both axes (not conjugated).
+    mode : {'full', 'valid', 'same'}
+        Output size: the full convolution, only the positions where the
+        kernel fits inside ``in1``, or the size of ``in1`` (centred as scipy,
+        which for an even kernel differs by one sample from correlation).
+    boundary : {'fill', 'wrap', 'symm'}
+        How ``in1`` is extended beyond its edges: by ``fillvalue``,
+        periodically, or by mirror reflection including the edge sample.
+    fillvalue : scalar
+        Value outside ``in1`` when ``boundary='fill'``.
+    method : {'auto', 'direct', 'im2col', 'fft', 'separable'}
+        Algorithm; 'auto' picks the fastest one for the case.
+    num_threads : int, optional
+        Threads for this call (default: ``fastcorr.get_num_threads()``).
+
+    Returns
+    -------
+    ndarray
+        The convolution, of dtype ``np.result_type(in1, in2)`` (float32
+        stays float32; integers are exact in that type's modular arithmetic).
 
     Examples
     --------

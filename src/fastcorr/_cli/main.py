@@ -18,7 +18,10 @@ def main(argv=None):
     bench.add_argument("--plot", metavar="FILE.png", help="draw time vs kernel size (needs matplotlib)")
     bench.add_argument("--json", metavar="FILE", help="write the raw numbers as JSON")
     bench.add_argument("--regret", action="store_true", help="instead: dispatch regret and peer ratios on the issue grid")
-    bench.add_argument("--quick", action="store_true", help="with --regret: reduced grid (seconds, not minutes)")
+    bench.add_argument("--quick", action="store_true",
+                       help="with --regret or --matching: reduced grid (seconds, not minutes)")
+    bench.add_argument("--matching", action="store_true",
+                       help="instead: match_template against cv2.matchTemplate and skimage (if installed)")
     bench.add_argument("--layers", action="store_true",
                        help="instead: conv2d forward/backward on five CNN layers against torch (if installed)")
     args = parser.parse_args(argv)
@@ -54,6 +57,10 @@ def bench_command(args):
 
         run(quick=args.quick, threads=args.threads or 2)
         return 0
+    if args.matching:
+        from . import matching_bench
+
+        return matching_bench.main(args)
     if args.layers:
         from . import layers_bench
 

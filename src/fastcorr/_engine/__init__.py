@@ -9,6 +9,7 @@
 ``calibrate``  measures the cost model's constants on this machine
 ``conv``       conv2d's plans, workspaces and the drivers of its methods
 ``config``     threads and the build configuration
+``bands``      long calls cut into bands of rows, so that they answer Ctrl-C
 ``plain_call`` the compiled fast path of plain correlate2d / convolve2d calls
 
 The engine imports the methods (``fastcorr.methods``), never the API layer.

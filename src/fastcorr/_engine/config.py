@@ -15,11 +15,14 @@ a forked worker (multiprocessing, dask's process scheduler, a pre-forking
 server) gets its parallelism from its siblings anyway. A child started with
 'spawn' or 'forkserver' is a new process and uses threads as usual.
 """
+from __future__ import annotations
+
 import contextlib
 import contextvars
 import os
 import platform
 import sys
+from collections.abc import Iterator
 
 __all__ = ["get_num_threads", "set_num_threads", "threads", "show_config", "config_info"]
 
@@ -32,7 +35,7 @@ def _available_cpus():
 
 
 _default_threads = _available_cpus()
-_local_threads = contextvars.ContextVar("fastcorr_num_threads", default=None)
+_local_threads: contextvars.ContextVar[int | None] = contextvars.ContextVar("fastcorr_num_threads", default=None)
 
 #: Upper bound on any thread count; beyond it a request is surely a mistake.
 MAX_THREADS = 1024
@@ -56,7 +59,7 @@ _team_may_exist = False
 _serial_after_fork = False
 
 
-def _after_fork_in_child():
+def _after_fork_in_child() -> None:
     global _serial_after_fork
     if _team_may_exist:
         _serial_after_fork = True
@@ -66,12 +69,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def forked_serial():
+def forked_serial() -> bool:
     """Whether this is a forked child that runs fastcorr on one thread."""
     return _serial_after_fork
 
 
-def team_threads(n):
+def team_threads(n: int) -> int:
     """The threads a call given ``n`` (already checked) runs on: 1 in a child
     forked after this process ran threads, else ``n``."""
     global _team_may_exist
@@ -82,7 +85,7 @@ def team_threads(n):
     return n
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Number of threads fastcorr uses when a call passes ``num_threads=None``.
 
     Returns
@@ -100,11 +103,17 @@ def get_num_threads():
     ...     fastcorr.get_num_threads()
     1
     """
+    global _team_may_exist
     local = _local_threads.get()
-    return team_threads(_default_threads if local is None else local)
+    n = _default_threads if local is None else local
+    if n > 1:  # team_threads(n), inline: every plain call asks
+        if _serial_after_fork:
+            return 1
+        _team_may_exist = True
+    return n
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the process-wide default number of threads.
 
     Parameters
@@ -126,8 +135,19 @@ def set_num_threads(n):
 
 
 @contextlib.contextmanager
-def threads(n):
+def threads(n: int) -> Iterator[int]:
     """Context manager: use ``n`` threads inside the block (this thread only).
+
+    Parameters
+    ----------
+    n : int
+        Threads for the calls made by this thread (or asyncio task) inside
+        the ``with`` block, between 1 and 1024; other threads keep theirs.
+
+    Yields
+    ------
+    int
+        ``n``.
 
     Examples
     --------
@@ -189,7 +209,7 @@ def _blas_name():
         return "scipy.linalg.cython_blas"
 
 
-def show_config():
+def show_config() -> None:
     """Print version, build, compiler, OpenMP, SIMD, BLAS, FFT and thread settings.
 
     Examples

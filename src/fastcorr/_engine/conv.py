@@ -21,7 +21,7 @@ import threading
 
 import numpy as np
 
-from . import dispatch
+from . import bands, dispatch
 from .validate import BOUNDARY_NAMES
 
 
@@ -63,6 +63,13 @@ def workspace(nelems, dtype):
         buf = _local.buf = np.empty(nbytes, dtype=np.uint8)
     return buf[:nbytes].view(dtype)
 
+
+def release_workspace():
+    """Drop this Python thread's work buffer (kept between calls otherwise)."""
+    _local.__dict__.clear()
+
+
+bands.release_hooks.append(release_workspace)  # an interrupted long call leaves no buffer behind
 
 _controller = None
 _controller_ready = False
@@ -512,18 +519,75 @@ def _blocked_grad_weight(p, go):
     return np.ascontiguousarray(gw[:, :ntaps, :Cog].transpose(0, 2, 1)).reshape(Cout, Cg, kh, kw)
 
 
+#: conv2d / conv2d_backward calls with more multiply-adds than this (about
+#: a quarter of a second at the kernels' rate) run a few images at a time,
+#: so that they answer Ctrl-C between them (``bands``) ...
+LONG_LAYER_WORK = 2e10
+#: ... starting with bands of about this many multiply-adds (a few tens
+#: of milliseconds; the bands after it are sized from the measured time).
+BAND_LAYER_WORK = 2e9
+
+
+def _images_per_band(p, passes=1):
+    """Images in the first band of a long layer call (None: not banded)."""
+    N = p.x.shape[0]
+    Cout, Cg, kh, kw = p.w.shape
+    work = passes * float(N) * Cout * p.out_hw[0] * p.out_hw[1] * Cg * kh * kw
+    if N < 2 or work < LONG_LAYER_WORK:
+        return None
+    return max(1, int(BAND_LAYER_WORK * N / work))
+
+
 def forward(p):
     """conv2d of a checked problem ``p`` (``validate.conv2d_args``)."""
+    first = _images_per_band(p)
+    if first is None:
+        out = _forward_batch(p)
+    else:  # a long call: a few images at a time, so that it answers Ctrl-C
+        parts = []
+
+        def band(a, b):
+            part = _forward_batch(dataclasses.replace(p, x=p.x[a:b]))
+            if not parts:
+                parts.append(np.empty((p.x.shape[0],) + part.shape[1:], dtype=part.dtype))
+            parts[0][a:b] = part
+
+        bands.in_bands(p.x.shape[0], first, band)
+        out = parts[0]
+    return out[0] if p.unbatched else out
+
+
+def _forward_batch(p):
     method = _choose(p) if p.method == "auto" else p.method
     if method == "winograd" and p.method == "auto":
-        out = _winograd_forward(p, fallback=_direct_forward)  # NaN / inf: the direct sums
-    else:
-        out = _FORWARD[method](p)
-    return out[0] if p.unbatched else out
+        return _winograd_forward(p, fallback=_direct_forward)  # NaN / inf: the direct sums
+    return _FORWARD[method](p)
 
 
 def backward(p, go):
     """conv2d_backward of a checked problem ``p`` and gradient ``go``."""
+    first = _images_per_band(p, passes=2)
+    if first is None:
+        return _backward_batch(p, go)
+    # a long call: a few images at a time, so that it answers Ctrl-C; the
+    # input gradients are the bands', the weight and bias gradients their sums
+    gx = np.empty(p.x.shape, dtype=p.dtype)
+    sums = []
+
+    def band(a, b):
+        bx, bw, bb = _backward_batch(dataclasses.replace(p, x=p.x[a:b]), go[a:b])
+        gx[a:b] = bx
+        if sums:
+            sums[0] += bw
+            sums[1] += bb
+        else:
+            sums.extend([bw, bb])
+
+    bands.in_bands(p.x.shape[0], first, band)
+    return (gx[0] if p.unbatched else gx), sums[0], sums[1]
+
+
+def _backward_batch(p, go):
     from ..methods import im2col as _im2col  # loads scipy's BLAS: only when first needed
 
     x, w = p.x, p.w

@@ -11,21 +11,24 @@ modular uint64). :func:`choose_offset_method` ranks them by the cost model
 through ``fastcorr._engine.lowering``. conv2d's choice is
 :func:`choose_conv_method`.
 """
+from __future__ import annotations
+
 import importlib
 import threading
 import time
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..methods._memo import KernelCache
 try:
     from ..methods.fft_kernels import all_finite as _all_finite
 except ImportError:  # an uncompiled tree: numpy's test
     _all_finite = None
-from . import costmodel, lowering
+from . import bands, costmodel, lowering
 from .costmodel import estimate
 from .geometry import output_shape
-from .validate import as_array, choice, BOUNDARIES, MODES
+from .validate import as_array, choice, BOUNDARIES, MODES, Boundary, ChosenMethod, Mode
 
 #: method -> (module, attribute): where its engine lives (None: the module).
 _ENGINES = {
@@ -65,8 +68,22 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
         return lowering.trivial(x, w, shape, boundary, fill, dtype)
     if method == "auto":
         method = choose_offset_method(x, w, shape, boundary, dtype, num_threads)
-    return lowering.correlate_offset(engine(method), method, x, w, shape, offsets, boundary, fill, dtype,
-                                     num_threads)
+    runner = engine(method)
+    if method != "fft" and float(shape[0]) * shape[1] * w.shape[0] * w.shape[1] >= LONG_CALL_WORK:
+        # the separable method recomputes kh - 1 rows of its first pass per
+        # band: at least 2 kh rows keep that under a quarter of the pass
+        min_rows = max(bands.MIN_BAND_ROWS, 2 * w.shape[0] if method == "separable" else 0)
+        rows = bands.band_rows(estimate(method, x.shape, w.shape, shape, dtype, num_threads, boundary=boundary),
+                               shape[0], min_rows)
+        if rows is not None:  # a long call: in bands, so that it answers Ctrl-C
+            runner = bands.Banded(runner, rows, min_rows)
+    return lowering.correlate_offset(runner, method, x, w, shape, offsets, boundary, fill, dtype, num_threads)
+
+
+#: Multiply-adds from which :func:`correlate_offset` asks the cost model
+#: whether a call is long enough to run in bands (``fastcorr._engine.bands``):
+#: below it no method takes a tenth of a second.
+LONG_CALL_WORK = 2e9
 
 
 _autotune = False
@@ -74,12 +91,18 @@ _autotune_cache = {}
 _autotune_lock = threading.Lock()
 
 
-def set_autotune(enabled=True):
+def set_autotune(enabled: bool = True) -> None:
     """Turn autotuning of ``method='auto'`` on or off (process-wide).
 
     When on, the first 'auto' call for a given case (shapes, dtype, boundary,
     threads) times every method that can serve it and caches the fastest for
     the rest of the process, like cuDNN's benchmark mode. Thread-safe.
+
+    Parameters
+    ----------
+    enabled : bool, default True
+        Whether 'auto' times the candidate methods (True) or trusts the cost
+        model (False, the default state).
 
     Examples
     --------
@@ -96,8 +119,13 @@ def set_autotune(enabled=True):
             _autotune_cache.clear()
 
 
-def get_autotune():
+def get_autotune() -> bool:
     """Whether autotune mode is on (see :func:`set_autotune`).
+
+    Returns
+    -------
+    bool
+        True when 'auto' times the candidate methods.
 
     Examples
     --------
@@ -323,7 +351,8 @@ def _autotuned(order, x, w, shape, boundary, dtype, num_threads):
     return [win] + [m for m in order if m != win]
 
 
-def choose_method(in1, in2, mode="full", boundary="fill"):
+def choose_method(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full",
+                  boundary: Boundary = "fill") -> ChosenMethod:
     """Report the method ``method='auto'`` would use for these arguments.
 
     Parameters

@@ -48,6 +48,10 @@ _dispatch.forget_hooks.append(forget_last_plain_case)
 #: Largest 'full' output taken here (elements): the general path checks
 #: larger ones against the machine's memory first.
 PLAIN_FULL_LIMIT = 1 << 24
+#: Multiply-adds from which a call goes through the general path, where the
+#: dispatcher runs a long call in bands that answer Ctrl-C (its
+#: ``LONG_CALL_WORK``; the few microseconds of that path are nothing there).
+PLAIN_LONG_WORK = 2e9
 
 
 cdef inline bint _is_str(object value, str text):
@@ -115,6 +119,8 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
             return None
     else:
         return None
+    if <double> Ho * Wo * kh * kw >= PLAIN_LONG_WORK:
+        return None  # maybe a long call: the general path runs it in bands (Ctrl-C)
 
     cdef int plan
     if auto:

@@ -8,6 +8,7 @@ import numbers
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
@@ -18,6 +19,22 @@ MODES = ("full", "same", "valid")
 BOUNDARIES = {"fill": 0, "pad": 0, "wrap": 1, "circular": 1, "symm": 2, "symmetric": 2}
 BOUNDARY_NAMES = {0: "fill", 1: "wrap", 2: "symm"}
 SIGNAL_METHODS = ("auto", "direct", "im2col", "fft", "separable")
+
+# The same choices as types, for the public API's annotations (tests/test_typing.py
+# checks that each lists exactly the values accepted here).
+Mode: TypeAlias = Literal["full", "same", "valid"]
+Boundary: TypeAlias = Literal["fill", "pad", "wrap", "circular", "symm", "symmetric"]
+SignalMethod: TypeAlias = Literal["auto", "direct", "im2col", "fft", "separable"]
+#: What choose_method reports: a method of correlate2d other than 'auto'.
+ChosenMethod: TypeAlias = Literal["direct", "im2col", "fft", "separable"]
+ConvMethod: TypeAlias = Literal["auto", "direct", "im2col", "winograd"]
+PaddingMode: TypeAlias = Literal["zeros", "reflect", "replicate", "circular"]
+#: A size per axis, torch's convention: one int for both, or (height, width).
+IntPair: TypeAlias = int | tuple[int, int]
+#: conv2d's padding: per axis, or the name of a rule.
+Padding: TypeAlias = int | tuple[int, int] | Literal["valid", "same"]
+#: A fill value: a Python or numpy number (int and float are complex to a type checker).
+Scalar: TypeAlias = complex | np.number[Any] | np.bool_
 
 
 def as_array(value, name, ndim=None):
@@ -455,6 +472,274 @@ def per_layer(value, name, n_layers, minimum=1):
     return [kernel_shape(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(items)]
 
 
+# ---------------------------------------------------------------- registration
+
+RegistrationSpace: TypeAlias = Literal["real", "fourier"]
+#: phase_cross_correlation's normalisation: 'phase' (phase correlation) or None (plain).
+RegistrationNormalization: TypeAlias = Literal["phase"] | None
+
+
+@dataclass
+class RegistrationProblem:
+    """A validated phase_cross_correlation call (masks: both None, or both boolean arrays)."""
+
+    reference: np.ndarray
+    moving: np.ndarray
+    upsample_factor: float
+    space: str
+    disambiguate: bool
+    normalization: str | None
+    num_threads: int
+    reference_mask: np.ndarray | None = None
+    moving_mask: np.ndarray | None = None
+    overlap_ratio: float = 0.3
+
+
+def _mask_arg(mask, name, shape, image):
+    try:
+        arr = np.asarray(mask)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be an array of booleans: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of booleans (True on valid pixels), got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have {image}'s shape {shape}, got {arr.shape}")
+    return arr.astype(bool)
+
+
+def registration_args(reference_image, moving_image, upsample_factor, space, disambiguate,
+                      reference_mask, moving_mask, overlap_ratio, normalization, num_threads):
+    """Check phase_cross_correlation's arguments (scikit-image's rules, errors naming the argument)."""
+    ref = as_array(reference_image, "reference_image")
+    mov = as_array(moving_image, "moving_image")
+    if ref.ndim < 1:
+        raise ValueError(f"reference_image must be at least 1-D, got a {ref.ndim}-D array")
+    masked = reference_mask is not None or moving_mask is not None
+    if masked and moving_mask is not None and mov.ndim != ref.ndim:
+        raise ValueError(
+            f"moving_image must have as many dimensions as reference_image ({ref.ndim}), got {mov.ndim}"
+        )
+    if mov.shape != ref.shape and not (masked and moving_mask is not None):
+        raise ValueError(
+            f"moving_image must have reference_image's shape {ref.shape}, got {mov.shape}"
+            + (" (images of different shapes need a moving_mask)" if masked else "")
+        )
+    if ref.size == 0 or mov.size == 0:
+        raise ValueError(f"reference_image and moving_image must not be empty, got shapes {ref.shape}, {mov.shape}")
+    if isinstance(upsample_factor, bool) or not isinstance(upsample_factor, numbers.Real):
+        raise TypeError(f"upsample_factor must be a number >= 1, got {upsample_factor!r}")
+    if not (math.isfinite(upsample_factor) and upsample_factor >= 1):
+        raise ValueError(f"upsample_factor must be a finite number >= 1, got {upsample_factor!r}")
+    if not isinstance(space, str) or space.lower() not in ("real", "fourier"):
+        raise ValueError(f"space must be 'real' or 'fourier' (any case), got {space!r}")
+    if normalization is not None and normalization != "phase":
+        raise ValueError(f"normalization must be 'phase' or None, got {normalization!r}")
+    if isinstance(overlap_ratio, bool) or not isinstance(overlap_ratio, numbers.Real):
+        raise TypeError(f"overlap_ratio must be a number, got {overlap_ratio!r}")
+    if not math.isfinite(overlap_ratio):
+        raise ValueError(f"overlap_ratio must be finite, got {overlap_ratio!r}")
+    rmask = mmask = None
+    if masked:
+        if reference_mask is None:
+            raise ValueError("reference_mask must be given when moving_mask is (True on valid pixels)")
+        rmask = _mask_arg(reference_mask, "reference_mask", ref.shape, "reference_image")
+        mmask = rmask if moving_mask is None else _mask_arg(moving_mask, "moving_mask", mov.shape, "moving_image")
+        for name, arr in (("reference_image", ref), ("moving_image", mov)):
+            if arr.dtype.kind == "c":
+                raise ValueError(f"{name} is complex: masked registration needs real images")
+    nthreads = resolve_threads(num_threads)
+    return RegistrationProblem(ref, mov, float(upsample_factor), space.lower(), bool(disambiguate),
+                               normalization, nthreads, rmask, mmask, float(overlap_ratio))
+
+
+# --- template matching (match_template, peaks) --------------------------------
+
+#: OpenCV's TM_* methods, in the order of their integer constants 0-5.
+MATCH_METHODS = ("sqdiff", "sqdiff_normed", "ccorr", "ccorr_normed", "ccoeff", "ccoeff_normed")
+#: numpy.pad's modes (pad_input=True extends the image as numpy.pad does).
+PAD_MODES = ("constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum", "reflect",
+             "symmetric", "wrap", "empty")
+SUBPIXEL = (None, "parabolic", "gaussian", "centroid")
+# As types (tests/test_typing.py checks them against the tuples above).
+MatchMethodName: TypeAlias = Literal["sqdiff", "sqdiff_normed", "ccorr", "ccorr_normed", "ccoeff",
+                                     "ccoeff_normed"]
+#: A method by name or by OpenCV's constant (cv2.TM_SQDIFF ... cv2.TM_CCOEFF_NORMED: 0-5).
+MatchMethod: TypeAlias = MatchMethodName | int
+PadMode: TypeAlias = Literal["constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum",
+                             "reflect", "symmetric", "wrap", "empty"]
+Subpixel: TypeAlias = Literal["parabolic", "gaussian", "centroid"]
+
+
+def _real(value, name, lo=None, hi=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
+        want = f" in [{lo}, {hi}]" if lo is not None and hi is not None else ""
+        raise ValueError(f"{name} must be finite{want}, got {value!r}")
+    return value
+
+
+def match_method(method):
+    """A method name or OpenCV constant (0-5) as its code."""
+    if isinstance(method, str):
+        if method not in MATCH_METHODS:
+            opts = ", ".join(repr(m) for m in MATCH_METHODS)
+            raise ValueError(f"method must be one of {opts} (or OpenCV's constants 0-5), got {method!r}")
+        return MATCH_METHODS.index(method)
+    if isinstance(method, numbers.Integral) and not isinstance(method, bool):
+        if 0 <= int(method) <= 5:
+            return int(method)
+        raise ValueError(f"method must be one of OpenCV's constants 0-5 (or a name), got {method!r}")
+    raise TypeError(f"method must be a name such as 'ccoeff_normed' or an int 0-5, got {method!r}")
+
+
+@dataclass
+class MatchProblem:
+    """A validated match_template call.
+
+    ``image`` is (H, W, C) in its own (real, numeric) dtype; ``templates``
+    is (T, h, w, C) float64 with NaN pixels set to 0 (their weight is 0);
+    ``weights`` is None (every template pixel counts fully) or (T, h, w, C)
+    float64 >= 0. ``dtype`` is the result's dtype.
+    """
+
+    image: np.ndarray
+    templates: np.ndarray
+    weights: object
+    method: int
+    pad_input: bool
+    mode: str
+    constant_values: float
+    overlap_ratio: float
+    num_threads: int
+    dtype: np.dtype
+    stacked: bool
+
+
+def _real_array(value, name, ndim):
+    arr = as_array(value, name, ndim=ndim)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+    return arr
+
+
+def match_template_args(image, template, method, mask, pad_input, mode, constant_values, overlap_ratio,
+                        num_threads):
+    """Validate the arguments of ``match_template``."""
+    img = _real_array(image, "image", ndim=(2, 3))
+    tpl = _real_array(template, "template", ndim=(2, 3, 4))
+    code = match_method(method)
+    if not isinstance(pad_input, (bool, np.bool_)):
+        raise TypeError(f"pad_input must be True or False, got {pad_input!r}")
+    pad_input = bool(pad_input)
+    choice(mode, "mode", PAD_MODES)
+    if isinstance(constant_values, bool) or not isinstance(constant_values, numbers.Real):
+        raise TypeError(f"constant_values must be a real number, got {constant_values!r}")
+    overlap_ratio = _real(overlap_ratio, "overlap_ratio", 0.0, 1.0)
+    nthreads = resolve_threads(num_threads)
+
+    colour = img.ndim == 3
+    C = img.shape[2] if colour else 1
+    stacked = tpl.ndim == img.ndim + 1
+    if tpl.ndim not in (img.ndim, img.ndim + 1):
+        raise ValueError(
+            f"template must be (h, w{', C' if colour else ''}) or a stack (T, h, w{', C' if colour else ''}) "
+            f"for an image of shape {img.shape}, got shape {tpl.shape}"
+        )
+    if colour and tpl.shape[-1] != C:
+        raise ValueError(
+            f"template has {tpl.shape[-1]} channels (shape {tpl.shape}) but image has {C} (shape {img.shape})"
+        )
+    if img.size == 0:
+        raise ValueError(f"image must not be empty, got shape {img.shape}")
+    if tpl.size == 0:
+        raise ValueError(f"template must not be empty, got shape {tpl.shape}")
+    tpls = tpl if stacked else tpl[None]
+    if not colour:
+        tpls = tpls[..., None]
+    T, h, w = tpls.shape[:3]
+    H, W = img.shape[:2]
+    if not pad_input and (h > H or w > W):
+        raise ValueError(
+            f"template of size {(h, w)} is larger than the image {(H, W)}; "
+            "it must fit inside the image (or pass pad_input=True)"
+        )
+    check_output_fits((T, H, W) if pad_input else (T, H - h + 1, W - w + 1), np.float64)
+
+    templates = np.array(tpls, dtype=np.float64, order="C")
+    nan = np.isnan(templates)
+    if np.isinf(templates).any():
+        raise ValueError("template must hold finite values (NaN marks pixels to ignore), got inf")
+    weights = None
+    if mask is not None:
+        m = np.asarray(mask)
+        if m.dtype.kind not in "biuf":
+            raise TypeError(f"mask must be bool or real numbers (template weights), got dtype {m.dtype}")
+        spatial = (h, w)
+        allowed = {spatial, (h, w, C) if colour else spatial}
+        if stacked:
+            allowed |= {(T, h, w), (T, h, w, C) if colour else (T, h, w)}
+        if m.shape not in allowed:
+            raise ValueError(
+                f"mask must have the template's shape {tpl.shape} (or its (h, w) = {spatial}), got {m.shape}"
+            )
+        if m.dtype.kind in "biu":
+            weights = (m != 0).astype(np.float64)  # OpenCV's rule for 8-bit masks: nonzero counts fully
+        else:
+            weights = m.astype(np.float64)
+            if not np.isfinite(weights).all():
+                raise ValueError("mask must hold finite weights, got NaN or inf")
+            if (weights < 0).any():
+                raise ValueError(f"mask weights must be non-negative, got a minimum of {weights.min()}")
+        if m.shape == spatial:
+            weights = weights[None, :, :, None]
+        elif colour and m.shape == (h, w, C):
+            weights = weights[None]
+        elif m.shape == (T, h, w):
+            weights = weights[..., None]
+        weights = np.ascontiguousarray(np.broadcast_to(weights, templates.shape))
+    if nan.any():
+        weights = np.where(nan, 0.0, 1.0 if weights is None else weights)
+        templates[nan] = 0.0
+    if img.dtype.kind == "f" and img.dtype.itemsize <= 4 and tpl.dtype.kind == "f" and tpl.dtype.itemsize <= 4:
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = np.dtype(np.float64)
+    image3 = img if colour else img[:, :, None]
+    return MatchProblem(image3, templates, weights, code, pad_input, mode, float(constant_values),
+                        overlap_ratio, nthreads, dtype, stacked)
+
+
+@dataclass
+class PeaksProblem:
+    """A validated peaks call (``scores`` a 2-D real array)."""
+
+    scores: np.ndarray
+    num_peaks: int
+    min_distance: int
+    threshold: object
+    subpixel: object
+    minimize: bool
+
+
+def peaks_args(scores, num_peaks, min_distance, threshold, subpixel, minimize):
+    """Validate the arguments of ``peaks``."""
+    s = _real_array(scores, "scores", ndim=2)
+    num_peaks = positive_int(num_peaks, "num_peaks")
+    min_distance = positive_int(min_distance, "min_distance")
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+            raise TypeError(f"threshold must be None or a real number, got {threshold!r}")
+        if math.isnan(float(threshold)):
+            raise ValueError("threshold must not be NaN")
+        threshold = float(threshold)
+    if subpixel not in SUBPIXEL:
+        opts = ", ".join(repr(m) for m in SUBPIXEL)
+        raise ValueError(f"subpixel must be one of {opts}, got {subpixel!r}")
+    if not isinstance(minimize, (bool, np.bool_)):
+        raise TypeError(f"minimize must be True or False, got {minimize!r}")
+    return PeaksProblem(s, num_peaks, min_distance, threshold, subpixel, bool(minimize))
 # --- normalized_convolution (astropy.convolution.convolve semantics) ----------
 
 #: astropy's boundary rules, and the engine's boundary code each runs on
@@ -498,7 +783,7 @@ def _flag(value, name):
     raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
-def _real_array(value, name):
+def _real_data(value, name):
     arr = as_array(value, name)
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} has complex dtype {arr.dtype}; normalized_convolution takes real data")
@@ -516,12 +801,12 @@ def normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment
     if isinstance(data, np.ma.MaskedArray):
         mask = np.ma.getmaskarray(data) if np.ma.is_masked(data) else None
         data = data.data
-    x = _real_array(data, "data")
+    x = _real_data(data, "data")
     if x.ndim not in (1, 2, 3):
         raise ValueError(f"data must be a 1-D, 2-D or 3-D array, got {x.ndim}-D with shape {x.shape}")
     if isinstance(kernel, np.ma.MaskedArray) and np.ma.is_masked(kernel):
         raise ValueError("kernel is a masked array with masked values; fill them first (kernel.filled(0))")
-    k = _real_array(kernel, "kernel")
+    k = _real_data(kernel, "kernel")
     if k.ndim != x.ndim:
         raise ValueError(
             f"kernel must have as many dimensions as data ({x.ndim}-D), got {k.ndim}-D with shape {k.shape}"
@@ -571,7 +856,7 @@ def normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment
         except (ValueError, TypeError) as exc:
             raise TypeError(f"certainty must be array-like of numbers in [0, 1]: {exc}") from None
         if carr.dtype.kind != "b":  # a boolean mask of the valid pixels is a certainty too
-            carr = _real_array(carr, "certainty")
+            carr = _real_data(carr, "certainty")
         if carr.shape != x.shape:
             raise ValueError(f"certainty must have the shape of data {x.shape}, got {carr.shape}")
         c = np.ascontiguousarray(carr, dtype=dtype)

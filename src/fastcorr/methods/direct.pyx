@@ -482,6 +482,9 @@ def correlate_into(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, ::1
 
 SERVES_COMPLEX = False
 SERVES_INTEGER = True
+#: ``correlate`` takes ``out=`` (the engine bands of ``fastcorr._engine.bands``
+#: write into the call's output instead of a new array each).
+SERVES_OUT = True
 
 
 #: A 1x1 kernel over at most this many values is a plain numpy multiply:
@@ -499,12 +502,14 @@ cdef bint is_small_scaling(Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t
             and H * W <= SCALE_BELOW)
 
 
-def correlate(x, w, shape, offsets, int boundary, fill, int num_threads):
-    """Engine entry (see ``fastcorr._engine.dispatch``): a new array with the offset correlation."""
-    if is_small_scaling(x.shape[0], x.shape[1], w.shape[0], w.shape[1], offsets[0], offsets[1],
-                        shape[0], shape[1]):
+def correlate(x, w, shape, offsets, int boundary, fill, int num_threads, out=None):
+    """Engine entry (see ``fastcorr._engine.dispatch``): the offset correlation,
+    in a new array or in ``out`` (C-contiguous, ``shape``, ``x``'s dtype)."""
+    if out is None and is_small_scaling(x.shape[0], x.shape[1], w.shape[0], w.shape[1], offsets[0],
+                                        offsets[1], shape[0], shape[1]):
         return np.multiply(x, w[0, 0])
-    out = np.empty(shape, dtype=x.dtype)
+    if out is None:
+        out = np.empty(shape, dtype=x.dtype)
     threads = useful_threads(num_threads, shape[0] * shape[1] * w.shape[0] * w.shape[1], shape[0])
     correlate_into(x, w, out, offsets[0], offsets[1], boundary, fill, threads)
     return out

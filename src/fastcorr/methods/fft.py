@@ -46,7 +46,7 @@ import functools
 import math
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import scipy.fft as sfft
@@ -58,7 +58,7 @@ try:
 except ImportError:  # an uncompiled tree: no row-spectrum plan
     _spectral_rows = None
 
-__all__ = ["correlate", "plan", "plan_cost", "SERVES_COMPLEX", "SERVES_INTEGER"]
+__all__ = ["correlate", "correlate_stack", "plan", "plan_cost", "SERVES_COMPLEX", "SERVES_INTEGER"]
 
 SERVES_COMPLEX = True
 SERVES_INTEGER = False
@@ -126,8 +126,18 @@ def _run_parallel(fn, items, nthreads):
         return
     pool = _executor(nthreads)
     futures = [pool.submit(fn, it) for it in items]
-    for f in futures:
-        f.result()
+    try:
+        for f in futures:
+            f.result()
+    except BaseException:
+        # Ctrl-C (or an error) while waiting: the tiles not started are
+        # dropped and those running end, so that no thread of this call is
+        # left working for it (nor holding its buffers) when the exception
+        # reaches the caller.
+        for f in futures:
+            f.cancel()
+        wait(futures)
+        raise
 
 
 def _fast_len(n, real):
@@ -498,7 +508,16 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
         else:
             spec = sfft.rfft2(view, s=(N0, N1), axes=(-2, -1), workers=workers)
             spec *= kspec
-            res = sfft.irfft2(spec, s=(N0, N1), axes=(-2, -1), workers=workers, overwrite_x=True)
+            # The inverse one axis at a time: the row transforms only for the
+            # block's output rows (and faster than irfft2 even for all of
+            # them: a chunk of three 1125² tiles, 17.3 -> 11.9 ms).
+            spec = sfft.ifft(spec, axis=-2, workers=workers, overwrite_x=True)
+            res = sfft.irfft(_circular_slice(spec, 2, kh - 1, B0, N0), n=N1, axis=-1, workers=workers,
+                             overwrite_x=True)
+            del spec
+            res = _circular_slice(res, 3, kw - 1, B1, N1)
+            _scatter(out, res, a, cc, B0, B1)
+            return
         # output (m, n) of a tile sits at (kh-1+m, kw-1+n), modulo N
         res = _circular_slice(res, 2, kh - 1, B0, N0)
         res = _circular_slice(res, 3, kw - 1, B1, N1)
@@ -531,17 +550,25 @@ def _whole_image(x, w, shape, N0, N1, start0, start1, is_complex, nthreads):
     """
     kspec = kernel_spectrum(w, N0, N1, is_complex, nthreads)
     workers = _workers(nthreads, N0 * N1)
+    Ho, Wo = shape
     if is_complex:
         spec = sfft.fft2(x, s=(N0, N1), workers=workers)
         spec *= kspec
         res = sfft.ifft2(spec, workers=workers, overwrite_x=True)
-    else:
-        spec = sfft.rfft2(x, s=(N0, N1), workers=workers)
-        spec *= kspec
-        res = sfft.irfft2(spec, s=(N0, N1), workers=workers, overwrite_x=True)
+        del spec
+        return np.ascontiguousarray(res[start0:start0 + Ho, start1:start1 + Wo])
+    # Real: one axis at a time, so that the row transforms skip the padding
+    # rows going in and the rows outside the output coming back (rfft2 /
+    # irfft2 transform all N0; 1024², 64x64 'valid', float32: 7.3 -> 6.2 ms).
+    spec = sfft.fft(sfft.rfft(x, n=N1, axis=1, workers=workers), n=N0, axis=0, workers=workers,
+                    overwrite_x=True)
+    spec *= kspec
+    spec = sfft.ifft(spec, axis=0, workers=workers, overwrite_x=True)
+    rows = _circular_slice(spec, 0, start0, Ho, N0)
     del spec
-    Ho, Wo = shape
-    return np.ascontiguousarray(res[start0:start0 + Ho, start1:start1 + Wo])
+    res = sfft.irfft(rows, n=N1, axis=1, workers=workers, overwrite_x=True)
+    del rows
+    return np.ascontiguousarray(res[:, start1:start1 + Wo])
 
 
 def _row_spectrum(x, w, shape, off0, off1, N1, fill):
@@ -798,3 +825,89 @@ def _batched_matmul(a, b, nthreads):
     res.real = yr
     res.imag = yi
     return res
+
+
+# ---------------------------------------------------------------------------
+# Stacks of kernels on one multi-plane image (template matching).
+
+#: Bytes of kernel spectra :func:`correlate_stack` holds at once; a larger
+#: stack is served in groups, each transforming the image tiles again.
+STACK_KERNEL_BYTES = 128 << 20
+
+
+def correlate_stack(planes, kernels, shape, num_threads):
+    """Valid correlations of an image's planes with a stack of kernels, summed
+    over the planes, by FFT: ``out[t] = sum_c valid_corr(planes[c], kernels[t, c])``.
+
+    The image's tile spectra are computed once for the whole stack (not
+    once per kernel), and the sum over planes is taken on the spectra (one
+    inverse transform per kernel and tile, not one per plane). The
+    overlap-save tiling of :func:`plan` and chunks of at most
+    ``CHUNK_BYTES`` of image spectra bound the memory as in
+    :func:`correlate`; kernel spectra are held for at most
+    ``STACK_KERNEL_BYTES`` at a time. The kernels of a chunk run on
+    ``num_threads`` Python threads (pocketfft releases the GIL).
+
+    ``planes``: a sequence of C same-shaped float32 or float64 arrays;
+    ``kernels``: (T, C, kh, kw) of their dtype; ``shape``: the valid
+    output ``(H - kh + 1, W - kw + 1)``. Returns (T, Ho, Wo).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import fft
+    >>> x = np.arange(9.0).reshape(3, 3); w = np.array([[[[0.0, 1.0], [2.0, 3.0]]], [[[1.0, 0.0], [0.0, 0.0]]]])
+    >>> fft.correlate_stack([x], w, (2, 2), 1).round(10)
+    array([[[19., 25.],
+            [37., 43.]],
+    <BLANKLINE>
+           [[ 0.,  1.],
+            [ 3.,  4.]]])
+    """
+    dtype = np.dtype(planes[0].dtype)
+    kernels = np.asarray(kernels, dtype=dtype)
+    T, C, kh, kw = kernels.shape
+    H, W = planes[0].shape
+    Ho, Wo = (int(s) for s in shape)
+    nthreads = max(1, int(num_threads))
+    out = np.empty((T, Ho, Wo), dtype)
+    if T == 0 or Ho <= 0 or Wo <= 0:
+        return out
+    (N0, B0, t0), (N1, B1, t1) = plan((Ho, Wo), (kh, kw), False, ((0, H), (0, W)))
+    sbytes = spectrum_bytes(N0, N1, dtype)
+    if t0 == 1 and t1 == 1:
+        views = [np.ascontiguousarray(p)[None, None] for p in planes]   # rfft2 pads to (N0, N1)
+    else:
+        L0, L1 = B0 + kh - 1, B1 + kw - 1
+        P0, P1 = t0 * B0 + kh - 1, t1 * B1 + kw - 1
+        views = []
+        for p in planes:
+            src = np.zeros((P0, P1), dtype)
+            src[:H, :W] = p
+            s0, s1 = src.strides
+            views.append(np.lib.stride_tricks.as_strided(
+                src, shape=(t0, t1, L0, L1), strides=(B0 * s0, B1 * s1, s0, s1), writeable=False))
+    chunks = _chunks(t0, t1, max(1, CHUNK_BYTES // max(C * sbytes, 1)))
+    per_group = max(1, STACK_KERNEL_BYTES // max(C * sbytes, 1))
+    for g0 in range(0, T, per_group):
+        group = range(g0, min(T, g0 + per_group))
+        kspec = {t: [kernel_spectrum(kernels[t, c], N0, N1, False, nthreads) for c in range(C)] for t in group}
+        parallel = len(group) >= nthreads
+        for a, b, cc, d in chunks:
+            workers = _workers(nthreads, N0 * N1 * (b - a) * (d - cc))
+            X = [sfft.rfft2(v[a:b, cc:d], s=(N0, N1), axes=(-2, -1), workers=workers) for v in views]
+
+            def one(t, a=a, cc=cc, X=X):
+                Y = X[0] * kspec[t][0]
+                for c in range(1, C):
+                    Y += X[c] * kspec[t][c]
+                workers = 1 if parallel else _workers(nthreads, Y.size)
+                Y = sfft.ifft(Y, axis=-2, workers=workers, overwrite_x=True)    # then only the output rows
+                res = sfft.irfft(_circular_slice(Y, 2, kh - 1, B0, N0), n=N1, axis=-1, workers=workers,
+                                 overwrite_x=True)
+                del Y
+                res = _circular_slice(res, 3, kw - 1, B1, N1)
+                _scatter(out[t], res, a, cc, B0, B1)
+
+            _run_parallel(one, group, nthreads if parallel else 1)
+    return out

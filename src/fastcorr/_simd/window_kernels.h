@@ -1,0 +1,392 @@
+/*
+ * fastcorr: window statistics of template matching (methods/window.pyx),
+ * plain C, double accumulators. One tile of output (a band of rows, a block
+ * of columns) is computed from column sums of the tile's centred input rows
+ * (rows ``stride`` values apart, ``WC`` of them read):
+ *
+ *   fw_centre_*  per channel, the mean of (up to 16 of) h input rows: the tile centre
+ *   fw_init_*    cs1[j] = sum_i (x[i][j] - cen[j]), cs2[j] = sum_i (x[i][j] - cen[j])^2
+ *   fw_update_*  the window moves down one row: row a in, row b out
+ *   fw_row       running sums along the row of column sums (one output row):
+ *                per window, the centred sum of squares V (0 when flat), the
+ *                sum of squares about zero (0 when zero), the channel means
+ *   fw_combine_* the scores of one template from those and its correlation
+ *   fw_finish1_* one channel and one template: fw_stats and fw_combine in one
+ *                pass, from the running sums of fw_sums
+ *
+ * A running sum per channel is one add per output, a chain of dependent
+ * adds; for one channel the row is cut into four segments, each with its
+ * own running sums, so that eight independent chains keep the adders busy.
+ * Running sums of centred values do not cancel: each step adds the
+ * difference of two values of the size of one sample. The default build is
+ * baseline x86-64; on x86 with GCC/Clang an AVX2+FMA copy of each loop is
+ * compiled with a target attribute and chosen once at run time.
+ * Thread-safe, no Python objects.
+ */
+#ifndef FASTCORR_WINDOW_KERNELS_H
+#define FASTCORR_WINDOW_KERNELS_H
+
+#include <stddef.h>
+#include <math.h>
+
+/* FC_X86_DISPATCH, FC_TARGET_AVX2 and the CPU probe fc_cpu_has_avx2_fma */
+#include "simd_kernels.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FW_RESTRICT __restrict__
+#else
+#define FW_RESTRICT
+#endif
+
+/* GCC if-converts the selects of these loops (and so vectorises them) only
+ * when floating-point operations may not trap; nothing here reads the FP
+ * exception flags. (Clang if-converts them as they are.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#define FW_POP_OPTIONS 1
+#endif
+
+/* The next tile of a call, claimed by whichever thread asks first. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FW_HAVE_ATOMIC 1
+static inline ptrdiff_t fw_claim(ptrdiff_t *counter)
+{
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+static inline void fw_claim_all(ptrdiff_t *counter, ptrdiff_t n)
+{
+    __atomic_store_n(counter, n, __ATOMIC_RELAXED);
+}
+#else /* no atomics known here: the caller runs one thread */
+#define FW_HAVE_ATOMIC 0
+static inline ptrdiff_t fw_claim(ptrdiff_t *counter) { return (*counter)++; }
+static inline void fw_claim_all(ptrdiff_t *counter, ptrdiff_t n) { *counter = n; }
+#endif
+
+/* Method codes: OpenCV's TM_* constants. */
+#define FW_SQDIFF 0
+#define FW_SQDIFF_NORMED 1
+#define FW_CCORR 2
+#define FW_CCORR_NORMED 3
+#define FW_CCOEFF 4
+#define FW_CCOEFF_NORMED 5
+
+/* Running window sums along a row: s[n*C + c] = sum_{k<w} a[(n+k)*C + c].
+ * a1, a2 hold (nout + w - 1) * C values and must be readable for C more
+ * (the last update reads one window past the end; its value is unused). */
+#define FW_DEFINE_ROW(SUFFIX, ATTR)                                             \
+ATTR static void fw_sums_##SUFFIX(const double *FW_RESTRICT a1,                 \
+                                  const double *FW_RESTRICT a2,                 \
+                                  double *FW_RESTRICT s1, double *FW_RESTRICT s2, \
+                                  ptrdiff_t C, ptrdiff_t w, ptrdiff_t nout)     \
+{                                                                               \
+    ptrdiff_t c, k, j, i;                                                       \
+    if (nout <= 0)                                                              \
+        return;                                                                 \
+    if (C == 1 && nout >= 16) {                                                 \
+        const ptrdiff_t L = (nout + 3) / 4;                                     \
+        const ptrdiff_t last = nout - 3 * L;                                    \
+        double p0 = 0, p1 = 0, p2 = 0, p3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;  \
+        const double *b0 = a1, *b1 = a1 + L, *b2 = a1 + 2 * L, *b3 = a1 + 3 * L; \
+        const double *d0 = a2, *d1 = a2 + L, *d2 = a2 + 2 * L, *d3 = a2 + 3 * L; \
+        double *o0 = s1, *o1 = s1 + L, *o2 = s1 + 2 * L, *o3 = s1 + 3 * L;      \
+        double *r0 = s2, *r1 = s2 + L, *r2 = s2 + 2 * L, *r3 = s2 + 3 * L;      \
+        for (k = 0; k < w; k++) {                                               \
+            p0 += b0[k]; p1 += b1[k]; p2 += b2[k]; p3 += b3[k];                 \
+            q0 += d0[k]; q1 += d1[k]; q2 += d2[k]; q3 += d3[k];                 \
+        }                                                                       \
+        for (i = 0; i < last; i++) {                                            \
+            o0[i] = p0; o1[i] = p1; o2[i] = p2; o3[i] = p3;                     \
+            r0[i] = q0; r1[i] = q1; r2[i] = q2; r3[i] = q3;                     \
+            p0 += b0[i + w] - b0[i]; p1 += b1[i + w] - b1[i];                   \
+            p2 += b2[i + w] - b2[i]; p3 += b3[i + w] - b3[i];                   \
+            q0 += d0[i + w] - d0[i]; q1 += d1[i + w] - d1[i];                   \
+            q2 += d2[i + w] - d2[i]; q3 += d3[i + w] - d3[i];                   \
+        }                                                                       \
+        for (; i < L; i++) {                                                    \
+            o0[i] = p0; o1[i] = p1; o2[i] = p2;                                 \
+            r0[i] = q0; r1[i] = q1; r2[i] = q2;                                 \
+            p0 += b0[i + w] - b0[i]; p1 += b1[i + w] - b1[i];                   \
+            p2 += b2[i + w] - b2[i];                                            \
+            q0 += d0[i + w] - d0[i]; q1 += d1[i + w] - d1[i];                   \
+            q2 += d2[i + w] - d2[i];                                            \
+        }                                                                       \
+        return;                                                                 \
+    }                                                                           \
+    for (c = 0; c < C; c++) {                                                   \
+        double p = 0, q = 0;                                                    \
+        for (k = 0; k < w; k++) {                                               \
+            p += a1[k * C + c];                                                 \
+            q += a2[k * C + c];                                                 \
+        }                                                                       \
+        s1[c] = p;                                                              \
+        s2[c] = q;                                                              \
+    }                                                                           \
+    for (j = C; j < nout * C; j++) {                                            \
+        s1[j] = s1[j - C] + (a1[j - C + w * C] - a1[j - C]);                    \
+        s2[j] = s2[j - C] + (a2[j - C + w * C] - a2[j - C]);                    \
+    }                                                                           \
+}                                                                               \
+/* Per window of one row: rv = sum_c (s2 - s1^2/nw) (0 when <= tol * sum_c s2), \
+ * rmu[n*C+c] = s1/nw + cc[c], rq = rv + nw * sum_c rmu^2 (0 when <= tol *     \
+ * the magnitudes summed). */                                                   \
+ATTR static void fw_stats_##SUFFIX(const double *FW_RESTRICT s1,                \
+                                   const double *FW_RESTRICT s2,                \
+                                   double *FW_RESTRICT rv, double *FW_RESTRICT rq, \
+                                   double *FW_RESTRICT rmu, const double *cc,   \
+                                   ptrdiff_t C, ptrdiff_t nout, double nw, double tol) \
+{                                                                               \
+    const double inv = 1.0 / nw;                                                \
+    ptrdiff_t n, c;                                                             \
+    if (C == 1) {                                                               \
+        const double c0 = cc[0], P = nw * cc[0] * cc[0];                        \
+        for (n = 0; n < nout; n++) {                                            \
+            const double a = s1[n], b = s2[n];                                  \
+            double v = b - a * a * inv;                                         \
+            v = v > tol * b ? v : 0.0;                                          \
+            const double mu = a * inv + c0;                                     \
+            const double q = v + nw * mu * mu;                                  \
+            rv[n] = v;                                                          \
+            rmu[n] = mu;                                                        \
+            rq[n] = q > tol * (b + P) ? q : 0.0;                                \
+        }                                                                       \
+        return;                                                                 \
+    }                                                                           \
+    double P = 0;                                                               \
+    for (c = 0; c < C; c++)                                                     \
+        P += nw * cc[c] * cc[c];                                                \
+    for (n = 0; n < nout; n++) {                                                \
+        double V = 0, Q = 0, M = 0;                                             \
+        for (c = 0; c < C; c++) {                                               \
+            const double a = s1[n * C + c], b = s2[n * C + c];                  \
+            double v = b - a * a * inv;                                         \
+            const double mu = a * inv + cc[c];                                  \
+            V += v > 0 ? v : 0.0;                                               \
+            Q += b;                                                             \
+            M += mu * mu;                                                       \
+            rmu[n * C + c] = mu;                                                \
+        }                                                                       \
+        V = V > tol * Q ? V : 0.0;                                              \
+        const double q = V + nw * M;                                            \
+        rv[n] = V;                                                              \
+        rq[n] = q > tol * (Q + P) ? q : 0.0;                                    \
+    }                                                                           \
+}
+
+/* Column sums and their updates, and the scores, per input/output type T. */
+#define FW_DEFINE_TYPED(SUFFIX, T, ATTR)                                        \
+ATTR static void fw_centre_##SUFFIX(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, \
+                                    ptrdiff_t h, double *FW_RESTRICT acc,       \
+                                    double *FW_RESTRICT cc)                     \
+{                                                                               \
+    ptrdiff_t i, j, c;                                                          \
+    /* any centre near the level serves: at most 16 of the h rows */         \
+    const ptrdiff_t step = h > 16 ? h / 16 : 1;                                 \
+    ptrdiff_t rows = 0;                                                         \
+    for (j = 0; j < WC; j++) acc[j] = 0;                                        \
+    for (i = 0; i < h; i += step, rows++) {                                     \
+        const T *FW_RESTRICT row = x + i * stride;                              \
+        for (j = 0; j < WC; j++) acc[j] += row[j];                              \
+    }                                                                           \
+    for (c = 0; c < C; c++) cc[c] = 0;                                          \
+    for (j = 0; j < WC; j++) cc[j % C] += acc[j];                               \
+    for (c = 0; c < C; c++) cc[c] /= (double)rows * (double)(WC / C);           \
+}                                                                               \
+ATTR static void fw_init_##SUFFIX(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, \
+                                  ptrdiff_t h, const double *FW_RESTRICT cen,   \
+                                  double *FW_RESTRICT cs1, double *FW_RESTRICT cs2) \
+{                                                                               \
+    ptrdiff_t i, j;                                                             \
+    for (j = 0; j < WC + C; j++) { cs1[j] = 0; cs2[j] = 0; }                    \
+    for (i = 0; i < h; i++) {                                                   \
+        const T *FW_RESTRICT row = x + i * stride;                              \
+        for (j = 0; j < WC; j++) {                                              \
+            const double d = (double)row[j] - cen[j];                           \
+            cs1[j] += d;                                                        \
+            cs2[j] += d * d;                                                    \
+        }                                                                       \
+    }                                                                           \
+}                                                                               \
+ATTR static void fw_update_##SUFFIX(const T *FW_RESTRICT a, const T *FW_RESTRICT b, \
+                                    const double *FW_RESTRICT cen,              \
+                                    double *FW_RESTRICT cs1, double *FW_RESTRICT cs2, \
+                                    ptrdiff_t n)                                \
+{                                                                               \
+    /* both rows centred first: their sum about zero would round at the   */   \
+    /* offset's scale */                                                        \
+    ptrdiff_t j;                                                                \
+    for (j = 0; j < n; j++) {                                                   \
+        const double da = (double)a[j] - cen[j], db = (double)b[j] - cen[j];    \
+        cs1[j] += da - db;                                                      \
+        cs2[j] += (da - db) * (da + db);                                        \
+    }                                                                           \
+}                                                                               \
+ATTR static void fw_combine_##SUFFIX(T *FW_RESTRICT out, const double *FW_RESTRICT rv, \
+                                     const double *FW_RESTRICT rq,              \
+                                     const double *FW_RESTRICT rmu,             \
+                                     const double *FW_RESTRICT tmean, double tv, \
+                                     double ts, int method, ptrdiff_t C,        \
+                                     ptrdiff_t nout, double nw)                 \
+{                                                                               \
+    /* Branch-free selects (the division always runs, on a safe operand) */     \
+    /* so that the loops vectorise. */                                          \
+    ptrdiff_t n, c;                                                             \
+    if (method == FW_CCOEFF_NORMED) {                                           \
+        for (n = 0; n < nout; n++) {                                            \
+            const double den = rv[n] * tv;                                      \
+            const int ok = den > 0;                                             \
+            double r = (double)out[n] / sqrt(ok ? den : 1.0);                   \
+            r = ok ? r : 0.0;                                                   \
+            r = r > 1.0 ? 1.0 : r;                                              \
+            r = r < -1.0 ? -1.0 : r;                                            \
+            out[n] = (T)r;                                                      \
+        }                                                                       \
+    } else if (method == FW_CCORR || method == FW_CCORR_NORMED) {               \
+        const int normed = method == FW_CCORR_NORMED;                           \
+        for (n = 0; n < nout; n++) {                                            \
+            double r = out[n];                                                  \
+            for (c = 0; c < C; c++) r += nw * tmean[c] * rmu[n * C + c];        \
+            const double den = normed ? rq[n] * ts : 1.0;                       \
+            const int ok = den > 0;                                             \
+            r = r / sqrt(ok ? den : 1.0);                                       \
+            r = ok ? r : 0.0;                                                   \
+            r = (normed && r > 1.0) ? 1.0 : r;                                  \
+            r = (normed && r < -1.0) ? -1.0 : r;                                \
+            out[n] = (T)r;                                                      \
+        }                                                                       \
+    } else if (method == FW_SQDIFF || method == FW_SQDIFF_NORMED) {             \
+        const int normed = method == FW_SQDIFF_NORMED;                          \
+        for (n = 0; n < nout; n++) {                                            \
+            double r = rv[n] - 2.0 * (double)out[n] + tv;                       \
+            for (c = 0; c < C; c++) {                                           \
+                const double d = rmu[n * C + c] - tmean[c];                     \
+                r += nw * d * d;                                                \
+            }                                                                   \
+            r = r > 0 ? r : 0.0;                                                \
+            const double den = normed ? rq[n] * ts : 1.0;                       \
+            const int ok = den > 0;                                             \
+            r = r / sqrt(ok ? den : 1.0);                                       \
+            r = ok ? r : 1.0;                                                   \
+            r = (normed && r > 1.0) ? 1.0 : r;                                  \
+            out[n] = (T)r;                                                      \
+        }                                                                       \
+    }                                                                           \
+}
+
+/* One channel, one template: the statistics of fw_stats and the scores of  */ \
+/* fw_combine in one pass over the row's window sums (no per-window arrays). */
+#define FW_DEFINE_FINISH1(SUFFIX, T, ATTR)                                      \
+ATTR static void fw_finish1_##SUFFIX(T *FW_RESTRICT out, const double *FW_RESTRICT s1, \
+                                     const double *FW_RESTRICT s2, double c0,   \
+                                     double tmean, double tv, double ts,        \
+                                     int method, ptrdiff_t nout, double nw,     \
+                                     double tol)                                \
+{                                                                               \
+    const double inv = 1.0 / nw, P = nw * c0 * c0;                              \
+    ptrdiff_t n;                                                                \
+    if (method == FW_CCOEFF_NORMED) {                                           \
+        for (n = 0; n < nout; n++) {                                            \
+            const double a = s1[n], b = s2[n];                                  \
+            double v = b - a * a * inv;                                         \
+            v = v > tol * b ? v : 0.0;                                          \
+            const double den = v * tv;                                          \
+            const int ok = den > 0;                                             \
+            double r = (double)out[n] / sqrt(ok ? den : 1.0);                   \
+            r = ok ? r : 0.0;                                                   \
+            r = r > 1.0 ? 1.0 : r;                                              \
+            r = r < -1.0 ? -1.0 : r;                                            \
+            out[n] = (T)r;                                                      \
+        }                                                                       \
+        return;                                                                 \
+    }                                                                           \
+    for (n = 0; n < nout; n++) {                                                \
+        const double a = s1[n], b = s2[n];                                      \
+        double v = b - a * a * inv;                                             \
+        v = v > tol * b ? v : 0.0;                                              \
+        const double mu = a * inv + c0;                                         \
+        double q = v + nw * mu * mu;                                            \
+        q = q > tol * (b + P) ? q : 0.0;                                        \
+        double r, den;                                                          \
+        int normed;                                                             \
+        if (method == FW_CCORR || method == FW_CCORR_NORMED) {                  \
+            r = (double)out[n] + nw * tmean * mu;                               \
+            normed = method == FW_CCORR_NORMED;                                 \
+        } else if (method == FW_SQDIFF || method == FW_SQDIFF_NORMED) {         \
+            const double d = mu - tmean;                                        \
+            r = v - 2.0 * (double)out[n] + tv + nw * d * d;                     \
+            r = r > 0 ? r : 0.0;                                                \
+            normed = method == FW_SQDIFF_NORMED;                                \
+        } else {                                                                \
+            r = out[n];                                                         \
+            normed = 0;                                                         \
+        }                                                                       \
+        den = normed ? q * ts : 1.0;                                            \
+        const int ok = den > 0;                                                 \
+        r = r / sqrt(ok ? den : 1.0);                                           \
+        r = ok ? r : (method == FW_SQDIFF_NORMED ? 1.0 : 0.0);                  \
+        r = (normed && r > 1.0) ? 1.0 : r;                                      \
+        r = (normed && r < -1.0) ? -1.0 : r;                                    \
+        out[n] = (T)r;                                                          \
+    }                                                                           \
+}
+
+FW_DEFINE_ROW(base, )
+FW_DEFINE_TYPED(f32_base, float, )
+FW_DEFINE_TYPED(f64_base, double, )
+FW_DEFINE_FINISH1(f32_base, float, )
+FW_DEFINE_FINISH1(f64_base, double, )
+#if FC_X86_DISPATCH
+FW_DEFINE_ROW(avx2, FC_TARGET_AVX2)
+FW_DEFINE_TYPED(f32_avx2, float, FC_TARGET_AVX2)
+FW_DEFINE_TYPED(f64_avx2, double, FC_TARGET_AVX2)
+FW_DEFINE_FINISH1(f32_avx2, float, FC_TARGET_AVX2)
+FW_DEFINE_FINISH1(f64_avx2, double, FC_TARGET_AVX2)
+#define FW_PICK(NAME, SUFFIX, ...) \
+    (fc_cpu_has_avx2_fma() ? NAME##_##SUFFIX##avx2(__VA_ARGS__) : NAME##_##SUFFIX##base(__VA_ARGS__))
+#else
+#define FW_PICK(NAME, SUFFIX, ...) NAME##_##SUFFIX##base(__VA_ARGS__)
+#endif
+
+static void fw_sums(const double *a1, const double *a2, double *s1, double *s2, ptrdiff_t C, ptrdiff_t w,
+                    ptrdiff_t nout)
+{
+    FW_PICK(fw_sums, , a1, a2, s1, s2, C, w, nout);
+}
+
+static void fw_row(const double *a1, const double *a2, double *s1, double *s2, double *rv, double *rq,
+                   double *rmu, const double *cc, ptrdiff_t C, ptrdiff_t w, ptrdiff_t nout, double nw,
+                   double tol)
+{
+    FW_PICK(fw_sums, , a1, a2, s1, s2, C, w, nout);
+    FW_PICK(fw_stats, , s1, s2, rv, rq, rmu, cc, C, nout, nw, tol);
+}
+
+#define FW_DEFINE_ENTRY(S, T)                                                   \
+static void fw_centre_##S(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, ptrdiff_t h, \
+                          double *acc, double *cc)                              \
+{ FW_PICK(fw_centre, S##_, x, stride, WC, C, h, acc, cc); }                     \
+static void fw_init_##S(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, ptrdiff_t h, \
+                        const double *cen, double *cs1, double *cs2)            \
+{ FW_PICK(fw_init, S##_, x, stride, WC, C, h, cen, cs1, cs2); }                 \
+static void fw_update_##S(const T *a, const T *b, const double *cen, double *cs1, \
+                          double *cs2, ptrdiff_t n)                             \
+{ FW_PICK(fw_update, S##_, a, b, cen, cs1, cs2, n); }                           \
+static void fw_combine_##S(T *out, const double *rv, const double *rq,          \
+                           const double *rmu, const double *tmean, double tv,   \
+                           double ts, int method, ptrdiff_t C, ptrdiff_t nout,  \
+                           double nw)                                           \
+{ FW_PICK(fw_combine, S##_, out, rv, rq, rmu, tmean, tv, ts, method, C, nout, nw); } \
+static void fw_finish1_##S(T *out, const double *s1, const double *s2, double c0, \
+                           double tmean, double tv, double ts, int method,     \
+                           ptrdiff_t nout, double nw, double tol)              \
+{ FW_PICK(fw_finish1, S##_, out, s1, s2, c0, tmean, tv, ts, method, nout, nw, tol); }
+
+FW_DEFINE_ENTRY(f32, float)
+FW_DEFINE_ENTRY(f64, double)
+
+#ifdef FW_POP_OPTIONS
+#pragma GCC pop_options
+#endif
+
+#endif

@@ -1,0 +1,13 @@
+# Type stub of the compiled module window.pyx (internal). Keep in step with the .pyx.
+from typing import Any
+
+from numpy.typing import NDArray
+
+METHODS: tuple[str, ...]
+MIN_SCORES_PER_THREAD: int
+FLAT_TOL: float
+
+def scores(x: NDArray[Any], channels: int, h: int, w: int, num: NDArray[Any], tmean: NDArray[Any],
+           tvar: NDArray[Any], tsq: NDArray[Any], method: int, num_threads: int) -> None: ...
+def moments(x: NDArray[Any], channels: int, h: int, w: int,
+            num_threads: int) -> tuple[NDArray[Any], NDArray[Any]]: ...

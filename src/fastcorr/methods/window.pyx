@@ -1,0 +1,461 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Window statistics of template matching, and the scores built on them.
+
+For every placement (m, n) of an h x w window on an image of C interleaved
+channels (``x`` is (H, W*C)), the window's per-channel sums
+
+    s1_c = sum (x - c_c),   s2_c = sum (x - c_c)**2
+
+are taken about a *tile centre* c_c (per channel, the mean of up to 16 of
+the first h input rows of the tile of outputs being computed: a band of
+rows by a block of columns), in double precision, by running sums: a column sum per input
+column, updated by one row in and one row out as the window moves down,
+and a running sum along the row of column sums (``_simd/window_kernels.h``).
+Centring first is what keeps the statistics exact on images far from zero
+(values 1e4 + noise): the variance ``V_c = s2_c - s1_c**2 / n`` of a window
+is a small difference of two large numbers when the sums are taken about
+zero (scikit-image's cumulative sums lose every digit there, its issue
+#1712); about the tile's centre both terms have the size of the window's
+own variation. (What is left: a relative error of about
+``1e-16 * ((mean - c) / std)**2`` in V for a window whose mean is far from
+its tile's centre against its own spread, as on the bright side of a step
+of 1e4 in a tile that straddles it.) Each update adds the difference of two
+samples, so the running sums do not drift beyond a few units of double
+rounding over a tile (float32 images gain 29 bits from the double
+accumulators; float64 images keep about 1e-14 of the centred magnitudes).
+Tiles run on the call's threads (this one and helpers from a pool), each
+claiming the next tile from a shared counter, each with its own row
+buffers: the workspace is a few rows per thread.
+
+From these and the correlation of the image with the zero-mean template,
+``num = sum_c corr(x_c, t_c - mean(t_c))`` (computed by the dispatcher's
+methods before this module runs), :func:`scores` forms OpenCV's six
+template-matching scores in place, per template of a stack:
+
+    ccoeff         num
+    ccoeff_normed  num / sqrt(V * tvar)
+    ccorr          num + n sum_c mean_t_c * mean_c
+    ccorr_normed   ccorr / sqrt(sum x**2 * sum t**2)
+    sqdiff         V - 2 num + tvar + n sum_c (mean_c - mean_t_c)**2
+    sqdiff_normed  sqdiff / sqrt(sum x**2 * sum t**2)
+
+with ``V = sum_c V_c``, ``mean_c = s1_c / n + c_c``, ``sum x**2 = V + n
+sum_c mean_c**2``, and the template's constants (per-channel means, its
+centred and raw sums of squares) from the caller. A window whose V is
+below ``FLAT_TOL`` times its centred sum of squares is flat (V = 0), one
+whose ``sum x**2`` is below ``FLAT_TOL`` of the magnitudes summed is zero;
+a normalised score with a zero denominator is 0 (1 for sqdiff_normed).
+Normalised scores are clamped to [-1, 1] ([0, 1] for sqdiff_normed).
+"""
+from libc.stdlib cimport malloc, free
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+cdef extern from "window_kernels.h" nogil:
+    void fw_row(const double* a1, const double* a2, double* s1, double* s2, double* rv, double* rq,
+                double* rmu, const double* cc, Py_ssize_t C, Py_ssize_t w, Py_ssize_t nout, double nw,
+                double tol)
+    void fw_sums(const double* a1, const double* a2, double* s1, double* s2, Py_ssize_t C, Py_ssize_t w,
+                 Py_ssize_t nout)
+    void fw_finish1_f32(float* out, const double* s1, const double* s2, double c0, double tmean, double tv,
+                        double ts, int method, Py_ssize_t nout, double nw, double tol)
+    void fw_finish1_f64(double* out, const double* s1, const double* s2, double c0, double tmean, double tv,
+                        double ts, int method, Py_ssize_t nout, double nw, double tol)
+    void fw_centre_f32(const float* x, Py_ssize_t stride, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h,
+                       double* acc, double* cc)
+    void fw_centre_f64(const double* x, Py_ssize_t stride, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h,
+                       double* acc, double* cc)
+    void fw_init_f32(const float* x, Py_ssize_t stride, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h,
+                     const double* cen, double* cs1, double* cs2)
+    void fw_init_f64(const double* x, Py_ssize_t stride, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h,
+                     const double* cen, double* cs1, double* cs2)
+    void fw_update_f32(const float* a, const float* b, const double* cen, double* cs1, double* cs2,
+                       Py_ssize_t n)
+    void fw_update_f64(const double* a, const double* b, const double* cen, double* cs1, double* cs2,
+                       Py_ssize_t n)
+    void fw_combine_f32(float* out, const double* rv, const double* rq, const double* rmu,
+                        const double* tmean, double tv, double ts, int method, Py_ssize_t C,
+                        Py_ssize_t nout, double nw)
+    void fw_combine_f64(double* out, const double* rv, const double* rq, const double* rmu,
+                        const double* tmean, double tv, double ts, int method, Py_ssize_t C,
+                        Py_ssize_t nout, double nw)
+    Py_ssize_t fw_claim(Py_ssize_t* counter)
+    void fw_claim_all(Py_ssize_t* counter, Py_ssize_t n)
+    int FW_HAVE_ATOMIC
+    int fc_cpu_has_avx2_fma()
+
+fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
+
+ctypedef fused real_t:
+    float
+    double
+
+#: Method codes, OpenCV's TM_* constants.
+METHODS = ("sqdiff", "sqdiff_normed", "ccorr", "ccorr_normed", "ccoeff", "ccoeff_normed")
+cdef enum:
+    SQDIFF = 0
+    SQDIFF_NORMED = 1
+    CCORR = 2
+    CCORR_NORMED = 3
+    CCOEFF = 4
+    CCOEFF_NORMED = 5
+    MOMENTS = -1
+
+#: Scores below which one more thread costs more (fork/join, and a
+#: descheduled thread on a busy machine) than it saves (about 0.2 ms of
+#: work on one core).
+MIN_SCORES_PER_THREAD = 1 << 16
+
+#: Relative size below which a window's variance (or sum of squares) counts
+#: as zero: the running sums' rounding is about 1e-14 of the magnitudes
+#: summed, so a smaller variance is rounding, not signal.
+FLAT_TOL = 1e-12
+cdef double FLAT_TOL_C = 1e-12
+
+
+cdef inline Py_ssize_t band_rows(Py_ssize_t Ho, Py_ssize_t h, Py_ssize_t blocks, int nt) noexcept nogil:
+    """Output rows per band: a few tiles per thread, unless that makes bands
+    shorter than four window heights (each tile starts its column sums from
+    h rows): then one band per thread at least."""
+    cdef Py_ssize_t bands = max(1, (4 * nt + blocks - 1) // blocks)
+    cdef Py_ssize_t per_thread = max(1, (nt + blocks - 1) // blocks)
+    return max(1, max((Ho + bands - 1) // bands, min(4 * h, (Ho + per_thread - 1) // per_thread)))
+
+
+cdef inline Py_ssize_t block_cols(Py_ssize_t Wo, Py_ssize_t w) noexcept nogil:
+    """Output columns per tile: wide enough that the w - 1 extra input
+    columns and each row's running-sum starts stay a small part of the work."""
+    return min(Wo, max(256, 8 * w))
+
+
+cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, Py_ssize_t w,
+                   real_t* num, Py_ssize_t T, const double* tmean, const double* tvar, const double* tsq,
+                   int method, double* var_out, double* mean_out, Py_ssize_t band, Py_ssize_t bc,
+                   Py_ssize_t* next_tile) noexcept nogil:
+    """Compute tiles claimed one at a time from ``next_tile`` (shared with the
+    other threads of the call) until none is left; 0, or -1 when a row buffer
+    could not be allocated.
+
+    A tile is ``band`` output rows by ``bc`` output columns, with its own
+    centre (per channel, the mean of up to 16 of its first h input rows), so
+    that the centre follows the image's level across the image and not only
+    down it.
+    """
+    cdef Py_ssize_t W = WC // C
+    cdef Py_ssize_t Ho = H - h + 1, Wo = W - w + 1
+    cdef double nw = <double> h * <double> w
+    cdef Py_ssize_t nblocks = (Wo + bc - 1) // bc
+    cdef Py_ssize_t ntiles = ((Ho + band - 1) // band) * nblocks
+    cdef Py_ssize_t wide = (bc + w - 1) * C        # input values of the widest tile's row
+    cdef Py_ssize_t tile, b, q, m0, m1, n0, nout, tw, m, j, n, c, t
+    cdef const real_t* xt
+    cdef double* cs1 = NULL
+    cdef double* cs2 = NULL
+    cdef double* cen = NULL
+    cdef double* s1 = NULL
+    cdef double* s2 = NULL
+    cdef double* rv = NULL
+    cdef double* rq = NULL
+    cdef double* rmu = NULL
+    cdef double* cc = NULL
+    cdef int status = 0
+    while True:
+        tile = fw_claim(next_tile)
+        if tile >= ntiles:
+            break
+        if cs1 == NULL:  # buffers on the first tile claimed (a late thread claims none)
+            cs1 = <double*> malloc((wide + C) * sizeof(double))
+            cs2 = <double*> malloc((wide + C) * sizeof(double))
+            cen = <double*> malloc(wide * sizeof(double))
+            s1 = <double*> malloc(bc * C * sizeof(double))
+            s2 = <double*> malloc(bc * C * sizeof(double))
+            rv = <double*> malloc(bc * sizeof(double))
+            rq = <double*> malloc(bc * sizeof(double))
+            rmu = <double*> malloc(bc * C * sizeof(double))
+            cc = <double*> malloc(C * sizeof(double))
+            if (cs1 == NULL or cs2 == NULL or cen == NULL or s1 == NULL or s2 == NULL or rv == NULL
+                    or rq == NULL or rmu == NULL or cc == NULL):
+                status = -1
+                fw_claim_all(next_tile, ntiles)  # the others stop too
+                break
+        b = tile // nblocks
+        q = tile % nblocks
+        m0 = b * band
+        m1 = min(Ho, m0 + band)
+        n0 = q * bc
+        nout = min(Wo, n0 + bc) - n0
+        tw = (nout + w - 1) * C
+        xt = x + n0 * C
+        # The tile's centre (per channel, the mean of up to 16 of its first h
+        # rows) and the column sums of the first window's centred rows.
+        if real_t is float:
+            fw_centre_f32(xt + m0 * WC, WC, tw, C, h, cs1, cc)
+        else:
+            fw_centre_f64(xt + m0 * WC, WC, tw, C, h, cs1, cc)
+        for j in range(tw):
+            cen[j] = cc[j % C]
+        if real_t is float:
+            fw_init_f32(xt + m0 * WC, WC, tw, C, h, cen, cs1, cs2)
+        else:
+            fw_init_f64(xt + m0 * WC, WC, tw, C, h, cen, cs1, cs2)
+        for m in range(m0, m1):
+            if m > m0:
+                if real_t is float:
+                    fw_update_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
+                else:
+                    fw_update_f64(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
+            if C == 1 and T == 1 and method != MOMENTS:
+                if method == CCOEFF:
+                    continue
+                fw_sums(cs1, cs2, s1, s2, 1, w, nout)
+                if real_t is float:
+                    fw_finish1_f32(num + m * Wo + n0, s1, s2, cc[0], tmean[0], tvar[0], tsq[0], method, nout,
+                                   nw, FLAT_TOL_C)
+                else:
+                    fw_finish1_f64(num + m * Wo + n0, s1, s2, cc[0], tmean[0], tvar[0], tsq[0], method, nout,
+                                   nw, FLAT_TOL_C)
+                continue
+            fw_row(cs1, cs2, s1, s2, rv, rq, rmu, cc, C, w, nout, nw, FLAT_TOL_C)
+            if method == MOMENTS:
+                for n in range(nout):
+                    var_out[m * Wo + n0 + n] = rv[n]
+                    for c in range(C):
+                        mean_out[(m * Wo + n0 + n) * C + c] = rmu[n * C + c]
+                continue
+            if method == CCOEFF:
+                continue
+            for t in range(T):
+                if real_t is float:
+                    fw_combine_f32(num + (t * Ho + m) * Wo + n0, rv, rq, rmu, tmean + t * C, tvar[t], tsq[t],
+                                   method, C, nout, nw)
+                else:
+                    fw_combine_f64(num + (t * Ho + m) * Wo + n0, rv, rq, rmu, tmean + t * C, tvar[t], tsq[t],
+                                   method, C, nout, nw)
+    free(cs1)
+    free(cs2)
+    free(cen)
+    free(s1)
+    free(s2)
+    free(rv)
+    free(rq)
+    free(rmu)
+    free(cc)
+    return status
+
+
+cdef class _Tiles:
+    """One call's tiles, claimed by every thread that runs :meth:`work`."""
+
+    cdef object keep                 # the arrays the pointers below point into
+    cdef const void* x
+    cdef bint f32
+    cdef Py_ssize_t H, WC, C, h, w, T, band, bc
+    cdef void* num
+    cdef const double* tmean
+    cdef const double* tvar
+    cdef const double* tsq
+    cdef int method
+    cdef double* var_out
+    cdef double* mean_out
+    cdef Py_ssize_t next_tile
+
+    def work(self):
+        """Compute tiles until none is left unclaimed; 0, or -1 (no memory)."""
+        cdef int status
+        with nogil:
+            if self.f32:
+                status = run_tiles(<const float*> self.x, self.H, self.WC, self.C, self.h, self.w,
+                                   <float*> self.num, self.T, self.tmean, self.tvar, self.tsq, self.method,
+                                   self.var_out, self.mean_out, self.band, self.bc, &self.next_tile)
+            else:
+                status = run_tiles(<const double*> self.x, self.H, self.WC, self.C, self.h, self.w,
+                                   <double*> self.num, self.T, self.tmean, self.tvar, self.tsq, self.method,
+                                   self.var_out, self.mean_out, self.band, self.bc, &self.next_tile)
+        return status
+
+
+_pool_lock = threading.Lock()
+_pool = None
+_pool_size = 0
+
+
+def _executor(n):
+    """A process-wide pool of at least ``n`` worker threads."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < n:
+            old = _pool
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="fastcorr-window")
+            _pool_size = n
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _forget_pool_in_child():
+    """A forked child has none of the pool's threads: start a new pool there."""
+    global _pool, _pool_size, _pool_lock
+    _pool_lock = threading.Lock()
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
+cdef _run(_Tiles job, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t scores_count, int num_threads):
+    """Run a call's tiles on up to ``num_threads`` threads (this one included).
+
+    Not an OpenMP team: each thread claims tiles from a shared counter, and
+    this thread waits only for tiles another thread has claimed. A helper
+    that the system has not scheduled yet when the tiles run out is
+    cancelled instead of waited for; an OpenMP team's barrier would wait for
+    it (with GNU OpenMP's spinning threads holding the cores, a scheduler
+    time slice, ~20 ms, when another process is busy on the machine).
+    """
+    cdef Py_ssize_t nblocks
+    cdef int nt = max(1, min(num_threads, scores_count // MIN_SCORES_PER_THREAD))
+    if not FW_HAVE_ATOMIC:
+        nt = 1
+    job.bc = block_cols(Wo, job.w)
+    nblocks = (Wo + job.bc - 1) // job.bc
+    job.band = band_rows(Ho, job.h, nblocks, nt)
+    job.next_tile = 0
+    if nt == 1:
+        status = job.work()
+    else:
+        pool = _executor(nt - 1)
+        helpers = [pool.submit(job.work) for _ in range(nt - 1)]
+        status = job.work()
+        for f in helpers:
+            if not f.cancel():
+                status = min(status, f.result())
+    if status != 0:
+        raise MemoryError("fastcorr window: could not allocate row buffers")
+
+
+def _check(x, Py_ssize_t channels, Py_ssize_t h, Py_ssize_t w):
+    H, WC = x.shape[0], x.shape[1]
+    if channels < 1 or WC % channels:
+        raise ValueError(f"x has {WC} columns, not a multiple of channels={channels}")
+    if h < 1 or w < 1 or H < h or WC // channels < w:
+        raise ValueError(f"window {(h, w)} does not fit in an image of {(H, WC // channels)}")
+    return H - h + 1, WC // channels - w + 1
+
+
+cdef _Tiles _job(x, Py_ssize_t channels, Py_ssize_t h, Py_ssize_t w, int method):
+    cdef _Tiles job = _Tiles()
+    cdef const float[:, ::1] xf
+    cdef const double[:, ::1] xd
+    job.f32 = x.dtype == np.float32
+    if job.f32:
+        xf = x
+        job.x = &xf[0, 0]
+    else:
+        xd = x
+        job.x = &xd[0, 0]
+    job.H, job.WC, job.C, job.h, job.w, job.method = x.shape[0], x.shape[1], channels, h, w, method
+    job.T = 0
+    job.num = NULL
+    job.tmean = job.tvar = job.tsq = NULL
+    job.var_out = job.mean_out = NULL
+    return job
+
+
+def scores(x, Py_ssize_t channels, Py_ssize_t h, Py_ssize_t w, num, tmean, tvar, tsq, int method,
+           int num_threads):
+    """Turn correlations with zero-mean templates into scores, in place.
+
+    Parameters
+    ----------
+    x : (H, W*channels) float32 or float64, C-contiguous
+        The image, channels interleaved.
+    channels, h, w : int
+        Channels, and the window (template) height and width.
+    num : (T, H-h+1, W-w+1), x's dtype, C-contiguous
+        In: ``sum_c corr(x_c, t_c - mean(t_c))`` per template; out: scores.
+    tmean : (T, channels) float64
+        Per template and channel, the template's mean.
+    tvar, tsq : (T,) float64
+        Per template, ``sum (t - mean)**2`` and ``sum t**2`` over its
+        pixels and channels (tvar exactly 0 for a flat template).
+    method : int
+        OpenCV's code: 0 sqdiff, 1 sqdiff_normed, 2 ccorr, 3 ccorr_normed,
+        4 ccoeff, 5 ccoeff_normed.
+    num_threads : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> x = np.array([[1.0, 2.0, 3.0, 4.0]]); t = np.array([[1.0, 2.0]])
+    >>> num = np.array([[[0.5, 0.5, 0.5]]])          # corr(x, t - 1.5)
+    >>> window.scores(x, 1, 1, 2, num, np.array([[1.5]]), np.array([0.5]), np.array([5.0]), 5, 1)
+    >>> num
+    array([[[1., 1., 1.]]])
+    """
+    if x.dtype not in (np.float32, np.float64) or num.dtype != x.dtype:
+        raise ValueError(f"x and num must share a float32 or float64 dtype, got {x.dtype} and {num.dtype}")
+    Ho, Wo = _check(x, channels, h, w)
+    if num.ndim != 3 or num.shape[1:] != (Ho, Wo) or not num.flags.c_contiguous or not num.flags.writeable:
+        raise ValueError(f"num must be a writeable C-contiguous (T, {Ho}, {Wo}) array, got shape {num.shape}")
+    T = num.shape[0]
+    cdef const double[:, ::1] tm = tmean
+    cdef const double[::1] tv = tvar
+    cdef const double[::1] ts = tsq
+    if tm.shape[0] != T or tm.shape[1] != channels or tv.shape[0] != T or ts.shape[0] != T:
+        raise ValueError("tmean, tvar and tsq must hold one entry per template (and channel)")
+    if method < 0 or method > 5:
+        raise ValueError(f"method code {method} is not one of 0-5")
+    if T == 0:
+        return
+    cdef _Tiles job = _job(x, channels, h, w, method)
+    cdef float[:, :, ::1] nf
+    cdef double[:, :, ::1] nd
+    if job.f32:
+        nf = num
+        job.num = &nf[0, 0, 0]
+    else:
+        nd = num
+        job.num = &nd[0, 0, 0]
+    job.T = T
+    job.tmean = &tm[0, 0]
+    job.tvar = &tv[0]
+    job.tsq = &ts[0]
+    job.keep = (x, num, tm, tv, ts)
+    _run(job, Ho, Wo, T * Ho * Wo, num_threads)
+
+
+def moments(x, Py_ssize_t channels, Py_ssize_t h, Py_ssize_t w, int num_threads):
+    """Per window: the per-channel means and the centred sum of squares.
+
+    Returns ``(mean, var)``: float64 arrays of shape (H-h+1, W-w+1,
+    channels) and (H-h+1, W-w+1), ``var = sum_c sum (x_c - mean_c)**2``
+    over the window (0 where the window is flat, see ``FLAT_TOL``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> mean, var = window.moments(1e4 + np.array([[0.0, 1.0, 2.0, 3.0]]), 1, 1, 2, 1)
+    >>> mean[0, :, 0], var[0]
+    (array([10000.5, 10001.5, 10002.5]), array([0.5, 0.5, 0.5]))
+    """
+    if x.dtype not in (np.float32, np.float64):
+        raise ValueError(f"x must be float32 or float64, got {x.dtype}")
+    Ho, Wo = _check(x, channels, h, w)
+    mean = np.empty((Ho, Wo, channels), np.float64)
+    var = np.empty((Ho, Wo), np.float64)
+    cdef double[:, :, ::1] mv = mean
+    cdef double[:, ::1] vv = var
+    cdef _Tiles job = _job(x, channels, h, w, MOMENTS)
+    job.var_out = &vv[0, 0]
+    job.mean_out = &mv[0, 0, 0]
+    job.keep = (x, mean, var)
+    _run(job, Ho, Wo, Ho * Wo, num_threads)
+    return mean, var
