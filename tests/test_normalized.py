@@ -506,6 +506,21 @@ def test_dask_equals_in_memory(boundary, layout):
             np.testing.assert_allclose(got_c, ref32_c, atol=1e-5)
 
 
+def test_dask_lazy_image_larger_than_memory():
+    """Building the graph reads no data and allocates nothing image-sized
+    (validation runs on a zero-memory stand-in); a chunk computes as in memory."""
+    da = pytest.importorskip("dask.array")
+    import fastcorr.dask as fdask
+
+    n = 2**18  # 2**36 float64 pixels: 512 GiB
+    x = da.random.RandomState(0).random_sample((n, n), chunks=16384)
+    x = da.where(x < 0.05, np.nan, x)
+    y = fdask.normalized_convolution(x, np.ones((5, 5)), da.ones((n, n), chunks=16384))
+    assert y.shape == (n, n) and y.dtype == np.float64
+    with pytest.raises(MemoryError, match="result"):  # in memory, the same call must refuse
+        fastcorr.normalized_convolution(np.broadcast_to(np.float64(1), (n, n)), np.ones((5, 5)))
+
+
 def test_dask_bad_input():
     da = pytest.importorskip("dask.array")
     import fastcorr.dask as fdask

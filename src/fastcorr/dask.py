@@ -58,6 +58,7 @@ from ._engine.validate import (
     Scalar,
     SignalMethod,
     as_array,
+    certainty_dtype,
     kernel_sum_check,
     match_template_args,
     normalized_args,
@@ -919,10 +920,13 @@ def normalized_convolution(data, kernel, certainty=None, *, boundary="fill", fil
         c = certainty if isinstance(certainty, da.Array) else da.asarray(np.asarray(certainty))
         if c.shape != x.shape:
             raise ValueError(f"certainty must have the shape of data {x.shape}, got {c.shape}")
-    # Every argument check on zero-memory stand-ins, without touching the data.
-    p = normalized_args(_proxy(x.shape, x.dtype), k, None if c is None else _proxy(c.shape, c.dtype), boundary,
-                        fill_value, nan_treatment, normalize_kernel, preserve_nan, normalization_zero_tol,
-                        return_certainty, method, num_threads)
+    # Every argument check on a zero-memory stand-in, without touching the
+    # data; the certainty's values are checked chunk by chunk when computed.
+    if c is not None:
+        certainty_dtype(c.dtype)
+    p = normalized_args(_proxy(x.shape, x.dtype), k, None, boundary, fill_value, nan_treatment, normalize_kernel,
+                        preserve_nan, normalization_zero_tol, return_certainty, method, num_threads,
+                        in_memory=False)
     if p.normalize_kernel:
         kernel_sum_check(float(np.sum(p.kernel, dtype=np.float64)), p.zero_tol, False)
     k = p.kernel

@@ -142,8 +142,9 @@ def solve(p):
     Returns the result, or the pair (result, certainty) when
     ``p.return_certainty``.
     """
-    x, k, c = p.data, p.kernel, p.certainty
+    k, c = p.kernel, p.certainty
     dtype = p.dtype
+    x = np.ascontiguousarray(p.data, dtype=dtype)
     if x.size == 0:
         out = np.zeros(x.shape, p.out_dtype)
         return (out, np.zeros(x.shape, dtype)) if p.return_certainty else out
