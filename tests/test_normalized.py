@@ -610,3 +610,29 @@ def test_fuzz_hostile_arguments():
         assert out is not None
         computed += 1
     assert calls > 0 and computed > 0
+
+
+def test_bands_and_slabs_change_nothing(monkeypatch):
+    """Long calls run in bands of output rows (the fused method) and slabs of
+    pixels (the pointwise passes), so that they answer Ctrl-C: forced here on
+    a small image, every result and certainty equals the one-piece call."""
+    from fastcorr._engine import bands
+    from fastcorr._engine import normalized as engine
+
+    rng = np.random.default_rng(26)
+    x = _data((70, 45), frac=0.15, seed=26)
+    c = rng.random(x.shape)
+    runs = [(k, cert, b) for k in (_gauss(9, 7), rng.random((5, 4))) for cert in (None, c)
+            for b in (None, "fill", "wrap", "extend")]
+    whole = [_ours(x, k, cert, boundary=b, return_certainty=True) for k, cert, b in runs]
+    monkeypatch.setattr(engine, "SLAB", 300)
+    monkeypatch.setattr(engine, "FUSED_LONG_WORK", 0)
+    monkeypatch.setattr(bands, "band_rows", lambda seconds, rows, min_rows=None: 18 if rows > 36 else None)
+    calls = []
+    real = engine._fused.normalized_rank1
+    monkeypatch.setattr(engine._fused, "normalized_rank1", lambda *a: calls.append(a[6]) or real(*a))
+    for (k, cert, b), (y, yc) in zip(runs, whole):
+        y2, yc2 = _ours(x, k, cert, boundary=b, return_certainty=True)
+        _close(y2, y, atol=0)
+        np.testing.assert_array_equal(yc2, yc)
+    assert len(calls) > 8 and min(shape[0] for shape in calls) < 70  # the fused calls ran in bands
