@@ -30,7 +30,7 @@ import functools
 import itertools
 import os
 import sys
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -52,6 +52,8 @@ from ._engine.validate import (
     IntPair,
     MatchMethod,
     Mode,
+    NanTreatment,
+    NormalizedBoundary,
     PadMode,
     Padding,
     PaddingMode,
@@ -860,10 +862,33 @@ def _normalized_block(ext, *, kernel, stacked, fill_value, kwargs, threads, expl
     return y[inner]
 
 
-def normalized_convolution(data, kernel, certainty=None, *, boundary="fill", fill_value=0.0,
-                           nan_treatment="interpolate", normalize_kernel=True, preserve_nan=False,
-                           normalization_zero_tol=1e-8, return_certainty=False, chunks="seams",
-                           method="auto", num_threads=None):
+@overload
+def normalized_convolution(
+    data: da.Array | ArrayLike, kernel: da.Array | ArrayLike, certainty: da.Array | ArrayLike | None = None, *,
+    boundary: NormalizedBoundary | None = "fill", fill_value: float = 0.0, nan_treatment: NanTreatment = "interpolate",
+    normalize_kernel: bool = True, preserve_nan: bool = False, normalization_zero_tol: float = 1e-8,
+    return_certainty: Literal[False] = False, chunks: _Layout = "seams", method: SignalMethod = "auto",
+    num_threads: int | None = None,
+) -> da.Array: ...
+
+
+@overload
+def normalized_convolution(
+    data: da.Array | ArrayLike, kernel: da.Array | ArrayLike, certainty: da.Array | ArrayLike | None = None, *,
+    boundary: NormalizedBoundary | None = "fill", fill_value: float = 0.0, nan_treatment: NanTreatment = "interpolate",
+    normalize_kernel: bool = True, preserve_nan: bool = False, normalization_zero_tol: float = 1e-8,
+    return_certainty: Literal[True], chunks: _Layout = "seams", method: SignalMethod = "auto",
+    num_threads: int | None = None,
+) -> tuple[da.Array, da.Array]: ...
+
+
+def normalized_convolution(
+    data: da.Array | ArrayLike, kernel: da.Array | ArrayLike, certainty: da.Array | ArrayLike | None = None, *,
+    boundary: NormalizedBoundary | None = "fill", fill_value: float = 0.0, nan_treatment: NanTreatment = "interpolate",
+    normalize_kernel: bool = True, preserve_nan: bool = False, normalization_zero_tol: float = 1e-8,
+    return_certainty: bool = False, chunks: _Layout = "seams", method: SignalMethod = "auto",
+    num_threads: int | None = None,
+) -> da.Array | tuple[da.Array, da.Array]:
     """Normalized convolution of a chunked 2-D image, as :func:`fastcorr.normalized_convolution`.
 
     Parameters

@@ -746,6 +746,10 @@ def peaks_args(scores, num_peaks, min_distance, threshold, subpixel, minimize):
 #: ('extend' and None are laid out by the caller: see fastcorr._engine.normalized).
 NORMALIZED_BOUNDARIES = (None, "fill", "wrap", "extend")
 NAN_TREATMENTS = ("interpolate", "fill")
+#: The ``boundary`` values of normalized_convolution (or None), and its
+#: ``nan_treatment`` values, for type checkers.
+NormalizedBoundary: TypeAlias = Literal["fill", "wrap", "extend"]
+NanTreatment: TypeAlias = Literal["interpolate", "fill"]
 #: astropy refuses to normalise a kernel whose sum is below this (its
 #: ``1 / MAX_NORMALIZATION``), whatever ``normalization_zero_tol`` says.
 MIN_NORMALIZABLE_SUM = 1.0 / 100
