@@ -138,6 +138,16 @@ CHILD = textwrap.dedent('''
         call = lambda: fastcorr.correlate2d(x, w, "same", method=method)
         small = lambda: fastcorr.correlate2d(x[:50, :60], w[:5, :5], "same", method=method if case != "fft" else "fft")
         want = lambda: ss.correlate2d(x[:50, :60].astype("f8"), w[:5, :5].astype("f8"), "same")
+    elif case == "normalized":
+        # a rank-1 kernel: the fused method, in bands of output rows
+        x = rng.standard_normal((6000, 6000))
+        x[rng.random(x.shape) < 0.05] = np.nan
+        w = np.outer(np.hanning(63)[1:-1], np.hanning(63)[1:-1])
+        call = lambda: fastcorr.normalized_convolution(x, w)
+        small = lambda: fastcorr.normalized_convolution(x[:50, :60], w[:5, :5])
+        xs, ws = x[:50, :60], w[:5, :5]
+        want = lambda: (ss.convolve2d(np.nan_to_num(xs), ws, "same")
+                        / ss.convolve2d(np.isfinite(xs).astype("f8"), ws, "same", fillvalue=1))
     elif case == "dask":
         import dask.array as da, fastcorr.dask
         xa = rng.standard_normal((6000, 6000)).astype("f4")
@@ -181,7 +191,7 @@ CHILD = textwrap.dedent('''
 ''')
 
 CASES = ["direct", "im2col", "separable", "fft", "auto", "conv2d-direct", "conv2d-winograd", "conv2d_backward",
-         "dask"]
+         "dask", "normalized"]
 
 
 @pytest.mark.skipif(os.environ.get("FASTCORR_SANITIZER") == "1",

@@ -506,6 +506,21 @@ def test_dask_equals_in_memory(boundary, layout):
             np.testing.assert_allclose(got_c, ref32_c, atol=1e-5)
 
 
+def test_dask_lazy_image_larger_than_memory():
+    """Building the graph reads no data and allocates nothing image-sized
+    (validation runs on a zero-memory stand-in); a chunk computes as in memory."""
+    da = pytest.importorskip("dask.array")
+    import fastcorr.dask as fdask
+
+    n = 2**18  # 2**36 float64 pixels: 512 GiB
+    x = da.random.RandomState(0).random_sample((n, n), chunks=16384)
+    x = da.where(x < 0.05, np.nan, x)
+    y = fdask.normalized_convolution(x, np.ones((5, 5)), da.ones((n, n), chunks=16384))
+    assert y.shape == (n, n) and y.dtype == np.float64
+    with pytest.raises(MemoryError, match="result"):  # in memory, the same call must refuse
+        fastcorr.normalized_convolution(np.broadcast_to(np.float64(1), (n, n)), np.ones((5, 5)))
+
+
 def test_dask_bad_input():
     da = pytest.importorskip("dask.array")
     import fastcorr.dask as fdask
@@ -524,3 +539,100 @@ def test_dask_bad_input():
     y = fdask.normalized_convolution(x, np.ones((3, 3)), da.full((20, 20), 2.0, chunks=10))
     with pytest.raises(ValueError, match="certainty"):
         y.compute(scheduler="sync")
+
+
+def test_fuzz_hostile_arguments():
+    """Random mixtures of valid and hostile arguments: a result, or ValueError /
+    TypeError / MemoryError with a message; never a crash. Bounded in time
+    (a fifth of FASTCORR_FUZZ_SECONDS, default 2 s)."""
+    import os
+    import random
+    import time
+
+    seconds = float(os.environ.get("FASTCORR_FUZZ_SECONDS", "10")) / 5
+    rnd = random.Random(25)
+    arrays = [
+        lambda: np.ones((rnd.randint(0, 6), rnd.randint(0, 6))),
+        lambda: _data((rnd.randint(1, 12), rnd.randint(1, 12)), hole=False),
+        lambda: np.full((3, 3), np.nan),
+        lambda: np.full((2, 4), np.inf, dtype=np.float32),
+        lambda: np.ones((3, 3), dtype=rnd.choice(["int8", "uint16", "complex64", "float16", "longdouble", ">f4"])),
+        lambda: np.ones(rnd.randint(0, 5)),
+        lambda: np.ones((2, 3, 2)),
+        lambda: np.ones((2, 2, 2, 2)),
+        lambda: np.zeros((0, 0)),
+        lambda: np.broadcast_to(np.float32(1), (2**20, 2**20)),  # 2**40 elements, no memory
+        lambda: np.random.default_rng(rnd.randint(0, 99)).random((4, 5)) * rnd.choice([1.0, -1.0, 1e300, 0.0]),
+        lambda: [[1, 2], [3]],
+        lambda: "abc",
+        lambda: None,
+        lambda: 3.5,
+        lambda: np.array([[object()]]),
+        lambda: np.ones((5, 5), bool),
+        lambda: np.ones((3, 3))[::-1, ::2],
+    ]
+    scalars = [0, -1, 1, 2**63, 1e-300, 1.5, np.nan, np.inf, None, "2", [1], 1 + 1j, True, np.float32(2)]
+    # (valid values, hostile ones): a call takes a valid value 80% of the time
+    options = [
+        ("boundary", [None, "fill", "wrap", "extend"], ["symm", 3]),
+        ("fill_value", [0.0, 1.5, np.nan, -2], scalars),
+        ("nan_treatment", ["interpolate", "fill"], ["zero", None]),
+        ("normalize_kernel", [True, False, np.bool_(True)], [1, None]),
+        ("preserve_nan", [True, False], ["yes"]),
+        ("normalization_zero_tol", [1e-8, 0.0, 1.0], scalars),
+        ("return_certainty", [True, False], [2]),
+        ("method", ["auto", "direct", "im2col", "fft", "separable"], ["winograd"]),
+        ("num_threads", [1, 2, None], scalars),
+    ]
+    valid = [lambda: _data((rnd.randint(1, 12), rnd.randint(1, 12)), frac=rnd.random(), hole=False),
+             lambda: np.random.default_rng(rnd.randint(0, 99)).uniform(0.1, 1, (rnd.randint(1, 6), rnd.randint(1, 6)))]
+    calls = computed = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        args = [rnd.choice(arrays if rnd.random() < 0.3 else valid[:1])(),
+                rnd.choice(arrays if rnd.random() < 0.3 else valid[1:])()]
+        if rnd.random() < 0.4:
+            like = args[0].shape if isinstance(args[0], np.ndarray) and args[0].size < 10**6 else (3, 3)
+            args.append(rnd.choice(arrays + [lambda: np.full(like, 0.5),
+                                             lambda: np.random.default_rng(1).random(like) > 0.3])())
+        kwargs = {}
+        for key, good, bad in options:
+            if rnd.random() < 0.4:
+                kwargs[key] = rnd.choice(good if rnd.random() < 0.8 else bad)
+        calls += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                out = fastcorr.normalized_convolution(*args, **kwargs)
+            except (ValueError, TypeError, MemoryError) as exc:
+                assert str(exc), f"{type(exc).__name__} without a message"
+                continue
+        assert out is not None
+        computed += 1
+    assert calls > 0 and computed > 0
+
+
+def test_bands_and_slabs_change_nothing(monkeypatch):
+    """Long calls run in bands of output rows (the fused method) and slabs of
+    pixels (the pointwise passes), so that they answer Ctrl-C: forced here on
+    a small image, every result and certainty equals the one-piece call."""
+    from fastcorr._engine import bands
+    from fastcorr._engine import normalized as engine
+
+    rng = np.random.default_rng(26)
+    x = _data((70, 45), frac=0.15, seed=26)
+    c = rng.random(x.shape)
+    runs = [(k, cert, b) for k in (_gauss(9, 7), rng.random((5, 4))) for cert in (None, c)
+            for b in (None, "fill", "wrap", "extend")]
+    whole = [_ours(x, k, cert, boundary=b, return_certainty=True) for k, cert, b in runs]
+    monkeypatch.setattr(engine, "SLAB", 300)
+    monkeypatch.setattr(engine, "FUSED_LONG_WORK", 0)
+    monkeypatch.setattr(bands, "band_rows", lambda seconds, rows, min_rows=None: 18 if rows > 36 else None)
+    calls = []
+    real = engine._fused.normalized_rank1
+    monkeypatch.setattr(engine._fused, "normalized_rank1", lambda *a: calls.append(a[6]) or real(*a))
+    for (k, cert, b), (y, yc) in zip(runs, whole):
+        y2, yc2 = _ours(x, k, cert, boundary=b, return_certainty=True)
+        _close(y2, y, atol=0)
+        np.testing.assert_array_equal(yc2, yc)
+    assert len(calls) > 8 and min(shape[0] for shape in calls) < 70  # the fused calls ran in bands

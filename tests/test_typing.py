@@ -93,7 +93,9 @@ def test_use_files_run():
     (validate.MatchMethodName, validate.MATCH_METHODS),
     (validate.PadMode, validate.PAD_MODES),
     (validate.Subpixel, validate.SUBPIXEL[1:]),
+    (validate.NormalizedBoundary, validate.NORMALIZED_BOUNDARIES[1:]),
+    (validate.NanTreatment, validate.NAN_TREATMENTS),
 ], ids=["Mode", "Boundary", "SignalMethod", "ChosenMethod", "ConvMethod", "PaddingMode", "MatchMethodName",
-        "PadMode", "Subpixel"])
+        "PadMode", "Subpixel", "NormalizedBoundary", "NanTreatment"])
 def test_literal_types_list_the_accepted_values(alias, values):
     assert typing.get_args(alias) == tuple(values)

@@ -30,7 +30,7 @@ import functools
 import itertools
 import os
 import sys
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -52,12 +52,15 @@ from ._engine.validate import (
     IntPair,
     MatchMethod,
     Mode,
+    NanTreatment,
+    NormalizedBoundary,
     PadMode,
     Padding,
     PaddingMode,
     Scalar,
     SignalMethod,
     as_array,
+    certainty_dtype,
     kernel_sum_check,
     match_template_args,
     normalized_args,
@@ -859,10 +862,33 @@ def _normalized_block(ext, *, kernel, stacked, fill_value, kwargs, threads, expl
     return y[inner]
 
 
-def normalized_convolution(data, kernel, certainty=None, *, boundary="fill", fill_value=0.0,
-                           nan_treatment="interpolate", normalize_kernel=True, preserve_nan=False,
-                           normalization_zero_tol=1e-8, return_certainty=False, chunks="seams",
-                           method="auto", num_threads=None):
+@overload
+def normalized_convolution(
+    data: da.Array | ArrayLike, kernel: da.Array | ArrayLike, certainty: da.Array | ArrayLike | None = None, *,
+    boundary: NormalizedBoundary | None = "fill", fill_value: float = 0.0, nan_treatment: NanTreatment = "interpolate",
+    normalize_kernel: bool = True, preserve_nan: bool = False, normalization_zero_tol: float = 1e-8,
+    return_certainty: Literal[False] = False, chunks: _Layout = "seams", method: SignalMethod = "auto",
+    num_threads: int | None = None,
+) -> da.Array: ...
+
+
+@overload
+def normalized_convolution(
+    data: da.Array | ArrayLike, kernel: da.Array | ArrayLike, certainty: da.Array | ArrayLike | None = None, *,
+    boundary: NormalizedBoundary | None = "fill", fill_value: float = 0.0, nan_treatment: NanTreatment = "interpolate",
+    normalize_kernel: bool = True, preserve_nan: bool = False, normalization_zero_tol: float = 1e-8,
+    return_certainty: Literal[True], chunks: _Layout = "seams", method: SignalMethod = "auto",
+    num_threads: int | None = None,
+) -> tuple[da.Array, da.Array]: ...
+
+
+def normalized_convolution(
+    data: da.Array | ArrayLike, kernel: da.Array | ArrayLike, certainty: da.Array | ArrayLike | None = None, *,
+    boundary: NormalizedBoundary | None = "fill", fill_value: float = 0.0, nan_treatment: NanTreatment = "interpolate",
+    normalize_kernel: bool = True, preserve_nan: bool = False, normalization_zero_tol: float = 1e-8,
+    return_certainty: bool = False, chunks: _Layout = "seams", method: SignalMethod = "auto",
+    num_threads: int | None = None,
+) -> da.Array | tuple[da.Array, da.Array]:
     """Normalized convolution of a chunked 2-D image, as :func:`fastcorr.normalized_convolution`.
 
     Parameters
@@ -919,10 +945,13 @@ def normalized_convolution(data, kernel, certainty=None, *, boundary="fill", fil
         c = certainty if isinstance(certainty, da.Array) else da.asarray(np.asarray(certainty))
         if c.shape != x.shape:
             raise ValueError(f"certainty must have the shape of data {x.shape}, got {c.shape}")
-    # Every argument check on zero-memory stand-ins, without touching the data.
-    p = normalized_args(_proxy(x.shape, x.dtype), k, None if c is None else _proxy(c.shape, c.dtype), boundary,
-                        fill_value, nan_treatment, normalize_kernel, preserve_nan, normalization_zero_tol,
-                        return_certainty, method, num_threads)
+    # Every argument check on a zero-memory stand-in, without touching the
+    # data; the certainty's values are checked chunk by chunk when computed.
+    if c is not None:
+        certainty_dtype(c.dtype)
+    p = normalized_args(_proxy(x.shape, x.dtype), k, None, boundary, fill_value, nan_treatment, normalize_kernel,
+                        preserve_nan, normalization_zero_tol, return_certainty, method, num_threads,
+                        in_memory=False)
     if p.normalize_kernel:
         kernel_sum_check(float(np.sum(p.kernel, dtype=np.float64)), p.zero_tol, False)
     k = p.kernel

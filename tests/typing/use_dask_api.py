@@ -23,6 +23,12 @@ def main() -> None:
     assert same.shape == (16, 16) and full.shape == (10, 10) and layers.shape == (2, 4, 16, 16)
     assert matched.shape == (16, 16)
     assert np.allclose(np.asarray(same), fastcorr.correlate2d(pixels, kernel, "same", "symm"))
+    holes = da.where(image % 5 == 0, np.nan, image)
+    smooth: da.Array = fastcorr.dask.normalized_convolution(holes, kernel, boundary="extend", chunks="input")
+    filled, how_sure = fastcorr.dask.normalized_convolution(holes, kernel, da.isfinite(holes), fill_value=np.nan,
+                                                            return_certainty=True, num_threads=1)
+    assert smooth.shape == filled.shape == how_sure.shape == (16, 16)
+    assert not np.isnan(np.asarray(smooth)).any()
 
 
 if __name__ == "__main__":

@@ -124,9 +124,24 @@ def matching() -> None:
     assert positions.shape[1] == 2 and values[0] > 0.99 and lowest.shape == (1, 2)
 
 
+def normalized() -> None:
+    image = np.random.default_rng(2).random((20, 24))
+    image[5:7, 3:9] = np.nan
+    smooth: NDArray[np.floating[Any]] = fastcorr.normalized_convolution(image, np.ones((3, 3)))
+    certainty = np.isfinite(image)
+    filled, how_sure = fastcorr.normalized_convolution(image.astype(np.float32), kernels.gaussian(1.0), certainty,
+                                                       boundary="extend", return_certainty=True, num_threads=1)
+    weighted: NDArray[np.floating[Any]] = fastcorr.normalized_convolution(
+        image, [[1.0, 2.0]], np.full(image.shape, 0.5), boundary=None, fill_value=np.nan, nan_treatment="fill",
+        normalize_kernel=False, preserve_nan=True, normalization_zero_tol=0.0, method="direct")
+    assert smooth.shape == image.shape and filled.dtype == np.float32 and how_sure.max() <= 1.0
+    assert np.isnan(weighted[5, 4])
+
+
 if __name__ == "__main__":
     signal()
     registration()
     layers()
     settings()
     matching()
+    normalized()

@@ -9,32 +9,52 @@ of the definition) is ``fastcorr._engine.normalized``.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional, Tuple, Union
+from typing import Any, Literal, overload
 
 import numpy as np
-import numpy.typing as npt
+from numpy.typing import ArrayLike, NDArray
 
 from .._engine import normalized as _normalized
-from .._engine.validate import normalized_args
+from .._engine.validate import NanTreatment, NormalizedBoundary, SignalMethod, normalized_args
 
 __all__ = ["normalized_convolution"]
 
+_Float = NDArray[np.floating[Any]]
+
+
+@overload
+def normalized_convolution(
+    data: ArrayLike, kernel: ArrayLike, certainty: ArrayLike | None = None, *,
+    boundary: NormalizedBoundary | None = "fill", fill_value: float = 0.0, nan_treatment: NanTreatment = "interpolate",
+    normalize_kernel: bool = True, preserve_nan: bool = False, normalization_zero_tol: float = 1e-8,
+    return_certainty: Literal[False] = False, method: SignalMethod = "auto", num_threads: int | None = None,
+) -> _Float: ...
+
+
+@overload
+def normalized_convolution(
+    data: ArrayLike, kernel: ArrayLike, certainty: ArrayLike | None = None, *,
+    boundary: NormalizedBoundary | None = "fill", fill_value: float = 0.0, nan_treatment: NanTreatment = "interpolate",
+    normalize_kernel: bool = True, preserve_nan: bool = False, normalization_zero_tol: float = 1e-8,
+    return_certainty: Literal[True], method: SignalMethod = "auto", num_threads: int | None = None,
+) -> tuple[_Float, _Float]: ...
+
 
 def normalized_convolution(
-    data: npt.ArrayLike,
-    kernel: npt.ArrayLike,
-    certainty: Optional[npt.ArrayLike] = None,
+    data: ArrayLike,
+    kernel: ArrayLike,
+    certainty: ArrayLike | None = None,
     *,
-    boundary: Optional[Literal["fill", "wrap", "extend"]] = "fill",
+    boundary: NormalizedBoundary | None = "fill",
     fill_value: float = 0.0,
-    nan_treatment: Literal["interpolate", "fill"] = "interpolate",
+    nan_treatment: NanTreatment = "interpolate",
     normalize_kernel: bool = True,
     preserve_nan: bool = False,
     normalization_zero_tol: float = 1e-8,
     return_certainty: bool = False,
-    method: Literal["auto", "direct", "im2col", "fft", "separable"] = "auto",
-    num_threads: Optional[int] = None,
-) -> Union[npt.NDArray[np.floating], Tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]]:
+    method: SignalMethod = "auto",
+    num_threads: int | None = None,
+) -> _Float | tuple[_Float, _Float]:
     """Convolve data that has missing pixels (NaN) or a certainty map.
 
     Each output is the kernel's weighted mean of the *certain* pixels under

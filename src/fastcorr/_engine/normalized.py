@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from . import costmodel, dispatch
+from . import bands, costmodel, dispatch
 from .dispatch import _finite as _all_finite
 from .validate import kernel_sum_check
 
@@ -142,8 +142,9 @@ def solve(p):
     Returns the result, or the pair (result, certainty) when
     ``p.return_certainty``.
     """
-    x, k, c = p.data, p.kernel, p.certainty
+    k, c = p.kernel, p.certainty
     dtype = p.dtype
+    x = np.ascontiguousarray(p.data, dtype=dtype)
     if x.size == 0:
         out = np.zeros(x.shape, p.out_dtype)
         return (out, np.zeros(x.shape, dtype)) if p.return_certainty else out
@@ -190,7 +191,7 @@ def _solve(x, k, c, p):
         prod = cert_in = None
     else:
         prod, cert_in = np.empty_like(x), np.empty_like(x)
-        missing, partial = _prepare(x, c, prod, cert_in, miss_value, miss_cert)
+        missing, partial = _in_slabs(_prepare, (x, c, prod, cert_in), miss_value, miss_cert)
     if interpolate:
         weighted = bool(missing or partial or (p.boundary == "fill" and fill_nan))
     else:
@@ -218,8 +219,8 @@ def _solve(x, k, c, p):
             zt = FFT_ZERO_ULPS * np.finfo(dtype).eps * float(np.abs(k).sum(dtype=np.float64))
         xs = x if p.boundary is not None else np.ascontiguousarray(x[geo.inner])
         cs = c if c is None or p.boundary is not None else np.ascontiguousarray(c[geo.inner])
-        nans = _finish(num, den, xs, cs, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
-                       p.preserve_nan, p.return_certainty, 1.0 / ksum)
+        nans = _in_slabs(_finish, (num, den, xs, cs), zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
+                         p.preserve_nan, p.return_certainty, 1.0 / ksum)
         out = num
         if p.return_certainty:
             cert = den
@@ -277,6 +278,14 @@ def _fused_factors(x, wf, geo, dtype, ksum, p):
     return factors
 
 
+#: Multiply-adds (output pixels x (kh + kw)) from which the fused method
+#: asks the cost model whether a call is long enough to run in bands.
+FUSED_LONG_WORK = 2e8
+
+#: Elements per call of a pointwise pass: a long call returns to Python
+#: (where Ctrl-C is answered) every few milliseconds.
+SLAB = 1 << 22
+
 #: 'auto' runs the fused method unless the cost model's estimate for one
 #: separable correlation exceeds this many times its estimate for one FFT
 #: correlation. Two FFT correlations and their passes cost more than the
@@ -325,14 +334,53 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
         offsets, edge = geo.offsets, (_fused.EDGE_WRAP if p.boundary == "wrap" else _fused.EDGE_FILL)
     centre = (0, 0) if full else geo.left
     zt = FFT_ZERO_ULPS * np.finfo(dtype).eps * float(np.abs(k).sum(dtype=np.float64))
-    nans = _fused.normalized_rank1(x, c, u, v, out, cert, geo.shape, offsets, centre, edge, fill_p, fill_c,
-                                   miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
-                                   p.preserve_nan, 1.0 / ksum, p.num_threads)
+    Ho, Wo = geo.shape
+    nans = [0]
+
+    def band(r0, r1):  # output rows r0:r1
+        nans[0] += _fused.normalized_rank1(
+            x, c, u, v, out, cert, (r1 - r0, Wo), (offsets[0] + r0, offsets[1]), (centre[0] + r0, centre[1]),
+            edge, fill_p, fill_c, miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
+            p.preserve_nan, 1.0 / ksum, p.num_threads)
+
+    # A long call runs in bands of output rows, so that it answers Ctrl-C
+    # (fastcorr._engine.bands); each band starts its ring of kh rows over.
+    rows = None
+    min_rows = max(bands.MIN_BAND_ROWS, 2 * k.shape[0])
+    if float(Ho) * Wo * (k.shape[0] + k.shape[1]) >= FUSED_LONG_WORK:
+        seconds = costmodel.estimate("separable", x.shape, k.shape, geo.shape, dtype, p.num_threads,
+                                     boundary=geo.code)
+        rows = bands.band_rows(None if seconds is None else 2 * seconds, Ho, min_rows)
+    if rows is None:
+        band(0, Ho)
+    else:
+        bands.in_bands(Ho, rows, band, min_rows)
+    nans = nans[0]
     if not full and p.preserve_nan:
         out[_missing(x, c)] = np.nan  # the zeros around too
     if p.nan_treatment == "interpolate" and nans:
         _warn_holes(p, 6)
     return out, cert
+
+
+def _in_slabs(func, arrays, *args):
+    """``func(*arrays, *args)`` (a pointwise pass over same-shaped arrays, None
+    allowed) over flat slabs of :data:`SLAB` elements; its integer results
+    (or tuples of them) summed."""
+    n = arrays[0].size
+    if n <= SLAB:
+        return func(*arrays, *args)
+    flat = [None if a is None else a.reshape(-1) for a in arrays]
+    total = None
+    for s0 in range(0, n, SLAB):
+        part = func(*[None if a is None else a[s0:s0 + SLAB] for a in flat], *args)
+        if total is None:
+            total = part
+        elif isinstance(part, tuple):
+            total = tuple(t + q for t, q in zip(total, part))
+        else:
+            total += part
+    return total
 
 
 def _missing(x, c):

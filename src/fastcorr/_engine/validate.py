@@ -746,6 +746,10 @@ def peaks_args(scores, num_peaks, min_distance, threshold, subpixel, minimize):
 #: ('extend' and None are laid out by the caller: see fastcorr._engine.normalized).
 NORMALIZED_BOUNDARIES = (None, "fill", "wrap", "extend")
 NAN_TREATMENTS = ("interpolate", "fill")
+#: The ``boundary`` values of normalized_convolution (or None), and its
+#: ``nan_treatment`` values, for type checkers.
+NormalizedBoundary: TypeAlias = Literal["fill", "wrap", "extend"]
+NanTreatment: TypeAlias = Literal["interpolate", "fill"]
 #: astropy refuses to normalise a kernel whose sum is below this (its
 #: ``1 / MAX_NORMALIZATION``), whatever ``normalization_zero_tol`` says.
 MIN_NORMALIZABLE_SUM = 1.0 / 100
@@ -755,8 +759,9 @@ MIN_NORMALIZABLE_SUM = 1.0 / 100
 class NormalizedProblem:
     """A validated normalized_convolution call.
 
-    ``data`` is in the compute dtype (float32 or float64), C-contiguous, and
-    may be the caller's own array (never written); ``certainty`` is None
+    ``data`` is the caller's array as given (any layout and real dtype; the
+    engine brings it to the compute dtype, float32 or float64, and never
+    writes to it); ``certainty`` is None
     (every pixel certain but NaN ones) or an array of the compute dtype in
     [0, 1]; ``kernel`` is finite, in the compute dtype.
     """
@@ -791,11 +796,14 @@ def _real_data(value, name):
 
 
 def normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment, normalize_kernel,
-                    preserve_nan, normalization_zero_tol, return_certainty, method, num_threads):
+                    preserve_nan, normalization_zero_tol, return_certainty, method, num_threads,
+                    in_memory=True):
     """Validate the arguments of ``normalized_convolution``.
 
     A masked array's masked pixels count as missing (certainty 0), as in
-    astropy. Every check happens here, before any work.
+    astropy. Every check happens here, before any work. ``in_memory=False``
+    (``fastcorr.dask``, whose result is lazy): the result need not fit in
+    memory.
     """
     mask = None
     if isinstance(data, np.ma.MaskedArray):
@@ -841,7 +849,13 @@ def normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment
         dtype = np.dtype(np.float32 if size <= 4 else np.float64)
     else:  # integers
         out_dtype = dtype = np.dtype(np.float64)
-    x = np.ascontiguousarray(x, dtype=dtype)
+    # The result has data's shape; neither it nor the kernel may outgrow the
+    # machine (a broadcast view can claim any size without memory). data
+    # itself is brought to the compute dtype by the engine, not here: a
+    # zero-memory stand-in (fastcorr.dask) must not be materialised.
+    if in_memory:
+        check_output_fits(x.shape, dtype, "result")
+    check_output_fits(k.shape, dtype, "kernel")
     k = np.ascontiguousarray(k, dtype=dtype)
     if not np.isfinite(k).all():
         raise ValueError(
@@ -855,8 +869,7 @@ def normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment
             carr = np.asarray(certainty)
         except (ValueError, TypeError) as exc:
             raise TypeError(f"certainty must be array-like of numbers in [0, 1]: {exc}") from None
-        if carr.dtype.kind != "b":  # a boolean mask of the valid pixels is a certainty too
-            carr = _real_data(carr, "certainty")
+        certainty_dtype(carr.dtype)
         if carr.shape != x.shape:
             raise ValueError(f"certainty must have the shape of data {x.shape}, got {carr.shape}")
         c = np.ascontiguousarray(carr, dtype=dtype)
@@ -871,6 +884,17 @@ def normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment
         c = keep if c is None else c * keep
     return NormalizedProblem(x, k, c, boundary, fill_value, nan_treatment, normalize_kernel, preserve_nan,
                              zero_tol, return_certainty, method, nthreads, dtype, np.dtype(out_dtype))
+
+
+def certainty_dtype(dtype):
+    """A certainty's dtype: real numbers, or bool (a mask of the valid pixels)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return dtype
+    if dtype.kind == "c":
+        raise TypeError(f"certainty has complex dtype {dtype}; it must hold real values in [0, 1]")
+    _real_data(np.empty(0, dtype), "certainty")  # TypeError naming certainty for object, str, ...
+    return dtype
 
 
 def kernel_sum_check(total, zero_tol, interpolating):
