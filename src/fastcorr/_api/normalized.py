@@ -161,8 +161,8 @@ def normalized_convolution(
     >>> x = np.array([[1.0, 2.0, 3.0],
     ...               [4.0, np.nan, 6.0],
     ...               [7.0, 8.0, 9.0]])
-    >>> fastcorr.normalized_convolution(x, np.ones((3, 3)))[1, 1]
-    np.float64(5.0)
+    >>> float(fastcorr.normalized_convolution(x, np.ones((3, 3)))[1, 1])
+    5.0
 
     With a NaN ``fill_value`` the outside is missing too: the edges are
     means of the pixels inside, and the output certainty says how much of
