@@ -44,14 +44,13 @@ is computed in complex64 (no upcast); complex inputs use full ``fft2``.
 """
 import functools
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 
 import numpy as np
 import scipy.fft as sfft
 
 from ._memo import KernelCache
+from ._pool import GrowingPool
 
 try:
     from .fft_kernels import spectral_rows as _spectral_rows
@@ -88,33 +87,8 @@ PARALLEL_FILL_ELEMENTS = 1 << 21
 #: with 2 workers at 1080x1080).
 MIN_PARALLEL_TRANSFORM = 1 << 17
 
-_pool_lock = threading.Lock()
-_pool = None
-_pool_size = 0
-
-
-def _executor(n):
-    """A process-wide pool with at least ``n`` worker threads."""
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size < n:
-            old = _pool
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="fastcorr-fft")
-            _pool_size = n
-            if old is not None:
-                old.shutdown(wait=False)
-        return _pool
-
-
-def _forget_pool_in_child():
-    """A forked child has none of the pool's threads: start a new pool there."""
-    global _pool, _pool_size, _pool_lock
-    _pool_lock = threading.Lock()
-    _pool, _pool_size = None, 0
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool_in_child)
+_pool = GrowingPool("fastcorr-fft")
+_executor = _pool.executor
 
 
 def _run_parallel(fn, items, nthreads):

@@ -50,11 +50,10 @@ Normalised scores are clamped to [-1, 1] ([0, 1] for sqdiff_normed).
 """
 from libc.stdlib cimport malloc, free
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from fastcorr.methods._pool import GrowingPool
 
 cdef extern from "window_kernels.h" nogil:
     void fw_row(const double* a1, const double* a2, double* s1, double* s2, double* rv, double* rq,
@@ -279,33 +278,8 @@ cdef class _Tiles:
         return status
 
 
-_pool_lock = threading.Lock()
-_pool = None
-_pool_size = 0
-
-
-def _executor(n):
-    """A process-wide pool of at least ``n`` worker threads."""
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size < n:
-            old = _pool
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="fastcorr-window")
-            _pool_size = n
-            if old is not None:
-                old.shutdown(wait=False)
-        return _pool
-
-
-def _forget_pool_in_child():
-    """A forked child has none of the pool's threads: start a new pool there."""
-    global _pool, _pool_size, _pool_lock
-    _pool_lock = threading.Lock()
-    _pool, _pool_size = None, 0
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool_in_child)
+_pool = GrowingPool("fastcorr-window")
+_executor = _pool.executor
 
 
 cdef _run(_Tiles job, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t scores_count, int num_threads):
