@@ -45,9 +45,12 @@ def correlate2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: B
     mode : {'full', 'valid', 'same'}
         Output size: the full correlation, only the positions where the
         kernel fits inside ``in1``, or the size of ``in1`` (centred as scipy).
-    boundary : {'fill', 'wrap', 'symm'}
+    boundary : {'fill', 'wrap', 'symm', 'nearest', 'mirror'}
         How ``in1`` is extended beyond its edges: by ``fillvalue``,
-        periodically, or by mirror reflection including the edge sample.
+        periodically, by mirror reflection including the edge sample
+        ('symm', scipy's rule), and (beyond scipy.signal, as scipy.ndimage's
+        modes of those names) by repeating the edge sample ('nearest') or
+        by mirror reflection about the edge sample ('mirror').
     fillvalue : scalar
         Value outside ``in1`` when ``boundary='fill'``.
     method : {'auto', 'direct', 'im2col', 'fft', 'separable'}
@@ -93,9 +96,12 @@ def convolve2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Bo
         Output size: the full convolution, only the positions where the
         kernel fits inside ``in1``, or the size of ``in1`` (centred as scipy,
         which for an even kernel differs by one sample from correlation).
-    boundary : {'fill', 'wrap', 'symm'}
+    boundary : {'fill', 'wrap', 'symm', 'nearest', 'mirror'}
         How ``in1`` is extended beyond its edges: by ``fillvalue``,
-        periodically, or by mirror reflection including the edge sample.
+        periodically, by mirror reflection including the edge sample
+        ('symm', scipy's rule), and (beyond scipy.signal, as scipy.ndimage's
+        modes of those names) by repeating the edge sample ('nearest') or
+        by mirror reflection about the edge sample ('mirror').
     fillvalue : scalar
         Value outside ``in1`` when ``boundary='fill'``.
     method : {'auto', 'direct', 'im2col', 'fft', 'separable'}

@@ -32,7 +32,8 @@ _CAP = 64 * 2**20
 _TILE_TARGET = 4 * 2**20
 
 # Padding-mode / boundary codes of the index tables.
-_MODES = {"zeros": "fill", "fill": "fill", "circular": "wrap", "wrap": "wrap", "symm": "symm",
+_MODES = {"nearest": "replicate", "mirror": "reflect",
+          "zeros": "fill", "fill": "fill", "circular": "wrap", "wrap": "wrap", "symm": "symm",
           "reflect": "reflect", "replicate": "replicate"}
 
 

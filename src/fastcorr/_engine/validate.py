@@ -16,14 +16,15 @@ from .config import resolve_threads
 
 MODES = ("full", "same", "valid")
 # scipy's spellings, mapped to the kernels' boundary codes.
-BOUNDARIES = {"fill": 0, "pad": 0, "wrap": 1, "circular": 1, "symm": 2, "symmetric": 2}
-BOUNDARY_NAMES = {0: "fill", 1: "wrap", 2: "symm"}
+BOUNDARIES = {"fill": 0, "pad": 0, "wrap": 1, "circular": 1, "symm": 2, "symmetric": 2,
+              "nearest": 3, "mirror": 4}
+BOUNDARY_NAMES = {0: "fill", 1: "wrap", 2: "symm", 3: "nearest", 4: "mirror"}
 SIGNAL_METHODS = ("auto", "direct", "im2col", "fft", "separable")
 
 # The same choices as types, for the public API's annotations (tests/test_typing.py
 # checks that each lists exactly the values accepted here).
 Mode: TypeAlias = Literal["full", "same", "valid"]
-Boundary: TypeAlias = Literal["fill", "pad", "wrap", "circular", "symm", "symmetric"]
+Boundary: TypeAlias = Literal["fill", "pad", "wrap", "circular", "symm", "symmetric", "nearest", "mirror"]
 SignalMethod: TypeAlias = Literal["auto", "direct", "im2col", "fft", "separable"]
 #: What choose_method reports: a method of correlate2d other than 'auto'.
 ChosenMethod: TypeAlias = Literal["direct", "im2col", "fft", "separable"]
@@ -132,8 +133,8 @@ def signal_args(func, in1, in2, mode, boundary, fillvalue, method, num_threads):
     choice(mode, "mode", MODES)
     if not isinstance(boundary, str) or boundary not in BOUNDARIES:
         raise ValueError(
-            "boundary must be 'fill' (or 'pad'), 'wrap' (or 'circular') or 'symm' "
-            f"(or 'symmetric'), got {boundary!r}"
+            "boundary must be 'fill' (or 'pad'), 'wrap' (or 'circular'), 'symm' "
+            f"(or 'symmetric'), 'nearest' or 'mirror', got {boundary!r}"
         )
     bcode = BOUNDARIES[boundary]
     choice(method, "method", SIGNAL_METHODS)

@@ -61,7 +61,7 @@ __all__ = ["correlate", "correlate_stack", "plan", "plan_cost", "SERVES_COMPLEX"
 
 SERVES_COMPLEX = True
 SERVES_INTEGER = False
-SERVES_BOUNDARIES = (0, 1, 2)
+SERVES_BOUNDARIES = (0, 1, 2, 3, 4)
 
 #: Bytes of spectra one chunk of tiles may hold (per thread).
 CHUNK_BYTES = 16 << 20
@@ -337,6 +337,13 @@ def _ext_index(start, length, n, boundary):
     idx = np.arange(start, start + length)
     if boundary == 1:
         return idx % n
+    if boundary == 3:  # nearest
+        return np.clip(idx, 0, n - 1)
+    if boundary == 4:  # mirror (whole-sample symmetric)
+        if n == 1:
+            return np.zeros_like(idx)
+        period = idx % (2 * n - 2)
+        return np.where(period >= n, 2 * n - 2 - period, period)
     period = idx % (2 * n)
     return np.where(period >= n, 2 * n - 1 - period, period)
 
