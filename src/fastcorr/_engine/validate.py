@@ -910,3 +910,143 @@ def kernel_sum_check(total, zero_tol, interpolating):
             f"normalization_zero_tol here; for a zero-sum kernel use normalize_kernel=False"
             + (" and nan_treatment='fill'" if interpolating else "")
         )
+
+
+# ---------------------------------------------------------------- ndimage (fastcorr.ndimage)
+# scipy.ndimage's argument rules. Where scipy.ndimage raises RuntimeError,
+# NdimageArgumentError is raised: both a ValueError (fastcorr's rule, §3) and
+# a RuntimeError (what scipy's callers and tests catch).
+
+class NdimageArgumentError(ValueError, RuntimeError):
+    """A bad argument of a ``fastcorr.ndimage`` filter (a ValueError, and a
+    RuntimeError where scipy.ndimage raises one)."""
+
+
+#: ndimage's mode names -> the kernels' boundary codes (reflect = 'symm').
+NDIMAGE_MODES = {"reflect": 2, "grid-mirror": 2, "constant": 0, "grid-constant": 0,
+                 "nearest": 3, "mirror": 4, "wrap": 1, "grid-wrap": 1}
+NDIMAGE_METHODS = ("auto", "direct", "im2col", "fft", "separable")
+NdimageMode: TypeAlias = Literal["reflect", "grid-mirror", "constant", "grid-constant",
+                                 "nearest", "mirror", "wrap", "grid-wrap"]
+NdimageMethod: TypeAlias = Literal["auto", "direct", "im2col", "fft", "separable"]
+
+
+def ndimage_array(value, name="input"):
+    """The input of a filter as an array (TypeError for unusable dtypes)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "b":
+        return arr
+    return as_array(arr, name)
+
+
+def ndimage_mode(mode):
+    """The boundary code of one ndimage mode name."""
+    if isinstance(mode, str) and mode in NDIMAGE_MODES:
+        return NDIMAGE_MODES[mode]
+    raise NdimageArgumentError(
+        f"boundary mode not supported: mode must be one of {', '.join(map(repr, NDIMAGE_MODES))}, got {mode!r}")
+
+
+def ndimage_sequence(value, rank, name):
+    """A scalar repeated ``rank`` times, or a sequence of exactly ``rank`` items."""
+    if not isinstance(value, str) and np.iterable(value):
+        items = list(value)
+        if len(items) != rank:
+            raise NdimageArgumentError(
+                f"sequence argument must have length equal to input rank: {name} has "
+                f"{len(items)} entries for {rank} axes")
+        return items
+    return [value] * rank
+
+
+def ndimage_axes(axes, ndim):
+    """Normalised, unique axes (all of them for None), as scipy.ndimage."""
+    if axes is None:
+        return tuple(range(ndim))
+    if np.isscalar(axes):
+        try:
+            axes = (operator_index(axes),)
+        except TypeError:
+            raise ValueError(f"axes must be an integer, iterable of integers, or None, got {axes!r}") from None
+    elif np.iterable(axes):
+        try:
+            axes = tuple(operator_index(a) for a in axes)
+        except TypeError:
+            raise ValueError(f"axes must be an integer, iterable of integers, or None, got {axes!r}") from None
+    else:
+        raise ValueError("axes must be an integer, iterable of integers, or None")
+    for a in axes:
+        if a < -ndim or a > ndim - 1:
+            raise ValueError(f"specified axis: {a} is out of range for an input of {ndim} dimensions")
+    axes = tuple(a % ndim for a in axes)
+    if len(set(axes)) != len(axes):
+        raise ValueError("axes must be unique")
+    return axes
+
+
+def operator_index(value):
+    import operator
+    return operator.index(value)
+
+
+def ndimage_axis(axis, ndim):
+    """One axis in [0, ndim) (numpy's AxisError, a ValueError, otherwise)."""
+    return np.lib.array_utils.normalize_axis_index(operator_index(axis), ndim) if hasattr(np.lib, "array_utils") \
+        else np.core.multiarray.normalize_axis_index(operator_index(axis), ndim)
+
+
+def ndimage_origin(origin, size):
+    """The origin of a filter of ``size`` taps, within scipy's bounds."""
+    try:
+        o = operator_index(origin)
+    except TypeError:
+        o = int(origin)
+    if o < -(size // 2) or o > (size - 1) // 2:
+        raise ValueError(
+            f"Invalid origin {o}; origin must satisfy -(size // 2) <= origin <= (size - 1) // 2 "
+            f"for a filter of {size} taps")
+    return o
+
+
+def ndimage_output(output, input, complex_output=False):
+    """The output array of a filter: new (None, a dtype) or the one given."""
+    shape = input.shape
+    if output is None:
+        if complex_output:
+            return np.zeros(shape, dtype=np.promote_types(input.dtype, np.complex64))
+        return np.zeros(shape, dtype=input.dtype)
+    if isinstance(output, (type, np.dtype)):
+        dt = np.dtype(output)
+        if complex_output and dt.kind != "c":
+            warnings.warn("promoting specified output dtype to complex", stacklevel=4)
+            dt = np.promote_types(dt, np.complex64)
+        return np.zeros(shape, dtype=dt)
+    if isinstance(output, str):
+        dt = np.dtype(output)
+        if complex_output and dt.kind != "c":
+            raise NdimageArgumentError("output must have complex dtype")
+        if not issubclass(dt.type, np.number):
+            raise NdimageArgumentError("output must have numeric dtype")
+        return np.zeros(shape, dtype=dt)
+    if not isinstance(output, np.ndarray):
+        raise TypeError(f"output must be None, a dtype or a numpy array, got {type(output).__name__}")
+    if output.shape != shape:
+        raise NdimageArgumentError(f"output shape not correct: {output.shape}, expected {shape}")
+    if complex_output and output.dtype.kind != "c":
+        raise NdimageArgumentError("output must have complex dtype")
+    if output.dtype.kind in "OSUVMm" or not output.flags.writeable:
+        raise TypeError(f"output must be a writeable numeric array, got dtype {output.dtype}")
+    return output
+
+
+def ndimage_weights(weights, name="weights"):
+    """A filter's weights as a numeric array."""
+    w = np.asarray(weights)
+    if w.dtype.kind == "b":
+        w = w.astype(np.float64)
+    return as_array(w, name)
+
+
+def ndimage_method(method):
+    choice(method, "method", NDIMAGE_METHODS)
+    return method
