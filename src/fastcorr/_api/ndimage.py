@@ -51,6 +51,18 @@ def _write(out, result):
         np.copyto(out, result, casting="unsafe")
 
 
+def _emit(out, result):
+    """The filter's output: ``result`` written into the array ``out``, or
+    (``out`` a dtype: a new output) ``result`` itself cast to that dtype."""
+    if isinstance(out, np.dtype):
+        if result.dtype == out:
+            return result
+        with np.errstate(invalid="ignore", over="ignore"):
+            return result.astype(out)
+    _write(out, result)
+    return out
+
+
 def _real_parts(func, x, w, out, cval, **kw):
     """A complex filter as real filters of the real and imaginary parts
     (scipy.ndimage's rule: complex cval only with complex input)."""
@@ -78,68 +90,68 @@ def _real_cval(cval):
 
 
 def _nd_real(x, w, out, cval, *, origins, boundary, method, nthreads):
-    """Real N-D correlation into ``out`` (a new array of x's dtype if None)."""
+    """Real N-D correlation into ``out`` (an array, or the dtype of a new
+    one; x's dtype if None)."""
     if out is None:
-        out = np.zeros(x.shape, dtype=x.dtype)
+        out = x.dtype
     if x.size == 0:
-        return out
-    cdt = _nd.compute_dtype(x.dtype, out.dtype)
+        return _emit(out, np.zeros(x.shape, dtype=out))
+    cdt = _nd.compute_dtype(x.dtype, out.dtype if isinstance(out, np.ndarray) else out)
     xr = np.ascontiguousarray(x, dtype=cdt)
-    wr = np.ascontiguousarray(w, dtype=cdt)
-    _write(out, _nd.correlate(xr, wr, origins, boundary, _real_cval(cval), method, nthreads))
-    return out
+    wr = _nd.weights_as(w, cdt)
+    return _emit(out, _nd.correlate(xr, wr, origins, boundary, _real_cval(cval), method, nthreads))
 
 
 def _line_real(x, w, out, cval, *, axis, origin, boundary, nthreads, uniform=False):
-    """Real 1-D correlation along ``axis`` into ``out`` (new if None)."""
+    """Real 1-D correlation along ``axis`` into ``out`` (an array, or the
+    dtype of a new one; x's dtype if None)."""
     if out is None:
-        out = np.zeros(x.shape, dtype=x.dtype)
+        out = x.dtype
+    odt = out.dtype if isinstance(out, np.ndarray) else out
     if x.size == 0:
-        return out
+        return _emit(out, np.zeros(x.shape, dtype=odt))
     cval = _real_cval(cval)
-    if uniform and out.dtype.kind in "iub":
+    if uniform and odt.kind in "iub":
         # integer output: scipy's running mean, step by step in float64 (a
         # sequential cumulative sum rounds as its loop does), then truncated
-        _write(out, _running_mean(x, w.shape[0], axis, origin, boundary, cval, nthreads))
-        return out
-    cdt = _nd.compute_dtype(x.dtype, out.dtype)
+        return _emit(out, _running_mean(x, w.shape[0], axis, origin, boundary, cval, nthreads))
+    cdt = _nd.compute_dtype(x.dtype, odt)
     xr = np.ascontiguousarray(x, dtype=cdt)
-    wr = np.ascontiguousarray(w, dtype=cdt)
-    _write(out, _nd.correlate_line(xr, wr, axis, origin, boundary, cval, nthreads))
-    return out
+    wr = _nd.weights_as(w, cdt)
+    return _emit(out, _nd.correlate_line(xr, wr, axis, origin, boundary, cval, nthreads))
 
 
 def _running_mean(x, size, axis, origin, boundary, cval, nthreads):
+    """scipy's moving average for integer outputs: a running sum in float64
+    (the first window added sample by sample, then one sample in and one out
+    per step: a sequential cumulative sum rounds exactly as that loop),
+    divided by ``size`` at each output."""
     xr = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
     n = xr.shape[-1]
     lo = size // 2 + origin
-    shape = (1,) * (xr.ndim - 1)
-    P = _nd.pad(np.ascontiguousarray(xr), (0,) * (xr.ndim - 1) + (lo,),
-                (0,) * (xr.ndim - 1) + (size - 1 - lo,), boundary, cval, nthreads)
-    del shape
+    nd = xr.ndim - 1
+    P = _nd.pad(np.ascontiguousarray(xr), (0,) * nd + (lo,), (0,) * nd + (size - 1 - lo,), boundary, cval, nthreads)
     steps = np.empty(xr.shape, dtype=np.float64)
-    steps[..., 0] = P[..., :size].sum(axis=-1) if size > 1 else P[..., 0]
-    if size > 1:
-        # scipy adds the window's first samples one by one
-        acc = P[..., 0].copy()
-        for i in range(1, size):
-            acc += P[..., i]
-        steps[..., 0] = acc
-    steps[..., 0] /= size
+    acc = P[..., 0].copy()
+    for i in range(1, size):
+        acc += P[..., i]
+    steps[..., 0] = acc
     if n > 1:
-        steps[..., 1:] = (P[..., size:size + n - 1] - P[..., :n - 1]) / size
+        np.subtract(P[..., size:size + n - 1], P[..., :n - 1], out=steps[..., 1:])
     np.cumsum(steps, axis=-1, out=steps)
+    steps /= size
     return np.moveaxis(steps, -1, axis)
 
 
 def _axis_filters(x, passes, out):
     """Apply 1-D passes one after another, each reading the previous pass's
-    output (scipy's rule: the intermediate results are of the output dtype)."""
+    output (scipy's rule: the intermediate results are of the output dtype);
+    ``out`` an array, or the dtype of a new output."""
     cur = x
-    for run in passes:
-        run(cur, out)
-        cur = out
-    return out
+    odt = out.dtype if isinstance(out, np.ndarray) else out
+    for i, run in enumerate(passes):
+        cur = run(cur, out if i == len(passes) - 1 else odt)
+    return cur
 
 
 # ------------------------------------------------------------------ correlate / convolve
@@ -176,7 +188,7 @@ def _correlate_or_convolve(input, weights, output, mode, cval, origin, axes, met
     if not isinstance(mode, str) and np.iterable(mode):
         raise NdimageArgumentError("A sequence of modes is not supported")
     boundary = ndimage_mode(mode)
-    out = ndimage_output(output, x)
+    out = ndimage_output(output, x, lazy=True)
     return _nd_real(x, w, out, cval, origins=origins, boundary=boundary, method=method, nthreads=nthreads)
 
 
@@ -317,7 +329,7 @@ def _correlate1d(input, weights, axis, output, mode, cval, origin, nthreads, uni
         out = ndimage_output(output, x, complex_output=True)
         return _real_parts(lambda xp, wp, op, cv: _correlate1d(xp, wp, axis, op, mode, cv, origin, nthreads),
                            x, w, out, cval)
-    out = ndimage_output(output, x)
+    out = ndimage_output(output, x, lazy=True)
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 1 or w.shape[0] < 1:
         raise NdimageArgumentError(f"no filter weights given: weights must be 1-D and not empty, got shape {w.shape}")
@@ -476,7 +488,7 @@ def gaussian_filter(input: ArrayLike, sigma: float | Sequence[float], order: int
     """
     x = ndimage_array(input)
     nthreads = resolve_threads(num_threads)
-    out = ndimage_output(output, x)
+    out = ndimage_output(output, x, lazy=True)
     axes = ndimage_axes(axes, x.ndim)
     n = len(axes)
     orders = ndimage_sequence(order, n, "order")
@@ -485,8 +497,7 @@ def gaussian_filter(input: ArrayLike, sigma: float | Sequence[float], order: int
     radii = ndimage_sequence(radius, n, "radius")
     todo = [(axes[i], sigmas[i], orders[i], modes[i], radii[i]) for i in range(n) if sigmas[i] > 1e-15]
     if not todo:
-        _write(out, x)
-        return out
+        return _emit(out, x.copy())
     passes = [
         (lambda a, s, o, m, r: lambda cur, dst: _correlate1d(
             cur, _gaussian_kernel(float(s), o, _gaussian_radius(s, truncate, r))[::-1], a, dst, m, cval, 0,
@@ -531,7 +542,7 @@ def _uniform1d(input, size, axis, output, mode, cval, origin, nthreads):
     if size < 1:
         raise NdimageArgumentError(f"incorrect filter size: size must be >= 1, got {size}")
     complex_output = x.dtype.kind == "c"
-    out = ndimage_output(output, x, complex_output=complex_output)
+    out = ndimage_output(output, x, complex_output=complex_output, lazy=not complex_output)
     if size // 2 + origin < 0 or size // 2 + origin >= size:
         raise ValueError(f"invalid origin {origin} for a filter of size {size}")
     boundary = ndimage_mode(mode)
@@ -584,7 +595,7 @@ def uniform_filter(input: ArrayLike, size: int | Sequence[int] = 3, output: Outp
     """
     x = ndimage_array(input)
     nthreads = resolve_threads(num_threads)
-    out = ndimage_output(output, x, complex_output=x.dtype.kind == "c")
+    out = ndimage_output(output, x, complex_output=x.dtype.kind == "c", lazy=True)
     axes = ndimage_axes(axes, x.ndim)
     n = len(axes)
     sizes = ndimage_sequence(size, n, "size")
@@ -592,8 +603,7 @@ def uniform_filter(input: ArrayLike, size: int | Sequence[int] = 3, output: Outp
     modes = ndimage_sequence(mode, n, "mode")
     todo = [(axes[i], sizes[i], origins[i], modes[i]) for i in range(n) if sizes[i] > 1]
     if not todo:
-        _write(out, x)
-        return out
+        return _emit(out, x.copy())
     passes = [
         (lambda a, s, o, m: lambda cur, dst: _uniform1d(cur, int(s), a, dst, m, cval, o, nthreads))(a, s, o, m)
         for a, s, o, m in todo
@@ -605,13 +615,13 @@ def _derivative_filter(input, axis, output, mode, cval, num_threads, smooth):
     x = ndimage_array(input)
     nthreads = resolve_threads(num_threads)
     axis = ndimage_axis(axis, x.ndim)
-    out = ndimage_output(output, x)
+    out = ndimage_output(output, x, lazy=True)
     modes = ndimage_sequence(mode, x.ndim, "mode")
-    _correlate1d(x, np.array([-1.0, 0.0, 1.0]), axis, out, modes[axis], cval, 0, nthreads)
-    for a in range(x.ndim):
-        if a != axis:
-            _correlate1d(out, smooth, a, out, modes[a], cval, 0, nthreads)
-    return out
+    passes = [lambda cur, dst: _correlate1d(cur, np.array([-1.0, 0.0, 1.0]), axis, dst, modes[axis], cval, 0,
+                                            nthreads)]
+    passes += [(lambda a: lambda cur, dst: _correlate1d(cur, smooth, a, dst, modes[a], cval, 0, nthreads))(a)
+               for a in range(x.ndim) if a != axis]
+    return _axis_filters(x, passes, out)
 
 
 def sobel(input: ArrayLike, axis: int = -1, output: Output = None, mode: Modes = "reflect", cval: float = 0.0,
@@ -719,14 +729,13 @@ def laplace(input: ArrayLike, output: Output = None, mode: Modes = "reflect", cv
     """
     x = ndimage_array(input)
     nthreads = resolve_threads(num_threads)
-    out = ndimage_output(output, x)
+    out = ndimage_output(output, x, lazy=True)
     axes = ndimage_axes(axes, x.ndim)
     if not axes:
-        _write(out, x)
-        return out
+        return _emit(out, x.copy())
     modes = ndimage_sequence(mode, len(axes), "mode")
     k = np.array([1.0, -2.0, 1.0])
-    _correlate1d(x, k, axes[0], out, modes[0], cval, 0, nthreads)
+    out = _correlate1d(x, k, axes[0], out, modes[0], cval, 0, nthreads)
     for i in range(1, len(axes)):
         tmp = _correlate1d(x, k, axes[i], out.dtype, modes[i], cval, 0, nthreads)
         out += tmp

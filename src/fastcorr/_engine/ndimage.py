@@ -45,6 +45,28 @@ def compute_dtype(in_dtype, out_dtype):
     return np.dtype(np.float64)
 
 
+def weights_as(w, dtype):
+    """``w`` in ``dtype``, C-contiguous. Rounded to float32, the taps are
+    nudged (largest first, by float32 steps) so that their sum stays the
+    float64 sum as nearly as float32 allows: a smoothing kernel keeps its
+    gain of 1 (a plain rounding may move it by ~1e-7, a bias that adds up
+    over large images)."""
+    w64 = np.asarray(w, dtype=np.float64)
+    if np.dtype(dtype) != np.float32 or w64.size == 0 or not np.all(np.isfinite(w64)):
+        return np.ascontiguousarray(w64, dtype=dtype)
+    w32 = np.ascontiguousarray(w64, dtype=np.float32)
+    flat = w32.reshape(-1)
+    target = float(np.sum(w64))
+    resid = target - float(np.sum(flat, dtype=np.float64))
+    for i in np.argsort(-np.abs(w64.reshape(-1)))[:8]:
+        if resid == 0:
+            break
+        new = np.float32(float(flat[i]) + resid)
+        resid -= float(new) - float(flat[i])
+        flat[i] = new
+    return w32
+
+
 def _copy_into(dst, src, num_threads):
     """dst[...] = src, split over the first axis on several threads when large."""
     if num_threads > 1 and src.size >= PARALLEL_COPY_ELEMENTS and src.shape[0] >= num_threads:

@@ -963,16 +963,12 @@ def ndimage_axes(axes, ndim):
     """Normalised, unique axes (all of them for None), as scipy.ndimage."""
     if axes is None:
         return tuple(range(ndim))
+    # a non-integer axis: operator.index's TypeError ("... cannot be
+    # interpreted as an integer"), as scipy
     if np.isscalar(axes):
-        try:
-            axes = (operator_index(axes),)
-        except TypeError:
-            raise ValueError(f"axes must be an integer, iterable of integers, or None, got {axes!r}") from None
+        axes = (operator_index(axes),)
     elif np.iterable(axes):
-        try:
-            axes = tuple(operator_index(a) for a in axes)
-        except TypeError:
-            raise ValueError(f"axes must be an integer, iterable of integers, or None, got {axes!r}") from None
+        axes = tuple(operator_index(a) for a in axes)
     else:
         raise ValueError("axes must be an integer, iterable of integers, or None")
     for a in axes:
@@ -1008,26 +1004,32 @@ def ndimage_origin(origin, size):
     return o
 
 
-def ndimage_output(output, input, complex_output=False):
-    """The output array of a filter: new (None, a dtype) or the one given."""
+def ndimage_output(output, input, complex_output=False, lazy=False):
+    """The output array of a filter: new (None, a dtype) or the one given.
+    With ``lazy``, a new output is returned as its dtype (the filter then
+    returns its result array itself, with no copy)."""
     shape = input.shape
+
+    def new(dt):
+        return np.dtype(dt) if lazy else np.zeros(shape, dtype=dt)
+
     if output is None:
         if complex_output:
-            return np.zeros(shape, dtype=np.promote_types(input.dtype, np.complex64))
-        return np.zeros(shape, dtype=input.dtype)
+            return new(np.promote_types(input.dtype, np.complex64))
+        return new(input.dtype)
     if isinstance(output, (type, np.dtype)):
         dt = np.dtype(output)
         if complex_output and dt.kind != "c":
             warnings.warn("promoting specified output dtype to complex", stacklevel=4)
             dt = np.promote_types(dt, np.complex64)
-        return np.zeros(shape, dtype=dt)
+        return new(dt)
     if isinstance(output, str):
         dt = np.dtype(output)
         if complex_output and dt.kind != "c":
             raise NdimageArgumentError("output must have complex dtype")
         if not issubclass(dt.type, np.number):
             raise NdimageArgumentError("output must have numeric dtype")
-        return np.zeros(shape, dtype=dt)
+        return new(dt)
     if not isinstance(output, np.ndarray):
         raise TypeError(f"output must be None, a dtype or a numpy array, got {type(output).__name__}")
     if output.shape != shape:

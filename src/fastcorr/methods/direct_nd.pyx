@@ -87,7 +87,7 @@ cdef int valid_rows(const real_t* P, Py_ssize_t ldp, const Py_ssize_t* obase, Py
         return -1
     for item in range(FC_MR_ROWS):
         zeros[item] = 0
-    for item in prange(nitems, schedule="dynamic", num_threads=num_threads, nogil=True):
+    for item in prange(nitems, schedule="dynamic", chunksize=2, num_threads=num_threads, nogil=True):
         run_item(P, ldp, obase, choff, nch, w, kh, kw, out, H, Wo, groups, item,
                  work + threadid() * slots, zeros)
     free(work)
