@@ -109,7 +109,8 @@ def test_origin_axes_output_per_axis_modes():
     _close(out, sn.gaussian_filter(x, 1, output=np.float32), np.float32)
     xi = rng.integers(-50, 50, (20, 21)).astype(np.int32)
     for odt in (np.int8, np.uint16, np.float32, np.int64):
-        for f, args in (("correlate", (np.array([[0.3, -0.7], [0.25, 0.5]]),)), ("uniform_filter", (3,)),
+        # dyadic weights: every float64 sum exact, so the truncation is too
+        for f, args in (("correlate", (np.array([[0.375, -0.75], [0.25, 0.5]]),)), ("uniform_filter", (3,)),
                         ("sobel", ()), ("laplace", ())):
             ref = getattr(sn, f)(xi, *args, output=odt)
             got = getattr(fn, f)(xi, *args, output=odt)
