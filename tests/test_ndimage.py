@@ -46,7 +46,7 @@ def test_correlate_convolve_every_mode(ndim, dtype):
     if ndim == 2:
         w = w.astype(np.int64) if np.dtype(dtype).kind in "iu" else w
     for mode in MODES:
-        for origin in (0, -1, (0, 1, 0, 1)[:ndim] if ndim > 1 else 1):
+        for origin in ((0, -1, (0, 1, 0, 1)[:ndim] if ndim > 1 else 1) if ndim <= 2 else ((0, 1, 0, 1)[:ndim],)):
             for f in ("correlate", "convolve"):
                 kw = dict(mode=mode, cval=1.5, origin=origin)
                 try:
@@ -60,9 +60,10 @@ def test_correlate_convolve_every_mode(ndim, dtype):
 
 @pytest.mark.parametrize("ndim", [1, 2, 3, 4])
 def test_separable_filters_every_mode(ndim):
-    for dtype in (np.float64, np.float32, np.uint8, np.complex64):
+    dtypes = (np.float64, np.float32, np.uint8, np.complex64) if ndim <= 2 else (np.float32, np.uint8)
+    for dtype in dtypes:
         x = _data(SHAPES[ndim], dtype)
-        for mode in MODES:
+        for mode in (MODES if ndim <= 2 else MODES[:5]):
             cases = [("gaussian_filter", (1.3,), {}), ("gaussian_filter1d", (0.8,), dict(order=1)),
                      ("uniform_filter", (3,), {}), ("uniform_filter1d", (4,), dict(origin=1)),
                      ("correlate1d", ([1.0, -2.0, 0.5],), dict(origin=-1)),
