@@ -143,12 +143,32 @@ def _running_mean(x, size, axis, origin, boundary, cval, nthreads):
     return np.moveaxis(steps, -1, axis)
 
 
-def _axis_filters(x, passes, out):
+def _axis_filters(x, passes, out, specs=None, cval=0.0, nthreads=1):
     """Apply 1-D passes one after another, each reading the previous pass's
     output (scipy's rule: the intermediate results are of the output dtype);
-    ``out`` an array, or the dtype of a new output."""
-    cur = x
+    ``out`` an array, or the dtype of a new output.
+
+    ``specs`` (one ``(axis, taps, origin, mode)`` per pass, the taps as
+    correlation weights) lets a 2-D real input with a float output take one
+    call of the separable method instead (both passes per band of rows, no
+    intermediate image): the same sums, rounded in the output's float type as
+    scipy's intermediate is. It serves every mode but 'constant' with a
+    nonzero cval (there the second pass extends the first pass's output with
+    cval, not the image)."""
     odt = out.dtype if isinstance(out, np.ndarray) else out
+    if (specs is not None and len(specs) == 2 and x.ndim == 2 and x.dtype.kind in "iuf" and odt.kind == "f"
+            and {specs[0][0], specs[1][0]} == {0, 1} and x.size):
+        (a0, t0, o0, m0), (a1, t1, o1, m1) = sorted(specs, key=lambda sp: sp[0])
+        b0, b1 = ndimage_mode(m0), ndimage_mode(m1)
+        c = _real_cval(cval)
+        if b0 == b1 and (b0 != 0 or c == 0.0):
+            o0 = ndimage_origin(o0, len(t0))
+            o1 = ndimage_origin(o1, len(t1))
+            cdt = _nd.compute_dtype(x.dtype, odt)
+            xr = np.ascontiguousarray(x, dtype=cdt)
+            return _emit(out, _nd.separable2d(xr, _nd.weights_as(t0, cdt), _nd.weights_as(t1, cdt), (o0, o1),
+                                              b0, c, nthreads))
+    cur = x
     for i, run in enumerate(passes):
         cur = run(cur, out if i == len(passes) - 1 else odt)
     return cur
@@ -504,7 +524,11 @@ def gaussian_filter(input: ArrayLike, sigma: float | Sequence[float], order: int
             nthreads))(a, s, o, m, r)
         for a, s, o, m, r in todo
     ]
-    return _axis_filters(x, passes, out)
+    specs = None
+    if x.dtype.kind != "c":
+        specs = [(a, _gaussian_kernel(float(s), o, _gaussian_radius(s, truncate, r))[::-1], 0, m)
+                 for a, s, o, m, r in todo]
+    return _axis_filters(x, passes, out, specs, cval, nthreads)
 
 
 def uniform_filter1d(input: ArrayLike, size: int, axis: int = -1, output: Output = None,
@@ -608,7 +632,13 @@ def uniform_filter(input: ArrayLike, size: int | Sequence[int] = 3, output: Outp
         (lambda a, s, o, m: lambda cur, dst: _uniform1d(cur, int(s), a, dst, m, cval, o, nthreads))(a, s, o, m)
         for a, s, o, m in todo
     ]
-    return _axis_filters(x, passes, out)
+    specs = None
+    if x.dtype.kind != "c":
+        for a, s, o, m in todo:
+            if int(s) // 2 + o < 0 or int(s) // 2 + o >= int(s):
+                raise ValueError(f"invalid origin {o} for a filter of size {int(s)}")
+        specs = [(a, np.full(int(s), 1.0 / int(s)), o, m) for a, s, o, m in todo]
+    return _axis_filters(x, passes, out, specs, cval, nthreads)
 
 
 def _derivative_filter(input, axis, output, mode, cval, num_threads, smooth):
@@ -621,7 +651,9 @@ def _derivative_filter(input, axis, output, mode, cval, num_threads, smooth):
                                             nthreads)]
     passes += [(lambda a: lambda cur, dst: _correlate1d(cur, smooth, a, dst, modes[a], cval, 0, nthreads))(a)
                for a in range(x.ndim) if a != axis]
-    return _axis_filters(x, passes, out)
+    specs = [(axis, np.array([-1.0, 0.0, 1.0]), 0, modes[axis])]
+    specs += [(a, smooth, 0, modes[a]) for a in range(x.ndim) if a != axis]
+    return _axis_filters(x, passes, out, specs if x.dtype.kind != "c" else None, cval, nthreads)
 
 
 def sobel(input: ArrayLike, axis: int = -1, output: Output = None, mode: Modes = "reflect", cval: float = 0.0,

@@ -20,11 +20,12 @@ import numpy as np
 import scipy.fft
 
 from ..methods import direct_nd
+from ..methods import separable as _separable
 from ..methods._pool import GrowingPool
 from . import dispatch
 from .geometry import extended_index
 
-__all__ = ["compute_dtype", "pad", "correlate", "correlate_line", "FFT_MIN_TAPS"]
+__all__ = ["compute_dtype", "pad", "correlate", "correlate_line", "separable2d", "weights_as", "FFT_MIN_TAPS"]
 
 #: Kernel taps from which 'auto' correlates a 3-D (or higher) input by FFT.
 FFT_MIN_TAPS = 600
@@ -168,3 +169,15 @@ def correlate_line(x, w, axis, origin, boundary, cval, num_threads):
         r = np.empty((before, n, after), dtype)
         direct_nd.correlate_valid(P, np.ascontiguousarray(w.reshape(1, k, 1)), r, num_threads)
     return r.reshape(x.shape)
+
+
+def separable2d(x, u, v, origins, boundary, cval, num_threads):
+    """ndimage's correlation of the 2-D ``x`` with ``outer(u, v)`` (taps u
+    along axis 0, v along axis 1, x's float dtype) by the separable method's
+    two passes per band of rows."""
+    off0 = -(u.shape[0] // 2) - origins[0]
+    off1 = -(v.shape[0] // 2) - origins[1]
+    out = np.empty(x.shape, dtype=x.dtype)
+    _separable._pass(x, np.ascontiguousarray(u), np.ascontiguousarray(v), out, off0, off1, boundary,
+                     x.dtype.type(cval), 0, max(1, int(num_threads)))
+    return out
