@@ -178,6 +178,15 @@ def separable2d(x, u, v, origins, boundary, cval, num_threads):
     off0 = -(u.shape[0] // 2) - origins[0]
     off1 = -(v.shape[0] // 2) - origins[1]
     out = np.empty(x.shape, dtype=x.dtype)
+    # bands of at least 4 (kh - 1) rows: the kh - 1 rows of the first pass
+    # that each band recomputes stay under a fifth of its work (the method's
+    # default, sized for its cache budget, recomputes 16x at kh = 129); the
+    # buffer of a band stays under 8 MiB a thread
+    kh = u.shape[0]
+    rows_cap = max(8, (8 << 20) // max(1, x.shape[1] * x.itemsize) - kh + 1)
+    band = min(max(4 * (kh - 1), 8), rows_cap)
+    nt = max(1, int(num_threads))
+    band = min(band, max(1, -(-x.shape[0] // nt)))
     _separable._pass(x, np.ascontiguousarray(u), np.ascontiguousarray(v), out, off0, off1, boundary,
-                     x.dtype.type(cval), 0, max(1, int(num_threads)))
+                     x.dtype.type(cval), 0, nt, band)
     return out

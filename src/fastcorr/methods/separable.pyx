@@ -155,15 +155,19 @@ cdef int sepcorr2d_f64(const double* x, Py_ssize_t H, Py_ssize_t W,
 
 
 def _pass(const real_t[:, ::1] x, const real_t[::1] u, const real_t[::1] v, real_t[:, ::1] out,
-          Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill, int accumulate, int num_threads):
+          Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill, int accumulate, int num_threads,
+          Py_ssize_t band=0):
+    """One rank-1 term into ``out``; ``band`` output rows per band buffer
+    (0: the default size, see ``band_rows``)."""
     cdef Py_ssize_t Ho = out.shape[0], Wo = out.shape[1], kh = u.shape[0], kw = v.shape[0]
-    cdef Py_ssize_t band
     cdef int status
     if Ho == 0 or Wo == 0:
         return
     if x.shape[0] * x.shape[1] == 0 and boundary != 0:
         raise ValueError("wrap/symm boundaries need a non-empty input")
-    band = band_rows(Ho, Wo, kh, sizeof(real_t), num_threads)
+    if band <= 0:
+        band = band_rows(Ho, Wo, kh, sizeof(real_t), num_threads)
+    band = min(band, Ho)
     with nogil:
         status = sep2d(&x[0, 0] if x.shape[0] * x.shape[1] else NULL, x.shape[0], x.shape[1],
                        &u[0], kh, &v[0], kw, &out[0, 0], Ho, Wo, off0, off1, boundary, fill,
