@@ -29,6 +29,7 @@ from ._api.include import get_include
 from ._api.matching import match_template, peaks
 from ._api.normalized import normalized_convolution
 from . import kernels, nn
+from . import ndimage
 
 __all__ = [
     "correlate2d",
@@ -55,4 +56,5 @@ __all__ = [
     "normalized_convolution",
     "kernels",
     "nn",
+    "ndimage",
 ]
