@@ -918,8 +918,11 @@ def kernel_sum_check(total, zero_tol, interpolating):
 # a RuntimeError (what scipy's callers and tests catch).
 
 class NdimageArgumentError(ValueError, RuntimeError):
-    """A bad argument of a ``fastcorr.ndimage`` filter (a ValueError, and a
-    RuntimeError where scipy.ndimage raises one)."""
+    """A bad argument of a ``fastcorr.ndimage`` filter.
+
+    Both a ValueError (fastcorr's rule for bad arguments) and a RuntimeError
+    (what scipy.ndimage raises there, and its callers catch).
+    """
 
 
 #: ndimage's mode names -> the kernels' boundary codes (reflect = 'symm').
