@@ -280,3 +280,27 @@ def test_bad_input():
     y = x.copy()
     fn.gaussian_filter(y, 1, output=y)
     np.testing.assert_allclose(y, sn.gaussian_filter(x, 1))
+
+
+def test_dask_twins_equal_in_memory():
+    da = pytest.importorskip("dask.array")
+    import fastcorr.dask as fd
+
+    v = _data((21, 18, 16), np.float32)
+    dv = da.from_array(v, chunks=(7, 9, 5))
+    w = rng.standard_normal((3, 4, 2)).astype(np.float32)
+    for mode in ("reflect", "mirror", "nearest", "wrap", "constant"):
+        got = fd.ndimage_correlate(dv, w, mode=mode, cval=0.5, origin=(1, -1, 0)).compute()
+        _close(got, fn.correlate(v, w, mode=mode, cval=0.5, origin=(1, -1, 0)), np.float32)
+        got = fd.ndimage_convolve(dv, w[..., 0], mode=mode, axes=(0, 2), num_threads=1).compute()
+        _close(got, fn.convolve(v, w[..., 0], mode=mode, axes=(0, 2)), np.float32)
+    got = fd.ndimage_gaussian_filter(dv, (1.0, 2.5, 0.0), mode=["wrap", "nearest", "reflect"]).compute()
+    _close(got, sn.gaussian_filter(v, (1.0, 2.5, 0.0), mode=["wrap", "nearest", "reflect"]), np.float32)
+    xi = rng.integers(0, 255, (30, 26)).astype(np.uint8)
+    got = fd.ndimage_uniform_filter(da.from_array(xi, chunks=(4, 13)), (5, 3), origin=(1, 0)).compute()
+    np.testing.assert_array_equal(got, sn.uniform_filter(xi, (5, 3), origin=(1, 0)))
+    # a filter reaching past a whole (small) axis
+    got = fd.ndimage_gaussian_filter(da.from_array(xi[:3], chunks=2), 2.0, mode="mirror").compute()
+    np.testing.assert_array_equal(got, fn.gaussian_filter(xi[:3], 2.0, mode="mirror"))
+    with pytest.raises(ValueError, match="mode"):
+        fd.ndimage_correlate(dv, w, mode="edge")
