@@ -70,7 +70,7 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                int accumulate, Py_ssize_t band, int num_threads) noexcept nogil:
     """One rank-1 term; returns 0, or -1 when a buffer could not be allocated."""
     cdef Py_ssize_t nbands = (Ho + band - 1) // band
-    cdef Py_ssize_t b, m0, m1, i, r, t, m, j, lo, hi
+    cdef Py_ssize_t b, m0, m1, i, r, t, m, j, lo, hi, t_lo, t_hi
     cdef Py_ssize_t next_ = Wo + kw - 1
     cdef real_t vsum = 0
     cdef real_t fv
@@ -87,6 +87,9 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
     # Columns of the extended row that lie inside x: [lo, hi).
     lo = min(max(-off1, 0), next_)
     hi = min(max(W - off1, lo), next_)
+    # Outputs whose whole window lies inside x: [t_lo, t_hi).
+    t_lo = min(max(-off1, 0), Wo)
+    t_hi = max(min(Wo, W - off1 - kw + 1), t_lo)
 
     T = NULL  # allocated per thread below (initialised for the compiler's sake)
     ext = NULL
@@ -111,6 +114,17 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                     xrow = x + r * W
                     if lo == 0 and hi == next_:
                         row_pass(trow, xrow + off1, v, kw, Wo)
+                        continue
+                    if t_hi - t_lo >= kw:
+                        # outputs whose window lies inside the row read it in
+                        # place; only the edges go through the extended copy
+                        row_pass(trow + t_lo, xrow + off1 + t_lo, v, kw, t_hi - t_lo)
+                        if t_lo > 0:
+                            extend_row(ext, xrow, off1, t_lo + kw - 1, 0, 0, W, boundary, fill)
+                            row_pass(trow, ext, v, kw, t_lo)
+                        if Wo > t_hi:
+                            extend_row(ext, xrow, off1 + t_hi, Wo - t_hi + kw - 1, 0, 0, W, boundary, fill)
+                            row_pass(trow + t_hi, ext, v, kw, Wo - t_hi)
                         continue
                     extend_row(ext, xrow, off1, next_, lo, hi, W, boundary, fill)
                     row_pass(trow, ext, v, kw, Wo)
