@@ -128,6 +128,21 @@ def test_origin_axes_output_per_axis_modes():
     assert np.abs(got.astype(int) - ref).max() <= 1 and np.mean(got != ref) < 0.05
 
 
+def test_bool_and_scalar_inputs():
+    """bool outputs as scipy writes them (the value truncated, then nonzero:
+    a mean of 0.5 is False) and 0-d inputs. (Negative values are left out:
+    scipy stores them as raw bytes of a bool array, -1 as 255, which its
+    next pass then reads as 255; fastcorr writes True.)"""
+    b = rng.random((6, 7)) < 0.4
+    for f, args in (("correlate", (np.ones((2, 2)),)), ("uniform_filter", (2,)), ("gaussian_filter", (1.0,))):
+        got, ref = getattr(fn, f)(b, *args), getattr(sn, f)(b, *args)
+        assert got.dtype == ref.dtype == np.bool_
+        np.testing.assert_array_equal(got, ref)
+    for f in ("correlate", "convolve"):
+        got, ref = getattr(fn, f)(np.array(3.0), np.array(2.0)), getattr(sn, f)(np.array(3.0), np.array(2.0))
+        assert got.shape == ref.shape == () and got == ref
+
+
 def test_kernel_larger_than_image():
     """ndimage's modes extend the input again and again (the kernel wider than it)."""
     for shape in [(2,), (1, 3), (2, 2), (3, 1, 2)]:

@@ -45,10 +45,18 @@ Modes = NdimageMode | Sequence[NdimageMode]
 
 # ------------------------------------------------------------------ helpers
 
+def _for_bool(result, dtype):
+    # scipy's C loops store a bool output as an unsigned char: the value
+    # truncated toward zero, then nonzero (0.5 -> False, not numpy's True)
+    if dtype == np.bool_ and result.dtype.kind in "fc":
+        return np.trunc(result.real) != 0
+    return result
+
+
 def _write(out, result):
     """out[...] = result cast as scipy's C loops cast (toward zero for integers)."""
     with np.errstate(invalid="ignore", over="ignore"):
-        np.copyto(out, result, casting="unsafe")
+        np.copyto(out, _for_bool(result, out.dtype), casting="unsafe")
 
 
 def _emit(out, result):
@@ -58,7 +66,7 @@ def _emit(out, result):
         if result.dtype == out:
             return result
         with np.errstate(invalid="ignore", over="ignore"):
-            return result.astype(out)
+            return _for_bool(result, out).astype(out)
     _write(out, result)
     return out
 
@@ -97,6 +105,8 @@ def _nd_real(x, w, out, cval, *, origins, boundary, method, nthreads):
     if x.size == 0:
         return _emit(out, np.zeros(x.shape, dtype=out))
     cdt = _nd.compute_dtype(x.dtype, out.dtype if isinstance(out, np.ndarray) else out)
+    if x.ndim == 0:  # a scalar times a scalar weight
+        return _emit(out, np.asarray(cdt.type(x) * cdt.type(w)))
     xr = np.ascontiguousarray(x, dtype=cdt)
     wr = _nd.weights_as(w, cdt)
     return _emit(out, _nd.correlate(xr, wr, origins, boundary, _real_cval(cval), method, nthreads))
