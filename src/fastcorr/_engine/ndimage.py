@@ -142,8 +142,19 @@ def correlate(x, w, origins, boundary, cval, method, num_threads):
     if method == "fft" or (method == "auto" and w.size >= FFT_MIN_TAPS):
         return _fft_valid(P, w, num_threads)
     out = np.empty(x.shape, dtype=dtype)
-    direct_nd.correlate_valid(P, np.ascontiguousarray(w), out, num_threads)
+    w = np.ascontiguousarray(w)
+    # A long call runs in slabs along the first axis (each a C-contiguous
+    # block of P and of out): between two slabs Python sees a Ctrl-C.
+    slabs = min(x.shape[0], max(1, int(float(out.size) * w.size // SLAB_WORK)))
+    cuts = np.linspace(0, x.shape[0], slabs + 1).astype(int)
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        if b > a:
+            direct_nd.correlate_valid(P[a:b + w.shape[0] - 1], w, out[a:b], num_threads)
     return out
+
+
+#: Multiply-adds per slab of a long N-D direct call (tens of milliseconds).
+SLAB_WORK = 5e8
 
 
 def correlate_line(x, w, axis, origin, boundary, cval, num_threads):
