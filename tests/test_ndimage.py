@@ -319,3 +319,15 @@ def test_dask_twins_equal_in_memory():
     np.testing.assert_array_equal(got, fn.gaussian_filter(xi[:3], 2.0, mode="mirror"))
     with pytest.raises(ValueError, match="mode"):
         fd.ndimage_correlate(dv, w, mode="edge")
+
+
+def test_long_nd_call_in_slabs(monkeypatch):
+    """A long N-D direct call runs in slabs (Ctrl-C between them): same result."""
+    from fastcorr._engine import ndimage as engine
+
+    monkeypatch.setattr(engine, "SLAB_WORK", 1e3)
+    v = _data((9, 8, 7), np.float64)
+    w = rng.standard_normal((3, 2, 4))
+    for mode in ("mirror", "wrap", "constant"):
+        _close(fn.correlate(v, w, mode=mode, cval=1.0, origin=(-1, 0, 1), method="direct"),
+               sn.correlate(v, w, mode=mode, cval=1.0, origin=(-1, 0, 1)), np.float64)
