@@ -257,6 +257,7 @@ class ConvProblem:
     out_hw: tuple
     unbatched: bool
     dtype: np.dtype
+    out: object = None  # conv2d's out= (checked, always 4-D), written in place
 
 
 def conv2d_args(input, weight, bias, stride, padding, dilation, groups, padding_mode, method,
@@ -910,6 +911,33 @@ def kernel_sum_check(total, zero_tol, interpolating):
             f"normalization_zero_tol here; for a zero-sum kernel use normalize_kernel=False"
             + (" and nan_treatment='fill'" if interpolating else "")
         )
+
+
+# ---------------------------------------------------------------- out= (issue 21)
+
+def out_arg(out, shape, dtype, inputs, name="out"):
+    """Check an ``out=`` array: a writeable, C-contiguous ndarray of exactly
+    ``shape`` and ``dtype`` that shares no memory with any of ``inputs``
+    (None passes through). Returns it."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+    if out.shape != shape:
+        raise ValueError(f"{name} has shape {out.shape}, but the result has shape {shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name} has dtype {out.dtype}, but the result has dtype {dtype} "
+                         "(fastcorr does not cast into out: pass an array of the result's dtype)")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (numpy.ascontiguousarray or numpy.empty give one)")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    for other_name, other in inputs:
+        if isinstance(other, np.ndarray) and np.may_share_memory(out, other):
+            raise ValueError(f"{name} overlaps {other_name}: the result cannot be written over an input "
+                             "it is still being computed from")
+    return out
 
 
 # ---------------------------------------------------------------- ndimage (fastcorr.ndimage)

@@ -42,6 +42,8 @@ fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 
 SERVES_COMPLEX = False   # complex inputs are lowered to real passes by the engine
 SERVES_INTEGER = False
+#: ``correlate`` takes ``out=`` (the engine's bands and the public ``out=`` write in place).
+SERVES_OUT = True
 MAX_RANK = 3
 #: Bytes of T per band buffer (per thread).
 cdef enum:
@@ -243,8 +245,9 @@ def rank(w, dtype=None):
     return len(decompose(w, dtype))
 
 
-def correlate(x, w, shape, offsets, int boundary, fill, int num_threads):
-    """Engine entry (see ``fastcorr._engine.dispatch``): offset correlation as 1-D passes.
+def correlate(x, w, shape, offsets, int boundary, fill, int num_threads, out=None):
+    """Engine entry (see ``fastcorr._engine.dispatch``): offset correlation as 1-D passes,
+    in a new array or in ``out`` (C-contiguous, ``shape``, ``x``'s dtype).
 
     Raises ValueError for integer or complex arrays and kernels of rank > 3.
     """
@@ -260,7 +263,8 @@ def correlate(x, w, shape, offsets, int boundary, fill, int num_threads):
             f"method='separable' needs a kernel of rank <= {MAX_RANK}; this {np.shape(w)[0]}x{np.shape(w)[1]} "
             f"kernel has numerical rank {len(terms)}: use method='direct', 'fft' or 'auto'"
         )
-    out = np.empty(tuple(shape), dtype=x.dtype)
+    if out is None:
+        out = np.empty(tuple(shape), dtype=x.dtype)
     fill = x.dtype.type(fill)
     for i, (u, v) in enumerate(terms):
         _pass(x, u, v, out, offsets[0], offsets[1], boundary, fill, i > 0, max(1, num_threads))
