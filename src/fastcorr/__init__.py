@@ -29,6 +29,7 @@ from ._api.include import get_include
 from ._api.matching import match_template, peaks
 from ._api.normalized import normalized_convolution
 from . import kernels, nn
+from ._api.nd import correlate, convolve
 
 __all__ = [
     "correlate2d",
@@ -55,4 +56,6 @@ __all__ = [
     "normalized_convolution",
     "kernels",
     "nn",
+    "correlate",
+    "convolve",
 ]

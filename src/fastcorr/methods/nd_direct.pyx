@@ -1,0 +1,349 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""N-D direct method: the offset correlation of arrays of any rank.
+
+    out[m] = sum_k w[k] * X[m + off + k]          (m, k, off: N-D indices)
+
+with X the input extended by zeros (scipy.signal.correlate has no other
+boundary). The kernel's rows (its last axis) are *segments*: each output
+row is the sum over segments of a 1-D correlation of one input row with one
+kernel row, computed in register blocks by ``fn_row`` (``_simd/nd_kernels.h``).
+
+Work is shared on OpenMP threads in one of two ways:
+
+* by output pieces: (output row, chunk of ``COLS`` columns) items, for
+  volumes, batches and long 1-D signals;
+* by kernel taps: for one short output row and a long kernel (a window of
+  lags of two long signals), each thread sums its share of the segments
+  into its own buffer, and the buffers are added at the end.
+
+Long kernels are summed in groups of at most ``GROUP_TAPS`` taps, each
+group's partial sums added in double precision (float32 stays accurate over
+millions of taps). Inputs are C-contiguous float32, float64, or uint64
+(integers in modular arithmetic: exact for every integer result dtype).
+"""
+cimport cython
+from cython.parallel cimport prange, parallel, threadid
+from libc.stdlib cimport malloc, free
+from libc.stdint cimport uint64_t
+
+import numpy as np
+
+cdef extern from "nd_kernels.h" nogil:
+    void fn_row_f32(float* out, const float* x, const float* w, const Py_ssize_t* xoff,
+                    const Py_ssize_t* woff, const Py_ssize_t* len, Py_ssize_t nseg,
+                    Py_ssize_t n, int accumulate)
+    void fn_row_f64(double* out, const double* x, const double* w, const Py_ssize_t* xoff,
+                    const Py_ssize_t* woff, const Py_ssize_t* len, Py_ssize_t nseg,
+                    Py_ssize_t n, int accumulate)
+    void fn_row_u64(uint64_t* out, const uint64_t* x, const uint64_t* w, const Py_ssize_t* xoff,
+                    const Py_ssize_t* woff, const Py_ssize_t* len, Py_ssize_t nseg,
+                    Py_ssize_t n, int accumulate)
+    int fc_cpu_has_avx2_fma()
+
+ctypedef fused real_t:
+    float
+    double
+    uint64_t
+
+fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
+
+SERVES_COMPLEX = False   # complex inputs are lowered to real correlations by the engine
+SERVES_INTEGER = True    # as modular uint64
+
+cdef enum:
+    COLS_C = 2048
+    GROUP_TAPS_C = 1024
+#: Output columns per work item.
+COLS = COLS_C
+#: Taps summed in one register pass before the partial sums go to a double accumulator.
+GROUP_TAPS = GROUP_TAPS_C
+#: Multiply-adds below which a call runs on one thread.
+MIN_WORK_PER_THREAD = 1 << 16
+
+
+cdef inline void row(real_t* out, const real_t* x, const real_t* w, const Py_ssize_t* xoff,
+                     const Py_ssize_t* woff, const Py_ssize_t* ln, Py_ssize_t nseg,
+                     Py_ssize_t n, int accumulate) noexcept nogil:
+    if real_t is float:
+        fn_row_f32(out, x, w, xoff, woff, ln, nseg, n, accumulate)
+    elif real_t is double:
+        fn_row_f64(out, x, w, xoff, woff, ln, nseg, n, accumulate)
+    else:
+        fn_row_u64(out, x, w, xoff, woff, ln, nseg, n, accumulate)
+
+
+cdef int run(const real_t* x, const real_t* w, const Py_ssize_t* xoff, const Py_ssize_t* woff,
+             const Py_ssize_t* ln, const Py_ssize_t* gstart, Py_ssize_t ngroups,
+             const Py_ssize_t* rowbase, Py_ssize_t nrows, real_t* out, Py_ssize_t Wo,
+             int by_taps, int nthreads) noexcept nogil:
+    """Returns 0, or -1 when a buffer could not be allocated."""
+    cdef Py_ssize_t ncols = (Wo + COLS_C - 1) // COLS_C
+    cdef Py_ssize_t nitems = nrows * ncols
+    cdef Py_ssize_t item, r, c0, n, g, i, t, per, g0, g1
+    cdef real_t* tmp
+    cdef double* dacc
+    cdef real_t* uacc
+    cdef real_t* partial = NULL
+    cdef int failed[1]
+    cdef double s
+    cdef uint64_t u
+    failed[0] = 0
+    if by_taps:
+        # one output row (Wo samples), the groups shared among the threads
+        partial = <real_t*> malloc(nthreads * Wo * (sizeof(double) if real_t is not uint64_t else sizeof(real_t)))
+        if partial == NULL:
+            return -1
+        per = (ngroups + nthreads - 1) // nthreads
+        with parallel(num_threads=nthreads):
+            tmp = <real_t*> malloc(Wo * sizeof(real_t))
+            if tmp == NULL:
+                failed[0] = 1
+            else:
+                for t in prange(nthreads, schedule='static', chunksize=1):
+                    g0 = t * per
+                    g1 = min(ngroups, g0 + per)
+                    if real_t is uint64_t:
+                        uacc = partial + t * Wo
+                        for i in range(Wo):
+                            uacc[i] = 0
+                        for g in range(g0, g1):
+                            row(uacc, x + rowbase[0], w, xoff + gstart[g], woff + gstart[g],
+                                ln + gstart[g], gstart[g + 1] - gstart[g], Wo, 1)
+                    else:
+                        dacc = (<double*> partial) + t * Wo
+                        for i in range(Wo):
+                            dacc[i] = 0
+                        for g in range(g0, g1):
+                            row(tmp, x + rowbase[0], w, xoff + gstart[g], woff + gstart[g],
+                                ln + gstart[g], gstart[g + 1] - gstart[g], Wo, 0)
+                            for i in range(Wo):
+                                dacc[i] = dacc[i] + tmp[i]
+            free(tmp)
+        if not failed[0]:
+            for i in range(Wo):
+                if real_t is uint64_t:
+                    u = 0
+                    for t in range(nthreads):
+                        u = u + partial[t * Wo + i]
+                    out[i] = u
+                else:
+                    dacc = <double*> partial
+                    s = 0
+                    for t in range(nthreads):
+                        s = s + dacc[t * Wo + i]
+                    out[i] = <real_t> s
+        free(partial)
+        return -1 if failed[0] else 0
+
+    with parallel(num_threads=nthreads):
+        tmp = NULL
+        dacc = NULL
+        if ngroups > 1:
+            tmp = <real_t*> malloc(COLS_C * sizeof(real_t))
+            dacc = <double*> malloc(COLS_C * sizeof(double))
+            if tmp == NULL or dacc == NULL:
+                failed[0] = 1
+        if not failed[0]:
+            for item in prange(nitems, schedule='dynamic'):
+                r = item // ncols
+                c0 = (item - r * ncols) * COLS_C
+                n = min(<Py_ssize_t> COLS_C, Wo - c0)
+                if ngroups == 1:
+                    row(out + r * Wo + c0, x + rowbase[r] + c0, w, xoff, woff, ln, gstart[1], n, 0)
+                elif real_t is uint64_t:
+                    row(out + r * Wo + c0, x + rowbase[r] + c0, w, xoff, woff, ln, gstart[1], n, 0)
+                    for g in range(1, ngroups):
+                        row(out + r * Wo + c0, x + rowbase[r] + c0, w, xoff + gstart[g], woff + gstart[g],
+                            ln + gstart[g], gstart[g + 1] - gstart[g], n, 1)
+                else:
+                    for i in range(n):
+                        dacc[i] = 0
+                    for g in range(ngroups):
+                        row(tmp, x + rowbase[r] + c0, w, xoff + gstart[g], woff + gstart[g],
+                            ln + gstart[g], gstart[g + 1] - gstart[g], n, 0)
+                        for i in range(n):
+                            dacc[i] = dacc[i] + tmp[i]
+                    for i in range(n):
+                        out[r * Wo + c0 + i] = <real_t> dacc[i]
+        free(tmp)
+        free(dacc)
+    return -1 if failed[0] else 0
+
+
+def _run(const real_t[::1] xflat, const real_t[::1] wflat, Py_ssize_t xstart,
+         const Py_ssize_t[::1] xoff, const Py_ssize_t[::1] woff, const Py_ssize_t[::1] ln,
+         const Py_ssize_t[::1] gstart, const Py_ssize_t[::1] rowbase, real_t[::1] out,
+         Py_ssize_t Wo, int by_taps, int nthreads):
+    cdef int status
+    cdef Py_ssize_t ngroups = gstart.shape[0] - 1
+    cdef Py_ssize_t nrows = rowbase.shape[0]
+    with nogil:
+        status = run(&xflat[0] + xstart, &wflat[0], &xoff[0], &woff[0], &ln[0], &gstart[0], ngroups,
+                     &rowbase[0], nrows, &out[0], Wo, by_taps, nthreads)
+    if status != 0:
+        raise MemoryError("fastcorr nd_direct: could not allocate a work buffer")
+
+
+@cython.wraparound(True)
+def segments(kshape, xstrides, group_taps=GROUP_TAPS):
+    """The kernel's rows as segments ``(xoff, woff, len)`` and their groups.
+
+    ``xstrides`` are the input's strides in elements. Rows longer than
+    ``group_taps`` are cut; consecutive segments are grouped up to
+    ``group_taps`` taps. Returns ``(xoff, woff, len, gstart)`` (int arrays;
+    group g is segments ``gstart[g]:gstart[g + 1]``).
+    """
+    kshape = tuple(int(k) for k in kshape)
+    klast = kshape[-1]
+    lead = kshape[:-1]
+    nrows = int(np.prod(lead)) if lead else 1
+    if lead:
+        idx = np.indices(lead).reshape(len(lead), -1)
+        base = (idx * np.asarray(xstrides[:-1], dtype=np.intp)[:, None]).sum(axis=0)
+    else:
+        base = np.zeros(1, dtype=np.intp)
+    wbase = np.arange(nrows, dtype=np.intp) * klast
+    cut = max(1, min(klast, group_taps))
+    starts = np.arange(0, klast, cut, dtype=np.intp)
+    lens = np.minimum(cut, klast - starts)
+    xoff = (base[:, None] + starts[None, :]).ravel()
+    woff = (wbase[:, None] + starts[None, :]).ravel()
+    ln = np.broadcast_to(lens, (nrows, len(starts))).ravel().astype(np.intp)
+    # groups: consecutive segments up to group_taps taps
+    per = max(1, group_taps // cut)
+    gstart = np.append(np.arange(0, len(xoff), per, dtype=np.intp), len(xoff)).astype(np.intp)
+    return (np.ascontiguousarray(xoff, dtype=np.intp), np.ascontiguousarray(woff, dtype=np.intp),
+            np.ascontiguousarray(ln, dtype=np.intp), gstart)
+
+
+@cython.wraparound(True)
+def correlate_region(xr, w, shape, num_threads, out=None):
+    """``out[m] = sum_k w[k] * xr[m + k]`` for an input ``xr`` that covers
+    every position read (a C-contiguous array, or a view of one whose last
+    axis is contiguous), ``w`` C-contiguous, both of the same dtype."""
+    shape = tuple(int(s) for s in shape)
+    nd = len(shape)
+    if out is None:
+        out = np.empty(shape, dtype=w.dtype)
+    if out.size == 0:
+        return out
+    item = xr.itemsize
+    xstrides = [s // item for s in xr.strides]
+    if xr.strides[-1] != item and xr.shape[-1] > 1:
+        raise ValueError("nd_direct: the input's last axis must be contiguous")
+    xoff, woff, ln, gstart = segments(w.shape, xstrides)
+    lead = shape[:-1]
+    if lead:
+        idx = np.indices(lead).reshape(len(lead), -1)
+        rowbase = np.ascontiguousarray((idx * np.asarray(xstrides[:-1], dtype=np.intp)[:, None]).sum(axis=0),
+                                       dtype=np.intp)
+    else:
+        rowbase = np.zeros(1, dtype=np.intp)
+    Wo = shape[-1]
+    flat, start = _flat_of(xr)
+    work = float(out.size) * w.size
+    nthreads = int(max(1, min(num_threads, work // MIN_WORK_PER_THREAD)))
+    ncols = (Wo + COLS - 1) // COLS
+    ngroups = len(gstart) - 1
+    by_taps = int(len(rowbase) == 1 and ncols < 2 * nthreads and ngroups >= 2 * nthreads and nthreads > 1)
+    if not by_taps:
+        nthreads = int(max(1, min(nthreads, len(rowbase) * ncols)))
+    _run(flat, np.ascontiguousarray(w).reshape(-1), start, xoff, woff, ln, gstart, rowbase,
+         out.reshape(-1), Wo, by_taps, nthreads)
+    return out
+
+
+@cython.wraparound(True)
+def _flat_of(a):
+    """A 1-D view of the memory spanned by ``a`` (strides >= 0) and the
+    index of ``a``'s first element in it."""
+    if a.flags.c_contiguous:
+        return a.reshape(-1), 0
+    span = 1 + sum((n - 1) * (s // a.itemsize) for n, s in zip(a.shape, a.strides))
+    flat = np.lib.stride_tricks.as_strided(a, shape=(span,), strides=(a.itemsize,))
+    return flat, 0
+
+
+@cython.wraparound(True)
+def _region(x, lo, hi):
+    """x[lo:hi] per axis, zero outside x: a view when inside, else a padded copy."""
+    if all(l >= 0 and h <= n for l, h, n in zip(lo, hi, x.shape)):
+        return x[tuple(slice(l, h) for l, h in zip(lo, hi))]
+    r = np.zeros([h - l for l, h in zip(lo, hi)], dtype=x.dtype)
+    src = tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(lo, hi, x.shape))
+    dst = tuple(slice(max(l, 0) - l, min(h, n) - l) for l, h, n in zip(lo, hi, x.shape))
+    if all(s.stop > s.start for s in src):
+        r[dst] = x[src]
+    return r
+
+
+@cython.wraparound(True)
+def correlate(x, w, shape, offsets, boundary, fill, num_threads):
+    """The offset correlation ``out[m] = sum_k w[k] * X[m + off + k]`` with
+    X = ``x`` extended by zeros (``boundary`` must be 0 and ``fill`` zero).
+
+    ``x`` and ``w``: C-contiguous arrays of one dtype (float32, float64 or
+    uint64) and the same rank; ``shape``, ``offsets``: one entry per axis.
+    """
+    if boundary != 0 or fill != 0:
+        raise ValueError("the N-D direct method serves only a zero fill")
+    shape = tuple(int(s) for s in shape)
+    offsets = tuple(int(o) for o in offsets)
+    out = np.zeros(shape, dtype=w.dtype)
+    if out.size == 0 or w.size == 0 or x.size == 0:
+        return out
+    lo = offsets
+    hi = tuple(o + n + k - 1 for o, n, k in zip(offsets, shape, w.shape))
+    if x.ndim == 1 and (lo[0] < 0 or hi[0] > x.shape[0]) and w.shape[0] > 4 * shape[0]:
+        # a few outputs and a long kernel (a window of lags): no padded copy
+        # of the input; the taps that reach past its ends run on small
+        # padded pieces.
+        _edges_1d(x, w, shape[0], lo[0], out, num_threads)
+        return out
+    if x.ndim == 1 and (lo[0] < 0 or hi[0] > x.shape[0]):
+        _outputs_1d(x, w, shape[0], lo[0], out, num_threads)
+        return out
+    correlate_region(_region(x, lo, hi), w, shape, num_threads, out=out)
+    return out
+
+
+@cython.wraparound(True)
+def _outputs_1d(x, w, n, off, out, num_threads):
+    """1-D: the outputs whose window lies inside x read it in place; the
+    few others (at most K - 1 at each end) read small padded pieces."""
+    N, K = x.shape[0], w.shape[0]
+    a = min(max(0, -off), n)                 # first output reading only x
+    b = max(a, min(n, N - K + 1 - off))      # end of those
+    for m0, m1 in ((0, a), (a, b), (b, n)):
+        if m1 > m0:
+            correlate_region(_region(x, (off + m0,), (off + m1 + K - 1,)), w, (m1 - m0,), num_threads,
+                             out=out[m0:m1])
+
+
+@cython.wraparound(True)
+def _edges_1d(x, w, n, off, out, num_threads):
+    N, K = x.shape[0], w.shape[0]
+    # taps k read X[off + k .. off + k + n - 1]: inside x for k in [a, b)
+    a = min(max(0, -off), K)
+    b = max(a, min(K, N - n + 1 - off))
+    parts = []
+    if a > 0:
+        parts.append((0, a))
+    if b > a:
+        parts.append((a, b))
+    if b < K:
+        parts.append((b, K))
+    first = True
+    for k0, k1 in parts:
+        lo = off + k0
+        hi = off + k1 + n - 1
+        if hi <= 0 or lo >= N:
+            continue  # only zeros under these taps
+        xr = _region(x, (lo,), (hi,))
+        part = correlate_region(xr, np.ascontiguousarray(w[k0:k1]), (n,), num_threads)
+        if first:
+            out[...] = part
+            first = False
+        else:
+            out += part
