@@ -43,16 +43,20 @@ from .validate import check_output_fits
 
 #: Seconds per multiply-add of the N-D direct method at one thread (float32,
 #: float64, uint64), and its fixed cost; measured on the 2-core Zen 4 host
-#: (128³ float32 volumes with 3³-7³ kernels, 1-D signals of 1e5-2e6 samples).
-DIRECT_MAC = {4: 5.0e-11, 8: 9.0e-11, "u8": 6.0e-10}
+#: (2 threads: 128³ float32 volumes with 3³-7³ kernels 8-32 ms, lags ±100 of
+#: two 2e6-sample float64 signals 13-14 ms).
+DIRECT_MAC = {4: 7.0e-11, 8: 7.5e-11, "u8": 4.0e-10}
 DIRECT_OVERHEAD = 2e-5
-#: Seconds per unit of ``L log2 L`` of one real transform of L samples at one
-#: thread (float32, float64), the gain of a second worker, and the fixed cost.
-FFT_UNIT = {4: 2.5e-9, 8: 3.2e-9}
+#: Seconds per output sample of the direct method's memory traffic (padded copy, output).
+DIRECT_BYTES = 2.0e-9
+#: Seconds per unit of ``L log2 L`` of transforms of L samples at one thread:
+#: batches of 1-D frames (overlap-save, windows of lags: 2e6 samples, 43 ms
+#: at 2 threads for a 2001-tap kernel), N-D transforms (128³ with 7³: ~50 ms),
+#: one long 1-D transform (pocketfft runs it on one thread: 2e6 samples ~50 ms).
+FFT_UNIT = {"frames": 1.0e-9, "nd": 6.0e-10, "long": 1.2e-9}
+#: Gain of each extra worker thread of ``scipy.fft``.
 FFT_PAR = 0.5
 FFT_OVERHEAD = 1e-4
-#: Bytes per output sample of the direct method's memory traffic (padded copy, output).
-DIRECT_BYTES = 2.0e-10
 
 
 def _engine_direct():
@@ -78,14 +82,18 @@ class _FFTOnAxes:
         return _engine_fft().correlate(x, w, shape, offsets, boundary, fill, num_threads, axes=self.axes)
 
 
-class _Window1D:
-    """A few lags of two long 1-D signals by the FFT of the kernel's blocks."""
+class _Plan1D:
+    """A 1-D FFT plan of ``methods.nd_fft``: ``window_1d`` (a few lags of two
+    long signals) or ``overlap_save_1d`` (a long signal, a shorter kernel)."""
 
     SERVES_COMPLEX = True
     SERVES_INTEGER = False
 
+    def __init__(self, name):
+        self.name = name
+
     def correlate(self, x, w, shape, offsets, boundary, fill, num_threads):
-        return _engine_fft().window_1d(x, w, shape[0], offsets[0], num_threads)
+        return getattr(_engine_fft(), self.name)(x, w, shape[0], offsets[0], num_threads)
 
 
 def _real_size(dtype):
@@ -95,34 +103,50 @@ def _real_size(dtype):
     return 4 if dtype.itemsize <= (4 if dtype.kind == "f" else 8) else 8
 
 
+def _plan_1d(n, K):
+    """The FFT plan of a 1-D offset correlation: 'window' (a few outputs, a
+    long kernel), 'overlap' (overlap-save: a long output, a shorter kernel)
+    or 'fft' (one transform of the whole)."""
+    if n * 4 < K:
+        return "window"
+    if 8 * K < n:
+        return "overlap"
+    return "fft"
+
+
 def estimate(method, xshape, wshape, shape, offsets, axes, dtype, threads):
-    """Estimated seconds of ``method`` ('direct', 'fft', 'window') for one
-    offset correlation on ``axes`` (real parts: complex costs ~4x direct, ~2x FFT)."""
+    """Estimated seconds of ``method`` ('direct' or 'fft') for one offset
+    correlation on ``axes`` (complex: ~4x direct, ~2x FFT; None: cannot serve)."""
     dtype = np.dtype(dtype)
     key = _real_size(dtype)
     threads = max(1, int(threads))
     out = float(math.prod(shape))
     if method == "direct":
-        if key == "u8" and dtype.kind not in "iu":
-            key = 8
         macs = out * float(math.prod(wshape))
         t = macs * DIRECT_MAC[key] / threads + out * DIRECT_BYTES + DIRECT_OVERHEAD
         return t * (4.0 if dtype.kind == "c" else 1.0)
     if key == "u8":
         return None
     par = 1.0 + FFT_PAR * (threads - 1)
-    if method == "window":
+    if len(xshape) == 1:
         n, K = shape[0], wshape[0]
-        M = sfft.next_fast_len(max(4096, 8 * n), real=True)
-        frames = math.ceil(K / (M - n + 1))
-        units = 2.0 * frames * M * math.log2(M)
+        plan = _plan_1d(n, K)
+        if plan == "window":
+            M = sfft.next_fast_len(max(4096, 8 * n), real=True)
+            units = 2.0 * math.ceil(K / (M - n + 1)) * M * math.log2(M) * FFT_UNIT["frames"] / par
+        elif plan == "overlap":
+            M = sfft.next_fast_len(max(8 * K, 4096), real=True)
+            units = 2.0 * math.ceil(n / (M - K + 1)) * M * math.log2(M) * FFT_UNIT["frames"] / par
+        else:
+            L = _engine_fft().sizes(xshape, wshape, shape, offsets)[0]
+            units = 3.0 * L * math.log2(max(L, 2)) * FFT_UNIT["long"]
     else:
         L = _engine_fft().sizes([xshape[a] for a in axes], [wshape[a] for a in axes],
                                 [shape[a] for a in axes], [offsets[a] for a in axes])
         batch = float(math.prod(s for a, s in enumerate(shape) if a not in axes))
         total = float(math.prod(L))
-        units = 3.0 * batch * total * math.log2(max(total, 2.0))
-    t = units * FFT_UNIT[key] / par + FFT_OVERHEAD
+        units = 3.0 * batch * total * math.log2(max(total, 2.0)) * FFT_UNIT["nd"] / par
+    t = units * (0.75 if key == 4 else 1.0) + FFT_OVERHEAD
     return t * (2.0 if dtype.kind == "c" else 1.0)
 
 
@@ -191,18 +215,18 @@ def solve(p, convolve):
 
 
 def choose(x, w, shape, offsets, axes, dtype, method, num_threads):
-    """'direct' or 'fft' (or 'window' for a few lags of long 1-D signals)."""
+    """'direct' or an FFT plan: 'fft' (N-D), or for 1-D 'window' or 'overlap'."""
     dtype = np.dtype(dtype)
-    window = x.ndim == 1 and shape[0] * 4 < w.shape[0]
+    fft_plan = _plan_1d(shape[0], w.shape[0]) if x.ndim == 1 else "fft"
     if method == "fft":
-        return "window" if window else "fft"
+        return fft_plan
     if method == "direct" or dtype.kind in "iu":
         return "direct"
     direct = estimate("direct", x.shape, w.shape, shape, offsets, axes, dtype, num_threads)
-    fft = estimate("window" if window else "fft", x.shape, w.shape, shape, offsets, axes, dtype, num_threads)
+    fft = estimate("fft", x.shape, w.shape, shape, offsets, axes, dtype, num_threads)
     if fft is None or direct <= fft or not (_finite(x) and _finite(w)):
         return "direct"
-    return "window" if window else "fft"
+    return fft_plan
 
 
 def _lowered(x, w, dtype):
@@ -217,8 +241,9 @@ def _lowered(x, w, dtype):
 def _run(x, w, shape, offsets, axes, dtype, method, num_threads, chosen=None):
     x, w, cdtype = _lowered(x, w, dtype)
     m = chosen or choose(x, w, shape, offsets, axes, cdtype, method, num_threads)
-    if m == "window":
-        out = lowering.correlate_offset(_Window1D(), "fft", x, w, shape, offsets, 0, 0, cdtype, num_threads)
+    if m in ("window", "overlap"):
+        plan = _Plan1D("window_1d" if m == "window" else "overlap_save_1d")
+        out = lowering.correlate_offset(plan, "fft", x, w, shape, offsets, 0, 0, cdtype, num_threads)
     elif m == "fft":
         out = lowering.correlate_offset(_FFTOnAxes(axes), "fft", x, w, shape, offsets, 0, 0, cdtype,
                                         num_threads)

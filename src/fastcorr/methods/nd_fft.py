@@ -123,3 +123,41 @@ def window_1d(x, w, n, off, num_threads, block=None):
     else:
         c = sfft.irfft(spec, M, workers=workers)[:n]
     return np.ascontiguousarray(c, dtype=dtype)
+
+
+def overlap_save_1d(x, w, n, off, num_threads, block=None):
+    """``out[m] = sum_k w[k] * X[m + off + k]`` for ``m < n`` (1-D arrays of
+    one float or complex dtype) by overlap-save: blocks of B outputs, each
+    from one transform of M = B + K - 1 input samples; the blocks' transforms
+    run in batches (a few MiB) on ``num_threads`` workers."""
+    N, K = x.shape[0], w.shape[0]
+    dtype = np.result_type(x, w)
+    workers = max(1, int(num_threads))
+    M = block or sfft.next_fast_len(max(8 * K, 4096), real=True)
+    B = M - K + 1
+    C = -(-n // B)
+    complex_ = dtype.kind == "c"
+    fwd, inv = (sfft.fft, sfft.ifft) if complex_ else (sfft.rfft, sfft.irfft)
+    V = fwd(np.conj(w) if complex_ else w, n=M, workers=workers)
+    np.conjugate(V, out=V)
+    out = np.empty(n, dtype=dtype)
+    G = max(1, min(C, (4 << 20) // (M * x.itemsize)))
+    for g0 in range(0, C, G):
+        g1 = min(C, g0 + G)
+        lo = off + g0 * B
+        hi = off + (g1 - 1) * B + M
+        if lo >= 0 and hi <= N:
+            seg = x[lo:hi]
+        else:
+            seg = np.zeros(hi - lo, dtype=x.dtype)
+            s0, s1 = max(lo, 0), min(hi, N)
+            if s1 > s0:
+                seg[s0 - lo:s1 - lo] = x[s0:s1]
+        frames = np.lib.stride_tricks.as_strided(seg, shape=(g1 - g0, M), strides=(B * seg.itemsize, seg.itemsize))
+        A = fwd(frames, axis=-1, workers=workers)
+        A *= V
+        c = inv(A, M, axis=-1, workers=workers, overwrite_x=True)[:, :B]
+        m0 = g0 * B
+        m1 = min(n, g1 * B)
+        out[m0:m1] = c.reshape(-1)[:m1 - m0]
+    return out
