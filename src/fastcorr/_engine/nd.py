@@ -185,6 +185,19 @@ def solve(p, convolve):
     if x.ndim == 0:
         return x * w if convolve else x * np.conj(w)
     axes = list(p.axes)
+    if p.given_axes and not convolve:
+        # correlation reverses the kernel along every axis asked for, also
+        # those where in1 has length 1 (then a batch, as fftconvolve's)
+        dropped = [d for d in p.requested_axes if d not in axes and w.shape[d] > 1]
+        if dropped:
+            w = np.flip(w, axis=dropped)
+    if p.mode == "same" and p.given_axes:
+        # fftconvolve centres 'same' on in1's shape on every axis: along a
+        # batch axis where in1 has length 1, the kernel's middle entry
+        for d in range(x.ndim):
+            if d not in axes and x.shape[d] == 1 and w.shape[d] > 1:
+                c = (w.shape[d] - 1) // 2
+                w = w[(slice(None),) * d + (slice(c, c + 1),)]
     if p.swapped:
         # 'valid' with in2 the larger: convolution commutes; correlation
         # correlates conj(in2) with in1 and reverses the result.

@@ -934,6 +934,7 @@ class NdProblem:
     dtype: np.dtype
     num_threads: int
     swapped: bool       # 'valid' with in2 the larger input
+    requested_axes: list  # the axes as given (before length-1 axes are dropped)
 
 
 def _nd_int(value, name):
@@ -988,8 +989,7 @@ def nd_lags_arg(lags, naxes):
         items = list(lags)
     except TypeError:
         raise TypeError(f"lags must be an int, a (lo, hi) pair or a sequence of them, got {lags!r}") from None
-    if (naxes == 1 and len(items) == 2
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in items)):
+    if naxes == 1 and len(items) == 2 and all(isinstance(v, numbers.Number) for v in items):
         return [pair(tuple(items), "lags")]  # a bare (lo, hi) pair for one correlated axis
     if len(items) != naxes:
         raise ValueError(f"lags must have one entry per correlated axis ({naxes}), got {len(items)}: {lags!r}")
@@ -1010,6 +1010,7 @@ def nd_args(func, in1, in2, mode, method, axes, lags, num_threads):
         )
     given = axes is not None
     ax = nd_axes_arg(axes, a.ndim) if a.ndim else []
+    requested = list(ax)
     if given and a.ndim == 0:
         raise ValueError("axes cannot be given for 0-D inputs")
     if given:
@@ -1049,4 +1050,4 @@ def nd_args(func, in1, in2, mode, method, axes, lags, num_threads):
         else:
             lag_pairs = dict(zip(ax, nd_lags_arg(lags, len(ax))))
         lag_pairs = [lag_pairs[d] for d in ax]
-    return NdProblem(a, b, mode, method, ax, given, lag_pairs, np.dtype(dtype), nthreads, swapped)
+    return NdProblem(a, b, mode, method, ax, given, lag_pairs, np.dtype(dtype), nthreads, swapped, requested)

@@ -67,21 +67,24 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads, axes=None):
         # sum_k w[k] x[p + k] = ifft(X * conj(fft(conj(w))))
         V = sfft.fftn(np.conj(w), s=L, axes=axes, workers=workers)
         np.conjugate(V, out=V)
-        X *= V
+        X = _product(X, V)
         c = sfft.ifftn(X, s=L, axes=axes, workers=workers, overwrite_x=True)
     else:
         X = sfft.rfftn(x, s=L, axes=axes, workers=workers)
         V = sfft.rfftn(w, s=L, axes=axes, workers=workers)
         np.conjugate(V, out=V)
-        X = X * V if X.shape != np.broadcast_shapes(X.shape, V.shape) else _mul_into(X, V)
+        X = _product(X, V)
         c = sfft.irfftn(X, s=L, axes=axes, workers=workers, overwrite_x=True)
     c = _take_window(c, offsets, shape, axes)
     return np.ascontiguousarray(c, dtype=dtype)
 
 
-def _mul_into(X, V):
-    X *= V
-    return X
+def _product(X, V):
+    """X * V, in X's memory when the broadcast shape is X's."""
+    if X.shape == np.broadcast_shapes(X.shape, V.shape):
+        X *= V
+        return X
+    return X * V
 
 
 def window_1d(x, w, n, off, num_threads, block=None):
