@@ -154,9 +154,9 @@ def test_axes_integer_batches_exact():
     assert_matches(fastcorr.correlate(a, b, axes=1), want)
 
 
-def lag_reference(a, b, lags):
+def lag_reference(a, b, lags, method="direct"):
     """The full correlation sliced at the lags asked (zero beyond its range)."""
-    full = ss.correlate(a, b, "full", method="direct")
+    full = ss.correlate(a, b, "full", method=method)
     out = np.zeros([hi - lo + 1 for lo, hi in lags], dtype=full.dtype)
     src, dst = [], []
     for d, (lo, hi) in enumerate(lags):
@@ -187,11 +187,11 @@ def test_lags_match_sliced_full(method):
 def test_lags_long_signals_both_methods():
     rng = np.random.default_rng(12)
     a, b = rng.standard_normal(60_000), rng.standard_normal(50_000)
-    want = lag_reference(a, b, [(-60, 40)])
+    want = lag_reference(a, b, [(-60, 40)], method="fft")
     for method in METHODS:
         assert_matches(fastcorr.correlate(a, b, lags=(-60, 40), method=method), want)
-    ai = rng.integers(-1000, 1000, 20_000).astype(np.int32)
-    bi = rng.integers(-1000, 1000, 20_000).astype(np.int32)
+    ai = rng.integers(-1000, 1000, 6_000).astype(np.int32)
+    bi = rng.integers(-1000, 1000, 5_000).astype(np.int32)
     got = fastcorr.correlate(ai, bi, lags=30)
     assert_matches(got, lag_reference(ai.astype(np.int64), bi.astype(np.int64), [(-30, 30)]).astype(np.int32))
 
