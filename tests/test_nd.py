@@ -335,3 +335,13 @@ def test_threads_agree():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fastcorr.correlate(a, b, "same", num_threads=2)
+
+
+def test_nd_bench_quick():
+    # One round of the reduced grid: a time per case and a ratio.
+    from fastcorr._cli import main as cli, nd_bench
+
+    rows = nd_bench.run(threads=1, quick=True, rounds=1, stream=None)
+    assert len(rows) == 5
+    assert all(r[1] > 0 and r[2] > 0 and r[4] > 0 for r in rows)
+    assert cli.main(["bench", "--nd", "--quick", "--threads", "1"]) == 0
