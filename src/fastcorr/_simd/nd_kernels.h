@@ -72,6 +72,12 @@ FC_TARGET_AVX2 static void fn_row_##SUFFIX##_avx2(                              
         ptrdiff_t n, int accumulate)                                            \
 {                                                                               \
     ptrdiff_t t = 0, s, k;                                                      \
+    if (nseg == 1 && len[0] >= 16 * LANES && n >= 12 * LANES) {                 \
+        t = fn_long_##SUFFIX##_avx2(out, x + xoff[0], w + woff[0], len[0], n,   \
+                                    accumulate);                                \
+        if (t == n) return;                                                     \
+        x += t; out += t; n -= t; t = 0;                                        \
+    }                                                                           \
     for (; t + 8 * LANES <= n; t += 8 * LANES) {                                \
         VT a0, a1, a2, a3, a4, a5, a6, a7;                                      \
         if (accumulate) {                                                       \
@@ -128,6 +134,80 @@ FC_TARGET_AVX2 static void fn_row_##SUFFIX##_avx2(                              
         }                                                                       \
     }                                                                           \
 }
+
+/* One long segment (a 1-D kernel of many taps): blocks of 3 x 4 vectors of
+ * outputs, the three groups of 4 vectors S = 4 * LANES outputs apart. Group
+ * d at tap k - d*S reads the same input vectors as group 0 at tap k, so
+ * each input vector loaded feeds three fused multiply-adds: 4 loads and 3
+ * broadcasts per 12 (against 9 per 8 in the plain block). Returns the
+ * outputs done (a multiple of 3 * S). Needs L >= 2 * S. */
+#define FN_DEFINE_LONG_AVX2(SUFFIX, T, VT, LANES, LOADU, STOREU, BCAST, FMA, ZERO, ADD) \
+FC_TARGET_AVX2 static ptrdiff_t fn_long_##SUFFIX##_avx2(                         \
+        T *out, const T *x, const T *w, ptrdiff_t L, ptrdiff_t n, int accumulate)\
+{                                                                               \
+    const ptrdiff_t S = 4 * LANES, BLK = 3 * S;                                 \
+    ptrdiff_t t, k, d;                                                          \
+    for (t = 0; t + BLK <= n; t += BLK) {                                       \
+        VT a[3][4];                                                             \
+        for (d = 0; d < 3; d++) {                                               \
+            a[d][0] = ZERO(); a[d][1] = ZERO(); a[d][2] = ZERO(); a[d][3] = ZERO(); \
+        }                                                                       \
+        const T *p = x + t;                                                     \
+        /* head: taps k < 2S, group d active when k >= d*S */                    \
+        for (k = 0; k < 2 * S; k++) {                                           \
+            const VT x0 = LOADU(p + k), x1 = LOADU(p + k + LANES);              \
+            const VT x2 = LOADU(p + k + 2 * LANES), x3 = LOADU(p + k + 3 * LANES); \
+            for (d = 0; d < 3 && d * S <= k; d++) {                             \
+                const VT c = BCAST(w + k - d * S);                              \
+                a[d][0] = FMA(c, x0, a[d][0]); a[d][1] = FMA(c, x1, a[d][1]);   \
+                a[d][2] = FMA(c, x2, a[d][2]); a[d][3] = FMA(c, x3, a[d][3]);   \
+            }                                                                   \
+        }                                                                       \
+        VT a00 = a[0][0], a01 = a[0][1], a02 = a[0][2], a03 = a[0][3];          \
+        VT a10 = a[1][0], a11 = a[1][1], a12 = a[1][2], a13 = a[1][3];          \
+        VT a20 = a[2][0], a21 = a[2][1], a22 = a[2][2], a23 = a[2][3];          \
+        for (k = 2 * S; k < L; k++) {                                           \
+            const T *q = p + k;                                                 \
+            const VT x0 = LOADU(q), x1 = LOADU(q + LANES);                      \
+            const VT x2 = LOADU(q + 2 * LANES), x3 = LOADU(q + 3 * LANES);      \
+            const VT c0 = BCAST(w + k), c1 = BCAST(w + k - S), c2 = BCAST(w + k - 2 * S); \
+            a00 = FMA(c0, x0, a00); a01 = FMA(c0, x1, a01);                     \
+            a02 = FMA(c0, x2, a02); a03 = FMA(c0, x3, a03);                     \
+            a10 = FMA(c1, x0, a10); a11 = FMA(c1, x1, a11);                     \
+            a12 = FMA(c1, x2, a12); a13 = FMA(c1, x3, a13);                     \
+            a20 = FMA(c2, x0, a20); a21 = FMA(c2, x1, a21);                     \
+            a22 = FMA(c2, x2, a22); a23 = FMA(c2, x3, a23);                     \
+        }                                                                       \
+        a[0][0] = a00; a[0][1] = a01; a[0][2] = a02; a[0][3] = a03;             \
+        a[1][0] = a10; a[1][1] = a11; a[1][2] = a12; a[1][3] = a13;             \
+        a[2][0] = a20; a[2][1] = a21; a[2][2] = a22; a[2][3] = a23;             \
+        /* tail: taps k in [L, L + 2S), group d active when k - d*S < L */       \
+        for (k = L; k < L + 2 * S; k++) {                                       \
+            const VT x0 = LOADU(p + k), x1 = LOADU(p + k + LANES);              \
+            const VT x2 = LOADU(p + k + 2 * LANES), x3 = LOADU(p + k + 3 * LANES); \
+            for (d = 1; d < 3; d++) {                                           \
+                if (k - d * S >= L) continue;                                   \
+                const VT c = BCAST(w + k - d * S);                              \
+                a[d][0] = FMA(c, x0, a[d][0]); a[d][1] = FMA(c, x1, a[d][1]);   \
+                a[d][2] = FMA(c, x2, a[d][2]); a[d][3] = FMA(c, x3, a[d][3]);   \
+            }                                                                   \
+        }                                                                       \
+        for (d = 0; d < 3; d++) {                                               \
+            T *o = out + t + d * S;                                             \
+            for (k = 0; k < 4; k++) {                                           \
+                VT v = a[d][k];                                                 \
+                if (accumulate) v = ADD(v, LOADU(o + k * LANES));               \
+                STOREU(o + k * LANES, v);                                       \
+            }                                                                   \
+        }                                                                       \
+    }                                                                           \
+    return t;                                                                   \
+}
+
+FN_DEFINE_LONG_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
+                    _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_add_ps)
+FN_DEFINE_LONG_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd,
+                    _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_setzero_pd, _mm256_add_pd)
 
 FN_DEFINE_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
                _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_setzero_ps)
