@@ -62,6 +62,12 @@ FN_DEFINE_BASE(f32, float)
 FN_DEFINE_BASE(f64, double)
 FN_DEFINE_BASE(u64, uint64_t)
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define FN_UNROLL _Pragma("GCC unroll 4")
+#else
+#define FN_UNROLL
+#endif
+
 #if FC_X86_DISPATCH
 /* Blocks of NV vectors (8: 64 float32 / 32 float64 outputs), then single
  * vectors, then the plain loop for the last few samples. */
@@ -92,6 +98,7 @@ FC_TARGET_AVX2 static void fn_row_##SUFFIX##_avx2(                              
             const T *p = x + xoff[s] + t;                                       \
             const T *v = w + woff[s];                                           \
             const ptrdiff_t L = len[s];                                         \
+            FN_UNROLL                                                           \
             for (k = 0; k < L; k++) {                                           \
                 const VT c = BCAST(v + k);                                      \
                 const T *q = p + k;                                             \
