@@ -58,6 +58,8 @@ cdef enum:
 COLS = COLS_C
 #: Taps summed in one register pass before the partial sums go to a double accumulator.
 GROUP_TAPS = GROUP_TAPS_C
+#: Taps per group of a window of lags of two long signals.
+LAG_GROUP_TAPS = 4096
 #: Multiply-adds below which a call runs on one thread.
 MIN_WORK_PER_THREAD = 1 << 16
 
@@ -73,11 +75,99 @@ cdef inline void row(real_t* out, const real_t* x, const real_t* w, const Py_ssi
         fn_row_u64(out, x, w, xoff, woff, ln, nseg, n, accumulate)
 
 
+#: Karatsuba's split serves problems (a group of one segment: a window of
+#: lags) of an even number of taps, at least KARA_MIN_TAPS, for at least
+#: KARA_MIN_OUT outputs (where the half-size problems' register blocks stay
+#: full), up to KARA_LEVELS times.
+cdef enum:
+    KARA_MIN_TAPS = 256
+    KARA_MIN_OUT = 48
+    KARA_LEVELS = 1
+
+
+cdef inline Py_ssize_t up8(Py_ssize_t v) noexcept nogil:
+    return (v + 7) // 8 * 8
+
+
+cdef inline int kara_splits(Py_ssize_t K, Py_ssize_t n, int levels) noexcept nogil:
+    """Whether a problem of K taps and n outputs is split once more."""
+    return levels > 0 and K % 2 == 0 and K >= KARA_MIN_TAPS and n >= KARA_MIN_OUT
+
+
+cdef Py_ssize_t kara_buffer(Py_ssize_t K, Py_ssize_t n, int levels) noexcept nogil:
+    """Doubles of :func:`kara`'s scratch buffer (its levels included)."""
+    cdef Py_ssize_t h = K // 2
+    cdef Py_ssize_t m = up8(n // 2 + 1)
+    cdef Py_ssize_t size = 3 * (h + m) + 3 * h + 3 * m + 3 * m + 16
+    if kara_splits(h, m, levels - 1):
+        size += kara_buffer(h, m, levels - 1)
+    return size
+
+
+cdef void kara(double* dacc, const real_t* X, const real_t* w, Py_ssize_t K, Py_ssize_t n,
+               double* buf, int levels) noexcept nogil:
+    """``dacc[m] += sum_{k<K} w[k] * X[m + k]`` for ``m < n`` (K even) by
+    Karatsuba's split: with the even and odd samples of both,
+    ``out[2q] = A(q) + B(q)`` and ``out[2q + 1] = E(q) - A(q + 1) - B(q)``
+    where A, B, E are correlations of half the taps (evens with evens, odds
+    with odds, and the sums ``w_e + w_o`` with ``X_o[j] + X_e[j + 1]``): three
+    quarters of the multiply-adds, and each of A, B, E split again while
+    ``levels`` allow (two levels: 9/16). Reads ``X[0 .. K + n - 2]`` only;
+    the half-size outputs are computed in whole vectors (a few more, from
+    zeros). ``buf``: :func:`kara_buffer` doubles."""
+    cdef Py_ssize_t h = K // 2
+    cdef Py_ssize_t nA = n // 2 + 1, nB = (n + 1) // 2, nE = n // 2
+    cdef Py_ssize_t m = up8(nA)          # outputs computed for each of A, B, E
+    cdef Py_ssize_t lenX = h + m         # inputs they read
+    cdef Py_ssize_t last = K + n - 2     # the last X read
+    cdef Py_ssize_t j, q, zero = 0
+    cdef double* dA = buf
+    cdef double* dB = dA + m
+    cdef double* dE = dB + m
+    cdef real_t* Xe = <real_t*> (dE + m)
+    cdef real_t* Xo = Xe + lenX
+    cdef real_t* S = Xo + lenX
+    cdef real_t* we = S + lenX
+    cdef real_t* wo = we + h
+    cdef real_t* ws = wo + h
+    cdef real_t* A = ws + h
+    cdef real_t* B = A + m
+    cdef real_t* E = B + m
+    cdef double* sub = buf + 3 * m + (6 * h + 6 * m) * sizeof(real_t) // sizeof(double) + 8
+    for j in range(lenX):
+        Xe[j] = X[2 * j] if 2 * j <= last else 0
+        Xo[j] = X[2 * j + 1] if 2 * j + 1 <= last else 0
+        S[j] = (X[2 * j + 1] if 2 * j + 1 <= last else 0) + (X[2 * j + 2] if 2 * j + 2 <= last else 0)
+    for j in range(h):
+        we[j] = w[2 * j]
+        wo[j] = w[2 * j + 1]
+        ws[j] = we[j] + wo[j]
+    if kara_splits(h, m, levels - 1):
+        for j in range(3 * m):
+            dA[j] = 0
+        kara(dA, Xe, we, h, m, sub, levels - 1)
+        kara(dB, Xo, wo, h, m, sub, levels - 1)
+        kara(dE, S, ws, h, m, sub, levels - 1)
+    else:
+        row(A, Xe, we, &zero, &zero, &h, 1, m, 0)
+        row(B, Xo, wo, &zero, &zero, &h, 1, m, 0)
+        row(E, S, ws, &zero, &zero, &h, 1, m, 0)
+        for j in range(m):
+            dA[j] = A[j]
+            dB[j] = B[j]
+            dE[j] = E[j]
+    for q in range(nB):
+        dacc[2 * q] += dA[q] + dB[q]
+    for q in range(nE):
+        dacc[2 * q + 1] += dE[q] - dA[q + 1] - dB[q]
+
+
 cdef int run(const real_t* x, const real_t* w, const Py_ssize_t* xoff, const Py_ssize_t* woff,
              const Py_ssize_t* ln, const Py_ssize_t* gstart, Py_ssize_t ngroups,
              const Py_ssize_t* rowbase, Py_ssize_t nrows, real_t* out, Py_ssize_t Wo,
-             int by_taps, int nthreads) noexcept nogil:
-    """Returns 0, or -1 when a buffer could not be allocated."""
+             int by_taps, int nthreads, Py_ssize_t maxtaps) noexcept nogil:
+    """Returns 0, or -1 when a buffer could not be allocated. ``maxtaps``:
+    the most taps of one group."""
     cdef Py_ssize_t ncols = (Wo + COLS_C - 1) // COLS_C
     cdef Py_ssize_t nitems = nrows * ncols
     cdef Py_ssize_t item, r, c0, n, g, i, t, per, g0, g1
@@ -96,7 +186,7 @@ cdef int run(const real_t* x, const real_t* w, const Py_ssize_t* xoff, const Py_
             return -1
         per = (ngroups + nthreads - 1) // nthreads
         with parallel(num_threads=nthreads):
-            tmp = <real_t*> malloc(Wo * sizeof(real_t))
+            tmp = <real_t*> malloc(Wo * sizeof(real_t) + kara_buffer(maxtaps, Wo, KARA_LEVELS) * sizeof(double))
             if tmp == NULL:
                 failed[0] = 1
             else:
@@ -115,6 +205,11 @@ cdef int run(const real_t* x, const real_t* w, const Py_ssize_t* xoff, const Py_
                         for i in range(Wo):
                             dacc[i] = 0
                         for g in range(g0, g1):
+                            if (gstart[g + 1] - gstart[g] == 1 and Wo >= 2 * KARA_MIN_OUT
+                                    and kara_splits(ln[gstart[g]], Wo, KARA_LEVELS)):
+                                kara(dacc, x + rowbase[0] + xoff[gstart[g]], w + woff[gstart[g]],
+                                     ln[gstart[g]], Wo, <double*> tmp, KARA_LEVELS)
+                                continue
                             row(tmp, x + rowbase[0], w, xoff + gstart[g], woff + gstart[g],
                                 ln + gstart[g], gstart[g + 1] - gstart[g], Wo, 0)
                             for i in range(Wo):
@@ -176,11 +271,17 @@ def _run(const real_t[::1] xflat, const real_t[::1] wflat, Py_ssize_t xstart,
          const Py_ssize_t[::1] gstart, const Py_ssize_t[::1] rowbase, real_t[::1] out,
          Py_ssize_t Wo, int by_taps, int nthreads):
     cdef int status
+    cdef Py_ssize_t maxtaps = 0, g, t, i
     cdef Py_ssize_t ngroups = gstart.shape[0] - 1
     cdef Py_ssize_t nrows = rowbase.shape[0]
+    for g in range(ngroups):
+        t = 0
+        for i in range(gstart[g], gstart[g + 1]):
+            t += ln[i]
+        maxtaps = max(maxtaps, t)
     with nogil:
         status = run(&xflat[0] + xstart, &wflat[0], &xoff[0], &woff[0], &ln[0], &gstart[0], ngroups,
-                     &rowbase[0], nrows, &out[0], Wo, by_taps, nthreads)
+                     &rowbase[0], nrows, &out[0], Wo, by_taps, nthreads, maxtaps)
     if status != 0:
         raise MemoryError("fastcorr nd_direct: could not allocate a work buffer")
 
@@ -232,7 +333,12 @@ def correlate_region(xr, w, shape, num_threads, out=None):
     xstrides = [s // item for s in xr.strides]
     if xr.strides[-1] != item and xr.shape[-1] > 1:
         raise ValueError("nd_direct: the input's last axis must be contiguous")
-    xoff, woff, ln, gstart = segments(w.shape, xstrides)
+    Wo = shape[-1]
+    one_row = all(s == 1 for s in shape[:-1])
+    # one short output row and a long kernel (a window of lags): groups of
+    # LAG_GROUP_TAPS taps (inputs in L2), summed with Karatsuba's split
+    long_taps = one_row and w.ndim == 1 and w.shape[0] >= 4 * LAG_GROUP_TAPS and Wo < COLS_C
+    xoff, woff, ln, gstart = segments(w.shape, xstrides, LAG_GROUP_TAPS if long_taps else GROUP_TAPS_C)
     lead = shape[:-1]
     if lead:
         idx = np.indices(lead).reshape(len(lead), -1)
