@@ -345,3 +345,23 @@ def test_nd_bench_quick():
     assert len(rows) == 5
     assert all(r[1] > 0 and r[2] > 0 and r[4] > 0 for r in rows)
     assert cli.main(["bench", "--nd", "--quick", "--threads", "1"]) == 0
+
+
+@pytest.mark.parametrize("func", ["correlate", "convolve"])
+def test_dask_twin_matches_in_memory(func):
+    da = pytest.importorskip("dask.array")
+    import fastcorr.dask as fd
+
+    rng = np.random.default_rng(18)
+    cases = [((30, 31, 29), 11, (3, 4, 5), np.float32), ((90,), 17, (9,), np.complex128),
+             ((25, 27), (7, 9), (6, 5), np.int16), ((12, 13, 11, 4), (5, 6, 5, 4), (3, 2, 3, 2), np.float64)]
+    for shape, chunks, kshape, dtype in cases:
+        v, w = random_array(rng, shape, dtype), random_array(rng, kshape, dtype)
+        x = da.from_array(v, chunks=chunks)
+        for mode in MODES:
+            got = getattr(fd, func)(x, w, mode).compute(scheduler="synchronous")
+            assert_matches(got, getattr(fastcorr, func)(v, w, mode))
+    with pytest.raises(ValueError, match="at least as large"):
+        fd.correlate(da.ones(3, chunks=2), np.ones(5), "valid")
+    with pytest.raises(ValueError, match="mode"):
+        fd.convolve(da.ones(3, chunks=2), np.ones(2), "middle")

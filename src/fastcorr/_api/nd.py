@@ -65,7 +65,9 @@ def correlate(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMet
 
     See Also
     --------
-    convolve, fastcorr.correlate2d, scipy.signal.correlation_lags
+    convolve : Convolution, with the same rules.
+    fastcorr.correlate2d : The 2-D function with boundaries 'wrap' and 'symm'.
+    scipy.signal.correlation_lags : The lags of each mode's result.
 
     Examples
     --------

@@ -42,10 +42,10 @@ from . import dispatch, lowering
 from .validate import check_output_fits
 
 #: Seconds per multiply-add of the N-D direct method at one thread (float32,
-#: float64, uint64), and its fixed cost; measured on the 2-core Zen 4 host
-#: (2 threads: 128³ float32 volumes with 3³-7³ kernels 8-32 ms, lags ±100 of
-#: two 2e6-sample float64 signals 13-14 ms).
-DIRECT_MAC = {4: 7.0e-11, 8: 7.5e-11, "u8": 4.0e-10}
+#: float64, uint64); measured on the 2-core Zen 4 host in CPU time, one
+#: thread: 128³ float32 with a 7³ kernel 25-27 ms (27 GFMA/s), lags ±100 of
+#: two 2e6-sample float64 signals 21.6 ms (Karatsuba's split included).
+DIRECT_MAC = {4: 4.0e-11, 8: 6.0e-11, "u8": 4.0e-10}
 DIRECT_OVERHEAD = 2e-5
 #: Seconds per output sample of the direct method's memory traffic (padded copy, output).
 DIRECT_BYTES = 2.0e-9
