@@ -170,7 +170,7 @@ cdef int run(const real_t* x, const real_t* w, const Py_ssize_t* xoff, const Py_
     the most taps of one group."""
     cdef Py_ssize_t ncols = (Wo + COLS_C - 1) // COLS_C
     cdef Py_ssize_t nitems = nrows * ncols
-    cdef Py_ssize_t item, r, c0, n, g, i, t, per, g0, g1
+    cdef Py_ssize_t item, r, c0, n, g, i, t, per, g0, g1, npieces
     cdef real_t* tmp
     cdef double* dacc
     cdef real_t* uacc
@@ -181,16 +181,21 @@ cdef int run(const real_t* x, const real_t* w, const Py_ssize_t* xoff, const Py_
     failed[0] = 0
     if by_taps:
         # one output row (Wo samples), the groups shared among the threads
-        partial = <real_t*> malloc(nthreads * Wo * (sizeof(double) if real_t is not uint64_t else sizeof(real_t)))
+        npieces = min(ngroups, 8 * nthreads)
+        per = (ngroups + npieces - 1) // npieces
+        npieces = (ngroups + per - 1) // per
+        partial = <real_t*> malloc(npieces * Wo * (sizeof(double) if real_t is not uint64_t else sizeof(real_t)))
         if partial == NULL:
             return -1
-        per = (ngroups + nthreads - 1) // nthreads
         with parallel(num_threads=nthreads):
             tmp = <real_t*> malloc(Wo * sizeof(real_t) + kara_buffer(maxtaps, Wo, KARA_LEVELS) * sizeof(double))
             if tmp == NULL:
                 failed[0] = 1
             else:
-                for t in prange(nthreads, schedule='static', chunksize=1):
+                # pieces of consecutive groups, taken dynamically (a thread
+                # slowed by another process does not hold the others back),
+                # each summed into its own buffer: the same result every run
+                for t in prange(npieces, schedule='dynamic', chunksize=1):
                     g0 = t * per
                     g1 = min(ngroups, g0 + per)
                     if real_t is uint64_t:
@@ -219,13 +224,13 @@ cdef int run(const real_t* x, const real_t* w, const Py_ssize_t* xoff, const Py_
             for i in range(Wo):
                 if real_t is uint64_t:
                     u = 0
-                    for t in range(nthreads):
+                    for t in range(npieces):
                         u = u + partial[t * Wo + i]
                     out[i] = u
                 else:
                     dacc = <double*> partial
                     s = 0
-                    for t in range(nthreads):
+                    for t in range(npieces):
                         s = s + dacc[t * Wo + i]
                     out[i] = <real_t> s
         free(partial)
