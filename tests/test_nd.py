@@ -365,3 +365,28 @@ def test_dask_twin_matches_in_memory(func):
         fd.correlate(da.ones(3, chunks=2), np.ones(5), "valid")
     with pytest.raises(ValueError, match="mode"):
         fd.convolve(da.ones(3, chunks=2), np.ones(2), "middle")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rank_one_kernels_run_as_passes(dtype, monkeypatch):
+    rng = np.random.default_rng(19)
+    g = np.exp(-np.linspace(-2, 2, 7) ** 2)
+    k = np.multiply.outer(np.multiply.outer(g, 2 * g[:5]), g[1:]).astype(dtype)
+    v = random_array(rng, (30, 28, 26), dtype)
+    passes = []
+    real = nd_engine._separable
+    monkeypatch.setattr(nd_engine, "_separable", lambda *a: passes.append(1) or real(*a))
+    for mode in MODES:
+        for ours, ref in ((fastcorr.correlate, ss.correlate), (fastcorr.convolve, ss.convolve)):
+            want = ref(v.astype(np.float64), k.astype(np.float64), mode).astype(dtype)
+            got = ours(v, k, mode)
+            assert got.dtype == dtype
+            err = np.abs(got - want).max() / (np.abs(v).max() * np.abs(k).sum())
+            assert err <= (1e-5 if dtype == np.float32 else 1e-12)
+    assert len(passes) == 6
+    # a kernel of rank 2 is not separated
+    passes.clear()
+    k2 = k + np.multiply.outer(np.multiply.outer(rng.random(7), rng.random(5)), rng.random(6)).astype(dtype)
+    np.testing.assert_allclose(fastcorr.correlate(v, k2, "same"), ss.correlate(v, k2, "same"),
+                               atol=1e-4 * np.abs(k2).sum())
+    assert not passes

@@ -254,6 +254,10 @@ def _lowered(x, w, dtype):
 def _run(x, w, shape, offsets, axes, dtype, method, num_threads, chosen=None):
     x, w, cdtype = _lowered(x, w, dtype)
     m = chosen or choose(x, w, shape, offsets, axes, cdtype, method, num_threads)
+    if m in ("direct", "fft") and method == "auto":
+        factors = _rank_one(x, w, shape, axes, cdtype, num_threads)
+        if factors is not None:
+            return _separable(x, factors, shape, offsets, cdtype, num_threads).astype(dtype, copy=False)
     if m in ("window", "overlap"):
         plan = _Plan1D("window_1d" if m == "window" else "overlap_save_1d")
         out = lowering.correlate_offset(plan, "fft", x, w, shape, offsets, 0, 0, cdtype, num_threads)
@@ -316,3 +320,59 @@ def _window(x, w, shape, offsets, axes, dtype, method, num_threads):
         return sub
     out[tuple(place)] = sub
     return out
+
+
+#: Kernels of at most this many taps are tested for rank 1 (3-D and up).
+SEPARABLE_MAX_TAPS = 1 << 15
+
+
+def _rank_one(x, w, shape, axes, dtype, num_threads):
+    """The 1-D factors of a real float kernel of rank 1 (an outer product,
+    such as a Gaussian), when their passes are estimated cheaper than the
+    direct method: one per axis, each the leading singular vector of the
+    kernel unfolded along that axis; else None."""
+    if (x.ndim < 3 or dtype.kind != "f" or w.size > SEPARABLE_MAX_TAPS or len(axes) != x.ndim
+            or sum(k > 1 for k in w.shape) < 2):
+        return None
+    out = float(math.prod(shape))
+    # the passes' multiply-adds (the first ones on 1-tap rows: counted double)
+    t_sep = (2.0 * out * sum(w.shape) * DIRECT_MAC[_real_size(dtype)] / max(1, num_threads)
+             + w.ndim * out * DIRECT_BYTES)
+    offsets = [0] * x.ndim  # the estimates depend on the offsets only through the FFT sizes' window
+    best = min(t for t in (estimate("direct", x.shape, w.shape, shape, offsets, axes, dtype, num_threads),
+                           estimate("fft", x.shape, w.shape, shape, offsets, axes, dtype, num_threads))
+               if t is not None)
+    if t_sep >= best:
+        return None
+    w64 = np.asarray(w, dtype=np.float64)
+    if not np.isfinite(w64).all():
+        return None
+    factors = []
+    for d in range(w.ndim):
+        unfold = np.moveaxis(w64, d, 0).reshape(w.shape[d], -1)
+        u = np.linalg.svd(unfold, full_matrices=False)[0][:, 0]
+        factors.append(u)
+    approx = factors[0]
+    for u in factors[1:]:
+        approx = np.multiply.outer(approx, u)
+    scale = float(np.vdot(approx, w64))
+    approx *= scale
+    eps = np.finfo(np.float32 if dtype.itemsize <= 4 else np.float64).eps
+    if np.abs(approx - w64).max() > 4 * eps * max(np.abs(w64).sum(), np.finfo(float).tiny):
+        return None
+    factors[0] = factors[0] * scale
+    return factors
+
+
+def _separable(x, factors, shape, offsets, dtype, num_threads):
+    """A rank-1 kernel as one 1-D pass per axis (the last axis first: it
+    shrinks the rows the other passes read), each on the direct method."""
+    engine = _engine_direct()
+    cur = np.ascontiguousarray(x, dtype=dtype)
+    cur_shape = list(x.shape)
+    for d in reversed(range(x.ndim)):
+        k = np.ascontiguousarray(factors[d], dtype=dtype).reshape([-1 if a == d else 1 for a in range(x.ndim)])
+        cur_shape[d] = shape[d]
+        offs = [offsets[a] if a == d else 0 for a in range(x.ndim)]
+        cur = engine.correlate(cur, k, tuple(cur_shape), tuple(offs), 0, 0, num_threads)
+    return cur
