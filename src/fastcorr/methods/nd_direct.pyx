@@ -386,7 +386,7 @@ def _flat_of(a):
 #: writes into memory already mapped (a fresh 8 MiB buffer costs ~2 ms of page
 #: faults here, as much as a 128³ correlation with a 3³ kernel).
 WORKSPACE_MIN = 1 << 20
-WORKSPACE_MAX = 1 << 28
+WORKSPACE_MAX = 1 << 26
 _workspace = threading.local()
 
 
