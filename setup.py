@@ -25,6 +25,7 @@ EXTENSIONS = [
     "_engine.plain_call",
     "_engine.pointwise",
     "methods.direct_nd",
+    "methods.nd_direct",
 ]
 PKG_DIR = os.path.join("src", "fastcorr")
 PACKAGES = ["fastcorr", "fastcorr._api", "fastcorr._engine", "fastcorr.methods", "fastcorr._cli"]

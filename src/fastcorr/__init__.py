@@ -30,6 +30,7 @@ from ._api.matching import match_template, peaks
 from ._api.normalized import normalized_convolution
 from . import kernels, nn
 from . import ndimage
+from ._api.nd import correlate, convolve
 
 __all__ = [
     "correlate2d",
@@ -57,4 +58,6 @@ __all__ = [
     "kernels",
     "nn",
     "ndimage",
+    "correlate",
+    "convolve",
 ]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import os
 import sys
 from typing import Literal, TypeAlias, overload
@@ -58,6 +59,8 @@ from ._engine.validate import (
     Padding,
     PaddingMode,
     Scalar,
+    NdMethod,
+    nd_args,
     SignalMethod,
     as_array,
     certainty_dtype,
@@ -68,7 +71,8 @@ from ._engine.validate import (
 )
 
 __all__ = ["correlate2d", "convolve2d", "conv2d", "match_template", "normalized_convolution",
-           "ndimage_correlate", "ndimage_convolve", "ndimage_gaussian_filter", "ndimage_uniform_filter"]
+           "ndimage_correlate", "ndimage_convolve", "ndimage_gaussian_filter", "ndimage_uniform_filter",
+           "correlate", "convolve"]
 _LAYOUTS = ("seams", "input")
 #: The ``chunks`` choices: how the result is chunked in space.
 _Layout: TypeAlias = Literal["seams", "input"]
@@ -1263,3 +1267,122 @@ def ndimage_uniform_filter(input: da.Array | ArrayLike, size: int | tuple[int, .
     reach = _reach(sizes, _per_axis(origin, ndim, ax))
     return _ndimage_twin("uniform_filter", input, (size,),
                          dict(output=output, mode=mode, cval=cval, origin=origin, axes=axes), reach, num_threads)
+
+
+# ----------------------------------------------------------------------------
+# N-D correlate / convolve (scipy.signal.correlate semantics; fastcorr.correlate)
+
+def correlate(in1: da.Array | ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMethod = "auto", *,
+              num_threads: int | None = None) -> da.Array:
+    """:func:`fastcorr.correlate` of an N-D dask array with an in-memory kernel.
+
+    Each output chunk is ``fastcorr.correlate(..., mode='valid')`` of one
+    input chunk extended by the ``K - 1`` samples after it along every axis
+    (copied off its neighbours; zeros beyond the array's ends, as the
+    modes read them), so a 3-D volume larger than memory is filtered chunk
+    by chunk with the result of the in-memory call. Every axis is
+    correlated (no ``axes``, no ``lags``).
+
+    Parameters
+    ----------
+    in1 : dask array or array_like
+        The signal, image or volume (any rank).
+    in2 : array_like
+        The kernel, of the same rank, held in memory (a dask array is computed).
+    mode : {'full', 'valid', 'same'}
+        As :func:`fastcorr.correlate`; for 'valid', ``in1`` must be at least
+        as large as ``in2`` along every axis.
+    method : {'auto', 'direct', 'fft'}
+        As :func:`fastcorr.correlate`, per chunk.
+    num_threads : int, optional
+        fastcorr threads per chunk (default: the module's rule, see above).
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``fastcorr.correlate(in1, in2, mode)``.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastcorr, fastcorr.dask
+    >>> v = da.random.default_rng(0).random((40, 40, 40), chunks=20)
+    >>> k = np.ones((3, 3, 3)) / 27
+    >>> out = fastcorr.dask.correlate(v, k, mode='same')
+    >>> bool(np.allclose(out.compute(), fastcorr.correlate(v.compute(), k, mode='same')))
+    True
+    """
+    return _nd_signal("correlate", in1, in2, mode, method, num_threads)
+
+
+def convolve(in1: da.Array | ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMethod = "auto", *,
+             num_threads: int | None = None) -> da.Array:
+    """:func:`fastcorr.convolve` of an N-D dask array with an in-memory kernel.
+
+    The rules of :func:`correlate` (this module's), for convolution.
+
+    Parameters
+    ----------
+    in1 : dask array or array_like
+        The signal, image or volume (any rank).
+    in2 : array_like
+        The kernel, of the same rank, held in memory.
+    mode : {'full', 'valid', 'same'}
+        As :func:`fastcorr.convolve`.
+    method : {'auto', 'direct', 'fft'}
+        As :func:`fastcorr.convolve`, per chunk.
+    num_threads : int, optional
+        fastcorr threads per chunk.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``fastcorr.convolve(in1, in2, mode)``.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastcorr.dask
+    >>> x = da.arange(10.0, chunks=4)
+    >>> fastcorr.dask.convolve(x, [1.0, 1.0], mode='valid').compute()
+    array([ 1.,  3.,  5.,  7.,  9., 11., 13., 15., 17.])
+    """
+    return _nd_signal("convolve", in1, in2, mode, method, num_threads)
+
+
+def _nd_block(block, *, kernel, convolve, method, threads, explicit):
+    func = fastcorr.convolve if convolve else fastcorr.correlate
+    return func(block, kernel, "valid", method, num_threads=_runtime_threads(threads, explicit))
+
+
+def _nd_signal(name, in1, in2, mode, method, num_threads):
+    x = in1 if isinstance(in1, da.Array) else da.asarray(as_array(in1, "in1"))
+    w = _as_kernel(in2, "in2", None)
+    # the in-memory validation, on zero-memory stand-ins
+    p = nd_args(name, _proxy(x.shape, x.dtype), w, mode, method, None, None, num_threads)
+    if p.swapped:
+        raise ValueError(f"fastcorr.dask.{name} in 'valid' mode needs in1 at least as large as in2 "
+                         f"along every axis: in1 {x.shape}, in2 {w.shape}")
+    if x.ndim == 0 or x.size == 0 or w.size == 0:
+        return da.from_array(getattr(fastcorr, name)(x.compute(), w, mode, method))
+    K = w.shape
+    pads = []
+    for k in K:
+        if mode == "full":
+            pads.append((k - 1, k - 1))
+        elif mode == "same":
+            pads.append((k // 2, k - 1 - k // 2))
+        else:
+            pads.append((0, 0))
+    if any(a or b for a, b in pads):
+        x = da.pad(x, pads, mode="constant")
+    # every chunk at least K along its axis (the halo and the last chunk's output need it)
+    x = x.rechunk(tuple(tuple(_merge_small(c, max(k, 1))) for c, k in zip(x.chunks, K)))
+    out_chunks = tuple(c[:-1] + (c[-1] - (k - 1),) for c, k in zip(x.chunks, K))
+    threads, explicit = _block_threads(num_threads, math.prod(len(c) for c in out_chunks))
+    depth = {d: (0, k - 1) for d, k in enumerate(K)}
+    dtype = p.dtype
+    return x.map_overlap(
+        functools.partial(_nd_block, kernel=w, convolve=name == "convolve", method=method,
+                          threads=threads, explicit=explicit),
+        depth=depth, boundary="none", trim=False, dtype=dtype, chunks=out_chunks,
+        meta=np.empty((0,) * x.ndim, dtype=dtype),
+    )

@@ -1083,3 +1083,145 @@ def ndimage_weights(weights, name="weights"):
 def ndimage_method(method):
     choice(method, "method", NDIMAGE_METHODS)
     return method
+
+
+# --- N-D correlate / convolve (scipy.signal.correlate semantics; fastcorr._api.nd) ---
+
+ND_METHODS = ("auto", "direct", "fft")
+#: The N-D methods as a type, for the public API's annotations.
+NdMethod: TypeAlias = Literal["auto", "direct", "fft"]
+#: correlate's ``lags``: one int, or per correlated axis an int or a (lo, hi) pair.
+Lags: TypeAlias = int | tuple[int, int] | list[Any] | tuple[Any, ...]
+
+
+@dataclass
+class NdProblem:
+    """A validated N-D correlate / convolve call."""
+
+    in1: np.ndarray
+    in2: np.ndarray
+    mode: str
+    method: str
+    axes: list          # the correlated axes (scipy.signal.fftconvolve's rule: length-1 axes dropped)
+    given_axes: bool    # whether ``axes`` was passed (else every axis is correlated, none broadcast)
+    lags: list | None   # per correlated axis: (lo, hi), inclusive
+    dtype: np.dtype
+    num_threads: int
+    swapped: bool       # 'valid' with in2 the larger input
+    requested_axes: list  # the axes as given (before length-1 axes are dropped)
+
+
+def _nd_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def nd_axes_arg(axes, ndim):
+    """``axes`` as a sorted list of distinct non-negative axes (None: all)."""
+    if axes is None:
+        return list(range(ndim))
+    items = [axes] if isinstance(axes, numbers.Integral) and not isinstance(axes, (bool, np.bool_)) else axes
+    try:
+        items = list(items)
+    except TypeError:
+        raise TypeError(f"axes must be an int or a sequence of ints, got {axes!r}") from None
+    if not items:
+        raise ValueError("axes, when given, must name at least one axis")
+    out = []
+    for a in items:
+        a = _nd_int(a, "axes")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axes: axis {a} is out of range for {ndim}-D inputs")
+        a %= ndim
+        if a in out:
+            raise ValueError(f"axes must not repeat an axis, got {axes!r}")
+        out.append(a)
+    return sorted(out)
+
+
+def nd_lags_arg(lags, naxes):
+    """``lags`` as one inclusive (lo, hi) pair per correlated axis."""
+    def pair(v, what):
+        if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)):
+            v = int(v)
+            if v < 0:
+                raise ValueError(f"{what} must be a non-negative int L (lags -L..L) or a (lo, hi) pair, got {v}")
+            return (-v, v)
+        try:
+            lo, hi = v
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} must be an int L or a (lo, hi) pair of ints, got {v!r}") from None
+        lo, hi = _nd_int(lo, what), _nd_int(hi, what)
+        if hi < lo:
+            raise ValueError(f"{what} must have lo <= hi, got ({lo}, {hi})")
+        return (lo, hi)
+
+    if isinstance(lags, numbers.Integral) and not isinstance(lags, (bool, np.bool_)):
+        return [pair(lags, "lags")] * naxes
+    try:
+        items = list(lags)
+    except TypeError:
+        raise TypeError(f"lags must be an int, a (lo, hi) pair or a sequence of them, got {lags!r}") from None
+    if naxes == 1 and len(items) == 2 and all(isinstance(v, numbers.Number) for v in items):
+        return [pair(tuple(items), "lags")]  # a bare (lo, hi) pair for one correlated axis
+    if len(items) != naxes:
+        raise ValueError(f"lags must have one entry per correlated axis ({naxes}), got {len(items)}: {lags!r}")
+    return [pair(v, f"lags[{i}]") for i, v in enumerate(items)]
+
+
+def nd_args(func, in1, in2, mode, method, axes, lags, num_threads):
+    """Validate the arguments of ``correlate`` / ``convolve`` (N-D)."""
+    a = as_array(in1, "in1")
+    b = as_array(in2, "in2")
+    choice(mode, "mode", MODES)
+    choice(method, "method", ND_METHODS)
+    nthreads = resolve_threads(num_threads)
+    if a.ndim != b.ndim:
+        raise ValueError(
+            f"in1 and in2 should have the same dimensionality: {func} got in1 of shape {a.shape} "
+            f"and in2 of shape {b.shape}"
+        )
+    given = axes is not None
+    ax = nd_axes_arg(axes, a.ndim) if a.ndim else []
+    requested = list(ax)
+    if given and a.ndim == 0:
+        raise ValueError("axes cannot be given for 0-D inputs")
+    if given:
+        for d in range(a.ndim):
+            if d not in ax and a.shape[d] != b.shape[d] and 1 not in (a.shape[d], b.shape[d]):
+                raise ValueError(
+                    f"incompatible shapes for in1 and in2: {a.shape} and {b.shape} (axis {d} is not in "
+                    f"axes, so its lengths must match or one must be 1)"
+                )
+        ax = [d for d in ax if a.shape[d] != 1 and b.shape[d] != 1]
+    dtype = signal_result_dtype(a.dtype, b.dtype)
+    swapped = False
+    if mode == "valid" and a.ndim:
+        ok1 = all(a.shape[d] >= b.shape[d] for d in ax)
+        ok2 = all(b.shape[d] >= a.shape[d] for d in ax)
+        if not (ok1 or ok2):
+            raise ValueError(
+                "For 'valid' mode, one must be at least as large as the other in every dimension: "
+                f"in1 has shape {a.shape}, in2 has shape {b.shape}"
+            )
+        swapped = not ok1
+        if a.size == 0 or b.size == 0:
+            raise ValueError(f"{func} in 'valid' mode needs non-empty inputs: in1 {a.shape}, in2 {b.shape}")
+    lag_pairs = None
+    if lags is not None:
+        if func != "correlate":
+            raise TypeError(f"{func} has no lags argument")
+        if mode != "full":
+            raise ValueError(f"lags needs mode='full' (lags are numbered as the full correlation's), got mode={mode!r}")
+        if a.ndim == 0:
+            raise ValueError("lags cannot be given for 0-D inputs")
+        if given:
+            # lags name the axes given (a length-1 axis has the lone lag 0 there)
+            full_axes = nd_axes_arg(axes, a.ndim)
+            lag_pairs = dict(zip(full_axes, nd_lags_arg(lags, len(full_axes))))
+            ax = full_axes
+        else:
+            lag_pairs = dict(zip(ax, nd_lags_arg(lags, len(ax))))
+        lag_pairs = [lag_pairs[d] for d in ax]
+    return NdProblem(a, b, mode, method, ax, given, lag_pairs, np.dtype(dtype), nthreads, swapped, requested)
