@@ -87,6 +87,7 @@ class Banded:
         self.min_rows = MIN_BAND_ROWS if min_rows is None else int(min_rows)
         self.SERVES_COMPLEX = getattr(engine, "SERVES_COMPLEX", False)
         self.SERVES_INTEGER = getattr(engine, "SERVES_INTEGER", False)
+        self.NATIVE_INTEGER = getattr(engine, "NATIVE_INTEGER", False)
 
     def correlate(self, x, w, shape, offsets, boundary, fill, num_threads):
         Ho, Wo = shape

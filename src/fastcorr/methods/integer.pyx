@@ -1,0 +1,372 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Exact integer correlation in narrow lanes (the integer path of the direct
+and separable methods).
+
+The offset correlation (see ``direct.pyx``)
+
+    out[m, n] = sum_{j, k} w[j, k] * X[m + off0 + j, n + off1 + k]
+
+of integer arrays, in numpy's modular arithmetic of the result dtype
+(scipy's). A result of b bits only needs arithmetic modulo 2**b, and
+reduction modulo 2**L commutes with + and x: 8- and 16-bit results are
+computed in 16-bit lanes, 32-bit results in 32-bit lanes, 64-bit results
+in 64-bit lanes, each exact after the cast to the result dtype (the
+kernels of ``_simd/int_kernels.h``).
+
+Each thread computes a band of output rows, three at a time, from a ring
+of ``kh + 2`` input rows extended by the boundary rule and converted to the
+lane type once each (rows of the fill value are one shared row). A kernel
+of rank one with integer factors, ``w = outer(u, v)``, may run as two 1-D
+passes (:func:`correlate_separable`): the ring then holds rows already
+correlated with ``v``, and the output is their correlation with ``u``
+(``kh + kw`` multiply-adds an output instead of ``kh * kw``), exact for the
+same reason.
+"""
+from cython.parallel cimport parallel, threadid
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy
+cimport numpy as cnp
+import numpy as np
+
+from fastcorr.methods._memo import KernelCache
+
+cnp.import_array()
+
+cdef extern from "int_kernels.h" nogil:
+    ctypedef void (*fi_extend_fn)(void*, const void*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int,
+                                  const void*)
+    ctypedef void (*fi_rows_fn)(void**, const void**, const void*, Py_ssize_t, Py_ssize_t,
+                                Py_ssize_t, int)
+    int fi_select(int lane_bits, int out_bytes, int src_bytes, int src_signed, int portable,
+                  fi_extend_fn* extend, fi_rows_fn* rows, fi_rows_fn* rows_lane)
+    Py_ssize_t fi_map_index(Py_ssize_t i, Py_ssize_t n, int boundary)
+    enum: FI_R
+    enum: FI_PAD
+    int fc_cpu_has_avx2_fma()
+
+fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
+
+SERVES_COMPLEX = False
+SERVES_INTEGER = True
+#: Computes integer arrays in their own dtypes (the engine passes them
+#: unconverted; the result dtype is ``numpy.result_type(x, w)``).
+NATIVE_INTEGER = True
+SERVES_OUT = False
+
+#: Run the portable C loops instead of the AVX2 ones (tests set it to check
+#: the portable twin on an AVX2 machine).
+PORTABLE = False
+
+#: Whether the AVX2 loops run on this CPU.
+AVX2 = bool(fc_cpu_has_avx2_fma())
+
+#: Bytes of one thread's ring of rows beyond which a call is not served
+#: (:func:`serves`: kernels far larger than any image; the engine then
+#: computes it the old way, in uint64).
+MAX_RING_BYTES = 1 << 26
+
+#: Multiply-adds below which one more thread costs more than it saves.
+MIN_WORK_PER_THREAD = 1 << 18
+
+
+cdef struct Plan:
+    fi_extend_fn extend
+    fi_rows_fn rows         # lanes -> output dtype
+    fi_rows_fn rows_lane    # lanes -> lanes (the separable first pass)
+    Py_ssize_t lsize, osize
+    const char* x
+    Py_ssize_t H, W, ldx    # ldx in bytes
+    const void* w           # kernel (kh x kw), or u (kh) when separable
+    const void* v           # separable: the row factor (kw); else NULL
+    Py_ssize_t kh, kw
+    char* out
+    Py_ssize_t Ho, Wo, ldo  # ldo in bytes
+    Py_ssize_t off0, off1
+    int boundary
+    unsigned char fill[8]   # the fill value in lanes
+    unsigned char hfill[8]  # separable: fill * sum(v) in lanes
+
+
+cdef inline Py_ssize_t pos_mod(Py_ssize_t e, Py_ssize_t s) noexcept nogil:
+    e = e % s
+    return e + s if e < 0 else e
+
+
+cdef int run_band(const Plan* p, Py_ssize_t m_lo, Py_ssize_t m_hi) noexcept nogil:
+    """Output rows m_lo .. m_hi-1 on this thread; 0, or -1 out of memory."""
+    cdef Py_ssize_t kh = p.kh, kw = p.kw, S = p.kh + FI_R - 1
+    cdef bint sep = p.v != NULL
+    cdef Py_ssize_t EW = p.Wo + kw - 1
+    cdef Py_ssize_t ring_w = (p.Wo if sep else EW) + FI_PAD
+    cdef size_t row_bytes = ring_w * p.lsize
+    cdef Py_ssize_t m, e, e0, e_hi, next_e, i, r, slot, nr, a
+    cdef char* buf
+    if m_hi <= m_lo:
+        return 0
+    cdef char* ring = <char*> calloc(S + 2, row_bytes)
+    cdef char* tmp = <char*> calloc(EW + FI_PAD, p.lsize) if sep else NULL
+    cdef char* dummy = <char*> malloc(max(p.Wo, 1) * p.osize)
+    cdef void** ptrs = <void**> malloc((2 * S + FI_R) * sizeof(void*))
+    if ring == NULL or dummy == NULL or ptrs == NULL or (sep and tmp == NULL):
+        free(ring); free(tmp); free(dummy); free(ptrs)
+        return -1
+    cdef const void** rowptr = <const void**> ptrs
+    cdef const void** inp = rowptr + S
+    cdef void** outp = ptrs + 2 * S
+    cdef char* fillrow = ring + S * row_bytes
+    cdef char* trow[1]
+    cdef const void* tin[1]
+    # the fill row: the fill value in every lane (its first pass when separable)
+    if sep:
+        for i in range(ring_w):
+            memcpy(fillrow + i * p.lsize, p.hfill, p.lsize)
+    else:
+        p.extend(fillrow, NULL, 0, ring_w, 0, p.boundary, p.fill)
+    next_e = p.off0 + m_lo
+    m = m_lo
+    while m < m_hi:
+        e_hi = p.off0 + m + S
+        e0 = max(next_e, p.off0 + m)
+        for e in range(e0, e_hi):
+            slot = pos_mod(e, S)
+            r = fi_map_index(e, p.H, p.boundary)
+            if r < 0:
+                rowptr[slot] = fillrow
+                continue
+            buf = ring + slot * row_bytes
+            if sep:
+                p.extend(tmp, p.x + r * p.ldx, p.off1, EW, p.W, p.boundary, p.fill)
+                trow[0] = buf
+                tin[0] = tmp
+                p.rows_lane(<void**> trow, tin, p.v, 1, kw, p.Wo, 1)
+            else:
+                p.extend(buf, p.x + r * p.ldx, p.off1, EW, p.W, p.boundary, p.fill)
+            rowptr[slot] = buf
+        next_e = e_hi
+        for i in range(S):
+            inp[i] = rowptr[pos_mod(p.off0 + m + i, S)]
+        nr = min(<Py_ssize_t> FI_R, m_hi - m)
+        for a in range(FI_R):
+            outp[a] = (p.out + (m + a) * p.ldo) if a < nr else dummy
+        p.rows(outp, inp, p.w, kh, 1 if sep else kw, p.Wo, FI_R)
+        m = m + FI_R
+    free(ring); free(tmp); free(dummy); free(ptrs)
+    return 0
+
+
+cdef int run(const Plan* p, int num_threads) noexcept nogil:
+    cdef Py_ssize_t ngroups = (p.Ho + FI_R - 1) // FI_R, g_lo, g_hi
+    cdef int tid, nt
+    cdef int failed[1]
+    failed[0] = 0
+    if num_threads <= 1 or ngroups < 2:
+        return run_band(p, 0, p.Ho)
+    nt = <int> min(<Py_ssize_t> num_threads, ngroups)
+    with parallel(num_threads=nt):
+        tid = threadid()
+        g_lo = tid * ngroups // nt
+        g_hi = (tid + 1) * ngroups // nt
+        if run_band(p, min(g_lo * FI_R, p.Ho), min(g_hi * FI_R, p.Ho)) != 0:
+            failed[0] = 1
+    return -1 if failed[0] else 0
+
+
+_LANES = {1: 16, 2: 16, 4: 32, 8: 64}
+_LANE_DTYPES = {16: np.dtype(np.uint16), 32: np.dtype(np.uint32), 64: np.dtype(np.uint64)}
+
+
+def lane_bits(dtype):
+    """Bits of the lanes a result of ``dtype`` is computed in."""
+    return _LANES[np.dtype(dtype).itemsize]
+
+
+def _as_input(a):
+    a = np.ascontiguousarray(a)
+    if a.dtype.kind == "b":
+        a = a.view(np.uint8)
+    return a
+
+
+def _lanes(a, bits):
+    """``a``'s values modulo 2**bits, in unsigned lanes of that width."""
+    a = np.asarray(a)
+    if a.dtype.kind == "b":
+        a = a.astype(np.uint8)
+    wide = a.astype(np.int64, copy=False).view(np.uint64) if a.dtype.kind == "i" else a.astype(np.uint64, copy=False)
+    return np.ascontiguousarray(wide.astype(_LANE_DTYPES[bits]))
+
+
+def _lane_scalar(value, bits):
+    return np.array(int(value) % (1 << bits), dtype=_LANE_DTYPES[bits])
+
+
+def serves(x_shape, w_shape, shape, dtype, separable=False):
+    """Whether this module computes the case (a thread's ring of rows stays
+    under MAX_RING_BYTES; result dtypes of 1, 2, 4 or 8 bytes)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu" or dtype.itemsize not in _LANES:
+        return False
+    lsize = _LANES[dtype.itemsize] // 8
+    kh, kw = w_shape
+    width = (shape[1] if separable else shape[1] + kw - 1) + FI_PAD
+    return (kh + FI_R + 2) * width * lsize <= MAX_RING_BYTES
+
+
+def useful_threads(int num_threads, work, Py_ssize_t rows):
+    """Threads worth starting for ``work`` multiply-adds over ``rows`` rows."""
+    return int(max(1, min(num_threads, (rows + FI_R - 1) // FI_R, work // MIN_WORK_PER_THREAD)))
+
+
+cdef _run(cnp.ndarray x, object kernel, object vrow, Py_ssize_t kh, Py_ssize_t kw, shape, offsets,
+          int boundary, fill, hfill, int num_threads, dtype, portable):
+    cdef Plan p
+    cdef int bits = lane_bits(dtype), status
+    cdef cnp.ndarray out = np.empty(tuple(shape), dtype=dtype)
+    cdef cnp.ndarray wl = kernel
+    cdef cnp.ndarray vl
+    cdef cnp.ndarray f = _lane_scalar(fill, bits)
+    cdef cnp.ndarray hf = _lane_scalar(hfill, bits)
+    if not fi_select(bits, dtype.itemsize, x.dtype.itemsize, x.dtype.kind == "i",
+                     1 if (PORTABLE if portable is None else portable) else 0,
+                     &p.extend, &p.rows, &p.rows_lane):
+        raise ValueError(f"integer lanes: no loop for {x.dtype} into {dtype}")
+    p.lsize = bits // 8
+    p.osize = dtype.itemsize
+    p.x = <const char*> cnp.PyArray_DATA(x)
+    p.H = x.shape[0]
+    p.W = x.shape[1]
+    p.ldx = x.strides[0]
+    p.w = cnp.PyArray_DATA(wl)
+    p.v = NULL
+    if vrow is not None:
+        vl = vrow
+        p.v = cnp.PyArray_DATA(vl)
+    p.kh = kh
+    p.kw = kw
+    p.out = <char*> cnp.PyArray_DATA(out)
+    p.Ho = out.shape[0]
+    p.Wo = out.shape[1]
+    p.ldo = out.strides[0]
+    p.off0 = offsets[0]
+    p.off1 = offsets[1]
+    p.boundary = boundary
+    memcpy(p.fill, cnp.PyArray_DATA(f), p.lsize)
+    memcpy(p.hfill, cnp.PyArray_DATA(hf), p.lsize)
+    if p.Ho == 0 or p.Wo == 0:
+        return out
+    work = p.Ho * p.Wo * ((kh + kw) if vrow is not None else kh * kw)
+    cdef int threads = useful_threads(num_threads, work, p.Ho)
+    with nogil:
+        status = run(&p, threads)
+    if status != 0:
+        raise MemoryError("fastcorr integer: could not allocate a thread's rows")
+    return out
+
+
+def correlate(x, w, shape, offsets, int boundary, fill, int num_threads, out=None, *, portable=None):
+    """Engine entry: the offset correlation of integer ``x`` and ``w`` (any
+    integer or bool dtypes, 2-D, non-empty) in ``numpy.result_type(x, w)``,
+    exactly (modular arithmetic). ``fill``: an integer (taken modulo the
+    lanes). ``portable``: the C loops instead of AVX2 (default
+    :data:`PORTABLE`). Arguments are trusted: the engine validates them.
+    """
+    x = _as_input(x)
+    w = np.asarray(w)
+    dtype = np.result_type(x, w)
+    if w.dtype.kind == "b" and x.dtype.kind == "b":
+        dtype = np.dtype(np.uint8)
+    bits = lane_bits(dtype)
+    res = _run(x, _lanes(w, bits), None, w.shape[0], w.shape[1], shape, offsets, boundary, fill, 0,
+               num_threads, dtype, portable)
+    if out is not None:
+        out[...] = res
+        return out
+    return res
+
+
+_factors = KernelCache(max_entries=256)
+
+
+def factor(w, bits=None):
+    """Integer factors ``(u, v)`` with ``w == outer(u, v)`` modulo
+    ``2**bits`` (default: ``w``'s own bits), or None when there are none (or
+    ``w`` is all zeros).
+
+    A result of ``bits`` bits only sees the kernel modulo ``2**bits``, so
+    each entry is first taken as its representative in
+    ``[-2**(bits-1), 2**(bits-1))`` (a uint8 255 is -1); the factors are
+    then those of that integer matrix: v is its first non-zero row divided by
+    the gcd of its entries, and every row of a rank-one integer matrix is an
+    integer multiple of that v.
+
+    >>> factor(np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]))
+    ([1, 2, 1], [1, 2, 1])
+    >>> factor(np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.int8))
+    ([1, 2, 1], [1, 0, -1])
+    >>> factor(np.eye(3, dtype=int)) is None
+    True
+    """
+    w = np.asarray(w)
+    if bits is None:
+        bits = 8 * w.dtype.itemsize
+    key = (w.shape, w.dtype.str, bits, w.tobytes())
+    found = _factors.get(key, -1)
+    if found != -1:
+        return found
+    result = _factor(w, bits)
+    _factors.put(key, result)
+    return result
+
+
+def _factor(w, bits):
+    import math
+
+    if w.ndim != 2 or w.size == 0 or w.dtype.kind not in "biu":
+        return None
+    half, full = 1 << (bits - 1), 1 << bits
+    rows = [[(int(t) + half) % full - half for t in row] for row in w.tolist()]
+    first = next((row for row in rows if any(row)), None)
+    if first is None:
+        return None
+    g = 0
+    for t in first:
+        g = math.gcd(g, t)
+    v = [t // g for t in first]
+    j0 = next(j for j, t in enumerate(v) if t)
+    u = []
+    for row in rows:
+        if row[j0] % v[j0]:
+            return None
+        c = row[j0] // v[j0]
+        if any(c * vt != t for vt, t in zip(v, row)):
+            return None
+        u.append(c)
+    return u, v
+
+
+def correlate_separable(x, w, shape, offsets, int boundary, fill, int num_threads, out=None, *,
+                        portable=None):
+    """As :func:`correlate`, as two 1-D passes; ValueError unless ``w`` is
+    of rank one over the integers (:func:`factor`)."""
+    x = _as_input(x)
+    w = np.asarray(w)
+    dtype = np.result_type(x, w)
+    f = factor(w, 8 * dtype.itemsize)
+    if f is None:
+        raise ValueError(
+            f"method='separable' on integers needs a kernel of rank one with integer factors "
+            f"(w == outer(u, v)); this {w.shape[0]}x{w.shape[1]} kernel is not: use method='direct' or 'auto'"
+        )
+    bits = lane_bits(dtype)
+    u, v = f
+    mask = (1 << bits) - 1
+    hfill = (int(fill) * sum(v)) & mask
+    res = _run(x, _lanes(np.array([t & mask for t in u], dtype=np.uint64), bits),
+               _lanes(np.array([t & mask for t in v], dtype=np.uint64), bits),
+               w.shape[0], w.shape[1], shape, offsets, boundary, fill, hfill, num_threads, dtype,
+               portable)
+    if out is not None:
+        out[...] = res
+        return out
+    return res
