@@ -135,11 +135,27 @@ def integer_engine(method, x_shape, w_shape, shape, dtype):
     computes in uint64)."""
     if method not in ("direct", "separable") or np.dtype(dtype).kind not in "iu":
         return None
-    try:
-        from ..methods import integer
-    except ImportError:
+    integer = _integer_module()
+    if integer is None:
         return None
     separable = method == "separable"
     if not integer.serves(x_shape, w_shape, shape, dtype, separable):
         return None
-    return _IntegerEngine(integer.correlate_separable if separable else integer.correlate)
+    return _INTEGER_ENGINES[separable]
+
+
+_INTEGER_ENGINES = {}
+
+
+def _integer_module():
+    """``fastcorr.methods.integer`` (None in a build without it), imported once."""
+    if not _INTEGER_ENGINES:
+        try:
+            from ..methods import integer
+        except ImportError:
+            _INTEGER_ENGINES[None] = None
+            return None
+        _INTEGER_ENGINES[False] = _IntegerEngine(integer.correlate)
+        _INTEGER_ENGINES[True] = _IntegerEngine(integer.correlate_separable)
+        _INTEGER_ENGINES[None] = integer
+    return _INTEGER_ENGINES[None]

@@ -26,6 +26,7 @@ same reason.
 from cython.parallel cimport parallel, threadid
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy
+from libc.stdint cimport uint16_t, uint32_t, uint64_t
 cimport numpy as cnp
 import numpy as np
 
@@ -182,7 +183,8 @@ def lane_bits(dtype):
 
 
 def _as_input(a):
-    a = np.ascontiguousarray(a)
+    if type(a) is not np.ndarray or not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
     if a.dtype.kind == "b":
         a = a.view(np.uint8)
     return a
@@ -218,15 +220,55 @@ def useful_threads(int num_threads, work, Py_ssize_t rows):
     return int(max(1, min(num_threads, (rows + FI_R - 1) // FI_R, work // MIN_WORK_PER_THREAD)))
 
 
-cdef _run(cnp.ndarray x, object kernel, object vrow, Py_ssize_t kh, Py_ssize_t kw, shape, offsets,
-          int boundary, fill, hfill, int num_threads, dtype, portable):
+cdef inline void set_lane(unsigned char* dst, unsigned long long value, int lsize) noexcept:
+    """Store ``value`` (already reduced modulo the lanes) as one lane."""
+    cdef uint16_t v16
+    cdef uint32_t v32
+    cdef uint64_t v64
+    if lsize == 2:
+        v16 = <uint16_t> value
+        memcpy(dst, &v16, 2)
+    elif lsize == 4:
+        v32 = <uint32_t> value
+        memcpy(dst, &v32, 4)
+    else:
+        v64 = <uint64_t> value
+        memcpy(dst, &v64, 8)
+
+
+_kernels = {}  # (shape, dtype, bits, flipped, bytes) -> the kernel in lanes
+
+
+cdef object kernel_lanes(object w, int bits, bint flip):
+    """``w`` (flipped in both axes when ``flip``) in lanes, remembered for
+    small kernels (a repeated call skips the conversions)."""
+    cdef cnp.ndarray a = <cnp.ndarray> w
+    small = a.size <= 4096
+    if small:
+        key = (a.shape[0], a.shape[1], a.dtype.num, bits, flip, a.tobytes())
+        found = _kernels.get(key)
+        if found is not None:
+            return found
+    lanes = _lanes(w[::-1, ::-1] if flip else w, bits)
+    if small:
+        if len(_kernels) >= 256:
+            _kernels.clear()
+        _kernels[key] = lanes
+    return lanes
+
+
+cdef _run(cnp.ndarray x, object kernel, object vrow, Py_ssize_t kh, Py_ssize_t kw,
+          Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t off0, Py_ssize_t off1,
+          int boundary, fill, hfill, int num_threads, cnp.dtype dtype, portable):
     cdef Plan p
-    cdef int bits = lane_bits(dtype), status
-    cdef cnp.ndarray out = np.empty(tuple(shape), dtype=dtype)
+    cdef int bits = _LANES[dtype.itemsize], status
+    cdef cnp.npy_intp dims[2]
+    dims[0] = Ho
+    dims[1] = Wo
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, dtype.type_num, 0)
     cdef cnp.ndarray wl = kernel
     cdef cnp.ndarray vl
-    cdef cnp.ndarray f = _lane_scalar(fill, bits)
-    cdef cnp.ndarray hf = _lane_scalar(hfill, bits)
+    cdef unsigned long long mask = (<unsigned long long> -1) >> (64 - bits)
     if not fi_select(bits, dtype.itemsize, x.dtype.itemsize, x.dtype.kind == "i",
                      1 if (PORTABLE if portable is None else portable) else 0,
                      &p.extend, &p.rows, &p.rows_lane):
@@ -245,23 +287,30 @@ cdef _run(cnp.ndarray x, object kernel, object vrow, Py_ssize_t kh, Py_ssize_t k
     p.kh = kh
     p.kw = kw
     p.out = <char*> cnp.PyArray_DATA(out)
-    p.Ho = out.shape[0]
-    p.Wo = out.shape[1]
+    p.Ho = Ho
+    p.Wo = Wo
     p.ldo = out.strides[0]
-    p.off0 = offsets[0]
-    p.off1 = offsets[1]
+    p.off0 = off0
+    p.off1 = off1
     p.boundary = boundary
-    memcpy(p.fill, cnp.PyArray_DATA(f), p.lsize)
-    memcpy(p.hfill, cnp.PyArray_DATA(hf), p.lsize)
-    if p.Ho == 0 or p.Wo == 0:
+    set_lane(p.fill, <unsigned long long> (int(fill) & mask), p.lsize)
+    set_lane(p.hfill, <unsigned long long> (int(hfill) & mask), p.lsize)
+    if Ho == 0 or Wo == 0:
         return out
-    work = p.Ho * p.Wo * ((kh + kw) if vrow is not None else kh * kw)
-    cdef int threads = useful_threads(num_threads, work, p.Ho)
+    work = Ho * Wo * ((kh + kw) if vrow is not None else kh * kw)
+    cdef int threads = useful_threads(num_threads, work, Ho)
     with nogil:
         status = run(&p, threads)
     if status != 0:
         raise MemoryError("fastcorr integer: could not allocate a thread's rows")
     return out
+
+
+cdef cnp.dtype result_dtype(cnp.ndarray x, object w):
+    cdef cnp.dtype dx = x.dtype, dw = (<cnp.ndarray> w).dtype
+    if dx is dw or dx == dw:
+        return dx
+    return np.result_type(dx, dw)
 
 
 def correlate(x, w, shape, offsets, int boundary, fill, int num_threads, out=None, *, portable=None):
@@ -273,16 +322,28 @@ def correlate(x, w, shape, offsets, int boundary, fill, int num_threads, out=Non
     """
     x = _as_input(x)
     w = np.asarray(w)
-    dtype = np.result_type(x, w)
-    if w.dtype.kind == "b" and x.dtype.kind == "b":
-        dtype = np.dtype(np.uint8)
-    bits = lane_bits(dtype)
-    res = _run(x, _lanes(w, bits), None, w.shape[0], w.shape[1], shape, offsets, boundary, fill, 0,
-               num_threads, dtype, portable)
+    cdef cnp.dtype dtype = result_dtype(x, w)
+    res = _run(x, kernel_lanes(w, _LANES[dtype.itemsize], False), None, w.shape[0], w.shape[1],
+               shape[0], shape[1], offsets[0], offsets[1], boundary, fill, 0, num_threads, dtype,
+               portable)
     if out is not None:
         out[...] = res
         return out
     return res
+
+
+def plain(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t off0, Py_ssize_t off1,
+          bint convolve, int num_threads, bint separable):
+    """A plain call's result (``fastcorr._engine.plain_call``): C-contiguous
+    ``x`` and ``w`` of one integer dtype, fill boundary with 0; ``w`` flipped
+    here for a convolution; the separable passes when asked (``w`` must then
+    have integer factors: :func:`factor`)."""
+    if separable:
+        return correlate_separable(x, w[::-1, ::-1] if convolve else w, (Ho, Wo), (off0, off1), 0, 0,
+                                   num_threads)
+    cdef cnp.dtype dtype = x.dtype
+    return _run(x, kernel_lanes(w, _LANES[dtype.itemsize], convolve), None, w.shape[0], w.shape[1],
+                Ho, Wo, off0, off1, 0, 0, 0, num_threads, dtype, None)
 
 
 _factors = KernelCache(max_entries=256)
@@ -364,8 +425,8 @@ def correlate_separable(x, w, shape, offsets, int boundary, fill, int num_thread
     hfill = (int(fill) * sum(v)) & mask
     res = _run(x, _lanes(np.array([t & mask for t in u], dtype=np.uint64), bits),
                _lanes(np.array([t & mask for t in v], dtype=np.uint64), bits),
-               w.shape[0], w.shape[1], shape, offsets, boundary, fill, hfill, num_threads, dtype,
-               portable)
+               w.shape[0], w.shape[1], shape[0], shape[1], offsets[0], offsets[1], boundary, fill, hfill,
+               num_threads, dtype, portable)
     if out is not None:
         out[...] = res
         return out
