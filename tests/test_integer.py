@@ -187,3 +187,21 @@ def test_workspace_cap_falls_back_to_uint64(monkeypatch):
     w = full_range(rng, np.int8, (3, 3))
     check("correlate2d", x, w, "same", "symm")
     assert dispatch.choose_offset_method(x, np.ones((3, 3), np.uint8), (9, 10), 0, np.dtype(np.uint8), 1) == "direct"
+
+
+def test_plain_integer_calls_take_the_compiled_path(loops):
+    from fastcorr._engine import plain_call as _plain
+
+    rng = np.random.default_rng(23)
+    for dtype in DTYPES:
+        x = full_range(rng, dtype, (20, 33))
+        box = np.ones((5, 5), dtype)  # rank one: 'auto' may run the separable passes
+        for w in (full_range(rng, dtype, (3, 4)), box):
+            for mode in MODES:
+                for convolve, func in ((False, "correlate2d"), (True, "convolve2d")):
+                    for method in ("auto", "direct"):
+                        got = _plain.plain_call(x, w, mode, "fill", 0, method, 2, convolve)
+                        assert got is not None
+                        ref = scipy_ref(func, x, w, mode, "fill")
+                        assert got.dtype == ref.dtype
+                        np.testing.assert_array_equal(got, ref)
