@@ -38,6 +38,21 @@
 /* Columns of one portable block. */
 #define FI_NB 64
 
+/* The next chunk of output rows of a call, claimed by whichever thread asks
+ * first (a thread that starts late, on a busy machine, finds the work done
+ * rather than holding the others at the end). Without known atomics the
+ * caller runs one thread (FI_HAVE_ATOMIC 0). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FI_HAVE_ATOMIC 1
+static inline ptrdiff_t fi_claim(ptrdiff_t *counter)
+{
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+#else
+#define FI_HAVE_ATOMIC 0
+static inline ptrdiff_t fi_claim(ptrdiff_t *counter) { return (*counter)++; }
+#endif
+
 /* ---------------------------------------------------------------- extend */
 
 /* Index into [0, n) of extended position i, or -1 for the fill value

@@ -14,8 +14,10 @@ computed in 16-bit lanes, 32-bit results in 32-bit lanes, 64-bit results
 in 64-bit lanes, each exact after the cast to the result dtype (the
 kernels of ``_simd/int_kernels.h``).
 
-Each thread computes a band of output rows, three at a time, from a ring
-of ``kh + 2`` input rows extended by the boundary rule and converted to the
+Threads claim chunks of output rows (whichever asks first: a thread that
+starts late on a busy machine finds the work done instead of holding the
+others back) and compute each chunk three rows at a time, from a ring of
+``kh + 2`` input rows extended by the boundary rule and converted to the
 lane type once each (rows of the fill value are one shared row). A kernel
 of rank one with integer factors, ``w = outer(u, v)``, may run as two 1-D
 passes (:func:`correlate_separable`): the ring then holds rows already
@@ -23,7 +25,7 @@ correlated with ``v``, and the output is their correlation with ``u``
 (``kh + kw`` multiply-adds an output instead of ``kh * kw``), exact for the
 same reason.
 """
-from cython.parallel cimport parallel, threadid
+from cython.parallel cimport parallel
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy
 from libc.stdint cimport uint16_t, uint32_t, uint64_t
@@ -42,6 +44,8 @@ cdef extern from "int_kernels.h" nogil:
     int fi_select(int lane_bits, int out_bytes, int src_bytes, int src_signed, int portable,
                   fi_extend_fn* extend, fi_rows_fn* rows, fi_rows_fn* rows_lane)
     Py_ssize_t fi_map_index(Py_ssize_t i, Py_ssize_t n, int boundary)
+    Py_ssize_t fi_claim(Py_ssize_t* counter)
+    enum: FI_HAVE_ATOMIC
     enum: FI_R
     enum: FI_PAD
     int fc_cpu_has_avx2_fma()
@@ -94,36 +98,56 @@ cdef inline Py_ssize_t pos_mod(Py_ssize_t e, Py_ssize_t s) noexcept nogil:
     return e + s if e < 0 else e
 
 
-cdef int run_band(const Plan* p, Py_ssize_t m_lo, Py_ssize_t m_hi) noexcept nogil:
-    """Output rows m_lo .. m_hi-1 on this thread; 0, or -1 out of memory."""
+cdef struct Work:
+    char* ring      # S ring rows, then the fill row
+    char* tmp       # separable: one extended row
+    char* dummy     # output rows past the end of a chunk
+    void** ptrs     # row pointers: S slots, S inputs, FI_R outputs
+    size_t row_bytes
+
+
+cdef int work_alloc(const Plan* p, Work* wk) noexcept nogil:
+    """One thread's buffers (calloc: the rows' padding lanes are zeros); 0 or -1."""
+    cdef Py_ssize_t S = p.kh + FI_R - 1, EW = p.Wo + p.kw - 1
+    cdef bint sep = p.v != NULL
+    wk.row_bytes = ((p.Wo if sep else EW) + FI_PAD) * p.lsize
+    wk.ring = <char*> calloc(S + 1, wk.row_bytes)
+    wk.tmp = <char*> calloc(EW + FI_PAD, p.lsize) if sep else NULL
+    wk.dummy = <char*> malloc(max(p.Wo, 1) * p.osize)
+    wk.ptrs = <void**> malloc((2 * S + FI_R) * sizeof(void*))
+    if wk.ring == NULL or wk.dummy == NULL or wk.ptrs == NULL or (sep and wk.tmp == NULL):
+        work_free(wk)
+        return -1
+    # the fill row: the fill value in every lane (its first pass when separable)
+    cdef char* fillrow = wk.ring + S * wk.row_bytes
+    cdef Py_ssize_t i
+    if sep:
+        for i in range(wk.row_bytes // p.lsize):
+            memcpy(fillrow + i * p.lsize, p.hfill, p.lsize)
+    else:
+        p.extend(fillrow, NULL, 0, wk.row_bytes // p.lsize, 0, p.boundary, p.fill)
+    return 0
+
+
+cdef void work_free(Work* wk) noexcept nogil:
+    free(wk.ring); free(wk.tmp); free(wk.dummy); free(wk.ptrs)
+    wk.ring = NULL; wk.tmp = NULL; wk.dummy = NULL; wk.ptrs = NULL
+
+
+cdef void run_rows(const Plan* p, Work* wk, Py_ssize_t m_lo, Py_ssize_t m_hi) noexcept nogil:
+    """Output rows m_lo .. m_hi-1, FI_R at a time, from the ring of rows
+    (started anew: the first group converts all the rows it reads)."""
     cdef Py_ssize_t kh = p.kh, kw = p.kw, S = p.kh + FI_R - 1
     cdef bint sep = p.v != NULL
     cdef Py_ssize_t EW = p.Wo + kw - 1
-    cdef Py_ssize_t ring_w = (p.Wo if sep else EW) + FI_PAD
-    cdef size_t row_bytes = ring_w * p.lsize
     cdef Py_ssize_t m, e, e0, e_hi, next_e, i, r, slot, nr, a
     cdef char* buf
-    if m_hi <= m_lo:
-        return 0
-    cdef char* ring = <char*> calloc(S + 2, row_bytes)
-    cdef char* tmp = <char*> calloc(EW + FI_PAD, p.lsize) if sep else NULL
-    cdef char* dummy = <char*> malloc(max(p.Wo, 1) * p.osize)
-    cdef void** ptrs = <void**> malloc((2 * S + FI_R) * sizeof(void*))
-    if ring == NULL or dummy == NULL or ptrs == NULL or (sep and tmp == NULL):
-        free(ring); free(tmp); free(dummy); free(ptrs)
-        return -1
-    cdef const void** rowptr = <const void**> ptrs
+    cdef const void** rowptr = <const void**> wk.ptrs
     cdef const void** inp = rowptr + S
-    cdef void** outp = ptrs + 2 * S
-    cdef char* fillrow = ring + S * row_bytes
+    cdef void** outp = wk.ptrs + 2 * S
+    cdef char* fillrow = wk.ring + S * wk.row_bytes
     cdef char* trow[1]
     cdef const void* tin[1]
-    # the fill row: the fill value in every lane (its first pass when separable)
-    if sep:
-        for i in range(ring_w):
-            memcpy(fillrow + i * p.lsize, p.hfill, p.lsize)
-    else:
-        p.extend(fillrow, NULL, 0, ring_w, 0, p.boundary, p.fill)
     next_e = p.off0 + m_lo
     m = m_lo
     while m < m_hi:
@@ -135,11 +159,11 @@ cdef int run_band(const Plan* p, Py_ssize_t m_lo, Py_ssize_t m_hi) noexcept nogi
             if r < 0:
                 rowptr[slot] = fillrow
                 continue
-            buf = ring + slot * row_bytes
+            buf = wk.ring + slot * wk.row_bytes
             if sep:
-                p.extend(tmp, p.x + r * p.ldx, p.off1, EW, p.W, p.boundary, p.fill)
+                p.extend(wk.tmp, p.x + r * p.ldx, p.off1, EW, p.W, p.boundary, p.fill)
                 trow[0] = buf
-                tin[0] = tmp
+                tin[0] = wk.tmp
                 p.rows_lane(<void**> trow, tin, p.v, 1, kw, p.Wo, 1)
             else:
                 p.extend(buf, p.x + r * p.ldx, p.off1, EW, p.W, p.boundary, p.fill)
@@ -149,27 +173,52 @@ cdef int run_band(const Plan* p, Py_ssize_t m_lo, Py_ssize_t m_hi) noexcept nogi
             inp[i] = rowptr[pos_mod(p.off0 + m + i, S)]
         nr = min(<Py_ssize_t> FI_R, m_hi - m)
         for a in range(FI_R):
-            outp[a] = (p.out + (m + a) * p.ldo) if a < nr else dummy
+            outp[a] = (p.out + (m + a) * p.ldo) if a < nr else wk.dummy
         p.rows(outp, inp, p.w, kh, 1 if sep else kw, p.Wo, FI_R)
         m = m + FI_R
-    free(ring); free(tmp); free(dummy); free(ptrs)
-    return 0
+
+
+#: Groups of FI_R output rows per chunk a thread claims: about this many
+#: chunks per thread, each of at least MIN_CHUNK_GROUPS groups (a chunk
+#: starts its ring anew, converting kh - 1 rows more).
+cdef enum:
+    CHUNKS_PER_THREAD = 8
+    MIN_CHUNK_GROUPS = 8
 
 
 cdef int run(const Plan* p, int num_threads) noexcept nogil:
-    cdef Py_ssize_t ngroups = (p.Ho + FI_R - 1) // FI_R, g_lo, g_hi
-    cdef int tid, nt
+    """Every output row, on ``num_threads`` threads claiming chunks of rows."""
+    cdef Py_ssize_t ngroups = (p.Ho + FI_R - 1) // FI_R, chunk, nchunks, c
+    cdef Py_ssize_t counter[1]
+    cdef int nt, status
     cdef int failed[1]
+    cdef Work wk
+    cdef Work* mine
     failed[0] = 0
-    if num_threads <= 1 or ngroups < 2:
-        return run_band(p, 0, p.Ho)
-    nt = <int> min(<Py_ssize_t> num_threads, ngroups)
+    counter[0] = 0
+    if not FI_HAVE_ATOMIC or ngroups < 2 * MIN_CHUNK_GROUPS:
+        num_threads = 1
+    if num_threads <= 1:
+        if work_alloc(p, &wk) != 0:
+            return -1
+        run_rows(p, &wk, 0, p.Ho)
+        work_free(&wk)
+        return 0
+    chunk = max(<Py_ssize_t> MIN_CHUNK_GROUPS, ngroups // (CHUNKS_PER_THREAD * num_threads))
+    nchunks = (ngroups + chunk - 1) // chunk
+    nt = <int> min(<Py_ssize_t> num_threads, nchunks)
     with parallel(num_threads=nt):
-        tid = threadid()
-        g_lo = tid * ngroups // nt
-        g_hi = (tid + 1) * ngroups // nt
-        if run_band(p, min(g_lo * FI_R, p.Ho), min(g_hi * FI_R, p.Ho)) != 0:
+        mine = <Work*> malloc(sizeof(Work))  # assigned here: private to each thread
+        if mine == NULL or work_alloc(p, mine) != 0:
             failed[0] = 1
+        else:
+            while True:
+                c = fi_claim(counter)
+                if c >= nchunks:
+                    break
+                run_rows(p, mine, min(c * chunk * FI_R, p.Ho), min((c + 1) * chunk * FI_R, p.Ho))
+            work_free(mine)
+        free(mine)
     return -1 if failed[0] else 0
 
 
