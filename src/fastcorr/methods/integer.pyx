@@ -14,9 +14,9 @@ computed in 16-bit lanes, 32-bit results in 32-bit lanes, 64-bit results
 in 64-bit lanes, each exact after the cast to the result dtype (the
 kernels of ``_simd/int_kernels.h``).
 
-Threads claim chunks of output rows (whichever asks first: a thread that
-starts late on a busy machine finds the work done instead of holding the
-others back) and compute each chunk three rows at a time, from a ring of
+Threads (this one and helpers of a pool, not an OpenMP team) claim chunks
+of output rows (whichever asks first: a helper that starts late on a busy
+machine finds the work done instead of holding the call back) and compute each chunk three rows at a time, from a ring of
 ``kh + 2`` input rows extended by the boundary rule and converted to the
 lane type once each (rows of the fill value are one shared row). A kernel
 of rank one with integer factors, ``w = outer(u, v)``, may run as two 1-D
@@ -25,7 +25,6 @@ correlated with ``v``, and the output is their correlation with ``u``
 (``kh + kw`` multiply-adds an output instead of ``kh * kw``), exact for the
 same reason.
 """
-from cython.parallel cimport parallel
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy
 from libc.stdint cimport uint16_t, uint32_t, uint64_t
@@ -33,6 +32,7 @@ cimport numpy as cnp
 import numpy as np
 
 from fastcorr.methods._memo import KernelCache
+from fastcorr.methods._pool import GrowingPool
 
 cnp.import_array()
 
@@ -186,40 +186,65 @@ cdef enum:
     MIN_CHUNK_GROUPS = 8
 
 
-cdef int run(const Plan* p, int num_threads) noexcept nogil:
-    """Every output row, on ``num_threads`` threads claiming chunks of rows."""
-    cdef Py_ssize_t ngroups = (p.Ho + FI_R - 1) // FI_R, chunk, nchunks, c
-    cdef Py_ssize_t counter[1]
-    cdef int nt, status
-    cdef int failed[1]
-    cdef Work wk
-    cdef Work* mine
-    failed[0] = 0
-    counter[0] = 0
-    if not FI_HAVE_ATOMIC or ngroups < 2 * MIN_CHUNK_GROUPS:
-        num_threads = 1
-    if num_threads <= 1:
-        if work_alloc(p, &wk) != 0:
+cdef class _Job:
+    """One call's plan and its chunk counter, run by :meth:`work` on each
+    thread that takes part (this one and pool helpers)."""
+    cdef Plan p
+    cdef Py_ssize_t counter, nchunks, chunk
+    cdef object keep  # the arrays the plan points into
+
+    def work(self):
+        cdef int status
+        with nogil:
+            status = self.run()
+        return status
+
+    cdef int run(self) noexcept nogil:
+        cdef Work wk
+        cdef Py_ssize_t c
+        if work_alloc(&self.p, &wk) != 0:
             return -1
-        run_rows(p, &wk, 0, p.Ho)
+        while True:
+            c = fi_claim(&self.counter)
+            if c >= self.nchunks:
+                break
+            run_rows(&self.p, &wk, min(c * self.chunk * FI_R, self.p.Ho),
+                     min((c + 1) * self.chunk * FI_R, self.p.Ho))
         work_free(&wk)
         return 0
-    chunk = max(<Py_ssize_t> MIN_CHUNK_GROUPS, ngroups // (CHUNKS_PER_THREAD * num_threads))
-    nchunks = (ngroups + chunk - 1) // chunk
-    nt = <int> min(<Py_ssize_t> num_threads, nchunks)
-    with parallel(num_threads=nt):
-        mine = <Work*> malloc(sizeof(Work))  # assigned here: private to each thread
-        if mine == NULL or work_alloc(p, mine) != 0:
-            failed[0] = 1
-        else:
-            while True:
-                c = fi_claim(counter)
-                if c >= nchunks:
-                    break
-                run_rows(p, mine, min(c * chunk * FI_R, p.Ho), min((c + 1) * chunk * FI_R, p.Ho))
-            work_free(mine)
-        free(mine)
-    return -1 if failed[0] else 0
+
+
+_pool = GrowingPool("fastcorr-integer")
+
+
+cdef int execute(_Job job, int num_threads) except? -1:
+    """Run a call's chunks on up to ``num_threads`` threads (this one included).
+
+    Not an OpenMP team: each thread claims chunks from a shared counter, and
+    this thread waits only for chunks another thread has claimed; a helper
+    that the system has not scheduled yet when the chunks run out is
+    cancelled instead of waited for (an OpenMP barrier waits for it: a
+    scheduler time slice, ~10 ms, when another process keeps the cores busy).
+    """
+    cdef Py_ssize_t ngroups = (job.p.Ho + FI_R - 1) // FI_R
+    cdef int status
+    if not FI_HAVE_ATOMIC or ngroups < 2 * MIN_CHUNK_GROUPS:
+        num_threads = 1
+    job.counter = 0
+    if num_threads <= 1:
+        job.chunk = ngroups
+        job.nchunks = 1
+        return job.work()
+    job.chunk = max(<Py_ssize_t> MIN_CHUNK_GROUPS, ngroups // (CHUNKS_PER_THREAD * num_threads))
+    job.nchunks = (ngroups + job.chunk - 1) // job.chunk
+    num_threads = <int> min(<Py_ssize_t> num_threads, job.nchunks)
+    pool = _pool.executor(num_threads - 1)
+    helpers = [pool.submit(job.work) for _ in range(num_threads - 1)]
+    status = job.work()
+    for f in helpers:
+        if not f.cancel():
+            status = min(status, f.result())
+    return status
 
 
 _LANES = {1: 16, 2: 16, 4: 32, 8: 64}
@@ -309,7 +334,8 @@ cdef object kernel_lanes(object w, int bits, bint flip):
 cdef _run(cnp.ndarray x, object kernel, object vrow, Py_ssize_t kh, Py_ssize_t kw,
           Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t off0, Py_ssize_t off1,
           int boundary, fill, hfill, int num_threads, cnp.dtype dtype, portable):
-    cdef Plan p
+    cdef _Job job = _Job()
+    cdef Plan* pp = &job.p
     cdef int bits = _LANES[dtype.itemsize], status
     cdef cnp.npy_intp dims[2]
     dims[0] = Ho
@@ -320,36 +346,36 @@ cdef _run(cnp.ndarray x, object kernel, object vrow, Py_ssize_t kh, Py_ssize_t k
     cdef unsigned long long mask = (<unsigned long long> -1) >> (64 - bits)
     if not fi_select(bits, dtype.itemsize, x.dtype.itemsize, x.dtype.kind == "i",
                      1 if (PORTABLE if portable is None else portable) else 0,
-                     &p.extend, &p.rows, &p.rows_lane):
+                     &pp.extend, &pp.rows, &pp.rows_lane):
         raise ValueError(f"integer lanes: no loop for {x.dtype} into {dtype}")
-    p.lsize = bits // 8
-    p.osize = dtype.itemsize
-    p.x = <const char*> cnp.PyArray_DATA(x)
-    p.H = x.shape[0]
-    p.W = x.shape[1]
-    p.ldx = x.strides[0]
-    p.w = cnp.PyArray_DATA(wl)
-    p.v = NULL
+    pp.lsize = bits // 8
+    pp.osize = dtype.itemsize
+    pp.x = <const char*> cnp.PyArray_DATA(x)
+    pp.H = x.shape[0]
+    pp.W = x.shape[1]
+    pp.ldx = x.strides[0]
+    pp.w = cnp.PyArray_DATA(wl)
+    pp.v = NULL
     if vrow is not None:
         vl = vrow
-        p.v = cnp.PyArray_DATA(vl)
-    p.kh = kh
-    p.kw = kw
-    p.out = <char*> cnp.PyArray_DATA(out)
-    p.Ho = Ho
-    p.Wo = Wo
-    p.ldo = out.strides[0]
-    p.off0 = off0
-    p.off1 = off1
-    p.boundary = boundary
-    set_lane(p.fill, <unsigned long long> (int(fill) & mask), p.lsize)
-    set_lane(p.hfill, <unsigned long long> (int(hfill) & mask), p.lsize)
+        pp.v = cnp.PyArray_DATA(vl)
+    pp.kh = kh
+    pp.kw = kw
+    pp.out = <char*> cnp.PyArray_DATA(out)
+    pp.Ho = Ho
+    pp.Wo = Wo
+    pp.ldo = out.strides[0]
+    pp.off0 = off0
+    pp.off1 = off1
+    pp.boundary = boundary
+    set_lane(pp.fill, <unsigned long long> (int(fill) & mask), pp.lsize)
+    set_lane(pp.hfill, <unsigned long long> (int(hfill) & mask), pp.lsize)
     if Ho == 0 or Wo == 0:
         return out
     work = Ho * Wo * ((kh + kw) if vrow is not None else kh * kw)
     cdef int threads = useful_threads(num_threads, work, Ho)
-    with nogil:
-        status = run(&p, threads)
+    job.keep = (x, wl, vrow, out)
+    status = execute(job, threads)
     if status != 0:
         raise MemoryError("fastcorr integer: could not allocate a thread's rows")
     return out
