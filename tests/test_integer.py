@@ -205,3 +205,57 @@ def test_plain_integer_calls_take_the_compiled_path(loops):
                         ref = scipy_ref(func, x, w, mode, "fill")
                         assert got.dtype == ref.dtype
                         np.testing.assert_array_equal(got, ref)
+
+
+_FORK_X = np.random.default_rng(29).integers(0, 256, (300, 200)).astype(np.uint8)
+
+
+def _fork_child(queue):
+    try:
+        queue.put([fastcorr.correlate2d(_FORK_X, np.ones((5, 5), np.uint8), "same", num_threads=2),
+                   fastcorr.correlate2d(_FORK_X, np.arange(9, dtype=np.uint8).reshape(3, 3), "same",
+                                        num_threads=2)])
+    except BaseException as exc:  # report, never hang the parent
+        queue.put(repr(exc))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork") or __import__("sys").platform == "darwin",
+                    reason="needs fork() (Linux)")
+def test_forked_child_after_threads():
+    """The helpers' pool survives fork(): a child computes the same results."""
+    import multiprocessing
+
+    box, k3 = np.ones((5, 5), np.uint8), np.arange(9, dtype=np.uint8).reshape(3, 3)
+    want = [fastcorr.correlate2d(_FORK_X, box, "same", num_threads=2),
+            fastcorr.correlate2d(_FORK_X, k3, "same", num_threads=2)]
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_fork_child, args=(queue,))
+    child.start()
+    try:
+        answer = queue.get(timeout=60)
+    except Exception:
+        answer = None
+    child.join(5)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    assert answer is not None and not isinstance(answer, str), answer
+    for got, ref in zip(answer, want):
+        np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(want[1], scipy_ref("correlate2d", _FORK_X, k3, "same", "fill"))
+
+
+def test_python_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(31)
+    xs = [full_range(rng, dt, (120, 90)) for dt in (np.uint8, np.int16, np.int32, np.uint8)]
+    ks = [np.ones((3, 5), np.uint8), full_range(rng, np.int16, (4, 4)), full_range(rng, np.int32, (3, 3)),
+          full_range(rng, np.uint8, (7, 7))]
+    want = [scipy_ref("correlate2d", x, k, "same", "fill") for x, k in zip(xs, ks)]
+    with ThreadPoolExecutor(4) as ex:
+        for _ in range(3):
+            got = list(ex.map(lambda i: fastcorr.correlate2d(xs[i], ks[i], "same", num_threads=2), range(4)))
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
