@@ -481,6 +481,24 @@ def _factor(w, bits):
     return u, v
 
 
+_factor_lane_cache = {}
+
+
+def _factor_lanes(f, bits):
+    """The factors ``f = (u, v)`` in lanes of ``bits`` bits, and sum(v)."""
+    key = (bits, tuple(f[0]), tuple(f[1]))
+    found = _factor_lane_cache.get(key)
+    if found is None:
+        mask = (1 << bits) - 1
+        u, v = f
+        found = (_lanes(np.array([t & mask for t in u], dtype=np.uint64), bits),
+                 _lanes(np.array([t & mask for t in v], dtype=np.uint64), bits), sum(v))
+        if len(_factor_lane_cache) >= 256:
+            _factor_lane_cache.clear()
+        _factor_lane_cache[key] = found
+    return found
+
+
 def correlate_separable(x, w, shape, offsets, int boundary, fill, int num_threads, out=None, *,
                         portable=None):
     """As :func:`correlate`, as two 1-D passes; ValueError unless ``w`` is
@@ -494,14 +512,11 @@ def correlate_separable(x, w, shape, offsets, int boundary, fill, int num_thread
             f"method='separable' on integers needs a kernel of rank one with integer factors "
             f"(w == outer(u, v)); this {w.shape[0]}x{w.shape[1]} kernel is not: use method='direct' or 'auto'"
         )
-    bits = lane_bits(dtype)
-    u, v = f
-    mask = (1 << bits) - 1
-    hfill = (int(fill) * sum(v)) & mask
-    res = _run(x, _lanes(np.array([t & mask for t in u], dtype=np.uint64), bits),
-               _lanes(np.array([t & mask for t in v], dtype=np.uint64), bits),
-               w.shape[0], w.shape[1], shape[0], shape[1], offsets[0], offsets[1], boundary, fill, hfill,
-               num_threads, dtype, portable)
+    bits = _LANES[dtype.itemsize]
+    ul, vl, vsum = _factor_lanes(f, bits)
+    hfill = (int(fill) * vsum) & ((1 << bits) - 1) if fill else 0
+    res = _run(x, ul, vl, w.shape[0], w.shape[1], shape[0], shape[1], offsets[0], offsets[1], boundary,
+               fill, hfill, num_threads, dtype, portable)
     if out is not None:
         out[...] = res
         return out
