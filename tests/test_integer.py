@@ -106,7 +106,13 @@ def test_kernel_larger_than_image_and_tiny_rows(dtype, loops):
                 check("convolve2d", x, w, mode, boundary, -3 if np.dtype(dtype).kind == "i" else 3)
 
 
-def test_threads_split_rows(loops):
+@pytest.fixture
+def small_work_threads(monkeypatch):
+    """Threads (and pool helpers) even on the small images of these tests."""
+    monkeypatch.setattr(integer, "MIN_WORK_PER_THREAD", 1)
+
+
+def test_threads_split_rows(loops, small_work_threads):
     rng = np.random.default_rng(11)
     x = full_range(rng, np.uint8, (301, 257))
     w = full_range(rng, np.uint8, (5, 5))
@@ -221,7 +227,7 @@ def _fork_child(queue):
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork") or __import__("sys").platform == "darwin",
                     reason="needs fork() (Linux)")
-def test_forked_child_after_threads():
+def test_forked_child_after_threads(small_work_threads):
     """The helpers' pool survives fork(): a child computes the same results."""
     import multiprocessing
 
@@ -246,7 +252,7 @@ def test_forked_child_after_threads():
     np.testing.assert_array_equal(want[1], scipy_ref("correlate2d", _FORK_X, k3, "same", "fill"))
 
 
-def test_python_threads_at_once():
+def test_python_threads_at_once(small_work_threads):
     from concurrent.futures import ThreadPoolExecutor
 
     rng = np.random.default_rng(31)

@@ -71,8 +71,12 @@ AVX2 = bool(fc_cpu_has_avx2_fma())
 #: computes it the old way, in uint64).
 MAX_RING_BYTES = 1 << 26
 
-#: Multiply-adds below which one more thread costs more than it saves.
-MIN_WORK_PER_THREAD = 1 << 18
+#: Multiply-adds (in 16-bit lanes; a 32-bit one counts 2, a 64-bit one 10)
+#: below which one more thread costs more than it saves: about 60 us of work
+#: on one core, against a pool helper's start (a thread woken, the GIL
+#: passed) and a descheduled helper on a busy machine.
+MIN_WORK_PER_THREAD = 1 << 22
+_LANE_COST = {2: 1, 4: 2, 8: 10}
 
 
 cdef struct Plan:
@@ -372,7 +376,7 @@ cdef _run(cnp.ndarray x, object kernel, object vrow, Py_ssize_t kh, Py_ssize_t k
     set_lane(pp.hfill, <unsigned long long> (int(hfill) & mask), pp.lsize)
     if Ho == 0 or Wo == 0:
         return out
-    work = Ho * Wo * ((kh + kw) if vrow is not None else kh * kw)
+    work = Ho * Wo * ((kh + kw) if vrow is not None else kh * kw) * _LANE_COST[pp.lsize]
     cdef int threads = useful_threads(num_threads, work, Ho)
     job.keep = (x, wl, vrow, out)
     status = execute(job, threads)
