@@ -6,7 +6,9 @@ in ``fastcorr._engine.conv``) with
 computing the offset correlation (see ``fastcorr._engine.geometry``) on
 C-contiguous float32 / float64 arrays, and flags ``SERVES_COMPLEX`` /
 ``SERVES_INTEGER`` for the dtypes it also takes natively (integers as
-modular uint64). :func:`choose_offset_method` ranks them by the cost model
+modular uint64; with ``NATIVE_INTEGER``, in their own dtypes: the narrow
+exact lanes of ``fastcorr.methods.integer``, which serve integer calls of
+'direct' and 'separable' wherever they can). :func:`choose_offset_method` ranks them by the cost model
 (``fastcorr._engine.costmodel``); :func:`correlate_offset` runs the choice
 through ``fastcorr._engine.lowering``. conv2d's choice is
 :func:`choose_conv_method`.
