@@ -20,12 +20,16 @@ MODES = ["full", "same", "valid"]
 BOUNDARIES = ["fill", "wrap", "symm"]
 
 
-@pytest.fixture(params=["avx2", "portable"])
+@pytest.fixture(params=["simd", "avx2", "portable"])
 def loops(request, monkeypatch):
-    """Run the test on the AVX2 loops, then on the portable C twins."""
-    if request.param == "avx2" and not integer.AVX2:
+    """Run the test on the best loops for this CPU (AVX-512 for 64-bit lanes
+    where it has it), on the AVX2 ones, then on the portable C twins."""
+    if request.param == "avx2" and not integer.AVX512:
+        pytest.skip("no AVX-512 on this CPU: 'simd' runs the AVX2 loops")
+    if request.param == "simd" and not integer.AVX2:
         pytest.skip("no AVX2 on this CPU: the portable loops run anyway")
     monkeypatch.setattr(integer, "PORTABLE", request.param == "portable")
+    monkeypatch.setattr(integer, "NO_AVX512", request.param == "avx2")
     return request.param
 
 

@@ -204,7 +204,7 @@ FI_EXTENDS(_avx2, FC_TARGET_AVX2)
  * writes 4 vectors of one row to o (plain) and the caller copies partial
  * blocks from a local row. */
 #define FI_DEFINE_BLOCKS(NAME, L, O, LANES)                                    \
-FC_TARGET_AVX2 __attribute__((noinline)) static void NAME##_b3(                \
+FI_TARGET __attribute__((noinline)) static void NAME##_b3(                     \
     O *o0, O *o1, O *o2, const L *const *in, const L *w, ptrdiff_t kh,         \
     ptrdiff_t kw, ptrdiff_t i0)                                                \
 {                                                                              \
@@ -221,7 +221,7 @@ FC_TARGET_AVX2 __attribute__((noinline)) static void NAME##_b3(                \
     FI_STORE4(o1, s10, s11, s12, s13);                                         \
     FI_STORE4(o2, s20, s21, s22, s23);                                         \
 }                                                                              \
-FC_TARGET_AVX2 __attribute__((noinline)) static void NAME##_b1(                \
+FI_TARGET __attribute__((noinline)) static void NAME##_b1(                     \
     O *o0, const L *const *in, const L *w, ptrdiff_t kh, ptrdiff_t kw,         \
     ptrdiff_t i0)                                                              \
 {                                                                              \
@@ -232,7 +232,7 @@ FC_TARGET_AVX2 __attribute__((noinline)) static void NAME##_b1(                \
     FI_TAPS(FI_ACC4(s00, s01, s02, s03, p0))                                   \
     FI_STORE4(o0, s00, s01, s02, s03);                                         \
 }                                                                              \
-FC_TARGET_AVX2 static void NAME(void *const *out_, const void *const *in_,    \
+FI_TARGET static void NAME(void *const *out_, const void *const *in_,         \
                                 const void *w_, ptrdiff_t kh, ptrdiff_t kw,    \
                                 ptrdiff_t n, int nrows)                        \
 {                                                                              \
@@ -264,6 +264,10 @@ FC_TARGET_AVX2 static void NAME(void *const *out_, const void *const *in_,    \
         for (int a = 0; a < nrows; a++) NAME##_b1(tmp[a], in + a, w, kh, kw, 0); \
     for (int a = 0; a < nrows; a++) memcpy(out[a], tmp[a], (size_t)n * sizeof(O)); \
 }
+
+/* The target of the block functions below (AVX2; the 64-bit lanes also
+ * get an AVX-512DQ/VL twin of 256-bit vectors, for vpmullq). */
+#define FI_TARGET FC_TARGET_AVX2
 
 /* 16-bit lanes. */
 #define FI_PREP(v) const __m256i c = _mm256_set1_epi16((short)(v));
@@ -330,18 +334,46 @@ FI_DEFINE_BLOCKS(fi_rows_l64_o64_avx2, uint64_t, uint64_t, 4)
 #undef FI_PREP
 #undef FI_MUL
 #undef FI_ADD
+/* 64-bit lanes where the CPU has AVX-512DQ and VL: one vpmullq (on 256-bit
+ * vectors; Zen 4 runs AVX-512 as two 256-bit halves anyway). */
+#undef FI_TARGET
+#define FI_TARGET __attribute__((target("avx2,fma,avx512f,avx512dq,avx512vl")))
+#define FI_PREP(v) const __m256i c = _mm256_set1_epi64x((long long)(v));
+#define FI_MUL(x) _mm256_mullo_epi64(c, (x))
+#define FI_ADD(a, b) _mm256_add_epi64((a), (b))
+FI_DEFINE_BLOCKS(fi_rows_l64_o64_avx512, uint64_t, uint64_t, 4)
+#undef FI_PREP
+#undef FI_MUL
+#undef FI_ADD
 #undef FI_STORE4
+#undef FI_TARGET
+
+static int fi_cpu_has_avx512dq(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = (fc_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) ? 1 : 0;
+    }
+    return cached;
+}
+#else
+static int fi_cpu_has_avx512dq(void) { return 0; }
 #endif /* FC_X86_DISPATCH */
 
 /* ------------------------------------------------------------ selection */
 
 /* Lanes: 16, 32 or 64 bits; out_bytes: 1, 2, 4 or 8 (1 only with 16-bit
  * lanes, and out_bytes * 8 <= lanes otherwise equal); src: the input's
- * bytes, signed or not. Returns 0 when the combination is not served. */
-static int fi_select(int lane_bits, int out_bytes, int src_bytes, int src_signed, int portable,
+ * bytes, signed or not; level: 0 the best loops for this CPU, 1 the
+ * portable C ones, 2 AVX2 without AVX-512 (tests check each twin).
+ * Returns 0 when the combination is not served. */
+static int fi_select(int lane_bits, int out_bytes, int src_bytes, int src_signed, int level,
                      fi_extend_fn *extend, fi_rows_fn *rows, fi_rows_fn *rows_lane)
 {
     int simd = 0;
+    const int portable = level == 1;
 #if FC_X86_DISPATCH
     simd = !portable && fc_cpu_has_avx2_fma();
 #define FI_PICK(base, avx2) (simd ? avx2 : base)
@@ -374,6 +406,9 @@ static int fi_select(int lane_bits, int out_bytes, int src_bytes, int src_signed
             *extend = FI_PICK(fi_ext_u32_l32_base, fi_ext_u32_l32_avx2);
     } else if (lane_bits == 64) {
         *rows_lane = FI_PICK(fi_rows_l64_o64_base, fi_rows_l64_o64_avx2);
+#if FC_X86_DISPATCH
+        if (simd && level == 0 && fi_cpu_has_avx512dq()) *rows_lane = fi_rows_l64_o64_avx512;
+#endif
         *rows = out_bytes == 8 ? *rows_lane : NULL;
         if (src_bytes == 1)
             *extend = src_signed ? FI_PICK(fi_ext_i8_l64_base, fi_ext_i8_l64_avx2)

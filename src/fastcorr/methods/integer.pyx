@@ -41,7 +41,7 @@ cdef extern from "int_kernels.h" nogil:
                                   const void*)
     ctypedef void (*fi_rows_fn)(void**, const void**, const void*, Py_ssize_t, Py_ssize_t,
                                 Py_ssize_t, int)
-    int fi_select(int lane_bits, int out_bytes, int src_bytes, int src_signed, int portable,
+    int fi_select(int lane_bits, int out_bytes, int src_bytes, int src_signed, int level,
                   fi_extend_fn* extend, fi_rows_fn* rows, fi_rows_fn* rows_lane)
     Py_ssize_t fi_map_index(Py_ssize_t i, Py_ssize_t n, int boundary)
     Py_ssize_t fi_claim(Py_ssize_t* counter)
@@ -49,8 +49,10 @@ cdef extern from "int_kernels.h" nogil:
     enum: FI_R
     enum: FI_PAD
     int fc_cpu_has_avx2_fma()
+    int fi_cpu_has_avx512dq()
 
 fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
+fi_cpu_has_avx512dq()
 
 SERVES_COMPLEX = False
 SERVES_INTEGER = True
@@ -63,8 +65,13 @@ SERVES_OUT = False
 #: the portable twin on an AVX2 machine).
 PORTABLE = False
 
-#: Whether the AVX2 loops run on this CPU.
+#: Run the AVX2 loops where AVX-512 ones exist (the 64-bit lanes' vpmullq):
+#: tests set it to check the AVX2 twin on an AVX-512 machine.
+NO_AVX512 = False
+
+#: Whether the AVX2 loops run on this CPU, and the AVX-512DQ/VL ones.
 AVX2 = bool(fc_cpu_has_avx2_fma())
+AVX512 = bool(fi_cpu_has_avx512dq())
 
 #: Bytes of one thread's ring of rows beyond which a call is not served
 #: (:func:`serves`: kernels far larger than any image; the engine then
@@ -349,7 +356,7 @@ cdef _run(cnp.ndarray x, object kernel, object vrow, Py_ssize_t kh, Py_ssize_t k
     cdef cnp.ndarray vl
     cdef unsigned long long mask = (<unsigned long long> -1) >> (64 - bits)
     if not fi_select(bits, dtype.itemsize, x.dtype.itemsize, x.dtype.kind == "i",
-                     1 if (PORTABLE if portable is None else portable) else 0,
+                     1 if (PORTABLE if portable is None else portable) else (2 if NO_AVX512 else 0),
                      &pp.extend, &pp.rows, &pp.rows_lane):
         raise ValueError(f"integer lanes: no loop for {x.dtype} into {dtype}")
     pp.lsize = bits // 8
