@@ -4,6 +4,8 @@ Every case is compared for exact equality (values and dtype) with
 scipy.signal.correlate2d / convolve2d, on the AVX2 loops and on their
 portable C twins (``fastcorr.methods.integer.PORTABLE``).
 """
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -229,8 +231,7 @@ def _fork_child(queue):
         queue.put(repr(exc))
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork") or __import__("sys").platform == "darwin",
-                    reason="needs fork() (Linux)")
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="needs fork() (Linux)")
 def test_forked_child_after_threads(small_work_threads):
     """The helpers' pool survives fork(): a child computes the same results."""
     import multiprocessing
