@@ -26,6 +26,7 @@ EXTENSIONS = [
     "_engine.pointwise",
     "methods.direct_nd",
     "methods.nd_direct",
+    "methods.integer",
 ]
 PKG_DIR = os.path.join("src", "fastcorr")
 PACKAGES = ["fastcorr", "fastcorr._api", "fastcorr._engine", "fastcorr.methods", "fastcorr._cli"]

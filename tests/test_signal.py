@@ -283,7 +283,8 @@ def test_calls_that_are_not_plain_take_the_general_path():
         "strided": ((x[:, ::2], k, "same", "fill", 0, "auto", None), {}),
         "big-endian": ((x.astype(">f8"), k, "same", "fill", 0, "auto", None), {}),
         "mixed dtypes": ((x.astype(np.float32), k, "same", "fill", 0, "auto", None), {}),
-        "integers": ((x.astype(np.int64), k.astype(np.int64), "same", "fill", 0, "auto", None), {}),
+        # (integers of one dtype are plain: tests/test_integer.py)
+        "mixed integers": ((x.astype(np.int64), k.astype(np.int32), "same", "fill", 0, "auto", None), {}),
         "list": ((x.tolist(), k, "same", "fill", 0, "auto", None), {}),
         "fillvalue": ((x, k, "same", "fill", 2.5, "auto", None), {"fillvalue": 2.5}),
         "boundary": ((x, k, "same", "wrap", 0, "auto", None), {"boundary": "wrap"}),
@@ -541,10 +542,11 @@ def test_bad_inputs(func):
 
 
 def test_integer_refused_by_methods_that_cannot_be_exact():
-    # Only methods present in this build are checked.
+    # Only methods present in this build are checked. 'separable' serves
+    # integer kernels of rank one exactly (tests/test_integer.py), not others.
     for method in ("im2col", "fft", "separable"):
         with pytest.raises(ValueError, match="method"):
-            fastcorr.correlate2d(np.ones((5, 5), np.int32), np.ones((3, 3), np.int32), method=method)
+            fastcorr.correlate2d(np.ones((5, 5), np.int32), np.eye(3, dtype=np.int32), method=method)
 
 
 def test_show_config_and_info(capsys):

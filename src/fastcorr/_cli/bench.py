@@ -33,8 +33,11 @@ def median_time(func, budget=0.25, min_repeats=3, max_repeats=30):
     return float(np.median(times))
 
 
-def contenders(threads):
-    """name -> factory(x, k) returning a zero-argument callable, for what is installed."""
+def contenders(threads, dtype="float32"):
+    """name -> factory(x, k) returning a zero-argument callable, for what is installed.
+
+    A factory raises ValueError for a case its contender does not serve
+    (OpenCV has no int32 source, torch no integer convolution)."""
     import scipy.ndimage as ndi
     import scipy.signal as ss
 
@@ -47,6 +50,13 @@ def contenders(threads):
     found = {"fastcorr auto": fc("auto")}
     for method in sorted(_dispatch.METHODS):
         found[f"fastcorr {method}"] = fc(method)
+    integer = np.dtype(dtype).kind in "iu"
+    if integer:
+        # the integer path against fastcorr's own float32 path on the same
+        # values (DESIGN §2.12: integers at the speed of float32)
+        found["fastcorr auto float32"] = lambda x, k: (
+            lambda xf=x.astype(np.float32), kf=k.astype(np.float32):
+            fastcorr.correlate2d(xf, kf, "same", num_threads=threads))
 
     def scipy_correlate(x, k):
         import scipy.fft
@@ -64,8 +74,11 @@ def contenders(threads):
         import cv2
 
         def opencv(x, k):
+            if x.dtype == np.int32:
+                raise ValueError("cv2.filter2D has no int32 source")
             cv2.setNumThreads(threads)
-            return lambda: cv2.filter2D(x, -1, k, borderType=cv2.BORDER_CONSTANT)
+            kf = k.astype(np.float32) if integer else k  # integers: saturated, not wrapped
+            return lambda: cv2.filter2D(x, -1, kf, borderType=cv2.BORDER_CONSTANT)
 
         found["cv2.filter2D"] = opencv
     except ImportError:
@@ -74,6 +87,8 @@ def contenders(threads):
         import torch
 
         def torch_conv(x, k):
+            if integer:
+                raise ValueError("torch conv2d has no integer path")
             torch.set_num_threads(threads)
             xt = torch.from_numpy(x)[None, None]
             kt = torch.from_numpy(np.ascontiguousarray(k))[None, None]
@@ -102,13 +117,17 @@ def run(images=DEFAULT_IMAGES, kernels=DEFAULT_KERNELS, dtype="float32", threads
 
     threads = resolve_threads(threads)
     rng = np.random.default_rng(0)
-    found = contenders(threads)
+    found = contenders(threads, dtype)
     cases = [(n, k) for n in images for k in kernels if k <= n]
     total = len(cases) * len(found)
     results, done, slow = [], 0, set()
     for n, ksize in cases:
-        x = rng.standard_normal((n, n)).astype(dtype)
-        k = rng.standard_normal((ksize, ksize)).astype(dtype)
+        if np.dtype(dtype).kind in "iu":  # an image's values, a small kernel
+            x = rng.integers(0, 200, (n, n)).astype(dtype)
+            k = rng.integers(0 if np.dtype(dtype).kind == "u" else -3, 4, (ksize, ksize)).astype(dtype)
+        else:
+            x = rng.standard_normal((n, n)).astype(dtype)
+            k = rng.standard_normal((ksize, ksize)).astype(dtype)
         for name, factory in found.items():
             done += 1
             if not quiet:

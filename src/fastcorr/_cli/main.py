@@ -13,7 +13,9 @@ def main(argv=None):
     bench = sub.add_parser("bench", help="time every method and the installed peers on this machine")
     bench.add_argument("--images", type=int, nargs="+", default=[256, 1024], help="square image sizes")
     bench.add_argument("--kernels", type=int, nargs="+", default=[3, 5, 7, 11, 17, 31, 63], help="square kernel sizes")
-    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    bench.add_argument("--dtype", default="float32",
+                       choices=["float32", "float64", "uint8", "uint16", "int16", "int32"],
+                       help="integer dtypes also time fastcorr on the same image as float32")
     bench.add_argument("--threads", type=int, default=None, help="threads for fastcorr and every peer")
     bench.add_argument("--plot", metavar="FILE.png", help="draw time vs kernel size (needs matplotlib)")
     bench.add_argument("--json", metavar="FILE", help="write the raw numbers as JSON")

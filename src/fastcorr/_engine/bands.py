@@ -88,6 +88,7 @@ class Banded:
         self.SERVES_COMPLEX = getattr(engine, "SERVES_COMPLEX", False)
         self.SERVES_INTEGER = getattr(engine, "SERVES_INTEGER", False)
         self.SERVES_OUT = True  # bands of any engine are copied into out (in place where it serves out)
+        self.NATIVE_INTEGER = getattr(engine, "NATIVE_INTEGER", False)
 
     def correlate(self, x, w, shape, offsets, boundary, fill, num_threads, out=None):
         Ho, Wo = shape

@@ -6,7 +6,9 @@ in ``fastcorr._engine.conv``) with
 computing the offset correlation (see ``fastcorr._engine.geometry``) on
 C-contiguous float32 / float64 arrays, and flags ``SERVES_COMPLEX`` /
 ``SERVES_INTEGER`` for the dtypes it also takes natively (integers as
-modular uint64). :func:`choose_offset_method` ranks them by the cost model
+modular uint64; with ``NATIVE_INTEGER``, in their own dtypes: the narrow
+exact lanes of ``fastcorr.methods.integer``, which serve integer calls of
+'direct' and 'separable' wherever they can). :func:`choose_offset_method` ranks them by the cost model
 (``fastcorr._engine.costmodel``); :func:`correlate_offset` runs the choice
 through ``fastcorr._engine.lowering``. conv2d's choice is
 :func:`choose_conv_method`.
@@ -74,6 +76,8 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
     if method == "auto":
         method = choose_offset_method(x, w, shape, boundary, dtype, num_threads)
     runner = engine(method)
+    if dtype.kind in "iu":  # exact narrow lanes where they serve (fastcorr.methods.integer)
+        runner = lowering.integer_engine(method, x.shape, w.shape, shape, dtype) or runner
     if method != "fft" and float(shape[0]) * shape[1] * w.shape[0] * w.shape[1] >= LONG_CALL_WORK:
         # the separable method recomputes kh - 1 rows of its first pass per
         # band: at least 2 kh rows keep that under a quarter of the pass
@@ -178,8 +182,11 @@ def candidates(x, w, shape, boundary, dtype, num_threads):
     dtype = np.dtype(dtype)
     est = {}
     for m in METHODS:
-        if dtype.kind in "iu" and m not in ("direct", "im2col"):
+        if dtype.kind in "iu" and m not in ("direct", "im2col", "separable"):
             continue
+        if m == "separable" and dtype.kind in "iu" and lowering.integer_engine(m, x.shape, w.shape, shape,
+                                                                                dtype) is None:
+            continue  # exact integer passes: rank-one integer kernels (value rule in choose_offset_method)
         if m == "separable" and dtype.kind == "c":
             continue
         if m == "im2col" and dtype.kind in "iu":
@@ -312,7 +319,16 @@ _ranks = KernelCache(max_entries=256)  # (kernel bytes, shape, dtype) -> numeric
 
 
 def _separable_rank_cached(w, dtype):
-    """:func:`_separable_rank`, remembered for kernels of up to 128x128 elements."""
+    """:func:`_separable_rank`, remembered for kernels of up to 128x128 elements.
+
+    Integer results: 1 when the kernel has integer factors modulo the
+    result's bits (the exact passes of ``fastcorr.methods.integer``), else None."""
+    if np.dtype(dtype).kind in "iu":
+        try:
+            from ..methods import integer
+        except ImportError:
+            return None
+        return 1 if integer.factor(w, 8 * np.dtype(dtype).itemsize) is not None else None
     if w.size > 128 * 128:
         return _separable_rank(w, dtype)
     key = (w.shape, w.dtype.char, np.dtype(dtype).itemsize <= 4, w.tobytes())
@@ -330,7 +346,7 @@ def _autotuned(order, x, w, shape, boundary, dtype, num_threads):
     if hit is not None:
         return [hit] + [m for m in order if m != hit]
     if dtype.kind in "iu":
-        rdtype = np.dtype(np.uint64)
+        rdtype = dtype
     elif dtype.kind == "c":
         rdtype = np.dtype(np.complex64 if dtype.itemsize <= 8 else np.complex128)
     else:

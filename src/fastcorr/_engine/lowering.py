@@ -2,8 +2,9 @@
 
 The compiled methods serve C-contiguous float32 and float64 (some also
 complex, or integers as modular uint64). This module brings every other
-dtype to them: complex as real parts, integers in uint64 arithmetic (exact:
-the cast back gives the result dtype's modular result), float16 as float32,
+dtype to them: complex as real parts, integers in narrow exact lanes
+(``integer_engine``; else in uint64 arithmetic, exact too: the cast back
+gives the result dtype's modular result), float16 as float32,
 long double through a numpy loop in its own precision. Which method runs is
 the dispatcher's business (``fastcorr._engine.dispatch``).
 """
@@ -11,7 +12,7 @@ import numpy as np
 
 from .geometry import extended_index
 
-__all__ = ["trivial", "correlate_offset"]
+__all__ = ["trivial", "correlate_offset", "integer_engine"]
 
 
 def trivial(x, w, shape, boundary, fill, dtype):
@@ -84,6 +85,11 @@ def _complex_via_real(engine, x, w, shape, offsets, boundary, fill, dtype, num_t
 
 
 def _integer(engine, method, x, w, shape, offsets, boundary, fill, dtype, num_threads):
+    if getattr(engine, "NATIVE_INTEGER", False):
+        # narrow lanes, the arrays in their own dtypes (fastcorr.methods.integer)
+        if np.result_type(x, w) != dtype:
+            x = x.astype(dtype)
+        return engine.correlate(x, w, shape, offsets, boundary, int(fill), num_threads)
     if not getattr(engine, "SERVES_INTEGER", False):
         raise ValueError(
             f"method={method!r} cannot compute integer inputs exactly; "
@@ -114,3 +120,51 @@ def _shift_add(x, w, shape, offsets, boundary, fill):
             vals = np.where(mask, x.dtype.type(fill), vals)
             out += w[j, k] * vals
     return out
+
+
+class _IntegerEngine:
+    """The integer path of the direct or separable method
+    (``fastcorr.methods.integer``) as an engine: integer arrays in their own
+    dtypes, the result in ``numpy.result_type`` of theirs, in lanes of 16,
+    32 or 64 bits (exact modular arithmetic)."""
+
+    SERVES_COMPLEX = False
+    SERVES_INTEGER = True
+    NATIVE_INTEGER = True
+    SERVES_OUT = False
+
+    def __init__(self, correlate):
+        self.correlate = correlate
+
+
+def integer_engine(method, x_shape, w_shape, shape, dtype):
+    """The narrow-lane engine of ``method`` ('direct' or 'separable') for an
+    integer result ``dtype``, or None where it does not serve (the module is
+    missing, or its workspace would be too large: the caller's engine then
+    computes in uint64)."""
+    if method not in ("direct", "separable") or np.dtype(dtype).kind not in "iu":
+        return None
+    integer = _integer_module()
+    if integer is None:
+        return None
+    separable = method == "separable"
+    if not integer.serves(x_shape, w_shape, shape, dtype, separable):
+        return None
+    return _INTEGER_ENGINES[separable]
+
+
+_INTEGER_ENGINES = {}
+
+
+def _integer_module():
+    """``fastcorr.methods.integer`` (None in a build without it), imported once."""
+    if not _INTEGER_ENGINES:
+        try:
+            from ..methods import integer
+        except ImportError:
+            _INTEGER_ENGINES[None] = None
+            return None
+        _INTEGER_ENGINES[False] = _IntegerEngine(integer.correlate)
+        _INTEGER_ENGINES[True] = _IntegerEngine(integer.correlate_separable)
+        _INTEGER_ENGINES[None] = integer
+    return _INTEGER_ENGINES[None]

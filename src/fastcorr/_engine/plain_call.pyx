@@ -26,6 +26,13 @@ from fastcorr._engine import dispatch as _dispatch
 
 cnp.import_array()
 
+try:  # the narrow exact lanes of integer calls
+    from fastcorr.methods import integer as _integer
+    _INTEGER_RING_BYTES = _integer.MAX_RING_BYTES
+except ImportError:
+    _integer = None
+    _INTEGER_RING_BYTES = 0
+
 cdef dict _plain_plans = _dispatch.plain_plans
 
 # The last auto case and its entry in _plain_plans: a repeated shape (the
@@ -62,7 +69,8 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
     """``correlate2d`` (or ``convolve2d``) of a plain call; None for any other.
 
     Plain: ``in1`` and ``in2`` are non-empty 2-D ndarrays of one native
-    float32 or float64 dtype, C-contiguous and aligned; ``boundary='fill'``
+    float32 or float64 dtype (or of one integer dtype, computed in
+    ``methods.integer``'s lanes), C-contiguous and aligned; ``boundary='fill'``
     with a zero int/float ``fillvalue``; ``num_threads`` None or an int in
     range; 'valid' without scipy's swap; and ``method`` 'direct' or 'auto'.
     'auto' runs what ``dispatch.choose_offset_method`` picks, as the
@@ -77,7 +85,9 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
     if cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_NDIM(w) != 2:
         return None
     cdef int typenum = cnp.PyArray_TYPE(x)
-    if (typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE) or cnp.PyArray_TYPE(w) != typenum:
+    # integers (one dtype for both): the narrow exact lanes of methods.integer
+    cdef bint is_int = _integer is not None and cnp.PyArray_ISINTEGER(x)
+    if (typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE and not is_int) or cnp.PyArray_TYPE(w) != typenum:
         return None
     if not (cnp.PyArray_ISCARRAY_RO(x) and cnp.PyArray_ISCARRAY_RO(w)
             and cnp.PyArray_ISNOTSWAPPED(x) and cnp.PyArray_ISNOTSWAPPED(w)):
@@ -121,6 +131,8 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
         return None
     if <double> Ho * Wo * kh * kw >= PLAIN_LONG_WORK:
         return None  # maybe a long call: the general path runs it in bands (Ctrl-C)
+    if is_int and <double> (kh + 5) * (Wo + kw + 63) * 8 > _INTEGER_RING_BYTES:
+        return None  # the general path decides where the narrow lanes' rows do not fit
 
     cdef int plan
     if auto:
@@ -135,11 +147,17 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
             _last_case = PlainCase(H, W, kh, kw, mode_code, typenum, nthreads, plan)
         if plan == 0:  # the values or the model pick
             chosen = _dispatch.choose_offset_method(x, w, (Ho, Wo), 0, x.dtype, nthreads)
+            if is_int:
+                if chosen not in ("direct", "separable"):
+                    return None
+                return _integer.plain(x, w, Ho, Wo, off0, off1, convolve, nthreads, chosen == "separable")
             if chosen != "direct":
                 if convolve:
                     w = np.ascontiguousarray(w[::-1, ::-1])
                 return _dispatch.engine(chosen).correlate(x, w, (Ho, Wo), (off0, off1), BOUNDARY_FILL,
                                                           x.dtype.type(0), nthreads)
+    if is_int:
+        return _integer.plain(x, w, Ho, Wo, off0, off1, convolve, nthreads, False)
     return _direct_new(x, w, Ho, Wo, off0, off1, convolve, nthreads)
 
 

@@ -93,6 +93,14 @@ def fill_scalar(fillvalue, dtype):
     if arr.size != 1:
         # scipy's wording (its tests match on it), then the shape.
         raise ValueError(f"`fillvalue` must be scalar or an array with one element. Got shape {arr.shape}.")
+    if dtype.kind in "iu" and arr.dtype.kind in "biu":
+        # exactly, not through complex (float64): an int64 or uint64 fill
+        # beyond 2**53 keeps every bit; out of range wraps modulo 2**bits
+        bits = 8 * dtype.itemsize
+        exact = int(arr.reshape(()).item()) % (1 << bits)
+        if dtype.kind == "i" and exact >= 1 << (bits - 1):
+            exact -= 1 << bits
+        return dtype.type(exact)
     value = complex(arr.reshape(()).item())
     if dtype.kind != "c" and value.imag != 0:
         # scipy's wording (its tests match on it), then the value and dtype.
