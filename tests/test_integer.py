@@ -270,3 +270,20 @@ def test_python_threads_at_once(small_work_threads):
             got = list(ex.map(lambda i: fastcorr.correlate2d(xs[i], ks[i], "same", num_threads=2), range(4)))
             for g, w in zip(got, want):
                 np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.int64])
+@pytest.mark.parametrize("boundary, pad", [("nearest", "edge"), ("mirror", "reflect")])
+def test_ndimage_boundaries_in_narrow_lanes(dtype, boundary, pad, loops):
+    """ndimage's 'nearest' and 'mirror' rules (correlate2d boundaries too)
+    in the narrow-lane loops: the correlation of the np.pad-extended image."""
+    rng = np.random.default_rng(5)
+    info = np.iinfo(dtype)
+    for shape, kshape in [((9, 40), (3, 5)), ((2, 3), (5, 7)), ((1, 33), (3, 3))]:
+        x = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+        w = rng.integers(-100, 100, kshape).astype(dtype)
+        r0, r1 = kshape[0] - 1, kshape[1] - 1
+        ref = signal.correlate2d(np.pad(x, ((r0, r0), (r1, r1)), mode=pad), w, "valid")
+        got = fastcorr.correlate2d(x, w, "full", boundary=boundary, method="direct")
+        assert got.dtype == ref.dtype
+        np.testing.assert_array_equal(got, ref)

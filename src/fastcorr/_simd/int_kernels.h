@@ -56,7 +56,8 @@ static inline ptrdiff_t fi_claim(ptrdiff_t *counter) { return (*counter)++; }
 /* ---------------------------------------------------------------- extend */
 
 /* Index into [0, n) of extended position i, or -1 for the fill value
- * (as fastcorr.methods.boundary.map_index). boundary: 0 fill, 1 wrap, 2 symm. */
+ * (as fastcorr.methods.boundary.map_index). boundary: 0 fill, 1 wrap, 2 symm,
+ * 3 nearest, 4 mirror. */
 static inline ptrdiff_t fi_map_index(ptrdiff_t i, ptrdiff_t n, int boundary)
 {
     if (i >= 0 && i < n) return i;
@@ -65,7 +66,17 @@ static inline ptrdiff_t fi_map_index(ptrdiff_t i, ptrdiff_t n, int boundary)
         i %= n;
         return i < 0 ? i + n : i;
     }
-    {
+    if (boundary == 3)                  /* nearest: the edge sample repeated */
+        return i < 0 ? 0 : n - 1;
+    if (boundary == 4) {                /* mirror: reflected about the edge sample */
+        ptrdiff_t p;
+        if (n == 1) return 0;
+        p = 2 * n - 2;
+        i %= p;
+        if (i < 0) i += p;
+        return i >= n ? p - i : i;
+    }
+    {                                   /* symm: reflected, the edge sample repeated */
         const ptrdiff_t p = 2 * n;
         i %= p;
         if (i < 0) i += p;
