@@ -287,3 +287,24 @@ def test_ndimage_boundaries_in_narrow_lanes(dtype, boundary, pad, loops):
         got = fastcorr.correlate2d(x, w, "full", boundary=boundary, method="direct")
         assert got.dtype == ref.dtype
         np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("fill", [3 + 0j, 2.5, -2.5, -0.5, 255.7, 256.0, -1.0, np.int16(-1), np.uint64(5), True,
+                                  2**64 - 1, 2**63, -2**63 - 1, 300, -1, 2**53 + 1, 1e30, float("nan")])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int64, np.uint64, np.float32])
+def test_fill_values_scipy_accepts_or_refuses(fill, dtype):
+    """scipy refuses a Python fill an integer output cannot hold (and any
+    Python complex fill for a real output); numpy scalars are cast."""
+    x = np.arange(12).reshape(3, 4).astype(dtype)
+    w = np.ones((2, 2), dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            want = signal.correlate2d(x, w, fillvalue=fill)
+        except ValueError:
+            with pytest.raises(ValueError, match="could not cast `fillvalue`"):
+                fastcorr.correlate2d(x, w, fillvalue=fill)
+            return
+    got = fastcorr.correlate2d(x, w, fillvalue=fill)
+    assert got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 0)

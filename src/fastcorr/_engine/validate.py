@@ -80,10 +80,27 @@ def signal_result_dtype(dtype1, dtype2):
     return np.result_type(dtype1, dtype2)
 
 
+def _cannot_cast_fill(fillvalue, dtype, why):
+    # scipy's wording (its tests match on it), then the value, dtype and reason.
+    return ValueError("could not cast `fillvalue` directly to the output type (it was first converted to "
+                      f"complex). fillvalue {fillvalue!r} {why} the output dtype {dtype}.")
+
+
 def fill_scalar(fillvalue, dtype):
-    """scipy's rule: one element, converted through complex, then to ``dtype``."""
+    """scipy's rule: one element, converted through complex, then to ``dtype``.
+
+    As scipy: a Python complex fill is refused for a real output, and a
+    Python int or float fill whose integer part is outside an integer
+    output's range (or is not finite) is refused; numpy scalars are cast
+    (integers wrap modulo 2**bits, as numpy casts them)."""
     if type(fillvalue) in (int, float) and dtype.kind in "fc" and dtype.itemsize <= 16 and abs(fillvalue) < 1e30:
         return dtype.type(fillvalue)  # the common case, without the general machinery
+    if type(fillvalue) is complex and dtype.kind != "c":
+        raise _cannot_cast_fill(fillvalue, dtype, "is a complex number, which cannot be")
+    if type(fillvalue) in (int, float) and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not (math.isfinite(fillvalue) and info.min <= math.trunc(fillvalue) <= info.max):
+            raise _cannot_cast_fill(fillvalue, dtype, f"is outside [{info.min}, {info.max}],")
     try:
         arr = np.asarray(fillvalue)
     except (ValueError, TypeError):
