@@ -28,6 +28,7 @@ from ._api.registration import phase_cross_correlation
 from ._api.include import get_include
 from ._api.matching import match_template, peaks
 from ._api.normalized import normalized_convolution
+from ._api.piv import piv
 from . import kernels, nn
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "normalized_convolution",
     "kernels",
     "nn",
+    "piv",
 ]
