@@ -50,32 +50,42 @@ def piv_coordinates(shape, search, overlap, field):
 
 
 def _plan_lengths(p):
-    """Transform lengths per axis: the window's own (circular) or the shortest
-    fast length without wrap-around over the displacements kept (linear)."""
+    """Lengths of the forward and inverse transforms per axis, and the map's shape.
+
+    'circular': the search area's own size. OpenPIV inverts its real FFT
+    without giving the length, which for an odd number of columns ``n``
+    gives a map of ``n - 1`` columns (the default inverse length of
+    ``n // 2 + 1`` bins); that is what it finds its peak in, so it is what
+    is computed here too. 'linear': the shortest fast length without
+    wrap-around over the displacements kept.
+    """
     import scipy.fft
 
-    if p.correlation_method == "circular":
-        return p.search
     s0, s1 = p.search
-    return (scipy.fft.next_fast_len(s0 + s0 // 2, real=False),
-            scipy.fft.next_fast_len(s1 + s1 // 2, real=True))
+    if p.correlation_method == "circular":
+        m1 = s1 - s1 % 2
+        return (s0, s1), (s0, m1), (s0, m1)
+    lengths = (scipy.fft.next_fast_len(s0 + s0 // 2, real=False),
+               scipy.fft.next_fast_len(s1 + s1 // 2, real=True))
+    return lengths, lengths, (s0, s1)
 
 
-def _phase(p, lengths, cdt):
-    """exp(-2 pi i k . shift / L) (times 1 / area if normalized): applied to the
-    cross spectrum, it moves zero displacement to index (s0 // 2, s1 // 2)."""
-    (L0, L1), (s0, s1) = lengths, p.search
-    k0 = np.arange(L0)
-    k1 = np.arange(L1 // 2 + 1)
-    r0 = np.exp(-2j * np.pi * ((k0 * (s0 // 2)) % L0) / L0)
-    r1 = np.exp(-2j * np.pi * ((k1 * (s1 // 2)) % L1) / L1)
-    if L0 % 2 == 0 and 2 * (s0 // 2) == L0:  # the circular even case: exactly +-1
-        r0 = np.where(k0 % 2 == 0, 1.0, -1.0).astype(complex)
-    if L1 % 2 == 0 and 2 * (s1 // 2) == L1:
-        r1 = np.where(k1 % 2 == 0, 1.0, -1.0).astype(complex)
-    ph = r0[:, None] * r1[None, :]
+def _phase(p, inverse, shape, cdt):
+    """exp(-2 pi i k . c / L) over the inverse transform's bins (times 1 / area
+    of the map if normalized): applied to the cross spectrum, it moves zero
+    displacement to ``c = (m0 // 2, m1 // 2)`` of the map's shape."""
+    rows = []
+    for L, m, k in ((inverse[0], shape[0], np.arange(inverse[0])),
+                    (inverse[1], shape[1], np.arange(inverse[1] // 2 + 1))):
+        c = m // 2
+        if 2 * c == L:  # the circular even case: exactly +-1
+            r = np.where(k % 2 == 0, 1.0, -1.0).astype(complex)
+        else:
+            r = np.exp(-2j * np.pi * ((k * c) % L) / L)
+        rows.append(r)
+    ph = rows[0][:, None] * rows[1][None, :]
     if p.normalized_correlation:
-        ph = ph / (s0 * s1)
+        ph = ph / (shape[0] * shape[1])
     return ph.astype(cdt)
 
 
@@ -115,9 +125,10 @@ def piv_field(p):
     nr, nc = p.field
     s0, s1 = p.search
     step = (s0 - p.overlap[0], s1 - p.overlap[1])
-    lengths = _plan_lengths(p)
+    lengths, inverse, (m0, m1) = _plan_lengths(p)
     L0, L1 = lengths
-    phase = _phase(p, lengths, cdt)
+    phase = _phase(p, inverse, (m0, m1), cdt)
+    circular = p.correlation_method == "circular"
     extended = p.search != p.window
     normalize = extended or p.normalized_correlation
     if extended:
@@ -161,12 +172,22 @@ def piv_field(p):
         fa *= fb
         del fb
         fa *= phase
-        corr = scipy.fft.irfft2(fa, s=lengths, axes=(-2, -1), workers=1, overwrite_x=True)
+        mean = None
+        if circular and p.sig2noise_method == "peak2mean":
+            # The map's mean is its DC bin, sum(a) * sum(b) / size: zero
+            # when frame B's areas are normalised (zero mean), where the
+            # map's sum would be rounding noise alone (OpenPIV's ratio is
+            # then its peak over the 1e-7 it adds to the map).
+            if normalize:
+                mean = np.zeros((r1 - r0) * nc)
+            else:
+                mean = fa[..., 0, 0].real.reshape(-1).astype(np.float64) / (m0 * m1)
+        corr = scipy.fft.irfft2(fa, s=inverse, axes=(-2, -1), workers=1, overwrite_x=True)
         del fa
-        if lengths != (s0, s1):
-            corr = np.ascontiguousarray(corr[..., :s0, :s1])
+        if corr.shape[-2:] != (m0, m1):
+            corr = np.ascontiguousarray(corr[..., :m0, :m1])
         lo, hi = r0 * nc, r1 * nc
-        ub, vb, sb = _peaks(corr.reshape(-1, s0 * s1), (s0, s1), p)
+        ub, vb, sb = _peaks(corr.reshape(-1, m0 * m1), (m0, m1), p, mean)
         u[lo:hi] = ub
         v[lo:hi] = vb
         if sb is not None:
@@ -177,7 +198,7 @@ def piv_field(p):
     return u.reshape(shape), v.reshape(shape), s2n.reshape(shape)
 
 
-def _peaks(corr, shape, p):
+def _peaks(corr, shape, p, mean=None):
     """Displacements and signal-to-noise ratios of a stack of flat maps (n, s0*s1).
 
     OpenPIV's rules: the first maximum (in C order) is the peak; a peak on
@@ -232,7 +253,9 @@ def _peaks(corr, shape, p):
         return u, v, None
     signal = interior & (c1 >= 1e-3)
     if method == "peak2mean":
-        mean = np.abs(corr.mean(axis=1, dtype=np.float64) + lift.astype(np.float64))
+        if mean is None:
+            mean = corr.mean(axis=1, dtype=np.float64)
+        mean = np.abs(mean + lift.astype(np.float64))
         with np.errstate(all="ignore"):
             s2n = np.where(signal, c1, 0.0) / mean
         s2n[~np.isfinite(s2n) & (mean == 0)] = 0.0
