@@ -131,24 +131,24 @@ def piv(
 
     Examples
     --------
-    Particles (Gaussian dots) moved by (1.3, -0.7) px, seen through 32-px
-    windows:
+    Particles (Gaussian dots, 2.5 px across) moved by (1.3, -0.7) px, seen
+    through 32-px windows 16 px apart:
 
     >>> import numpy as np, fastcorr
     >>> rng = np.random.default_rng(0)
     >>> yy, xx = np.mgrid[0:128, 0:128]
-    >>> def frame(dx, dy, pts=rng.random((400, 2)) * 128):
+    >>> def frame(dx, dy, pts=rng.random((800, 2)) * 136 - 4):
     ...     img = np.zeros((128, 128))
     ...     for py, px in pts:
-    ...         img += np.exp(-((xx - px - dx) ** 2 + (yy - py - dy) ** 2) / 2)
+    ...         img += np.exp(-((xx - px - dx) ** 2 + (yy - py - dy) ** 2) / 1.28)
     ...     return img
     >>> x, y, u, v, s2n = fastcorr.piv(frame(0, 0), frame(1.3, -0.7), 32, 16)
     >>> u.shape
     (7, 7)
     >>> x[0, :3], y[:3, 0]
     (array([16., 32., 48.]), array([16., 32., 48.]))
-    >>> bool(abs(np.median(u) - 1.3) < 0.05 and abs(np.median(v) + 0.7) < 0.05)
-    True
+    >>> round(float(np.median(u)), 1), round(float(np.median(v)), 1)
+    (1.3, -0.7)
     """
     p = piv_args(frame_a, frame_b, window_size, overlap, search_area_size, dt, correlation_method,
                  normalized_correlation, subpixel_method, sig2noise_method, width, num_threads)
