@@ -19,11 +19,13 @@ def main(argv=None):
     bench.add_argument("--json", metavar="FILE", help="write the raw numbers as JSON")
     bench.add_argument("--regret", action="store_true", help="instead: dispatch regret and peer ratios on the issue grid")
     bench.add_argument("--quick", action="store_true",
-                       help="with --regret or --matching: reduced grid (seconds, not minutes)")
+                       help="with --regret, --matching or --piv: reduced grid (seconds, not minutes)")
     bench.add_argument("--matching", action="store_true",
                        help="instead: match_template against cv2.matchTemplate and skimage (if installed)")
     bench.add_argument("--layers", action="store_true",
                        help="instead: conv2d forward/backward on five CNN layers against torch (if installed)")
+    bench.add_argument("--piv", action="store_true",
+                       help="instead: piv against OpenPIV's extended_search_area_piv (if installed)")
     args = parser.parse_args(argv)
     if args.command == "info":
         from fastcorr import show_config
@@ -65,6 +67,10 @@ def bench_command(args):
         from . import layers_bench
 
         return layers_bench.main(args)
+    if args.piv:
+        from . import piv_bench
+
+        return piv_bench.main(args)
     from . import bench
 
     return bench.main(args)
