@@ -24,6 +24,7 @@ EXTENSIONS = [
     "methods.normalized",
     "_engine.plain_call",
     "_engine.pointwise",
+    "_engine.piv_peaks",
 ]
 PKG_DIR = os.path.join("src", "fastcorr")
 PACKAGES = ["fastcorr", "fastcorr._api", "fastcorr._engine", "fastcorr.methods", "fastcorr._cli"]

@@ -4,16 +4,18 @@ The engine of :func:`fastcorr.piv` (OpenPIV's ``extended_search_area_piv``
 semantics). The vector field is cut into bands of windows; each band is one
 batched computation (its windows as a strided view of the frames, real FFTs
 over the stack, the cross spectrum, the inverse, then the peaks, the
-sub-pixel fit and the signal-to-noise ratio of every window at once in
-numpy), and the bands run on fastcorr's threads, each in a bounded
+sub-pixel fit and the signal-to-noise ratio of every window in one compiled
+pass), and the bands run on fastcorr's threads, each in a bounded
 workspace (:data:`BAND_BYTES`).
 
-Two details make the batch cheaper than the textbook one:
+Three details make the batch cheaper than the textbook one:
 
 * the shift that puts zero displacement at the map's centre (OpenPIV's
   ``fftshift``) is a phase ramp folded into the cross spectrum, with the
   ``1 / area`` scale of ``normalized_correlation``, so the inverse transform
   writes the map where it is read;
+* the peaks, sub-pixel fits and signal-to-noise ratios of a band's maps are
+  one compiled pass over them (``piv_peaks.pyx``), in the band's thread;
 * the 'linear' (zero-padded) correlation needs only the displacements
   ``-(n // 2) .. n - 1 - n // 2`` of an ``n``-long window, which a circular
   correlation of length ``n + n // 2`` holds without wrap-around: 48 for
@@ -27,6 +29,7 @@ import math
 import numpy as np
 
 from ..methods.fft import _run_parallel
+from .piv_peaks import peaks
 
 __all__ = ["piv_field", "piv_coordinates", "BAND_BYTES"]
 
@@ -35,6 +38,9 @@ BAND_BYTES = 16 << 20
 #: OpenPIV adds this to a map whose peak is inside it before its sub-pixel
 #: fit (against log(0)); the signal-to-noise ratio is taken after it.
 _EPS = 1e-7
+#: The codes of piv_peaks.peaks.
+_SUBPIXEL = {"gaussian": 0, "parabolic": 1, "centroid": 2}
+_SIG2NOISE = {None: 0, "peak2peak": 1, "peak2mean": 2}
 
 
 def piv_coordinates(shape, search, overlap, field):
@@ -138,7 +144,9 @@ def piv_field(p):
     n_win = nr * nc
     u = np.empty(n_win)
     v = np.empty(n_win)
-    s2n = np.full(n_win, np.nan)
+    s2n = np.empty(n_win)
+    subpixel = _SUBPIXEL[p.subpixel_method]
+    s2n_method = _SIG2NOISE[p.sig2noise_method]
 
     # Windows per band: the workspace of one band within BAND_BYTES, and
     # enough bands to keep every thread busy.
@@ -184,97 +192,11 @@ def piv_field(p):
                 mean = fa[..., 0, 0].real.reshape(-1).astype(np.float64) / (m0 * m1)
         corr = scipy.fft.irfft2(fa, s=inverse, axes=(-2, -1), workers=1, overwrite_x=True)
         del fa
-        if corr.shape[-2:] != (m0, m1):
-            corr = np.ascontiguousarray(corr[..., :m0, :m1])
         lo, hi = r0 * nc, r1 * nc
-        ub, vb, sb = _peaks(corr.reshape(-1, m0 * m1), (m0, m1), p, mean)
-        u[lo:hi] = ub
-        v[lo:hi] = vb
-        if sb is not None:
-            s2n[lo:hi] = sb
+        # the maps are corr[:, :m0, :m1] ('linear': of longer transforms)
+        peaks(corr.reshape((-1,) + corr.shape[-2:]), m0, m1, subpixel, s2n_method, p.width, p.dt, _EPS,
+              mean, u[lo:hi], v[lo:hi], s2n[lo:hi])
 
     _run_parallel(band, bands, nt)
     shape = (nr, nc)
     return u.reshape(shape), v.reshape(shape), s2n.reshape(shape)
-
-
-def _peaks(corr, shape, p, mean=None):
-    """Displacements and signal-to-noise ratios of a stack of flat maps (n, s0*s1).
-
-    OpenPIV's rules: the first maximum (in C order) is the peak; a peak on
-    the map's border gives NaN; otherwise ``eps`` is added to the map, the
-    three-point fits run along each axis (gaussian falls back to parabolic
-    when one of its five values is negative). The map may be overwritten.
-    """
-    s0, s1 = shape
-    n = corr.shape[0]
-    dt = corr.dtype.type
-    rows = np.arange(n)
-    idx = np.argmax(corr, axis=1)
-    i, j = np.divmod(idx, s1)
-    interior = (i > 0) & (i < s0 - 1) & (j > 0) & (j < s1 - 1)
-    ii = np.clip(i, 1, max(s0 - 2, 0))
-    jj = np.clip(j, 1, max(s1 - 2, 0))
-    flat = ii * s1 + jj
-    lift = np.where(interior, dt(_EPS), dt(0))
-
-    def at(k):
-        k = np.clip(k, 0, s0 * s1 - 1)
-        return (corr[rows, k] + lift).astype(np.float64)
-
-    c1 = (corr[rows, idx] + lift).astype(np.float64)  # the peak, after eps
-    c = at(flat)
-    cl, cr = at(flat - s1), at(flat + s1)  # rows above and below
-    cd, cu = at(flat - 1), at(flat + 1)    # columns left and right
-    with np.errstate(all="ignore"):
-        method = p.subpixel_method
-        if method == "centroid":
-            di = (cr - cl) / (cl + c + cr)
-            dj = (cu - cd) / (cd + c + cu)
-        else:
-            par_i = (cl - cr) / (2 * cl - 4 * c + 2 * cr)
-            par_j = (cd - cu) / (2 * cd - 4 * c + 2 * cu)
-            if method == "gaussian":
-                negative = (c < 0) | (cl < 0) | (cr < 0) | (cd < 0) | (cu < 0)
-                lc, ll, lr, ld, lu = np.log(c), np.log(cl), np.log(cr), np.log(cd), np.log(cu)
-                nom1, den1 = ll - lr, 2 * ll - 4 * lc + 2 * lr
-                nom2, den2 = ld - lu, 2 * ld - 4 * lc + 2 * lu
-                g_i = np.divide(nom1, den1, out=np.zeros(n), where=den1 != 0)
-                g_j = np.divide(nom2, den2, out=np.zeros(n), where=den2 != 0)
-                di = np.where(negative, par_i, g_i)
-                dj = np.where(negative, par_j, g_j)
-            else:
-                di, dj = par_i, par_j
-        v = np.where(interior, i + di - s0 // 2, np.nan) / p.dt
-        u = np.where(interior, j + dj - s1 // 2, np.nan) / p.dt
-
-    method = p.sig2noise_method
-    if method is None:
-        return u, v, None
-    signal = interior & (c1 >= 1e-3)
-    if method == "peak2mean":
-        if mean is None:
-            mean = corr.mean(axis=1, dtype=np.float64)
-        mean = np.abs(mean + lift.astype(np.float64))
-        with np.errstate(all="ignore"):
-            s2n = np.where(signal, c1, 0.0) / mean
-        s2n[~np.isfinite(s2n) & (mean == 0)] = 0.0
-        s2n[np.isnan(s2n)] = 0.0
-        return u, v, s2n
-
-    # peak2peak: the highest value outside the (2 width + 1)^2 square around
-    # the peak (clipped at the map's border).
-    w = min(p.width, max(s0, s1))
-    d = np.arange(-w, w + 1)
-    ri = np.clip(i[:, None] + d, 0, s0 - 1)
-    ci = np.clip(j[:, None] + d, 0, s1 - 1)
-    corr[rows[:, None, None], ri[:, :, None] * s1 + ci[:, None, :]] = -np.inf
-    idx2 = np.argmax(corr, axis=1)
-    c2 = (corr[rows, idx2] + lift).astype(np.float64)
-    i2, j2 = np.divmod(idx2, s1)
-    border2 = (i2 == 0) | (i2 == s0 - 1) | (j2 == 0) | (j2 == s1 - 1)
-    fail = (c2 == 0) | (border2 & (c2 > 0.5 * c1)) | np.isneginf(c2)
-    with np.errstate(all="ignore"):
-        s2n = np.where(signal & ~fail, c1 / c2, 0.0)
-    s2n[np.isnan(s2n)] = 0.0
-    return u, v, s2n
