@@ -43,7 +43,8 @@ def piv(
     (or with a larger search area around it), and the correlation peak,
     refined to a fraction of a pixel, is the window's displacement. All
     windows of the pair are correlated as one batch of real FFTs, threaded,
-    in bounded memory; float32 frames are correlated in single precision.
+    in bounded memory; float32 frames, and integer frames of up to 16 bits
+    (cameras'), are correlated in single precision, others in double.
 
     Parameters
     ----------

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from ..methods.fft import _run_parallel
-from .piv_peaks import peaks
+from .piv_peaks import cross_spectrum, peaks
 
 __all__ = ["piv_field", "piv_coordinates", "BAND_BYTES"]
 
@@ -176,10 +176,8 @@ def piv_field(p):
         del wa
         fb = scipy.fft.rfft2(wb, s=lengths, axes=(-2, -1), workers=1)
         del wb
-        np.conjugate(fa, out=fa)
-        fa *= fb
+        cross_spectrum(fa.reshape((-1,) + phase.shape), fb.reshape((-1,) + phase.shape), phase)
         del fb
-        fa *= phase
         mean = None
         if circular and p.sig2noise_method == "peak2mean":
             # The map's mean is its DC bin, sum(a) * sum(b) / size: zero

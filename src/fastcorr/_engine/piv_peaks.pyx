@@ -168,3 +168,49 @@ def peaks(corr, Py_ssize_t m0, Py_ssize_t m1, int subpixel, int s2n_method, Py_s
         c64 = corr
         with nogil:
             _peaks(c64, m0, m1, subpixel, s2n_method, width, dt, eps, mv, has, u, v, s2n)
+
+
+cdef void _cross(floating[:, ::1] a, const floating[:, ::1] b, const floating[::1] ph) noexcept nogil:
+    """a = conj(a) * b * ph, complex numbers as (re, im) pairs; ph is one map's
+    worth (m values), repeated over a's rows of m."""
+    cdef Py_ssize_t n, k, m = ph.shape[0]
+    cdef floating ar, ai, br, bi, xr, xi, pr, pi
+    for n in range(a.shape[0]):
+        for k in range(0, m, 2):
+            ar = a[n, k]
+            ai = -a[n, k + 1]
+            br = b[n, k]
+            bi = b[n, k + 1]
+            xr = ar * br - ai * bi
+            xi = ar * bi + ai * br
+            pr = ph[k]
+            pi = ph[k + 1]
+            a[n, k] = xr * pr - xi * pi
+            a[n, k + 1] = xr * pi + xi * pr
+
+
+def cross_spectrum(a, b, phase):
+    """In place: ``a = conj(a) * b * phase`` for stacks of spectra a, b (n, ...)
+    and one phase (...), all C-contiguous complex64 or complex128 of one dtype."""
+    if a.dtype != b.dtype or a.dtype != phase.dtype or a.shape != b.shape or a.shape[1:] != phase.shape:
+        raise ValueError("cross_spectrum: a, b and phase must agree in dtype and shape")
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and phase.flags.c_contiguous):
+        raise ValueError("cross_spectrum: C-contiguous arrays only")
+    real = "float32" if a.dtype == "complex64" else "float64"
+    ar = a.reshape(a.shape[0], -1).view(real)
+    br = b.reshape(b.shape[0], -1).view(real)
+    pr = phase.reshape(-1).view(real)
+    cdef float[:, ::1] a32
+    cdef double[:, ::1] a64
+    cdef const float[:, ::1] b32
+    cdef const double[:, ::1] b64
+    cdef const float[::1] p32
+    cdef const double[::1] p64
+    if real == "float32":
+        a32, b32, p32 = ar, br, pr
+        with nogil:
+            _cross(a32, b32, p32)
+    else:
+        a64, b64, p64 = ar, br, pr
+        with nogil:
+            _cross(a64, b64, p64)

@@ -919,6 +919,8 @@ PIV_SIG2NOISE_METHODS = ("peak2peak", "peak2mean", None)
 PivCorrelationMethod: TypeAlias = Literal["circular", "linear"]
 PivSubpixelMethod: TypeAlias = Literal["gaussian", "parabolic", "centroid"]
 PivSig2NoiseMethod: TypeAlias = Literal["peak2peak", "peak2mean"] | None
+#: Frame dtypes correlated in float32 (any other: float64).
+PIV_SINGLE = tuple(np.dtype(t) for t in (np.float32, np.float16, np.uint8, np.int8, np.uint16, np.int16))
 
 
 @dataclass(frozen=True)
@@ -993,7 +995,10 @@ def piv_args(frame_a, frame_b, window_size, overlap, search_area_size, dt, corre
         raise TypeError(f"width must be an int >= 0, got {width!r}")
     if width < 0:
         raise ValueError(f"width must be >= 0, got {width}")
-    single = a.dtype in (np.float32, np.float16) and b.dtype in (np.float32, np.float16)
+    # Single precision for float32 frames, and for camera frames (integers of
+    # up to 16 bits: exact in float32, and their correlation peaks move by
+    # ~1e-6 px from float64's); float64 otherwise.
+    single = all(d in PIV_SINGLE for d in (a.dtype, b.dtype))
     dtype = np.dtype(np.float32 if single else np.float64)
     return PivProblem(a, b, dtype, window, search, ov, field, dt, correlation_method,
                       bool(normalized_correlation), subpixel_method, sig2noise_method,
