@@ -5,8 +5,8 @@ Prints, for issue 24's closing note:
 * the time of ``fastcorr.piv`` and of OpenPIV's
   ``pyprocess.extended_search_area_piv`` + ``get_coordinates`` (the same
   arguments: 32-px windows, overlap 16, 'circular', 'gaussian',
-  'peak2peak') on a 2048² pair of synthetic particle images, float64 and
-  float32 frames: both timed in the same rounds, alternated, one process;
+  'peak2peak') on a 2048² pair of synthetic particle images, float64,
+  float32 and uint8 (a camera's) frames: both timed in the same rounds, alternated, one process;
   medians and their ratio (fastcorr on ``--threads``, default 2; OpenPIV's
   numpy/scipy path has no threads of its own);
 * the peak memory (RSS growth) of each on a 4096² pair, each in a fresh process;
@@ -43,7 +43,10 @@ def particle_pair(n, density=0.05, sigma=0.8, shift=TRUTH, seed=0, dtype=np.floa
         inside = ((iy[:, :, None] >= 0) & (iy[:, :, None] < n) & (ix[:, None, :] >= 0) & (ix[:, None, :] < n))
         flat = (iy[:, :, None] * n + ix[:, None, :])[inside]
         w = (gy[:, :, None] * gx[:, None, :])[inside]
-        frames.append(np.bincount(flat, weights=w, minlength=n * n).reshape(n, n).astype(dtype))
+        img = np.bincount(flat, weights=w, minlength=n * n).reshape(n, n)
+        if np.dtype(dtype).kind in "ui":  # a camera's grey levels: peaks near 200
+            img = np.clip(np.round(img * 200), 0, np.iinfo(dtype).max)
+        frames.append(img.astype(dtype))
     return frames
 
 
@@ -69,7 +72,7 @@ def _calls(a, b, threads):
     return calls
 
 
-def timings(n=2048, threads=2, rounds=5, dtypes=("float64", "float32")):
+def timings(n=2048, threads=2, rounds=5, dtypes=("float64", "float32", "uint8")):
     """{dtype: {library: median seconds}}, the libraries alternated in each round."""
     out = {}
     for dtype in dtypes:
@@ -91,7 +94,7 @@ def timings(n=2048, threads=2, rounds=5, dtypes=("float64", "float32")):
 def agreement(n=512, threads=2):
     """Largest |du|, |dv| against OpenPIV and the RMS error against the truth, per dtype."""
     out = {}
-    for dtype in ("float64", "float32"):
+    for dtype in ("float64", "float32", "uint8"):
         a, b = particle_pair(n, dtype=np.dtype(dtype))
         results = {name: f() for name, f in _calls(a, b, threads).items()}
         x, y, u, v, s2n = results["fastcorr"]
