@@ -95,7 +95,11 @@ def test_use_files_run():
     (validate.Subpixel, validate.SUBPIXEL[1:]),
     (validate.NormalizedBoundary, validate.NORMALIZED_BOUNDARIES[1:]),
     (validate.NanTreatment, validate.NAN_TREATMENTS),
+    (validate.PivCorrelationMethod, validate.PIV_CORRELATION_METHODS),
+    (validate.PivSubpixelMethod, validate.PIV_SUBPIXEL_METHODS),
+    (validate.PivSig2NoiseName, validate.PIV_SIG2NOISE_METHODS[:2]),
 ], ids=["Mode", "Boundary", "SignalMethod", "ChosenMethod", "ConvMethod", "PaddingMode", "MatchMethodName",
-        "PadMode", "Subpixel", "NormalizedBoundary", "NanTreatment"])
+        "PadMode", "Subpixel", "NormalizedBoundary", "NanTreatment", "PivCorrelationMethod", "PivSubpixelMethod",
+        "PivSig2NoiseName"])
 def test_literal_types_list_the_accepted_values(alias, values):
     assert typing.get_args(alias) == tuple(values)

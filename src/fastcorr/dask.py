@@ -33,7 +33,7 @@ import sys
 from typing import Literal, TypeAlias, overload
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 try:
     import dask
@@ -1037,7 +1037,7 @@ def piv(frames_a: da.Array | ArrayLike, frames_b: da.Array | ArrayLike, window_s
         correlation_method: PivCorrelationMethod = "circular", normalized_correlation: bool = False,
         subpixel_method: PivSubpixelMethod = "gaussian", sig2noise_method: PivSig2NoiseMethod = "peak2peak",
         width: int = 2, num_threads: int | None = None,
-        ) -> tuple[np.ndarray, np.ndarray, da.Array, da.Array, da.Array]:
+        ) -> tuple[NDArray[np.float64], NDArray[np.float64], da.Array, da.Array, da.Array]:
     """:func:`fastcorr.piv` over a stack of frame pairs, one task per pair.
 
     Parameters

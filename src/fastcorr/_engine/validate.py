@@ -918,7 +918,8 @@ PIV_SUBPIXEL_METHODS = ("gaussian", "parabolic", "centroid")
 PIV_SIG2NOISE_METHODS = ("peak2peak", "peak2mean", None)
 PivCorrelationMethod: TypeAlias = Literal["circular", "linear"]
 PivSubpixelMethod: TypeAlias = Literal["gaussian", "parabolic", "centroid"]
-PivSig2NoiseMethod: TypeAlias = Literal["peak2peak", "peak2mean"] | None
+PivSig2NoiseName: TypeAlias = Literal["peak2peak", "peak2mean"]
+PivSig2NoiseMethod: TypeAlias = PivSig2NoiseName | None
 #: Frame dtypes correlated in float32 (any other: float64).
 PIV_SINGLE = tuple(np.dtype(t) for t in (np.float32, np.float16, np.uint8, np.int8, np.uint16, np.int16))
 
