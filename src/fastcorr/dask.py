@@ -1045,9 +1045,10 @@ def piv(frames_a: da.Array | ArrayLike, frames_b: da.Array | ArrayLike, window_s
     frames_a, frames_b : dask.array.Array or array_like, (T, H, W)
         The first and second frames of T pairs (a 2-D pair is one pair).
         Each pair is brought into one chunk (a task reads one pair).
-    window_size, overlap, search_area_size, dt, correlation_method, normalized_correlation,
-    subpixel_method, sig2noise_method, width
+    window_size, overlap, search_area_size
         As :func:`fastcorr.piv`.
+    dt, correlation_method, normalized_correlation, subpixel_method, sig2noise_method, width
+        As :func:`fastcorr.piv` (keyword-only).
     num_threads : int, optional
         fastcorr threads per task (by default as in :func:`correlate2d`).
 
