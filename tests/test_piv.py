@@ -248,3 +248,59 @@ def test_dask_twin():
         fastcorr.dask.piv(a, b[:1], 32, 16)
     with pytest.raises(ValueError, match="overlap"):
         fastcorr.dask.piv(a, b, 32, 32)
+
+
+CHILD = """
+import signal, sys, time
+import numpy as np
+import fastcorr
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignores it
+rng = np.random.default_rng(0)
+a = rng.random((1024, 1024))
+b = np.roll(a, (1, -2), axis=(0, 1))
+small = lambda: fastcorr.piv(a[:128, :128], b[:128, :128], 32, 16)
+small()
+print("running", flush=True)
+try:
+    while True:
+        fastcorr.piv(a, b, 16, 8, num_threads=int(sys.argv[1]))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+x, y, u, v, s2n = small()
+print("next", round(float(np.median(u)), 2), round(float(np.median(v)), 2), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGINT") or __import__("sys").platform == "win32",
+                    reason="POSIX signals")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sigint_interrupts_piv(threads):
+    """Ctrl-C during a long piv answers with KeyboardInterrupt, and the next call is right."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(threads)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or lines[-1] not in ("running", ""):  # (an editable install may log its rebuild)
+            lines.append(child.stdout.readline().strip())
+        assert lines[-1] == "running", (lines, child.stderr.read())
+        time.sleep(0.5)
+        sent = time.perf_counter()
+        child.send_signal(signal.SIGINT)
+        line = child.stdout.readline().strip()
+        answered = time.perf_counter() - sent
+        assert line == "interrupted", (line, child.stderr.read())
+        assert answered < 3.0, f"KeyboardInterrupt came {answered:.2f} s after SIGINT"
+        # (not communicate(): it would miss what readline has buffered)
+        out = child.stdout.read()
+        err = child.stderr.read()
+        assert child.wait(timeout=60) == 0, err
+        assert out.split()[-3:] == ["next", "-2.0", "1.0"], (out, err)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
