@@ -217,6 +217,8 @@ def test_inputs_untouched_and_array_likes():
     (dict(width=-1), ValueError, "width"),
     (dict(width=1.5), TypeError, "width"),
     (dict(num_threads=0), ValueError, "num_threads"),
+    (dict(window_size=(8, 1), overlap=0), ValueError, "window_size"),
+    (dict(window_size=1, overlap=0, search_area_size=(8, 1)), ValueError, "search_area_size"),
 ])
 def test_bad_input(kwargs, exc, match):
     args = dict(frame_a=np.zeros((64, 64)), frame_b=np.zeros((64, 64)), window_size=32, overlap=16)

@@ -984,6 +984,11 @@ def piv_args(frame_a, frame_b, window_size, overlap, search_area_size, dt, corre
         raise ValueError("dt must be non-zero (the velocities are displacements / dt)")
     if correlation_method not in PIV_CORRELATION_METHODS:
         raise ValueError(f"correlation_method must be 'circular' or 'linear', got {correlation_method!r}")
+    if correlation_method == "circular" and search[1] == 1:
+        what = "search_area_size" if search_area_size is not None else "window_size"
+        raise ValueError(
+            f"{what} {search} has one column: its 'circular' map (OpenPIV's, n - 1 columns for an odd n) "
+            "would be empty; use 2 columns or more, or correlation_method='linear'")
     if not isinstance(normalized_correlation, (bool, np.bool_)):
         raise TypeError(f"normalized_correlation must be True or False, got {normalized_correlation!r}")
     if subpixel_method not in PIV_SUBPIXEL_METHODS:
