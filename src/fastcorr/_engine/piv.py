@@ -110,10 +110,15 @@ def _normalize(w):
 def _windows(frame, r0, r1, nc, search, step, dtype, copy):
     """The windows of field rows r0..r1 (all nc columns) as (r1-r0, nc, s0, s1):
     a strided view of the frame, or a copy in ``dtype``."""
-    rs, cs = frame.strides
+    strip = frame[r0 * step[0]:(r1 - 1) * step[0] + search[0]]
+    if strip.dtype != dtype and not copy:
+        # integer frames: the band's rows converted once, not once per
+        # window holding them
+        strip = strip.astype(dtype)
+    rs, cs = strip.strides
     view = np.lib.stride_tricks.as_strided(
-        frame[r0 * step[0]:], shape=(r1 - r0, nc) + tuple(search),
-        strides=(step[0] * rs, step[1] * cs, rs, cs), writeable=False)
+        strip, shape=(r1 - r0, nc) + tuple(search), strides=(step[0] * rs, step[1] * cs, rs, cs),
+        writeable=False)
     if copy or view.dtype != dtype:
         return view.astype(dtype)  # a fresh C-contiguous stack
     return view
