@@ -24,6 +24,8 @@ EXTENSIONS = [
     "methods.normalized",
     "_engine.plain_call",
     "_engine.pointwise",
+    "methods.direct_nd",
+    "methods.nd_direct",
     "_engine.piv_peaks",
 ]
 PKG_DIR = os.path.join("src", "fastcorr")

@@ -73,3 +73,15 @@ def test_matching_bench_table():
     assert "64x48" in text and "cv2 / fastcorr" in text
     acc = matching_bench.accuracy()
     assert acc[("fastcorr", "float64")] <= 1e-9 and acc[("fastcorr", "float32")] <= 1e-4
+
+
+def test_ndimage_bench_table():
+    # The reduced grid, one round: a time per contender and the ratio table.
+    from fastcorr._cli import ndimage_bench
+
+    results = ndimage_bench.ratios(threads=1, quick=True, rounds=1, stream=None)
+    assert any(label.startswith("correlate 32³") for label in results)
+    for cell in results.values():
+        assert cell["fastcorr"] > 0 and all(v > 0 for v in cell.values())
+    text = ndimage_bench.ratio_table(results)
+    assert "scipy.ndimage" in text and "best scipy.signal" in text

@@ -21,6 +21,7 @@ from fastcorr._engine import dispatch, validate
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "typing")
 PUBLIC = os.path.join(HERE, "use_public_api.py")
 DASK = os.path.join(HERE, "use_dask_api.py")
+NDIMAGE = os.path.join(HERE, "use_ndimage_api.py")
 HAVE_DASK = importlib.util.find_spec("dask") is not None
 #: The folder holding the imported ``fastcorr`` package.
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastcorr.__file__)))
@@ -52,7 +53,7 @@ def mypy(tmp_path_factory):
 
 
 def test_public_api_passes_mypy_strict(mypy):
-    files = [PUBLIC, DASK] if HAVE_DASK else [PUBLIC]
+    files = [PUBLIC, DASK, NDIMAGE] if HAVE_DASK else [PUBLIC, NDIMAGE]
     code, output = mypy(*files)
     assert code == 0, f"mypy --strict {' '.join(map(os.path.basename, files))} failed:\n{output}"
 
@@ -79,6 +80,7 @@ def test_mypy_sees_the_types(mypy, tmp_path):
 def test_use_files_run():
     # The files are real programs: the calls mypy checks also work.
     runpy.run_path(PUBLIC, run_name="__main__")
+    runpy.run_path(NDIMAGE, run_name="__main__")
     if HAVE_DASK:
         runpy.run_path(DASK, run_name="__main__")
 
@@ -95,11 +97,13 @@ def test_use_files_run():
     (validate.Subpixel, validate.SUBPIXEL[1:]),
     (validate.NormalizedBoundary, validate.NORMALIZED_BOUNDARIES[1:]),
     (validate.NanTreatment, validate.NAN_TREATMENTS),
+    (validate.NdimageMode, tuple(validate.NDIMAGE_MODES)),
+    (validate.NdimageMethod, validate.NDIMAGE_METHODS),
     (validate.PivCorrelationMethod, validate.PIV_CORRELATION_METHODS),
     (validate.PivSubpixelMethod, validate.PIV_SUBPIXEL_METHODS),
     (validate.PivSig2NoiseName, validate.PIV_SIG2NOISE_METHODS[:2]),
 ], ids=["Mode", "Boundary", "SignalMethod", "ChosenMethod", "ConvMethod", "PaddingMode", "MatchMethodName",
-        "PadMode", "Subpixel", "NormalizedBoundary", "NanTreatment", "PivCorrelationMethod", "PivSubpixelMethod",
-        "PivSig2NoiseName"])
+        "PadMode", "Subpixel", "NormalizedBoundary", "NanTreatment", "NdimageMode", "NdimageMethod",
+        "PivCorrelationMethod", "PivSubpixelMethod", "PivSig2NoiseName"])
 def test_literal_types_list_the_accepted_values(alias, values):
     assert typing.get_args(alias) == tuple(values)

@@ -30,6 +30,8 @@ from ._api.matching import match_template, peaks
 from ._api.normalized import normalized_convolution
 from ._api.piv import piv
 from . import kernels, nn
+from . import ndimage
+from ._api.nd import correlate, convolve
 
 __all__ = [
     "correlate2d",
@@ -56,5 +58,8 @@ __all__ = [
     "normalized_convolution",
     "kernels",
     "nn",
+    "ndimage",
+    "correlate",
+    "convolve",
     "piv",
 ]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import os
 import sys
 from typing import Literal, TypeAlias, overload
@@ -58,6 +59,8 @@ from ._engine.validate import (
     Padding,
     PaddingMode,
     Scalar,
+    NdMethod,
+    nd_args,
     SignalMethod,
     as_array,
     certainty_dtype,
@@ -71,7 +74,9 @@ from ._engine.validate import (
     signal_args,
 )
 
-__all__ = ["correlate2d", "convolve2d", "conv2d", "match_template", "normalized_convolution", "piv"]
+__all__ = ["correlate2d", "convolve2d", "conv2d", "match_template", "normalized_convolution",
+           "ndimage_correlate", "ndimage_convolve", "ndimage_gaussian_filter", "ndimage_uniform_filter",
+           "correlate", "convolve", "piv"]
 _LAYOUTS = ("seams", "input")
 #: The ``chunks`` choices: how the result is chunked in space.
 _Layout: TypeAlias = Literal["seams", "input"]
@@ -1020,6 +1025,371 @@ def normalized_convolution(
     return (y, cert) if p.return_certainty else y
 
 
+# ----------------------------------------------------------------------------
+# ndimage filters (fastcorr.ndimage on chunks)
+#
+# Each output chunk is its input chunk with a halo of the filter's reach
+# (``map_overlap``, depth = the kernel's radius on each side, origin
+# included), filtered by fastcorr.ndimage with the caller's own mode: at the
+# array's edges the chunk's edge is the array's, so the mode extends it as
+# in memory; at inner seams the halo holds the neighbours' samples.
+
+
+def _ndimage_block(block, *, name, args, kwargs, threads, explicit):
+    import fastcorr.ndimage as _fndi
+
+    n = _runtime_threads(threads, explicit)
+    return getattr(_fndi, name)(block, *args, **kwargs, num_threads=n)
+
+
+def _ndimage_twin(name, input, args, kwargs, reach, num_threads):
+    """``fastcorr.ndimage.<name>(input, *args, **kwargs)`` chunk by chunk,
+    with ``reach[a]`` samples of halo along axis ``a``."""
+    import fastcorr.ndimage as _fndi
+
+    x = input if isinstance(input, da.Array) else da.asarray(as_array(input, "input"))
+    output = kwargs.get("output")
+    if output is not None and not isinstance(output, (type, np.dtype, str)):
+        raise TypeError("output must be None or a dtype here (a dask result is a new array)")
+    # every argument check, on a tiny array of the input's dtype
+    probe = getattr(_fndi, name)(np.zeros((1,) * x.ndim, dtype=x.dtype), *args, **kwargs, num_threads=1)
+    meta = np.empty((0,) * x.ndim, dtype=probe.dtype)
+    if x.size == 0:
+        return da.zeros(x.shape, dtype=probe.dtype, chunks=x.chunks)
+    # per axis: its mode (scipy's rule: one for all, or one per filtered axis)
+    mode = kwargs.get("mode", "reflect")
+    axes = _axes_of(kwargs.get("axes"), x.ndim)
+    modes = _per_axis(mode, x.ndim, axes)
+    depth, boundary = {}, {}
+    for a, d in enumerate(reach):
+        d = int(d)
+        if d + 1 >= x.shape[a]:
+            x = x.rechunk({a: -1})  # the filter reaches across the whole axis: one chunk
+            d = 0
+        elif d + 1 > min(x.chunks[a]):
+            # an edge chunk extends itself by the mode: it must hold d + 1 samples
+            x = x.rechunk({a: max(d + 1, min(x.shape[a], max(x.chunks[a])))})
+        depth[a] = d
+        # 'wrap' reads across the array's ends: a periodic halo; the other
+        # modes extend the edge chunk from its own samples
+        boundary[a] = "periodic" if d and modes[a] in ("wrap", "grid-wrap") else "none"
+    threads, explicit = _block_threads(num_threads, x.npartitions)
+    func = functools.partial(_ndimage_block, name=name, args=tuple(args), kwargs=dict(kwargs), threads=threads,
+                             explicit=explicit)
+    return x.map_overlap(func, depth=depth, boundary=boundary, trim=True, dtype=probe.dtype, meta=meta)
+
+
+def _reach(sizes, origins):
+    """Samples of halo per axis for filters of ``sizes`` taps with ``origins``."""
+    out = []
+    for k, o in zip(sizes, origins):
+        lo = k // 2 + o
+        out.append(max(lo, k - 1 - lo, 0))
+    return out
+
+
+def _per_axis(value, ndim, axes):
+    items = list(value) if (not isinstance(value, str) and np.iterable(value)) else [value] * len(axes)
+    full = [0] * ndim
+    for v, a in zip(items, axes):
+        full[a] = v
+    return full
+
+
+def _axes_of(axes, ndim):
+    from ._engine.validate import ndimage_axes
+
+    return ndimage_axes(axes, ndim)
+
+
+def _ndim_of(input):
+    return input.ndim if isinstance(input, da.Array) else np.ndim(input)
+
+
+def ndimage_correlate(input: da.Array | ArrayLike, weights: ArrayLike, output: object = None,
+                      mode: object = "reflect", cval: float = 0.0, origin: int | tuple[int, ...] = 0, *,
+                      axes: int | tuple[int, ...] | None = None, method: str = "auto",
+                      num_threads: int | None = None) -> da.Array:
+    """:func:`fastcorr.ndimage.correlate` on a dask array, chunk by chunk.
+
+    Parameters
+    ----------
+    input : dask.array.Array or array_like
+        The input, chunked as you like (any dimensions).
+    weights, mode, cval, origin, axes, method
+        As :func:`fastcorr.ndimage.correlate`.
+    output : dtype, optional
+        The result's dtype (default: the input's).
+    num_threads : int, optional
+        fastcorr threads per chunk (default: see the module's Threads section).
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``fastcorr.ndimage.correlate`` (and scipy.ndimage's)
+        on the whole array.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, scipy.ndimage, fastcorr.dask
+    >>> x = np.random.default_rng(0).random((40, 30, 20))
+    >>> w = np.ones((3, 5, 3))
+    >>> y = fastcorr.dask.ndimage_correlate(da.from_array(x, chunks=10), w, mode='mirror')
+    >>> bool(np.allclose(y.compute(), scipy.ndimage.correlate(x, w, mode='mirror')))
+    True
+    """
+    w = np.asarray(weights)
+    ndim = _ndim_of(input)
+    ax = _axes_of(axes, ndim)
+    sizes = [1] * ndim
+    for k, a in zip(w.shape, ax):
+        sizes[a] = k
+    reach = _reach(sizes, _per_axis(origin, ndim, ax))
+    return _ndimage_twin("correlate", input, (weights,),
+                         dict(output=output, mode=mode, cval=cval, origin=origin, axes=axes, method=method),
+                         reach, num_threads)
+
+
+def ndimage_convolve(input: da.Array | ArrayLike, weights: ArrayLike, output: object = None,
+                     mode: object = "reflect", cval: float = 0.0, origin: int | tuple[int, ...] = 0, *,
+                     axes: int | tuple[int, ...] | None = None, method: str = "auto",
+                     num_threads: int | None = None) -> da.Array:
+    """:func:`fastcorr.ndimage.convolve` on a dask array, chunk by chunk.
+
+    Parameters
+    ----------
+    input, weights, output, mode, cval, origin, axes, method, num_threads
+        As :func:`ndimage_correlate`.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``fastcorr.ndimage.convolve`` on the whole array.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, scipy.ndimage, fastcorr.dask
+    >>> x = np.random.default_rng(1).random((50, 40))
+    >>> w = np.arange(12.0).reshape(3, 4)
+    >>> y = fastcorr.dask.ndimage_convolve(da.from_array(x, chunks=16), w, mode='wrap', origin=(1, -1))
+    >>> bool(np.allclose(y.compute(), scipy.ndimage.convolve(x, w, mode='wrap', origin=(1, -1))))
+    True
+    """
+    w = np.asarray(weights)
+    ndim = _ndim_of(input)
+    ax = _axes_of(axes, ndim)
+    sizes = [1] * ndim
+    for k, a in zip(w.shape, ax):
+        sizes[a] = k
+    origins = _per_axis(origin, ndim, ax)
+    # convolve mirrors the origin (one more for even sizes)
+    reach = _reach(sizes, [-o - (0 if k & 1 else 1) for o, k in zip(origins, sizes)])
+    return _ndimage_twin("convolve", input, (weights,),
+                         dict(output=output, mode=mode, cval=cval, origin=origin, axes=axes, method=method),
+                         reach, num_threads)
+
+
+def ndimage_gaussian_filter(input: da.Array | ArrayLike, sigma: float | tuple[float, ...], order: int | tuple[int, ...] = 0,
+                            output: object = None, mode: object = "reflect", cval: float = 0.0,
+                            truncate: float = 4.0, *, radius: int | tuple[int, ...] | None = None,
+                            axes: int | tuple[int, ...] | None = None,
+                            num_threads: int | None = None) -> da.Array:
+    """:func:`fastcorr.ndimage.gaussian_filter` on a dask array, chunk by chunk.
+
+    Parameters
+    ----------
+    input : dask.array.Array or array_like
+        The input.
+    sigma, order, mode, cval, truncate, radius, axes
+        As :func:`fastcorr.ndimage.gaussian_filter`.
+    output : dtype, optional
+        The result's dtype (default: the input's).
+    num_threads : int, optional
+        fastcorr threads per chunk.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``fastcorr.ndimage.gaussian_filter`` on the whole array.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, scipy.ndimage, fastcorr.dask
+    >>> v = np.random.default_rng(2).random((30, 40, 50), dtype=np.float32)
+    >>> y = fastcorr.dask.ndimage_gaussian_filter(da.from_array(v, chunks=16), 1.5, mode='nearest')
+    >>> bool(np.allclose(y.compute(), scipy.ndimage.gaussian_filter(v, 1.5, mode='nearest'), atol=1e-6))
+    True
+    """
+    ndim = _ndim_of(input)
+    ax = _axes_of(axes, ndim)
+    sig = _per_axis(sigma, ndim, ax)
+    rad = _per_axis(radius, ndim, ax) if radius is not None else [None] * ndim
+    reach = [0] * ndim
+    for a in ax:
+        if float(sig[a]) > 1e-15:
+            reach[a] = rad[a] if rad[a] is not None else int(truncate * float(sig[a]) + 0.5)
+    return _ndimage_twin("gaussian_filter", input, (sigma,),
+                         dict(order=order, output=output, mode=mode, cval=cval, truncate=truncate, radius=radius,
+                              axes=axes), reach, num_threads)
+
+
+def ndimage_uniform_filter(input: da.Array | ArrayLike, size: int | tuple[int, ...] = 3, output: object = None,
+                           mode: object = "reflect", cval: float = 0.0, origin: int | tuple[int, ...] = 0, *,
+                           axes: int | tuple[int, ...] | None = None,
+                           num_threads: int | None = None) -> da.Array:
+    """:func:`fastcorr.ndimage.uniform_filter` on a dask array, chunk by chunk.
+
+    Parameters
+    ----------
+    input : dask.array.Array or array_like
+        The input.
+    size, mode, cval, origin, axes
+        As :func:`fastcorr.ndimage.uniform_filter`.
+    output : dtype, optional
+        The result's dtype (default: the input's).
+    num_threads : int, optional
+        fastcorr threads per chunk.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``fastcorr.ndimage.uniform_filter`` on the whole array.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, scipy.ndimage, fastcorr.dask
+    >>> x = np.random.default_rng(3).integers(0, 255, (64, 48)).astype(np.uint8)
+    >>> y = fastcorr.dask.ndimage_uniform_filter(da.from_array(x, chunks=20), 5)
+    >>> bool(np.array_equal(y.compute(), scipy.ndimage.uniform_filter(x, 5)))
+    True
+    """
+    ndim = _ndim_of(input)
+    ax = _axes_of(axes, ndim)
+    sizes = [1] * ndim
+    for s, a in zip(_per_axis(size, ndim, ax), range(ndim)):
+        sizes[a] = int(s) if a in ax else 1
+    reach = _reach(sizes, _per_axis(origin, ndim, ax))
+    return _ndimage_twin("uniform_filter", input, (size,),
+                         dict(output=output, mode=mode, cval=cval, origin=origin, axes=axes), reach, num_threads)
+
+
+# ----------------------------------------------------------------------------
+# N-D correlate / convolve (scipy.signal.correlate semantics; fastcorr.correlate)
+
+def correlate(in1: da.Array | ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMethod = "auto", *,
+              num_threads: int | None = None) -> da.Array:
+    """:func:`fastcorr.correlate` of an N-D dask array with an in-memory kernel.
+
+    Each output chunk is ``fastcorr.correlate(..., mode='valid')`` of one
+    input chunk extended by the ``K - 1`` samples after it along every axis
+    (copied off its neighbours; zeros beyond the array's ends, as the
+    modes read them), so a 3-D volume larger than memory is filtered chunk
+    by chunk with the result of the in-memory call. Every axis is
+    correlated (no ``axes``, no ``lags``).
+
+    Parameters
+    ----------
+    in1 : dask array or array_like
+        The signal, image or volume (any rank).
+    in2 : array_like
+        The kernel, of the same rank, held in memory (a dask array is computed).
+    mode : {'full', 'valid', 'same'}
+        As :func:`fastcorr.correlate`; for 'valid', ``in1`` must be at least
+        as large as ``in2`` along every axis.
+    method : {'auto', 'direct', 'fft'}
+        As :func:`fastcorr.correlate`, per chunk.
+    num_threads : int, optional
+        fastcorr threads per chunk (default: the module's rule, see above).
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``fastcorr.correlate(in1, in2, mode)``.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastcorr, fastcorr.dask
+    >>> v = da.random.default_rng(0).random((40, 40, 40), chunks=20)
+    >>> k = np.ones((3, 3, 3)) / 27
+    >>> out = fastcorr.dask.correlate(v, k, mode='same')
+    >>> bool(np.allclose(out.compute(), fastcorr.correlate(v.compute(), k, mode='same')))
+    True
+    """
+    return _nd_signal("correlate", in1, in2, mode, method, num_threads)
+
+
+def convolve(in1: da.Array | ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMethod = "auto", *,
+             num_threads: int | None = None) -> da.Array:
+    """:func:`fastcorr.convolve` of an N-D dask array with an in-memory kernel.
+
+    The rules of :func:`correlate` (this module's), for convolution.
+
+    Parameters
+    ----------
+    in1 : dask array or array_like
+        The signal, image or volume (any rank).
+    in2 : array_like
+        The kernel, of the same rank, held in memory.
+    mode : {'full', 'valid', 'same'}
+        As :func:`fastcorr.convolve`.
+    method : {'auto', 'direct', 'fft'}
+        As :func:`fastcorr.convolve`, per chunk.
+    num_threads : int, optional
+        fastcorr threads per chunk.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``fastcorr.convolve(in1, in2, mode)``.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastcorr.dask
+    >>> x = da.arange(10.0, chunks=4)
+    >>> fastcorr.dask.convolve(x, [1.0, 1.0], mode='valid').compute()
+    array([ 1.,  3.,  5.,  7.,  9., 11., 13., 15., 17.])
+    """
+    return _nd_signal("convolve", in1, in2, mode, method, num_threads)
+
+
+def _nd_block(block, *, kernel, convolve, method, threads, explicit):
+    func = fastcorr.convolve if convolve else fastcorr.correlate
+    return func(block, kernel, "valid", method, num_threads=_runtime_threads(threads, explicit))
+
+
+def _nd_signal(name, in1, in2, mode, method, num_threads):
+    x = in1 if isinstance(in1, da.Array) else da.asarray(as_array(in1, "in1"))
+    w = _as_kernel(in2, "in2", None)
+    # the in-memory validation, on zero-memory stand-ins
+    p = nd_args(name, _proxy(x.shape, x.dtype), w, mode, method, None, None, num_threads)
+    if p.swapped:
+        raise ValueError(f"fastcorr.dask.{name} in 'valid' mode needs in1 at least as large as in2 "
+                         f"along every axis: in1 {x.shape}, in2 {w.shape}")
+    if x.ndim == 0 or x.size == 0 or w.size == 0:
+        return da.from_array(getattr(fastcorr, name)(x.compute(), w, mode, method))
+    K = w.shape
+    pads = []
+    for k in K:
+        if mode == "full":
+            pads.append((k - 1, k - 1))
+        elif mode == "same":
+            pads.append((k // 2, k - 1 - k // 2))
+        else:
+            pads.append((0, 0))
+    if any(a or b for a, b in pads):
+        x = da.pad(x, pads, mode="constant")
+    # every chunk at least K along its axis (the halo and the last chunk's output need it)
+    x = x.rechunk(tuple(tuple(_merge_small(c, max(k, 1))) for c, k in zip(x.chunks, K)))
+    out_chunks = tuple(c[:-1] + (c[-1] - (k - 1),) for c, k in zip(x.chunks, K))
+    threads, explicit = _block_threads(num_threads, math.prod(len(c) for c in out_chunks))
+    depth = {d: (0, k - 1) for d, k in enumerate(K)}
+    dtype = p.dtype
+    return x.map_overlap(
+        functools.partial(_nd_block, kernel=w, convolve=name == "convolve", method=method,
+                          threads=threads, explicit=explicit),
+        depth=depth, boundary="none", trim=False, dtype=dtype, chunks=out_chunks,
+        meta=np.empty((0,) * x.ndim, dtype=dtype),
+    )
 
 # ----------------------------------------------------------------------------
 # piv (OpenPIV's extended_search_area_piv) over a stack of frame pairs

@@ -30,6 +30,10 @@ def main() -> None:
                                                             return_certainty=True, num_threads=1)
     assert smooth.shape == filled.shape == how_sure.shape == (16, 16)
     assert not np.isnan(np.asarray(smooth)).any()
+    volume = da.ones((6, 7, 8), chunks=4)
+    nd_same: da.Array = fastcorr.dask.correlate(volume, np.ones((3, 3, 3)), "same", "direct", num_threads=1)
+    nd_full: da.Array = fastcorr.dask.convolve(volume, np.ones((2, 2, 2)))
+    assert nd_same.shape == (6, 7, 8) and nd_full.shape == (7, 8, 9)
     frames = np.random.default_rng(1).random((2, 64, 64))
     x, y, u, v, s2n = fastcorr.dask.piv(frames, np.roll(frames, 1, axis=2), 32, 16, sig2noise_method="peak2mean",
                                         num_threads=1)

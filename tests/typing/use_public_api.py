@@ -138,6 +138,14 @@ def normalized() -> None:
     assert np.isnan(weighted[5, 4])
 
 
+def nd_correlation() -> None:
+    signal_1d = np.random.default_rng(3).standard_normal(1000)
+    z: NDArray[Any] = fastcorr.correlate(signal_1d, signal_1d[::-1], lags=(-5, 5))
+    window: NDArray[Any] = fastcorr.correlate(signal_1d, [1.0, 2.0], "full", "direct", lags=[3], num_threads=1)
+    volume = np.ones((4, 5, 6), dtype=np.float32)
+    y: NDArray[Any] = fastcorr.convolve(volume, np.ones((1, 2, 3)), mode="same", method="fft", axes=(1, 2))
+    batch: NDArray[Any] = fastcorr.correlate(volume, volume[:, :1, :2], "valid", axes=[1, 2])
+    assert z.shape == (11,) and window.shape == (7,) and y.shape == volume.shape and batch.shape == (4, 5, 5)
 def piv() -> None:
     rng = np.random.default_rng(3)
     frame_a = rng.random((96, 80))
@@ -160,4 +168,5 @@ if __name__ == "__main__":
     settings()
     matching()
     normalized()
+    nd_correlation()
     piv()

@@ -8,6 +8,7 @@ compiled methods are in ``fastcorr._engine.conv``.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from numpy.typing import ArrayLike, NDArray
@@ -23,6 +24,7 @@ from .._engine.validate import (
     conv_grad_output_arg,
     fold_args,
     im2col_cap_arg,
+    out_arg,
     unfold_args,
 )
 
@@ -74,7 +76,7 @@ def get_im2col_cap() -> int:
 def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: IntPair = 1,
            padding: Padding = 0, dilation: IntPair = 1, groups: int = 1, *,
            padding_mode: PaddingMode = "zeros", method: ConvMethod = "auto",
-           num_threads: int | None = None) -> NDArray[Any]:
+           num_threads: int | None = None, out: NDArray[Any] | None = None) -> NDArray[Any]:
     """2-D convolution layer (a cross-correlation), as ``torch.nn.functional.conv2d``.
 
     Parameters
@@ -103,11 +105,14 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, s
         in the user guide).
     num_threads : int, optional
         Threads for this call (default: ``fastcorr.get_num_threads()``).
+    out : ndarray, optional
+        Where to write the result: a writeable C-contiguous array of the
+        result's shape and dtype that overlaps no input (as numpy's ``out=``).
 
     Returns
     -------
     ndarray, (N, C_out, Ho, Wo) or (C_out, Ho, Wo)
-        float32 when every input is float32 (or float16), else float64
+        ``out`` if given, else a new array; float32 when every input is float32 (or float16), else float64
         (integer inputs are computed in float64).
 
     Examples
@@ -120,7 +125,13 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, s
              [37., 43.]]]])
     """
     p = conv2d_args(input, weight, bias, stride, padding, dilation, groups, padding_mode, method, num_threads)
-    return _engine.forward(p)
+    if out is None:
+        return _engine.forward(p)
+    shape = (p.w.shape[0], *p.out_hw) if p.unbatched else (p.x.shape[0], p.w.shape[0], *p.out_hw)
+    checked = out_arg(out, shape, p.dtype, (("input", input), ("weight", weight), ("bias", bias),
+                                            ("input", p.x), ("weight", p.w), ("bias", p.bias)))
+    _engine.forward(dataclasses.replace(p, out=checked[None] if p.unbatched else checked))
+    return out
 
 
 def conv2d_backward(input: ArrayLike, weight: ArrayLike, grad_output: ArrayLike, stride: IntPair = 1,

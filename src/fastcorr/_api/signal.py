@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._engine import dispatch
 from .._engine.geometry import offsets as mode_offsets, output_shape
-from .._engine.validate import Boundary, Mode, Scalar, SignalMethod, check_output_fits, signal_args
+from .._engine.validate import Boundary, Mode, Scalar, SignalMethod, check_output_fits, out_arg, signal_args
 
 try:
     from .._engine.plain_call import plain_call
@@ -33,7 +33,7 @@ __all__ = ["correlate2d", "convolve2d"]
 
 def correlate2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Boundary = "fill",
                 fillvalue: Scalar = 0, *, method: SignalMethod = "auto",
-                num_threads: int | None = None) -> NDArray[Any]:
+                num_threads: int | None = None, out: NDArray[Any] | None = None) -> NDArray[Any]:
     """Cross-correlate two 2-D arrays, as ``scipy.signal.correlate2d``.
 
     Parameters
@@ -45,20 +45,28 @@ def correlate2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: B
     mode : {'full', 'valid', 'same'}
         Output size: the full correlation, only the positions where the
         kernel fits inside ``in1``, or the size of ``in1`` (centred as scipy).
-    boundary : {'fill', 'wrap', 'symm'}
+    boundary : {'fill', 'wrap', 'symm', 'nearest', 'mirror'}
         How ``in1`` is extended beyond its edges: by ``fillvalue``,
-        periodically, or by mirror reflection including the edge sample.
+        periodically, by mirror reflection including the edge sample
+        ('symm', scipy's rule), and (beyond scipy.signal, as scipy.ndimage's
+        modes of those names) by repeating the edge sample ('nearest') or
+        by mirror reflection about the edge sample ('mirror').
     fillvalue : scalar
         Value outside ``in1`` when ``boundary='fill'``.
     method : {'auto', 'direct', 'im2col', 'fft', 'separable'}
         Algorithm; 'auto' picks the fastest one for the case.
     num_threads : int, optional
         Threads for this call (default: ``fastcorr.get_num_threads()``).
+    out : ndarray, optional
+        Where to write the result: a writeable C-contiguous array of the
+        result's shape and dtype that overlaps neither input (as numpy's
+        ``out=``). Reusing one across calls on big images saves the cost of
+        faulting in a fresh output each time.
 
     Returns
     -------
     ndarray
-        The correlation, of dtype ``np.result_type(in1, in2)`` (float32
+        ``out`` if given, else a new array: the correlation, of dtype ``np.result_type(in1, in2)`` (float32
         stays float32; integers are exact in that type's modular arithmetic).
 
     Examples
@@ -72,12 +80,12 @@ def correlate2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: B
     array([[19., 25.],
            [37., 43.]])
     """
-    return _call("correlate2d", in1, in2, mode, boundary, fillvalue, method, num_threads, False)
+    return _call("correlate2d", in1, in2, mode, boundary, fillvalue, method, num_threads, False, out)
 
 
 def convolve2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Boundary = "fill",
                fillvalue: Scalar = 0, *, method: SignalMethod = "auto",
-               num_threads: int | None = None) -> NDArray[Any]:
+               num_threads: int | None = None, out: NDArray[Any] | None = None) -> NDArray[Any]:
     """Convolve two 2-D arrays, as ``scipy.signal.convolve2d``.
 
     Convolution is correlation with the kernel flipped in both axes; the
@@ -93,20 +101,28 @@ def convolve2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Bo
         Output size: the full convolution, only the positions where the
         kernel fits inside ``in1``, or the size of ``in1`` (centred as scipy,
         which for an even kernel differs by one sample from correlation).
-    boundary : {'fill', 'wrap', 'symm'}
+    boundary : {'fill', 'wrap', 'symm', 'nearest', 'mirror'}
         How ``in1`` is extended beyond its edges: by ``fillvalue``,
-        periodically, or by mirror reflection including the edge sample.
+        periodically, by mirror reflection including the edge sample
+        ('symm', scipy's rule), and (beyond scipy.signal, as scipy.ndimage's
+        modes of those names) by repeating the edge sample ('nearest') or
+        by mirror reflection about the edge sample ('mirror').
     fillvalue : scalar
         Value outside ``in1`` when ``boundary='fill'``.
     method : {'auto', 'direct', 'im2col', 'fft', 'separable'}
         Algorithm; 'auto' picks the fastest one for the case.
     num_threads : int, optional
         Threads for this call (default: ``fastcorr.get_num_threads()``).
+    out : ndarray, optional
+        Where to write the result: a writeable C-contiguous array of the
+        result's shape and dtype that overlaps neither input (as numpy's
+        ``out=``). Reusing one across calls on big images saves the cost of
+        faulting in a fresh output each time.
 
     Returns
     -------
     ndarray
-        The convolution, of dtype ``np.result_type(in1, in2)`` (float32
+        ``out`` if given, else a new array: the convolution, of dtype ``np.result_type(in1, in2)`` (float32
         stays float32; integers are exact in that type's modular arithmetic).
 
     Examples
@@ -116,18 +132,19 @@ def convolve2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Bo
     array([[5., 2.],
            [3., 5.]])
     """
-    return _call("convolve2d", in1, in2, mode, boundary, fillvalue, method, num_threads, True)
+    return _call("convolve2d", in1, in2, mode, boundary, fillvalue, method, num_threads, True, out)
 
 
-def _call(func, in1, in2, mode, boundary, fillvalue, method, num_threads, convolve):
-    out = plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, convolve)
-    if out is not None:  # a plain call, run without the Python layers below
-        return out
+def _call(func, in1, in2, mode, boundary, fillvalue, method, num_threads, convolve, out=None):
+    if out is None:
+        result = plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, convolve)
+        if result is not None:  # a plain call, run without the Python layers below
+            return result
     problem = signal_args(func, in1, in2, mode, boundary, fillvalue, method, num_threads)
-    return _solve(problem, convolve)
+    return _solve(problem, convolve, out, ((("in1", in1), ("in2", in2))))
 
 
-def _solve(p, convolve):
+def _solve(p, convolve, out=None, originals=()):
     x, w = p.in1, p.in2
     if not convolve and w.dtype.kind == "c":
         w = np.conj(w)
@@ -135,11 +152,16 @@ def _solve(p, convolve):
         w = w[::-1, ::-1]
     offsets = mode_offsets(p.mode, w.shape, convolve)
     shape = output_shape(p.mode, x.shape, w.shape)
-    if p.mode == "full" or p.dtype.itemsize > x.dtype.itemsize:  # else no larger than in1
+    if out is not None:
+        out = out_arg(out, shape, p.dtype, (*originals, ("in1", p.in1), ("in2", p.in2)))
+    elif p.mode == "full" or p.dtype.itemsize > x.dtype.itemsize:  # else no larger than in1
         check_output_fits(shape, p.dtype)
-    out = dispatch.correlate_offset(x, w, shape, offsets, p.boundary, p.fill, p.dtype, p.method, p.num_threads)
-    if p.swapped and not convolve:
-        out = np.ascontiguousarray(out[::-1, ::-1])
-    return out
-
-
+    if p.swapped and not convolve:  # scipy's 'valid' swap: the result comes reversed
+        result = dispatch.correlate_offset(x, w, shape, offsets, p.boundary, p.fill, p.dtype, p.method,
+                                           p.num_threads)[::-1, ::-1]
+        if out is None:
+            return np.ascontiguousarray(result)
+        out[...] = result
+        return out
+    return dispatch.correlate_offset(x, w, shape, offsets, p.boundary, p.fill, p.dtype, p.method,
+                                     p.num_threads, out=out)

@@ -19,11 +19,15 @@ def main(argv=None):
     bench.add_argument("--json", metavar="FILE", help="write the raw numbers as JSON")
     bench.add_argument("--regret", action="store_true", help="instead: dispatch regret and peer ratios on the issue grid")
     bench.add_argument("--quick", action="store_true",
-                       help="with --regret, --matching or --piv: reduced grid (seconds, not minutes)")
+                       help="with --regret, --matching, --ndimage, --nd or --piv: reduced grid (seconds, not minutes)")
     bench.add_argument("--matching", action="store_true",
                        help="instead: match_template against cv2.matchTemplate and skimage (if installed)")
     bench.add_argument("--layers", action="store_true",
                        help="instead: conv2d forward/backward on five CNN layers against torch (if installed)")
+    bench.add_argument("--ndimage", action="store_true",
+                       help="instead: fastcorr.ndimage against scipy.ndimage, scipy.signal and OpenCV (if installed)")
+    bench.add_argument("--nd", action="store_true",
+                       help="instead: N-D correlate (1-D, lags, 3-D) against scipy.signal.correlate")
     bench.add_argument("--piv", action="store_true",
                        help="instead: piv against OpenPIV's extended_search_area_piv (if installed)")
     args = parser.parse_args(argv)
@@ -63,10 +67,18 @@ def bench_command(args):
         from . import matching_bench
 
         return matching_bench.main(args)
+    if getattr(args, "nd", False):
+        from . import nd_bench
+
+        return nd_bench.main(args)
     if args.layers:
         from . import layers_bench
 
         return layers_bench.main(args)
+    if args.ndimage:
+        from . import ndimage_bench
+
+        return ndimage_bench.main(args)
     if args.piv:
         from . import piv_bench
 

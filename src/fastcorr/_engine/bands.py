@@ -87,12 +87,14 @@ class Banded:
         self.min_rows = MIN_BAND_ROWS if min_rows is None else int(min_rows)
         self.SERVES_COMPLEX = getattr(engine, "SERVES_COMPLEX", False)
         self.SERVES_INTEGER = getattr(engine, "SERVES_INTEGER", False)
+        self.SERVES_OUT = True  # bands of any engine are copied into out (in place where it serves out)
 
-    def correlate(self, x, w, shape, offsets, boundary, fill, num_threads):
+    def correlate(self, x, w, shape, offsets, boundary, fill, num_threads, out=None):
         Ho, Wo = shape
-        out = []
-
-        if getattr(self.engine, "SERVES_OUT", False):  # each band written in place
+        given, out = out, []
+        if given is not None:
+            out.append(given)
+        elif getattr(self.engine, "SERVES_OUT", False):  # each band written in place
             out.append(np.empty(shape, dtype=x.dtype))
 
         def band(r0, r1):

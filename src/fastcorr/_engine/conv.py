@@ -32,7 +32,8 @@ _CAP = 64 * 2**20
 _TILE_TARGET = 4 * 2**20
 
 # Padding-mode / boundary codes of the index tables.
-_MODES = {"zeros": "fill", "fill": "fill", "circular": "wrap", "wrap": "wrap", "symm": "symm",
+_MODES = {"nearest": "replicate", "mirror": "reflect",
+          "zeros": "fill", "fill": "fill", "circular": "wrap", "wrap": "wrap", "symm": "symm",
           "reflect": "reflect", "replicate": "replicate"}
 
 
@@ -204,6 +205,13 @@ def _threads(p):
     return p.num_threads if work >= _MIN_PARALLEL_WORK else 1
 
 
+def _output(p):
+    """The forward output of ``p``: the caller's ``out=`` (already checked, 4-D) or a new array."""
+    if p.out is not None:
+        return p.out
+    return np.empty((p.x.shape[0], p.w.shape[0]) + tuple(p.out_hw), dtype=p.dtype)
+
+
 def _is_pointwise(p):
     kh, kw = p.w.shape[2:]
     return (kh, kw) == (1, 1) and p.stride == (1, 1) and not any(p.pads)
@@ -219,7 +227,7 @@ def _im2col_forward(p):
     Cout, Cg, kh, kw = w.shape
     Ho, Wo = p.out_hw
     P, K = Ho * Wo, Cg * kh * kw
-    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    out = _output(p)
     if N == 0:
         return out
     ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
@@ -245,7 +253,7 @@ def _direct_forward(p):
     N, C, H, W = x.shape
     Cout, Cg, kh, kw = w.shape
     Ho, Wo = p.out_hw
-    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    out = _output(p)
     if N == 0:
         return out
     ridx, cidx, crange = _geometry((H, W), (kh, kw), p.stride, p.dilation, p.pads, p.out_hw, p.padding_mode)
@@ -372,7 +380,7 @@ def _blocked_forward(p):
 
     N, Cout = p.x.shape[0], p.w.shape[0]
     Ho, Wo = p.out_hw
-    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    out = _output(p)
     if out.size == 0:
         return out
     tables, off, pix = _band_plan(p)
@@ -431,7 +439,7 @@ def _winograd_forward(p, fallback=None):
     pix = np.arange(Tqp, dtype=np.intp)
     off = np.arange(C, dtype=np.intp) * Tqp
     ws = workspace(nt * _winograd.workspace_elements(C, Coutp, TW, band, Tqp), p.dtype)
-    out = np.empty((N, Cout, Ho, Wo), dtype=p.dtype)
+    out = _output(p)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
     nonfinite = _winograd.forward(x.reshape(N, -1), up, out.reshape(N, -1), bias, C, H, W, Cout, Ho, Wo,
                                   p.pads[0], p.pads[2], band, pix, off, ws, nt)
@@ -544,16 +552,17 @@ def forward(p):
     if first is None:
         out = _forward_batch(p)
     else:  # a long call: a few images at a time, so that it answers Ctrl-C
-        parts = []
+        out = _output(p)
 
         def band(a, b):
-            part = _forward_batch(dataclasses.replace(p, x=p.x[a:b]))
-            if not parts:
-                parts.append(np.empty((p.x.shape[0],) + part.shape[1:], dtype=part.dtype))
-            parts[0][a:b] = part
+            part = _forward_batch(dataclasses.replace(p, x=p.x[a:b], out=out[a:b]))
+            if not np.may_share_memory(part, out):  # (a driver that made its own array)
+                out[a:b] = part
 
         bands.in_bands(p.x.shape[0], first, band)
-        out = parts[0]
+    if p.out is not None and out is not p.out:  # a driver that made its own array
+        p.out[...] = out
+        out = p.out
     return out[0] if p.unbatched else out
 
 

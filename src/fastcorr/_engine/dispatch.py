@@ -60,12 +60,17 @@ def engine(method):
     return found
 
 
-def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_threads):
+def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_threads, out=None):
     """Offset correlation in result dtype ``dtype`` on ``method`` ('auto': the
-    one :func:`choose_offset_method` picks), lowering dtypes as needed."""
+    one :func:`choose_offset_method` picks), lowering dtypes as needed;
+    written into ``out`` (checked by ``validate.out_arg``) if given."""
     dtype = np.dtype(dtype)
     if 0 in shape or x.size == 0 or w.size == 0:
-        return lowering.trivial(x, w, shape, boundary, fill, dtype)
+        result = lowering.trivial(x, w, shape, boundary, fill, dtype)
+        if out is None:
+            return result
+        out[...] = result
+        return out
     if method == "auto":
         method = choose_offset_method(x, w, shape, boundary, dtype, num_threads)
     runner = engine(method)
@@ -77,7 +82,8 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
                                shape[0], min_rows)
         if rows is not None:  # a long call: in bands, so that it answers Ctrl-C
             runner = bands.Banded(runner, rows, min_rows)
-    return lowering.correlate_offset(runner, method, x, w, shape, offsets, boundary, fill, dtype, num_threads)
+    return lowering.correlate_offset(runner, method, x, w, shape, offsets, boundary, fill, dtype, num_threads,
+                                     out=out)
 
 
 #: Multiply-adds from which :func:`correlate_offset` asks the cost model

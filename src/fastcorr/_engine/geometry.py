@@ -38,11 +38,18 @@ def output_shape(mode, image_shape, kernel_shape):
 
 
 def extended_index(idx, n, boundary):
-    """Map extended positions to [0, n) (wrap / symm) or -1 (fill)."""
+    """Map extended positions to [0, n) (wrap / symm / nearest / mirror) or -1 (fill)."""
     idx = np.asarray(idx)
     if boundary == 0:
         return np.where((idx >= 0) & (idx < n), idx, -1)
     if boundary == 1:
         return idx % n
+    if boundary == 3:  # nearest: the edge sample repeated
+        return np.clip(idx, 0, n - 1)
+    if boundary == 4:  # mirror: whole-sample symmetric
+        if n == 1:
+            return np.zeros_like(idx)
+        period = idx % (2 * n - 2)
+        return np.where(period >= n, 2 * n - 2 - period, period)
     period = idx % (2 * n)
     return np.where(period >= n, 2 * n - 1 - period, period)

@@ -23,9 +23,18 @@ def trivial(x, w, shape, boundary, fill, dtype):
     return np.full(shape, fill * total if boundary == 0 and x.size == 0 else 0, dtype=dtype)
 
 
-def correlate_offset(engine, method, x, w, shape, offsets, boundary, fill, dtype, num_threads):
+def correlate_offset(engine, method, x, w, shape, offsets, boundary, fill, dtype, num_threads, out=None):
     """Offset correlation on ``engine`` (the method ``method``) in result
-    dtype ``dtype``, for non-empty ``x``, ``w`` and output."""
+    dtype ``dtype``, for non-empty ``x``, ``w`` and output; written into
+    ``out`` (C-contiguous, ``shape``, ``dtype``) if given: in place by the
+    engines that take ``out=`` (``SERVES_OUT``) in their own dtype, else copied."""
+    if out is not None:
+        if getattr(engine, "SERVES_OUT", False) and dtype in (np.float32, np.float64):
+            xr = np.ascontiguousarray(x, dtype=dtype)
+            wr = np.ascontiguousarray(w, dtype=dtype)
+            return engine.correlate(xr, wr, shape, offsets, boundary, dtype.type(fill), num_threads, out=out)
+        out[...] = correlate_offset(engine, method, x, w, shape, offsets, boundary, fill, dtype, num_threads)
+        return out
     kind = dtype.kind
     if kind in "iu":
         return _integer(engine, method, x, w, shape, offsets, boundary, fill, dtype, num_threads)

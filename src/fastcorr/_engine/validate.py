@@ -16,14 +16,15 @@ from .config import resolve_threads
 
 MODES = ("full", "same", "valid")
 # scipy's spellings, mapped to the kernels' boundary codes.
-BOUNDARIES = {"fill": 0, "pad": 0, "wrap": 1, "circular": 1, "symm": 2, "symmetric": 2}
-BOUNDARY_NAMES = {0: "fill", 1: "wrap", 2: "symm"}
+BOUNDARIES = {"fill": 0, "pad": 0, "wrap": 1, "circular": 1, "symm": 2, "symmetric": 2,
+              "nearest": 3, "mirror": 4}
+BOUNDARY_NAMES = {0: "fill", 1: "wrap", 2: "symm", 3: "nearest", 4: "mirror"}
 SIGNAL_METHODS = ("auto", "direct", "im2col", "fft", "separable")
 
 # The same choices as types, for the public API's annotations (tests/test_typing.py
 # checks that each lists exactly the values accepted here).
 Mode: TypeAlias = Literal["full", "same", "valid"]
-Boundary: TypeAlias = Literal["fill", "pad", "wrap", "circular", "symm", "symmetric"]
+Boundary: TypeAlias = Literal["fill", "pad", "wrap", "circular", "symm", "symmetric", "nearest", "mirror"]
 SignalMethod: TypeAlias = Literal["auto", "direct", "im2col", "fft", "separable"]
 #: What choose_method reports: a method of correlate2d other than 'auto'.
 ChosenMethod: TypeAlias = Literal["direct", "im2col", "fft", "separable"]
@@ -132,8 +133,8 @@ def signal_args(func, in1, in2, mode, boundary, fillvalue, method, num_threads):
     choice(mode, "mode", MODES)
     if not isinstance(boundary, str) or boundary not in BOUNDARIES:
         raise ValueError(
-            "boundary must be 'fill' (or 'pad'), 'wrap' (or 'circular') or 'symm' "
-            f"(or 'symmetric'), got {boundary!r}"
+            "boundary must be 'fill' (or 'pad'), 'wrap' (or 'circular'), 'symm' "
+            f"(or 'symmetric'), 'nearest' or 'mirror', got {boundary!r}"
         )
     bcode = BOUNDARIES[boundary]
     choice(method, "method", SIGNAL_METHODS)
@@ -256,6 +257,7 @@ class ConvProblem:
     out_hw: tuple
     unbatched: bool
     dtype: np.dtype
+    out: object = None  # conv2d's out= (checked, always 4-D), written in place
 
 
 def conv2d_args(input, weight, bias, stride, padding, dilation, groups, padding_mode, method,
@@ -911,6 +913,318 @@ def kernel_sum_check(total, zero_tol, interpolating):
         )
 
 
+# ---------------------------------------------------------------- out= (issue 21)
+
+def out_arg(out, shape, dtype, inputs, name="out"):
+    """Check an ``out=`` array: a writeable, C-contiguous ndarray of exactly
+    ``shape`` and ``dtype`` that shares no memory with any of ``inputs``
+    (None passes through). Returns it."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+    if out.shape != shape:
+        raise ValueError(f"{name} has shape {out.shape}, but the result has shape {shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name} has dtype {out.dtype}, but the result has dtype {dtype} "
+                         "(fastcorr does not cast into out: pass an array of the result's dtype)")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (numpy.ascontiguousarray or numpy.empty give one)")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    for other_name, other in inputs:
+        if isinstance(other, np.ndarray) and np.may_share_memory(out, other):
+            raise ValueError(f"{name} overlaps {other_name}: the result cannot be written over an input "
+                             "it is still being computed from")
+    return out
+
+
+# ---------------------------------------------------------------- ndimage (fastcorr.ndimage)
+# scipy.ndimage's argument rules. Where scipy.ndimage raises RuntimeError,
+# NdimageArgumentError is raised: both a ValueError (fastcorr's rule, §3) and
+# a RuntimeError (what scipy's callers and tests catch).
+
+class NdimageArgumentError(ValueError, RuntimeError):
+    """A bad argument of a ``fastcorr.ndimage`` filter.
+
+    Both a ValueError (fastcorr's rule for bad arguments) and a RuntimeError
+    (what scipy.ndimage raises there, and its callers catch).
+    """
+
+
+#: ndimage's mode names -> the kernels' boundary codes (reflect = 'symm').
+NDIMAGE_MODES = {"reflect": 2, "grid-mirror": 2, "constant": 0, "grid-constant": 0,
+                 "nearest": 3, "mirror": 4, "wrap": 1, "grid-wrap": 1}
+NDIMAGE_METHODS = ("auto", "direct", "im2col", "fft", "separable")
+NdimageMode: TypeAlias = Literal["reflect", "grid-mirror", "constant", "grid-constant",
+                                 "nearest", "mirror", "wrap", "grid-wrap"]
+NdimageMethod: TypeAlias = Literal["auto", "direct", "im2col", "fft", "separable"]
+
+
+def ndimage_array(value, name="input"):
+    """The input of a filter as an array (TypeError for unusable dtypes)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "b":
+        return arr
+    return as_array(arr, name)
+
+
+def ndimage_mode(mode):
+    """The boundary code of one ndimage mode name."""
+    if isinstance(mode, str) and mode in NDIMAGE_MODES:
+        return NDIMAGE_MODES[mode]
+    raise NdimageArgumentError(
+        f"boundary mode not supported: mode must be one of {', '.join(map(repr, NDIMAGE_MODES))}, got {mode!r}")
+
+
+def ndimage_sequence(value, rank, name):
+    """A scalar repeated ``rank`` times, or a sequence of exactly ``rank`` items."""
+    if not isinstance(value, str) and np.iterable(value):
+        items = list(value)
+        if len(items) != rank:
+            raise NdimageArgumentError(
+                f"sequence argument must have length equal to input rank: {name} has "
+                f"{len(items)} entries for {rank} axes")
+        return items
+    return [value] * rank
+
+
+def ndimage_axes(axes, ndim):
+    """Normalised, unique axes (all of them for None), as scipy.ndimage."""
+    if axes is None:
+        return tuple(range(ndim))
+    # a non-integer axis: operator.index's TypeError ("... cannot be
+    # interpreted as an integer"), as scipy
+    if np.isscalar(axes):
+        axes = (operator_index(axes),)
+    elif np.iterable(axes):
+        axes = tuple(operator_index(a) for a in axes)
+    else:
+        raise ValueError("axes must be an integer, iterable of integers, or None")
+    for a in axes:
+        if a < -ndim or a > ndim - 1:
+            raise ValueError(f"specified axis: {a} is out of range for an input of {ndim} dimensions")
+    axes = tuple(a % ndim for a in axes)
+    if len(set(axes)) != len(axes):
+        raise ValueError("axes must be unique")
+    return axes
+
+
+def operator_index(value):
+    import operator
+    return operator.index(value)
+
+
+def ndimage_axis(axis, ndim):
+    """One axis in [0, ndim) (numpy's AxisError, a ValueError, otherwise)."""
+    return np.lib.array_utils.normalize_axis_index(operator_index(axis), ndim) if hasattr(np.lib, "array_utils") \
+        else np.core.multiarray.normalize_axis_index(operator_index(axis), ndim)
+
+
+def ndimage_origin(origin, size):
+    """The origin of a filter of ``size`` taps, within scipy's bounds."""
+    try:
+        o = operator_index(origin)
+    except TypeError:
+        o = int(origin)
+    if o < -(size // 2) or o > (size - 1) // 2:
+        raise ValueError(
+            f"Invalid origin {o}; origin must satisfy -(size // 2) <= origin <= (size - 1) // 2 "
+            f"for a filter of {size} taps")
+    return o
+
+
+def ndimage_output(output, input, complex_output=False, lazy=False):
+    """The output array of a filter: new (None, a dtype) or the one given.
+    With ``lazy``, a new output is returned as its dtype (the filter then
+    returns its result array itself, with no copy)."""
+    shape = input.shape
+
+    def new(dt):
+        return np.dtype(dt) if lazy else np.zeros(shape, dtype=dt)
+
+    if output is None:
+        if complex_output:
+            return new(np.promote_types(input.dtype, np.complex64))
+        return new(input.dtype)
+    if isinstance(output, (type, np.dtype)):
+        dt = np.dtype(output)
+        if complex_output and dt.kind != "c":
+            warnings.warn("promoting specified output dtype to complex", stacklevel=4)
+            dt = np.promote_types(dt, np.complex64)
+        return new(dt)
+    if isinstance(output, str):
+        dt = np.dtype(output)
+        if complex_output and dt.kind != "c":
+            raise NdimageArgumentError("output must have complex dtype")
+        if not issubclass(dt.type, np.number):
+            raise NdimageArgumentError("output must have numeric dtype")
+        return new(dt)
+    if not isinstance(output, np.ndarray):
+        raise TypeError(f"output must be None, a dtype or a numpy array, got {type(output).__name__}")
+    if output.shape != shape:
+        raise NdimageArgumentError(f"output shape not correct: {output.shape}, expected {shape}")
+    if complex_output and output.dtype.kind != "c":
+        raise NdimageArgumentError("output must have complex dtype")
+    if output.dtype.kind in "OSUVMm" or not output.flags.writeable:
+        raise TypeError(f"output must be a writeable numeric array, got dtype {output.dtype}")
+    return output
+
+
+def ndimage_weights(weights, name="weights"):
+    """A filter's weights as a numeric array."""
+    w = np.asarray(weights)
+    if w.dtype.kind == "b":
+        w = w.astype(np.float64)
+    return as_array(w, name)
+
+
+def ndimage_method(method):
+    choice(method, "method", NDIMAGE_METHODS)
+    return method
+
+
+# --- N-D correlate / convolve (scipy.signal.correlate semantics; fastcorr._api.nd) ---
+
+ND_METHODS = ("auto", "direct", "fft")
+#: The N-D methods as a type, for the public API's annotations.
+NdMethod: TypeAlias = Literal["auto", "direct", "fft"]
+#: correlate's ``lags``: one int, or per correlated axis an int or a (lo, hi) pair.
+Lags: TypeAlias = int | tuple[int, int] | list[Any] | tuple[Any, ...]
+
+
+@dataclass
+class NdProblem:
+    """A validated N-D correlate / convolve call."""
+
+    in1: np.ndarray
+    in2: np.ndarray
+    mode: str
+    method: str
+    axes: list          # the correlated axes (scipy.signal.fftconvolve's rule: length-1 axes dropped)
+    given_axes: bool    # whether ``axes`` was passed (else every axis is correlated, none broadcast)
+    lags: list | None   # per correlated axis: (lo, hi), inclusive
+    dtype: np.dtype
+    num_threads: int
+    swapped: bool       # 'valid' with in2 the larger input
+    requested_axes: list  # the axes as given (before length-1 axes are dropped)
+
+
+def _nd_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def nd_axes_arg(axes, ndim):
+    """``axes`` as a sorted list of distinct non-negative axes (None: all)."""
+    if axes is None:
+        return list(range(ndim))
+    items = [axes] if isinstance(axes, numbers.Integral) and not isinstance(axes, (bool, np.bool_)) else axes
+    try:
+        items = list(items)
+    except TypeError:
+        raise TypeError(f"axes must be an int or a sequence of ints, got {axes!r}") from None
+    if not items:
+        raise ValueError("axes, when given, must name at least one axis")
+    out = []
+    for a in items:
+        a = _nd_int(a, "axes")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axes: axis {a} is out of range for {ndim}-D inputs")
+        a %= ndim
+        if a in out:
+            raise ValueError(f"axes must not repeat an axis, got {axes!r}")
+        out.append(a)
+    return sorted(out)
+
+
+def nd_lags_arg(lags, naxes):
+    """``lags`` as one inclusive (lo, hi) pair per correlated axis."""
+    def pair(v, what):
+        if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)):
+            v = int(v)
+            if v < 0:
+                raise ValueError(f"{what} must be a non-negative int L (lags -L..L) or a (lo, hi) pair, got {v}")
+            return (-v, v)
+        try:
+            lo, hi = v
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} must be an int L or a (lo, hi) pair of ints, got {v!r}") from None
+        lo, hi = _nd_int(lo, what), _nd_int(hi, what)
+        if hi < lo:
+            raise ValueError(f"{what} must have lo <= hi, got ({lo}, {hi})")
+        return (lo, hi)
+
+    if isinstance(lags, numbers.Integral) and not isinstance(lags, (bool, np.bool_)):
+        return [pair(lags, "lags")] * naxes
+    try:
+        items = list(lags)
+    except TypeError:
+        raise TypeError(f"lags must be an int, a (lo, hi) pair or a sequence of them, got {lags!r}") from None
+    if naxes == 1 and len(items) == 2 and all(isinstance(v, numbers.Number) for v in items):
+        return [pair(tuple(items), "lags")]  # a bare (lo, hi) pair for one correlated axis
+    if len(items) != naxes:
+        raise ValueError(f"lags must have one entry per correlated axis ({naxes}), got {len(items)}: {lags!r}")
+    return [pair(v, f"lags[{i}]") for i, v in enumerate(items)]
+
+
+def nd_args(func, in1, in2, mode, method, axes, lags, num_threads):
+    """Validate the arguments of ``correlate`` / ``convolve`` (N-D)."""
+    a = as_array(in1, "in1")
+    b = as_array(in2, "in2")
+    choice(mode, "mode", MODES)
+    choice(method, "method", ND_METHODS)
+    nthreads = resolve_threads(num_threads)
+    if a.ndim != b.ndim:
+        raise ValueError(
+            f"in1 and in2 should have the same dimensionality: {func} got in1 of shape {a.shape} "
+            f"and in2 of shape {b.shape}"
+        )
+    given = axes is not None
+    ax = nd_axes_arg(axes, a.ndim) if a.ndim else []
+    requested = list(ax)
+    if given and a.ndim == 0:
+        raise ValueError("axes cannot be given for 0-D inputs")
+    if given:
+        for d in range(a.ndim):
+            if d not in ax and a.shape[d] != b.shape[d] and 1 not in (a.shape[d], b.shape[d]):
+                raise ValueError(
+                    f"incompatible shapes for in1 and in2: {a.shape} and {b.shape} (axis {d} is not in "
+                    f"axes, so its lengths must match or one must be 1)"
+                )
+        ax = [d for d in ax if a.shape[d] != 1 and b.shape[d] != 1]
+    dtype = signal_result_dtype(a.dtype, b.dtype)
+    swapped = False
+    if mode == "valid" and a.ndim:
+        ok1 = all(a.shape[d] >= b.shape[d] for d in ax)
+        ok2 = all(b.shape[d] >= a.shape[d] for d in ax)
+        if not (ok1 or ok2):
+            raise ValueError(
+                "For 'valid' mode, one must be at least as large as the other in every dimension: "
+                f"in1 has shape {a.shape}, in2 has shape {b.shape}"
+            )
+        swapped = not ok1
+        if a.size == 0 or b.size == 0:
+            raise ValueError(f"{func} in 'valid' mode needs non-empty inputs: in1 {a.shape}, in2 {b.shape}")
+    lag_pairs = None
+    if lags is not None:
+        if func != "correlate":
+            raise TypeError(f"{func} has no lags argument")
+        if mode != "full":
+            raise ValueError(f"lags needs mode='full' (lags are numbered as the full correlation's), got mode={mode!r}")
+        if a.ndim == 0:
+            raise ValueError("lags cannot be given for 0-D inputs")
+        if given:
+            # lags name the axes given (a length-1 axis has the lone lag 0 there)
+            full_axes = nd_axes_arg(axes, a.ndim)
+            lag_pairs = dict(zip(full_axes, nd_lags_arg(lags, len(full_axes))))
+            ax = full_axes
+        else:
+            lag_pairs = dict(zip(ax, nd_lags_arg(lags, len(ax))))
+        lag_pairs = [lag_pairs[d] for d in ax]
+    return NdProblem(a, b, mode, method, ax, given, lag_pairs, np.dtype(dtype), nthreads, swapped, requested)
 # --- particle image velocimetry (piv: OpenPIV's extended_search_area_piv) -------
 
 PIV_CORRELATION_METHODS = ("circular", "linear")

@@ -12,6 +12,8 @@ cdef enum:
     BOUNDARY_FILL = 0   # constant fill value outside the image
     BOUNDARY_WRAP = 1   # periodic
     BOUNDARY_SYMM = 2   # half-sample symmetric (scipy's 'symm': edge repeated)
+    BOUNDARY_NEAREST = 3  # the edge sample repeated (ndimage's 'nearest')
+    BOUNDARY_MIRROR = 4   # whole-sample symmetric (ndimage's 'mirror': edge not repeated)
 
 
 cdef inline Py_ssize_t map_index(Py_ssize_t i, Py_ssize_t n, int boundary) noexcept nogil:
@@ -24,6 +26,16 @@ cdef inline Py_ssize_t map_index(Py_ssize_t i, Py_ssize_t n, int boundary) noexc
     if boundary == BOUNDARY_WRAP:
         i = i % n
         return i + n if i < 0 else i
+    if boundary == BOUNDARY_NEAREST:
+        return 0 if i < 0 else n - 1
+    if boundary == BOUNDARY_MIRROR:
+        if n == 1:
+            return 0
+        p = 2 * n - 2
+        i = i % p
+        if i < 0:
+            i = i + p
+        return p - i if i >= n else i
     p = 2 * n
     i = i % p
     if i < 0:

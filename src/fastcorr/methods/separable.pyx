@@ -42,6 +42,8 @@ fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 
 SERVES_COMPLEX = False   # complex inputs are lowered to real passes by the engine
 SERVES_INTEGER = False
+#: ``correlate`` takes ``out=`` (the engine's bands and the public ``out=`` write in place).
+SERVES_OUT = True
 MAX_RANK = 3
 #: Bytes of T per band buffer (per thread).
 cdef enum:
@@ -70,7 +72,7 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                int accumulate, Py_ssize_t band, int num_threads) noexcept nogil:
     """One rank-1 term; returns 0, or -1 when a buffer could not be allocated."""
     cdef Py_ssize_t nbands = (Ho + band - 1) // band
-    cdef Py_ssize_t b, m0, m1, i, r, t, m, j, lo, hi
+    cdef Py_ssize_t b, m0, m1, i, r, t, m, j, lo, hi, t_lo, t_hi
     cdef Py_ssize_t next_ = Wo + kw - 1
     cdef real_t vsum = 0
     cdef real_t fv
@@ -87,6 +89,9 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
     # Columns of the extended row that lie inside x: [lo, hi).
     lo = min(max(-off1, 0), next_)
     hi = min(max(W - off1, lo), next_)
+    # Outputs whose whole window lies inside x: [t_lo, t_hi).
+    t_lo = min(max(-off1, 0), Wo)
+    t_hi = max(min(Wo, W - off1 - kw + 1), t_lo)
 
     T = NULL  # allocated per thread below (initialised for the compiler's sake)
     ext = NULL
@@ -111,6 +116,17 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                     xrow = x + r * W
                     if lo == 0 and hi == next_:
                         row_pass(trow, xrow + off1, v, kw, Wo)
+                        continue
+                    if t_hi - t_lo >= kw:
+                        # outputs whose window lies inside the row read it in
+                        # place; only the edges go through the extended copy
+                        row_pass(trow + t_lo, xrow + off1 + t_lo, v, kw, t_hi - t_lo)
+                        if t_lo > 0:
+                            extend_row(ext, xrow, off1, t_lo + kw - 1, 0, 0, W, boundary, fill)
+                            row_pass(trow, ext, v, kw, t_lo)
+                        if Wo > t_hi:
+                            extend_row(ext, xrow, off1 + t_hi, Wo - t_hi + kw - 1, 0, 0, W, boundary, fill)
+                            row_pass(trow + t_hi, ext, v, kw, Wo - t_hi)
                         continue
                     extend_row(ext, xrow, off1, next_, lo, hi, W, boundary, fill)
                     row_pass(trow, ext, v, kw, Wo)
@@ -155,15 +171,19 @@ cdef int sepcorr2d_f64(const double* x, Py_ssize_t H, Py_ssize_t W,
 
 
 def _pass(const real_t[:, ::1] x, const real_t[::1] u, const real_t[::1] v, real_t[:, ::1] out,
-          Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill, int accumulate, int num_threads):
+          Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill, int accumulate, int num_threads,
+          Py_ssize_t band=0):
+    """One rank-1 term into ``out``; ``band`` output rows per band buffer
+    (0: the default size, see ``band_rows``)."""
     cdef Py_ssize_t Ho = out.shape[0], Wo = out.shape[1], kh = u.shape[0], kw = v.shape[0]
-    cdef Py_ssize_t band
     cdef int status
     if Ho == 0 or Wo == 0:
         return
     if x.shape[0] * x.shape[1] == 0 and boundary != 0:
         raise ValueError("wrap/symm boundaries need a non-empty input")
-    band = band_rows(Ho, Wo, kh, sizeof(real_t), num_threads)
+    if band <= 0:
+        band = band_rows(Ho, Wo, kh, sizeof(real_t), num_threads)
+    band = min(band, Ho)
     with nogil:
         status = sep2d(&x[0, 0] if x.shape[0] * x.shape[1] else NULL, x.shape[0], x.shape[1],
                        &u[0], kh, &v[0], kw, &out[0, 0], Ho, Wo, off0, off1, boundary, fill,
@@ -225,8 +245,9 @@ def rank(w, dtype=None):
     return len(decompose(w, dtype))
 
 
-def correlate(x, w, shape, offsets, int boundary, fill, int num_threads):
-    """Engine entry (see ``fastcorr._engine.dispatch``): offset correlation as 1-D passes.
+def correlate(x, w, shape, offsets, int boundary, fill, int num_threads, out=None):
+    """Engine entry (see ``fastcorr._engine.dispatch``): offset correlation as 1-D passes,
+    in a new array or in ``out`` (C-contiguous, ``shape``, ``x``'s dtype).
 
     Raises ValueError for integer or complex arrays and kernels of rank > 3.
     """
@@ -242,7 +263,8 @@ def correlate(x, w, shape, offsets, int boundary, fill, int num_threads):
             f"method='separable' needs a kernel of rank <= {MAX_RANK}; this {np.shape(w)[0]}x{np.shape(w)[1]} "
             f"kernel has numerical rank {len(terms)}: use method='direct', 'fft' or 'auto'"
         )
-    out = np.empty(tuple(shape), dtype=x.dtype)
+    if out is None:
+        out = np.empty(tuple(shape), dtype=x.dtype)
     fill = x.dtype.type(fill)
     for i, (u, v) in enumerate(terms):
         _pass(x, u, v, out, offsets[0], offsets[1], boundary, fill, i > 0, max(1, num_threads))

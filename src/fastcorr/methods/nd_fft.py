@@ -1,0 +1,166 @@
+"""N-D FFT method: the offset correlation of arrays of any rank by ``scipy.fft``.
+
+    out[m] = sum_k w[k] * X[m + off + k]          (X: the input extended by zeros)
+
+is read off a circular correlation of transform size L per axis, chosen
+(``scipy.fft.next_fast_len``) just large enough that no lag of the window
+wraps onto another: L >= max(b + K, N - a, n) for the window of lags
+[a, b] = [off, off + n - 1] (the full correlation needs N + K - 1).
+Real inputs use real transforms; transforms run on ``num_threads`` workers.
+Axes outside ``axes`` are not transformed: they broadcast (a batch).
+
+:func:`window_1d` serves a few lags of two long 1-D signals: the kernel is
+cut into blocks, each block's short correlation is a product of spectra,
+and the products are summed before one inverse transform (overlap-save in
+the kernel's index), so the cost grows with the signals' length times the
+log of the window, not with the full correlation's size.
+"""
+import numpy as np
+import scipy.fft as sfft
+
+SERVES_COMPLEX = True
+SERVES_INTEGER = False
+
+
+def sizes(xshape, wshape, shape, offsets):
+    """Transform sizes per axis for the window of each axis."""
+    out = []
+    for N, K, n, a in zip(xshape, wshape, shape, offsets):
+        b = a + n - 1
+        need = max(b + K, N - a, n, 1)
+        out.append(sfft.next_fast_len(int(need), real=True))
+    return out
+
+
+def _take_window(c, offsets, shape, axes):
+    """c[(off + m) mod L] along each axis in ``axes``."""
+    for ax in axes:
+        L = c.shape[ax]
+        a = offsets[ax] % L
+        n = shape[ax]
+        if a + n <= L:
+            c = c[(slice(None),) * ax + (slice(a, a + n),)]
+        else:
+            idx = (np.arange(n) + a) % L
+            c = np.take(c, idx, axis=ax)
+    return c
+
+
+def correlate(x, w, shape, offsets, boundary, fill, num_threads, axes=None):
+    """The offset correlation on the axes ``axes`` (default: all), the other
+    axes broadcast. ``x``, ``w``: float32/float64/complex arrays of one dtype
+    and rank; ``boundary`` 0 with a zero ``fill`` only."""
+    if boundary != 0 or fill != 0:
+        raise ValueError("the N-D FFT method serves only a zero fill")
+    nd = x.ndim
+    axes = list(range(nd)) if axes is None else sorted(int(a) for a in axes)
+    shape = tuple(int(s) for s in shape)
+    offsets = [int(offsets[a]) if a in axes else 0 for a in range(nd)]
+    dtype = np.result_type(x, w)
+    if not axes:
+        return np.ascontiguousarray(np.broadcast_to(x * w, shape), dtype=dtype)
+    L = sizes([x.shape[a] for a in axes], [w.shape[a] for a in axes], [shape[a] for a in axes],
+              [offsets[a] for a in axes])
+    workers = max(1, int(num_threads))
+    if dtype.kind == "c":
+        X = sfft.fftn(x, s=L, axes=axes, workers=workers)
+        # sum_k w[k] x[p + k] = ifft(X * conj(fft(conj(w))))
+        V = sfft.fftn(np.conj(w), s=L, axes=axes, workers=workers)
+        np.conjugate(V, out=V)
+        X = _product(X, V)
+        c = sfft.ifftn(X, s=L, axes=axes, workers=workers, overwrite_x=True)
+    else:
+        X = sfft.rfftn(x, s=L, axes=axes, workers=workers)
+        V = sfft.rfftn(w, s=L, axes=axes, workers=workers)
+        np.conjugate(V, out=V)
+        X = _product(X, V)
+        c = sfft.irfftn(X, s=L, axes=axes, workers=workers, overwrite_x=True)
+    c = _take_window(c, offsets, shape, axes)
+    return np.ascontiguousarray(c, dtype=dtype)
+
+
+def _product(X, V):
+    """X * V, in X's memory when the broadcast shape is X's."""
+    if X.shape == np.broadcast_shapes(X.shape, V.shape):
+        X *= V
+        return X
+    return X * V
+
+
+def window_1d(x, w, n, off, num_threads, block=None):
+    """``out[m] = sum_k w[k] * X[m + off + k]`` for ``m < n`` and a long
+    kernel ``w`` (1-D float32/float64/complex arrays of one dtype): the
+    kernel in blocks of B taps, one transform of size M >= B + n - 1 per
+    block of each input, the products summed, one inverse transform."""
+    N, K = x.shape[0], w.shape[0]
+    dtype = np.result_type(x, w)
+    workers = max(1, int(num_threads))
+    M = block or sfft.next_fast_len(max(4096, 8 * n), real=True)
+    B = M - n + 1
+    C = -(-K // B)
+    complex_ = dtype.kind == "c"
+    fwd = sfft.fft if complex_ else sfft.rfft
+    spec = np.zeros(M if complex_ else M // 2 + 1, dtype=np.complex64 if dtype.itemsize <= (8 if complex_ else 4) else np.complex128)
+    G = max(1, min(C, (4 << 20) // (M * x.itemsize)))  # frames per batch: a few MiB
+    wc = np.conj(w) if complex_ else w
+    for g0 in range(0, C, G):
+        g1 = min(C, g0 + G)
+        # frames of X: X[off + cB : off + cB + M], zero outside x
+        lo = off + g0 * B
+        hi = off + (g1 - 1) * B + M
+        seg = np.zeros(hi - lo, dtype=x.dtype)
+        s0, s1 = max(lo, 0), min(hi, N)
+        if s1 > s0:
+            seg[s0 - lo:s1 - lo] = x[s0:s1]
+        frames = np.lib.stride_tricks.as_strided(seg, shape=(g1 - g0, M), strides=(B * seg.itemsize, seg.itemsize))
+        kb = np.zeros((g1 - g0) * B, dtype=w.dtype)
+        part = wc[g0 * B:min(K, g1 * B)]
+        kb[:part.shape[0]] = part
+        A = fwd(frames, axis=-1, workers=workers)
+        V = fwd(kb.reshape(g1 - g0, B), n=M, axis=-1, workers=workers)
+        np.conjugate(V, out=V)
+        A *= V
+        spec += A.sum(axis=0)
+    if complex_:
+        c = sfft.ifft(spec, workers=workers)[:n]
+    else:
+        c = sfft.irfft(spec, M, workers=workers)[:n]
+    return np.ascontiguousarray(c, dtype=dtype)
+
+
+def overlap_save_1d(x, w, n, off, num_threads, block=None):
+    """``out[m] = sum_k w[k] * X[m + off + k]`` for ``m < n`` (1-D arrays of
+    one float or complex dtype) by overlap-save: blocks of B outputs, each
+    from one transform of M = B + K - 1 input samples; the blocks' transforms
+    run in batches (a few MiB) on ``num_threads`` workers."""
+    N, K = x.shape[0], w.shape[0]
+    dtype = np.result_type(x, w)
+    workers = max(1, int(num_threads))
+    M = block or sfft.next_fast_len(max(8 * K, 4096), real=True)
+    B = M - K + 1
+    C = -(-n // B)
+    complex_ = dtype.kind == "c"
+    fwd, inv = (sfft.fft, sfft.ifft) if complex_ else (sfft.rfft, sfft.irfft)
+    V = fwd(np.conj(w) if complex_ else w, n=M, workers=workers)
+    np.conjugate(V, out=V)
+    out = np.empty(n, dtype=dtype)
+    G = max(1, min(C, (4 << 20) // (M * x.itemsize)))
+    for g0 in range(0, C, G):
+        g1 = min(C, g0 + G)
+        lo = off + g0 * B
+        hi = off + (g1 - 1) * B + M
+        if lo >= 0 and hi <= N:
+            seg = x[lo:hi]
+        else:
+            seg = np.zeros(hi - lo, dtype=x.dtype)
+            s0, s1 = max(lo, 0), min(hi, N)
+            if s1 > s0:
+                seg[s0 - lo:s1 - lo] = x[s0:s1]
+        frames = np.lib.stride_tricks.as_strided(seg, shape=(g1 - g0, M), strides=(B * seg.itemsize, seg.itemsize))
+        A = fwd(frames, axis=-1, workers=workers)
+        A *= V
+        c = inv(A, M, axis=-1, workers=workers, overwrite_x=True)[:, :B]
+        m0 = g0 * B
+        m1 = min(n, g1 * B)
+        out[m0:m1] = c.reshape(-1)[:m1 - m0]
+    return out
