@@ -174,7 +174,9 @@ def test_threads_and_bands_agree(monkeypatch):
     for nt in (1, 2, 3):
         got = fastcorr.piv(a, b, 16, 8, num_threads=nt)
         for g, w in zip(got, want):
-            np.testing.assert_array_equal(g, w)
+            # to rounding: ducc0 (when installed) may round a transform
+            # differently by its place in the batch
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
 
 
 def test_inputs_untouched_and_array_likes():
@@ -185,13 +187,13 @@ def test_inputs_untouched_and_array_likes():
     np.testing.assert_array_equal(b, bc)
     want = fastcorr.piv(a, b, 32, 16, normalized_correlation=True, search_area_size=40)
     for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
     # non-contiguous views
     big = np.zeros((128, 128))
     big[::2, ::2] = a
     got = fastcorr.piv(big[::2, ::2], b, 32, 16)
     for g, w in zip(got, fastcorr.piv(a, b, 32, 16)):
-        np.testing.assert_array_equal(g, w)
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
@@ -243,9 +245,11 @@ def test_dask_twin():
         want = fastcorr.piv(fa, fb, 32, 16, **kw)
         np.testing.assert_array_equal(x, want[0])
         np.testing.assert_array_equal(y, want[1])
-        np.testing.assert_array_equal(u[t], want[2])
-        np.testing.assert_array_equal(v[t], want[3])
-        np.testing.assert_array_equal(s2n[t], want[4])
+        # to rounding (the task's threads, so its bands of windows, may differ)
+        np.testing.assert_allclose(u[t], want[2], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(v[t], want[3], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(s2n[t], want[4], rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(np.isnan(u[t]), np.isnan(want[2]))
     with pytest.raises(ValueError, match="frames_b"):
         fastcorr.dask.piv(a, b[:1], 32, 16)
     with pytest.raises(ValueError, match="overlap"):

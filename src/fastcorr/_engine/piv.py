@@ -3,9 +3,10 @@
 The engine of :func:`fastcorr.piv` (OpenPIV's ``extended_search_area_piv``
 semantics). The vector field is cut into bands of windows; each band is one
 batched computation (its windows as a strided view of the frames, real FFTs
-over the stack, the cross spectrum, the inverse, then the peaks, the
-sub-pixel fit and the signal-to-noise ratio of every window in one compiled
-pass), and the bands run on fastcorr's threads, each in a bounded
+over the stack on the FFT method's library, ``methods/_fftlib``: ducc0 when
+installed, else ``scipy.fft``; the cross spectrum, the inverse, then the
+peaks, the sub-pixel fit and the signal-to-noise ratio of every window in
+one compiled pass), and the bands run on fastcorr's threads, each in a bounded
 workspace (:data:`BAND_BYTES`).
 
 Three details make the batch cheaper than the textbook one:
@@ -28,6 +29,7 @@ import math
 
 import numpy as np
 
+from ..methods import _fftlib as fftlib
 from ..methods.fft import _run_parallel
 from .piv_peaks import cross_spectrum, peaks
 
@@ -65,14 +67,12 @@ def _plan_lengths(p):
     is computed here too. 'linear': the shortest fast length without
     wrap-around over the displacements kept.
     """
-    import scipy.fft
-
     s0, s1 = p.search
     if p.correlation_method == "circular":
         m1 = s1 - s1 % 2
         return (s0, s1), (s0, m1), (s0, m1)
-    lengths = (scipy.fft.next_fast_len(s0 + s0 // 2, real=False),
-               scipy.fft.next_fast_len(s1 + s1 // 2, real=True))
+    lengths = (fftlib.next_fast_len(s0 + s0 // 2, real=False),
+               fftlib.next_fast_len(s1 + s1 // 2, real=True))
     return lengths, lengths, (s0, s1)
 
 
@@ -127,8 +127,6 @@ def _windows(frame, r0, r1, nc, search, step, dtype, copy):
 def piv_field(p):
     """u, v (pixels / dt) and the signal-to-noise ratio of every window: float64
     arrays of the field's shape."""
-    import scipy.fft
-
     a = p.frame_a
     b = p.frame_b
     dtype = p.dtype
@@ -177,9 +175,9 @@ def piv_field(p):
                 wa[..., :, s1 - pad1:] = 0
                 if p.normalized_correlation:
                     _normalize(wa)
-        fa = scipy.fft.rfft2(wa, s=lengths, axes=(-2, -1), workers=1)
+        fa = fftlib.rfft2(wa, s=lengths, axes=(-2, -1), workers=1)
         del wa
-        fb = scipy.fft.rfft2(wb, s=lengths, axes=(-2, -1), workers=1)
+        fb = fftlib.rfft2(wb, s=lengths, axes=(-2, -1), workers=1)
         del wb
         cross_spectrum(fa.reshape((-1,) + phase.shape), fb.reshape((-1,) + phase.shape), phase)
         del fb
@@ -193,7 +191,7 @@ def piv_field(p):
                 mean = np.zeros((r1 - r0) * nc)
             else:
                 mean = fa[..., 0, 0].real.reshape(-1).astype(np.float64) / (m0 * m1)
-        corr = scipy.fft.irfft2(fa, s=inverse, axes=(-2, -1), workers=1, overwrite_x=True)
+        corr = fftlib.irfft2(fa, s=inverse, axes=(-2, -1), workers=1, overwrite_x=True)
         del fa
         lo, hi = r0 * nc, r1 * nc
         # the maps are corr[:, :m0, :m1] ('linear': of longer transforms)
