@@ -27,6 +27,7 @@ EXTENSIONS = [
     "methods.direct_nd",
     "methods.nd_direct",
     "methods.integer",
+    "_engine.piv_peaks",
 ]
 PKG_DIR = os.path.join("src", "fastcorr")
 PACKAGES = ["fastcorr", "fastcorr._api", "fastcorr._engine", "fastcorr.methods", "fastcorr._cli"]

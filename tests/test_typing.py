@@ -99,7 +99,11 @@ def test_use_files_run():
     (validate.NanTreatment, validate.NAN_TREATMENTS),
     (validate.NdimageMode, tuple(validate.NDIMAGE_MODES)),
     (validate.NdimageMethod, validate.NDIMAGE_METHODS),
+    (validate.PivCorrelationMethod, validate.PIV_CORRELATION_METHODS),
+    (validate.PivSubpixelMethod, validate.PIV_SUBPIXEL_METHODS),
+    (validate.PivSig2NoiseName, validate.PIV_SIG2NOISE_METHODS[:2]),
 ], ids=["Mode", "Boundary", "SignalMethod", "ChosenMethod", "ConvMethod", "PaddingMode", "MatchMethodName",
-        "PadMode", "Subpixel", "NormalizedBoundary", "NanTreatment", "NdimageMode", "NdimageMethod"])
+        "PadMode", "Subpixel", "NormalizedBoundary", "NanTreatment", "NdimageMode", "NdimageMethod",
+        "PivCorrelationMethod", "PivSubpixelMethod", "PivSig2NoiseName"])
 def test_literal_types_list_the_accepted_values(alias, values):
     assert typing.get_args(alias) == tuple(values)

@@ -28,6 +28,7 @@ from ._api.registration import phase_cross_correlation
 from ._api.include import get_include
 from ._api.matching import match_template, peaks
 from ._api.normalized import normalized_convolution
+from ._api.piv import piv
 from . import kernels, nn
 from . import ndimage
 from ._api.nd import correlate, convolve
@@ -60,4 +61,5 @@ __all__ = [
     "ndimage",
     "correlate",
     "convolve",
+    "piv",
 ]

@@ -34,7 +34,7 @@ import sys
 from typing import Literal, TypeAlias, overload
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 try:
     import dask
@@ -67,12 +67,16 @@ from ._engine.validate import (
     kernel_sum_check,
     match_template_args,
     normalized_args,
+    PivCorrelationMethod,
+    PivSig2NoiseMethod,
+    PivSubpixelMethod,
+    piv_args,
     signal_args,
 )
 
 __all__ = ["correlate2d", "convolve2d", "conv2d", "match_template", "normalized_convolution",
            "ndimage_correlate", "ndimage_convolve", "ndimage_gaussian_filter", "ndimage_uniform_filter",
-           "correlate", "convolve"]
+           "correlate", "convolve", "piv"]
 _LAYOUTS = ("seams", "input")
 #: The ``chunks`` choices: how the result is chunked in space.
 _Layout: TypeAlias = Literal["seams", "input"]
@@ -1386,3 +1390,86 @@ def _nd_signal(name, in1, in2, mode, method, num_threads):
         depth=depth, boundary="none", trim=False, dtype=dtype, chunks=out_chunks,
         meta=np.empty((0,) * x.ndim, dtype=dtype),
     )
+
+# ----------------------------------------------------------------------------
+# piv (OpenPIV's extended_search_area_piv) over a stack of frame pairs
+
+
+def _piv_block(a, b, *, kwargs, threads, explicit):
+    """One task: the in-memory piv of one frame pair, (u, v, sig2noise) stacked."""
+    n = _runtime_threads(threads, explicit)
+    _, _, u, v, s2n = fastcorr.piv(a[0], b[0], **kwargs, num_threads=n)
+    return np.stack([u, v, s2n])[None]
+
+
+def piv(frames_a: da.Array | ArrayLike, frames_b: da.Array | ArrayLike, window_size: IntPair = 32,
+        overlap: IntPair = 16, search_area_size: IntPair | None = None, *, dt: float = 1.0,
+        correlation_method: PivCorrelationMethod = "circular", normalized_correlation: bool = False,
+        subpixel_method: PivSubpixelMethod = "gaussian", sig2noise_method: PivSig2NoiseMethod = "peak2peak",
+        width: int = 2, num_threads: int | None = None,
+        ) -> tuple[NDArray[np.float64], NDArray[np.float64], da.Array, da.Array, da.Array]:
+    """:func:`fastcorr.piv` over a stack of frame pairs, one task per pair.
+
+    Parameters
+    ----------
+    frames_a, frames_b : dask.array.Array or array_like, (T, H, W)
+        The first and second frames of T pairs (a 2-D pair is one pair).
+        Each pair is brought into one chunk (a task reads one pair).
+    window_size, overlap, search_area_size
+        As :func:`fastcorr.piv`.
+    dt, correlation_method, normalized_correlation, subpixel_method, sig2noise_method, width
+        As :func:`fastcorr.piv` (keyword-only).
+    num_threads : int, optional
+        fastcorr threads per task (by default as in :func:`correlate2d`).
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        The windows' centres (the same for every pair), as :func:`fastcorr.piv`.
+    u, v, sig2noise : dask.array.Array
+        (T, rows, cols) float64, lazily: pair ``t`` equals the in-memory
+        ``fastcorr.piv(frames_a[t], frames_b[t], ...)``. They share their
+        tasks: compute them together (``dask.compute(u, v, sig2noise)``).
+
+    Examples
+    --------
+    >>> import numpy as np, dask, dask.array as da, fastcorr, fastcorr.dask
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.random((3, 96, 96))
+    >>> b = np.roll(a, (1, -2), axis=(1, 2))   # frame B: frame A moved 2 px left, 1 down
+    >>> x, y, u, v, s2n = fastcorr.dask.piv(a, b, 32, 16)
+    >>> u.shape, u.chunks[0]
+    ((3, 5, 5), (1, 1, 1))
+    >>> u, v = dask.compute(u, v)
+    >>> round(float(np.median(u)), 2), round(float(np.median(v)), 2)
+    (-2.0, 1.0)
+    """
+    xa = _as_dask(frames_a, "frames_a")
+    xb = _as_dask(frames_b, "frames_b")
+    if xa.ndim == 2:
+        xa = xa[None]
+    if xb.ndim == 2:
+        xb = xb[None]
+    if xa.ndim != 3 or xb.ndim != 3:
+        raise ValueError(f"frames_a and frames_b must be (T, H, W) stacks of frames, got shapes {xa.shape}, {xb.shape}")
+    if xa.shape != xb.shape:
+        raise ValueError(f"frames_b must have frames_a's shape {xa.shape}, got {xb.shape}")
+    # Every argument check on one pair's shape and dtype, without the data.
+    p = piv_args(_proxy(xa.shape[1:], xa.dtype), _proxy(xb.shape[1:], xb.dtype), window_size, overlap,
+                 search_area_size, dt, correlation_method, normalized_correlation, subpixel_method,
+                 sig2noise_method, width, num_threads)
+    kwargs = dict(window_size=window_size, overlap=overlap, search_area_size=search_area_size, dt=dt,
+                  correlation_method=correlation_method, normalized_correlation=normalized_correlation,
+                  subpixel_method=subpixel_method, sig2noise_method=sig2noise_method, width=width)
+    T = xa.shape[0]
+    xa = xa.rechunk((1, -1, -1))
+    xb = xb.rechunk((1, -1, -1))
+    threads, explicit = _block_threads(num_threads, T)
+    func = functools.partial(_piv_block, kwargs=kwargs, threads=threads, explicit=explicit)
+    nr, nc = p.field
+    res = da.map_blocks(func, xa, xb, dtype=np.float64, chunks=((1,) * T, (3,), (nr,), (nc,)),
+                        new_axis=1, name="fastcorr-piv", meta=np.empty((0, 0, 0, 0)))
+    from ._engine.piv import piv_coordinates
+
+    x, y = piv_coordinates(p.frame_a.shape, p.search, p.overlap, p.field)
+    return x, y, res[:, 0], res[:, 1], res[:, 2]

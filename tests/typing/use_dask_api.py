@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
+from numpy.typing import NDArray
 
 import fastcorr.dask
 
@@ -33,6 +34,12 @@ def main() -> None:
     nd_same: da.Array = fastcorr.dask.correlate(volume, np.ones((3, 3, 3)), "same", "direct", num_threads=1)
     nd_full: da.Array = fastcorr.dask.convolve(volume, np.ones((2, 2, 2)))
     assert nd_same.shape == (6, 7, 8) and nd_full.shape == (7, 8, 9)
+    frames = np.random.default_rng(1).random((2, 64, 64))
+    x, y, u, v, s2n = fastcorr.dask.piv(frames, np.roll(frames, 1, axis=2), 32, 16, sig2noise_method="peak2mean",
+                                        num_threads=1)
+    centres: NDArray[np.float64] = x
+    lazy: da.Array = u
+    assert centres.shape == (3, 3) and lazy.shape == (2, 3, 3) and s2n.shape == v.shape
 
 
 if __name__ == "__main__":

@@ -146,6 +146,19 @@ def nd_correlation() -> None:
     y: NDArray[Any] = fastcorr.convolve(volume, np.ones((1, 2, 3)), mode="same", method="fft", axes=(1, 2))
     batch: NDArray[Any] = fastcorr.correlate(volume, volume[:, :1, :2], "valid", axes=[1, 2])
     assert z.shape == (11,) and window.shape == (7,) and y.shape == volume.shape and batch.shape == (4, 5, 5)
+def piv() -> None:
+    rng = np.random.default_rng(3)
+    frame_a = rng.random((96, 80))
+    frame_b = np.roll(frame_a, (1, 2), axis=(0, 1))
+    x: NDArray[np.float64]
+    u: NDArray[np.float64]
+    x, y, u, v, s2n = fastcorr.piv(frame_a, frame_b)
+    wide = fastcorr.piv(frame_a.astype(np.float32), frame_b, (24, 32), (8, 16), 40, dt=0.5,
+                        correlation_method="linear", normalized_correlation=True, subpixel_method="centroid",
+                        sig2noise_method=None, width=1, num_threads=1)
+    means = fastcorr.piv(frame_a.tolist(), frame_b, 32, 16, sig2noise_method="peak2mean")
+    assert x.shape == u.shape == (5, 4) and round(float(np.median(u)), 2) == 2.0 and round(float(np.median(v)), 2) == 1.0
+    assert wide[2].shape == (2, 2) and np.isnan(wide[4]).all() and means[4].shape == (5, 4)
 
 
 if __name__ == "__main__":
@@ -156,3 +169,4 @@ if __name__ == "__main__":
     matching()
     normalized()
     nd_correlation()
+    piv()

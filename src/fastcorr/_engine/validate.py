@@ -1250,3 +1250,101 @@ def nd_args(func, in1, in2, mode, method, axes, lags, num_threads):
             lag_pairs = dict(zip(ax, nd_lags_arg(lags, len(ax))))
         lag_pairs = [lag_pairs[d] for d in ax]
     return NdProblem(a, b, mode, method, ax, given, lag_pairs, np.dtype(dtype), nthreads, swapped, requested)
+# --- particle image velocimetry (piv: OpenPIV's extended_search_area_piv) -------
+
+PIV_CORRELATION_METHODS = ("circular", "linear")
+PIV_SUBPIXEL_METHODS = ("gaussian", "parabolic", "centroid")
+PIV_SIG2NOISE_METHODS = ("peak2peak", "peak2mean", None)
+PivCorrelationMethod: TypeAlias = Literal["circular", "linear"]
+PivSubpixelMethod: TypeAlias = Literal["gaussian", "parabolic", "centroid"]
+PivSig2NoiseName: TypeAlias = Literal["peak2peak", "peak2mean"]
+PivSig2NoiseMethod: TypeAlias = PivSig2NoiseName | None
+#: Frame dtypes correlated in float32 (any other: float64).
+PIV_SINGLE = tuple(np.dtype(t) for t in (np.float32, np.float16, np.uint8, np.int8, np.uint16, np.int16))
+
+
+@dataclass(frozen=True)
+class PivProblem:
+    frame_a: Any
+    frame_b: Any
+    dtype: Any              # the working dtype: float32 (float32/float16 frames) or float64
+    window: tuple           # (rows, cols) of the interrogation window in frame A
+    search: tuple           # (rows, cols) of the search area (>= window)
+    overlap: tuple          # (rows, cols)
+    field: tuple            # (rows, cols) of the vector field
+    dt: float
+    correlation_method: str
+    normalized_correlation: bool
+    subpixel_method: str
+    sig2noise_method: Any   # 'peak2peak', 'peak2mean' or None
+    width: int
+    num_threads: int
+
+
+def _piv_pair(value, name, minimum):
+    """An int or a pair of ints (rows, cols), each >= ``minimum`` (None: no lower bound)."""
+    items = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a pair of ints (rows, cols), got {value!r}") from None
+    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise TypeError(f"{name} must be an int or a pair of ints (rows, cols), got {value!r}")
+    if any(abs(int(v)) > MAX_GEOMETRY for v in items):
+        raise ValueError(f"{name} must be at most {MAX_GEOMETRY} in magnitude, got {value!r}")
+    if minimum is not None and any(v < minimum for v in items):
+        raise ValueError(f"{name} must be >= {minimum} in every dimension, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def piv_args(frame_a, frame_b, window_size, overlap, search_area_size, dt, correlation_method,
+             normalized_correlation, subpixel_method, sig2noise_method, width, num_threads):
+    """Check piv's arguments (OpenPIV's extended_search_area_piv rules, errors naming the argument)."""
+    a = as_array(frame_a, "frame_a", ndim=2)
+    b = as_array(frame_b, "frame_b", ndim=2)
+    for name, arr in (("frame_a", a), ("frame_b", b)):
+        if arr.dtype.kind == "c":
+            raise TypeError(f"{name} is complex ({arr.dtype}); piv needs real grey levels")
+    if b.shape != a.shape:
+        raise ValueError(f"frame_b must have frame_a's shape {a.shape}, got {b.shape}")
+    window = _piv_pair(window_size, "window_size", 1)
+    search = window if search_area_size is None else _piv_pair(search_area_size, "search_area_size", 1)
+    ov = _piv_pair(overlap, "overlap", None)
+    if search[0] < window[0] or search[1] < window[1]:
+        raise ValueError(f"search_area_size {search} must be at least window_size {window} in every dimension")
+    if ov[0] >= search[0] or ov[1] >= search[1]:
+        raise ValueError(f"overlap {ov} must be smaller than the search area {search} in every dimension")
+    if search[0] > a.shape[0] or search[1] > a.shape[1]:
+        what = "search_area_size" if search_area_size is not None else "window_size"
+        raise ValueError(f"{what} {search} must fit in the frames (shape {a.shape})")
+    field = tuple((n - s) // (s - o) + 1 for n, s, o in zip(a.shape, search, ov))
+    dt = _real(dt, "dt")
+    if dt == 0:
+        raise ValueError("dt must be non-zero (the velocities are displacements / dt)")
+    if correlation_method not in PIV_CORRELATION_METHODS:
+        raise ValueError(f"correlation_method must be 'circular' or 'linear', got {correlation_method!r}")
+    if correlation_method == "circular" and search[1] == 1:
+        what = "search_area_size" if search_area_size is not None else "window_size"
+        raise ValueError(
+            f"{what} {search} has one column: its 'circular' map (OpenPIV's, n - 1 columns for an odd n) "
+            "would be empty; use 2 columns or more, or correlation_method='linear'")
+    if not isinstance(normalized_correlation, (bool, np.bool_)):
+        raise TypeError(f"normalized_correlation must be True or False, got {normalized_correlation!r}")
+    if subpixel_method not in PIV_SUBPIXEL_METHODS:
+        raise ValueError(
+            f"subpixel_method must be 'gaussian', 'parabolic' or 'centroid', got {subpixel_method!r}")
+    if sig2noise_method not in PIV_SIG2NOISE_METHODS:
+        raise ValueError(
+            f"sig2noise_method must be 'peak2peak', 'peak2mean' or None, got {sig2noise_method!r}")
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral):
+        raise TypeError(f"width must be an int >= 0, got {width!r}")
+    if width < 0:
+        raise ValueError(f"width must be >= 0, got {width}")
+    # Single precision for float32 frames, and for camera frames (integers of
+    # up to 16 bits: exact in float32, and their correlation peaks move by
+    # ~1e-6 px from float64's); float64 otherwise.
+    single = all(d in PIV_SINGLE for d in (a.dtype, b.dtype))
+    dtype = np.dtype(np.float32 if single else np.float64)
+    return PivProblem(a, b, dtype, window, search, ov, field, dt, correlation_method,
+                      bool(normalized_correlation), subpixel_method, sig2noise_method,
+                      int(min(width, MAX_GEOMETRY)), resolve_threads(num_threads))
