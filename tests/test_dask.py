@@ -171,10 +171,13 @@ def test_integer_exact_modular():
     x = rng.integers(0, 255, (20, 20)).astype(np.uint8)
     k = np.full((3, 3), 4, np.uint8)
     for mode, boundary in itertools.product(MODES, BOUNDARIES):
-        y = fdask.correlate2d(da.from_array(x, chunks=7), k, mode, boundary, -1).compute()
+        # a numpy -1 is cast to 255 (as numpy casts); a Python -1 is refused, as scipy does
+        y = fdask.correlate2d(da.from_array(x, chunks=7), k, mode, boundary, np.int64(-1)).compute()
         ref = scipy.signal.correlate2d(x, k, mode, boundary, 255)
         assert y.dtype == ref.dtype == np.uint8
         np.testing.assert_array_equal(y, ref)
+    with pytest.raises(ValueError, match="could not cast `fillvalue`"):
+        fdask.correlate2d(da.from_array(x, chunks=7), k, "same", "fill", -1)
 
 
 def test_mixed_dtypes_fill_in_result_dtype():
