@@ -184,3 +184,27 @@ def test_conv2d_out_bad():
     buf = np.ones(200)
     with pytest.raises(ValueError, match="overlaps input"):
         fastcorr.conv2d(buf[:50].reshape(1, 2, 5, 5), w, out=buf[20:47].reshape(1, 3, 3, 3))
+
+
+# ---------------------------------------------------------------- N-D correlate / convolve
+
+@pytest.mark.parametrize("func", ["correlate", "convolve"])
+@pytest.mark.parametrize("shape, kshape", [((50,), (7,)), ((9, 8, 7), (3, 2, 3))])
+def test_nd_out(func, shape, kshape):
+    x = RNG.standard_normal(shape)
+    w = RNG.standard_normal(kshape)
+    expected = getattr(scipy.signal, func)(x, w, mode="same")
+    out = np.full(expected.shape, np.nan)
+    assert getattr(fastcorr, func)(x, w, mode="same", out=out) is out
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="shape"):
+        getattr(fastcorr, func)(x, w, mode="full", out=out)
+    with pytest.raises(ValueError, match="overlaps in1"):
+        getattr(fastcorr, func)(x, w, mode="same", out=x)
+
+
+def test_nd_out_with_lags():
+    x, y = RNG.standard_normal(300), RNG.standard_normal(280)
+    out = np.empty(21)
+    assert fastcorr.correlate(x, y, lags=10, out=out) is out
+    np.testing.assert_allclose(out, fastcorr.correlate(x, y, lags=10), rtol=1e-12)

@@ -11,14 +11,14 @@ from typing import Any
 from numpy.typing import ArrayLike, NDArray
 
 from .._engine import nd as _nd
-from .._engine.validate import Lags, Mode, NdMethod, nd_args
+from .._engine.validate import Lags, Mode, NdMethod, nd_args, out_arg
 
 __all__ = ["correlate", "convolve"]
 
 
 def correlate(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMethod = "auto", *,
               axes: int | Sequence[int] | None = None, lags: Lags | None = None,
-              num_threads: int | None = None) -> NDArray[Any]:
+              num_threads: int | None = None, out: NDArray[Any] | None = None) -> NDArray[Any]:
     """Cross-correlate two N-D arrays, as ``scipy.signal.correlate``.
 
     ``z[l] = sum_n in1[n + l] * conj(in2[n])`` over the lags ``l`` of the
@@ -56,6 +56,11 @@ def correlate(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMet
         accepted too). Lags outside the full correlation's range give 0.
     num_threads : int, optional
         Threads for this call (default: ``fastcorr.get_num_threads()``).
+    out : ndarray, optional
+        Where to write the result (keyword-only, as numpy's ``out=``): a
+        writeable C-contiguous array of the result's shape and dtype that
+        overlaps neither input. The result is computed first and copied in
+        (the 2-D functions write into it directly).
 
     Returns
     -------
@@ -85,11 +90,12 @@ def correlate(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMet
     7
     """
     p = nd_args("correlate", in1, in2, mode, method, axes, lags, num_threads)
-    return _nd.solve(p, False)
+    return _into(_nd.solve(p, False), out, in1, in2)
 
 
 def convolve(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMethod = "auto", *,
-             axes: int | Sequence[int] | None = None, num_threads: int | None = None) -> NDArray[Any]:
+             axes: int | Sequence[int] | None = None, num_threads: int | None = None,
+             out: NDArray[Any] | None = None) -> NDArray[Any]:
     """Convolve two N-D arrays, as ``scipy.signal.convolve``.
 
     Convolution is correlation with ``in2`` flipped along the convolved
@@ -112,6 +118,11 @@ def convolve(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMeth
         rule); the other axes are a batch. Default: every axis.
     num_threads : int, optional
         Threads for this call (default: ``fastcorr.get_num_threads()``).
+    out : ndarray, optional
+        Where to write the result (keyword-only, as numpy's ``out=``): a
+        writeable C-contiguous array of the result's shape and dtype that
+        overlaps neither input. The result is computed first and copied in
+        (the 2-D functions write into it directly).
 
     Returns
     -------
@@ -127,4 +138,13 @@ def convolve(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", method: NdMeth
     (2, 3, 3)
     """
     p = nd_args("convolve", in1, in2, mode, method, axes, None, num_threads)
-    return _nd.solve(p, True)
+    return _into(_nd.solve(p, True), out, in1, in2)
+
+
+def _into(result, out, in1, in2):
+    """``result``, or copied into ``out`` (checked as numpy's ``out=``)."""
+    if out is None:
+        return result
+    out_arg(out, result.shape, result.dtype, (("in1", in1), ("in2", in2)))
+    out[...] = result
+    return out
