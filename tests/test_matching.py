@@ -402,21 +402,7 @@ def test_memory_of_scikit_image_6623_case():
     script = textwrap.dedent("""
         import json
         import numpy as np, fastcorr
-        def _kib(field):
-            with open("/proc/self/status") as f:
-                return int(f.read().split(field + ":")[1].split()[0]) * 1024
-
-        def peak_growth(call):
-            # VmHWM, reset to the current RSS first: ru_maxrss would carry the
-            # parent's peak across fork and exec (a large parent hides the growth).
-            try:
-                with open("/proc/self/clear_refs", "w") as f:
-                    f.write("5")
-                before = _kib("VmRSS")
-            except OSError:
-                before = _kib("VmHWM")
-            call()
-            return _kib("VmHWM") - before
+        from fastcorr._cli.peak_memory import peak_growth
 
         rng = np.random.default_rng(0)
         img = rng.random((2400, 1080))

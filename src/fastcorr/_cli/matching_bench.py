@@ -137,21 +137,7 @@ def stack(threads=2, rounds=5):
 _MEMORY = textwrap.dedent("""
     import json, sys
     import numpy as np
-    def _kib(field):
-        with open("/proc/self/status") as f:
-            return int(f.read().split(field + ":")[1].split()[0]) * 1024
-
-    def peak_growth(call):
-        # VmHWM, reset to the current RSS first: ru_maxrss would carry the
-        # parent's peak across fork and exec (a large parent hides the growth).
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            before = _kib("VmRSS")
-        except OSError:
-            before = _kib("VmHWM")
-        call()
-        return _kib("VmHWM") - before
+    from fastcorr._cli.peak_memory import peak_growth
 
     lib, dtype = sys.argv[1], sys.argv[2]
     rng = np.random.default_rng(0)

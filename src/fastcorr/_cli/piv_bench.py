@@ -112,23 +112,8 @@ def agreement(n=512, threads=2):
 _MEMORY = textwrap.dedent("""
     import json, sys
     import numpy as np
+    from fastcorr._cli.peak_memory import peak_growth
     from fastcorr._cli.piv_bench import particle_pair
-
-    def _bytes(field):
-        with open("/proc/self/status") as f:
-            return int(f.read().split(field + ":")[1].split()[0]) * 1024
-
-    def peak_growth(call):
-        # VmHWM, reset to the current RSS first (ru_maxrss would carry the
-        # parent's peak across fork and exec).
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            before = _bytes("VmRSS")
-        except OSError:
-            before = _bytes("VmHWM")
-        call()
-        return _bytes("VmHWM") - before
 
     lib, n, dtype, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     a, b = particle_pair(n, dtype=np.dtype(dtype))
