@@ -27,6 +27,12 @@ try:
 except ImportError:  # the optional extra is not installed
     _ducc = None
 
+try:  # scipy's private uarray state: which scipy.fft backend is in force (read per transform)
+    from scipy._lib._uarray import _backend as _uarray
+    from scipy.fft._backend import _ScipyBackend
+except ImportError:  # another scipy layout: assume a user backend may be set (see _user_backend)
+    _uarray = _ScipyBackend = None
+
 __all__ = ["rfft", "irfft", "fft", "ifft", "fft2", "ifft2", "rfft2", "irfft2", "next_fast_len",
            "set_library", "library", "available"]
 
@@ -57,10 +63,7 @@ def _user_backend():
     (global or in a ``set_backend`` context). Read from uarray's state; if
     that cannot be read, assume one is (and defer to scipy.fft)."""
     try:
-        from scipy._lib._uarray import _backend as ua
-        from scipy.fft._backend import _ScipyBackend
-
-        globals_, locals_, _ = ua.get_state()._pickle()
+        globals_, locals_, _ = _uarray.get_state()._pickle()
         domain = "numpy.scipy.fft"
         entry = globals_.get(domain)
         if entry is not None and entry[0] is not None and entry[0][0] not in (None, _ScipyBackend):
