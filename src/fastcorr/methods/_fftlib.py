@@ -121,45 +121,67 @@ def _threads(workers):
     return max(1, int(workers or 1))
 
 
-def rfft(x, n=None, axis=-1, workers=None, overwrite_x=False):
-    if not _use_ducc():
-        return sfft.rfft(x, n=n, axis=axis, workers=workers, overwrite_x=overwrite_x)
-    return _ducc.r2c(_fit(_real(x), n, axis)[0], axes=(axis,), forward=True, nthreads=_threads(workers))
+def _fit_all(a, lengths, axes):
+    """:func:`_fit` along each of ``axes`` (``lengths`` None: as they are)."""
+    fresh = False
+    if lengths is not None:
+        for n, axis in zip(lengths, axes):
+            a, padded = _fit(a, n, axis)
+            fresh = fresh or padded
+    return a, fresh
 
 
-def irfft(x, n=None, axis=-1, workers=None, overwrite_x=False):
-    if not _use_ducc():
-        return sfft.irfft(x, n=n, axis=axis, workers=workers, overwrite_x=overwrite_x)
-    x = _complex(x)
-    n = 2 * (x.shape[axis] - 1) if n is None else int(n)
-    fitted, fresh = _fit(x, n // 2 + 1, axis)
-    return _ducc.c2r(fitted, axes=(axis,), lastsize=n, forward=False, inorm=2,
-                     nthreads=_threads(workers), allow_overwriting_input=fresh or bool(overwrite_x))
+def _r2c(x, s, axes, workers):
+    a = _fit_all(_real(x), s, axes)[0]
+    return _ducc.r2c(a, axes=tuple(axes), forward=True, nthreads=_threads(workers))
+
+
+def _c2r(x, s, axes, workers, overwrite_x):
+    """The inverse real transform over ``axes``, the last one of output length ``s[-1]``."""
+    a = _complex(x)
+    if s is None:
+        s = [a.shape[axis] for axis in axes[:-1]] + [2 * (a.shape[axes[-1]] - 1)]
+    fitted, padded = _fit_all(a, list(s[:-1]) + [s[-1] // 2 + 1], axes)
+    return _ducc.c2r(fitted, axes=tuple(axes), lastsize=int(s[-1]), forward=False, inorm=2,
+                     nthreads=_threads(workers),
+                     allow_overwriting_input=padded or a is not x or bool(overwrite_x))
 
 
 def _c2c(x, s, axes, workers, overwrite_x, forward):
     """c2c over ``axes`` (lengths ``s``), in place when the array is ours to overwrite."""
     a = _complex(x)
-    fresh = a is not x
-    if s is not None:
-        for n, axis in zip(s, axes):
-            a, padded = _fit(a, n, axis)
-            fresh = fresh or padded
-    writable = (fresh or overwrite_x) and a.flags.writeable and a.flags.c_contiguous
-    return _ducc.c2c(a, axes=tuple(axes), forward=forward, inorm=0 if forward else 2,
-                     out=a if writable else None, nthreads=_threads(workers))
+    fitted, padded = _fit_all(a, s, axes)
+    writable = (padded or a is not x or overwrite_x) and fitted.flags.writeable and fitted.flags.c_contiguous
+    return _ducc.c2c(fitted, axes=tuple(axes), forward=forward, inorm=0 if forward else 2,
+                     out=fitted if writable else None, nthreads=_threads(workers))
+
+
+def _one(n):
+    return None if n is None else (int(n),)
+
+
+def rfft(x, n=None, axis=-1, workers=None, overwrite_x=False):
+    if not _use_ducc():
+        return sfft.rfft(x, n=n, axis=axis, workers=workers, overwrite_x=overwrite_x)
+    return _r2c(x, _one(n), (axis,), workers)
+
+
+def irfft(x, n=None, axis=-1, workers=None, overwrite_x=False):
+    if not _use_ducc():
+        return sfft.irfft(x, n=n, axis=axis, workers=workers, overwrite_x=overwrite_x)
+    return _c2r(x, _one(n), (axis,), workers, overwrite_x)
 
 
 def fft(x, n=None, axis=-1, workers=None, overwrite_x=False):
     if not _use_ducc():
         return sfft.fft(x, n=n, axis=axis, workers=workers, overwrite_x=overwrite_x)
-    return _c2c(x, None if n is None else (n,), (axis,), workers, overwrite_x, True)
+    return _c2c(x, _one(n), (axis,), workers, overwrite_x, True)
 
 
 def ifft(x, n=None, axis=-1, workers=None, overwrite_x=False):
     if not _use_ducc():
         return sfft.ifft(x, n=n, axis=axis, workers=workers, overwrite_x=overwrite_x)
-    return _c2c(x, None if n is None else (n,), (axis,), workers, overwrite_x, False)
+    return _c2c(x, _one(n), (axis,), workers, overwrite_x, False)
 
 
 def fft2(x, s=None, axes=(-2, -1), workers=None, overwrite_x=False):
@@ -177,23 +199,10 @@ def ifft2(x, s=None, axes=(-2, -1), workers=None, overwrite_x=False):
 def rfft2(x, s=None, axes=(-2, -1), workers=None, overwrite_x=False):
     if not _use_ducc():
         return sfft.rfft2(x, s=s, axes=axes, workers=workers, overwrite_x=overwrite_x)
-    a = _real(x)
-    if s is not None:
-        for n, axis in zip(s, axes):
-            a = _fit(a, n, axis)[0]
-    return _ducc.r2c(a, axes=tuple(axes), forward=True, nthreads=_threads(workers))
+    return _r2c(x, s, axes, workers)
 
 
 def irfft2(x, s=None, axes=(-2, -1), workers=None, overwrite_x=False):
     if not _use_ducc():
         return sfft.irfft2(x, s=s, axes=axes, workers=workers, overwrite_x=overwrite_x)
-    a = _complex(x)
-    fresh = a is not x
-    if s is None:
-        s = [a.shape[axis] for axis in axes[:-1]] + [2 * (a.shape[axes[-1]] - 1)]
-    lengths = list(s[:-1]) + [s[-1] // 2 + 1]
-    for n, axis in zip(lengths, axes):
-        a, padded = _fit(a, n, axis)
-        fresh = fresh or padded
-    return _ducc.c2r(a, axes=tuple(axes), lastsize=int(s[-1]), forward=False, inorm=2,
-                     nthreads=_threads(workers), allow_overwriting_input=fresh or bool(overwrite_x))
+    return _c2r(x, s, axes, workers, overwrite_x)

@@ -561,9 +561,7 @@ def _whole_image_in_place(x, kspec, shape, N0, N1, start0, start1, nthreads):
     """:func:`_whole_image` for real inputs on ducc0: three work arrays, each
     transform written in place (ducc0 takes ``out=``; scipy.fft allocates a
     new array per transform and copies to pad)."""
-    from . import _fftlib as lib
-
-    ducc = lib._ducc
+    ducc = _fftlib._ducc
     H, W = x.shape
     Ho, Wo = shape
     F = N1 // 2 + 1
