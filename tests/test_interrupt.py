@@ -133,8 +133,11 @@ CHILD = textwrap.dedent('''
     case = sys.argv[1]
     rng = np.random.default_rng(0)
     if case in ("direct", "im2col", "separable", "fft", "auto"):
-        n, k, dt = {"direct": (3000, 41, "f4"), "auto": (3000, 41, "f4"), "im2col": (1500, 31, "f4"),
-                    "separable": (6000, 61, "f8"), "fft": (6000, 201, "f4")}[case]
+        # direct, im2col and separable: calls the cost model puts well past
+        # bands.LONG_CALL_SECONDS (so they run in bands; the child checks it),
+        # not calls that merely end soon after SIGINT on a quiet machine
+        n, k, dt = {"direct": (3000, 81, "f4"), "auto": (3000, 41, "f4"), "im2col": (1500, 31, "f4"),
+                    "separable": (6000, 151, "f8"), "fft": (6000, 201, "f4")}[case]
         x = rng.standard_normal((n, n)).astype(dt)
         w = rng.standard_normal((k, k)).astype(dt)
         if case == "separable":
@@ -174,6 +177,11 @@ CHILD = textwrap.dedent('''
             small = lambda: fastcorr.conv2d(x[:1, :1, :9, :9], w[:1, :1], padding=1)[0, 0]
             want = lambda: ss.correlate2d(x[0, 0, :9, :9].astype("f8"), w[0, 0].astype("f8"), "same")
     small()
+    if case in ("direct", "im2col", "separable"):
+        from fastcorr._engine import bands, dispatch
+        seconds = dispatch.estimate(method, x.shape, w.shape, x.shape, x.dtype, fastcorr.get_num_threads(),
+                                    boundary="fill")
+        assert bands.band_rows(seconds, x.shape[0], 2 * k if case == "separable" else None) is not None, seconds
     if case in ("fft", "auto", "dask"):
         # a completed call fills the kernel-spectrum cache ('auto' runs the
         # FFT method here) and the worker threads' malloc arenas: measure

@@ -48,6 +48,23 @@ def test_rank_detection():
     assert _separable.rank(rng.standard_normal((9, 9))) == 9
 
 
+@pytest.mark.parametrize("taps", [151, 201, 301])
+def test_long_outer_products_are_rank_one(taps):
+    # LAPACK's SVD leaves rounding-level singular values behind from ~151
+    # taps: they must not count as rank (a 151x151 Hann window was refused)
+    rng = np.random.default_rng(taps)
+    windows = [np.hanning(taps + 2)[1:-1], np.exp(-0.5 * np.linspace(-3, 3, taps) ** 2),
+               rng.standard_normal(taps)]
+    for u in windows:
+        w = np.outer(u, 0.7 * u[::-1])
+        assert _separable.rank(w) == 1
+        assert _separable.rank(w + 1e-6 * np.outer(rng.standard_normal(taps), rng.standard_normal(taps))) == 2
+    x = rng.standard_normal((40, 50))
+    ref = scipy.signal.correlate2d(x, w, "same")
+    y = fastcorr.correlate2d(x, w, "same", method="separable")
+    assert np.abs(y - ref).max() / (np.abs(x).max() * np.abs(w).sum()) <= TOL[np.float64]
+
+
 def test_separable_refuses_full_rank():
     rng = np.random.default_rng(8)
     with pytest.raises(ValueError, match="rank"):

@@ -199,7 +199,8 @@ def decompose(w, dtype=None):
     """Rank-r factors ``[(u_i, v_i)]`` with ``w ~= sum_i outer(u_i, v_i)``.
 
     The rank is the smallest r whose dropped singular values change no
-    output by more than ``8 * eps(dtype) * max|x| * sum|w|``. Returns the
+    output by more than ``8 * eps(dtype) * max|x| * sum|w|``, or that are at
+    the SVD's own rounding level (``eps * s_0 * max(kh, kw) / 4``). Returns the
     list (possibly longer than ``MAX_RANK``; the caller decides).
 
     Examples
@@ -226,6 +227,11 @@ def decompose(w, dtype=None):
     else:
         U, s, Vt = np.linalg.svd(w64)
         budget = 8.0 * np.finfo(dtype).eps * np.abs(w64).sum() / np.sqrt(kh * kw)
+        # singular values at the SVD's own rounding level carry nothing of
+        # w: LAPACK leaves up to ~0.04 eps s0 max(kh, kw) behind for an exact
+        # outer product from 151 taps on, which the output bound above (it
+        # shrinks as 1 / sqrt(kh kw)) would otherwise count as rank
+        budget = max(budget, 0.25 * np.finfo(np.float64).eps * s[0] * max(kh, kw))
         tail = np.sqrt(np.cumsum((s ** 2)[::-1])[::-1])  # tail[r] = ||s[r:]||
         rank = len(s)
         for r in range(len(s)):
