@@ -65,6 +65,35 @@ def test_long_outer_products_are_rank_one(taps):
     assert np.abs(y - ref).max() / (np.abs(x).max() * np.abs(w).sum()) <= TOL[np.float64]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tasks_of_rows_and_column_strips(dtype):
+    # every task shape (bands of rows x strips of columns, down to 1 x 1 and
+    # strips narrower than the kernel or its offset) gives the same result
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((23, 37)).astype(dtype)
+    u, v = rng.standard_normal(7).astype(dtype), rng.standard_normal(9).astype(dtype)
+    w = np.outer(u, v).astype(np.float64)
+    for boundary, code in [("fill", 0), ("wrap", 1), ("symm", 2)]:
+        ref = scipy.signal.correlate2d(x.astype(np.float64), w, "full", boundary, 1.5)
+        for band, strip in [(1, 1), (3, 5), (4, 8), (23, 3), (2, 37), (0, 0), (5, 100)]:
+            out = np.empty(ref.shape, dtype)
+            _separable._pass(x, u, v, out, -6, -8, code, dtype(1.5), 0, 2, band, strip)
+            e = np.abs(out - ref).max() / (np.abs(x).max() * np.abs(w).sum())
+            assert e <= TOL[dtype], (boundary, band, strip, e)
+
+
+def test_long_kernel_on_a_wide_image():
+    # a 97-tap kernel on a 4096-wide float32 image: whole rows would leave
+    # 8-row bands (13x the horizontal pass); strips keep bands of 4 (kh - 1)
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((300, 4096)).astype(np.float32)
+    u = np.hanning(99)[1:-1].astype(np.float32)
+    ref = scipy.signal.correlate2d(x[:, :400].astype(np.float64), np.outer(u, u), "valid")
+    y = fastcorr.correlate2d(x, np.outer(u, u), "valid", method="separable")
+    e = np.abs(y[:, :400 - 96] - ref).max() / (np.abs(x).max() * np.abs(np.outer(u, u)).sum())
+    assert e <= TOL[np.float32]
+
+
 def test_separable_refuses_full_rank():
     rng = np.random.default_rng(8)
     with pytest.raises(ValueError, match="rank"):

@@ -11,9 +11,11 @@ values kept so that the dropped part changes no output by more than a few
 units of the dtype's precision (relative to ``max|x| * sum|w|``, DESIGN §4);
 rank > 3 is refused.
 
-Output rows are processed in bands (OpenMP, one band per task); each thread
-keeps its own band buffer of ``(band + kh - 1) x Wo`` for T, so the workspace
-is bounded whatever the image size. All boundaries (fill with any value,
+The output is processed in tasks of a band of rows by a strip of columns
+(OpenMP, dynamic schedule); each thread keeps its own buffer of
+``(band + kh - 1) x strip`` for T, so the workspace is bounded whatever the
+image size, and the band is at least ``4 (kh - 1)`` rows so that the rows of
+T the vertical pass needs beyond the band cost at most a quarter more. All boundaries (fill with any value,
 wrap, symm) and all offsets are served.
 """
 from cython.parallel cimport prange, parallel
@@ -69,11 +71,12 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                const real_t* u, Py_ssize_t kh, const real_t* v, Py_ssize_t kw,
                real_t* out, Py_ssize_t Ho, Py_ssize_t Wo,
                Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
-               int accumulate, Py_ssize_t band, int num_threads) noexcept nogil:
-    """One rank-1 term; returns 0, or -1 when a buffer could not be allocated."""
+               int accumulate, Py_ssize_t band, Py_ssize_t strip, int num_threads) noexcept nogil:
+    """One rank-1 term over tasks of ``band`` output rows x ``strip`` output
+    columns; returns 0, or -1 when a buffer could not be allocated."""
     cdef Py_ssize_t nbands = (Ho + band - 1) // band
-    cdef Py_ssize_t b, m0, m1, i, r, t, m, j, lo, hi, t_lo, t_hi
-    cdef Py_ssize_t next_ = Wo + kw - 1
+    cdef Py_ssize_t nstrips = (Wo + strip - 1) // strip
+    cdef Py_ssize_t task, b, m0, m1, s0, wn, o1, i, r, t, m, j, lo, hi, t_lo, t_hi, next_
     cdef real_t vsum = 0
     cdef real_t fv
     cdef real_t* T
@@ -86,66 +89,100 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
     for t in range(kw):
         vsum = vsum + v[t]
     fv = fill * vsum
-    # Columns of the extended row that lie inside x: [lo, hi).
-    lo = min(max(-off1, 0), next_)
-    hi = min(max(W - off1, lo), next_)
-    # Outputs whose whole window lies inside x: [t_lo, t_hi).
-    t_lo = min(max(-off1, 0), Wo)
-    t_hi = max(min(Wo, W - off1 - kw + 1), t_lo)
-
     T = NULL  # allocated per thread below (initialised for the compiler's sake)
     ext = NULL
     rp = NULL
     with parallel(num_threads=num_threads):
-        T = <real_t*> malloc((band + kh - 1) * Wo * sizeof(real_t))
-        ext = <real_t*> malloc(next_ * sizeof(real_t))
+        T = <real_t*> malloc((band + kh - 1) * strip * sizeof(real_t))
+        ext = <real_t*> malloc((strip + kw - 1) * sizeof(real_t))
         rp = <const real_t**> malloc(kh * sizeof(real_t*))
         if T == NULL or ext == NULL or rp == NULL:
             failed[0] = 1
         else:
-            for b in prange(nbands, schedule='dynamic'):
+            for task in prange(nbands * nstrips, schedule='dynamic'):
+                b = task // nstrips
                 m0 = b * band
                 m1 = min(Ho, m0 + band)
+                s0 = (task % nstrips) * strip
+                wn = min(Wo, s0 + strip) - s0  # output columns of the task
+                o1 = off1 + s0
+                next_ = wn + kw - 1
+                # Columns of the extended row that lie inside x: [lo, hi).
+                lo = min(max(-o1, 0), next_)
+                hi = min(max(W - o1, lo), next_)
+                # Outputs whose whole window lies inside x: [t_lo, t_hi).
+                t_lo = min(max(-o1, 0), wn)
+                t_hi = max(min(wn, W - o1 - kw + 1), t_lo)
                 for i in range(m1 - m0 + kh - 1):
-                    trow = T + i * Wo
+                    trow = T + i * wn
                     r = map_index(off0 + m0 + i, H, boundary)
                     if r < 0:
-                        for t in range(Wo):
+                        for t in range(wn):
                             trow[t] = fv
                         continue
                     xrow = x + r * W
                     if lo == 0 and hi == next_:
-                        row_pass(trow, xrow + off1, v, kw, Wo)
+                        row_pass(trow, xrow + o1, v, kw, wn)
                         continue
                     if t_hi - t_lo >= kw:
                         # outputs whose window lies inside the row read it in
                         # place; only the edges go through the extended copy
-                        row_pass(trow + t_lo, xrow + off1 + t_lo, v, kw, t_hi - t_lo)
+                        row_pass(trow + t_lo, xrow + o1 + t_lo, v, kw, t_hi - t_lo)
                         if t_lo > 0:
-                            extend_row(ext, xrow, off1, t_lo + kw - 1, 0, 0, W, boundary, fill)
+                            extend_row(ext, xrow, o1, t_lo + kw - 1, 0, 0, W, boundary, fill)
                             row_pass(trow, ext, v, kw, t_lo)
-                        if Wo > t_hi:
-                            extend_row(ext, xrow, off1 + t_hi, Wo - t_hi + kw - 1, 0, 0, W, boundary, fill)
-                            row_pass(trow + t_hi, ext, v, kw, Wo - t_hi)
+                        if wn > t_hi:
+                            extend_row(ext, xrow, o1 + t_hi, wn - t_hi + kw - 1, 0, 0, W, boundary, fill)
+                            row_pass(trow + t_hi, ext, v, kw, wn - t_hi)
                         continue
-                    extend_row(ext, xrow, off1, next_, lo, hi, W, boundary, fill)
-                    row_pass(trow, ext, v, kw, Wo)
+                    extend_row(ext, xrow, o1, next_, lo, hi, W, boundary, fill)
+                    row_pass(trow, ext, v, kw, wn)
                 for m in range(m0, m1):
                     for j in range(kh):
-                        rp[j] = T + (m - m0 + j) * Wo
-                    col_pass(out + m * Wo, rp, u, kh, Wo, accumulate)
+                        rp[j] = T + (m - m0 + j) * wn
+                    col_pass(out + m * Wo + s0, rp, u, kh, wn, accumulate)
         free(T)
         free(ext)
         free(rp)
     return -1 if failed[0] else 0
 
 
-cdef inline Py_ssize_t band_rows(Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t kh, Py_ssize_t itemsize,
-                                 int num_threads) noexcept nogil:
-    """Output rows per band: T buffers near BAND_BYTES, at least one band per thread."""
-    cdef Py_ssize_t band = BAND_BYTES_C // max(1, Wo * itemsize) - kh + 1
-    band = max(band, 8)
-    return min(band, max(1, (Ho + num_threads - 1) // max(num_threads, 1)))
+cdef inline void task_shape(Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t kh, Py_ssize_t itemsize,
+                            int num_threads, Py_ssize_t* band, Py_ssize_t* strip) noexcept nogil:
+    """Output rows x columns of one task, its T buffer near BAND_BYTES.
+
+    The vertical pass of a band of ``band`` rows needs ``band + kh - 1`` rows
+    of T, so the horizontal pass costs ``(band + kh - 1) / band`` times its
+    minimum: whole rows while that keeps ``band >= 4 (kh - 1)``, else strips
+    of columns narrow enough for such a band (long kernels on wide images:
+    whole rows gave 8-row bands and ~13x the work for 97 taps)."""
+    cdef Py_ssize_t rows = max(8, 4 * (kh - 1))
+    cdef Py_ssize_t b = BAND_BYTES_C // max(1, Wo * itemsize) - kh + 1
+    cdef Py_ssize_t s = Wo
+    if b < rows:
+        s = BAND_BYTES_C // ((rows + kh - 1) * itemsize)
+        s = max(64, s - s % 16)
+        if s >= Wo:
+            s = Wo
+        b = BAND_BYTES_C // max(1, s * itemsize) - kh + 1
+        b = max(b, rows)
+    b = max(b, 8)
+    # at least one band per thread
+    band[0] = min(b, max(1, (Ho + num_threads - 1) // max(num_threads, 1)))
+    strip[0] = s
+
+
+cdef int sep2d_default(const real_t* x, Py_ssize_t H, Py_ssize_t W,
+                       const real_t* u, Py_ssize_t kh, const real_t* v, Py_ssize_t kw,
+                       real_t* out, Py_ssize_t Ho, Py_ssize_t Wo,
+                       Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
+                       int accumulate, int num_threads) noexcept nogil:
+    cdef Py_ssize_t band, strip
+    if Ho <= 0 or Wo <= 0:
+        return 0
+    task_shape(Ho, Wo, kh, sizeof(real_t), num_threads, &band, &strip)
+    return sep2d(x, H, W, u, kh, v, kw, out, Ho, Wo, off0, off1, boundary, fill, accumulate,
+                 band, strip, max(num_threads, 1))
 
 
 cdef int sepcorr2d_f32(const float* x, Py_ssize_t H, Py_ssize_t W,
@@ -153,10 +190,8 @@ cdef int sepcorr2d_f32(const float* x, Py_ssize_t H, Py_ssize_t W,
                        float* out, Py_ssize_t Ho, Py_ssize_t Wo,
                        Py_ssize_t off0, Py_ssize_t off1, int boundary, float fill,
                        int accumulate, int num_threads) noexcept nogil:
-    if Ho <= 0 or Wo <= 0:
-        return 0
-    return sep2d(x, H, W, u, kh, v, kw, out, Ho, Wo, off0, off1, boundary, fill, accumulate,
-                 band_rows(Ho, Wo, kh, sizeof(float), num_threads), max(num_threads, 1))
+    return sep2d_default(x, H, W, u, kh, v, kw, out, Ho, Wo, off0, off1, boundary, fill, accumulate,
+                         num_threads)
 
 
 cdef int sepcorr2d_f64(const double* x, Py_ssize_t H, Py_ssize_t W,
@@ -164,30 +199,29 @@ cdef int sepcorr2d_f64(const double* x, Py_ssize_t H, Py_ssize_t W,
                        double* out, Py_ssize_t Ho, Py_ssize_t Wo,
                        Py_ssize_t off0, Py_ssize_t off1, int boundary, double fill,
                        int accumulate, int num_threads) noexcept nogil:
-    if Ho <= 0 or Wo <= 0:
-        return 0
-    return sep2d(x, H, W, u, kh, v, kw, out, Ho, Wo, off0, off1, boundary, fill, accumulate,
-                 band_rows(Ho, Wo, kh, sizeof(double), num_threads), max(num_threads, 1))
+    return sep2d_default(x, H, W, u, kh, v, kw, out, Ho, Wo, off0, off1, boundary, fill, accumulate,
+                         num_threads)
 
 
 def _pass(const real_t[:, ::1] x, const real_t[::1] u, const real_t[::1] v, real_t[:, ::1] out,
           Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill, int accumulate, int num_threads,
-          Py_ssize_t band=0):
-    """One rank-1 term into ``out``; ``band`` output rows per band buffer
-    (0: the default size, see ``band_rows``)."""
+          Py_ssize_t band=0, Py_ssize_t strip=0):
+    """One rank-1 term into ``out``; tasks of ``band`` output rows x ``strip``
+    output columns (0: the default shape, see ``task_shape``)."""
     cdef Py_ssize_t Ho = out.shape[0], Wo = out.shape[1], kh = u.shape[0], kw = v.shape[0]
+    cdef Py_ssize_t default_band, default_strip
     cdef int status
     if Ho == 0 or Wo == 0:
         return
     if x.shape[0] * x.shape[1] == 0 and boundary != 0:
         raise ValueError("wrap/symm boundaries need a non-empty input")
-    if band <= 0:
-        band = band_rows(Ho, Wo, kh, sizeof(real_t), num_threads)
-    band = min(band, Ho)
+    task_shape(Ho, Wo, kh, sizeof(real_t), num_threads, &default_band, &default_strip)
+    band = min(band if band > 0 else default_band, Ho)
+    strip = min(strip if strip > 0 else default_strip, Wo)
     with nogil:
         status = sep2d(&x[0, 0] if x.shape[0] * x.shape[1] else NULL, x.shape[0], x.shape[1],
                        &u[0], kh, &v[0], kw, &out[0, 0], Ho, Wo, off0, off1, boundary, fill,
-                       accumulate, band, num_threads)
+                       accumulate, band, strip, num_threads)
     if status != 0:
         raise MemoryError("fastcorr separable: could not allocate a band buffer")
 
