@@ -22,6 +22,7 @@ import contextvars
 import os
 import platform
 import sys
+import time
 from collections.abc import Iterator
 
 __all__ = ["get_num_threads", "set_num_threads", "threads", "show_config", "config_info"]
@@ -67,6 +68,75 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+#: A threaded call whose calling thread spent this much longer in the
+#: kernel than it computed (wall time minus its own CPU time: waiting at the
+#: team's closing barrier for a thread the system had not scheduled, or
+#: descheduled itself) saw the machine oversubscribed.
+STALL_SECONDS = 2e-3
+#: After such a call, short calls run on one thread for this long: a
+#: thread team's barrier waits a scheduler time slice (4-30 ms measured
+#: here under load) whenever one of its threads is not running, which costs
+#: a call of 0.03-1 ms up to a thousand times its time; one thread costs it
+#: at most its parallel speed-up. The next threaded call after this time
+#: probes the machine again (at most one slow call a second while it stays
+#: busy).
+SERIAL_SECONDS = 1.0
+#: Calls estimated below this (on one thread) are the short ones.
+SHORT_CALL_SECONDS = 5e-3
+#: A calling thread's clock time (``time.monotonic``) until which short
+#: calls run serially.
+_serial_until = 0.0
+
+
+def note_wait(waited: float) -> None:
+    """Record that a threaded call's calling thread waited ``waited`` seconds
+    (wall minus CPU time inside the kernel): short calls run on one thread
+    for :data:`SERIAL_SECONDS` if that was a stall."""
+    global _serial_until
+    if waited > STALL_SECONDS:
+        _serial_until = time.monotonic() + SERIAL_SECONDS
+
+
+def oversubscribed() -> bool:
+    """Whether a threaded call stalled within the last :data:`SERIAL_SECONDS`
+    (short calls then run on one thread)."""
+    return _serial_until != 0.0 and time.monotonic() < _serial_until
+
+
+#: Multiply-adds from which a call's calling thread has its CPU time read
+#: (a system call, ~0.5-1 us: under 1% of such a call); a shorter call that
+#: takes STALL_SECONDS of wall time more than its output's page faults
+#: (FAULT_SECONDS_PER_BYTE) can only have waited.
+CPU_TIMED_WORK = 1e7
+FAULT_SECONDS_PER_BYTE = 2e-10
+
+
+class WaitClock:
+    """What the calling thread waits for a threaded call (see
+    :data:`STALL_SECONDS`) over a ``with`` block, reported to
+    :func:`note_wait`; ``work`` multiply-adds, ``out_bytes`` of fresh output."""
+
+    __slots__ = ("threads", "work", "out_bytes", "wall", "cpu")
+
+    def __init__(self, threads: int, work: float, out_bytes: int) -> None:
+        self.threads, self.work, self.out_bytes = threads, work, out_bytes
+
+    def __enter__(self) -> WaitClock:
+        if self.threads > 1:
+            self.cpu = time.thread_time() if self.work >= CPU_TIMED_WORK else None
+            self.wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.threads > 1 and exc[0] is None:
+            wall = time.perf_counter() - self.wall
+            if wall > STALL_SECONDS:
+                if self.cpu is not None:
+                    note_wait(wall - (time.thread_time() - self.cpu))
+                else:
+                    note_wait(wall - FAULT_SECONDS_PER_BYTE * self.out_bytes)
 
 
 def forked_serial() -> bool:

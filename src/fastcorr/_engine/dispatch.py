@@ -27,7 +27,7 @@ try:
     from ..methods.fft_kernels import all_finite as _all_finite
 except ImportError:  # an uncompiled tree: numpy's test
     _all_finite = None
-from . import bands, costmodel, lowering
+from . import bands, config, costmodel, lowering
 from .costmodel import estimate
 from .geometry import output_shape
 from .validate import as_array, choice, BOUNDARIES, MODES, Boundary, ChosenMethod, Mode
@@ -75,6 +75,13 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
         return out
     if method == "auto":
         method = choose_offset_method(x, w, shape, boundary, dtype, num_threads)
+    timed = num_threads > 1 and method in TEAM_METHODS
+    if timed and config.oversubscribed():
+        # a threaded call stalled lately: a short call runs on one thread
+        # (see fastcorr._engine.config.SERIAL_SECONDS)
+        seconds = estimate(method, x.shape, w.shape, shape, dtype, 1, boundary=boundary)
+        if seconds is not None and seconds < config.SHORT_CALL_SECONDS:
+            num_threads, timed = 1, False
     runner = engine(method)
     if dtype.kind in "iu":  # exact narrow lanes where they serve (fastcorr.methods.integer)
         runner = lowering.integer_engine(method, x.shape, w.shape, shape, dtype) or runner
@@ -86,9 +93,16 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
                                shape[0], min_rows)
         if rows is not None:  # a long call: in bands, so that it answers Ctrl-C
             runner = bands.Banded(runner, rows, min_rows)
-    return lowering.correlate_offset(runner, method, x, w, shape, offsets, boundary, fill, dtype, num_threads,
-                                     out=out)
+    work = float(shape[0]) * shape[1] * w.shape[0] * w.shape[1]
+    with config.WaitClock(num_threads if timed else 1, work, 0 if out is not None else work / w.size * dtype.itemsize):
+        return lowering.correlate_offset(runner, method, x, w, shape, offsets, boundary, fill, dtype,
+                                         num_threads, out=out)
 
+
+#: Methods whose calling thread works as one of the call's OpenMP team (its
+#: wall time minus its CPU time is what it waited for the others: see
+#: ``config.note_wait``); the FFT method's caller waits for its tile pool.
+TEAM_METHODS = frozenset({"direct", "separable"})
 
 #: Multiply-adds from which :func:`correlate_offset` asks the cost model
 #: whether a call is long enough to run in bands (``fastcorr._engine.bands``):

@@ -15,6 +15,7 @@ chooses.
 """
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 cimport numpy as cnp
 import numpy as np
 
@@ -23,8 +24,20 @@ from fastcorr.methods.boundary cimport BOUNDARY_FILL
 from fastcorr.methods.direct import useful_threads
 from fastcorr._engine.config import get_num_threads, team_threads, MAX_THREADS
 from fastcorr._engine import dispatch as _dispatch
+from fastcorr._engine import config as _config
+
+cdef extern from "<time.h>" nogil:
+    enum: CLOCK_THREAD_CPUTIME_ID
 
 cnp.import_array()
+
+cdef double _STALL_SECONDS = _config.STALL_SECONDS
+cdef double _CPU_TIMED_WORK = _config.CPU_TIMED_WORK
+cdef double _FAULT_SECONDS_PER_BYTE = _config.FAULT_SECONDS_PER_BYTE
+
+
+cdef inline double _seconds(timespec t) noexcept nogil:
+    return t.tv_sec + 1e-9 * t.tv_nsec
 
 try:  # the narrow exact lanes of integer calls
     from fastcorr.methods import integer as _integer
@@ -171,6 +184,15 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
     if is_small_scaling(H, W, kh, kw, off0, off1, Ho, Wo):
         return np.multiply(x, w[0, 0])
     threads = useful_threads(threads, Ho * Wo * n, Ho)
+    if threads > 1 and _config.oversubscribed():
+        # a threaded call stalled lately: a short call runs on one thread
+        # (see fastcorr._engine.config.SERIAL_SECONDS)
+        seconds = _dispatch.estimate("direct", (H, W), (kh, kw), (Ho, Wo), x.dtype, 1, boundary=0)
+        if seconds is not None and seconds < _config.SHORT_CALL_SECONDS:
+            threads = 1
+    cdef timespec wall0, wall1, cpu0, cpu1
+    cdef bint cpu_timed = threads > 1 and <double> Ho * Wo * n >= _CPU_TIMED_WORK
+    cdef double wall
     cdef cnp.npy_intp dims[2]
     dims[0] = Ho
     dims[1] = Wo
@@ -186,6 +208,10 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
             memcpy(flipped + i * itemsize, kernel + (n - 1 - i) * itemsize, itemsize)
         kernel = flipped
     with nogil:
+        if threads > 1:  # what this thread waits for the team (config.WaitClock)
+            if cpu_timed:
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0)
+            clock_gettime(CLOCK_MONOTONIC, &wall0)
         if typenum == cnp.NPY_FLOAT:
             status = corr2d_f32(<const float*> cnp.PyArray_DATA(x), H, W, W, <const float*> kernel, kh, kw,
                                 <float*> cnp.PyArray_DATA(out), Ho, Wo, Wo, off0, off1, BOUNDARY_FILL, 0,
@@ -194,7 +220,17 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
             status = corr2d_f64(<const double*> cnp.PyArray_DATA(x), H, W, W, <const double*> kernel, kh, kw,
                                 <double*> cnp.PyArray_DATA(out), Ho, Wo, Wo, off0, off1, BOUNDARY_FILL, 0,
                                 threads)
+        if threads > 1:
+            clock_gettime(CLOCK_MONOTONIC, &wall1)
     free(flipped)
+    if threads > 1:
+        wall = _seconds(wall1) - _seconds(wall0)
+        if wall > _STALL_SECONDS:
+            if cpu_timed:
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1)
+                _config.note_wait(wall - (_seconds(cpu1) - _seconds(cpu0)))
+            else:
+                _config.note_wait(wall - _FAULT_SECONDS_PER_BYTE * Ho * Wo * itemsize)
     if status != 0:
         raise MemoryError("fastcorr direct: could not allocate a row-pointer buffer")
     return out

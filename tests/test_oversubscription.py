@@ -1,0 +1,124 @@
+"""Short calls on one thread while the machine is oversubscribed (issue 20).
+
+A thread team's closing barrier waits a scheduler time slice whenever one of
+its threads is not running (another process keeps the cores busy): a call of
+0.03-1 ms then takes 4-30 ms. After a threaded call whose calling thread
+waited (wall time minus its CPU time) more than ``config.STALL_SECONDS``,
+short calls run on one thread for ``config.SERIAL_SECONDS``.
+"""
+import time
+
+import numpy as np
+import pytest
+import scipy.signal
+
+import fastcorr
+from fastcorr._engine import config, dispatch, lowering
+
+
+@pytest.fixture
+def quiet_machine(monkeypatch):
+    """The guard's state, reset for the test and restored after it."""
+    monkeypatch.setattr(config, "_serial_until", 0.0)
+    yield
+
+
+def busy(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def computing_is_never_a_stall(work, seconds):
+    # the calling thread computes all along; on a loaded machine the system
+    # may deschedule it for a time slice (then it is rightly a stall): one
+    # attempt in twenty that ran undisturbed is enough
+    for _ in range(20):
+        config._serial_until = 0.0
+        with config.WaitClock(2, work, 0):
+            busy(seconds)
+        if not config.oversubscribed():
+            return True
+    return False
+
+
+def test_a_wait_is_a_stall_and_work_is_not(quiet_machine):
+    assert computing_is_never_a_stall(1e9, 1.5 * config.STALL_SECONDS)
+    with config.WaitClock(2, 1e9, 0):
+        time.sleep(3 * config.STALL_SECONDS)  # it waited: a stall
+    assert config.oversubscribed()
+
+
+def test_short_calls_are_timed_by_the_wall_clock_alone(quiet_machine):
+    # below CPU_TIMED_WORK the CPU clock is not read (a system call): a call
+    # that long can only have waited, beyond its output's page faults
+    assert computing_is_never_a_stall(100.0, 0.25 * config.STALL_SECONDS)
+    with config.WaitClock(2, 100.0, int(10 * config.STALL_SECONDS / config.FAULT_SECONDS_PER_BYTE)):
+        time.sleep(3 * config.STALL_SECONDS)  # as long as faulting that output in
+    assert not config.oversubscribed()
+    with config.WaitClock(2, 100.0, 0):
+        time.sleep(3 * config.STALL_SECONDS)
+    assert config.oversubscribed()
+
+
+def test_one_thread_never_counts(quiet_machine):
+    with config.WaitClock(1, 1e9, 0):
+        time.sleep(3 * config.STALL_SECONDS)
+    assert not config.oversubscribed()
+
+
+def test_the_guard_expires(quiet_machine, monkeypatch):
+    config.note_wait(1.0)
+    assert config.oversubscribed()
+    monkeypatch.setattr(config, "_serial_until", time.monotonic() - 1e-3)
+    assert not config.oversubscribed()
+    config.note_wait(0.5 * config.STALL_SECONDS)  # a wait shorter than a stall
+    assert not config.oversubscribed()
+
+
+def threads_seen(monkeypatch):
+    seen = []
+    real = lowering.correlate_offset
+
+    def spy(runner, method, x, w, shape, offsets, boundary, fill, dtype, num_threads, out=None):
+        seen.append((method, num_threads))
+        return real(runner, method, x, w, shape, offsets, boundary, fill, dtype, num_threads, out=out)
+
+    monkeypatch.setattr(lowering, "correlate_offset", spy)
+    return seen
+
+
+@pytest.mark.parametrize("method", ["direct", "separable"])
+def test_short_calls_go_serial_and_long_ones_keep_their_threads(quiet_machine, monkeypatch, method):
+    seen = threads_seen(monkeypatch)
+    rng = np.random.default_rng(0)
+    w = np.outer(rng.standard_normal(5), rng.standard_normal(5))
+    small, large = rng.standard_normal((200, 300)), rng.standard_normal((3000, 3000))
+    config.note_wait(1.0)
+    y = fastcorr.correlate2d(small, w, "same", boundary="symm", method=method, num_threads=2)
+    np.testing.assert_allclose(y, scipy.signal.correlate2d(small, w, "same", "symm"), rtol=1e-10, atol=1e-12)
+    assert seen[-1] == (method, 1)
+    seconds = dispatch.estimate(method, large.shape, w.shape, large.shape, large.dtype, 1)
+    assert seconds > config.SHORT_CALL_SECONDS
+    fastcorr.correlate2d(large, w, "same", boundary="symm", method=method, num_threads=2)
+    assert seen[-1] == (method, 2)
+    monkeypatch.setattr(config, "_serial_until", 0.0)
+    fastcorr.correlate2d(small, w, "same", boundary="symm", method=method, num_threads=2)
+    assert seen[-1] == (method, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plain_calls_while_oversubscribed_are_right(quiet_machine, dtype):
+    # the compiled fast path (C-contiguous float arrays, default boundary)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 257)).astype(dtype)
+    w = rng.standard_normal((7, 5)).astype(dtype)
+    config.note_wait(1.0)
+    for mode in ("full", "same", "valid"):
+        for f, ref in [(fastcorr.correlate2d, scipy.signal.correlate2d),
+                       (fastcorr.convolve2d, scipy.signal.convolve2d)]:
+            y = f(x, w, mode, num_threads=2)
+            want = ref(x.astype(np.float64), w.astype(np.float64), mode)
+            assert y.dtype == dtype
+            e = np.abs(y - want).max() / (np.abs(x).max() * np.abs(w).sum())
+            assert e <= (1e-5 if dtype == np.float32 else 1e-12)
