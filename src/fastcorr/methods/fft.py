@@ -65,6 +65,7 @@ __all__ = ["correlate", "correlate_stack", "plan", "plan_cost", "SERVES_COMPLEX"
 SERVES_COMPLEX = True
 SERVES_INTEGER = False
 SERVES_BOUNDARIES = (0, 1, 2, 3, 4)
+SERVES_OUT = True
 
 #: Bytes of spectra one chunk of tiles may hold (per thread).
 CHUNK_BYTES = 16 << 20
@@ -368,11 +369,13 @@ def _gather_rows(dst, x, row_idx, col_runs):
 
 # ---------------------------------------------------------------------------
 
-def correlate(x, w, shape, offsets, boundary, fill, num_threads):
+def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None):
     """Engine entry (see ``fastcorr._engine.dispatch``): the offset correlation by FFT.
 
     ``x`` and ``w`` share one dtype: float32, float64, complex64 or
-    complex128 (C-contiguous). Returns a new C-contiguous array of ``shape``.
+    complex128 (C-contiguous). Returns a new C-contiguous array of ``shape``,
+    or ``out`` (C-contiguous, ``shape``, x's dtype; checked by the caller)
+    written in place.
 
     Examples
     --------
@@ -396,7 +399,10 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
     kh, kw = w.shape
     H, W = x.shape
     if Ho == 0 or Wo == 0:
-        return np.empty((Ho, Wo), dtype=dtype)
+        return np.empty((Ho, Wo), dtype=dtype) if out is None else out
+    if out is not None and (dtype.kind == "c" or _fftlib.library() != "ducc0"):
+        out[...] = correlate(x, w, shape, offsets, boundary, fill, num_threads)
+        return out
     nthreads = max(1, int(num_threads))
     off0, off1 = (int(o) for o in offsets)
     EH, EW = Ho + kh - 1, Wo + kw - 1
@@ -414,9 +420,21 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
     if kind == "rows" and 1 - kw <= off1 <= 0 and W - off1 <= EW:
         # every column of x inside E, and the output window not wrapping
         # past column 0: x's rows transformed as they are
-        return _row_spectrum(x, w, (Ho, Wo), off0, off1, chosen, c)
+        res = _row_spectrum(x, w, (Ho, Wo), off0, off1, chosen, c)
+        if out is None:
+            return res
+        out[...] = res
+        return out
     tiling = chosen if kind == "tiles" else plan((Ho, Wo), (kh, kw), is_complex, data)
     (N0, B0, t0), (N1, B1, t1) = tiling
+    if not is_complex and _fftlib.library() == "ducc0":
+        if out is None:
+            out = np.empty((Ho, Wo), dtype=dtype)
+        if boundary == 0:
+            source, soff = x, (off0, off1)
+        else:
+            source, soff, c = _gathered(x, (EH, EW), (off0, off1), boundary, nthreads), (0, 0), dtype.type(0)
+        return _ducc_tiles(source, soff, c, w, tiling, nthreads, out)
     if (t0 == 1 and t1 == 1 and c == 0 and data is not None and off0 >= 1 - kh and off1 >= 1 - kw
             and data == ((-off0, H - off0), (-off1, W - off1))):
         # x lies whole inside E: transform it zero-padded, as it is.
@@ -541,8 +559,6 @@ def _whole_image(x, w, shape, N0, N1, start0, start1, is_complex, nthreads):
         res = _fftlib.ifft2(spec, workers=workers, overwrite_x=True)
         del spec
         return np.ascontiguousarray(res[start0:start0 + Ho, start1:start1 + Wo])
-    if _fftlib.library() == "ducc0":
-        return _whole_image_in_place(x, kspec, shape, N0, N1, start0, start1, nthreads)
     # Real: one axis at a time, so that the row transforms skip the padding
     # rows going in and the rows outside the output coming back (rfft2 /
     # irfft2 transform all N0; 1024², 64x64 'valid', float32: 7.3 -> 6.2 ms).
@@ -557,33 +573,133 @@ def _whole_image(x, w, shape, N0, N1, start0, start1, is_complex, nthreads):
     return np.ascontiguousarray(res[:, start1:start1 + Wo])
 
 
-def _whole_image_in_place(x, kspec, shape, N0, N1, start0, start1, nthreads):
-    """:func:`_whole_image` for real inputs on ducc0: three work arrays, each
-    transform written in place (ducc0 takes ``out=``; scipy.fft allocates a
-    new array per transform and copies to pad)."""
+#: Rows per ducc0 call of :func:`_ducc_tiles`'s row transforms: the padded
+#: input rows and the inverse's output rows pass through a work buffer of
+#: this many rows, which stays in the core's cache between the copy and
+#: the transform.
+DUCC_ROWS = 32
+
+
+def _gathered(x, eshape, offsets, boundary, nthreads):
+    """The extended image E (``eshape``) of a wrap / symm / nearest / mirror
+    boundary, gathered from x by runs of rows and columns."""
+    EH, EW = eshape
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError("wrap/symm boundaries need a non-empty input")
+    g = np.empty((EH, EW), dtype=x.dtype)
+    ridx = _ext_index(offsets[0], EH, x.shape[0], boundary)
+    col_runs = _runs(_ext_index(offsets[1], EW, x.shape[1], boundary))
+    bands = _split(EH, nthreads if EH * EW >= PARALLEL_FILL_ELEMENTS else 1)
+    _run_parallel(lambda ab: _gather_rows(g[ab[0]:ab[1]], x, ridx[ab[0]:ab[1]], col_runs), bands, nthreads)
+    return g
+
+
+def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
+    """The real correlation on ducc0, every transform in place in work arrays.
+
+    Tile (i, j) of ``tiling`` transforms ``E[i*B0 : i*B0+N0, j*B1 :
+    j*B1+N1]``, E being ``S`` shifted by ``soff`` (``E[e] = S[e + soff]``,
+    zero outside S) minus the fill ``c``; its outputs sit at ``(kh-1+m,
+    kw-1+n)`` modulo N, as in :func:`correlate` (one tile along an axis:
+    the wrap-around length of :func:`wrap_length`). Per tile: the rows go
+    through ``r2c`` ``DUCC_ROWS`` at a time into one (N0, N1/2+1) spectrum
+    array (straight from S when the rows lie inside it and ``c`` is 0, else
+    through a small zero-padded buffer), the columns through an in-place
+    ``c2c``, the product with the kernel's spectrum in place, the inverse
+    ``c2c`` in place, and only the block's output rows through ``c2r``,
+    again ``DUCC_ROWS`` at a time, copied into ``out`` with ``c * sum(w)``
+    added. So a call allocates one spectrum per thread (tiles spread over
+    threads, one tile each at a time) or one in all (a single tile: its
+    row stages split over the threads, ducc0's own threads for the column
+    transforms), plus small row buffers; nothing of the image's size but
+    ``out``.
+    """
     ducc = _fftlib._ducc
-    H, W = x.shape
-    Ho, Wo = shape
+    (N0, B0, t0), (N1, B1, t1) = tiling
+    kh, kw = w.shape
+    Ho, Wo = out.shape
+    dtype = out.dtype
+    cdtype = np.complex64 if dtype == np.float32 else np.complex128
     F = N1 // 2 + 1
-    cdtype = np.complex64 if x.dtype == np.float32 else np.complex128
-    workers = _workers(nthreads, N0 * N1)
-    rows_in = np.empty((H, N1), x.dtype)   # x, zero-padded to N1
-    rows_in[:, :W] = x
-    rows_in[:, W:] = 0
-    spec = np.empty((N0, F), cdtype)
-    ducc.r2c(rows_in, axes=(1,), forward=True, out=spec[:H], nthreads=workers)
-    spec[H:] = 0
-    ducc.c2c(spec, axes=(0,), forward=True, out=spec, nthreads=workers)
-    _run_parallel(lambda ab: np.multiply(spec[ab[0]:ab[1]], kspec[ab[0]:ab[1]], out=spec[ab[0]:ab[1]]),
-                  _split(N0, workers), workers)
-    ducc.c2c(spec, axes=(0,), forward=False, inorm=2, out=spec, nthreads=workers)
-    rows = _circular_slice(spec, 0, start0, Ho, N0)
-    del rows_in
-    res = np.empty((Ho, N1), x.dtype)
-    ducc.c2r(rows, axes=(1,), lastsize=N1, forward=False, inorm=2, out=res, nthreads=workers,
-             allow_overwriting_input=True)
-    del rows, spec
-    return np.array(res[:, start1:start1 + Wo], order="C")
+    SH, SW = S.shape
+    kspec = kernel_spectrum(w, N0, N1, False, nthreads)
+    tot = w.sum(dtype=dtype) * c if c != 0 else dtype.type(0)
+    R = DUCC_ROWS
+
+    def forward(spec, i, j, p0, p1, workers):
+        """Spectrum rows p0..p1 (tile rows) of tile (i, j): the row transforms."""
+        r0, q0 = i * B0 + soff[0], j * B1 + soff[1]      # S's row and column at the tile's (0, 0)
+        lo, hi = max(p0, -r0), min(p1, SH - r0)           # tile rows inside S
+        ql, qh = max(0, -q0), min(N1, SW - q0)            # tile columns inside S
+        if hi <= lo or qh <= ql:
+            spec[p0:p1] = 0
+            return
+        spec[p0:lo] = 0
+        spec[hi:p1] = 0
+        if c == 0 and ql == 0 and qh == N1:
+            for a in range(lo, hi, R):
+                b = min(hi, a + R)
+                ducc.r2c(S[r0 + a:r0 + b, q0:q0 + N1], axes=(1,), out=spec[a:b], nthreads=workers)
+            return
+        buf = np.zeros((min(R, hi - lo), N1), dtype)
+        for a in range(lo, hi, R):
+            b = min(hi, a + R)
+            dst = buf[:b - a, ql:qh]
+            if c != 0:
+                np.subtract(S[r0 + a:r0 + b, q0 + ql:q0 + qh], c, out=dst)
+            else:
+                dst[...] = S[r0 + a:r0 + b, q0 + ql:q0 + qh]
+            ducc.r2c(buf[:b - a], axes=(1,), out=spec[a:b], nthreads=workers)
+
+    def inverse(spec, i, j, m0, m1, workers):
+        """Output rows m0..m1 of tile (i, j) (block rows): the inverse row transforms, into ``out``."""
+        cols = min(B1, Wo - j * B1)
+        s1 = (kw - 1) % N1
+        split = min(cols, N1 - s1)                        # columns before the wrap
+        res = np.empty((min(R, m1 - m0), N1), dtype)
+        m = m0
+        while m < m1:
+            s0 = (kh - 1 + m) % N0
+            n = min(R, m1 - m, N0 - s0)
+            ducc.c2r(spec[s0:s0 + n], axes=(1,), lastsize=N1, forward=False, inorm=2, out=res[:n],
+                     nthreads=workers, allow_overwriting_input=True)
+            rows = out[i * B0 + m:i * B0 + m + n, j * B1:j * B1 + cols]
+            np.add(res[:n, s1:s1 + split], tot, out=rows[:, :split])
+            if split < cols:
+                np.add(res[:n, :cols - split], tot, out=rows[:, split:])
+            m += n
+
+    def columns(spec, workers):
+        ducc.c2c(spec, axes=(0,), forward=True, out=spec, nthreads=workers)
+        if workers > 1:
+            _run_parallel(lambda ab: np.multiply(spec[ab[0]:ab[1]], kspec[ab[0]:ab[1]], out=spec[ab[0]:ab[1]]),
+                          _split(N0, workers), workers)
+        else:
+            np.multiply(spec, kspec, out=spec)
+        ducc.c2c(spec, axes=(0,), forward=False, inorm=2, out=spec, nthreads=workers)
+
+    if t0 * t1 == 1:
+        spec = np.empty((N0, F), cdtype)
+        workers = _workers(nthreads, N0 * N1)
+        _run_parallel(lambda ab: forward(spec, 0, 0, ab[0], ab[1], 1), _split(N0, workers), workers)
+        columns(spec, workers)
+        _run_parallel(lambda ab: inverse(spec, 0, 0, ab[0], ab[1], 1), _split(Ho, workers), workers)
+        return out
+
+    specs = {}  # one spectrum per worker thread, for this call
+
+    def tile(ij):
+        i, j = ij
+        key = threading.get_ident()
+        spec = specs.get(key)
+        if spec is None:
+            spec = specs[key] = np.empty((N0, F), cdtype)
+        forward(spec, i, j, 0, N0, 1)
+        columns(spec, 1)
+        inverse(spec, i, j, 0, min(B0, Ho - i * B0), 1)
+
+    _run_parallel(tile, [(i, j) for i in range(t0) for j in range(t1)], nthreads)
+    return out
 
 
 def _row_spectrum(x, w, shape, off0, off1, N1, fill):
