@@ -152,24 +152,59 @@ def _axis_candidates(out_len, k, real, data=None):
     return result
 
 
-def plan(out_shape, kshape, is_complex=False, data=None):
+def in_place(is_complex):
+    """Whether real correlations run on :func:`_ducc_tiles` (ducc0 in use)."""
+    return not is_complex and _fftlib.library() == "ducc0"
+
+
+def plan(out_shape, kshape, is_complex=False, data=None, ducc=None, itemsize=8):
     """Choose the tiling (memoised): see :func:`_plan`.
 
     ``data``: per axis, the extent ``(a, b)`` of the nonzero part of the
     extended image (a fill boundary), or None when all of it may be nonzero.
+    ``ducc``: plan for :func:`_ducc_tiles` (None: when :func:`in_place` says
+    so), whose tile costs depend on the values' ``itemsize``.
     """
     data = None if data is None else tuple((int(a), int(b)) for a, b in data)
-    return _plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), bool(is_complex), data)
+    ducc = in_place(is_complex) if ducc is None else bool(ducc)
+    return _plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), bool(is_complex), data, ducc,
+                 int(itemsize) if ducc else 8)
+
+
+#: The in-place ducc0 engine's tile cost (:func:`ducc_tile_units`): transform
+#: units ``e (log2 e + 4)`` for a tile of e = N0 N1 values, times ``1 +
+#: DUCC_CACHE_SLOPE * (log2 e - DUCC_CACHE_LOG2)`` past 2**DUCC_CACHE_LOG2
+#: values (~320², whose float64 spectrum fits a 1 MiB L2 cache; one more
+#: for float32, whose spectrum is half as large), plus
+#: ``DUCC_TILE_UNITS`` per tile. Fitted at one thread on 4096² float64
+#: images: 31x31 kernels ran 136-137 ms in tiles of 256²-320², 150-152 in
+#: 480²-576², 164-190 in 864²; 101x101 kernels 182-189 ms in 640²-960²,
+#: 194 in 480², 209 in 320² (about 0.28 ns a unit at 320², 0.34 at 800²);
+#: the per-tile units (~0.1 ms: a tile's few dozen Python-level calls) keep
+#: 1024² images whole, which ran as fast as 243²-320² tiles in float64
+#: (10.7 against 10.4-10.6 ms) and faster in float32 (7.7 against 8.3-8.7).
+DUCC_CACHE_LOG2 = 16.6
+DUCC_CACHE_SLOPE = 0.08
+DUCC_TILE_UNITS = 3e5
+
+
+def ducc_tile_units(N0, N1, itemsize=8):
+    """Transform units of one tile of :func:`_ducc_tiles` (see ``DUCC_CACHE_SLOPE``)."""
+    e = float(N0) * N1
+    lg = math.log2(max(e, 2.0))
+    fits = DUCC_CACHE_LOG2 + (1.0 if itemsize <= 4 else 0.0)
+    return e * (lg + 4.0) * (1.0 + DUCC_CACHE_SLOPE * max(0.0, lg - fits))
 
 
 @functools.lru_cache(maxsize=4096)
-def _plan(out_shape, kshape, is_complex=False, data=None):
+def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8):
     """Choose the tiling: ``((N0, B0, t0), (N1, B1, t1))``.
 
     Minimises ``t0 * t1 * N0 * N1 * (log2(N0 * N1) + 4)`` (transforms plus
     the per-sample passes) with the tile transform bounded in size unless the
     kernel itself needs more. A single tile on an axis with zero margins
-    (``data``) uses the shorter wrap-around length.
+    (``data``) uses the shorter wrap-around length. For :func:`_ducc_tiles`
+    (``ducc``) the tiles cost :func:`ducc_tile_units` each.
     """
     real = not is_complex
     out_shape = tuple(max(1, int(v)) for v in out_shape)
@@ -187,7 +222,10 @@ def _plan(out_shape, kshape, is_complex=False, data=None):
                 # 320 x 1125, 30; 2 x 2 of 1125², 22-23)
                 continue
             tiles = a[2] * b[2]
-            cost = tiles * elems * (math.log2(max(elems, 2)) + 4.0) + (tiles > 1) * tiles * TILE_COST_UNITS
+            if ducc:
+                cost = tiles * ducc_tile_units(a[0], b[0], itemsize) + (tiles > 1) * tiles * DUCC_TILE_UNITS
+            else:
+                cost = tiles * elems * (math.log2(max(elems, 2)) + 4.0) + (tiles > 1) * tiles * TILE_COST_UNITS
             if best is None or cost < best[0]:
                 best = (cost, a, b)
     return best[1], best[2]
@@ -263,12 +301,13 @@ def choose_plan(out_shape, kshape, dtype, data=None):
     """
     dtype = np.dtype(dtype)
     return _choose_plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), dtype.kind == "c",
-                        dtype.itemsize, None if data is None else tuple((int(a), int(b)) for a, b in data))
+                        dtype.itemsize, None if data is None else tuple((int(a), int(b)) for a, b in data),
+                        in_place(dtype.kind == "c"))
 
 
 @functools.lru_cache(maxsize=4096)
-def _choose_plan(out_shape, kshape, is_complex, itemsize, data):
-    tiles = plan(out_shape, kshape, is_complex, data)
+def _choose_plan(out_shape, kshape, is_complex, itemsize, data, ducc=False):
+    tiles = plan(out_shape, kshape, is_complex, data, ducc, itemsize)
     if is_complex:
         return ("tiles", tiles)
     rows = row_plan(out_shape, kshape, data, itemsize)
@@ -315,6 +354,24 @@ def plan_cost(out_shape, kshape, dtype, data=None):
     (N0, B0, t0), (N1, B1, t1) = chosen
     f, p = _tile_units(out_shape, chosen)
     return f, p, t0 * t1, spectrum_bytes(N0, N1, dtype), False
+
+
+def ducc_cost(out_shape, kshape, dtype, data=None):
+    """Cost units of the plan on :func:`_ducc_tiles` (real input, ducc0), or
+    None when the plan is another one (complex, row-spectrum, scipy.fft).
+
+    Returns ``(units, tiles)``: the tiles' :func:`ducc_tile_units` plus
+    ``DUCC_TILE_UNITS`` per tile (beyond one), and the tile count.
+    """
+    dtype = np.dtype(dtype)
+    if not in_place(dtype.kind == "c"):
+        return None
+    kind, chosen = choose_plan(out_shape, kshape, dtype, data)
+    if kind != "tiles":
+        return None
+    (N0, B0, t0), (N1, B1, t1) = chosen
+    tiles = t0 * t1
+    return tiles * ducc_tile_units(N0, N1, dtype.itemsize) + (tiles > 1) * tiles * DUCC_TILE_UNITS, tiles
 
 
 # ---------------------------------------------------------------------------
@@ -416,7 +473,8 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None):
         have = r_hi > r_lo and c_hi > c_lo
         if have:
             data = ((r_lo, r_hi), (c_lo, c_hi))
-    kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data)
+    ducc = in_place(is_complex)
+    kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data, ducc)
     if kind == "rows" and 1 - kw <= off1 <= 0 and W - off1 <= EW:
         # every column of x inside E, and the output window not wrapping
         # past column 0: x's rows transformed as they are
@@ -425,9 +483,9 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None):
             return res
         out[...] = res
         return out
-    tiling = chosen if kind == "tiles" else plan((Ho, Wo), (kh, kw), is_complex, data)
+    tiling = chosen if kind == "tiles" else plan((Ho, Wo), (kh, kw), is_complex, data, ducc, dtype.itemsize)
     (N0, B0, t0), (N1, B1, t1) = tiling
-    if not is_complex and _fftlib.library() == "ducc0":
+    if ducc:
         if out is None:
             out = np.empty((Ho, Wo), dtype=dtype)
         if boundary == 0:
@@ -573,11 +631,65 @@ def _whole_image(x, w, shape, N0, N1, start0, start1, is_complex, nthreads):
     return np.ascontiguousarray(res[:, start1:start1 + Wo])
 
 
-#: Rows per ducc0 call of :func:`_ducc_tiles`'s row transforms: the padded
-#: input rows and the inverse's output rows pass through a work buffer of
-#: this many rows, which stays in the core's cache between the copy and
-#: the transform.
-DUCC_ROWS = 32
+#: Bytes of the row buffer of :func:`_ducc_tiles`: the padded input rows
+#: and the inverse's output rows pass through it a few rows at a time, so
+#: that it stays in the core's L2 cache between the copy and the transform
+#: (and there are few ducc0 calls: each costs 3-7 us of Python and
+#: argument checks; 225 tiles of 320² cut into 32-row calls paid ~30 ms).
+DUCC_ROW_BYTES = 1 << 19
+
+
+#: Bytes of work arrays :func:`_ducc_tiles` keeps between calls (spectra,
+#: row buffers), each at most half of it. Freed arrays of a few MiB went
+#: back to the system after every call (glibc trims the heap's top) and
+#: were faulted in again on the next: a 256² float64 call paid 387 page
+#: faults, 1.9 against 0.9 ms; 1024² float64 ~500 in some runs.
+WORKSPACE_BYTES = 24 << 20
+
+
+class _Workspace:
+    """Work arrays kept for the next call, at most ``max_bytes`` of them
+    (the oldest dropped first). An array is taken out while a call uses it
+    and given back only when the call ends normally: a call ended by an
+    exception (Ctrl-C) leaves nothing behind."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self._free = []  # oldest first
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def take(self, shape, dtype):
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        with self._lock:
+            for i in range(len(self._free) - 1, -1, -1):
+                a = self._free[i]
+                if a.shape == shape and a.dtype == dtype:
+                    del self._free[i]
+                    self._bytes -= a.nbytes
+                    return a
+        return np.empty(shape, dtype)
+
+    def give(self, *arrays):
+        with self._lock:
+            for a in arrays:
+                if a.nbytes > self.max_bytes // 2:
+                    continue
+                self._free.append(a)
+                self._bytes += a.nbytes
+            while self._bytes > self.max_bytes:
+                self._bytes -= self._free.pop(0).nbytes
+
+    def clear(self):
+        with self._lock:
+            self._free, self._bytes = [], 0
+
+    @property
+    def nbytes(self):
+        return self._bytes
+
+
+_workspace = _Workspace(WORKSPACE_BYTES)
 
 
 def _gathered(x, eshape, offsets, boundary, nthreads):
@@ -602,17 +714,18 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
     zero outside S) minus the fill ``c``; its outputs sit at ``(kh-1+m,
     kw-1+n)`` modulo N, as in :func:`correlate` (one tile along an axis:
     the wrap-around length of :func:`wrap_length`). Per tile: the rows go
-    through ``r2c`` ``DUCC_ROWS`` at a time into one (N0, N1/2+1) spectrum
+    through ``r2c`` (a few rows at a time through a small buffer) into one (N0, N1/2+1) spectrum
     array (straight from S when the rows lie inside it and ``c`` is 0, else
     through a small zero-padded buffer), the columns through an in-place
     ``c2c``, the product with the kernel's spectrum in place, the inverse
     ``c2c`` in place, and only the block's output rows through ``c2r``,
-    again ``DUCC_ROWS`` at a time, copied into ``out`` with ``c * sum(w)``
+    again a few rows at a time, copied into ``out`` with ``c * sum(w)``
     added. So a call allocates one spectrum per thread (tiles spread over
     threads, one tile each at a time) or one in all (a single tile: its
     row stages split over the threads, ducc0's own threads for the column
     transforms), plus small row buffers; nothing of the image's size but
-    ``out``.
+    ``out``. The work arrays come from and go back to ``_workspace``
+    (bounded), so that a loop of calls does not fault them in every time.
     """
     ducc = _fftlib._ducc
     (N0, B0, t0), (N1, B1, t1) = tiling
@@ -624,7 +737,7 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
     SH, SW = S.shape
     kspec = kernel_spectrum(w, N0, N1, False, nthreads)
     tot = w.sum(dtype=dtype) * c if c != 0 else dtype.type(0)
-    R = DUCC_ROWS
+    R = max(8, DUCC_ROW_BYTES // (N1 * dtype.itemsize))   # rows per call through the row buffer
 
     def forward(spec, i, j, p0, p1, workers):
         """Spectrum rows p0..p1 (tile rows) of tile (i, j): the row transforms."""
@@ -636,12 +749,12 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
             return
         spec[p0:lo] = 0
         spec[hi:p1] = 0
-        if c == 0 and ql == 0 and qh == N1:
-            for a in range(lo, hi, R):
-                b = min(hi, a + R)
-                ducc.r2c(S[r0 + a:r0 + b, q0:q0 + N1], axes=(1,), out=spec[a:b], nthreads=workers)
+        if c == 0 and ql == 0 and qh == N1:  # straight from S, one call
+            ducc.r2c(S[r0 + lo:r0 + hi, q0:q0 + N1], axes=(1,), out=spec[lo:hi], nthreads=workers)
             return
-        buf = np.zeros((min(R, hi - lo), N1), dtype)
+        buf = _workspace.take((min(R, hi - lo), N1), dtype)
+        buf[:, :ql] = 0
+        buf[:, qh:] = 0
         for a in range(lo, hi, R):
             b = min(hi, a + R)
             dst = buf[:b - a, ql:qh]
@@ -650,13 +763,14 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
             else:
                 dst[...] = S[r0 + a:r0 + b, q0 + ql:q0 + qh]
             ducc.r2c(buf[:b - a], axes=(1,), out=spec[a:b], nthreads=workers)
+        _workspace.give(buf)
 
     def inverse(spec, i, j, m0, m1, workers):
         """Output rows m0..m1 of tile (i, j) (block rows): the inverse row transforms, into ``out``."""
         cols = min(B1, Wo - j * B1)
         s1 = (kw - 1) % N1
         split = min(cols, N1 - s1)                        # columns before the wrap
-        res = np.empty((min(R, m1 - m0), N1), dtype)
+        res = _workspace.take((min(R, m1 - m0), N1), dtype)
         m = m0
         while m < m1:
             s0 = (kh - 1 + m) % N0
@@ -668,6 +782,7 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
             if split < cols:
                 np.add(res[:n, :cols - split], tot, out=rows[:, split:])
             m += n
+        _workspace.give(res)
 
     def columns(spec, workers):
         ducc.c2c(spec, axes=(0,), forward=True, out=spec, nthreads=workers)
@@ -679,11 +794,12 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
         ducc.c2c(spec, axes=(0,), forward=False, inorm=2, out=spec, nthreads=workers)
 
     if t0 * t1 == 1:
-        spec = np.empty((N0, F), cdtype)
+        spec = _workspace.take((N0, F), cdtype)
         workers = _workers(nthreads, N0 * N1)
         _run_parallel(lambda ab: forward(spec, 0, 0, ab[0], ab[1], 1), _split(N0, workers), workers)
         columns(spec, workers)
         _run_parallel(lambda ab: inverse(spec, 0, 0, ab[0], ab[1], 1), _split(Ho, workers), workers)
+        _workspace.give(spec)
         return out
 
     specs = {}  # one spectrum per worker thread, for this call
@@ -693,12 +809,13 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
         key = threading.get_ident()
         spec = specs.get(key)
         if spec is None:
-            spec = specs[key] = np.empty((N0, F), cdtype)
+            spec = specs[key] = _workspace.take((N0, F), cdtype)
         forward(spec, i, j, 0, N0, 1)
         columns(spec, 1)
         inverse(spec, i, j, 0, min(B0, Ho - i * B0), 1)
 
     _run_parallel(tile, [(i, j) for i in range(t0) for j in range(t1)], nthreads)
+    _workspace.give(*specs.values())
     return out
 
 
@@ -1004,7 +1121,7 @@ def correlate_stack(planes, kernels, shape, num_threads):
     out = np.empty((T, Ho, Wo), dtype)
     if T == 0 or Ho <= 0 or Wo <= 0:
         return out
-    (N0, B0, t0), (N1, B1, t1) = plan((Ho, Wo), (kh, kw), False, ((0, H), (0, W)))
+    (N0, B0, t0), (N1, B1, t1) = plan((Ho, Wo), (kh, kw), False, ((0, H), (0, W)), ducc=False)
     sbytes = spectrum_bytes(N0, N1, dtype)
     if t0 == 1 and t1 == 1:
         views = [np.ascontiguousarray(p)[None, None] for p in planes]   # rfft2 pads to (N0, N1)
