@@ -360,8 +360,10 @@ def ducc_cost(out_shape, kshape, dtype, data=None):
     """Cost units of the plan on :func:`_ducc_tiles` (real input, ducc0), or
     None when the plan is another one (complex, row-spectrum, scipy.fft).
 
-    Returns ``(units, tiles)``: the tiles' :func:`ducc_tile_units` plus
-    ``DUCC_TILE_UNITS`` per tile (beyond one), and the tile count.
+    Returns ``(units, tiles, serial)``: the tiles' :func:`ducc_tile_units`
+    plus ``DUCC_TILE_UNITS`` per tile (beyond one), the tile count, and
+    whether the call runs on one thread whatever ``num_threads`` (a single
+    tile below ``MIN_PARALLEL_TRANSFORM`` values).
     """
     dtype = np.dtype(dtype)
     if not in_place(dtype.kind == "c"):
@@ -371,7 +373,8 @@ def ducc_cost(out_shape, kshape, dtype, data=None):
         return None
     (N0, B0, t0), (N1, B1, t1) = chosen
     tiles = t0 * t1
-    return tiles * ducc_tile_units(N0, N1, dtype.itemsize) + (tiles > 1) * tiles * DUCC_TILE_UNITS, tiles
+    units = tiles * ducc_tile_units(N0, N1, dtype.itemsize) + (tiles > 1) * tiles * DUCC_TILE_UNITS
+    return units, tiles, tiles == 1 and N0 * N1 < MIN_PARALLEL_TRANSFORM
 
 
 # ---------------------------------------------------------------------------
