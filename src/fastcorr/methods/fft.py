@@ -43,6 +43,20 @@ faster here), else on ``scipy.fft``; a backend set with
 ``scipy.fft.set_backend`` (pyFFTW, mkl_fft, ...) is honoured: with one in
 force every transform goes through ``scipy.fft`` (``methods._fftlib``). float32
 is computed in complex64 (no upcast); complex inputs use full ``fft2``.
+
+Real inputs on ducc0 take the in-place engine :func:`_ducc_tiles` instead
+of the padded source and per-chunk arrays above: ducc0 writes every
+transform into a given array (``out=``), so each tile's rows go from the
+image (or a small zero-padded row buffer) into one spectrum array per
+thread, the column transforms and the product run in place, and only the
+block's output rows come back, straight into the result. Its tiles are
+planned by their own cost (:func:`ducc_tile_units`: small tiles whose
+spectrum stays in cache are cheaper per ``N log N`` unit), and its work
+arrays are kept between calls in a bounded workspace. Measured at one
+thread (CPU time), 4096² float64 'same': 31x31 391 -> 137-150 ms, 101x101
+280 -> 182-190 ms; float32 31x31 288 -> 120-131 ms; 1024² float64 21x21
+16.0 -> 10.4-10.7 ms; 256² float64 63x63 with no page faults (387 a call
+with fresh work arrays).
 """
 import functools
 import math
