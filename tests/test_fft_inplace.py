@@ -162,3 +162,19 @@ def test_plans_follow_the_library(monkeypatch):
     assert d[1] == _fft._plan((4096, 4096), (31, 31), False, data, True, 8)
     assert s[1] == _fft._plan((4096, 4096), (31, 31), False, data, False, 8)
     assert _fft.ducc_cost((4096, 4096), (31, 31), np.float64, data) is None
+
+
+def test_bench_large_prints_the_table():
+    # `python -m fastcorr bench --large` on one tiny case: every library's
+    # column, and the ratio to OpenCV when it is installed
+    from fastcorr._cli import large_bench
+
+    lines = []
+    rows = large_bench.run(threads=1, dtypes=("float64",), cases=[(64, 21)], repeats=1, out=lines.append)
+    assert len(rows) == 1 and "fastcorr(ducc0)" in lines[1] and "fastcorr(scipy.fft)" in lines[1]
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return
+    assert "cv2/ducc0" in lines[1]
+    assert _fftlib._choice == "ducc0"  # the library choice is put back
