@@ -32,6 +32,8 @@ def main(argv=None):
                        help="instead: N-D correlate (1-D, lags, 3-D) against scipy.signal.correlate")
     bench.add_argument("--piv", action="store_true",
                        help="instead: piv against OpenPIV's extended_search_area_piv (if installed)")
+    bench.add_argument("--large", action="store_true",
+                       help="instead: large kernels (21x21-101x101, 1024²/4096²) against cv2.filter2D, ducc0 and scipy.fft")
     args = parser.parse_args(argv)
     if args.command == "info":
         from fastcorr import show_config
@@ -85,6 +87,10 @@ def bench_command(args):
         from . import piv_bench
 
         return piv_bench.main(args)
+    if getattr(args, "large", False):
+        from . import large_bench
+
+        return large_bench.main(args)
     from . import bench
 
     return bench.main(args)

@@ -63,18 +63,22 @@ def calibrate(path=None, threads=None, verbose=False):
             shape = xs
             offs = (-(ks[0] // 2), -(ks[1] // 2))
             u = _units(m, xs, ks, shape, np.dtype(dt))
+            main, par_key = "mac", "par"
+            if "dmac" in u:  # the FFT method on ducc0: its own constants (see costmodel)
+                key, main, par_key = "d" + key[1:], "dmac", "dpar"
             t1 = _time(lambda: dispatch.correlate_offset(x, w, shape, offs, 0, 0, dt, m, 1))
-            rest = sum(u[e] * c[e] for e in ("out", "pass", "col") if e in u and e in c)
+            rest = sum(u[e] * c[e] for e in ("out", "pass", "col", "dout") if e in u and e in c)
             # per-sample terms keep their defaults; the main constant takes the rest
             busy = max(t1 - c["overhead"], 1e-9)
-            c[key] = max(busy - rest, 0.2 * busy) / u["mac"]
+            c[key] = max(busy - rest, 0.2 * busy) / u[main]
             if threads > 1:
                 tn = _time(lambda: dispatch.correlate_offset(x, w, shape, offs, 0, 0, dt, m, threads))
-                par_gain.append(((t1 - c["overhead"]) / max(tn - c["overhead"], 1e-9) - 1) / (threads - 1))
+                par_gain.append((par_key, ((t1 - c["overhead"]) / max(tn - c["overhead"], 1e-9) - 1) / (threads - 1)))
             if verbose:
                 print(f"calibrate {m:9s} {np.dtype(dt).name:8s} {t1 * 1e3:8.2f} ms -> {c[key]:.3e} s/unit")
-        if par_gain:
-            c["par"] = float(min(1.0, max(0.05, np.median(par_gain))))
+        for par_key in {k for k, _ in par_gain}:
+            gains = [g for k, g in par_gain if k == par_key]
+            c[par_key] = float(min(1.0, max(0.05, np.median(gains))))
         result[m] = c
     path = path or calibration_path()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -43,6 +43,20 @@ faster here), else on ``scipy.fft``; a backend set with
 ``scipy.fft.set_backend`` (pyFFTW, mkl_fft, ...) is honoured: with one in
 force every transform goes through ``scipy.fft`` (``methods._fftlib``). float32
 is computed in complex64 (no upcast); complex inputs use full ``fft2``.
+
+Real inputs on ducc0 take the in-place engine :func:`_ducc_tiles` instead
+of the padded source and per-chunk arrays above: ducc0 writes every
+transform into a given array (``out=``), so each tile's rows go from the
+image (or a small zero-padded row buffer) into one spectrum array per
+thread, the column transforms and the product run in place, and only the
+block's output rows come back, straight into the result. Its tiles are
+planned by their own cost (:func:`ducc_tile_units`: small tiles whose
+spectrum stays in cache are cheaper per ``N log N`` unit), and its work
+arrays are kept between calls in a bounded workspace. Measured at one
+thread (CPU time), 4096² float64 'same': 31x31 391 -> 137-150 ms, 101x101
+280 -> 182-190 ms; float32 31x31 288 -> 120-131 ms; 1024² float64 21x21
+16.0 -> 10.4-10.7 ms; 256² float64 63x63 with no page faults (387 a call
+with fresh work arrays).
 """
 import functools
 import math
@@ -65,6 +79,7 @@ __all__ = ["correlate", "correlate_stack", "plan", "plan_cost", "SERVES_COMPLEX"
 SERVES_COMPLEX = True
 SERVES_INTEGER = False
 SERVES_BOUNDARIES = (0, 1, 2, 3, 4)
+SERVES_OUT = True
 
 #: Bytes of spectra one chunk of tiles may hold (per thread).
 CHUNK_BYTES = 16 << 20
@@ -151,24 +166,59 @@ def _axis_candidates(out_len, k, real, data=None):
     return result
 
 
-def plan(out_shape, kshape, is_complex=False, data=None):
+def in_place(is_complex):
+    """Whether real correlations run on :func:`_ducc_tiles` (ducc0 in use)."""
+    return not is_complex and _fftlib.library() == "ducc0"
+
+
+def plan(out_shape, kshape, is_complex=False, data=None, ducc=None, itemsize=8):
     """Choose the tiling (memoised): see :func:`_plan`.
 
     ``data``: per axis, the extent ``(a, b)`` of the nonzero part of the
     extended image (a fill boundary), or None when all of it may be nonzero.
+    ``ducc``: plan for :func:`_ducc_tiles` (None: when :func:`in_place` says
+    so), whose tile costs depend on the values' ``itemsize``.
     """
     data = None if data is None else tuple((int(a), int(b)) for a, b in data)
-    return _plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), bool(is_complex), data)
+    ducc = in_place(is_complex) if ducc is None else bool(ducc)
+    return _plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), bool(is_complex), data, ducc,
+                 int(itemsize) if ducc else 8)
+
+
+#: The in-place ducc0 engine's tile cost (:func:`ducc_tile_units`): transform
+#: units ``e (log2 e + 4)`` for a tile of e = N0 N1 values, times ``1 +
+#: DUCC_CACHE_SLOPE * (log2 e - DUCC_CACHE_LOG2)`` past 2**DUCC_CACHE_LOG2
+#: values (~320², whose float64 spectrum fits a 1 MiB L2 cache; one more
+#: for float32, whose spectrum is half as large), plus
+#: ``DUCC_TILE_UNITS`` per tile. Fitted at one thread on 4096² float64
+#: images: 31x31 kernels ran 136-137 ms in tiles of 256²-320², 150-152 in
+#: 480²-576², 164-190 in 864²; 101x101 kernels 182-189 ms in 640²-960²,
+#: 194 in 480², 209 in 320² (about 0.28 ns a unit at 320², 0.34 at 800²);
+#: the per-tile units (~0.1 ms: a tile's few dozen Python-level calls) keep
+#: 1024² images whole, which ran as fast as 243²-320² tiles in float64
+#: (10.7 against 10.4-10.6 ms) and faster in float32 (7.7 against 8.3-8.7).
+DUCC_CACHE_LOG2 = 16.6
+DUCC_CACHE_SLOPE = 0.08
+DUCC_TILE_UNITS = 3e5
+
+
+def ducc_tile_units(N0, N1, itemsize=8):
+    """Transform units of one tile of :func:`_ducc_tiles` (see ``DUCC_CACHE_SLOPE``)."""
+    e = float(N0) * N1
+    lg = math.log2(max(e, 2.0))
+    fits = DUCC_CACHE_LOG2 + (1.0 if itemsize <= 4 else 0.0)
+    return e * (lg + 4.0) * (1.0 + DUCC_CACHE_SLOPE * max(0.0, lg - fits))
 
 
 @functools.lru_cache(maxsize=4096)
-def _plan(out_shape, kshape, is_complex=False, data=None):
+def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8):
     """Choose the tiling: ``((N0, B0, t0), (N1, B1, t1))``.
 
     Minimises ``t0 * t1 * N0 * N1 * (log2(N0 * N1) + 4)`` (transforms plus
     the per-sample passes) with the tile transform bounded in size unless the
     kernel itself needs more. A single tile on an axis with zero margins
-    (``data``) uses the shorter wrap-around length.
+    (``data``) uses the shorter wrap-around length. For :func:`_ducc_tiles`
+    (``ducc``) the tiles cost :func:`ducc_tile_units` each.
     """
     real = not is_complex
     out_shape = tuple(max(1, int(v)) for v in out_shape)
@@ -186,7 +236,10 @@ def _plan(out_shape, kshape, is_complex=False, data=None):
                 # 320 x 1125, 30; 2 x 2 of 1125², 22-23)
                 continue
             tiles = a[2] * b[2]
-            cost = tiles * elems * (math.log2(max(elems, 2)) + 4.0) + (tiles > 1) * tiles * TILE_COST_UNITS
+            if ducc:
+                cost = tiles * ducc_tile_units(a[0], b[0], itemsize) + (tiles > 1) * tiles * DUCC_TILE_UNITS
+            else:
+                cost = tiles * elems * (math.log2(max(elems, 2)) + 4.0) + (tiles > 1) * tiles * TILE_COST_UNITS
             if best is None or cost < best[0]:
                 best = (cost, a, b)
     return best[1], best[2]
@@ -262,12 +315,13 @@ def choose_plan(out_shape, kshape, dtype, data=None):
     """
     dtype = np.dtype(dtype)
     return _choose_plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), dtype.kind == "c",
-                        dtype.itemsize, None if data is None else tuple((int(a), int(b)) for a, b in data))
+                        dtype.itemsize, None if data is None else tuple((int(a), int(b)) for a, b in data),
+                        in_place(dtype.kind == "c"))
 
 
 @functools.lru_cache(maxsize=4096)
-def _choose_plan(out_shape, kshape, is_complex, itemsize, data):
-    tiles = plan(out_shape, kshape, is_complex, data)
+def _choose_plan(out_shape, kshape, is_complex, itemsize, data, ducc=False):
+    tiles = plan(out_shape, kshape, is_complex, data, ducc, itemsize)
     if is_complex:
         return ("tiles", tiles)
     rows = row_plan(out_shape, kshape, data, itemsize)
@@ -314,6 +368,27 @@ def plan_cost(out_shape, kshape, dtype, data=None):
     (N0, B0, t0), (N1, B1, t1) = chosen
     f, p = _tile_units(out_shape, chosen)
     return f, p, t0 * t1, spectrum_bytes(N0, N1, dtype), False
+
+
+def ducc_cost(out_shape, kshape, dtype, data=None):
+    """Cost units of the plan on :func:`_ducc_tiles` (real input, ducc0), or
+    None when the plan is another one (complex, row-spectrum, scipy.fft).
+
+    Returns ``(units, tiles, serial)``: the tiles' :func:`ducc_tile_units`
+    plus ``DUCC_TILE_UNITS`` per tile (beyond one), the tile count, and
+    whether the call runs on one thread whatever ``num_threads`` (a single
+    tile below ``MIN_PARALLEL_TRANSFORM`` values).
+    """
+    dtype = np.dtype(dtype)
+    if not in_place(dtype.kind == "c"):
+        return None
+    kind, chosen = choose_plan(out_shape, kshape, dtype, data)
+    if kind != "tiles":
+        return None
+    (N0, B0, t0), (N1, B1, t1) = chosen
+    tiles = t0 * t1
+    units = tiles * ducc_tile_units(N0, N1, dtype.itemsize) + (tiles > 1) * tiles * DUCC_TILE_UNITS
+    return units, tiles, tiles == 1 and N0 * N1 < MIN_PARALLEL_TRANSFORM
 
 
 # ---------------------------------------------------------------------------
@@ -368,11 +443,13 @@ def _gather_rows(dst, x, row_idx, col_runs):
 
 # ---------------------------------------------------------------------------
 
-def correlate(x, w, shape, offsets, boundary, fill, num_threads):
+def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None):
     """Engine entry (see ``fastcorr._engine.dispatch``): the offset correlation by FFT.
 
     ``x`` and ``w`` share one dtype: float32, float64, complex64 or
-    complex128 (C-contiguous). Returns a new C-contiguous array of ``shape``.
+    complex128 (C-contiguous). Returns a new C-contiguous array of ``shape``,
+    or ``out`` (C-contiguous, ``shape``, x's dtype; checked by the caller)
+    written in place.
 
     Examples
     --------
@@ -396,7 +473,10 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
     kh, kw = w.shape
     H, W = x.shape
     if Ho == 0 or Wo == 0:
-        return np.empty((Ho, Wo), dtype=dtype)
+        return np.empty((Ho, Wo), dtype=dtype) if out is None else out
+    if out is not None and (dtype.kind == "c" or _fftlib.library() != "ducc0"):
+        out[...] = correlate(x, w, shape, offsets, boundary, fill, num_threads)
+        return out
     nthreads = max(1, int(num_threads))
     off0, off1 = (int(o) for o in offsets)
     EH, EW = Ho + kh - 1, Wo + kw - 1
@@ -410,13 +490,26 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads):
         have = r_hi > r_lo and c_hi > c_lo
         if have:
             data = ((r_lo, r_hi), (c_lo, c_hi))
-    kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data)
+    ducc = in_place(is_complex)
+    kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data, ducc)
     if kind == "rows" and 1 - kw <= off1 <= 0 and W - off1 <= EW:
         # every column of x inside E, and the output window not wrapping
         # past column 0: x's rows transformed as they are
-        return _row_spectrum(x, w, (Ho, Wo), off0, off1, chosen, c)
-    tiling = chosen if kind == "tiles" else plan((Ho, Wo), (kh, kw), is_complex, data)
+        res = _row_spectrum(x, w, (Ho, Wo), off0, off1, chosen, c)
+        if out is None:
+            return res
+        out[...] = res
+        return out
+    tiling = chosen if kind == "tiles" else plan((Ho, Wo), (kh, kw), is_complex, data, ducc, dtype.itemsize)
     (N0, B0, t0), (N1, B1, t1) = tiling
+    if ducc:
+        if out is None:
+            out = np.empty((Ho, Wo), dtype=dtype)
+        if boundary == 0:
+            source, soff = x, (off0, off1)
+        else:
+            source, soff, c = _gathered(x, (EH, EW), (off0, off1), boundary, nthreads), (0, 0), dtype.type(0)
+        return _ducc_tiles(source, soff, c, w, tiling, nthreads, out)
     if (t0 == 1 and t1 == 1 and c == 0 and data is not None and off0 >= 1 - kh and off1 >= 1 - kw
             and data == ((-off0, H - off0), (-off1, W - off1))):
         # x lies whole inside E: transform it zero-padded, as it is.
@@ -541,8 +634,6 @@ def _whole_image(x, w, shape, N0, N1, start0, start1, is_complex, nthreads):
         res = _fftlib.ifft2(spec, workers=workers, overwrite_x=True)
         del spec
         return np.ascontiguousarray(res[start0:start0 + Ho, start1:start1 + Wo])
-    if _fftlib.library() == "ducc0":
-        return _whole_image_in_place(x, kspec, shape, N0, N1, start0, start1, nthreads)
     # Real: one axis at a time, so that the row transforms skip the padding
     # rows going in and the rows outside the output coming back (rfft2 /
     # irfft2 transform all N0; 1024², 64x64 'valid', float32: 7.3 -> 6.2 ms).
@@ -557,33 +648,192 @@ def _whole_image(x, w, shape, N0, N1, start0, start1, is_complex, nthreads):
     return np.ascontiguousarray(res[:, start1:start1 + Wo])
 
 
-def _whole_image_in_place(x, kspec, shape, N0, N1, start0, start1, nthreads):
-    """:func:`_whole_image` for real inputs on ducc0: three work arrays, each
-    transform written in place (ducc0 takes ``out=``; scipy.fft allocates a
-    new array per transform and copies to pad)."""
+#: Bytes of the row buffer of :func:`_ducc_tiles`: the padded input rows
+#: and the inverse's output rows pass through it a few rows at a time, so
+#: that it stays in the core's L2 cache between the copy and the transform
+#: (and there are few ducc0 calls: each costs 3-7 us of Python and
+#: argument checks; 225 tiles of 320² cut into 32-row calls paid ~30 ms).
+DUCC_ROW_BYTES = 1 << 19
+
+
+#: Bytes of work arrays :func:`_ducc_tiles` keeps between calls (spectra,
+#: row buffers), each at most half of it. Freed arrays of a few MiB went
+#: back to the system after every call (glibc trims the heap's top) and
+#: were faulted in again on the next: a 256² float64 call paid 387 page
+#: faults, 1.9 against 0.9 ms; 1024² float64 ~500 in some runs.
+WORKSPACE_BYTES = 24 << 20
+
+
+class _Workspace:
+    """Work arrays kept for the next call, at most ``max_bytes`` of them
+    (the oldest dropped first). An array is taken out while a call uses it
+    and given back only when the call ends normally: a call ended by an
+    exception (Ctrl-C) leaves nothing behind."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self._free = []  # oldest first
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def take(self, shape, dtype):
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        with self._lock:
+            for i in range(len(self._free) - 1, -1, -1):
+                a = self._free[i]
+                if a.shape == shape and a.dtype == dtype:
+                    del self._free[i]
+                    self._bytes -= a.nbytes
+                    return a
+        return np.empty(shape, dtype)
+
+    def give(self, *arrays):
+        with self._lock:
+            for a in arrays:
+                if a.nbytes > self.max_bytes // 2:
+                    continue
+                self._free.append(a)
+                self._bytes += a.nbytes
+            while self._bytes > self.max_bytes:
+                self._bytes -= self._free.pop(0).nbytes
+
+    def clear(self):
+        with self._lock:
+            self._free, self._bytes = [], 0
+
+    @property
+    def nbytes(self):
+        return self._bytes
+
+
+_workspace = _Workspace(WORKSPACE_BYTES)
+
+
+def _gathered(x, eshape, offsets, boundary, nthreads):
+    """The extended image E (``eshape``) of a wrap / symm / nearest / mirror
+    boundary, gathered from x by runs of rows and columns."""
+    EH, EW = eshape
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError("wrap/symm boundaries need a non-empty input")
+    g = np.empty((EH, EW), dtype=x.dtype)
+    ridx = _ext_index(offsets[0], EH, x.shape[0], boundary)
+    col_runs = _runs(_ext_index(offsets[1], EW, x.shape[1], boundary))
+    bands = _split(EH, nthreads if EH * EW >= PARALLEL_FILL_ELEMENTS else 1)
+    _run_parallel(lambda ab: _gather_rows(g[ab[0]:ab[1]], x, ridx[ab[0]:ab[1]], col_runs), bands, nthreads)
+    return g
+
+
+def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
+    """The real correlation on ducc0, every transform in place in work arrays.
+
+    Tile (i, j) of ``tiling`` transforms ``E[i*B0 : i*B0+N0, j*B1 :
+    j*B1+N1]``, E being ``S`` shifted by ``soff`` (``E[e] = S[e + soff]``,
+    zero outside S) minus the fill ``c``; its outputs sit at ``(kh-1+m,
+    kw-1+n)`` modulo N, as in :func:`correlate` (one tile along an axis:
+    the wrap-around length of :func:`wrap_length`). Per tile: the rows go
+    through ``r2c`` (a few rows at a time through a small buffer) into one (N0, N1/2+1) spectrum
+    array (straight from S when the rows lie inside it and ``c`` is 0, else
+    through a small zero-padded buffer), the columns through an in-place
+    ``c2c``, the product with the kernel's spectrum in place, the inverse
+    ``c2c`` in place, and only the block's output rows through ``c2r``,
+    again a few rows at a time, copied into ``out`` with ``c * sum(w)``
+    added. So a call allocates one spectrum per thread (tiles spread over
+    threads, one tile each at a time) or one in all (a single tile: its
+    row stages split over the threads, ducc0's own threads for the column
+    transforms), plus small row buffers; nothing of the image's size but
+    ``out``. The work arrays come from and go back to ``_workspace``
+    (bounded), so that a loop of calls does not fault them in every time.
+    """
     ducc = _fftlib._ducc
-    H, W = x.shape
-    Ho, Wo = shape
+    (N0, B0, t0), (N1, B1, t1) = tiling
+    kh, kw = w.shape
+    Ho, Wo = out.shape
+    dtype = out.dtype
+    cdtype = np.complex64 if dtype == np.float32 else np.complex128
     F = N1 // 2 + 1
-    cdtype = np.complex64 if x.dtype == np.float32 else np.complex128
-    workers = _workers(nthreads, N0 * N1)
-    rows_in = np.empty((H, N1), x.dtype)   # x, zero-padded to N1
-    rows_in[:, :W] = x
-    rows_in[:, W:] = 0
-    spec = np.empty((N0, F), cdtype)
-    ducc.r2c(rows_in, axes=(1,), forward=True, out=spec[:H], nthreads=workers)
-    spec[H:] = 0
-    ducc.c2c(spec, axes=(0,), forward=True, out=spec, nthreads=workers)
-    _run_parallel(lambda ab: np.multiply(spec[ab[0]:ab[1]], kspec[ab[0]:ab[1]], out=spec[ab[0]:ab[1]]),
-                  _split(N0, workers), workers)
-    ducc.c2c(spec, axes=(0,), forward=False, inorm=2, out=spec, nthreads=workers)
-    rows = _circular_slice(spec, 0, start0, Ho, N0)
-    del rows_in
-    res = np.empty((Ho, N1), x.dtype)
-    ducc.c2r(rows, axes=(1,), lastsize=N1, forward=False, inorm=2, out=res, nthreads=workers,
-             allow_overwriting_input=True)
-    del rows, spec
-    return np.array(res[:, start1:start1 + Wo], order="C")
+    SH, SW = S.shape
+    kspec = kernel_spectrum(w, N0, N1, False, nthreads)
+    tot = w.sum(dtype=dtype) * c if c != 0 else dtype.type(0)
+    R = max(8, DUCC_ROW_BYTES // (N1 * dtype.itemsize))   # rows per call through the row buffer
+
+    def forward(spec, i, j, p0, p1, workers):
+        """Spectrum rows p0..p1 (tile rows) of tile (i, j): the row transforms."""
+        r0, q0 = i * B0 + soff[0], j * B1 + soff[1]      # S's row and column at the tile's (0, 0)
+        lo, hi = max(p0, -r0), min(p1, SH - r0)           # tile rows inside S
+        ql, qh = max(0, -q0), min(N1, SW - q0)            # tile columns inside S
+        if hi <= lo or qh <= ql:
+            spec[p0:p1] = 0
+            return
+        spec[p0:lo] = 0
+        spec[hi:p1] = 0
+        if c == 0 and ql == 0 and qh == N1:  # straight from S, one call
+            ducc.r2c(S[r0 + lo:r0 + hi, q0:q0 + N1], axes=(1,), out=spec[lo:hi], nthreads=workers)
+            return
+        buf = _workspace.take((min(R, hi - lo), N1), dtype)
+        buf[:, :ql] = 0
+        buf[:, qh:] = 0
+        for a in range(lo, hi, R):
+            b = min(hi, a + R)
+            dst = buf[:b - a, ql:qh]
+            if c != 0:
+                np.subtract(S[r0 + a:r0 + b, q0 + ql:q0 + qh], c, out=dst)
+            else:
+                dst[...] = S[r0 + a:r0 + b, q0 + ql:q0 + qh]
+            ducc.r2c(buf[:b - a], axes=(1,), out=spec[a:b], nthreads=workers)
+        _workspace.give(buf)
+
+    def inverse(spec, i, j, m0, m1, workers):
+        """Output rows m0..m1 of tile (i, j) (block rows): the inverse row transforms, into ``out``."""
+        cols = min(B1, Wo - j * B1)
+        s1 = (kw - 1) % N1
+        split = min(cols, N1 - s1)                        # columns before the wrap
+        res = _workspace.take((min(R, m1 - m0), N1), dtype)
+        m = m0
+        while m < m1:
+            s0 = (kh - 1 + m) % N0
+            n = min(R, m1 - m, N0 - s0)
+            ducc.c2r(spec[s0:s0 + n], axes=(1,), lastsize=N1, forward=False, inorm=2, out=res[:n],
+                     nthreads=workers, allow_overwriting_input=True)
+            rows = out[i * B0 + m:i * B0 + m + n, j * B1:j * B1 + cols]
+            np.add(res[:n, s1:s1 + split], tot, out=rows[:, :split])
+            if split < cols:
+                np.add(res[:n, :cols - split], tot, out=rows[:, split:])
+            m += n
+        _workspace.give(res)
+
+    def columns(spec, workers):
+        ducc.c2c(spec, axes=(0,), forward=True, out=spec, nthreads=workers)
+        if workers > 1:
+            _run_parallel(lambda ab: np.multiply(spec[ab[0]:ab[1]], kspec[ab[0]:ab[1]], out=spec[ab[0]:ab[1]]),
+                          _split(N0, workers), workers)
+        else:
+            np.multiply(spec, kspec, out=spec)
+        ducc.c2c(spec, axes=(0,), forward=False, inorm=2, out=spec, nthreads=workers)
+
+    if t0 * t1 == 1:
+        spec = _workspace.take((N0, F), cdtype)
+        workers = _workers(nthreads, N0 * N1)
+        _run_parallel(lambda ab: forward(spec, 0, 0, ab[0], ab[1], 1), _split(N0, workers), workers)
+        columns(spec, workers)
+        _run_parallel(lambda ab: inverse(spec, 0, 0, ab[0], ab[1], 1), _split(Ho, workers), workers)
+        _workspace.give(spec)
+        return out
+
+    specs = {}  # one spectrum per worker thread, for this call
+
+    def tile(ij):
+        i, j = ij
+        key = threading.get_ident()
+        spec = specs.get(key)
+        if spec is None:
+            spec = specs[key] = _workspace.take((N0, F), cdtype)
+        forward(spec, i, j, 0, N0, 1)
+        columns(spec, 1)
+        inverse(spec, i, j, 0, min(B0, Ho - i * B0), 1)
+
+    _run_parallel(tile, [(i, j) for i in range(t0) for j in range(t1)], nthreads)
+    _workspace.give(*specs.values())
+    return out
 
 
 def _row_spectrum(x, w, shape, off0, off1, N1, fill):
@@ -888,7 +1138,7 @@ def correlate_stack(planes, kernels, shape, num_threads):
     out = np.empty((T, Ho, Wo), dtype)
     if T == 0 or Ho <= 0 or Wo <= 0:
         return out
-    (N0, B0, t0), (N1, B1, t1) = plan((Ho, Wo), (kh, kw), False, ((0, H), (0, W)))
+    (N0, B0, t0), (N1, B1, t1) = plan((Ho, Wo), (kh, kw), False, ((0, H), (0, W)), ducc=False)
     sbytes = spectrum_bytes(N0, N1, dtype)
     if t0 == 1 and t1 == 1:
         views = [np.ascontiguousarray(p)[None, None] for p in planes]   # rfft2 pads to (N0, N1)
