@@ -33,6 +33,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._engine.conv import blas_threads
 from .._engine.validate import RegistrationNormalization, RegistrationSpace, registration_args
+from .._engine import registration_kernels as _rk
+from ..methods import _fftlib
 from ..methods.fft import _run_parallel, _workers
 
 __all__ = ["phase_cross_correlation"]
@@ -187,59 +189,85 @@ def _register(p):
     ref, mov, nt = p.reference, p.moving, p.num_threads
     shape = ref.shape
     size = ref.size
-    wk = _workers(nt, size)  # pocketfft's threads cost more than they save on small images
+    wk = _workers(nt, size)  # the transforms' threads cost more than they save on small images
     single = _single(ref.dtype) and _single(mov.dtype)
     fdt = np.dtype(np.float32 if single else np.float64)
     cdt = np.dtype(np.complex64 if single else np.complex128)
     half = p.space == "real" and ref.dtype.kind != "c" and mov.dtype.kind != "c"
+    phase = p.normalization == "phase"
+    floor = float(fdt.type(100 * np.finfo(fdt).eps))
+    keep = p.upsample_factor != 1  # the cross-power spectrum is needed after the inverse
 
     # The spectra, their energies (Parseval: sum |F|^2 = size * sum |x|^2)
-    # and the cross-power spectrum P = F_ref * conj(F_mov).
+    # and the cross-power spectrum P = F_ref * conj(F_mov), in A's buffer.
     if half:
         a = ref.astype(fdt, copy=False)
         b = mov.astype(fdt, copy=False)
-        energy_ref = _energy(a) * size
-        energy_mov = _energy(b) * size
-        A = scipy.fft.rfftn(a, workers=wk)
-        B = scipy.fft.rfftn(b, workers=wk)
-        P = A  # overwritten band by band
+        hshape = shape[:-1] + (shape[-1] // 2 + 1,)
+        # the buffers are numpy's (huge pages for large arrays where the
+        # system offers them); the transforms write into them
+        A = np.empty(hshape, cdt)
+        B = np.empty(hshape, cdt)
+        spectra = [None, None]
+        energies = [0.0, 0.0]
+
+        def forward(i):
+            x, out = (a, A) if i == 0 else (b, B)
+            energies[i] = _energy(x) * size
+            # both images at once on two threads, one transform each
+            spectra[i] = _fftlib.rfftn_into(x, out, workers=1 if wk > 1 else wk)
+
+        _run_parallel(forward, [0, 1], 2 if wk > 1 else 1)
+        A, B = spectra
+        energy_ref, energy_mov = energies
+        if not A.flags.c_contiguous:
+            A = np.ascontiguousarray(A)
+        if not B.flags.c_contiguous:
+            B = np.ascontiguousarray(B)
+        P = A
     else:
         if p.space == "real":
             A = scipy.fft.fftn(ref.astype(cdt, copy=False), workers=wk)
             B = scipy.fft.fftn(mov.astype(cdt, copy=False), workers=wk)
             P = A
         else:  # the caller's spectra: left alone
-            A = ref.astype(cdt, copy=False)
-            B = mov.astype(cdt, copy=False)
+            A = np.ascontiguousarray(ref, dtype=cdt)
+            B = np.ascontiguousarray(mov, dtype=cdt)
             P = np.empty(A.shape, cdt)
         energy_ref = _energy(A)
         energy_mov = _energy(B)
-    floor = fdt.type(100 * np.finfo(fdt).eps)
 
-    def cross_power(rows):
-        out = P[rows]  # A's own rows when A is ours
-        if P is A:
-            conj = B[rows]  # ours too
-            np.conjugate(conj, out=conj)
-        else:
-            conj = np.conjugate(B[rows])
-        np.multiply(A[rows], conj, out=out)
-        if p.normalization == "phase":
-            magnitude = np.abs(out)
-            np.maximum(magnitude, floor, out=magnitude)
-            with np.errstate(invalid="ignore"):  # NaN in an image: reported below
-                np.divide(out, magnitude, out=out)
+    def cross_power(rows):  # one compiled pass per band of rows (P may be A)
+        _rk.cross_power(P[rows], A[rows], B[rows], phase, floor)
 
     _by_rows(cross_power, P.shape[0], nt, P.size)
-    del A, B
 
     if half:
-        # P is needed afterwards only to upsample: else the transform may reuse it
-        cc = scipy.fft.irfftn(P, s=shape, workers=wk, overwrite_x=p.upsample_factor == 1)
-        peak = np.unravel_index(_argmax_abs_real(cc), shape)
+        # The correlation, written into B's buffer (free now) as rows padded
+        # to B's row length (unpadded rows of 2**k floats make the strided
+        # transforms' cache sets collide); with upsampling P must survive the
+        # inverse, which then runs in a third buffer.
+        n_last = shape[-1]
+        if keep:
+            scratch, target = B, np.empty(hshape, cdt)
+        else:
+            scratch, target = None, B
+        padded = target.view(fdt)  # (..., 2 * h) with 2 * h >= n_last
+        cc = _fftlib.irfftn_into(P, padded[..., :n_last], workers=wk, overwrite_x=not keep,
+                                 scratch=scratch)
+        del A, B
+        if np.may_share_memory(cc, padded):  # written in place (else scipy.fft's new array)
+            padded[..., n_last:] = 0  # the padding never beats a real value (see _peak_index)
+            flat = _peak_index(padded, nt)
+            row, col = divmod(flat, padded.shape[-1])
+            peak = np.unravel_index(row, shape[:-1]) + (col,) if len(shape) > 1 else (col,)
+        else:
+            peak = np.unravel_index(_peak_index(np.ascontiguousarray(cc), nt), shape)
     else:
-        cc = scipy.fft.ifftn(P, workers=wk, overwrite_x=p.upsample_factor == 1)
+        del A, B
+        cc = scipy.fft.ifftn(P, workers=wk, overwrite_x=not keep)
         peak = np.unravel_index(int(np.argmax(np.abs(cc))), shape)
+    peak = tuple(int(i) for i in peak)
     cc_max = cdt.type(cc[peak])
     del cc
 
@@ -281,6 +309,31 @@ def _register(p):
             "moving_mask=~np.isnan(moving_image))"
         )
     return shift, _error(cc_max, amp_ref, amp_mov), np.arctan2(cc_max.imag, cc_max.real)
+
+
+def _peak_index(x, nt):
+    """The flat index of the first largest ``|x|`` of a C-contiguous real
+    array (of the first NaN if any), as ``argmax(abs(x))``: one compiled
+    pass per band of rows, the bands' winners compared in order."""
+    if x.ndim < 2 or _workers(nt, x.size) == 1:
+        return int(_rk.absmax(x))
+    found = {}
+    row_size = x.size // x.shape[0]
+
+    def search(rows):
+        found[rows.start] = rows.start * row_size + int(_rk.absmax(x[rows]))
+
+    _by_rows(search, x.shape[0], nt, x.size)
+    flat = x.reshape(-1)
+    best = None
+    for start in sorted(found):  # earlier bands win ties; a NaN wins outright
+        i = found[start]
+        v = abs(flat[i])
+        if np.isnan(v):
+            return i
+        if best is None or v > abs(flat[best]):
+            best = i
+    return best
 
 
 def _masked_shift(ref, mov, ref_mask, mov_mask, overlap_ratio, nt):
@@ -369,17 +422,6 @@ def _by_rows(fn, n_rows, nt, elements):
     _run_parallel(fn, [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], parts)
 
 
-def _argmax_abs_real(x):
-    """``argmax(abs(x))`` (the first of equals) of a real array without the copy."""
-    hi, lo = int(np.argmax(x)), int(np.argmin(x))
-    top, bottom = x.flat[hi], -x.flat[lo]
-    if top == bottom:
-        return min(hi, lo)
-    if np.isnan(top) or np.isnan(bottom):
-        return int(np.argmax(np.abs(x)))
-    return hi if top > bottom else lo
-
-
 def _single(dtype):
     return dtype in (np.float32, np.float16, np.complex64)
 
@@ -418,8 +460,10 @@ def _kernel(n, up, offset, region, mirrored=False):
     # exponentials instead of region * n; rounding grows as k * 1e-16).
     rows = np.empty((region, n), np.complex128)
     rows[0] = np.exp(-2j * np.pi * offset * nu)
-    rows[1:] = np.exp(2j * np.pi * nu)
-    return np.cumprod(rows, axis=0, out=rows)
+    step = np.exp(2j * np.pi * nu)
+    for k in range(1, region):  # numpy's cumprod along axis 0 is ~10x slower
+        np.multiply(rows[k - 1], step, out=rows[k])
+    return rows
 
 
 def _upsampled_dft(P, shape, offsets, up, region, half, cdt, nt=1):

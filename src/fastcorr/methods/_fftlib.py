@@ -206,3 +206,44 @@ def irfft2(x, s=None, axes=(-2, -1), workers=None, overwrite_x=False):
     if not _use_ducc():
         return sfft.irfft2(x, s=s, axes=axes, workers=workers, overwrite_x=overwrite_x)
     return _c2r(x, s, axes, workers, overwrite_x)
+
+
+# --- whole-array real transforms into the caller's buffers (image registration) ---
+
+def rfftn_into(x, out, workers=None):
+    """``scipy.fft.rfftn(x)`` over every axis of a float32 / float64 array:
+    written into ``out`` (C-contiguous, of rfftn's shape and complex dtype)
+    and returned with ducc0; with scipy.fft, its own new array (``out``
+    unused)."""
+    if not _use_ducc():
+        return sfft.rfftn(x, workers=workers)
+    return _ducc.r2c(x, axes=tuple(range(x.ndim)), forward=True, out=out, nthreads=_threads(workers))
+
+
+def irfftn_into(x, out, workers=None, overwrite_x=False, scratch=None):
+    """``scipy.fft.irfftn(x, s=out.shape)`` over every axis, written into
+    ``out`` (which may be a view with padded rows: its strides are kept)
+    and returned with ducc0; with scipy.fft, its own new array.
+
+    With ducc0 the leading axes are transformed first, in ``x`` itself when
+    ``overwrite_x`` (x is then lost), else into ``scratch`` (C-contiguous,
+    shaped and typed as ``x``; allocated when None), and the last axis
+    written into ``out`` (no array allocated by the transforms: a fresh
+    temporary of this size costs its page faults)."""
+    if not _use_ducc():
+        return sfft.irfftn(x, s=out.shape, workers=workers, overwrite_x=overwrite_x)
+    nt = _threads(workers)
+    lead = tuple(range(x.ndim - 1))
+    if overwrite_x:
+        work = x
+        if lead:
+            _ducc.c2c(x, axes=lead, forward=False, inorm=2, out=x, nthreads=nt)
+    else:
+        work = np.empty(x.shape, x.dtype) if scratch is None else scratch
+        if lead:
+            _ducc.c2c(x, axes=lead, forward=False, inorm=2, out=work, nthreads=nt)
+        else:
+            np.copyto(work, x)
+    # (inorm=2: each transform divides by its own lengths, 1/N in all)
+    return _ducc.c2r(work, axes=(x.ndim - 1,), lastsize=out.shape[-1], forward=False, inorm=2,
+                     out=out, nthreads=nt, allow_overwriting_input=True)
