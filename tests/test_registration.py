@@ -360,3 +360,18 @@ def test_whole_array_transforms_into_buffers(shape, dtype):
     np.testing.assert_allclose(y, x, rtol=0, atol=tol)
     y = _fftlib.irfftn_into(X, padded, overwrite_x=True)
     np.testing.assert_allclose(y, x, rtol=0, atol=tol)
+
+
+def test_concurrent_calls_share_no_workspace():
+    # calls of one size on several threads at once (the workspace kept
+    # between calls is used by one call at a time)
+    from concurrent.futures import ThreadPoolExecutor
+
+    pairs = [pair((40, 36), (1.5 + i, -2.25)) for i in range(6)]
+    want = [fastcorr.phase_cross_correlation(r, m, upsample_factor=4) for r, m in pairs]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda rm: fastcorr.phase_cross_correlation(*rm, upsample_factor=4), pairs))
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g[0], w[0])
+                assert g[1] == w[1] and g[2] == w[2]

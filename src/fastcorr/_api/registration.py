@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import warnings
 from typing import Any
 
@@ -174,11 +175,14 @@ def phase_cross_correlation(
     # BLAS on one thread: the matrix products are split into bands of rows
     # on fastcorr's threads instead (multithreaded OpenBLAS measured 10-50x
     # slower than one thread for these products on 2 loaded cores).
-    with blas_threads(1):
-        if p.reference_mask is not None:
+    if p.reference_mask is not None:
+        with blas_threads(1):
             shift = _masked_shift(p.reference, p.moving, p.reference_mask, p.moving_mask,
                                   p.overlap_ratio, p.num_threads)
-            return shift, np.float64(np.nan), np.float64(np.nan)
+        return shift, np.float64(np.nan), np.float64(np.nan)
+    if p.upsample_factor == 1 and p.space == "real" and not _complex_input(p):
+        return _register(p)  # no BLAS call (the energies are compiled sums): no pool to pin
+    with blas_threads(1):
         return _register(p)
 
 
@@ -204,16 +208,16 @@ def _register(p):
         a = ref.astype(fdt, copy=False)
         b = mov.astype(fdt, copy=False)
         hshape = shape[:-1] + (shape[-1] // 2 + 1,)
-        # the buffers are numpy's (huge pages for large arrays where the
-        # system offers them); the transforms write into them
-        A = np.empty(hshape, cdt)
-        B = np.empty(hshape, cdt)
+        # the transforms write into these buffers (kept for the next call
+        # of the same size: fresh ones cost their page faults)
+        work = _Workspace(hshape, cdt, 3 if keep else 2)
+        A, B = work.buffers[:2]
         spectra = [None, None]
         energies = [0.0, 0.0]
 
         def forward(i):
             x, out = (a, A) if i == 0 else (b, B)
-            energies[i] = _energy(x) * size
+            energies[i] = _energy_real(x) * size
             # both images at once on two threads, one transform each
             spectra[i] = _fftlib.rfftn_into(x, out, workers=1 if wk > 1 else wk)
 
@@ -249,7 +253,7 @@ def _register(p):
         # inverse, which then runs in a third buffer.
         n_last = shape[-1]
         if keep:
-            scratch, target = B, np.empty(hshape, cdt)
+            scratch, target = B, work.buffers[2]
         else:
             scratch, target = None, B
         padded = target.view(fdt)  # (..., 2 * h) with 2 * h >= n_last
@@ -293,6 +297,9 @@ def _register(p):
         amp_mov = fdt.type(energy_mov)
     shift = shift.astype(fdt, copy=False)
     shift[dims == 1] = 0
+    if half:
+        del P, scratch, target, padded
+        work.release()
 
     if p.disambiguate:
         if p.space == "real":
@@ -309,6 +316,41 @@ def _register(p):
             "moving_mask=~np.isnan(moving_image))"
         )
     return shift, _error(cc_max, amp_ref, amp_mov), np.arctan2(cc_max.imag, cc_max.real)
+
+
+class _Workspace:
+    """``count`` C-contiguous arrays of one shape and dtype for one call,
+    taken from (and given back to) a cache of one set of at most
+    ``WORKSPACE_BYTES`` (a 2048² float32 registration's three spectra; the
+    FFT method's kernel-spectrum cache has the same bound). Thread-safe: a
+    set is used by one call at a time; concurrent calls allocate their own."""
+
+    def __init__(self, shape, dtype, count):
+        key = (shape, np.dtype(dtype).str)
+        with _workspace_lock:
+            cached = _workspace.pop(key, None)
+            if cached is not None:
+                _workspace.clear()
+        self.key = key
+        self.buffers = list(cached or [])[:count]
+        while len(self.buffers) < count:
+            self.buffers.append(np.empty(shape, dtype))
+
+    def release(self):
+        """Give the arrays back (the caller holds no view of them any more)."""
+        if sum(b.nbytes for b in self.buffers) > WORKSPACE_BYTES:
+            return
+        with _workspace_lock:
+            held = _workspace.get(self.key)
+            if held is None or len(held) < len(self.buffers):
+                _workspace.clear()
+                _workspace[self.key] = self.buffers
+        self.buffers = []
+
+
+WORKSPACE_BYTES = 64 << 20
+_workspace = {}
+_workspace_lock = threading.Lock()
 
 
 def _peak_index(x, nt):
@@ -418,8 +460,17 @@ def _by_rows(fn, n_rows, nt, elements):
     """``fn(rows)`` for bands of rows (slices of axis 0) on up to ``nt`` threads
     (one band when the ``elements`` they cover are too few to share)."""
     parts = max(1, min(nt, n_rows)) if _workers(nt, elements) > 1 else 1
-    edges = np.linspace(0, n_rows, parts + 1).astype(int)
+    edges = [n_rows * k // parts for k in range(parts + 1)]
     _run_parallel(fn, [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], parts)
+
+
+def _complex_input(p):
+    return p.reference.dtype.kind == "c" or p.moving.dtype.kind == "c"
+
+
+def _energy_real(x):
+    """sum x^2 of a real image, accumulated in double (compiled, no BLAS)."""
+    return _rk.sum_squares(np.ascontiguousarray(x))
 
 
 def _single(dtype):

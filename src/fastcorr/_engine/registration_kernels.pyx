@@ -5,7 +5,8 @@
 :func:`cross_power` forms the cross-power spectrum of
 ``fastcorr.phase_cross_correlation`` (the product of one spectrum with the
 other's conjugate, phase-normalised) in one pass instead of numpy's four;
-:func:`absmax` finds the peak of the real correlation in one pass. Both run
+:func:`absmax` finds the peak of the real correlation in one pass and
+:func:`sum_squares` an image's energy. Both run
 on the calling thread with the GIL released: the caller splits the arrays
 into bands of rows on its own threads (``_api/registration.py``). The loops
 are ``_simd/reg_kernels.h``'s.
@@ -18,6 +19,8 @@ cnp.import_array()
 cdef extern from "reg_kernels.h" nogil:
     void rk_xpower_f32(float* p, const float* a, const float* b, Py_ssize_t n, int phase, float floor_)
     void rk_xpower_f64(double* p, const double* a, const double* b, Py_ssize_t n, int phase, double floor_)
+    double rk_sumsq_f32(const float* x, Py_ssize_t n)
+    double rk_sumsq_f64(const double* x, Py_ssize_t n)
     Py_ssize_t rk_absmax_f32(const float* x, Py_ssize_t n)
     Py_ssize_t rk_absmax_f64(const double* x, Py_ssize_t n)
     int fc_cpu_has_avx2_fma()
@@ -76,3 +79,20 @@ def absmax(cnp.ndarray x):
         with nogil:
             i = rk_absmax_f64(<const double*> cnp.PyArray_DATA(x), n)
     return i
+
+
+def sum_squares(cnp.ndarray x):
+    """The sum of ``x**2`` over a C-contiguous float32 or float64 array, in double."""
+    cdef int t = cnp.PyArray_TYPE(x)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    cdef double s
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        raise TypeError("sum_squares takes float32 or float64 arrays")
+    _contiguous(x, False)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            s = rk_sumsq_f32(<const float*> cnp.PyArray_DATA(x), n)
+    else:
+        with nogil:
+            s = rk_sumsq_f64(<const double*> cnp.PyArray_DATA(x), n)
+    return s

@@ -5,6 +5,7 @@
  *              max(|p[i]|, floor) (scikit-image's phase normalisation),
  *              for n complex values stored as interleaved (re, im) pairs;
  *              p may be a (in place).
+ *   rk_sumsq:  sum of x[i]^2 in double (8 running sums, then added).
  *   rk_absmax: the index of the first largest |x[i]| of a real array
  *              (numpy's argmax(abs(x)); the first NaN if there is one).
  *
@@ -120,6 +121,25 @@ ATTR static ptrdiff_t rk_absmax_##SUFFIX(const T *RK_RESTRICT x, ptrdiff_t n)   
     return best_block;                                                               \
 }
 
+#define RK_SUMSQ_DEFINE(SUFFIX, T, ATTR)                                              \
+ATTR static double rk_sumsq_##SUFFIX(const T *RK_RESTRICT x, ptrdiff_t n)           \
+{                                                                                    \
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, total = 0;                             \
+    ptrdiff_t i = 0, j;                                                              \
+    for (; i + 8 <= n; i += 8)                                                       \
+        for (j = 0; j < 8; j++) acc[j] += (double)x[i + j] * (double)x[i + j];       \
+    for (; i < n; i++) total += (double)x[i] * (double)x[i];                         \
+    for (j = 0; j < 8; j++) total += acc[j];                                         \
+    return total;                                                                    \
+}
+
+RK_SUMSQ_DEFINE(f32_base, float, )
+RK_SUMSQ_DEFINE(f64_base, double, )
+#if FC_X86_DISPATCH
+RK_SUMSQ_DEFINE(f32_avx2, float, FC_TARGET_AVX2)
+RK_SUMSQ_DEFINE(f64_avx2, double, FC_TARGET_AVX2)
+#endif
+
 RK_DEFINE(f32_base, float, double, int, RK_NOTRAP)
 RK_DEFINE(f64_base, double, double, long long, RK_NOTRAP)
 #if FC_X86_DISPATCH
@@ -141,6 +161,8 @@ static void rk_xpower_f32(float *p, const float *a, const float *b, ptrdiff_t n,
 { RK_PICK_VOID(rk_xpower, f32, p, a, b, n, phase, floor_); }
 static void rk_xpower_f64(double *p, const double *a, const double *b, ptrdiff_t n, int phase, double floor_)
 { RK_PICK_VOID(rk_xpower, f64, p, a, b, n, phase, floor_); }
+static double rk_sumsq_f32(const float *x, ptrdiff_t n) { return RK_PICK(rk_sumsq, f32, x, n); }
+static double rk_sumsq_f64(const double *x, ptrdiff_t n) { return RK_PICK(rk_sumsq, f64, x, n); }
 static ptrdiff_t rk_absmax_f32(const float *x, ptrdiff_t n) { return RK_PICK(rk_absmax, f32, x, n); }
 static ptrdiff_t rk_absmax_f64(const double *x, ptrdiff_t n) { return RK_PICK(rk_absmax, f64, x, n); }
 
