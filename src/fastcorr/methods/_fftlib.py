@@ -210,6 +210,32 @@ def irfft2(x, s=None, axes=(-2, -1), workers=None, overwrite_x=False):
 
 # --- whole-array real transforms into the caller's buffers (image registration) ---
 
+try:  # scipy's own pocketfft binding (private: its signature is checked before use)
+    from scipy.fft._pocketfft import pypocketfft as _pocket
+    if not (hasattr(_pocket, "r2c") and hasattr(_pocket, "c2r") and "out" in (_pocket.r2c.__doc__ or "")):
+        _pocket = None
+except ImportError:
+    _pocket = None
+
+
+def _rows_r2c(x, out, nt):
+    """The real transform along the last axis into ``out``. float32: scipy's
+    pocketfft, ~1.25x faster than ducc0 0.42 on these rows here (2048 rows
+    of 2048: 6.7 against 8.5 ms; float64 the other way round: 7.1 against
+    14.5 ms with ducc0)."""
+    if x.dtype == np.float32 and _pocket is not None:
+        return _pocket.r2c(x, (x.ndim - 1,), True, 0, out, nt)
+    return _ducc.r2c(x, axes=(x.ndim - 1,), forward=True, out=out, nthreads=nt)
+
+
+def _rows_c2r(x, out, nt):
+    """The inverse real transform along the last axis into ``out`` (/ its length)."""
+    if out.dtype == np.float32 and _pocket is not None:
+        return _pocket.c2r(x, (x.ndim - 1,), out.shape[-1], False, 2, out, nt)
+    return _ducc.c2r(x, axes=(x.ndim - 1,), lastsize=out.shape[-1], forward=False, inorm=2,
+                     out=out, nthreads=nt, allow_overwriting_input=True)
+
+
 def rfftn_into(x, out, workers=None):
     """``scipy.fft.rfftn(x)`` over every axis of a float32 / float64 array:
     written into ``out`` (C-contiguous, of rfftn's shape and complex dtype)
@@ -217,7 +243,11 @@ def rfftn_into(x, out, workers=None):
     unused)."""
     if not _use_ducc():
         return sfft.rfftn(x, workers=workers)
-    return _ducc.r2c(x, axes=tuple(range(x.ndim)), forward=True, out=out, nthreads=_threads(workers))
+    nt = _threads(workers)
+    res = _rows_r2c(x, out, nt)
+    if x.ndim > 1:
+        _ducc.c2c(res, axes=tuple(range(x.ndim - 1)), forward=True, out=res, nthreads=nt)
+    return res
 
 
 def irfftn_into(x, out, workers=None, overwrite_x=False, scratch=None):
@@ -245,5 +275,4 @@ def irfftn_into(x, out, workers=None, overwrite_x=False, scratch=None):
         else:
             np.copyto(work, x)
     # (inorm=2: each transform divides by its own lengths, 1/N in all)
-    return _ducc.c2r(work, axes=(x.ndim - 1,), lastsize=out.shape[-1], forward=False, inorm=2,
-                     out=out, nthreads=nt, allow_overwriting_input=True)
+    return _rows_c2r(work, out, nt)
