@@ -375,3 +375,16 @@ def test_concurrent_calls_share_no_workspace():
             for g, w in zip(got, want):
                 np.testing.assert_array_equal(g[0], w[0])
                 assert g[1] == w[1] and g[2] == w[2]
+
+
+def test_registration_bench_table():
+    # python -m fastcorr bench --registration: its rows on small images
+    pytest.importorskip("skimage.registration")
+    from fastcorr._cli import registration_bench
+
+    rows = registration_bench.run(sizes=(64,), rounds=1)
+    assert [(n, d, u) for n, d, u, _, _ in rows] == [(64, d, u) for d in ("float32", "float64") for u in (1, 20)]
+    for n, dtype, up, times, (same, d_error, d_phase) in rows:
+        assert set(times) == {"fastcorr", "skimage"} and min(times.values()) > 0
+        assert same  # a clean sub-pixel shift: both find the same one
+        assert d_error < (1e-4 if dtype == "float32" else 1e-12)

@@ -4,10 +4,16 @@
 ``skimage.registration.phase_cross_correlation`` (its three return values,
 0.22+), with and without masks. How it is computed:
 
-* real images are transformed with real FFTs (``scipy.fft.rfftn``, threaded
-  with ``workers=``), float32 images in single precision; the circular
-  correlation has the images' own size (as scikit-image's, whose peak it must
-  reproduce), so no fast FFT size is chosen;
+* real images are transformed with real FFTs (``fastcorr.methods._fftlib``:
+  ducc0 when installed, scipy's pocketfft for float32 rows, else
+  ``scipy.fft``), float32 images in single precision, both images at once on
+  two threads, into buffers kept for the next call of the same size; the
+  circular correlation has the images' own size (as scikit-image's, whose
+  peak it must reproduce), so no fast FFT size is chosen;
+* the cross-power spectrum (product and phase normalisation) is one
+  compiled pass in bands of rows (``_engine/registration_kernels.pyx``),
+  the inverse transform writes the correlation into the free spectrum's
+  buffer, and its peak is found by a compiled one-pass search of ``|x|``;
 * the sub-pixel refinement is Guizar-Sicairos's upsampled DFT of the
   cross-power spectrum on the peak's neighbourhood only, written as matrix
   products (BLAS on one thread, bands of rows on fastcorr's threads). For a real image only half of the spectrum is
