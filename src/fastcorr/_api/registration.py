@@ -558,13 +558,21 @@ def _upsampled_dft(P, shape, offsets, up, region, half, cdt, nt=1):
     # direct (and mirror) now have shape (n0, ..., n_{nd-2}, region)
     for d in range(nd - 2, -1, -1):
         k = _kernel(shape[d], up, offsets[d], region).astype(cdt)
-        direct = np.moveaxis(np.tensordot(k, direct, axes=(1, d)), 0, d)
+        direct = _along(k, direct, d)
         if mirror is not None:
             km = _kernel(shape[d], up, offsets[d], region, mirrored=True).astype(cdt)
-            mirror = np.moveaxis(np.tensordot(km, mirror, axes=(1, d)), 0, d)
+            mirror = _along(km, mirror, d)
     if mirror is not None:
         direct = direct + np.conjugate(mirror)
     return direct
+
+
+def _along(k, x, d):
+    """``k`` applied along axis ``d`` of ``x`` (axis 0: one plain matrix
+    product, without tensordot's transposes and checks)."""
+    if d == 0:
+        return (k @ x.reshape(x.shape[0], -1)).reshape((k.shape[0],) + x.shape[1:])
+    return np.moveaxis(np.tensordot(k, x, axes=(1, d)), 0, d)
 
 
 def _pearson(x, y):
