@@ -28,6 +28,7 @@ EXTENSIONS = [
     "methods.nd_direct",
     "methods.integer",
     "_engine.piv_peaks",
+    "_engine.registration_kernels",
 ]
 PKG_DIR = os.path.join("src", "fastcorr")
 PACKAGES = ["fastcorr", "fastcorr._api", "fastcorr._engine", "fastcorr.methods", "fastcorr._cli"]

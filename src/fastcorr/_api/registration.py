@@ -4,10 +4,16 @@
 ``skimage.registration.phase_cross_correlation`` (its three return values,
 0.22+), with and without masks. How it is computed:
 
-* real images are transformed with real FFTs (``scipy.fft.rfftn``, threaded
-  with ``workers=``), float32 images in single precision; the circular
-  correlation has the images' own size (as scikit-image's, whose peak it must
-  reproduce), so no fast FFT size is chosen;
+* real images are transformed with real FFTs (``fastcorr.methods._fftlib``:
+  ducc0 when installed, scipy's pocketfft for float32 rows, else
+  ``scipy.fft``), float32 images in single precision, both images at once on
+  two threads, into buffers kept for the next call of the same size; the
+  circular correlation has the images' own size (as scikit-image's, whose
+  peak it must reproduce), so no fast FFT size is chosen;
+* the cross-power spectrum (product and phase normalisation) is one
+  compiled pass in bands of rows (``_engine/registration_kernels.pyx``),
+  the inverse transform writes the correlation into the free spectrum's
+  buffer, and its peak is found by a compiled one-pass search of ``|x|``;
 * the sub-pixel refinement is Guizar-Sicairos's upsampled DFT of the
   cross-power spectrum on the peak's neighbourhood only, written as matrix
   products (BLAS on one thread, bands of rows on fastcorr's threads). For a real image only half of the spectrum is
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import warnings
 from typing import Any
 
@@ -33,6 +40,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._engine.conv import blas_threads
 from .._engine.validate import RegistrationNormalization, RegistrationSpace, registration_args
+from .._engine import registration_kernels as _rk
+from ..methods import _fftlib
 from ..methods.fft import _run_parallel, _workers
 
 __all__ = ["phase_cross_correlation"]
@@ -172,11 +181,14 @@ def phase_cross_correlation(
     # BLAS on one thread: the matrix products are split into bands of rows
     # on fastcorr's threads instead (multithreaded OpenBLAS measured 10-50x
     # slower than one thread for these products on 2 loaded cores).
-    with blas_threads(1):
-        if p.reference_mask is not None:
+    if p.reference_mask is not None:
+        with blas_threads(1):
             shift = _masked_shift(p.reference, p.moving, p.reference_mask, p.moving_mask,
                                   p.overlap_ratio, p.num_threads)
-            return shift, np.float64(np.nan), np.float64(np.nan)
+        return shift, np.float64(np.nan), np.float64(np.nan)
+    if p.upsample_factor == 1 and p.space == "real" and not _complex_input(p):
+        return _register(p)  # no BLAS call (the energies are compiled sums): no pool to pin
+    with blas_threads(1):
         return _register(p)
 
 
@@ -187,59 +199,85 @@ def _register(p):
     ref, mov, nt = p.reference, p.moving, p.num_threads
     shape = ref.shape
     size = ref.size
-    wk = _workers(nt, size)  # pocketfft's threads cost more than they save on small images
+    wk = _workers(nt, size)  # the transforms' threads cost more than they save on small images
     single = _single(ref.dtype) and _single(mov.dtype)
     fdt = np.dtype(np.float32 if single else np.float64)
     cdt = np.dtype(np.complex64 if single else np.complex128)
     half = p.space == "real" and ref.dtype.kind != "c" and mov.dtype.kind != "c"
+    phase = p.normalization == "phase"
+    floor = float(fdt.type(100 * np.finfo(fdt).eps))
+    keep = p.upsample_factor != 1  # the cross-power spectrum is needed after the inverse
 
     # The spectra, their energies (Parseval: sum |F|^2 = size * sum |x|^2)
-    # and the cross-power spectrum P = F_ref * conj(F_mov).
+    # and the cross-power spectrum P = F_ref * conj(F_mov), in A's buffer.
     if half:
         a = ref.astype(fdt, copy=False)
         b = mov.astype(fdt, copy=False)
-        energy_ref = _energy(a) * size
-        energy_mov = _energy(b) * size
-        A = scipy.fft.rfftn(a, workers=wk)
-        B = scipy.fft.rfftn(b, workers=wk)
-        P = A  # overwritten band by band
+        hshape = shape[:-1] + (shape[-1] // 2 + 1,)
+        # the transforms write into these buffers (kept for the next call
+        # of the same size: fresh ones cost their page faults)
+        work = _Workspace(hshape, cdt, 3 if keep else 2)
+        A, B = work.buffers[:2]
+        spectra = [None, None]
+        energies = [0.0, 0.0]
+
+        def forward(i):
+            x, out = (a, A) if i == 0 else (b, B)
+            energies[i] = _energy_real(x) * size
+            # both images at once on two threads, one transform each
+            spectra[i] = _fftlib.rfftn_into(x, out, workers=1 if wk > 1 else wk)
+
+        _run_parallel(forward, [0, 1], 2 if wk > 1 else 1)
+        A, B = spectra
+        energy_ref, energy_mov = energies
+        if not A.flags.c_contiguous:
+            A = np.ascontiguousarray(A)
+        if not B.flags.c_contiguous:
+            B = np.ascontiguousarray(B)
+        P = A
     else:
         if p.space == "real":
             A = scipy.fft.fftn(ref.astype(cdt, copy=False), workers=wk)
             B = scipy.fft.fftn(mov.astype(cdt, copy=False), workers=wk)
             P = A
         else:  # the caller's spectra: left alone
-            A = ref.astype(cdt, copy=False)
-            B = mov.astype(cdt, copy=False)
+            A = np.ascontiguousarray(ref, dtype=cdt)
+            B = np.ascontiguousarray(mov, dtype=cdt)
             P = np.empty(A.shape, cdt)
         energy_ref = _energy(A)
         energy_mov = _energy(B)
-    floor = fdt.type(100 * np.finfo(fdt).eps)
 
-    def cross_power(rows):
-        out = P[rows]  # A's own rows when A is ours
-        if P is A:
-            conj = B[rows]  # ours too
-            np.conjugate(conj, out=conj)
-        else:
-            conj = np.conjugate(B[rows])
-        np.multiply(A[rows], conj, out=out)
-        if p.normalization == "phase":
-            magnitude = np.abs(out)
-            np.maximum(magnitude, floor, out=magnitude)
-            with np.errstate(invalid="ignore"):  # NaN in an image: reported below
-                np.divide(out, magnitude, out=out)
+    def cross_power(rows):  # one compiled pass per band of rows (P may be A)
+        _rk.cross_power(P[rows], A[rows], B[rows], phase, floor)
 
     _by_rows(cross_power, P.shape[0], nt, P.size)
-    del A, B
 
     if half:
-        # P is needed afterwards only to upsample: else the transform may reuse it
-        cc = scipy.fft.irfftn(P, s=shape, workers=wk, overwrite_x=p.upsample_factor == 1)
-        peak = np.unravel_index(_argmax_abs_real(cc), shape)
+        # The correlation, written into B's buffer (free now) as rows padded
+        # to B's row length (unpadded rows of 2**k floats make the strided
+        # transforms' cache sets collide); with upsampling P must survive the
+        # inverse, which then runs in a third buffer.
+        n_last = shape[-1]
+        if keep:
+            scratch, target = B, work.buffers[2]
+        else:
+            scratch, target = None, B
+        padded = target.view(fdt)  # (..., 2 * h) with 2 * h >= n_last
+        cc = _fftlib.irfftn_into(P, padded[..., :n_last], workers=wk, overwrite_x=not keep,
+                                 scratch=scratch)
+        del A, B
+        if np.may_share_memory(cc, padded):  # written in place (else scipy.fft's new array)
+            padded[..., n_last:] = 0  # the padding never beats a real value (see _peak_index)
+            flat = _peak_index(padded, nt)
+            row, col = divmod(flat, padded.shape[-1])
+            peak = np.unravel_index(row, shape[:-1]) + (col,) if len(shape) > 1 else (col,)
+        else:
+            peak = np.unravel_index(_peak_index(np.ascontiguousarray(cc), nt), shape)
     else:
-        cc = scipy.fft.ifftn(P, workers=wk, overwrite_x=p.upsample_factor == 1)
+        del A, B
+        cc = scipy.fft.ifftn(P, workers=wk, overwrite_x=not keep)
         peak = np.unravel_index(int(np.argmax(np.abs(cc))), shape)
+    peak = tuple(int(i) for i in peak)
     cc_max = cdt.type(cc[peak])
     del cc
 
@@ -265,6 +303,9 @@ def _register(p):
         amp_mov = fdt.type(energy_mov)
     shift = shift.astype(fdt, copy=False)
     shift[dims == 1] = 0
+    if half:
+        del P, scratch, target, padded
+        work.release()
 
     if p.disambiguate:
         if p.space == "real":
@@ -281,6 +322,70 @@ def _register(p):
             "moving_mask=~np.isnan(moving_image))"
         )
     return shift, _error(cc_max, amp_ref, amp_mov), np.arctan2(cc_max.imag, cc_max.real)
+
+
+class _Workspace:
+    """``count`` C-contiguous arrays of one shape and dtype for one call,
+    taken from (and given back to) a cache of one set of at most
+    ``WORKSPACE_BYTES`` (64 MiB: a 2048² float32 registration with
+    upsampling needs three spectra of 16.8 MB; fresh ones cost their page
+    faults, measured 124 against 99 ms CPU for a 2048² float64 call on one
+    thread, whose 101 MB are not kept: a library should not sit on that).
+    The cache holds the last call's buffers, i.e. the memory a call of that
+    size uses anyway. Thread-safe: a set is used by one call at a time;
+    concurrent calls allocate their own."""
+
+    def __init__(self, shape, dtype, count):
+        key = (shape, np.dtype(dtype).str)
+        with _workspace_lock:
+            cached = _workspace.pop(key, None)
+            if cached is not None:
+                _workspace.clear()
+        self.key = key
+        self.buffers = list(cached or [])[:count]
+        while len(self.buffers) < count:
+            self.buffers.append(np.empty(shape, dtype))
+
+    def release(self):
+        """Give the arrays back (the caller holds no view of them any more)."""
+        if sum(b.nbytes for b in self.buffers) > WORKSPACE_BYTES:
+            return
+        with _workspace_lock:
+            held = _workspace.get(self.key)
+            if held is None or len(held) < len(self.buffers):
+                _workspace.clear()
+                _workspace[self.key] = self.buffers
+        self.buffers = []
+
+
+WORKSPACE_BYTES = 64 << 20
+_workspace = {}
+_workspace_lock = threading.Lock()
+
+
+def _peak_index(x, nt):
+    """The flat index of the first largest ``|x|`` of a C-contiguous real
+    array (of the first NaN if any), as ``argmax(abs(x))``: one compiled
+    pass per band of rows, the bands' winners compared in order."""
+    if x.ndim < 2 or _workers(nt, x.size) == 1:
+        return int(_rk.absmax(x))
+    found = {}
+    row_size = x.size // x.shape[0]
+
+    def search(rows):
+        found[rows.start] = rows.start * row_size + int(_rk.absmax(x[rows]))
+
+    _by_rows(search, x.shape[0], nt, x.size)
+    flat = x.reshape(-1)
+    best = None
+    for start in sorted(found):  # earlier bands win ties; a NaN wins outright
+        i = found[start]
+        v = abs(flat[i])
+        if np.isnan(v):
+            return i
+        if best is None or v > abs(flat[best]):
+            best = i
+    return best
 
 
 def _masked_shift(ref, mov, ref_mask, mov_mask, overlap_ratio, nt):
@@ -365,19 +470,17 @@ def _by_rows(fn, n_rows, nt, elements):
     """``fn(rows)`` for bands of rows (slices of axis 0) on up to ``nt`` threads
     (one band when the ``elements`` they cover are too few to share)."""
     parts = max(1, min(nt, n_rows)) if _workers(nt, elements) > 1 else 1
-    edges = np.linspace(0, n_rows, parts + 1).astype(int)
+    edges = [n_rows * k // parts for k in range(parts + 1)]
     _run_parallel(fn, [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], parts)
 
 
-def _argmax_abs_real(x):
-    """``argmax(abs(x))`` (the first of equals) of a real array without the copy."""
-    hi, lo = int(np.argmax(x)), int(np.argmin(x))
-    top, bottom = x.flat[hi], -x.flat[lo]
-    if top == bottom:
-        return min(hi, lo)
-    if np.isnan(top) or np.isnan(bottom):
-        return int(np.argmax(np.abs(x)))
-    return hi if top > bottom else lo
+def _complex_input(p):
+    return p.reference.dtype.kind == "c" or p.moving.dtype.kind == "c"
+
+
+def _energy_real(x):
+    """sum x^2 of a real image, accumulated in double (compiled, no BLAS)."""
+    return _rk.sum_squares(np.ascontiguousarray(x))
 
 
 def _single(dtype):
@@ -418,8 +521,10 @@ def _kernel(n, up, offset, region, mirrored=False):
     # exponentials instead of region * n; rounding grows as k * 1e-16).
     rows = np.empty((region, n), np.complex128)
     rows[0] = np.exp(-2j * np.pi * offset * nu)
-    rows[1:] = np.exp(2j * np.pi * nu)
-    return np.cumprod(rows, axis=0, out=rows)
+    step = np.exp(2j * np.pi * nu)
+    for k in range(1, region):  # numpy's cumprod along axis 0 is ~10x slower
+        np.multiply(rows[k - 1], step, out=rows[k])
+    return rows
 
 
 def _upsampled_dft(P, shape, offsets, up, region, half, cdt, nt=1):
@@ -457,13 +562,21 @@ def _upsampled_dft(P, shape, offsets, up, region, half, cdt, nt=1):
     # direct (and mirror) now have shape (n0, ..., n_{nd-2}, region)
     for d in range(nd - 2, -1, -1):
         k = _kernel(shape[d], up, offsets[d], region).astype(cdt)
-        direct = np.moveaxis(np.tensordot(k, direct, axes=(1, d)), 0, d)
+        direct = _along(k, direct, d)
         if mirror is not None:
             km = _kernel(shape[d], up, offsets[d], region, mirrored=True).astype(cdt)
-            mirror = np.moveaxis(np.tensordot(km, mirror, axes=(1, d)), 0, d)
+            mirror = _along(km, mirror, d)
     if mirror is not None:
         direct = direct + np.conjugate(mirror)
     return direct
+
+
+def _along(k, x, d):
+    """``k`` applied along axis ``d`` of ``x`` (axis 0: one plain matrix
+    product, without tensordot's transposes and checks)."""
+    if d == 0:
+        return (k @ x.reshape(x.shape[0], -1)).reshape((k.shape[0],) + x.shape[1:])
+    return np.moveaxis(np.tensordot(k, x, axes=(1, d)), 0, d)
 
 
 def _pearson(x, y):

@@ -21,7 +21,7 @@ def main(argv=None):
     bench.add_argument("--json", metavar="FILE", help="write the raw numbers as JSON")
     bench.add_argument("--regret", action="store_true", help="instead: dispatch regret and peer ratios on the issue grid")
     bench.add_argument("--quick", action="store_true",
-                       help="with --regret, --matching, --ndimage, --nd or --piv: reduced grid (seconds, not minutes)")
+                       help="with --regret, --matching, --ndimage, --nd, --piv or --registration: reduced grid (seconds, not minutes)")
     bench.add_argument("--matching", action="store_true",
                        help="instead: match_template against cv2.matchTemplate and skimage (if installed)")
     bench.add_argument("--layers", action="store_true",
@@ -34,6 +34,8 @@ def main(argv=None):
                        help="instead: piv against OpenPIV's extended_search_area_piv (if installed)")
     bench.add_argument("--large", action="store_true",
                        help="instead: large kernels (21x21-101x101, 1024²/4096²) against cv2.filter2D, ducc0 and scipy.fft")
+    bench.add_argument("--registration", action="store_true",
+                       help="instead: phase_cross_correlation against scikit-image (if installed)")
     args = parser.parse_args(argv)
     if args.command == "info":
         from fastcorr import show_config
@@ -91,6 +93,10 @@ def bench_command(args):
         from . import large_bench
 
         return large_bench.main(args)
+    if getattr(args, "registration", False):
+        from . import registration_bench
+
+        return registration_bench.main(args)
     from . import bench
 
     return bench.main(args)

@@ -206,3 +206,73 @@ def irfft2(x, s=None, axes=(-2, -1), workers=None, overwrite_x=False):
     if not _use_ducc():
         return sfft.irfft2(x, s=s, axes=axes, workers=workers, overwrite_x=overwrite_x)
     return _c2r(x, s, axes, workers, overwrite_x)
+
+
+# --- whole-array real transforms into the caller's buffers (image registration) ---
+
+try:  # scipy's own pocketfft binding (private: its signature is checked before use)
+    from scipy.fft._pocketfft import pypocketfft as _pocket
+    if not (hasattr(_pocket, "r2c") and hasattr(_pocket, "c2r") and "out" in (_pocket.r2c.__doc__ or "")):
+        _pocket = None
+except ImportError:
+    _pocket = None
+
+
+def _rows_r2c(x, out, nt):
+    """The real transform along the last axis into ``out``. float32: scipy's
+    pocketfft, ~1.25x faster than ducc0 0.42 on these rows here (2048 rows
+    of 2048: 6.7 against 8.5 ms; float64 the other way round: 7.1 against
+    14.5 ms with ducc0)."""
+    if x.dtype == np.float32 and _pocket is not None:
+        return _pocket.r2c(x, (x.ndim - 1,), True, 0, out, nt)
+    return _ducc.r2c(x, axes=(x.ndim - 1,), forward=True, out=out, nthreads=nt)
+
+
+def _rows_c2r(x, out, nt):
+    """The inverse real transform along the last axis into ``out`` (/ its length)."""
+    if out.dtype == np.float32 and _pocket is not None:
+        return _pocket.c2r(x, (x.ndim - 1,), out.shape[-1], False, 2, out, nt)
+    return _ducc.c2r(x, axes=(x.ndim - 1,), lastsize=out.shape[-1], forward=False, inorm=2,
+                     out=out, nthreads=nt, allow_overwriting_input=True)
+
+
+def rfftn_into(x, out, workers=None):
+    """``scipy.fft.rfftn(x)`` over every axis of a float32 / float64 array:
+    written into ``out`` (C-contiguous, of rfftn's shape and complex dtype)
+    and returned with ducc0; with scipy.fft, its own new array (``out``
+    unused)."""
+    if not _use_ducc():
+        return sfft.rfftn(x, workers=workers)
+    nt = _threads(workers)
+    res = _rows_r2c(x, out, nt)
+    if x.ndim > 1:
+        _ducc.c2c(res, axes=tuple(range(x.ndim - 1)), forward=True, out=res, nthreads=nt)
+    return res
+
+
+def irfftn_into(x, out, workers=None, overwrite_x=False, scratch=None):
+    """``scipy.fft.irfftn(x, s=out.shape)`` over every axis, written into
+    ``out`` (which may be a view with padded rows: its strides are kept)
+    and returned with ducc0; with scipy.fft, its own new array.
+
+    With ducc0 the leading axes are transformed first, in ``x`` itself when
+    ``overwrite_x`` (x is then lost), else into ``scratch`` (C-contiguous,
+    shaped and typed as ``x``; allocated when None), and the last axis
+    written into ``out`` (no array allocated by the transforms: a fresh
+    temporary of this size costs its page faults)."""
+    if not _use_ducc():
+        return sfft.irfftn(x, s=out.shape, workers=workers, overwrite_x=overwrite_x)
+    nt = _threads(workers)
+    lead = tuple(range(x.ndim - 1))
+    if overwrite_x:
+        work = x
+        if lead:
+            _ducc.c2c(x, axes=lead, forward=False, inorm=2, out=x, nthreads=nt)
+    else:
+        work = np.empty(x.shape, x.dtype) if scratch is None else scratch
+        if lead:
+            _ducc.c2c(x, axes=lead, forward=False, inorm=2, out=work, nthreads=nt)
+        else:
+            np.copyto(work, x)
+    # (inorm=2: each transform divides by its own lengths, 1/N in all)
+    return _rows_c2r(work, out, nt)
