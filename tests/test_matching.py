@@ -141,7 +141,7 @@ def test_tiled_fft_path_equals_naive(monkeypatch, dtype, atol):
     monkeypatch.setattr(engine, "TILED_MIN_OUTPUTS", 1)
     rng = np.random.default_rng(40)
     img = rng.random((64, 83)).astype(dtype)
-    for tshape, plan, threads in (((11, 12), (24, 30, 14, 19), 2), ((20, 16), (32, 40, 13, 25), 1),
+    for tshape, plan, threads in (((13, 13), (24, 30, 12, 18), 2), ((20, 16), (32, 40, 13, 25), 1),
                                   ((20, 16), None, 2)):
         assert engine._use_tiled(tshape[0], tshape[1], *img.shape)
         tpl = (img[30:30 + tshape[0], 40:40 + tshape[1]] + 0.3 * rng.random(tshape)).astype(dtype)

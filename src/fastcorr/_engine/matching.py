@@ -16,6 +16,14 @@ image's conversion, its centring, its NaN scan and its window statistics
 spectrum (``methods.fft.correlate_stack``, which also sums the channels on
 the spectra: one inverse transform per template).
 
+One channel and one template from ``TILED_MIN_TAPS`` values (or where the
+dispatcher would pick its FFT) take :func:`_tiled` instead: the valid
+correlation by overlap-save tiles of real transforms (ducc0 when installed,
+into preallocated buffers; the tiling from ``tile_plan``, a cost model
+fitted to measured times), each tile's scores formed from its correlations
+while they are in cache (``window.finish_block``), so the correlation is
+never written out whole nor read back.
+
 An image whose level is large against its spread (values 1e4 + noise) is
 centred first, by its level: the zero-mean template's correlation with it
 is unchanged in exact arithmetic, and in floating point it no longer carries
@@ -145,9 +153,11 @@ def _plain(x, p):
     tmean, tz, tvar, tsq = _template_constants(p.templates)
     planes = _planes(x, dtype, centre=False)
     num = None
-    if T == 1 and C == 1 and _use_tiled(h, w, H, W):
-        return _tiled(x.reshape(H, W), planes[0], tz[0, :, :, 0], float(tmean[0, 0]), float(tvar[0]),
-                      float(tsq[0]), p.method, nt)[None]
+    if T == 1 and C == 1:
+        t0 = np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype)
+        if _use_tiled(h, w, H, W, planes[0], t0, nt):
+            return _tiled(x.reshape(H, W), planes[0], t0, float(tmean[0, 0]), float(tvar[0]), float(tsq[0]),
+                          p.method, nt)[None]
     if T == 1 and C == 1:
         num = _correlate(planes[0], tz[0, :, :, 0], (Ho, Wo), dtype, nt)[None]
     elif dispatch.choose_offset_method(planes[0], np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype), (Ho, Wo), 0,
@@ -169,10 +179,17 @@ def _plain(x, p):
     return num
 
 
-def _use_tiled(h, w, H, W):
-    """Whether one channel and one template take :func:`_tiled` (a measured
-    rule, see ``TILED_MIN_TAPS``; not the dispatcher's cost model)."""
-    return window is not None and h * w >= TILED_MIN_TAPS and (H - h + 1) * (W - w + 1) >= TILED_MIN_OUTPUTS
+def _use_tiled(h, w, H, W, plane=None, tz=None, nthreads=1):
+    """Whether one channel and one template take :func:`_tiled`: from
+    ``TILED_MIN_TAPS`` template values (a measured rule), or below that
+    where the dispatcher's ``choose_offset_method`` picks its FFT."""
+    if window is None or (H - h + 1) * (W - w + 1) < TILED_MIN_OUTPUTS:
+        return False
+    if h * w >= TILED_MIN_TAPS:
+        return True
+    if plane is None:
+        return False
+    return dispatch.choose_offset_method(plane, tz, (H - h + 1, W - w + 1), 0, plane.dtype, nthreads) == "fft"
 
 
 def _weighted(x, missing, p):
@@ -306,22 +323,28 @@ def _combine(code, num, dI, dT, magI, magT):
 # --- Tiled FFT correlation fused with the scores (one channel, one template) ---------------------------
 
 #: Template sizes (kh * kw) from which one channel and one template take the
-#: tiled FFT path (:func:`_tiled`) instead of the dispatcher's direct method.
-#: Measured here, 1024² float32, one thread (direct correlation + scores
-#: against the tiled transforms with the scores fused): 8² 3.3 against
-#: 5.6 ms, 12² 6.4 against 5.5, 16² 11.0 against 5.6.
-TILED_MIN_TAPS = 100
+#: tiled FFT path (:func:`_tiled`) instead of the dispatcher's method (below
+#: it, the tiled path serves only where the dispatcher would pick its FFT).
+#: Measured here, float32, one thread, CPU ms, the dispatcher's direct
+#: correlation + ``window.scores`` against the tiled path: 1024², 8² 5.5 /
+#: 8.4, 10² 6.9 / 8.6, 12² 7.9 / 8.4, 14² 9.2 / 8.3, 16² 13.4 / 9.0;
+#: 640x480, 12² 2.4 / 2.7, 14² 2.8 / 2.5.
+TILED_MIN_TAPS = 160
 #: Outputs below which the tiled path is not worth its per-call set-up (a
 #: kernel spectrum, Python per tile): the dispatcher's methods serve.
 TILED_MIN_OUTPUTS = 1 << 14
 #: Cost of one tile in the planner's units (``N log2 N`` of a transform):
-#: about 40 us a tile of Python and library calls.
-TILE_UNITS = 1.2e5
-#: Transforms beyond this many values fall out of the core's cache: the
-#: planner charges them this factor more per value (1024² float32 transforms
-#: took 1.8x the time per value of 512² ones).
-CACHE_ELEMS = 1 << 18
-CACHE_PENALTY = 1.6
+#: the Python and library calls of a tile, the window statistics' restart.
+#: These three constants were fitted (least regret) to one-thread times of
+#: every plan on 640x480, 1024² and 2048² float32 images, 16²-256²
+#: templates; the plans' times were flat near the optimum (within 10%) and
+#: the large transforms (1024² and beyond) ran slower per value than the
+#: model's ``N log N``, hence a factor ``1 + CACHE_PENALTY * log2(N /
+#: CACHE_ELEMS)`` beyond ``CACHE_ELEMS`` (4096² images: 1000² tiles 230 ms,
+#: the whole 4096² transform 280-340).
+TILE_UNITS = 3e4
+CACHE_ELEMS = 400_000
+CACHE_PENALTY = 0.15
 #: Spectra one work item of tiles holds (bytes): a core's cache.
 ITEM_BYTES = 1 << 20
 
@@ -335,7 +358,8 @@ def _axis_lengths(out_len, k):
     n = _fftlib.next_fast_len(max(2 * k, 64), real=True)
     found = []
     while n < whole:
-        found.append(n)
+        if n < 1024 or n & (n - 1):  # a power of two from 1024 on: cache-set conflicts (2048² tiles: 1.6x 1296²)
+            found.append(n)
         n = _fftlib.next_fast_len(int(n * 1.15) + 1, real=True)
     found.append(whole)
     return found
@@ -354,7 +378,7 @@ def tile_plan(Ho, Wo, kh, kw):
             B1 = min(Wo, N1 - kw + 1)
             t1 = -(-Wo // B1)
             e = N0 * N1
-            unit = e * (math.log2(e) + 4.0) * (CACHE_PENALTY if e > CACHE_ELEMS else 1.0)
+            unit = e * math.log2(e) * (1.0 + CACHE_PENALTY * max(0.0, math.log2(e / CACHE_ELEMS)))
             cost = t0 * t1 * (unit + TILE_UNITS)
             if best is None or cost < best[0]:
                 best = (cost, (N0, N1, B0, B1))
