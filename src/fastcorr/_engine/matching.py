@@ -153,11 +153,8 @@ def _plain(x, p):
     tmean, tz, tvar, tsq = _template_constants(p.templates)
     planes = _planes(x, dtype, centre=False)
     num = None
-    if T == 1 and C == 1:
-        t0 = np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype)
-        if _use_tiled(h, w, H, W, planes[0], t0, nt):
-            return _tiled(x.reshape(H, W), planes[0], t0, float(tmean[0, 0]), float(tvar[0]), float(tsq[0]),
-                          p.method, nt)[None]
+    if C == 1 and _use_tiled(h, w, H, W, planes[0], np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype), nt):
+        return _tiled(x.reshape(H, W), planes[0], tz[..., 0], tmean[:, 0], tvar, tsq, p.method, nt)
     if T == 1 and C == 1:
         num = _correlate(planes[0], tz[0, :, :, 0], (Ho, Wo), dtype, nt)[None]
     elif dispatch.choose_offset_method(planes[0], np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype), (Ho, Wo), 0,
@@ -416,11 +413,12 @@ _spectra = KernelCache(max_entries=64, max_bytes=64 << 20)
 
 
 def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
-    """Scores of one channel and one template: the valid correlation of
-    ``plane`` (the image, perhaps centred) with ``tz`` (zero-mean) by
-    overlap-save tiles of real transforms, each tile's scores formed from
-    its correlations while they are in cache (``window.finish_block``,
-    which reads the image ``x`` for the window statistics).
+    """Scores (T, Ho, Wo) of one channel and T templates: the valid
+    correlation of ``plane`` (the image, perhaps centred) with each of
+    ``tz`` (T, kh, kw; zero-mean) by overlap-save tiles of real
+    transforms, each tile's scores formed from its correlations while they
+    are in cache (``window.finish_block``, which reads the image ``x`` for
+    the window statistics). A stack shares each tile's forward transform.
 
     Work items (a few tiles of one row of tiles) run on the call's threads,
     each with its own buffers; with fewer items than threads, the
@@ -428,23 +426,23 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
     instead.
     """
     H, W = x.shape
-    kh, kw = tz.shape
+    T, kh, kw = tz.shape
     Ho, Wo = H - kh + 1, W - kw + 1
     dtype = x.dtype
     cdtype = np.complex64 if dtype == np.float32 else np.complex128
     N0, N1, B0, B1 = tile_plan(Ho, Wo, kh, kw)
     F = N1 // 2 + 1
-    K = _tiled_spectrum(tz, N0, N1, cdtype)
+    Ks = [_tiled_spectrum(tz[t], N0, N1, cdtype) for t in range(T)]
     t0, t1 = -(-Ho // B0), -(-Wo // B1)
     per_item = max(1, min(t1, ITEM_BYTES // (N0 * F * np.dtype(cdtype).itemsize)))
     items = [(i, j, min(t1, j + per_item)) for i in range(t0) for j in range(0, t1, per_item)]
-    out = np.empty((Ho, Wo), dtype)
+    out = np.empty((T, Ho, Wo), dtype)
     ducc = _fftlib._ducc if _fftlib.library() == "ducc0" else None
     inner = nthreads if len(items) < nthreads else 1
-    s0, s1 = plane.strides
+    s1 = plane.strides[1]
 
-    def transform(item, bufs):
-        """The correlations of an item's tiles: (g, N0, N1) real, valid part at [:B0, :B1]."""
+    def forward(item, bufs):
+        """The spectra of an item's tiles, (g, N0, F)."""
         i, j0, j1 = item
         g = j1 - j0
         r0, c0 = i * B0, j0 * B1
@@ -462,40 +460,53 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         if ducc is not None:
             spec = bufs["spec"][:g]
             ducc.r2c(tiles, axes=(1, 2), forward=True, out=spec, nthreads=inner)
-            spec *= K
+            return spec
+        return _fftlib.rfft2(tiles, s=(N0, N1), axes=(1, 2), workers=inner)
+
+    def backward(spec, t, bufs):
+        """The correlations with template t: (g, N0, N1) real, valid part at [:, :B0, :B1]."""
+        g = spec.shape[0]
+        last = t == T - 1
+        if ducc is not None:
+            prod = spec if last else bufs["prod"][:g]
+            np.multiply(spec, Ks[t], out=prod)
             res = bufs["res"][:g]
-            ducc.c2r(spec, axes=(1, 2), lastsize=N1, forward=False, inorm=0, out=res, nthreads=inner,
+            ducc.c2r(prod, axes=(1, 2), lastsize=N1, forward=False, inorm=0, out=res, nthreads=inner,
                      allow_overwriting_input=True)
             return res
-        spec = _fftlib.rfft2(tiles, s=(N0, N1), axes=(1, 2), workers=inner)
-        spec *= K
-        return _fftlib.irfft2(spec, s=(N0, N1), axes=(1, 2), workers=inner, overwrite_x=True) * (N0 * N1)
+        prod = spec * Ks[t]
+        return _fftlib.irfft2(prod, s=(N0, N1), axes=(1, 2), workers=inner, overwrite_x=True) * (N0 * N1)
 
     def buffers():
         b = {"pad": np.empty((N0, (per_item - 1) * B1 + N1), dtype)}
         if ducc is not None:
             b["spec"] = np.empty((per_item, N0, F), cdtype)
             b["res"] = np.empty((per_item, N0, N1), dtype)
+            if T > 1:
+                b["prod"] = np.empty((per_item, N0, F), cdtype)
         return b
 
-    def finish(item, res, a, b):
+    def finish(item, t, res, a, b):
         i, j0, _ = item
         rows = min(B0, Ho - i * B0)
         a, b = min(a, rows), min(b, rows)
         if b > a:
-            window.finish_block(x, kh, kw, res[:, a:b, :], out, i * B0 + a, j0 * B1, B1, tmean, tvar, tsq, method)
+            window.finish_block(x, kh, kw, res[:, a:b, :], out[t], i * B0 + a, j0 * B1, B1, float(tmean[t]),
+                                float(tvar[t]), float(tsq[t]), method)
 
     if inner > 1:
         bufs = buffers()
         pool = _tile_pool.executor(nthreads - 1)
         for item in items:
-            res = transform(item, bufs)
-            rows = min(B0, Ho - item[0] * B0)
-            edges = [rows * p // nthreads for p in range(nthreads + 1)]
-            fut = [pool.submit(finish, item, res, edges[p], edges[p + 1]) for p in range(1, nthreads)]
-            finish(item, res, edges[0], edges[1])
-            for f in fut:
-                f.result()
+            spec = forward(item, bufs)
+            for t in range(T):
+                res = backward(spec, t, bufs)
+                rows = min(B0, Ho - item[0] * B0)
+                edges = [rows * q // nthreads for q in range(nthreads + 1)]
+                fut = [pool.submit(finish, item, t, res, edges[q], edges[q + 1]) for q in range(1, nthreads)]
+                finish(item, t, res, edges[0], edges[1])
+                for f in fut:
+                    f.result()
         return out
 
     todo = iter(items)
@@ -505,7 +516,9 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         for item in todo:
             if bufs is None:
                 bufs = buffers()
-            finish(item, transform(item, bufs), 0, B0)
+            spec = forward(item, bufs)
+            for t in range(T):
+                finish(item, t, backward(spec, t, bufs), 0, B0)
 
     nt = min(nthreads, len(items))
     if nt <= 1:
