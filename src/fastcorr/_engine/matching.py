@@ -368,10 +368,27 @@ def _axis_lengths(out_len, k):
 
 
 @functools.lru_cache(maxsize=1024)
-def tile_plan(Ho, Wo, kh, kw):
+def _per_item(t1, N0, N1, citemsize):
+    """Tiles of one row of tiles per work item: spectra of about ``ITEM_BYTES``."""
+    return max(1, min(t1, ITEM_BYTES // (N0 * (N1 // 2 + 1) * citemsize)))
+
+
+def tile_plan(Ho, Wo, kh, kw, nthreads=1, citemsize=8):
     """``(N0, N1, B0, B1)``: transform lengths and output block per tile,
     the cheapest by ``N log2 N`` per tile (charged more beyond the cache)
-    plus a cost per tile."""
+    plus a cost per tile; on several threads, by the rounds of work items
+    the busiest thread runs (fewer items than threads: the transforms split
+    over the threads, charged ``INNER_PENALTY``)."""
+    return _tile_plan(int(Ho), int(Wo), int(kh), int(kw), max(1, int(nthreads)), int(citemsize))
+
+
+#: Cost factor of a work item whose transforms and scores are split over
+#: the threads (fewer items than threads) against items run one a thread.
+INNER_PENALTY = 1.3
+
+
+@functools.lru_cache(maxsize=1024)
+def _tile_plan(Ho, Wo, kh, kw, nthreads, citemsize):
     best = None
     for N0 in _axis_lengths(Ho, kh):
         B0 = min(Ho, N0 - kh + 1)
@@ -384,6 +401,13 @@ def tile_plan(Ho, Wo, kh, kw):
             if N1 >= 1024 and not N1 & (N1 - 1):
                 unit *= POW2_PENALTY
             cost = t0 * t1 * (unit + TILE_UNITS)
+            if nthreads > 1:
+                g = _per_item(t1, N0, N1, citemsize)
+                items = t0 * -(-t1 // g)
+                if items < nthreads:
+                    cost *= INNER_PENALTY / nthreads
+                else:  # the busiest thread's rounds of (up to g-tile) items
+                    cost = cost * -(-items // nthreads) / items
             if best is None or cost < best[0]:
                 best = (cost, (N0, N1, B0, B1))
     return best[1]
@@ -430,11 +454,11 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
     Ho, Wo = H - kh + 1, W - kw + 1
     dtype = x.dtype
     cdtype = np.complex64 if dtype == np.float32 else np.complex128
-    N0, N1, B0, B1 = tile_plan(Ho, Wo, kh, kw)
+    N0, N1, B0, B1 = tile_plan(Ho, Wo, kh, kw, nthreads, np.dtype(cdtype).itemsize)
     F = N1 // 2 + 1
     Ks = [_tiled_spectrum(tz[t], N0, N1, cdtype) for t in range(T)]
     t0, t1 = -(-Ho // B0), -(-Wo // B1)
-    per_item = max(1, min(t1, ITEM_BYTES // (N0 * F * np.dtype(cdtype).itemsize)))
+    per_item = _per_item(t1, N0, N1, np.dtype(cdtype).itemsize)
     items = [(i, j, min(t1, j + per_item)) for i in range(t0) for j in range(0, t1, per_item)]
     out = np.empty((T, Ho, Wo), dtype)
     ducc = _fftlib._ducc if _fftlib.library() == "ducc0" else None
