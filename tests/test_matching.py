@@ -143,7 +143,7 @@ def test_tiled_fft_path_equals_naive(monkeypatch, dtype, atol):
     img = rng.random((64, 83)).astype(dtype)
     for tshape, plan, threads in (((13, 13), (24, 30, 12, 18), 2), ((20, 16), (32, 40, 13, 25), 1),
                                   ((20, 16), None, 2)):
-        assert engine._use_tiled(tshape[0], tshape[1], *img.shape)
+        assert engine._use_tiled(tshape[0], tshape[1], *img.shape)[0]
         tpl = (img[30:30 + tshape[0], 40:40 + tshape[1]] + 0.3 * rng.random(tshape)).astype(dtype)
         with monkeypatch.context() as m:
             if plan is not None:
@@ -184,7 +184,7 @@ def test_tiled_fft_path_single_item_split_over_threads():
     img = rng.random((150, 160))
     tpl = img[50:70, 60:80] + 0.1 * rng.random((20, 20))
     N0, N1, B0, B1 = engine.tile_plan(131, 141, 20, 20)
-    assert (B0, B1) == (131, 141) and engine._use_tiled(20, 20, 150, 160)
+    assert (B0, B1) == (131, 141) and engine._use_tiled(20, 20, 150, 160)[0]
     ref = naive(img, tpl)
     np.testing.assert_allclose(fastcorr.match_template(img, tpl, num_threads=3), ref, rtol=0, atol=1e-11)
 

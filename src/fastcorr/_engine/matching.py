@@ -36,6 +36,7 @@ masked normalised cross-correlation), in float64.
 """
 import functools
 import math
+import threading
 
 import numpy as np
 
@@ -122,10 +123,10 @@ def _template_constants(templates):
     return np.ascontiguousarray(tmean), tz, tvar, tsq
 
 
-def _correlate(a, k, shape, dtype, nthreads):
-    """Valid correlation of a 2-D plane with a kernel, on the method 'auto' picks."""
+def _correlate(a, k, shape, dtype, nthreads, method="auto"):
+    """Valid correlation of a 2-D plane with a kernel, on ``method`` (default: the one 'auto' picks)."""
     return dispatch.correlate_offset(a, np.ascontiguousarray(k, dtype=dtype), shape, (0, 0), 0, 0.0, dtype,
-                                     "auto", nthreads)
+                                     method, nthreads)
 
 
 def _planes(x, dtype, centre):
@@ -153,10 +154,13 @@ def _plain(x, p):
     tmean, tz, tvar, tsq = _template_constants(p.templates)
     planes = _planes(x, dtype, centre=False)
     num = None
-    if C == 1 and _use_tiled(h, w, H, W, planes[0], np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype), nt):
-        return _tiled(x.reshape(H, W), planes[0], tz[..., 0], tmean[:, 0], tvar, tsq, p.method, nt)
+    chosen = "auto"
+    if C == 1:
+        tiled, chosen = _use_tiled(h, w, H, W, planes[0], np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype), nt)
+        if tiled:
+            return _tiled(x.reshape(H, W), planes[0], tz[..., 0], tmean[:, 0], tvar, tsq, p.method, nt)
     if T == 1 and C == 1:
-        num = _correlate(planes[0], tz[0, :, :, 0], (Ho, Wo), dtype, nt)[None]
+        num = _correlate(planes[0], tz[0, :, :, 0], (Ho, Wo), dtype, nt, chosen)[None]
     elif dispatch.choose_offset_method(planes[0], np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype), (Ho, Wo), 0,
                                        dtype, nt) == "fft":
         # one image spectrum for the whole stack, channels summed on the spectra
@@ -177,16 +181,18 @@ def _plain(x, p):
 
 
 def _use_tiled(h, w, H, W, plane=None, tz=None, nthreads=1):
-    """Whether one channel and one template take :func:`_tiled`: from
-    ``TILED_MIN_TAPS`` template values (a measured rule), or below that
-    where the dispatcher's ``choose_offset_method`` picks its FFT."""
+    """``(tiled, method)``: whether one channel takes :func:`_tiled` (from
+    ``TILED_MIN_TAPS`` template values, a measured rule, or below that where
+    the dispatcher's ``choose_offset_method`` picks its FFT), and the
+    dispatcher's method when it was asked ('auto' when not)."""
     if window is None or (H - h + 1) * (W - w + 1) < TILED_MIN_OUTPUTS:
-        return False
+        return False, "auto"
     if h * w >= TILED_MIN_TAPS:
-        return True
+        return True, "auto"
     if plane is None:
-        return False
-    return dispatch.choose_offset_method(plane, tz, (H - h + 1, W - w + 1), 0, plane.dtype, nthreads) == "fft"
+        return False, "auto"
+    chosen = dispatch.choose_offset_method(plane, tz, (H - h + 1, W - w + 1), 0, plane.dtype, nthreads)
+    return chosen == "fft", chosen
 
 
 def _weighted(x, missing, p):
@@ -436,6 +442,38 @@ def _tiled_spectrum(tz, N0, N1, cdtype):
 _spectra = KernelCache(max_entries=64, max_bytes=64 << 20)
 
 
+_local = threading.local()
+
+
+class _Buffers:
+    """A thread's work arrays for :func:`_tiled`, kept across calls (one set
+    per thread, for the last tile shape: a few MB): fresh arrays of a few
+    MB each call came from the system each time and were faulted in again
+    (640x480 image, 64² template: 3.4 against 1.9 ms of work)."""
+
+    def __new__(cls, key):
+        have = getattr(_local, "buffers", None)
+        if have is not None and have.key == key:
+            return have
+        self = super().__new__(cls)
+        self.key = key
+        self.arrays = {}
+        _local.buffers = self
+        return self
+
+    def __getitem__(self, name):
+        a = self.arrays.get(name)
+        if a is None:
+            N0, N1, per_item, B1, dtype, _, _ = self.key
+            cdtype = np.complex64 if np.dtype(dtype) == np.float32 else np.complex128
+            F = N1 // 2 + 1
+            shapes = {"pad": ((N0, (per_item - 1) * B1 + N1), dtype), "spec": ((per_item, N0, F), cdtype),
+                      "prod": ((per_item, N0, F), cdtype), "res": ((per_item, N0, N1), dtype)}
+            shape, dt = shapes[name]
+            a = self.arrays[name] = np.empty(shape, dt)
+        return a
+
+
 def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
     """Scores (T, Ho, Wo) of one channel and T templates: the valid
     correlation of ``plane`` (the image, perhaps centred) with each of
@@ -502,13 +540,7 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         return _fftlib.irfft2(prod, s=(N0, N1), axes=(1, 2), workers=inner, overwrite_x=True) * (N0 * N1)
 
     def buffers():
-        b = {"pad": np.empty((N0, (per_item - 1) * B1 + N1), dtype)}
-        if ducc is not None:
-            b["spec"] = np.empty((per_item, N0, F), cdtype)
-            b["res"] = np.empty((per_item, N0, N1), dtype)
-            if T > 1:
-                b["prod"] = np.empty((per_item, N0, F), cdtype)
-        return b
+        return _Buffers((N0, N1, per_item, B1, np.dtype(dtype).str, ducc is not None, T > 1))
 
     def finish(item, t, res, a, b):
         i, j0, _ = item
