@@ -532,8 +532,11 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         if ducc is not None:
             prod = spec if last else bufs["prod"][:g]
             np.multiply(spec, Ks[t], out=prod)
-            res = bufs["res"][:g]
-            ducc.c2r(prod, axes=(1, 2), lastsize=N1, forward=False, inorm=0, out=res, nthreads=inner,
+            res = bufs["res"][:g, :B0]
+            # the columns, then the rows only for the B0 output rows (256² on
+            # 640x480: 225 of 480)
+            ducc.c2c(prod, axes=(1,), forward=False, inorm=0, out=prod, nthreads=inner)
+            ducc.c2r(prod[:, :B0], axes=(2,), lastsize=N1, forward=False, inorm=0, out=res, nthreads=inner,
                      allow_overwriting_input=True)
             return res
         prod = spec * Ks[t]
