@@ -531,7 +531,15 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         last = t == T - 1
         if ducc is not None:
             prod = spec if last else bufs["prod"][:g]
-            np.multiply(spec, Ks[t], out=prod)
+            if inner > 1:  # one item for all the threads: the product split by rows too
+                edges = [N0 * q // inner for q in range(inner + 1)]
+                mul = lambda a, b: np.multiply(spec[:, a:b], Ks[t][a:b], out=prod[:, a:b])  # noqa: E731
+                fut = [_tile_pool.executor(inner - 1).submit(mul, edges[q], edges[q + 1]) for q in range(1, inner)]
+                mul(edges[0], edges[1])
+                for f in fut:
+                    f.result()
+            else:
+                np.multiply(spec, Ks[t], out=prod)
             res = bufs["res"][:g, :B0]
             # the columns, then the rows only for the B0 output rows (256² on
             # 640x480: 225 of 480)
