@@ -58,8 +58,10 @@ SQDIFF, SQDIFF_NORMED, CCORR, CCORR_NORMED, CCOEFF, CCOEFF_NORMED = range(6)
 #: An image channel is centred by its level before correlating when the
 #: level is more than this many spreads (standard deviations) from zero.
 CENTRE_RATIO = 2.0
-#: Samples (about) from which a channel's level and spread are estimated.
-SAMPLE = 1 << 16
+#: Samples (about) from which a channel's level and spread are estimated
+#: (2**14: 0.15 ms on a 640x480 image, where 2**16 took 0.65, a third of
+#: a 256² template's whole match on one thread).
+SAMPLE = 1 << 14
 #: Weighted path: a window's centred sum of squares below this fraction of
 #: the magnitudes it was formed from counts as zero (a flat window).
 FLAT_TOL = 1e-12
