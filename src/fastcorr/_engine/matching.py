@@ -340,13 +340,14 @@ TILED_MIN_TAPS = 160
 TILED_MIN_OUTPUTS = 1 << 14
 #: Cost of one tile in the planner's units (``N log2 N`` of a transform):
 #: the Python and library calls of a tile, the window statistics' restart.
-#: These three constants were fitted (least regret) to one-thread times of
-#: every plan on 640x480, 1024² and 2048² float32 images, 16²-256²
-#: templates; the plans' times were flat near the optimum (within 10%) and
-#: the large transforms (1024² and beyond) ran slower per value than the
-#: model's ``N log N``, hence a factor ``1 + CACHE_PENALTY * log2(N /
-#: CACHE_ELEMS)`` beyond ``CACHE_ELEMS`` (4096² images: 1000² tiles 230 ms,
-#: the whole 4096² transform 280-340).
+#: TILE_UNITS and CACHE_ELEMS were fitted (least regret, one thread, one
+#: noisy machine) to the times of every plan on 640x480, 1024² and 2048²
+#: float32 images with 16²-256² templates; the plans' times were flat near
+#: the optimum (within 10%). Large transforms (1024² and beyond) ran slower
+#: per value than ``N log N`` says: a factor ``1 + CACHE_PENALTY * log2(N /
+#: CACHE_ELEMS)`` beyond ``CACHE_ELEMS``, set by hand from 4096² images
+#: (1000² tiles 230 ms, 1296² 250, the whole 4096² transform 280-340,
+#: 2048² tiles 440-480).
 TILE_UNITS = 3e4
 CACHE_ELEMS = 400_000
 CACHE_PENALTY = 0.15
