@@ -450,7 +450,7 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
     cdef double nw = <double> h * <double> w
     cdef Py_ssize_t bc = block_cols(B1, w)
     cdef Py_ssize_t wide = bc + w - 1
-    cdef Py_ssize_t j, m, n, n0, nout, tw, sub
+    cdef Py_ssize_t j, m, n, n0, nout, tw, sub, span, step
     cdef const real_t* xt
     cdef const real_t* sj
     cdef double* cs1 = <double*> malloc((wide + 1) * sizeof(double))
@@ -466,11 +466,15 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
         for j in range(ntiles):
             if col0 + j * B1 >= Wo:
                 break
-            sub = -bc
-            while sub + bc < min(B1, Wo - col0 - j * B1):
-                sub += bc
+            # the tile's columns in equal window tiles of at most bc (not bc
+            # and a sliver: each window tile restarts its sums from h rows)
+            span = min(B1, Wo - col0 - j * B1)
+            step = (span + (span + bc - 1) // bc - 1) // ((span + bc - 1) // bc)
+            sub = -step
+            while sub + step < span:
+                sub += step
                 n0 = col0 + j * B1 + sub
-                nout = min(bc, min(B1 - sub, Wo - n0))
+                nout = min(step, span - sub)
                 sj = src + j * tile_stride + sub
                 if method == CCOEFF:
                     for m in range(rows):
