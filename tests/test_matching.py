@@ -131,6 +131,90 @@ def test_large_template_through_fft_equals_naive():
                                    atol=1e-11 * _scale(ref))
 
 
+@pytest.mark.parametrize("dtype,atol", [(np.float64, 1e-11), (np.float32, 3e-6)])
+def test_tiled_fft_path_equals_naive(monkeypatch, dtype, atol):
+    """The tiled FFT path with its scores fused (one channel, one template of
+    at least TILED_MIN_TAPS values): several tiles per axis, edge tiles past
+    the image, items split over threads, every method, against float64."""
+    from fastcorr._engine import matching as engine
+
+    monkeypatch.setattr(engine, "TILED_MIN_OUTPUTS", 1)
+    rng = np.random.default_rng(40)
+    img = rng.random((64, 83)).astype(dtype)
+    for tshape, plan, threads in (((13, 13), (24, 30, 12, 18), 2), ((20, 16), (32, 40, 13, 25), 1),
+                                  ((20, 16), None, 2)):
+        assert engine._use_tiled(tshape[0], tshape[1], *img.shape)[0]
+        tpl = (img[30:30 + tshape[0], 40:40 + tshape[1]] + 0.3 * rng.random(tshape)).astype(dtype)
+        with monkeypatch.context() as m:
+            if plan is not None:
+                m.setattr(engine, "tile_plan", lambda *a, p=plan: p)
+            for method in METHODS if dtype == np.float64 else ("sqdiff", "ccoeff_normed"):
+                got = fastcorr.match_template(img, tpl, method, num_threads=threads)
+                ref = naive(img, tpl, method)
+                assert got.dtype == dtype
+                np.testing.assert_allclose(got, ref, rtol=0, atol=atol * _scale(ref))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tiled_fft_path_template_stack(monkeypatch, threads):
+    """A stack of one-channel templates on the tiled path (each tile's
+    forward transform shared) equals the naive float64 scores per template."""
+    from fastcorr._engine import matching as engine
+
+    monkeypatch.setattr(engine, "TILED_MIN_OUTPUTS", 1)
+    monkeypatch.setattr(engine, "tile_plan", lambda *a: (24, 30, 12, 18))
+    rng = np.random.default_rng(43)
+    img = rng.random((64, 83))
+    tpls = np.stack([img[5 * i:5 * i + 13, 7 * i:7 * i + 13] + 0.2 * rng.random((13, 13)) for i in range(3)])
+    tpls[1] = 0.5  # a flat template: scores 0
+    for method in ("sqdiff_normed", "ccoeff_normed"):
+        got = fastcorr.match_template(img, tpls, method, num_threads=threads)
+        assert got.shape == (3, 52, 71)
+        for i in range(3):
+            ref = naive(img, tpls[i], method)
+            np.testing.assert_allclose(got[i], ref, rtol=0, atol=1e-11)
+
+
+def test_tiled_fft_path_single_item_split_over_threads():
+    """One tile (fewer work items than threads): the scores of the item are
+    split by rows over the threads."""
+    from fastcorr._engine import matching as engine
+
+    rng = np.random.default_rng(41)
+    img = rng.random((150, 160))
+    tpl = img[50:70, 60:80] + 0.1 * rng.random((20, 20))
+    N0, N1, B0, B1 = engine.tile_plan(131, 141, 20, 20)
+    assert (B0, B1) == (131, 141) and engine._use_tiled(20, 20, 150, 160)[0]
+    ref = naive(img, tpl)
+    np.testing.assert_allclose(fastcorr.match_template(img, tpl, num_threads=3), ref, rtol=0, atol=1e-11)
+
+
+def test_finish_block_equals_scores():
+    """window.finish_block on correlations held in tiles (strided, several
+    window tiles per correlation tile) gives window.scores' values."""
+    rng = np.random.default_rng(42)
+    x = rng.random((60, 700))
+    t = rng.random((6, 5))
+    tz = t - t.mean()
+    num = (sliding_window_view(x, t.shape) * tz).sum(axis=(2, 3))
+    consts = (t.mean(), float((tz ** 2).sum()), float((t ** 2).sum()))
+    for method in range(6):
+        ref = num[None].copy()
+        window.scores(x, 1, 6, 5, ref, np.array([[consts[0]]]), np.array([consts[1]]), np.array([consts[2]]),
+                      method, 1)
+        out = np.full(num.shape, np.nan)
+        B1 = 300
+        for r0, r1 in ((0, 17), (17, 55)):
+            src = np.zeros((3, r1 - r0, B1 + 7))
+            for j in range(3):
+                part = num[r0:r1, j * B1:(j + 1) * B1]
+                src[j, :, :part.shape[1]] = part
+            window.finish_block(x, 6, 5, src[:, :, :], out, r0, 0, B1, *consts, method)
+        np.testing.assert_allclose(out, ref[0], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="block"):
+        window.finish_block(x, 6, 5, np.zeros((3, 5, 300)), out, 54, 0, 300, *consts, 5)
+
+
 def test_dtypes():
     rng = np.random.default_rng(5)
     img = rng.integers(0, 255, (20, 24))

@@ -111,8 +111,10 @@ def match_template(
     Notes
     -----
     The correlation of the image with the zero-mean template runs on the
-    method the dispatcher picks (direct for small templates, FFT for large
-    ones). The per-window means and variances are running sums taken about
+    method the dispatcher picks for small templates (direct); one template
+    of at least 160 values (one channel) is correlated by overlap-save
+    tiles of real FFTs, each tile's scores formed while its correlation is
+    in cache. The per-window means and variances are running sums taken about
     a local centre in double precision, so the scores stay exact on images
     far from zero (1e4 + noise: within 1e-9 in float64 and 1e-4 in
     float32 of a float64 reference that centres each window), where sums

@@ -16,6 +16,14 @@ image's conversion, its centring, its NaN scan and its window statistics
 spectrum (``methods.fft.correlate_stack``, which also sums the channels on
 the spectra: one inverse transform per template).
 
+One channel and one template from ``TILED_MIN_TAPS`` values (or where the
+dispatcher would pick its FFT) take :func:`_tiled` instead: the valid
+correlation by overlap-save tiles of real transforms (ducc0 when installed,
+into preallocated buffers; the tiling from ``tile_plan``, a cost model
+fitted to measured times), each tile's scores formed from its correlations
+while they are in cache (``window.finish_block``), so the correlation is
+never written out whole nor read back.
+
 An image whose level is large against its spread (values 1e4 + noise) is
 centred first, by its level: the zero-mean template's correlation with it
 is unchanged in exact arithmetic, and in floating point it no longer carries
@@ -26,10 +34,17 @@ OpenCV's masked formulas, every window sum a correlation with the weights
 (and, with missing pixels, with the validity of the image: Padfield's
 masked normalised cross-correlation), in float64.
 """
+import functools
+import math
+import threading
+
 import numpy as np
 
 from . import dispatch
+from ..methods import _fftlib
 from ..methods import fft as _fft
+from ..methods._memo import KernelCache
+from ..methods._pool import GrowingPool
 
 try:
     from ..methods import window
@@ -43,8 +58,10 @@ SQDIFF, SQDIFF_NORMED, CCORR, CCORR_NORMED, CCOEFF, CCOEFF_NORMED = range(6)
 #: An image channel is centred by its level before correlating when the
 #: level is more than this many spreads (standard deviations) from zero.
 CENTRE_RATIO = 2.0
-#: Samples (about) from which a channel's level and spread are estimated.
-SAMPLE = 1 << 16
+#: Samples (about) from which a channel's level and spread are estimated
+#: (2**14: 0.15 ms on a 640x480 image, where 2**16 took 0.65, a third of
+#: a 256² template's whole match on one thread).
+SAMPLE = 1 << 14
 #: Weighted path: a window's centred sum of squares below this fraction of
 #: the magnitudes it was formed from counts as zero (a flat window).
 FLAT_TOL = 1e-12
@@ -108,10 +125,10 @@ def _template_constants(templates):
     return np.ascontiguousarray(tmean), tz, tvar, tsq
 
 
-def _correlate(a, k, shape, dtype, nthreads):
-    """Valid correlation of a 2-D plane with a kernel, on the method 'auto' picks."""
+def _correlate(a, k, shape, dtype, nthreads, method="auto"):
+    """Valid correlation of a 2-D plane with a kernel, on ``method`` (default: the one 'auto' picks)."""
     return dispatch.correlate_offset(a, np.ascontiguousarray(k, dtype=dtype), shape, (0, 0), 0, 0.0, dtype,
-                                     "auto", nthreads)
+                                     method, nthreads)
 
 
 def _planes(x, dtype, centre):
@@ -139,8 +156,13 @@ def _plain(x, p):
     tmean, tz, tvar, tsq = _template_constants(p.templates)
     planes = _planes(x, dtype, centre=False)
     num = None
+    chosen = "auto"
+    if C == 1:
+        tiled, chosen = _use_tiled(h, w, H, W, planes[0], np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype), nt)
+        if tiled:
+            return _tiled(x.reshape(H, W), planes[0], tz[..., 0], tmean[:, 0], tvar, tsq, p.method, nt)
     if T == 1 and C == 1:
-        num = _correlate(planes[0], tz[0, :, :, 0], (Ho, Wo), dtype, nt)[None]
+        num = _correlate(planes[0], tz[0, :, :, 0], (Ho, Wo), dtype, nt, chosen)[None]
     elif dispatch.choose_offset_method(planes[0], np.ascontiguousarray(tz[0, :, :, 0], dtype=dtype), (Ho, Wo), 0,
                                        dtype, nt) == "fft":
         # one image spectrum for the whole stack, channels summed on the spectra
@@ -158,6 +180,21 @@ def _plain(x, p):
     if p.method != CCOEFF:
         window.scores(x.reshape(H, W * C), C, h, w, num, tmean, tvar, tsq, p.method, nt)
     return num
+
+
+def _use_tiled(h, w, H, W, plane=None, tz=None, nthreads=1):
+    """``(tiled, method)``: whether one channel takes :func:`_tiled` (from
+    ``TILED_MIN_TAPS`` template values, a measured rule, or below that where
+    the dispatcher's ``choose_offset_method`` picks its FFT), and the
+    dispatcher's method when it was asked ('auto' when not)."""
+    if window is None or (H - h + 1) * (W - w + 1) < TILED_MIN_OUTPUTS:
+        return False, "auto"
+    if h * w >= TILED_MIN_TAPS:
+        return True, "auto"
+    if plane is None:
+        return False, "auto"
+    chosen = dispatch.choose_offset_method(plane, tz, (H - h + 1, W - w + 1), 0, plane.dtype, nthreads)
+    return chosen == "fft", chosen
 
 
 def _weighted(x, missing, p):
@@ -286,3 +323,280 @@ def _combine(code, num, dI, dT, magI, magT):
     if code == SQDIFF_NORMED:
         return np.where(good, np.clip(r, 0.0, 1.0), 1.0)
     return np.clip(r, -1.0, 1.0)
+
+
+# --- Tiled FFT correlation fused with the scores (one channel, one template) ---------------------------
+
+#: Template sizes (kh * kw) from which one channel and one template take the
+#: tiled FFT path (:func:`_tiled`) instead of the dispatcher's method (below
+#: it, the tiled path serves only where the dispatcher would pick its FFT).
+#: Measured here, float32, one thread, CPU ms, the dispatcher's direct
+#: correlation + ``window.scores`` against the tiled path: 1024², 8² 5.5 /
+#: 8.4, 10² 6.9 / 8.6, 12² 7.9 / 8.4, 14² 9.2 / 8.3, 16² 13.4 / 9.0;
+#: 640x480, 12² 2.4 / 2.7, 14² 2.8 / 2.5.
+TILED_MIN_TAPS = 160
+#: Outputs below which the tiled path is not worth its per-call set-up (a
+#: kernel spectrum, Python per tile): the dispatcher's methods serve.
+TILED_MIN_OUTPUTS = 1 << 14
+#: Cost of one tile in the planner's units (``N log2 N`` of a transform):
+#: the Python and library calls of a tile, the window statistics' restart.
+#: TILE_UNITS and CACHE_ELEMS were fitted (least regret, one thread, one
+#: noisy machine) to the times of every plan on 640x480, 1024² and 2048²
+#: float32 images with 16²-256² templates; the plans' times were flat near
+#: the optimum (within 10%). Large transforms (1024² and beyond) ran slower
+#: per value than ``N log N`` says: a factor ``1 + CACHE_PENALTY * log2(N /
+#: CACHE_ELEMS)`` beyond ``CACHE_ELEMS``, set by hand from 4096² images
+#: (1000² tiles 230 ms, 1296² 250, the whole 4096² transform 280-340,
+#: 2048² tiles 440-480).
+TILE_UNITS = 3e4
+CACHE_ELEMS = 400_000
+CACHE_PENALTY = 0.15
+#: Rows of a power-of-two length from 1024 on (the transforms' contiguous
+#: axis): cache-set conflicts. 1024² image, 256² template: tiles of
+#: 1024x720 10.6 ms, the whole 1024x1024 13.6; 4096²: 1000² tiles 230-280,
+#: 4096² 280-340 (rows of 1024 as columns, 1024x576, were the fastest).
+POW2_PENALTY = 1.3
+#: Spectra one work item of tiles holds (bytes): a core's cache.
+ITEM_BYTES = 1 << 20
+
+_tile_pool = GrowingPool("fastcorr-match")
+
+
+def _axis_lengths(out_len, k):
+    """Transform lengths worth trying along one axis: fast lengths from about
+    2k up to the one that holds the whole axis (a single tile)."""
+    whole = _fftlib.next_fast_len(out_len + k - 1, real=True)
+    n = _fftlib.next_fast_len(max(2 * k, 64), real=True)
+    found = []
+    while n < whole:
+        if n < 2048 or n & (n - 1):  # a power of two from 2048 on: cache-set conflicts (2048² tiles: 1.6x 1296²)
+            found.append(n)
+        n = _fftlib.next_fast_len(int(n * 1.15) + 1, real=True)
+    found.append(whole)
+    return found
+
+
+@functools.lru_cache(maxsize=1024)
+def _per_item(t1, N0, N1, citemsize):
+    """Tiles of one row of tiles per work item: spectra of about ``ITEM_BYTES``."""
+    return max(1, min(t1, ITEM_BYTES // (N0 * (N1 // 2 + 1) * citemsize)))
+
+
+def tile_plan(Ho, Wo, kh, kw, nthreads=1, citemsize=8):
+    """``(N0, N1, B0, B1)``: transform lengths and output block per tile,
+    the cheapest by ``N log2 N`` per tile (charged more beyond the cache)
+    plus a cost per tile; on several threads, by the rounds of work items
+    the busiest thread runs (fewer items than threads: the transforms split
+    over the threads, charged ``INNER_PENALTY``)."""
+    return _tile_plan(int(Ho), int(Wo), int(kh), int(kw), max(1, int(nthreads)), int(citemsize))
+
+
+#: Cost factor of a work item whose transforms and scores are split over
+#: the threads (fewer items than threads) against items run one a thread.
+INNER_PENALTY = 1.3
+
+
+@functools.lru_cache(maxsize=1024)
+def _tile_plan(Ho, Wo, kh, kw, nthreads, citemsize):
+    best = None
+    for N0 in _axis_lengths(Ho, kh):
+        B0 = min(Ho, N0 - kh + 1)
+        t0 = -(-Ho // B0)
+        for N1 in _axis_lengths(Wo, kw):
+            B1 = min(Wo, N1 - kw + 1)
+            t1 = -(-Wo // B1)
+            e = N0 * N1
+            unit = e * math.log2(e) * (1.0 + CACHE_PENALTY * max(0.0, math.log2(e / CACHE_ELEMS)))
+            if N1 >= 1024 and not N1 & (N1 - 1):
+                unit *= POW2_PENALTY
+            cost = t0 * t1 * (unit + TILE_UNITS)
+            if nthreads > 1:
+                g = _per_item(t1, N0, N1, citemsize)
+                items = t0 * -(-t1 // g)
+                if items < nthreads:
+                    cost *= INNER_PENALTY / nthreads
+                else:  # the busiest thread's rounds of (up to g-tile) items
+                    cost = cost * -(-items // nthreads) / items
+            if best is None or cost < best[0]:
+                best = (cost, (N0, N1, B0, B1))
+    return best[1]
+
+
+def _tiled_spectrum(tz, N0, N1, cdtype):
+    """``conj(rfft2(tz, (N0, N1))) / (N0 N1)``: the product with a tile's
+    spectrum transforms back (unnormalised) to the valid correlation at the
+    tile's top-left corner. The template's rows first (kh of them), then
+    the columns; cached by the template's bytes."""
+    dtype = np.float32 if cdtype == np.complex64 else np.float64
+    tz = np.ascontiguousarray(tz, dtype=dtype)
+    key = (tz.shape, tz.dtype.str, N0, N1, tz.tobytes()) if tz.size <= 1 << 16 else None
+    if key is not None:
+        hit = _spectra.get(key)
+        if hit is not None:
+            return hit
+    K = _fftlib.fft(_fftlib.rfft(tz * dtype(1.0 / (N0 * N1)), n=N1, axis=1), n=N0, axis=0, overwrite_x=True)
+    np.conjugate(K, out=K)
+    K.flags.writeable = False
+    if key is not None:
+        _spectra.put(key, K, K.nbytes)
+    return K
+
+
+_spectra = KernelCache(max_entries=64, max_bytes=64 << 20)
+
+
+_local = threading.local()
+
+
+class _Buffers:
+    """A thread's work arrays for :func:`_tiled`, kept across calls (one set
+    per thread, for the last tile shape: a few MB): fresh arrays of a few
+    MB each call came from the system each time and were faulted in again
+    (640x480 image, 64² template: 3.4 against 1.9 ms of work)."""
+
+    def __new__(cls, key):
+        have = getattr(_local, "buffers", None)
+        if have is not None and have.key == key:
+            return have
+        self = super().__new__(cls)
+        self.key = key
+        self.arrays = {}
+        _local.buffers = self
+        return self
+
+    def __getitem__(self, name):
+        a = self.arrays.get(name)
+        if a is None:
+            N0, N1, per_item, B1, dtype, _, _ = self.key
+            cdtype = np.complex64 if np.dtype(dtype) == np.float32 else np.complex128
+            F = N1 // 2 + 1
+            shapes = {"pad": ((N0, (per_item - 1) * B1 + N1), dtype), "spec": ((per_item, N0, F), cdtype),
+                      "prod": ((per_item, N0, F), cdtype), "res": ((per_item, N0, N1), dtype)}
+            shape, dt = shapes[name]
+            a = self.arrays[name] = np.empty(shape, dt)
+        return a
+
+
+def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
+    """Scores (T, Ho, Wo) of one channel and T templates: the valid
+    correlation of ``plane`` (the image, perhaps centred) with each of
+    ``tz`` (T, kh, kw; zero-mean) by overlap-save tiles of real
+    transforms, each tile's scores formed from its correlations while they
+    are in cache (``window.finish_block``, which reads the image ``x`` for
+    the window statistics). A stack shares each tile's forward transform.
+
+    Work items (a few tiles of one row of tiles) run on the call's threads,
+    each with its own buffers; with fewer items than threads, the
+    transforms and the scores of each item are split over the threads
+    instead.
+    """
+    H, W = x.shape
+    T, kh, kw = tz.shape
+    Ho, Wo = H - kh + 1, W - kw + 1
+    dtype = x.dtype
+    cdtype = np.complex64 if dtype == np.float32 else np.complex128
+    N0, N1, B0, B1 = tile_plan(Ho, Wo, kh, kw, nthreads, np.dtype(cdtype).itemsize)
+    F = N1 // 2 + 1
+    Ks = [_tiled_spectrum(tz[t], N0, N1, cdtype) for t in range(T)]
+    t0, t1 = -(-Ho // B0), -(-Wo // B1)
+    per_item = _per_item(t1, N0, N1, np.dtype(cdtype).itemsize)
+    items = [(i, j, min(t1, j + per_item)) for i in range(t0) for j in range(0, t1, per_item)]
+    out = np.empty((T, Ho, Wo), dtype)
+    ducc = _fftlib._ducc if _fftlib.library() == "ducc0" else None
+    inner = nthreads if len(items) < nthreads else 1
+    s1 = plane.strides[1]
+
+    def forward(item, bufs):
+        """The spectra of an item's tiles, (g, N0, F)."""
+        i, j0, j1 = item
+        g = j1 - j0
+        r0, c0 = i * B0, j0 * B1
+        cols = (g - 1) * B1 + N1
+        if r0 + N0 <= H and c0 + cols <= W:
+            src = plane[r0:r0 + N0, c0:c0 + cols]
+        else:  # past the image: zeros
+            src = bufs["pad"][:, :cols]
+            rr, cc = min(N0, H - r0), min(cols, W - c0)
+            src[:rr, :cc] = plane[r0:r0 + rr, c0:c0 + cc]
+            src[rr:] = 0
+            src[:rr, cc:] = 0
+        tiles = np.lib.stride_tricks.as_strided(src, shape=(g, N0, N1), strides=(B1 * s1, src.strides[0], s1),
+                                                writeable=False)
+        if ducc is not None:
+            spec = bufs["spec"][:g]
+            ducc.r2c(tiles, axes=(1, 2), forward=True, out=spec, nthreads=inner)
+            return spec
+        return _fftlib.rfft2(tiles, s=(N0, N1), axes=(1, 2), workers=inner)
+
+    def backward(spec, t, bufs):
+        """The correlations with template t: (g, N0, N1) real, valid part at [:, :B0, :B1]."""
+        g = spec.shape[0]
+        last = t == T - 1
+        if ducc is not None:
+            prod = spec if last else bufs["prod"][:g]
+            if inner > 1:  # one item for all the threads: the product split by rows too
+                edges = [N0 * q // inner for q in range(inner + 1)]
+                mul = lambda a, b: np.multiply(spec[:, a:b], Ks[t][a:b], out=prod[:, a:b])  # noqa: E731
+                fut = [_tile_pool.executor(inner - 1).submit(mul, edges[q], edges[q + 1]) for q in range(1, inner)]
+                mul(edges[0], edges[1])
+                for f in fut:
+                    f.result()
+            else:
+                np.multiply(spec, Ks[t], out=prod)
+            res = bufs["res"][:g, :B0]
+            # the columns, then the rows only for the B0 output rows (256² on
+            # 640x480: 225 of 480)
+            ducc.c2c(prod, axes=(1,), forward=False, inorm=0, out=prod, nthreads=inner)
+            ducc.c2r(prod[:, :B0], axes=(2,), lastsize=N1, forward=False, inorm=0, out=res, nthreads=inner,
+                     allow_overwriting_input=True)
+            return res
+        prod = spec * Ks[t]
+        return _fftlib.irfft2(prod, s=(N0, N1), axes=(1, 2), workers=inner, overwrite_x=True) * (N0 * N1)
+
+    def buffers():
+        return _Buffers((N0, N1, per_item, B1, np.dtype(dtype).str, ducc is not None, T > 1))
+
+    def finish(item, t, res, a, b):
+        i, j0, _ = item
+        rows = min(B0, Ho - i * B0)
+        a, b = min(a, rows), min(b, rows)
+        if b > a:
+            window.finish_block(x, kh, kw, res[:, a:b, :], out[t], i * B0 + a, j0 * B1, B1, float(tmean[t]),
+                                float(tvar[t]), float(tsq[t]), method)
+
+    if inner > 1:
+        bufs = buffers()
+        pool = _tile_pool.executor(nthreads - 1)
+        for item in items:
+            spec = forward(item, bufs)
+            for t in range(T):
+                res = backward(spec, t, bufs)
+                rows = min(B0, Ho - item[0] * B0)
+                edges = [rows * q // nthreads for q in range(nthreads + 1)]
+                fut = [pool.submit(finish, item, t, res, edges[q], edges[q + 1]) for q in range(1, nthreads)]
+                finish(item, t, res, edges[0], edges[1])
+                for f in fut:
+                    f.result()
+        return out
+
+    todo = iter(items)
+
+    def worker():
+        bufs = None
+        for item in todo:
+            if bufs is None:
+                bufs = buffers()
+            spec = forward(item, bufs)
+            for t in range(T):
+                finish(item, t, backward(spec, t, bufs), 0, B0)
+
+    nt = min(nthreads, len(items))
+    if nt <= 1:
+        worker()
+    else:
+        pool = _tile_pool.executor(nt - 1)
+        fut = [pool.submit(worker) for _ in range(nt - 1)]
+        worker()
+        for f in fut:
+            f.result()
+    return out

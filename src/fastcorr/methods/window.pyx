@@ -65,6 +65,11 @@ cdef extern from "window_kernels.h" nogil:
                         double ts, int method, Py_ssize_t nout, double nw, double tol)
     void fw_finish1_f64(double* out, const double* s1, const double* s2, double c0, double tmean, double tv,
                         double ts, int method, Py_ssize_t nout, double nw, double tol)
+    void fw_finish1io_f32(const float* inp, float* out, const double* s1, const double* s2, double c0,
+                          double tmean, double tv, double ts, int method, Py_ssize_t nout, double nw, double tol)
+    void fw_finish1io_f64(const double* inp, double* out, const double* s1, const double* s2, double c0,
+                          double tmean, double tv, double ts, int method, Py_ssize_t nout, double nw,
+                          double tol)
     void fw_centre_f32(const float* x, Py_ssize_t stride, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h,
                        double* acc, double* cc)
     void fw_centre_f64(const double* x, Py_ssize_t stride, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h,
@@ -433,3 +438,151 @@ def moments(x, Py_ssize_t channels, Py_ssize_t h, Py_ssize_t w, int num_threads)
     job.keep = (x, mean, var)
     _run(job, Ho, Wo, Ho * Wo, num_threads)
     return mean, var
+
+
+cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, Py_ssize_t Wo,
+                   const real_t* src, Py_ssize_t tile_stride, Py_ssize_t row_stride, Py_ssize_t ntiles,
+                   real_t* out, Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t col0, Py_ssize_t B1,
+                   double tmean, double tvar, double tsq, int method) noexcept nogil:
+    """:func:`finish_block`'s loop: each correlation tile's columns in window
+    tiles of at most ``block_cols`` columns (each with its own centre, as
+    :func:`run_tiles`: a centre that follows the image's level across it)."""
+    cdef double nw = <double> h * <double> w
+    cdef Py_ssize_t bc = block_cols(B1, w)
+    cdef Py_ssize_t wide = bc + w - 1
+    cdef Py_ssize_t j, m, n, n0, nout, tw, sub, span, step
+    cdef const real_t* xt
+    cdef const real_t* sj
+    cdef double* cs1 = <double*> malloc((wide + 1) * sizeof(double))
+    cdef double* cs2 = <double*> malloc((wide + 1) * sizeof(double))
+    cdef double* cen = <double*> malloc(wide * sizeof(double))
+    cdef double* s1 = <double*> malloc(bc * sizeof(double))
+    cdef double* s2 = <double*> malloc(bc * sizeof(double))
+    cdef double cc[1]
+    cdef int status = 0
+    if cs1 == NULL or cs2 == NULL or cen == NULL or s1 == NULL or s2 == NULL:
+        status = -1
+    else:
+        for j in range(ntiles):
+            if col0 + j * B1 >= Wo:
+                break
+            # the tile's columns in equal window tiles of at most bc (not bc
+            # and a sliver: each window tile restarts its sums from h rows)
+            span = min(B1, Wo - col0 - j * B1)
+            step = (span + (span + bc - 1) // bc - 1) // ((span + bc - 1) // bc)
+            sub = -step
+            while sub + step < span:
+                sub += step
+                n0 = col0 + j * B1 + sub
+                nout = min(step, span - sub)
+                sj = src + j * tile_stride + sub
+                if method == CCOEFF:
+                    for m in range(rows):
+                        for n in range(nout):
+                            out[(row0 + m) * Wo + n0 + n] = sj[m * row_stride + n]
+                    continue
+                tw = nout + w - 1
+                xt = x + n0
+                if real_t is float:
+                    fw_centre_f32(xt + row0 * WC, WC, tw, 1, h, cs1, cc)
+                else:
+                    fw_centre_f64(xt + row0 * WC, WC, tw, 1, h, cs1, cc)
+                for n in range(tw):
+                    cen[n] = cc[0]
+                if real_t is float:
+                    fw_init_f32(xt + row0 * WC, WC, tw, 1, h, cen, cs1, cs2)
+                else:
+                    fw_init_f64(xt + row0 * WC, WC, tw, 1, h, cen, cs1, cs2)
+                for m in range(row0, row0 + rows):
+                    if m > row0:
+                        if real_t is float:
+                            fw_update_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
+                        else:
+                            fw_update_f64(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
+                    fw_sums(cs1, cs2, s1, s2, 1, w, nout)
+                    if real_t is float:
+                        fw_finish1io_f32(sj + (m - row0) * row_stride, out + m * Wo + n0, s1, s2, cc[0], tmean,
+                                         tvar, tsq, method, nout, nw, FLAT_TOL_C)
+                    else:
+                        fw_finish1io_f64(sj + (m - row0) * row_stride, out + m * Wo + n0, s1, s2, cc[0], tmean,
+                                         tvar, tsq, method, nout, nw, FLAT_TOL_C)
+    free(cs1)
+    free(cs2)
+    free(cen)
+    free(s1)
+    free(s2)
+    return status
+
+
+def finish_block(x, Py_ssize_t h, Py_ssize_t w, src, out, Py_ssize_t row0, Py_ssize_t col0, Py_ssize_t B1,
+                 double tmean, double tvar, double tsq, int method):
+    """Scores of one block of output from correlations held in tiles (one
+    channel, one template), on this thread, without the GIL.
+
+    The block is output rows ``row0 .. row0 + R - 1`` and columns
+    ``col0 .. col0 + J * B1 - 1`` (cut at the output's width), where
+    ``src`` is (J, R, S >= B1), contiguous along its last axis, and
+    ``src[j, r, n]`` holds ``corr(x, t - mean(t))`` at output
+    ``(row0 + r, col0 + j * B1 + n)`` for ``r < src.shape[1]``, ``n < B1``.
+    ``out`` (H-h+1, W-w+1), x's dtype, C-contiguous, receives the scores
+    (OpenCV's ``method`` code, as :func:`scores`); ``x`` (H, W) is the
+    image, float32 or float64, C-contiguous; tmean, tvar, tsq: the
+    template's mean, centred and raw sums of squares.
+
+    The window statistics are those of :func:`scores` (running sums about
+    a centre per tile, in double precision); the correlation is read once,
+    where it lies, and the score written once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> x = np.array([[1.0, 2.0, 3.0, 4.0]]); out = np.zeros((1, 3))
+    >>> src = np.full((2, 1, 2), 0.5)               # corr(x, t - 1.5), two tiles of 2 columns
+    >>> window.finish_block(x, 1, 2, src, out, 0, 0, 2, 1.5, 0.5, 5.0, 5)
+    >>> out
+    array([[1., 1., 1.]])
+    """
+    if x.dtype not in (np.float32, np.float64) or src.dtype != x.dtype or out.dtype != x.dtype:
+        raise ValueError("x, src and out must share a float32 or float64 dtype")
+    cdef Py_ssize_t Ho, Wo
+    Ho, Wo = _check(x, 1, h, w)
+    if out.ndim != 2 or out.shape[0] != Ho or out.shape[1] != Wo or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous ({Ho}, {Wo}) array, got shape {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    if src.ndim != 3 or src.strides[2] != src.itemsize or src.shape[2] < min(B1, Wo):
+        raise ValueError("src must be (tiles, rows, >= B1 columns), contiguous along its rows")
+    if method < 0 or method > 5:
+        raise ValueError(f"method code {method} is not one of 0-5")
+    cdef Py_ssize_t rows = src.shape[1], nt = src.shape[0]
+    if B1 < 1 or row0 < 0 or col0 < 0 or row0 + rows > Ho or (nt > 0 and col0 + (nt - 1) * B1 >= Wo):
+        raise ValueError("the block does not fit in the output")
+    if rows == 0 or nt == 0:
+        return
+    if src.strides[0] % src.itemsize or src.strides[1] % src.itemsize or src.strides[0] < 0 or src.strides[1] < 0:
+        raise ValueError("src's strides must be whole, non-negative elements")
+    cdef Py_ssize_t ts = src.strides[0] // src.itemsize, rs = src.strides[1] // src.itemsize
+    cdef const float[:, ::1] xf
+    cdef const double[:, ::1] xd
+    cdef float[:, ::1] of
+    cdef double[:, ::1] od
+    cdef const float[:, :, :] sf
+    cdef const double[:, :, :] sd
+    cdef int status
+    if x.dtype == np.float32:
+        xf = x
+        of = out
+        sf = src
+        with nogil:
+            status = run_block(&xf[0, 0], xf.shape[1], h, w, Wo, &sf[0, 0, 0], ts, rs, nt, &of[0, 0], row0, rows,
+                               col0, B1, tmean, tvar, tsq, method)
+    else:
+        xd = x
+        od = out
+        sd = src
+        with nogil:
+            status = run_block(&xd[0, 0], xd.shape[1], h, w, Wo, &sd[0, 0, 0], ts, rs, nt, &od[0, 0], row0, rows,
+                               col0, B1, tmean, tvar, tsq, method)
+    if status != 0:
+        raise MemoryError("fastcorr window: could not allocate row buffers")
