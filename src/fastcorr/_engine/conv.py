@@ -280,6 +280,8 @@ _POINTWISE_CHUNK_BYTES = 131072
 
 #: Work items (bands) per thread the band height aims at, for balance.
 _ITEMS_PER_THREAD = 8
+#: ... for the direct-output kernel reading a 1x1 layer's images in place.
+_PO_DIRECT_ITEMS_PER_THREAD = 4
 
 #: Target bytes of one band's input planes (per thread): they stay in L2
 #: while every block of output channels passes over them.
@@ -302,7 +304,7 @@ def _band_plan(p):
 
 #: Fields of the ``dims`` array of a band plan (the D_* enum of _conv_direct).
 _DIMS = ("groups", "C", "H", "W", "Cog", "sh", "sw", "Ho", "Wo", "Wq", "Rq", "band", "S", "padl",
-         "direct", "nA", "nB", "kc")
+         "direct", "nA", "nB", "kc", "po", "panel")
 
 
 @functools.lru_cache(maxsize=64)
@@ -323,9 +325,12 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     ncv = _conv_direct.CV_BLOCK_CHANNELS[itemsize]
     npv = _conv_direct.CONV_BLOCK_CHANNELS
     cv = -(-Cog // ncv) * ncv / Cog <= -(-Cog // npv) * npv / Cog * Wq / Wo
+    po = _po_serves(Cog, Cg * kh * kw, Wo, pointwise, cv)
+    cv = cv and not po
     # A 1x1 convolution without stride or padding reads the image itself;
-    # not with the pixel-vectorised kernel, which reads whole blocks past a band.
-    direct = pointwise and cv
+    # not with the pixel-vectorised kernel into a scratch tile, which reads
+    # whole blocks past a band.
+    direct = pointwise and (cv or po)
     # Only the stride phases some tap reads get a plane.
     i, j = np.arange(kh) * dh, np.arange(kw) * dw
     rph, cph = np.unique(i % sh), np.unique(j % sw)
@@ -334,7 +339,10 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     row_bytes = Cg * len(rph) * len(cph) * Wq * itemsize
     band = Ho if direct else max(1, _BAND_TARGET // row_bytes - Rq)  # direct: no planes to hold
     if nt > 1:
-        band = min(band, max(1, -(-Ho * N * groups // (_ITEMS_PER_THREAD * nt))))
+        # the direct-output kernel on the image itself: its runs are whole
+        # bands (a short band ends in a part-filled vector), so fewer items
+        per_thread = _PO_DIRECT_ITEMS_PER_THREAD if (po and direct) else _ITEMS_PER_THREAD
+        band = min(band, max(1, -(-Ho * N * groups // (per_thread * nt))))
     band = min(band, Ho)
     band = -(-Ho // -(-Ho // band))
     # Padded row u / column v -> input index (-1 = zero), as the padding mode says.
@@ -357,14 +365,54 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     if kh * kw == 1:
         kc = min(kc, _POINTWISE_CHUNK_BYTES // (_conv_direct.CV_CHUNK_PIXELS * itemsize))
     kc = -(-ntaps // -(-ntaps // kc))
+    panel = 0
+    if po:  # a panel's input (kc taps) within _PO_TILE_BYTES, in the L1 cache
+        panel = _PO_PANEL
+        kc = max(1, _PO_TILE_BYTES // (panel * itemsize))
+        kc = -(-ntaps // -(-ntaps // kc))
     vals = dict(groups=groups, C=Cg, H=H, W=W, Cog=Cog, sh=sh, sw=sw, Ho=Ho, Wo=Wo, Wq=Wq, Rq=Rq,
-                band=band, S=S, padl=pad_left, direct=int(direct), nA=len(rph), nB=len(cph), kc=kc)
+                band=band, S=S, padl=pad_left, direct=int(direct), nA=len(rph), nB=len(cph), kc=kc,
+                po=int(po), panel=panel)
     dims = np.array([vals[k] for k in _DIMS], dtype=np.intp)
     phases = np.concatenate([rph, cph]).astype(np.intp)
     tables = (dims, rowsrc, colsrc, vrange, phases)
     for arr in (*tables, off, pix):
         arr.flags.writeable = False
     return tables, off, pix
+
+
+#: Pixels per panel of the direct-output kernel, and the bytes of input one
+#: panel's chunk of taps may read (kept in L1 while every block of output
+#: channels passes over it).
+_PO_PANEL = 192
+_PO_TILE_BYTES = 192 * 2**10
+#: 'auto', or 'on' / 'off' to force the direct-output kernel (measurements).
+_PO_MODE = "auto"
+#: Output columns from which a layer with a kernel larger than 1x1 runs the
+#: direct-output kernel (AVX-512 only): its runs are output rows, and short
+#: rows waste vector lanes and pay a call per row. Measured (1 thread, float32,
+#: CPU time, direct-output / channel-vectorised): 1x3->64 224x224 7x7 stride 2
+#: 0.92, 1x16->16 512x512 5x5 0.98, 1x3->16 64x64 3x3 0.84, 4x16->64 32x32 3x3
+#: 0.97, 8x64->64 56x56 3x3 1.00; 8x32->32 28x28 5x5 1.13, 8x64->128 28x28 3x3
+#: stride 2 1.13, 16x32->32 14x14 3x3 1.10, 8x128->128 7x7 3x3 1.26. 1x1
+#: layers (runs of whole images): 8x256->256 14x14 0.93, 8x64->256 56x56 0.88,
+#: 8x512->512 7x7 0.98.
+_PO_MIN_COLUMNS = 32
+
+
+def _po_serves(Cog, ntaps, Wo, pointwise, cv):
+    """Whether the forward runs the direct-output pixel-vectorised kernel
+    (``fc_conv_po``): with AVX-512 (8 channels x 48 pixels a register block,
+    half the instructions of the AVX2 kernels) on 1x1 layers and on layers
+    with rows of at least _PO_MIN_COLUMNS outputs; never without it (the
+    AVX2 twin measured level with the channel-vectorised kernel)."""
+    if _PO_MODE != "auto":
+        return _PO_MODE == "on"
+    from ..methods import conv_direct as _conv_direct
+
+    if _conv_direct.po_block_channels() < 8:
+        return False
+    return pointwise or Wo >= _PO_MIN_COLUMNS
 
 
 def _band_pixels(band, Wo, Wq, multiple=1):
@@ -386,7 +434,12 @@ def _blocked_forward(p):
     tables, off, pix = _band_plan(p)
     cv = pix.size > 0
     groups, Cog = p.groups, Cout // p.groups
-    ob = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize] if cv else _conv_direct.CONV_BLOCK_CHANNELS
+    if cv:
+        ob = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
+    elif tables[0][_DIMS.index("po")]:
+        ob = _conv_direct.po_block_channels()
+    else:
+        ob = _conv_direct.CONV_BLOCK_CHANNELS
     nob = -(-Cog // ob)
     # Weights packed per block of ob output channels, tap-major inside a
     # block, zero rows past Cog (their results are never stored).
