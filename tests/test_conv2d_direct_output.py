@@ -84,3 +84,27 @@ def test_direct_output_kernel_keeps_nan_local():
     expect = np.zeros_like(bad)
     expect[:, 4:7, 32:35] = True
     np.testing.assert_array_equal(bad, expect)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(2, 5, 7, 4, 6), (5, 16, 8, 3, 3), (3, 1, 9, 7, 5)])
+def test_pointwise_batched_gemm_backward_against_naive(monkeypatch, dtype, threads, shape):
+    # the whole-batch GEMM backward of 1x1 layers, with every call threaded,
+    # against the three sums written out in float64
+    monkeypatch.setattr(_conv, "_MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(_conv, "_PW_GEMM_MODE", "on")
+    n, cin, cout, h, w = shape
+    x = RNG.standard_normal((n, cin, h, w)).astype(dtype)
+    wt = RNG.standard_normal((cout, cin, 1, 1)).astype(dtype)
+    gy = RNG.standard_normal((n, cout, h, w)).astype(dtype)
+    for gx_gemm in (True, False):
+        monkeypatch.setattr(_conv, "_PW_GEMM_GX", gx_gemm)
+        got = fastcorr.conv2d_backward(x, wt, gy, num_threads=threads)
+        x64, w64, g64 = (a.astype(np.float64) for a in (x, wt[:, :, 0, 0], gy))
+        ref = (np.einsum("oc,nohw->nchw", w64, g64), np.einsum("nohw,nchw->oc", g64, x64)[:, :, None, None],
+               g64.sum(axis=(0, 2, 3)))
+        tol = 2e-5 if dtype == np.float32 else 1e-12
+        for g, r in zip(got, ref):
+            assert g.dtype == dtype and g.shape == r.shape
+            np.testing.assert_allclose(g, r, rtol=tol, atol=tol * max(1.0, np.abs(r).max()))

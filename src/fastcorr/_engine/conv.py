@@ -658,6 +658,8 @@ def _backward_batch(p, go):
     Ho, Wo = p.out_hw
     P, K = Ho * Wo, Cg * kh * kw
     nt = _threads(p)
+    if N > 1 and _pointwise_gemm_serves(p):
+        return _pointwise_backward(p, go)
     grad_bias = go.sum(axis=(0, 2, 3))
     if N == 0:
         gx, gw = np.zeros((N, C, H, W), dtype=p.dtype), np.zeros(w.shape, dtype=p.dtype)
@@ -697,6 +699,80 @@ def _backward_batch(p, go):
                            kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange, pw, pt, _omp(nt, outer), mode)
     if copies > 1:
         np.sum(gxs, axis=0, out=gx)
+    return (gx[0] if p.unbatched else gx), gw, grad_bias
+
+
+#: 'auto', 'on' or 'off': the batched-GEMM backward of 1x1 layers (measurements).
+_PW_GEMM_MODE = "auto"
+#: ... and whether it computes grad_input as one GEMM too (else per image).
+_PW_GEMM_GX = True
+
+
+def _pointwise_gemm_serves(p):
+    """Whether a 1x1 layer's backward runs as whole-batch GEMMs (see
+    :func:`_pointwise_backward`): one group, real floats, BLAS threads
+    pinnable (else the per-image paths' thread modes apply)."""
+    if _PW_GEMM_MODE != "auto":
+        return _PW_GEMM_MODE == "on" and _is_pointwise(p) and p.groups == 1
+    return _is_pointwise(p) and p.groups == 1 and blas_threads_pinnable()
+
+
+def _named_workspace(name, nelems, dtype):
+    """A reused per-Python-thread buffer of its own (beside :func:`workspace`)."""
+    dtype = np.dtype(dtype)
+    nbytes = max(int(nelems), 1) * dtype.itemsize
+    buf = getattr(_local, name, None)
+    if buf is None or buf.nbytes < nbytes:
+        setattr(_local, name, None)
+        buf = np.empty(nbytes, dtype=np.uint8)
+        setattr(_local, name, buf)
+    return buf[:nbytes].view(dtype)
+
+
+def _pointwise_backward(p, go):
+    """conv2d_backward of a 1x1 layer (stride 1, no padding, one group) as
+    GEMMs over the whole batch.
+
+    grad_weight = sum_n go[n] x[n]^T is one GEMM of K = N*H*W once go and
+    x are laid out channel-major over the batch, (C, N*H*W): two block
+    copies into a reused buffer, instead of N GEMMs of K = H*W that each
+    pack both operands again (measured, 1 thread, 8x256->256 14x14: 8
+    GEMMs plus their sum 3.1 ms, one GEMM 2.1 ms plus 0.2 ms of copies).
+    grad_input = w^T go is one GEMM on the same copy of go, copied back to
+    NCHW; grad_bias the row sums of that copy (contiguous rows: faster than
+    numpy's strided reduction of go over three axes).
+    """
+    from ..methods import conv_direct as _conv_direct, im2col as _im2col
+
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout = w.shape[0]
+    P = H * W
+    nt = _threads(p)
+    buf = _named_workspace("pointwise_buf", (Cout + C) * N * P, p.dtype)
+    g2 = buf[:Cout * N * P].reshape(Cout, N, P)
+    x2 = buf[Cout * N * P:].reshape(C, N, P)
+    _conv_direct.swap_leading(go.reshape(N, Cout, P), g2, nt)
+    _conv_direct.swap_leading(x.reshape(N, C, P), x2, nt)
+    g2, x2 = g2.reshape(Cout, N * P), x2.reshape(C, N * P)
+    grad_bias = g2.sum(axis=1)
+    w2 = w.reshape(Cout, C)
+    # OpenMP threads, each a single-threaded GEMM (a multithreaded BLAS
+    # call between OpenMP regions fights their spinning threads, see
+    # ``_omp``): grad_weight split along the batch-pixel axis (per-thread
+    # sums), grad_input along its columns
+    acc = _named_workspace("pointwise_acc", nt * Cout * C, p.dtype).reshape(nt, Cout, C)
+    with blas_threads(1):
+        _im2col.gemm_nt_ksplit(g2, x2, acc, nt)
+        if _PW_GEMM_GX:
+            gx2 = x2  # x2 is free now
+            _im2col.gemm_tn_qsplit(w2, g2, gx2, nt)
+    gw = (acc.sum(axis=0) if nt > 1 else acc[0].copy()).reshape(w.shape)
+    if _PW_GEMM_GX:
+        gx = np.empty((N, C, H, W), dtype=p.dtype)
+        _conv_direct.swap_leading(gx2.reshape(C, N, P), gx.reshape(N, C, P), nt)
+    else:
+        gx = _grad_input_direct(p, go)
     return (gx[0] if p.unbatched else gx), gw, grad_bias
 
 

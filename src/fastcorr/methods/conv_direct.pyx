@@ -673,3 +673,13 @@ CV_BLOCK_PIXELS = FC_CV_PIX
 CV_CHUNK_PIXELS = CV_PIXELS
 #: Taps per register block of the weight-gradient kernel.
 GW_BLOCK_TAPS = FC_GW_TAPS
+
+
+def swap_leading(const real_t[:, :, ::1] src, real_t[:, :, ::1] dst, int nthreads):
+    """dst[b, a, :] = src[a, b, :]: the batch and channel axes of a layer's
+    (N, C, H*W) array swapped (or back), rows copied in parallel."""
+    cdef Py_ssize_t A = src.shape[0], B = src.shape[1], P = src.shape[2], it
+    if A * B * P == 0:
+        return
+    for it in prange(A * B, nogil=True, num_threads=nthreads, schedule='static'):
+        memcpy(&dst[it % B, it // B, 0], &src[it // B, it % B, 0], P * sizeof(real_t))

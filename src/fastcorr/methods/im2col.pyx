@@ -434,3 +434,50 @@ cdef int im2col_f64(const double* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                     Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
                     double* cols, int num_threads) noexcept nogil:
     return unfold_image(x, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols, num_threads)
+
+
+# ---------------------------------------------------------------------------
+# Whole-batch GEMMs of a 1x1 layer's backward (``_engine.conv._pointwise_backward``):
+# OpenMP threads, each a single-threaded GEMM on its slice (BLAS pinned to
+# one thread by the caller, as in the outer mode above).
+
+def gemm_nt_ksplit(const num_t[:, ::1] a, const num_t[:, ::1] b, num_t[:, :, ::1] acc, int nthreads):
+    """acc[t] (M, N) = a[:, K_t] @ b[:, K_t]^T for the t-th of acc.shape[0]
+    equal slices K_t of the shared axis; the caller sums acc over t.
+
+    a (M, K), b (N, K), row-major; one slice per thread.
+    """
+    cdef num_t one = 1
+    cdef num_t zero = 0
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[0], T = acc.shape[0], t, k0, k1
+    if M == 0 or N == 0:
+        return
+    for t in prange(T, nogil=True, num_threads=nthreads, schedule='static'):
+        k0 = t * K // T
+        k1 = (t + 1) * K // T
+        if k1 > k0:
+            # column-major: acc[t]^T (N x M) = b_cm^T (N x k) @ a_cm (k x M)
+            gemm(c'T', c'N', <int> N, <int> M, <int> (k1 - k0), one, &b[0, 0] + k0, <int> K,
+                 &a[0, 0] + k0, <int> K, zero, &acc[t, 0, 0], <int> N)
+        else:
+            memset(&acc[t, 0, 0], 0, M * N * sizeof(num_t))
+
+
+def gemm_tn_qsplit(const num_t[:, ::1] w, const num_t[:, ::1] g, num_t[:, ::1] out, int nthreads):
+    """out (C, Q) = w^T @ g for w (Cout, C), g (Cout, Q), row-major; the
+    columns Q split over the threads (each packs its part of g and all of w)."""
+    cdef num_t one = 1
+    cdef num_t zero = 0
+    cdef Py_ssize_t Cout = w.shape[0], C = w.shape[1], Q = g.shape[1], t, q0, q1
+    if C == 0 or Q == 0:
+        return
+    if Cout == 0:
+        memset(&out[0, 0], 0, C * Q * sizeof(num_t))
+        return
+    for t in prange(nthreads, nogil=True, num_threads=nthreads, schedule='static'):
+        q0 = t * Q // nthreads
+        q1 = (t + 1) * Q // nthreads
+        if q1 > q0:
+            # column-major: out^T (Q x C) = g_cm (Q x Cout) @ w_cm^T (Cout x C)
+            gemm(c'N', c'T', <int> (q1 - q0), <int> C, <int> Cout, one, &g[0, 0] + q0, <int> Q,
+                 &w[0, 0], <int> C, zero, &out[0, 0] + q0, <int> Q)
