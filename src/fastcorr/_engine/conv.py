@@ -422,6 +422,10 @@ def _band_pixels(band, Wo, Wq, multiple=1):
     return np.concatenate([pix, np.full(-len(pix) % multiple, pix[-1], dtype=np.intp)])
 
 
+#: Packed weights of at least this many elements are packed by every thread.
+_PACK_PARALLEL_ELEMENTS = 1 << 17
+
+
 def _blocked_forward(p):
     """conv2d by the register-blocked direct kernel (``_conv_direct.forward_blocked``)."""
     from ..methods import conv_direct as _conv_direct
@@ -445,7 +449,9 @@ def _blocked_forward(p):
     # block, zero rows past Cog (their results are never stored).
     nt = _threads(p)
     wp = np.empty((groups, nob, off.size * ob), dtype=p.dtype)
-    _conv_direct.pack_weights(p.w.reshape(Cout, -1), wp, Cog, nt)
+    # (small weights on one thread: a parallel region of its own costs more
+    # than the copy)
+    _conv_direct.pack_weights(p.w.reshape(Cout, -1), wp, Cog, nt if wp.size >= _PACK_PARALLEL_ELEMENTS else 1)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
     ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
     _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, pix, ws, nt)
