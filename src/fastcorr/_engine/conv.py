@@ -325,7 +325,7 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     ncv = _conv_direct.CV_BLOCK_CHANNELS[itemsize]
     npv = _conv_direct.CONV_BLOCK_CHANNELS
     cv = -(-Cog // ncv) * ncv / Cog <= -(-Cog // npv) * npv / Cog * Wq / Wo
-    po = _po_serves(Cog, Cg * kh * kw, Wo, pointwise, cv)
+    po = _po_serves(Cog, Cg * kh * kw, Wo, pointwise, cv, itemsize)
     cv = cv and not po
     # A 1x1 convolution without stride or padding reads the image itself;
     # not with the pixel-vectorised kernel into a scratch tile, which reads
@@ -400,7 +400,28 @@ _PO_MODE = "auto"
 _PO_MIN_COLUMNS = 32
 
 
-def _po_serves(Cog, ntaps, Wo, pointwise, cv):
+#: ... and whose rows fill at least this share of the vector lanes the
+#: kernel computes (a row of 35 takes 48 lanes: 8x96->96 35x35 3x3 measured
+#: 1.26x the channel-vectorised kernel's time).
+_PO_MIN_LANE_USE = 0.9
+
+
+def _po_lane_use(Wo, itemsize):
+    """Share of the computed lanes a row of Wo outputs fills: blocks of 3
+    zmm vectors, the last block 1-3 of them (a tail of at most half a
+    vector on ymm), as the kernel's driver cuts a row."""
+    lanes = 64 // itemsize
+    r = Wo % (3 * lanes)
+    if r == 0:
+        tail = 0
+    elif r > lanes:
+        tail = -(-r // lanes) * lanes
+    else:
+        tail = lanes // 2 if r <= lanes // 2 else lanes
+    return Wo / (Wo - r + tail)
+
+
+def _po_serves(Cog, ntaps, Wo, pointwise, cv, itemsize=4):
     """Whether the forward runs the direct-output pixel-vectorised kernel
     (``fc_conv_po``): with AVX-512 (8 channels x 48 pixels a register block,
     half the instructions of the AVX2 kernels) on 1x1 layers and on layers
@@ -412,7 +433,7 @@ def _po_serves(Cog, ntaps, Wo, pointwise, cv):
 
     if _conv_direct.po_block_channels() < 8:
         return False
-    return pointwise or Wo >= _PO_MIN_COLUMNS
+    return pointwise or (Wo >= _PO_MIN_COLUMNS and _po_lane_use(Wo, itemsize) >= _PO_MIN_LANE_USE)
 
 
 def _band_pixels(band, Wo, Wq, multiple=1):
