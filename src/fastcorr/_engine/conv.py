@@ -766,8 +766,8 @@ def _pointwise_backward(p, go):
     pack both operands again (measured, 1 thread, 8x256->256 14x14: 8
     GEMMs plus their sum 3.1 ms, one GEMM 2.1 ms plus 0.2 ms of copies).
     grad_input = w^T go is one GEMM on the same copy of go, copied back to
-    NCHW; grad_bias the row sums of that copy (contiguous rows: faster than
-    numpy's strided reduction of go over three axes).
+    NCHW; grad_bias is summed (in double) by the copy of go as it passes,
+    instead of numpy's strided reduction of go over three axes.
     """
     from ..methods import conv_direct as _conv_direct, im2col as _im2col
 
@@ -779,10 +779,11 @@ def _pointwise_backward(p, go):
     buf = _named_workspace("pointwise_buf", (Cout + C) * N * P, p.dtype)
     g2 = buf[:Cout * N * P].reshape(Cout, N, P)
     x2 = buf[Cout * N * P:].reshape(C, N, P)
-    _conv_direct.swap_leading(go.reshape(N, Cout, P), g2, nt)
-    _conv_direct.swap_leading(x.reshape(N, C, P), x2, nt)
+    grad_bias = np.empty(Cout, dtype=p.dtype)
+    none = np.empty(0, dtype=p.dtype)
+    _conv_direct.swap_leading(go.reshape(N, Cout, P), g2, grad_bias, nt)
+    _conv_direct.swap_leading(x.reshape(N, C, P), x2, none, nt)
     g2, x2 = g2.reshape(Cout, N * P), x2.reshape(C, N * P)
-    grad_bias = g2.sum(axis=1)
     w2 = w.reshape(Cout, C)
     # OpenMP threads, each a single-threaded GEMM (a multithreaded BLAS
     # call between OpenMP regions fights their spinning threads, see
@@ -797,7 +798,7 @@ def _pointwise_backward(p, go):
     gw = (acc.sum(axis=0) if nt > 1 else acc[0].copy()).reshape(w.shape)
     if _PW_GEMM_GX:
         gx = np.empty((N, C, H, W), dtype=p.dtype)
-        _conv_direct.swap_leading(gx2.reshape(C, N, P), gx.reshape(N, C, P), nt)
+        _conv_direct.swap_leading(gx2.reshape(C, N, P), gx.reshape(N, C, P), none, nt)
     else:
         gx = _grad_input_direct(p, go)
     return (gx[0] if p.unbatched else gx), gw, grad_bias

@@ -675,11 +675,26 @@ CV_CHUNK_PIXELS = CV_PIXELS
 GW_BLOCK_TAPS = FC_GW_TAPS
 
 
-def swap_leading(const real_t[:, :, ::1] src, real_t[:, :, ::1] dst, int nthreads):
+def swap_leading(const real_t[:, :, ::1] src, real_t[:, :, ::1] dst, real_t[::1] sums, int nthreads):
     """dst[b, a, :] = src[a, b, :]: the batch and channel axes of a layer's
-    (N, C, H*W) array swapped (or back), rows copied in parallel."""
-    cdef Py_ssize_t A = src.shape[0], B = src.shape[1], P = src.shape[2], it
+    (N, C, H*W) array swapped (or back), in parallel over b. ``sums``
+    (length B, or empty): sums[b] = the sum of src[:, b, :] (accumulated in
+    double), e.g. grad_bias from grad_output."""
+    cdef Py_ssize_t A = src.shape[0], B = src.shape[1], P = src.shape[2], a, b, q
+    cdef bint want = sums.shape[0] > 0
+    cdef double acc
+    cdef const real_t* row
     if A * B * P == 0:
+        if want:
+            sums[:] = 0
         return
-    for it in prange(A * B, nogil=True, num_threads=nthreads, schedule='static'):
-        memcpy(&dst[it % B, it // B, 0], &src[it // B, it % B, 0], P * sizeof(real_t))
+    for b in prange(B, nogil=True, num_threads=nthreads, schedule='static'):
+        acc = 0
+        for a in range(A):
+            row = &src[a, b, 0]
+            memcpy(&dst[b, a, 0], row, P * sizeof(real_t))
+            if want:
+                for q in range(P):
+                    acc = acc + row[q]
+        if want:
+            sums[b] = <real_t> acc
