@@ -737,11 +737,16 @@ _PW_GEMM_GX = True
 
 def _pointwise_gemm_serves(p):
     """Whether a 1x1 layer's backward runs as whole-batch GEMMs (see
-    :func:`_pointwise_backward`): one group, real floats, BLAS threads
-    pinnable (else the per-image paths' thread modes apply)."""
+    :func:`_pointwise_backward`): one group, BLAS threads pinnable (else the
+    per-image paths' thread modes apply), and its channel-major copies
+    within the im2col cap (the buffer is kept between calls)."""
+    if not (_is_pointwise(p) and p.groups == 1):
+        return False
     if _PW_GEMM_MODE != "auto":
-        return _PW_GEMM_MODE == "on" and _is_pointwise(p) and p.groups == 1
-    return _is_pointwise(p) and p.groups == 1 and blas_threads_pinnable()
+        return _PW_GEMM_MODE == "on"
+    N, C, H, W = p.x.shape
+    copies = (p.w.shape[0] + C) * N * H * W * p.dtype.itemsize
+    return copies <= _CAP and blas_threads_pinnable()
 
 
 def _named_workspace(name, nelems, dtype):
