@@ -280,8 +280,8 @@ _POINTWISE_CHUNK_BYTES = 131072
 
 #: Work items (bands) per thread the band height aims at, for balance.
 _ITEMS_PER_THREAD = 8
-#: ... for the direct-output kernel reading a 1x1 layer's images in place.
-_PO_DIRECT_ITEMS_PER_THREAD = 4
+#: ... for the direct-output kernel.
+_PO_ITEMS_PER_THREAD = 4
 
 #: Target bytes of one band's input planes (per thread): they stay in L2
 #: while every block of output channels passes over them.
@@ -339,9 +339,10 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     row_bytes = Cg * len(rph) * len(cph) * Wq * itemsize
     band = Ho if direct else max(1, _BAND_TARGET // row_bytes - Rq)  # direct: no planes to hold
     if nt > 1:
-        # the direct-output kernel on the image itself: its runs are whole
-        # bands (a short band ends in a part-filled vector), so fewer items
-        per_thread = _PO_DIRECT_ITEMS_PER_THREAD if (po and direct) else _ITEMS_PER_THREAD
+        # the direct-output kernel: fewer, taller bands (on a 1x1 layer's
+        # image its runs are whole bands, and a short band ends in a
+        # part-filled vector; with planes, fewer rows copied twice)
+        per_thread = _PO_ITEMS_PER_THREAD if po else _ITEMS_PER_THREAD
         band = min(band, max(1, -(-Ho * N * groups // (per_thread * nt))))
     band = min(band, Ho)
     band = -(-Ho // -(-Ho // band))
