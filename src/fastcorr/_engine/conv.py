@@ -783,30 +783,28 @@ def _pointwise_backward(p, go):
     P = H * W
     nt = _threads(p)
     buf = _named_workspace("pointwise_buf", (Cout + C) * N * P, p.dtype)
-    g2 = buf[:Cout * N * P].reshape(Cout, N, P)
-    x2 = buf[Cout * N * P:].reshape(C, N, P)
-    grad_bias = np.empty(Cout, dtype=p.dtype)
-    none = np.empty(0, dtype=p.dtype)
-    _conv_direct.swap_leading(go.reshape(N, Cout, P), g2, grad_bias, nt)
-    _conv_direct.swap_leading(x.reshape(N, C, P), x2, none, nt)
-    g2, x2 = g2.reshape(Cout, N * P), x2.reshape(C, N * P)
-    w2 = w.reshape(Cout, C)
-    # OpenMP threads, each a single-threaded GEMM (a multithreaded BLAS
-    # call between OpenMP regions fights their spinning threads, see
-    # ``_omp``): grad_weight split along the batch-pixel axis (per-thread
-    # sums), grad_input along its columns
     acc = _named_workspace("pointwise_acc", nt * Cout * C, p.dtype).reshape(nt, Cout, C)
-    with blas_threads(1):
-        _im2col.gemm_nt_ksplit(g2, x2, acc, nt)
-        if _PW_GEMM_GX:
-            gx2 = x2  # x2 is free now
-            _im2col.gemm_tn_qsplit(w2, g2, gx2, nt)
-    gw = (acc.sum(axis=0) if nt > 1 else acc[0].copy()).reshape(w.shape)
+    grad_bias = np.empty(Cout, dtype=p.dtype)
     if _PW_GEMM_GX:
+        # one parallel region: copies (grad_bias on the way), then grad_weight
+        # split along the batch-pixel axis (per-thread sums), then grad_input
+        # along its columns, copied back; OpenMP threads each running a
+        # single-threaded GEMM (a multithreaded BLAS call between OpenMP
+        # regions fights their spinning threads, see ``_omp``)
         gx = np.empty((N, C, H, W), dtype=p.dtype)
-        _conv_direct.swap_leading(gx2.reshape(C, N, P), gx.reshape(N, C, P), none, nt)
+        with blas_threads(1):
+            _im2col.pointwise_backward(x.reshape(N, C, P), go.reshape(N, Cout, P), w.reshape(Cout, C),
+                                       gx.reshape(N, C, P), grad_bias, acc, buf, nt)
     else:
+        g2 = buf[:Cout * N * P].reshape(Cout, N, P)
+        x2 = buf[Cout * N * P:].reshape(C, N, P)
+        none = np.empty(0, dtype=p.dtype)
+        _conv_direct.swap_leading(go.reshape(N, Cout, P), g2, grad_bias, nt)
+        _conv_direct.swap_leading(x.reshape(N, C, P), x2, none, nt)
+        with blas_threads(1):
+            _im2col.gemm_nt_ksplit(g2.reshape(Cout, N * P), x2.reshape(C, N * P), acc, nt)
         gx = _grad_input_direct(p, go)
+    gw = (acc.sum(axis=0) if nt > 1 else acc[0].copy()).reshape(w.shape)
     return (gx[0] if p.unbatched else gx), gw, grad_bias
 
 
