@@ -280,6 +280,8 @@ _POINTWISE_CHUNK_BYTES = 131072
 
 #: Work items (bands) per thread the band height aims at, for balance.
 _ITEMS_PER_THREAD = 8
+#: ... for the direct-output kernel.
+_PO_ITEMS_PER_THREAD = 4
 
 #: Target bytes of one band's input planes (per thread): they stay in L2
 #: while every block of output channels passes over them.
@@ -302,7 +304,7 @@ def _band_plan(p):
 
 #: Fields of the ``dims`` array of a band plan (the D_* enum of _conv_direct).
 _DIMS = ("groups", "C", "H", "W", "Cog", "sh", "sw", "Ho", "Wo", "Wq", "Rq", "band", "S", "padl",
-         "direct", "nA", "nB", "kc")
+         "direct", "nA", "nB", "kc", "po", "panel")
 
 
 @functools.lru_cache(maxsize=64)
@@ -323,9 +325,12 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     ncv = _conv_direct.CV_BLOCK_CHANNELS[itemsize]
     npv = _conv_direct.CONV_BLOCK_CHANNELS
     cv = -(-Cog // ncv) * ncv / Cog <= -(-Cog // npv) * npv / Cog * Wq / Wo
+    po = _po_serves(Cog, Cg * kh * kw, Wo, pointwise, cv, itemsize)
+    cv = cv and not po
     # A 1x1 convolution without stride or padding reads the image itself;
-    # not with the pixel-vectorised kernel, which reads whole blocks past a band.
-    direct = pointwise and cv
+    # not with the pixel-vectorised kernel into a scratch tile, which reads
+    # whole blocks past a band.
+    direct = pointwise and (cv or po)
     # Only the stride phases some tap reads get a plane.
     i, j = np.arange(kh) * dh, np.arange(kw) * dw
     rph, cph = np.unique(i % sh), np.unique(j % sw)
@@ -334,7 +339,11 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     row_bytes = Cg * len(rph) * len(cph) * Wq * itemsize
     band = Ho if direct else max(1, _BAND_TARGET // row_bytes - Rq)  # direct: no planes to hold
     if nt > 1:
-        band = min(band, max(1, -(-Ho * N * groups // (_ITEMS_PER_THREAD * nt))))
+        # the direct-output kernel: fewer, taller bands (on a 1x1 layer's
+        # image its runs are whole bands, and a short band ends in a
+        # part-filled vector; with planes, fewer rows copied twice)
+        per_thread = _PO_ITEMS_PER_THREAD if po else _ITEMS_PER_THREAD
+        band = min(band, max(1, -(-Ho * N * groups // (per_thread * nt))))
     band = min(band, Ho)
     band = -(-Ho // -(-Ho // band))
     # Padded row u / column v -> input index (-1 = zero), as the padding mode says.
@@ -357,8 +366,14 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     if kh * kw == 1:
         kc = min(kc, _POINTWISE_CHUNK_BYTES // (_conv_direct.CV_CHUNK_PIXELS * itemsize))
     kc = -(-ntaps // -(-ntaps // kc))
+    panel = 0
+    if po:  # a panel's input (kc taps) within _PO_TILE_BYTES, in the L1 cache
+        panel = _PO_PANEL
+        kc = max(1, _PO_TILE_BYTES // (panel * itemsize))
+        kc = -(-ntaps // -(-ntaps // kc))
     vals = dict(groups=groups, C=Cg, H=H, W=W, Cog=Cog, sh=sh, sw=sw, Ho=Ho, Wo=Wo, Wq=Wq, Rq=Rq,
-                band=band, S=S, padl=pad_left, direct=int(direct), nA=len(rph), nB=len(cph), kc=kc)
+                band=band, S=S, padl=pad_left, direct=int(direct), nA=len(rph), nB=len(cph), kc=kc,
+                po=int(po), panel=panel)
     dims = np.array([vals[k] for k in _DIMS], dtype=np.intp)
     phases = np.concatenate([rph, cph]).astype(np.intp)
     tables = (dims, rowsrc, colsrc, vrange, phases)
@@ -367,11 +382,70 @@ def _band_plan_cached(x_shape, w_shape, out_hw, stride, dilation, pads, groups, 
     return tables, off, pix
 
 
+#: Pixels per panel of the direct-output kernel, and the bytes of input one
+#: panel's chunk of taps may read (kept in L1 while every block of output
+#: channels passes over it).
+_PO_PANEL = 192
+_PO_TILE_BYTES = 192 * 2**10
+#: 'auto', or 'on' / 'off' to force the direct-output kernel (measurements).
+_PO_MODE = "auto"
+#: Output columns from which a layer with a kernel larger than 1x1 runs the
+#: direct-output kernel (AVX-512 only): its runs are output rows, and short
+#: rows waste vector lanes and pay a call per row. Measured (1 thread, float32,
+#: CPU time, direct-output / channel-vectorised): 1x3->64 224x224 7x7 stride 2
+#: 0.92, 1x16->16 512x512 5x5 0.98, 1x3->16 64x64 3x3 0.84, 4x16->64 32x32 3x3
+#: 0.97, 8x64->64 56x56 3x3 1.00; 8x32->32 28x28 5x5 1.13, 8x64->128 28x28 3x3
+#: stride 2 1.13, 16x32->32 14x14 3x3 1.10, 8x128->128 7x7 3x3 1.26. 1x1
+#: layers (runs of whole images): 8x256->256 14x14 0.93, 8x64->256 56x56 0.88,
+#: 8x512->512 7x7 0.98.
+_PO_MIN_COLUMNS = 32
+
+
+#: ... and whose rows fill at least this share of the vector lanes the
+#: kernel computes (a row of 35 takes 48 lanes: 8x96->96 35x35 3x3 measured
+#: 1.26x the channel-vectorised kernel's time).
+_PO_MIN_LANE_USE = 0.9
+
+
+def _po_lane_use(Wo, itemsize):
+    """Share of the computed lanes a row of Wo outputs fills: blocks of 3
+    zmm vectors, the last block 1-3 of them (a tail of at most half a
+    vector on ymm), as the kernel's driver cuts a row."""
+    lanes = 64 // itemsize
+    r = Wo % (3 * lanes)
+    if r == 0:
+        tail = 0
+    elif r > lanes:
+        tail = -(-r // lanes) * lanes
+    else:
+        tail = lanes // 2 if r <= lanes // 2 else lanes
+    return Wo / (Wo - r + tail)
+
+
+def _po_serves(Cog, ntaps, Wo, pointwise, cv, itemsize=4):
+    """Whether the forward runs the direct-output pixel-vectorised kernel
+    (``fc_conv_po``): with AVX-512 (8 channels x 48 pixels a register block,
+    half the instructions of the AVX2 kernels) on 1x1 layers and on layers
+    with rows of at least _PO_MIN_COLUMNS outputs; never without it (the
+    AVX2 twin measured level with the channel-vectorised kernel)."""
+    if _PO_MODE != "auto":
+        return _PO_MODE == "on"
+    from ..methods import conv_direct as _conv_direct
+
+    if _conv_direct.po_block_channels() < 8:
+        return False
+    return pointwise or (Wo >= _PO_MIN_COLUMNS and _po_lane_use(Wo, itemsize) >= _PO_MIN_LANE_USE)
+
+
 def _band_pixels(band, Wo, Wq, multiple=1):
     """Plane position of each pixel of a band, padded to ``multiple`` entries."""
     q = np.arange(band * Wo, dtype=np.intp)
     pix = (q // Wo) * Wq + q % Wo
     return np.concatenate([pix, np.full(-len(pix) % multiple, pix[-1], dtype=np.intp)])
+
+
+#: Packed weights of at least this many elements are packed by every thread.
+_PACK_PARALLEL_ELEMENTS = 1 << 17
 
 
 def _blocked_forward(p):
@@ -386,13 +460,20 @@ def _blocked_forward(p):
     tables, off, pix = _band_plan(p)
     cv = pix.size > 0
     groups, Cog = p.groups, Cout // p.groups
-    ob = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize] if cv else _conv_direct.CONV_BLOCK_CHANNELS
+    if cv:
+        ob = _conv_direct.CV_BLOCK_CHANNELS[p.dtype.itemsize]
+    elif tables[0][_DIMS.index("po")]:
+        ob = _conv_direct.po_block_channels()
+    else:
+        ob = _conv_direct.CONV_BLOCK_CHANNELS
     nob = -(-Cog // ob)
     # Weights packed per block of ob output channels, tap-major inside a
     # block, zero rows past Cog (their results are never stored).
     nt = _threads(p)
     wp = np.empty((groups, nob, off.size * ob), dtype=p.dtype)
-    _conv_direct.pack_weights(p.w.reshape(Cout, -1), wp, Cog, nt)
+    # (small weights on one thread: a parallel region of its own costs more
+    # than the copy)
+    _conv_direct.pack_weights(p.w.reshape(Cout, -1), wp, Cog, nt if wp.size >= _PACK_PARALLEL_ELEMENTS else 1)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
     ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
     _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, pix, ws, nt)
@@ -605,6 +686,8 @@ def _backward_batch(p, go):
     Ho, Wo = p.out_hw
     P, K = Ho * Wo, Cg * kh * kw
     nt = _threads(p)
+    if N > 1 and _pointwise_gemm_serves(p):
+        return _pointwise_backward(p, go)
     grad_bias = go.sum(axis=(0, 2, 3))
     if N == 0:
         gx, gw = np.zeros((N, C, H, W), dtype=p.dtype), np.zeros(w.shape, dtype=p.dtype)
@@ -644,6 +727,84 @@ def _backward_batch(p, go):
                            kh, kw, p.stride[1], Ho, Wo, ridx, cidx, crange, pw, pt, _omp(nt, outer), mode)
     if copies > 1:
         np.sum(gxs, axis=0, out=gx)
+    return (gx[0] if p.unbatched else gx), gw, grad_bias
+
+
+#: 'auto', 'on' or 'off': the batched-GEMM backward of 1x1 layers (measurements).
+_PW_GEMM_MODE = "auto"
+#: ... and whether it computes grad_input as one GEMM too (else per image).
+_PW_GEMM_GX = True
+
+
+def _pointwise_gemm_serves(p):
+    """Whether a 1x1 layer's backward runs as whole-batch GEMMs (see
+    :func:`_pointwise_backward`): one group, BLAS threads pinnable (else the
+    per-image paths' thread modes apply), and its channel-major copies
+    within the im2col cap (the buffer is kept between calls)."""
+    if not (_is_pointwise(p) and p.groups == 1):
+        return False
+    if _PW_GEMM_MODE != "auto":
+        return _PW_GEMM_MODE == "on"
+    N, C, H, W = p.x.shape
+    copies = (p.w.shape[0] + C) * N * H * W * p.dtype.itemsize
+    return copies <= _CAP and blas_threads_pinnable()
+
+
+def _named_workspace(name, nelems, dtype):
+    """A reused per-Python-thread buffer of its own (beside :func:`workspace`)."""
+    dtype = np.dtype(dtype)
+    nbytes = max(int(nelems), 1) * dtype.itemsize
+    buf = getattr(_local, name, None)
+    if buf is None or buf.nbytes < nbytes:
+        setattr(_local, name, None)
+        buf = np.empty(nbytes, dtype=np.uint8)
+        setattr(_local, name, buf)
+    return buf[:nbytes].view(dtype)
+
+
+def _pointwise_backward(p, go):
+    """conv2d_backward of a 1x1 layer (stride 1, no padding, one group) as
+    GEMMs over the whole batch.
+
+    grad_weight = sum_n go[n] x[n]^T is one GEMM of K = N*H*W once go and
+    x are laid out channel-major over the batch, (C, N*H*W): two block
+    copies into a reused buffer, instead of N GEMMs of K = H*W that each
+    pack both operands again (measured, 1 thread, 8x256->256 14x14: 8
+    GEMMs plus their sum 3.1 ms, one GEMM 2.1 ms plus 0.2 ms of copies).
+    grad_input = w^T go is one GEMM on the same copy of go, copied back to
+    NCHW; grad_bias is summed (in double) by the copy of go as it passes,
+    instead of numpy's strided reduction of go over three axes.
+    """
+    from ..methods import conv_direct as _conv_direct, im2col as _im2col
+
+    x, w = p.x, p.w
+    N, C, H, W = x.shape
+    Cout = w.shape[0]
+    P = H * W
+    nt = _threads(p)
+    buf = _named_workspace("pointwise_buf", (Cout + C) * N * P, p.dtype)
+    acc = _named_workspace("pointwise_acc", nt * Cout * C, p.dtype).reshape(nt, Cout, C)
+    grad_bias = np.empty(Cout, dtype=p.dtype)
+    if _PW_GEMM_GX:
+        # one parallel region: copies (grad_bias on the way), then grad_weight
+        # split along the batch-pixel axis (per-thread sums), then grad_input
+        # along its columns, copied back; OpenMP threads each running a
+        # single-threaded GEMM (a multithreaded BLAS call between OpenMP
+        # regions fights their spinning threads, see ``_omp``)
+        gx = np.empty((N, C, H, W), dtype=p.dtype)
+        with blas_threads(1):
+            _im2col.pointwise_backward(x.reshape(N, C, P), go.reshape(N, Cout, P), w.reshape(Cout, C),
+                                       gx.reshape(N, C, P), grad_bias, acc, buf, nt)
+    else:
+        g2 = buf[:Cout * N * P].reshape(Cout, N, P)
+        x2 = buf[Cout * N * P:].reshape(C, N, P)
+        none = np.empty(0, dtype=p.dtype)
+        _conv_direct.swap_leading(go.reshape(N, Cout, P), g2, grad_bias, nt)
+        _conv_direct.swap_leading(x.reshape(N, C, P), x2, none, nt)
+        with blas_threads(1):
+            _im2col.gemm_nt_ksplit(g2.reshape(Cout, N * P), x2.reshape(C, N * P), acc, nt)
+        gx = _grad_input_direct(p, go)
+    gw = (acc.sum(axis=0) if nt > 1 else acc[0].copy()).reshape(w.shape)
     return (gx[0] if p.unbatched else gx), gw, grad_bias
 
 

@@ -451,4 +451,405 @@ static void fc_conv_gw_f64(double *gw, ptrdiff_t ldw, const double *in, const pt
     fc_conv_gw_f64_base(gw, ldw, in, off, nrows, wo, wq, got, ldg);
 }
 
+/* ------------------------------------------------------------------------
+ * The pixel-vectorised sum written straight into the output.
+ *
+ * Register block: FC_PO_OC output channels x up to FC_PO_VECS vectors of
+ * consecutive pixels (4 x 3: per tap 3 input loads and 4 weight broadcasts
+ * feed 12 FMAs), as in a GEMM micro-kernel whose B matrix is the input read
+ * in place. Unlike fc_conv_block the pixels are the real output pixels of
+ * one run (an output row, or several when the planes have no junk
+ * columns), so the result goes straight to ``out`` (channel-major, ldo
+ * apart): no scratch tile and no transpose. The last block of a run is
+ * 1-3 vectors, the last one masked: nothing is read or written past npix.
+ *
+ *   out   nch (<= FC_PO_OC) rows of ldo elements
+ *   init  NULL: start from 0; else FC_PO_OC start values (the bias)
+ *   accumulate  add to out (a later chunk of the taps) instead of init
+ */
+#define FC_PO_OC 4
+#define FC_PO_VECS 3
+
+#define FC_DEFINE_CONV_PO_BASE(NAME, T, LANES)                                 \
+static void NAME(T *out, ptrdiff_t ldo, ptrdiff_t nch, const T *in,           \
+                 const ptrdiff_t *off, ptrdiff_t ntaps, const T *wp,           \
+                 ptrdiff_t npix, const T *init, int accumulate)                \
+{                                                                              \
+    enum { NP = FC_PO_VECS * LANES };                                          \
+    for (ptrdiff_t p = 0; p < npix; p += NP) {                                 \
+        const ptrdiff_t np = npix - p < NP ? npix - p : NP;                    \
+        T s[FC_PO_OC][NP];                                                     \
+        for (int o = 0; o < FC_PO_OC; o++)                                     \
+            for (ptrdiff_t q = 0; q < np; q++)                                 \
+                s[o][q] = (accumulate && o < nch) ? out[o * ldo + p + q]       \
+                          : ((init && o < nch) ? init[o] : (T)0);              \
+        for (ptrdiff_t t = 0; t < ntaps; t++) {                                \
+            const T *x = in + off[t] + p;                                      \
+            const T *c = wp + t * FC_PO_OC;                                    \
+            for (int o = 0; o < FC_PO_OC; o++)                                 \
+                for (ptrdiff_t q = 0; q < np; q++) s[o][q] += c[o] * x[q];     \
+        }                                                                      \
+        for (int o = 0; o < nch; o++)                                          \
+            for (ptrdiff_t q = 0; q < np; q++) out[o * ldo + p + q] = s[o][q]; \
+    }                                                                          \
+}
+
+FC_DEFINE_CONV_PO_BASE(fc_conv_po_f32_base, float, 8)
+FC_DEFINE_CONV_PO_BASE(fc_conv_po_f64_base, double, 4)
+
+#if FC_X86_DISPATCH
+/* One block of NV vectors (NV a literal); MASKED: the last vector is loaded
+ * and stored through ``mask``. The 12 accumulators are named variables: GCC
+ * kept an array of them on the stack here (a store per FMA). The element
+ * and vector types and their operations are the PO_* macros defined at the
+ * instantiation. */
+#define FC_PO_LD(P, V) ((masked && (V) == NV - 1) ? PO_MLOAD((P) + (V) * PO_LANES, mask) \
+                                                  : PO_LOADU((P) + (V) * PO_LANES))
+#define FC_PO_ST(P, V, X) do { if (masked && (V) == NV - 1) PO_MSTORE((P) + (V) * PO_LANES, mask, X); \
+                               else PO_STOREU((P) + (V) * PO_LANES, X); } while (0)
+#define FC_PO_INIT(O)                                                          \
+    {                                                                          \
+        const PO_VT b = PO_SET1((init && O < nch) ? init[O] : (PO_T)0);        \
+        if (accumulate && O < nch) {                                           \
+            s##O##0 = FC_PO_LD(out + O * ldo, 0);                              \
+            if (NV > 1) s##O##1 = FC_PO_LD(out + O * ldo, 1);                  \
+            if (NV > 2) s##O##2 = FC_PO_LD(out + O * ldo, 2);                  \
+        } else {                                                               \
+            s##O##0 = s##O##1 = s##O##2 = b;                                   \
+        }                                                                      \
+    }
+#define FC_PO_FMA(O)                                                           \
+    {                                                                          \
+        const PO_VT c = PO_BCAST(w + O);                                       \
+        s##O##0 = PO_FMA(c, x0, s##O##0);                                      \
+        if (NV > 1) s##O##1 = PO_FMA(c, x1, s##O##1);                          \
+        if (NV > 2) s##O##2 = PO_FMA(c, x2, s##O##2);                          \
+    }
+#define FC_PO_STORE(O)                                                         \
+    if (O < nch) {                                                             \
+        FC_PO_ST(out + O * ldo, 0, s##O##0);                                   \
+        if (NV > 1) FC_PO_ST(out + O * ldo, 1, s##O##1);                       \
+        if (NV > 2) FC_PO_ST(out + O * ldo, 2, s##O##2);                       \
+    }
+#define FC_DEFINE_PO_BLOCK_AVX2(NAME, NV_)                                     \
+FC_TARGET_AVX2 static inline __attribute__((always_inline)) void NAME(          \
+    PO_T *out, ptrdiff_t ldo, ptrdiff_t nch, const PO_T *in, const ptrdiff_t *off, \
+    ptrdiff_t ntaps, const PO_T *wp, const PO_T *init, int accumulate, const int masked, \
+    __m256i mask)                                                              \
+{                                                                              \
+    enum { NV = NV_ };                                                         \
+    PO_VT s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32;          \
+    FC_PO_INIT(0) FC_PO_INIT(1) FC_PO_INIT(2) FC_PO_INIT(3)                    \
+    for (ptrdiff_t t = 0; t < ntaps; t++) {                                    \
+        const PO_T *x = in + off[t];                                           \
+        const PO_T *w = wp + t * FC_PO_OC;                                     \
+        const PO_VT x0 = FC_PO_LD(x, 0);                                       \
+        const PO_VT x1 = NV > 1 ? FC_PO_LD(x, 1) : x0;                         \
+        const PO_VT x2 = NV > 2 ? FC_PO_LD(x, 2) : x0;                         \
+        FC_PO_FMA(0) FC_PO_FMA(1) FC_PO_FMA(2) FC_PO_FMA(3)                    \
+    }                                                                          \
+    FC_PO_STORE(0) FC_PO_STORE(1) FC_PO_STORE(2) FC_PO_STORE(3)                \
+}
+
+#define PO_T float
+#define PO_VT __m256
+#define PO_LANES 8
+#define PO_LOADU _mm256_loadu_ps
+#define PO_STOREU _mm256_storeu_ps
+#define PO_MLOAD _mm256_maskload_ps
+#define PO_MSTORE _mm256_maskstore_ps
+#define PO_BCAST _mm256_broadcast_ss
+#define PO_FMA _mm256_fmadd_ps
+#define PO_SET1 _mm256_set1_ps
+FC_DEFINE_PO_BLOCK_AVX2(fc_po_block3_f32_avx2, 3)
+FC_DEFINE_PO_BLOCK_AVX2(fc_po_block2_f32_avx2, 2)
+FC_DEFINE_PO_BLOCK_AVX2(fc_po_block1_f32_avx2, 1)
+#undef PO_T
+#undef PO_VT
+#undef PO_LANES
+#undef PO_LOADU
+#undef PO_STOREU
+#undef PO_MLOAD
+#undef PO_MSTORE
+#undef PO_BCAST
+#undef PO_FMA
+#undef PO_SET1
+#define PO_T double
+#define PO_VT __m256d
+#define PO_LANES 4
+#define PO_LOADU _mm256_loadu_pd
+#define PO_STOREU _mm256_storeu_pd
+#define PO_MLOAD _mm256_maskload_pd
+#define PO_MSTORE _mm256_maskstore_pd
+#define PO_BCAST _mm256_broadcast_sd
+#define PO_FMA _mm256_fmadd_pd
+#define PO_SET1 _mm256_set1_pd
+FC_DEFINE_PO_BLOCK_AVX2(fc_po_block3_f64_avx2, 3)
+FC_DEFINE_PO_BLOCK_AVX2(fc_po_block2_f64_avx2, 2)
+FC_DEFINE_PO_BLOCK_AVX2(fc_po_block1_f64_avx2, 1)
+#undef PO_T
+#undef PO_VT
+#undef PO_LANES
+#undef PO_LOADU
+#undef PO_STOREU
+#undef PO_MLOAD
+#undef PO_MSTORE
+#undef PO_BCAST
+#undef PO_FMA
+#undef PO_SET1
+
+FC_TARGET_AVX2 static inline __m256i fc_po_mask_f32(ptrdiff_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+FC_TARGET_AVX2 static inline __m256i fc_po_mask_f64(ptrdiff_t n)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)n), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+#define FC_DEFINE_CONV_PO_AVX2(NAME, SFX, MASKF, T, LANES)                     \
+FC_TARGET_AVX2 static void NAME(T *out, ptrdiff_t ldo, ptrdiff_t nch, const T *in, \
+                                const ptrdiff_t *off, ptrdiff_t ntaps,         \
+                                const T *wp, ptrdiff_t npix, const T *init,    \
+                                int accumulate)                                \
+{                                                                              \
+    enum { NP = FC_PO_VECS * LANES };                                          \
+    const __m256i all = _mm256_set1_epi32(-1);                                 \
+    ptrdiff_t p = 0;                                                           \
+    for (; p + NP <= npix; p += NP)                                            \
+        fc_po_block3_##SFX(out + p, ldo, nch, in + p, off, ntaps, wp, init, accumulate, 0, all); \
+    const ptrdiff_t r = npix - p;                                              \
+    if (r <= 0) return;                                                        \
+    const __m256i m = MASKF(r - (r - 1) / LANES * LANES);                      \
+    if (r > 2 * LANES) { /* 2 vectors, then the masked one (3 at once spill) */ \
+        fc_po_block2_##SFX(out + p, ldo, nch, in + p, off, ntaps, wp, init, accumulate, 0, all); \
+        p += 2 * LANES;                                                        \
+        fc_po_block1_##SFX(out + p, ldo, nch, in + p, off, ntaps, wp, init, accumulate, 1, m); \
+    } else if (r > LANES)                                                      \
+        fc_po_block2_##SFX(out + p, ldo, nch, in + p, off, ntaps, wp, init, accumulate, 1, m); \
+    else                                                                       \
+        fc_po_block1_##SFX(out + p, ldo, nch, in + p, off, ntaps, wp, init, accumulate, 1, m); \
+}
+
+FC_DEFINE_CONV_PO_AVX2(fc_conv_po_f32_avx2, f32_avx2, fc_po_mask_f32, float, 8)
+FC_DEFINE_CONV_PO_AVX2(fc_conv_po_f64_avx2, f64_avx2, fc_po_mask_f64, double, 4)
+#endif
+
+/* AVX-512 twin (chosen at run time when the CPU has AVX-512F and VL): 8
+ * output channels x up to 3 zmm vectors of pixels (24 accumulators of the
+ * 32 registers; per tap 3 input loads and 8 broadcasts feed 24 FMAs, half
+ * the instructions per multiply-add of the AVX2 block). Tails through mask
+ * registers; a tail of at most half a vector runs on ymm registers (Zen 4
+ * runs a zmm FMA as two ymm halves, so a mostly-masked zmm costs double).
+ * Weights are packed per block of FC_PO_OC_512 channels. */
+#define FC_PO_OC_512 8
+#if FC_X86_DISPATCH
+#define FC_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#define FC_PZ_INIT(O)                                                          \
+    {                                                                          \
+        const PZ_VT b = PZ_SET1((init && O < nch) ? init[O] : (PZ_T)0);        \
+        if (accumulate && O < nch) {                                           \
+            s##O##0 = PZ_MLOAD(m0, out + O * ldo);                             \
+            if (NV > 1) s##O##1 = PZ_MLOAD(m1, out + O * ldo + PZ_LANES);      \
+            if (NV > 2) s##O##2 = PZ_MLOAD(m2, out + O * ldo + 2 * PZ_LANES);  \
+        } else {                                                               \
+            s##O##0 = s##O##1 = s##O##2 = b;                                   \
+        }                                                                      \
+    }
+#define FC_PZ_FMA(O)                                                           \
+    {                                                                          \
+        const PZ_VT c = PZ_SET1(w[O]);                                         \
+        s##O##0 = PZ_FMA(c, x0, s##O##0);                                      \
+        if (NV > 1) s##O##1 = PZ_FMA(c, x1, s##O##1);                          \
+        if (NV > 2) s##O##2 = PZ_FMA(c, x2, s##O##2);                          \
+    }
+#define FC_PZ_STORE(O)                                                         \
+    if (O < nch) {                                                             \
+        PZ_MSTORE(out + O * ldo, m0, s##O##0);                                 \
+        if (NV > 1) PZ_MSTORE(out + O * ldo + PZ_LANES, m1, s##O##1);          \
+        if (NV > 2) PZ_MSTORE(out + O * ldo + 2 * PZ_LANES, m2, s##O##2);      \
+    }
+#define FC_DEFINE_PZ_BLOCK(NAME, NV_)                                          \
+FC_TARGET_AVX512 static inline __attribute__((always_inline)) void NAME(        \
+    PZ_T *out, ptrdiff_t ldo, ptrdiff_t nch, const PZ_T *in, const ptrdiff_t *off, \
+    ptrdiff_t ntaps, const PZ_T *wp, const PZ_T *init, int accumulate,         \
+    PZ_MT m0, PZ_MT m1, PZ_MT m2)                                              \
+{                                                                              \
+    enum { NV = NV_ };                                                         \
+    PZ_VT s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32;          \
+    PZ_VT s40, s41, s42, s50, s51, s52, s60, s61, s62, s70, s71, s72;          \
+    FC_PZ_INIT(0) FC_PZ_INIT(1) FC_PZ_INIT(2) FC_PZ_INIT(3)                    \
+    FC_PZ_INIT(4) FC_PZ_INIT(5) FC_PZ_INIT(6) FC_PZ_INIT(7)                    \
+    for (ptrdiff_t t = 0; t < ntaps; t++) {                                    \
+        const PZ_T *x = in + off[t];                                           \
+        const PZ_T *w = wp + t * FC_PO_OC_512;                                 \
+        const PZ_VT x0 = PZ_MLOAD(m0, x);                                      \
+        const PZ_VT x1 = NV > 1 ? PZ_MLOAD(m1, x + PZ_LANES) : x0;             \
+        const PZ_VT x2 = NV > 2 ? PZ_MLOAD(m2, x + 2 * PZ_LANES) : x0;         \
+        FC_PZ_FMA(0) FC_PZ_FMA(1) FC_PZ_FMA(2) FC_PZ_FMA(3)                    \
+        FC_PZ_FMA(4) FC_PZ_FMA(5) FC_PZ_FMA(6) FC_PZ_FMA(7)                    \
+    }                                                                          \
+    FC_PZ_STORE(0) FC_PZ_STORE(1) FC_PZ_STORE(2) FC_PZ_STORE(3)                \
+    FC_PZ_STORE(4) FC_PZ_STORE(5) FC_PZ_STORE(6) FC_PZ_STORE(7)                \
+}
+
+/* zmm blocks (full vectors: all-ones masks, which the compiler folds) */
+#define PZ_T float
+#define PZ_VT __m512
+#define PZ_MT __mmask16
+#define PZ_LANES 16
+#define PZ_MLOAD(M, P) _mm512_maskz_loadu_ps(M, P)
+#define PZ_MSTORE(P, M, X) _mm512_mask_storeu_ps(P, M, X)
+#define PZ_FMA _mm512_fmadd_ps
+#define PZ_SET1 _mm512_set1_ps
+FC_DEFINE_PZ_BLOCK(fc_pz_block3_f32, 3)
+FC_DEFINE_PZ_BLOCK(fc_pz_block2_f32, 2)
+FC_DEFINE_PZ_BLOCK(fc_pz_block1_f32, 1)
+#undef PZ_T
+#undef PZ_VT
+#undef PZ_MT
+#undef PZ_LANES
+#undef PZ_MLOAD
+#undef PZ_MSTORE
+#undef PZ_FMA
+#undef PZ_SET1
+#define PZ_T double
+#define PZ_VT __m512d
+#define PZ_MT __mmask8
+#define PZ_LANES 8
+#define PZ_MLOAD(M, P) _mm512_maskz_loadu_pd(M, P)
+#define PZ_MSTORE(P, M, X) _mm512_mask_storeu_pd(P, M, X)
+#define PZ_FMA _mm512_fmadd_pd
+#define PZ_SET1 _mm512_set1_pd
+FC_DEFINE_PZ_BLOCK(fc_pz_block3_f64, 3)
+FC_DEFINE_PZ_BLOCK(fc_pz_block2_f64, 2)
+FC_DEFINE_PZ_BLOCK(fc_pz_block1_f64, 1)
+#undef PZ_T
+#undef PZ_VT
+#undef PZ_MT
+#undef PZ_LANES
+#undef PZ_MLOAD
+#undef PZ_MSTORE
+#undef PZ_FMA
+#undef PZ_SET1
+/* ymm tail blocks (AVX-512VL masks) */
+#define PZ_T float
+#define PZ_VT __m256
+#define PZ_MT __mmask8
+#define PZ_LANES 8
+#define PZ_MLOAD(M, P) _mm256_maskz_loadu_ps(M, P)
+#define PZ_MSTORE(P, M, X) _mm256_mask_storeu_ps(P, M, X)
+#define PZ_FMA _mm256_fmadd_ps
+#define PZ_SET1 _mm256_set1_ps
+FC_DEFINE_PZ_BLOCK(fc_pz_half_f32, 1)
+#undef PZ_T
+#undef PZ_VT
+#undef PZ_MT
+#undef PZ_LANES
+#undef PZ_MLOAD
+#undef PZ_MSTORE
+#undef PZ_FMA
+#undef PZ_SET1
+#define PZ_T double
+#define PZ_VT __m256d
+#define PZ_MT __mmask8
+#define PZ_LANES 4
+#define PZ_MLOAD(M, P) _mm256_maskz_loadu_pd(M, P)
+#define PZ_MSTORE(P, M, X) _mm256_mask_storeu_pd(P, M, X)
+#define PZ_FMA _mm256_fmadd_pd
+#define PZ_SET1 _mm256_set1_pd
+FC_DEFINE_PZ_BLOCK(fc_pz_half_f64, 1)
+#undef PZ_T
+#undef PZ_VT
+#undef PZ_MT
+#undef PZ_LANES
+#undef PZ_MLOAD
+#undef PZ_MSTORE
+#undef PZ_FMA
+#undef PZ_SET1
+
+#define FC_DEFINE_CONV_PZ(NAME, SFX, T, MT, LANES)                             \
+FC_TARGET_AVX512 static void NAME(T *out, ptrdiff_t ldo, ptrdiff_t nch, const T *in, \
+                                  const ptrdiff_t *off, ptrdiff_t ntaps,       \
+                                  const T *wp, ptrdiff_t npix, const T *init,  \
+                                  int accumulate)                              \
+{                                                                              \
+    const MT all = (MT)~(MT)0;                                                 \
+    ptrdiff_t p = 0;                                                           \
+    for (; p + 3 * LANES <= npix; p += 3 * LANES)                              \
+        fc_pz_block3_##SFX(out + p, ldo, nch, in + p, off, ntaps, wp, init, accumulate, all, all, all); \
+    const ptrdiff_t r = npix - p;                                              \
+    if (r <= 0) return;                                                        \
+    const MT m = (MT)(((r - 1) % LANES + 1) == LANES ? all                     \
+                       : (MT)((1u << ((r - 1) % LANES + 1)) - 1));             \
+    if (r > 2 * LANES)                                                         \
+        fc_pz_block3_##SFX(out + p, ldo, nch, in + p, off, ntaps, wp, init, accumulate, all, all, m); \
+    else if (r > LANES)                                                        \
+        fc_pz_block2_##SFX(out + p, ldo, nch, in + p, off, ntaps, wp, init, accumulate, all, m, 0); \
+    else if (r > LANES / 2)                                                    \
+        fc_pz_block1_##SFX(out + p, ldo, nch, in + p, off, ntaps, wp, init, accumulate, m, 0, 0); \
+    else                                                                       \
+        fc_pz_half_##SFX(out + p, ldo, nch, in + p, off, ntaps, wp, init, accumulate, \
+                         (__mmask8)m, 0, 0);                                   \
+}
+
+FC_DEFINE_CONV_PZ(fc_conv_po_f32_avx512, f32, float, __mmask16, 16)
+FC_DEFINE_CONV_PZ(fc_conv_po_f64_avx512, f64, double, __mmask8, 8)
+
+static int fc_cpu_has_avx512(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = (fc_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+                  __builtin_cpu_supports("avx512vl")) ? 1 : 0;
+    }
+    return cached;
+}
+#else
+static int fc_cpu_has_avx512(void) { return 0; }
+#endif
+
+/* Output channels per block of the direct-output kernel this CPU runs: the
+ * weights must be packed in blocks of this many. */
+static ptrdiff_t fc_po_block_channels(void)
+{
+    return fc_cpu_has_avx512() ? FC_PO_OC_512 : FC_PO_OC;
+}
+
+static void fc_conv_po_f32(float *out, ptrdiff_t ldo, ptrdiff_t nch, const float *in,
+                           const ptrdiff_t *off, ptrdiff_t ntaps, const float *wp, ptrdiff_t npix,
+                           const float *init, int accumulate)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx512()) {
+        fc_conv_po_f32_avx512(out, ldo, nch, in, off, ntaps, wp, npix, init, accumulate);
+        return;
+    }
+    if (fc_cpu_has_avx2_fma()) {
+        fc_conv_po_f32_avx2(out, ldo, nch, in, off, ntaps, wp, npix, init, accumulate);
+        return;
+    }
+#endif
+    fc_conv_po_f32_base(out, ldo, nch, in, off, ntaps, wp, npix, init, accumulate);
+}
+
+static void fc_conv_po_f64(double *out, ptrdiff_t ldo, ptrdiff_t nch, const double *in,
+                           const ptrdiff_t *off, ptrdiff_t ntaps, const double *wp, ptrdiff_t npix,
+                           const double *init, int accumulate)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx512()) {
+        fc_conv_po_f64_avx512(out, ldo, nch, in, off, ntaps, wp, npix, init, accumulate);
+        return;
+    }
+    if (fc_cpu_has_avx2_fma()) {
+        fc_conv_po_f64_avx2(out, ldo, nch, in, off, ntaps, wp, npix, init, accumulate);
+        return;
+    }
+#endif
+    fc_conv_po_f64_base(out, ldo, nch, in, off, ntaps, wp, npix, init, accumulate);
+}
+
 #endif /* FASTCORR_CONV_KERNELS_H */

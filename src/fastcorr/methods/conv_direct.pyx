@@ -23,8 +23,8 @@ from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
 
 from fastcorr.methods.conv_kernels cimport (
-    real_t, conv_block, conv_cv, transpose_out, even_samples, conv_gw, FC_CB_OC, FC_CB_PIX, FC_CV_VECS,
-    FC_CV_PIX, FC_GW_TAPS,
+    real_t, conv_block, conv_cv, transpose_out, even_samples, conv_gw, conv_po, FC_CB_OC, FC_CB_PIX,
+    FC_CV_VECS, FC_CV_PIX, FC_GW_TAPS, fc_po_block_channels,
 )
 
 cdef extern from "simd_kernels.h" nogil:
@@ -299,7 +299,7 @@ cdef enum:
 # Layout of the integer geometry array ``dims`` built by _conv._band_plan.
 cdef enum:
     D_GROUPS, D_C, D_H, D_W, D_COG, D_SH, D_SW, D_HO, D_WO, D_WQ, D_RQ, D_BAND, D_S, D_PADL
-    D_DIRECT, D_NA, D_NB, D_KC
+    D_DIRECT, D_NA, D_NB, D_KC, D_PO, D_PANEL
 
 
 cdef struct Band:
@@ -317,7 +317,9 @@ cdef struct Band:
     const Py_ssize_t* off            # (ntaps,) tap offsets
     const Py_ssize_t* pix            # channel-vectorised: pixel q -> plane position
     bint cv                          # channel-vectorised kernel (else pixel-vectorised)
-    Py_ssize_t kc                    # channel-vectorised forward: taps per chunk
+    Py_ssize_t kc                    # channel-vectorised / direct-output forward: taps per chunk
+    bint po                          # pixel-vectorised kernel writing the output directly
+    Py_ssize_t panel                 # direct-output forward: pixels per panel
 
 
 cdef void band_dims(Band* g, const Py_ssize_t[::1] dims) noexcept nogil:
@@ -325,6 +327,7 @@ cdef void band_dims(Band* g, const Py_ssize_t[::1] dims) noexcept nogil:
     g.Ho = dims[D_HO]; g.Wo = dims[D_WO]; g.Wq = dims[D_WQ]; g.Rq = dims[D_RQ]
     g.band = dims[D_BAND]; g.S = dims[D_S]; g.padl = dims[D_PADL]; g.direct = dims[D_DIRECT] != 0
     g.nA = dims[D_NA]; g.nB = dims[D_NB]; g.Cog = dims[D_COG]; g.kc = dims[D_KC]
+    g.po = dims[D_PO] != 0; g.panel = dims[D_PANEL]
 
 
 cdef void make_band(Band* g, const Py_ssize_t[::1] dims, const Py_ssize_t[::1] rowsrc,
@@ -349,6 +352,8 @@ cdef Py_ssize_t workspace_elements(const Band* g, Py_ssize_t channels, bint cv,
     for ``channels`` output channels (rounded up to the kernel's block)."""
     if grad_weight:
         return band_buffer_size(g) + g.band * g.Wo * channels
+    if g.po:
+        return band_buffer_size(g)
     if cv:
         return band_buffer_size(g) + channels * CV_PIXELS
     return band_buffer_size(g) + channels * ((g.band * g.Wq + FC_CB_PIX - 1) // FC_CB_PIX * FC_CB_PIX)
@@ -409,6 +414,9 @@ cdef void blocked_item(const real_t* x, const real_t* wp, real_t* out, const rea
     cdef real_t* o
     cdef const real_t* s
     cdef const real_t* planes = band_planes(x, g, oy0, nrows, buf)
+    if g.po:
+        po_compute(wp, out, bias, g, oy0, nrows, planes)
+        return
     if g.cv:
         cv_compute(wp, out, bias, g, oy0, nrows, planes, scratch)
         return
@@ -461,6 +469,43 @@ cdef void cv_compute(const real_t* wq, real_t* out, const real_t* bias, const Ba
             t0 = t0 + nt
         transpose_out(out + oy0 * g.Wo + p0, g.Ho * g.Wo, scratch, ldo, min(n, nreal - p0), g.Cog, bias)
         p0 = p0 + n
+
+
+cdef void po_compute(const real_t* wp, real_t* out, const real_t* bias, const Band* g,
+                     Py_ssize_t oy0, Py_ssize_t nrows, const real_t* planes) noexcept nogil:
+    """Pixel-vectorised, straight into ``out`` (``fc_conv_po``): runs of
+    output pixels (each output row, or all rows of the band at once when the
+    planes have no junk columns), cut into panels of ``g.panel`` pixels; per
+    panel the taps in chunks of ``g.kc`` (the panel's input stays in L1
+    while every block of output channels passes over it), later chunks
+    adding to the output."""
+    cdef Py_ssize_t HW = g.Ho * g.Wo, nruns, run, n, p0, np, t0, nt, ob, nch
+    cdef Py_ssize_t oc = fc_po_block_channels()
+    cdef const real_t* src
+    cdef real_t* dst
+    if g.Wq == g.Wo:
+        nruns = 1
+        n = nrows * g.Wo
+    else:
+        nruns = nrows
+        n = g.Wo
+    for run in range(nruns):
+        src = planes + run * g.Wq
+        dst = out + (oy0 + run) * g.Wo
+        p0 = 0
+        while p0 < n:
+            np = n - p0 if n - p0 <= g.panel + g.panel // 4 else g.panel   # no short last panel
+            t0 = 0
+            while t0 < g.ntaps:
+                nt = min(g.kc, g.ntaps - t0)
+                for ob in range(g.nob):
+                    nch = min(oc, g.Cog - ob * oc)
+                    conv_po(dst + ob * oc * HW + p0, HW, nch, src + p0, g.off + t0, nt,
+                            wp + (ob * g.ntaps + t0) * oc, np,
+                            bias + ob * oc if (bias != NULL and t0 == 0) else <const real_t*> NULL,
+                            t0 > 0)
+                t0 = t0 + nt
+            p0 = p0 + np
 
 
 def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:, ::1] out,
@@ -613,6 +658,13 @@ def blocked_workspace(const Py_ssize_t[::1] dims, Py_ssize_t channels, bint cv, 
 #: Output channels per register block of the blocked kernel (weights are
 #: packed in blocks of this many).
 CONV_BLOCK_CHANNELS = FC_CB_OC
+
+
+def po_block_channels():
+    """Output channels per register block of the direct-output
+    pixel-vectorised kernel on this CPU (8 with AVX-512, else 4): the
+    weights of ``forward_blocked`` are packed in blocks of this many."""
+    return fc_po_block_channels()
 #: Channels per block of the channel-vectorised kernel, per itemsize.
 CV_BLOCK_CHANNELS = {4: FC_CV_VECS * 8, 8: FC_CV_VECS * 4}
 #: Pixels per register block of the channel-vectorised kernel.
@@ -621,3 +673,28 @@ CV_BLOCK_PIXELS = FC_CV_PIX
 CV_CHUNK_PIXELS = CV_PIXELS
 #: Taps per register block of the weight-gradient kernel.
 GW_BLOCK_TAPS = FC_GW_TAPS
+
+
+def swap_leading(const real_t[:, :, ::1] src, real_t[:, :, ::1] dst, real_t[::1] sums, int nthreads):
+    """dst[b, a, :] = src[a, b, :]: the batch and channel axes of a layer's
+    (N, C, H*W) array swapped (or back), in parallel over b. ``sums``
+    (length B, or empty): sums[b] = the sum of src[:, b, :] (accumulated in
+    double), e.g. grad_bias from grad_output."""
+    cdef Py_ssize_t A = src.shape[0], B = src.shape[1], P = src.shape[2], a, b, q
+    cdef bint want = sums.shape[0] > 0
+    cdef double acc
+    cdef const real_t* row
+    if A * B * P == 0:
+        if want:
+            sums[:] = 0
+        return
+    for b in prange(B, nogil=True, num_threads=nthreads, schedule='static'):
+        acc = 0
+        for a in range(A):
+            row = &src[a, b, 0]
+            memcpy(&dst[b, a, 0], row, P * sizeof(real_t))
+            if want:
+                for q in range(P):
+                    acc = acc + row[q]
+        if want:
+            sums[b] = <real_t> acc

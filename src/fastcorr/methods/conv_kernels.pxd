@@ -26,6 +26,14 @@ cdef extern from "conv_kernels.h" nogil:
     void fc_conv_gw_f64(double* gw, Py_ssize_t ldw, const double* inp, const Py_ssize_t* off,
                         Py_ssize_t nrows, Py_ssize_t wo, Py_ssize_t wq, const double* got, Py_ssize_t ldg)
     int FC_GW_TAPS
+    void fc_conv_po_f32(float* out, Py_ssize_t ldo, Py_ssize_t nch, const float* inp,
+                        const Py_ssize_t* off, Py_ssize_t ntaps, const float* wp, Py_ssize_t npix,
+                        const float* init, int accumulate)
+    void fc_conv_po_f64(double* out, Py_ssize_t ldo, Py_ssize_t nch, const double* inp,
+                        const Py_ssize_t* off, Py_ssize_t ntaps, const double* wp, Py_ssize_t npix,
+                        const double* init, int accumulate)
+    int FC_PO_OC
+    Py_ssize_t fc_po_block_channels()
     void fc_even_f32(float* dst, const float* src, Py_ssize_t n)
     void fc_even_f64(double* dst, const double* src, Py_ssize_t n)
 
@@ -73,3 +81,12 @@ cdef inline void conv_gw(real_t* gw, Py_ssize_t ldw, const real_t* inp, const Py
         fc_conv_gw_f32(gw, ldw, inp, off, nrows, wo, wq, got, ldg)
     else:
         fc_conv_gw_f64(gw, ldw, inp, off, nrows, wo, wq, got, ldg)
+
+
+cdef inline void conv_po(real_t* out, Py_ssize_t ldo, Py_ssize_t nch, const real_t* inp,
+                         const Py_ssize_t* off, Py_ssize_t ntaps, const real_t* wp, Py_ssize_t npix,
+                         const real_t* init, int accumulate) noexcept nogil:
+    if real_t is float:
+        fc_conv_po_f32(out, ldo, nch, inp, off, ntaps, wp, npix, init, accumulate)
+    else:
+        fc_conv_po_f64(out, ldo, nch, inp, off, ntaps, wp, npix, init, accumulate)

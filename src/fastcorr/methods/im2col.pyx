@@ -434,3 +434,101 @@ cdef int im2col_f64(const double* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                     Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
                     double* cols, int num_threads) noexcept nogil:
     return unfold_image(x, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols, num_threads)
+
+
+# ---------------------------------------------------------------------------
+# Whole-batch GEMMs of a 1x1 layer's backward (``_engine.conv._pointwise_backward``):
+# OpenMP threads, each a single-threaded GEMM on its slice (BLAS pinned to
+# one thread by the caller, as in the outer mode above).
+
+def gemm_nt_ksplit(const num_t[:, ::1] a, const num_t[:, ::1] b, num_t[:, :, ::1] acc, int nthreads):
+    """acc[t] (M, N) = a[:, K_t] @ b[:, K_t]^T for the t-th of acc.shape[0]
+    equal slices K_t of the shared axis; the caller sums acc over t.
+
+    a (M, K), b (N, K), row-major; one slice per thread.
+    """
+    cdef num_t one = 1
+    cdef num_t zero = 0
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[0], T = acc.shape[0], t, k0, k1
+    if M == 0 or N == 0:
+        return
+    for t in prange(T, nogil=True, num_threads=nthreads, schedule='static'):
+        k0 = t * K // T
+        k1 = (t + 1) * K // T
+        if k1 > k0:
+            # column-major: acc[t]^T (N x M) = b_cm^T (N x k) @ a_cm (k x M)
+            gemm(c'T', c'N', <int> N, <int> M, <int> (k1 - k0), one, &b[0, 0] + k0, <int> K,
+                 &a[0, 0] + k0, <int> K, zero, &acc[t, 0, 0], <int> N)
+        else:
+            memset(&acc[t, 0, 0], 0, M * N * sizeof(num_t))
+
+
+cdef void swap_rows(const real_t* src, real_t* dst, Py_ssize_t A, Py_ssize_t B, Py_ssize_t P,
+                    Py_ssize_t b, real_t* sums) noexcept nogil:
+    """dst[b, a, :] = src[a, b, :] for every a; sums[b] = their sum (if sums)."""
+    cdef Py_ssize_t a, q
+    cdef double acc = 0
+    cdef const real_t* row
+    for a in range(A):
+        row = src + (a * B + b) * P
+        memcpy(dst + (b * A + a) * P, row, P * sizeof(real_t))
+        if sums != NULL:
+            for q in range(P):
+                acc = acc + row[q]
+    if sums != NULL:
+        sums[b] = <real_t> acc
+
+
+def pointwise_backward(const real_t[:, :, ::1] x, const real_t[:, :, ::1] go, const real_t[:, ::1] w,
+                       real_t[:, :, ::1] gx, real_t[::1] grad_bias, real_t[:, :, ::1] acc,
+                       real_t[::1] buf, int nthreads):
+    """The backward of a 1x1 layer as whole-batch GEMMs, in one parallel region.
+
+    x (N, C, P), go (N, Cout, P), w (Cout, C); out: gx (N, C, P), grad_bias
+    (Cout,), acc (T, Cout, C) the per-thread grad_weight slices (the caller
+    sums them; T = nthreads). ``buf``: (Cout + C) * N * P elements. Steps,
+    each split over the threads and separated by barriers: go and x copied
+    channel-major over the batch, g2 (Cout, N*P) and x2 (C, N*P), grad_bias
+    summed on the way; acc[t] = g2[:, K_t] x2[:, K_t]^T; x2 overwritten by
+    w^T g2 (its column slices); that copied back to gx. Single-threaded GEMMs
+    (the caller pins BLAS to one thread).
+    """
+    cdef real_t one = 1
+    cdef real_t zero = 0
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2], Cout = go.shape[1]
+    cdef Py_ssize_t Q = N * P, T = acc.shape[0], t, b, k0, k1
+    cdef real_t* g2
+    cdef real_t* x2
+    if buf.shape[0] < (Cout + C) * Q or T < 1:
+        raise ValueError("pointwise_backward: workspace too small")
+    if Q == 0 or C == 0 or Cout == 0:
+        grad_bias[:] = 0
+        acc[:, :, :] = 0
+        gx[:, :, :] = 0
+        return
+    g2 = &buf[0]
+    x2 = &buf[0] + Cout * Q
+    with nogil, parallel(num_threads=nthreads):
+        for b in prange(Cout + C, schedule='static'):
+            if b < Cout:
+                swap_rows(&go[0, 0, 0], g2, N, Cout, P, b, &grad_bias[0])
+            else:
+                swap_rows(&x[0, 0, 0], x2, N, C, P, b - Cout, <real_t*> NULL)
+        for t in prange(T, schedule='static'):
+            k0 = t * Q // T
+            k1 = (t + 1) * Q // T
+            if k1 > k0:
+                # column-major: acc[t]^T (C x Cout) = x2_cm^T (C x k) @ g2_cm (k x Cout)
+                gemm(c'T', c'N', <int> C, <int> Cout, <int> (k1 - k0), one, x2 + k0, <int> Q,
+                     g2 + k0, <int> Q, zero, &acc[t, 0, 0], <int> C)
+            else:
+                memset(&acc[t, 0, 0], 0, Cout * C * sizeof(real_t))
+        for t in prange(T, schedule='static'):
+            k0 = t * Q // T
+            k1 = (t + 1) * Q // T
+            if k1 > k0:
+                # column-major: x2^T (Q x C) = g2_cm (Q x Cout) @ w_cm^T (Cout x C)
+                gemm(c'N', c'T', <int> (k1 - k0), <int> C, <int> Cout, one, g2 + k0, <int> Q,
+                     &w[0, 0], <int> C, zero, x2 + k0, <int> Q)
+        for b in prange(N, schedule='static'):
+            swap_rows(x2, &gx[0, 0, 0], C, N, P, b, <real_t*> NULL)

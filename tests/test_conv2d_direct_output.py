@@ -1,0 +1,110 @@
+"""conv2d's direct-output kernel (``fc_conv_po``: pixel-vectorised, written
+straight into the output, masked row tails; AVX-512 or AVX2 twin at run
+time), forced on and off, against a naive float64 loop and torch: 1x1 layers
+read in place (runs of whole images), strided / padded / dilated / grouped
+layers (runs of output rows), channel counts off the register block, rows
+of every tail length, bias, float32 and float64, several threads."""
+import numpy as np
+import pytest
+
+import fastcorr
+from fastcorr._engine import conv as _conv
+
+from test_conv2d import naive_conv2d
+
+RNG = np.random.default_rng(2026)
+
+CASES = [
+    # (N, Cin, Cout, H, W, k, stride, padding, dilation, groups, mode)
+    (2, 5, 7, 9, 11, 1, 1, 0, 1, 1, "zeros"),        # 1x1 in place, 99-pixel runs
+    (3, 8, 16, 7, 7, 1, 1, 0, 1, 1, "zeros"),        # 1x1, 49 pixels: a part-filled vector
+    (1, 3, 12, 20, 61, 2, 1, 0, 1, 1, "zeros"),      # rows of 60 (48 + 12)
+    (1, 3, 9, 30, 69, 7, 2, 3, 1, 1, "zeros"),       # stride 2, 7x7, rows of 35
+    (2, 6, 10, 13, 17, 3, 1, 1, 1, 2, "reflect"),    # groups, padding mode
+    (1, 4, 20, 12, 80, 3, 1, 2, 2, 1, "circular"),   # dilation, rows of 80
+    (1, 2, 3, 5, 40, 3, (1, 2), (1, 0), 1, 1, "replicate"),  # 3 channels: one part block
+]
+
+
+def _run(case, dtype, mode, threads):
+    n, cin, cout, h, w, k, s, p, d, g, pm = case
+    x = RNG.standard_normal((n, cin, h, w)).astype(dtype)
+    wt = RNG.standard_normal((cout, cin // g, k, k)).astype(dtype)
+    b = RNG.standard_normal(cout).astype(dtype)
+    old = _conv._PO_MODE
+    try:
+        _conv._PO_MODE = mode
+        _conv._band_plan_cached.cache_clear()
+        y = fastcorr.conv2d(x, wt, b, s, p, d, g, padding_mode=pm, method="direct", num_threads=threads)
+    finally:
+        _conv._PO_MODE = old
+        _conv._band_plan_cached.cache_clear()
+    return x, wt, b, y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_direct_output_kernel_against_naive(case, dtype, threads):
+    n, cin, cout, h, w, k, s, p, d, g, pm = case
+    x, wt, b, y = _run(case, dtype, "on", threads)
+    ref = naive_conv2d(x, wt, b, s, p, d, g, pm)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_output_kernel_against_torch(dtype):
+    torch = pytest.importorskip("torch")
+    for case in CASES:
+        n, cin, cout, h, w, k, s, p, d, g, pm = case
+        x, wt, b, y = _run(case, dtype, "on", 2)
+        if pm != "zeros":
+            continue  # torch pads with F.pad for these; the naive test covers them
+        ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(wt), torch.from_numpy(b),
+                                         s, p, d, g).numpy()
+        tol = 2e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+def test_direct_output_kernel_keeps_nan_local():
+    # a NaN reaches exactly the outputs whose window holds it
+    x = RNG.standard_normal((1, 3, 12, 70)).astype(np.float32)
+    x[0, 1, 5, 33] = np.nan
+    wt = RNG.standard_normal((9, 3, 3, 3)).astype(np.float32)
+    old = _conv._PO_MODE
+    try:
+        _conv._PO_MODE = "on"
+        _conv._band_plan_cached.cache_clear()
+        y = fastcorr.conv2d(x, wt, None, 1, 1, method="direct")
+    finally:
+        _conv._PO_MODE = old
+        _conv._band_plan_cached.cache_clear()
+    bad = np.isnan(y[0])
+    expect = np.zeros_like(bad)
+    expect[:, 4:7, 32:35] = True
+    np.testing.assert_array_equal(bad, expect)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(2, 5, 7, 4, 6), (5, 16, 8, 3, 3), (3, 1, 9, 7, 5)])
+def test_pointwise_batched_gemm_backward_against_naive(monkeypatch, dtype, threads, shape):
+    # the whole-batch GEMM backward of 1x1 layers, with every call threaded,
+    # against the three sums written out in float64
+    monkeypatch.setattr(_conv, "_MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(_conv, "_PW_GEMM_MODE", "on")
+    n, cin, cout, h, w = shape
+    x = RNG.standard_normal((n, cin, h, w)).astype(dtype)
+    wt = RNG.standard_normal((cout, cin, 1, 1)).astype(dtype)
+    gy = RNG.standard_normal((n, cout, h, w)).astype(dtype)
+    for gx_gemm in (True, False):
+        monkeypatch.setattr(_conv, "_PW_GEMM_GX", gx_gemm)
+        got = fastcorr.conv2d_backward(x, wt, gy, num_threads=threads)
+        x64, w64, g64 = (a.astype(np.float64) for a in (x, wt[:, :, 0, 0], gy))
+        ref = (np.einsum("oc,nohw->nchw", w64, g64), np.einsum("nohw,nchw->oc", g64, x64)[:, :, None, None],
+               g64.sum(axis=(0, 2, 3)))
+        tol = 2e-5 if dtype == np.float32 else 1e-12
+        for g, r in zip(got, ref):
+            assert g.dtype == dtype and g.shape == r.shape
+            np.testing.assert_allclose(g, r, rtol=tol, atol=tol * max(1.0, np.abs(r).max()))
