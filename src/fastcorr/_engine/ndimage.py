@@ -11,15 +11,15 @@ is an offset correlation (``fastcorr._engine.geometry``) with offset
 ``-(k // 2) - origin``. 1-D and 2-D inputs go to the 2-D dispatcher with
 the boundary rule in the methods (no padded copy); 3-D and up are extended
 once into a padded copy and correlated 'valid' by the N-D direct method
-(``fastcorr.methods.direct_nd``: the kernel's leading axes as the input
-channels of the register-blocked row kernel) or, for large kernels, by FFT.
+(``fastcorr.methods.nd_direct``, the one fastcorr.correlate uses) or, for
+large kernels, by FFT.
 """
 import math
 
 import numpy as np
 import scipy.fft
 
-from ..methods import direct_nd
+from ..methods import nd_direct
 from ..methods import separable as _separable
 from ..methods._pool import GrowingPool
 from . import dispatch
@@ -149,7 +149,7 @@ def correlate(x, w, origins, boundary, cval, method, num_threads):
     cuts = np.linspace(0, x.shape[0], slabs + 1).astype(int)
     for a, b in zip(cuts[:-1], cuts[1:]):
         if b > a:
-            direct_nd.correlate_valid(P[a:b + w.shape[0] - 1], w, out[a:b], num_threads)
+            nd_direct.correlate_valid(P[a:b + w.shape[0] - 1], w, out[a:b], num_threads)
     return out
 
 
@@ -178,7 +178,7 @@ def correlate_line(x, w, axis, origin, boundary, cval, num_threads):
     else:
         P = pad(x.reshape(before, n, after), (0, -off, 0), (0, k - 1 + off, 0), boundary, cval, num_threads)
         r = np.empty((before, n, after), dtype)
-        direct_nd.correlate_valid(P, np.ascontiguousarray(w.reshape(1, k, 1)), r, num_threads)
+        nd_direct.correlate_valid(P, np.ascontiguousarray(w.reshape(1, k, 1)), r, num_threads)
     return r.reshape(x.shape)
 
 
