@@ -80,8 +80,82 @@ ATTR static void fs_col_##SUFFIX(T *out, const T *const *rows, const T *u,      
 FS_DEFINE(f32_base, float, )
 FS_DEFINE(f64_base, double, )
 #if FC_X86_DISPATCH
-FS_DEFINE(f32_avx2, float, FC_TARGET_AVX2)
-FS_DEFINE(f64_avx2, double, FC_TARGET_AVX2)
+FS_DEFINE(f32_avx2_strips, float, FC_TARGET_AVX2)
+FS_DEFINE(f64_avx2_strips, double, FC_TARGET_AVX2)
+#define fs_row_f32_avx2 fs_row_f32_avx2_strips
+#define fs_row_f64_avx2 fs_row_f64_avx2_strips
+
+/* fs_col on AVX2: register blocks of 4 vectors that sum every kernel row
+ * before one store (the strips above reload and store their outputs once
+ * per four rows). A symmetric kernel (u[j] == u[kh-1-j], every Gaussian and
+ * box) adds its mirrored rows first: one multiply-add per pair of rows.
+ * Kernels of more than FS_COL_MAXK rows keep the strips. */
+#define FS_COL_MAXK 64
+#define FS_DEFINE_COL_AVX2(SUFFIX, T, VT, LANES, LOADU, STOREU, BCAST, FMA, ADD, ZERO) \
+FC_TARGET_AVX2 static void fs_col_##SUFFIX##_avx2(T *out, const T *const *rows, const T *u, \
+                                                  ptrdiff_t kh, ptrdiff_t n, int accumulate) \
+{                                                                               \
+    ptrdiff_t t = 0, j, i;                                                      \
+    const ptrdiff_t half = kh / 2;                                              \
+    int sym = 1;                                                                \
+    if (kh > FS_COL_MAXK) {                                                     \
+        fs_col_##SUFFIX##_avx2_strips(out, rows, u, kh, n, accumulate);         \
+        return;                                                                 \
+    }                                                                           \
+    for (j = 0; j < half; j++) if (u[j] != u[kh - 1 - j]) sym = 0;              \
+    for (; t + 4 * LANES <= n; t += 4 * LANES) {                                \
+        VT a0, a1, a2, a3;                                                      \
+        if (accumulate) {                                                       \
+            a0 = LOADU(out + t); a1 = LOADU(out + t + LANES);                   \
+            a2 = LOADU(out + t + 2 * LANES); a3 = LOADU(out + t + 3 * LANES);   \
+        } else {                                                                \
+            a0 = a1 = a2 = a3 = ZERO();                                         \
+        }                                                                       \
+        if (sym) {                                                              \
+            for (j = 0; j < half; j++) {                                        \
+                const VT c = BCAST(u + j);                                      \
+                const T *p = rows[j] + t, *q = rows[kh - 1 - j] + t;            \
+                a0 = FMA(c, ADD(LOADU(p), LOADU(q)), a0);                       \
+                a1 = FMA(c, ADD(LOADU(p + LANES), LOADU(q + LANES)), a1);       \
+                a2 = FMA(c, ADD(LOADU(p + 2 * LANES), LOADU(q + 2 * LANES)), a2); \
+                a3 = FMA(c, ADD(LOADU(p + 3 * LANES), LOADU(q + 3 * LANES)), a3); \
+            }                                                                   \
+            j = half;                                                           \
+            if (kh % 2) {                                                       \
+                const VT c = BCAST(u + j);                                      \
+                const T *p = rows[j] + t;                                       \
+                a0 = FMA(c, LOADU(p), a0); a1 = FMA(c, LOADU(p + LANES), a1);   \
+                a2 = FMA(c, LOADU(p + 2 * LANES), a2);                          \
+                a3 = FMA(c, LOADU(p + 3 * LANES), a3);                          \
+            }                                                                   \
+        } else {                                                                \
+            for (j = 0; j < kh; j++) {                                          \
+                const VT c = BCAST(u + j);                                      \
+                const T *p = rows[j] + t;                                       \
+                a0 = FMA(c, LOADU(p), a0); a1 = FMA(c, LOADU(p + LANES), a1);   \
+                a2 = FMA(c, LOADU(p + 2 * LANES), a2);                          \
+                a3 = FMA(c, LOADU(p + 3 * LANES), a3);                          \
+            }                                                                   \
+        }                                                                       \
+        STOREU(out + t, a0); STOREU(out + t + LANES, a1);                       \
+        STOREU(out + t + 2 * LANES, a2); STOREU(out + t + 3 * LANES, a3);       \
+    }                                                                           \
+    for (; t < n; t++) {                                                        \
+        T s = accumulate ? out[t] : (T)0;                                       \
+        if (sym) {                                                              \
+            for (j = 0; j < half; j++) s += u[j] * (rows[j][t] + rows[kh - 1 - j][t]); \
+            if (kh % 2) s += u[half] * rows[half][t];                           \
+        } else {                                                                \
+            for (j = 0; j < kh; j++) s += u[j] * rows[j][t];                    \
+        }                                                                       \
+        out[t] = s;                                                             \
+    }                                                                           \
+    (void)i;                                                                    \
+}
+FS_DEFINE_COL_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss,
+                   _mm256_fmadd_ps, _mm256_add_ps, _mm256_setzero_ps)
+FS_DEFINE_COL_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_broadcast_sd,
+                   _mm256_fmadd_pd, _mm256_add_pd, _mm256_setzero_pd)
 #endif
 
 #if FC_X86_DISPATCH
