@@ -117,6 +117,40 @@ FC_TARGET_AVX2 static void fn_row_##SUFFIX##_avx2(                              
         STOREU(out + t + 4 * LANES, a4); STOREU(out + t + 5 * LANES, a5);       \
         STOREU(out + t + 6 * LANES, a6); STOREU(out + t + 7 * LANES, a7);       \
     }                                                                           \
+    if (nseg == 1 && len[0] >= 64) {                                            \
+        /* a few outputs left of one long segment (the tail of a window of  */ \
+        /* lags): two vectors, their taps in four interleaved phases, so   */ \
+        /* that eight sums are in flight rather than two                    */ \
+        const T *v = w + woff[0];                                               \
+        const ptrdiff_t L = len[0];                                             \
+        for (; t + 2 * LANES <= n; t += 2 * LANES) {                            \
+            const T *p = x + xoff[0] + t;                                       \
+            VT b0 = ZERO(), b1 = ZERO(), b2 = ZERO(), b3 = ZERO();              \
+            VT e0 = ZERO(), e1 = ZERO(), e2 = ZERO(), e3 = ZERO();              \
+            for (k = 0; k + 4 <= L; k += 4) {                                   \
+                const VT c0 = BCAST(v + k), c1 = BCAST(v + k + 1);              \
+                const VT c2 = BCAST(v + k + 2), c3 = BCAST(v + k + 3);          \
+                b0 = FMA(c0, LOADU(p + k), b0);                                 \
+                e0 = FMA(c0, LOADU(p + k + LANES), e0);                         \
+                b1 = FMA(c1, LOADU(p + k + 1), b1);                             \
+                e1 = FMA(c1, LOADU(p + k + 1 + LANES), e1);                     \
+                b2 = FMA(c2, LOADU(p + k + 2), b2);                             \
+                e2 = FMA(c2, LOADU(p + k + 2 + LANES), e2);                     \
+                b3 = FMA(c3, LOADU(p + k + 3), b3);                             \
+                e3 = FMA(c3, LOADU(p + k + 3 + LANES), e3);                     \
+            }                                                                   \
+            for (; k < L; k++) {                                                \
+                const VT c0 = BCAST(v + k);                                     \
+                b0 = FMA(c0, LOADU(p + k), b0);                                 \
+                e0 = FMA(c0, LOADU(p + k + LANES), e0);                         \
+            }                                                                   \
+            b0 = (b0 + b1) + (b2 + b3);                                         \
+            e0 = (e0 + e1) + (e2 + e3);                                         \
+            if (accumulate) { b0 = b0 + LOADU(out + t); e0 = e0 + LOADU(out + t + LANES); } \
+            STOREU(out + t, b0);                                                \
+            STOREU(out + t + LANES, e0);                                        \
+        }                                                                       \
+    }                                                                           \
     for (; t + LANES <= n; t += LANES) {                                        \
         VT a0 = accumulate ? LOADU(out + t) : ZERO();                           \
         VT a1 = ZERO();                                                         \

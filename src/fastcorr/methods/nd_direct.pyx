@@ -89,11 +89,18 @@ cdef inline void row(real_t* out, const real_t* x, const real_t* w, const Py_ssi
 #: Karatsuba's split serves problems (a group of one segment: a window of
 #: lags) of an even number of taps, at least KARA_MIN_TAPS, for at least
 #: KARA_MIN_OUT outputs (where the half-size problems' register blocks stay
-#: full), up to KARA_LEVELS times.
+#: full), up to ``kara_levels`` times.
 cdef enum:
     KARA_MIN_TAPS = 256
     KARA_MIN_OUT = 48
-    KARA_LEVELS = 1
+
+cdef int kara_levels = 2
+
+
+def _set_kara_levels(int levels):
+    """Levels of Karatsuba's split for a window of lags (0: none; for measuring)."""
+    global kara_levels
+    kara_levels = levels
 
 
 cdef inline Py_ssize_t up8(Py_ssize_t v) noexcept nogil:
@@ -145,7 +152,14 @@ cdef void kara(double* dacc, const real_t* X, const real_t* w, Py_ssize_t K, Py_
     cdef real_t* B = A + m
     cdef real_t* E = B + m
     cdef double* sub = buf + 3 * m + (6 * h + 6 * m) * sizeof(real_t) // sizeof(double) + 8
-    for j in range(lenX):
+    # the samples up to ``last`` without a test each (a straight loop the
+    # compiler vectorises), then the few past it as zeros
+    cdef Py_ssize_t jfull = min(lenX, max(<Py_ssize_t> 0, last // 2))   # 2j + 2 <= last
+    for j in range(jfull):
+        Xe[j] = X[2 * j]
+        Xo[j] = X[2 * j + 1]
+        S[j] = X[2 * j + 1] + X[2 * j + 2]
+    for j in range(jfull, lenX):
         Xe[j] = X[2 * j] if 2 * j <= last else 0
         Xo[j] = X[2 * j + 1] if 2 * j + 1 <= last else 0
         S[j] = (X[2 * j + 1] if 2 * j + 1 <= last else 0) + (X[2 * j + 2] if 2 * j + 2 <= last else 0)
@@ -199,7 +213,7 @@ cdef int run(const real_t* x, const real_t* w, const Py_ssize_t* xoff, const Py_
         if partial == NULL:
             return -1
         with parallel(num_threads=nthreads):
-            tmp = <real_t*> malloc(Wo * sizeof(real_t) + kara_buffer(maxtaps, Wo, KARA_LEVELS) * sizeof(double))
+            tmp = <real_t*> malloc(Wo * sizeof(real_t) + kara_buffer(maxtaps, Wo, kara_levels) * sizeof(double))
             if tmp == NULL:
                 failed[0] = 1
             else:
@@ -222,9 +236,9 @@ cdef int run(const real_t* x, const real_t* w, const Py_ssize_t* xoff, const Py_
                             dacc[i] = 0
                         for g in range(g0, g1):
                             if (gstart[g + 1] - gstart[g] == 1 and Wo >= 2 * KARA_MIN_OUT
-                                    and kara_splits(ln[gstart[g]], Wo, KARA_LEVELS)):
+                                    and kara_splits(ln[gstart[g]], Wo, kara_levels)):
                                 kara(dacc, x + rowbase[0] + xoff[gstart[g]], w + woff[gstart[g]],
-                                     ln[gstart[g]], Wo, <double*> tmp, KARA_LEVELS)
+                                     ln[gstart[g]], Wo, <double*> tmp, kara_levels)
                                 continue
                             row(tmp, x + rowbase[0], w, xoff + gstart[g], woff + gstart[g],
                                 ln + gstart[g], gstart[g + 1] - gstart[g], Wo, 0)
@@ -458,7 +472,10 @@ def correlate_region(xr, w, shape, num_threads, out=None):
     nthreads = int(max(1, min(num_threads, work // MIN_WORK_PER_THREAD)))
     ncols = (Wo + COLS - 1) // COLS
     ngroups = len(gstart) - 1
-    by_taps = int(len(rowbase) == 1 and ncols < 2 * nthreads and ngroups >= 2 * nthreads and nthreads > 1)
+    # the taps shared among the threads (and, for a window of lags, summed
+    # with Karatsuba's split, on one thread too)
+    by_taps = int(len(rowbase) == 1 and ncols < 2 * nthreads and ngroups >= 2 * nthreads
+                  and (nthreads > 1 or long_taps))
     if not by_taps:
         nthreads = int(max(1, min(nthreads, len(rowbase) * ncols)))
     _run(flat, np.ascontiguousarray(w).reshape(-1), start, xoff, woff, ln, gstart, rowbase,
