@@ -370,8 +370,8 @@ def test_dask_twin_matches_in_memory(func):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rank_one_kernels_run_as_passes(dtype, monkeypatch):
     rng = np.random.default_rng(19)
-    g = np.exp(-np.linspace(-2, 2, 7) ** 2)
-    k = np.multiply.outer(np.multiply.outer(g, 2 * g[:5]), g[1:]).astype(dtype)
+    g = np.exp(-np.linspace(-2, 2, 9) ** 2)
+    k = np.multiply.outer(np.multiply.outer(g, 2 * g[:7]), g[1:]).astype(dtype)
     v = random_array(rng, (30, 28, 26), dtype)
     passes = []
     real = nd_engine._separable
@@ -386,7 +386,7 @@ def test_rank_one_kernels_run_as_passes(dtype, monkeypatch):
     assert len(passes) == 6
     # a kernel of rank 2 is not separated
     passes.clear()
-    k2 = k + np.multiply.outer(np.multiply.outer(rng.random(7), rng.random(5)), rng.random(6)).astype(dtype)
+    k2 = k + np.multiply.outer(np.multiply.outer(rng.random(9), rng.random(7)), rng.random(8)).astype(dtype)
     np.testing.assert_allclose(fastcorr.correlate(v, k2, "same"), ss.correlate(v, k2, "same"),
                                atol=1e-4 * np.abs(k2).sum())
     assert not passes

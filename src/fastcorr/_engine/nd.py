@@ -46,6 +46,9 @@ from .validate import check_output_fits
 #: thread: 128³ float32 with a 7³ kernel 25-27 ms (27 GFMA/s), lags ±100 of
 #: two 2e6-sample float64 signals 21.6 ms (Karatsuba's split included).
 DIRECT_MAC = {4: 4.0e-11, 8: 6.0e-11, "u8": 4.0e-10}
+#: The same for the three-row loop (``nd_direct.uses_rows3``): 128³ float32
+#: with a 7³ kernel 18-19 ms (~39 GFMA/s), float64 39-40 ms.
+DIRECT_MAC_ROWS3 = {4: 2.6e-11, 8: 5.4e-11}
 DIRECT_OVERHEAD = 2e-5
 #: Seconds per output sample of the direct method's memory traffic (padded copy, output).
 DIRECT_BYTES = 2.0e-9
@@ -123,7 +126,11 @@ def estimate(method, xshape, wshape, shape, offsets, axes, dtype, threads):
     out = float(math.prod(shape))
     if method == "direct":
         macs = out * float(math.prod(wshape))
-        t = macs * DIRECT_MAC[key] / threads + out * DIRECT_BYTES + DIRECT_OVERHEAD
+        mac = DIRECT_MAC[key]
+        if key in DIRECT_MAC_ROWS3 and _engine_direct().uses_rows3(
+                wshape, shape, np.float32 if key == 4 else np.float64):
+            mac = DIRECT_MAC_ROWS3[key]
+        t = macs * mac / threads + out * DIRECT_BYTES + DIRECT_OVERHEAD
         return t * (4.0 if dtype.kind == "c" else 1.0)
     if key == "u8":
         return None

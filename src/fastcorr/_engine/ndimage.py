@@ -27,8 +27,10 @@ from .geometry import extended_index
 
 __all__ = ["compute_dtype", "pad", "correlate", "correlate_line", "separable2d", "weights_as", "FFT_MIN_TAPS"]
 
-#: Kernel taps from which 'auto' correlates a 3-D (or higher) input by FFT.
-FFT_MIN_TAPS = 600
+#: Kernel taps from which 'auto' correlates a 3-D (or higher) input by FFT
+#: (128³ float32, one thread, CPU time: 9³ direct 35 ms, FFT 53 ms; 11³
+#: direct 88 ms, FFT 56 ms).
+FFT_MIN_TAPS = 1000
 #: Elements from which the padded copy is filled by several threads.
 PARALLEL_COPY_ELEMENTS = 1 << 18
 
