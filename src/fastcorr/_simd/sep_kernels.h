@@ -103,42 +103,38 @@ FC_TARGET_AVX2 static void fs_col_##SUFFIX##_avx2(T *out, const T *const *rows, 
         return;                                                                 \
     }                                                                           \
     for (j = 0; j < half; j++) if (u[j] != u[kh - 1 - j]) sym = 0;              \
-    for (; t + 4 * LANES <= n; t += 4 * LANES) {                                \
-        VT a0, a1, a2, a3;                                                      \
+    for (; t + 8 * LANES <= n; t += 8 * LANES) {                                \
+        /* eight sums in flight: the FMA latency hidden (four were half the */ \
+        /* FMA rate)                                                         */ \
+        VT a0, a1, a2, a3, a4, a5, a6, a7;                                      \
         if (accumulate) {                                                       \
             a0 = LOADU(out + t); a1 = LOADU(out + t + LANES);                   \
             a2 = LOADU(out + t + 2 * LANES); a3 = LOADU(out + t + 3 * LANES);   \
+            a4 = LOADU(out + t + 4 * LANES); a5 = LOADU(out + t + 5 * LANES);   \
+            a6 = LOADU(out + t + 6 * LANES); a7 = LOADU(out + t + 7 * LANES);   \
         } else {                                                                \
-            a0 = a1 = a2 = a3 = ZERO();                                         \
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = ZERO();                     \
         }                                                                       \
-        if (sym) {                                                              \
-            for (j = 0; j < half; j++) {                                        \
-                const VT c = BCAST(u + j);                                      \
-                const T *p = rows[j] + t, *q = rows[kh - 1 - j] + t;            \
-                a0 = FMA(c, ADD(LOADU(p), LOADU(q)), a0);                       \
-                a1 = FMA(c, ADD(LOADU(p + LANES), LOADU(q + LANES)), a1);       \
-                a2 = FMA(c, ADD(LOADU(p + 2 * LANES), LOADU(q + 2 * LANES)), a2); \
-                a3 = FMA(c, ADD(LOADU(p + 3 * LANES), LOADU(q + 3 * LANES)), a3); \
-            }                                                                   \
-            j = half;                                                           \
-            if (kh % 2) {                                                       \
-                const VT c = BCAST(u + j);                                      \
-                const T *p = rows[j] + t;                                       \
-                a0 = FMA(c, LOADU(p), a0); a1 = FMA(c, LOADU(p + LANES), a1);   \
-                a2 = FMA(c, LOADU(p + 2 * LANES), a2);                          \
-                a3 = FMA(c, LOADU(p + 3 * LANES), a3);                          \
-            }                                                                   \
-        } else {                                                                \
-            for (j = 0; j < kh; j++) {                                          \
-                const VT c = BCAST(u + j);                                      \
-                const T *p = rows[j] + t;                                       \
-                a0 = FMA(c, LOADU(p), a0); a1 = FMA(c, LOADU(p + LANES), a1);   \
-                a2 = FMA(c, LOADU(p + 2 * LANES), a2);                          \
-                a3 = FMA(c, LOADU(p + 3 * LANES), a3);                          \
-            }                                                                   \
+        for (j = 0; j < kh; j++) {                                              \
+            const VT c = BCAST(u + j);                                          \
+            const T *p = rows[j] + t;                                           \
+            a0 = FMA(c, LOADU(p), a0); a1 = FMA(c, LOADU(p + LANES), a1);       \
+            a2 = FMA(c, LOADU(p + 2 * LANES), a2);                              \
+            a3 = FMA(c, LOADU(p + 3 * LANES), a3);                              \
+            a4 = FMA(c, LOADU(p + 4 * LANES), a4);                              \
+            a5 = FMA(c, LOADU(p + 5 * LANES), a5);                              \
+            a6 = FMA(c, LOADU(p + 6 * LANES), a6);                              \
+            a7 = FMA(c, LOADU(p + 7 * LANES), a7);                              \
         }                                                                       \
         STOREU(out + t, a0); STOREU(out + t + LANES, a1);                       \
         STOREU(out + t + 2 * LANES, a2); STOREU(out + t + 3 * LANES, a3);       \
+        STOREU(out + t + 4 * LANES, a4); STOREU(out + t + 5 * LANES, a5);       \
+        STOREU(out + t + 6 * LANES, a6); STOREU(out + t + 7 * LANES, a7);       \
+    }                                                                           \
+    for (; t + LANES <= n; t += LANES) {                                        \
+        VT a0 = accumulate ? LOADU(out + t) : ZERO();                           \
+        for (j = 0; j < kh; j++) a0 = FMA(BCAST(u + j), LOADU(rows[j] + t), a0); \
+        STOREU(out + t, a0);                                                    \
     }                                                                           \
     for (; t < n; t++) {                                                        \
         T s = accumulate ? out[t] : (T)0;                                       \
