@@ -436,3 +436,17 @@ def test_nd_direct_both_loops_match_reference(dtype, pshape, kshape):
         nd_direct.ROWS3_MIN_TAPS = old
     with pytest.raises(ValueError, match="shape"):
         nd_direct.correlate_valid(P, w, np.empty(want.shape[:-1] + (want.shape[-1] + 1,), dtype), 1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_long_direct_calls_run_in_slabs(mode, monkeypatch):
+    rng = np.random.default_rng(23)
+    v = rng.standard_normal((11, 9, 10))
+    w = rng.standard_normal((3, 4, 5))
+    want = ss.correlate(v, w, mode, method="direct")
+    monkeypatch.setattr(nd_engine, "SLAB_WORK", 500.0)   # a slab per few output planes
+    calls = []
+    real = nd_engine.lowering.correlate_offset
+    monkeypatch.setattr(nd_engine.lowering, "correlate_offset", lambda *a: calls.append(1) or real(*a))
+    assert_matches(fastcorr.correlate(v, w, mode, method="direct"), want)
+    assert len(calls) >= 2

@@ -281,7 +281,19 @@ def _direct(x, w, shape, offsets, axes, dtype, num_threads):
     engine = _engine_direct()
     loop = [d for d in range(x.ndim) if d not in axes and w.shape[d] > 1]
     if not loop:
-        return lowering.correlate_offset(engine, "direct", x, w, shape, offsets, 0, 0, dtype, num_threads)
+        slabs = min(shape[0], int(float(math.prod(shape)) * w.size // SLAB_WORK)) if x.ndim >= 2 else 1
+        if slabs < 2:
+            return lowering.correlate_offset(engine, "direct", x, w, shape, offsets, 0, 0, dtype, num_threads)
+        # a long call runs in slabs of output planes: between two, Python
+        # sees a Ctrl-C (each slab reads only the input rows it needs)
+        out = np.empty(shape, dtype)
+        cuts = np.linspace(0, shape[0], slabs + 1).astype(int)
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            if b > a:
+                out[a:b] = lowering.correlate_offset(engine, "direct", x, w, (int(b - a),) + tuple(shape[1:]),
+                                                     (offsets[0] + int(a),) + tuple(offsets[1:]), 0, 0, dtype,
+                                                     num_threads)
+        return out
     out = np.empty(shape, dtype)
     inner = tuple(1 if d in loop else s for d, s in enumerate(shape))
     for idx in np.ndindex(*[shape[d] for d in loop]):
@@ -327,6 +339,10 @@ def _window(x, w, shape, offsets, axes, dtype, method, num_threads):
         return sub
     out[tuple(place)] = sub
     return out
+
+
+#: Multiply-adds per slab of a long N-D direct call (tens of milliseconds).
+SLAB_WORK = 5e8
 
 
 #: Kernels of at most this many taps are tested for rank 1 (3-D and up).
