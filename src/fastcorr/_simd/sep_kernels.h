@@ -82,8 +82,46 @@ FS_DEFINE(f64_base, double, )
 #if FC_X86_DISPATCH
 FS_DEFINE(f32_avx2_strips, float, FC_TARGET_AVX2)
 FS_DEFINE(f64_avx2_strips, double, FC_TARGET_AVX2)
-#define fs_row_f32_avx2 fs_row_f32_avx2_strips
-#define fs_row_f64_avx2 fs_row_f64_avx2_strips
+
+/* fs_row on AVX2: blocks of eight vectors (eight sums in flight: with the
+ * four of the generic block, each tap waited on the FMA latency, half the
+ * FMA rate), then single vectors, then the generic loop's scalar tail. */
+#define FS_DEFINE_ROW_AVX2(SUFFIX, T, VT, LANES, LOADU, STOREU, BCAST, FMA, ZERO) \
+FC_TARGET_AVX2 static void fs_row_##SUFFIX##_avx2(T *out, const T *ext, const T *v, \
+                                                  ptrdiff_t kw, ptrdiff_t n)    \
+{                                                                               \
+    ptrdiff_t t = 0, k;                                                         \
+    for (; t + 8 * LANES <= n; t += 8 * LANES) {                                \
+        VT a0 = ZERO(), a1 = ZERO(), a2 = ZERO(), a3 = ZERO();                  \
+        VT a4 = ZERO(), a5 = ZERO(), a6 = ZERO(), a7 = ZERO();                  \
+        const T *p = ext + t;                                                   \
+        for (k = 0; k < kw; k++) {                                              \
+            const VT c = BCAST(v + k);                                          \
+            const T *q = p + k;                                                 \
+            a0 = FMA(c, LOADU(q), a0); a1 = FMA(c, LOADU(q + LANES), a1);       \
+            a2 = FMA(c, LOADU(q + 2 * LANES), a2);                              \
+            a3 = FMA(c, LOADU(q + 3 * LANES), a3);                              \
+            a4 = FMA(c, LOADU(q + 4 * LANES), a4);                              \
+            a5 = FMA(c, LOADU(q + 5 * LANES), a5);                              \
+            a6 = FMA(c, LOADU(q + 6 * LANES), a6);                              \
+            a7 = FMA(c, LOADU(q + 7 * LANES), a7);                              \
+        }                                                                       \
+        STOREU(out + t, a0); STOREU(out + t + LANES, a1);                       \
+        STOREU(out + t + 2 * LANES, a2); STOREU(out + t + 3 * LANES, a3);       \
+        STOREU(out + t + 4 * LANES, a4); STOREU(out + t + 5 * LANES, a5);       \
+        STOREU(out + t + 6 * LANES, a6); STOREU(out + t + 7 * LANES, a7);       \
+    }                                                                           \
+    for (; t + LANES <= n; t += LANES) {                                        \
+        VT a0 = ZERO();                                                         \
+        for (k = 0; k < kw; k++) a0 = FMA(BCAST(v + k), LOADU(ext + t + k), a0); \
+        STOREU(out + t, a0);                                                    \
+    }                                                                           \
+    if (t < n) fs_row_##SUFFIX##_avx2_strips(out + t, ext + t, v, kw, n - t);   \
+}
+FS_DEFINE_ROW_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss,
+                   _mm256_fmadd_ps, _mm256_setzero_ps)
+FS_DEFINE_ROW_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_broadcast_sd,
+                   _mm256_fmadd_pd, _mm256_setzero_pd)
 
 /* fs_col on AVX2: register blocks of 4 vectors that sum every kernel row
  * before one store (the strips above reload and store their outputs once
