@@ -186,6 +186,77 @@ FC_TARGET_AVX2 static void fs_col_##SUFFIX##_avx2(T *out, const T *const *rows, 
     }                                                                           \
     (void)i;                                                                    \
 }
+/* fs_col3: three output rows at once, out[a][t] (+)= sum_j u[j] * rows[a + j][t]
+ * (a = 0, 1, 2; rows: kh + 2 of them): each row vector is loaded once and
+ * feeds the (up to) three outputs it meets, 3 rows x 4 vectors of sums in
+ * registers, so the rows of T are read from cache a third as often. Each
+ * output sums its rows in fs_col's order (j ascending, one FMA each).
+ * Returns the columns done: all of them (the last block overlapping the one
+ * before) when not accumulating, else the whole blocks. */
+#define FS3_ROW(T, VT, LANES, LOADU, FMA, A0, A1, A2)                           \
+    {                                                                           \
+        const T *p = rows[i] + t;                                               \
+        VT xv;                                                                  \
+        xv = LOADU(p);                                                          \
+        if (A0) a00 = FMA(c0, xv, a00);                                         \
+        if (A1) a10 = FMA(c1, xv, a10);                                         \
+        if (A2) a20 = FMA(c2, xv, a20);                                         \
+        xv = LOADU(p + LANES);                                                  \
+        if (A0) a01 = FMA(c0, xv, a01);                                         \
+        if (A1) a11 = FMA(c1, xv, a11);                                         \
+        if (A2) a21 = FMA(c2, xv, a21);                                         \
+        xv = LOADU(p + 2 * LANES);                                              \
+        if (A0) a02 = FMA(c0, xv, a02);                                         \
+        if (A1) a12 = FMA(c1, xv, a12);                                         \
+        if (A2) a22 = FMA(c2, xv, a22);                                         \
+        xv = LOADU(p + 3 * LANES);                                              \
+        if (A0) a03 = FMA(c0, xv, a03);                                         \
+        if (A1) a13 = FMA(c1, xv, a13);                                         \
+        if (A2) a23 = FMA(c2, xv, a23);                                         \
+    }
+#define FS_DEFINE_COL3_AVX2(SUFFIX, T, VT, LANES, LOADU, STOREU, BCAST, FMA, ZERO) \
+FC_TARGET_AVX2 static ptrdiff_t fs_col3_##SUFFIX##_avx2(T *const *out, const T *const *rows, \
+                                                     const T *u, ptrdiff_t kh, ptrdiff_t n, \
+                                                     int accumulate)            \
+{                                                                               \
+    const ptrdiff_t width = 4 * LANES;                                          \
+    ptrdiff_t t = 0, i, tend, t0;                                               \
+    if (n < width) return 0;                                                    \
+    tend = accumulate ? n - n % width : n;                                      \
+    for (t0 = 0; t0 < tend; t0 += width) {                                      \
+        VT a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23;          \
+        t = t0 + width <= n ? t0 : n - width;                                   \
+        if (accumulate) {                                                       \
+            a00 = LOADU(out[0] + t); a01 = LOADU(out[0] + t + LANES);           \
+            a02 = LOADU(out[0] + t + 2 * LANES); a03 = LOADU(out[0] + t + 3 * LANES); \
+            a10 = LOADU(out[1] + t); a11 = LOADU(out[1] + t + LANES);           \
+            a12 = LOADU(out[1] + t + 2 * LANES); a13 = LOADU(out[1] + t + 3 * LANES); \
+            a20 = LOADU(out[2] + t); a21 = LOADU(out[2] + t + LANES);           \
+            a22 = LOADU(out[2] + t + 2 * LANES); a23 = LOADU(out[2] + t + 3 * LANES); \
+        } else {                                                                \
+            a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = ZERO();             \
+            a20 = a21 = a22 = a23 = ZERO();                                     \
+        }                                                                       \
+        for (i = 0; i < kh + 2; i++) {                                          \
+            const VT c0 = i < kh ? BCAST(u + i) : ZERO();                       \
+            const VT c1 = (i >= 1 && i - 1 < kh) ? BCAST(u + i - 1) : ZERO();   \
+            const VT c2 = (i >= 2 && i - 2 < kh) ? BCAST(u + i - 2) : ZERO();   \
+            if (i >= 2 && i < kh) FS3_ROW(T, VT, LANES, LOADU, FMA, 1, 1, 1)    \
+            else FS3_ROW(T, VT, LANES, LOADU, FMA, i < kh, i >= 1 && i - 1 < kh, i >= 2) \
+        }                                                                       \
+        STOREU(out[0] + t, a00); STOREU(out[0] + t + LANES, a01);               \
+        STOREU(out[0] + t + 2 * LANES, a02); STOREU(out[0] + t + 3 * LANES, a03); \
+        STOREU(out[1] + t, a10); STOREU(out[1] + t + LANES, a11);               \
+        STOREU(out[1] + t + 2 * LANES, a12); STOREU(out[1] + t + 3 * LANES, a13); \
+        STOREU(out[2] + t, a20); STOREU(out[2] + t + LANES, a21);               \
+        STOREU(out[2] + t + 2 * LANES, a22); STOREU(out[2] + t + 3 * LANES, a23); \
+    }                                                                           \
+    return tend;                                                                \
+}
+FS_DEFINE_COL3_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss,
+                    _mm256_fmadd_ps, _mm256_setzero_ps)
+FS_DEFINE_COL3_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_broadcast_sd,
+                    _mm256_fmadd_pd, _mm256_setzero_pd)
 FS_DEFINE_COL_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss,
                    _mm256_fmadd_ps, _mm256_add_ps, _mm256_setzero_ps)
 FS_DEFINE_COL_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_broadcast_sd,
@@ -207,5 +278,29 @@ static void fs_col_f32(float *o, const float *const *r, const float *u, ptrdiff_
 { FS_PICK(fs_col, f32, o, r, u, kh, n, a); }
 static void fs_col_f64(double *o, const double *const *r, const double *u, ptrdiff_t kh, ptrdiff_t n, int a)
 { FS_PICK(fs_col, f64, o, r, u, kh, n, a); }
+
+/* Three output rows o[0..2] from rows r[0 .. kh + 1] (kh <= FS_COL3_MAXK):
+ * fs_col3 on AVX2 for what it serves, fs_col for the rest of each row. */
+#define FS_COL3_MAXK 64
+#if FC_X86_DISPATCH
+#define FS_COL3_AVX2(SUFFIX) if (fc_cpu_has_avx2_fma()) done = fs_col3_##SUFFIX##_avx2(o, r, u, kh, n, a);
+#else
+#define FS_COL3_AVX2(SUFFIX)
+#endif
+#define FS_DEFINE_COL3(SUFFIX, T)                                               \
+static void fs_col3_##SUFFIX(T *const *o, const T *const *r, const T *u, ptrdiff_t kh, \
+                             ptrdiff_t n, int a)                                \
+{                                                                               \
+    ptrdiff_t done = 0;                                                         \
+    FS_COL3_AVX2(SUFFIX)                                                        \
+    if (done < n)                                                               \
+        for (int k = 0; k < 3; k++) {                                           \
+            const T *rr[FS_COL3_MAXK];                                          \
+            for (ptrdiff_t j = 0; j < kh; j++) rr[j] = r[k + j] + done;         \
+            fs_col_##SUFFIX(o[k] + done, rr, u, kh, n - done, a);               \
+        }                                                                       \
+}
+FS_DEFINE_COL3(f32, float)
+FS_DEFINE_COL3(f64, double)
 
 #endif

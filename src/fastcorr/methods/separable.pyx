@@ -12,8 +12,10 @@ units of the dtype's precision (relative to ``max|x| * sum|w|``, DESIGN §4);
 rank > 3 is refused.
 
 Output rows are processed in bands (OpenMP, one band per task); each thread
-keeps its own band buffer of ``(band + kh - 1) x Wo`` for T, so the workspace
-is bounded whatever the image size. All boundaries (fill with any value,
+keeps its own ring of ``(kh + 2) x Wo`` for T (output rows summed three at
+a time as soon as their rows of T are computed), so the workspace is
+bounded whatever the image size and T stays in cache whatever the band's
+length. All boundaries (fill with any value,
 wrap, symm) and all offsets are served.
 """
 from cython.parallel cimport prange, parallel
@@ -32,6 +34,11 @@ cdef extern from "sep_kernels.h" nogil:
                     Py_ssize_t n, int accumulate)
     void fs_col_f64(double* out, const double* const* rows, const double* u, Py_ssize_t kh,
                     Py_ssize_t n, int accumulate)
+    void fs_col3_f32(float* const* out, const float* const* rows, const float* u, Py_ssize_t kh,
+                     Py_ssize_t n, int accumulate)
+    void fs_col3_f64(double* const* out, const double* const* rows, const double* u, Py_ssize_t kh,
+                     Py_ssize_t n, int accumulate)
+    enum: FS_COL3_MAXK
     int fc_cpu_has_avx2_fma()
 
 ctypedef fused real_t:
@@ -65,6 +72,23 @@ cdef inline void col_pass(real_t* o, const real_t** r, const real_t* u, Py_ssize
         fs_col_f64(o, r, u, kh, n, acc)
 
 
+cdef int col3_enabled = 1
+
+
+def _set_col3(int enabled):
+    """Whether the vertical pass sums three output rows at once (for measuring)."""
+    global col3_enabled
+    col3_enabled = enabled
+
+
+cdef inline void col3_pass(real_t** o, const real_t** r, const real_t* u, Py_ssize_t kh, Py_ssize_t n,
+                           int acc) noexcept nogil:
+    if real_t is float:
+        fs_col3_f32(o, r, u, kh, n, acc)
+    else:
+        fs_col3_f64(o, r, u, kh, n, acc)
+
+
 cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                const real_t* u, Py_ssize_t kh, const real_t* v, Py_ssize_t kw,
                real_t* out, Py_ssize_t Ho, Py_ssize_t Wo,
@@ -81,6 +105,9 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
     cdef real_t* trow
     cdef const real_t* xrow
     cdef const real_t** rp
+    cdef real_t** outs
+    cdef Py_ssize_t ring = kh + 2, mm, first
+    cdef int use3 = kh <= FS_COL3_MAXK and col3_enabled
     cdef int failed[1]
     failed[0] = 0
     for t in range(kw):
@@ -96,30 +123,34 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
     T = NULL  # allocated per thread below (initialised for the compiler's sake)
     ext = NULL
     rp = NULL
+    outs = NULL
     with parallel(num_threads=num_threads):
-        T = <real_t*> malloc((band + kh - 1) * Wo * sizeof(real_t))
+        # T is a ring of kh + 2 rows: row i of the band's first pass lives in
+        # slot i % (kh + 2), and output rows are summed three at a time as
+        # soon as their kh + 2 rows are there (each row of T read once for
+        # three outputs), so T stays in L2 whatever the band's length
+        T = <real_t*> malloc(ring * Wo * sizeof(real_t))
         ext = <real_t*> malloc(next_ * sizeof(real_t))
-        rp = <const real_t**> malloc(kh * sizeof(real_t*))
+        rp = <const real_t**> malloc((ring + 3) * sizeof(real_t*))
         if T == NULL or ext == NULL or rp == NULL:
             failed[0] = 1
         else:
+            outs = <real_t**> (rp + ring)
             for b in prange(nbands, schedule='dynamic'):
                 m0 = b * band
                 m1 = min(Ho, m0 + band)
                 for i in range(m1 - m0 + kh - 1):
-                    trow = T + i * Wo
+                    trow = T + (i % ring) * Wo
                     r = map_index(off0 + m0 + i, H, boundary)
                     if r < 0:
                         for t in range(Wo):
                             trow[t] = fv
-                        continue
-                    xrow = x + r * W
-                    if lo == 0 and hi == next_:
-                        row_pass(trow, xrow + off1, v, kw, Wo)
-                        continue
-                    if t_hi - t_lo >= kw:
+                    elif lo == 0 and hi == next_:
+                        row_pass(trow, x + r * W + off1, v, kw, Wo)
+                    elif t_hi - t_lo >= kw:
                         # outputs whose window lies inside the row read it in
                         # place; only the edges go through the extended copy
+                        xrow = x + r * W
                         row_pass(trow + t_lo, xrow + off1 + t_lo, v, kw, t_hi - t_lo)
                         if t_lo > 0:
                             extend_row(ext, xrow, off1, t_lo + kw - 1, 0, 0, W, boundary, fill)
@@ -127,13 +158,27 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                         if Wo > t_hi:
                             extend_row(ext, xrow, off1 + t_hi, Wo - t_hi + kw - 1, 0, 0, W, boundary, fill)
                             row_pass(trow + t_hi, ext, v, kw, Wo - t_hi)
+                    else:
+                        extend_row(ext, x + r * W, off1, next_, lo, hi, W, boundary, fill)
+                        row_pass(trow, ext, v, kw, Wo)
+                    if i < kh - 1:
                         continue
-                    extend_row(ext, xrow, off1, next_, lo, hi, W, boundary, fill)
-                    row_pass(trow, ext, v, kw, Wo)
-                for m in range(m0, m1):
-                    for j in range(kh):
-                        rp[j] = T + (m - m0 + j) * Wo
-                    col_pass(out + m * Wo, rp, u, kh, Wo, accumulate)
+                    m = m0 + i - (kh - 1)    # the output row whose last row of T this is
+                    if use3 and (m - m0) % 3 == 2:
+                        # output rows m - 2 .. m, from T rows m - 2 - m0 .. m - m0 + kh - 1
+                        for j in range(kh + 2):
+                            rp[j] = T + ((m - 2 - m0 + j) % ring) * Wo
+                        outs[0] = out + (m - 2) * Wo
+                        outs[1] = outs[0] + Wo
+                        outs[2] = outs[1] + Wo
+                        col3_pass(outs, rp, u, kh, Wo, accumulate)
+                    elif not use3 or m == m1 - 1:
+                        # one at a time (or the one or two left at the band's end)
+                        first = m if not use3 else m - (m - m0) % 3
+                        for mm in range(first, m + 1):
+                            for j in range(kh):
+                                rp[j] = T + ((mm - m0 + j) % ring) * Wo
+                            col_pass(out + mm * Wo, rp, u, kh, Wo, accumulate)
         free(T)
         free(ext)
         free(rp)
