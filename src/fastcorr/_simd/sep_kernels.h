@@ -123,24 +123,21 @@ FS_DEFINE_ROW_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm
 FS_DEFINE_ROW_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_broadcast_sd,
                    _mm256_fmadd_pd, _mm256_setzero_pd)
 
-/* fs_col on AVX2: register blocks of 4 vectors that sum every kernel row
+/* fs_col on AVX2: register blocks of 8 vectors that sum every kernel row
  * before one store (the strips above reload and store their outputs once
- * per four rows). A symmetric kernel (u[j] == u[kh-1-j], every Gaussian and
- * box) adds its mirrored rows first: one multiply-add per pair of rows.
- * Kernels of more than FS_COL_MAXK rows keep the strips. */
+ * per four rows), each output's rows in order (j ascending, one FMA each),
+ * as fs_col3 sums them. Kernels of more than FS_COL_MAXK rows keep the
+ * strips. */
 #define FS_COL_MAXK 64
 #define FS_DEFINE_COL_AVX2(SUFFIX, T, VT, LANES, LOADU, STOREU, BCAST, FMA, ADD, ZERO) \
 FC_TARGET_AVX2 static void fs_col_##SUFFIX##_avx2(T *out, const T *const *rows, const T *u, \
                                                   ptrdiff_t kh, ptrdiff_t n, int accumulate) \
 {                                                                               \
     ptrdiff_t t = 0, j, i;                                                      \
-    const ptrdiff_t half = kh / 2;                                              \
-    int sym = 1;                                                                \
     if (kh > FS_COL_MAXK) {                                                     \
         fs_col_##SUFFIX##_avx2_strips(out, rows, u, kh, n, accumulate);         \
         return;                                                                 \
     }                                                                           \
-    for (j = 0; j < half; j++) if (u[j] != u[kh - 1 - j]) sym = 0;              \
     for (; t + 8 * LANES <= n; t += 8 * LANES) {                                \
         /* eight sums in flight: the FMA latency hidden (four were half the */ \
         /* FMA rate)                                                         */ \
@@ -176,12 +173,7 @@ FC_TARGET_AVX2 static void fs_col_##SUFFIX##_avx2(T *out, const T *const *rows, 
     }                                                                           \
     for (; t < n; t++) {                                                        \
         T s = accumulate ? out[t] : (T)0;                                       \
-        if (sym) {                                                              \
-            for (j = 0; j < half; j++) s += u[j] * (rows[j][t] + rows[kh - 1 - j][t]); \
-            if (kh % 2) s += u[half] * rows[half][t];                           \
-        } else {                                                                \
-            for (j = 0; j < kh; j++) s += u[j] * rows[j][t];                    \
-        }                                                                       \
+        for (j = 0; j < kh; j++) s += u[j] * rows[j][t];                        \
         out[t] = s;                                                             \
     }                                                                           \
     (void)i;                                                                    \
