@@ -24,7 +24,6 @@ EXTENSIONS = [
     "methods.normalized",
     "_engine.plain_call",
     "_engine.pointwise",
-    "methods.direct_nd",
     "methods.nd_direct",
     "methods.integer",
     "_engine.piv_peaks",

@@ -370,8 +370,8 @@ def test_dask_twin_matches_in_memory(func):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rank_one_kernels_run_as_passes(dtype, monkeypatch):
     rng = np.random.default_rng(19)
-    g = np.exp(-np.linspace(-2, 2, 7) ** 2)
-    k = np.multiply.outer(np.multiply.outer(g, 2 * g[:5]), g[1:]).astype(dtype)
+    g = np.exp(-np.linspace(-2, 2, 9) ** 2)
+    k = np.multiply.outer(np.multiply.outer(g, 2 * g[:7]), g[1:]).astype(dtype)
     v = random_array(rng, (30, 28, 26), dtype)
     passes = []
     real = nd_engine._separable
@@ -386,7 +386,67 @@ def test_rank_one_kernels_run_as_passes(dtype, monkeypatch):
     assert len(passes) == 6
     # a kernel of rank 2 is not separated
     passes.clear()
-    k2 = k + np.multiply.outer(np.multiply.outer(rng.random(7), rng.random(5)), rng.random(6)).astype(dtype)
+    k2 = k + np.multiply.outer(np.multiply.outer(rng.random(9), rng.random(7)), rng.random(8)).astype(dtype)
     np.testing.assert_allclose(fastcorr.correlate(v, k2, "same"), ss.correlate(v, k2, "same"),
                                atol=1e-4 * np.abs(k2).sum())
     assert not passes
+
+
+def _valid_reference(P, w):
+    """'valid' correlation in float64, one shifted product per tap."""
+    P64, w64 = P.astype(np.float64), w.astype(np.float64)
+    shape = tuple(p - k + 1 for p, k in zip(P.shape, w.shape))
+    out = np.zeros(shape)
+    for idx in np.ndindex(*w.shape):
+        out += w64[idx] * P64[tuple(slice(i, i + s) for i, s in zip(idx, shape))]
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pshape,kshape", [
+    ((9, 11, 70), (3, 3, 3)),      # rows of 68 (f32: two blocks and an overlapping one)
+    ((4, 14, 7), (2, 3, 3)),       # rows of 5: masked vectors only
+    ((3, 10, 21), (1, 4, 5)),      # rows of 17: one-vector blocks, 7 output rows (3 + 3 + 1)
+    ((3, 4, 5, 40), (2, 2, 3, 3)),  # 4-D: the kernel's two leading axes as channels
+    ((2, 8, 2060), (1, 3, 5)),     # rows longer than one chunk of columns
+    ((5, 12, 40), (5, 5, 5)),      # taps >= ROWS3_MIN_TAPS on wide rows
+    ((5, 12, 40), (3, 1, 1)),      # thin kernels stay on the segments' loop
+])
+def test_nd_direct_both_loops_match_reference(dtype, pshape, kshape):
+    from fastcorr.methods import nd_direct
+    rng = np.random.default_rng(sum(pshape) + sum(kshape))
+    P = rng.standard_normal(pshape).astype(dtype)
+    w = rng.standard_normal(kshape).astype(dtype)
+    want = _valid_reference(P, w)
+    tol = (1e-5 if dtype == np.float32 else 1e-12) * np.abs(P).max() * np.abs(w).sum()
+    old = nd_direct.ROWS3_MIN_TAPS
+    try:
+        for min_taps in (0, 10**9):   # the three-row loop wherever it fits; never
+            nd_direct.ROWS3_MIN_TAPS = min_taps
+            for nt in (1, 2):
+                out = np.full(want.shape, np.nan, dtype)
+                nd_direct.correlate_valid(P, w, out, nt)
+                assert np.abs(out - want).max() <= tol
+            # a strided view of a larger array (the zero-fill path's regions)
+            big = np.zeros(pshape[:-1] + (pshape[-1] + 3,), dtype)
+            big[..., 2:2 + pshape[-1]] = P
+            got = nd_direct.correlate_region(big[..., 2:2 + pshape[-1]], w, want.shape, 2)
+            assert np.abs(got - want).max() <= tol
+    finally:
+        nd_direct.ROWS3_MIN_TAPS = old
+    with pytest.raises(ValueError, match="shape"):
+        nd_direct.correlate_valid(P, w, np.empty(want.shape[:-1] + (want.shape[-1] + 1,), dtype), 1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_long_direct_calls_run_in_slabs(mode, monkeypatch):
+    rng = np.random.default_rng(23)
+    v = rng.standard_normal((11, 9, 10))
+    w = rng.standard_normal((3, 4, 5))
+    want = ss.correlate(v, w, mode, method="direct")
+    monkeypatch.setattr(nd_engine, "SLAB_WORK", 500.0)   # a slab per few output planes
+    calls = []
+    real = nd_engine.lowering.correlate_offset
+    monkeypatch.setattr(nd_engine.lowering, "correlate_offset", lambda *a: calls.append(1) or real(*a))
+    assert_matches(fastcorr.correlate(v, w, mode, method="direct"), want)
+    assert len(calls) >= 2

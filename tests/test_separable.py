@@ -122,3 +122,50 @@ def test_separable_threads_agree():
     a = fastcorr.correlate2d(x, w, "same", "symm", method="separable", num_threads=1)
     b = fastcorr.correlate2d(x, w, "same", "symm", method="separable", num_threads=2)
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,kh,kw,band", [((40, 70), 9, 9, 64), ((23, 5), 4, 3, 7), ((50, 33), 1, 5, 8),
+                                              ((31, 100), 17, 2, 5), ((12, 64), 70, 3, 4)])
+def test_vertical_pass_three_rows_and_one(dtype, shape, kh, kw, band):
+    """The vertical pass three output rows at a time (and the one or two left
+    at a band's end), accumulating onto out as a rank-2 kernel does, matches
+    a float64 reference and the one-row pass."""
+    from fastcorr.methods import separable as S
+    rng = np.random.default_rng(kh * 100 + kw)
+    x = rng.standard_normal(shape).astype(dtype)
+    u, v = rng.standard_normal(kh).astype(dtype), rng.standard_normal(kw).astype(dtype)
+    u2, v2 = rng.standard_normal(kh).astype(dtype), rng.standard_normal(kw).astype(dtype)
+    off0, off1 = -(kh // 2), -(kw // 2)
+    x64 = x.astype(np.float64)
+    want = sum(correlate2d_reference(x64, np.outer(a, b), off0, off1) for a, b in ((u, v), (u2, v2)))
+    tol = (1e-5 if dtype == np.float32 else 1e-12) * np.abs(x).max() * (np.abs(np.outer(u, v)).sum()
+                                                                        + np.abs(np.outer(u2, v2)).sum())
+    try:
+        for col3 in (1, 0):
+            S._set_col3(col3)
+            for nt in (1, 2):
+                out = np.full(shape, np.nan, dtype)
+                S._pass(x, u, v, out, off0, off1, 2, dtype(0), 0, nt, band)
+                S._pass(x, u2, v2, out, off0, off1, 2, dtype(0), 1, nt, band)
+                assert np.abs(out - want).max() <= tol
+    finally:
+        S._set_col3(1)
+
+
+def correlate2d_reference(x, w, off0, off1):
+    """Offset correlation with the 'symm' (reflect) boundary, in float64."""
+    kh, kw = w.shape
+    H, W = x.shape
+    rows = np.arange(H)[:, None] + off0 + np.arange(kh)[None, :]
+    cols = np.arange(W)[:, None] + off1 + np.arange(kw)[None, :]
+
+    def reflect(i, n):
+        i = np.mod(i, 2 * n)
+        return np.where(i < n, i, 2 * n - 1 - i)
+    r, c = reflect(rows, H), reflect(cols, W)
+    out = np.zeros((H, W))
+    for j in range(kh):
+        for k in range(kw):
+            out += w[j, k] * x[np.ix_(r[:, j], c[:, k])]
+    return out

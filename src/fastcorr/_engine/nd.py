@@ -46,6 +46,9 @@ from .validate import check_output_fits
 #: thread: 128³ float32 with a 7³ kernel 25-27 ms (27 GFMA/s), lags ±100 of
 #: two 2e6-sample float64 signals 21.6 ms (Karatsuba's split included).
 DIRECT_MAC = {4: 4.0e-11, 8: 6.0e-11, "u8": 4.0e-10}
+#: The same for the three-row loop (``nd_direct.uses_rows3``): 128³ float32
+#: with a 7³ kernel 18-19 ms (~39 GFMA/s), float64 39-40 ms.
+DIRECT_MAC_ROWS3 = {4: 2.6e-11, 8: 5.4e-11}
 DIRECT_OVERHEAD = 2e-5
 #: Seconds per output sample of the direct method's memory traffic (padded copy, output).
 DIRECT_BYTES = 2.0e-9
@@ -123,7 +126,11 @@ def estimate(method, xshape, wshape, shape, offsets, axes, dtype, threads):
     out = float(math.prod(shape))
     if method == "direct":
         macs = out * float(math.prod(wshape))
-        t = macs * DIRECT_MAC[key] / threads + out * DIRECT_BYTES + DIRECT_OVERHEAD
+        mac = DIRECT_MAC[key]
+        if key in DIRECT_MAC_ROWS3 and _engine_direct().uses_rows3(
+                wshape, shape, np.float32 if key == 4 else np.float64):
+            mac = DIRECT_MAC_ROWS3[key]
+        t = macs * mac / threads + out * DIRECT_BYTES + DIRECT_OVERHEAD
         return t * (4.0 if dtype.kind == "c" else 1.0)
     if key == "u8":
         return None
@@ -274,7 +281,19 @@ def _direct(x, w, shape, offsets, axes, dtype, num_threads):
     engine = _engine_direct()
     loop = [d for d in range(x.ndim) if d not in axes and w.shape[d] > 1]
     if not loop:
-        return lowering.correlate_offset(engine, "direct", x, w, shape, offsets, 0, 0, dtype, num_threads)
+        slabs = min(shape[0], int(float(math.prod(shape)) * w.size // SLAB_WORK)) if x.ndim >= 2 else 1
+        if slabs < 2:
+            return lowering.correlate_offset(engine, "direct", x, w, shape, offsets, 0, 0, dtype, num_threads)
+        # a long call runs in slabs of output planes: between two, Python
+        # sees a Ctrl-C (each slab reads only the input rows it needs)
+        out = np.empty(shape, dtype)
+        cuts = np.linspace(0, shape[0], slabs + 1).astype(int)
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            if b > a:
+                out[a:b] = lowering.correlate_offset(engine, "direct", x, w, (int(b - a),) + tuple(shape[1:]),
+                                                     (offsets[0] + int(a),) + tuple(offsets[1:]), 0, 0, dtype,
+                                                     num_threads)
+        return out
     out = np.empty(shape, dtype)
     inner = tuple(1 if d in loop else s for d, s in enumerate(shape))
     for idx in np.ndindex(*[shape[d] for d in loop]):
@@ -320,6 +339,10 @@ def _window(x, w, shape, offsets, axes, dtype, method, num_threads):
         return sub
     out[tuple(place)] = sub
     return out
+
+
+#: Multiply-adds per slab of a long N-D direct call (tens of milliseconds).
+SLAB_WORK = 5e8
 
 
 #: Kernels of at most this many taps are tested for rank 1 (3-D and up).

@@ -117,6 +117,40 @@ FC_TARGET_AVX2 static void fn_row_##SUFFIX##_avx2(                              
         STOREU(out + t + 4 * LANES, a4); STOREU(out + t + 5 * LANES, a5);       \
         STOREU(out + t + 6 * LANES, a6); STOREU(out + t + 7 * LANES, a7);       \
     }                                                                           \
+    if (nseg == 1 && len[0] >= 64) {                                            \
+        /* a few outputs left of one long segment (the tail of a window of  */ \
+        /* lags): two vectors, their taps in four interleaved phases, so   */ \
+        /* that eight sums are in flight rather than two                    */ \
+        const T *v = w + woff[0];                                               \
+        const ptrdiff_t L = len[0];                                             \
+        for (; t + 2 * LANES <= n; t += 2 * LANES) {                            \
+            const T *p = x + xoff[0] + t;                                       \
+            VT b0 = ZERO(), b1 = ZERO(), b2 = ZERO(), b3 = ZERO();              \
+            VT e0 = ZERO(), e1 = ZERO(), e2 = ZERO(), e3 = ZERO();              \
+            for (k = 0; k + 4 <= L; k += 4) {                                   \
+                const VT c0 = BCAST(v + k), c1 = BCAST(v + k + 1);              \
+                const VT c2 = BCAST(v + k + 2), c3 = BCAST(v + k + 3);          \
+                b0 = FMA(c0, LOADU(p + k), b0);                                 \
+                e0 = FMA(c0, LOADU(p + k + LANES), e0);                         \
+                b1 = FMA(c1, LOADU(p + k + 1), b1);                             \
+                e1 = FMA(c1, LOADU(p + k + 1 + LANES), e1);                     \
+                b2 = FMA(c2, LOADU(p + k + 2), b2);                             \
+                e2 = FMA(c2, LOADU(p + k + 2 + LANES), e2);                     \
+                b3 = FMA(c3, LOADU(p + k + 3), b3);                             \
+                e3 = FMA(c3, LOADU(p + k + 3 + LANES), e3);                     \
+            }                                                                   \
+            for (; k < L; k++) {                                                \
+                const VT c0 = BCAST(v + k);                                     \
+                b0 = FMA(c0, LOADU(p + k), b0);                                 \
+                e0 = FMA(c0, LOADU(p + k + LANES), e0);                         \
+            }                                                                   \
+            b0 = (b0 + b1) + (b2 + b3);                                         \
+            e0 = (e0 + e1) + (e2 + e3);                                         \
+            if (accumulate) { b0 = b0 + LOADU(out + t); e0 = e0 + LOADU(out + t + LANES); } \
+            STOREU(out + t, b0);                                                \
+            STOREU(out + t + LANES, e0);                                        \
+        }                                                                       \
+    }                                                                           \
     for (; t + LANES <= n; t += LANES) {                                        \
         VT a0 = accumulate ? LOADU(out + t) : ZERO();                           \
         VT a1 = ZERO();                                                         \
@@ -239,5 +273,152 @@ static void fn_row_u64(uint64_t *out, const uint64_t *x, const uint64_t *w, cons
                        const ptrdiff_t *woff, const ptrdiff_t *len, ptrdiff_t nseg,
                        ptrdiff_t n, int accumulate)
 { fn_row_u64_base(out, x, w, xoff, woff, len, nseg, n, accumulate); }
+
+/* ------------------------------------------------------------------------
+ * fn_rows3: three output rows at once, every input row loaded once.
+ *
+ *   acc[a][t] = init[a] + sum_c sum_j sum_k w[(c*kh + j)*kw + k] * in[c*(kh+2) + a + j][t + k]
+ *
+ * for a = 0, 1, 2 and t < n: an N-D 'valid' correlation of three adjacent
+ * output rows, the kernel's leading axes flattened into nch "channels" (a
+ * channel c reads its own kh + 2 input rows ``in[c*(kh+2) + i]``). Input
+ * row i meets output row a through kernel row j = i - a: the loop walks the
+ * input rows, loads each vector of row i once and feeds it to the (up to)
+ * three output rows' accumulators, each with its own broadcast tap. A block
+ * is 3 rows x 4 vectors (12 accumulators, 3 taps and 1 input vector: the
+ * 16 AVX2 registers); per input vector and tap, 4 loads and 3 broadcasts
+ * serve 12 fused multiply-adds (against 12 loads and 1 broadcast when every
+ * output row reloads its inputs), so the loop runs at the rate of the FMA
+ * units rather than that of the loads. Each output sums its taps in the
+ * order (c, j, k), so a NaN or inf stays where scipy puts it.
+ *
+ * Returns the columns done: all of them on AVX2 (the last block overlaps
+ * the one before when the columns do not divide into blocks; rows under one
+ * vector go by masked loads), none without it (the caller then runs
+ * fn_row on each output row).
+ */
+#if FC_X86_DISPATCH
+#define FN3_ROW(VT, LANES, LOADX, BCAST, FMA, ZERO, NV, A0, A1, A2, KW)         \
+    for (k = 0; k < (KW); k++) {                                                  \
+        const VT c0 = (A0) ? BCAST(w0 + k) : ZERO();                            \
+        const VT c1 = (A1) ? BCAST(w1 + k) : ZERO();                            \
+        const VT c2 = (A2) ? BCAST(w2 + k) : ZERO();                            \
+        VT x;                                                                   \
+        x = LOADX(p + k);                                                       \
+        if (A0) s00 = FMA(c0, x, s00);                                          \
+        if (A1) s10 = FMA(c1, x, s10);                                          \
+        if (A2) s20 = FMA(c2, x, s20);                                          \
+        if ((NV) > 1) {                                                         \
+            x = LOADX(p + k + LANES);                                           \
+            if (A0) s01 = FMA(c0, x, s01);                                      \
+            if (A1) s11 = FMA(c1, x, s11);                                      \
+            if (A2) s21 = FMA(c2, x, s21);                                      \
+            x = LOADX(p + k + 2 * LANES);                                       \
+            if (A0) s02 = FMA(c0, x, s02);                                      \
+            if (A1) s12 = FMA(c1, x, s12);                                      \
+            if (A2) s22 = FMA(c2, x, s22);                                      \
+            x = LOADX(p + k + 3 * LANES);                                       \
+            if (A0) s03 = FMA(c0, x, s03);                                      \
+            if (A1) s13 = FMA(c1, x, s13);                                      \
+            if (A2) s23 = FMA(c2, x, s23);                                      \
+        }                                                                       \
+    }
+
+/* The input row's share of the three output rows: lo..hi (of 0, 1, 2). */
+#define FN3_CASES(VT, LANES, LOADX, BCAST, FMA, ZERO, NV, KW)                   \
+    switch (lo * 3 + hi) {                                                      \
+    case 2: FN3_ROW(VT, LANES, LOADX, BCAST, FMA, ZERO, NV, 1, 1, 1, KW) break; \
+    case 0: FN3_ROW(VT, LANES, LOADX, BCAST, FMA, ZERO, NV, 1, 0, 0, KW) break; \
+    case 1: FN3_ROW(VT, LANES, LOADX, BCAST, FMA, ZERO, NV, 1, 1, 0, KW) break; \
+    case 4: FN3_ROW(VT, LANES, LOADX, BCAST, FMA, ZERO, NV, 0, 1, 0, KW) break; \
+    case 5: FN3_ROW(VT, LANES, LOADX, BCAST, FMA, ZERO, NV, 0, 1, 1, KW) break; \
+    default: FN3_ROW(VT, LANES, LOADX, BCAST, FMA, ZERO, NV, 0, 0, 1, KW) break; \
+    }
+
+/* One block of 3 rows x NV vectors (NV = 4 or 1) at column i0. */
+#define FN3_DEFINE_BLOCK(NAME, T, VT, LANES, LOADX, STORE, BCAST, FMA, ZERO, NV) \
+FC_TARGET_AVX2 __attribute__((noinline)) static void NAME(                      \
+    T *const *acc, const T *const *in, const T *w, ptrdiff_t nch,               \
+    ptrdiff_t kh, ptrdiff_t kw, const T *init, ptrdiff_t i0, __m256i fc_mask)   \
+{                                                                               \
+    ptrdiff_t c, i, k;                                                          \
+    const ptrdiff_t per = kh + 2;                                               \
+    (void)fc_mask;                                                              \
+    VT s00 = BCAST(init), s01 = s00, s02 = s00, s03 = s00;                      \
+    VT s10 = BCAST(init + 1), s11 = s10, s12 = s10, s13 = s10;                  \
+    VT s20 = BCAST(init + 2), s21 = s20, s22 = s20, s23 = s20;                  \
+    for (c = 0; c < nch; c++) {                                                 \
+        const T *wc = w + c * kh * kw;                                          \
+        for (i = 0; i < per; i++) {                                             \
+            const T *p = in[c * per + i] + i0;                                  \
+            const ptrdiff_t lo = i - kh + 1 > 0 ? i - kh + 1 : 0;               \
+            const ptrdiff_t hi = i < 2 ? i : 2;                                 \
+            const T *w0 = wc + (i < kh ? i : 0) * kw;                           \
+            const T *w1 = wc + (i >= 1 && i - 1 < kh ? i - 1 : 0) * kw;         \
+            const T *w2 = wc + (i >= 2 && i - 2 < kh ? i - 2 : 0) * kw;         \
+            if (kw == 3) {                                                      \
+                FN3_CASES(VT, LANES, LOADX, BCAST, FMA, ZERO, NV, 3)            \
+            } else {                                                            \
+                FN3_CASES(VT, LANES, LOADX, BCAST, FMA, ZERO, NV, kw)           \
+            }                                                                   \
+        }                                                                       \
+    }                                                                           \
+    {                                                                           \
+        T *o0 = acc[0] + i0, *o1 = acc[1] + i0, *o2 = acc[2] + i0;              \
+        STORE(o0, s00); STORE(o1, s10); STORE(o2, s20);                         \
+        if ((NV) > 1) {                                                         \
+            STORE(o0 + LANES, s01); STORE(o0 + 2 * LANES, s02); STORE(o0 + 3 * LANES, s03); \
+            STORE(o1 + LANES, s11); STORE(o1 + 2 * LANES, s12); STORE(o1 + 3 * LANES, s13); \
+            STORE(o2 + LANES, s21); STORE(o2 + 2 * LANES, s22); STORE(o2 + 3 * LANES, s23); \
+        }                                                                       \
+        (void)s01; (void)s02; (void)s03; (void)s11; (void)s12; (void)s13;       \
+        (void)s21; (void)s22; (void)s23;                                        \
+    }                                                                           \
+}
+
+#define FN3_DEFINE(SUFFIX, T, VT, LANES, LOADU, BCAST, FMA, ZERO, LOADM, ST_PLAIN, ST_MASK, MASK_LT) \
+FN3_DEFINE_BLOCK(fn_rows3_##SUFFIX##_full, T, VT, LANES, LOADU, ST_PLAIN, BCAST, FMA, ZERO, 4) \
+FN3_DEFINE_BLOCK(fn_rows3_##SUFFIX##_one, T, VT, LANES, LOADU, ST_PLAIN, BCAST, FMA, ZERO, 1)  \
+FN3_DEFINE_BLOCK(fn_rows3_##SUFFIX##_masked, T, VT, LANES, LOADM, ST_MASK, BCAST, FMA, ZERO, 1) \
+FC_TARGET_AVX2 static ptrdiff_t fn_rows3_##SUFFIX##_avx2(                       \
+    T *const *acc, const T *const *in, const T *w, ptrdiff_t nch, ptrdiff_t kh, \
+    ptrdiff_t kw, ptrdiff_t n, const T *init)                                   \
+{                                                                               \
+    const ptrdiff_t width = 4 * LANES;                                          \
+    const __m256i none = _mm256_setzero_si256();                                \
+    ptrdiff_t i0;                                                               \
+    if (n >= width) {                                                           \
+        for (i0 = 0; i0 + width <= n; i0 += width)                              \
+            fn_rows3_##SUFFIX##_full(acc, in, w, nch, kh, kw, init, i0, none);  \
+        if (i0 < n)                                                             \
+            fn_rows3_##SUFFIX##_full(acc, in, w, nch, kh, kw, init, n - width, none); \
+        return n;                                                               \
+    }                                                                           \
+    for (i0 = 0; i0 + LANES <= n; i0 += LANES)                                  \
+        fn_rows3_##SUFFIX##_one(acc, in, w, nch, kh, kw, init, i0, none);       \
+    if (i0 < n)                                                                 \
+        fn_rows3_##SUFFIX##_masked(acc, in, w, nch, kh, kw, init, i0, MASK_LT(n - i0)); \
+    return n;                                                                   \
+}
+
+FN3_DEFINE(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps,
+           _mm256_setzero_ps, FC_LOADM_PS, FC_ST_PLAIN_PS, FC_ST_MASK_PS, FC_MASK_LT_PS)
+FN3_DEFINE(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd,
+           _mm256_setzero_pd, FC_LOADM_PD, FC_ST_PLAIN_PD, FC_ST_MASK_PD, FC_MASK_LT_PD)
+
+static ptrdiff_t fn_rows3_f32(float *const *acc, const float *const *in, const float *w, ptrdiff_t nch,
+                              ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const float *init)
+{ return fc_cpu_has_avx2_fma() ? fn_rows3_f32_avx2(acc, in, w, nch, kh, kw, n, init) : 0; }
+static ptrdiff_t fn_rows3_f64(double *const *acc, const double *const *in, const double *w, ptrdiff_t nch,
+                              ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const double *init)
+{ return fc_cpu_has_avx2_fma() ? fn_rows3_f64_avx2(acc, in, w, nch, kh, kw, n, init) : 0; }
+#else
+static ptrdiff_t fn_rows3_f32(float *const *acc, const float *const *in, const float *w, ptrdiff_t nch,
+                              ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const float *init)
+{ (void)acc; (void)in; (void)w; (void)nch; (void)kh; (void)kw; (void)n; (void)init; return 0; }
+static ptrdiff_t fn_rows3_f64(double *const *acc, const double *const *in, const double *w, ptrdiff_t nch,
+                              ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const double *init)
+{ (void)acc; (void)in; (void)w; (void)nch; (void)kh; (void)kw; (void)n; (void)init; return 0; }
+#endif
 
 #endif

@@ -12,11 +12,13 @@ units of the dtype's precision (relative to ``max|x| * sum|w|``, DESIGN §4);
 rank > 3 is refused.
 
 The output is processed in tasks of a band of rows by a strip of columns
-(OpenMP, dynamic schedule); each thread keeps its own buffer of
-``(band + kh - 1) x strip`` for T, so the workspace is bounded whatever the
-image size, and the band is at least ``4 (kh - 1)`` rows so that the rows of
-T the vertical pass needs beyond the band cost at most a quarter more. All boundaries (fill with any value,
-wrap, symm) and all offsets are served.
+(OpenMP, dynamic schedule); each thread keeps its own ring of
+``(kh + 2) x strip`` for T (output rows summed three at a time as soon as
+their rows of T are computed), the strip narrow enough for the ring to stay
+in the core's cache, so the workspace is bounded whatever the image size.
+A band computes ``kh - 1`` rows of T beyond its own, so bands are tall
+(at least ``8 (kh - 1)`` rows where the image allows). All boundaries (fill
+with any value, wrap, symm, nearest, mirror) and all offsets are served.
 """
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
@@ -34,6 +36,11 @@ cdef extern from "sep_kernels.h" nogil:
                     Py_ssize_t n, int accumulate)
     void fs_col_f64(double* out, const double* const* rows, const double* u, Py_ssize_t kh,
                     Py_ssize_t n, int accumulate)
+    void fs_col3_f32(float* const* out, const float* const* rows, const float* u, Py_ssize_t kh,
+                     Py_ssize_t n, int accumulate)
+    void fs_col3_f64(double* const* out, const double* const* rows, const double* u, Py_ssize_t kh,
+                     Py_ssize_t n, int accumulate)
+    enum: FS_COL3_MAXK
     int fc_cpu_has_avx2_fma()
 
 ctypedef fused real_t:
@@ -67,6 +74,23 @@ cdef inline void col_pass(real_t* o, const real_t** r, const real_t* u, Py_ssize
         fs_col_f64(o, r, u, kh, n, acc)
 
 
+cdef int col3_enabled = 1
+
+
+def _set_col3(int enabled):
+    """Whether the vertical pass sums three output rows at once (for measuring)."""
+    global col3_enabled
+    col3_enabled = enabled
+
+
+cdef inline void col3_pass(real_t** o, const real_t** r, const real_t* u, Py_ssize_t kh, Py_ssize_t n,
+                           int acc) noexcept nogil:
+    if real_t is float:
+        fs_col3_f32(o, r, u, kh, n, acc)
+    else:
+        fs_col3_f64(o, r, u, kh, n, acc)
+
+
 cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                const real_t* u, Py_ssize_t kh, const real_t* v, Py_ssize_t kw,
                real_t* out, Py_ssize_t Ho, Py_ssize_t Wo,
@@ -82,23 +106,34 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
     cdef real_t* T
     cdef real_t* ext
     cdef real_t* trow
+    cdef real_t* orow
     cdef const real_t* xrow
     cdef const real_t** rp
+    cdef real_t** outs
+    cdef Py_ssize_t ring = kh + 2, mm, first
+    cdef int use3 = kh <= FS_COL3_MAXK and col3_enabled
     cdef int failed[1]
     failed[0] = 0
     for t in range(kw):
         vsum = vsum + v[t]
     fv = fill * vsum
+
     T = NULL  # allocated per thread below (initialised for the compiler's sake)
     ext = NULL
     rp = NULL
+    outs = NULL
     with parallel(num_threads=num_threads):
-        T = <real_t*> malloc((band + kh - 1) * strip * sizeof(real_t))
+        # T is a ring of kh + 2 rows: row i of the task's first pass lives in
+        # slot i % (kh + 2), and output rows are summed three at a time as
+        # soon as their kh + 2 rows are there (each row of T read once for
+        # three outputs)
+        T = <real_t*> malloc(ring * strip * sizeof(real_t))
         ext = <real_t*> malloc((strip + kw - 1) * sizeof(real_t))
-        rp = <const real_t**> malloc(kh * sizeof(real_t*))
+        rp = <const real_t**> malloc((ring + 3) * sizeof(real_t*))
         if T == NULL or ext == NULL or rp == NULL:
             failed[0] = 1
         else:
+            outs = <real_t**> (rp + ring)
             for task in prange(nbands * nstrips, schedule='dynamic'):
                 b = task // nstrips
                 m0 = b * band
@@ -106,6 +141,7 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                 s0 = (task % nstrips) * strip
                 wn = min(Wo, s0 + strip) - s0  # output columns of the task
                 o1 = off1 + s0
+                orow = out + s0
                 next_ = wn + kw - 1
                 # Columns of the extended row that lie inside x: [lo, hi).
                 lo = min(max(-o1, 0), next_)
@@ -114,19 +150,17 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                 t_lo = min(max(-o1, 0), wn)
                 t_hi = max(min(wn, W - o1 - kw + 1), t_lo)
                 for i in range(m1 - m0 + kh - 1):
-                    trow = T + i * wn
+                    trow = T + (i % ring) * wn
                     r = map_index(off0 + m0 + i, H, boundary)
                     if r < 0:
                         for t in range(wn):
                             trow[t] = fv
-                        continue
-                    xrow = x + r * W
-                    if lo == 0 and hi == next_:
-                        row_pass(trow, xrow + o1, v, kw, wn)
-                        continue
-                    if t_hi - t_lo >= kw:
+                    elif lo == 0 and hi == next_:
+                        row_pass(trow, x + r * W + o1, v, kw, wn)
+                    elif t_hi - t_lo >= kw:
                         # outputs whose window lies inside the row read it in
                         # place; only the edges go through the extended copy
+                        xrow = x + r * W
                         row_pass(trow + t_lo, xrow + o1 + t_lo, v, kw, t_hi - t_lo)
                         if t_lo > 0:
                             extend_row(ext, xrow, o1, t_lo + kw - 1, 0, 0, W, boundary, fill)
@@ -134,13 +168,27 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                         if wn > t_hi:
                             extend_row(ext, xrow, o1 + t_hi, wn - t_hi + kw - 1, 0, 0, W, boundary, fill)
                             row_pass(trow + t_hi, ext, v, kw, wn - t_hi)
+                    else:
+                        extend_row(ext, x + r * W, o1, next_, lo, hi, W, boundary, fill)
+                        row_pass(trow, ext, v, kw, wn)
+                    if i < kh - 1:
                         continue
-                    extend_row(ext, xrow, o1, next_, lo, hi, W, boundary, fill)
-                    row_pass(trow, ext, v, kw, wn)
-                for m in range(m0, m1):
-                    for j in range(kh):
-                        rp[j] = T + (m - m0 + j) * wn
-                    col_pass(out + m * Wo + s0, rp, u, kh, wn, accumulate)
+                    m = m0 + i - (kh - 1)    # the output row whose last row of T this is
+                    if use3 and (m - m0) % 3 == 2:
+                        # output rows m - 2 .. m, from T rows m - 2 - m0 .. m - m0 + kh - 1
+                        for j in range(kh + 2):
+                            rp[j] = T + ((m - 2 - m0 + j) % ring) * wn
+                        outs[0] = orow + (m - 2) * Wo
+                        outs[1] = outs[0] + Wo
+                        outs[2] = outs[1] + Wo
+                        col3_pass(outs, rp, u, kh, wn, accumulate)
+                    elif not use3 or m == m1 - 1:
+                        # one at a time (or the one or two left at the band's end)
+                        first = m if not use3 else m - (m - m0) % 3
+                        for mm in range(first, m + 1):
+                            for j in range(kh):
+                                rp[j] = T + ((mm - m0 + j) % ring) * wn
+                            col_pass(orow + mm * Wo, rp, u, kh, wn, accumulate)
         free(T)
         free(ext)
         free(rp)
@@ -149,27 +197,27 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
 
 cdef inline void task_shape(Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t kh, Py_ssize_t itemsize,
                             int num_threads, Py_ssize_t* band, Py_ssize_t* strip) noexcept nogil:
-    """Output rows x columns of one task, its T buffer near BAND_BYTES.
+    """Output rows x columns of one task.
 
-    The vertical pass of a band of ``band`` rows needs ``band + kh - 1`` rows
-    of T, so the horizontal pass costs ``(band + kh - 1) / band`` times its
-    minimum: whole rows while that keeps ``band >= 4 (kh - 1)``, else strips
-    of columns narrow enough for such a band (long kernels on wide images:
-    whole rows gave 8-row bands and ~13x the work for 97 taps)."""
-    cdef Py_ssize_t rows = max(8, 4 * (kh - 1))
-    cdef Py_ssize_t b = BAND_BYTES_C // max(1, Wo * itemsize) - kh + 1
-    cdef Py_ssize_t s = Wo
-    if b < rows:
-        s = BAND_BYTES_C // ((rows + kh - 1) * itemsize)
+    The strip: whole rows while the ring of ``kh + 2`` rows of T fits
+    BAND_BYTES (one core's L2), else narrower (long kernels on wide images).
+    The band: a task computes ``kh - 1`` rows of T beyond its own, so at
+    least ``8 (kh - 1)`` rows (whole rows with the old band buffer gave
+    8-row bands to a 97-tap kernel on a 4096-wide image: ~13x the horizontal
+    pass) and as many as a T buffer of BAND_BYTES held, but few enough for
+    two tasks per thread."""
+    cdef Py_ssize_t s = BAND_BYTES_C // ((kh + 2) * itemsize)
+    cdef Py_ssize_t b, nstrips, split
+    if s < Wo:
         s = max(64, s - s % 16)
-        if s >= Wo:
-            s = Wo
-        b = BAND_BYTES_C // max(1, s * itemsize) - kh + 1
-        b = max(b, rows)
-    b = max(b, 8)
-    # at least one band per thread
-    band[0] = min(b, max(1, (Ho + num_threads - 1) // max(num_threads, 1)))
-    strip[0] = s
+    if s > Wo:
+        s = Wo
+    nstrips = (Wo + s - 1) // s
+    b = max(max(<Py_ssize_t> 64, 8 * (kh - 1)), BAND_BYTES_C // max(1, s * itemsize) - kh + 1)
+    split = (2 * max(num_threads, 1) + nstrips - 1) // nstrips  # bands for two tasks per thread
+    b = min(b, max(<Py_ssize_t> 8, (Ho + split - 1) // split))
+    band[0] = max(<Py_ssize_t> 1, min(b, Ho))
+    strip[0] = max(<Py_ssize_t> 1, s)
 
 
 cdef int sep2d_default(const real_t* x, Py_ssize_t H, Py_ssize_t W,
