@@ -288,13 +288,13 @@ SLAB = 1 << 22
 
 #: 'auto' runs the fused method unless the cost model's estimate for one
 #: separable correlation exceeds this many times its estimate for one FFT
-#: correlation. Two FFT correlations and their passes cost more than the
-#: fused sweep's two separable ones (1024², 5% NaN, Gaussian kernels, 2
-#: threads, ms fused / FFT): float32 31x31 3.4 / 15.7, 101x101 12.5 / 15.4
-#: (the model's ratio 1.20); float64 101x101 23.7 / 36.2 (ratio 0.99). The
-#: FFT's time barely grows with the kernel, the sweep's linearly: they meet
-#: near 120 (float32) and 150 (float64), where the model's ratio is ~1.4.
-FUSED_OVER_FFT = 1.4
+#: correlation (by the data's dtype character). Two FFT correlations and
+#: their passes cost more than the fused sweep (1024², 5% NaN, Gaussian
+#: kernels, 1 thread, CPU ms fused / FFT with ducc0): float32 101x101
+#: 12.8 / 17.4 (the model's ratio 1.20), float64 27.7 / 35.3 (ratio 0.99).
+#: The FFT's time barely grows with the kernel, the sweep's linearly: they
+#: meet near 140 (float32, model ratio ~1.55) and 128 (float64, ~1.2).
+FUSED_OVER_FFT = {"f": 1.5, "d": 1.2}
 
 _fused_plans = {}
 
@@ -305,7 +305,7 @@ def _fused_beats_fft(shape, kshape, out_shape, code, dtype, nthreads):
     if hit is None:
         est = dispatch.candidates(_Shape(shape), _Shape(kshape), out_shape, code, dtype, nthreads)
         sep, fft = est.get("separable"), est.get("fft")
-        hit = sep is None or fft is None or sep <= FUSED_OVER_FFT * fft
+        hit = sep is None or fft is None or sep <= FUSED_OVER_FFT.get(dtype.char, 1.2) * fft
         if len(_fused_plans) > 4096:
             _fused_plans.clear()
         _fused_plans[key] = hit
