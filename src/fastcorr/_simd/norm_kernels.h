@@ -221,7 +221,11 @@ NK_SWEEP_BASE(f64, double)
 #if FC_X86_DISPATCH
 #include <immintrin.h>
 
-/* VT: the vector type, L lanes; the macros name the intrinsics. */
+/* VT: the vector type, L lanes; the macros name the intrinsics. NK_PF: how
+ * many vectors ahead the vertical passes prefetch their 2 (kh + 3) rows. */
+#ifndef NK_PF
+#define NK_PF 16
+#endif
 #define NK_SWEEP_AVX2(SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, CMPNE1, MOVEMASK) \
 FC_TARGET_AVX2 static void nk_row_##SUFFIX##_avx2(T *out, const T *ext, const T *v,  \
                                                   ptrdiff_t kw, ptrdiff_t n)         \
@@ -327,6 +331,11 @@ FC_TARGET_AVX2 static void nk_col2x4_##SUFFIX##_avx2(T *const *no, T *const *dno
         VT c0 = ZERO(), c1 = ZERO(), c2 = ZERO(), c3 = ZERO();                       \
         VT a, b, w;                                                                  \
         if (t + L > n) t = n - L;                                                    \
+        if ((t & (64 / (ptrdiff_t)sizeof(T) - 1)) == 0)                                   \
+            for (i = 0; i < kh + 3; i++) { /* the ring rows' lines NK_PF ahead */    \
+                _mm_prefetch((const char *)(rp[i] + t + NK_PF * L), _MM_HINT_T0);    \
+                _mm_prefetch((const char *)(rc[i] + t + NK_PF * L), _MM_HINT_T0);    \
+            }                                                                        \
         /* head: ring rows 0..2 */                                                   \
         a = LOADU(rp[0] + t); b = LOADU(rc[0] + t); w = BCAST(u);                    \
         p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                                      \
@@ -430,5 +439,65 @@ static int nk_sden_f32(float *o, const float *ec, ptrdiff_t next, const float *v
 static int nk_sden_f64(double *o, const double *ec, ptrdiff_t next, const double *vr, ptrdiff_t kw, ptrdiff_t kwp,
                        double vsum, ptrdiff_t n, ptrdiff_t cap)
 { return NK_SWEEP_PICK(nk_sden, f64, o, ec, next, vr, kw, kwp, vsum, n, cap); }
+
+/* nk_finish for the common call (no certainty map, no certainty output),
+ * its result stored with non-temporal stores where ``stream``: a large
+ * result is not read back by this call, and streaming it skips reading
+ * each of its cache lines from memory before writing it (a third of the
+ * sweep's memory traffic). The caller fences (nk_fence) before the result
+ * is used. Returns the number of NaN results. */
+#if FC_X86_DISPATCH
+#define NK_FINISH_NT(SUFFIX, T, VT, L, LOADU, SET1, MUL, DIV, BLENDV, CMP, ANDNOT, STOREU, STREAM, MOVEMASK) \
+FC_TARGET_AVX2 static ptrdiff_t nk_finish1_##SUFFIX##_avx2(T *out, const T *num, const T *den, const T *x,   \
+                                                         ptrdiff_t n, T zt, T scale, T mcentre,          \
+                                                         int preserve, int stream)                       \
+{                                                                                                        \
+    ptrdiff_t i = 0, nans = 0;                                                                           \
+    const VT vzt = SET1(zt), vsc = SET1(scale), vms = SET1(mcentre * scale), vnan = SET1((T)NAN);         \
+    const VT sign = SET1((T)-0.0);                                                                       \
+    if (stream) {                                                                                        \
+        while (i < n && ((size_t)(out + i) & 31) != 0) {                                                 \
+            nans += nk_finish_##SUFFIX##_base(out + i, NULL, num + i, den + i, x + i, NULL, 1, zt, scale, \
+                                              mcentre, preserve, (T)0);                                  \
+            i++;                                                                                         \
+        }                                                                                                \
+    }                                                                                                    \
+    for (; i + L <= n; i += L) {                                                                         \
+        const VT d = LOADU(den + i), xi = LOADU(x + i);                                                  \
+        const VT miss = CMP(xi, xi, _CMP_UNORD_Q);                                                       \
+        const VT zero = CMP(ANDNOT(sign, d), vzt, _CMP_LE_OQ);                                           \
+        const VT q = MUL(DIV(LOADU(num + i), d), vsc);                                                   \
+        const VT centre = BLENDV(MUL(xi, vsc), vms, miss);                                               \
+        VT v = BLENDV(q, centre, zero);                                                                  \
+        if (preserve) v = BLENDV(v, vnan, miss);                                                         \
+        nans += __builtin_popcount((unsigned)MOVEMASK(CMP(v, v, _CMP_UNORD_Q)));                         \
+        if (stream) STREAM(out + i, v); else STOREU(out + i, v);                                         \
+    }                                                                                                    \
+    if (i < n)                                                                                           \
+        nans += nk_finish_##SUFFIX##_base(out + i, NULL, num + i, den + i, x + i, NULL, n - i, zt, scale, \
+                                          mcentre, preserve, (T)0);                                      \
+    return nans;                                                                                         \
+}
+NK_FINISH_NT(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_set1_pd, _mm256_mul_pd, _mm256_div_pd,
+             _mm256_blendv_pd, _mm256_cmp_pd, _mm256_andnot_pd, _mm256_storeu_pd, _mm256_stream_pd,
+             _mm256_movemask_pd)
+NK_FINISH_NT(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_set1_ps, _mm256_mul_ps, _mm256_div_ps,
+             _mm256_blendv_ps, _mm256_cmp_ps, _mm256_andnot_ps, _mm256_storeu_ps, _mm256_stream_ps,
+             _mm256_movemask_ps)
+static void nk_fence(void) { _mm_sfence(); }
+#define NK_FINISH1_PICK(SUFFIX, out, num, den, x, n, zt, scale, mc, preserve, stream)                     \
+    (fc_cpu_has_avx2_fma() ? nk_finish1_##SUFFIX##_avx2(out, num, den, x, n, zt, scale, mc, preserve, stream) \
+                           : nk_finish_##SUFFIX##_base(out, NULL, num, den, x, NULL, n, zt, scale, mc, preserve, 0))
+#else
+static void nk_fence(void) { }
+#define NK_FINISH1_PICK(SUFFIX, out, num, den, x, n, zt, scale, mc, preserve, stream)                     \
+    nk_finish_##SUFFIX##_base(out, NULL, num, den, x, NULL, n, zt, scale, mc, preserve, 0)
+#endif
+static ptrdiff_t nk_finish1_f32(float *o, const float *num, const float *den, const float *x, ptrdiff_t n,
+                                float zt, float scale, float mcentre, int preserve, int stream)
+{ return NK_FINISH1_PICK(f32, o, num, den, x, n, zt, scale, mcentre, preserve, stream); }
+static ptrdiff_t nk_finish1_f64(double *o, const double *num, const double *den, const double *x, ptrdiff_t n,
+                                double zt, double scale, double mcentre, int preserve, int stream)
+{ return NK_FINISH1_PICK(f64, o, num, den, x, n, zt, scale, mcentre, preserve, stream); }
 
 #endif

@@ -54,6 +54,11 @@ cdef extern from "norm_kernels.h" nogil:
                     Py_ssize_t kwp, float vsum, Py_ssize_t n, Py_ssize_t cap)
     int nk_sden_f64(double* out, const double* ec, Py_ssize_t next_, const double* vr, Py_ssize_t kw,
                     Py_ssize_t kwp, double vsum, Py_ssize_t n, Py_ssize_t cap)
+    Py_ssize_t nk_finish1_f32(float* out, const float* num, const float* den, const float* x, Py_ssize_t n,
+                              float zt, float scale, float mcentre, int preserve, int stream)
+    Py_ssize_t nk_finish1_f64(double* out, const double* num, const double* den, const double* x, Py_ssize_t n,
+                              double zt, double scale, double mcentre, int preserve, int stream)
+    void nk_fence()
     int NK_SDEN_ALIGN
     int fc_cpu_has_avx2_fma()
 
@@ -77,6 +82,10 @@ MIN_STRIP = 128
 #: Kernel widths from which the certainty's row pass is sparse (a scatter
 #: around the pixels of certainty other than 1) where few such pixels are.
 SPARSE_MIN_TAPS = 12
+#: Results from this size up are written with non-temporal stores (not
+#: read back by the call: streaming them saves reading each cache line
+#: from memory before it is written).
+STREAM_MIN_BYTES = 4 << 20
 
 cdef inline Py_ssize_t edge_index(Py_ssize_t i, Py_ssize_t n, int edge) noexcept nogil:
     """Index into [0, n) of the extended position i, or -1 for the fill."""
@@ -139,7 +148,12 @@ cdef inline void prep(real_t* p, real_t* q, const real_t* x, const real_t* c, Py
 
 cdef inline Py_ssize_t finish(real_t* o, real_t* co, const real_t* num, const real_t* den, const real_t* x,
                               const real_t* c, Py_ssize_t n, real_t zt, real_t scale, real_t mcentre,
-                              int preserve, real_t inv_ksum) noexcept nogil:
+                              int preserve, real_t inv_ksum, int stream=0) noexcept nogil:
+    if c == NULL and co == NULL:  # the common call: no certainty map in or out
+        if real_t is float:
+            return nk_finish1_f32(o, num, den, x, n, zt, scale, mcentre, preserve, stream)
+        else:
+            return nk_finish1_f64(o, num, den, x, n, zt, scale, mcentre, preserve, stream)
     if real_t is float:
         return nk_finish_f32(o, co, num, den, x, c, n, zt, scale, mcentre, preserve, inv_ksum)
     else:
@@ -177,7 +191,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                       Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t cy, Py_ssize_t cx, int edge,
                       real_t fill_p, real_t fill_c, real_t mv, real_t mc,
                       real_t zt, real_t scale, real_t mcentre, int preserve, real_t inv_ksum,
-                      Py_ssize_t chunk, Py_ssize_t sw, int sparse, int num_threads) noexcept nogil:
+                      Py_ssize_t chunk, Py_ssize_t sw, int sparse, int stream, int num_threads) noexcept nogil:
     """Output rows [0, Ho) x columns [0, Wo): output (m, n) reads the
     extended input rows off0 + m ... + kh - 1 and columns off1 + n ...
     + kw - 1, and is the pixel (cy + m, cx + n) of ``out`` / ``cert_out``
@@ -281,7 +295,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                                               NULL if cert_out == NULL else cert_out + (cy + m) * W + cx + n0,
                                               ob[j], ob[4 + j], x + (cy + m) * W + cx + n0,
                                               NULL if c == NULL else c + (cy + m) * W + cx + n0,
-                                              ws, zt, scale, mcentre, preserve, inv_ksum)
+                                              ws, zt, scale, mcentre, preserve, inv_ksum, stream)
                     elif not four or m0 + g == m1 - 1:  # one by one (the last rows of a chunk)
                         for q in range(g - g % 4 if four else g, g + 1):
                             m = m0 + q
@@ -293,7 +307,8 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                                               NULL if cert_out == NULL else cert_out + (cy + m) * W + cx + n0,
                                               nr, dr, x + (cy + m) * W + cx + n0,
                                               NULL if c == NULL else c + (cy + m) * W + cx + n0,
-                                              ws, zt, scale, mcentre, preserve, inv_ksum)
+                                              ws, zt, scale, mcentre, preserve, inv_ksum, stream)
+                nk_fence()  # this task's streamed stores reach memory before the result is read
         free(Tp)
         free(ep)
         free(rp)
@@ -392,6 +407,7 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
         chunk = max((Ho + 2 * num_threads - 1) // (2 * num_threads), 4 * kh, 8)
         chunk = min(chunk, max(1, (Ho + num_threads - 1) // num_threads))
     cdef int sparse = kw >= SPARSE_MIN_TAPS
+    cdef int stream = cnp.PyArray_NBYTES(out) >= STREAM_MIN_BYTES
     cdef void* cp = NULL if c is None else cnp.PyArray_DATA(c)
     cdef void* co = NULL if cert_out is None else cnp.PyArray_DATA(cert_out)
     if typenum == cnp.NPY_DOUBLE:
@@ -400,14 +416,14 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
                          <const double*> cnp.PyArray_DATA(u), kh, <const double*> cnp.PyArray_DATA(v), kw,
                          <double*> cnp.PyArray_DATA(out), <double*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          fill_p, fill_c, miss_value, miss_cert, zero_tol, scale, miss_centre, preserve_nan,
-                         inv_ksum, chunk, sw, sparse, num_threads)
+                         inv_ksum, chunk, sw, sparse, stream, num_threads)
     else:
         with nogil:
             nans = fused(<const float*> cnp.PyArray_DATA(x), <const float*> cp, H, W,
                          <const float*> cnp.PyArray_DATA(u), kh, <const float*> cnp.PyArray_DATA(v), kw,
                          <float*> cnp.PyArray_DATA(out), <float*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          <float> fill_p, <float> fill_c, <float> miss_value, <float> miss_cert, <float> zero_tol,
-                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, num_threads)
+                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, num_threads)
     if nans < 0:
         raise MemoryError("fastcorr normalized: could not allocate its row buffers")
     return nans
