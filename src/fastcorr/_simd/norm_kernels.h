@@ -485,11 +485,20 @@ NK_FINISH_NT(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_set1_ps, _mm256_mul_
              _mm256_blendv_ps, _mm256_cmp_ps, _mm256_andnot_ps, _mm256_storeu_ps, _mm256_stream_ps,
              _mm256_movemask_ps)
 static void nk_fence(void) { _mm_sfence(); }
+/* Ask for the cache lines of [p, p + n) in the L2 cache (the next input row,
+ * while this one is being passed: the hardware prefetcher stops at the gap). */
+static void nk_prefetch(const void *p, ptrdiff_t nbytes)
+{
+    const char *c = (const char *)p;
+    ptrdiff_t i;
+    for (i = 0; i < nbytes; i += 64) _mm_prefetch(c + i, _MM_HINT_T1);
+}
 #define NK_FINISH1_PICK(SUFFIX, out, num, den, x, n, zt, scale, mc, preserve, stream)                     \
     (fc_cpu_has_avx2_fma() ? nk_finish1_##SUFFIX##_avx2(out, num, den, x, n, zt, scale, mc, preserve, stream) \
                            : nk_finish_##SUFFIX##_base(out, NULL, num, den, x, NULL, n, zt, scale, mc, preserve, 0))
 #else
 static void nk_fence(void) { }
+static void nk_prefetch(const void *p, ptrdiff_t nbytes) { (void)p; (void)nbytes; }
 #define NK_FINISH1_PICK(SUFFIX, out, num, den, x, n, zt, scale, mc, preserve, stream)                     \
     nk_finish_##SUFFIX##_base(out, NULL, num, den, x, NULL, n, zt, scale, mc, preserve, 0)
 #endif

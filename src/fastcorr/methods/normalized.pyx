@@ -59,6 +59,7 @@ cdef extern from "norm_kernels.h" nogil:
     Py_ssize_t nk_finish1_f64(double* out, const double* num, const double* den, const double* x, Py_ssize_t n,
                               double zt, double scale, double mcentre, int preserve, int stream)
     void nk_fence()
+    void nk_prefetch(const void* p, Py_ssize_t nbytes)
     int NK_SDEN_ALIGN
     int fc_cpu_has_avx2_fma()
 
@@ -86,6 +87,8 @@ SPARSE_MIN_TAPS = 12
 #: read back by the call: streaming them saves reading each cache line
 #: from memory before it is written).
 STREAM_MIN_BYTES = 4 << 20
+#: Prefetch the next input row while passing this one.
+PREFETCH = True
 
 cdef inline Py_ssize_t edge_index(Py_ssize_t i, Py_ssize_t n, int edge) noexcept nogil:
     """Index into [0, n) of the extended position i, or -1 for the fill."""
@@ -191,7 +194,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                       Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t cy, Py_ssize_t cx, int edge,
                       real_t fill_p, real_t fill_c, real_t mv, real_t mc,
                       real_t zt, real_t scale, real_t mcentre, int preserve, real_t inv_ksum,
-                      Py_ssize_t chunk, Py_ssize_t sw, int sparse, int stream, int num_threads) noexcept nogil:
+                      Py_ssize_t chunk, Py_ssize_t sw, int sparse, int stream, int prefetch, int num_threads) noexcept nogil:
     """Output rows [0, Ho) x columns [0, Wo): output (m, n) reads the
     extended input rows off0 + m ... + kh - 1 and columns off1 + n ...
     + kw - 1, and is the pixel (cy + m, cx + n) of ``out`` / ``cert_out``
@@ -279,6 +282,12 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                     slot = i % nring
                     r = edge_index(off0 + m0 + i, H, edge)
                     prep_row(ep, ec, x, c, r, W, off1 + n0, next_, lo, hi, edge, fill_p, fill_c, mv, mc)
+                    if prefetch and i + 1 < m1 - m0 + kh - 1 and hi > lo:
+                        r = edge_index(off0 + m0 + i + 1, H, edge)
+                        if r >= 0:
+                            nk_prefetch(x + r * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
+                            if c != NULL:
+                                nk_prefetch(c + r * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
                     row_pass(Tp + slot * stride + padl, ep, v, kw, ws)
                     den_row_pass(Tc + slot * stride + padl, ec, next_, v, vr, kw, kwp, vsum, ws, cap)
                     if i < kh - 1:
@@ -408,6 +417,7 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
         chunk = min(chunk, max(1, (Ho + num_threads - 1) // num_threads))
     cdef int sparse = kw >= SPARSE_MIN_TAPS
     cdef int stream = cnp.PyArray_NBYTES(out) >= STREAM_MIN_BYTES
+    cdef int prefetch = bool(PREFETCH)
     cdef void* cp = NULL if c is None else cnp.PyArray_DATA(c)
     cdef void* co = NULL if cert_out is None else cnp.PyArray_DATA(cert_out)
     if typenum == cnp.NPY_DOUBLE:
@@ -416,14 +426,14 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
                          <const double*> cnp.PyArray_DATA(u), kh, <const double*> cnp.PyArray_DATA(v), kw,
                          <double*> cnp.PyArray_DATA(out), <double*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          fill_p, fill_c, miss_value, miss_cert, zero_tol, scale, miss_centre, preserve_nan,
-                         inv_ksum, chunk, sw, sparse, stream, num_threads)
+                         inv_ksum, chunk, sw, sparse, stream, prefetch, num_threads)
     else:
         with nogil:
             nans = fused(<const float*> cnp.PyArray_DATA(x), <const float*> cp, H, W,
                          <const float*> cnp.PyArray_DATA(u), kh, <const float*> cnp.PyArray_DATA(v), kw,
                          <float*> cnp.PyArray_DATA(out), <float*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          <float> fill_p, <float> fill_c, <float> miss_value, <float> miss_cert, <float> zero_tol,
-                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, num_threads)
+                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, num_threads)
     if nans < 0:
         raise MemoryError("fastcorr normalized: could not allocate its row buffers")
     return nans
