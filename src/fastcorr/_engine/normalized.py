@@ -291,10 +291,11 @@ SLAB = 1 << 22
 #: correlation (by the data's dtype character). Two FFT correlations and
 #: their passes cost more than the fused sweep (1024², 5% NaN, Gaussian
 #: kernels, 1 thread, CPU ms fused / FFT with ducc0): float32 101x101
-#: 12.8 / 17.4 (the model's ratio 1.20), float64 27.7 / 35.3 (ratio 0.99).
-#: The FFT's time barely grows with the kernel, the sweep's linearly: they
-#: meet near 140 (float32, model ratio ~1.55) and 128 (float64, ~1.2).
-FUSED_OVER_FFT = {"f": 1.5, "d": 1.2}
+#: 13.7 / 18.5 (the model's ratio 1.49 at 1 thread, 1.20 at 2), float64
+#: 28.0 / 36.6 (1.23, 0.99). The FFT's time barely grows with the kernel,
+#: the sweep's linearly: they meet near 136 (float32) and 130 (float64),
+#: where the model's ratio is ~2.0 / ~1.6 at 1 thread, ~1.6 / ~1.3 at 2.
+FUSED_OVER_FFT = {"f": 1.6, "d": 1.5}
 
 _fused_plans = {}
 
