@@ -346,12 +346,16 @@ FC_TARGET_AVX2 static void nk_col2x4_##SUFFIX##_avx2(T *const *no, T *const *dno
         w = BCAST(u + 2); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                    \
         w = BCAST(u + 1); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);                    \
         w = BCAST(u); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);                        \
-        for (i = 3; i < kh; i++) {                                                   \
-            a = LOADU(rp[i] + t); b = LOADU(rc[i] + t);                              \
-            w = BCAST(u + i); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                \
-            w = BCAST(u + i - 1); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);            \
-            w = BCAST(u + i - 2); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);            \
-            w = BCAST(u + i - 3); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);            \
+        {   /* the weights of rows 1..3 slide along: one broadcast a ring row */     \
+            VT w1 = BCAST(u + 2), w2 = BCAST(u + 1), w3 = BCAST(u);                  \
+            for (i = 3; i < kh; i++) {                                               \
+                a = LOADU(rp[i] + t); b = LOADU(rc[i] + t);                          \
+                w = BCAST(u + i); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);            \
+                p1 = FMA(w1, a, p1); c1 = FMA(w1, b, c1);                            \
+                p2 = FMA(w2, a, p2); c2 = FMA(w2, b, c2);                            \
+                p3 = FMA(w3, a, p3); c3 = FMA(w3, b, c3);                            \
+                w3 = w2; w2 = w1; w1 = w;                                            \
+            }                                                                        \
         }                                                                            \
         /* tail: ring rows kh..kh+2 */                                               \
         a = LOADU(rp[kh] + t); b = LOADU(rc[kh] + t);                                \

@@ -401,8 +401,8 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     # core's cache; strips of even widths.
     cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(x)
     cdef Py_ssize_t sw = Wo, nstrips
-    if 2 * kh * (Wo + 2 * kw) * itemsize > RING_BYTES:
-        sw = max(RING_BYTES // (2 * kh * itemsize) - 2 * kw, MIN_STRIP)
+    if 2 * kh * Wo * itemsize > RING_BYTES:
+        sw = max(RING_BYTES // (2 * kh * itemsize), MIN_STRIP)
     nstrips = (Wo + sw - 1) // sw
     sw = (Wo + nstrips - 1) // nstrips
     sw = min(Wo, ((sw + 15) // 16) * 16)
