@@ -140,3 +140,27 @@ def test_strips_change_nothing(monkeypatch):
         monkeypatch.setattr(sweep, "RING_BYTES", ring)
         monkeypatch.setattr(sweep, "MIN_STRIP", strip)
         _close(_ours(x, k, num_threads=2), whole, atol=1e-13)
+
+
+def test_bench_normalized_table(capsys):
+    """``python -m fastcorr bench --normalized``'s table, on a small image."""
+    import io
+
+    from fastcorr._cli import main as cli
+    from fastcorr._cli import normalized_bench
+
+    out = io.StringIO()
+    table = normalized_bench.side_by_side((5, 11), threads=1, rounds=1, n=64, out=out, cpu=True)
+    text = out.getvalue()
+    for size in (5, 11):
+        row = table[size]
+        assert row["fastcorr"] > 0 and row["fastcorr-float32"] > 0
+        assert f"{size}x{size}" in text
+        if "astropy-convolve" in row:  # astropy installed: ratios and the agreement printed
+            assert "x |" in text and "agreement" in text
+            assert row["max|diff|"][("fastcorr", "astropy-convolve")] < 1e-10
+            assert row["max|diff|"][("fastcorr-float32", "astropy-convolve")] < 1e-5
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # the flag is wired into the command line: --help lists it
+        cli.main(["bench", "--help"])
+    assert "--normalized" in capsys.readouterr().out
