@@ -322,6 +322,8 @@ FC_TARGET_AVX2 static void nk_col2x4_##SUFFIX##_avx2(T *const *no, T *const *dno
     /* with weight u[i - r], so each vector loaded from the ring serves four */     \
     /* multiply-adds (kh >= 4).                                              */     \
     ptrdiff_t t = 0, i;                                                              \
+    T *const o0 = no[0], *const o1 = no[1], *const o2 = no[2], *const o3 = no[3];    \
+    T *const d0 = dno[0], *const d1 = dno[1], *const d2 = dno[2], *const d3 = dno[3]; \
     if (n < L) {                                                                     \
         for (i = 0; i < 4; i++) nk_col2_##SUFFIX##_base(no[i], dno[i], rp + i, rc + i, u, kh, n); \
         return;                                                                      \
@@ -367,10 +369,8 @@ FC_TARGET_AVX2 static void nk_col2x4_##SUFFIX##_avx2(T *const *no, T *const *dno
         w = BCAST(u + kh - 2); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);               \
         a = LOADU(rp[kh + 2] + t); b = LOADU(rc[kh + 2] + t);                        \
         w = BCAST(u + kh - 1); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);               \
-        STOREU(no[0] + t, p0); STOREU(no[1] + t, p1);                                \
-        STOREU(no[2] + t, p2); STOREU(no[3] + t, p3);                                \
-        STOREU(dno[0] + t, c0); STOREU(dno[1] + t, c1);                              \
-        STOREU(dno[2] + t, c2); STOREU(dno[3] + t, c3);                              \
+        STOREU(o0 + t, p0); STOREU(o1 + t, p1); STOREU(o2 + t, p2); STOREU(o3 + t, p3); \
+        STOREU(d0 + t, c0); STOREU(d1 + t, c1); STOREU(d2 + t, c2); STOREU(d3 + t, c3); \
         t += L;                                                                      \
     }                                                                                \
 }                                                                                    \

@@ -90,6 +90,12 @@ STREAM_MIN_BYTES = 4 << 20
 #: Prefetch the next input row while passing this one.
 PREFETCH = True
 
+#: Columns per block of the vertical passes four rows at a time (both sums'
+#: four rows of a block stay in the L1 cache until they are finished).
+cdef enum:
+    COL_BLOCK = 256
+
+
 cdef inline Py_ssize_t edge_index(Py_ssize_t i, Py_ssize_t n, int edge) noexcept nogil:
     """Index into [0, n) of the extended position i, or -1 for the fill."""
     if 0 <= i < n:
@@ -217,7 +223,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
     cdef Py_ssize_t padl = ((kw - 1 + NK_SDEN_ALIGN - 1) // NK_SDEN_ALIGN) * NK_SDEN_ALIGN
     cdef Py_ssize_t stride = padl + sw + kwp + NK_SDEN_ALIGN
     cdef Py_ssize_t next_max = sw + kw - 1
-    cdef Py_ssize_t b, m0, m1, n0, ws, next_, i, m, j, jj, lo, hi, slot, r, cap, g, q
+    cdef Py_ssize_t b, m0, m1, n0, ws, next_, i, m, j, jj, lo, hi, slot, r, cap, g, q, t0, tb
     cdef int four = kh >= 3  # the vertical passes four output rows at a time
     cdef Py_ssize_t nring = kh + 3 if four else kh
     cdef real_t** ob
@@ -264,8 +270,8 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
             failed[0] = 1
         else:
             for jj in range(4):
-                ob[jj] = nr + jj * sw
-                ob[4 + jj] = dr + jj * sw
+                ob[jj] = nr + jj * min(sw, COL_BLOCK)
+                ob[4 + jj] = dr + jj * min(sw, COL_BLOCK)
             for b in prange(ntasks, schedule='dynamic'):
                 m0 = (b // nstrips) * chunk
                 m1 = min(Ho, m0 + chunk)
@@ -294,17 +300,23 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                         continue
                     g = i - (kh - 1)  # output row m0 + g has all its input rows now
                     if four and g % 4 == 3:  # output rows m0 + g - 3 ... m0 + g, together
-                        for j in range(kh + 3):
-                            rp[j] = Tp + ((g - 3 + j) % nring) * stride + padl
-                            rc[j] = Tc + ((g - 3 + j) % nring) * stride + padl
-                        col_pass2x4(ob, ob + 4, rp, rc, u, kh, ws)
-                        for j in range(4):
-                            m = m0 + g - 3 + j
-                            nans[b] += finish(out + (cy + m) * W + cx + n0,
-                                              NULL if cert_out == NULL else cert_out + (cy + m) * W + cx + n0,
-                                              ob[j], ob[4 + j], x + (cy + m) * W + cx + n0,
-                                              NULL if c == NULL else c + (cy + m) * W + cx + n0,
-                                              ws, zt, scale, mcentre, preserve, inv_ksum, stream)
+                        # in blocks of COL_BLOCK columns: the four rows of both
+                        # sums stay in the L1 cache until they are finished
+                        t0 = 0
+                        while t0 < ws:
+                            tb = min(<Py_ssize_t> COL_BLOCK, ws - t0)
+                            for j in range(kh + 3):
+                                rp[j] = Tp + ((g - 3 + j) % nring) * stride + padl + t0
+                                rc[j] = Tc + ((g - 3 + j) % nring) * stride + padl + t0
+                            col_pass2x4(ob, ob + 4, rp, rc, u, kh, tb)
+                            for j in range(4):
+                                m = m0 + g - 3 + j
+                                nans[b] += finish(out + (cy + m) * W + cx + n0 + t0,
+                                                  NULL if cert_out == NULL else cert_out + (cy + m) * W + cx + n0 + t0,
+                                                  ob[j], ob[4 + j], x + (cy + m) * W + cx + n0 + t0,
+                                                  NULL if c == NULL else c + (cy + m) * W + cx + n0 + t0,
+                                                  tb, zt, scale, mcentre, preserve, inv_ksum, stream)
+                            t0 = t0 + COL_BLOCK
                     elif not four or m0 + g == m1 - 1:  # one by one (the last rows of a chunk)
                         for q in range(g - g % 4 if four else g, g + 1):
                             m = m0 + q
