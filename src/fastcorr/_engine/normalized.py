@@ -432,8 +432,32 @@ def _rank1(wf, dtype):
     """(u, v) with ``wf == outer(u, v)`` to the separable method's precision, or None."""
     if _decompose is None:
         return None
+    quick = _rank1_pivot(wf, dtype)
+    if quick is not None:
+        return quick
     try:
         terms = _decompose(wf, dtype)
     except (np.linalg.LinAlgError, ValueError):
         return None
     return terms[0] if len(terms) == 1 else None
+
+
+def _rank1_pivot(wf, dtype):
+    """(u, v) read off the row and column of the kernel's largest tap, when
+    their outer product is the kernel to the separable method's budget
+    (8 eps(dtype) sum|w| / sqrt(kernel size)); else None. A Gaussian or a
+    box passes without an SVD (the first call with a kernel then skips a
+    multi-threaded LAPACK call whose idle BLAS threads spin afterwards)."""
+    w = np.asarray(wf, dtype=np.float64)
+    if w.ndim != 2 or w.size == 0 or not np.isfinite(w).all():
+        return None
+    p, q = np.unravel_index(int(np.argmax(np.abs(w))), w.shape)
+    pivot = w[p, q]
+    if pivot == 0:
+        return None
+    u = np.ascontiguousarray(w[:, q])
+    v = np.ascontiguousarray(w[p, :] / pivot)
+    budget = 8.0 * np.finfo(dtype).eps * np.abs(w).sum() / math.sqrt(w.size)
+    if np.abs(np.outer(u, v) - w).max() > budget:
+        return None
+    return u.astype(dtype), v.astype(dtype)
