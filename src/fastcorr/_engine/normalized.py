@@ -28,7 +28,9 @@ correlation) and leaves zeros around it. 1-D data run as 1 x n images; 3-D
 data as sums of 2-D correlations over the kernel's planes.
 """
 import math
+import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -327,7 +329,7 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
     u, v = factors
     full = p.boundary is not None
     alloc = np.empty if full else np.zeros
-    out = alloc(x.shape, dtype)
+    out = _result_array(x.shape, dtype) if full else alloc(x.shape, dtype)
     cert = alloc(x.shape, dtype) if p.return_certainty else None
     if p.boundary == "extend":  # no padded copy: the method repeats the edge samples itself
         offsets, edge = tuple(-l for l in geo.left), _fused.EDGE_EXTEND
@@ -362,6 +364,51 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
     if p.nan_treatment == "interpolate" and nans:
         _warn_holes(p, 6)
     return out, cert
+
+
+#: Results of at least POOL_MIN_BYTES are written into memory recycled from
+#: earlier results that their users have dropped (at most POOL_MAX_BYTES
+#: kept): fresh pages cost more than a small kernel's whole sweep here
+#: (DESIGN §5; 1024² float64: ~480 page faults, +2 ms of CPU a call after
+#: another library has returned its memory to the system).
+POOL_MIN_BYTES = 1 << 20
+POOL_MAX_BYTES = 64 << 20
+POOL_PER_SIZE = 2
+
+_pool = {}  # a result's nbytes -> [1-D uint8 arrays of nbytes + 64]
+_pool_lock = threading.Lock()
+_pool_bytes = [0]
+
+
+def _recycle(block):
+    """A result was dropped: keep its memory for the next one (bounded)."""
+    with _pool_lock:
+        blocks = _pool.setdefault(block.nbytes - 64, [])
+        if len(blocks) < POOL_PER_SIZE and _pool_bytes[0] + block.nbytes <= POOL_MAX_BYTES:
+            blocks.append(block)
+            _pool_bytes[0] += block.nbytes
+
+
+def _result_array(shape, dtype):
+    """An uninitialised result array, in recycled memory when one of its
+    size was dropped earlier (a view of a block that returns to the pool
+    when the result and every view of it are gone)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes < POOL_MIN_BYTES or nbytes > POOL_MAX_BYTES:
+        return np.empty(shape, dtype)
+    block = None
+    with _pool_lock:
+        blocks = _pool.get(nbytes)
+        if blocks:
+            block = blocks.pop()
+            _pool_bytes[0] -= block.nbytes
+    if block is None:
+        block = np.empty(nbytes + 64, np.uint8)
+    off = (-block.ctypes.data) % 64  # cache-line aligned (the sweep streams its stores)
+    out = block[off:off + nbytes].view(dtype).reshape(shape)
+    weakref.finalize(out, _recycle, block).atexit = False
+    return out
 
 
 def _in_slabs(func, arrays, *args):
