@@ -223,7 +223,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
     cdef Py_ssize_t padl = ((kw - 1 + NK_SDEN_ALIGN - 1) // NK_SDEN_ALIGN) * NK_SDEN_ALIGN
     cdef Py_ssize_t stride = padl + sw + kwp + NK_SDEN_ALIGN
     cdef Py_ssize_t next_max = sw + kw - 1
-    cdef Py_ssize_t b, m0, m1, n0, ws, next_, i, m, j, jj, lo, hi, slot, r, cap, g, q, t0, tb
+    cdef Py_ssize_t b, m0, m1, n0, ws, next_, i, m, j, jj, lo, hi, slot, r, cap, g, q, t0, tb, cnt
     cdef int four = kh >= 3  # the vertical passes four output rows at a time
     cdef Py_ssize_t nring = kh + 3 if four else kh
     cdef real_t** ob
@@ -282,7 +282,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                 lo = min(max(-(off1 + n0), 0), next_)
                 hi = min(max(W - (off1 + n0), lo), next_)
                 cap = (ws * kw) // (4 * kwp)
-                nans[b] = 0
+                cnt = 0  # this task's NaN results (one store to the shared array, at its end)
                 # input rows off0 + m0 + i go to ring slot i % nring
                 for i in range(m1 - m0 + kh - 1):
                     slot = i % nring
@@ -311,7 +311,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                             col_pass2x4(ob, ob + 4, rp, rc, u, kh, tb)
                             for j in range(4):
                                 m = m0 + g - 3 + j
-                                nans[b] += finish(out + (cy + m) * W + cx + n0 + t0,
+                                cnt = cnt + finish(out + (cy + m) * W + cx + n0 + t0,
                                                   NULL if cert_out == NULL else cert_out + (cy + m) * W + cx + n0 + t0,
                                                   ob[j], ob[4 + j], x + (cy + m) * W + cx + n0 + t0,
                                                   NULL if c == NULL else c + (cy + m) * W + cx + n0 + t0,
@@ -324,11 +324,12 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                                 rp[j] = Tp + ((q + j) % nring) * stride + padl
                                 rc[j] = Tc + ((q + j) % nring) * stride + padl
                             col_pass2(nr, dr, rp, rc, u, kh, ws)
-                            nans[b] += finish(out + (cy + m) * W + cx + n0,
+                            cnt = cnt + finish(out + (cy + m) * W + cx + n0,
                                               NULL if cert_out == NULL else cert_out + (cy + m) * W + cx + n0,
                                               nr, dr, x + (cy + m) * W + cx + n0,
                                               NULL if c == NULL else c + (cy + m) * W + cx + n0,
                                               ws, zt, scale, mcentre, preserve, inv_ksum, stream)
+                nans[b] = cnt
                 nk_fence()  # this task's streamed stores reach memory before the result is read
         free(Tp)
         free(ep)
