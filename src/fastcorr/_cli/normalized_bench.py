@@ -106,7 +106,7 @@ def side_by_side(sizes=SIZES, kind="gaussian", threads=2, rounds=7, n=1024, slow
 
 def _print_row(size, kind, med, agree, out):
     f64, f32 = med["fastcorr"], med["fastcorr-float32"]
-    cells = [f"{size:>3d}x{size:<3d} {kind}", f"{f64:8.2f}", f"{f32:8.2f}", f"{f32 / f64:5.2f}"]
+    cells = [f"{size:>3d}x{size:<3d} {kind}", f"{f64:8.2f}", f"{f32:8.2f}", f"{f32 / f64:7.2f}"]
     for ref in ("astropy-convolve", "astropy-convolve_fft"):
         if ref in med:
             cells += [f"{med[ref]:9.1f}", f"{med[ref] / f64:6.1f}x"]
@@ -127,7 +127,8 @@ def main(args):
           f"nan_treatment 'interpolate'; fastcorr {fastcorr.__version__} on {threads} threads, "
           + (f"astropy {version} (one thread)" if version else "astropy not installed")
           + ("; CPU time" if cpu else "") + "; medians of alternated rounds, ms")
-    print("kernel           | fastcorr | float32  | f32/f64 | convolve  | ratio   | convolve_fft | ratio")
+    print(" | ".join(["kernel (ms)     ", "fastcorr", " float32", "f32/f64", " convolve", "  ratio",
+                      "conv._fft", "  ratio"]))
     sizes = (5, 11) if args.quick else SIZES
     side_by_side(sizes, threads=threads, rounds=3 if args.quick else 7, cpu=cpu)
     return 0
