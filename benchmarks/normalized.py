@@ -22,40 +22,8 @@ SIZES = [5, 11, 31, 101]
 IMPLEMENTATIONS = ["fastcorr", "fastcorr-float32", "astropy-convolve", "astropy-convolve_fft"]
 
 
-def image(n=1024, nan_fraction=0.05, seed=0):
-    """An n x n float64 image of smooth structure plus noise, ``nan_fraction`` NaN."""
-    rng = np.random.default_rng(seed)
-    r, c = np.mgrid[0:n, 0:n] / n
-    x = np.sin(12 * r) * np.cos(9 * c) + 0.1 * rng.standard_normal((n, n))
-    x[rng.random((n, n)) < nan_fraction] = np.nan
-    return x
-
-
-def kernel(size, kind="gaussian"):
-    """A size x size kernel: a Gaussian (sigma size/6, separable) or a disk (not separable)."""
-    r = np.arange(size) - size // 2
-    if kind == "gaussian":
-        g = np.exp(-0.5 * (r / (size / 6)) ** 2)
-        k = np.outer(g, g)
-    else:
-        k = (r[:, None] ** 2 + r[None, :] ** 2 <= (size // 2) ** 2).astype(np.float64)
-    return k / k.sum()
-
-
-def calls(x, k, threads):
-    """{implementation: zero-argument callable} (astropy's only when it is installed)."""
-    x32, k32 = x.astype(np.float32), k.astype(np.float32)
-    out = {
-        "fastcorr": lambda: fastcorr.normalized_convolution(x, k, num_threads=threads),
-        "fastcorr-float32": lambda: fastcorr.normalized_convolution(x32, k32, num_threads=threads),
-    }
-    try:
-        from astropy.convolution import convolve, convolve_fft
-    except ImportError:
-        return out
-    out["astropy-convolve"] = lambda: convolve(x, k)
-    out["astropy-convolve_fft"] = lambda: convolve_fft(x, k)
-    return out
+# The data, kernels and calls of ``python -m fastcorr bench --normalized`` (one definition).
+from fastcorr._cli.normalized_bench import calls, image, kernel  # noqa: E402
 
 
 class NormalizedConvolution:

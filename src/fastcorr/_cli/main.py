@@ -21,7 +21,8 @@ def main(argv=None):
     bench.add_argument("--json", metavar="FILE", help="write the raw numbers as JSON")
     bench.add_argument("--regret", action="store_true", help="instead: dispatch regret and peer ratios on the issue grid")
     bench.add_argument("--quick", action="store_true",
-                       help="with --regret, --matching, --ndimage, --nd, --piv or --registration: reduced grid (seconds, not minutes)")
+                       help="with --regret, --matching, --ndimage, --nd, --piv, --registration or --normalized: "
+                            "reduced grid (seconds, not minutes)")
     bench.add_argument("--matching", action="store_true",
                        help="instead: match_template against cv2.matchTemplate and skimage (if installed)")
     bench.add_argument("--layers", action="store_true",
@@ -36,6 +37,10 @@ def main(argv=None):
                        help="instead: large kernels (21x21-101x101, 1024²/4096²) against cv2.filter2D, ducc0 and scipy.fft")
     bench.add_argument("--registration", action="store_true",
                        help="instead: phase_cross_correlation against scikit-image (if installed)")
+    bench.add_argument("--normalized", action="store_true",
+                       help="instead: normalized_convolution against astropy's convolve and convolve_fft (if installed)")
+    bench.add_argument("--cpu", action="store_true",
+                       help="with --normalized: CPU time instead of the wall clock (a loaded machine, 1 thread)")
     args = parser.parse_args(argv)
     if args.command == "info":
         from fastcorr import show_config
@@ -97,6 +102,10 @@ def bench_command(args):
         from . import registration_bench
 
         return registration_bench.main(args)
+    if args.normalized:
+        from . import normalized_bench
+
+        return normalized_bench.main(args)
     from . import bench
 
     return bench.main(args)

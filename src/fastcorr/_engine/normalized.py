@@ -28,7 +28,9 @@ correlation) and leaves zeros around it. 1-D data run as 1 x n images; 3-D
 data as sums of 2-D correlations over the kernel's planes.
 """
 import math
+import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -288,13 +290,14 @@ SLAB = 1 << 22
 
 #: 'auto' runs the fused method unless the cost model's estimate for one
 #: separable correlation exceeds this many times its estimate for one FFT
-#: correlation. Two FFT correlations and their passes cost more than the
-#: fused sweep's two separable ones (1024², 5% NaN, Gaussian kernels, 2
-#: threads, ms fused / FFT): float32 31x31 3.4 / 15.7, 101x101 12.5 / 15.4
-#: (the model's ratio 1.20); float64 101x101 23.7 / 36.2 (ratio 0.99). The
-#: FFT's time barely grows with the kernel, the sweep's linearly: they meet
-#: near 120 (float32) and 150 (float64), where the model's ratio is ~1.4.
-FUSED_OVER_FFT = 1.4
+#: correlation (by the data's dtype character). Two FFT correlations and
+#: their passes cost more than the fused sweep (1024², 5% NaN, Gaussian
+#: kernels, 1 thread, CPU ms fused / FFT with ducc0): float32 101x101
+#: 13.7 / 18.5 (the model's ratio 1.49 at 1 thread, 1.20 at 2), float64
+#: 28.0 / 36.6 (1.23, 0.99). The FFT's time barely grows with the kernel,
+#: the sweep's linearly: they meet near 136 (float32) and 130 (float64),
+#: where the model's ratio is ~2.0 / ~1.6 at 1 thread, ~1.6 / ~1.3 at 2.
+FUSED_OVER_FFT = {"f": 1.6, "d": 1.5}
 
 _fused_plans = {}
 
@@ -305,7 +308,7 @@ def _fused_beats_fft(shape, kshape, out_shape, code, dtype, nthreads):
     if hit is None:
         est = dispatch.candidates(_Shape(shape), _Shape(kshape), out_shape, code, dtype, nthreads)
         sep, fft = est.get("separable"), est.get("fft")
-        hit = sep is None or fft is None or sep <= FUSED_OVER_FFT * fft
+        hit = sep is None or fft is None or sep <= FUSED_OVER_FFT.get(dtype.char, 1.2) * fft
         if len(_fused_plans) > 4096:
             _fused_plans.clear()
         _fused_plans[key] = hit
@@ -431,8 +434,32 @@ def _rank1(wf, dtype):
     """(u, v) with ``wf == outer(u, v)`` to the separable method's precision, or None."""
     if _decompose is None:
         return None
+    quick = _rank1_pivot(wf, dtype)
+    if quick is not None:
+        return quick
     try:
         terms = _decompose(wf, dtype)
     except (np.linalg.LinAlgError, ValueError):
         return None
     return terms[0] if len(terms) == 1 else None
+
+
+def _rank1_pivot(wf, dtype):
+    """(u, v) read off the row and column of the kernel's largest tap, when
+    their outer product is the kernel to the separable method's budget
+    (8 eps(dtype) sum|w| / sqrt(kernel size)); else None. A Gaussian or a
+    box passes without an SVD (the first call with a kernel then skips a
+    multi-threaded LAPACK call whose idle BLAS threads spin afterwards)."""
+    w = np.asarray(wf, dtype=np.float64)
+    if w.ndim != 2 or w.size == 0 or not np.isfinite(w).all():
+        return None
+    p, q = np.unravel_index(int(np.argmax(np.abs(w))), w.shape)
+    pivot = w[p, q]
+    if pivot == 0:
+        return None
+    u = np.ascontiguousarray(w[:, q])
+    v = np.ascontiguousarray(w[p, :] / pivot)
+    budget = 8.0 * np.finfo(dtype).eps * np.abs(w).sum() / math.sqrt(w.size)
+    if np.abs(np.outer(u, v) - w).max() > budget:
+        return None
+    return u.astype(dtype), v.astype(dtype)

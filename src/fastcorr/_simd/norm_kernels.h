@@ -143,4 +143,374 @@ static ptrdiff_t nk_finish_f64(double *o, double *co, const double *num, const d
                                int preserve, double inv_ksum)
 { return NK_PICK(nk_finish, f64, o, co, num, den, x, c, n, zt, scale, mcentre, preserve, inv_ksum); }
 
+/* ------------------------------------------------------------------------
+ * The fused sweep's passes (fastcorr.methods.normalized), for a rank-1
+ * kernel outer(u, v):
+ *
+ *   nk_row:  out[t] = sum_k v[k] * ext[t + k], t < n          (a row pass)
+ *   nk_col2: no[t] = sum_j u[j] * rp[j][t], do[t] = the same over rc[j]
+ *            (both vertical passes in one sweep over the ring of rows)
+ *   nk_sden: the row pass of a certainty row that is 1 nearly everywhere:
+ *            out[t] = vsum - sum over the i where ec[i] != 1 of
+ *            (1 - ec[i]) * v[i - t], a scatter of the reversed kernel
+ *            ``vr`` (zero-padded to kwp taps) around each such pixel;
+ *            out must have kw - 1 writable elements before it and kwp
+ *            after n. Returns 1 (out unfinished) past ``cap`` such pixels.
+ *
+ * The AVX2 copies keep a block of outputs in registers while the taps (or
+ * rows) stream over them: one load and one fused multiply-add per tap and
+ * vector, eight independent accumulators (an FMA's latency is four
+ * cycles, two issue per cycle). A last partial vector is recomputed over
+ * the previous one's outputs (the same values stored again).
+ * ------------------------------------------------------------------------ */
+#define NK_SWEEP_BASE(SUFFIX, T)                                                     \
+static void nk_row_##SUFFIX##_base(T *out, const T *ext, const T *v, ptrdiff_t kw,   \
+                                   ptrdiff_t n)                                      \
+{                                                                                    \
+    ptrdiff_t t, k;                                                                  \
+    for (t = 0; t < n; t++) out[t] = 0;                                              \
+    for (k = 0; k < kw; k++) {                                                       \
+        const T c = v[k];                                                            \
+        const T *NK_RESTRICT e = ext + k;                                            \
+        T *NK_RESTRICT o = out;                                                      \
+        for (t = 0; t < n; t++) o[t] += c * e[t];                                    \
+    }                                                                                \
+}                                                                                    \
+static void nk_col2_##SUFFIX##_base(T *no, T *dno, const T *const *rp,               \
+                                    const T *const *rc, const T *u, ptrdiff_t kh,    \
+                                    ptrdiff_t n)                                     \
+{                                                                                    \
+    ptrdiff_t t, j;                                                                  \
+    for (t = 0; t < n; t++) { no[t] = 0; dno[t] = 0; }                               \
+    for (j = 0; j < kh; j++) {                                                       \
+        const T c = u[j];                                                            \
+        const T *NK_RESTRICT a = rp[j];                                              \
+        const T *NK_RESTRICT b = rc[j];                                              \
+        T *NK_RESTRICT o = no;                                                       \
+        T *NK_RESTRICT d = dno;                                                      \
+        for (t = 0; t < n; t++) { o[t] += c * a[t]; d[t] += c * b[t]; }              \
+    }                                                                                \
+}                                                                                    \
+static void nk_col2x4_##SUFFIX##_base(T *const *no, T *const *dno, const T *const *rp,  \
+                                      const T *const *rc, const T *u, ptrdiff_t kh,  \
+                                      ptrdiff_t n)                                   \
+{                                                                                    \
+    ptrdiff_t r;                                                                     \
+    for (r = 0; r < 4; r++) nk_col2_##SUFFIX##_base(no[r], dno[r], rp + r, rc + r, u, kh, n); \
+}                                                                                    \
+static int nk_sden_##SUFFIX##_base(T *out, const T *ec, ptrdiff_t next, const T *vr, \
+                                   ptrdiff_t kw, ptrdiff_t kwp, T vsum, ptrdiff_t n, \
+                                   ptrdiff_t cap)                                    \
+{                                                                                    \
+    ptrdiff_t i, j, cnt = 0;                                                         \
+    for (i = 0; i < n; i++) out[i] = vsum;                                           \
+    for (i = 0; i < next; i++) {                                                     \
+        if (ec[i] != (T)1) {                                                         \
+            const T w = (T)1 - ec[i];                                                \
+            T *o = out + i - kw + 1;                                                 \
+            if (++cnt > cap) return 1;                                               \
+            for (j = 0; j < kwp; j++) o[j] -= w * vr[j];                             \
+        }                                                                            \
+    }                                                                                \
+    return 0;                                                                        \
+}
+
+NK_SWEEP_BASE(f32, float)
+NK_SWEEP_BASE(f64, double)
+
+#if FC_X86_DISPATCH
+#include <immintrin.h>
+
+/* VT: the vector type, L lanes; the macros name the intrinsics. NK_PF: how
+ * many vectors ahead the vertical passes prefetch their 2 (kh + 3) rows. */
+#ifndef NK_PF
+#define NK_PF 16
+#endif
+#define NK_SWEEP_AVX2(SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, CMPNE1, MOVEMASK) \
+FC_TARGET_AVX2 static void nk_row_##SUFFIX##_avx2(T *out, const T *ext, const T *v,  \
+                                                  ptrdiff_t kw, ptrdiff_t n)         \
+{                                                                                    \
+    ptrdiff_t t = 0, k;                                                              \
+    for (; t + 8 * L <= n; t += 8 * L) {                                             \
+        VT a0 = ZERO(), a1 = ZERO(), a2 = ZERO(), a3 = ZERO();                       \
+        VT a4 = ZERO(), a5 = ZERO(), a6 = ZERO(), a7 = ZERO();                       \
+        const T *e = ext + t;                                                        \
+        for (k = 0; k < kw; k++) {                                                   \
+            const VT c = BCAST(v + k);                                               \
+            const T *p = e + k;                                                      \
+            a0 = FMA(c, LOADU(p), a0);                                               \
+            a1 = FMA(c, LOADU(p + L), a1);                                           \
+            a2 = FMA(c, LOADU(p + 2 * L), a2);                                       \
+            a3 = FMA(c, LOADU(p + 3 * L), a3);                                       \
+            a4 = FMA(c, LOADU(p + 4 * L), a4);                                       \
+            a5 = FMA(c, LOADU(p + 5 * L), a5);                                       \
+            a6 = FMA(c, LOADU(p + 6 * L), a6);                                       \
+            a7 = FMA(c, LOADU(p + 7 * L), a7);                                       \
+        }                                                                            \
+        STOREU(out + t, a0); STOREU(out + t + L, a1);                                \
+        STOREU(out + t + 2 * L, a2); STOREU(out + t + 3 * L, a3);                    \
+        STOREU(out + t + 4 * L, a4); STOREU(out + t + 5 * L, a5);                    \
+        STOREU(out + t + 6 * L, a6); STOREU(out + t + 7 * L, a7);                    \
+    }                                                                                \
+    if (n < L) { nk_row_##SUFFIX##_base(out + t, ext + t, v, kw, n - t); return; }   \
+    while (t < n) {                                                                  \
+        VT a0 = ZERO(), a1 = ZERO();                                                 \
+        if (t + L > n) t = n - L;                                                    \
+        for (k = 0; k + 1 < kw; k += 2) {                                            \
+            a0 = FMA(BCAST(v + k), LOADU(ext + t + k), a0);                          \
+            a1 = FMA(BCAST(v + k + 1), LOADU(ext + t + k + 1), a1);                  \
+        }                                                                            \
+        if (k < kw) a0 = FMA(BCAST(v + k), LOADU(ext + t + k), a0);                  \
+        STOREU(out + t, _mm256_add_##SUFFIX##_sfx(a0, a1));                          \
+        t += L;                                                                      \
+    }                                                                                \
+}                                                                                    \
+FC_TARGET_AVX2 static void nk_col2_##SUFFIX##_avx2(T *no, T *dno, const T *const *rp, \
+                                                   const T *const *rc, const T *u,   \
+                                                   ptrdiff_t kh, ptrdiff_t n)        \
+{                                                                                    \
+    ptrdiff_t t = 0, j;                                                              \
+    for (; t + 4 * L <= n; t += 4 * L) {                                             \
+        VT p0 = ZERO(), p1 = ZERO(), p2 = ZERO(), p3 = ZERO();                       \
+        VT c0 = ZERO(), c1 = ZERO(), c2 = ZERO(), c3 = ZERO();                       \
+        for (j = 0; j < kh; j++) {                                                   \
+            const VT w = BCAST(u + j);                                               \
+            const T *a = rp[j] + t, *b = rc[j] + t;                                  \
+            p0 = FMA(w, LOADU(a), p0);                                               \
+            p1 = FMA(w, LOADU(a + L), p1);                                           \
+            p2 = FMA(w, LOADU(a + 2 * L), p2);                                       \
+            p3 = FMA(w, LOADU(a + 3 * L), p3);                                       \
+            c0 = FMA(w, LOADU(b), c0);                                               \
+            c1 = FMA(w, LOADU(b + L), c1);                                           \
+            c2 = FMA(w, LOADU(b + 2 * L), c2);                                       \
+            c3 = FMA(w, LOADU(b + 3 * L), c3);                                       \
+        }                                                                            \
+        STOREU(no + t, p0); STOREU(no + t + L, p1);                                  \
+        STOREU(no + t + 2 * L, p2); STOREU(no + t + 3 * L, p3);                      \
+        STOREU(dno + t, c0); STOREU(dno + t + L, c1);                                \
+        STOREU(dno + t + 2 * L, c2); STOREU(dno + t + 3 * L, c3);                    \
+    }                                                                                \
+    if (n < L) {                                                                     \
+        const T *ra[1], *rb[1];                                                      \
+        ptrdiff_t m;                                                                 \
+        for (m = t; m < n; m++) {                                                    \
+            T s = 0, d = 0;                                                          \
+            for (j = 0; j < kh; j++) { s += u[j] * rp[j][m]; d += u[j] * rc[j][m]; } \
+            no[m] = s; dno[m] = d;                                                   \
+        }                                                                            \
+        (void)ra; (void)rb;                                                          \
+        return;                                                                      \
+    }                                                                                \
+    while (t < n) {                                                                  \
+        VT p0 = ZERO(), c0 = ZERO();                                                 \
+        if (t + L > n) t = n - L;                                                    \
+        for (j = 0; j < kh; j++) {                                                   \
+            const VT w = BCAST(u + j);                                               \
+            p0 = FMA(w, LOADU(rp[j] + t), p0);                                       \
+            c0 = FMA(w, LOADU(rc[j] + t), c0);                                       \
+        }                                                                            \
+        STOREU(no + t, p0); STOREU(dno + t, c0);                                     \
+        t += L;                                                                      \
+    }                                                                                \
+}                                                                                    \
+FC_TARGET_AVX2 static void nk_col2x4_##SUFFIX##_avx2(T *const *no, T *const *dno,      \
+                                                     const T *const *rp,             \
+                                                     const T *const *rc, const T *u, \
+                                                     ptrdiff_t kh, ptrdiff_t n)      \
+{                                                                                    \
+    /* Four output rows at once: ring row i (of kh + 3) feeds output row r   */     \
+    /* with weight u[i - r], so each vector loaded from the ring serves four */     \
+    /* multiply-adds (kh >= 4).                                              */     \
+    ptrdiff_t t = 0, i;                                                              \
+    T *const o0 = no[0], *const o1 = no[1], *const o2 = no[2], *const o3 = no[3];    \
+    T *const d0 = dno[0], *const d1 = dno[1], *const d2 = dno[2], *const d3 = dno[3]; \
+    if (n < L) {                                                                     \
+        for (i = 0; i < 4; i++) nk_col2_##SUFFIX##_base(no[i], dno[i], rp + i, rc + i, u, kh, n); \
+        return;                                                                      \
+    }                                                                                \
+    while (t < n) {                                                                  \
+        VT p0 = ZERO(), p1 = ZERO(), p2 = ZERO(), p3 = ZERO();                       \
+        VT c0 = ZERO(), c1 = ZERO(), c2 = ZERO(), c3 = ZERO();                       \
+        VT a, b, w;                                                                  \
+        if (t + L > n) t = n - L;                                                    \
+        if ((t & (64 / (ptrdiff_t)sizeof(T) - 1)) == 0)                                   \
+            for (i = 0; i < kh + 3; i++) { /* the ring rows' lines NK_PF ahead */    \
+                _mm_prefetch((const char *)(rp[i] + t + NK_PF * L), _MM_HINT_T0);    \
+                _mm_prefetch((const char *)(rc[i] + t + NK_PF * L), _MM_HINT_T0);    \
+            }                                                                        \
+        /* head: ring rows 0..2 */                                                   \
+        a = LOADU(rp[0] + t); b = LOADU(rc[0] + t); w = BCAST(u);                    \
+        p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                                      \
+        a = LOADU(rp[1] + t); b = LOADU(rc[1] + t);                                  \
+        w = BCAST(u + 1); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                    \
+        w = BCAST(u); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);                        \
+        a = LOADU(rp[2] + t); b = LOADU(rc[2] + t);                                  \
+        w = BCAST(u + 2); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                    \
+        w = BCAST(u + 1); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);                    \
+        w = BCAST(u); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);                        \
+        {   /* the weights of rows 1..3 slide along: one broadcast a ring row */     \
+            VT w1 = BCAST(u + 2), w2 = BCAST(u + 1), w3 = BCAST(u);                  \
+            for (i = 3; i < kh; i++) {                                               \
+                a = LOADU(rp[i] + t); b = LOADU(rc[i] + t);                          \
+                w = BCAST(u + i); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);            \
+                p1 = FMA(w1, a, p1); c1 = FMA(w1, b, c1);                            \
+                p2 = FMA(w2, a, p2); c2 = FMA(w2, b, c2);                            \
+                p3 = FMA(w3, a, p3); c3 = FMA(w3, b, c3);                            \
+                w3 = w2; w2 = w1; w1 = w;                                            \
+            }                                                                        \
+        }                                                                            \
+        /* tail: ring rows kh..kh+2 */                                               \
+        a = LOADU(rp[kh] + t); b = LOADU(rc[kh] + t);                                \
+        w = BCAST(u + kh - 1); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);               \
+        w = BCAST(u + kh - 2); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);               \
+        w = BCAST(u + kh - 3); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);               \
+        a = LOADU(rp[kh + 1] + t); b = LOADU(rc[kh + 1] + t);                        \
+        w = BCAST(u + kh - 1); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);               \
+        w = BCAST(u + kh - 2); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);               \
+        a = LOADU(rp[kh + 2] + t); b = LOADU(rc[kh + 2] + t);                        \
+        w = BCAST(u + kh - 1); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);               \
+        STOREU(o0 + t, p0); STOREU(o1 + t, p1); STOREU(o2 + t, p2); STOREU(o3 + t, p3); \
+        STOREU(d0 + t, c0); STOREU(d1 + t, c1); STOREU(d2 + t, c2); STOREU(d3 + t, c3); \
+        t += L;                                                                      \
+    }                                                                                \
+}                                                                                    \
+FC_TARGET_AVX2 static int nk_sden_##SUFFIX##_avx2(T *out, const T *ec, ptrdiff_t next, \
+                                                  const T *vr, ptrdiff_t kw,         \
+                                                  ptrdiff_t kwp, T vsum, ptrdiff_t n, \
+                                                  ptrdiff_t cap)                     \
+{                                                                                    \
+    ptrdiff_t i = 0, j, cnt = 0;                                                     \
+    const VT vs = SET1(vsum);                                                        \
+    for (i = 0; i + L <= n; i += L) STOREU(out + i, vs);                             \
+    for (; i < n; i++) out[i] = vsum;                                                \
+    for (i = 0; i < next; i += L) {                                                  \
+        unsigned m;                                                                  \
+        if (i + L <= next) m = (unsigned)MOVEMASK(CMPNE1(LOADU(ec + i)));            \
+        else {                                                                       \
+            ptrdiff_t b;                                                             \
+            m = 0;                                                                   \
+            for (b = 0; b < next - i; b++) m |= (unsigned)(ec[i + b] != (T)1) << b;  \
+        }                                                                            \
+        while (m) {                                                                  \
+            const ptrdiff_t p = i + __builtin_ctz(m);                                \
+            const VT w = SET1(ec[p] - (T)1);                                         \
+            T *o = out + p - kw + 1;                                                 \
+            m &= m - 1;                                                              \
+            if (++cnt > cap) return 1;                                               \
+            for (j = 0; j < kwp; j += L) STOREU(o + j, FMA(w, LOADU(vr + j), LOADU(o + j))); \
+        }                                                                            \
+    }                                                                                \
+    return 0;                                                                        \
+}
+
+#define _mm256_add_f64_sfx _mm256_add_pd
+#define _mm256_add_f32_sfx _mm256_add_ps
+#define NK_CMPNE1_PD(a) _mm256_cmp_pd((a), _mm256_set1_pd(1.0), _CMP_NEQ_UQ)
+#define NK_CMPNE1_PS(a) _mm256_cmp_ps((a), _mm256_set1_ps(1.0f), _CMP_NEQ_UQ)
+NK_SWEEP_AVX2(f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+              _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_set1_pd, NK_CMPNE1_PD, _mm256_movemask_pd)
+NK_SWEEP_AVX2(f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+              _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_set1_ps, NK_CMPNE1_PS, _mm256_movemask_ps)
+#define NK_SWEEP_PICK(NAME, SUFFIX, ...) \
+    (fc_cpu_has_avx2_fma() ? NAME##_##SUFFIX##_avx2(__VA_ARGS__) : NAME##_##SUFFIX##_base(__VA_ARGS__))
+#else
+#define NK_SWEEP_PICK(NAME, SUFFIX, ...) NAME##_##SUFFIX##_base(__VA_ARGS__)
+#endif
+
+static void nk_col2x4_f32(float *const *no, float *const *dno, const float *const *rp, const float *const *rc,
+                          const float *u, ptrdiff_t kh, ptrdiff_t n)
+{ NK_SWEEP_PICK(nk_col2x4, f32, no, dno, rp, rc, u, kh, n); }
+static void nk_col2x4_f64(double *const *no, double *const *dno, const double *const *rp,
+                          const double *const *rc, const double *u, ptrdiff_t kh, ptrdiff_t n)
+{ NK_SWEEP_PICK(nk_col2x4, f64, no, dno, rp, rc, u, kh, n); }
+
+/* The vector width (elements) that nk_sden's kernel padding kwp must be a multiple of. */
+#define NK_SDEN_ALIGN 8
+
+static void nk_row_f32(float *o, const float *e, const float *v, ptrdiff_t kw, ptrdiff_t n)
+{ NK_SWEEP_PICK(nk_row, f32, o, e, v, kw, n); }
+static void nk_row_f64(double *o, const double *e, const double *v, ptrdiff_t kw, ptrdiff_t n)
+{ NK_SWEEP_PICK(nk_row, f64, o, e, v, kw, n); }
+static void nk_col2_f32(float *no, float *dno, const float *const *rp, const float *const *rc, const float *u,
+                        ptrdiff_t kh, ptrdiff_t n)
+{ NK_SWEEP_PICK(nk_col2, f32, no, dno, rp, rc, u, kh, n); }
+static void nk_col2_f64(double *no, double *dno, const double *const *rp, const double *const *rc,
+                        const double *u, ptrdiff_t kh, ptrdiff_t n)
+{ NK_SWEEP_PICK(nk_col2, f64, no, dno, rp, rc, u, kh, n); }
+static int nk_sden_f32(float *o, const float *ec, ptrdiff_t next, const float *vr, ptrdiff_t kw, ptrdiff_t kwp,
+                       float vsum, ptrdiff_t n, ptrdiff_t cap)
+{ return NK_SWEEP_PICK(nk_sden, f32, o, ec, next, vr, kw, kwp, vsum, n, cap); }
+static int nk_sden_f64(double *o, const double *ec, ptrdiff_t next, const double *vr, ptrdiff_t kw, ptrdiff_t kwp,
+                       double vsum, ptrdiff_t n, ptrdiff_t cap)
+{ return NK_SWEEP_PICK(nk_sden, f64, o, ec, next, vr, kw, kwp, vsum, n, cap); }
+
+/* nk_finish for the common call (no certainty map, no certainty output),
+ * its result stored with non-temporal stores where ``stream``: a large
+ * result is not read back by this call, and streaming it skips reading
+ * each of its cache lines from memory before writing it (a third of the
+ * sweep's memory traffic). The caller fences (nk_fence) before the result
+ * is used. Returns the number of NaN results. */
+#if FC_X86_DISPATCH
+#define NK_FINISH_NT(SUFFIX, T, VT, L, LOADU, SET1, MUL, DIV, BLENDV, CMP, ANDNOT, STOREU, STREAM, MOVEMASK) \
+FC_TARGET_AVX2 static ptrdiff_t nk_finish1_##SUFFIX##_avx2(T *out, const T *num, const T *den, const T *x,   \
+                                                         ptrdiff_t n, T zt, T scale, T mcentre,          \
+                                                         int preserve, int stream)                       \
+{                                                                                                        \
+    ptrdiff_t i = 0, nans = 0;                                                                           \
+    const VT vzt = SET1(zt), vsc = SET1(scale), vms = SET1(mcentre * scale), vnan = SET1((T)NAN);         \
+    const VT sign = SET1((T)-0.0);                                                                       \
+    if (stream) {                                                                                        \
+        while (i < n && ((size_t)(out + i) & 31) != 0) {                                                 \
+            nans += nk_finish_##SUFFIX##_base(out + i, NULL, num + i, den + i, x + i, NULL, 1, zt, scale, \
+                                              mcentre, preserve, (T)0);                                  \
+            i++;                                                                                         \
+        }                                                                                                \
+    }                                                                                                    \
+    for (; i + L <= n; i += L) {                                                                         \
+        const VT d = LOADU(den + i), xi = LOADU(x + i);                                                  \
+        const VT miss = CMP(xi, xi, _CMP_UNORD_Q);                                                       \
+        const VT zero = CMP(ANDNOT(sign, d), vzt, _CMP_LE_OQ);                                           \
+        const VT q = MUL(DIV(LOADU(num + i), d), vsc);                                                   \
+        const VT centre = BLENDV(MUL(xi, vsc), vms, miss);                                               \
+        VT v = BLENDV(q, centre, zero);                                                                  \
+        if (preserve) v = BLENDV(v, vnan, miss);                                                         \
+        nans += __builtin_popcount((unsigned)MOVEMASK(CMP(v, v, _CMP_UNORD_Q)));                         \
+        if (stream) STREAM(out + i, v); else STOREU(out + i, v);                                         \
+    }                                                                                                    \
+    if (i < n)                                                                                           \
+        nans += nk_finish_##SUFFIX##_base(out + i, NULL, num + i, den + i, x + i, NULL, n - i, zt, scale, \
+                                          mcentre, preserve, (T)0);                                      \
+    return nans;                                                                                         \
+}
+NK_FINISH_NT(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_set1_pd, _mm256_mul_pd, _mm256_div_pd,
+             _mm256_blendv_pd, _mm256_cmp_pd, _mm256_andnot_pd, _mm256_storeu_pd, _mm256_stream_pd,
+             _mm256_movemask_pd)
+NK_FINISH_NT(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_set1_ps, _mm256_mul_ps, _mm256_div_ps,
+             _mm256_blendv_ps, _mm256_cmp_ps, _mm256_andnot_ps, _mm256_storeu_ps, _mm256_stream_ps,
+             _mm256_movemask_ps)
+static void nk_fence(void) { _mm_sfence(); }
+/* Ask for the cache lines of [p, p + n) in the L2 cache (the next input row,
+ * while this one is being passed: the hardware prefetcher stops at the gap). */
+static void nk_prefetch(const void *p, ptrdiff_t nbytes)
+{
+    const char *c = (const char *)p;
+    ptrdiff_t i;
+    for (i = 0; i < nbytes; i += 64) _mm_prefetch(c + i, _MM_HINT_T1);
+}
+#define NK_FINISH1_PICK(SUFFIX, out, num, den, x, n, zt, scale, mc, preserve, stream)                     \
+    (fc_cpu_has_avx2_fma() ? nk_finish1_##SUFFIX##_avx2(out, num, den, x, n, zt, scale, mc, preserve, stream) \
+                           : nk_finish_##SUFFIX##_base(out, NULL, num, den, x, NULL, n, zt, scale, mc, preserve, 0))
+#else
+static void nk_fence(void) { }
+static void nk_prefetch(const void *p, ptrdiff_t nbytes) { (void)p; (void)nbytes; }
+#define NK_FINISH1_PICK(SUFFIX, out, num, den, x, n, zt, scale, mc, preserve, stream)                     \
+    nk_finish_##SUFFIX##_base(out, NULL, num, den, x, NULL, n, zt, scale, mc, preserve, 0)
+#endif
+static ptrdiff_t nk_finish1_f32(float *o, const float *num, const float *den, const float *x, ptrdiff_t n,
+                                float zt, float scale, float mcentre, int preserve, int stream)
+{ return NK_FINISH1_PICK(f32, o, num, den, x, n, zt, scale, mcentre, preserve, stream); }
+static ptrdiff_t nk_finish1_f64(double *o, const double *num, const double *den, const double *x, ptrdiff_t n,
+                                double zt, double scale, double mcentre, int preserve, int stream)
+{ return NK_FINISH1_PICK(f64, o, num, den, x, n, zt, scale, mcentre, preserve, stream); }
+
 #endif

@@ -29,15 +29,6 @@ import numpy as np
 
 cnp.import_array()
 
-cdef extern from "sep_kernels.h" nogil:
-    void fs_row_f32(float* out, const float* ext, const float* v, Py_ssize_t kw, Py_ssize_t n)
-    void fs_row_f64(double* out, const double* ext, const double* v, Py_ssize_t kw, Py_ssize_t n)
-    void fs_col_f32(float* out, const float* const* rows, const float* u, Py_ssize_t kh,
-                    Py_ssize_t n, int accumulate)
-    void fs_col_f64(double* out, const double* const* rows, const double* u, Py_ssize_t kh,
-                    Py_ssize_t n, int accumulate)
-    int fc_cpu_has_avx2_fma()
-
 cdef extern from "norm_kernels.h" nogil:
     Py_ssize_t nk_prep_f32(float* prod, float* cert, const float* x, const float* c, Py_ssize_t n,
                            float mv, float mc, Py_ssize_t* partial)
@@ -49,6 +40,28 @@ cdef extern from "norm_kernels.h" nogil:
     Py_ssize_t nk_finish_f64(double* out, double* cert_out, const double* num, const double* den,
                              const double* x, const double* c, Py_ssize_t n, double zt, double scale,
                              double mcentre, int preserve, double inv_ksum)
+    void nk_row_f32(float* out, const float* ext, const float* v, Py_ssize_t kw, Py_ssize_t n)
+    void nk_row_f64(double* out, const double* ext, const double* v, Py_ssize_t kw, Py_ssize_t n)
+    void nk_col2_f32(float* no, float* dno, const float* const* rp, const float* const* rc, const float* u,
+                     Py_ssize_t kh, Py_ssize_t n)
+    void nk_col2_f64(double* no, double* dno, const double* const* rp, const double* const* rc,
+                     const double* u, Py_ssize_t kh, Py_ssize_t n)
+    void nk_col2x4_f32(float* const* no, float* const* dno, const float* const* rp, const float* const* rc,
+                       const float* u, Py_ssize_t kh, Py_ssize_t n)
+    void nk_col2x4_f64(double* const* no, double* const* dno, const double* const* rp, const double* const* rc,
+                       const double* u, Py_ssize_t kh, Py_ssize_t n)
+    int nk_sden_f32(float* out, const float* ec, Py_ssize_t next_, const float* vr, Py_ssize_t kw,
+                    Py_ssize_t kwp, float vsum, Py_ssize_t n, Py_ssize_t cap)
+    int nk_sden_f64(double* out, const double* ec, Py_ssize_t next_, const double* vr, Py_ssize_t kw,
+                    Py_ssize_t kwp, double vsum, Py_ssize_t n, Py_ssize_t cap)
+    Py_ssize_t nk_finish1_f32(float* out, const float* num, const float* den, const float* x, Py_ssize_t n,
+                              float zt, float scale, float mcentre, int preserve, int stream)
+    Py_ssize_t nk_finish1_f64(double* out, const double* num, const double* den, const double* x, Py_ssize_t n,
+                              double zt, double scale, double mcentre, int preserve, int stream)
+    void nk_fence()
+    void nk_prefetch(const void* p, Py_ssize_t nbytes)
+    int NK_SDEN_ALIGN
+    int fc_cpu_has_avx2_fma()
 
 fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 
@@ -61,6 +74,27 @@ ctypedef fused real_t:
 EDGE_FILL = 0
 EDGE_WRAP = 1
 EDGE_EXTEND = 3
+
+#: Bytes of the two rings of horizontal passes per thread: wider images
+#: are cut in strips of columns (a core's L2 cache is 1 MiB here).
+RING_BYTES = 512 * 1024
+#: Narrowest strip (the kernel's halo is recomputed on each).
+MIN_STRIP = 128
+#: Kernel widths from which the certainty's row pass is sparse (a scatter
+#: around the pixels of certainty other than 1) where few such pixels are.
+SPARSE_MIN_TAPS = 12
+#: Results from this size up are written with non-temporal stores (not
+#: read back by the call: streaming them saves reading each cache line
+#: from memory before it is written).
+STREAM_MIN_BYTES = 4 << 20
+#: Prefetch the next input row while passing this one.
+PREFETCH = True
+
+#: Columns per block of the vertical passes four rows at a time (both sums'
+#: four rows of a block stay in the L1 cache until they are finished).
+cdef enum:
+    COL_BLOCK = 256
+
 
 cdef inline Py_ssize_t edge_index(Py_ssize_t i, Py_ssize_t n, int edge) noexcept nogil:
     """Index into [0, n) of the extended position i, or -1 for the fill."""
@@ -76,16 +110,40 @@ cdef inline Py_ssize_t edge_index(Py_ssize_t i, Py_ssize_t n, int edge) noexcept
 
 cdef inline void row_pass(real_t* o, const real_t* e, const real_t* v, Py_ssize_t kw, Py_ssize_t n) noexcept nogil:
     if real_t is float:
-        fs_row_f32(o, e, v, kw, n)
+        nk_row_f32(o, e, v, kw, n)
     else:
-        fs_row_f64(o, e, v, kw, n)
+        nk_row_f64(o, e, v, kw, n)
 
 
-cdef inline void col_pass(real_t* o, const real_t** r, const real_t* u, Py_ssize_t kh, Py_ssize_t n) noexcept nogil:
+cdef inline void col_pass2(real_t* no, real_t* dno, const real_t** rp, const real_t** rc, const real_t* u,
+                           Py_ssize_t kh, Py_ssize_t n) noexcept nogil:
     if real_t is float:
-        fs_col_f32(o, r, u, kh, n, 0)
+        nk_col2_f32(no, dno, rp, rc, u, kh, n)
     else:
-        fs_col_f64(o, r, u, kh, n, 0)
+        nk_col2_f64(no, dno, rp, rc, u, kh, n)
+
+
+cdef inline void col_pass2x4(real_t** no, real_t** dno, const real_t** rp, const real_t** rc, const real_t* u,
+                             Py_ssize_t kh, Py_ssize_t n) noexcept nogil:
+    if real_t is float:
+        nk_col2x4_f32(no, dno, rp, rc, u, kh, n)
+    else:
+        nk_col2x4_f64(no, dno, rp, rc, u, kh, n)
+
+
+cdef inline void den_row_pass(real_t* o, const real_t* ec, Py_ssize_t next_, const real_t* v, const real_t* vr,
+                              Py_ssize_t kw, Py_ssize_t kwp, real_t vsum, Py_ssize_t n,
+                              Py_ssize_t cap) noexcept nogil:
+    """The certainty's row pass: sparse (``nk_sden``) when ``vr`` is given
+    and at most ``cap`` pixels of the row have a certainty other than 1."""
+    cdef int dense = 1
+    if vr != NULL:
+        if real_t is float:
+            dense = nk_sden_f32(o, ec, next_, vr, kw, kwp, vsum, n, cap)
+        else:
+            dense = nk_sden_f64(o, ec, next_, vr, kw, kwp, vsum, n, cap)
+    if dense:
+        row_pass(o, ec, v, kw, n)
 
 
 cdef inline void prep(real_t* p, real_t* q, const real_t* x, const real_t* c, Py_ssize_t n,
@@ -99,7 +157,12 @@ cdef inline void prep(real_t* p, real_t* q, const real_t* x, const real_t* c, Py
 
 cdef inline Py_ssize_t finish(real_t* o, real_t* co, const real_t* num, const real_t* den, const real_t* x,
                               const real_t* c, Py_ssize_t n, real_t zt, real_t scale, real_t mcentre,
-                              int preserve, real_t inv_ksum) noexcept nogil:
+                              int preserve, real_t inv_ksum, int stream=0) noexcept nogil:
+    if c == NULL and co == NULL:  # the common call: no certainty map in or out
+        if real_t is float:
+            return nk_finish1_f32(o, num, den, x, n, zt, scale, mcentre, preserve, stream)
+        else:
+            return nk_finish1_f64(o, num, den, x, n, zt, scale, mcentre, preserve, stream)
     if real_t is float:
         return nk_finish_f32(o, co, num, den, x, c, n, zt, scale, mcentre, preserve, inv_ksum)
     else:
@@ -137,21 +200,35 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                       Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t cy, Py_ssize_t cx, int edge,
                       real_t fill_p, real_t fill_c, real_t mv, real_t mc,
                       real_t zt, real_t scale, real_t mcentre, int preserve, real_t inv_ksum,
-                      Py_ssize_t chunk, int num_threads) noexcept nogil:
+                      Py_ssize_t chunk, Py_ssize_t sw, int sparse, int stream, int prefetch, int num_threads) noexcept nogil:
     """Output rows [0, Ho) x columns [0, Wo): output (m, n) reads the
     extended input rows off0 + m ... + kh - 1 and columns off1 + n ...
     + kw - 1, and is the pixel (cy + m, cx + n) of ``out`` / ``cert_out``
     (row stride W) and of ``x`` / ``c``.
 
-    Each task takes ``chunk`` consecutive output rows and keeps the last kh
-    horizontal passes of each input in a ring of rows, so that every input
-    row it reads is prepared and passed once (plus kh - 1 rows where its
-    chunk starts). Returns the number of NaN results, or -1 when a buffer
-    could not be allocated.
+    The outputs are cut in tasks of ``chunk`` consecutive rows by ``sw``
+    consecutive columns (a strip: a large kernel's rings of rows then stay
+    in the core's cache). Each task keeps the last kh horizontal passes of
+    each input in a ring of rows, so that every input row it reads is
+    prepared and passed once (plus kh - 1 rows where its chunk starts).
+    ``sparse``: the certainty's row pass scatters the kernel around the
+    pixels of certainty other than 1 (cheaper than the dense pass for a
+    long kernel and few missing pixels). Returns the number of NaN results,
+    or -1 when a buffer could not be allocated.
     """
-    cdef Py_ssize_t ntasks = (Ho + chunk - 1) // chunk
-    cdef Py_ssize_t next_ = Wo + kw - 1
-    cdef Py_ssize_t b, m0, m1, i, m, j, lo, hi, slot
+    cdef Py_ssize_t nchunks = (Ho + chunk - 1) // chunk
+    cdef Py_ssize_t nstrips = (Wo + sw - 1) // sw
+    cdef Py_ssize_t ntasks = nchunks * nstrips
+    cdef Py_ssize_t kwp = ((kw + NK_SDEN_ALIGN - 1) // NK_SDEN_ALIGN) * NK_SDEN_ALIGN
+    cdef Py_ssize_t padl = ((kw - 1 + NK_SDEN_ALIGN - 1) // NK_SDEN_ALIGN) * NK_SDEN_ALIGN
+    cdef Py_ssize_t stride = padl + sw + kwp + NK_SDEN_ALIGN
+    cdef Py_ssize_t next_max = sw + kw - 1
+    cdef Py_ssize_t b, m0, m1, n0, ws, next_, i, m, j, jj, lo, hi, slot, r, cap, g, q, t0, tb, cnt
+    cdef int four = kh >= 3  # the vertical passes four output rows at a time
+    cdef Py_ssize_t nring = kh + 3 if four else kh
+    cdef real_t** ob
+    cdef real_t vsum = 0
+    cdef real_t* vr = NULL
     cdef real_t* Tp
     cdef real_t* Tc
     cdef real_t* ep
@@ -159,63 +236,110 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
     cdef real_t* nr
     cdef real_t* dr
     cdef const real_t** rp
+    cdef const real_t** rc
     cdef Py_ssize_t* nans = <Py_ssize_t*> malloc(max(ntasks, 1) * sizeof(Py_ssize_t))
     cdef Py_ssize_t total = 0
     cdef int failed[1]
     if nans == NULL:
         return -1
     failed[0] = 0
-    # Columns of the extended rows that lie inside the image: [lo, hi).
-    lo = min(max(-off1, 0), next_)
-    hi = min(max(W - off1, lo), next_)
+    if sparse:
+        vr = <real_t*> malloc(kwp * sizeof(real_t))
+        if vr == NULL:
+            free(nans)
+            return -1
+        for j in range(kwp):
+            vr[j] = v[kw - 1 - j] if j < kw else 0
+        for j in range(kw):
+            vsum = vsum + v[j]
 
     Tp = Tc = ep = ec = nr = dr = NULL
-    rp = NULL
+    rp = rc = NULL
+    ob = NULL
     with parallel(num_threads=num_threads):
-        Tp = <real_t*> malloc(2 * kh * Wo * sizeof(real_t))
-        Tc = Tp + kh * Wo
-        ep = <real_t*> malloc((2 * next_ + 2 * Wo) * sizeof(real_t))
-        ec = ep + next_
-        nr = ec + next_
-        dr = nr + Wo
-        rp = <const real_t**> malloc(kh * sizeof(real_t*))
-        if Tp == NULL or ep == NULL or rp == NULL:
+        Tp = <real_t*> malloc(2 * nring * stride * sizeof(real_t))
+        Tc = Tp + nring * stride
+        ep = <real_t*> malloc((2 * next_max + 8 * sw) * sizeof(real_t))
+        ec = ep + next_max
+        nr = ec + next_max
+        dr = nr + 4 * sw
+        rp = <const real_t**> malloc(2 * nring * sizeof(real_t*))
+        rc = rp + nring
+        ob = <real_t**> malloc(8 * sizeof(real_t*))
+        if Tp == NULL or ep == NULL or rp == NULL or ob == NULL:
             failed[0] = 1
         else:
+            for jj in range(4):
+                ob[jj] = nr + jj * min(sw, COL_BLOCK)
+                ob[4 + jj] = dr + jj * min(sw, COL_BLOCK)
             for b in prange(ntasks, schedule='dynamic'):
-                m0 = b * chunk
+                m0 = (b // nstrips) * chunk
                 m1 = min(Ho, m0 + chunk)
-                # input rows off0 + m0 + i go to ring slot i % kh
-                for i in range(kh - 1):
-                    prep_row(ep, ec, x, c, edge_index(off0 + m0 + i, H, edge), W, off1, next_, lo, hi, edge,
-                             fill_p, fill_c, mv, mc)
-                    row_pass(Tp + i * Wo, ep, v, kw, Wo)
-                    row_pass(Tc + i * Wo, ec, v, kw, Wo)
-                nans[b] = 0
-                for m in range(m0, m1):
-                    i = m - m0 + kh - 1
-                    slot = i % kh
-                    prep_row(ep, ec, x, c, edge_index(off0 + m0 + i, H, edge), W, off1, next_, lo, hi, edge,
-                             fill_p, fill_c, mv, mc)
-                    row_pass(Tp + slot * Wo, ep, v, kw, Wo)
-                    row_pass(Tc + slot * Wo, ec, v, kw, Wo)
-                    for j in range(kh):
-                        rp[j] = Tp + ((m - m0 + j) % kh) * Wo
-                    col_pass(nr, rp, u, kh, Wo)
-                    for j in range(kh):
-                        rp[j] = Tc + ((m - m0 + j) % kh) * Wo
-                    col_pass(dr, rp, u, kh, Wo)
-                    nans[b] += finish(out + (cy + m) * W + cx,
-                                      NULL if cert_out == NULL else cert_out + (cy + m) * W + cx,
-                                      nr, dr, x + (cy + m) * W + cx, NULL if c == NULL else c + (cy + m) * W + cx,
-                                      Wo, zt, scale, mcentre, preserve, inv_ksum)
+                n0 = (b % nstrips) * sw
+                ws = min(sw, Wo - n0)
+                next_ = ws + kw - 1
+                # Columns of the strip's extended rows that lie inside the image: [lo, hi).
+                lo = min(max(-(off1 + n0), 0), next_)
+                hi = min(max(W - (off1 + n0), lo), next_)
+                cap = (ws * kw) // (4 * kwp)
+                cnt = 0  # this task's NaN results (one store to the shared array, at its end)
+                # input rows off0 + m0 + i go to ring slot i % nring
+                for i in range(m1 - m0 + kh - 1):
+                    slot = i % nring
+                    r = edge_index(off0 + m0 + i, H, edge)
+                    prep_row(ep, ec, x, c, r, W, off1 + n0, next_, lo, hi, edge, fill_p, fill_c, mv, mc)
+                    if prefetch and i + 1 < m1 - m0 + kh - 1 and hi > lo:
+                        r = edge_index(off0 + m0 + i + 1, H, edge)
+                        if r >= 0:
+                            nk_prefetch(x + r * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
+                            if c != NULL:
+                                nk_prefetch(c + r * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
+                    row_pass(Tp + slot * stride + padl, ep, v, kw, ws)
+                    den_row_pass(Tc + slot * stride + padl, ec, next_, v, vr, kw, kwp, vsum, ws, cap)
+                    if i < kh - 1:
+                        continue
+                    g = i - (kh - 1)  # output row m0 + g has all its input rows now
+                    if four and g % 4 == 3:  # output rows m0 + g - 3 ... m0 + g, together
+                        # in blocks of COL_BLOCK columns: the four rows of both
+                        # sums stay in the L1 cache until they are finished
+                        t0 = 0
+                        while t0 < ws:
+                            tb = min(<Py_ssize_t> COL_BLOCK, ws - t0)
+                            for j in range(kh + 3):
+                                rp[j] = Tp + ((g - 3 + j) % nring) * stride + padl + t0
+                                rc[j] = Tc + ((g - 3 + j) % nring) * stride + padl + t0
+                            col_pass2x4(ob, ob + 4, rp, rc, u, kh, tb)
+                            for j in range(4):
+                                m = m0 + g - 3 + j
+                                cnt = cnt + finish(out + (cy + m) * W + cx + n0 + t0,
+                                                  NULL if cert_out == NULL else cert_out + (cy + m) * W + cx + n0 + t0,
+                                                  ob[j], ob[4 + j], x + (cy + m) * W + cx + n0 + t0,
+                                                  NULL if c == NULL else c + (cy + m) * W + cx + n0 + t0,
+                                                  tb, zt, scale, mcentre, preserve, inv_ksum, stream)
+                            t0 = t0 + COL_BLOCK
+                    elif not four or m0 + g == m1 - 1:  # one by one (the last rows of a chunk)
+                        for q in range(g - g % 4 if four else g, g + 1):
+                            m = m0 + q
+                            for j in range(kh):
+                                rp[j] = Tp + ((q + j) % nring) * stride + padl
+                                rc[j] = Tc + ((q + j) % nring) * stride + padl
+                            col_pass2(nr, dr, rp, rc, u, kh, ws)
+                            cnt = cnt + finish(out + (cy + m) * W + cx + n0,
+                                              NULL if cert_out == NULL else cert_out + (cy + m) * W + cx + n0,
+                                              nr, dr, x + (cy + m) * W + cx + n0,
+                                              NULL if c == NULL else c + (cy + m) * W + cx + n0,
+                                              ws, zt, scale, mcentre, preserve, inv_ksum, stream)
+                nans[b] = cnt
+                nk_fence()  # this task's streamed stores reach memory before the result is read
         free(Tp)
         free(ep)
         free(rp)
+        free(ob)
     if not failed[0]:
         for b in range(ntasks):
             total += nans[b]
     free(nans)
+    free(vr)
     return -1 if failed[0] else total
 
 
@@ -285,11 +409,28 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     if Ho == 0 or Wo == 0:
         return 0
     num_threads = max(1, num_threads)
-    # Rows per task: about two tasks per thread (the late one balances the
-    # load), but at least 4 kh so that restarting the ring (kh - 1 extra
-    # rows) costs little; never more than one thread's share.
-    chunk = max((Ho + 2 * num_threads - 1) // (2 * num_threads), 4 * kh, 8)
-    chunk = min(chunk, max(1, (Ho + num_threads - 1) // num_threads))
+    # Columns per strip: the two rings of kh rows (the horizontal passes)
+    # within RING_BYTES, so that the vertical passes read them from the
+    # core's cache; strips of even widths.
+    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(x)
+    cdef Py_ssize_t sw = Wo, nstrips
+    if 2 * kh * Wo * itemsize > RING_BYTES:
+        sw = max(RING_BYTES // (2 * kh * itemsize), MIN_STRIP)
+    nstrips = (Wo + sw - 1) // sw
+    sw = (Wo + nstrips - 1) // nstrips
+    sw = min(Wo, ((sw + 15) // 16) * 16)
+    nstrips = (Wo + sw - 1) // sw
+    if nstrips >= num_threads and nstrips % num_threads == 0:
+        chunk = Ho  # whole strips: every ring is started once
+    else:
+        # Rows per task: about two tasks per thread (the late one balances
+        # the load), but at least 4 kh so that restarting the ring (kh - 1
+        # extra rows) costs little; never more than one thread's share.
+        chunk = max((Ho + 2 * num_threads - 1) // (2 * num_threads), 4 * kh, 8)
+        chunk = min(chunk, max(1, (Ho + num_threads - 1) // num_threads))
+    cdef int sparse = kw >= SPARSE_MIN_TAPS
+    cdef int stream = cnp.PyArray_NBYTES(out) >= STREAM_MIN_BYTES
+    cdef int prefetch = bool(PREFETCH)
     cdef void* cp = NULL if c is None else cnp.PyArray_DATA(c)
     cdef void* co = NULL if cert_out is None else cnp.PyArray_DATA(cert_out)
     if typenum == cnp.NPY_DOUBLE:
@@ -298,14 +439,14 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
                          <const double*> cnp.PyArray_DATA(u), kh, <const double*> cnp.PyArray_DATA(v), kw,
                          <double*> cnp.PyArray_DATA(out), <double*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          fill_p, fill_c, miss_value, miss_cert, zero_tol, scale, miss_centre, preserve_nan,
-                         inv_ksum, chunk, num_threads)
+                         inv_ksum, chunk, sw, sparse, stream, prefetch, num_threads)
     else:
         with nogil:
             nans = fused(<const float*> cnp.PyArray_DATA(x), <const float*> cp, H, W,
                          <const float*> cnp.PyArray_DATA(u), kh, <const float*> cnp.PyArray_DATA(v), kw,
                          <float*> cnp.PyArray_DATA(out), <float*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          <float> fill_p, <float> fill_c, <float> miss_value, <float> miss_cert, <float> zero_tol,
-                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, num_threads)
+                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, num_threads)
     if nans < 0:
         raise MemoryError("fastcorr normalized: could not allocate its row buffers")
     return nans

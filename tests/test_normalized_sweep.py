@@ -1,0 +1,184 @@
+"""The fused sweep of normalized_convolution (fastcorr.methods.normalized) on
+its own paths: the certainty's sparse row pass (long kernels), strips of
+columns (large kernels on wide images), four output rows at a time (any
+height), against astropy.convolution.convolve and the float64 formula of
+tests/test_normalized.py.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import fastcorr
+from fastcorr.methods import normalized as sweep
+
+from test_normalized import _close, _data, _gauss, naive
+
+BOUNDARIES = [None, "fill", "wrap", "extend"]
+
+
+def _ours(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fastcorr.normalized_convolution(*args, **kwargs)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """The fused sweep's calls (a list of their shapes), and small strips:
+    every image here wider than ~100 columns is cut in several."""
+    from fastcorr._engine import normalized as engine
+
+    calls = []
+    real = engine._fused.normalized_rank1
+    monkeypatch.setattr(engine._fused, "normalized_rank1", lambda *a: calls.append(a[6]) or real(*a))
+    monkeypatch.setattr(sweep, "RING_BYTES", 48 * 1024)
+    monkeypatch.setattr(sweep, "MIN_STRIP", 40)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def astropy_convolve():
+    conv = pytest.importorskip("astropy.convolution")
+
+    def run(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return conv.convolve(*args, **kwargs)
+
+    return run
+
+
+def _holey(shape, frac, seed):
+    x = _data(shape, frac=frac, seed=seed, hole=False)
+    x[5:30, 40:75] = np.nan  # larger than the kernels: outputs with no certain pixel under them
+    return x
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("nan_treatment", ["interpolate", "fill"])
+@pytest.mark.parametrize("preserve_nan", [False, True])
+def test_sparse_rows_and_strips_match_astropy(astropy_convolve, counted, boundary, nan_treatment, preserve_nan):
+    x = _holey((45, 300), 0.05, 1)
+    k = _gauss(17, 21)  # rank 1, 21 taps per row: the certainty's row pass is sparse
+    kw = dict(boundary=boundary, nan_treatment=nan_treatment, preserve_nan=preserve_nan)
+    got = _ours(x, k, **kw)
+    assert counted, "the fused sweep did not run"
+    _close(got, astropy_convolve(x, k, **kw), atol=1e-10)
+    for normalize_kernel in (False,):
+        ref = astropy_convolve(x, 3 * k, normalize_kernel=normalize_kernel, **kw)
+        _close(_ours(x, 3 * k, normalize_kernel=normalize_kernel, **kw), ref, atol=1e-9)
+
+
+@pytest.mark.parametrize("frac", [0.02, 0.3, 0.7])
+def test_dense_fallback_and_nan_fill_match_astropy(astropy_convolve, counted, frac):
+    """Many missing pixels (the sparse pass gives way to the dense one) and a
+    NaN fill value (the outside has certainty 0: listed like missing pixels)."""
+    x = _holey((40, 260), frac, 2)
+    k = _gauss(13, 31)
+    for boundary, fill_value in (("fill", np.nan), ("fill", 0.5), ("wrap", 0.0), ("extend", 0.0)):
+        kw = dict(boundary=boundary, fill_value=fill_value)
+        _close(_ours(x, k, **kw), astropy_convolve(x, k, **kw), atol=1e-10)
+    assert counted
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_float_certainty_and_output_certainty(counted, boundary):
+    """Certainty mostly 1 with some fractional and zero pixels: the sparse
+    pass weights each listed pixel by 1 - c."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 2, (38, 230))
+    c = np.ones_like(x)
+    some = rng.random(x.shape)
+    c[some < 0.04] = rng.random(int((some < 0.04).sum()))
+    c[some > 0.97] = 0.0
+    x[(some > 0.97) & (rng.random(x.shape) < 0.5)] = np.nan  # NaN under certainty 0: must not leak
+    c[3:20, 100:140] = 0.0
+    k = _gauss(15, 25)
+    ref, ref_c = naive(np.where(c == 0, 0.0, x), k, c, boundary=boundary)
+    got, got_c = _ours(x, k, c, boundary=boundary, return_certainty=True)
+    _close(got, ref, atol=1e-10)
+    np.testing.assert_allclose(got_c, ref_c, rtol=0, atol=1e-12)
+    assert counted  # NaN only where the formula has it (no certain pixel under the kernel): _close
+
+
+@pytest.mark.parametrize("height", [1, 2, 3, 4, 5, 6, 7, 9, 13, 31])
+@pytest.mark.parametrize("kshape", [(1, 13), (2, 5), (3, 3), (5, 14), (9, 1)])
+def test_any_height_and_thread_count(height, kshape):
+    """Output rows go four at a time through the vertical passes, the rest
+    one by one: every height, kernel height and thread count agrees."""
+    x = _data((height + 4, 53), frac=0.15, seed=height, hole=False)
+    k = _gauss(*kshape)
+    for boundary in (None, "fill", "extend"):
+        if boundary is None and (x.shape[0] < kshape[0] or x.shape[1] < kshape[1]):
+            continue
+        ref = naive(x, k, boundary=boundary)[0]
+        for threads in (1, 2, 3):
+            _close(_ours(x, k, boundary=boundary, num_threads=threads, method="separable"), ref, atol=1e-10)
+
+
+def test_float32_long_kernels(counted):
+    x = _holey((50, 280), 0.05, 4)
+    k = _gauss(21, 33)
+    ref = naive(x, k)[0]
+    got = _ours(x.astype(np.float32), k.astype(np.float32))
+    assert got.dtype == np.float32
+    fin = np.isfinite(ref)
+    np.testing.assert_array_equal(np.isfinite(got), fin)
+    # DESIGN §4, the normalised error: max|x| sum|k| is ~3 here
+    assert np.abs(got[fin] - ref[fin]).max() <= 1e-5 * np.nanmax(np.abs(x)) * np.abs(k).sum()
+    assert counted
+
+
+def test_strips_change_nothing(monkeypatch):
+    """The same call cut in strips of columns, or not, gives the same result
+    (to rounding: the sums run in the same order)."""
+    x = _holey((40, 330), 0.05, 5)
+    k = _gauss(15, 19)
+    whole = _ours(x, k, num_threads=2)
+    for ring, strip in ((32 * 1024, 16), (64 * 1024, 40), (1 << 30, 128)):
+        monkeypatch.setattr(sweep, "RING_BYTES", ring)
+        monkeypatch.setattr(sweep, "MIN_STRIP", strip)
+        _close(_ours(x, k, num_threads=2), whole, atol=1e-13)
+
+
+def test_bench_normalized_table(capsys):
+    """``python -m fastcorr bench --normalized``'s table, on a small image."""
+    import io
+
+    from fastcorr._cli import main as cli
+    from fastcorr._cli import normalized_bench
+
+    out = io.StringIO()
+    table = normalized_bench.side_by_side((5, 11), threads=1, rounds=1, n=64, out=out, cpu=True)
+    text = out.getvalue()
+    for size in (5, 11):
+        row = table[size]
+        assert row["fastcorr"] > 0 and row["fastcorr-float32"] > 0
+        assert f"{size}x{size}" in text
+        if "astropy-convolve" in row:  # astropy installed: ratios and the agreement printed
+            assert "x |" in text and "agreement" in text
+            assert row["max|diff|"][("fastcorr", "astropy-convolve")] < 1e-10
+            assert row["max|diff|"][("fastcorr-float32", "astropy-convolve")] < 1e-5
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # the flag is wired into the command line: --help lists it
+        cli.main(["bench", "--help"])
+    assert "--normalized" in capsys.readouterr().out
+
+
+def test_results_never_share_memory_with_later_ones():
+    """A slice of a dropped result keeps its values whatever is computed
+    next (results were once written into memory recycled from dropped ones,
+    which a view of a dropped result still pointed into)."""
+    import gc
+
+    x = _data((300, 400), frac=0.1, seed=7, hole=False)
+    k = _gauss(5, 3)
+    first = _ours(x, k)
+    view, kept = first[10:20], first[10:20].copy()
+    del first
+    gc.collect()
+    for i in range(4):
+        y = _ours(x * (i + 2), k)
+        assert not np.shares_memory(y, view)
+    np.testing.assert_array_equal(view, kept)
