@@ -2,9 +2,10 @@
 
 A thread team's closing barrier waits a scheduler time slice whenever one of
 its threads is not running (another process keeps the cores busy): a call of
-0.03-1 ms then takes 4-30 ms. After a threaded call whose calling thread
-waited (wall time minus its CPU time) more than ``config.STALL_SECONDS``,
-short calls run on one thread for ``config.SERIAL_SECONDS``.
+0.03-1 ms then takes 4-30 ms. A threaded call whose calling thread waited
+(wall time minus its CPU time) more than ``config.STALL_SECONDS`` stalled;
+from the running stall rate and cost, a call runs on one thread when that
+is expected to end sooner (``config.serial_pays``).
 """
 import time
 
@@ -19,8 +20,18 @@ from fastcorr._engine import config, dispatch, lowering
 @pytest.fixture
 def quiet_machine(monkeypatch):
     """The guard's state, reset for the test and restored after it."""
-    monkeypatch.setattr(config, "_serial_until", 0.0)
+    monkeypatch.setattr(config, "_stall_rate", 0.0)
+    monkeypatch.setattr(config, "_stall_cost", 0.0)
+    monkeypatch.setattr(config, "_stall_time", 0.0)
     yield
+
+
+def busy_machine(rate=1.0, cost=0.004):
+    config._stall_rate, config._stall_cost, config._stall_time = rate, cost, time.monotonic()
+
+
+def stalled():
+    return config.stall_expected() > 0.0
 
 
 def busy(seconds):
@@ -34,10 +45,10 @@ def computing_is_never_a_stall(work, seconds):
     # may deschedule it for a time slice (then it is rightly a stall): one
     # attempt in twenty that ran undisturbed is enough
     for _ in range(20):
-        config._serial_until = 0.0
+        config._stall_rate = config._stall_cost = 0.0
         with config.WaitClock(2, work, 0):
             busy(seconds)
-        if not config.oversubscribed():
+        if not stalled():
             return True
     return False
 
@@ -46,7 +57,7 @@ def test_a_wait_is_a_stall_and_work_is_not(quiet_machine):
     assert computing_is_never_a_stall(1e9, 1.5 * config.STALL_SECONDS)
     with config.WaitClock(2, 1e9, 0):
         time.sleep(3 * config.STALL_SECONDS)  # it waited: a stall
-    assert config.oversubscribed()
+    assert stalled()
 
 
 def test_short_calls_are_timed_by_the_wall_clock_alone(quiet_machine):
@@ -55,25 +66,32 @@ def test_short_calls_are_timed_by_the_wall_clock_alone(quiet_machine):
     assert computing_is_never_a_stall(100.0, 0.25 * config.STALL_SECONDS)
     with config.WaitClock(2, 100.0, int(10 * config.STALL_SECONDS / config.FAULT_SECONDS_PER_BYTE)):
         time.sleep(3 * config.STALL_SECONDS)  # as long as faulting that output in
-    assert not config.oversubscribed()
+    assert not stalled()
     with config.WaitClock(2, 100.0, 0):
         time.sleep(3 * config.STALL_SECONDS)
-    assert config.oversubscribed()
+    assert stalled()
 
 
 def test_one_thread_never_counts(quiet_machine):
     with config.WaitClock(1, 1e9, 0):
         time.sleep(3 * config.STALL_SECONDS)
-    assert not config.oversubscribed()
+    assert not stalled()
 
 
-def test_the_guard_expires(quiet_machine, monkeypatch):
-    config.note_wait(1.0)
-    assert config.oversubscribed()
-    monkeypatch.setattr(config, "_serial_until", time.monotonic() - 1e-3)
-    assert not config.oversubscribed()
+def test_the_rate_follows_the_calls_and_decays(quiet_machine, monkeypatch):
+    config.note_wait(0.01)  # one stall of 10 ms
+    assert config.stall_expected() == pytest.approx(config.STALL_RATE_WEIGHT * 0.01, rel=1e-3)
+    before = config.stall_expected()
+    for _ in range(8):
+        config.note_wait(0.0)  # calls without a stall lower the rate
+    assert 0.0 < config.stall_expected() < 0.7 * before
+    for _ in range(60):
+        config.note_wait(0.01)  # most calls stall: a short call pays to go serial, a long one not
+    assert config.serial_pays(1e-3) and not config.serial_pays(0.1)
+    monkeypatch.setattr(config, "_stall_time", time.monotonic() - 20 * config.STALL_HALF_LIFE)
+    assert not config.serial_pays(1e-3)  # no threaded call seen for a while: the rate decays
     config.note_wait(0.5 * config.STALL_SECONDS)  # a wait shorter than a stall
-    assert not config.oversubscribed()
+    assert config.stall_expected() < 1e-6
 
 
 def threads_seen(monkeypatch):
@@ -94,15 +112,16 @@ def test_short_calls_go_serial_and_long_ones_keep_their_threads(quiet_machine, m
     rng = np.random.default_rng(0)
     w = np.outer(rng.standard_normal(5), rng.standard_normal(5))
     small, large = rng.standard_normal((200, 300)), rng.standard_normal((3000, 3000))
-    config.note_wait(1.0)
+    busy_machine()
     y = fastcorr.correlate2d(small, w, "same", boundary="symm", method=method, num_threads=2)
     np.testing.assert_allclose(y, scipy.signal.correlate2d(small, w, "same", "symm"), rtol=1e-10, atol=1e-12)
     assert seen[-1] == (method, 1)
     seconds = dispatch.estimate(method, large.shape, w.shape, large.shape, large.dtype, 1)
-    assert seconds > config.SHORT_CALL_SECONDS
+    assert not config.serial_pays(seconds)
+    busy_machine()
     fastcorr.correlate2d(large, w, "same", boundary="symm", method=method, num_threads=2)
     assert seen[-1] == (method, 2)
-    monkeypatch.setattr(config, "_serial_until", 0.0)
+    monkeypatch.setattr(config, "_stall_rate", 0.0)
     fastcorr.correlate2d(small, w, "same", boundary="symm", method=method, num_threads=2)
     assert seen[-1] == (method, 2)
 
@@ -113,7 +132,7 @@ def test_plain_calls_while_oversubscribed_are_right(quiet_machine, dtype):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((300, 257)).astype(dtype)
     w = rng.standard_normal((7, 5)).astype(dtype)
-    config.note_wait(1.0)
+    busy_machine()
     for mode in ("full", "same", "valid"):
         for f, ref in [(fastcorr.correlate2d, scipy.signal.correlate2d),
                        (fastcorr.convolve2d, scipy.signal.convolve2d)]:

@@ -73,36 +73,52 @@ if hasattr(os, "register_at_fork"):
 #: A threaded call whose calling thread spent this much longer in the
 #: kernel than it computed (wall time minus its own CPU time: waiting at the
 #: team's closing barrier for a thread the system had not scheduled, or
-#: descheduled itself) saw the machine oversubscribed.
+#: descheduled itself) stalled. A thread team's barrier waits a scheduler
+#: time slice (4-30 ms measured here) whenever one of its threads is not
+#: running: a call of 0.03-1 ms then takes up to a thousand times its time.
+#: On a quiet machine 0.5-5 % of threaded calls stall (more when another
+#: library's idle threads spin on the cores between calls); under load most
+#: of them do.
 STALL_SECONDS = 2e-3
-#: After such a call, short calls run on one thread for this long: a
-#: thread team's barrier waits a scheduler time slice (4-30 ms measured
-#: here under load) whenever one of its threads is not running, which costs
-#: a call of 0.03-1 ms up to a thousand times its time; one thread costs it
-#: at most its parallel speed-up. The next threaded call after this time
-#: probes the machine again (at most one slow call a second while it stays
-#: busy).
-SERIAL_SECONDS = 1.0
-#: Calls estimated below this (on one thread) are the short ones.
-SHORT_CALL_SECONDS = 5e-3
-#: A calling thread's clock time (``time.monotonic``) until which short
-#: calls run serially.
-_serial_until = 0.0
+#: Weight of one threaded call in the running stall rate, and the half-life
+#: (seconds) of that rate while no threaded call is seen.
+STALL_RATE_WEIGHT = 1.0 / 16.0
+STALL_HALF_LIFE = 1.0
+#: The running stall rate (per threaded call), the running cost of a stall
+#: (seconds) and when the rate was last updated (``time.monotonic``).
+_stall_rate = 0.0
+_stall_cost = 0.0
+_stall_time = 0.0
+
+
+def _rate_now(now: float) -> float:
+    return _stall_rate * 0.5 ** ((now - _stall_time) / STALL_HALF_LIFE)
 
 
 def note_wait(waited: float) -> None:
-    """Record that a threaded call's calling thread waited ``waited`` seconds
-    (wall minus CPU time inside the kernel): short calls run on one thread
-    for :data:`SERIAL_SECONDS` if that was a stall."""
-    global _serial_until
-    if waited > STALL_SECONDS:
-        _serial_until = time.monotonic() + SERIAL_SECONDS
+    """Record a threaded call whose calling thread waited ``waited`` seconds
+    (wall minus CPU time in the kernel; a stall beyond STALL_SECONDS)."""
+    global _stall_rate, _stall_cost, _stall_time
+    now = time.monotonic()
+    stalled = waited > STALL_SECONDS
+    _stall_rate = _rate_now(now) + ((1.0 if stalled else 0.0) - _rate_now(now)) * STALL_RATE_WEIGHT
+    _stall_time = now
+    if stalled:
+        _stall_cost = waited if _stall_cost == 0.0 else _stall_cost + (waited - _stall_cost) * 0.25
 
 
-def oversubscribed() -> bool:
-    """Whether a threaded call stalled within the last :data:`SERIAL_SECONDS`
-    (short calls then run on one thread)."""
-    return _serial_until != 0.0 and time.monotonic() < _serial_until
+def stall_expected() -> float:
+    """Seconds a threaded call is expected to lose to stalls now (rate x cost)."""
+    if _stall_rate == 0.0:
+        return 0.0
+    return _rate_now(time.monotonic()) * _stall_cost
+
+
+def serial_pays(seconds: float) -> bool:
+    """Whether a call of ``seconds`` on one thread is expected to end sooner
+    on one thread than on a team: what a stall costs on average (rate x
+    cost) against the half of its time a second thread would save."""
+    return stall_expected() > 0.5 * seconds
 
 
 #: Multiply-adds from which a call's calling thread has its CPU time read
@@ -137,6 +153,8 @@ class WaitClock:
                     note_wait(wall - (time.thread_time() - self.cpu))
                 else:
                     note_wait(wall - FAULT_SECONDS_PER_BYTE * self.out_bytes)
+            elif _stall_rate != 0.0:  # a call without a stall lowers the rate
+                note_wait(0.0)
 
 
 def forked_serial() -> bool:

@@ -76,11 +76,11 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
     if method == "auto":
         method = choose_offset_method(x, w, shape, boundary, dtype, num_threads)
     timed = num_threads > 1 and method in TEAM_METHODS
-    if timed and config.oversubscribed():
-        # a threaded call stalled lately: a short call runs on one thread
-        # (see fastcorr._engine.config.SERIAL_SECONDS)
+    if timed and config.stall_expected() > 0.0:
+        # threaded calls stall lately: a short call may end sooner on one
+        # thread (see fastcorr._engine.config.STALL_SECONDS)
         seconds = estimate(method, x.shape, w.shape, shape, dtype, 1, boundary=boundary)
-        if seconds is not None and seconds < config.SHORT_CALL_SECONDS:
+        if seconds is not None and config.serial_pays(seconds):
             num_threads, timed = 1, False
     runner = engine(method)
     if dtype.kind in "iu":  # exact narrow lanes where they serve (fastcorr.methods.integer)

@@ -184,11 +184,11 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
     if is_small_scaling(H, W, kh, kw, off0, off1, Ho, Wo):
         return np.multiply(x, w[0, 0])
     threads = useful_threads(threads, Ho * Wo * n, Ho)
-    if threads > 1 and _config.oversubscribed():
-        # a threaded call stalled lately: a short call runs on one thread
-        # (see fastcorr._engine.config.SERIAL_SECONDS)
+    if threads > 1 and _config._stall_rate != 0.0 and _config.stall_expected() > 0.0:
+        # threaded calls stall lately: a short call may end sooner on one
+        # thread (see fastcorr._engine.config.STALL_SECONDS)
         seconds = _dispatch.estimate("direct", (H, W), (kh, kw), (Ho, Wo), x.dtype, 1, boundary=0)
-        if seconds is not None and seconds < _config.SHORT_CALL_SECONDS:
+        if seconds is not None and _config.serial_pays(seconds):
             threads = 1
     cdef timespec wall0, wall1, cpu0, cpu1
     cdef bint cpu_timed = threads > 1 and <double> Ho * Wo * n >= _CPU_TIMED_WORK
@@ -231,6 +231,8 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
                 _config.note_wait(wall - (_seconds(cpu1) - _seconds(cpu0)))
             else:
                 _config.note_wait(wall - _FAULT_SECONDS_PER_BYTE * Ho * Wo * itemsize)
+        elif _config._stall_rate != 0.0:  # a call without a stall lowers the rate
+            _config.note_wait(0.0)
     if status != 0:
         raise MemoryError("fastcorr direct: could not allocate a row-pointer buffer")
     return out
