@@ -169,3 +169,19 @@ def correlate2d_reference(x, w, off0, off1):
         for k in range(kw):
             out += w[j, k] * x[np.ix_(r[:, j], c[:, k])]
     return out
+
+
+def test_the_last_large_kernel_is_decomposed_once():
+    # a banded call asks for the factors once a band: kernels beyond the
+    # cache's size keep the last one's (a new SVD per band cost 1.75x)
+    rng = np.random.default_rng(13)
+    u, v = rng.standard_normal(151), rng.standard_normal(140)
+    w1 = np.outer(u, v)
+    first = _separable.decompose(w1)
+    assert _separable.decompose(w1.copy()) is first
+    w2 = w1.copy()
+    w2[3, 4] += 1.0  # same shape, other values: rank 2, its own factors
+    terms = _separable.decompose(w2)
+    assert terms is not first and len(terms) == 2
+    np.testing.assert_allclose(sum(np.outer(a, b) for a, b in terms), w2, atol=1e-12)
+    np.testing.assert_allclose(np.outer(*_separable.decompose(w1)[0]), w1, atol=1e-12)
