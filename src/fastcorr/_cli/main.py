@@ -1,5 +1,21 @@
 """Command line: ``python -m fastcorr {info,demo,calibrate,bench}`` (also the ``fastcorr`` script)."""
 import argparse
+import importlib
+
+#: ``bench --<flag>``: the module in this package whose ``main(args)`` times
+#: that family against its peers, and the flag's help.
+FAMILY_BENCHES = (
+    ("matching", "matching_bench", "match_template against cv2.matchTemplate and skimage (if installed)"),
+    ("nd", "nd_bench", "N-D correlate (1-D, lags, 3-D) against scipy.signal.correlate"),
+    ("layers", "layers_bench", "conv2d forward/backward on five CNN layers against torch (if installed)"),
+    ("ndimage", "ndimage_bench", "fastcorr.ndimage against scipy.ndimage, scipy.signal and OpenCV (if installed)"),
+    ("piv", "piv_bench", "piv against OpenPIV's extended_search_area_piv (if installed)"),
+    ("large", "large_bench",
+     "large kernels (21x21-101x101, 1024²/4096²) against cv2.filter2D, ducc0 and scipy.fft"),
+    ("registration", "registration_bench", "phase_cross_correlation against scikit-image (if installed)"),
+    ("normalized", "normalized_bench",
+     "normalized_convolution against astropy's convolve and convolve_fft (if installed)"),
+)
 
 
 def main(argv=None):
@@ -23,22 +39,8 @@ def main(argv=None):
     bench.add_argument("--quick", action="store_true",
                        help="with --regret, --matching, --ndimage, --nd, --piv, --registration or --normalized: "
                             "reduced grid (seconds, not minutes)")
-    bench.add_argument("--matching", action="store_true",
-                       help="instead: match_template against cv2.matchTemplate and skimage (if installed)")
-    bench.add_argument("--layers", action="store_true",
-                       help="instead: conv2d forward/backward on five CNN layers against torch (if installed)")
-    bench.add_argument("--ndimage", action="store_true",
-                       help="instead: fastcorr.ndimage against scipy.ndimage, scipy.signal and OpenCV (if installed)")
-    bench.add_argument("--nd", action="store_true",
-                       help="instead: N-D correlate (1-D, lags, 3-D) against scipy.signal.correlate")
-    bench.add_argument("--piv", action="store_true",
-                       help="instead: piv against OpenPIV's extended_search_area_piv (if installed)")
-    bench.add_argument("--large", action="store_true",
-                       help="instead: large kernels (21x21-101x101, 1024²/4096²) against cv2.filter2D, ducc0 and scipy.fft")
-    bench.add_argument("--registration", action="store_true",
-                       help="instead: phase_cross_correlation against scikit-image (if installed)")
-    bench.add_argument("--normalized", action="store_true",
-                       help="instead: normalized_convolution against astropy's convolve and convolve_fft (if installed)")
+    for flag, _, text in FAMILY_BENCHES:
+        bench.add_argument(f"--{flag}", action="store_true", help=f"instead: {text}")
     bench.add_argument("--cpu", action="store_true",
                        help="with --normalized: CPU time instead of the wall clock (a loaded machine, 1 thread)")
     args = parser.parse_args(argv)
@@ -74,38 +76,9 @@ def bench_command(args):
 
         run(quick=args.quick, threads=args.threads or 2)
         return 0
-    if args.matching:
-        from . import matching_bench
-
-        return matching_bench.main(args)
-    if getattr(args, "nd", False):
-        from . import nd_bench
-
-        return nd_bench.main(args)
-    if args.layers:
-        from . import layers_bench
-
-        return layers_bench.main(args)
-    if args.ndimage:
-        from . import ndimage_bench
-
-        return ndimage_bench.main(args)
-    if args.piv:
-        from . import piv_bench
-
-        return piv_bench.main(args)
-    if getattr(args, "large", False):
-        from . import large_bench
-
-        return large_bench.main(args)
-    if getattr(args, "registration", False):
-        from . import registration_bench
-
-        return registration_bench.main(args)
-    if args.normalized:
-        from . import normalized_bench
-
-        return normalized_bench.main(args)
+    for flag, module, _ in FAMILY_BENCHES:
+        if getattr(args, flag):
+            return importlib.import_module(f".{module}", __package__).main(args)
     from . import bench
 
     return bench.main(args)

@@ -76,12 +76,8 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
     if method == "auto":
         method = choose_offset_method(x, w, shape, boundary, dtype, num_threads)
     timed = num_threads > 1 and method in TEAM_METHODS
-    if timed and config.stall_expected() > 0.0:
-        # threaded calls stall lately: a short call may end sooner on one
-        # thread (see fastcorr._engine.config.STALL_SECONDS)
-        seconds = estimate(method, x.shape, w.shape, shape, dtype, 1, boundary=boundary)
-        if seconds is not None and config.serial_pays(seconds):
-            num_threads, timed = 1, False
+    if timed and serial_pays(method, x.shape, w.shape, shape, dtype, boundary):
+        num_threads, timed = 1, False
     runner = engine(method)
     if dtype.kind in "iu":  # exact narrow lanes where they serve (fastcorr.methods.integer)
         runner = lowering.integer_engine(method, x.shape, w.shape, shape, dtype) or runner
@@ -97,6 +93,15 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
     with config.WaitClock(num_threads if timed else 1, work, 0 if out is not None else work / w.size * dtype.itemsize):
         return lowering.correlate_offset(runner, method, x, w, shape, offsets, boundary, fill, dtype,
                                          num_threads, out=out)
+
+
+def serial_pays(method, xshape, wshape, shape, dtype, boundary):
+    """Whether threaded calls stall lately (``config.STALL_SECONDS``) enough
+    that this call, estimated on one thread, ends sooner on one thread."""
+    if config.stall_expected() == 0.0:
+        return False
+    seconds = estimate(method, xshape, wshape, shape, dtype, 1, boundary=boundary)
+    return seconds is not None and config.serial_pays(seconds)
 
 
 #: Methods whose calling thread works as one of the call's OpenMP team (its

@@ -28,9 +28,7 @@ correlation) and leaves zeros around it. 1-D data run as 1 x n images; 3-D
 data as sums of 2-D correlations over the kernel's planes.
 """
 import math
-import threading
 import warnings
-import weakref
 
 import numpy as np
 

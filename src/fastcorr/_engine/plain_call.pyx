@@ -184,12 +184,9 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
     if is_small_scaling(H, W, kh, kw, off0, off1, Ho, Wo):
         return np.multiply(x, w[0, 0])
     threads = useful_threads(threads, Ho * Wo * n, Ho)
-    if threads > 1 and _config._stall_rate != 0.0 and _config.stall_expected() > 0.0:
-        # threaded calls stall lately: a short call may end sooner on one
-        # thread (see fastcorr._engine.config.STALL_SECONDS)
-        seconds = _dispatch.estimate("direct", (H, W), (kh, kw), (Ho, Wo), x.dtype, 1, boundary=0)
-        if seconds is not None and _config.serial_pays(seconds):
-            threads = 1
+    if threads > 1 and _config._stall_rate != 0.0 and _dispatch.serial_pays(
+            "direct", (H, W), (kh, kw), (Ho, Wo), x.dtype, 0):
+        threads = 1  # threaded calls stall lately (config.STALL_SECONDS)
     cdef timespec wall0, wall1, cpu0, cpu1
     cdef bint cpu_timed = threads > 1 and <double> Ho * Wo * n >= _CPU_TIMED_WORK
     cdef double wall
