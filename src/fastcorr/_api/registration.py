@@ -221,15 +221,19 @@ def _register(p):
         spectra = [None, None]
         energies = [0.0, 0.0]
 
-        def forward(i):
-            x, out = (a, A) if i == 0 else (b, B)
-            energies[i] = _energy_real(x) * size
-            # both images at once on two threads, one transform each
-            spectra[i] = _fftlib.rfftn_into(x, out, workers=1 if wk > 1 else wk)
+        if wk > 1 and a.ndim > 1 and _fftlib.banded_passes():
+            energies = _forward_in_bands((a, b), (A, B), nt)
+            spectra = [A, B]
+        else:
+            def forward(i):
+                x, out = (a, A) if i == 0 else (b, B)
+                energies[i] = _energy_real(x)
+                # both images at once on two threads, one transform each
+                spectra[i] = _fftlib.rfftn_into(x, out, workers=1 if wk > 1 else wk)
 
-        _run_parallel(forward, [0, 1], 2 if wk > 1 else 1)
+            _run_parallel(forward, [0, 1], 2 if wk > 1 else 1)
         A, B = spectra
-        energy_ref, energy_mov = energies
+        energy_ref, energy_mov = energies[0] * size, energies[1] * size
         if not A.flags.c_contiguous:
             A = np.ascontiguousarray(A)
         if not B.flags.c_contiguous:
@@ -263,8 +267,11 @@ def _register(p):
         else:
             scratch, target = None, B
         padded = target.view(fdt)  # (..., 2 * h) with 2 * h >= n_last
-        cc = _fftlib.irfftn_into(P, padded[..., :n_last], workers=wk, overwrite_x=not keep,
-                                 scratch=scratch)
+        if wk > 1 and P.ndim > 1 and _fftlib.banded_passes():
+            cc = _inverse_in_bands(P, P if scratch is None else scratch, padded[..., :n_last], nt)
+        else:
+            cc = _fftlib.irfftn_into(P, padded[..., :n_last], workers=wk, overwrite_x=not keep,
+                                     scratch=scratch)
         del A, B
         if np.may_share_memory(cc, padded):  # written in place (else scipy.fft's new array)
             padded[..., n_last:] = 0  # the padding never beats a real value (see _peak_index)
@@ -466,12 +473,66 @@ def _masked_shift(ref, mov, ref_mask, mov_mask, overlap_ratio, nt):
     return ref_shape - 1 - centre + (mov_shape - ref_shape) / 2
 
 
+#: bands per thread in a threaded pass: the threads take bands as they
+#: finish, so one slowed by another program on its core (BLAS threads of the
+#: caller's last matrix product spin there for ~0.1 s) holds up only its own
+#: bands, not the whole pass
+BANDS_PER_THREAD = 4
+
+
+def _bands(n, nt):
+    """Slices splitting ``range(n)`` into ``BANDS_PER_THREAD * nt`` bands (at most n)."""
+    parts = max(1, min(n, BANDS_PER_THREAD * nt))
+    edges = [n * k // parts for k in range(parts + 1)]
+    return [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
+
+
 def _by_rows(fn, n_rows, nt, elements):
     """``fn(rows)`` for bands of rows (slices of axis 0) on up to ``nt`` threads
     (one band when the ``elements`` they cover are too few to share)."""
-    parts = max(1, min(nt, n_rows)) if _workers(nt, elements) > 1 else 1
-    edges = [n_rows * k // parts for k in range(parts + 1)]
-    _run_parallel(fn, [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], parts)
+    if _workers(nt, elements) == 1:
+        fn(slice(0, n_rows))
+        return
+    _run_parallel(fn, _bands(n_rows, nt), nt)
+
+
+def _forward_in_bands(images, spectra, nt):
+    """``rfftn`` of each image into its spectrum buffer, and ``sum x^2`` of
+    each: the row transforms in bands of rows of every image, then the
+    leading axes in bands of columns, each pass on ``nt`` threads that take
+    bands as they finish. Returns the energies."""
+    sums = {}
+
+    def rows_pass(item):
+        i, rows = item
+        sums[i, rows.start] = _energy_real(images[i][rows])
+        _fftlib.rows_rfft_into(images[i][rows], spectra[i][rows])
+
+    _run_parallel(rows_pass, [(i, r) for i in range(len(images)) for r in _bands(images[i].shape[0], nt)], nt)
+
+    def columns_pass(item):
+        i, cols = item
+        _fftlib.leading_fft_into(spectra[i][..., cols], spectra[i][..., cols], forward=True)
+
+    _run_parallel(columns_pass, [(i, c) for i in range(len(spectra)) for c in _bands(spectra[i].shape[-1], nt)],
+                  nt)
+    return [sum(v for (i, _), v in sorted(sums.items()) if i == k) for k in range(len(images))]
+
+
+def _inverse_in_bands(P, work, out, nt):
+    """``irfftn`` of the half spectrum ``P`` into ``out`` (rows may be padded):
+    the leading axes into ``work`` (may be ``P``) in bands of columns, then
+    the rows into ``out`` in bands of rows. Returns ``out``."""
+    def columns_pass(cols):
+        _fftlib.leading_fft_into(P[..., cols], work[..., cols], forward=False)
+
+    _run_parallel(columns_pass, _bands(P.shape[-1], nt), nt)
+
+    def rows_pass(rows):
+        _fftlib.rows_irfft_into(work[rows], out[rows])
+
+    _run_parallel(rows_pass, _bands(P.shape[0], nt), nt)
+    return out
 
 
 def _complex_input(p):

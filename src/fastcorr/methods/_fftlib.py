@@ -276,3 +276,30 @@ def irfftn_into(x, out, workers=None, overwrite_x=False, scratch=None):
             np.copyto(work, x)
     # (inorm=2: each transform divides by its own lengths, 1/N in all)
     return _rows_c2r(work, out, nt)
+
+
+# --- one axis pass at a time, for callers that schedule their own bands ---
+# (image registration splits each pass into more bands than threads, so that a
+# thread slowed by another program on its core holds up only its own bands)
+
+def banded_passes():
+    """True when the passes below are available (ducc0 is in use)."""
+    return _use_ducc()
+
+
+def rows_rfft_into(x, out):
+    """The real transform along the last axis of ``x`` into ``out``, on one thread."""
+    return _rows_r2c(x, out, 1)
+
+
+def rows_irfft_into(x, out):
+    """The inverse real transform along the last axis (divided by its length)
+    into ``out``, on one thread; ``x`` may be overwritten."""
+    return _rows_c2r(x, out, 1)
+
+
+def leading_fft_into(x, out, forward):
+    """The complex transform over every axis but the last, ``x`` into ``out``
+    (which may be ``x``), on one thread; the inverse divides by the lengths."""
+    return _ducc.c2c(x, axes=tuple(range(x.ndim - 1)), forward=forward, inorm=0 if forward else 2, out=out,
+                     nthreads=1)
