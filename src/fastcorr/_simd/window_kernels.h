@@ -64,6 +64,9 @@ static inline ptrdiff_t fw_claim(ptrdiff_t *counter) { return (*counter)++; }
 static inline void fw_claim_all(ptrdiff_t *counter, ptrdiff_t n) { *counter = n; }
 #endif
 
+/* A/B switch during development */
+static int fw_fast_rsqrt = 1;
+
 /* Method codes: OpenCV's TM_* constants. */
 #define FW_SQDIFF 0
 #define FW_SQDIFF_NORMED 1
@@ -400,6 +403,81 @@ static void fw_row(const double *a1, const double *a2, double *s1, double *s2, d
     FW_PICK(fw_stats, , s1, s2, rv, rq, rmu, cc, C, nout, nw, tol);
 }
 
+#if FC_X86_DISPATCH
+#include <immintrin.h>
+
+/* One channel, one template, 'ccoeff_normed', float32 out, AVX2: the score
+ * ``in * rsqrt(tv) * rsqrt(v)`` with the square roots and the division
+ * replaced by the reciprocal square root estimate and one Newton step
+ * (relative error below 4e-7, against 1.2e-7 for a rounded float32
+ * division): vsqrtps and vdivps held the loop at a third of the speed of
+ * the window sums it follows. A group of 8 windows with a variance outside
+ * [1e-30, 1e30] (float's comfortable range) takes the scalar double formula,
+ * as every window of the tail does. ``in`` may be ``out``. */
+FC_TARGET_AVX2 static void fw_cn_f32_avx2(const float *in, float *out, const double *FW_RESTRICT s1,
+                                          const double *FW_RESTRICT s2, double tv, ptrdiff_t nout,
+                                          double nw, double tol)
+{
+    const double inv = 1.0 / nw;
+    const __m256d vinv = _mm256_set1_pd(inv), vtol = _mm256_set1_pd(tol);
+    const __m256 rs = _mm256_set1_ps((float)(1.0 / sqrt(tv)));
+    const __m256 lo = _mm256_set1_ps(1e-30f), hi = _mm256_set1_ps(1e30f), zero = _mm256_setzero_ps();
+    const __m256 one = _mm256_set1_ps(1.0f), mone = _mm256_set1_ps(-1.0f);
+    const __m256 half = _mm256_set1_ps(0.5f), threehalves = _mm256_set1_ps(1.5f);
+    ptrdiff_t n = 0, k;
+    for (; n + 8 <= nout; n += 8) {
+        const __m256d a0 = _mm256_loadu_pd(s1 + n), a1 = _mm256_loadu_pd(s1 + n + 4);
+        const __m256d b0 = _mm256_loadu_pd(s2 + n), b1 = _mm256_loadu_pd(s2 + n + 4);
+        __m256d v0 = _mm256_fnmadd_pd(_mm256_mul_pd(a0, a0), vinv, b0);
+        __m256d v1 = _mm256_fnmadd_pd(_mm256_mul_pd(a1, a1), vinv, b1);
+        v0 = _mm256_and_pd(v0, _mm256_cmp_pd(v0, _mm256_mul_pd(vtol, b0), _CMP_GT_OQ));
+        v1 = _mm256_and_pd(v1, _mm256_cmp_pd(v1, _mm256_mul_pd(vtol, b1), _CMP_GT_OQ));
+        const __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(v0)), _mm256_cvtpd_ps(v1), 1);
+        const __m256 ok = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
+        const __m256 odd = _mm256_and_ps(ok, _mm256_or_ps(_mm256_cmp_ps(v, lo, _CMP_LT_OQ),
+                                                          _mm256_cmp_ps(v, hi, _CMP_GT_OQ)));
+        const __m256 x = _mm256_loadu_ps(in + n);
+        if (_mm256_movemask_ps(odd)) {
+            float tmp[8];
+            for (k = 0; k < 8; k++) {
+                const double a = s1[n + k], b = s2[n + k];
+                double vv = b - a * a * inv;
+                vv = vv > tol * b ? vv : 0.0;
+                const double den = vv * tv;
+                double r = den > 0 ? (double)in[n + k] / sqrt(den) : 0.0;
+                r = r > 1.0 ? 1.0 : r;
+                tmp[k] = (float)(r < -1.0 ? -1.0 : r);
+            }
+            _mm256_storeu_ps(out + n, _mm256_loadu_ps(tmp));
+            continue;
+        }
+        __m256 y = _mm256_rsqrt_ps(_mm256_max_ps(v, lo));
+        y = _mm256_mul_ps(y, _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_mul_ps(half, v), y), y, threehalves));
+        __m256 r = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(x, rs), y), ok);
+        r = _mm256_min_ps(_mm256_max_ps(r, mone), one);
+        _mm256_storeu_ps(out + n, r);
+    }
+    for (; n < nout; n++) {
+        const double a = s1[n], b = s2[n];
+        double vv = b - a * a * inv;
+        vv = vv > tol * b ? vv : 0.0;
+        const double den = vv * tv;
+        double r = den > 0 ? (double)in[n] / sqrt(den) : 0.0;
+        r = r > 1.0 ? 1.0 : r;
+        out[n] = (float)(r < -1.0 ? -1.0 : r);
+    }
+}
+#define FW_CN_F32(IN, OUT)                                                      \
+    if (method == FW_CCOEFF_NORMED && tv > 1e-30 && tv < 1e30 && fw_fast_rsqrt && fc_cpu_has_avx2_fma()) { \
+        fw_cn_f32_avx2(IN, OUT, s1, s2, tv, nout, nw, tol);                     \
+        return;                                                                 \
+    }
+#else
+#define FW_CN_F32(IN, OUT)
+#endif
+#define FW_CN_f32(IN, OUT) FW_CN_F32(IN, OUT)
+#define FW_CN_f64(IN, OUT)
+
 #define FW_DEFINE_ENTRY(S, T)                                                   \
 static void fw_centre_##S(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, ptrdiff_t h, \
                           double *acc, double *cc)                              \
@@ -418,11 +496,11 @@ static void fw_combine_##S(T *out, const double *rv, const double *rq,          
 static void fw_finish1_##S(T *out, const double *s1, const double *s2, double c0, \
                            double tmean, double tv, double ts, int method,     \
                            ptrdiff_t nout, double nw, double tol)              \
-{ FW_PICK(fw_finish1, S##_, out, s1, s2, c0, tmean, tv, ts, method, nout, nw, tol); } \
+{ FW_CN_##S(out, out) FW_PICK(fw_finish1, S##_, out, s1, s2, c0, tmean, tv, ts, method, nout, nw, tol); } \
 static void fw_finish1io_##S(const T *in, T *out, const double *s1, const double *s2, double c0, \
                              double tmean, double tv, double ts, int method,   \
                              ptrdiff_t nout, double nw, double tol)            \
-{ FW_PICK(fw_finish1io, S##_, in, out, s1, s2, c0, tmean, tv, ts, method, nout, nw, tol); }
+{ FW_CN_##S(in, out) FW_PICK(fw_finish1io, S##_, in, out, s1, s2, c0, tmean, tv, ts, method, nout, nw, tol); }
 
 FW_DEFINE_ENTRY(f32, float)
 FW_DEFINE_ENTRY(f64, double)

@@ -91,7 +91,12 @@ cdef extern from "window_kernels.h" nogil:
     Py_ssize_t fw_claim(Py_ssize_t* counter)
     void fw_claim_all(Py_ssize_t* counter, Py_ssize_t n)
     int FW_HAVE_ATOMIC
+    int fw_fast_rsqrt
     int fc_cpu_has_avx2_fma()
+
+def _ab(int v):
+    global fw_fast_rsqrt
+    fw_fast_rsqrt = v
 
 fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 
