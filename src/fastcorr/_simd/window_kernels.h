@@ -65,7 +65,7 @@ static inline void fw_claim_all(ptrdiff_t *counter, ptrdiff_t n) { *counter = n;
 #endif
 
 /* A/B switch during development */
-static int fw_fast_rsqrt = 1;
+static int fw_fast_rsqrt = 3;
 
 /* Method codes: OpenCV's TM_* constants. */
 #define FW_SQDIFF 0
@@ -389,20 +389,6 @@ FW_DEFINE_FINISH1(f64_avx2, double, FC_TARGET_AVX2)
 #define FW_PICK(NAME, SUFFIX, ...) NAME##_##SUFFIX##base(__VA_ARGS__)
 #endif
 
-static void fw_sums(const double *a1, const double *a2, double *s1, double *s2, ptrdiff_t C, ptrdiff_t w,
-                    ptrdiff_t nout)
-{
-    FW_PICK(fw_sums, , a1, a2, s1, s2, C, w, nout);
-}
-
-static void fw_row(const double *a1, const double *a2, double *s1, double *s2, double *rv, double *rq,
-                   double *rmu, const double *cc, ptrdiff_t C, ptrdiff_t w, ptrdiff_t nout, double nw,
-                   double tol)
-{
-    FW_PICK(fw_sums, , a1, a2, s1, s2, C, w, nout);
-    FW_PICK(fw_stats, , s1, s2, rv, rq, rmu, cc, C, nout, nw, tol);
-}
-
 #if FC_X86_DISPATCH
 #include <immintrin.h>
 
@@ -467,16 +453,103 @@ FC_TARGET_AVX2 static void fw_cn_f32_avx2(const float *in, float *out, const dou
         out[n] = (float)(r < -1.0 ? -1.0 : r);
     }
 }
+/* fw_sums for one channel, AVX2: the row's differences a[i + w] - a[i]
+ * four at a time, summed within the vector (two shifts and adds) onto the
+ * last window's sum broadcast. Four segments of the row (two sums each)
+ * advance together: eight independent chains. Rounding as the scalar
+ * running sums (each sum a chain of adds of differences of two samples). */
+#define FW_PFX(D)                                                               \
+    do {                                                                        \
+        D = _mm256_add_pd(D, _mm256_blend_pd(_mm256_permute4x64_pd(D, 0x90), zero, 1)); \
+        D = _mm256_add_pd(D, _mm256_blend_pd(_mm256_permute4x64_pd(D, 0x40), zero, 3)); \
+    } while (0)
+#define FW_SUMSTEP(Q)                                                           \
+    do {                                                                        \
+        const ptrdiff_t o_ = o##Q + i;                                          \
+        __m256d d1_ = _mm256_sub_pd(_mm256_loadu_pd(a1 + o_ + w), _mm256_loadu_pd(a1 + o_)); \
+        __m256d d2_ = _mm256_sub_pd(_mm256_loadu_pd(a2 + o_ + w), _mm256_loadu_pd(a2 + o_)); \
+        FW_PFX(d1_);                                                            \
+        FW_PFX(d2_);                                                            \
+        d1_ = _mm256_add_pd(c1_##Q, d1_);                                       \
+        d2_ = _mm256_add_pd(c2_##Q, d2_);                                       \
+        _mm256_storeu_pd(s1 + o_ + 1, d1_);                                     \
+        _mm256_storeu_pd(s2 + o_ + 1, d2_);                                     \
+        c1_##Q = _mm256_permute4x64_pd(d1_, 0xFF);                              \
+        c2_##Q = _mm256_permute4x64_pd(d2_, 0xFF);                              \
+    } while (0)
+FC_TARGET_AVX2 static void fw_sums1_avx2(const double *FW_RESTRICT a1, const double *FW_RESTRICT a2,
+                                         double *FW_RESTRICT s1, double *FW_RESTRICT s2, ptrdiff_t w,
+                                         ptrdiff_t nout)
+{
+    const __m256d zero = _mm256_setzero_pd();
+    const ptrdiff_t L = (nout + 3) / 4;
+    const ptrdiff_t o0 = 0, o1 = L, o2 = 2 * L, o3 = 3 * L;
+    const ptrdiff_t last = nout - 3 * L;            /* the last segment's length, >= 1 for nout >= 16 */
+    const ptrdiff_t steps = (last - 1) / 4;
+    ptrdiff_t q, i, k;
+    for (q = 0; q < 4; q++) {
+        const ptrdiff_t o = q * L;
+        double p = 0, r = 0;
+        for (k = 0; k < w; k++) {
+            p += a1[o + k];
+            r += a2[o + k];
+        }
+        s1[o] = p;
+        s2[o] = r;
+    }
+    __m256d c1_0 = _mm256_set1_pd(s1[o0]), c2_0 = _mm256_set1_pd(s2[o0]);
+    __m256d c1_1 = _mm256_set1_pd(s1[o1]), c2_1 = _mm256_set1_pd(s2[o1]);
+    __m256d c1_2 = _mm256_set1_pd(s1[o2]), c2_2 = _mm256_set1_pd(s2[o2]);
+    __m256d c1_3 = _mm256_set1_pd(s1[o3]), c2_3 = _mm256_set1_pd(s2[o3]);
+    for (i = 0; i < 4 * steps; i += 4) {
+        FW_SUMSTEP(0);
+        FW_SUMSTEP(1);
+        FW_SUMSTEP(2);
+        FW_SUMSTEP(3);
+    }
+    for (q = 0; q < 4; q++) {
+        const ptrdiff_t o = q * L, len = q < 3 ? L : last;
+        double p = s1[o + i], r = s2[o + i];
+        for (k = i; k + 1 < len; k++) {
+            p += a1[o + k + w] - a1[o + k];
+            r += a2[o + k + w] - a2[o + k];
+            s1[o + k + 1] = p;
+            s2[o + k + 1] = r;
+        }
+    }
+}
+#define FW_SUMS_FAST(a1, a2, s1, s2, C, w, nout)                                \
+    if (C == 1 && nout >= 16 && (fw_fast_rsqrt & 2) && fc_cpu_has_avx2_fma()) {       \
+        fw_sums1_avx2(a1, a2, s1, s2, w, nout);                                 \
+    } else
 #define FW_CN_F32(IN, OUT)                                                      \
-    if (method == FW_CCOEFF_NORMED && tv > 1e-30 && tv < 1e30 && fw_fast_rsqrt && fc_cpu_has_avx2_fma()) { \
+    if (method == FW_CCOEFF_NORMED && tv > 1e-30 && tv < 1e30 && (fw_fast_rsqrt & 1) && fc_cpu_has_avx2_fma()) { \
         fw_cn_f32_avx2(IN, OUT, s1, s2, tv, nout, nw, tol);                     \
         return;                                                                 \
     }
 #else
 #define FW_CN_F32(IN, OUT)
+#define FW_SUMS_FAST(a1, a2, s1, s2, C, w, nout)
 #endif
 #define FW_CN_f32(IN, OUT) FW_CN_F32(IN, OUT)
 #define FW_CN_f64(IN, OUT)
+
+static void fw_sums(const double *a1, const double *a2, double *s1, double *s2, ptrdiff_t C, ptrdiff_t w,
+                    ptrdiff_t nout)
+{
+    FW_SUMS_FAST(a1, a2, s1, s2, C, w, nout)
+    FW_PICK(fw_sums, , a1, a2, s1, s2, C, w, nout);
+}
+
+static void fw_row(const double *a1, const double *a2, double *s1, double *s2, double *rv, double *rq,
+                   double *rmu, const double *cc, ptrdiff_t C, ptrdiff_t w, ptrdiff_t nout, double nw,
+                   double tol)
+{
+    FW_SUMS_FAST(a1, a2, s1, s2, C, w, nout)
+    FW_PICK(fw_sums, , a1, a2, s1, s2, C, w, nout);
+    FW_PICK(fw_stats, , s1, s2, rv, rq, rmu, cc, C, nout, nw, tol);
+}
+
 
 #define FW_DEFINE_ENTRY(S, T)                                                   \
 static void fw_centre_##S(const T *x, ptrdiff_t stride, ptrdiff_t WC, ptrdiff_t C, ptrdiff_t h, \
