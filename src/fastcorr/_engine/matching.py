@@ -467,11 +467,12 @@ class _Buffers:
     def __getitem__(self, name):
         a = self.arrays.get(name)
         if a is None:
-            N0, N1, per_item, B1, dtype, _, _ = self.key
+            N0, N1, per_item, B1, dtype, _, _, _ = self.key
             cdtype = np.complex64 if np.dtype(dtype) == np.float32 else np.complex128
             F = N1 // 2 + 1
             shapes = {"pad": ((N0, (per_item - 1) * B1 + N1), dtype), "spec": ((per_item, N0, F), cdtype),
-                      "prod": ((per_item, N0, F), cdtype), "res": ((per_item, N0, N1), dtype)}
+                      "prod": ((per_item, N0, F), cdtype), "res": ((per_item, N0, N1), dtype),
+                      "rstd": ((min(N0, self.key[7]) * per_item * B1,), dtype)}
             shape, dt = shapes[name]
             a = self.arrays[name] = np.empty(shape, dt)
         return a
@@ -554,13 +555,38 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         return _fftlib.irfft2(prod, s=(N0, N1), axes=(1, 2), workers=inner, overwrite_x=True) * (N0 * N1)
 
     def buffers():
-        return _Buffers((N0, N1, per_item, B1, np.dtype(dtype).str, ducc is not None, T > 1))
+        return _Buffers((N0, N1, per_item, B1, np.dtype(dtype).str, ducc is not None, T > 1, B0))
 
-    def finish(item, t, res, a, b):
+    # A stack under 'ccoeff_normed': each block's window statistics once
+    # (1/sqrt of the windows' centred sums of squares), not once per template.
+    shared = T > 1 and method == CCOEFF_NORMED
+    if shared:
+        with np.errstate(divide="ignore"):
+            rs = np.where(tvar > 0, 1.0 / np.sqrt(tvar), 0.0)
+        # float32 scores from a float32 1/sqrt(tvar): where it leaves float's
+        # comfortable range, that template is scored as a single one is
+        rs_ok = (rs == 0) | ((rs > 1e-30) & (rs < 1e30)) if dtype == np.float32 else np.ones(T, bool)
+
+    def prepare(item, a, b, bufs):
+        """The windows' 1/sqrt(V) for rows a..b of an item's block (None: out of float range)."""
+        i, j0, j1 = item
+        rows = min(B0, Ho - i * B0)
+        a, b = min(a, rows), min(b, rows)
+        ncols = min(Wo - j0 * B1, (j1 - j0) * B1)
+        r = bufs["rstd"][a * ncols:b * ncols].reshape(b - a, ncols)
+        if b > a and not window.window_rstd(x, kh, kw, r, i * B0 + a, j0 * B1):
+            return None
+        return r
+
+    def finish(item, t, res, a, b, r=None):
         i, j0, _ = item
         rows = min(B0, Ho - i * B0)
         a, b = min(a, rows), min(b, rows)
-        if b > a:
+        if b <= a:
+            return
+        if r is not None and rs_ok[t]:
+            window.apply_rstd(res[:, a:b, :], out[t], r, i * B0 + a, j0 * B1, B1, float(rs[t]))
+        else:
             window.finish_block(x, kh, kw, res[:, a:b, :], out[t], i * B0 + a, j0 * B1, B1, float(tmean[t]),
                                 float(tvar[t]), float(tsq[t]), method)
 
@@ -568,13 +594,19 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         bufs = buffers()
         pool = _tile_pool.executor(nthreads - 1)
         for item in items:
+            rows = min(B0, Ho - item[0] * B0)
+            edges = [rows * q // nthreads for q in range(nthreads + 1)]
+            rparts = [None] * nthreads
+            if shared:
+                fut = [pool.submit(prepare, item, edges[q], edges[q + 1], bufs) for q in range(1, nthreads)]
+                rparts[0] = prepare(item, edges[0], edges[1], bufs)
+                rparts[1:] = [f.result() for f in fut]
             spec = forward(item, bufs)
             for t in range(T):
                 res = backward(spec, t, bufs)
-                rows = min(B0, Ho - item[0] * B0)
-                edges = [rows * q // nthreads for q in range(nthreads + 1)]
-                fut = [pool.submit(finish, item, t, res, edges[q], edges[q + 1]) for q in range(1, nthreads)]
-                finish(item, t, res, edges[0], edges[1])
+                fut = [pool.submit(finish, item, t, res, edges[q], edges[q + 1], rparts[q])
+                       for q in range(1, nthreads)]
+                finish(item, t, res, edges[0], edges[1], rparts[0])
                 for f in fut:
                     f.result()
         return out
@@ -586,9 +618,10 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         for item in todo:
             if bufs is None:
                 bufs = buffers()
+            r = prepare(item, 0, B0, bufs) if shared else None
             spec = forward(item, bufs)
             for t in range(T):
-                finish(item, t, backward(spec, t, bufs), 0, B0)
+                finish(item, t, backward(spec, t, bufs), 0, B0, r)
 
     nt = min(nthreads, len(items))
     if nt <= 1:

@@ -578,6 +578,44 @@ static void fw_finish1io_##S(const T *in, T *out, const double *s1, const double
 FW_DEFINE_ENTRY(f32, float)
 FW_DEFINE_ENTRY(f64, double)
 
+/* A stack of templates, 'ccoeff_normed', one channel: each window's
+ * 1/sqrt(V) (0 for a flat window) once per block (fw_rstd_*), then per
+ * template ``out = clamp(in * rs * r, -1, 1)`` with rs = 1/sqrt(tvar)
+ * (fw_apply_*). fw_rstd_* returns 1 when ``check`` and some window's
+ * 1/sqrt(V) lies outside [1e-30, 1e30] (a float32 buffer would lose it):
+ * the caller then scores that block per template instead. */
+#define FW_DEFINE_RSTD(SUFFIX, T)                                               \
+static int fw_rstd_##SUFFIX(T *FW_RESTRICT r, const double *FW_RESTRICT s1,     \
+                            const double *FW_RESTRICT s2, ptrdiff_t nout,       \
+                            double nw, double tol, int check)                   \
+{                                                                               \
+    const double inv = 1.0 / nw;                                                \
+    int odd = 0;                                                                \
+    ptrdiff_t n;                                                                \
+    for (n = 0; n < nout; n++) {                                                \
+        const double a = s1[n], b = s2[n];                                      \
+        double v = b - a * a * inv;                                             \
+        v = v > tol * b ? v : 0.0;                                              \
+        const int ok = v > 0;                                                   \
+        const double q = 1.0 / sqrt(ok ? v : 1.0);                              \
+        odd |= ok & ((q > 1e30) | (q < 1e-30));                                 \
+        r[n] = (T)(ok ? q : 0.0);                                               \
+    }                                                                           \
+    return check ? odd : 0;                                                     \
+}                                                                               \
+static void fw_apply_##SUFFIX(const T *FW_RESTRICT in, T *FW_RESTRICT out,      \
+                              const T *FW_RESTRICT r, T rs, ptrdiff_t nout)     \
+{                                                                               \
+    ptrdiff_t n;                                                                \
+    for (n = 0; n < nout; n++) {                                                \
+        T y = in[n] * rs * r[n];                                                \
+        y = y > (T)1 ? (T)1 : y;                                                \
+        out[n] = y < (T)-1 ? (T)-1 : y;                                         \
+    }                                                                           \
+}
+FW_DEFINE_RSTD(f32, float)
+FW_DEFINE_RSTD(f64, double)
+
 #ifdef FW_POP_OPTIONS
 #pragma GCC pop_options
 #endif
