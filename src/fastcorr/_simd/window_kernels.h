@@ -487,15 +487,37 @@ FC_TARGET_AVX2 static void fw_sums1_avx2(const double *FW_RESTRICT a1, const dou
     const ptrdiff_t last = nout - 3 * L;            /* the last segment's length, >= 1 for nout >= 16 */
     const ptrdiff_t steps = (last - 1) / 4;
     ptrdiff_t q, i, k;
-    for (q = 0; q < 4; q++) {
-        const ptrdiff_t o = q * L;
-        double p = 0, r = 0;
-        for (k = 0; k < w; k++) {
-            p += a1[o + k];
-            r += a2[o + k];
+    {
+        /* the four segments' first windows, four values a step: eight
+         * independent vector sums (one add chain of w per segment held the
+         * row at w * 4 add latencies: 256² templates) */
+        __m256d p0 = zero, p1 = zero, p2 = zero, p3 = zero, r0 = zero, r1 = zero, r2 = zero, r3 = zero;
+        for (k = 0; k + 4 <= w; k += 4) {
+            p0 = _mm256_add_pd(p0, _mm256_loadu_pd(a1 + o0 + k));
+            r0 = _mm256_add_pd(r0, _mm256_loadu_pd(a2 + o0 + k));
+            p1 = _mm256_add_pd(p1, _mm256_loadu_pd(a1 + o1 + k));
+            r1 = _mm256_add_pd(r1, _mm256_loadu_pd(a2 + o1 + k));
+            p2 = _mm256_add_pd(p2, _mm256_loadu_pd(a1 + o2 + k));
+            r2 = _mm256_add_pd(r2, _mm256_loadu_pd(a2 + o2 + k));
+            p3 = _mm256_add_pd(p3, _mm256_loadu_pd(a1 + o3 + k));
+            r3 = _mm256_add_pd(r3, _mm256_loadu_pd(a2 + o3 + k));
         }
-        s1[o] = p;
-        s2[o] = r;
+        double sp[4][4], sr[4][4];
+        _mm256_storeu_pd(sp[0], p0); _mm256_storeu_pd(sp[1], p1);
+        _mm256_storeu_pd(sp[2], p2); _mm256_storeu_pd(sp[3], p3);
+        _mm256_storeu_pd(sr[0], r0); _mm256_storeu_pd(sr[1], r1);
+        _mm256_storeu_pd(sr[2], r2); _mm256_storeu_pd(sr[3], r3);
+        for (q = 0; q < 4; q++) {
+            const ptrdiff_t o = q * L;
+            double p = (sp[q][0] + sp[q][1]) + (sp[q][2] + sp[q][3]);
+            double r = (sr[q][0] + sr[q][1]) + (sr[q][2] + sr[q][3]);
+            for (i = k; i < w; i++) {
+                p += a1[o + i];
+                r += a2[o + i];
+            }
+            s1[o] = p;
+            s2[o] = r;
+        }
     }
     __m256d c1_0 = _mm256_set1_pd(s1[o0]), c2_0 = _mm256_set1_pd(s2[o0]);
     __m256d c1_1 = _mm256_set1_pd(s1[o1]), c2_1 = _mm256_set1_pd(s2[o1]);
