@@ -64,8 +64,11 @@ static inline ptrdiff_t fw_claim(ptrdiff_t *counter) { return (*counter)++; }
 static inline void fw_claim_all(ptrdiff_t *counter, ptrdiff_t n) { *counter = n; }
 #endif
 
-/* A/B switch during development */
-static int fw_fast_rsqrt = 3;
+/* The AVX2 paths below that have a portable twin: bit 1 the float32
+ * 'ccoeff_normed' scores (fw_cn_f32_avx2), bit 2 the one-channel row sums
+ * (fw_sums1_avx2). Both on; ``window._fast_paths`` switches them off to
+ * measure them against the portable loops in one process. */
+static int fw_fast_paths = 3;
 
 /* Method codes: OpenCV's TM_* constants. */
 #define FW_SQDIFF 0
@@ -541,11 +544,11 @@ FC_TARGET_AVX2 static void fw_sums1_avx2(const double *FW_RESTRICT a1, const dou
     }
 }
 #define FW_SUMS_FAST(a1, a2, s1, s2, C, w, nout)                                \
-    if (C == 1 && nout >= 16 && (fw_fast_rsqrt & 2) && fc_cpu_has_avx2_fma()) {       \
+    if (C == 1 && nout >= 16 && (fw_fast_paths & 2) && fc_cpu_has_avx2_fma()) {       \
         fw_sums1_avx2(a1, a2, s1, s2, w, nout);                                 \
     } else
 #define FW_CN_F32(IN, OUT)                                                      \
-    if (method == FW_CCOEFF_NORMED && tv > 1e-30 && tv < 1e30 && (fw_fast_rsqrt & 1) && fc_cpu_has_avx2_fma()) { \
+    if (method == FW_CCOEFF_NORMED && tv > 1e-30 && tv < 1e30 && (fw_fast_paths & 1) && fc_cpu_has_avx2_fma()) { \
         fw_cn_f32_avx2(IN, OUT, s1, s2, tv, nout, nw, tol);                     \
         return;                                                                 \
     }

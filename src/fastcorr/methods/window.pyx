@@ -47,6 +47,15 @@ below ``FLAT_TOL`` times its centred sum of squares is flat (V = 0), one
 whose ``sum x**2`` is below ``FLAT_TOL`` of the magnitudes summed is zero;
 a normalised score with a zero denominator is 0 (1 for sqdiff_normed).
 Normalised scores are clamped to [-1, 1] ([0, 1] for sqdiff_normed).
+
+On x86 with AVX2, one channel's float32 'ccoeff_normed' scores take the
+reciprocal square root estimate and one Newton step instead of a square
+root and a division (relative error below 4e-7; groups of windows whose
+variance leaves [1e-30, 1e30] take the double formula), and one channel's
+row sums run four to a vector (``_fast_paths`` switches both off, for
+benchmarks). A stack of templates on tiles (``_engine.matching._tiled``)
+takes each block's ``1 / sqrt(V)`` once (:func:`window_rstd`) and scores
+every template from it (:func:`apply_rstd`).
 """
 from libc.stdlib cimport malloc, free
 
@@ -91,7 +100,7 @@ cdef extern from "window_kernels.h" nogil:
     Py_ssize_t fw_claim(Py_ssize_t* counter)
     void fw_claim_all(Py_ssize_t* counter, Py_ssize_t n)
     int FW_HAVE_ATOMIC
-    int fw_fast_rsqrt
+    int fw_fast_paths
     int fw_rstd_f32(float* r, const double* s1, const double* s2, Py_ssize_t nout, double nw, double tol,
                     int check)
     int fw_rstd_f64(double* r, const double* s1, const double* s2, Py_ssize_t nout, double nw, double tol,
@@ -100,9 +109,12 @@ cdef extern from "window_kernels.h" nogil:
     void fw_apply_f64(const double* inp, double* out, const double* r, double rs, Py_ssize_t nout)
     int fc_cpu_has_avx2_fma()
 
-def _ab(int v):
-    global fw_fast_rsqrt
-    fw_fast_rsqrt = v
+def _fast_paths(int bits=3):
+    """Benchmarks only: switch the AVX2 kernels that have a portable twin
+    (1: float32 'ccoeff_normed' scores, 2: one-channel row sums; 3: both,
+    the default; 0: neither). Not thread-safe against running calls."""
+    global fw_fast_paths
+    fw_fast_paths = bits
 
 fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 
