@@ -240,6 +240,39 @@ def test_window_rstd_and_apply_rstd(dtype):
         window.apply_rstd(src[:2], out, r, 7, 10, 25, 0.5)
 
 
+@pytest.mark.parametrize("scale", [1e-17, 1e17])
+def test_float32_scores_scale_invariant_far_from_one(scale):
+    """Float32 'ccoeff_normed' on images scaled so far from 1 that the
+    windows' variances leave float's comfortable range (the vector kernel's
+    groups fall back to the double formula): the scores of the unscaled image."""
+    rng = np.random.default_rng(46)
+    img = rng.random((50, 300)).astype(np.float32)
+    tpl = img[10:22, 40:52] + np.float32(0.3) * rng.random((12, 12), dtype=np.float32)
+    ref = fastcorr.match_template(img, tpl)
+    got = fastcorr.match_template(img * np.float32(scale), tpl)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("k", [7, 20])
+def test_vector_kernels_equal_portable_loops(k):
+    """The AVX2 kernels that have a portable twin (float32 'ccoeff_normed'
+    scores, one channel's row sums; where the CPU has AVX2) give the
+    portable loops' scores, on the direct and the tiled paths."""
+    rng = np.random.default_rng(47)
+    img = (1e3 + rng.random((90, 400))).astype(np.float32)
+    tpl = img[30:30 + k, 100:100 + k].copy()
+    try:
+        window._fast_paths(0)
+        slow = fastcorr.match_template(img, tpl, num_threads=1)
+        slow64 = fastcorr.match_template(img.astype(np.float64), tpl, "sqdiff_normed", num_threads=1)
+    finally:
+        window._fast_paths()
+    fast = fastcorr.match_template(img, tpl, num_threads=1)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(fastcorr.match_template(img.astype(np.float64), tpl, "sqdiff_normed", num_threads=1),
+                               slow64, rtol=0, atol=1e-12)
+
+
 def test_finish_block_equals_scores():
     """window.finish_block on correlations held in tiles (strided, several
     window tiles per correlation tile) gives window.scores' values."""
