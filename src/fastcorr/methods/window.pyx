@@ -160,6 +160,15 @@ cdef inline Py_ssize_t block_cols(Py_ssize_t Wo, Py_ssize_t w) noexcept nogil:
     return min(Wo, max(256, 8 * w))
 
 
+cdef inline Py_ssize_t window_step(Py_ssize_t span, Py_ssize_t bc) noexcept nogil:
+    """Columns per window tile when ``span`` columns are cut into equal
+    tiles, as many as ``span / bc`` rounded (not rounded up: 257 columns
+    make one tile, not 129 + 128, each restarting its sums): at most
+    ``bc + bc // 2 + 1``."""
+    cdef Py_ssize_t n = max(1, (span + bc // 2) // bc)
+    return (span + n - 1) // n
+
+
 cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, Py_ssize_t w,
                    real_t* num, Py_ssize_t T, const double* tmean, const double* tvar, const double* tsq,
                    int method, double* var_out, double* mean_out, Py_ssize_t band, Py_ssize_t bc,
@@ -472,15 +481,16 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
     :func:`run_tiles`: a centre that follows the image's level across it)."""
     cdef double nw = <double> h * <double> w
     cdef Py_ssize_t bc = block_cols(B1, w)
-    cdef Py_ssize_t wide = bc + w - 1
+    cdef Py_ssize_t bmax = bc + bc // 2 + 1         # the widest window tile (window_step)
+    cdef Py_ssize_t wide = bmax + w - 1
     cdef Py_ssize_t j, m, n, n0, nout, tw, sub, span, step
     cdef const real_t* xt
     cdef const real_t* sj
     cdef double* cs1 = <double*> malloc((wide + 1) * sizeof(double))
     cdef double* cs2 = <double*> malloc((wide + 1) * sizeof(double))
     cdef double* cen = <double*> malloc(wide * sizeof(double))
-    cdef double* s1 = <double*> malloc(bc * sizeof(double))
-    cdef double* s2 = <double*> malloc(bc * sizeof(double))
+    cdef double* s1 = <double*> malloc(bmax * sizeof(double))
+    cdef double* s2 = <double*> malloc(bmax * sizeof(double))
     cdef double cc[1]
     cdef int status = 0
     if cs1 == NULL or cs2 == NULL or cen == NULL or s1 == NULL or s2 == NULL:
@@ -489,10 +499,10 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
         for j in range(ntiles):
             if col0 + j * B1 >= Wo:
                 break
-            # the tile's columns in equal window tiles of at most bc (not bc
+            # the tile's columns in equal window tiles of about bc (window_step; not bc
             # and a sliver: each window tile restarts its sums from h rows)
             span = min(B1, Wo - col0 - j * B1)
-            step = (span + (span + bc - 1) // bc - 1) // ((span + bc - 1) // bc)
+            step = window_step(span, bc)
             sub = -step
             while sub + step < span:
                 sub += step
@@ -617,21 +627,22 @@ cdef int run_rstd(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, re
     0, 1 (a value out of float range, float32 only) or -1 (no memory)."""
     cdef double nw = <double> h * <double> w
     cdef Py_ssize_t bc = block_cols(ncols, w)
-    cdef Py_ssize_t wide = bc + w - 1
+    cdef Py_ssize_t bmax = bc + bc // 2 + 1         # the widest window tile (window_step)
+    cdef Py_ssize_t wide = bmax + w - 1
     cdef Py_ssize_t m, n, n0, nout, tw, sub, step
     cdef const real_t* xt
     cdef double* cs1 = <double*> malloc((wide + 1) * sizeof(double))
     cdef double* cs2 = <double*> malloc((wide + 1) * sizeof(double))
     cdef double* cen = <double*> malloc(wide * sizeof(double))
-    cdef double* s1 = <double*> malloc(bc * sizeof(double))
-    cdef double* s2 = <double*> malloc(bc * sizeof(double))
+    cdef double* s1 = <double*> malloc(bmax * sizeof(double))
+    cdef double* s2 = <double*> malloc(bmax * sizeof(double))
     cdef double cc[1]
     cdef int status = 0
     if cs1 == NULL or cs2 == NULL or cen == NULL or s1 == NULL or s2 == NULL:
         status = -1
     else:
         # equal window tiles of at most bc columns, each with its own centre
-        step = (ncols + (ncols + bc - 1) // bc - 1) // ((ncols + bc - 1) // bc)
+        step = window_step(ncols, bc)
         sub = 0
         while sub < ncols and status == 0:
             n0 = col0 + sub
