@@ -189,6 +189,90 @@ def test_tiled_fft_path_single_item_split_over_threads():
     np.testing.assert_allclose(fastcorr.match_template(img, tpl, num_threads=3), ref, rtol=0, atol=1e-11)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_tiled_stack_float32_shares_window_statistics(threads):
+    """A float32 stack under 'ccoeff_normed' on the tiled path (each block's
+    1/sqrt of the window variances computed once for the stack; with 3
+    threads on one tile, split by rows) on an offset image with a flat
+    patch: the §2.8 bound against the float64 centred reference, flat
+    windows and the flat template 0, and single calls' scores."""
+    from fastcorr._engine import matching as engine
+
+    rng = np.random.default_rng(44)
+    img = (1e4 + rng.random((150, 170))).astype(np.float32)
+    img[40:90, 50:110] = 1e4                      # flat windows
+    tpls = np.stack([img[10 * i:10 * i + 20, 12 * i:12 * i + 21] for i in range(3)]).astype(np.float32)
+    tpls[1] = 7.0                                 # a flat template
+    assert engine._use_tiled(20, 21, 150, 170)[0]
+    got = fastcorr.match_template(img, tpls, num_threads=threads)
+    assert got.dtype == np.float32 and got.shape == (3, 131, 150)
+    assert np.all(got[1] == 0) and np.all(got[:, 40:71, 50:90] == 0)
+    for i in (0, 2):
+        with np.errstate(invalid="ignore", divide="ignore"):  # the flat windows: 0/0
+            ref = np.nan_to_num(windows_centred_ncc(img, tpls[i]), nan=0.0)
+        np.testing.assert_allclose(got[i], ref, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(got[i], fastcorr.match_template(img, tpls[i], num_threads=threads), rtol=0,
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_window_rstd_and_apply_rstd(dtype):
+    """window.window_rstd: 1/sqrt of each window's centred sum of squares
+    (0 when flat); apply_rstd: clamp(src * rs * r) from tiles."""
+    rng = np.random.default_rng(45)
+    x = (100 + rng.random((40, 90))).astype(dtype)
+    x[:, 60:] = 3.0
+    v = sliding_window_view(x.astype(np.float64), (5, 6))
+    var = ((v - v.mean(axis=(2, 3), keepdims=True)) ** 2).sum(axis=(2, 3))
+    ref = np.where(var > 1e-9, 1 / np.sqrt(np.where(var > 1e-9, var, 1)), 0.0)
+    r = np.empty((20, 70), dtype)
+    assert window.window_rstd(x, 5, 6, r, 7, 10)
+    np.testing.assert_allclose(r, ref[7:27, 10:80], rtol=1e-6 if dtype == np.float32 else 1e-10, atol=0)
+    src = (rng.random((3, 20, 30)) - 0.5).astype(dtype) * 4
+    out = np.full(ref.shape, np.nan, dtype)
+    window.apply_rstd(src, out, r, 7, 10, 25, 0.5)
+    want = np.clip(np.concatenate([src[j, :, :25] for j in range(3)], axis=1)[:, :70] * 0.5 * r, -1, 1)
+    np.testing.assert_allclose(out[7:27, 10:80], want, rtol=1e-6, atol=0)
+    assert np.isnan(out[:7]).all() and np.isnan(out[27:]).all()
+    with pytest.raises(ValueError, match="block"):
+        window.window_rstd(x, 5, 6, r, 20, 10)
+    with pytest.raises(ValueError, match="columns"):
+        window.apply_rstd(src[:2], out, r, 7, 10, 25, 0.5)
+
+
+@pytest.mark.parametrize("scale", [1e-17, 1e17])
+def test_float32_scores_scale_invariant_far_from_one(scale):
+    """Float32 'ccoeff_normed' on images scaled so far from 1 that the
+    windows' variances leave float's comfortable range (the vector kernel's
+    groups fall back to the double formula): the scores of the unscaled image."""
+    rng = np.random.default_rng(46)
+    img = rng.random((50, 300)).astype(np.float32)
+    tpl = img[10:22, 40:52] + np.float32(0.3) * rng.random((12, 12), dtype=np.float32)
+    ref = fastcorr.match_template(img, tpl)
+    got = fastcorr.match_template(img * np.float32(scale), tpl)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("k", [7, 20])
+def test_vector_kernels_equal_portable_loops(k):
+    """The AVX2 kernels that have a portable twin (float32 'ccoeff_normed'
+    scores, one channel's row sums; where the CPU has AVX2) give the
+    portable loops' scores, on the direct and the tiled paths."""
+    rng = np.random.default_rng(47)
+    img = (1e3 + rng.random((90, 400))).astype(np.float32)
+    tpl = img[30:30 + k, 100:100 + k].copy()
+    try:
+        window._fast_paths(0)
+        slow = fastcorr.match_template(img, tpl, num_threads=1)
+        slow64 = fastcorr.match_template(img.astype(np.float64), tpl, "sqdiff_normed", num_threads=1)
+    finally:
+        window._fast_paths()
+    fast = fastcorr.match_template(img, tpl, num_threads=1)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(fastcorr.match_template(img.astype(np.float64), tpl, "sqdiff_normed", num_threads=1),
+                               slow64, rtol=0, atol=1e-12)
+
+
 def test_finish_block_equals_scores():
     """window.finish_block on correlations held in tiles (strided, several
     window tiles per correlation tile) gives window.scores' values."""

@@ -215,3 +215,83 @@ def main(args):
         with open(args.json, "w") as f:
             json.dump({f"{W}x{H}:{k}": cell for (H, W, k), cell in results.items()}, f, indent=1)
     return 0
+
+
+def before_after(cases=None, rounds=7, stream=sys.stdout):
+    """This session's changes against the code before them, in one process.
+
+    "before": ``window._fast_paths(0)`` (the portable score and row-sum
+    loops) and ``matching.SHARE_STACK_STATISTICS = False`` (a stack's
+    window statistics per template). Prints, per case (float32,
+    'ccoeff_normed'): one-thread CPU-time medians (``time.process_time``,
+    every library on one thread, alternated) as ratios peer / fastcorr for
+    both, and two-thread wall-clock medians (alternated, a fresh random
+    order per round) the same way; then the 16-template stack.
+    """
+    import cv2
+    from skimage.feature import match_template as skm
+
+    from fastcorr._engine import matching as engine
+    from fastcorr.methods import window
+
+    def mode(after):
+        window._fast_paths(3 if after else 0)
+        engine.SHARE_STACK_STATISTICS = after
+
+    cases = cases or [(480, 640, k) for k in TEMPLATES] + [(1024, 1024, k) for k in TEMPLATES] + [(4096, 4096, 32)]
+    rng = np.random.default_rng(0)
+    print("| image | template | 1 thread CPU: cv2/before | cv2/after | skimage/before | skimage/after "
+          "| 2 threads wall: cv2/before | cv2/after | skimage/before | skimage/after |", file=stream)
+    print("|---" * 10 + "|", file=stream)
+    for H, W, k in cases:
+        x = rng.random((H, W), dtype=np.float32)
+        t = x[H // 3:H // 3 + k, W // 4:W // 4 + k].copy()
+        big = H * W >= 4096 * 4096
+        row = []
+        for threads, clock in ((1, time.process_time), (2, time.perf_counter)):
+            cv2.setNumThreads(threads)
+            calls = {"before": lambda: (mode(False), fastcorr.match_template(x, t, num_threads=threads)),
+                     "after": lambda: (mode(True), fastcorr.match_template(x, t, num_threads=threads)),
+                     "cv2": lambda: cv2.matchTemplate(x, t, cv2.TM_CCOEFF_NORMED),
+                     "skimage": lambda: skm(x, t)}
+            times = {n: [] for n in calls}
+            order = np.random.default_rng(k + threads)
+            names = list(calls)
+            for r in range(2 if big else rounds):
+                for i in order.permutation(len(names)):
+                    n = names[i]
+                    if n == "skimage" and r > 0 and big:
+                        continue
+                    calls[n]()
+                    t0 = clock()
+                    calls[n]()
+                    times[n].append(clock() - t0)
+            med = {n: statistics.median(v) for n, v in times.items()}
+            row += [med["cv2"] / med["before"], med["cv2"] / med["after"], med["skimage"] / med["before"],
+                    med["skimage"] / med["after"]]
+        mode(True)
+        print(f"| {W}x{H} | {k}² | " + " | ".join(f"{v:.2f}" for v in row) + " |", file=stream, flush=True)
+    cv2.setNumThreads(2)
+    x = np.random.default_rng(1).random((1024, 1024), dtype=np.float32)
+    ts = np.stack([x[50 * i:50 * i + 32, 60 * i:60 * i + 32] for i in range(16)])
+    for threads, clock in ((1, time.process_time), (2, time.perf_counter)):
+        calls = {"stack before": lambda: (mode(False), fastcorr.match_template(x, ts, num_threads=threads)),
+                 "stack after": lambda: (mode(True), fastcorr.match_template(x, ts, num_threads=threads)),
+                 "16 calls": lambda: [fastcorr.match_template(x, t, num_threads=threads) for t in ts]}
+        times = {n: [] for n in calls}
+        for f in calls.values():
+            f()
+        for r in range(rounds):
+            for n, f in calls.items():
+                t0 = clock()
+                f()
+                times[n].append(clock() - t0)
+        mode(True)
+        print(f"16 templates of 32² on 1024², {threads} thread(s), median ms "
+              f"({'CPU' if threads == 1 else 'wall'}): "
+              + ", ".join(f"{n} {1e3 * statistics.median(v):.1f}" for n, v in times.items()), file=stream)
+
+
+if __name__ == "__main__":  # python -m fastcorr._cli.matching_bench --before-after
+    if "--before-after" in sys.argv:
+        before_after()

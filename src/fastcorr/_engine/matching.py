@@ -59,9 +59,11 @@ SQDIFF, SQDIFF_NORMED, CCORR, CCORR_NORMED, CCOEFF, CCOEFF_NORMED = range(6)
 #: level is more than this many spreads (standard deviations) from zero.
 CENTRE_RATIO = 2.0
 #: Samples (about) from which a channel's level and spread are estimated
-#: (2**14: 0.15 ms on a 640x480 image, where 2**16 took 0.65, a third of
-#: a 256² template's whole match on one thread).
-SAMPLE = 1 << 14
+#: (2**16 took 0.65 ms on a 640x480 image, a third of a 256² template's
+#: whole match on one thread; 2**14 0.06-0.1 ms, still 4% of it). The level
+#: only has to lie within a few spreads of the image's values, and the
+#: decision to centre is against two spreads: 2**12 samples judge both.
+SAMPLE = 1 << 12
 #: Weighted path: a window's centred sum of squares below this fraction of
 #: the magnitudes it was formed from counts as zero (a flat window).
 FLAT_TOL = 1e-12
@@ -102,8 +104,10 @@ def level_and_spread(plane):
     ``SAMPLE`` values (float64): their mean and standard deviation."""
     H, W = plane.shape
     step = max(1, int(np.sqrt(H * W / SAMPLE)))
-    sample = np.asarray(plane[::step, ::step], dtype=np.float64)
-    return float(sample.mean()), float(sample.std())
+    sample = np.asarray(plane[::step, ::step], dtype=np.float64).ravel()
+    level = sample.mean()
+    d = sample - level
+    return float(level), float(np.sqrt(np.einsum("i,i->", d, d) / d.size))
 
 
 def _template_constants(templates):
@@ -118,10 +122,13 @@ def _template_constants(templates):
     fix = tz.mean(axis=(1, 2))
     tmean += fix
     tz -= fix[:, None, None, :]
-    flat = np.ptp(templates, axis=(1, 2)) == 0          # (T, C): a constant channel
-    tz[np.broadcast_to(flat[:, None, None, :], tz.shape)] = 0.0
-    tvar = np.einsum("thwc,thwc->t", tz, tz)
-    tsq = np.einsum("thwc,thwc->t", templates, templates)
+    flat = templates.max(axis=(1, 2)) == templates.min(axis=(1, 2))   # (T, C): a constant channel
+    if flat.any():
+        tz[np.broadcast_to(flat[:, None, None, :], tz.shape)] = 0.0
+    T = templates.shape[0]
+    a, b = tz.reshape(T, -1), templates.reshape(T, -1)
+    tvar = np.einsum("ti,ti->t", a, a)
+    tsq = np.einsum("ti,ti->t", b, b)
     return np.ascontiguousarray(tmean), tz, tvar, tsq
 
 
@@ -356,6 +363,12 @@ CACHE_PENALTY = 0.15
 #: 1024x720 10.6 ms, the whole 1024x1024 13.6; 4096²: 1000² tiles 230-280,
 #: 4096² 280-340 (rows of 1024 as columns, 1024x576, were the fastest).
 POW2_PENALTY = 1.3
+#: A stack of templates under 'ccoeff_normed' on the tiled path computes
+#: each block's window statistics once (``window.window_rstd``) and scores
+#: every template from them (``window.apply_rstd``); False: once per
+#: template (``window.finish_block``), for benchmarks. 16 templates of 32²
+#: on a 1024² float32 image, one thread: 74 against 127 ms.
+SHARE_STACK_STATISTICS = True
 #: Spectra one work item of tiles holds (bytes): a core's cache.
 ITEM_BYTES = 1 << 20
 
@@ -373,6 +386,12 @@ def _axis_lengths(out_len, k):
             found.append(n)
         n = _fftlib.next_fast_len(int(n * 1.15) + 1, real=True)
     found.append(whole)
+    if whole >= 1024 and not whole & (whole - 1):
+        # a whole axis of a power-of-two length: one tile a little longer
+        # than the axis (zeros past the image) avoids the cache-set conflicts
+        # of POW2_PENALTY (1024² image, 256² template, one thread: one tile
+        # of 1024x1080 8.8 ms, of 1024x1024 11.5, three of 1024x512 12.1-13)
+        found.append(_fftlib.next_fast_len(whole + 1, real=True))
     return found
 
 
@@ -467,11 +486,12 @@ class _Buffers:
     def __getitem__(self, name):
         a = self.arrays.get(name)
         if a is None:
-            N0, N1, per_item, B1, dtype, _, _ = self.key
+            N0, N1, per_item, B1, dtype, _, _, _ = self.key
             cdtype = np.complex64 if np.dtype(dtype) == np.float32 else np.complex128
             F = N1 // 2 + 1
             shapes = {"pad": ((N0, (per_item - 1) * B1 + N1), dtype), "spec": ((per_item, N0, F), cdtype),
-                      "prod": ((per_item, N0, F), cdtype), "res": ((per_item, N0, N1), dtype)}
+                      "prod": ((per_item, N0, F), cdtype), "res": ((per_item, N0, N1), dtype),
+                      "rstd": ((min(N0, self.key[7]) * per_item * B1,), dtype)}
             shape, dt = shapes[name]
             a = self.arrays[name] = np.empty(shape, dt)
         return a
@@ -484,6 +504,11 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
     transforms, each tile's scores formed from its correlations while they
     are in cache (``window.finish_block``, which reads the image ``x`` for
     the window statistics). A stack shares each tile's forward transform.
+
+    A stack under 'ccoeff_normed' takes each item's window statistics once
+    (``window.window_rstd``: ``1 / sqrt`` of the windows' centred sums of
+    squares) and scores every template from them (``window.apply_rstd``),
+    in a per-thread buffer of one item's outputs.
 
     Work items (a few tiles of one row of tiles) run on the call's threads,
     each with its own buffers; with fewer items than threads, the
@@ -554,13 +579,38 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         return _fftlib.irfft2(prod, s=(N0, N1), axes=(1, 2), workers=inner, overwrite_x=True) * (N0 * N1)
 
     def buffers():
-        return _Buffers((N0, N1, per_item, B1, np.dtype(dtype).str, ducc is not None, T > 1))
+        return _Buffers((N0, N1, per_item, B1, np.dtype(dtype).str, ducc is not None, T > 1, B0))
 
-    def finish(item, t, res, a, b):
+    # A stack under 'ccoeff_normed': each block's window statistics once
+    # (1/sqrt of the windows' centred sums of squares), not once per template.
+    shared = T > 1 and method == CCOEFF_NORMED and SHARE_STACK_STATISTICS
+    if shared:
+        with np.errstate(divide="ignore"):
+            rs = np.where(tvar > 0, 1.0 / np.sqrt(tvar), 0.0)
+        # float32 scores from a float32 1/sqrt(tvar): where it leaves float's
+        # comfortable range, that template is scored as a single one is
+        rs_ok = (rs == 0) | ((rs > 1e-30) & (rs < 1e30)) if dtype == np.float32 else np.ones(T, bool)
+
+    def prepare(item, a, b, bufs):
+        """The windows' 1/sqrt(V) for rows a..b of an item's block (None: out of float range)."""
+        i, j0, j1 = item
+        rows = min(B0, Ho - i * B0)
+        a, b = min(a, rows), min(b, rows)
+        ncols = min(Wo - j0 * B1, (j1 - j0) * B1)
+        r = bufs["rstd"][a * ncols:b * ncols].reshape(b - a, ncols)
+        if b > a and not window.window_rstd(x, kh, kw, r, i * B0 + a, j0 * B1):
+            return None
+        return r
+
+    def finish(item, t, res, a, b, r=None):
         i, j0, _ = item
         rows = min(B0, Ho - i * B0)
         a, b = min(a, rows), min(b, rows)
-        if b > a:
+        if b <= a:
+            return
+        if r is not None and rs_ok[t]:
+            window.apply_rstd(res[:, a:b, :], out[t], r, i * B0 + a, j0 * B1, B1, float(rs[t]))
+        else:
             window.finish_block(x, kh, kw, res[:, a:b, :], out[t], i * B0 + a, j0 * B1, B1, float(tmean[t]),
                                 float(tvar[t]), float(tsq[t]), method)
 
@@ -568,13 +618,19 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         bufs = buffers()
         pool = _tile_pool.executor(nthreads - 1)
         for item in items:
+            rows = min(B0, Ho - item[0] * B0)
+            edges = [rows * q // nthreads for q in range(nthreads + 1)]
+            rparts = [None] * nthreads
+            if shared:
+                fut = [pool.submit(prepare, item, edges[q], edges[q + 1], bufs) for q in range(1, nthreads)]
+                rparts[0] = prepare(item, edges[0], edges[1], bufs)
+                rparts[1:] = [f.result() for f in fut]
             spec = forward(item, bufs)
             for t in range(T):
                 res = backward(spec, t, bufs)
-                rows = min(B0, Ho - item[0] * B0)
-                edges = [rows * q // nthreads for q in range(nthreads + 1)]
-                fut = [pool.submit(finish, item, t, res, edges[q], edges[q + 1]) for q in range(1, nthreads)]
-                finish(item, t, res, edges[0], edges[1])
+                fut = [pool.submit(finish, item, t, res, edges[q], edges[q + 1], rparts[q])
+                       for q in range(1, nthreads)]
+                finish(item, t, res, edges[0], edges[1], rparts[0])
                 for f in fut:
                     f.result()
         return out
@@ -586,9 +642,10 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         for item in todo:
             if bufs is None:
                 bufs = buffers()
+            r = prepare(item, 0, B0, bufs) if shared else None
             spec = forward(item, bufs)
             for t in range(T):
-                finish(item, t, backward(spec, t, bufs), 0, B0)
+                finish(item, t, backward(spec, t, bufs), 0, B0, r)
 
     nt = min(nthreads, len(items))
     if nt <= 1:

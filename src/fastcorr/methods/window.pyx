@@ -47,6 +47,15 @@ below ``FLAT_TOL`` times its centred sum of squares is flat (V = 0), one
 whose ``sum x**2`` is below ``FLAT_TOL`` of the magnitudes summed is zero;
 a normalised score with a zero denominator is 0 (1 for sqdiff_normed).
 Normalised scores are clamped to [-1, 1] ([0, 1] for sqdiff_normed).
+
+On x86 with AVX2, one channel's float32 'ccoeff_normed' scores take the
+reciprocal square root estimate and one Newton step instead of a square
+root and a division (relative error below 4e-7; groups of windows whose
+variance leaves [1e-30, 1e30] take the double formula), and one channel's
+row sums run four to a vector (``_fast_paths`` switches both off, for
+benchmarks). A stack of templates on tiles (``_engine.matching._tiled``)
+takes each block's ``1 / sqrt(V)`` once (:func:`window_rstd`) and scores
+every template from it (:func:`apply_rstd`).
 """
 from libc.stdlib cimport malloc, free
 
@@ -91,7 +100,21 @@ cdef extern from "window_kernels.h" nogil:
     Py_ssize_t fw_claim(Py_ssize_t* counter)
     void fw_claim_all(Py_ssize_t* counter, Py_ssize_t n)
     int FW_HAVE_ATOMIC
+    int fw_fast_paths
+    int fw_rstd_f32(float* r, const double* s1, const double* s2, Py_ssize_t nout, double nw, double tol,
+                    int check)
+    int fw_rstd_f64(double* r, const double* s1, const double* s2, Py_ssize_t nout, double nw, double tol,
+                    int check)
+    void fw_apply_f32(const float* inp, float* out, const float* r, float rs, Py_ssize_t nout)
+    void fw_apply_f64(const double* inp, double* out, const double* r, double rs, Py_ssize_t nout)
     int fc_cpu_has_avx2_fma()
+
+def _fast_paths(int bits=3):
+    """Benchmarks only: switch the AVX2 kernels that have a portable twin
+    (1: float32 'ccoeff_normed' scores, 2: one-channel row sums; 3: both,
+    the default; 0: neither). Not thread-safe against running calls."""
+    global fw_fast_paths
+    fw_fast_paths = bits
 
 fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 
@@ -135,6 +158,15 @@ cdef inline Py_ssize_t block_cols(Py_ssize_t Wo, Py_ssize_t w) noexcept nogil:
     """Output columns per tile: wide enough that the w - 1 extra input
     columns and each row's running-sum starts stay a small part of the work."""
     return min(Wo, max(256, 8 * w))
+
+
+cdef inline Py_ssize_t window_step(Py_ssize_t span, Py_ssize_t bc) noexcept nogil:
+    """Columns per window tile when ``span`` columns are cut into equal
+    tiles, as many as ``span / bc`` rounded (not rounded up: 257 columns
+    make one tile, not 129 + 128, each restarting its sums): at most
+    ``bc + bc // 2 + 1``."""
+    cdef Py_ssize_t n = max(1, (span + bc // 2) // bc)
+    return (span + n - 1) // n
 
 
 cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, Py_ssize_t h, Py_ssize_t w,
@@ -449,15 +481,16 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
     :func:`run_tiles`: a centre that follows the image's level across it)."""
     cdef double nw = <double> h * <double> w
     cdef Py_ssize_t bc = block_cols(B1, w)
-    cdef Py_ssize_t wide = bc + w - 1
+    cdef Py_ssize_t bmax = bc + bc // 2 + 1         # the widest window tile (window_step)
+    cdef Py_ssize_t wide = bmax + w - 1
     cdef Py_ssize_t j, m, n, n0, nout, tw, sub, span, step
     cdef const real_t* xt
     cdef const real_t* sj
     cdef double* cs1 = <double*> malloc((wide + 1) * sizeof(double))
     cdef double* cs2 = <double*> malloc((wide + 1) * sizeof(double))
     cdef double* cen = <double*> malloc(wide * sizeof(double))
-    cdef double* s1 = <double*> malloc(bc * sizeof(double))
-    cdef double* s2 = <double*> malloc(bc * sizeof(double))
+    cdef double* s1 = <double*> malloc(bmax * sizeof(double))
+    cdef double* s2 = <double*> malloc(bmax * sizeof(double))
     cdef double cc[1]
     cdef int status = 0
     if cs1 == NULL or cs2 == NULL or cen == NULL or s1 == NULL or s2 == NULL:
@@ -466,10 +499,10 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
         for j in range(ntiles):
             if col0 + j * B1 >= Wo:
                 break
-            # the tile's columns in equal window tiles of at most bc (not bc
+            # the tile's columns in equal window tiles of about bc (window_step; not bc
             # and a sliver: each window tile restarts its sums from h rows)
             span = min(B1, Wo - col0 - j * B1)
-            step = (span + (span + bc - 1) // bc - 1) // ((span + bc - 1) // bc)
+            step = window_step(span, bc)
             sub = -step
             while sub + step < span:
                 sub += step
@@ -586,3 +619,176 @@ def finish_block(x, Py_ssize_t h, Py_ssize_t w, src, out, Py_ssize_t row0, Py_ss
                                col0, B1, tmean, tvar, tsq, method)
     if status != 0:
         raise MemoryError("fastcorr window: could not allocate row buffers")
+
+
+cdef int run_rstd(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, real_t* r, Py_ssize_t rstride,
+                  Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t col0, Py_ssize_t ncols) noexcept nogil:
+    """:func:`window_rstd`'s loop (the window sums of :func:`run_block`);
+    0, 1 (a value out of float range, float32 only) or -1 (no memory)."""
+    cdef double nw = <double> h * <double> w
+    cdef Py_ssize_t bc = block_cols(ncols, w)
+    cdef Py_ssize_t bmax = bc + bc // 2 + 1         # the widest window tile (window_step)
+    cdef Py_ssize_t wide = bmax + w - 1
+    cdef Py_ssize_t m, n, n0, nout, tw, sub, step
+    cdef const real_t* xt
+    cdef double* cs1 = <double*> malloc((wide + 1) * sizeof(double))
+    cdef double* cs2 = <double*> malloc((wide + 1) * sizeof(double))
+    cdef double* cen = <double*> malloc(wide * sizeof(double))
+    cdef double* s1 = <double*> malloc(bmax * sizeof(double))
+    cdef double* s2 = <double*> malloc(bmax * sizeof(double))
+    cdef double cc[1]
+    cdef int status = 0
+    if cs1 == NULL or cs2 == NULL or cen == NULL or s1 == NULL or s2 == NULL:
+        status = -1
+    else:
+        # equal window tiles of at most bc columns, each with its own centre
+        step = window_step(ncols, bc)
+        sub = 0
+        while sub < ncols and status == 0:
+            n0 = col0 + sub
+            nout = min(step, ncols - sub)
+            tw = nout + w - 1
+            xt = x + n0
+            if real_t is float:
+                fw_centre_f32(xt + row0 * WC, WC, tw, 1, h, cs1, cc)
+            else:
+                fw_centre_f64(xt + row0 * WC, WC, tw, 1, h, cs1, cc)
+            for n in range(tw):
+                cen[n] = cc[0]
+            if real_t is float:
+                fw_init_f32(xt + row0 * WC, WC, tw, 1, h, cen, cs1, cs2)
+            else:
+                fw_init_f64(xt + row0 * WC, WC, tw, 1, h, cen, cs1, cs2)
+            for m in range(row0, row0 + rows):
+                if m > row0:
+                    if real_t is float:
+                        fw_update_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
+                    else:
+                        fw_update_f64(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
+                fw_sums(cs1, cs2, s1, s2, 1, w, nout)
+                if real_t is float:
+                    if fw_rstd_f32(r + (m - row0) * rstride + sub, s1, s2, nout, nw, FLAT_TOL_C, 1):
+                        status = 1
+                        break
+                else:
+                    fw_rstd_f64(r + (m - row0) * rstride + sub, s1, s2, nout, nw, FLAT_TOL_C, 0)
+            sub += step
+    free(cs1)
+    free(cs2)
+    free(cen)
+    free(s1)
+    free(s2)
+    return status
+
+
+def window_rstd(x, Py_ssize_t h, Py_ssize_t w, r, Py_ssize_t row0, Py_ssize_t col0):
+    """``1 / sqrt(V)`` of the windows at output rows ``row0 ..`` and columns
+    ``col0 ..`` (``r``'s shape), 0 for a flat window; ``V`` is the window's
+    centred sum of squares, by the running sums of :func:`scores`. One
+    channel, on this thread, without the GIL. For a stack of templates
+    under 'ccoeff_normed': :func:`apply_rstd` turns each template's
+    correlations into scores with them.
+
+    Returns False (``r`` unusable) when ``x`` is float32 and some window's
+    value does not fit float32 comfortably (outside [1e-30, 1e30]).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> x = np.array([[1.0, 2.0, 3.0, 3.0]]); r = np.zeros((1, 3))
+    >>> window.window_rstd(x, 1, 2, r, 0, 0)
+    True
+    >>> r                                            # 1/sqrt(0.5), and 0 for the flat window
+    array([[1.41421356, 1.41421356, 0.        ]])
+    """
+    if x.dtype not in (np.float32, np.float64) or r.dtype != x.dtype:
+        raise ValueError("x and r must share a float32 or float64 dtype")
+    cdef Py_ssize_t Ho, Wo
+    Ho, Wo = _check(x, 1, h, w)
+    if r.ndim != 2 or not r.flags.c_contiguous or not r.flags.writeable:
+        raise ValueError("r must be a writeable C-contiguous 2-D array")
+    cdef Py_ssize_t rows = r.shape[0], ncols = r.shape[1]
+    if row0 < 0 or col0 < 0 or row0 + rows > Ho or col0 + ncols > Wo:
+        raise ValueError("the block does not fit in the output")
+    if rows == 0 or ncols == 0:
+        return True
+    cdef const float[:, ::1] xf
+    cdef const double[:, ::1] xd
+    cdef float[:, ::1] rf
+    cdef double[:, ::1] rd
+    cdef int status
+    if x.dtype == np.float32:
+        xf = x
+        rf = r
+        with nogil:
+            status = run_rstd(&xf[0, 0], xf.shape[1], h, w, &rf[0, 0], ncols, row0, rows, col0, ncols)
+    else:
+        xd = x
+        rd = r
+        with nogil:
+            status = run_rstd(&xd[0, 0], xd.shape[1], h, w, &rd[0, 0], ncols, row0, rows, col0, ncols)
+    if status < 0:
+        raise MemoryError("fastcorr window: could not allocate row buffers")
+    return status == 0
+
+
+def apply_rstd(src, out, r, Py_ssize_t row0, Py_ssize_t col0, Py_ssize_t B1, double rs):
+    """'ccoeff_normed' scores of one block from correlations held in tiles
+    (``src`` and the block as :func:`finish_block`) and the windows'
+    ``1 / sqrt(V)`` (``r``, from :func:`window_rstd`, the block's shape):
+    ``out = clamp(src * rs * r, -1, 1)``, ``rs = 1 / sqrt(tvar)`` (0 for a
+    flat template), computed in ``out``'s dtype. Without the GIL.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> out = np.zeros((1, 3)); r = np.array([[2.0, 2.0, 0.0]])
+    >>> window.apply_rstd(np.full((2, 1, 2), 0.5), out, r, 0, 0, 2, 1.0)
+    >>> out
+    array([[1., 1., 0.]])
+    """
+    if src.dtype != out.dtype or r.dtype != out.dtype or out.dtype not in (np.float32, np.float64):
+        raise ValueError("src, out and r must share a float32 or float64 dtype")
+    if out.ndim != 2 or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be a writeable C-contiguous 2-D array")
+    if src.ndim != 3 or src.strides[2] != src.itemsize or src.strides[0] < 0 or src.strides[1] < 0:
+        raise ValueError("src must be (tiles, rows, >= B1 columns), contiguous along its rows")
+    if src.strides[0] % src.itemsize or src.strides[1] % src.itemsize:
+        raise ValueError("src's strides must be whole elements")
+    if r.ndim != 2 or not r.flags.c_contiguous:
+        raise ValueError("r must be a C-contiguous 2-D array")
+    cdef Py_ssize_t Ho = out.shape[0], Wo = out.shape[1]
+    cdef Py_ssize_t rows = r.shape[0], ncols = r.shape[1], nt = src.shape[0]
+    if B1 < 1 or row0 < 0 or col0 < 0 or row0 + rows > Ho or col0 + ncols > Wo or src.shape[1] < rows:
+        raise ValueError("the block does not fit in the output")
+    if nt * B1 < ncols or (nt > 0 and src.shape[2] < min(B1, ncols)):
+        raise ValueError("src does not hold the block's columns")
+    if rows == 0 or ncols == 0:
+        return
+    cdef Py_ssize_t ts = src.strides[0] // src.itemsize, rs_ = src.strides[1] // src.itemsize
+    cdef Py_ssize_t j, m, c0, span
+    cdef const float[:, :, :] sf
+    cdef const double[:, :, :] sd
+    cdef float[:, ::1] of
+    cdef double[:, ::1] od
+    cdef const float[:, ::1] rf
+    cdef const double[:, ::1] rd
+    cdef float rsf = <float> rs
+    if out.dtype == np.float32:
+        sf, of, rf = src, out, r
+        with nogil:
+            for j in range((ncols + B1 - 1) // B1):
+                c0 = j * B1
+                span = min(B1, ncols - c0)
+                for m in range(rows):
+                    fw_apply_f32(&sf[0, 0, 0] + j * ts + m * rs_, &of[row0 + m, col0 + c0], &rf[m, c0], rsf, span)
+    else:
+        sd, od, rd = src, out, r
+        with nogil:
+            for j in range((ncols + B1 - 1) // B1):
+                c0 = j * B1
+                span = min(B1, ncols - c0)
+                for m in range(rows):
+                    fw_apply_f64(&sd[0, 0, 0] + j * ts + m * rs_, &od[row0 + m, col0 + c0], &rd[m, c0], rs, span)
