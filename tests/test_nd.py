@@ -196,6 +196,30 @@ def test_lags_long_signals_both_methods():
     assert_matches(got, lag_reference(ai.astype(np.int64), bi.astype(np.int64), [(-30, 30)]).astype(np.int32))
 
 
+def test_window_1d_batches_on_threads_match_a_naive_sum():
+    # many small batches taken by several threads, windows reaching past both
+    # ends of the input: the same values as a float64 loop, on any threads
+    from fastcorr.methods import nd_fft
+    rng = np.random.default_rng(21)
+    for dtype in (np.float32, np.float64, np.complex128):
+        x = rng.standard_normal(3000).astype(dtype)
+        w = rng.standard_normal(2500).astype(dtype)
+        if np.dtype(dtype).kind == "c":
+            x = x + 1j * rng.standard_normal(3000)
+            w = w + 1j * rng.standard_normal(2500)
+        X = np.concatenate([np.zeros(3000, complex), x.astype(complex), np.zeros(6000, complex)])
+        for n, off in ((7, -3), (30, -2600), (13, 400), (50, 2990)):
+            want = np.array([np.sum(w.astype(complex) * X[3000 + m + off:3000 + m + off + w.size]) for m in range(n)])
+            if np.dtype(dtype).kind != "c":
+                want = want.real
+            scale = np.abs(x).max() * np.abs(w).sum()
+            results = [nd_fft.window_1d(x, w, n, off, threads, block=64) for threads in (1, 3)]
+            for got in results:
+                assert got.dtype == dtype and got.shape == (n,)
+                assert np.abs(got - want).max() <= (1e-5 if dtype == np.float32 else 1e-12) * scale
+            assert np.array_equal(results[0], results[1])
+
+
 def test_lags_with_axes():
     rng = np.random.default_rng(13)
     a, b = rng.standard_normal((3, 200)), rng.standard_normal((3, 150))

@@ -38,6 +38,7 @@ import math
 import numpy as np
 import scipy.fft as sfft
 
+from ..methods import _fftlib
 from . import dispatch, lowering
 from .validate import check_output_fits
 
@@ -56,7 +57,14 @@ DIRECT_BYTES = 2.0e-9
 #: batches of 1-D frames (overlap-save, windows of lags: 2e6 samples, 43 ms
 #: at 2 threads for a 2001-tap kernel), N-D transforms (128³ with 7³: ~50 ms),
 #: one long 1-D transform (pocketfft runs it on one thread: 2e6 samples ~50 ms).
-FFT_UNIT = {"frames": 1.0e-9, "nd": 6.0e-10, "long": 1.2e-9}
+FFT_UNIT = {"frames": 1.0e-9, "nd": 6.0e-10, "long": 1.2e-9, "window": 2.5e-10}
+#: ``window``: a window of lags (``nd_fft.window_1d``, its frames in cache,
+#: ducc0): lags ±100 of two 2e6-sample float64 signals 10-14 ms of CPU time
+#: at one thread (the direct method with Karatsuba's split: 20 ms). Each
+#: extra thread (batches on Python threads) gains WINDOW_PAR; scipy.fft's
+#: transforms (without ducc0) take WINDOW_SCIPY times ducc0's.
+WINDOW_PAR = 0.8
+WINDOW_SCIPY = 1.7
 #: Gain of each extra worker thread of ``scipy.fft``.
 FFT_PAR = 0.5
 FFT_OVERHEAD = 1e-4
@@ -140,7 +148,9 @@ def estimate(method, xshape, wshape, shape, offsets, axes, dtype, threads):
         plan = _plan_1d(n, K)
         if plan == "window":
             M = sfft.next_fast_len(max(4096, 8 * n), real=True)
-            units = 2.0 * math.ceil(K / (M - n + 1)) * M * math.log2(M) * FFT_UNIT["frames"] / par
+            wpar = 1.0 + WINDOW_PAR * (threads - 1)
+            units = (2.0 * math.ceil(K / (M - n + 1)) * M * math.log2(M) * FFT_UNIT["window"] / wpar
+                     * (1.0 if _fftlib.library() == "ducc0" else WINDOW_SCIPY))
         elif plan == "overlap":
             M = sfft.next_fast_len(max(8 * K, 4096), real=True)
             units = 2.0 * math.ceil(n / (M - K + 1)) * M * math.log2(M) * FFT_UNIT["frames"] / par
