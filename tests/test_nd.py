@@ -1,4 +1,5 @@
 """N-D correlate / convolve against scipy.signal: modes, dtypes, axes, lags, errors."""
+import os
 import typing
 import warnings
 
@@ -474,3 +475,22 @@ def test_long_direct_calls_run_in_slabs(mode, monkeypatch):
     monkeypatch.setattr(nd_engine.lowering, "correlate_offset", lambda *a: calls.append(1) or real(*a))
     assert_matches(fastcorr.correlate(v, w, mode, method="direct"), want)
     assert len(calls) >= 2
+
+
+def test_nd_constants_come_from_the_calibration_file(tmp_path, monkeypatch):
+    import json
+
+    from fastcorr._engine import costmodel
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    args = ("direct", (40, 40, 160), (5, 1, 9), (40, 40, 160), (-2, 0, -4), [0, 1, 2], np.dtype(np.float32), 1)
+    costmodel.reset_constants()
+    try:
+        before = nd_engine.estimate(*args)
+        path = costmodel.calibration_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump({"version": 1, "constants": {"nd": {"direct4": 1e-6}}}, f)
+        costmodel.reset_constants()
+        assert nd_engine.estimate(*args) > 10 * before
+    finally:
+        costmodel.reset_constants()
