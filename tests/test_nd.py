@@ -197,10 +197,13 @@ def test_lags_long_signals_both_methods():
     assert_matches(got, lag_reference(ai.astype(np.int64), bi.astype(np.int64), [(-30, 30)]).astype(np.int32))
 
 
-def test_window_1d_batches_on_threads_match_a_naive_sum():
-    # many small batches taken by several threads, windows reaching past both
-    # ends of the input: the same values as a float64 loop, on any threads
+def test_window_1d_batches_on_threads_match_a_naive_sum(monkeypatch):
+    # many small batches (3 frames) in rounds (4 batches) taken by several
+    # threads, windows reaching past both ends of the input: the same values
+    # as a float64 loop, on any threads
     from fastcorr.methods import nd_fft
+    monkeypatch.setattr(nd_fft, "WINDOW_BATCH_BYTES", 3 * 64 * 16)
+    monkeypatch.setattr(nd_fft, "WINDOW_ROUND_BATCHES", 4)
     rng = np.random.default_rng(21)
     for dtype in (np.float32, np.float64, np.complex128):
         x = rng.standard_normal(3000).astype(dtype)
