@@ -51,7 +51,7 @@ DEFAULT_CONSTANTS = {
     # N-D correlate (``_engine.nd``): seconds per multiply-add of the direct
     # method (segments, three-row loop) and per unit of its FFT plans
     "nd": {"direct4": 4.0e-11, "direct8": 6.0e-11, "rows3_4": 2.6e-11, "rows3_8": 5.4e-11,
-           "fft_nd": 6.0e-10, "window": 2.5e-10},
+           "fft_nd": 6.0e-10, "window": 2.2e-10},
 }
 
 #: Bytes of one core's L2 cache (Zen 4: 1 MiB), and the overlap-save tiles
