@@ -60,7 +60,7 @@ DIRECT_BYTES = 2.0e-9
 #: one long 1-D transform (pocketfft runs it on one thread: 2e6 samples ~50 ms).
 FFT_UNIT = {"frames": 1.0e-9, "nd": 6.0e-10, "long": 1.2e-9, "window": 2.2e-10}
 #: ``window``: a window of lags (``nd_fft.window_1d``, its frames in cache,
-#: ducc0): lags ±100 of two 2e6-sample float64 signals 11-13 ms of CPU time
+#: ducc0): lags ±100 of two 2e6-sample float64 signals 10-13 ms of CPU time
 #: at one thread (the direct method with Karatsuba's split: 20 ms). Each
 #: extra thread (batches on Python threads) gains WINDOW_PAR; scipy.fft's
 #: transforms (without ducc0) take WINDOW_SCIPY times ducc0's.
