@@ -1,4 +1,5 @@
 """N-D correlate / convolve against scipy.signal: modes, dtypes, axes, lags, errors."""
+import os
 import typing
 import warnings
 
@@ -194,6 +195,33 @@ def test_lags_long_signals_both_methods():
     bi = rng.integers(-1000, 1000, 5_000).astype(np.int32)
     got = fastcorr.correlate(ai, bi, lags=30)
     assert_matches(got, lag_reference(ai.astype(np.int64), bi.astype(np.int64), [(-30, 30)]).astype(np.int32))
+
+
+def test_window_1d_batches_on_threads_match_a_naive_sum(monkeypatch):
+    # many small batches (3 frames) in rounds (4 batches) taken by several
+    # threads, windows reaching past both ends of the input: the same values
+    # as a float64 loop, on any threads
+    from fastcorr.methods import nd_fft
+    monkeypatch.setattr(nd_fft, "WINDOW_BATCH_BYTES", 3 * 64 * 16)
+    monkeypatch.setattr(nd_fft, "WINDOW_ROUND_BATCHES", 4)
+    rng = np.random.default_rng(21)
+    for dtype in (np.float32, np.float64, np.complex128):
+        x = rng.standard_normal(3000).astype(dtype)
+        w = rng.standard_normal(2500).astype(dtype)
+        if np.dtype(dtype).kind == "c":
+            x = x + 1j * rng.standard_normal(3000)
+            w = w + 1j * rng.standard_normal(2500)
+        X = np.concatenate([np.zeros(3000, complex), x.astype(complex), np.zeros(6000, complex)])
+        for n, off in ((7, -3), (30, -2600), (13, 400), (50, 2990)):
+            want = np.array([np.sum(w.astype(complex) * X[3000 + m + off:3000 + m + off + w.size]) for m in range(n)])
+            if np.dtype(dtype).kind != "c":
+                want = want.real
+            scale = np.abs(x).max() * np.abs(w).sum()
+            results = [nd_fft.window_1d(x, w, n, off, threads, block=64) for threads in (1, 3)]
+            for got in results:
+                assert got.dtype == dtype and got.shape == (n,)
+                assert np.abs(got - want).max() <= (1e-5 if dtype == np.float32 else 1e-12) * scale
+            assert np.array_equal(results[0], results[1])
 
 
 def test_lags_with_axes():
@@ -450,3 +478,22 @@ def test_long_direct_calls_run_in_slabs(mode, monkeypatch):
     monkeypatch.setattr(nd_engine.lowering, "correlate_offset", lambda *a: calls.append(1) or real(*a))
     assert_matches(fastcorr.correlate(v, w, mode, method="direct"), want)
     assert len(calls) >= 2
+
+
+def test_nd_constants_come_from_the_calibration_file(tmp_path, monkeypatch):
+    import json
+
+    from fastcorr._engine import costmodel
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    args = ("direct", (40, 40, 160), (5, 1, 9), (40, 40, 160), (-2, 0, -4), [0, 1, 2], np.dtype(np.float32), 1)
+    costmodel.reset_constants()
+    try:
+        before = nd_engine.estimate(*args)
+        path = costmodel.calibration_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump({"version": 1, "constants": {"nd": {"direct4": 1e-6}}}, f)
+        costmodel.reset_constants()
+        assert nd_engine.estimate(*args) > 10 * before
+    finally:
+        costmodel.reset_constants()

@@ -331,3 +331,34 @@ def test_long_nd_call_in_slabs(monkeypatch):
     for mode in ("mirror", "wrap", "constant"):
         _close(fn.correlate(v, w, mode=mode, cval=1.0, origin=(-1, 0, 1), method="direct"),
                sn.correlate(v, w, mode=mode, cval=1.0, origin=(-1, 0, 1)), np.float64)
+
+
+def test_pad3_matches_numpy_pad_and_keeps_no_result():
+    # the 3-D row copier extends as the numpy-based pad does (pads larger
+    # than the input too), and its kept buffer never reaches a result
+    from fastcorr._engine import ndimage as engine
+    rng = np.random.default_rng(31)
+    x = rng.standard_normal((4, 5, 3)).astype(np.float32)
+    for boundary in range(5):
+        for lo, hi in (((1, 1, 1), (1, 1, 1)), ((0, 2, 7), (5, 0, 4))):
+            want = engine.pad(x, lo, hi, boundary, 2.5)
+            for threads in (1, 3):
+                assert np.array_equal(engine._pad3(x, lo, hi, boundary, 2.5, threads), want)
+    v = rng.random((40, 50, 140)).astype(np.float32)  # > WORKSPACE_MIN padded: kept
+    w = rng.random((3, 3, 3)).astype(np.float32)
+    first = fastcorr.ndimage.correlate(v, w, num_threads=2)
+    second = fastcorr.ndimage.correlate(v[::-1].copy(), w, num_threads=2)
+    kept = engine._workspace.padded[1]
+    assert not np.shares_memory(first, kept) and not np.shares_memory(second, kept)
+    np.testing.assert_allclose(first, sn.correlate(v, w), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(second, sn.correlate(v[::-1].copy(), w), rtol=1e-5, atol=1e-5)
+
+
+def test_separable_bands_spread_over_threads_cover_every_row():
+    # 11 bands of 64 rows on 3 threads (runs of 4, 4, 3 bands taken in
+    # turn): every row computed once, as scipy computes it
+    x = np.random.default_rng(32).random((700, 50)).astype(np.float32)
+    want = sn.gaussian_filter(x.astype(np.float64), 1.5)
+    for threads in (1, 2, 3):
+        got = fn.gaussian_filter(x, 1.5, num_threads=threads)
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)

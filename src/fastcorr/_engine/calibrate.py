@@ -80,6 +80,7 @@ def calibrate(path=None, threads=None, verbose=False):
             gains = [g for k, g in par_gain if k == par_key]
             c[par_key] = float(min(1.0, max(0.05, np.median(gains))))
         result[m] = c
+    result["nd"] = _calibrate_nd(verbose)
     path = path or calibration_path()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
@@ -88,3 +89,40 @@ def calibrate(path=None, threads=None, verbose=False):
     os.replace(tmp, path)
     reset_constants()
     return result
+
+
+def _calibrate_nd(verbose=False):
+    """The N-D constants (``DEFAULT_CONSTANTS['nd']``), each scaled by the
+    ratio of a measured one-thread call to its estimate under the constants
+    in use: 3-D calls of the direct method (segments: a 5x1x9 kernel; the
+    three-row loop: 5³) in float32 and float64, a 3-D FFT (9³), and a window
+    of lags (±100 of two 4e5-sample signals)."""
+    from . import nd
+    from .costmodel import constants
+
+    used = constants()["nd"]
+    c = dict(used)
+    rng = np.random.default_rng(1)
+    vol = (40, 40, 160)
+    cases = [
+        ("direct4", vol, (5, 1, 9), np.float32, "direct"),
+        ("direct8", vol, (5, 1, 9), np.float64, "direct"),
+        ("rows3_4", vol, (5, 5, 5), np.float32, "direct"),
+        ("rows3_8", vol, (5, 5, 5), np.float64, "direct"),
+        ("fft_nd", (64, 64, 64), (9, 9, 9), np.float64, "fft"),
+        ("window", (400_000,), (400_000,), np.float64, "fft"),
+    ]
+    for key, xs, ks, dt, method in cases:
+        x = rng.standard_normal(xs).astype(dt)
+        w = rng.standard_normal(ks).astype(dt)
+        if key == "window":
+            shape, offsets = (201,), (-100,)
+        else:
+            shape, offsets = xs, tuple(-(k // 2) for k in ks)
+        axes = list(range(len(xs)))
+        est = nd.estimate(method, xs, ks, shape, offsets, axes, np.dtype(dt), 1)
+        t = _time(lambda: nd._run(x, w, shape, offsets, axes, np.dtype(dt), method, 1))
+        c[key] = used[key] * float(min(5.0, max(0.2, t / est)))
+        if verbose:
+            print(f"calibrate nd {key:9s} {t * 1e3:8.2f} ms (estimate {est * 1e3:.2f}) -> {c[key]:.3e}")
+    return c

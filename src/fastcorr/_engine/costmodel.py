@@ -48,6 +48,10 @@ DEFAULT_CONSTANTS = {
             # against the direct method's 4.0-4.3)
             "dpar": 0.55},
     "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5},
+    # N-D correlate (``_engine.nd``): seconds per multiply-add of the direct
+    # method (segments, three-row loop) and per unit of its FFT plans
+    "nd": {"direct4": 4.0e-11, "direct8": 6.0e-11, "rows3_4": 2.6e-11, "rows3_8": 5.4e-11,
+           "fft_nd": 6.0e-10, "window": 2.2e-10},
 }
 
 #: Bytes of one core's L2 cache (Zen 4: 1 MiB), and the overlap-save tiles

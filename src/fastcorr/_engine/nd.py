@@ -38,11 +38,13 @@ import math
 import numpy as np
 import scipy.fft as sfft
 
-from . import dispatch, lowering
+from ..methods import _fftlib
+from . import costmodel, dispatch, lowering
 from .validate import check_output_fits
 
 #: Seconds per multiply-add of the N-D direct method at one thread (float32,
-#: float64, uint64); measured on the 2-core Zen 4 host in CPU time, one
+#: float64, uint64; the defaults of ``costmodel.DEFAULT_CONSTANTS['nd']``,
+#: which ``python -m fastcorr calibrate`` re-measures); measured on the 2-core Zen 4 host in CPU time, one
 #: thread: 128³ float32 with a 7³ kernel 25-27 ms (27 GFMA/s), lags ±100 of
 #: two 2e6-sample float64 signals 21.6 ms (Karatsuba's split included).
 DIRECT_MAC = {4: 4.0e-11, 8: 6.0e-11, "u8": 4.0e-10}
@@ -56,10 +58,30 @@ DIRECT_BYTES = 2.0e-9
 #: batches of 1-D frames (overlap-save, windows of lags: 2e6 samples, 43 ms
 #: at 2 threads for a 2001-tap kernel), N-D transforms (128³ with 7³: ~50 ms),
 #: one long 1-D transform (pocketfft runs it on one thread: 2e6 samples ~50 ms).
-FFT_UNIT = {"frames": 1.0e-9, "nd": 6.0e-10, "long": 1.2e-9}
+FFT_UNIT = {"frames": 1.0e-9, "nd": 6.0e-10, "long": 1.2e-9, "window": 2.2e-10}
+#: ``window``: a window of lags (``nd_fft.window_1d``, its frames in cache,
+#: ducc0): lags ±100 of two 2e6-sample float64 signals 10-13 ms of CPU time
+#: at one thread (the direct method with Karatsuba's split: 20 ms). Each
+#: extra thread (batches on Python threads) gains WINDOW_PAR; scipy.fft's
+#: transforms (without ducc0) take WINDOW_SCIPY times ducc0's.
+WINDOW_PAR = 0.8
+WINDOW_SCIPY = 1.7
 #: Gain of each extra worker thread of ``scipy.fft``.
 FFT_PAR = 0.5
 FFT_OVERHEAD = 1e-4
+
+
+def _const():
+    """The N-D constants in use: ``costmodel``'s 'nd' entry (the defaults
+    above, or those ``python -m fastcorr calibrate`` measured here)."""
+    return costmodel.constants()["nd"]
+
+
+def _direct_mac(key, rows3=False):
+    """Seconds per multiply-add of the direct method for a dtype key."""
+    if key == "u8":
+        return DIRECT_MAC["u8"]
+    return _const()[("rows3_" if rows3 else "direct") + str(key)]
 
 
 def _engine_direct():
@@ -126,10 +148,8 @@ def estimate(method, xshape, wshape, shape, offsets, axes, dtype, threads):
     out = float(math.prod(shape))
     if method == "direct":
         macs = out * float(math.prod(wshape))
-        mac = DIRECT_MAC[key]
-        if key in DIRECT_MAC_ROWS3 and _engine_direct().uses_rows3(
-                wshape, shape, np.float32 if key == 4 else np.float64):
-            mac = DIRECT_MAC_ROWS3[key]
+        mac = _direct_mac(key, rows3=key in DIRECT_MAC_ROWS3 and _engine_direct().uses_rows3(
+            wshape, shape, np.float32 if key == 4 else np.float64))
         t = macs * mac / threads + out * DIRECT_BYTES + DIRECT_OVERHEAD
         return t * (4.0 if dtype.kind == "c" else 1.0)
     if key == "u8":
@@ -140,7 +160,9 @@ def estimate(method, xshape, wshape, shape, offsets, axes, dtype, threads):
         plan = _plan_1d(n, K)
         if plan == "window":
             M = sfft.next_fast_len(max(4096, 8 * n), real=True)
-            units = 2.0 * math.ceil(K / (M - n + 1)) * M * math.log2(M) * FFT_UNIT["frames"] / par
+            wpar = 1.0 + WINDOW_PAR * (threads - 1)
+            units = (2.0 * math.ceil(K / (M - n + 1)) * M * math.log2(M) * _const()["window"] / wpar
+                     * (1.0 if _fftlib.library() == "ducc0" else WINDOW_SCIPY))
         elif plan == "overlap":
             M = sfft.next_fast_len(max(8 * K, 4096), real=True)
             units = 2.0 * math.ceil(n / (M - K + 1)) * M * math.log2(M) * FFT_UNIT["frames"] / par
@@ -152,7 +174,7 @@ def estimate(method, xshape, wshape, shape, offsets, axes, dtype, threads):
                                 [shape[a] for a in axes], [offsets[a] for a in axes])
         batch = float(math.prod(s for a, s in enumerate(shape) if a not in axes))
         total = float(math.prod(L))
-        units = 3.0 * batch * total * math.log2(max(total, 2.0)) * FFT_UNIT["nd"] / par
+        units = 3.0 * batch * total * math.log2(max(total, 2.0)) * _const()["fft_nd"] / par
     t = units * (0.75 if key == 4 else 1.0) + FFT_OVERHEAD
     return t * (2.0 if dtype.kind == "c" else 1.0)
 
@@ -359,7 +381,7 @@ def _rank_one(x, w, shape, axes, dtype, num_threads):
         return None
     out = float(math.prod(shape))
     # the passes' multiply-adds (the first ones on 1-tap rows: counted double)
-    t_sep = (2.0 * out * sum(w.shape) * DIRECT_MAC[_real_size(dtype)] / max(1, num_threads)
+    t_sep = (2.0 * out * sum(w.shape) * _direct_mac(_real_size(dtype)) / max(1, num_threads)
              + w.ndim * out * DIRECT_BYTES)
     offsets = [0] * x.ndim  # the estimates depend on the offsets only through the FFT sizes' window
     best = min(t for t in (estimate("direct", x.shape, w.shape, shape, offsets, axes, dtype, num_threads),

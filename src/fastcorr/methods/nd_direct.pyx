@@ -25,6 +25,7 @@ millions of taps). Inputs are C-contiguous float32, float64, or uint64
 cimport cython
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
 from libc.stdint cimport uint64_t
 
 import threading
@@ -370,6 +371,75 @@ cdef int run_rows3(const real_t* x, Py_ssize_t ldp, const Py_ssize_t* obase, Py_
                 rows3_item(x, ldp, obase, choff, nch, w, kh, kw, out, H, Wo, groups, ncols, item, work, zeros)
         free(work)
     return -1 if failed[0] else 0
+
+
+cdef void pad3_rows(const real_t* x, Py_ssize_t sz, Py_ssize_t sy, const Py_ssize_t* zmap,
+                    const Py_ssize_t* ymap, const Py_ssize_t* xmap, real_t cval, real_t* P,
+                    Py_ssize_t Ph, Py_ssize_t Pw, Py_ssize_t W, Py_ssize_t lox, Py_ssize_t r0,
+                    Py_ssize_t r1) noexcept nogil:
+    """Rows r0 .. r1 - 1 (plane-major) of :func:`pad3`'s output."""
+    cdef Py_ssize_t r, q, xi, zi, yi
+    cdef const real_t* src
+    cdef real_t* dst
+    for r in range(r0, r1):
+        zi = zmap[r // Ph]
+        yi = ymap[r % Ph]
+        dst = P + r * Pw
+        if zi < 0 or yi < 0:
+            for q in range(Pw):
+                dst[q] = cval
+            continue
+        src = x + zi * sz + yi * sy
+        for q in range(lox):
+            xi = xmap[q]
+            dst[q] = cval if xi < 0 else src[xi]
+        memcpy(dst + lox, src, W * sizeof(real_t))
+        for q in range(lox + W, Pw):
+            xi = xmap[q]
+            dst[q] = cval if xi < 0 else src[xi]
+
+
+def _run_pad3(const real_t[:, :, ::1] x, const Py_ssize_t[::1] zmap, const Py_ssize_t[::1] ymap,
+              const Py_ssize_t[::1] xmap, real_t cval, real_t[:, :, ::1] P, Py_ssize_t lox, int nthreads):
+    cdef Py_ssize_t Ph = P.shape[1], Pw = P.shape[2], W = x.shape[2]
+    cdef Py_ssize_t nrows = P.shape[0] * Ph, per, i, npieces
+    per = max(<Py_ssize_t> 1, min(<Py_ssize_t> 256, nrows // (8 * max(1, nthreads))))
+    npieces = (nrows + per - 1) // per
+    with nogil:
+        if nthreads > 1 and npieces > 1:
+            for i in prange(npieces, num_threads=nthreads, schedule='dynamic'):
+                pad3_rows(&x[0, 0, 0], x.shape[1] * W, W, &zmap[0], &ymap[0], &xmap[0], cval, &P[0, 0, 0],
+                          Ph, Pw, W, lox, i * per, min(nrows, (i + 1) * per))
+        else:
+            pad3_rows(&x[0, 0, 0], x.shape[1] * W, W, &zmap[0], &ymap[0], &xmap[0], cval, &P[0, 0, 0],
+                      Ph, Pw, W, lox, 0, nrows)
+
+
+def pad3(x, zmap, ymap, xmap, cval, lox, P, num_threads):
+    """``P[i, j, q] = X[zmap[i], ymap[j], xmap[q]]`` (an index -1: ``cval``):
+    a 3-D input extended by a boundary rule, given as maps from extended
+    positions to indices, into ``P`` (C-contiguous, x's dtype, of shape the
+    maps' lengths), rows copied on ``num_threads`` threads. ``xmap`` must
+    map positions ``lox .. lox + W - 1`` to ``0 .. W - 1`` (``lox``: the
+    count of its leading entries, outside x)."""
+    if x.ndim != 3 or P.ndim != 3 or x.dtype != P.dtype or x.dtype not in (np.float32, np.float64):
+        raise ValueError("x and P must be 3-D float32 or float64 arrays of one dtype")
+    if not (x.flags.c_contiguous and P.flags.c_contiguous and P.flags.writeable):
+        raise ValueError("x and P must be C-contiguous, P writable")
+    maps = [np.ascontiguousarray(m, dtype=np.intp) for m in (zmap, ymap, xmap)]
+    for m, size, lim in zip(maps, P.shape, x.shape):
+        if m.shape != (size,) or (size and (m.min() < -1 or m.max() >= lim)):
+            raise ValueError("each map must have P's length on its axis, entries in [-1, x's length)")
+    W = x.shape[2]
+    xm = maps[2]
+    lox = int(lox)
+    if lox < 0 or lox + W > xm.shape[0] or not np.array_equal(xm[lox:lox + W], np.arange(W)):
+        raise ValueError("xmap must hold 0 .. W - 1 in order")
+    if P.size == 0 or x.size == 0:
+        P[...] = cval
+        return P
+    _run_pad3(x, maps[0], maps[1], maps[2], x.dtype.type(cval), P, lox, int(max(1, num_threads)))
+    return P
 
 
 def _run_rows3(const real_t[::1] xflat, Py_ssize_t xstart, Py_ssize_t ldp, const Py_ssize_t[::1] obase,

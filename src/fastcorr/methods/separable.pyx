@@ -91,6 +91,40 @@ cdef inline void col3_pass(real_t** o, const real_t** r, const real_t* u, Py_ssi
         fs_col3_f64(o, r, u, kh, n, acc)
 
 
+cdef int spread_bands = 1
+
+
+def _set_spread_bands(int enabled):
+    """Whether the threads' bands are taken far apart (for measuring)."""
+    global spread_bands
+    spread_bands = enabled
+
+
+cdef inline Py_ssize_t spread(Py_ssize_t i, Py_ssize_t nb, Py_ssize_t groups) noexcept nogil:
+    """The i-th band (of nb) when the bands are cut into ``groups`` runs of
+    consecutive bands taken in turn (run 0's first, run 1's first, ..., run
+    0's second, ...): a bijection of 0 .. nb - 1. Threads taking tasks in
+    that order write regions of the output far apart, so two of them do not
+    fault on the same (huge) page of a fresh output at once, one waiting
+    while the other's page is zeroed."""
+    cdef Py_ssize_t q, rem, g, start, seen
+    if groups <= 1 or nb <= groups:
+        return i
+    q = nb // groups
+    if i < q * groups:
+        g = i % groups
+        return g * nb // groups + i // groups
+    rem = i - q * groups
+    seen = 0
+    for g in range(groups):
+        start = g * nb // groups
+        if (g + 1) * nb // groups - start == q + 1:
+            if seen == rem:
+                return start + q
+            seen += 1
+    return i
+
+
 cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
                const real_t* u, Py_ssize_t kh, const real_t* v, Py_ssize_t kw,
                real_t* out, Py_ssize_t Ho, Py_ssize_t Wo,
@@ -135,7 +169,7 @@ cdef int sep2d(const real_t* x, Py_ssize_t H, Py_ssize_t W,
         else:
             outs = <real_t**> (rp + ring)
             for task in prange(nbands * nstrips, schedule='dynamic'):
-                b = task // nstrips
+                b = spread(task // nstrips, nbands, num_threads if spread_bands else 1)
                 m0 = b * band
                 m1 = min(Ho, m0 + band)
                 s0 = (task % nstrips) * strip
