@@ -178,3 +178,68 @@ def test_bench_large_prints_the_table():
         return
     assert "cv2/ducc0" in lines[1]
     assert _fftlib._choice == "ducc0"  # the library choice is put back
+
+
+def test_tile_lengths_are_measured_fast_ones():
+    # overlap-save tiles of the ducc0 engine take the lengths DUCC_LENGTHS
+    # measured fast (inside the table's range), each long enough for the
+    # kernel; the single tile holds the whole wrap-around axis
+    for itemsize in (4, 8):
+        lo, hi, good = _fft._ducc_good_lengths(itemsize)
+        table = _fft.DUCC_LENGTHS[itemsize]
+        assert good and all(table[n] <= _fft.DUCC_GOOD_LENGTH for n in good)
+        for out_len, k in [(4096, 101), (1024, 21), (300, 7), (64, 63)]:
+            data = ((k - 1) // 2, (k - 1) // 2 + out_len)
+            cands = _fft._axis_candidates(out_len, k, True, data, itemsize)
+            need = _fft.wrap_length(out_len, k, data)
+            for N, B, t in cands:
+                assert N >= k and B == (out_len if t == 1 else N - k + 1) and t * B >= out_len
+                if t > 1:
+                    assert not lo <= N <= hi or N in good
+                else:
+                    assert N >= need
+    # plans for every thread count serve the whole output
+    for n, k, dt in [(1024, 101, 8), (1024, 63, 4), (4096, 31, 8), (256, 63, 8), (2000, 9, 4)]:
+        data = (((k - 1) // 2, (k - 1) // 2 + n),) * 2
+        for threads in (1, 2, 3):
+            for N, B, t in _fft.plan((n, n), (k, k), False, data, True, dt, threads):
+                assert t * B >= n and (t == 1 or B == N - k + 1)
+
+
+def test_tiles_for_threads():
+    # at two threads a large image is cut into separate tiles (one per
+    # thread, no waiting between stages) rather than one shared tile; a
+    # small one keeps the one-thread plan (handing over tiles costs more)
+    data = ((50, 1074), (50, 1074))
+    (N0, B0, t0), (N1, B1, t1) = _fft.plan((1024, 1024), (101, 101), False, data, True, 8, 2)
+    assert t0 * t1 >= 2
+    small = ((31, 287), (31, 287))
+    one = _fft.choose_plan((256, 256), (63, 63), np.float64, small)
+    assert _fft.choose_plan((256, 256), (63, 63), np.float64, small, nthreads=2) == one
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_longer_single_tile(dtype, monkeypatch):
+    # a single tile longer than the shortest wrap-around length (the next
+    # fast length may be cheaper): the output window still in place
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((70, 61)).astype(dtype)
+    w = rng.standard_normal((15, 12)).astype(dtype)
+    for mode, fill in [("same", 0.0), ("full", -0.5), ("valid", 0.0)]:
+        ref = scipy.signal.correlate2d(x.astype(np.float64), w.astype(np.float64), mode, "fill", fill)
+        _forced(monkeypatch, ((100, ref.shape[0], 1), (96, ref.shape[1], 1)))
+        for threads in (1, 2):
+            y = fastcorr.correlate2d(x, w, mode, "fill", fill, method="fft", num_threads=threads)
+            assert _err(y, ref, x, w, fill) <= TOL[dtype], (mode, threads)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_image_planned_tiles_at_two_threads(dtype):
+    # the planner's own tiles for a 1024² image at two threads (separate
+    # tiles per thread), against scipy.signal
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((1024, 1024)).astype(dtype)
+    w = rng.standard_normal((63, 63)).astype(dtype)
+    y = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=2)
+    ref = scipy.signal.fftconvolve(x.astype(np.float64), w[::-1, ::-1].astype(np.float64), "same")
+    assert _err(y, ref, x, w) <= TOL[dtype]
