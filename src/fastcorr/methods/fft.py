@@ -57,6 +57,16 @@ thread (CPU time), 4096² float64 'same': 31x31 391 -> 137-150 ms, 101x101
 280 -> 182-190 ms; float32 31x31 288 -> 120-131 ms; 1024² float64 21x21
 16.0 -> 10.4-10.7 ms; 256² float64 63x63 with no page faults (387 a call
 with fresh work arrays).
+
+The in-place engine's tiles take only transform lengths ducc0 runs fast
+(``DUCC_LENGTHS``, measured per length: 640, 768 or 960 run 8-15% faster
+than their neighbours, 450, 486 or 729 15-20% slower), and at more than
+one thread the plan weighs what each thread does: separate tiles, one per
+thread with no waiting between stages, against one tile shared by the
+threads (``DUCC_SINGLE_PAR``). Measured at one thread (thread CPU time,
+alternated with the previous plans in one process): 1024² float64 'same',
+31x31 10.4 -> 8.7 ms (3 x 3 tiles of 375² instead of 5 x 3 of 243 x 405),
+63x63 12.0 -> 10.4 (2 x 2 of 576² instead of one 1080² tile).
 """
 import functools
 import math
