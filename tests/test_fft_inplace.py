@@ -243,3 +243,36 @@ def test_large_image_planned_tiles_at_two_threads(dtype):
     y = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=2)
     ref = scipy.signal.fftconvolve(x.astype(np.float64), w[::-1, ::-1].astype(np.float64), "same")
     assert _err(y, ref, x, w) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_straight_into_out(dtype, monkeypatch):
+    # the inverse rows of a run's tiles go straight into the output where
+    # their leading values fall on tiles of the run still to come (right
+    # to left); kernels wider than a block (the leading values reach
+    # several tiles back), runs cut over two threads, fills (never direct)
+    rng = np.random.default_rng(13)
+    ducc = _fftlib._ducc
+    direct = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(ducc, name)
+
+        def c2r(self, a, **k):
+            if k["out"].base is not None and k["out"].base.shape == (60, 200):
+                direct.append(k["out"].shape)
+            return ducc.c2r(a, **k)
+
+    monkeypatch.setattr(_fftlib, "_ducc", Spy())
+    x = rng.standard_normal((60, 200)).astype(dtype)
+    for kshape, tile in [((7, 41), (16, 48)), ((5, 9), (20, 24)), ((1, 3), (8, 16))]:
+        w = rng.standard_normal(kshape).astype(dtype)
+        for fill in (0.0, 1.25):
+            ref = scipy.signal.correlate2d(x.astype(np.float64), w.astype(np.float64), "same", "fill", fill)
+            _forced(monkeypatch, _tiles(ref.shape, w.shape, tile))
+            for threads in (1, 2):
+                direct.clear()
+                y = fastcorr.correlate2d(x, w, "same", "fill", fill, method="fft", num_threads=threads)
+                assert _err(y, ref, x, w, fill) <= TOL[dtype], (kshape, fill, threads)
+                assert bool(direct) == (fill == 0.0), (kshape, fill, threads)

@@ -877,11 +877,28 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
             ducc.r2c(buf[:b - a], axes=(1,), out=spec[a:b], nthreads=workers)
         _workspace.give(buf)
 
-    def inverse(spec, i, j, m0, m1, workers):
-        """Output rows m0..m1 of tile (i, j) (block rows): the inverse row transforms, into ``out``."""
+    def inverse(spec, i, j, m0, m1, workers, free=None):
+        """Output rows m0..m1 of tile (i, j) (block rows): the inverse row transforms, into ``out``.
+
+        ``free``: out's columns from ``free`` up to this block are written
+        after this tile (by the caller), so the rows may go straight into
+        ``out`` where the whole transform row lands between ``free`` and
+        the block's end (no fill to add, no wrap): its ``s1`` leading
+        values, not outputs, fall on those columns and are overwritten."""
         cols = min(B1, Wo - j * B1)
         s1 = (kw - 1) % N1
         split = min(cols, N1 - s1)                        # columns before the wrap
+        q = j * B1 - s1                                   # out's column at the transform's column 0
+        if free is not None and tot == 0 and split == cols and q >= free and q + N1 <= j * B1 + cols:
+            m = m0
+            while m < m1:
+                s0 = (kh - 1 + m) % N0
+                n = min(m1 - m, N0 - s0)
+                ducc.c2r(spec[s0:s0 + n], axes=(1,), lastsize=N1, forward=False, inorm=2,
+                         out=out[i * B0 + m:i * B0 + m + n, q:q + N1], nthreads=workers,
+                         allow_overwriting_input=True)
+                m += n
+            return
         res = _workspace.take((min(R, m1 - m0), N1), dtype)
         m = m0
         while m < m1:
@@ -921,17 +938,24 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
 
     specs = {}  # one spectrum per worker thread, for this call
 
-    def tile(ij):
-        i, j = ij
+    def tiles(run):
+        """Tiles (i, j) for j in ``range(a, b)`` right to left, ``run = (i, a, b)``:
+        each may write its rows straight into ``out`` over the columns of
+        the run's tiles still to come (see :func:`inverse`)."""
+        i, a, b = run
         key = threading.get_ident()
         spec = specs.get(key)
         if spec is None:
             spec = specs[key] = _workspace.take((N0, F), cdtype)
-        forward(spec, i, j, 0, N0, 1)
-        columns(spec, 1)
-        inverse(spec, i, j, 0, min(B0, Ho - i * B0), 1)
+        for j in range(b - 1, a - 1, -1):
+            forward(spec, i, j, 0, N0, 1)
+            columns(spec, 1)
+            inverse(spec, i, j, 0, min(B0, Ho - i * B0), 1, free=a * B1)
 
-    _run_parallel(tile, [(i, j) for i in range(t0) for j in range(t1)], nthreads)
+    # runs of tiles along a row: whole rows, or rows cut in a few pieces
+    # when there are too few rows to share out evenly over the threads
+    pieces = 1 if nthreads == 1 else min(t1, -(-4 * nthreads // t0))
+    _run_parallel(tiles, [(i, a, b) for i in range(t0) for a, b in _split(t1, pieces)], nthreads)
     _workspace.give(*specs.values())
     return out
 
