@@ -281,8 +281,15 @@ def _ducc_good_lengths(itemsize):
     return min(table), max(table), tuple(sorted(n for n, f in table.items() if f <= DUCC_GOOD_LENGTH))
 
 
+#: Share of a tile's time the length's factor applies to: the transforms'
+#: (the copies, the product and the output's writes do not depend on it).
+#: Measured on 4096² float64 images, the whole engine: 800² and 960² tiles
+#: within 5% of each other (101x101), where the factors alone said 10%.
+DUCC_LENGTH_SHARE = 0.65
+
+
 def _ducc_length_factor(n, itemsize):
-    return DUCC_LENGTHS[8 if itemsize > 4 else 4].get(int(n), 1.0)
+    return 1.0 + DUCC_LENGTH_SHARE * (DUCC_LENGTHS[8 if itemsize > 4 else 4].get(int(n), 1.0) - 1.0)
 
 
 def ducc_tile_units(N0, N1, itemsize=8):
