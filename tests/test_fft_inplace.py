@@ -276,3 +276,14 @@ def test_rows_straight_into_out(dtype, monkeypatch):
                 y = fastcorr.correlate2d(x, w, "same", "fill", fill, method="fft", num_threads=threads)
                 assert _err(y, ref, x, w, fill) <= TOL[dtype], (kshape, fill, threads)
                 assert bool(direct) == (fill == 0.0), (kshape, fill, threads)
+
+
+def test_aliased_rows():
+    # float32 rows 16 KiB apart go through the row buffer (cache-set
+    # aliasing of ducc0's 8-lane writes); float64 and other widths do not
+    assert _fft.aliased(np.empty((3, 4096), np.float32))
+    assert _fft.aliased(np.empty((6, 8192), np.float32)[::2, :100])
+    assert not _fft.aliased(np.empty((3, 4000), np.float32))
+    assert not _fft.aliased(np.empty((3, 4096), np.float64))
+    assert not _fft.aliased(np.empty((1, 4096), np.float32))
+    assert _fft._unaliased_row(4096, 4) > 4096 and _fft._unaliased_row(4000, 4) == 4000

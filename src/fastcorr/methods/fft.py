@@ -815,23 +815,26 @@ class _Workspace:
 _workspace = _Workspace(WORKSPACE_BYTES)
 
 
-#: Row strides (bytes) that are multiples of this are "aliased": ducc0
-#: transforms several rows at once (one per SIMD lane), and rows this far
-#: apart fall on the same cache sets. Such arrays go through the row
-#: buffer instead of straight into ducc0: 4096² float32 'same', 21x21,
-#: 114 ms writing the output's rows through the buffer, 147 straight into
-#: the output (4000²: 99 through the buffer, 94 straight).
-ALIAS_BYTES = 4096
+#: float32 rows a multiple of this many bytes apart are "aliased": ducc0
+#: writes several rows at once (one per SIMD lane: 8 of float32 with AVX2),
+#: and rows this far apart fall on the same cache sets. Such outputs take
+#: the row buffer, not ducc0's writes straight into them: 4096² float32
+#: 'same', 21x21, 108-116 ms through the buffer, 138-147 straight (4000²:
+#: 99 through the buffer, 94 straight; 1024², 4 KiB rows: 7.8 against 7.4).
+#: float64 (4 lanes) measured faster straight even at 4096² (32 KiB rows:
+#: 21x21 126-129 ms against 132-134), as were the row reads from the image
+#: at either precision.
+ALIAS_BYTES = 16384
 
 
 def aliased(a):
-    """Whether 2-D ``a``'s rows are a multiple of ``ALIAS_BYTES`` apart."""
-    return a.shape[0] > 1 and a.strides[0] % ALIAS_BYTES == 0
+    """Whether ducc0 writes 2-D ``a``'s rows at a cost (see ``ALIAS_BYTES``)."""
+    return a.dtype.itemsize <= 4 and a.shape[0] > 1 and a.strides[0] % ALIAS_BYTES == 0
 
 
 def _unaliased_row(n, itemsize):
     """A row length (elements) of at least ``n`` whose rows are not aliased."""
-    return n if (n * itemsize) % ALIAS_BYTES else n + 64 // itemsize
+    return n if itemsize > 4 or (n * itemsize) % ALIAS_BYTES else n + 64 // itemsize
 
 
 def _gathered(x, eshape, offsets, boundary, nthreads):
@@ -892,7 +895,7 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
             return
         spec[p0:lo] = 0
         spec[hi:p1] = 0
-        if c == 0 and ql == 0 and qh == N1 and not aliased(S):  # straight from S, one call
+        if c == 0 and ql == 0 and qh == N1:  # straight from S, one call
             ducc.r2c(S[r0 + lo:r0 + hi, q0:q0 + N1], axes=(1,), out=spec[lo:hi], nthreads=workers)
             return
         buf = _workspace.take((min(R, hi - lo), NP), dtype)[:, :N1]
