@@ -320,6 +320,8 @@ def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8
     dl = itemsize if ducc and real else 0
     c0 = _axis_candidates(out_shape[0], kshape[0], real, None if data is None else data[0], dl)
     c1 = _axis_candidates(out_shape[1], kshape[1], real, None if data is None else data[1], dl)
+    if dl:
+        return _ducc_plan(c0, c1, itemsize, nthreads)
     for a in c0:
         for b in c1:
             elems = a[0] * b[0]
@@ -331,18 +333,41 @@ def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8
                 # 320 x 1125, 30; 2 x 2 of 1125², 22-23)
                 continue
             tiles = a[2] * b[2]
-            if ducc:
-                cost = tiles * ducc_tile_units(a[0], b[0], itemsize) + (tiles > 1) * tiles * DUCC_TILE_UNITS
-                if tiles == 1:
-                    if elems >= MIN_PARALLEL_TRANSFORM:  # (else it runs on one thread)
-                        cost /= 1.0 + DUCC_SINGLE_PAR * (nthreads - 1)
-                else:
-                    cost *= -(-tiles // nthreads) / tiles
-            else:
-                cost = tiles * elems * (math.log2(max(elems, 2)) + 4.0) + (tiles > 1) * tiles * TILE_COST_UNITS
+            cost = tiles * elems * (math.log2(max(elems, 2)) + 4.0) + (tiles > 1) * tiles * TILE_COST_UNITS
             if best is None or cost < best[0]:
                 best = (cost, a, b)
     return best[1], best[2]
+
+
+def _ducc_plan(c0, c1, itemsize, nthreads):
+    """:func:`_plan` for :func:`_ducc_tiles`: every pair of the axes'
+    candidates at once (numpy; a few dozen lengths per axis, so that a
+    new shape is planned in well under a millisecond)."""
+    N0 = np.array([a[0] for a in c0], dtype=np.float64)[:, None]
+    N1 = np.array([b[0] for b in c1], dtype=np.float64)[None, :]
+    t0 = np.array([a[2] for a in c0], dtype=np.float64)[:, None]
+    t1 = np.array([b[2] for b in c1], dtype=np.float64)[None, :]
+    f0 = np.array([_ducc_length_factor(a[0], itemsize) for a in c0])[:, None]
+    f1 = np.array([_ducc_length_factor(b[0], itemsize) for b in c1])[None, :]
+    e = N0 * N1
+    lg = np.log2(np.maximum(e, 2.0))
+    fits = DUCC_CACHE_LOG2 + (1.0 if itemsize <= 4 else 0.0)
+    units = e * (lg + 4.0) * (1.0 + DUCC_CACHE_SLOPE * np.maximum(0.0, lg - fits)) * 0.5 * (f0 + f1)
+    tiles = t0 * t1
+    cost = tiles * units + (tiles > 1) * tiles * DUCC_TILE_UNITS
+    single = tiles == 1
+    cost = np.where(single & (e >= MIN_PARALLEL_TRANSFORM), cost / (1.0 + DUCC_SINGLE_PAR * (nthreads - 1)), cost)
+    cost = np.where(single, cost, cost * np.ceil(tiles / nthreads) / tiles)
+    big = e > _MAX_TILE_ELEMS
+    big[0, 0] = False  # the smallest tiles whatever their size
+    # long tiles ran slower than their count says (2048², 21x21, float32:
+    # 7 x 1 strips of 320 x 2160, 38-43 ms; 7 x 2 tiles of 320 x 1125, 30;
+    # 2 x 2 of 1125², 22-23)
+    lo, hi = np.minimum(N0, N1), np.maximum(N0, N1)
+    long = ~single & (hi > 2 * lo) & (hi > 1024)
+    cost = np.where(big | long, np.inf, cost)
+    i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    return c0[i], c1[j]
 
 
 #: Cost of one complex multiply-add of the row-spectrum plan's column sums
