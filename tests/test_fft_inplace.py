@@ -287,3 +287,35 @@ def test_aliased_rows():
     assert not _fft.aliased(np.empty((3, 4096), np.float64))
     assert not _fft.aliased(np.empty((1, 4096), np.float32))
     assert _fft._unaliased_row(4096, 4) > 4096 and _fft._unaliased_row(4000, 4) == 4000
+
+
+def test_ducc_plan_is_the_cheapest_pair():
+    # the vectorised plan against a plain loop over the candidate pairs
+    def brute(c0, c1, itemsize, threads):
+        best = None
+        for i, a in enumerate(c0):
+            for j, b in enumerate(c1):
+                e = a[0] * b[0]
+                t = a[2] * b[2]
+                if e > _fft._MAX_TILE_ELEMS and (i, j) != (0, 0):
+                    continue
+                if t > 1 and max(a[0], b[0]) > 2 * min(a[0], b[0]) and max(a[0], b[0]) > 1024:
+                    continue
+                cost = t * _fft.ducc_tile_units(a[0], b[0], itemsize) + (t > 1) * t * _fft.DUCC_TILE_UNITS
+                if t == 1:
+                    if e >= _fft.MIN_PARALLEL_TRANSFORM:
+                        cost /= 1 + _fft.DUCC_SINGLE_PAR * (threads - 1)
+                else:
+                    cost *= -(-t // threads) / t
+                if best is None or cost < best[0] * (1 - 1e-12):
+                    best = (cost, a, b)
+        return best[1], best[2]
+
+    for (H, W), (kh, kw) in [((4096, 4096), (101, 101)), ((1024, 700), (21, 5)), ((3000, 257), (3, 63)),
+                             ((256, 256), (63, 63)), ((2048, 2048), (9, 9))]:
+        data = (((kh - 1) // 2, (kh - 1) // 2 + H), ((kw - 1) // 2, (kw - 1) // 2 + W))
+        for itemsize in (4, 8):
+            c0 = _fft._axis_candidates(H, kh, True, data[0], itemsize)
+            c1 = _fft._axis_candidates(W, kw, True, data[1], itemsize)
+            for threads in (1, 2, 4):
+                assert _fft._ducc_plan(c0, c1, itemsize, threads) == brute(c0, c1, itemsize, threads)
