@@ -275,7 +275,10 @@ def test_rows_straight_into_out(dtype, monkeypatch):
                 direct.clear()
                 y = fastcorr.correlate2d(x, w, "same", "fill", fill, method="fft", num_threads=threads)
                 assert _err(y, ref, x, w, fill) <= TOL[dtype], (kshape, fill, threads)
-                assert bool(direct) == (fill == 0.0), (kshape, fill, threads)
+                if threads == 1 or kshape[1] - 1 <= 3 * (tile[1] - kshape[1] + 1):
+                    # (at two threads the runs hold at most 4 tiles: a kernel
+                    # wider than 3 blocks leaves none a run's tiles to write on)
+                    assert bool(direct) == (fill == 0.0), (kshape, fill, threads)
 
 
 def test_aliased_rows():

@@ -1012,9 +1012,16 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
             columns(spec, 1)
             inverse(spec, i, j, 0, min(B0, Ho - i * B0), 1, free=a * B1)
 
-    # runs of tiles along a row: whole rows, or rows cut in a few pieces
-    # when there are too few rows to share out evenly over the threads
-    pieces = 1 if nthreads == 1 else min(t1, -(-4 * nthreads // t0))
+    # runs of tiles along a row: whole rows at one thread; at more, runs of
+    # at most 4 tiles (the threads take runs as they come, and finish
+    # within about a run of each other), or single tiles where no inverse
+    # may write straight into the output anyway
+    if nthreads == 1:
+        pieces = 1
+    elif tot != 0 or not DUCC_DIRECT_ROWS or aliased(out):
+        pieces = t1
+    else:
+        pieces = min(t1, max(-(-8 * nthreads // t0), -(-t1 // 4)))
     _run_parallel(tiles, [(i, a, b) for i in range(t0) for a, b in _split(t1, pieces)], nthreads)
     _workspace.give(*specs.values())
     return out
