@@ -178,3 +178,147 @@ def test_bench_large_prints_the_table():
         return
     assert "cv2/ducc0" in lines[1]
     assert _fftlib._choice == "ducc0"  # the library choice is put back
+
+
+def test_tile_lengths_are_measured_fast_ones():
+    # overlap-save tiles of the ducc0 engine take the lengths DUCC_LENGTHS
+    # measured fast (inside the table's range), each long enough for the
+    # kernel; the single tile holds the whole wrap-around axis
+    for itemsize in (4, 8):
+        lo, hi, good = _fft._ducc_good_lengths(itemsize)
+        table = _fft.DUCC_LENGTHS[itemsize]
+        assert good and all(table[n] <= _fft.DUCC_GOOD_LENGTH for n in good)
+        for out_len, k in [(4096, 101), (1024, 21), (300, 7), (64, 63)]:
+            data = ((k - 1) // 2, (k - 1) // 2 + out_len)
+            cands = _fft._axis_candidates(out_len, k, True, data, itemsize)
+            need = _fft.wrap_length(out_len, k, data)
+            for N, B, t in cands:
+                assert N >= k and B == (out_len if t == 1 else N - k + 1) and t * B >= out_len
+                if t > 1:
+                    assert not lo <= N <= hi or N in good
+                else:
+                    assert N >= need
+    # plans for every thread count serve the whole output
+    for n, k, dt in [(1024, 101, 8), (1024, 63, 4), (4096, 31, 8), (256, 63, 8), (2000, 9, 4)]:
+        data = (((k - 1) // 2, (k - 1) // 2 + n),) * 2
+        for threads in (1, 2, 3):
+            for N, B, t in _fft.plan((n, n), (k, k), False, data, True, dt, threads):
+                assert t * B >= n and (t == 1 or B == N - k + 1)
+
+
+def test_tiles_for_threads():
+    # at two threads a large image is cut into separate tiles (one per
+    # thread, no waiting between stages) rather than one shared tile; a
+    # small one keeps the one-thread plan (handing over tiles costs more)
+    data = ((50, 1074), (50, 1074))
+    (N0, B0, t0), (N1, B1, t1) = _fft.plan((1024, 1024), (101, 101), False, data, True, 8, 2)
+    assert t0 * t1 >= 2
+    small = ((31, 287), (31, 287))
+    one = _fft.choose_plan((256, 256), (63, 63), np.float64, small)
+    assert _fft.choose_plan((256, 256), (63, 63), np.float64, small, nthreads=2) == one
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_longer_single_tile(dtype, monkeypatch):
+    # a single tile longer than the shortest wrap-around length (the next
+    # fast length may be cheaper): the output window still in place
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((70, 61)).astype(dtype)
+    w = rng.standard_normal((15, 12)).astype(dtype)
+    for mode, fill in [("same", 0.0), ("full", -0.5), ("valid", 0.0)]:
+        ref = scipy.signal.correlate2d(x.astype(np.float64), w.astype(np.float64), mode, "fill", fill)
+        _forced(monkeypatch, ((100, ref.shape[0], 1), (96, ref.shape[1], 1)))
+        for threads in (1, 2):
+            y = fastcorr.correlate2d(x, w, mode, "fill", fill, method="fft", num_threads=threads)
+            assert _err(y, ref, x, w, fill) <= TOL[dtype], (mode, threads)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_image_planned_tiles_at_two_threads(dtype):
+    # the planner's own tiles for a 1024² image at two threads (separate
+    # tiles per thread), against scipy.signal
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((1024, 1024)).astype(dtype)
+    w = rng.standard_normal((63, 63)).astype(dtype)
+    y = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=2)
+    ref = scipy.signal.fftconvolve(x.astype(np.float64), w[::-1, ::-1].astype(np.float64), "same")
+    assert _err(y, ref, x, w) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_straight_into_out(dtype, monkeypatch):
+    # the inverse rows of a run's tiles go straight into the output where
+    # their leading values fall on tiles of the run still to come (right
+    # to left); kernels wider than a block (the leading values reach
+    # several tiles back), runs cut over two threads, fills (never direct)
+    rng = np.random.default_rng(13)
+    ducc = _fftlib._ducc
+    direct = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(ducc, name)
+
+        def c2r(self, a, **k):
+            if k["out"].base is not None and k["out"].base.shape == (60, 200):
+                direct.append(k["out"].shape)
+            return ducc.c2r(a, **k)
+
+    monkeypatch.setattr(_fftlib, "_ducc", Spy())
+    x = rng.standard_normal((60, 200)).astype(dtype)
+    for kshape, tile in [((7, 41), (16, 48)), ((5, 9), (20, 24)), ((1, 3), (8, 16))]:
+        w = rng.standard_normal(kshape).astype(dtype)
+        for fill in (0.0, 1.25):
+            ref = scipy.signal.correlate2d(x.astype(np.float64), w.astype(np.float64), "same", "fill", fill)
+            _forced(monkeypatch, _tiles(ref.shape, w.shape, tile))
+            for threads in (1, 2):
+                direct.clear()
+                y = fastcorr.correlate2d(x, w, "same", "fill", fill, method="fft", num_threads=threads)
+                assert _err(y, ref, x, w, fill) <= TOL[dtype], (kshape, fill, threads)
+                if threads == 1 or kshape[1] - 1 <= 3 * (tile[1] - kshape[1] + 1):
+                    # (at two threads the runs hold at most 4 tiles: a kernel
+                    # wider than 3 blocks leaves none a run's tiles to write on)
+                    assert bool(direct) == (fill == 0.0), (kshape, fill, threads)
+
+
+def test_aliased_rows():
+    # float32 rows 16 KiB apart go through the row buffer (cache-set
+    # aliasing of ducc0's 8-lane writes); float64 and other widths do not
+    assert _fft.aliased(np.empty((3, 4096), np.float32))
+    assert _fft.aliased(np.empty((6, 8192), np.float32)[::2, :100])
+    assert not _fft.aliased(np.empty((3, 4000), np.float32))
+    assert not _fft.aliased(np.empty((3, 4096), np.float64))
+    assert not _fft.aliased(np.empty((1, 4096), np.float32))
+    assert _fft._unaliased_row(4096, 4) > 4096 and _fft._unaliased_row(4000, 4) == 4000
+
+
+def test_ducc_plan_is_the_cheapest_pair():
+    # the vectorised plan against a plain loop over the candidate pairs
+    def brute(c0, c1, itemsize, threads):
+        best = None
+        for i, a in enumerate(c0):
+            for j, b in enumerate(c1):
+                e = a[0] * b[0]
+                t = a[2] * b[2]
+                if e > _fft._MAX_TILE_ELEMS and (i, j) != (0, 0):
+                    continue
+                if t > 1 and max(a[0], b[0]) > 2 * min(a[0], b[0]) and max(a[0], b[0]) > 1024:
+                    continue
+                cost = t * _fft.ducc_tile_units(a[0], b[0], itemsize) + (t > 1) * t * _fft.DUCC_TILE_UNITS
+                if t == 1:
+                    if e >= _fft.MIN_PARALLEL_TRANSFORM:
+                        cost /= 1 + _fft.DUCC_SINGLE_PAR * (threads - 1)
+                else:
+                    cost *= -(-t // threads) / t
+                if best is None or cost < best[0] * (1 - 1e-12):
+                    best = (cost, a, b)
+        return best[1], best[2]
+
+    for (H, W), (kh, kw) in [((4096, 4096), (101, 101)), ((1024, 700), (21, 5)), ((3000, 257), (3, 63)),
+                             ((256, 256), (63, 63)), ((2048, 2048), (9, 9))]:
+        data = (((kh - 1) // 2, (kh - 1) // 2 + H), ((kw - 1) // 2, (kw - 1) // 2 + W))
+        for itemsize in (4, 8):
+            c0 = _fft._axis_candidates(H, kh, True, data[0], itemsize)
+            c1 = _fft._axis_candidates(W, kw, True, data[1], itemsize)
+            for threads in (1, 2, 4):
+                assert _fft._ducc_plan(c0, c1, itemsize, threads) == brute(c0, c1, itemsize, threads)

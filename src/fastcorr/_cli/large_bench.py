@@ -5,8 +5,10 @@ ducc0 and on ``scipy.fft``, and ``cv2.filter2D`` (BORDER_CONSTANT, the
 same 'same' alignment for odd kernels) on 1024² and 4096² images with
 21x21-101x101 kernels and 256² with 63x63, float64 and float32, all at the
 same thread count, interleaved call by call in one process. Prints per case
-the median wall time of each, the CPU time per call, the minor page faults
-per call, and cv2 time / fastcorr time (>= 1: fastcorr is faster).
+the median wall time of each, the CPU time per call (at one thread the
+calling thread's own, which other processes' load disturbs least), the
+minor page faults per call, and cv2 time / fastcorr time (>= 1: fastcorr
+is faster), of the wall times and of the CPU times.
 """
 import resource
 import statistics
@@ -19,12 +21,12 @@ CASES = [(1024, 21), (1024, 31), (1024, 63), (1024, 101), (4096, 21), (4096, 31)
          (256, 63)]
 
 
-def _call(fn):
-    """Wall seconds, CPU seconds and minor page faults of one call."""
+def _call(fn, clock=time.process_time):
+    """Wall seconds, CPU seconds (``clock``) and minor page faults of one call."""
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    c0, t0 = time.process_time(), time.perf_counter()
+    c0, t0 = clock(), time.perf_counter()
     fn()
-    t1, c1 = time.perf_counter(), time.process_time()
+    t1, c1 = time.perf_counter(), clock()
     return t1 - t0, c1 - c0, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
 
 
@@ -68,7 +70,7 @@ def run(threads=2, dtypes=("float64", "float32"), cases=CASES, repeats=None, out
                 got = [[] for _ in fns]
                 for _ in range(reps):
                     for i, f in enumerate(fns):
-                        got[i].append(_call(f))
+                        got[i].append(_call(f, time.thread_time if threads == 1 else time.process_time))
                 med = [[statistics.median(v[j] for v in g) for j in range(3)] for g in got]
                 _fftlib.set_library("auto")
                 line = f"{dt:8s} {n:5d}² {k:3d}x{k:<3d} auto={fastcorr.choose_method(x, w, 'same'):9s}"
@@ -76,6 +78,7 @@ def run(threads=2, dtypes=("float64", "float32"), cases=CASES, repeats=None, out
                     line += f" | {name} {wall * 1e3:7.2f} / {cpu * 1e3:7.2f} / {faults:5.0f}"
                 if cv2 is not None:
                     line += " | cv2/" + " cv2/".join(f"{lib} {med[-1][0] / m[0]:.2f}" for lib, m in zip(libs, med))
+                    line += " | CPU cv2/" + " cv2/".join(f"{lib} {med[-1][1] / m[1]:.2f}" for lib, m in zip(libs, med))
                 out(line)
                 rows.append((dt, n, k, med))
     finally:

@@ -31,7 +31,13 @@ import numpy as np
 # faults, the writes, the image read), ``dpar`` its gain per extra thread.
 # Fitted at one thread on 1024² and 4096² images, 21x21-101x101 kernels:
 # float64 0.27-0.29 ns a unit, float32 0.21-0.30 (0.24 taken: 1024² whole
-# images 0.21, 2048² in 375² tiles 0.30); the scipy.fft constants
+# images 0.21, 2048² in 375² tiles 0.30). Refitted with the per-length
+# factors (``fft.DUCC_LENGTHS``), thread CPU time, 512²-4096² images,
+# 15x15-101x101 kernels: float64 0.25-0.33 ns a unit (0.295 taken; 'auto'
+# then still picks the faster of direct and FFT at 1024², 7x7-25x25, but
+# for 15x15 float32 and 13x13 float64 within 15% of the crossover), float32
+# 0.16-0.24 (0.24 kept: a lower one moves 1024² float32 13x13 to the FFT,
+# measured slower); the scipy.fft constants
 # above stay for installations without ducc0 (or with a scipy.fft backend).
 
 DEFAULT_CONSTANTS = {
@@ -41,7 +47,7 @@ DEFAULT_CONSTANTS = {
                   "i2": 1.5e-11, "i4": 3.3e-11, "i8": 1.6e-10, "iout": 5.0e-11},
     "fft": {"f4": 2.2e-10, "f8": 6.0e-10, "pass": 8.0e-10, "tile": 1.2e-4, "par": 0.5, "overhead": 4e-5,
             "cached": 0.5, "rows4": 2.28e-10, "rows8": 2.58e-10, "rows_overhead": 3.3e-5,
-            "d4": 2.4e-10, "d8": 2.8e-10, "dout": 1.2e-10,
+            "d4": 2.4e-10, "d8": 2.95e-10, "dout": 1.2e-10,
             # measured on a quiet machine (wall against CPU time, 2 threads):
             # 1024² calls gain 0.3-0.5 from the second thread, 4096² 0.8;
             # 0.8 made 'auto' take the FFT for 1024² float32 15x15 (4.9-9 ms
