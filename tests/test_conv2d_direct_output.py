@@ -114,3 +114,29 @@ def test_pointwise_batched_gemm_backward_against_naive(monkeypatch, dtype, threa
         for g, r in zip(got, ref):
             assert g.dtype == dtype and g.shape == r.shape
             np.testing.assert_allclose(g, r, rtol=tol, atol=tol * max(1.0, np.abs(r).max()))
+
+
+def test_blas_threads_restores_every_library():
+    # blas_threads sets each BLAS library's count itself (not through
+    # threadpoolctl's limit): inside the block every library runs 1 thread,
+    # after it (also after an exception) each has its own count back
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not _conv.blas_threads_pinnable():
+        pytest.skip("threadpoolctl sees no BLAS")
+
+    def counts():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = counts()
+        with _conv.blas_threads(1):
+            assert all(c == 1 for c in counts())
+        assert counts() == before
+        with pytest.raises(RuntimeError):
+            with _conv.blas_threads(1):
+                raise RuntimeError("inside")
+        assert counts() == before
+        x = RNG.standard_normal((3, 6, 5, 4)).astype(np.float32)
+        fastcorr.conv2d_backward(x, RNG.standard_normal((7, 6, 1, 1)).astype(np.float32),
+                                 RNG.standard_normal((3, 7, 5, 4)).astype(np.float32))
+        assert counts() == before
