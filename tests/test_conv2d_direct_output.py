@@ -124,8 +124,8 @@ def test_blas_threads_restores_every_library():
     if not _conv.blas_threads_pinnable():
         pytest.skip("threadpoolctl sees no BLAS")
 
-    def counts():
-        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    def counts():  # the libraries the engine pins (those loaded when it first looked)
+        return [lib.get_num_threads() for lib in _conv._blas_controller().lib_controllers]
 
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         before = counts()
