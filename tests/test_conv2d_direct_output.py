@@ -88,17 +88,23 @@ def test_direct_output_kernel_keeps_nan_local():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("shape", [(2, 5, 7, 4, 6), (5, 16, 8, 3, 3), (3, 1, 9, 7, 5)])
+@pytest.mark.parametrize("shape", [(2, 5, 7, 4, 6), (5, 16, 8, 3, 3), (3, 1, 9, 7, 5), (1, 6, 10, 5, 9),
+                                   (3, 9, 17, 1, 1)])
 def test_pointwise_batched_gemm_backward_against_naive(monkeypatch, dtype, threads, shape):
-    # the whole-batch GEMM backward of 1x1 layers, with every call threaded,
-    # against the three sums written out in float64
+    # the batched GEMM backward of 1x1 layers (in place on NCHW, pixel slices
+    # crossing image boundaries; and on channel-major copies, grad_input by
+    # one GEMM or per image), with every call threaded, against the three
+    # sums written out in float64
     monkeypatch.setattr(_conv, "_MIN_PARALLEL_WORK", 0)
     monkeypatch.setattr(_conv, "_PW_GEMM_MODE", "on")
     n, cin, cout, h, w = shape
     x = RNG.standard_normal((n, cin, h, w)).astype(dtype)
     wt = RNG.standard_normal((cout, cin, 1, 1)).astype(dtype)
     gy = RNG.standard_normal((n, cout, h, w)).astype(dtype)
-    for gx_gemm in (True, False):
+    for inplace, gx_gemm in ((True, True), (False, True), (False, False)):
+        if n == 1 and not inplace:
+            continue  # (the copies serve batches only)
+        monkeypatch.setattr(_conv, "_PW_INPLACE", inplace)
         monkeypatch.setattr(_conv, "_PW_GEMM_GX", gx_gemm)
         got = fastcorr.conv2d_backward(x, wt, gy, num_threads=threads)
         x64, w64, g64 = (a.astype(np.float64) for a in (x, wt[:, :, 0, 0], gy))
@@ -108,3 +114,29 @@ def test_pointwise_batched_gemm_backward_against_naive(monkeypatch, dtype, threa
         for g, r in zip(got, ref):
             assert g.dtype == dtype and g.shape == r.shape
             np.testing.assert_allclose(g, r, rtol=tol, atol=tol * max(1.0, np.abs(r).max()))
+
+
+def test_blas_threads_restores_every_library():
+    # blas_threads sets each BLAS library's count itself (not through
+    # threadpoolctl's limit): inside the block every library runs 1 thread,
+    # after it (also after an exception) each has its own count back
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not _conv.blas_threads_pinnable():
+        pytest.skip("threadpoolctl sees no BLAS")
+
+    def counts():  # the libraries the engine pins (those loaded when it first looked)
+        return [lib.get_num_threads() for lib in _conv._blas_controller().lib_controllers]
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = counts()
+        with _conv.blas_threads(1):
+            assert all(c == 1 for c in counts())
+        assert counts() == before
+        with pytest.raises(RuntimeError):
+            with _conv.blas_threads(1):
+                raise RuntimeError("inside")
+        assert counts() == before
+        x = RNG.standard_normal((3, 6, 5, 4)).astype(np.float32)
+        fastcorr.conv2d_backward(x, RNG.standard_normal((7, 6, 1, 1)).astype(np.float32),
+                                 RNG.standard_normal((3, 7, 5, 4)).astype(np.float32))
+        assert counts() == before
