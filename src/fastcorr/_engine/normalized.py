@@ -289,13 +289,17 @@ SLAB = 1 << 22
 #: 'auto' runs the fused method unless the cost model's estimate for one
 #: separable correlation exceeds this many times its estimate for one FFT
 #: correlation (by the data's dtype character). Two FFT correlations and
-#: their passes cost more than the fused sweep (1024², 5% NaN, Gaussian
-#: kernels, 1 thread, CPU ms fused / FFT with ducc0): float32 101x101
-#: 13.7 / 18.5 (the model's ratio 1.49 at 1 thread, 1.20 at 2), float64
-#: 28.0 / 36.6 (1.23, 0.99). The FFT's time barely grows with the kernel,
-#: the sweep's linearly: they meet near 136 (float32) and 130 (float64),
-#: where the model's ratio is ~2.0 / ~1.6 at 1 thread, ~1.6 / ~1.3 at 2.
-FUSED_OVER_FFT = {"f": 1.6, "d": 1.5}
+#: their passes (single-threaded, on four fresh image-sized arrays) cost
+#: more than the fused sweep up to large kernels (1024², 5% NaN, Gaussian
+#: kernels, 1 thread, CPU ms fused / FFT with ducc0, session 13):
+#: float64 101x101 22.7 / 23.8 (the model's ratio 2.03), 151x151
+#: 40.1 / 23.5 (2.80); float32 101x101 12.2 / 14.8 (1.44), 151x151
+#: 19.4 / 15.3 (1.96): they meet near 2.1 (float64) and 1.7 (float32).
+#: On 2 threads the sweep gains ~1.9x, the FFT path less (its passes run
+#: on one thread), so the thresholds sit a little above the meeting points
+#: (1.5 for float64 before: 'auto' took the FFT path for 1024² float64
+#: 101x101 at 28.6 ms on 2 threads).
+FUSED_OVER_FFT = {"f": 1.8, "d": 2.2}
 
 _fused_plans = {}
 
