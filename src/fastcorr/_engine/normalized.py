@@ -136,30 +136,39 @@ def _spread_nan(bad, kshape, geo, nthreads):
     return count > 0.5
 
 
-def solve(p):
+def solve(p, out=None):
     """Run a validated call (``fastcorr._engine.validate.NormalizedProblem``).
 
     Returns the result, or the pair (result, certainty) when
-    ``p.return_certainty``.
+    ``p.return_certainty``; the result written into ``out`` when given
+    (checked by ``validate.normalized_out_arg``): the fused method writes
+    it there directly, the others copy their result in.
     """
     k, c = p.kernel, p.certainty
     dtype = p.dtype
     x = np.ascontiguousarray(p.data, dtype=dtype)
     if x.size == 0:
-        out = np.zeros(x.shape, p.out_dtype)
-        return (out, np.zeros(x.shape, dtype)) if p.return_certainty else out
+        res = np.zeros(x.shape, p.out_dtype) if out is None else out
+        return (res, np.zeros(x.shape, dtype)) if p.return_certainty else res
     flat = x.ndim == 1
+    dest = out if out is not None and out.dtype == dtype else None
     if flat:  # a 1 x n image
         x, k = x[None], k[None]
         c = None if c is None else c[None]
-    out, cert = _solve(x, k, c, p)
+        dest = None if dest is None else dest[None]
+    res, cert = _solve(x, k, c, p, dest)
     if flat:
-        out, cert = out[0], (None if cert is None else cert[0])
-    out = out.astype(p.out_dtype, copy=False)
-    return (out, cert) if p.return_certainty else out
+        res, cert = res[0], (None if cert is None else cert[0])
+    if out is not None:
+        if not (dest is not None and np.may_share_memory(res, out)):
+            out[...] = res
+        res = out
+    else:
+        res = res.astype(p.out_dtype, copy=False)
+    return (res, cert) if p.return_certainty else res
 
 
-def _solve(x, k, c, p):
+def _solve(x, k, c, p, dest=None):
     dtype = p.dtype
     fill_nan = math.isnan(p.fill_value)
     ksum = float(np.sum(k, dtype=np.float64))
@@ -182,7 +191,7 @@ def _solve(x, k, c, p):
     factors = None if spread else _fused_factors(x, wf, geo, dtype, ksum, p)
     if factors is not None:
         return _solve_fused(x, c, k, factors, geo, ksum, fill_x * fill_c, fill_c, miss_value, miss_cert,
-                            miss_centre, p)
+                            miss_centre, p, dest)
 
     # The correlations' inputs: c * x and c, a missing pixel's value never
     # read (interpolate: value 0, certainty 0; fill: fill_value, certainty 1).
@@ -324,14 +333,20 @@ class _Shape:
         self.shape = tuple(shape)
 
 
-def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_cert, miss_centre, p):
+def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_cert, miss_centre, p, dest=None):
     """Both correlations and the pointwise passes in one sweep
-    (``fastcorr.methods.normalized``), for a rank-1 kernel."""
+    (``fastcorr.methods.normalized``), for a rank-1 kernel; the result
+    written into ``dest`` (x's shape and dtype) when given."""
     dtype = p.dtype
     u, v = factors
     full = p.boundary is not None
     alloc = np.empty if full else np.zeros
-    out = alloc(x.shape, dtype)
+    if dest is None:
+        out = alloc(x.shape, dtype)
+    else:
+        out = dest
+        if not full:
+            out[...] = 0
     cert = alloc(x.shape, dtype) if p.return_certainty else None
     if p.boundary == "extend":  # no padded copy: the method repeats the edge samples itself
         offsets, edge = tuple(-l for l in geo.left), _fused.EDGE_EXTEND
