@@ -104,9 +104,16 @@ FUSE_FINISH = True
 #: measured 0.8-0.95x of it).
 FIN_BLOCK = 1 << 30
 #: Kernel heights up to which that sweep runs: 1024² 5% NaN, Gaussian, 1
-#: thread, CPU time against the separate passes: float64 5x5 1.31x, 11x11
-#: 1.19x, 31x31 0.90x; float32 1.25x, 1.12x, 1.03x.
-FUSE_FINISH_MAX_KH = 16
+#: thread, CPU time against the separate passes (min of 41 alternated):
+#: float64 5x5 1.69x, 11x11 1.48x, 31x31 1.15x, 101x101 1.02x; float32
+#: 1.24x, 1.20x, 1.12x, 0.97x.
+FUSE_FINISH_MAX_KH = 64
+#: Whether that sweep streams a large result (non-temporal stores). It
+#: does not: its stores come between the multiply-adds, and plain stores
+#: measured 5-15% faster there (1024² float64 5x5 and 11x11, 1 thread, the
+#: result at several alignments), where the separate division pass gains
+#: from streaming.
+FIN_STREAM = False
 
 #: Columns per block of the vertical passes four rows at a time (both sums'
 #: four rows of a block stay in the L1 cache until they are finished).
@@ -229,7 +236,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                       Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t cy, Py_ssize_t cx, int edge,
                       real_t fill_p, real_t fill_c, real_t mv, real_t mc,
                       real_t zt, real_t scale, real_t mcentre, int preserve, real_t inv_ksum,
-                      Py_ssize_t chunk, Py_ssize_t sw, int sparse, int stream, int prefetch, int fuse_finish, Py_ssize_t fin_block,
+                      Py_ssize_t chunk, Py_ssize_t sw, int sparse, int stream, int prefetch, int fuse_finish, int fin_stream, Py_ssize_t fin_block,
                       int num_threads) noexcept nogil:
     """Output rows [0, Ho) x columns [0, Wo): output (m, n) reads the
     extended input rows off0 + m ... + kh - 1 and columns off1 + n ...
@@ -345,7 +352,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                                 ob[8 + j] = out + (cy + m) * W + cx + n0 + t0
                                 ob[12 + j] = <real_t*> (x + (cy + m) * W + cx + n0 + t0)
                             got = col_finish4(ob + 8, <const real_t**> (ob + 12), rp, rc, u, kh, tb, zt, scale,
-                                              mcentre, preserve, stream)
+                                              mcentre, preserve, fin_stream)
                             if got < 0:
                                 break  # (at the first block: the kernel is not available)
                             cnt = cnt + got
@@ -486,6 +493,7 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     cdef int prefetch = bool(PREFETCH)
     cdef int fuse_finish = bool(FUSE_FINISH) and u.shape[0] <= FUSE_FINISH_MAX_KH
     cdef Py_ssize_t fin_block = max(64, FIN_BLOCK)
+    cdef int fin_stream = stream and bool(FIN_STREAM)
     cdef void* cp = NULL if c is None else cnp.PyArray_DATA(c)
     cdef void* co = NULL if cert_out is None else cnp.PyArray_DATA(cert_out)
     if typenum == cnp.NPY_DOUBLE:
@@ -494,14 +502,14 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
                          <const double*> cnp.PyArray_DATA(u), kh, <const double*> cnp.PyArray_DATA(v), kw,
                          <double*> cnp.PyArray_DATA(out), <double*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          fill_p, fill_c, miss_value, miss_cert, zero_tol, scale, miss_centre, preserve_nan,
-                         inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_block, num_threads)
+                         inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, num_threads)
     else:
         with nogil:
             nans = fused(<const float*> cnp.PyArray_DATA(x), <const float*> cp, H, W,
                          <const float*> cnp.PyArray_DATA(u), kh, <const float*> cnp.PyArray_DATA(v), kw,
                          <float*> cnp.PyArray_DATA(out), <float*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          <float> fill_p, <float> fill_c, <float> miss_value, <float> miss_cert, <float> zero_tol,
-                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_block, num_threads)
+                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, num_threads)
     if nans < 0:
         raise MemoryError("fastcorr normalized: could not allocate its row buffers")
     return nans
