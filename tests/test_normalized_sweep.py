@@ -267,3 +267,22 @@ def test_out_is_reused_across_calls():
         assert not np.shares_memory(ref, out)
         assert _ours(x * (i + 1), k, out=out) is out
         np.testing.assert_array_equal(out, ref)
+
+
+def test_stalling_machine_runs_on_one_thread(monkeypatch):
+    """Where threaded calls stall lately (a loaded machine), a short fused call
+    runs on one thread (as the engine's methods do), with the same result."""
+    from fastcorr._engine import config
+    from fastcorr._engine import normalized as engine
+
+    x = _data((60, 70), frac=0.1, seed=8, hole=False)
+    k = _gauss(5)
+    ref = _ours(x, k, num_threads=2)
+    threads = []
+    real = engine._fused.normalized_rank1
+    monkeypatch.setattr(engine._fused, "normalized_rank1", lambda *a: threads.append(a[-1]) or real(*a))
+    monkeypatch.setattr(config, "stall_expected", lambda: 1.0)
+    np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)
+    monkeypatch.setattr(config, "stall_expected", lambda: 0.0)
+    np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)
+    assert threads == [1, 2]

@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from . import bands, costmodel, dispatch
+from . import bands, config, costmodel, dispatch
 from .dispatch import _finite as _all_finite
 from .validate import kernel_sum_check
 
@@ -312,6 +312,15 @@ FUSED_OVER_FFT = {"f": 1.8, "d": 2.2}
 
 _fused_plans = {}
 
+#: The fused sweep's time over the cost model's estimate for one separable
+#: correlation (two sets of passes, the second cheaper: 1024² 5% NaN
+#: Gaussian kernels, about 1.2-1.5x).
+FUSED_OVER_SEPARABLE = 1.5
+#: Run a threaded call on one thread where threaded calls stall lately and
+#: one thread would end sooner (``fastcorr._engine.config.serial_pays``);
+#: a quiet machine never stalls, and keeps its threads.
+FUSED_SERIAL_WHEN_STALLING = True
+
 
 def _fused_beats_fft(shape, kshape, out_shape, code, dtype, nthreads):
     key = (shape, kshape, out_shape, code, dtype.char, nthreads, costmodel._generation)
@@ -356,12 +365,23 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
     zt = FFT_ZERO_ULPS * np.finfo(dtype).eps * float(np.abs(k).sum(dtype=np.float64))
     Ho, Wo = geo.shape
     nans = [0]
+    nthreads = p.num_threads
+    work = float(Ho) * Wo * (k.shape[0] + k.shape[1])
+    if nthreads > 1 and FUSED_SERIAL_WHEN_STALLING and config.stall_expected() > 0.0:
+        # As the engine's methods (dispatch.serial_pays): where threaded calls
+        # stall lately (a loaded machine), a short call ends sooner on one thread.
+        seconds = costmodel.estimate("separable", x.shape, k.shape, geo.shape, dtype, 1, boundary=geo.code)
+        if seconds is not None and config.serial_pays(FUSED_OVER_SEPARABLE * seconds):
+            nthreads = 1
 
     def band(r0, r1):  # output rows r0:r1
-        nans[0] += _fused.normalized_rank1(
-            x, c, u, v, out, cert, (r1 - r0, Wo), (offsets[0] + r0, offsets[1]), (centre[0] + r0, centre[1]),
-            edge, fill_p, fill_c, miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
-            p.preserve_nan, 1.0 / ksum, p.num_threads)
+        # (the calling thread's CPU time read always: it works in the team, so
+        # its wall time beyond its CPU time was waited)
+        with config.WaitClock(nthreads, max(config.CPU_TIMED_WORK, work * (r1 - r0) / max(Ho, 1)), 0):
+            nans[0] += _fused.normalized_rank1(
+                x, c, u, v, out, cert, (r1 - r0, Wo), (offsets[0] + r0, offsets[1]), (centre[0] + r0, centre[1]),
+                edge, fill_p, fill_c, miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
+                p.preserve_nan, 1.0 / ksum, nthreads)
 
     # A long call runs in bands of output rows, so that it answers Ctrl-C
     # (fastcorr._engine.bands); each band starts its ring of kh rows over.
