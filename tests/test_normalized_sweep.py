@@ -286,3 +286,14 @@ def test_stalling_machine_runs_on_one_thread(monkeypatch):
     monkeypatch.setattr(config, "stall_expected", lambda: 0.0)
     np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)
     assert threads == [1, 2]
+
+
+def test_kernel_changed_in_place_is_seen():
+    """The rank-1 factors are kept by the kernel's values: a kernel array
+    changed in place between calls gives the new kernel's result."""
+    x = _data((30, 40), frac=0.1, seed=9, hole=False)
+    k = _gauss(5, 7)
+    first = _ours(x, k, method="separable")
+    k[...] = np.outer(np.hanning(7)[1:6] + 0.1, np.ones(7))
+    _close(_ours(x, k, method="separable"), naive(x, k)[0], atol=1e-12)
+    assert not np.allclose(_ours(x, k, method="separable"), first, equal_nan=True)
