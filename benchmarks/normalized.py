@@ -45,6 +45,22 @@ class NormalizedConvolution:
         self.call()
 
 
+
+class NormalizedOutLoop:
+    """Ten calls on 1024² float64 with 5% NaN, into new arrays or one ``out``."""
+
+    params = [["new array", "out="], [5, 31]]
+    param_names = ["output", "kernel"]
+    timeout = 300
+
+    def setup(self, output, size):
+        self.x, self.k = image(), kernel(size)
+        self.out = np.empty_like(self.x) if output == "out=" else None
+
+    def time_loop(self, output, size):
+        for _ in range(10):
+            fastcorr.normalized_convolution(self.x, self.k, out=self.out)
+
 def _idle_fraction(seconds=0.3):
     """Share of the CPUs left idle over ``seconds`` (Linux /proc/stat; 1.0 elsewhere)."""
     def read():

@@ -182,3 +182,118 @@ def test_results_never_share_memory_with_later_ones():
         y = _ours(x * (i + 2), k)
         assert not np.shares_memory(y, view)
     np.testing.assert_array_equal(view, kept)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shift", [0, 1, 3])
+def test_fused_division_matches_separate_passes(monkeypatch, dtype, shift):
+    """The vertical passes of four rows and their division in one sweep
+    (``nk_col2x4fin``) give the separate passes' results exactly, for any
+    width, height, kernel, thread count and alignment of the result (``out``
+    placed ``shift`` elements into a buffer), and the float64 formula."""
+    rng = np.random.default_rng(shift)
+    for trial in range(12):
+        h, w = int(rng.integers(4, 40)), int(rng.integers(1, 90))
+        kshape = (int(rng.integers(3, 17)), int(rng.integers(1, 9)))
+        x = _data((h, w), frac=float(rng.choice([0.0, 0.1, 0.6])), seed=trial, hole=False).astype(dtype)
+        k = _gauss(*kshape).astype(dtype)
+        kw = dict(method="separable", num_threads=int(rng.integers(1, 3)), preserve_nan=bool(trial % 2),
+                  boundary=("fill", "wrap", "extend")[trial % 3])
+        buf = np.empty(h * w + shift, dtype)
+        out = buf[shift:].reshape(h, w)
+        monkeypatch.setattr(sweep, "FUSE_FINISH", False)
+        apart = _ours(x, k, **kw)
+        monkeypatch.setattr(sweep, "FUSE_FINISH", True)
+        got = _ours(x, k, out=out, **kw)
+        assert got is out
+        np.testing.assert_array_equal(got, apart)
+        if dtype == np.float64:
+            _close(got, naive(x, k, boundary=kw["boundary"], preserve_nan=kw["preserve_nan"])[0], atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["auto", "direct", "im2col", "fft", "separable"])
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_out_gives_the_same_result(method, boundary):
+    """``out=`` on every method and boundary: the result written there,
+    equal to a new array's; the output certainty still returned."""
+    x = _data((23, 31), frac=0.15, seed=3)
+    k = _gauss(5, 3)
+    ref, cref = _ours(x, k, boundary=boundary, method=method, return_certainty=True)
+    out = np.full(x.shape, 7.0)
+    got, cert = _ours(x, k, boundary=boundary, method=method, return_certainty=True, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(cert, cref)
+
+
+def test_out_dtypes_and_dimensions():
+    """1-D, 3-D, float32, float16 (computed in float32, written in float16)
+    and integer data (float64 results) into ``out``."""
+    x = _data((9, 12), frac=0.2, seed=4, hole=False)
+    cases = [(x[0], _gauss(5, 5)[2]), (x.astype(np.float32), _gauss(3, 5)), (x.astype(np.float16), _gauss(3, 3)),
+             (np.arange(42).reshape(6, 7), np.ones((3, 3))), (np.stack([x, 2 * x]), np.ones((2, 3, 3)))]
+    for data, k in cases:
+        ref = _ours(data, k)
+        out = np.empty(ref.shape, ref.dtype)
+        assert _ours(data, k, out=out) is out
+        np.testing.assert_array_equal(out, ref)
+
+
+def test_out_bad_arguments():
+    x = _data((8, 9), frac=0.2, seed=5, hole=False)
+    k = _gauss(3)
+    c = np.ones_like(x)
+    bad = [(np.empty((8, 9), np.float32), "dtype"), (np.empty((8, 10)), "shape"),
+           (np.empty((9, 8)).T, "C-contiguous"), (x, "overlaps data"), (c, "overlaps certainty")]
+    ro = np.empty((8, 9))
+    ro.flags.writeable = False
+    bad.append((ro, "read-only"))
+    for out, what in bad:
+        with pytest.raises(ValueError, match="out") as err:
+            fastcorr.normalized_convolution(x, k, c, out=out)
+        assert what in str(err.value)
+    with pytest.raises(TypeError, match="out"):
+        fastcorr.normalized_convolution(x, k, out=[[0.0] * 9] * 8)
+
+
+def test_out_is_reused_across_calls():
+    """A loop writing into one ``out``: each call's result there, and results
+    returned without ``out`` never share its memory."""
+    x = _data((40, 50), frac=0.05, seed=6, hole=False)
+    k = _gauss(5)
+    out = np.empty_like(x)
+    for i in range(3):
+        ref = _ours(x * (i + 1), k)
+        assert not np.shares_memory(ref, out)
+        assert _ours(x * (i + 1), k, out=out) is out
+        np.testing.assert_array_equal(out, ref)
+
+
+def test_stalling_machine_runs_on_one_thread(monkeypatch):
+    """Where threaded calls stall lately (a loaded machine), a short fused call
+    runs on one thread (as the engine's methods do), with the same result."""
+    from fastcorr._engine import config
+    from fastcorr._engine import normalized as engine
+
+    x = _data((60, 70), frac=0.1, seed=8, hole=False)
+    k = _gauss(5)
+    ref = _ours(x, k, num_threads=2)
+    threads = []
+    real = engine._fused.normalized_rank1
+    monkeypatch.setattr(engine._fused, "normalized_rank1", lambda *a: threads.append(a[-1]) or real(*a))
+    monkeypatch.setattr(config, "stall_expected", lambda: 1.0)
+    np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)
+    monkeypatch.setattr(config, "stall_expected", lambda: 0.0)
+    np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)
+    assert threads == [1, 2]
+
+
+def test_kernel_changed_in_place_is_seen():
+    """The rank-1 factors are kept by the kernel's values: a kernel array
+    changed in place between calls gives the new kernel's result."""
+    x = _data((30, 40), frac=0.1, seed=9, hole=False)
+    k = _gauss(5, 7)
+    first = _ours(x, k, method="separable")
+    k[...] = np.outer(np.hanning(7)[1:6] + 0.1, np.ones(7))
+    _close(_ours(x, k, method="separable"), naive(x, k)[0], atol=1e-12)
+    assert not np.allclose(_ours(x, k, method="separable"), first, equal_nan=True)

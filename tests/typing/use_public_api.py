@@ -136,6 +136,9 @@ def normalized() -> None:
         normalize_kernel=False, preserve_nan=True, normalization_zero_tol=0.0, method="direct")
     assert smooth.shape == image.shape and filled.dtype == np.float32 and how_sure.max() <= 1.0
     assert np.isnan(weighted[5, 4])
+    into = np.empty_like(image)
+    written: NDArray[np.floating[Any]] = fastcorr.normalized_convolution(image, np.ones((3, 3)), out=into)
+    assert written is into
 
 
 def nd_correlation() -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._engine import normalized as _normalized
-from .._engine.validate import NanTreatment, NormalizedBoundary, SignalMethod, normalized_args
+from .._engine.validate import NanTreatment, NormalizedBoundary, SignalMethod, normalized_args, normalized_out_arg
 
 __all__ = ["normalized_convolution"]
 
@@ -28,6 +28,7 @@ def normalized_convolution(
     boundary: NormalizedBoundary | None = "fill", fill_value: float = 0.0, nan_treatment: NanTreatment = "interpolate",
     normalize_kernel: bool = True, preserve_nan: bool = False, normalization_zero_tol: float = 1e-8,
     return_certainty: Literal[False] = False, method: SignalMethod = "auto", num_threads: int | None = None,
+    out: NDArray[Any] | None = None,
 ) -> _Float: ...
 
 
@@ -37,6 +38,7 @@ def normalized_convolution(
     boundary: NormalizedBoundary | None = "fill", fill_value: float = 0.0, nan_treatment: NanTreatment = "interpolate",
     normalize_kernel: bool = True, preserve_nan: bool = False, normalization_zero_tol: float = 1e-8,
     return_certainty: Literal[True], method: SignalMethod = "auto", num_threads: int | None = None,
+    out: NDArray[Any] | None = None,
 ) -> tuple[_Float, _Float]: ...
 
 
@@ -54,6 +56,7 @@ def normalized_convolution(
     return_certainty: bool = False,
     method: SignalMethod = "auto",
     num_threads: int | None = None,
+    out: NDArray[Any] | None = None,
 ) -> _Float | tuple[_Float, _Float]:
     """Convolve data that has missing pixels (NaN) or a certainty map.
 
@@ -110,11 +113,17 @@ def normalized_convolution(
         the case, as for :func:`correlate2d`).
     num_threads : int, optional
         Threads for this call (default: ``fastcorr.get_num_threads()``).
+    out : ndarray, optional
+        Where to write the result: a writeable C-contiguous array shaped
+        like ``data``, of the result's dtype (see Returns), that overlaps
+        neither ``data``, ``kernel`` nor ``certainty`` (as numpy's
+        ``out=``). Reusing one across calls on big images saves the cost of
+        a fresh result each time.
 
     Returns
     -------
     result : ndarray
-        Shaped like ``data``, of ``data``'s float dtype (float64 for
+        ``out`` if given, else a new array. Shaped like ``data``, of ``data``'s float dtype (float64 for
         integer data). Outputs with no certain pixel under the kernel are
         the pixel itself: NaN where it is missing (with a RuntimeWarning,
         as astropy warns, unless ``preserve_nan`` or ``return_certainty``).
@@ -185,7 +194,16 @@ def normalized_convolution(
     >>> fastcorr.normalized_convolution([1.0, 5.0, 9.0], [1.0, 1.0, 1.0], [1.0, 0.5, 0.0],
     ...                                 boundary='extend')
     array([1.8       , 2.33333333, 5.        ])
+
+    A loop over frames can write each result into one array:
+
+    >>> res = np.empty_like(x)
+    >>> for frame in (x, 2 * x):
+    ...     _ = fastcorr.normalized_convolution(frame, np.ones((3, 3)), out=res)
+    >>> float(res[1, 1])
+    10.0
     """
     p = normalized_args(data, kernel, certainty, boundary, fill_value, nan_treatment, normalize_kernel,
                         preserve_nan, normalization_zero_tol, return_certainty, method, num_threads)
-    return _normalized.solve(p)
+    out = normalized_out_arg(out, p, data, kernel, certainty)
+    return _normalized.solve(p, out=out)

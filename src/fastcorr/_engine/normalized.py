@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from . import bands, costmodel, dispatch
+from . import bands, config, costmodel, dispatch
 from .dispatch import _finite as _all_finite
 from .validate import kernel_sum_check
 
@@ -136,30 +136,39 @@ def _spread_nan(bad, kshape, geo, nthreads):
     return count > 0.5
 
 
-def solve(p):
+def solve(p, out=None):
     """Run a validated call (``fastcorr._engine.validate.NormalizedProblem``).
 
     Returns the result, or the pair (result, certainty) when
-    ``p.return_certainty``.
+    ``p.return_certainty``; the result written into ``out`` when given
+    (checked by ``validate.normalized_out_arg``): the fused method writes
+    it there directly, the others copy their result in.
     """
     k, c = p.kernel, p.certainty
     dtype = p.dtype
     x = np.ascontiguousarray(p.data, dtype=dtype)
     if x.size == 0:
-        out = np.zeros(x.shape, p.out_dtype)
-        return (out, np.zeros(x.shape, dtype)) if p.return_certainty else out
+        res = np.zeros(x.shape, p.out_dtype) if out is None else out
+        return (res, np.zeros(x.shape, dtype)) if p.return_certainty else res
     flat = x.ndim == 1
+    dest = out if out is not None and out.dtype == dtype else None
     if flat:  # a 1 x n image
         x, k = x[None], k[None]
         c = None if c is None else c[None]
-    out, cert = _solve(x, k, c, p)
+        dest = None if dest is None else dest[None]
+    res, cert = _solve(x, k, c, p, dest)
     if flat:
-        out, cert = out[0], (None if cert is None else cert[0])
-    out = out.astype(p.out_dtype, copy=False)
-    return (out, cert) if p.return_certainty else out
+        res, cert = res[0], (None if cert is None else cert[0])
+    if out is not None:
+        if not (dest is not None and np.may_share_memory(res, out)):
+            out[...] = res
+        res = out
+    else:
+        res = res.astype(p.out_dtype, copy=False)
+    return (res, cert) if p.return_certainty else res
 
 
-def _solve(x, k, c, p):
+def _solve(x, k, c, p, dest=None):
     dtype = p.dtype
     fill_nan = math.isnan(p.fill_value)
     ksum = float(np.sum(k, dtype=np.float64))
@@ -182,7 +191,7 @@ def _solve(x, k, c, p):
     factors = None if spread else _fused_factors(x, wf, geo, dtype, ksum, p)
     if factors is not None:
         return _solve_fused(x, c, k, factors, geo, ksum, fill_x * fill_c, fill_c, miss_value, miss_cert,
-                            miss_centre, p)
+                            miss_centre, p, dest)
 
     # The correlations' inputs: c * x and c, a missing pixel's value never
     # read (interpolate: value 0, certainty 0; fill: fill_value, certainty 1).
@@ -289,15 +298,28 @@ SLAB = 1 << 22
 #: 'auto' runs the fused method unless the cost model's estimate for one
 #: separable correlation exceeds this many times its estimate for one FFT
 #: correlation (by the data's dtype character). Two FFT correlations and
-#: their passes cost more than the fused sweep (1024², 5% NaN, Gaussian
-#: kernels, 1 thread, CPU ms fused / FFT with ducc0): float32 101x101
-#: 13.7 / 18.5 (the model's ratio 1.49 at 1 thread, 1.20 at 2), float64
-#: 28.0 / 36.6 (1.23, 0.99). The FFT's time barely grows with the kernel,
-#: the sweep's linearly: they meet near 136 (float32) and 130 (float64),
-#: where the model's ratio is ~2.0 / ~1.6 at 1 thread, ~1.6 / ~1.3 at 2.
-FUSED_OVER_FFT = {"f": 1.6, "d": 1.5}
+#: their passes (single-threaded, on four fresh image-sized arrays) cost
+#: more than the fused sweep up to large kernels (1024², 5% NaN, Gaussian
+#: kernels, 1 thread, CPU ms fused / FFT with ducc0, session 13):
+#: float64 101x101 22.7 / 23.8 (the model's ratio 2.03), 151x151
+#: 40.1 / 23.5 (2.80); float32 101x101 12.2 / 14.8 (1.44), 151x151
+#: 19.4 / 15.3 (1.96): they meet near 2.1 (float64) and 1.7 (float32).
+#: On 2 threads the sweep gains ~1.9x, the FFT path less (its passes run
+#: on one thread), so the thresholds sit a little above the meeting points
+#: (1.5 for float64 before: 'auto' took the FFT path for 1024² float64
+#: 101x101 at 28.6 ms on 2 threads).
+FUSED_OVER_FFT = {"f": 1.8, "d": 2.2}
 
 _fused_plans = {}
+
+#: The fused sweep's time over the cost model's estimate for one separable
+#: correlation (two sets of passes, the second cheaper: 1024² 5% NaN
+#: Gaussian kernels, about 1.2-1.5x).
+FUSED_OVER_SEPARABLE = 1.5
+#: Run a threaded call on one thread where threaded calls stall lately and
+#: one thread would end sooner (``fastcorr._engine.config.serial_pays``);
+#: a quiet machine never stalls, and keeps its threads.
+FUSED_SERIAL_WHEN_STALLING = True
 
 
 def _fused_beats_fft(shape, kshape, out_shape, code, dtype, nthreads):
@@ -320,14 +342,20 @@ class _Shape:
         self.shape = tuple(shape)
 
 
-def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_cert, miss_centre, p):
+def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_cert, miss_centre, p, dest=None):
     """Both correlations and the pointwise passes in one sweep
-    (``fastcorr.methods.normalized``), for a rank-1 kernel."""
+    (``fastcorr.methods.normalized``), for a rank-1 kernel; the result
+    written into ``dest`` (x's shape and dtype) when given."""
     dtype = p.dtype
     u, v = factors
     full = p.boundary is not None
     alloc = np.empty if full else np.zeros
-    out = alloc(x.shape, dtype)
+    if dest is None:
+        out = alloc(x.shape, dtype)
+    else:
+        out = dest
+        if not full:
+            out[...] = 0
     cert = alloc(x.shape, dtype) if p.return_certainty else None
     if p.boundary == "extend":  # no padded copy: the method repeats the edge samples itself
         offsets, edge = tuple(-l for l in geo.left), _fused.EDGE_EXTEND
@@ -337,12 +365,23 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
     zt = FFT_ZERO_ULPS * np.finfo(dtype).eps * float(np.abs(k).sum(dtype=np.float64))
     Ho, Wo = geo.shape
     nans = [0]
+    nthreads = p.num_threads
+    work = float(Ho) * Wo * (k.shape[0] + k.shape[1])
+    if nthreads > 1 and FUSED_SERIAL_WHEN_STALLING and config.stall_expected() > 0.0:
+        # As the engine's methods (dispatch.serial_pays): where threaded calls
+        # stall lately (a loaded machine), a short call ends sooner on one thread.
+        seconds = costmodel.estimate("separable", x.shape, k.shape, geo.shape, dtype, 1, boundary=geo.code)
+        if seconds is not None and config.serial_pays(FUSED_OVER_SEPARABLE * seconds):
+            nthreads = 1
 
     def band(r0, r1):  # output rows r0:r1
-        nans[0] += _fused.normalized_rank1(
-            x, c, u, v, out, cert, (r1 - r0, Wo), (offsets[0] + r0, offsets[1]), (centre[0] + r0, centre[1]),
-            edge, fill_p, fill_c, miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
-            p.preserve_nan, 1.0 / ksum, p.num_threads)
+        # (the calling thread's CPU time read always: it works in the team, so
+        # its wall time beyond its CPU time was waited)
+        with config.WaitClock(nthreads, max(config.CPU_TIMED_WORK, work * (r1 - r0) / max(Ho, 1)), 0):
+            nans[0] += _fused.normalized_rank1(
+                x, c, u, v, out, cert, (r1 - r0, Wo), (offsets[0] + r0, offsets[1]), (centre[0] + r0, centre[1]),
+                edge, fill_p, fill_c, miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
+                p.preserve_nan, 1.0 / ksum, nthreads)
 
     # A long call runs in bands of output rows, so that it answers Ctrl-C
     # (fastcorr._engine.bands); each band starts its ring of kh rows over.
@@ -428,10 +467,36 @@ except ImportError:  # an uncompiled tree: the composed path only
     _fused = _decompose = None
 
 
+#: The rank-1 factors of the last kernels seen (by their bytes): a loop of
+#: calls with one kernel reads them back (~12 us a call otherwise, ~1% of a
+#: 1024² 5x5 call). The factors are the engine's own read-only arrays, never
+#: handed to the caller.
+_RANK1_CACHE = {}
+RANK1_CACHE_SIZE = 32
+
+
 def _rank1(wf, dtype):
     """(u, v) with ``wf == outer(u, v)`` to the separable method's precision, or None."""
     if _decompose is None:
         return None
+    key = (wf.shape, wf.dtype.str, np.dtype(dtype).str, wf.tobytes())
+    try:
+        return _RANK1_CACHE[key]
+    except KeyError:
+        pass
+    factors = _rank1_uncached(wf, dtype)
+    if factors is not None:
+        factors = tuple(np.array(f, dtype=dtype, order="C") for f in factors)  # our own copies
+        for f in factors:
+            f.flags.writeable = False
+    if len(_RANK1_CACHE) >= RANK1_CACHE_SIZE:
+        _RANK1_CACHE.clear()
+    _RANK1_CACHE[key] = factors
+    return factors
+
+
+def _rank1_uncached(wf, dtype):
+    """:func:`_rank1` computed (the pivot's row and column, else an SVD)."""
     quick = _rank1_pivot(wf, dtype)
     if quick is not None:
         return quick

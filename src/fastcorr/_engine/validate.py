@@ -1350,3 +1350,17 @@ def piv_args(frame_a, frame_b, window_size, overlap, search_area_size, dt, corre
     return PivProblem(a, b, dtype, window, search, ov, field, dt, correlation_method,
                       bool(normalized_correlation), subpixel_method, sig2noise_method,
                       int(min(width, MAX_GEOMETRY)), resolve_threads(num_threads))
+
+
+# ---------------------------------------------------------------- normalized convolution's out= (issue 25)
+
+def normalized_out_arg(out, p, data, kernel, certainty):
+    """``normalized_convolution``'s ``out=``: as :func:`out_arg`, shaped like
+    the data and of the result's dtype (``p.out_dtype``), overlapping none of
+    the caller's ``data`` (and its mask), ``kernel`` and ``certainty``."""
+    if out is None:
+        return None
+    inputs = [("data", data), ("kernel", kernel), ("certainty", certainty)]
+    if isinstance(data, np.ma.MaskedArray):
+        inputs.append(("data's mask", np.ma.getmask(data)))
+    return out_arg(out, p.data.shape, p.out_dtype, inputs)

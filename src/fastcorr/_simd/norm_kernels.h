@@ -226,6 +226,47 @@ NK_SWEEP_BASE(f64, double)
 #ifndef NK_PF
 #define NK_PF 16
 #endif
+/* The four output rows' sums at vector t (both inputs): the body shared by
+ * nk_col2x4 and nk_col2x4fin (expects rp, rc, u, kh, t, i, a, b, w, p0..p3,
+ * c0..c3 in scope). */
+#define NK_COL4_ACC(T, VT, L, LOADU, BCAST, FMA)                                  \
+        if ((t & (64 / (ptrdiff_t)sizeof(T) - 1)) < L)  /* once per cache line */      \
+            for (i = 0; i < kh + 3; i++) { /* the ring rows' lines NK_PF ahead */    \
+                _mm_prefetch((const char *)(rp[i] + t + NK_PF * L), _MM_HINT_T0);    \
+                _mm_prefetch((const char *)(rc[i] + t + NK_PF * L), _MM_HINT_T0);    \
+            }                                                                        \
+        /* head: ring rows 0..2 */                                                   \
+        a = LOADU(rp[0] + t); b = LOADU(rc[0] + t); w = BCAST(u);                    \
+        p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                                      \
+        a = LOADU(rp[1] + t); b = LOADU(rc[1] + t);                                  \
+        w = BCAST(u + 1); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                    \
+        w = BCAST(u); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);                        \
+        a = LOADU(rp[2] + t); b = LOADU(rc[2] + t);                                  \
+        w = BCAST(u + 2); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                    \
+        w = BCAST(u + 1); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);                    \
+        w = BCAST(u); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);                        \
+        {   /* the weights of rows 1..3 slide along: one broadcast a ring row */     \
+            VT w1 = BCAST(u + 2), w2 = BCAST(u + 1), w3 = BCAST(u);                  \
+            for (i = 3; i < kh; i++) {                                               \
+                a = LOADU(rp[i] + t); b = LOADU(rc[i] + t);                          \
+                w = BCAST(u + i); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);            \
+                p1 = FMA(w1, a, p1); c1 = FMA(w1, b, c1);                            \
+                p2 = FMA(w2, a, p2); c2 = FMA(w2, b, c2);                            \
+                p3 = FMA(w3, a, p3); c3 = FMA(w3, b, c3);                            \
+                w3 = w2; w2 = w1; w1 = w;                                            \
+            }                                                                        \
+        }                                                                            \
+        /* tail: ring rows kh..kh+2 */                                               \
+        a = LOADU(rp[kh] + t); b = LOADU(rc[kh] + t);                                \
+        w = BCAST(u + kh - 1); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);               \
+        w = BCAST(u + kh - 2); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);               \
+        w = BCAST(u + kh - 3); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);               \
+        a = LOADU(rp[kh + 1] + t); b = LOADU(rc[kh + 1] + t);                        \
+        w = BCAST(u + kh - 1); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);               \
+        w = BCAST(u + kh - 2); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);               \
+        a = LOADU(rp[kh + 2] + t); b = LOADU(rc[kh + 2] + t);                        \
+        w = BCAST(u + kh - 1); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);
+
 #define NK_SWEEP_AVX2(SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, CMPNE1, MOVEMASK) \
 FC_TARGET_AVX2 static void nk_row_##SUFFIX##_avx2(T *out, const T *ext, const T *v,  \
                                                   ptrdiff_t kw, ptrdiff_t n)         \
@@ -333,42 +374,7 @@ FC_TARGET_AVX2 static void nk_col2x4_##SUFFIX##_avx2(T *const *no, T *const *dno
         VT c0 = ZERO(), c1 = ZERO(), c2 = ZERO(), c3 = ZERO();                       \
         VT a, b, w;                                                                  \
         if (t + L > n) t = n - L;                                                    \
-        if ((t & (64 / (ptrdiff_t)sizeof(T) - 1)) == 0)                                   \
-            for (i = 0; i < kh + 3; i++) { /* the ring rows' lines NK_PF ahead */    \
-                _mm_prefetch((const char *)(rp[i] + t + NK_PF * L), _MM_HINT_T0);    \
-                _mm_prefetch((const char *)(rc[i] + t + NK_PF * L), _MM_HINT_T0);    \
-            }                                                                        \
-        /* head: ring rows 0..2 */                                                   \
-        a = LOADU(rp[0] + t); b = LOADU(rc[0] + t); w = BCAST(u);                    \
-        p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                                      \
-        a = LOADU(rp[1] + t); b = LOADU(rc[1] + t);                                  \
-        w = BCAST(u + 1); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                    \
-        w = BCAST(u); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);                        \
-        a = LOADU(rp[2] + t); b = LOADU(rc[2] + t);                                  \
-        w = BCAST(u + 2); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);                    \
-        w = BCAST(u + 1); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);                    \
-        w = BCAST(u); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);                        \
-        {   /* the weights of rows 1..3 slide along: one broadcast a ring row */     \
-            VT w1 = BCAST(u + 2), w2 = BCAST(u + 1), w3 = BCAST(u);                  \
-            for (i = 3; i < kh; i++) {                                               \
-                a = LOADU(rp[i] + t); b = LOADU(rc[i] + t);                          \
-                w = BCAST(u + i); p0 = FMA(w, a, p0); c0 = FMA(w, b, c0);            \
-                p1 = FMA(w1, a, p1); c1 = FMA(w1, b, c1);                            \
-                p2 = FMA(w2, a, p2); c2 = FMA(w2, b, c2);                            \
-                p3 = FMA(w3, a, p3); c3 = FMA(w3, b, c3);                            \
-                w3 = w2; w2 = w1; w1 = w;                                            \
-            }                                                                        \
-        }                                                                            \
-        /* tail: ring rows kh..kh+2 */                                               \
-        a = LOADU(rp[kh] + t); b = LOADU(rc[kh] + t);                                \
-        w = BCAST(u + kh - 1); p1 = FMA(w, a, p1); c1 = FMA(w, b, c1);               \
-        w = BCAST(u + kh - 2); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);               \
-        w = BCAST(u + kh - 3); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);               \
-        a = LOADU(rp[kh + 1] + t); b = LOADU(rc[kh + 1] + t);                        \
-        w = BCAST(u + kh - 1); p2 = FMA(w, a, p2); c2 = FMA(w, b, c2);               \
-        w = BCAST(u + kh - 2); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);               \
-        a = LOADU(rp[kh + 2] + t); b = LOADU(rc[kh + 2] + t);                        \
-        w = BCAST(u + kh - 1); p3 = FMA(w, a, p3); c3 = FMA(w, b, c3);               \
+        NK_COL4_ACC(T, VT, L, LOADU, BCAST, FMA)                                     \
         STOREU(o0 + t, p0); STOREU(o1 + t, p1); STOREU(o2 + t, p2); STOREU(o3 + t, p3); \
         STOREU(d0 + t, c0); STOREU(d1 + t, c1); STOREU(d2 + t, c2); STOREU(d3 + t, c3); \
         t += L;                                                                      \
@@ -488,6 +494,80 @@ NK_FINISH_NT(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_set1_pd, _mm256_mu
 NK_FINISH_NT(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_set1_ps, _mm256_mul_ps, _mm256_div_ps,
              _mm256_blendv_ps, _mm256_cmp_ps, _mm256_andnot_ps, _mm256_storeu_ps, _mm256_stream_ps,
              _mm256_movemask_ps)
+/* nk_col2x4 and nk_finish1 in one sweep (the common call: no certainty map
+ * in or out): the four output rows' sums of both inputs stay in registers
+ * and go straight through the division into ``out`` rows o[0..3] (the
+ * pixels x[0..3] under them): the divider works while the multiply-adds
+ * of the next vector run, and nothing is stored and read back in between.
+ * The vectors are placed so that row 0's stores are aligned (streamed
+ * where ``stream``); a head and a tail vector overlap their neighbours
+ * (the same values stored again, counted once). Returns the number of NaN
+ * results. n >= L. */
+#define NK_COL4FIN(SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, MUL, DIV, BLENDV, CMP,    \
+                   ANDNOT, STREAM, MOVEMASK)                                                         \
+FC_TARGET_AVX2 static ptrdiff_t nk_col2x4fin_##SUFFIX##_avx2(T *const *o, const T *const *x,          \
+        const T *const *rp, const T *const *rc, const T *u, ptrdiff_t kh, ptrdiff_t n, T zt, T scale, \
+        T mcentre, int preserve, int stream)                                                         \
+{                                                                                                    \
+    ptrdiff_t t, i, r, nans = 0, done = 0;                                                           \
+    const VT vzt = SET1(zt), vsc = SET1(scale), vms = SET1(mcentre * scale), vnan = SET1((T)NAN);    \
+    const VT sign = SET1((T)-0.0);                                                                   \
+    const ptrdiff_t a0 = (ptrdiff_t)((((size_t)32 - ((size_t)o[0] & 31)) & 31) / sizeof(T));         \
+    const int aligned = ((size_t)o[0] % sizeof(T)) == 0;                                             \
+    t = (a0 == 0 || !aligned) ? 0 : -1; /* -1: the head vector at 0, then a0, a0 + L, ... */        \
+    while (done < n) {                                                                               \
+        VT p0 = ZERO(), p1 = ZERO(), p2 = ZERO(), p3 = ZERO();                                       \
+        VT c0 = ZERO(), c1 = ZERO(), c2 = ZERO(), c3 = ZERO();                                       \
+        VT a, b, w;                                                                                  \
+        VT pr[4], cr[4];                                                                             \
+        unsigned keep;                                                                               \
+        int al;                                                                                      \
+        if (t < 0) { t = 0; al = 0; }                                                                \
+        else {                                                                                       \
+            if (t + L > n) t = n - L;                                                                \
+            al = stream && aligned && (((size_t)(o[0] + t)) & 31) == 0;                              \
+        }                                                                                            \
+        keep = ((1u << L) - 1) & ~((1u << (done - t)) - 1); /* lanes not counted yet */              \
+        NK_COL4_ACC(T, VT, L, LOADU, BCAST, FMA)                                                     \
+        pr[0] = p0; pr[1] = p1; pr[2] = p2; pr[3] = p3;                                              \
+        cr[0] = c0; cr[1] = c1; cr[2] = c2; cr[3] = c3;                                              \
+        for (r = 0; r < 4; r++) {                                                                    \
+            const VT d = cr[r], xi = LOADU(x[r] + t);                                                \
+            const VT miss = CMP(xi, xi, _CMP_UNORD_Q);                                               \
+            const VT zero = CMP(ANDNOT(sign, d), vzt, _CMP_LE_OQ);                                   \
+            const VT q = MUL(DIV(pr[r], d), vsc);                                                    \
+            const VT centre = BLENDV(MUL(xi, vsc), vms, miss);                                       \
+            VT v = BLENDV(q, centre, zero);                                                          \
+            if (preserve) v = BLENDV(v, vnan, miss);                                                 \
+            nans += __builtin_popcount((unsigned)MOVEMASK(CMP(v, v, _CMP_UNORD_Q)) & keep);          \
+            if (al && (((size_t)(o[r] + t)) & 31) == 0) STREAM(o[r] + t, v); else STOREU(o[r] + t, v); \
+        }                                                                                            \
+        done = t + L;                                                                                \
+        t = (t == 0 && a0 != 0 && aligned) ? a0 : t + L;                                             \
+        if (t > done) t = done; /* never skip a lane */                                              \
+    }                                                                                                \
+    return nans;                                                                                     \
+}
+NK_COL4FIN(f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_broadcast_sd,
+           _mm256_fmadd_pd, _mm256_set1_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_blendv_pd, _mm256_cmp_pd,
+           _mm256_andnot_pd, _mm256_stream_pd, _mm256_movemask_pd)
+NK_COL4FIN(f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss,
+           _mm256_fmadd_ps, _mm256_set1_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_blendv_ps, _mm256_cmp_ps,
+           _mm256_andnot_ps, _mm256_stream_ps, _mm256_movemask_ps)
+static ptrdiff_t nk_col2x4fin_f64(double *const *o, const double *const *x, const double *const *rp,
+                                  const double *const *rc, const double *u, ptrdiff_t kh, ptrdiff_t n, double zt,
+                                  double scale, double mcentre, int preserve, int stream)
+{
+    if (!fc_cpu_has_avx2_fma() || n < 4) return -1;
+    return nk_col2x4fin_f64_avx2(o, x, rp, rc, u, kh, n, zt, scale, mcentre, preserve, stream);
+}
+static ptrdiff_t nk_col2x4fin_f32(float *const *o, const float *const *x, const float *const *rp,
+                                  const float *const *rc, const float *u, ptrdiff_t kh, ptrdiff_t n, float zt,
+                                  float scale, float mcentre, int preserve, int stream)
+{
+    if (!fc_cpu_has_avx2_fma() || n < 8) return -1;
+    return nk_col2x4fin_f32_avx2(o, x, rp, rc, u, kh, n, zt, scale, mcentre, preserve, stream);
+}
 static void nk_fence(void) { _mm_sfence(); }
 /* Ask for the cache lines of [p, p + n) in the L2 cache (the next input row,
  * while this one is being passed: the hardware prefetcher stops at the gap). */
@@ -501,6 +581,16 @@ static void nk_prefetch(const void *p, ptrdiff_t nbytes)
     (fc_cpu_has_avx2_fma() ? nk_finish1_##SUFFIX##_avx2(out, num, den, x, n, zt, scale, mc, preserve, stream) \
                            : nk_finish_##SUFFIX##_base(out, NULL, num, den, x, NULL, n, zt, scale, mc, preserve, 0))
 #else
+static ptrdiff_t nk_col2x4fin_f64(double *const *o, const double *const *x, const double *const *rp,
+                                  const double *const *rc, const double *u, ptrdiff_t kh, ptrdiff_t n, double zt,
+                                  double scale, double mcentre, int preserve, int stream)
+{ (void)o; (void)x; (void)rp; (void)rc; (void)u; (void)kh; (void)n; (void)zt; (void)scale; (void)mcentre;
+  (void)preserve; (void)stream; return -1; }
+static ptrdiff_t nk_col2x4fin_f32(float *const *o, const float *const *x, const float *const *rp,
+                                  const float *const *rc, const float *u, ptrdiff_t kh, ptrdiff_t n, float zt,
+                                  float scale, float mcentre, int preserve, int stream)
+{ (void)o; (void)x; (void)rp; (void)rc; (void)u; (void)kh; (void)n; (void)zt; (void)scale; (void)mcentre;
+  (void)preserve; (void)stream; return -1; }
 static void nk_fence(void) { }
 static void nk_prefetch(const void *p, ptrdiff_t nbytes) { (void)p; (void)nbytes; }
 #define NK_FINISH1_PICK(SUFFIX, out, num, den, x, n, zt, scale, mc, preserve, stream)                     \
