@@ -176,13 +176,28 @@ def window_1d(x, w, n, off, num_threads, block=None):
             frames = np.lib.stride_tricks.as_strided(seg, shape=(g, M), strides=(B * seg.itemsize, seg.itemsize))
             part = wc[g0 * B:min(K, g1 * B)]
             full = part.shape[0] // B
-            kb[:full, :B] = part[:full * B].reshape(full, B)
-            if full < g:
-                kb[full:g] = 0
-                kb[full, :part.shape[0] - full * B] = part[full * B:]
+            if complex_:
+                kb[:full, :B] = part[:full * B].reshape(full, B)
+                if full < g:
+                    kb[full:g] = 0
+                    kb[full, :part.shape[0] - full * B] = part[full * B:]
+            else:
+                # each block b reversed around 0 (b[0] at 0, b[j] at M - j):
+                # its transform is conj(rfft(b)) for real b, so no pass of
+                # conjugation (the other columns stay zero)
+                blocks = part[:full * B].reshape(full, B)
+                kb[:full, 0] = blocks[:, 0]
+                kb[:full, M - B + 1:] = blocks[:, :0:-1]
+                if full < g:
+                    tail = part[full * B:]
+                    kb[full:g] = 0
+                    if tail.shape[0]:
+                        kb[full, 0] = tail[0]
+                        kb[full, M - tail.shape[0] + 1:] = tail[:0:-1]
             A = fwd(frames, bufs[0][:g])
             V = fwd(kb[:g], bufs[1][:g])
-            np.conjugate(V, out=V)
+            if complex_:
+                np.conjugate(V, out=V)
             A *= V
             table[i - first] = A.sum(axis=0)
 
