@@ -98,8 +98,11 @@ def _product(X, V):
 #: Bytes of one batch of frames of :func:`window_1d` (each array of the
 #: batch stays in L2: 512 KiB ran 1.4-2.7x faster than 4 MiB here; lags
 #: ±100 of 2e6 float64 samples, one thread, CPU time: 128 KiB 12.9 ms,
-#: 256 KiB 11.0, 512 KiB 13.1).
-WINDOW_BATCH_BYTES = 1 << 18
+#: 256 KiB 11.0, 512 KiB 13.1). Since a real kernel's blocks need no
+#: conjugation pass (one array fewer a batch), 512 KiB measured best
+#: (wall, medians of six alternated runs: 2 threads 9.8 ms against 11.5
+#: with 256 KiB and 10.9 with 1 MiB; 1 thread 11.8 against 13.5 / 14.4).
+WINDOW_BATCH_BYTES = 1 << 19
 #: Batches per round of :func:`window_1d` (its table of batch sums: at most
 #: this many spectra).
 WINDOW_ROUND_BATCHES = 64
