@@ -112,6 +112,24 @@ WINDOW_ROUND_BATCHES = 64
 WINDOW_DUCC_DIRECT = True
 
 
+def _frames(x, off, g0, g1, B, M):
+    """Frames ``g0 .. g1-1`` of the 1-D ``x``: frame c is ``x[off + c B :
+    off + c B + M]``, zeros outside x, as a (g1 - g0, M) read-only view of
+    one segment (copied only where the frames run past x)."""
+    N = x.shape[0]
+    lo = off + g0 * B
+    hi = off + (g1 - 1) * B + M
+    if lo >= 0 and hi <= N:
+        seg = x[lo:hi]
+    else:
+        seg = np.zeros(hi - lo, dtype=x.dtype)
+        s0, s1 = max(lo, 0), min(hi, N)
+        if s1 > s0:
+            seg[s0 - lo:s1 - lo] = x[s0:s1]
+    return np.lib.stride_tricks.as_strided(seg, shape=(g1 - g0, M), strides=(B * seg.itemsize, seg.itemsize),
+                                           writeable=False)
+
+
 def window_1d(x, w, n, off, num_threads, block=None):
     """``out[m] = sum_k w[k] * X[m + off + k]`` for ``m < n`` and a long
     kernel ``w`` (1-D float32/float64/complex arrays of one dtype): the
@@ -123,7 +141,7 @@ def window_1d(x, w, n, off, num_threads, block=None):
     Python threads take batches in turn (the transforms and numpy's loops
     release the GIL) and the rows are added in batch order after each round
     of batches, so the result does not depend on the threads."""
-    N, K = x.shape[0], w.shape[0]
+    K = w.shape[0]
     dtype = np.result_type(x, w)
     workers = max(1, int(num_threads))
     M = block or _fftlib.next_fast_len(max(4096, 8 * n), real=True)
@@ -166,17 +184,7 @@ def window_1d(x, w, n, off, num_threads, block=None):
             g0 = i * G
             g1 = min(C, g0 + G)
             g = g1 - g0
-            # frames of X: X[off + cB : off + cB + M], zero outside x
-            lo = off + g0 * B
-            hi = off + (g1 - 1) * B + M
-            if lo >= 0 and hi <= N:
-                seg = x[lo:hi]
-            else:
-                seg = np.zeros(hi - lo, dtype=x.dtype)
-                s0, s1 = max(lo, 0), min(hi, N)
-                if s1 > s0:
-                    seg[s0 - lo:s1 - lo] = x[s0:s1]
-            frames = np.lib.stride_tricks.as_strided(seg, shape=(g, M), strides=(B * seg.itemsize, seg.itemsize))
+            frames = _frames(x, off, g0, g1, B, M)
             part = wc[g0 * B:min(K, g1 * B)]
             full = part.shape[0] // B
             if complex_:
@@ -231,7 +239,7 @@ def overlap_save_1d(x, w, n, off, num_threads, block=None):
     one float or complex dtype) by overlap-save: blocks of B outputs, each
     from one transform of M = B + K - 1 input samples; the blocks' transforms
     run in batches (a few MiB) on ``num_threads`` workers."""
-    N, K = x.shape[0], w.shape[0]
+    K = w.shape[0]
     dtype = np.result_type(x, w)
     workers = max(1, int(num_threads))
     M = block or sfft.next_fast_len(max(8 * K, 4096), real=True)
@@ -245,16 +253,7 @@ def overlap_save_1d(x, w, n, off, num_threads, block=None):
     G = max(1, min(C, (4 << 20) // (M * x.itemsize)))
     for g0 in range(0, C, G):
         g1 = min(C, g0 + G)
-        lo = off + g0 * B
-        hi = off + (g1 - 1) * B + M
-        if lo >= 0 and hi <= N:
-            seg = x[lo:hi]
-        else:
-            seg = np.zeros(hi - lo, dtype=x.dtype)
-            s0, s1 = max(lo, 0), min(hi, N)
-            if s1 > s0:
-                seg[s0 - lo:s1 - lo] = x[s0:s1]
-        frames = np.lib.stride_tricks.as_strided(seg, shape=(g1 - g0, M), strides=(B * seg.itemsize, seg.itemsize))
+        frames = _frames(x, off, g0, g1, B, M)
         A = fwd(frames, axis=-1, workers=workers)
         A *= V
         c = inv(A, M, axis=-1, workers=workers, overwrite_x=True)[:, :B]
