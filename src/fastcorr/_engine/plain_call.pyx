@@ -159,16 +159,22 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
             plan = _dispatch.plain_plan(key, x, w, (Ho, Wo), nthreads) if found is None else found
             _last_case = PlainCase(H, W, kh, kw, mode_code, typenum, nthreads, plan)
         if plan == 0:  # the values or the model pick
-            chosen = _dispatch.choose_offset_method(x, w, (Ho, Wo), 0, x.dtype, nthreads)
+            chosen = _dispatch.choose_offset_method(x, w, (Ho, Wo), 0, x.dtype, nthreads, not is_int)
             if is_int:
                 if chosen not in ("direct", "separable"):
                     return None
                 return _integer.plain(x, w, Ho, Wo, off0, off1, convolve, nthreads, chosen == "separable")
             if chosen != "direct":
-                if convolve:
-                    w = np.ascontiguousarray(w[::-1, ::-1])
-                return _dispatch.engine(chosen).correlate(x, w, (Ho, Wo), (off0, off1), BOUNDARY_FILL,
-                                                          x.dtype.type(0), nthreads)
+                wc = np.ascontiguousarray(w[::-1, ::-1]) if convolve else w
+                if chosen == "fft":  # x's NaN/inf rule left to the method (dispatch.fft_checked)
+                    result = _dispatch.fft_checked(x, wc, (Ho, Wo), (off0, off1), BOUNDARY_FILL,
+                                                   x.dtype.type(0), nthreads)
+                    if result is not None:
+                        return result
+                    chosen = _dispatch.choose_offset_method(x, w, (Ho, Wo), 0, x.dtype, nthreads)
+                if chosen != "direct":
+                    return _dispatch.engine(chosen).correlate(x, wc, (Ho, Wo), (off0, off1), BOUNDARY_FILL,
+                                                              x.dtype.type(0), nthreads)
     if is_int:
         return _integer.plain(x, w, Ho, Wo, off0, off1, convolve, nthreads, False)
     return _direct_new(x, w, Ho, Wo, off0, off1, convolve, nthreads)

@@ -83,6 +83,11 @@ try:
     from .fft_kernels import spectral_rows as _spectral_rows
 except ImportError:  # an uncompiled tree: no row-spectrum plan
     _spectral_rows = None
+try:
+    from .fft_kernels import all_finite as _all_finite
+except ImportError:  # an uncompiled tree
+    def _all_finite(a):
+        return bool(np.isfinite(a).all())
 
 __all__ = ["correlate", "correlate_stack", "plan", "plan_cost", "SERVES_COMPLEX", "SERVES_INTEGER"]
 
@@ -114,6 +119,23 @@ PARALLEL_FILL_ELEMENTS = 1 << 21
 #: with workers=1, 164 us with workers=2; even at 320x320; 1.4-1.7x faster
 #: with 2 workers at 1080x1080).
 MIN_PARALLEL_TRANSFORM = 1 << 17
+
+
+class NonFinite(ArithmeticError):
+    """Raised by :func:`correlate` with ``check_finite=True`` when ``x`` may
+    hold NaN or inf: it does, or (in-place ducc0 tiles) the sum of a tile
+    row overflowed. The caller then checks ``x`` itself (the result is not
+    returned, and ``out``, if given, may be partly written)."""
+
+
+def _rows_finite(spec):
+    """Whether every row transformed into ``spec`` summed to a finite value.
+
+    Column 0 of a real row transform is the row's sum (its real part, added
+    by the transform's butterflies), which is NaN or inf whenever a value
+    of the row is (no sum of an inf or a NaN is finite again): one look at
+    ``N0`` values instead of a read of the image."""
+    return math.isfinite(np.sum(spec[:, 0].real, dtype=np.float64))
 
 _pool = GrowingPool("fastcorr-fft")
 _executor = _pool.executor
@@ -570,13 +592,15 @@ def _gather_rows(dst, x, row_idx, col_runs):
 
 # ---------------------------------------------------------------------------
 
-def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None):
+def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None, check_finite=False):
     """Engine entry (see ``fastcorr._engine.dispatch``): the offset correlation by FFT.
 
     ``x`` and ``w`` share one dtype: float32, float64, complex64 or
     complex128 (C-contiguous). Returns a new C-contiguous array of ``shape``,
     or ``out`` (C-contiguous, ``shape``, x's dtype; checked by the caller)
-    written in place.
+    written in place. ``check_finite``: raise :class:`NonFinite` when ``x``
+    may hold NaN or inf (the in-place ducc0 tiles look at their rows' sums
+    as they go; every other plan reads ``x`` first).
 
     Examples
     --------
@@ -601,6 +625,11 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None):
     H, W = x.shape
     if Ho == 0 or Wo == 0:
         return np.empty((Ho, Wo), dtype=dtype) if out is None else out
+    if check_finite and not in_place(dtype.kind == "c"):
+        # only the in-place ducc0 tiles look at their rows' sums: else x as a whole, first
+        if not _all_finite(x):
+            raise NonFinite("x holds NaN or inf")
+        check_finite = False
     if out is not None and (dtype.kind == "c" or _fftlib.library() != "ducc0"):
         out[...] = correlate(x, w, shape, offsets, boundary, fill, num_threads)
         return out
@@ -619,6 +648,10 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None):
             data = ((r_lo, r_hi), (c_lo, c_hi))
     ducc = in_place(is_complex)
     kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data, ducc, nthreads)
+    if check_finite and kind == "rows":
+        if not _all_finite(x):
+            raise NonFinite("x holds NaN or inf")
+        check_finite = False
     if kind == "rows" and 1 - kw <= off1 <= 0 and W - off1 <= EW:
         # every column of x inside E, and the output window not wrapping
         # past column 0: x's rows transformed as they are
@@ -636,7 +669,7 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None):
             source, soff = x, (off0, off1)
         else:
             source, soff, c = _gathered(x, (EH, EW), (off0, off1), boundary, nthreads), (0, 0), dtype.type(0)
-        return _ducc_tiles(source, soff, c, w, tiling, nthreads, out)
+        return _ducc_tiles(source, soff, c, w, tiling, nthreads, out, check_finite)
     if (t0 == 1 and t1 == 1 and c == 0 and data is not None and off0 >= 1 - kh and off1 >= 1 - kw
             and data == ((-off0, H - off0), (-off1, W - off1))):
         # x lies whole inside E: transform it zero-padded, as it is.
@@ -876,7 +909,7 @@ def _gathered(x, eshape, offsets, boundary, nthreads):
     return g
 
 
-def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
+def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
     """The real correlation on ducc0, every transform in place in work arrays.
 
     Tile (i, j) of ``tiling`` transforms ``E[i*B0 : i*B0+N0, j*B1 :
@@ -896,6 +929,9 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
     transforms), plus small row buffers; nothing of the image's size but
     ``out``. The work arrays come from and go back to ``_workspace``
     (bounded), so that a loop of calls does not fault them in every time.
+
+    ``check_finite``: raise :class:`NonFinite` when a tile's rows summed to
+    NaN or inf (see :func:`_rows_finite`), before its column transforms.
     """
     ducc = _fftlib._ducc
     (N0, B0, t0), (N1, B1, t1) = tiling
@@ -991,6 +1027,8 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
         spec = _workspace.take((N0, F), cdtype)
         workers = _workers(nthreads, N0 * N1)
         _run_parallel(lambda ab: forward(spec, 0, 0, ab[0], ab[1], 1), _split(N0, workers), workers)
+        if check_finite and not _rows_finite(spec):
+            raise NonFinite("x may hold NaN or inf")
         columns(spec, workers)
         _run_parallel(lambda ab: inverse(spec, 0, 0, ab[0], ab[1], 1), _split(Ho, workers), workers)
         _workspace.give(spec)
@@ -1009,6 +1047,8 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out):
             spec = specs[key] = _workspace.take((N0, F), cdtype)
         for j in range(b - 1, a - 1, -1):
             forward(spec, i, j, 0, N0, 1)
+            if check_finite and not _rows_finite(spec):
+                raise NonFinite("x may hold NaN or inf")
             columns(spec, 1)
             inverse(spec, i, j, 0, min(B0, Ho - i * B0), 1, free=a * B1)
 
