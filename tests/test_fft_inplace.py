@@ -178,6 +178,10 @@ def test_bench_large_prints_the_table():
         return
     assert "cv2/ducc0" in lines[1]
     assert _fftlib._choice == "ducc0"  # the library choice is put back
+    # the table: one row per image and dtype, the ratio of the medians
+    assert lines[-3].startswith("| case | 21x21 |") and lines[-1].startswith("| 64² float64 | ")
+    med = rows[0][3]
+    assert lines[-1] == f"| 64² float64 | {med[-1][0] / med[0][0]:.2f} |"
 
 
 def test_tile_lengths_are_measured_fast_ones():

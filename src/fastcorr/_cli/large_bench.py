@@ -83,7 +83,29 @@ def run(threads=2, dtypes=("float64", "float32"), cases=CASES, repeats=None, out
                 rows.append((dt, n, k, med))
     finally:
         _fftlib.set_library(previous)
+    if cv2 is not None and rows:
+        for line in table(rows, libs[0], cv2.__version__, threads):
+            out(line)
     return rows
+
+
+def table(rows, lib, cv2_version, threads):
+    """The issue's table (lines of markdown): per image size and dtype, per
+    kernel, cv2.filter2D's median wall time / fastcorr's ('auto' on ``lib``,
+    the first library of ``rows``' timings); the targets: >= 1.0 on every
+    case, >= 1.2 on float64."""
+    kernels = sorted({k for _, _, k, _ in rows})
+    cells = {}
+    for dt, n, k, med in rows:
+        cells[(dt, n), k] = med[-1][0] / med[0][0]
+    lines = [f"cv2 {cv2_version} / fastcorr auto ({lib}), 'same', BORDER_CONSTANT, {threads} threads, "
+             "median wall times (targets: >= 1.0 every case, >= 1.2 float64)",
+             "| case | " + " | ".join(f"{k}x{k}" for k in kernels) + " |",
+             "|---|" + "---|" * len(kernels)]
+    for dt, n in dict.fromkeys((dt, n) for dt, n, _, _ in rows):
+        lines.append(f"| {n}² {dt} | " + " | ".join(
+            f"{cells[(dt, n), k]:.2f}" if ((dt, n), k) in cells else "" for k in kernels) + " |")
+    return lines
 
 
 def main(args):
