@@ -123,3 +123,41 @@ def test_choose_method_still_reads_the_image():
     assert fastcorr.choose_method(x, w, "same") == "fft"
     x[7, 7] = np.inf
     assert fastcorr.choose_method(x, w, "same") == "direct"
+
+
+def _tiling(out_shape, kshape, tile):
+    axes = []
+    for n, k, L in zip(out_shape, kshape, tile):
+        B = L - k + 1
+        axes.append((L, B, -(-n // B)))
+    return tuple(axes)
+
+
+@pytest.mark.parametrize("shift,threads", [(True, 1), (True, 2), (False, 2)])
+@pytest.mark.parametrize("case", [
+    # image, kernel, tile lengths, mode, boundary, fill
+    ((150, 170), (9, 11), (40, 48), "same", "fill", 0.0),
+    ((150, 170), (9, 11), (40, 48), "same", "fill", 1.5),
+    ((130, 203), (7, 13), (32, 60), "valid", "fill", 0.0),
+    ((130, 203), (8, 12), (36, 45), "full", "wrap", 0.0),
+    ((96, 250), (5, 21), (96, 64), "same", "symm", 0.0),
+])
+def test_last_tile_column_ends_at_the_output(monkeypatch, shift, threads, case):
+    # fft.DUCC_SHIFT_LAST: the last column of tiles ends at out's last
+    # column, its rows straight into out; against scipy.signal, and the same
+    # bits on every call whatever the threads' order
+    shape, kshape, tile, mode, boundary, fill = case
+    monkeypatch.setattr(_fft, "DUCC_SHIFT_LAST", shift)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal(kshape)
+    ref = scipy.signal.correlate2d(x, w, mode, boundary=boundary, fillvalue=fill)
+    tiling = _tiling(ref.shape, kshape, tile)
+    assert tiling[1][2] >= 2 and ref.shape[1] % tiling[1][1] != 0
+    monkeypatch.setattr(_fft, "_choose_plan", lambda *a: ("tiles", tiling))
+    y = fastcorr.correlate2d(x, w, mode, boundary=boundary, fillvalue=fill, method="fft", num_threads=threads)
+    scale = (np.abs(x).max() + abs(fill)) * np.abs(w).sum()
+    assert np.abs(y - ref).max() <= 1e-12 * scale
+    for _ in range(3):
+        assert np.array_equal(fastcorr.correlate2d(x, w, mode, boundary=boundary, fillvalue=fill, method="fft",
+                                                   num_threads=threads), y)

@@ -820,6 +820,14 @@ DUCC_ROW_BYTES = 1 << 19
 #: output (see its ``inverse``); else through the row buffer.
 DUCC_DIRECT_ROWS = True
 
+#: Whether the last column of tiles of :func:`_ducc_tiles` ends at the
+#: output's last column (its first outputs recompute some of the tile
+#: before it), so that its inverse rows, which otherwise run past the end of
+#: out's rows, may go straight into ``out`` as the others do (written
+#: before the tile to their left, whose outputs then overwrite the
+#: overlap: the result does not depend on the order of the threads).
+DUCC_SHIFT_LAST = True
+
 #: Bytes of work arrays :func:`_ducc_tiles` keeps between calls (spectra,
 #: row buffers), each at most half of it. Freed arrays of a few MiB went
 #: back to the system after every call (glibc trims the heap's top) and
@@ -881,8 +889,12 @@ _workspace = _Workspace(WORKSPACE_BYTES)
 #: 99 through the buffer, 94 straight; 1024², 4 KiB rows: 7.8 against 7.4).
 #: float64 (4 lanes) measured faster straight even at 4096² (32 KiB rows:
 #: 21x21 126-129 ms against 132-134), as were the row reads from the image
-#: at either precision.
-ALIAS_BYTES = 16384
+#: at either precision. Since 4 KiB (session 14, one thread, CPU time,
+#: medians of 11 alternated calls, 'same'): 1024² float32 21x21 / 31x31
+#: 1.06-1.10x faster through the buffer, 2048² 21x21 1.31x, 1000² (not
+#: aliased either way) and 4096² unchanged; float64 rows of 8 KiB taken
+#: through the buffer instead ran 3-7% slower (left straight).
+ALIAS_BYTES = 4096
 
 
 def aliased(a):
@@ -913,7 +925,8 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
     """The real correlation on ducc0, every transform in place in work arrays.
 
     Tile (i, j) of ``tiling`` transforms ``E[i*B0 : i*B0+N0, j*B1 :
-    j*B1+N1]``, E being ``S`` shifted by ``soff`` (``E[e] = S[e + soff]``,
+    j*B1+N1]`` (the last column of tiles ending at out's last column, see
+    ``DUCC_SHIFT_LAST``), E being ``S`` shifted by ``soff`` (``E[e] = S[e + soff]``,
     zero outside S) minus the fill ``c``; its outputs sit at ``(kh-1+m,
     kw-1+n)`` modulo N, as in :func:`correlate` (one tile along an axis:
     the wrap-around length of :func:`wrap_length`). Per tile: the rows go
@@ -945,10 +958,15 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
     tot = w.sum(dtype=dtype) * c if c != 0 else dtype.type(0)
     R = max(8, DUCC_ROW_BYTES // (N1 * dtype.itemsize))   # rows per call through the row buffer
     NP = _unaliased_row(N1, dtype.itemsize)               # the row buffers' row length
+    shift = DUCC_SHIFT_LAST and t1 > 1
+
+    def col0(j):
+        """out's column of tile j's first output (see ``DUCC_SHIFT_LAST``)."""
+        return Wo - B1 if shift and j == t1 - 1 else j * B1
 
     def forward(spec, i, j, p0, p1, workers):
         """Spectrum rows p0..p1 (tile rows) of tile (i, j): the row transforms."""
-        r0, q0 = i * B0 + soff[0], j * B1 + soff[1]      # S's row and column at the tile's (0, 0)
+        r0, q0 = i * B0 + soff[0], col0(j) + soff[1]     # S's row and column at the tile's (0, 0)
         lo, hi = max(p0, -r0), min(p1, SH - r0)           # tile rows inside S
         ql, qh = max(0, -q0), min(N1, SW - q0)            # tile columns inside S
         if hi <= lo or qh <= ql:
@@ -980,12 +998,14 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
         ``out`` where the whole transform row lands between ``free`` and
         the block's end (no fill to add, no wrap): its ``s1`` leading
         values, not outputs, fall on those columns and are overwritten."""
-        cols = min(B1, Wo - j * B1)
-        s1 = (kw - 1) % N1
+        own = j * B1                                      # the tile's columns of out: own .. own+cols-1
+        cols = min(B1, Wo - own)
+        c0 = col0(j)                                      # its first output's column (<= own)
+        s1 = (kw - 1 + own - c0) % N1                     # the transform column of out's column own
         split = min(cols, N1 - s1)                        # columns before the wrap
-        q = j * B1 - s1                                   # out's column at the transform's column 0
+        q = own - s1                                      # out's column at the transform's column 0
         if (free is not None and DUCC_DIRECT_ROWS and tot == 0 and split == cols and q >= free
-                and q + N1 <= j * B1 + cols and not aliased(out)):
+                and q + N1 <= own + cols and not aliased(out)):
             m = m0
             while m < m1:
                 s0 = (kh - 1 + m) % N0
@@ -1002,7 +1022,7 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
             n = min(R, m1 - m, N0 - s0)
             ducc.c2r(spec[s0:s0 + n], axes=(1,), lastsize=N1, forward=False, inorm=2, out=res[:n],
                      nthreads=workers, allow_overwriting_input=True)
-            rows = out[i * B0 + m:i * B0 + m + n, j * B1:j * B1 + cols]
+            rows = out[i * B0 + m:i * B0 + m + n, own:own + cols]
             if tot != 0:
                 np.add(res[:n, s1:s1 + split], tot, out=rows[:, :split])
                 if split < cols:
