@@ -820,6 +820,10 @@ DUCC_ROW_BYTES = 1 << 19
 #: output (see its ``inverse``); else through the row buffer.
 DUCC_DIRECT_ROWS = True
 
+#: Runs of tiles per thread :func:`_ducc_tiles` aims at (at least), for
+#: the threads to finish within about a run of each other.
+DUCC_RUNS_PER_THREAD = 8
+
 #: Whether the last column of tiles of :func:`_ducc_tiles` ends at the
 #: output's last column (its first outputs recompute some of the tile
 #: before it), so that its inverse rows, which otherwise run past the end of
@@ -1081,7 +1085,7 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
     elif tot != 0 or not DUCC_DIRECT_ROWS or aliased(out):
         pieces = t1
     else:
-        pieces = min(t1, max(-(-8 * nthreads // t0), -(-t1 // 4)))
+        pieces = min(t1, max(-(-DUCC_RUNS_PER_THREAD * nthreads // t0), -(-t1 // 4)))
     _run_parallel(tiles, [(i, a, b) for i in range(t0) for a, b in _split(t1, pieces)], nthreads)
     _workspace.give(*specs.values())
     return out
