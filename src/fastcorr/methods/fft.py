@@ -137,8 +137,16 @@ def _rows_finite(spec):
     ``N0`` values instead of a read of the image."""
     return math.isfinite(np.sum(spec[:, 0].real, dtype=np.float64))
 
+
 _pool = GrowingPool("fastcorr-fft")
 _executor = _pool.executor
+
+#: Whether :func:`_run_parallel` runs items on the calling thread too (it
+#: and ``nthreads - 1`` pool threads take the items in turn) instead of
+#: handing each item to the pool as a future and waiting: one future per
+#: helper thread, not per item, and no thread idle (a 4096² float32 call
+#: in 108 tiles spent ~2 ms of its calling thread on the futures).
+RUN_ON_CALLER = True
 
 
 def _run_parallel(fn, items, nthreads):
@@ -147,6 +155,9 @@ def _run_parallel(fn, items, nthreads):
     if nthreads <= 1 or len(items) <= 1:
         for it in items:
             fn(it)
+        return
+    if RUN_ON_CALLER:
+        _run_shared(fn, items, min(nthreads, len(items)))
         return
     pool = _executor(nthreads)
     futures = [pool.submit(fn, it) for it in items]
@@ -158,6 +169,40 @@ def _run_parallel(fn, items, nthreads):
         # dropped and those running end, so that no thread of this call is
         # left working for it (nor holding its buffers) when the exception
         # reaches the caller.
+        for f in futures:
+            f.cancel()
+        wait(futures)
+        raise
+
+
+def _run_shared(fn, items, n):
+    """:func:`_run_parallel` on the calling thread and ``n - 1`` pool threads,
+    each taking the next item of one shared iterator (a list iterator's
+    ``next`` runs whole under the GIL: every item goes to one thread). An
+    exception on any thread (Ctrl-C on the caller, an error) stops the
+    others taking items; the caller waits for the items they are running
+    to end before the exception reaches its caller, so that no thread is
+    left working for this call (nor holding its buffers)."""
+    queue = iter(items)
+    stop = []
+
+    def take():
+        try:
+            for item in queue:
+                if stop:
+                    return
+                fn(item)
+        except BaseException:
+            stop.append(True)
+            raise
+
+    futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
+    try:
+        take()
+        for f in futures:
+            f.result()
+    except BaseException:
+        stop.append(True)
         for f in futures:
             f.cancel()
         wait(futures)
