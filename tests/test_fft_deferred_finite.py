@@ -161,3 +161,43 @@ def test_last_tile_column_ends_at_the_output(monkeypatch, shift, threads, case):
     for _ in range(3):
         assert np.array_equal(fastcorr.correlate2d(x, w, mode, boundary=boundary, fillvalue=fill, method="fft",
                                                    num_threads=threads), y)
+
+
+def test_run_parallel_shares_items_with_the_caller(monkeypatch):
+    # fft.RUN_ON_CALLER: every item once, the calling thread among the
+    # workers; an error stops the others, none still running when it
+    # reaches the caller
+    import threading
+    import time
+
+    monkeypatch.setattr(_fft, "RUN_ON_CALLER", True)
+    seen, who, lock = [], set(), threading.Lock()
+
+    def fn(item):
+        time.sleep(0.001)
+        with lock:
+            seen.append(item)
+            who.add(threading.get_ident())
+
+    _fft._run_parallel(fn, range(40), 3)
+    assert sorted(seen) == list(range(40))
+    assert threading.get_ident() in who
+
+    running = [0]
+
+    def failing(item):
+        with lock:
+            running[0] += 1
+        try:
+            time.sleep(0.002)
+            if item == 5:
+                raise ValueError("item 5")
+        finally:
+            with lock:
+                running[0] -= 1
+                seen.append(item)
+
+    seen.clear()
+    with pytest.raises(ValueError, match="item 5"):
+        _fft._run_parallel(failing, range(200), 2)
+    assert running[0] == 0 and len(seen) < 200
