@@ -201,3 +201,20 @@ def test_run_parallel_shares_items_with_the_caller(monkeypatch):
     with pytest.raises(ValueError, match="item 5"):
         _fft._run_parallel(failing, range(200), 2)
     assert running[0] == 0 and len(seen) < 200
+
+
+def test_single_tile_on_a_length_of_factor_11():
+    # fft.DUCC_SINGLE_7_11: float32 1024² 63x63 'same' on 1056 (2^5 3 11),
+    # against scipy's FFT correlation in float64
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((1024, 1024)).astype(np.float32)
+    w = rng.standard_normal((63, 63)).astype(np.float32)
+    data = ((31, 31 + 1024), (31, 31 + 1024))
+    kind, tiling = _fft.choose_plan((1024, 1024), (63, 63), np.float32, data, 1)
+    assert kind == "tiles" and tiling[1][0] == 1056 and tiling[1][2] == 1
+    assert all(n not in _fft.DUCC_SINGLE_7_11[8] for n in (1050, 1056))
+    ref = scipy.signal.correlate(x.astype(np.float64), w.astype(np.float64), "same", method="fft")
+    scale = np.abs(x).max() * np.abs(w).sum()
+    for threads in (1, 2):
+        y = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=threads)
+        assert np.abs(y - ref).max() <= 2e-6 * scale

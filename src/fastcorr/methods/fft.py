@@ -253,10 +253,28 @@ def _axis_candidates(out_len, k, real, data=None, ducc_itemsize=0):
                          + [n for n in good if max(2 * k, 16, k) <= n < single])
         extra = next((n for n in good if n > single), None)
     result = [(n, n - k + 1, -(-out_len // (n - k + 1))) for n in lengths]
+    if ducc_itemsize:
+        # the single tile also at the shortest length with factors 7 and 11
+        # where it was measured fast
+        shorter = _fftlib.next_fast_len(int(need), real=False)
+        if shorter < single and shorter in DUCC_SINGLE_7_11.get(4 if ducc_itemsize <= 4 else 8, ()):
+            result.append((shorter, out_len, 1))
     result.append((single, out_len, 1))
     if extra is not None and extra <= 2 * single:
         result.append((extra, out_len, 1))
     return result
+
+
+#: Lengths with factors 7 or 11 the ducc0 engine's single tile along an
+#: axis may take (by itemsize) when one is the shortest such length for it
+#: and shorter than its 2-3-5 length. Measured at one thread (CPU time,
+#: medians of 11 alternated calls, 'same', the planner's choice with and
+#: without them): float32 1024² 63x63 on 1056 1.06x faster (two tiles of
+#: 576 x 1056 also 1.13x at two threads), 1000² 63x63 on 1050 1.14x;
+#: slower or no faster, so left out: float32 528 (512² 31x31) 0.94x, 550
+#: (512² 63x63) 0.93x, 1078 (1024² 101x101) 0.99x, 825 (768² 101x101)
+#: 1.02x; float64 528 0.98x, 550 0.88x, 825 0.96x, 1078 1.04x.
+DUCC_SINGLE_7_11 = {4: frozenset({1050, 1056}), 8: frozenset()}
 
 
 def in_place(is_complex):
