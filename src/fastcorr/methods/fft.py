@@ -273,7 +273,10 @@ def _axis_candidates(out_len, k, real, data=None, ducc_itemsize=0):
 #: 576 x 1056 also 1.13x at two threads), 1000² 63x63 on 1050 1.14x;
 #: slower or no faster, so left out: float32 528 (512² 31x31) 0.94x, 550
 #: (512² 63x63) 0.93x, 1078 (1024² 101x101) 0.99x, 825 (768² 101x101)
-#: 1.02x; float64 528 0.98x, 550 0.88x, 825 0.96x, 1078 1.04x.
+#: 1.02x; float64 528 0.98x, 550 0.88x, 825 0.96x, 1078 1.04x. The other
+#: float32 plans they change (82 of 930 on 960²-2048² images, 9x9-129x129
+#: kernels, 'same' / 'valid' / 'full', 1 and 2 threads), ten of them
+#: measured: 1.01-1.19x (geometric mean 1.12) at one thread.
 DUCC_SINGLE_7_11 = {4: frozenset({1050, 1056}), 8: frozenset()}
 
 
