@@ -149,7 +149,9 @@ def _case(fastcorr, dispatch, x, w, mode, threads, cap, rounds):
             try:
                 from fastcorr.methods import separable as _separable
 
-                if _separable.rank(w, x.dtype) > 3:
+                # (scipy's 'valid' swap: the image is then the kernel)
+                swapped = mode == "valid" and w.shape[0] > x.shape[0]
+                if _separable.rank(x if swapped else w, x.dtype) > 3:
                     continue
             except ImportError:
                 continue

@@ -192,15 +192,16 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
                     return None
                 return _integer.plain(x, w, Ho, Wo, off0, off1, convolve, nthreads, chosen == "separable")
             if chosen != "direct":
-                runner = _dispatch.engine(chosen)
-                if out is not None and not getattr(runner, "SERVES_OUT", False):
-                    return None
+                # through the dispatcher's entry for a chosen method: a threaded
+                # separable call there goes serial when threaded calls stall
+                # lately (on a busy machine each of its passes' barriers can
+                # wait a scheduler tick: 64x64, 31x31 Gaussian, 2 threads under
+                # load 12 took 8-32 ms here against 0.08 ms), and its wait is
+                # noted (config.WaitClock), as for the direct method below
                 if convolve:
                     w = np.ascontiguousarray(w[::-1, ::-1])
-                if out is None:
-                    return runner.correlate(x, w, (Ho, Wo), (off0, off1), BOUNDARY_FILL, x.dtype.type(0), nthreads)
-                return runner.correlate(x, w, (Ho, Wo), (off0, off1), BOUNDARY_FILL, x.dtype.type(0), nthreads,
-                                        out=out)
+                return _dispatch.correlate_offset(x, w, (Ho, Wo), (off0, off1), BOUNDARY_FILL, x.dtype.type(0),
+                                                  x.dtype, chosen, nthreads, out=out)
     if is_int:
         return _integer.plain(x, w, Ho, Wo, off0, off1, convolve, nthreads, False)
     return _direct_new(x, w, Ho, Wo, off0, off1, convolve, nthreads, out)
