@@ -120,6 +120,15 @@ FIN_STREAM = False
 #: counted on the way (``nk_col2x4fin_lean``; 1024² 5% NaN Gaussian 5x5
 #: float64, 1 thread: 2-4% less CPU time, the same bits).
 LEAN_FINISH = True
+#: Tried on this sweep in session 14 and measured no gain (1024² 5% NaN
+#: Gaussian 5x5 float64, 1 thread, CPU time alternated in one process, a
+#: loaded machine): a sparse denominator (sum(k) minus the kernel scattered
+#: around each missing pixel: 1.3-1.4x slower, its scan mispredicts and its
+#: read-modify-writes overlap); division by a Newton reciprocal (1.15x
+#: slower: the divider is not the limit); non-temporal result stores (1.3x
+#: slower after astropy); AVX-512 copies of the row pass and this sweep
+#: (half the instructions, 0.97-1.0x); symmetric kernels' folded taps (half
+#: the multiply-adds, 1.0x). The float32 sweep takes 0.4x the float64 time.
 
 #: Columns per block of the vertical passes four rows at a time (both sums'
 #: four rows of a block stay in the L1 cache until they are finished).
