@@ -18,7 +18,7 @@ RNG = np.random.default_rng(77)
 @pytest.fixture(autouse=True)
 def small_pool(monkeypatch):
     """A pool that takes these tests' small outputs too."""
-    monkeypatch.setattr(_conv, "output_pool", _conv.OutputPool(min_bytes=1024))
+    monkeypatch.setattr(_conv, "output_pool", _conv.OutputPool(min_bytes=1024, after_faults=0))
     monkeypatch.setattr(_conv, "_POOL_OUTPUTS", True)
 
 
@@ -78,3 +78,29 @@ def test_out_is_written_in_place_not_pooled():
     y = fastcorr.conv2d(x, wt, b, 1, 1, out=out)
     assert y is out
     np.testing.assert_array_equal(out, fastcorr.conv2d(x, wt, b, 1, 1))
+
+
+def test_pool_serves_only_sizes_that_fault():
+    pool = _conv.OutputPool(min_bytes=1024, max_bytes=1 << 20, after_faults=2)
+    nbytes = 64 * 4096
+    assert pool.watches(nbytes) and not pool.wants(nbytes)
+    pool.note_faults(nbytes, 3)  # a few faults: the heap kept the memory
+    pool.note_faults(nbytes, 64)
+    assert not pool.wants(nbytes)
+    pool.note_faults(nbytes, 60)
+    assert pool.wants(nbytes) and not pool.watches(nbytes)
+    assert not pool.wants(512) and not pool.watches(512) and not pool.watches(1 << 21)
+
+
+def test_forward_counts_faults_then_pools(monkeypatch):
+    pool = _conv.OutputPool(min_bytes=1024, after_faults=2)
+    monkeypatch.setattr(_conv, "output_pool", pool)
+    x, wt, b = _layer()
+    nbytes = 16 * 64 * 64 * 4
+    pool.note_faults(nbytes, nbytes // 4096)
+    pool.note_faults(nbytes, nbytes // 4096)
+    y = fastcorr.conv2d(x, wt, b, 1, 1)
+    assert not y.flags.owndata
+    np.testing.assert_array_equal(y, fastcorr.conv2d(x, wt, b, 1, 1, out=np.empty_like(y)))
+    y1 = fastcorr.conv2d(x[0], wt, b, 1, 1)  # unbatched: the same block size
+    np.testing.assert_array_equal(y1, y[0])
