@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import dataclasses
 import functools
+import os
 import threading
 import weakref
 
@@ -262,6 +263,9 @@ class OutputPool:
     def __init__(self, min_bytes=256 * 2**10, max_bytes=32 * 2**20, after_faults=2):
         self.min_bytes, self.max_bytes, self.after_faults = min_bytes, max_bytes, after_faults
         self._faulty = {}  # nbytes -> calls that faulted
+        self._reset()
+
+    def _reset(self):
         self._lock = threading.RLock()  # reentrant: a callback may fire inside
         self._free = {}  # nbytes -> [raw uint8 arrays]
         self._free_bytes = 0
@@ -326,6 +330,8 @@ class OutputPool:
 
 #: The pool of conv2d's fresh outputs (see :class:`OutputPool`).
 output_pool = OutputPool()
+if hasattr(os, "register_at_fork"):  # a forked child: a fresh lock (a thread may have held it)
+    os.register_at_fork(after_in_child=lambda: output_pool._reset())
 #: Whether conv2d's fresh outputs come from it (measurements).
 _POOL_OUTPUTS = True
 #: The alignment of its blocks (whole vectors: on a 16-byte aligned output
