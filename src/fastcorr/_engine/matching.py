@@ -22,7 +22,10 @@ correlation by overlap-save tiles of real transforms (ducc0 when installed,
 into preallocated buffers; the tiling from ``tile_plan``, a cost model
 fitted to measured times), each tile's scores formed from its correlations
 while they are in cache (``window.finish_block``), so the correlation is
-never written out whole nor read back.
+never written out whole nor read back. float32 tiles of a power-of-two
+height transform their columns with ``fft_kernels.column_fft`` (vectorised
+across the columns, spectra left in bit-reversed order: ``COLUMN_FFT``),
+the rows with ducc0.
 
 An image whose level is large against its spread (values 1e4 + noise) is
 centred first, by its level: the zero-mean template's correlation with it
