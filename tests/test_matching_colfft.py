@@ -136,3 +136,19 @@ def test_defaults_equal_skimage_on_column_fft_path():
     ref = skimage_feature.match_template(img.astype(np.float64), tpl.astype(np.float64))
     for threads in (1, 2):
         np.testing.assert_allclose(fastcorr.match_template(img, tpl, num_threads=threads), ref, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_one_row_images_on_the_tiled_path(rows):
+    """Images of one to three rows with long templates (tiles of height 1,
+    2, 4: the column FFT only from height 2 on) equal the naive float64
+    scores."""
+    rng = np.random.default_rng(rows)
+    img = rng.random((rows, 20000)).astype(np.float32)
+    tpl = img[:, 100:300] + np.float32(0.1) * rng.random((rows, 200), np.float32)
+    from fastcorr._engine import matching as engine
+
+    assert engine._use_tiled(rows, 200, rows, 20000)[0]
+    ref = _centred_ncc(img, tpl)
+    for threads in (1, 2):
+        np.testing.assert_allclose(fastcorr.match_template(img, tpl, num_threads=threads), ref, rtol=0, atol=1e-4)

@@ -459,7 +459,7 @@ def _tile_plan(Ho, Wo, kh, kw, nthreads, citemsize, colfft=False):
             unit = e * math.log2(e) * (1.0 + CACHE_PENALTY * max(0.0, math.log2(e / CACHE_ELEMS)))
             if N1 >= 1024 and not N1 & (N1 - 1):
                 unit *= POW2_PENALTY
-            if colfft and not N0 & (N0 - 1):
+            if colfft and _colfft_height(N0):
                 unit *= COLUMN_FFT_COST
             cost = t0 * t1 * (unit + TILE_UNITS)
             if nthreads > 1:
@@ -504,6 +504,11 @@ def _tiled_spectrum(tz, N0, N1, cdtype, colfft=False):
 
 
 _spectra = KernelCache(max_entries=64, max_bytes=64 << 20)
+
+
+def _colfft_height(N0):
+    """Whether tiles of height N0 can take ``COLUMN_FFT``: a power of two from 2 on."""
+    return N0 >= 2 and not N0 & (N0 - 1)
 
 
 @functools.lru_cache(maxsize=16)
@@ -573,7 +578,7 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
     ducc = _fftlib._ducc if _fftlib.library() == "ducc0" else None
     colfft = COLUMN_FFT and fft_kernels is not None and ducc is not None and cdtype == np.complex64
     N0, N1, B0, B1 = tile_plan(Ho, Wo, kh, kw, nthreads, np.dtype(cdtype).itemsize, colfft)
-    colfft = colfft and not N0 & (N0 - 1)
+    colfft = colfft and _colfft_height(N0)
     tw = _column_twiddles(N0) if colfft else None
     F = N1 // 2 + 1
     Ks = [_tiled_spectrum(tz[t], N0, N1, cdtype, colfft) for t in range(T)]
