@@ -44,7 +44,15 @@ def _peers(threads):
         import skimage
         from skimage.feature import match_template
 
-        found["skimage"] = match_template
+        import scipy.fft
+
+        def skimage_match(x, t):
+            # scikit-image has no thread setting of its own: its transforms
+            # (scipy.fft) get the same threads as everyone else
+            with scipy.fft.set_workers(threads):
+                return match_template(x, t)
+
+        found["skimage"] = skimage_match
         versions["scikit-image"] = skimage.__version__
     except ImportError:
         pass
