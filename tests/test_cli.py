@@ -20,6 +20,22 @@ def test_bench_writes_table_and_json(tmp_path, capsys):
     assert all(r["time"] > 0 for r in timed)
 
 
+def test_regret_grid_on_chosen_cells(tmp_path, capsys):
+    # --images/--kernels pick cells of the regret grid (g31: its Gaussian),
+    # --json keeps the rows, so the grid can be run in parts and pooled
+    out = tmp_path / "regret.json"
+    assert main(["bench", "--regret", "--images", "16", "--kernels", "3", "g31", "--threads", "1",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "regret: median" in printed
+    rows = json.loads(out.read_text())
+    assert {(r["image"], r["kernel"]) for r in rows} == {(16, 3), (16, "g31")}
+    assert len(rows) == 8  # two dtypes, two modes
+    assert all(r["auto"] > 0 and r["pick"] in r["times"] and r["best"] in r["times"] for r in rows)
+    with pytest.raises(SystemExit, match="--kernels"):
+        main(["bench", "--kernels", "g31"])
+
+
 @pytest.mark.skipif(os.environ.get("FASTCORR_SANITIZER") == "1",
                     reason="matplotlib's own C++ extension aborts under the ASan runtime")
 def test_bench_plot(tmp_path):

@@ -1,5 +1,5 @@
 """'auto' on large images leaves the FFT method's NaN/inf rule to the method
-(``dispatch.fft_checked``, ``fft.correlate(check_finite=True)``): the
+(``fft.correlate(check_finite=True)`` from ``dispatch.correlate_offset``): the
 in-place ducc0 tiles look at each tile's row sums instead of the image being
 read first. Whatever the path, 'auto' must still give the direct method's
 local NaN/inf pattern on non-finite images, the FFT's result on finite ones

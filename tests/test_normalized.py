@@ -636,3 +636,49 @@ def test_bands_and_slabs_change_nothing(monkeypatch):
         _close(y2, y, atol=0)
         np.testing.assert_array_equal(yc2, yc)
     assert len(calls) > 8 and min(shape[0] for shape in calls) < 70  # the fused calls ran in bands
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lean_sweep_equals_the_general_one(monkeypatch, dtype):
+    """The fused sweep's lean loop (normalised kernel, no preserve_nan) gives
+    the general loop's bits, its NaN count (hence the warning) included,
+    on widths that are not a multiple of the vector, with holes larger than
+    the kernel; and the float64 formula to 1e-10."""
+    from fastcorr.methods import normalized as fused
+
+    for shape, n in (((37, 13), 5), ((40, 9), 3), ((33, 70), 7), ((29, 8), 11)):
+        x = _data(shape, frac=0.2, seed=n).astype(dtype)
+        k = _gauss(n).astype(dtype)
+        got = {}
+        for lean in (False, True):
+            monkeypatch.setattr(fused, "LEAN_FINISH", lean)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                y = fastcorr.normalized_convolution(x, k, num_threads=2)
+            got[lean] = (y, sum(issubclass(w.category, RuntimeWarning) for w in caught))
+        np.testing.assert_array_equal(got[True][0], got[False][0])
+        holes = int(np.isnan(got[True][0]).any())  # a hole wider than the kernel: NaN outputs, one warning
+        assert got[True][1] == got[False][1] == holes
+        assert holes or n > 7
+        ref = naive(x, k)[0]
+        _close(got[True][0], ref, atol=1e-10 if dtype == np.float64 else 1e-5)
+
+
+def test_large_fresh_results_start_on_a_huge_page(monkeypatch):
+    """A fresh result of 4 MiB or more starts on a 2 MiB boundary (huge pages
+    for all of it), is the caller's own writeable array, and holds what the
+    unaligned result holds."""
+    from fastcorr._engine import normalized as engine
+
+    x = _data((1024, 512), frac=0.05, seed=3)  # 4 MiB of float64
+    k = _gauss(5)
+    y = _ours(x, k, num_threads=2)
+    assert y.ctypes.data % (2 << 20) == 0 and y.flags.writeable and y.flags.c_contiguous
+    assert y.shape == x.shape and y.dtype == np.float64 and not np.shares_memory(y, x)
+    y2, c2 = _ours(x, k, num_threads=2, return_certainty=True)
+    assert c2.ctypes.data % (2 << 20) == 0 and not np.shares_memory(y2, c2)
+    monkeypatch.setattr(engine, "ALIGN_OUTPUT", False)
+    np.testing.assert_array_equal(y, _ours(x, k, num_threads=2))
+    np.testing.assert_array_equal(c2, _ours(x, k, num_threads=2, return_certainty=True)[1])
+    small = _ours(x[:100], k)  # under 4 MiB: a plain array
+    assert small.base is None

@@ -141,3 +141,23 @@ def test_plain_calls_while_oversubscribed_are_right(quiet_machine, dtype):
             assert y.dtype == dtype
             e = np.abs(y - want).max() / (np.abs(x).max() * np.abs(w).sum())
             assert e <= (1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_plain_auto_calls_of_other_methods_follow_the_guard(quiet_machine, monkeypatch):
+    # A plain call (C-contiguous floats, default boundary) where 'auto' picks
+    # the separable method goes through the dispatcher's entry too: serial
+    # while threaded calls stall (under load its passes' barriers each waited
+    # a scheduler tick: 8-32 ms for a 0.08 ms call), threaded otherwise.
+    seen = threads_seen(monkeypatch)
+    g = np.exp(-0.5 * (np.arange(31) - 15.0) ** 2 / 25.0)
+    w = np.outer(g, g) / g.sum() ** 2
+    x = np.random.default_rng(2).standard_normal((64, 64))
+    with fastcorr.threads(2):
+        assert fastcorr.choose_method(x, w, "same") == "separable"
+    busy_machine()
+    y = fastcorr.correlate2d(x, w, "same", num_threads=2)
+    np.testing.assert_allclose(y, scipy.signal.correlate2d(x, w, "same"), rtol=1e-10, atol=1e-12)
+    assert seen[-1] == ("separable", 1)
+    monkeypatch.setattr(config, "_stall_rate", 0.0)
+    fastcorr.correlate2d(x, w, "same", num_threads=2)
+    assert seen[-1] == ("separable", 2)

@@ -305,6 +305,42 @@ def test_calls_that_are_not_plain_take_the_general_path():
         fastcorr.correlate2d(x, k, "same", num_threads=2.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kshape", [(1, 1), (3, 3), (2, 4), (17, 15)])
+def test_plain_calls_write_into_out(dtype, mode, kshape):
+    # An out= of the result's shape and dtype takes the compiled entry too
+    # (the direct method, or the FFT the dispatcher picks for the 17x15
+    # kernel) and is written in place; a bad one goes to the general path.
+    from fastcorr._engine import plain_call as _plain
+
+    rng = np.random.default_rng(abs(hash((np.dtype(dtype).name, mode, kshape, "out"))) % 2**32)
+    x = random_array(rng, (40, 37), dtype)
+    k = random_array(rng, kshape, dtype)
+    for name, ref in FUNCS:
+        want = ref(x.astype(np.float64), k.astype(np.float64), mode=mode).astype(dtype)
+        out = np.full(want.shape, np.nan, dtype)
+        entry = _plain.plain_call(x, k, mode, "fill", 0, "auto", None, name == "convolve2d", out)
+        assert entry is out
+        assert_matches(out, want, dtype)
+        again = np.full(want.shape, np.nan, dtype)
+        assert getattr(fastcorr, name)(x, k, mode, out=again) is again
+        np.testing.assert_array_equal(again, out)
+        bad = {"dtype": np.empty(want.shape, np.float16), "shape": np.empty((want.shape[0] + 1, want.shape[1]), dtype),
+               "layout": np.empty(want.shape[::-1], dtype).T, "list": want.tolist(),
+               "read-only": np.empty(want.shape, dtype)}
+        bad["read-only"].flags.writeable = False
+        for why, o in bad.items():
+            assert _plain.plain_call(x, k, mode, "fill", 0, "auto", None, False, o) is None, why
+    # an out that overlaps an input is left to the general path, which refuses it
+    big = random_array(rng, (80, 37), dtype)
+    xs, over = big[:40], big[40 - (3 if mode == "same" else 0):][:40]
+    if mode == "same":
+        assert _plain.plain_call(xs, k, mode, "fill", 0, "auto", None, False, over) is None
+        with pytest.raises(ValueError, match="overlaps in1"):
+            fastcorr.correlate2d(xs, k, mode, out=over)
+
+
 def test_plain_call_follows_the_dispatcher(monkeypatch):
     # 'auto' with a large kernel on a small image picks FFT; a separable
     # kernel the separable path: the entry runs what the dispatcher picks,

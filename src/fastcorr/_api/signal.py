@@ -25,7 +25,8 @@ try:
     from .._engine.plain_call import plain_call
 except ImportError:  # an uncompiled tree: every call takes the general path
     def plain_call(in1: object, in2: object, mode: object, boundary: object, fillvalue: object,
-                   method: object, num_threads: object, convolve: bool) -> NDArray[Any] | None:
+                   method: object, num_threads: object, convolve: bool,
+                   out: object = None) -> NDArray[Any] | None:
         return None
 
 __all__ = ["correlate2d", "convolve2d"]
@@ -136,10 +137,9 @@ def convolve2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Bo
 
 
 def _call(func, in1, in2, mode, boundary, fillvalue, method, num_threads, convolve, out=None):
-    if out is None:
-        result = plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, convolve)
-        if result is not None:  # a plain call, run without the Python layers below
-            return result
+    result = plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, convolve, out)
+    if result is not None:  # a plain call, run without the Python layers below
+        return result
     problem = signal_args(func, in1, in2, mode, boundary, fillvalue, method, num_threads)
     return _solve(problem, convolve, out, ((("in1", in1), ("in2", in2))))
 

@@ -1,5 +1,6 @@
 """Command line: ``python -m fastcorr {info,demo,calibrate,bench}`` (also the ``fastcorr`` script)."""
 import argparse
+import json
 import importlib
 
 #: ``bench --<flag>``: the module in this package whose ``main(args)`` times
@@ -27,8 +28,11 @@ def main(argv=None):
     cal.add_argument("--output", default=None, help="JSON file (default: the user cache directory)")
     cal.add_argument("--threads", type=int, default=None)
     bench = sub.add_parser("bench", help="time every method and the installed peers on this machine")
-    bench.add_argument("--images", type=int, nargs="+", default=[256, 1024], help="square image sizes")
-    bench.add_argument("--kernels", type=int, nargs="+", default=[3, 5, 7, 11, 17, 31, 63], help="square kernel sizes")
+    bench.add_argument("--images", type=int, nargs="+", default=None,
+                       help="square image sizes (default 256 1024; with --regret: the grid's)")
+    bench.add_argument("--kernels", nargs="+", default=None,
+                       help="square kernel sizes (default 3 5 7 11 17 31 63; with --regret: the grid's, "
+                            "where g31 is the 31x31 Gaussian)")
     bench.add_argument("--dtype", default="float32",
                        choices=["float32", "float64", "uint8", "uint16", "int16", "int32"],
                        help="integer dtypes also time fastcorr on the same image as float32")
@@ -74,12 +78,26 @@ def bench_command(args):
     if args.regret:
         from .regret import run
 
-        run(quick=args.quick, threads=args.threads or 2)
+        kernels = [k if k == "g31" else _kernel_size(k) for k in args.kernels] if args.kernels else None
+        rows = run(quick=args.quick, threads=args.threads or 2, images=args.images, kernels=kernels)
+        if args.json:  # rows of several runs (e.g. the 4096² row apart) can be pooled
+            with open(args.json, "w") as f:
+                json.dump([{k: v for k, v in r.items() if k != "shape"} for r in rows], f, indent=1)
+            print(f"raw numbers written to {args.json}")
         return 0
     for flag, module, _ in FAMILY_BENCHES:
         if getattr(args, flag):
             return importlib.import_module(f".{module}", __package__).main(args)
     from . import bench
 
+    args.images = args.images or [256, 1024]
+    args.kernels = [_kernel_size(k) for k in args.kernels] if args.kernels else [3, 5, 7, 11, 17, 31, 63]
     return bench.main(args)
+
+
+def _kernel_size(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise SystemExit(f"fastcorr bench: --kernels takes square kernel sizes (integers), got {text!r}") from None
 

@@ -44,7 +44,15 @@ def _peers(threads):
         import skimage
         from skimage.feature import match_template
 
-        found["skimage"] = match_template
+        import scipy.fft
+
+        def skimage_match(x, t):
+            # scikit-image has no thread setting of its own: its transforms
+            # (scipy.fft) get the same threads as everyone else
+            with scipy.fft.set_workers(threads):
+                return match_template(x, t)
+
+        found["skimage"] = skimage_match
         versions["scikit-image"] = skimage.__version__
     except ImportError:
         pass
@@ -220,9 +228,10 @@ def main(args):
 def before_after(cases=None, rounds=7, stream=sys.stdout):
     """This session's changes against the code before them, in one process.
 
-    "before": ``window._fast_paths(0)`` (the portable score and row-sum
-    loops) and ``matching.SHARE_STACK_STATISTICS = False`` (a stack's
-    window statistics per template). Prints, per case (float32,
+    "before": ``matching.COLUMN_FFT = False`` (ducc0 transforms the tiles'
+    columns too, and the planner offers no power-of-two heights for them);
+    "after": ``fft_kernels.column_fft`` for the column pass (session 14).
+    Prints, per case (float32,
     'ccoeff_normed'): one-thread CPU-time medians (``time.process_time``,
     every library on one thread, alternated) as ratios peer / fastcorr for
     both, and two-thread wall-clock medians (alternated, a fresh random
@@ -232,13 +241,12 @@ def before_after(cases=None, rounds=7, stream=sys.stdout):
     from skimage.feature import match_template as skm
 
     from fastcorr._engine import matching as engine
-    from fastcorr.methods import window
 
     def mode(after):
-        window._fast_paths(3 if after else 0)
-        engine.SHARE_STACK_STATISTICS = after
+        engine.COLUMN_FFT = after
 
-    cases = cases or [(480, 640, k) for k in TEMPLATES] + [(1024, 1024, k) for k in TEMPLATES] + [(4096, 4096, 32)]
+    cases = cases or ([(480, 640, k) for k in TEMPLATES] + [(1024, 1024, k) for k in TEMPLATES]
+                      + [(4096, 4096, k) for k in (32, 64)])
     rng = np.random.default_rng(0)
     print("| image | template | 1 thread CPU: cv2/before | cv2/after | skimage/before | skimage/after "
           "| 2 threads wall: cv2/before | cv2/after | skimage/before | skimage/after |", file=stream)

@@ -105,7 +105,8 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
 
 
 #: Images (values) from which 'auto' leaves the FFT method's NaN/inf rule to
-#: the method itself (:func:`fft_checked`): the in-place ducc0 tiles look at
+#: the method itself (``fft.correlate(check_finite=True)`` from
+#: :func:`correlate_offset`): the in-place ducc0 tiles look at
 #: each tile's row sums (a few hundred values) instead of the image being
 #: read once more before the call. Measured, 1024² float64: the read took
 #: 0.15 ms of a 9 ms call at one thread, 0.3 ms of ~6 at two (it runs on one).
@@ -129,22 +130,6 @@ class _FiniteChecked:
 
     def correlate(self, *args, **kwargs):
         return self._engine.correlate(*args, check_finite=True, **kwargs)
-
-
-def fft_checked(x, w, shape, offsets, boundary, fill, num_threads):
-    """The FFT method's result where 'auto' chose it with ``defer_x=True``
-    (see :func:`choose_offset_method`), or None when ``x`` holds NaN or inf
-    (then 'auto' must choose again without the FFT). ``x`` and ``w``: one
-    float dtype the method computes, C-contiguous."""
-    runner = engine("fft")
-    if not _defers(x):
-        return runner.correlate(x, w, shape, offsets, boundary, fill, num_threads)
-    try:
-        return runner.correlate(x, w, shape, offsets, boundary, fill, num_threads, check_finite=True)
-    except runner.NonFinite:
-        if _finite(x):  # a row sum overflowed: the values are finite
-            return runner.correlate(x, w, shape, offsets, boundary, fill, num_threads)
-        return None
 
 
 def serial_pays(method, xshape, wshape, shape, dtype, boundary):
@@ -279,9 +264,9 @@ def choose_offset_method(x, w, shape, boundary, dtype, num_threads, defer_x=Fals
     timing). Never FFT for integers or when ``x`` or ``w`` holds NaN/inf;
     separable only when the kernel's numerical rank is at most 3.
     ``defer_x``: for images of at least ``DEFER_FINITE_ELEMENTS`` values,
-    'fft' without looking at ``x``; the caller then runs it through
-    :func:`fft_checked` (or ``check_finite=True``), which tells when ``x``
-    holds NaN or inf.
+    'fft' without looking at ``x``; the caller then runs it as 'auto'
+    through :func:`correlate_offset`, which gives the method
+    ``check_finite=True`` and chooses again when ``x`` holds NaN or inf.
 
     The cost model's ranking depends only on shapes, dtype and threads, so it
     is computed once per case and kept (``_plans``); each call then only

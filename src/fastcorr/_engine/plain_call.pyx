@@ -78,7 +78,30 @@ cdef inline bint _is_str(object value, str text):
     return type(value) is str and <str> value == text
 
 
-def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint convolve):
+cdef inline bint _overlaps(cnp.ndarray a, cnp.ndarray b):
+    """Whether two C-contiguous arrays' bytes overlap (exact for contiguous
+    arrays: the general path's ``numpy.may_share_memory`` test)."""
+    cdef char* a0 = <char*> cnp.PyArray_DATA(a)
+    cdef char* b0 = <char*> cnp.PyArray_DATA(b)
+    return a0 < b0 + cnp.PyArray_NBYTES(b) and b0 < a0 + cnp.PyArray_NBYTES(a)
+
+
+cdef inline bint _plain_out(object out, cnp.ndarray x, cnp.ndarray w, int typenum, Py_ssize_t Ho, Py_ssize_t Wo):
+    """Whether ``out`` is an output the fast path can write: an aligned,
+    writeable, C-contiguous, native ndarray of exactly the result's shape and
+    dtype, apart from both inputs. Anything else (including every bad
+    ``out``) goes through the general path, where ``validate.out_arg`` names
+    what is wrong."""
+    if type(out) is not np.ndarray:
+        return False
+    cdef cnp.ndarray o = <cnp.ndarray> out
+    return (cnp.PyArray_NDIM(o) == 2 and cnp.PyArray_TYPE(o) == typenum
+            and cnp.PyArray_DIM(o, 0) == Ho and cnp.PyArray_DIM(o, 1) == Wo
+            and cnp.PyArray_ISCARRAY(o) and cnp.PyArray_ISNOTSWAPPED(o)
+            and not _overlaps(o, x) and not _overlaps(o, w))
+
+
+def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint convolve, out=None):
     """``correlate2d`` (or ``convolve2d``) of a plain call; None for any other.
 
     Plain: ``in1`` and ``in2`` are non-empty 2-D ndarrays of one native
@@ -88,7 +111,9 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
     range; 'valid' without scipy's swap; and ``method`` 'direct' or 'auto'.
     'auto' runs what ``dispatch.choose_offset_method`` picks, as the
     general path would (the kernel flipped for a convolution). The result
-    is the general path's, computed the same way.
+    is the general path's, computed the same way. ``out``, when given, must
+    be a float output the direct method or a method that serves ``out=``
+    writes in place (see :func:`_plain_out`); the result is then ``out``.
     """
     global _last_case
     if type(in1) is not np.ndarray or type(in2) is not np.ndarray:
@@ -146,6 +171,8 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
         return None  # maybe a long call: the general path runs it in bands (Ctrl-C)
     if is_int and <double> (kh + 5) * (Wo + kw + 63) * 8 > _INTEGER_RING_BYTES:
         return None  # the general path decides where the narrow lanes' rows do not fit
+    if out is not None and (is_int or not _plain_out(out, x, w, typenum, Ho, Wo)):
+        return None
 
     cdef int plan
     if auto:
@@ -165,30 +192,35 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
                     return None
                 return _integer.plain(x, w, Ho, Wo, off0, off1, convolve, nthreads, chosen == "separable")
             if chosen != "direct":
-                wc = np.ascontiguousarray(w[::-1, ::-1]) if convolve else w
-                if chosen == "fft":  # x's NaN/inf rule left to the method (dispatch.fft_checked)
-                    result = _dispatch.fft_checked(x, wc, (Ho, Wo), (off0, off1), BOUNDARY_FILL,
-                                                   x.dtype.type(0), nthreads)
-                    if result is not None:
-                        return result
-                    chosen = _dispatch.choose_offset_method(x, w, (Ho, Wo), 0, x.dtype, nthreads)
-                if chosen != "direct":
-                    return _dispatch.engine(chosen).correlate(x, wc, (Ho, Wo), (off0, off1), BOUNDARY_FILL,
-                                                              x.dtype.type(0), nthreads)
+                # through the dispatcher's entry for a chosen method: a threaded
+                # separable call there goes serial when threaded calls stall
+                # lately (on a busy machine each of its passes' barriers can
+                # wait a scheduler tick: 64x64, 31x31 Gaussian, 2 threads under
+                # load 12 took 8-32 ms here against 0.08 ms), and its wait is
+                # noted (config.WaitClock), as for the direct method below.
+                # An FFT chosen without a look at a large x (defer_x) goes
+                # there as 'auto', which leaves x's NaN/inf rule to the method
+                # and chooses again if x holds any.
+                if convolve:
+                    w = np.ascontiguousarray(w[::-1, ::-1])
+                return _dispatch.correlate_offset(x, w, (Ho, Wo), (off0, off1), BOUNDARY_FILL, x.dtype.type(0),
+                                                  x.dtype, "auto" if chosen == "fft" and _dispatch._defers(x)
+                                                  else chosen, nthreads, out=out)
     if is_int:
         return _integer.plain(x, w, Ho, Wo, off0, off1, convolve, nthreads, False)
-    return _direct_new(x, w, Ho, Wo, off0, off1, convolve, nthreads)
+    return _direct_new(x, w, Ho, Wo, off0, off1, convolve, nthreads, out)
 
 
 cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t Wo,
-                        Py_ssize_t off0, Py_ssize_t off1, bint convolve, int threads):
+                        Py_ssize_t off0, Py_ssize_t off1, bint convolve, int threads, object given):
     """The direct method's result, as ``fastcorr.methods.direct.correlate``
-    computes it (``w`` flipped in both axes first when ``convolve``)."""
+    computes it (``w`` flipped in both axes first when ``convolve``), in
+    ``given`` (checked by :func:`_plain_out`) or a new array."""
     cdef Py_ssize_t H = cnp.PyArray_DIM(x, 0), W = cnp.PyArray_DIM(x, 1)
     cdef Py_ssize_t kh = cnp.PyArray_DIM(w, 0), kw = cnp.PyArray_DIM(w, 1), i, n = kh * kw
     cdef int typenum = cnp.PyArray_TYPE(x), status
     if is_small_scaling(H, W, kh, kw, off0, off1, Ho, Wo):
-        return np.multiply(x, w[0, 0])
+        return np.multiply(x, w[0, 0]) if given is None else np.multiply(x, w[0, 0], out=given)
     threads = useful_threads(threads, Ho * Wo * n, Ho)
     if threads > 1 and _config._stall_rate != 0.0 and _dispatch.serial_pays(
             "direct", (H, W), (kh, kw), (Ho, Wo), x.dtype, 0):
@@ -199,7 +231,8 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
     cdef cnp.npy_intp dims[2]
     dims[0] = Ho
     dims[1] = Wo
-    cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, typenum, 0) if given is None else <cnp.ndarray> given
+    cdef double fresh_bytes = <double> Ho * Wo * cnp.PyArray_ITEMSIZE(x) if given is None else 0.0
     cdef size_t itemsize = cnp.PyArray_ITEMSIZE(x)
     cdef char* kernel = <char*> cnp.PyArray_DATA(w)
     cdef char* flipped = NULL
@@ -233,7 +266,7 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
                 clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1)
                 _config.note_wait(wall - (_seconds(cpu1) - _seconds(cpu0)))
             else:
-                _config.note_wait(wall - _FAULT_SECONDS_PER_BYTE * Ho * Wo * itemsize)
+                _config.note_wait(wall - _FAULT_SECONDS_PER_BYTE * fresh_bytes)
         elif _config._stall_rate != 0.0:  # a call without a stall lowers the rate
             _config.note_wait(0.0)
     if status != 0:

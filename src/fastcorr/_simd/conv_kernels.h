@@ -349,6 +349,19 @@ static void fc_even_f64(double *dst, const double *src, ptrdiff_t n)
     fc_even_f64_base(dst, src, n);
 }
 
+/* Ask for the cache lines of n bytes at p (the input row a band copy reads
+ * a few rows later); a no-op where the compiler has no prefetch builtin. */
+static inline void fc_prefetch_bytes(const void *p, ptrdiff_t n)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const char *c = (const char *)p;
+    for (ptrdiff_t i = 0; i < n; i += 64)
+        __builtin_prefetch(c + i, 0, 3);
+#else
+    (void)p; (void)n;
+#endif
+}
+
 /* ------------------------------------------------------------------------
  * The weight gradient, same layout: for FC_GW_TAPS taps and one block of
  * output channels,

@@ -36,6 +36,7 @@ cdef extern from "conv_kernels.h" nogil:
     Py_ssize_t fc_po_block_channels()
     void fc_even_f32(float* dst, const float* src, Py_ssize_t n)
     void fc_even_f64(double* dst, const double* src, Py_ssize_t n)
+    void fc_prefetch_bytes(const void* p, Py_ssize_t n)
 
 ctypedef fused real_t:
     float

@@ -177,3 +177,72 @@ def all_finite(a):
         else:
             finite = finite_values(<const float*> data, n)
     return finite
+
+
+cdef extern from "colfft_kernels.h" nogil:
+    int fc_colfft_ok(Py_ssize_t N0)
+    void fc_colfft_dif_f32(float* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const float* tw, int portable)
+    void fc_colfft_dit_f32(float* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const float* tw, int portable)
+
+
+def column_twiddles(Py_ssize_t n0):
+    """The twiddles of :func:`column_fft` for columns of length ``n0`` (a
+    power of two): ``exp(-2 pi i k / n0)``, k < n0 / 2, complex64."""
+    if not fc_colfft_ok(n0):
+        raise ValueError(f"n0 must be a power of two from 2 on, got {n0}")
+    return np.exp(-2j * np.pi * np.arange(n0 // 2) / n0).astype(np.complex64)
+
+
+def column_fft(x, tw, bint inverse, Py_ssize_t c0=0, Py_ssize_t c1=-1, bint portable=False):
+    """In place: the FFT down the columns of each (N0, F) plane of ``x``
+    (complex64, (G, N0, F), contiguous along its last axis), columns
+    ``c0 .. c1 - 1`` (all: ``c1 = -1``), N0 a power of two, ``tw`` from
+    :func:`column_twiddles`. Without the GIL; calls on disjoint column
+    ranges may run on different threads.
+
+    Forward (``inverse=False``): natural order in, the frequencies in
+    bit-reversed order out (row k holds frequency bitrev(k)). Inverse:
+    bit-reversed order in, natural order out, unnormalised (N0 times the
+    inverse). The product of two forward transforms, taken back by the
+    inverse, is a circular convolution down the columns: the order is never
+    undone (``_simd/colfft_kernels.h``). ``portable``: the scalar loops (tests).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods.fft_kernels import column_fft, column_twiddles
+    >>> x = np.zeros((1, 4, 1), np.complex64); x[0, 1, 0] = 1
+    >>> column_fft(x, column_twiddles(4), False)
+    >>> bool(np.allclose(x[0, :, 0], np.exp(-2j * np.pi * np.array([0, 2, 1, 3]) / 4)))  # bit-reversed
+    True
+    >>> column_fft(x, column_twiddles(4), True); x[0, :, 0].real
+    array([0., 4., 0., 0.], dtype=float32)
+    """
+    if not isinstance(x, np.ndarray) or x.dtype != np.complex64 or x.ndim != 3:
+        raise ValueError("x must be a complex64 array of 3 dimensions")
+    cdef Py_ssize_t G = x.shape[0], N0 = x.shape[1], F = x.shape[2]
+    if not fc_colfft_ok(N0):
+        raise ValueError(f"x's columns must have a power-of-two length from 2 on, got {N0}")
+    if not isinstance(tw, np.ndarray) or tw.dtype != np.complex64 or tw.ndim != 1 or tw.shape[0] != N0 // 2 \
+            or not tw.flags.c_contiguous:
+        raise ValueError(f"tw must be column_twiddles({N0})")
+    if c1 < 0:
+        c1 = F
+    if c0 < 0 or c1 > F or c0 > c1:
+        raise ValueError(f"columns {c0}..{c1} are not within 0..{F}")
+    if not x.flags.writeable:
+        raise ValueError("x must be writeable")
+    if G == 0 or F == 0 or c0 == c1:
+        return
+    cdef float[:, :, ::1] xv = x.view(np.float32)   # needs the last axis contiguous
+    cdef const float[::1] tv = tw.view(np.float32)
+    if xv.strides[1] % 4 or xv.strides[0] % 4 or xv.strides[1] < 0 or xv.strides[0] < 0:
+        raise ValueError("x's strides must be whole, non-negative floats")
+    cdef Py_ssize_t s = xv.strides[1] // 4, sg = xv.strides[0] // 4, g
+    cdef float* base = &xv[0, 0, 0]
+    with nogil:
+        for g in range(G):
+            if inverse:
+                fc_colfft_dit_f32(base + g * sg + 2 * c0, N0, 2 * (c1 - c0), s, &tv[0], portable)
+            else:
+                fc_colfft_dif_f32(base + g * sg + 2 * c0, N0, 2 * (c1 - c0), s, &tv[0], portable)

@@ -64,6 +64,7 @@ cdef extern from "norm_kernels.h" nogil:
     Py_ssize_t nk_col2x4fin_f64(double* const* o, const double* const* x, const double* const* rp,
                                 const double* const* rc, const double* u, Py_ssize_t kh, Py_ssize_t n, double zt,
                                 double scale, double mcentre, int preserve, int stream)
+    int nk_lean_fin
     void nk_fence()
     void nk_prefetch(const void* p, Py_ssize_t nbytes)
     int NK_SDEN_ALIGN
@@ -114,6 +115,20 @@ FUSE_FINISH_MAX_KH = 64
 #: result at several alignments), where the separate division pass gains
 #: from streaming.
 FIN_STREAM = False
+#: That sweep's lean form for the common call (a normalised kernel, no
+#: preserve_nan, plain stores): no scaling, NaN results flagged rather than
+#: counted on the way (``nk_col2x4fin_lean``; 1024² 5% NaN Gaussian 5x5
+#: float64, 1 thread: 2-4% less CPU time, the same bits).
+LEAN_FINISH = True
+#: Tried on this sweep in session 14 and measured no gain (1024² 5% NaN
+#: Gaussian 5x5 float64, 1 thread, CPU time alternated in one process, a
+#: loaded machine): a sparse denominator (sum(k) minus the kernel scattered
+#: around each missing pixel: 1.3-1.4x slower, its scan mispredicts and its
+#: read-modify-writes overlap); division by a Newton reciprocal (1.15x
+#: slower: the divider is not the limit); non-temporal result stores (1.3x
+#: slower after astropy); AVX-512 copies of the row pass and this sweep
+#: (half the instructions, 0.97-1.0x); symmetric kernels' folded taps (half
+#: the multiply-adds, 1.0x). The float32 sweep takes 0.4x the float64 time.
 
 #: Columns per block of the vertical passes four rows at a time (both sums'
 #: four rows of a block stay in the L1 cache until they are finished).
@@ -494,6 +509,8 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     cdef int fuse_finish = bool(FUSE_FINISH) and u.shape[0] <= FUSE_FINISH_MAX_KH
     cdef Py_ssize_t fin_block = max(64, FIN_BLOCK)
     cdef int fin_stream = stream and bool(FIN_STREAM)
+    global nk_lean_fin
+    nk_lean_fin = 1 if LEAN_FINISH else 0
     cdef void* cp = NULL if c is None else cnp.PyArray_DATA(c)
     cdef void* co = NULL if cert_out is None else cnp.PyArray_DATA(cert_out)
     if typenum == cnp.NPY_DOUBLE:

@@ -1,0 +1,230 @@
+/*
+ * fastcorr: complex float32 FFTs down the columns of a 2-D array (template
+ * matching's tiles, ``_engine/matching.py``), vectorised across the columns.
+ *
+ * ``x`` holds N0 rows (N0 a power of two) of ``nf`` floats (nf / 2
+ * interleaved complex values), rows ``s`` floats apart; every column is
+ * transformed in place along the rows. ``tw`` holds the N0 / 2 twiddles
+ * exp(-2 pi i k / N0), interleaved.
+ *
+ *   fc_colfft_dif_f32  forward, decimation in frequency: natural order in,
+ *                      bit-reversed order out (row k holds frequency
+ *                      bitrev(k))
+ *   fc_colfft_dit_f32  inverse (conjugate twiddles, unnormalised),
+ *                      decimation in time: bit-reversed order in, natural out
+ *
+ * A correlation multiplies two forward transforms in the same order and
+ * takes the inverse: the bit reversal is never carried out. Two radix-2
+ * stages are fused into each pass over the rows (four rows in registers),
+ * so the array is read and written log2(N0) / 2 times. A butterfly works on
+ * whole rows: with the columns as the vector lanes nothing is gathered or
+ * transposed (a general FFT library transforming the columns of a row-major
+ * array copies each group of columns into a buffer and back, with scalar
+ * moves: ducc0 spent more time on those copies than on the butterflies).
+ *
+ * The default build is baseline x86-64 (scalar loops); on x86 with
+ * GCC/Clang an AVX2+FMA copy is compiled with a target attribute and chosen
+ * once at run time. Both round alike up to FMA contraction. Thread-safe,
+ * no Python objects; callers split the columns between threads.
+ */
+#ifndef FASTCORR_COLFFT_KERNELS_H
+#define FASTCORR_COLFFT_KERNELS_H
+
+#include <stddef.h>
+
+/* FC_X86_DISPATCH, FC_TARGET_AVX2 and the CPU probe fc_cpu_has_avx2_fma */
+#include "simd_kernels.h"
+
+/* o = (dr + i di) * (a + i b) */
+static inline void fcc_mul(float dr, float di, float a, float b, float *o)
+{
+    o[0] = dr * a - di * b;
+    o[1] = dr * b + di * a;
+}
+
+/* Forward pass of length L (two stages: L, L / 2) on the rows r0..r3 (q
+ * rows apart), columns c0..nf (floats, even). */
+static inline void fcc_dif4_scalar(float *r0, float *r1, float *r2, float *r3, ptrdiff_t c0, ptrdiff_t nf,
+                                   float a0, float b0, float a1, float b1, float a2, float b2)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c += 2) {
+        const float s0r = r0[c] + r2[c], s0i = r0[c + 1] + r2[c + 1];
+        const float s1r = r1[c] + r3[c], s1i = r1[c + 1] + r3[c + 1];
+        float d0[2], d1[2];
+        fcc_mul(r0[c] - r2[c], r0[c + 1] - r2[c + 1], a0, b0, d0);
+        fcc_mul(r1[c] - r3[c], r1[c + 1] - r3[c + 1], a1, b1, d1);
+        r0[c] = s0r + s1r;
+        r0[c + 1] = s0i + s1i;
+        fcc_mul(s0r - s1r, s0i - s1i, a2, b2, r1 + c);
+        r2[c] = d0[0] + d1[0];
+        r2[c + 1] = d0[1] + d1[1];
+        fcc_mul(d0[0] - d1[0], d0[1] - d1[1], a2, b2, r3 + c);
+    }
+}
+
+/* Inverse pass (stages L / 2, then L; the twiddles already conjugated). */
+static inline void fcc_dit4_scalar(float *r0, float *r1, float *r2, float *r3, ptrdiff_t c0, ptrdiff_t nf,
+                                   float a0, float b0, float a1, float b1, float a2, float b2)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c += 2) {
+        float w1[2], w3[2], v2[2], v3[2];
+        fcc_mul(r1[c], r1[c + 1], a2, b2, w1);
+        fcc_mul(r3[c], r3[c + 1], a2, b2, w3);
+        const float y0r = r0[c] + w1[0], y0i = r0[c + 1] + w1[1];
+        const float y1r = r0[c] - w1[0], y1i = r0[c + 1] - w1[1];
+        const float y2r = r2[c] + w3[0], y2i = r2[c + 1] + w3[1];
+        const float y3r = r2[c] - w3[0], y3i = r2[c + 1] - w3[1];
+        fcc_mul(y2r, y2i, a0, b0, v2);
+        fcc_mul(y3r, y3i, a1, b1, v3);
+        r0[c] = y0r + v2[0];
+        r0[c + 1] = y0i + v2[1];
+        r2[c] = y0r - v2[0];
+        r2[c + 1] = y0i - v2[1];
+        r1[c] = y1r + v3[0];
+        r1[c + 1] = y1i + v3[1];
+        r3[c] = y1r - v3[0];
+        r3[c + 1] = y1i - v3[1];
+    }
+}
+
+/* One radix-2 stage without twiddles (length 2) on rows u, v. */
+static inline void fcc_pair_scalar(float *u, float *v, ptrdiff_t c0, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c++) {
+        const float a = u[c], b = v[c];
+        u[c] = a + b;
+        v[c] = a - b;
+    }
+}
+
+#if FC_X86_DISPATCH
+#include <immintrin.h>
+/* interleaved complex lanes D times the complex scalar (A, B) broadcast */
+#define FCC_CM(D, A, B) _mm256_fmaddsub_ps(D, A, _mm256_mul_ps(_mm256_permute_ps(D, 0xB1), B))
+
+FC_TARGET_AVX2 static ptrdiff_t fcc_dif4_avx2(float *r0, float *r1, float *r2, float *r3, ptrdiff_t nf,
+                                              float a0, float b0, float a1, float b1, float a2, float b2)
+{
+    const __m256 A0 = _mm256_set1_ps(a0), B0 = _mm256_set1_ps(b0), A1 = _mm256_set1_ps(a1);
+    const __m256 B1 = _mm256_set1_ps(b1), A2 = _mm256_set1_ps(a2), B2 = _mm256_set1_ps(b2);
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8) {
+        const __m256 X0 = _mm256_loadu_ps(r0 + c), X1 = _mm256_loadu_ps(r1 + c);
+        const __m256 X2 = _mm256_loadu_ps(r2 + c), X3 = _mm256_loadu_ps(r3 + c);
+        const __m256 S0 = _mm256_add_ps(X0, X2), S1 = _mm256_add_ps(X1, X3);
+        __m256 D0 = _mm256_sub_ps(X0, X2), D1 = _mm256_sub_ps(X1, X3);
+        D0 = FCC_CM(D0, A0, B0);
+        D1 = FCC_CM(D1, A1, B1);
+        const __m256 E0 = _mm256_sub_ps(S0, S1), E1 = _mm256_sub_ps(D0, D1);
+        _mm256_storeu_ps(r0 + c, _mm256_add_ps(S0, S1));
+        _mm256_storeu_ps(r1 + c, FCC_CM(E0, A2, B2));
+        _mm256_storeu_ps(r2 + c, _mm256_add_ps(D0, D1));
+        _mm256_storeu_ps(r3 + c, FCC_CM(E1, A2, B2));
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcc_dit4_avx2(float *r0, float *r1, float *r2, float *r3, ptrdiff_t nf,
+                                              float a0, float b0, float a1, float b1, float a2, float b2)
+{
+    const __m256 A0 = _mm256_set1_ps(a0), B0 = _mm256_set1_ps(b0), A1 = _mm256_set1_ps(a1);
+    const __m256 B1 = _mm256_set1_ps(b1), A2 = _mm256_set1_ps(a2), B2 = _mm256_set1_ps(b2);
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8) {
+        const __m256 X0 = _mm256_loadu_ps(r0 + c), X1 = _mm256_loadu_ps(r1 + c);
+        const __m256 X2 = _mm256_loadu_ps(r2 + c), X3 = _mm256_loadu_ps(r3 + c);
+        const __m256 W1 = FCC_CM(X1, A2, B2), W3 = FCC_CM(X3, A2, B2);
+        const __m256 Y0 = _mm256_add_ps(X0, W1), Y1 = _mm256_sub_ps(X0, W1);
+        const __m256 Y2 = _mm256_add_ps(X2, W3), Y3 = _mm256_sub_ps(X2, W3);
+        const __m256 V2 = FCC_CM(Y2, A0, B0), V3 = FCC_CM(Y3, A1, B1);
+        _mm256_storeu_ps(r0 + c, _mm256_add_ps(Y0, V2));
+        _mm256_storeu_ps(r2 + c, _mm256_sub_ps(Y0, V2));
+        _mm256_storeu_ps(r1 + c, _mm256_add_ps(Y1, V3));
+        _mm256_storeu_ps(r3 + c, _mm256_sub_ps(Y1, V3));
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcc_pair_avx2(float *u, float *v, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8) {
+        const __m256 U = _mm256_loadu_ps(u + c), V = _mm256_loadu_ps(v + c);
+        _mm256_storeu_ps(u + c, _mm256_add_ps(U, V));
+        _mm256_storeu_ps(v + c, _mm256_sub_ps(U, V));
+    }
+    return c;
+}
+#define FCC_VEC(CALL) (simd ? (CALL) : 0)
+#else
+#define FCC_VEC(CALL) 0
+#endif
+
+/* 1 when N0 is a power of two from 2 on */
+static inline int fc_colfft_ok(ptrdiff_t N0)
+{
+    return N0 >= 2 && (N0 & (N0 - 1)) == 0;
+}
+
+/* ``portable``: the scalar loops even where AVX2 runs (tests). */
+static void fc_colfft_dif_f32(float *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const float *tw, int portable)
+{
+#if FC_X86_DISPATCH
+    const int simd = !portable && fc_cpu_has_avx2_fma();
+#endif
+    ptrdiff_t L = N0, b, j, c;
+    (void)portable;
+    for (; L >= 4; L >>= 2) {
+        const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;
+        for (b = 0; b < N0; b += L)
+            for (j = 0; j < q; j++) {
+                float *r0 = x + (b + j) * s, *r1 = r0 + q * s, *r2 = r0 + 2 * q * s, *r3 = r0 + 3 * q * s;
+                const float a0 = tw[2 * j * st1], b0 = tw[2 * j * st1 + 1];
+                const float a1 = tw[2 * (j + q) * st1], b1 = tw[2 * (j + q) * st1 + 1];
+                const float a2 = tw[2 * j * st2], b2 = tw[2 * j * st2 + 1];
+                c = FCC_VEC(fcc_dif4_avx2(r0, r1, r2, r3, nf, a0, b0, a1, b1, a2, b2));
+                fcc_dif4_scalar(r0, r1, r2, r3, c, nf, a0, b0, a1, b1, a2, b2);
+            }
+    }
+    if (L == 2)
+        for (b = 0; b < N0; b += 2) {
+            c = FCC_VEC(fcc_pair_avx2(x + b * s, x + (b + 1) * s, nf));
+            fcc_pair_scalar(x + b * s, x + (b + 1) * s, c, nf);
+        }
+}
+
+static void fc_colfft_dit_f32(float *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const float *tw, int portable)
+{
+#if FC_X86_DISPATCH
+    const int simd = !portable && fc_cpu_has_avx2_fma();
+#endif
+    ptrdiff_t L, b, j, c, lg = 0;
+    (void)portable;
+    for (L = 1; L < N0; L <<= 1)
+        lg++;
+    L = 1;
+    if (lg & 1) {
+        for (b = 0; b < N0; b += 2) {
+            c = FCC_VEC(fcc_pair_avx2(x + b * s, x + (b + 1) * s, nf));
+            fcc_pair_scalar(x + b * s, x + (b + 1) * s, c, nf);
+        }
+        L = 2;
+    }
+    for (L <<= 2; L <= N0; L <<= 2) {
+        const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;
+        for (b = 0; b < N0; b += L)
+            for (j = 0; j < q; j++) {
+                float *r0 = x + (b + j) * s, *r1 = r0 + q * s, *r2 = r0 + 2 * q * s, *r3 = r0 + 3 * q * s;
+                const float a0 = tw[2 * j * st1], b0 = -tw[2 * j * st1 + 1];
+                const float a1 = tw[2 * (j + q) * st1], b1 = -tw[2 * (j + q) * st1 + 1];
+                const float a2 = tw[2 * j * st2], b2 = -tw[2 * j * st2 + 1];
+                c = FCC_VEC(fcc_dit4_avx2(r0, r1, r2, r3, nf, a0, b0, a1, b1, a2, b2));
+                fcc_dit4_scalar(r0, r1, r2, r3, c, nf, a0, b0, a1, b1, a2, b2);
+            }
+    }
+}
+
+#endif
