@@ -459,12 +459,11 @@ def _tile_plan(Ho, Wo, kh, kw, nthreads, citemsize, colfft=False):
             unit = e * math.log2(e) * (1.0 + CACHE_PENALTY * max(0.0, math.log2(e / CACHE_ELEMS)))
             if N1 >= 1024 and not N1 & (N1 - 1):
                 unit *= POW2_PENALTY
-            if colfft and _colfft_height(N0):
+            items = t0 * -(-t1 // _per_item(t1, N0, N1, citemsize))
+            if colfft and _colfft_height(N0) and items >= nthreads:
                 unit *= COLUMN_FFT_COST
             cost = t0 * t1 * (unit + TILE_UNITS)
             if nthreads > 1:
-                g = _per_item(t1, N0, N1, citemsize)
-                items = t0 * -(-t1 // g)
                 if items < nthreads:
                     cost *= INNER_PENALTY / nthreads
                 else:  # the busiest thread's rounds of (up to g-tile) items
@@ -578,13 +577,18 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
     ducc = _fftlib._ducc if _fftlib.library() == "ducc0" else None
     colfft = COLUMN_FFT and fft_kernels is not None and ducc is not None and cdtype == np.complex64
     N0, N1, B0, B1 = tile_plan(Ho, Wo, kh, kw, nthreads, np.dtype(cdtype).itemsize, colfft)
-    colfft = colfft and _colfft_height(N0)
-    tw = _column_twiddles(N0) if colfft else None
-    F = N1 // 2 + 1
-    Ks = [_tiled_spectrum(tz[t], N0, N1, cdtype, colfft) for t in range(T)]
     t0, t1 = -(-Ho // B0), -(-Wo // B1)
     per_item = _per_item(t1, N0, N1, np.dtype(cdtype).itemsize)
     items = [(i, j, min(t1, j + per_item)) for i in range(t0) for j in range(0, t1, per_item)]
+    # Fewer items than threads split each transform over the threads: ducc0's
+    # own threads for the rows, the pool's for the columns, handing over four
+    # times a template, cost more than the column pass saves (640x480, one
+    # tile of 512x640 for a 256² template, 2 threads: 1.4x the time of ducc0
+    # on both axes; one thread: 0.81x)
+    colfft = colfft and _colfft_height(N0) and len(items) >= nthreads
+    tw = _column_twiddles(N0) if colfft else None
+    F = N1 // 2 + 1
+    Ks = [_tiled_spectrum(tz[t], N0, N1, cdtype, colfft) for t in range(T)]
     out = np.empty((T, Ho, Wo), dtype)
     inner = nthreads if len(items) < nthreads else 1
     s1 = plane.strides[1]
