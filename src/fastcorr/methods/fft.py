@@ -691,13 +691,8 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None, check
     H, W = x.shape
     if Ho == 0 or Wo == 0:
         return np.empty((Ho, Wo), dtype=dtype) if out is None else out
-    if check_finite and not in_place(dtype.kind == "c"):
-        # only the in-place ducc0 tiles look at their rows' sums: else x as a whole, first
-        if not _all_finite(x):
-            raise NonFinite("x holds NaN or inf")
-        check_finite = False
-    if out is not None and (dtype.kind == "c" or _fftlib.library() != "ducc0"):
-        out[...] = correlate(x, w, shape, offsets, boundary, fill, num_threads)
+    if out is not None and not in_place(dtype.kind == "c"):
+        out[...] = correlate(x, w, shape, offsets, boundary, fill, num_threads, check_finite=check_finite)
         return out
     nthreads = max(1, int(num_threads))
     off0, off1 = (int(o) for o in offsets)
@@ -714,7 +709,8 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None, check
             data = ((r_lo, r_hi), (c_lo, c_hi))
     ducc = in_place(is_complex)
     kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data, ducc, nthreads)
-    if check_finite and kind == "rows":
+    if check_finite and (kind == "rows" or not ducc):
+        # only the in-place ducc0 tiles look at their rows' sums: else x as a whole, first
         if not _all_finite(x):
             raise NonFinite("x holds NaN or inf")
         check_finite = False
