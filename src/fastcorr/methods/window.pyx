@@ -108,11 +108,16 @@ cdef extern from "window_kernels.h" nogil:
     void fw_apply_f32(const float* inp, float* out, const float* r, float rs, Py_ssize_t nout)
     void fw_apply_f64(const double* inp, double* out, const double* r, double rs, Py_ssize_t nout)
     int fc_cpu_has_avx2_fma()
+    int fw_rowcn_f32(const float* xa, const float* xb, double c0, double* cs1, double* cs2, double* p1,
+                     double* p2, Py_ssize_t tw, Py_ssize_t w, const float* inp, float* out, Py_ssize_t nout,
+                     double tv, double nw, double tol)
 
-def _fast_paths(int bits=3):
+def _fast_paths(int bits=7):
     """Benchmarks only: switch the AVX2 kernels that have a portable twin
-    (1: float32 'ccoeff_normed' scores, 2: one-channel row sums; 3: both,
-    the default; 0: neither). Not thread-safe against running calls."""
+    (1: float32 'ccoeff_normed' scores, 2: one-channel row sums, 4: the
+    fused row of one-channel float32 'ccoeff_normed' scores; 7: all, the
+    default; 3: all but the fused row, as before it; 0: none). Not
+    thread-safe against running calls."""
     global fw_fast_paths
     fw_fast_paths = bits
 
@@ -489,10 +494,11 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
     cdef double* cs1 = <double*> malloc((wide + 1) * sizeof(double))
     cdef double* cs2 = <double*> malloc((wide + 1) * sizeof(double))
     cdef double* cen = <double*> malloc(wide * sizeof(double))
-    cdef double* s1 = <double*> malloc(bmax * sizeof(double))
-    cdef double* s2 = <double*> malloc(bmax * sizeof(double))
+    cdef double* s1 = <double*> malloc((wide + 8) * sizeof(double))
+    cdef double* s2 = <double*> malloc((wide + 8) * sizeof(double))
     cdef double cc[1]
     cdef int status = 0
+    cdef bint fused = real_t is float and method == CCOEFF_NORMED
     if cs1 == NULL or cs2 == NULL or cen == NULL or s1 == NULL or s2 == NULL:
         status = -1
     else:
@@ -527,6 +533,12 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
                 else:
                     fw_init_f64(xt + row0 * WC, WC, tw, 1, h, cen, cs1, cs2)
                 for m in range(row0, row0 + rows):
+                    if real_t is float:
+                        # s1, s2 serve as the fused row's scratch (its P sums)
+                        if fused and fw_rowcn_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC if m > row0 else NULL,
+                                                  cc[0], cs1, cs2, s1, s2, tw, w, sj + (m - row0) * row_stride,
+                                                  out + m * Wo + n0, nout, tvar, nw, FLAT_TOL_C) == 0:
+                            continue
                     if m > row0:
                         if real_t is float:
                             fw_update_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
