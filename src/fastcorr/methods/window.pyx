@@ -57,6 +57,7 @@ benchmarks). A stack of templates on tiles (``_engine.matching._tiled``)
 takes each block's ``1 / sqrt(V)`` once (:func:`window_rstd`) and scores
 every template from it (:func:`apply_rstd`).
 """
+from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
 
 
@@ -480,7 +481,7 @@ def moments(x, Py_ssize_t channels, Py_ssize_t h, Py_ssize_t w, int num_threads)
 cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, Py_ssize_t Wo,
                    const real_t* src, Py_ssize_t tile_stride, Py_ssize_t row_stride, Py_ssize_t ntiles,
                    real_t* out, Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t col0, Py_ssize_t B1,
-                   double tmean, double tvar, double tsq, int method) noexcept nogil:
+                   double tmean, double tvar, double tsq, int method, int* nonfinite) noexcept nogil:
     """:func:`finish_block`'s loop: each correlation tile's columns in window
     tiles of at most ``block_cols`` columns (each with its own centre, as
     :func:`run_tiles`: a centre that follows the image's level across it)."""
@@ -551,6 +552,14 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
                     else:
                         fw_finish1io_f64(sj + (m - row0) * row_stride, out + m * Wo + n0, s1, s2, cc[0], tmean,
                                          tvar, tsq, method, nout, nw, FLAT_TOL_C)
+                # A NaN or inf of the image that entered a column's sum of
+                # squares leaves it NaN or inf for good (inf - inf is NaN):
+                # the last row's column sums tell whether the window tile's
+                # pixels were all finite.
+                for n in range(tw):
+                    if not isfinite(cs2[n]):
+                        nonfinite[0] = 1
+                        break
     free(cs1)
     free(cs2)
     free(cen)
@@ -578,6 +587,11 @@ def finish_block(x, Py_ssize_t h, Py_ssize_t w, src, out, Py_ssize_t row0, Py_ss
     a centre per tile, in double precision); the correlation is read once,
     where it lies, and the score written once.
 
+    Returns False when a NaN or inf of ``x`` reached the block's window
+    sums (every image value under the block's windows does, except under
+    method 4, 'ccoeff', which takes no window sums: True), else True. The
+    scores are then meaningless: the caller decides what NaN means.
+
     Examples
     --------
     >>> import numpy as np
@@ -585,6 +599,7 @@ def finish_block(x, Py_ssize_t h, Py_ssize_t w, src, out, Py_ssize_t row0, Py_ss
     >>> x = np.array([[1.0, 2.0, 3.0, 4.0]]); out = np.zeros((1, 3))
     >>> src = np.full((2, 1, 2), 0.5)               # corr(x, t - 1.5), two tiles of 2 columns
     >>> window.finish_block(x, 1, 2, src, out, 0, 0, 2, 1.5, 0.5, 5.0, 5)
+    True
     >>> out
     array([[1., 1., 1.]])
     """
@@ -604,7 +619,7 @@ def finish_block(x, Py_ssize_t h, Py_ssize_t w, src, out, Py_ssize_t row0, Py_ss
     if B1 < 1 or row0 < 0 or col0 < 0 or row0 + rows > Ho or (nt > 0 and col0 + (nt - 1) * B1 >= Wo):
         raise ValueError("the block does not fit in the output")
     if rows == 0 or nt == 0:
-        return
+        return True
     if src.strides[0] % src.itemsize or src.strides[1] % src.itemsize or src.strides[0] < 0 or src.strides[1] < 0:
         raise ValueError("src's strides must be whole, non-negative elements")
     cdef Py_ssize_t ts = src.strides[0] // src.itemsize, rs = src.strides[1] // src.itemsize
@@ -615,22 +630,24 @@ def finish_block(x, Py_ssize_t h, Py_ssize_t w, src, out, Py_ssize_t row0, Py_ss
     cdef const float[:, :, :] sf
     cdef const double[:, :, :] sd
     cdef int status
+    cdef int nonfinite = 0
     if x.dtype == np.float32:
         xf = x
         of = out
         sf = src
         with nogil:
             status = run_block(&xf[0, 0], xf.shape[1], h, w, Wo, &sf[0, 0, 0], ts, rs, nt, &of[0, 0], row0, rows,
-                               col0, B1, tmean, tvar, tsq, method)
+                               col0, B1, tmean, tvar, tsq, method, &nonfinite)
     else:
         xd = x
         od = out
         sd = src
         with nogil:
             status = run_block(&xd[0, 0], xd.shape[1], h, w, Wo, &sd[0, 0, 0], ts, rs, nt, &od[0, 0], row0, rows,
-                               col0, B1, tmean, tvar, tsq, method)
+                               col0, B1, tmean, tvar, tsq, method, &nonfinite)
     if status != 0:
         raise MemoryError("fastcorr window: could not allocate row buffers")
+    return not nonfinite
 
 
 cdef int run_rstd(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, real_t* r, Py_ssize_t rstride,
