@@ -57,7 +57,7 @@ benchmarks). A stack of templates on tiles (``_engine.matching._tiled``)
 takes each block's ``1 / sqrt(V)`` once (:func:`window_rstd`) and scores
 every template from it (:func:`apply_rstd`).
 """
-from libc.math cimport isfinite
+from libc.math cimport isfinite, sqrt
 from libc.stdlib cimport malloc, free
 
 
@@ -821,3 +821,113 @@ def apply_rstd(src, out, r, Py_ssize_t row0, Py_ssize_t col0, Py_ssize_t B1, dou
                 span = min(B1, ncols - c0)
                 for m in range(rows):
                     fw_apply_f64(&sd[0, 0, 0] + j * ts + m * rs_, &od[row0 + m, col0 + c0], &rd[m, c0], rs, span)
+
+
+def template_constants(templates):
+    """Per template of a (T, h, w, C) float64 C-contiguous stack: ``(tmean,
+    tz, tvar, tsq)``, the channel means (T, C) (two passes: the mean of the
+    values less the first mean corrects its rounding), the zero-mean
+    templates (T, h, w, C) (exactly 0 on a constant channel), their sum of
+    squares (T,) (exactly 0 for a flat template) and the raw sum of
+    squares (T,). One pass of compiled loops per quantity, for the small
+    arrays of template matching (numpy's reductions cost more in calls
+    than in arithmetic there).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> t = np.array([[1.0, 2.0], [3.0, 6.0]]).reshape(1, 2, 2, 1)
+    >>> tmean, tz, tvar, tsq = window.template_constants(t)
+    >>> tmean, tz.ravel(), tvar, tsq
+    (array([[3.]]), array([-2., -1.,  0.,  3.]), array([14.]), array([50.]))
+    """
+    cdef const double[:, :, :, ::1] a = templates
+    cdef Py_ssize_t T = a.shape[0], h = a.shape[1], w = a.shape[2], C = a.shape[3]
+    cdef Py_ssize_t n = h * w, t, c, i
+    tmean = np.empty((T, C), np.float64)
+    tz = np.empty((T, h, w, C), np.float64)
+    tvar = np.zeros(T, np.float64)
+    tsq = np.zeros(T, np.float64)
+    cdef double[:, ::1] mv = tmean
+    cdef double[:, :, :, ::1] zv = tz
+    cdef double[::1] vv = tvar
+    cdef double[::1] qv = tsq
+    cdef const double* src
+    cdef double* dst
+    cdef double s, m, lo, hi, v, q, fix
+    if n == 0:
+        return tmean, tz, tvar, tsq
+    with nogil:
+        for t in range(T):
+            for c in range(C):
+                src = &a[t, 0, 0, 0] + c
+                dst = &zv[t, 0, 0, 0] + c
+                s = 0.0
+                lo = src[0]
+                hi = src[0]
+                q = 0.0
+                for i in range(n):
+                    v = src[i * C]
+                    s += v
+                    q += v * v
+                    lo = min(lo, v)
+                    hi = max(hi, v)
+                m = s / n
+                s = 0.0
+                for i in range(n):
+                    s += src[i * C] - m
+                fix = s / n     # the centred values less their mean: exact to their own rounding
+                if lo == hi:  # a constant channel: its zero-mean template is exactly 0
+                    for i in range(n):
+                        dst[i * C] = 0.0
+                else:
+                    s = 0.0
+                    for i in range(n):
+                        v = (src[i * C] - m) - fix
+                        dst[i * C] = v
+                        s += v * v
+                    vv[t] += s
+                mv[t, c] = m + fix
+                qv[t] += q
+    return tmean, tz, tvar, tsq
+
+
+def level_and_spread(plane, Py_ssize_t step):
+    """(mean, standard deviation) in float64 of ``plane[::step, ::step]``
+    (a 2-D float32 or float64 array, any strides).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> window.level_and_spread(np.array([[1.0, 9.0, 3.0], [5.0, 0.0, 5.0]]), 2)
+    (2.0, 1.0)
+    """
+    if plane.ndim != 2 or plane.dtype not in (np.float32, np.float64):
+        raise ValueError("plane must be a 2-D float32 or float64 array")
+    if step < 1:
+        raise ValueError(f"step must be at least 1, got {step}")
+    cdef const float[:, :] pf
+    cdef const double[:, :] pd
+    cdef Py_ssize_t H = plane.shape[0], W = plane.shape[1], i, j, n = 0
+    cdef double s = 0.0, q = 0.0, m, v
+    cdef bint f32 = plane.dtype == np.float32
+    if H == 0 or W == 0:
+        return float("nan"), float("nan")
+    if f32:
+        pf = plane
+    else:
+        pd = plane
+    cdef Py_ssize_t rows = (H + step - 1) // step, cols = (W + step - 1) // step
+    with nogil:
+        for i in range(rows):
+            for j in range(cols):
+                s += pf[i * step, j * step] if f32 else pd[i * step, j * step]
+        n = rows * cols
+        m = s / n
+        for i in range(rows):
+            for j in range(cols):
+                v = (pf[i * step, j * step] if f32 else pd[i * step, j * step]) - m
+                q += v * v
+    return m, sqrt(q / n)
