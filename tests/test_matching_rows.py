@@ -151,3 +151,36 @@ def test_deferred_finite_check_float64_overflow():
     t = x[30:60, 35:65].copy()
     (a, b), _ = _both(x, t, "ccoeff_normed", 1)
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 16, 1), (3, 20, 21, 3), (2, 5, 7, 1), (1, 1, 9, 1)])
+def test_template_constants_equal_numpy(shape):
+    """The compiled template constants equal numpy's two-pass ones: far from
+    zero (1e6 + noise), a constant channel exactly zero."""
+    rng = np.random.default_rng(sum(shape))
+    t = 1e6 + rng.random(shape) * 1e-2
+    if shape[0] > 1:
+        t[1, ..., 0] = 5.0
+    engine.COMPILED_CONSTANTS = False
+    try:
+        ref = engine._template_constants(t)
+    finally:
+        engine.COMPILED_CONSTANTS = True
+    got = engine._template_constants(t)
+    for g, r in zip(got, ref):
+        assert g.shape == r.shape
+        np.testing.assert_allclose(g, r, rtol=1e-13, atol=1e-13 * np.abs(r).max())
+    assert np.abs(got[1].sum(axis=(1, 2))).max() <= 1e-12
+    if shape[0] > 1:
+        assert not got[1][1, ..., 0].any()
+
+
+def test_level_and_spread_equal_numpy():
+    rng = np.random.default_rng(8)
+    for x in ((1e4 + rng.random((480, 640))).astype(np.float32), rng.standard_normal((37, 23)),
+              rng.random((300, 200))[::2, 1::3]):
+        step = max(1, int(np.sqrt(x.size / engine.SAMPLE)))
+        s = x[::step, ::step].astype(np.float64)
+        level, spread = window.level_and_spread(x, step)
+        assert level == pytest.approx(s.mean(), rel=1e-12)
+        assert spread == pytest.approx(s.std(), rel=1e-9)
