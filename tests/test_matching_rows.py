@@ -184,3 +184,29 @@ def test_level_and_spread_equal_numpy():
         level, spread = window.level_and_spread(x, step)
         assert level == pytest.approx(s.mean(), rel=1e-12)
         assert spread == pytest.approx(s.std(), rel=1e-9)
+
+
+@pytest.mark.parametrize("shape,k", [((160, 420), (20, 20)), ((400, 150), (17, 12)), ((300, 1300), (30, 30))])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_shifted_edge_tiles(shape, k, threads):
+    """Tiles moved back to end on the image's edge (``SHIFT_EDGE_TILES``)
+    score what the zero-padded ones did, and the naive reference; a stack
+    (one template's statistics per template, 'sqdiff_normed') too."""
+    rng = np.random.default_rng(shape[0] + k[1])
+    x = rng.random(shape).astype(np.float32)
+    t = x[5:5 + k[0], 7:7 + k[1]] + np.float32(0.01) * rng.random(k).astype(np.float32)
+    assert engine._use_tiled(k[0], k[1], *shape)[0]
+    got = {}
+    for shift in (True, False):
+        engine.SHIFT_EDGE_TILES = shift
+        try:
+            got[shift] = (fastcorr.match_template(x, t, num_threads=threads),
+                          fastcorr.match_template(x, np.stack([t, t[::-1]]), "sqdiff_normed", num_threads=threads))
+        finally:
+            engine.SHIFT_EDGE_TILES = True
+    # the reference on the last rows and columns of outputs (the moved tiles')
+    np.testing.assert_allclose(got[True][0][-8:, -300:], naive_ccoeff_normed(x[-(k[0] + 7):, -(k[1] + 299):], t),
+                               rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got[True][0][:, -8:], naive_ccoeff_normed(x[:, -(k[1] + 7):], t), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got[True][0], got[False][0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got[True][1], got[False][1], rtol=0, atol=1e-6)

@@ -408,6 +408,12 @@ SHARE_STACK_STATISTICS = True
 #: tiled path's window sums find them (``window.finish_block`` returns
 #: False), and the call starts again the old way. False: the check first (A/B).
 DEFER_FINITE = True
+#: A tile of a one-tile work item that would reach past the image's last
+#: row or column (the tiling's last) starts earlier instead, so that it ends
+#: on the image's edge: no copy of the image into a zero-padded buffer (a
+#: whole tile: 1.2 MB for 1024x288) and no zeros; it scores only the
+#: outputs past the tile before it. False: the padded copy (A/B).
+SHIFT_EDGE_TILES = True
 #: Spectra one work item of tiles holds (bytes): a core's cache.
 ITEM_BYTES = 1 << 20
 #: float32 tiles of a power-of-two height transform their columns with
@@ -648,11 +654,27 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         else:
             fft_kernels.column_fft(a, tw, inverse)
 
+    def origin(item):
+        """``(r0, c0, dr, dc)``: where an item's tiles start in the image,
+        and by how much a tile of one item is moved back (up, left) from
+        its place in the tiling so that it ends on the image's edge instead
+        of past it (``SHIFT_EDGE_TILES``): no copy into a zero-padded buffer.
+        Its first dr rows and dc columns of outputs are another tile's."""
+        i, j0, j1 = item
+        r0, c0 = i * B0, j0 * B1
+        dr = dc = 0
+        if SHIFT_EDGE_TILES and j1 - j0 == 1 and not shared:
+            if r0 + N0 > H >= N0:
+                dr = r0 - (H - N0)
+            if c0 + N1 > W >= N1:
+                dc = c0 - (W - N1)
+        return r0 - dr, c0 - dc, dr, dc
+
     def forward(item, bufs):
         """The spectra of an item's tiles, (g, N0, F)."""
         i, j0, j1 = item
         g = j1 - j0
-        r0, c0 = i * B0, j0 * B1
+        r0, c0 = origin(item)[:2]
         cols = (g - 1) * B1 + N1
         if r0 + N0 <= H and c0 + cols <= W:
             src = plane[r0:r0 + N0, c0:c0 + cols]
@@ -733,8 +755,14 @@ def _tiled(x, plane, tz, tmean, tvar, tsq, method, nthreads):
         a, b = min(a, rows), min(b, rows)
         if b <= a:
             return
+        _, _, dr, dc = origin(item)
         if r is not None and rs_ok[t]:
             window.apply_rstd(res[:, a:b, :], out[t], r, i * B0 + a, j0 * B1, B1, float(rs[t]))
+        elif dr or dc:  # a tile moved back: its outputs from (dr, dc) on are this item's
+            if not window.finish_block(x, kh, kw, res[:, dr + a:dr + b, dc:], out[t], i * B0 + a, j0 * B1,
+                                       Wo - j0 * B1 if dc else B1, float(tmean[t]), float(tvar[t]), float(tsq[t]),
+                                       method):
+                nonfinite.append(item)
         elif not window.finish_block(x, kh, kw, res[:, a:b, :], out[t], i * B0 + a, j0 * B1, B1, float(tmean[t]),
                                      float(tvar[t]), float(tsq[t]), method):
             nonfinite.append(item)
