@@ -229,9 +229,11 @@ def before_after(cases=None, rounds=7, stream=sys.stdout):
     """This session's changes against the code before them, in one process.
 
     "before": ``window._fast_paths(3)`` (the window sums, then the scores,
-    in three calls a row) and ``matching.DEFER_FINITE = False`` (the image
-    read for NaN/inf before the work); "after": the fused score row
-    (``fw_rowcn_f32_avx2``) and the deferred check (session 15).
+    in three calls a row), ``matching.DEFER_FINITE = False`` (the image
+    read for NaN/inf before the work), ``COMPILED_CONSTANTS = False`` (the
+    template's constants and the image's level by numpy calls) and
+    ``SHIFT_EDGE_TILES = False`` (edge tiles copied into a zero-padded
+    buffer); "after": all four on (session 15).
     Prints, per case (float32,
     'ccoeff_normed'): one-thread CPU-time medians (``time.process_time``,
     every library on one thread, alternated) as ratios peer / fastcorr for
@@ -246,7 +248,7 @@ def before_after(cases=None, rounds=7, stream=sys.stdout):
 
     def mode(after):
         window._fast_paths(7 if after else 3)
-        engine.DEFER_FINITE = after
+        engine.DEFER_FINITE = engine.COMPILED_CONSTANTS = engine.SHIFT_EDGE_TILES = after
 
     cases = cases or ([(480, 640, k) for k in TEMPLATES] + [(1024, 1024, k) for k in TEMPLATES]
                       + [(4096, 4096, k) for k in (32, 64)])

@@ -27,6 +27,13 @@ height transform their columns with ``fft_kernels.column_fft`` (vectorised
 across the columns, spectra left in bit-reversed order: ``COLUMN_FFT``),
 the rows with ducc0.
 
+One channel and one template (not 'ccoeff') do not read the image for NaN
+and inf first (``DEFER_FINITE``): the tiled path's window sums meet them if
+there are any, and the call then starts again the checked way. A one-tile
+work item at the image's last row or column of tiles moves its tile back to
+end on the edge (``SHIFT_EDGE_TILES``) instead of copying the image into a
+zero-padded buffer.
+
 An image whose level is large against its spread (values 1e4 + noise) is
 centred first, by its level: the zero-mean template's correlation with it
 is unchanged in exact arithmetic, and in floating point it no longer carries

@@ -53,9 +53,16 @@ reciprocal square root estimate and one Newton step instead of a square
 root and a division (relative error below 4e-7; groups of windows whose
 variance leaves [1e-30, 1e30] take the double formula), and one channel's
 row sums run four to a vector (``_fast_paths`` switches both off, for
-benchmarks). A stack of templates on tiles (``_engine.matching._tiled``)
-takes each block's ``1 / sqrt(V)`` once (:func:`window_rstd`) and scores
-every template from it (:func:`apply_rstd`).
+benchmarks). On tiles (:func:`finish_block`), one channel's float32
+'ccoeff_normed' rows take one call each (``fw_rowcn_f32_avx2``: the column
+sums' update, the window sums four windows a step from sums of four column
+sums, and the scores). A stack of templates on tiles
+(``_engine.matching._tiled``) takes each block's ``1 / sqrt(V)`` once
+(:func:`window_rstd`) and scores every template from it (:func:`apply_rstd`).
+:func:`finish_block` also tells whether a NaN or inf of the image reached
+its window sums (the engine then need not read the image for them first).
+:func:`template_constants` and :func:`level_and_spread` are the small
+per-call statistics of template matching in compiled loops.
 """
 from libc.math cimport isfinite, sqrt
 from libc.stdlib cimport malloc, free
