@@ -210,3 +210,25 @@ def test_shifted_edge_tiles(shape, k, threads):
     np.testing.assert_allclose(got[True][0][:, -8:], naive_ccoeff_normed(x[:, -(k[1] + 7):], t), rtol=0, atol=1e-5)
     np.testing.assert_allclose(got[True][0], got[False][0], rtol=0, atol=1e-6)
     np.testing.assert_allclose(got[True][1], got[False][1], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,k", [((120, 140), 8), ((64, 70), 3), ((200, 40), 12)])
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_fused_row_in_place_scores(shape, k, offset):
+    """Small templates (the dispatcher's correlation, then ``window.scores``
+    in place): the fused row equals the kernels before it and the naive
+    reference, flat windows included."""
+    rng = np.random.default_rng(k)
+    x = (offset + rng.random(shape)).astype(np.float32)
+    x[30:50, 5:25] = x[30, 5]
+    t = (x[10:10 + k, 20:20 + k] + 0.1 * rng.random((k, k))).astype(np.float32)
+    assert not engine._use_tiled(k, k, *shape)[0]
+    got = {}
+    for bits in (7, 3):
+        window._fast_paths(bits)
+        try:
+            got[bits] = fastcorr.match_template(x, t, num_threads=2)
+        finally:
+            window._fast_paths(7)
+    np.testing.assert_allclose(got[7], naive_ccoeff_normed(x, t), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got[7], got[3], rtol=0, atol=2e-6)

@@ -213,6 +213,7 @@ cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, P
     cdef double* rmu = NULL
     cdef double* cc = NULL
     cdef int status = 0
+    cdef bint fused = real_t is float and C == 1 and T == 1 and method == CCOEFF_NORMED
     while True:
         tile = fw_claim(next_tile)
         if tile >= ntiles:
@@ -221,8 +222,8 @@ cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, P
             cs1 = <double*> malloc((wide + C) * sizeof(double))
             cs2 = <double*> malloc((wide + C) * sizeof(double))
             cen = <double*> malloc(wide * sizeof(double))
-            s1 = <double*> malloc(bc * C * sizeof(double))
-            s2 = <double*> malloc(bc * C * sizeof(double))
+            s1 = <double*> malloc((wide + 8) * sizeof(double))   # bc * C, or the fused row's scratch
+            s2 = <double*> malloc((wide + 8) * sizeof(double))
             rv = <double*> malloc(bc * sizeof(double))
             rq = <double*> malloc(bc * sizeof(double))
             rmu = <double*> malloc(bc * C * sizeof(double))
@@ -253,6 +254,11 @@ cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, P
         else:
             fw_init_f64(xt + m0 * WC, WC, tw, C, h, cen, cs1, cs2)
         for m in range(m0, m1):
+            if real_t is float:
+                if fused and fw_rowcn_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC if m > m0 else NULL, cc[0], cs1,
+                                          cs2, s1, s2, tw, w, num + m * Wo + n0, num + m * Wo + n0, nout, tvar[0],
+                                          nw, FLAT_TOL_C) == 0:
+                    continue
             if m > m0:
                 if real_t is float:
                     fw_update_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
