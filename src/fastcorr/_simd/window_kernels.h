@@ -606,12 +606,18 @@ FC_TARGET_AVX2 static void fw_rowcn_f32_avx2(const float *xa, const float *xb, d
     /* the first four windows */
     double t1[12], t2[12];
     {
-        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-        for (k = 0; k + 4 <= w; k += 4) {
-            a0 += cs1[k]; a1 += cs1[k + 1]; a2 += cs1[k + 2]; a3 += cs1[k + 3];
-            b0 += cs2[k]; b1 += cs2[k + 1]; b2 += cs2[k + 2]; b3 += cs2[k + 3];
+        /* four vector sums a step (a chain of w adds held long templates) */
+        __m256d va0 = _mm256_setzero_pd(), va1 = va0, vb0 = va0, vb1 = va0;
+        for (k = 0; k + 8 <= w; k += 8) {
+            va0 = _mm256_add_pd(va0, _mm256_loadu_pd(cs1 + k));
+            va1 = _mm256_add_pd(va1, _mm256_loadu_pd(cs1 + k + 4));
+            vb0 = _mm256_add_pd(vb0, _mm256_loadu_pd(cs2 + k));
+            vb1 = _mm256_add_pd(vb1, _mm256_loadu_pd(cs2 + k + 4));
         }
-        double a = (a0 + a1) + (a2 + a3), b = (b0 + b1) + (b2 + b3);
+        double sa[4], sb[4];
+        _mm256_storeu_pd(sa, _mm256_add_pd(va0, va1));
+        _mm256_storeu_pd(sb, _mm256_add_pd(vb0, vb1));
+        double a = (sa[0] + sa[1]) + (sa[2] + sa[3]), b = (sb[0] + sb[1]) + (sb[2] + sb[3]);
         for (; k < w; k++) {
             a += cs1[k];
             b += cs2[k];
