@@ -228,9 +228,12 @@ def main(args):
 def before_after(cases=None, rounds=7, stream=sys.stdout):
     """This session's changes against the code before them, in one process.
 
-    "before": ``matching.COLUMN_FFT = False`` (ducc0 transforms the tiles'
-    columns too, and the planner offers no power-of-two heights for them);
-    "after": ``fft_kernels.column_fft`` for the column pass (session 14).
+    "before": ``window._fast_paths(3)`` (the window sums, then the scores,
+    in three calls a row), ``matching.DEFER_FINITE = False`` (the image
+    read for NaN/inf before the work), ``COMPILED_CONSTANTS = False`` (the
+    template's constants and the image's level by numpy calls) and
+    ``SHIFT_EDGE_TILES = False`` (edge tiles copied into a zero-padded
+    buffer); "after": all four on (session 15).
     Prints, per case (float32,
     'ccoeff_normed'): one-thread CPU-time medians (``time.process_time``,
     every library on one thread, alternated) as ratios peer / fastcorr for
@@ -241,12 +244,16 @@ def before_after(cases=None, rounds=7, stream=sys.stdout):
     from skimage.feature import match_template as skm
 
     from fastcorr._engine import matching as engine
+    from fastcorr.methods import window
 
     def mode(after):
-        engine.COLUMN_FFT = after
+        window._fast_paths(7 if after else 3)
+        engine.DEFER_FINITE = engine.COMPILED_CONSTANTS = engine.SHIFT_EDGE_TILES = after
 
     cases = cases or ([(480, 640, k) for k in TEMPLATES] + [(1024, 1024, k) for k in TEMPLATES]
                       + [(4096, 4096, k) for k in (32, 64)])
+    if isinstance(cases, str):  # "H,W,k;H,W,k..."
+        cases = [tuple(int(v) for v in c.split(",")) for c in cases.split(";")]
     rng = np.random.default_rng(0)
     print("| image | template | 1 thread CPU: cv2/before | cv2/after | skimage/before | skimage/after "
           "| 2 threads wall: cv2/before | cv2/after | skimage/before | skimage/after |", file=stream)
@@ -302,4 +309,5 @@ def before_after(cases=None, rounds=7, stream=sys.stdout):
 
 if __name__ == "__main__":  # python -m fastcorr._cli.matching_bench --before-after
     if "--before-after" in sys.argv:
-        before_after()
+        rest = sys.argv[sys.argv.index("--before-after") + 1:]
+        before_after(rest[0] if rest else None)

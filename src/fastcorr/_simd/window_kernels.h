@@ -66,9 +66,11 @@ static inline void fw_claim_all(ptrdiff_t *counter, ptrdiff_t n) { *counter = n;
 
 /* The AVX2 paths below that have a portable twin: bit 1 the float32
  * 'ccoeff_normed' scores (fw_cn_f32_avx2), bit 2 the one-channel row sums
- * (fw_sums1_avx2). Both on; ``window._fast_paths`` switches them off to
- * measure them against the portable loops in one process. */
-static int fw_fast_paths = 3;
+ * (fw_sums1_avx2), bit 4 the fused row of one-channel float32
+ * 'ccoeff_normed' scores (fw_rowcn_f32_avx2: update, sums and scores in one
+ * call, the sums without shuffles). All on; ``window._fast_paths`` switches
+ * them off to measure them against the portable loops in one process. */
+static int fw_fast_paths = 7;
 
 /* Method codes: OpenCV's TM_* constants. */
 #define FW_SQDIFF 0
@@ -543,6 +545,137 @@ FC_TARGET_AVX2 static void fw_sums1_avx2(const double *FW_RESTRICT a1, const dou
         }
     }
 }
+/* One channel, float32 image, 'ccoeff_normed', one template: a whole output
+ * row in one call (fw_rowcn_f32): the column sums' update by the image rows
+ * ``xa`` (in) and ``xb`` (out; NULL: no update), the windows' sums along the
+ * row and the scores, without the lane shuffles of fw_sums1_avx2. With
+ * P[j] = cs[j] + ... + cs[j + 3] (a pass of unaligned loads), four windows
+ * four columns on are ``s[n + 4] = s[n] + P[n + w] - P[n]``: one vector
+ * add chain per sum, each step adding a difference of two sums of four
+ * centred column sums (rounding as the running sums of fw_sums). The scores
+ * as fw_cn_f32_avx2 (groups of 8 windows with a variance outside float's
+ * comfortable range, and the tail, by the double formula). ``p1``, ``p2``:
+ * scratch of tw + 8 doubles; ``in`` may be ``out``. nout >= 8, w >= 1. */
+static inline float fw_cn_scalar(float x, double a, double b, double tv, double inv, double tol)
+{
+    double v = b - a * a * inv;
+    v = v > tol * b ? v : 0.0;
+    const double den = v * tv;
+    double r = den > 0 ? (double)x / sqrt(den) : 0.0;
+    r = r > 1.0 ? 1.0 : r;
+    return (float)(r < -1.0 ? -1.0 : r);
+}
+FC_TARGET_AVX2 static void fw_rowcn_f32_avx2(const float *xa, const float *xb, double c0,
+                                             double *FW_RESTRICT cs1, double *FW_RESTRICT cs2,
+                                             double *FW_RESTRICT p1, double *FW_RESTRICT p2, ptrdiff_t tw,
+                                             ptrdiff_t w, const float *in, float *out, ptrdiff_t nout,
+                                             double tv, double nw, double tol)
+{
+    const double inv = 1.0 / nw;
+    const ptrdiff_t np = tw - 3;                    /* P[0 .. np) */
+    ptrdiff_t j, n, k;
+    if (xb != NULL) {
+        const __m256d vc = _mm256_set1_pd(c0);
+        for (j = 0; j + 4 <= tw; j += 4) {
+            const __m256d da = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(xa + j)), vc);
+            const __m256d db = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(xb + j)), vc);
+            const __m256d d = _mm256_sub_pd(da, db);
+            _mm256_storeu_pd(cs1 + j, _mm256_add_pd(_mm256_loadu_pd(cs1 + j), d));
+            _mm256_storeu_pd(cs2 + j, _mm256_fmadd_pd(d, _mm256_add_pd(da, db), _mm256_loadu_pd(cs2 + j)));
+        }
+        for (; j < tw; j++) {
+            const double da = (double)xa[j] - c0, db = (double)xb[j] - c0;
+            cs1[j] += da - db;
+            cs2[j] += (da - db) * (da + db);
+        }
+    }
+    for (j = 0; j + 4 <= np; j += 4) {
+        _mm256_storeu_pd(p1 + j, _mm256_add_pd(_mm256_add_pd(_mm256_loadu_pd(cs1 + j), _mm256_loadu_pd(cs1 + j + 1)),
+                                               _mm256_add_pd(_mm256_loadu_pd(cs1 + j + 2), _mm256_loadu_pd(cs1 + j + 3))));
+        _mm256_storeu_pd(p2 + j, _mm256_add_pd(_mm256_add_pd(_mm256_loadu_pd(cs2 + j), _mm256_loadu_pd(cs2 + j + 1)),
+                                               _mm256_add_pd(_mm256_loadu_pd(cs2 + j + 2), _mm256_loadu_pd(cs2 + j + 3))));
+    }
+    for (; j < np; j++) {
+        p1[j] = (cs1[j] + cs1[j + 1]) + (cs1[j + 2] + cs1[j + 3]);
+        p2[j] = (cs2[j] + cs2[j + 1]) + (cs2[j + 2] + cs2[j + 3]);
+    }
+    for (j = np; j < np + 8; j++) {                 /* read past the row by the last step, unused */
+        p1[j] = 0.0;
+        p2[j] = 0.0;
+    }
+    /* the first four windows */
+    double t1[12], t2[12];
+    {
+        /* four vector sums a step (a chain of w adds held long templates) */
+        __m256d va0 = _mm256_setzero_pd(), va1 = va0, vb0 = va0, vb1 = va0;
+        for (k = 0; k + 8 <= w; k += 8) {
+            va0 = _mm256_add_pd(va0, _mm256_loadu_pd(cs1 + k));
+            va1 = _mm256_add_pd(va1, _mm256_loadu_pd(cs1 + k + 4));
+            vb0 = _mm256_add_pd(vb0, _mm256_loadu_pd(cs2 + k));
+            vb1 = _mm256_add_pd(vb1, _mm256_loadu_pd(cs2 + k + 4));
+        }
+        double sa[4], sb[4];
+        _mm256_storeu_pd(sa, _mm256_add_pd(va0, va1));
+        _mm256_storeu_pd(sb, _mm256_add_pd(vb0, vb1));
+        double a = (sa[0] + sa[1]) + (sa[2] + sa[3]), b = (sb[0] + sb[1]) + (sb[2] + sb[3]);
+        for (; k < w; k++) {
+            a += cs1[k];
+            b += cs2[k];
+        }
+        t1[0] = a;
+        t2[0] = b;
+        for (k = 1; k < 4; k++) {
+            t1[k] = t1[k - 1] + (cs1[k - 1 + w] - cs1[k - 1]);
+            t2[k] = t2[k - 1] + (cs2[k - 1 + w] - cs2[k - 1]);
+        }
+    }
+    const __m256d vinv = _mm256_set1_pd(inv), vtol = _mm256_set1_pd(tol);
+    const __m256 rs = _mm256_set1_ps((float)(1.0 / sqrt(tv)));
+    const __m256 lo = _mm256_set1_ps(1e-30f), hi = _mm256_set1_ps(1e30f), zero = _mm256_setzero_ps();
+    const __m256 one = _mm256_set1_ps(1.0f), mone = _mm256_set1_ps(-1.0f);
+    const __m256 half = _mm256_set1_ps(0.5f), threehalves = _mm256_set1_ps(1.5f);
+    __m256d A1 = _mm256_loadu_pd(t1), A2 = _mm256_loadu_pd(t2);
+    for (n = 0; n + 8 <= nout; n += 8) {
+        const __m256d B1 = _mm256_add_pd(A1, _mm256_sub_pd(_mm256_loadu_pd(p1 + n + w), _mm256_loadu_pd(p1 + n)));
+        const __m256d B2 = _mm256_add_pd(A2, _mm256_sub_pd(_mm256_loadu_pd(p2 + n + w), _mm256_loadu_pd(p2 + n)));
+        __m256d v0 = _mm256_fnmadd_pd(_mm256_mul_pd(A1, A1), vinv, A2);
+        __m256d v1 = _mm256_fnmadd_pd(_mm256_mul_pd(B1, B1), vinv, B2);
+        v0 = _mm256_and_pd(v0, _mm256_cmp_pd(v0, _mm256_mul_pd(vtol, A2), _CMP_GT_OQ));
+        v1 = _mm256_and_pd(v1, _mm256_cmp_pd(v1, _mm256_mul_pd(vtol, B2), _CMP_GT_OQ));
+        const __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(v0)), _mm256_cvtpd_ps(v1), 1);
+        const __m256 ok = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
+        const __m256 odd = _mm256_and_ps(ok, _mm256_or_ps(_mm256_cmp_ps(v, lo, _CMP_LT_OQ),
+                                                          _mm256_cmp_ps(v, hi, _CMP_GT_OQ)));
+        const __m256 x = _mm256_loadu_ps(in + n);
+        if (_mm256_movemask_ps(odd)) {
+            double u1[8], u2[8];
+            float xs[8], tmp[8];
+            _mm256_storeu_pd(u1, A1); _mm256_storeu_pd(u1 + 4, B1);
+            _mm256_storeu_pd(u2, A2); _mm256_storeu_pd(u2 + 4, B2);
+            _mm256_storeu_ps(xs, x);
+            for (k = 0; k < 8; k++)
+                tmp[k] = fw_cn_scalar(xs[k], u1[k], u2[k], tv, inv, tol);
+            _mm256_storeu_ps(out + n, _mm256_loadu_ps(tmp));
+        } else {
+            __m256 y = _mm256_rsqrt_ps(_mm256_max_ps(v, lo));
+            y = _mm256_mul_ps(y, _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_mul_ps(half, v), y), y, threehalves));
+            __m256 r = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(x, rs), y), ok);
+            r = _mm256_min_ps(_mm256_max_ps(r, mone), one);
+            _mm256_storeu_ps(out + n, r);
+        }
+        A1 = _mm256_add_pd(B1, _mm256_sub_pd(_mm256_loadu_pd(p1 + n + 4 + w), _mm256_loadu_pd(p1 + n + 4)));
+        A2 = _mm256_add_pd(B2, _mm256_sub_pd(_mm256_loadu_pd(p2 + n + 4 + w), _mm256_loadu_pd(p2 + n + 4)));
+    }
+    /* the tail: windows n .. nout - 1 (fewer than 8), A holding n .. n + 3 */
+    _mm256_storeu_pd(t1, A1);
+    _mm256_storeu_pd(t2, A2);
+    for (k = 4; k < nout - n; k++) {
+        t1[k] = t1[k - 4] + (p1[n + k - 4 + w] - p1[n + k - 4]);
+        t2[k] = t2[k - 4] + (p2[n + k - 4 + w] - p2[n + k - 4]);
+    }
+    for (k = 0; n + k < nout; k++)
+        out[n + k] = fw_cn_scalar(in[n + k], t1[k], t2[k], tv, inv, tol);
+}
 #define FW_SUMS_FAST(a1, a2, s1, s2, C, w, nout)                                \
     if (C == 1 && nout >= 16 && (fw_fast_paths & 2) && fc_cpu_has_avx2_fma()) {       \
         fw_sums1_avx2(a1, a2, s1, s2, w, nout);                                 \
@@ -558,6 +691,24 @@ FC_TARGET_AVX2 static void fw_sums1_avx2(const double *FW_RESTRICT a1, const dou
 #endif
 #define FW_CN_f32(IN, OUT) FW_CN_F32(IN, OUT)
 #define FW_CN_f64(IN, OUT)
+
+/* fw_rowcn_f32_avx2 where it serves (bit 4 of fw_fast_paths, AVX2, the
+ * template's sum of squares in float's range, nout >= 8): 0, else -1 (the
+ * caller takes fw_update / fw_sums / fw_finish1io). */
+static int fw_rowcn_f32(const float *xa, const float *xb, double c0, double *cs1, double *cs2, double *p1,
+                        double *p2, ptrdiff_t tw, ptrdiff_t w, const float *in, float *out, ptrdiff_t nout,
+                        double tv, double nw, double tol)
+{
+#if FC_X86_DISPATCH
+    if ((fw_fast_paths & 4) && nout >= 8 && tv > 1e-30 && tv < 1e30 && fc_cpu_has_avx2_fma()) {
+        fw_rowcn_f32_avx2(xa, xb, c0, cs1, cs2, p1, p2, tw, w, in, out, nout, tv, nw, tol);
+        return 0;
+    }
+#endif
+    (void)xa; (void)xb; (void)c0; (void)cs1; (void)cs2; (void)p1; (void)p2; (void)tw; (void)w; (void)in;
+    (void)out; (void)nout; (void)tv; (void)nw; (void)tol;
+    return -1;
+}
 
 static void fw_sums(const double *a1, const double *a2, double *s1, double *s2, ptrdiff_t C, ptrdiff_t w,
                     ptrdiff_t nout)

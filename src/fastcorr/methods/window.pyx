@@ -53,10 +53,18 @@ reciprocal square root estimate and one Newton step instead of a square
 root and a division (relative error below 4e-7; groups of windows whose
 variance leaves [1e-30, 1e30] take the double formula), and one channel's
 row sums run four to a vector (``_fast_paths`` switches both off, for
-benchmarks). A stack of templates on tiles (``_engine.matching._tiled``)
-takes each block's ``1 / sqrt(V)`` once (:func:`window_rstd`) and scores
-every template from it (:func:`apply_rstd`).
+benchmarks). On tiles (:func:`finish_block`), one channel's float32
+'ccoeff_normed' rows take one call each (``fw_rowcn_f32_avx2``: the column
+sums' update, the window sums four windows a step from sums of four column
+sums, and the scores). A stack of templates on tiles
+(``_engine.matching._tiled``) takes each block's ``1 / sqrt(V)`` once
+(:func:`window_rstd`) and scores every template from it (:func:`apply_rstd`).
+:func:`finish_block` also tells whether a NaN or inf of the image reached
+its window sums (the engine then need not read the image for them first).
+:func:`template_constants` and :func:`level_and_spread` are the small
+per-call statistics of template matching in compiled loops.
 """
+from libc.math cimport isfinite, sqrt
 from libc.stdlib cimport malloc, free
 
 
@@ -108,11 +116,16 @@ cdef extern from "window_kernels.h" nogil:
     void fw_apply_f32(const float* inp, float* out, const float* r, float rs, Py_ssize_t nout)
     void fw_apply_f64(const double* inp, double* out, const double* r, double rs, Py_ssize_t nout)
     int fc_cpu_has_avx2_fma()
+    int fw_rowcn_f32(const float* xa, const float* xb, double c0, double* cs1, double* cs2, double* p1,
+                     double* p2, Py_ssize_t tw, Py_ssize_t w, const float* inp, float* out, Py_ssize_t nout,
+                     double tv, double nw, double tol)
 
-def _fast_paths(int bits=3):
+def _fast_paths(int bits=7):
     """Benchmarks only: switch the AVX2 kernels that have a portable twin
-    (1: float32 'ccoeff_normed' scores, 2: one-channel row sums; 3: both,
-    the default; 0: neither). Not thread-safe against running calls."""
+    (1: float32 'ccoeff_normed' scores, 2: one-channel row sums, 4: the
+    fused row of one-channel float32 'ccoeff_normed' scores; 7: all, the
+    default; 3: all but the fused row, as before it; 0: none). Not
+    thread-safe against running calls."""
     global fw_fast_paths
     fw_fast_paths = bits
 
@@ -200,6 +213,7 @@ cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, P
     cdef double* rmu = NULL
     cdef double* cc = NULL
     cdef int status = 0
+    cdef bint fused = real_t is float and C == 1 and T == 1 and method == CCOEFF_NORMED
     while True:
         tile = fw_claim(next_tile)
         if tile >= ntiles:
@@ -208,8 +222,8 @@ cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, P
             cs1 = <double*> malloc((wide + C) * sizeof(double))
             cs2 = <double*> malloc((wide + C) * sizeof(double))
             cen = <double*> malloc(wide * sizeof(double))
-            s1 = <double*> malloc(bc * C * sizeof(double))
-            s2 = <double*> malloc(bc * C * sizeof(double))
+            s1 = <double*> malloc((wide + 8) * sizeof(double))   # bc * C, or the fused row's scratch
+            s2 = <double*> malloc((wide + 8) * sizeof(double))
             rv = <double*> malloc(bc * sizeof(double))
             rq = <double*> malloc(bc * sizeof(double))
             rmu = <double*> malloc(bc * C * sizeof(double))
@@ -240,6 +254,11 @@ cdef int run_tiles(const real_t* x, Py_ssize_t H, Py_ssize_t WC, Py_ssize_t C, P
         else:
             fw_init_f64(xt + m0 * WC, WC, tw, C, h, cen, cs1, cs2)
         for m in range(m0, m1):
+            if real_t is float:
+                if fused and fw_rowcn_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC if m > m0 else NULL, cc[0], cs1,
+                                          cs2, s1, s2, tw, w, num + m * Wo + n0, num + m * Wo + n0, nout, tvar[0],
+                                          nw, FLAT_TOL_C) == 0:
+                    continue
             if m > m0:
                 if real_t is float:
                     fw_update_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
@@ -475,7 +494,7 @@ def moments(x, Py_ssize_t channels, Py_ssize_t h, Py_ssize_t w, int num_threads)
 cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, Py_ssize_t Wo,
                    const real_t* src, Py_ssize_t tile_stride, Py_ssize_t row_stride, Py_ssize_t ntiles,
                    real_t* out, Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t col0, Py_ssize_t B1,
-                   double tmean, double tvar, double tsq, int method) noexcept nogil:
+                   double tmean, double tvar, double tsq, int method, int* nonfinite) noexcept nogil:
     """:func:`finish_block`'s loop: each correlation tile's columns in window
     tiles of at most ``block_cols`` columns (each with its own centre, as
     :func:`run_tiles`: a centre that follows the image's level across it)."""
@@ -489,10 +508,11 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
     cdef double* cs1 = <double*> malloc((wide + 1) * sizeof(double))
     cdef double* cs2 = <double*> malloc((wide + 1) * sizeof(double))
     cdef double* cen = <double*> malloc(wide * sizeof(double))
-    cdef double* s1 = <double*> malloc(bmax * sizeof(double))
-    cdef double* s2 = <double*> malloc(bmax * sizeof(double))
+    cdef double* s1 = <double*> malloc((wide + 8) * sizeof(double))
+    cdef double* s2 = <double*> malloc((wide + 8) * sizeof(double))
     cdef double cc[1]
     cdef int status = 0
+    cdef bint fused = real_t is float and method == CCOEFF_NORMED
     if cs1 == NULL or cs2 == NULL or cen == NULL or s1 == NULL or s2 == NULL:
         status = -1
     else:
@@ -527,6 +547,12 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
                 else:
                     fw_init_f64(xt + row0 * WC, WC, tw, 1, h, cen, cs1, cs2)
                 for m in range(row0, row0 + rows):
+                    if real_t is float:
+                        # s1, s2 serve as the fused row's scratch (its P sums)
+                        if fused and fw_rowcn_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC if m > row0 else NULL,
+                                                  cc[0], cs1, cs2, s1, s2, tw, w, sj + (m - row0) * row_stride,
+                                                  out + m * Wo + n0, nout, tvar, nw, FLAT_TOL_C) == 0:
+                            continue
                     if m > row0:
                         if real_t is float:
                             fw_update_f32(xt + (m + h - 1) * WC, xt + (m - 1) * WC, cen, cs1, cs2, tw)
@@ -539,6 +565,14 @@ cdef int run_block(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, P
                     else:
                         fw_finish1io_f64(sj + (m - row0) * row_stride, out + m * Wo + n0, s1, s2, cc[0], tmean,
                                          tvar, tsq, method, nout, nw, FLAT_TOL_C)
+                # A NaN or inf of the image that entered a column's sum of
+                # squares leaves it NaN or inf for good (inf - inf is NaN):
+                # the last row's column sums tell whether the window tile's
+                # pixels were all finite.
+                for n in range(tw):
+                    if not isfinite(cs2[n]):
+                        nonfinite[0] = 1
+                        break
     free(cs1)
     free(cs2)
     free(cen)
@@ -566,6 +600,11 @@ def finish_block(x, Py_ssize_t h, Py_ssize_t w, src, out, Py_ssize_t row0, Py_ss
     a centre per tile, in double precision); the correlation is read once,
     where it lies, and the score written once.
 
+    Returns False when a NaN or inf of ``x`` reached the block's window
+    sums (every image value under the block's windows does, except under
+    method 4, 'ccoeff', which takes no window sums: True), else True. The
+    scores are then meaningless: the caller decides what NaN means.
+
     Examples
     --------
     >>> import numpy as np
@@ -573,6 +612,7 @@ def finish_block(x, Py_ssize_t h, Py_ssize_t w, src, out, Py_ssize_t row0, Py_ss
     >>> x = np.array([[1.0, 2.0, 3.0, 4.0]]); out = np.zeros((1, 3))
     >>> src = np.full((2, 1, 2), 0.5)               # corr(x, t - 1.5), two tiles of 2 columns
     >>> window.finish_block(x, 1, 2, src, out, 0, 0, 2, 1.5, 0.5, 5.0, 5)
+    True
     >>> out
     array([[1., 1., 1.]])
     """
@@ -592,7 +632,7 @@ def finish_block(x, Py_ssize_t h, Py_ssize_t w, src, out, Py_ssize_t row0, Py_ss
     if B1 < 1 or row0 < 0 or col0 < 0 or row0 + rows > Ho or (nt > 0 and col0 + (nt - 1) * B1 >= Wo):
         raise ValueError("the block does not fit in the output")
     if rows == 0 or nt == 0:
-        return
+        return True
     if src.strides[0] % src.itemsize or src.strides[1] % src.itemsize or src.strides[0] < 0 or src.strides[1] < 0:
         raise ValueError("src's strides must be whole, non-negative elements")
     cdef Py_ssize_t ts = src.strides[0] // src.itemsize, rs = src.strides[1] // src.itemsize
@@ -603,22 +643,24 @@ def finish_block(x, Py_ssize_t h, Py_ssize_t w, src, out, Py_ssize_t row0, Py_ss
     cdef const float[:, :, :] sf
     cdef const double[:, :, :] sd
     cdef int status
+    cdef int nonfinite = 0
     if x.dtype == np.float32:
         xf = x
         of = out
         sf = src
         with nogil:
             status = run_block(&xf[0, 0], xf.shape[1], h, w, Wo, &sf[0, 0, 0], ts, rs, nt, &of[0, 0], row0, rows,
-                               col0, B1, tmean, tvar, tsq, method)
+                               col0, B1, tmean, tvar, tsq, method, &nonfinite)
     else:
         xd = x
         od = out
         sd = src
         with nogil:
             status = run_block(&xd[0, 0], xd.shape[1], h, w, Wo, &sd[0, 0, 0], ts, rs, nt, &od[0, 0], row0, rows,
-                               col0, B1, tmean, tvar, tsq, method)
+                               col0, B1, tmean, tvar, tsq, method, &nonfinite)
     if status != 0:
         raise MemoryError("fastcorr window: could not allocate row buffers")
+    return not nonfinite
 
 
 cdef int run_rstd(const real_t* x, Py_ssize_t WC, Py_ssize_t h, Py_ssize_t w, real_t* r, Py_ssize_t rstride,
@@ -792,3 +834,113 @@ def apply_rstd(src, out, r, Py_ssize_t row0, Py_ssize_t col0, Py_ssize_t B1, dou
                 span = min(B1, ncols - c0)
                 for m in range(rows):
                     fw_apply_f64(&sd[0, 0, 0] + j * ts + m * rs_, &od[row0 + m, col0 + c0], &rd[m, c0], rs, span)
+
+
+def template_constants(templates):
+    """Per template of a (T, h, w, C) float64 C-contiguous stack: ``(tmean,
+    tz, tvar, tsq)``, the channel means (T, C) (two passes: the mean of the
+    values less the first mean corrects its rounding), the zero-mean
+    templates (T, h, w, C) (exactly 0 on a constant channel), their sum of
+    squares (T,) (exactly 0 for a flat template) and the raw sum of
+    squares (T,). One pass of compiled loops per quantity, for the small
+    arrays of template matching (numpy's reductions cost more in calls
+    than in arithmetic there).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> t = np.array([[1.0, 2.0], [3.0, 6.0]]).reshape(1, 2, 2, 1)
+    >>> tmean, tz, tvar, tsq = window.template_constants(t)
+    >>> tmean, tz.ravel(), tvar, tsq
+    (array([[3.]]), array([-2., -1.,  0.,  3.]), array([14.]), array([50.]))
+    """
+    cdef const double[:, :, :, ::1] a = templates
+    cdef Py_ssize_t T = a.shape[0], h = a.shape[1], w = a.shape[2], C = a.shape[3]
+    cdef Py_ssize_t n = h * w, t, c, i
+    tmean = np.empty((T, C), np.float64)
+    tz = np.empty((T, h, w, C), np.float64)
+    tvar = np.zeros(T, np.float64)
+    tsq = np.zeros(T, np.float64)
+    cdef double[:, ::1] mv = tmean
+    cdef double[:, :, :, ::1] zv = tz
+    cdef double[::1] vv = tvar
+    cdef double[::1] qv = tsq
+    cdef const double* src
+    cdef double* dst
+    cdef double s, m, lo, hi, v, q, fix
+    if n == 0:
+        return tmean, tz, tvar, tsq
+    with nogil:
+        for t in range(T):
+            for c in range(C):
+                src = &a[t, 0, 0, 0] + c
+                dst = &zv[t, 0, 0, 0] + c
+                s = 0.0
+                lo = src[0]
+                hi = src[0]
+                q = 0.0
+                for i in range(n):
+                    v = src[i * C]
+                    s += v
+                    q += v * v
+                    lo = min(lo, v)
+                    hi = max(hi, v)
+                m = s / n
+                s = 0.0
+                for i in range(n):
+                    s += src[i * C] - m
+                fix = s / n     # the centred values less their mean: exact to their own rounding
+                if lo == hi:  # a constant channel: its zero-mean template is exactly 0
+                    for i in range(n):
+                        dst[i * C] = 0.0
+                else:
+                    s = 0.0
+                    for i in range(n):
+                        v = (src[i * C] - m) - fix
+                        dst[i * C] = v
+                        s += v * v
+                    vv[t] += s
+                mv[t, c] = m + fix
+                qv[t] += q
+    return tmean, tz, tvar, tsq
+
+
+def level_and_spread(plane, Py_ssize_t step):
+    """(mean, standard deviation) in float64 of ``plane[::step, ::step]``
+    (a 2-D float32 or float64 array, any strides).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods import window
+    >>> window.level_and_spread(np.array([[1.0, 9.0, 3.0], [5.0, 0.0, 5.0]]), 2)
+    (2.0, 1.0)
+    """
+    if plane.ndim != 2 or plane.dtype not in (np.float32, np.float64):
+        raise ValueError("plane must be a 2-D float32 or float64 array")
+    if step < 1:
+        raise ValueError(f"step must be at least 1, got {step}")
+    cdef const float[:, :] pf
+    cdef const double[:, :] pd
+    cdef Py_ssize_t H = plane.shape[0], W = plane.shape[1], i, j, n = 0
+    cdef double s = 0.0, q = 0.0, m, v
+    cdef bint f32 = plane.dtype == np.float32
+    if H == 0 or W == 0:
+        return float("nan"), float("nan")
+    if f32:
+        pf = plane
+    else:
+        pd = plane
+    cdef Py_ssize_t rows = (H + step - 1) // step, cols = (W + step - 1) // step
+    with nogil:
+        for i in range(rows):
+            for j in range(cols):
+                s += pf[i * step, j * step] if f32 else pd[i * step, j * step]
+        n = rows * cols
+        m = s / n
+        for i in range(rows):
+            for j in range(cols):
+                v = (pf[i * step, j * step] if f32 else pd[i * step, j * step]) - m
+                q += v * v
+    return m, sqrt(q / n)
