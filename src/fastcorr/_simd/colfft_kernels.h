@@ -31,6 +31,7 @@
 #define FASTCORR_COLFFT_KERNELS_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* FC_X86_DISPATCH, FC_TARGET_AVX2 and the CPU probe fc_cpu_has_avx2_fma */
 #include "simd_kernels.h"
@@ -225,6 +226,309 @@ static void fc_colfft_dit_f32(float *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s,
                 fcc_dit4_scalar(r0, r1, r2, r3, c, nf, a0, b0, a1, b1, a2, b2);
             }
     }
+}
+
+
+/* ------------------------------------------------------------------------
+ * float64: the same transforms on complex128 columns (4-wide double
+ * vectors, two complex values a vector), and the fused correlation of a
+ * tile's columns of the FFT method (``methods/fft.py``): forward
+ * transform, product with the kernel's spectrum (its rows in bit-reversed
+ * order, 1 / N0 folded in), inverse transform, one block of columns at a
+ * time so that the block stays in the core's cache between the three
+ * steps.
+ */
+
+static inline void fcd_mul(double dr, double di, double a, double b, double *o)
+{
+    o[0] = dr * a - di * b;
+    o[1] = dr * b + di * a;
+}
+
+static inline void fcd_dif4_scalar(double *r0, double *r1, double *r2, double *r3, ptrdiff_t c0, ptrdiff_t nf,
+                                   double a0, double b0, double a1, double b1, double a2, double b2)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c += 2) {
+        const double s0r = r0[c] + r2[c], s0i = r0[c + 1] + r2[c + 1];
+        const double s1r = r1[c] + r3[c], s1i = r1[c + 1] + r3[c + 1];
+        double d0[2], d1[2];
+        fcd_mul(r0[c] - r2[c], r0[c + 1] - r2[c + 1], a0, b0, d0);
+        fcd_mul(r1[c] - r3[c], r1[c + 1] - r3[c + 1], a1, b1, d1);
+        r0[c] = s0r + s1r;
+        r0[c + 1] = s0i + s1i;
+        fcd_mul(s0r - s1r, s0i - s1i, a2, b2, r1 + c);
+        r2[c] = d0[0] + d1[0];
+        r2[c + 1] = d0[1] + d1[1];
+        fcd_mul(d0[0] - d1[0], d0[1] - d1[1], a2, b2, r3 + c);
+    }
+}
+
+static inline void fcd_dit4_scalar(double *r0, double *r1, double *r2, double *r3, ptrdiff_t c0, ptrdiff_t nf,
+                                   double a0, double b0, double a1, double b1, double a2, double b2)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c += 2) {
+        double w1[2], w3[2], v2[2], v3[2];
+        fcd_mul(r1[c], r1[c + 1], a2, b2, w1);
+        fcd_mul(r3[c], r3[c + 1], a2, b2, w3);
+        const double y0r = r0[c] + w1[0], y0i = r0[c + 1] + w1[1];
+        const double y1r = r0[c] - w1[0], y1i = r0[c + 1] - w1[1];
+        const double y2r = r2[c] + w3[0], y2i = r2[c + 1] + w3[1];
+        const double y3r = r2[c] - w3[0], y3i = r2[c + 1] - w3[1];
+        fcd_mul(y2r, y2i, a0, b0, v2);
+        fcd_mul(y3r, y3i, a1, b1, v3);
+        r0[c] = y0r + v2[0];
+        r0[c + 1] = y0i + v2[1];
+        r2[c] = y0r - v2[0];
+        r2[c + 1] = y0i - v2[1];
+        r1[c] = y1r + v3[0];
+        r1[c + 1] = y1i + v3[1];
+        r3[c] = y1r - v3[0];
+        r3[c + 1] = y1i - v3[1];
+    }
+}
+
+static inline void fcd_pair_scalar(double *u, double *v, ptrdiff_t c0, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c++) {
+        const double a = u[c], b = v[c];
+        u[c] = a + b;
+        v[c] = a - b;
+    }
+}
+
+/* x (complex, interleaved) times k (complex, interleaved), columns c0..nf */
+static inline void fcd_cmul_scalar(double *x, const double *k, ptrdiff_t c0, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c += 2) {
+        const double xr = x[c], xi = x[c + 1];
+        x[c] = xr * k[c] - xi * k[c + 1];
+        x[c + 1] = xr * k[c + 1] + xi * k[c];
+    }
+}
+
+#if FC_X86_DISPATCH
+/* interleaved complex double lanes D times the complex scalar (A, B) broadcast */
+#define FCD_CM(D, A, B) _mm256_fmaddsub_pd(D, A, _mm256_mul_pd(_mm256_permute_pd(D, 0x5), B))
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_dif4_avx2(double *r0, double *r1, double *r2, double *r3, ptrdiff_t nf,
+                                              double a0, double b0, double a1, double b1, double a2, double b2)
+{
+    const __m256d A0 = _mm256_set1_pd(a0), B0 = _mm256_set1_pd(b0), A1 = _mm256_set1_pd(a1);
+    const __m256d B1 = _mm256_set1_pd(b1), A2 = _mm256_set1_pd(a2), B2 = _mm256_set1_pd(b2);
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X0 = _mm256_loadu_pd(r0 + c), X1 = _mm256_loadu_pd(r1 + c);
+        const __m256d X2 = _mm256_loadu_pd(r2 + c), X3 = _mm256_loadu_pd(r3 + c);
+        const __m256d S0 = _mm256_add_pd(X0, X2), S1 = _mm256_add_pd(X1, X3);
+        __m256d D0 = _mm256_sub_pd(X0, X2), D1 = _mm256_sub_pd(X1, X3);
+        D0 = FCD_CM(D0, A0, B0);
+        D1 = FCD_CM(D1, A1, B1);
+        const __m256d E0 = _mm256_sub_pd(S0, S1), E1 = _mm256_sub_pd(D0, D1);
+        _mm256_storeu_pd(r0 + c, _mm256_add_pd(S0, S1));
+        _mm256_storeu_pd(r1 + c, FCD_CM(E0, A2, B2));
+        _mm256_storeu_pd(r2 + c, _mm256_add_pd(D0, D1));
+        _mm256_storeu_pd(r3 + c, FCD_CM(E1, A2, B2));
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_dit4_avx2(double *r0, double *r1, double *r2, double *r3, ptrdiff_t nf,
+                                              double a0, double b0, double a1, double b1, double a2, double b2)
+{
+    const __m256d A0 = _mm256_set1_pd(a0), B0 = _mm256_set1_pd(b0), A1 = _mm256_set1_pd(a1);
+    const __m256d B1 = _mm256_set1_pd(b1), A2 = _mm256_set1_pd(a2), B2 = _mm256_set1_pd(b2);
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X0 = _mm256_loadu_pd(r0 + c), X1 = _mm256_loadu_pd(r1 + c);
+        const __m256d X2 = _mm256_loadu_pd(r2 + c), X3 = _mm256_loadu_pd(r3 + c);
+        const __m256d W1 = FCD_CM(X1, A2, B2), W3 = FCD_CM(X3, A2, B2);
+        const __m256d Y0 = _mm256_add_pd(X0, W1), Y1 = _mm256_sub_pd(X0, W1);
+        const __m256d Y2 = _mm256_add_pd(X2, W3), Y3 = _mm256_sub_pd(X2, W3);
+        const __m256d V2 = FCD_CM(Y2, A0, B0), V3 = FCD_CM(Y3, A1, B1);
+        _mm256_storeu_pd(r0 + c, _mm256_add_pd(Y0, V2));
+        _mm256_storeu_pd(r2 + c, _mm256_sub_pd(Y0, V2));
+        _mm256_storeu_pd(r1 + c, _mm256_add_pd(Y1, V3));
+        _mm256_storeu_pd(r3 + c, _mm256_sub_pd(Y1, V3));
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_pair_avx2(double *u, double *v, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d U = _mm256_loadu_pd(u + c), V = _mm256_loadu_pd(v + c);
+        _mm256_storeu_pd(u + c, _mm256_add_pd(U, V));
+        _mm256_storeu_pd(v + c, _mm256_sub_pd(U, V));
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_cmul_avx2(double *x, const double *k, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X = _mm256_loadu_pd(x + c), K = _mm256_loadu_pd(k + c);
+        const __m256d KR = _mm256_movedup_pd(K), KI = _mm256_permute_pd(K, 0xF);
+        _mm256_storeu_pd(x + c, _mm256_fmaddsub_pd(X, KR, _mm256_mul_pd(_mm256_permute_pd(X, 0x5), KI)));
+    }
+    return c;
+}
+#endif
+
+/* The transforms and the fused correlation on complex128 columns, defined
+ * twice: with the AVX2 butterflies (the whole loop nest compiled for AVX2,
+ * so that the butterflies inline) and with the scalar ones. The twiddles
+ * of a butterfly group are loaded once for all the groups that share them
+ * (j outer, b inner). */
+#define FCD_DEFINE(SUF, ATTR, DIF4V, DIT4V, PAIRV, CMULV)                                                    \
+ATTR static void fcd_dif_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw)         \
+{                                                                                                            \
+    ptrdiff_t L = N0, b, j, c;                                                                               \
+    for (; L >= 4; L >>= 2) {                                                                                \
+        const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
+        for (j = 0; j < q; j++) {                                                                            \
+            const double a0 = tw[2 * j * st1], b0 = tw[2 * j * st1 + 1];                                     \
+            const double a1 = tw[2 * (j + q) * st1], b1 = tw[2 * (j + q) * st1 + 1];                         \
+            const double a2 = tw[2 * j * st2], b2 = tw[2 * j * st2 + 1];                                     \
+            for (b = 0; b < N0; b += L) {                                                                    \
+                double *r0 = x + (b + j) * s, *r1 = r0 + q * s, *r2 = r0 + 2 * q * s, *r3 = r0 + 3 * q * s;  \
+                c = DIF4V(r0, r1, r2, r3, nf, a0, b0, a1, b1, a2, b2);                                       \
+                fcd_dif4_scalar(r0, r1, r2, r3, c, nf, a0, b0, a1, b1, a2, b2);                              \
+            }                                                                                                \
+        }                                                                                                    \
+    }                                                                                                        \
+    if (L == 2)                                                                                              \
+        for (b = 0; b < N0; b += 2) {                                                                        \
+            c = PAIRV(x + b * s, x + (b + 1) * s, nf);                                                       \
+            fcd_pair_scalar(x + b * s, x + (b + 1) * s, c, nf);                                              \
+        }                                                                                                    \
+}                                                                                                            \
+ATTR static void fcd_dit_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw)         \
+{                                                                                                            \
+    ptrdiff_t L, b, j, c, lg = 0;                                                                            \
+    for (L = 1; L < N0; L <<= 1)                                                                             \
+        lg++;                                                                                                \
+    L = 1;                                                                                                   \
+    if (lg & 1) {                                                                                            \
+        for (b = 0; b < N0; b += 2) {                                                                        \
+            c = PAIRV(x + b * s, x + (b + 1) * s, nf);                                                       \
+            fcd_pair_scalar(x + b * s, x + (b + 1) * s, c, nf);                                              \
+        }                                                                                                    \
+        L = 2;                                                                                               \
+    }                                                                                                        \
+    for (L <<= 2; L <= N0; L <<= 2) {                                                                        \
+        const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
+        for (j = 0; j < q; j++) {                                                                            \
+            const double a0 = tw[2 * j * st1], b0 = -tw[2 * j * st1 + 1];                                    \
+            const double a1 = tw[2 * (j + q) * st1], b1 = -tw[2 * (j + q) * st1 + 1];                        \
+            const double a2 = tw[2 * j * st2], b2 = -tw[2 * j * st2 + 1];                                    \
+            for (b = 0; b < N0; b += L) {                                                                    \
+                double *r0 = x + (b + j) * s, *r1 = r0 + q * s, *r2 = r0 + 2 * q * s, *r3 = r0 + 3 * q * s;  \
+                c = DIT4V(r0, r1, r2, r3, nf, a0, b0, a1, b1, a2, b2);                                       \
+                fcd_dit4_scalar(r0, r1, r2, r3, c, nf, a0, b0, a1, b1, a2, b2);                              \
+            }                                                                                                \
+        }                                                                                                    \
+    }                                                                                                        \
+}                                                                                                            \
+ATTR static void fcd_corr_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw,        \
+                                const double *k, ptrdiff_t ks, ptrdiff_t blk, double *buf)                   \
+{                                                                                                            \
+    ptrdiff_t c0, r, c;                                                                                      \
+    for (c0 = 0; c0 < nf; c0 += blk) {                                                                       \
+        const ptrdiff_t n = nf - c0 < blk ? nf - c0 : blk;                                                   \
+        double *y = buf ? buf : x + c0;                                                                      \
+        const ptrdiff_t sy = buf ? n : s;                                                                    \
+        if (buf)                                                                                             \
+            for (r = 0; r < N0; r++)                                                                         \
+                for (c = 0; c < n; c++)                                                                      \
+                    buf[r * n + c] = x[r * s + c0 + c];                                                      \
+        fcd_dif_##SUF(y, N0, n, sy, tw);                                                                     \
+        for (r = 0; r < N0; r++) {                                                                           \
+            double *yr = y + r * sy;                                                                         \
+            const double *kr = k + r * ks + c0;                                                              \
+            c = CMULV(yr, kr, n);                                                                            \
+            fcd_cmul_scalar(yr, kr, c, n);                                                                   \
+        }                                                                                                    \
+        fcd_dit_##SUF(y, N0, n, sy, tw);                                                                     \
+        if (buf)                                                                                             \
+            for (r = 0; r < N0; r++)                                                                         \
+                for (c = 0; c < n; c++)                                                                      \
+                    x[r * s + c0 + c] = buf[r * n + c];                                                      \
+    }                                                                                                        \
+}
+
+#define FCD_NOVEC4(r0, r1, r2, r3, nf, a0, b0, a1, b1, a2, b2) 0
+#define FCD_NOVEC2(u, v, nf) 0
+FCD_DEFINE(base, , FCD_NOVEC4, FCD_NOVEC4, FCD_NOVEC2, FCD_NOVEC2)
+#if FC_X86_DISPATCH
+FCD_DEFINE(avx2, FC_TARGET_AVX2, fcd_dif4_avx2, fcd_dit4_avx2, fcd_pair_avx2, fcd_cmul_avx2)
+#endif
+
+static inline int fcd_simd(int portable)
+{
+#if FC_X86_DISPATCH
+    return !portable && fc_cpu_has_avx2_fma();
+#else
+    (void)portable;
+    return 0;
+#endif
+}
+
+/* The forward transform of fc_colfft_dif_f32 on complex128 columns
+ * (``nf`` doubles a row, rows ``s`` doubles apart, ``tw`` N0 / 2 complex
+ * twiddles exp(-2 pi i k / N0) in double). */
+static void fc_colfft_dif_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int portable)
+{
+#if FC_X86_DISPATCH
+    if (fcd_simd(portable)) {
+        fcd_dif_avx2(x, N0, nf, s, tw);
+        return;
+    }
+#endif
+    (void)portable;
+    fcd_dif_base(x, N0, nf, s, tw);
+}
+
+/* The inverse (unnormalised, bit-reversed order in) on complex128 columns. */
+static void fc_colfft_dit_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int portable)
+{
+#if FC_X86_DISPATCH
+    if (fcd_simd(portable)) {
+        fcd_dit_avx2(x, N0, nf, s, tw);
+        return;
+    }
+#endif
+    (void)portable;
+    fcd_dit_base(x, N0, nf, s, tw);
+}
+
+/* The columns of one tile correlated with a kernel, in place: per block of
+ * ``blk`` doubles (even) of the columns 0..nf, the forward transform, the
+ * product with ``k`` (rows ``ks`` doubles apart, the kernel's column
+ * spectrum with its rows in bit-reversed order and 1 / N0 folded in) and
+ * the inverse transform, so that x holds the circular correlation's
+ * columns in natural order. ``buf``: NULL (the blocks transformed where
+ * they are), or N0 * blk doubles into which each block is copied first
+ * (its rows then contiguous). */
+static void fc_colcorr_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw,
+                           const double *k, ptrdiff_t ks, ptrdiff_t blk, double *buf, int portable)
+{
+    if (blk < 2 || blk > nf)
+        blk = nf + (nf & 1);
+    blk += blk & 1;
+#if FC_X86_DISPATCH
+    if (fcd_simd(portable)) {
+        fcd_corr_avx2(x, N0, nf, s, tw, k, ks, blk, buf);
+        return;
+    }
+#endif
+    (void)portable;
+    fcd_corr_base(x, N0, nf, s, tw, k, ks, blk, buf);
 }
 
 #endif

@@ -84,6 +84,10 @@ try:
 except ImportError:  # an uncompiled tree: no row-spectrum plan
     _spectral_rows = None
 try:
+    from .fft_kernels import column_correlate64 as _column_correlate64, column_twiddles64 as _column_twiddles64
+except ImportError:  # an uncompiled tree: ducc0's column transforms throughout
+    _column_correlate64 = _column_twiddles64 = None
+try:
     from .fft_kernels import all_finite as _all_finite
 except ImportError:  # an uncompiled tree
     def _all_finite(a):
@@ -228,7 +232,7 @@ def wrap_length(out_len, k, data):
     return max(b, out_len + k - 1 - a, out_len, 1)
 
 
-def _axis_candidates(out_len, k, real, data=None, ducc_itemsize=0):
+def _axis_candidates(out_len, k, real, data=None, ducc_itemsize=0, pow2=False):
     """(N, B, tiles) candidates for one axis: tile transform length, block,
     count; ascending in N. The last is the single tile, as short as the zero
     margins ``data`` allow (see :func:`wrap_length`).
@@ -262,6 +266,17 @@ def _axis_candidates(out_len, k, real, data=None, ducc_itemsize=0):
     result.append((single, out_len, 1))
     if extra is not None and extra <= 2 * single:
         result.append((extra, out_len, 1))
+    if pow2:
+        # the power-of-two lengths of the compiled column transforms
+        # (``COLUMN_FFT64``): tiles below the single tile's length, and the
+        # single tile at the next power of two if within 1.5x of it
+        have = {r[0] for r in result}
+        n = 16
+        while n < 2 * single:
+            if n >= max(2 * k, 16) and n not in have and (n < single or n <= 1.5 * need):
+                result.append((n, out_len, 1) if n >= need else (n, n - k + 1, -(-out_len // (n - k + 1))))
+            n *= 2
+        result.sort(key=lambda r: r[0])
     return result
 
 
@@ -297,7 +312,14 @@ def plan(out_shape, kshape, is_complex=False, data=None, ducc=None, itemsize=8, 
     data = None if data is None else tuple((int(a), int(b)) for a, b in data)
     ducc = in_place(is_complex) if ducc is None else bool(ducc)
     return _plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), bool(is_complex), data, ducc,
-                 int(itemsize) if ducc else 8, max(1, int(nthreads)) if ducc else 1)
+                 int(itemsize) if ducc else 8, max(1, int(nthreads)) if ducc else 1,
+                 _colfft_plans(ducc and not is_complex, itemsize))
+
+
+def _colfft_plans(ducc_real, itemsize):
+    """Whether the ducc0 engine's plan may take power-of-two tile heights
+    for the compiled column transforms (see ``COLUMN_FFT64``)."""
+    return bool(ducc_real and colfft64(16, int(itemsize)))
 
 
 #: The in-place ducc0 engine's tile cost (:func:`ducc_tile_units`): transform
@@ -381,17 +403,30 @@ def _ducc_length_factor(n, itemsize):
 
 
 def ducc_tile_units(N0, N1, itemsize=8):
-    """Transform units of one tile of :func:`_ducc_tiles` (see ``DUCC_CACHE_SLOPE``
-    and ``DUCC_LENGTHS``)."""
+    """Transform units of one tile of :func:`_ducc_tiles` (see ``DUCC_CACHE_SLOPE``,
+    ``DUCC_LENGTHS`` and ``COLFFT64_UNITS``)."""
     e = float(N0) * N1
     lg = math.log2(max(e, 2.0))
     fits = DUCC_CACHE_LOG2 + (1.0 if itemsize <= 4 else 0.0)
     speed = 0.5 * (_ducc_length_factor(N0, itemsize) + _ducc_length_factor(N1, itemsize))
+    speed *= _colfft_factor(N0, itemsize, _colfft_plans(True, itemsize))
     return e * (lg + 4.0) * (1.0 + DUCC_CACHE_SLOPE * max(0.0, lg - fits)) * speed
 
 
+#: A tile's units when its columns take the compiled transforms
+#: (``COLUMN_FFT64``), relative to ducc0's, by tile height.
+COLFFT64_UNITS = {}
+COLFFT64_DEFAULT_UNITS = 0.8
+
+
+def _colfft_factor(N0, itemsize, colfft):
+    if not (colfft and colfft64(int(N0), int(itemsize))):
+        return 1.0
+    return COLFFT64_UNITS.get(int(N0), COLFFT64_DEFAULT_UNITS)
+
+
 @functools.lru_cache(maxsize=4096)
-def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8, nthreads=1):
+def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8, nthreads=1, colfft=False):
     """Choose the tiling: ``((N0, B0, t0), (N1, B1, t1))``.
 
     Minimises ``t0 * t1 * N0 * N1 * (log2(N0 * N1) + 4)`` (transforms plus
@@ -406,10 +441,10 @@ def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8
     out_shape = tuple(max(1, int(v)) for v in out_shape)
     best = None
     dl = itemsize if ducc and real else 0
-    c0 = _axis_candidates(out_shape[0], kshape[0], real, None if data is None else data[0], dl)
+    c0 = _axis_candidates(out_shape[0], kshape[0], real, None if data is None else data[0], dl, colfft and dl)
     c1 = _axis_candidates(out_shape[1], kshape[1], real, None if data is None else data[1], dl)
     if dl:
-        return _ducc_plan(c0, c1, itemsize, nthreads)
+        return _ducc_plan(c0, c1, itemsize, nthreads, colfft)
     for a in c0:
         for b in c1:
             elems = a[0] * b[0]
@@ -427,7 +462,7 @@ def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8
     return best[1], best[2]
 
 
-def _ducc_plan(c0, c1, itemsize, nthreads):
+def _ducc_plan(c0, c1, itemsize, nthreads, colfft=False):
     """:func:`_plan` for :func:`_ducc_tiles`: every pair of the axes'
     candidates at once (numpy; a few dozen lengths per axis, so that a
     new shape is planned in well under a millisecond)."""
@@ -441,6 +476,8 @@ def _ducc_plan(c0, c1, itemsize, nthreads):
     lg = np.log2(np.maximum(e, 2.0))
     fits = DUCC_CACHE_LOG2 + (1.0 if itemsize <= 4 else 0.0)
     units = e * (lg + 4.0) * (1.0 + DUCC_CACHE_SLOPE * np.maximum(0.0, lg - fits)) * 0.5 * (f0 + f1)
+    if colfft:
+        units = units * np.array([_colfft_factor(a[0], itemsize, True) for a in c0])[:, None]
     tiles = t0 * t1
     cost = tiles * units + (tiles > 1) * tiles * DUCC_TILE_UNITS
     single = tiles == 1
@@ -528,13 +565,15 @@ def choose_plan(out_shape, kshape, dtype, data=None, nthreads=1):
     thread); the tiling is the one for ``nthreads`` threads.
     """
     dtype = np.dtype(dtype)
+    ducc = in_place(dtype.kind == "c")
     return _choose_plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), dtype.kind == "c",
                         dtype.itemsize, None if data is None else tuple((int(a), int(b)) for a, b in data),
-                        in_place(dtype.kind == "c"), max(1, int(nthreads)))
+                        ducc, max(1, int(nthreads)), _colfft_plans(ducc and dtype.kind != "c", dtype.itemsize))
 
 
 @functools.lru_cache(maxsize=4096)
-def _choose_plan(out_shape, kshape, is_complex, itemsize, data, ducc=False, nthreads=1):
+def _choose_plan(out_shape, kshape, is_complex, itemsize, data, ducc=False, nthreads=1, colfft=False):
+    # (``colfft``: a key only, plan() reads the flag: the memoised plans of either setting kept apart)
     tiles = plan(out_shape, kshape, is_complex, data, ducc, itemsize)
     if not is_complex:
         rows = row_plan(out_shape, kshape, data, itemsize)
@@ -708,7 +747,8 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None, check
         if have:
             data = ((r_lo, r_hi), (c_lo, c_hi))
     ducc = in_place(is_complex)
-    kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data, ducc, nthreads)
+    kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data, ducc, nthreads,
+                                _colfft_plans(ducc and not is_complex, dtype.itemsize))
     if check_finite and (kind == "rows" or not ducc):
         # only the in-place ducc0 tiles look at their rows' sums: else x as a whole, first
         if not _all_finite(x):
@@ -1020,7 +1060,8 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
     cdtype = np.complex64 if dtype == np.float32 else np.complex128
     F = N1 // 2 + 1
     SH, SW = S.shape
-    kspec = kernel_spectrum(w, N0, N1, False, nthreads)
+    colfft = colfft64(N0, dtype.itemsize)
+    kspec = None if colfft else kernel_spectrum(w, N0, N1, False, nthreads)
     tot = w.sum(dtype=dtype) * c if c != 0 else dtype.type(0)
     R = max(8, DUCC_ROW_BYTES // (N1 * dtype.itemsize))   # rows per call through the row buffer
     NP = _unaliased_row(N1, dtype.itemsize)               # the row buffers' row length
@@ -1100,7 +1141,18 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
             m += n
         _workspace.give(res.base)
 
+    if colfft:
+        kbr = kernel_spectrum_bitrev(w, N0, N1, nthreads)
+        tw = _twiddles64(N0)
+
     def columns(spec, workers):
+        if colfft:  # compiled, in place: forward, product, inverse (see column_correlate64)
+            if workers > 1:
+                _run_parallel(lambda ab: _column_correlate64(spec, tw, kbr, ab[0], ab[1], COLFFT64_BLOCK),
+                              _split(F, workers), workers)
+            else:
+                _column_correlate64(spec, tw, kbr, 0, F, COLFFT64_BLOCK)
+            return
         ducc.c2c(spec, axes=(0,), forward=True, out=spec, nthreads=workers)
         if workers > 1:
             _run_parallel(lambda ab: np.multiply(spec[ab[0]:ab[1]], kspec[ab[0]:ab[1]], out=spec[ab[0]:ab[1]]),
@@ -1231,6 +1283,59 @@ def _kernel_row_spectra(w, N1):
 #: most 64 MiB of them.
 KERNEL_CACHE_BYTES = 64 << 20
 _kernel_spectra = KernelCache(max_entries=4096, max_bytes=KERNEL_CACHE_BYTES)
+
+
+#: Whether the ducc0 engine's float64 tiles of a power-of-two height
+#: transform their columns with the compiled ``fft_kernels.column_correlate64``
+#: (forward, product and inverse in one call, AVX2 across the columns)
+#: instead of ducc0's column transforms and numpy's product. False: the
+#: previous path throughout (the planner's tile lengths too).
+COLUMN_FFT64 = True
+#: Columns per block of ``column_correlate64``: all of them (blocks of
+#: 8-64 columns, meant to stay in cache through the three steps, ran
+#: 1.3-3x slower: short strided rows defeat the prefetcher).
+COLFFT64_BLOCK = 1 << 30
+
+
+def colfft64(N0, itemsize):
+    """Whether tiles of height ``N0`` and values of ``itemsize`` bytes take
+    the compiled column transforms (see ``COLUMN_FFT64``)."""
+    return (COLUMN_FFT64 and itemsize == 8 and _column_correlate64 is not None and N0 >= 16
+            and N0 & (N0 - 1) == 0)
+
+
+@functools.lru_cache(maxsize=16)
+def _twiddles64(N0):
+    tw = _column_twiddles64(N0)
+    tw.flags.writeable = False
+    return tw
+
+
+@functools.lru_cache(maxsize=16)
+def _bitrev(N0):
+    """Bit-reversed order of ``range(N0)`` (a power of two)."""
+    lg = N0.bit_length() - 1
+    r = np.zeros(N0, dtype=np.intp)
+    for b in range(lg):
+        r |= ((np.arange(N0) >> b) & 1) << (lg - 1 - b)
+    return r
+
+
+def kernel_spectrum_bitrev(w, N0, N1, nthreads):
+    """The float64 kernel's spectrum as ``column_correlate64`` reads it:
+    :func:`kernel_spectrum`'s rows in bit-reversed order, divided by N0
+    (the inverse column transform is unnormalised). Cached as it is."""
+    key = (w.shape, w.dtype.str, N0, N1, "bitrev", w.tobytes()) if w.size <= 1 << 16 else None
+    if key is not None:
+        hit = _kernel_spectra.get(key)
+        if hit is not None:
+            return hit
+    spec = kernel_spectrum(w, N0, N1, False, nthreads)[_bitrev(N0)]
+    spec *= 1.0 / N0
+    spec.flags.writeable = False
+    if key is not None and spec.nbytes <= KERNEL_CACHE_BYTES // 4:
+        _kernel_spectra.put(key, spec, spec.nbytes)
+    return spec
 
 
 def _workers(nthreads, elements):

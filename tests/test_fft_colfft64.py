@@ -1,0 +1,237 @@
+"""The float64 column transforms of the FFT method (``fft_kernels.column_fft64``
+and ``column_correlate64``, ``_simd/colfft_kernels.h``) and the ducc0
+engine's tiles that use them (``fft.COLUMN_FFT64``): against numpy's FFT,
+scipy.signal and the engine's ducc0 columns, every boundary and mode, odd
+and even kernels, single and overlap-save tiles, one and two threads,
+non-finite values."""
+import numpy as np
+import pytest
+import scipy.signal
+
+import fastcorr
+from fastcorr.methods import _fftlib
+from fastcorr.methods import fft as _fft
+
+fk = pytest.importorskip("fastcorr.methods.fft_kernels")
+pytest.importorskip("ducc0")
+
+TOL = 1e-12
+
+
+def _bitrev(n):
+    lg = n.bit_length() - 1
+    return np.array([int(format(i, f"0{lg}b")[::-1], 2) if lg else 0 for i in range(n)])
+
+
+def _err(y, ref, x, w, fill=0.0):
+    scale = (np.abs(x).max() + abs(fill)) * np.abs(w).sum() + 1e-300
+    return np.abs(y - ref).max() / scale
+
+
+@pytest.mark.parametrize("portable", [False, True])
+def test_column_fft64_against_numpy(portable):
+    rng = np.random.default_rng(0)
+    for n0 in (2, 4, 8, 16, 32, 64, 128, 512, 1024):
+        tw = fk.column_twiddles64(n0)
+        for F in (1, 2, 3, 7):
+            x = rng.standard_normal((n0, F)) + 1j * rng.standard_normal((n0, F))
+            y = x.copy()
+            fk.column_fft64(y, tw, False, portable=portable)
+            ref = np.fft.fft(x, axis=0)[_bitrev(n0)]
+            assert np.abs(y - ref).max() <= 1e-13 * np.abs(ref).max(), (n0, F)
+            fk.column_fft64(y, tw, True, portable=portable)
+            assert np.abs(y / n0 - x).max() <= 1e-13 * np.abs(x).max(), (n0, F)
+
+
+def test_column_fft64_column_range_and_strided_rows():
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((64, 13)) + 1j * rng.standard_normal((64, 13))
+    x = base[:, 1:11]          # rows 13 values apart, a view
+    before = base.copy()
+    fk.column_fft64(x, fk.column_twiddles64(64), False, 2, 7)
+    ref = np.fft.fft(before[:, 3:8], axis=0)[_bitrev(64)]
+    assert np.abs(x[:, 2:7] - ref).max() <= 1e-13 * np.abs(ref).max()
+    untouched = np.ones(13, bool)
+    untouched[3:8] = False
+    assert np.array_equal(base[:, untouched], before[:, untouched])
+
+
+@pytest.mark.parametrize("portable", [False, True])
+@pytest.mark.parametrize("copy", [False, True])
+def test_column_correlate64_is_a_circular_correlation(portable, copy):
+    rng = np.random.default_rng(2)
+    for n0, F in [(4, 3), (16, 9), (128, 33), (256, 20)]:
+        x = rng.standard_normal((n0, F)) + 1j * rng.standard_normal((n0, F))
+        K = rng.standard_normal((n0, F)) + 1j * rng.standard_normal((n0, F))  # natural order
+        ref = np.fft.ifft(np.fft.fft(x, axis=0) * K, axis=0)
+        k = np.ascontiguousarray(K[_bitrev(n0)] / n0)
+        for block in (1, 4, 5, 1 << 20):
+            y = x.copy()
+            fk.column_correlate64(y, fk.column_twiddles64(n0), k, block=block, portable=portable, copy=copy)
+            assert np.abs(y - ref).max() <= 1e-13 * np.abs(ref).max(), (n0, F, block)
+        # a column range: the others left alone
+        y = x.copy()
+        fk.column_correlate64(y, fk.column_twiddles64(n0), k, 1, F - 1, portable=portable, copy=copy)
+        assert np.abs(y[:, 1:F - 1] - ref[:, 1:F - 1]).max() <= 1e-13 * np.abs(ref).max()
+        assert np.array_equal(y[:, [0, F - 1]], x[:, [0, F - 1]])
+
+
+def test_column_kernels_refuse_bad_arguments():
+    tw = fk.column_twiddles64(8)
+    x = np.zeros((8, 3), complex)
+    k = np.zeros((8, 3), complex)
+    with pytest.raises(ValueError, match="power of two"):
+        fk.column_twiddles64(12)
+    with pytest.raises(ValueError, match="complex128"):
+        fk.column_fft64(x.astype(np.complex64), tw, False)
+    with pytest.raises(ValueError, match="power-of-two"):
+        fk.column_fft64(np.zeros((6, 3), complex), tw, False)
+    with pytest.raises(ValueError, match="tw"):
+        fk.column_fft64(x, fk.column_twiddles64(16), False)
+    with pytest.raises(ValueError, match="tw"):
+        fk.column_correlate64(x, tw.astype(np.complex64), k)
+    with pytest.raises(ValueError, match="columns"):
+        fk.column_fft64(x, tw, False, 2, 4)
+    with pytest.raises(ValueError, match="k must"):
+        fk.column_correlate64(x, tw, k[:, :2])
+    with pytest.raises(ValueError, match="k must"):
+        fk.column_correlate64(x, tw, k[:4])
+    ro = x.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        fk.column_correlate64(ro, tw, k)
+    # the float32 function keeps its own types
+    with pytest.raises(ValueError, match="complex64"):
+        fk.column_fft(x[None], fk.column_twiddles(8), False)
+
+
+# --- the engine's tiles on the compiled columns ---
+
+@pytest.fixture(autouse=True)
+def on_ducc0(monkeypatch):
+    monkeypatch.setattr(_fftlib, "_choice", "ducc0")
+    monkeypatch.setattr(_fft, "COLUMN_FFT64", True)
+
+
+def _forced(monkeypatch, tiling):
+    monkeypatch.setattr(_fft, "_choose_plan", lambda *a: ("tiles", tiling))
+
+
+def _tiles(out_shape, kshape, tile):
+    axes = []
+    for n, k, N in zip(out_shape, kshape, tile):
+        B = N - k + 1
+        t = -(-n // B)
+        axes.append((N, n if t == 1 else B, t))
+    return tuple(axes)
+
+
+def _columns_seen(monkeypatch):
+    """Counts the engine's calls of the compiled column correlation."""
+    seen = []
+    real = _fft._column_correlate64
+
+    def counting(*a, **k):
+        seen.append(a[0].shape)
+        return real(*a, **k)
+
+    monkeypatch.setattr(_fft, "_column_correlate64", counting)
+    return seen
+
+
+@pytest.mark.parametrize("kshape", [(9, 6), (4, 7), (1, 1), (16, 3)])
+def test_tiles_every_boundary_and_mode(kshape, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((97, 83))
+    w = rng.standard_normal(kshape)
+    seen = _columns_seen(monkeypatch)
+    cases = [("same", "fill", 0.0), ("full", "fill", -1.5), ("valid", "fill", 0.0), ("same", "wrap", 0.0),
+             ("same", "symm", 0.0), ("full", "symm", 0.0), ("same", "fill", 2.0)]
+    for mode, boundary, fill in cases:
+        ref = scipy.signal.correlate2d(x, w, mode, boundary, fill)
+        for tile in ((32, 20), (64, 36), (256, 100)):  # several tiles; one tile, padded (256)
+            _forced(monkeypatch, _tiles(ref.shape, w.shape, tile))
+            for threads in (1, 2):
+                y = fastcorr.correlate2d(x, w, mode, boundary, fill, method="fft", num_threads=threads)
+                assert y.shape == ref.shape
+                assert _err(y, ref, x, w, fill) <= TOL, (mode, boundary, fill, tile, threads)
+        cref = scipy.signal.convolve2d(x, w, mode, boundary, fill)
+        y = fastcorr.convolve2d(x, w, mode, boundary, fill, method="fft", num_threads=2)
+        assert _err(y, cref, x, w, fill) <= TOL, ("convolve", mode, boundary)
+    assert seen
+
+
+def test_single_tile_on_two_threads_splits_the_columns(monkeypatch):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((300, 700))  # 2**17+ values: the column work split over the threads
+    w = rng.standard_normal((15, 21))
+    ref = scipy.signal.correlate2d(x, w, "same")
+    _forced(monkeypatch, ((512, 300, 1), (720, 700, 1)))
+    seen = _columns_seen(monkeypatch)
+    for threads in (1, 2):
+        seen.clear()
+        y = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=threads)
+        assert _err(y, ref, x, w) <= TOL
+        assert len(seen) == threads
+
+
+def test_planner_takes_power_of_two_heights_and_the_flag_restores_the_old_plans(monkeypatch):
+    data = ((50, 50 + 4096), (50, 50 + 4096))
+    monkeypatch.setattr(_fft, "COLFFT64_DEFAULT_UNITS", 0.5)
+    monkeypatch.setattr(_fft, "COLFFT64_UNITS", {})
+    _fft._plan.cache_clear()
+    _fft._choose_plan.cache_clear()
+    try:
+        kind, ((N0, _, _), (N1, _, _)) = _fft.choose_plan((4096, 4096), (101, 101), np.float64, data)
+        assert kind == "tiles" and N0 & (N0 - 1) == 0
+        assert _fft.ducc_cost((4096, 4096), (101, 101), np.float64, data) is not None
+        # float32 keeps ducc0's columns (its plans take no power-of-two heights for them)
+        assert not _fft.colfft64(N0, 4)
+        monkeypatch.setattr(_fft, "COLUMN_FFT64", False)
+        kind, old = _fft.choose_plan((4096, 4096), (101, 101), np.float64, data)
+        c0 = _fft._axis_candidates(4096, 101, True, data[0], 8)
+        c1 = _fft._axis_candidates(4096, 101, True, data[1], 8)
+        assert old == _fft._ducc_plan(c0, c1, 8, 1)
+    finally:
+        _fft._plan.cache_clear()
+        _fft._choose_plan.cache_clear()
+
+
+def test_flag_off_gives_the_same_values(monkeypatch):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((130, 90))
+    w = rng.standard_normal((11, 12))
+    tiling = _tiles((130, 90), (11, 12), (64, 40))
+    _forced(monkeypatch, tiling)
+    seen = _columns_seen(monkeypatch)
+    y = fastcorr.correlate2d(x, w, "same", method="fft")
+    assert seen
+    monkeypatch.setattr(_fft, "COLUMN_FFT64", False)
+    seen.clear()
+    z = fastcorr.correlate2d(x, w, "same", method="fft")
+    assert not seen
+    assert _err(y, z, x, w) <= TOL
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_values(value, monkeypatch):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((70, 60))
+    x[33, 20] = value
+    w = rng.standard_normal((5, 7))
+    _forced(monkeypatch, _tiles((70, 60), (5, 7), (32, 24)))
+    seen = _columns_seen(monkeypatch)
+    # check_finite: the engine raises before any column work on a tile whose row sums are not finite
+    with pytest.raises(_fft.NonFinite):
+        _fft.correlate(x, w, (70, 60), (-2, -3), 0, 0.0, 1, check_finite=True)
+    # 'auto' never hands non-finite values to the FFT: the result as the direct method's
+    y = fastcorr.correlate2d(x, w, "same", method="auto")
+    ref = fastcorr.correlate2d(x, w, "same", method="direct")
+    assert np.array_equal(np.isnan(y), np.isnan(ref))
+    fin = np.isfinite(ref)
+    assert np.abs(y[fin] - ref[fin]).max() <= 1e-12 * np.abs(w).sum() * np.abs(x[np.isfinite(x)]).max()
+    # finite images do take the compiled columns
+    seen.clear()
+    x[33, 20] = 0.0
+    y = fastcorr.correlate2d(x, w, "same", method="fft")
+    assert seen and _err(y, scipy.signal.correlate2d(x, w, "same"), x, w) <= TOL
