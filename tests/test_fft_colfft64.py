@@ -23,21 +23,49 @@ def _bitrev(n):
     return np.array([int(format(i, f"0{lg}b")[::-1], 2) if lg else 0 for i in range(n)])
 
 
+def _digitrev(n):
+    """Frequencies of the forward transform's rows, computed here: radix-5
+    stages first, then radix-3, then radix-2 (each stage's digit is the
+    next higher-order row digit, the next lower-order frequency digit)."""
+    radices = []
+    m = n
+    for r in (5, 3, 2):
+        while m % r == 0:
+            radices.append(r)
+            m //= r
+    out = []
+    for row in range(n):
+        freq, scale, L = 0, 1, n
+        for r in radices:
+            L //= r
+            freq += (row // L % r) * scale
+            scale *= r
+        out.append(freq)
+    return np.array(out)
+
+
 def _err(y, ref, x, w, fill=0.0):
     scale = (np.abs(x).max() + abs(fill)) * np.abs(w).sum() + 1e-300
     return np.abs(y - ref).max() / scale
 
 
+def test_column_order64():
+    for n0 in (2, 8, 64, 3, 5, 6, 12, 45, 288, 375, 1080):
+        assert np.array_equal(fk.column_order64(n0), _digitrev(n0)), n0
+    for n0 in (2, 16, 256):
+        assert np.array_equal(fk.column_order64(n0), _bitrev(n0))
+
+
 @pytest.mark.parametrize("portable", [False, True])
 def test_column_fft64_against_numpy(portable):
     rng = np.random.default_rng(0)
-    for n0 in (2, 4, 8, 16, 32, 64, 128, 512, 1024):
+    for n0 in (2, 3, 4, 5, 6, 8, 9, 12, 15, 16, 25, 27, 32, 45, 64, 96, 125, 128, 288, 375, 512, 1024, 1080):
         tw = fk.column_twiddles64(n0)
         for F in (1, 2, 3, 7):
             x = rng.standard_normal((n0, F)) + 1j * rng.standard_normal((n0, F))
             y = x.copy()
             fk.column_fft64(y, tw, False, portable=portable)
-            ref = np.fft.fft(x, axis=0)[_bitrev(n0)]
+            ref = np.fft.fft(x, axis=0)[_digitrev(n0)]
             assert np.abs(y - ref).max() <= 1e-13 * np.abs(ref).max(), (n0, F)
             fk.column_fft64(y, tw, True, portable=portable)
             assert np.abs(y / n0 - x).max() <= 1e-13 * np.abs(x).max(), (n0, F)
@@ -60,11 +88,11 @@ def test_column_fft64_column_range_and_strided_rows():
 @pytest.mark.parametrize("copy", [False, True])
 def test_column_correlate64_is_a_circular_correlation(portable, copy):
     rng = np.random.default_rng(2)
-    for n0, F in [(4, 3), (16, 9), (128, 33), (256, 20)]:
+    for n0, F in [(4, 3), (16, 9), (128, 33), (256, 20), (6, 3), (45, 5), (120, 17), (375, 6)]:
         x = rng.standard_normal((n0, F)) + 1j * rng.standard_normal((n0, F))
         K = rng.standard_normal((n0, F)) + 1j * rng.standard_normal((n0, F))  # natural order
         ref = np.fft.ifft(np.fft.fft(x, axis=0) * K, axis=0)
-        k = np.ascontiguousarray(K[_bitrev(n0)] / n0)
+        k = np.ascontiguousarray(K[_digitrev(n0)] / n0)
         for block in (1, 4, 5, 1 << 20):
             y = x.copy()
             fk.column_correlate64(y, fk.column_twiddles64(n0), k, block=block, portable=portable, copy=copy)
@@ -80,12 +108,17 @@ def test_column_kernels_refuse_bad_arguments():
     tw = fk.column_twiddles64(8)
     x = np.zeros((8, 3), complex)
     k = np.zeros((8, 3), complex)
-    with pytest.raises(ValueError, match="power of two"):
-        fk.column_twiddles64(12)
+    for n in (0, 1, 7, 14, 22):
+        with pytest.raises(ValueError, match="2\\*\\*a"):
+            fk.column_twiddles64(n)
+        with pytest.raises(ValueError, match="2\\*\\*a"):
+            fk.column_order64(n)
     with pytest.raises(ValueError, match="complex128"):
         fk.column_fft64(x.astype(np.complex64), tw, False)
-    with pytest.raises(ValueError, match="power-of-two"):
-        fk.column_fft64(np.zeros((6, 3), complex), tw, False)
+    with pytest.raises(ValueError, match="2\\*\\*a"):
+        fk.column_fft64(np.zeros((7, 3), complex), tw, False)
+    with pytest.raises(ValueError, match="contiguous"):
+        fk.column_fft64(np.zeros((8, 6), complex)[:, ::2], tw, False)
     with pytest.raises(ValueError, match="tw"):
         fk.column_fft64(x, fk.column_twiddles64(16), False)
     with pytest.raises(ValueError, match="tw"):
@@ -149,7 +182,8 @@ def test_tiles_every_boundary_and_mode(kshape, monkeypatch):
              ("same", "symm", 0.0), ("full", "symm", 0.0), ("same", "fill", 2.0)]
     for mode, boundary, fill in cases:
         ref = scipy.signal.correlate2d(x, w, mode, boundary, fill)
-        for tile in ((32, 20), (64, 36), (256, 100)):  # several tiles; one tile, padded (256)
+        # several tiles (powers of two, 3 and 5 in the heights); one tile, padded (256)
+        for tile in ((32, 20), (64, 36), (45, 30), (100, 24), (256, 100)):
             _forced(monkeypatch, _tiles(ref.shape, w.shape, tile))
             for threads in (1, 2):
                 y = fastcorr.correlate2d(x, w, mode, boundary, fill, method="fft", num_threads=threads)
@@ -175,7 +209,7 @@ def test_single_tile_on_two_threads_splits_the_columns(monkeypatch):
         assert len(seen) == threads
 
 
-def test_planner_takes_power_of_two_heights_and_the_flag_restores_the_old_plans(monkeypatch):
+def test_planner_takes_compiled_heights_and_the_flag_restores_the_old_plans(monkeypatch):
     data = ((50, 50 + 4096), (50, 50 + 4096))
     monkeypatch.setattr(_fft, "COLFFT64_DEFAULT_UNITS", 0.5)
     monkeypatch.setattr(_fft, "COLFFT64_UNITS", {})
@@ -183,7 +217,7 @@ def test_planner_takes_power_of_two_heights_and_the_flag_restores_the_old_plans(
     _fft._choose_plan.cache_clear()
     try:
         kind, ((N0, _, _), (N1, _, _)) = _fft.choose_plan((4096, 4096), (101, 101), np.float64, data)
-        assert kind == "tiles" and N0 & (N0 - 1) == 0
+        assert kind == "tiles" and _fft.colfft64(N0, 8)
         assert _fft.ducc_cost((4096, 4096), (101, 101), np.float64, data) is not None
         # float32 keeps ducc0's columns (its plans take no power-of-two heights for them)
         assert not _fft.colfft64(N0, 4)

@@ -1299,9 +1299,19 @@ COLFFT64_BLOCK = 1 << 30
 
 def colfft64(N0, itemsize):
     """Whether tiles of height ``N0`` and values of ``itemsize`` bytes take
-    the compiled column transforms (see ``COLUMN_FFT64``)."""
-    return (COLUMN_FFT64 and itemsize == 8 and _column_correlate64 is not None and N0 >= 16
-            and N0 & (N0 - 1) == 0)
+    the compiled column transforms (see ``COLUMN_FFT64``): float64, ``N0 =
+    2**a * 3**b * 5**c`` from 16 on."""
+    if not (COLUMN_FFT64 and itemsize == 8 and _column_correlate64 is not None and N0 >= 16):
+        return False
+    return _smooth235(int(N0))
+
+
+@functools.lru_cache(maxsize=1024)
+def _smooth235(n):
+    for p in (5, 3, 2):
+        while n % p == 0:
+            n //= p
+    return n == 1
 
 
 @functools.lru_cache(maxsize=16)
@@ -1312,25 +1322,24 @@ def _twiddles64(N0):
 
 
 @functools.lru_cache(maxsize=16)
-def _bitrev(N0):
-    """Bit-reversed order of ``range(N0)`` (a power of two)."""
-    lg = N0.bit_length() - 1
-    r = np.zeros(N0, dtype=np.intp)
-    for b in range(lg):
-        r |= ((np.arange(N0) >> b) & 1) << (lg - 1 - b)
-    return r
+def _column_order(N0):
+    """The frequency of each row after the forward column transform."""
+    from .fft_kernels import column_order64
+
+    return column_order64(N0)
 
 
 def kernel_spectrum_bitrev(w, N0, N1, nthreads):
     """The float64 kernel's spectrum as ``column_correlate64`` reads it:
-    :func:`kernel_spectrum`'s rows in bit-reversed order, divided by N0
-    (the inverse column transform is unnormalised). Cached as it is."""
+    :func:`kernel_spectrum`'s rows in the forward column transform's
+    (digit-reversed) order, divided by N0 (the inverse column transform is
+    unnormalised). Cached as it is."""
     key = (w.shape, w.dtype.str, N0, N1, "bitrev", w.tobytes()) if w.size <= 1 << 16 else None
     if key is not None:
         hit = _kernel_spectra.get(key)
         if hit is not None:
             return hit
-    spec = kernel_spectrum(w, N0, N1, False, nthreads)[_bitrev(N0)]
+    spec = kernel_spectrum(w, N0, N1, False, nthreads)[_column_order(N0)]
     spec *= 1.0 / N0
     spec.flags.writeable = False
     if key is not None and spec.nbytes <= KERNEL_CACHE_BYTES // 4:

@@ -250,6 +250,7 @@ def column_fft(x, tw, bint inverse, Py_ssize_t c0=0, Py_ssize_t c1=-1, bint port
 
 
 cdef extern from "colfft_kernels.h" nogil:
+    int fc_colfft64_ok(Py_ssize_t N0)
     void fc_colfft_dif_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw, int portable)
     void fc_colfft_dit_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw, int portable)
     void fc_colcorr_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw,
@@ -258,11 +259,50 @@ cdef extern from "colfft_kernels.h" nogil:
 
 def column_twiddles64(Py_ssize_t n0):
     """The twiddles of :func:`column_fft64` and :func:`column_correlate64`
-    for columns of length ``n0`` (a power of two): ``exp(-2 pi i k / n0)``,
-    k < n0 / 2, complex128."""
-    if not fc_colfft_ok(n0):
-        raise ValueError(f"n0 must be a power of two from 2 on, got {n0}")
-    return np.exp(-2j * np.pi * np.arange(n0 // 2) / n0)
+    for columns of length ``n0`` (``2**a * 3**b * 5**c``, from 2 on):
+    ``exp(-2 pi i k / n0)``, k < n0, complex128."""
+    if not fc_colfft64_ok(n0):
+        raise ValueError(f"n0 must be 2**a * 3**b * 5**c from 2 on, got {n0}")
+    return np.exp(-2j * np.pi * np.arange(n0) / n0)
+
+
+def column_order64(Py_ssize_t n0):
+    """The frequency held by each row after :func:`column_fft64`'s forward
+    transform of length ``n0``: the digit reversal of its radix-5, radix-3
+    and radix-2 stages (the bit reversal for a power of two).
+
+    Examples
+    --------
+    >>> from fastcorr.methods.fft_kernels import column_order64
+    >>> column_order64(8).tolist(), column_order64(6).tolist()
+    ([0, 4, 2, 6, 1, 5, 3, 7], [0, 3, 1, 4, 2, 5])
+    """
+    if not fc_colfft64_ok(n0):
+        raise ValueError(f"n0 must be 2**a * 3**b * 5**c from 2 on, got {n0}")
+    radices = []
+    m = n0
+    for r in (5, 3):
+        while m % r == 0:
+            radices.append(r)
+            m //= r
+    while m % 4 == 0 and m > 2:
+        radices += [2, 2]
+        m //= 4
+    if m == 2:
+        radices.append(2)
+    # row index = sum of digits d_i * (N0 / (r_0 ... r_i)) in stage order; frequency = digits reversed
+    order = np.zeros(n0, dtype=np.intp)
+    for row in range(n0):
+        rest, freq, scale = row, 0, 1
+        L = n0
+        for r in radices:
+            L //= r
+            d = rest // L
+            rest -= d * L
+            freq += d * scale
+            scale *= r
+        order[row] = freq
+    return order
 
 
 cdef double* _plane64(x, name, Py_ssize_t* N0, Py_ssize_t* F, Py_ssize_t* s) except NULL:
@@ -282,9 +322,9 @@ cdef double* _plane64(x, name, Py_ssize_t* N0, Py_ssize_t* F, Py_ssize_t* s) exc
 
 
 def _check_tw64(tw, Py_ssize_t N0):
-    if not fc_colfft_ok(N0):
-        raise ValueError(f"the columns must have a power-of-two length from 2 on, got {N0}")
-    if not isinstance(tw, np.ndarray) or tw.dtype != np.complex128 or tw.ndim != 1 or tw.shape[0] != N0 // 2 \
+    if not fc_colfft64_ok(N0):
+        raise ValueError(f"the columns' length must be 2**a * 3**b * 5**c from 2 on, got {N0}")
+    if not isinstance(tw, np.ndarray) or tw.dtype != np.complex128 or tw.ndim != 1 or tw.shape[0] != N0 \
             or not tw.flags.c_contiguous:
         raise ValueError(f"tw must be column_twiddles64({N0})")
 
