@@ -85,21 +85,23 @@ def test_column_fft64_column_range_and_strided_rows():
 
 
 @pytest.mark.parametrize("portable", [False, True])
-@pytest.mark.parametrize("copy", [False, True])
-def test_column_correlate64_is_a_circular_correlation(portable, copy):
+@pytest.mark.parametrize("copy,fuse", [(False, True), (True, True), (False, False)])
+def test_column_correlate64_is_a_circular_correlation(portable, copy, fuse):
     rng = np.random.default_rng(2)
-    for n0, F in [(4, 3), (16, 9), (128, 33), (256, 20), (6, 3), (45, 5), (120, 17), (375, 6)]:
+    # even N0 with an even and an odd power of two (the fused middle pass of 4 and of 2 rows), odd N0
+    for n0, F in [(2, 3), (4, 3), (16, 9), (128, 33), (256, 20), (6, 3), (45, 5), (120, 17), (375, 6), (96, 4)]:
         x = rng.standard_normal((n0, F)) + 1j * rng.standard_normal((n0, F))
         K = rng.standard_normal((n0, F)) + 1j * rng.standard_normal((n0, F))  # natural order
         ref = np.fft.ifft(np.fft.fft(x, axis=0) * K, axis=0)
         k = np.ascontiguousarray(K[_digitrev(n0)] / n0)
         for block in (1, 4, 5, 1 << 20):
             y = x.copy()
-            fk.column_correlate64(y, fk.column_twiddles64(n0), k, block=block, portable=portable, copy=copy)
+            fk.column_correlate64(y, fk.column_twiddles64(n0), k, block=block, portable=portable, copy=copy,
+                                  fuse=fuse)
             assert np.abs(y - ref).max() <= 1e-13 * np.abs(ref).max(), (n0, F, block)
         # a column range: the others left alone
         y = x.copy()
-        fk.column_correlate64(y, fk.column_twiddles64(n0), k, 1, F - 1, portable=portable, copy=copy)
+        fk.column_correlate64(y, fk.column_twiddles64(n0), k, 1, F - 1, portable=portable, copy=copy, fuse=fuse)
         assert np.abs(y[:, 1:F - 1] - ref[:, 1:F - 1]).max() <= 1e-13 * np.abs(ref).max()
         assert np.array_equal(y[:, [0, F - 1]], x[:, [0, F - 1]])
 

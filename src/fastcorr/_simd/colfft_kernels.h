@@ -539,6 +539,79 @@ FC_TARGET_AVX2 static ptrdiff_t fcd_r5_avx2(double *r0, double *r1, double *r2, 
 }
 #endif
 
+/* The middle of a correlation when N0 has a factor 2: the forward
+ * transform's last pass (the radix-4 pass of length 4, or the radix-2 one
+ * of length 2), the product with the kernel's rows and the inverse's first
+ * pass, on each group of 4 (2) adjacent rows at once: one pass over the
+ * array instead of three. Twiddles of length 4: 1 and -i (+i inverse). */
+static inline void fcd_mid4_scalar(double *r0, double *r1, double *r2, double *r3, const double *k0,
+                                   const double *k1, const double *k2, const double *k3, ptrdiff_t c0,
+                                   ptrdiff_t nf)
+{
+    fcd_dif4_scalar(r0, r1, r2, r3, c0, nf, 1.0, 0.0, 0.0, -1.0, 1.0, 0.0);
+    fcd_cmul_scalar(r0, k0, c0, nf);
+    fcd_cmul_scalar(r1, k1, c0, nf);
+    fcd_cmul_scalar(r2, k2, c0, nf);
+    fcd_cmul_scalar(r3, k3, c0, nf);
+    fcd_dit4_scalar(r0, r1, r2, r3, c0, nf, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0);
+}
+
+static inline void fcd_mid2_scalar(double *r0, double *r1, const double *k0, const double *k1, ptrdiff_t c0,
+                                   ptrdiff_t nf)
+{
+    fcd_pair_scalar(r0, r1, c0, nf);
+    fcd_cmul_scalar(r0, k0, c0, nf);
+    fcd_cmul_scalar(r1, k1, c0, nf);
+    fcd_pair_scalar(r0, r1, c0, nf);
+}
+
+#if FC_X86_DISPATCH
+/* x times the complex vector K, interleaved */
+#define FCD_VM(X, K) _mm256_fmaddsub_pd(X, _mm256_movedup_pd(K), \
+                                        _mm256_mul_pd(_mm256_permute_pd(X, 0x5), _mm256_permute_pd(K, 0xF)))
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_mid4_avx2(double *r0, double *r1, double *r2, double *r3, const double *k0,
+                                              const double *k1, const double *k2, const double *k3, ptrdiff_t nf)
+{
+    const __m256d MI = _mm256_setr_pd(1.0, -1.0, 1.0, -1.0); /* swapped lanes times this: -i x */
+    const __m256d PI = _mm256_setr_pd(-1.0, 1.0, -1.0, 1.0); /* +i x */
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X0 = _mm256_loadu_pd(r0 + c), X1 = _mm256_loadu_pd(r1 + c);
+        const __m256d X2 = _mm256_loadu_pd(r2 + c), X3 = _mm256_loadu_pd(r3 + c);
+        const __m256d S0 = _mm256_add_pd(X0, X2), S1 = _mm256_add_pd(X1, X3);
+        const __m256d D0 = _mm256_sub_pd(X0, X2);
+        const __m256d D1 = _mm256_mul_pd(_mm256_permute_pd(_mm256_sub_pd(X1, X3), 0x5), MI);
+        const __m256d Z0 = FCD_VM(_mm256_add_pd(S0, S1), _mm256_loadu_pd(k0 + c));
+        const __m256d Z1 = FCD_VM(_mm256_sub_pd(S0, S1), _mm256_loadu_pd(k1 + c));
+        const __m256d Z2 = FCD_VM(_mm256_add_pd(D0, D1), _mm256_loadu_pd(k2 + c));
+        const __m256d Z3 = FCD_VM(_mm256_sub_pd(D0, D1), _mm256_loadu_pd(k3 + c));
+        const __m256d Y0 = _mm256_add_pd(Z0, Z1), Y1 = _mm256_sub_pd(Z0, Z1);
+        const __m256d V2 = _mm256_add_pd(Z2, Z3);
+        const __m256d V3 = _mm256_mul_pd(_mm256_permute_pd(_mm256_sub_pd(Z2, Z3), 0x5), PI);
+        _mm256_storeu_pd(r0 + c, _mm256_add_pd(Y0, V2));
+        _mm256_storeu_pd(r2 + c, _mm256_sub_pd(Y0, V2));
+        _mm256_storeu_pd(r1 + c, _mm256_add_pd(Y1, V3));
+        _mm256_storeu_pd(r3 + c, _mm256_sub_pd(Y1, V3));
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_mid2_avx2(double *r0, double *r1, const double *k0, const double *k1,
+                                              ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X0 = _mm256_loadu_pd(r0 + c), X1 = _mm256_loadu_pd(r1 + c);
+        const __m256d Z0 = FCD_VM(_mm256_add_pd(X0, X1), _mm256_loadu_pd(k0 + c));
+        const __m256d Z1 = FCD_VM(_mm256_sub_pd(X0, X1), _mm256_loadu_pd(k1 + c));
+        _mm256_storeu_pd(r0 + c, _mm256_add_pd(Z0, Z1));
+        _mm256_storeu_pd(r1 + c, _mm256_sub_pd(Z0, Z1));
+    }
+    return c;
+}
+#endif
+
 /* 1 when N0 = 2^a 3^b 5^c >= 2 (the lengths of the float64 transforms) */
 static inline int fc_colfft64_ok(ptrdiff_t N0)
 {
@@ -559,7 +632,7 @@ static inline int fc_colfft64_ok(ptrdiff_t N0)
  * forward transform runs the radix-5 stages, then the radix-3 ones, then
  * the power-of-two part (radix-4 pairs of radix-2 stages); the inverse the
  * same stages in the reverse order. */
-#define FCD_DEFINE(SUF, ATTR, DIF4V, DIT4V, PAIRV, CMULV, R3V, R5V)                                          \
+#define FCD_DEFINE(SUF, ATTR, DIF4V, DIT4V, PAIRV, CMULV, R3V, R5V, MID4V, MID2V)                                        \
 ATTR static void fcd_odd_##SUF(double *x, ptrdiff_t N0, ptrdiff_t L, ptrdiff_t r, ptrdiff_t nf, ptrdiff_t s, \
                                const double *tw, int inverse)                                                \
 {                                                                                                            \
@@ -584,7 +657,7 @@ ATTR static void fcd_odd_##SUF(double *x, ptrdiff_t N0, ptrdiff_t L, ptrdiff_t r
         }                                                                                                    \
     }                                                                                                        \
 }                                                                                                            \
-ATTR static void fcd_dif_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw)         \
+ATTR static void fcd_dif_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int mid) \
 {                                                                                                            \
     ptrdiff_t L = N0, b, j, c;                                                                               \
     while (L % 5 == 0) {                                                                                     \
@@ -595,7 +668,7 @@ ATTR static void fcd_dif_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t 
         fcd_odd_##SUF(x, N0, L, 3, nf, s, tw, 0);                                                            \
         L /= 3;                                                                                              \
     }                                                                                                        \
-    for (; L >= 4; L >>= 2) {                                                                                \
+    for (; L >= (mid ? 8 : 4); L >>= 2) {                                                                    \
         const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
         for (j = 0; j < q; j++) {                                                                            \
             const double a0 = tw[2 * j * st1], b0 = tw[2 * j * st1 + 1];                                     \
@@ -608,13 +681,13 @@ ATTR static void fcd_dif_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t 
             }                                                                                                \
         }                                                                                                    \
     }                                                                                                        \
-    if (L == 2)                                                                                              \
+    if (L == 2 && !mid)                                                                                      \
         for (b = 0; b < N0; b += 2) {                                                                        \
             c = PAIRV(x + b * s, x + (b + 1) * s, nf);                                                       \
             fcd_pair_scalar(x + b * s, x + (b + 1) * s, c, nf);                                              \
         }                                                                                                    \
 }                                                                                                            \
-ATTR static void fcd_dit_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw)         \
+ATTR static void fcd_dit_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int mid) \
 {                                                                                                            \
     ptrdiff_t L, b, j, c, lg = 0, P = N0;                                                                    \
     while (P % 5 == 0)                                                                                       \
@@ -625,13 +698,16 @@ ATTR static void fcd_dit_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t 
         lg++;                                                                                                \
     L = 1;                                                                                                   \
     if (lg & 1) {                                                                                            \
-        for (b = 0; b < N0; b += 2) {                                                                        \
+        for (b = 0; b < N0 && !mid; b += 2) {                                                                \
             c = PAIRV(x + b * s, x + (b + 1) * s, nf);                                                       \
             fcd_pair_scalar(x + b * s, x + (b + 1) * s, c, nf);                                              \
         }                                                                                                    \
         L = 2;                                                                                               \
     }                                                                                                        \
-    for (L <<= 2; L <= P; L <<= 2) {                                                                         \
+    L <<= 2;                                                                                                 \
+    if (mid && !(lg & 1))                                                                                    \
+        L <<= 2;                                                                                             \
+    for (; L <= P; L <<= 2) {                                                                                \
         const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
         for (j = 0; j < q; j++) {                                                                            \
             const double a0 = tw[2 * j * st1], b0 = -tw[2 * j * st1 + 1];                                    \
@@ -655,9 +731,18 @@ ATTR static void fcd_dit_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t 
     }                                                                                                        \
 }                                                                                                            \
 ATTR static void fcd_corr_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw,        \
-                                const double *k, ptrdiff_t ks, ptrdiff_t blk, double *buf)                   \
+                                const double *k, ptrdiff_t ks, ptrdiff_t blk, double *buf, int fuse)         \
 {                                                                                                            \
-    ptrdiff_t c0, r, c;                                                                                      \
+    ptrdiff_t c0, r, c, lg = 0, P = N0;                                                                      \
+    int mid = 0;                                                                                             \
+    while (P % 5 == 0)                                                                                       \
+        P /= 5;                                                                                              \
+    while (P % 3 == 0)                                                                                       \
+        P /= 3;                                                                                              \
+    for (r = 1; r < P; r <<= 1)                                                                              \
+        lg++;                                                                                                \
+    if (fuse && lg)                                                                                          \
+        mid = (lg & 1) ? 2 : 4;                                                                              \
     for (c0 = 0; c0 < nf; c0 += blk) {                                                                       \
         const ptrdiff_t n = nf - c0 < blk ? nf - c0 : blk;                                                   \
         double *y = buf ? buf : x + c0;                                                                      \
@@ -666,14 +751,30 @@ ATTR static void fcd_corr_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t
             for (r = 0; r < N0; r++)                                                                         \
                 for (c = 0; c < n; c++)                                                                      \
                     buf[r * n + c] = x[r * s + c0 + c];                                                      \
-        fcd_dif_##SUF(y, N0, n, sy, tw);                                                                     \
-        for (r = 0; r < N0; r++) {                                                                           \
-            double *yr = y + r * sy;                                                                         \
-            const double *kr = k + r * ks + c0;                                                              \
-            c = CMULV(yr, kr, n);                                                                            \
-            fcd_cmul_scalar(yr, kr, c, n);                                                                   \
-        }                                                                                                    \
-        fcd_dit_##SUF(y, N0, n, sy, tw);                                                                     \
+        fcd_dif_##SUF(y, N0, n, sy, tw, mid);                                                                \
+        if (mid == 4)                                                                                        \
+            for (r = 0; r < N0; r += 4) {                                                                    \
+                double *y0 = y + r * sy;                                                                     \
+                const double *k0 = k + r * ks + c0;                                                          \
+                c = MID4V(y0, y0 + sy, y0 + 2 * sy, y0 + 3 * sy, k0, k0 + ks, k0 + 2 * ks, k0 + 3 * ks, n);  \
+                fcd_mid4_scalar(y0, y0 + sy, y0 + 2 * sy, y0 + 3 * sy, k0, k0 + ks, k0 + 2 * ks, k0 + 3 * ks, \
+                                c, n);                                                                       \
+            }                                                                                                \
+        else if (mid == 2)                                                                                   \
+            for (r = 0; r < N0; r += 2) {                                                                    \
+                double *y0 = y + r * sy;                                                                     \
+                const double *k0 = k + r * ks + c0;                                                          \
+                c = MID2V(y0, y0 + sy, k0, k0 + ks, n);                                                      \
+                fcd_mid2_scalar(y0, y0 + sy, k0, k0 + ks, c, n);                                             \
+            }                                                                                                \
+        else                                                                                                 \
+            for (r = 0; r < N0; r++) {                                                                       \
+                double *yr = y + r * sy;                                                                     \
+                const double *kr = k + r * ks + c0;                                                          \
+                c = CMULV(yr, kr, n);                                                                        \
+                fcd_cmul_scalar(yr, kr, c, n);                                                               \
+            }                                                                                                \
+        fcd_dit_##SUF(y, N0, n, sy, tw, mid);                                                                \
         if (buf)                                                                                             \
             for (r = 0; r < N0; r++)                                                                         \
                 for (c = 0; c < n; c++)                                                                      \
@@ -685,10 +786,12 @@ ATTR static void fcd_corr_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t
 #define FCD_NOVEC2(u, v, nf) 0
 #define FCD_NOVEC3(r0, r1, r2, nf, w, inv) 0
 #define FCD_NOVEC5(r0, r1, r2, r3, r4, nf, w, inv) 0
-FCD_DEFINE(base, , FCD_NOVEC4, FCD_NOVEC4, FCD_NOVEC2, FCD_NOVEC2, FCD_NOVEC3, FCD_NOVEC5)
+#define FCD_NOVECM4(r0, r1, r2, r3, k0, k1, k2, k3, nf) 0
+#define FCD_NOVECM2(r0, r1, k0, k1, nf) 0
+FCD_DEFINE(base, , FCD_NOVEC4, FCD_NOVEC4, FCD_NOVEC2, FCD_NOVEC2, FCD_NOVEC3, FCD_NOVEC5, FCD_NOVECM4, FCD_NOVECM2)
 #if FC_X86_DISPATCH
 FCD_DEFINE(avx2, FC_TARGET_AVX2, fcd_dif4_avx2, fcd_dit4_avx2, fcd_pair_avx2, fcd_cmul_avx2, fcd_r3_avx2,
-           fcd_r5_avx2)
+           fcd_r5_avx2, fcd_mid4_avx2, fcd_mid2_avx2)
 #endif
 
 static inline int fcd_simd(int portable)
@@ -709,12 +812,12 @@ static void fc_colfft_dif_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s
 {
 #if FC_X86_DISPATCH
     if (fcd_simd(portable)) {
-        fcd_dif_avx2(x, N0, nf, s, tw);
+        fcd_dif_avx2(x, N0, nf, s, tw, 0);
         return;
     }
 #endif
     (void)portable;
-    fcd_dif_base(x, N0, nf, s, tw);
+    fcd_dif_base(x, N0, nf, s, tw, 0);
 }
 
 /* The inverse (unnormalised, digit-reversed order in, natural out). */
@@ -722,12 +825,12 @@ static void fc_colfft_dit_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s
 {
 #if FC_X86_DISPATCH
     if (fcd_simd(portable)) {
-        fcd_dit_avx2(x, N0, nf, s, tw);
+        fcd_dit_avx2(x, N0, nf, s, tw, 0);
         return;
     }
 #endif
     (void)portable;
-    fcd_dit_base(x, N0, nf, s, tw);
+    fcd_dit_base(x, N0, nf, s, tw, 0);
 }
 
 /* The columns of one tile correlated with a kernel, in place: per block of
@@ -737,21 +840,23 @@ static void fc_colfft_dit_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s
  * folded in) and the inverse transform, so that x holds the circular
  * correlation's columns in natural order. ``buf``: NULL (the blocks
  * transformed where they are), or N0 * blk doubles into which each block
- * is copied first (its rows then contiguous). */
+ * is copied first (its rows then contiguous). ``fuse``: when N0 is even,
+ * the forward's last pass, the product and the inverse's first pass as
+ * one (fcd_mid4 / fcd_mid2). */
 static void fc_colcorr_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw,
-                           const double *k, ptrdiff_t ks, ptrdiff_t blk, double *buf, int portable)
+                           const double *k, ptrdiff_t ks, ptrdiff_t blk, double *buf, int fuse, int portable)
 {
     if (blk < 2 || blk > nf)
         blk = nf + (nf & 1);
     blk += blk & 1;
 #if FC_X86_DISPATCH
     if (fcd_simd(portable)) {
-        fcd_corr_avx2(x, N0, nf, s, tw, k, ks, blk, buf);
+        fcd_corr_avx2(x, N0, nf, s, tw, k, ks, blk, buf, fuse);
         return;
     }
 #endif
     (void)portable;
-    fcd_corr_base(x, N0, nf, s, tw, k, ks, blk, buf);
+    fcd_corr_base(x, N0, nf, s, tw, k, ks, blk, buf, fuse);
 }
 
 #endif

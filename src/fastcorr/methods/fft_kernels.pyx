@@ -254,7 +254,7 @@ cdef extern from "colfft_kernels.h" nogil:
     void fc_colfft_dif_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw, int portable)
     void fc_colfft_dit_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw, int portable)
     void fc_colcorr_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw,
-                        const double* k, Py_ssize_t ks, Py_ssize_t blk, double* buf, int portable)
+                        const double* k, Py_ssize_t ks, Py_ssize_t blk, double* buf, int fuse, int portable)
 
 
 def column_twiddles64(Py_ssize_t n0):
@@ -365,14 +365,17 @@ def column_fft64(x, tw, bint inverse, Py_ssize_t c0=0, Py_ssize_t c1=-1, bint po
 
 
 def column_correlate64(x, tw, k, Py_ssize_t c0=0, Py_ssize_t c1=-1, Py_ssize_t block=16,
-                       bint portable=False, bint copy=False):
+                       bint portable=False, bint copy=False, bint fuse=True):
     """In place: the columns ``c0 .. c1 - 1`` of ``x`` (complex128, (N0, F),
     contiguous along its rows; N0 a power of two) circularly correlated
     down the columns through ``k``: forward column transform, product with
     ``k`` ((N0, >= c1) complex128, contiguous along its rows: the kernel's
     column spectrum with its rows in bit-reversed order and divided by N0),
     inverse transform, ``block`` columns at a time (each block stays in
-    cache through the three steps). ``tw`` from :func:`column_twiddles64`.
+    cache through the three steps; ``copy``: each block copied to a
+    contiguous buffer first; both measured slower than whole rows), and
+    for an even N0 the forward's last pass, the product and the inverse's
+    first pass fused into one (``fuse``). ``tw`` from :func:`column_twiddles64`.
     Without the GIL; calls on disjoint column ranges may run on different
     threads.
 
@@ -414,6 +417,7 @@ def column_correlate64(x, tw, k, Py_ssize_t c0=0, Py_ssize_t c1=-1, Py_ssize_t b
             raise MemoryError()
     try:
         with nogil:
-            fc_colcorr_f64(base + 2 * c0, N0, 2 * (c1 - c0), s, &tv[0], &kv[0, 2 * c0], ks, blk, buf, portable)
+            fc_colcorr_f64(base + 2 * c0, N0, 2 * (c1 - c0), s, &tv[0], &kv[0, 2 * c0], ks, blk, buf, fuse,
+                           portable)
     finally:
         free(buf)
