@@ -214,6 +214,7 @@ def test_single_tile_on_two_threads_splits_the_columns(monkeypatch):
 def test_planner_takes_compiled_heights_and_the_flag_restores_the_old_plans(monkeypatch):
     data = ((50, 50 + 4096), (50, 50 + 4096))
     monkeypatch.setattr(_fft, "COLFFT64_DEFAULT_UNITS", 0.5)
+    monkeypatch.setattr(_fft, "COLFFT64_EVEN_UNITS", 0.5)
     monkeypatch.setattr(_fft, "COLFFT64_UNITS", {})
     _fft._plan.cache_clear()
     _fft._choose_plan.cache_clear()
