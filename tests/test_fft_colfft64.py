@@ -272,3 +272,15 @@ def test_non_finite_values(value, monkeypatch):
     x[33, 20] = 0.0
     y = fastcorr.correlate2d(x, w, "same", method="fft")
     assert seen and _err(y, scipy.signal.correlate2d(x, w, "same"), x, w) <= TOL
+
+
+def test_kernel_spectrum_in_column_order():
+    # the compiled columns' kernel spectrum: kernel_spectrum's rows in the forward order, / N0
+    rng = np.random.default_rng(7)
+    for (kh, kw), (N0, N1) in [((5, 7), (16, 20)), ((9, 4), (45, 32)), ((12, 3), (8, 9)), ((1, 1), (30, 30))]:
+        w = rng.standard_normal((kh, kw))
+        got = _fft.kernel_spectrum_bitrev(w, N0, N1, 1)
+        ref = _fft.kernel_spectrum(w, N0, N1, False, 1)[fk.column_order64(N0)] / N0
+        assert got.shape == ref.shape and not got.flags.writeable
+        assert np.abs(got - ref).max() <= 1e-14 * np.abs(w).sum()
+        assert _fft.kernel_spectrum_bitrev(w, N0, N1, 1) is got  # cached

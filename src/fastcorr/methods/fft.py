@@ -99,8 +99,9 @@ except ImportError:  # an uncompiled tree: no row-spectrum plan
     _spectral_rows = None
 try:
     from .fft_kernels import column_correlate64 as _column_correlate64, column_twiddles64 as _column_twiddles64
+    from .fft_kernels import column_fft64 as _column_fft64
 except ImportError:  # an uncompiled tree: ducc0's column transforms throughout
-    _column_correlate64 = _column_twiddles64 = None
+    _column_correlate64 = _column_twiddles64 = _column_fft64 = None
 try:
     from .fft_kernels import all_finite as _all_finite
 except ImportError:  # an uncompiled tree
@@ -1344,26 +1345,23 @@ def _twiddles64(N0):
     return tw
 
 
-@functools.lru_cache(maxsize=16)
-def _column_order(N0):
-    """The frequency of each row after the forward column transform."""
-    from .fft_kernels import column_order64
-
-    return column_order64(N0)
-
-
 def kernel_spectrum_bitrev(w, N0, N1, nthreads):
     """The float64 kernel's spectrum as ``column_correlate64`` reads it:
-    :func:`kernel_spectrum`'s rows in the forward column transform's
-    (digit-reversed) order, divided by N0 (the inverse column transform is
-    unnormalised). Cached as it is."""
+    :func:`kernel_spectrum`'s values with the rows in the forward column
+    transform's (digit-reversed) order, divided by N0 (the inverse column
+    transform is unnormalised). The kernel's rows are transformed, divided
+    by N0, and its columns transformed by ``column_fft64`` itself, which
+    leaves them in that order. Cached as :func:`kernel_spectrum` is."""
     key = (w.shape, w.dtype.str, N0, N1, "bitrev", w.tobytes()) if w.size <= 1 << 16 else None
     if key is not None:
         hit = _kernel_spectra.get(key)
         if hit is not None:
             return hit
-    spec = kernel_spectrum(w, N0, N1, False, nthreads)[_column_order(N0)]
-    spec *= 1.0 / N0
+    kh = min(w.shape[0], N0)  # (as kernel_spectrum's n=N0: rows past N0 cut)
+    rows = _fftlib.rfft(w[::-1, ::-1][:kh], n=N1, axis=1)
+    spec = np.zeros((N0, N1 // 2 + 1), dtype=np.complex128)
+    np.multiply(rows, 1.0 / N0, out=spec[:kh])
+    _column_fft64(spec, _twiddles64(N0), False)
     spec.flags.writeable = False
     if key is not None and spec.nbytes <= KERNEL_CACHE_BYTES // 4:
         _kernel_spectra.put(key, spec, spec.nbytes)
