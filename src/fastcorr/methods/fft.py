@@ -282,7 +282,7 @@ def _axis_candidates(out_len, k, real, data=None, ducc_itemsize=0, pow2=False):
     if extra is not None and extra <= 2 * single:
         result.append((extra, out_len, 1))
     if pow2:
-        # the power-of-two lengths of the compiled column transforms
+        # the power-of-two lengths, the compiled column transforms' fastest
         # (``COLUMN_FFT64``): tiles below the single tile's length, and the
         # single tile at the next power of two if within 1.5x of it
         have = {r[0] for r in result}
@@ -332,8 +332,9 @@ def plan(out_shape, kshape, is_complex=False, data=None, ducc=None, itemsize=8, 
 
 
 def _colfft_plans(ducc_real, itemsize):
-    """Whether the ducc0 engine's plan may take power-of-two tile heights
-    for the compiled column transforms (see ``COLUMN_FFT64``)."""
+    """Whether the ducc0 engine's plan counts tiles whose columns take the
+    compiled transforms at their cost (``COLFFT64_UNITS``) and adds the
+    power-of-two heights to its candidates (see ``COLUMN_FFT64``)."""
     return bool(ducc_real and colfft64(16, int(itemsize)))
 
 
@@ -1309,15 +1310,18 @@ KERNEL_CACHE_BYTES = 64 << 20
 _kernel_spectra = KernelCache(max_entries=4096, max_bytes=KERNEL_CACHE_BYTES)
 
 
-#: Whether the ducc0 engine's float64 tiles of a power-of-two height
+#: Whether the ducc0 engine's float64 tiles of height ``2^a 3^b 5^c``
 #: transform their columns with the compiled ``fft_kernels.column_correlate64``
 #: (forward, product and inverse in one call, AVX2 across the columns)
 #: instead of ducc0's column transforms and numpy's product. False: the
 #: previous path throughout (the planner's tile lengths too).
 COLUMN_FFT64 = True
-#: Columns per block of ``column_correlate64``: all of them (blocks of
-#: 8-64 columns, meant to stay in cache through the three steps, ran
-#: 1.3-3x slower: short strided rows defeat the prefetcher).
+#: Columns per block of ``column_correlate64``: all of them. Blocks of
+#: 8-128 columns, meant to stay in cache through the three steps, ran
+#: 1.1-2.5x slower at 288-960 rows, in place or copied to a contiguous
+#: buffer (and a contiguous 960 x 32 array alone ran 1.4x slower per value
+#: than 960 x 481: the cost is per butterfly group, not the memory; not
+#: looked into further).
 COLFFT64_BLOCK = 1 << 30
 
 
