@@ -284,3 +284,57 @@ def test_kernel_spectrum_in_column_order():
         assert got.shape == ref.shape and not got.flags.writeable
         assert np.abs(got - ref).max() <= 1e-14 * np.abs(w).sum()
         assert _fft.kernel_spectrum_bitrev(w, N0, N1, 1) is got  # cached
+
+
+# --- float32 tiles of a power-of-two height: template matching's column_fft (COLUMN_FFT32) ---
+
+def _fft32_seen(monkeypatch):
+    seen = []
+    real = _fft._column_fft32
+
+    def counting(*a, **k):
+        seen.append(a[0].shape)
+        return real(*a, **k)
+
+    monkeypatch.setattr(_fft, "_column_fft32", counting)
+    return seen
+
+
+@pytest.mark.parametrize("kshape", [(9, 6), (4, 7)])
+def test_float32_tiles(kshape, monkeypatch):
+    monkeypatch.setattr(_fft, "COLUMN_FFT32", True)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((97, 83)).astype(np.float32)
+    w = rng.standard_normal(kshape).astype(np.float32)
+    seen = _fft32_seen(monkeypatch)
+    for mode, boundary, fill in [("same", "fill", 0.0), ("full", "fill", -1.5), ("valid", "fill", 0.0),
+                                 ("same", "wrap", 0.0), ("same", "symm", 0.0)]:
+        ref = scipy.signal.correlate2d(x.astype(np.float64), w.astype(np.float64), mode, boundary, fill)
+        for tile in ((32, 20), (64, 36), (256, 100)):
+            _forced(monkeypatch, _tiles(ref.shape, w.shape, tile))
+            for threads in (1, 2):
+                seen.clear()
+                y = fastcorr.correlate2d(x, w, mode, boundary, fill, method="fft", num_threads=threads)
+                assert y.dtype == np.float32 and y.shape == ref.shape
+                assert _err(y, ref, x, w, fill) <= 2e-5, (mode, boundary, tile, threads)
+                assert seen
+    # the flag off: ducc0's columns, the same values to float32 rounding
+    _forced(monkeypatch, _tiles((97, 83), w.shape, (32, 20)))
+    y = fastcorr.correlate2d(x, w, "same", method="fft")
+    monkeypatch.setattr(_fft, "COLUMN_FFT32", False)
+    seen.clear()
+    z = fastcorr.correlate2d(x, w, "same", method="fft")
+    assert not seen and _err(y, z, x, w) <= 2e-5
+    # float32 takes only power-of-two heights; float64 others too
+    monkeypatch.setattr(_fft, "COLUMN_FFT32", True)
+    assert _fft.colfft(256, 4) and not _fft.colfft(288, 4) and _fft.colfft(288, 8)
+
+
+def test_float32_kernel_spectrum_in_column_order(monkeypatch):
+    monkeypatch.setattr(_fft, "COLUMN_FFT32", True)
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((7, 5)).astype(np.float32)
+    got = _fft.kernel_spectrum_bitrev(w, 32, 40, 1)
+    ref = _fft.kernel_spectrum(w, 32, 40, False, 1)[_bitrev(32)] / 32
+    assert got.dtype == np.complex64
+    assert np.abs(got - ref).max() <= 1e-5 * np.abs(w).sum()

@@ -80,7 +80,14 @@ thread against ducc0's column transforms plus numpy's product: 0.5-0.65x
 their time on 288-1080 rows; whole tiles 0.73-0.9x (ducc0 still transforms
 the rows). Every tile height ``2^a 3^b 5^c`` qualifies; the planner counts
 such tiles at ``COLFFT64_EVEN_UNITS`` / ``COLFFT64_DEFAULT_UNITS`` of their
-ducc0 units, and adds power-of-two heights to the candidates.
+ducc0 units, and adds power-of-two heights to the candidates. float32
+tiles of a power-of-two height take template matching's float32 column
+transforms (``COLUMN_FFT32``, ``fft_kernels.column_fft``, 2.2-2.8x faster
+than ducc0's with the product by numpy between them; ``COLFFT32_UNITS``).
+Alternated with the flags off in one process, one thread, CPU time,
+cv2.filter2D / fastcorr: float64 4096² 63x63 1.19 -> 1.49, 101x101 0.82
+-> 1.14, 1024² 63x63 1.32 -> 1.65, 256² 63x63 1.11 -> 1.32; float32
+4096² 63x63 1.20 -> 1.55, 101x101 1.32 -> 1.52 (a loaded machine).
 """
 import functools
 import math
@@ -100,8 +107,9 @@ except ImportError:  # an uncompiled tree: no row-spectrum plan
 try:
     from .fft_kernels import column_correlate64 as _column_correlate64, column_twiddles64 as _column_twiddles64
     from .fft_kernels import column_fft64 as _column_fft64
+    from .fft_kernels import column_fft as _column_fft32, column_twiddles as _column_twiddles32
 except ImportError:  # an uncompiled tree: ducc0's column transforms throughout
-    _column_correlate64 = _column_twiddles64 = _column_fft64 = None
+    _column_correlate64 = _column_twiddles64 = _column_fft64 = _column_fft32 = _column_twiddles32 = None
 try:
     from .fft_kernels import all_finite as _all_finite
 except ImportError:  # an uncompiled tree
@@ -335,7 +343,7 @@ def _colfft_plans(ducc_real, itemsize):
     """Whether the ducc0 engine's plan counts tiles whose columns take the
     compiled transforms at their cost (``COLFFT64_UNITS``) and adds the
     power-of-two heights to its candidates (see ``COLUMN_FFT64``)."""
-    return bool(ducc_real and colfft64(16, int(itemsize)))
+    return bool(ducc_real and colfft(16, int(itemsize)))
 
 
 #: The in-place ducc0 engine's tile cost (:func:`ducc_tile_units`): transform
@@ -443,11 +451,23 @@ COLFFT64_EVEN_UNITS = 0.78
 COLFFT64_DEFAULT_UNITS = 0.92
 
 
-def _colfft_factor(N0, itemsize, colfft):
-    if not (colfft and colfft64(int(N0), int(itemsize))):
+def _colfft_factor(N0, itemsize, plans):
+    N0, itemsize = int(N0), int(itemsize)
+    if not (plans and colfft(N0, itemsize)):
         return 1.0
-    N0 = int(N0)
+    if itemsize <= 4:
+        # (N0's own ducc0 length factor taken out: ducc0 no longer transforms that axis;
+        # its float32 1024 ran at half speed)
+        return COLFFT32_UNITS / _ducc_length_factor(N0, itemsize)
     return COLFFT64_UNITS.get(N0, COLFFT64_EVEN_UNITS if N0 % 2 == 0 else COLFFT64_DEFAULT_UNITS)
+
+
+#: A float32 tile's units when its columns take the compiled transforms
+#: (``COLUMN_FFT32``), relative to ducc0's (without ducc0's length factor
+#: for the height). From the column stage alone, one thread: 512 x 960
+#: tiles 534 against 1155 us, 512² 269 / 554, 1024 x 800 921 / 2299, next
+#: to rows of 1.1-2.2 ms; not refitted on whole calls.
+COLFFT32_UNITS = 0.78
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1085,8 +1105,8 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
     cdtype = np.complex64 if dtype == np.float32 else np.complex128
     F = N1 // 2 + 1
     SH, SW = S.shape
-    colfft = colfft64(N0, dtype.itemsize)
-    kspec = None if colfft else kernel_spectrum(w, N0, N1, False, nthreads)
+    compiled = colfft(N0, dtype.itemsize)
+    kspec = None if compiled else kernel_spectrum(w, N0, N1, False, nthreads)
     tot = w.sum(dtype=dtype) * c if c != 0 else dtype.type(0)
     R = max(8, DUCC_ROW_BYTES // (N1 * dtype.itemsize))   # rows per call through the row buffer
     NP = _unaliased_row(N1, dtype.itemsize)               # the row buffers' row length
@@ -1166,17 +1186,26 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
             m += n
         _workspace.give(res.base)
 
-    if colfft:
+    if compiled:
         kbr = kernel_spectrum_bitrev(w, N0, N1, nthreads)
-        tw = _twiddles64(N0)
+        tw = _twiddles64(N0) if dtype.itemsize == 8 else _twiddles32(N0)
+
+    def compiled_columns(spec, ab):
+        a, b = ab
+        if dtype.itemsize == 8:  # forward, product, inverse in one call (see column_correlate64)
+            _column_correlate64(spec, tw, kbr, a, b, COLFFT64_BLOCK)
+            return
+        planes = spec[None]
+        _column_fft32(planes, tw, False, a, b)
+        np.multiply(spec[:, a:b], kbr[:, a:b], out=spec[:, a:b])
+        _column_fft32(planes, tw, True, a, b)
 
     def columns(spec, workers):
-        if colfft:  # compiled, in place: forward, product, inverse (see column_correlate64)
+        if compiled:
             if workers > 1:
-                _run_parallel(lambda ab: _column_correlate64(spec, tw, kbr, ab[0], ab[1], COLFFT64_BLOCK),
-                              _split(F, workers), workers)
+                _run_parallel(lambda ab: compiled_columns(spec, ab), _split(F, workers), workers)
             else:
-                _column_correlate64(spec, tw, kbr, 0, F, COLFFT64_BLOCK)
+                compiled_columns(spec, (0, F))
             return
         ducc.c2c(spec, axes=(0,), forward=True, out=spec, nthreads=workers)
         if workers > 1:
@@ -1325,13 +1354,36 @@ COLUMN_FFT64 = True
 COLFFT64_BLOCK = 1 << 30
 
 
+#: Whether the ducc0 engine's float32 tiles of a power-of-two height
+#: transform their columns with the compiled ``fft_kernels.column_fft``
+#: (template matching's float32 column transforms; the product by numpy
+#: between them). False: ducc0's columns and the previous plans.
+COLUMN_FFT32 = True
+
+
 def colfft64(N0, itemsize):
     """Whether tiles of height ``N0`` and values of ``itemsize`` bytes take
-    the compiled column transforms (see ``COLUMN_FFT64``): float64, ``N0 =
-    2**a * 3**b * 5**c`` from 16 on."""
+    the compiled float64 column transforms (see ``COLUMN_FFT64``): float64,
+    ``N0 = 2**a * 3**b * 5**c`` from 16 on."""
     if not (COLUMN_FFT64 and itemsize == 8 and _column_correlate64 is not None and N0 >= 16):
         return False
     return _smooth235(int(N0))
+
+
+def colfft(N0, itemsize):
+    """Whether tiles of height ``N0`` take compiled column transforms:
+    :func:`colfft64`, or float32 with ``COLUMN_FFT32`` and ``N0`` a power
+    of two from 16 on."""
+    if itemsize == 4:
+        return bool(COLUMN_FFT32 and _column_fft32 is not None and N0 >= 16 and N0 & (N0 - 1) == 0)
+    return colfft64(N0, itemsize)
+
+
+@functools.lru_cache(maxsize=16)
+def _twiddles32(N0):
+    tw = _column_twiddles32(N0)
+    tw.flags.writeable = False
+    return tw
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1350,12 +1402,13 @@ def _twiddles64(N0):
 
 
 def kernel_spectrum_bitrev(w, N0, N1, nthreads):
-    """The float64 kernel's spectrum as ``column_correlate64`` reads it:
+    """The kernel's spectrum as the compiled column transforms read it:
     :func:`kernel_spectrum`'s values with the rows in the forward column
     transform's (digit-reversed) order, divided by N0 (the inverse column
     transform is unnormalised). The kernel's rows are transformed, divided
-    by N0, and its columns transformed by ``column_fft64`` itself, which
-    leaves them in that order. Cached as :func:`kernel_spectrum` is."""
+    by N0, and its columns transformed by ``column_fft64`` (float64) or
+    ``column_fft`` (float32, N0 a power of two) itself, which leaves them in
+    that order. Cached as :func:`kernel_spectrum` is."""
     key = (w.shape, w.dtype.str, N0, N1, "bitrev", w.tobytes()) if w.size <= 1 << 16 else None
     if key is not None:
         hit = _kernel_spectra.get(key)
@@ -1363,9 +1416,13 @@ def kernel_spectrum_bitrev(w, N0, N1, nthreads):
             return hit
     kh = min(w.shape[0], N0)  # (as kernel_spectrum's n=N0: rows past N0 cut)
     rows = _fftlib.rfft(w[::-1, ::-1][:kh], n=N1, axis=1)
-    spec = np.zeros((N0, N1 // 2 + 1), dtype=np.complex128)
+    single = w.dtype == np.float32
+    spec = np.zeros((N0, N1 // 2 + 1), dtype=np.complex64 if single else np.complex128)
     np.multiply(rows, 1.0 / N0, out=spec[:kh])
-    _column_fft64(spec, _twiddles64(N0), False)
+    if single:
+        _column_fft32(spec[None], _twiddles32(N0), False)
+    else:
+        _column_fft64(spec, _twiddles64(N0), False)
     spec.flags.writeable = False
     if key is not None and spec.nbytes <= KERNEL_CACHE_BYTES // 4:
         _kernel_spectra.put(key, spec, spec.nbytes)
