@@ -159,7 +159,7 @@ def test_plans_follow_the_library(monkeypatch):
     monkeypatch.setattr(_fftlib, "_choice", "scipy")
     assert not _fft.in_place(False)
     s = _fft.choose_plan((4096, 4096), (31, 31), np.float64, data)
-    assert d[1] == _fft._plan((4096, 4096), (31, 31), False, data, True, 8)
+    assert d[1] == _fft._plan((4096, 4096), (31, 31), False, data, True, 8, 1, _fft._colfft_plans(True, 8))
     assert s[1] == _fft._plan((4096, 4096), (31, 31), False, data, False, 8)
     assert _fft.ducc_cost((4096, 4096), (31, 31), np.float64, data) is None
 
@@ -322,7 +322,8 @@ def test_ducc_plan_is_the_cheapest_pair():
                              ((256, 256), (63, 63)), ((2048, 2048), (9, 9))]:
         data = (((kh - 1) // 2, (kh - 1) // 2 + H), ((kw - 1) // 2, (kw - 1) // 2 + W))
         for itemsize in (4, 8):
-            c0 = _fft._axis_candidates(H, kh, True, data[0], itemsize)
+            colfft = _fft._colfft_plans(True, itemsize)  # float64: power-of-two heights too (COLUMN_FFT64)
+            c0 = _fft._axis_candidates(H, kh, True, data[0], itemsize, colfft)
             c1 = _fft._axis_candidates(W, kw, True, data[1], itemsize)
             for threads in (1, 2, 4):
-                assert _fft._ducc_plan(c0, c1, itemsize, threads) == brute(c0, c1, itemsize, threads)
+                assert _fft._ducc_plan(c0, c1, itemsize, threads, colfft) == brute(c0, c1, itemsize, threads)

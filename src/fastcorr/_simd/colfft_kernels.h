@@ -31,6 +31,7 @@
 #define FASTCORR_COLFFT_KERNELS_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* FC_X86_DISPATCH, FC_TARGET_AVX2 and the CPU probe fc_cpu_has_avx2_fma */
 #include "simd_kernels.h"
@@ -225,6 +226,637 @@ static void fc_colfft_dit_f32(float *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s,
                 fcc_dit4_scalar(r0, r1, r2, r3, c, nf, a0, b0, a1, b1, a2, b2);
             }
     }
+}
+
+
+/* ------------------------------------------------------------------------
+ * float64: the same transforms on complex128 columns (4-wide double
+ * vectors, two complex values a vector), and the fused correlation of a
+ * tile's columns of the FFT method (``methods/fft.py``): forward
+ * transform, product with the kernel's spectrum (its rows in bit-reversed
+ * order, 1 / N0 folded in), inverse transform, one block of columns at a
+ * time so that the block stays in the core's cache between the three
+ * steps.
+ */
+
+static inline void fcd_mul(double dr, double di, double a, double b, double *o)
+{
+    o[0] = dr * a - di * b;
+    o[1] = dr * b + di * a;
+}
+
+static inline void fcd_dif4_scalar(double *r0, double *r1, double *r2, double *r3, ptrdiff_t c0, ptrdiff_t nf,
+                                   double a0, double b0, double a1, double b1, double a2, double b2)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c += 2) {
+        const double s0r = r0[c] + r2[c], s0i = r0[c + 1] + r2[c + 1];
+        const double s1r = r1[c] + r3[c], s1i = r1[c + 1] + r3[c + 1];
+        double d0[2], d1[2];
+        fcd_mul(r0[c] - r2[c], r0[c + 1] - r2[c + 1], a0, b0, d0);
+        fcd_mul(r1[c] - r3[c], r1[c + 1] - r3[c + 1], a1, b1, d1);
+        r0[c] = s0r + s1r;
+        r0[c + 1] = s0i + s1i;
+        fcd_mul(s0r - s1r, s0i - s1i, a2, b2, r1 + c);
+        r2[c] = d0[0] + d1[0];
+        r2[c + 1] = d0[1] + d1[1];
+        fcd_mul(d0[0] - d1[0], d0[1] - d1[1], a2, b2, r3 + c);
+    }
+}
+
+static inline void fcd_dit4_scalar(double *r0, double *r1, double *r2, double *r3, ptrdiff_t c0, ptrdiff_t nf,
+                                   double a0, double b0, double a1, double b1, double a2, double b2)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c += 2) {
+        double w1[2], w3[2], v2[2], v3[2];
+        fcd_mul(r1[c], r1[c + 1], a2, b2, w1);
+        fcd_mul(r3[c], r3[c + 1], a2, b2, w3);
+        const double y0r = r0[c] + w1[0], y0i = r0[c + 1] + w1[1];
+        const double y1r = r0[c] - w1[0], y1i = r0[c + 1] - w1[1];
+        const double y2r = r2[c] + w3[0], y2i = r2[c + 1] + w3[1];
+        const double y3r = r2[c] - w3[0], y3i = r2[c + 1] - w3[1];
+        fcd_mul(y2r, y2i, a0, b0, v2);
+        fcd_mul(y3r, y3i, a1, b1, v3);
+        r0[c] = y0r + v2[0];
+        r0[c + 1] = y0i + v2[1];
+        r2[c] = y0r - v2[0];
+        r2[c + 1] = y0i - v2[1];
+        r1[c] = y1r + v3[0];
+        r1[c + 1] = y1i + v3[1];
+        r3[c] = y1r - v3[0];
+        r3[c + 1] = y1i - v3[1];
+    }
+}
+
+static inline void fcd_pair_scalar(double *u, double *v, ptrdiff_t c0, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c++) {
+        const double a = u[c], b = v[c];
+        u[c] = a + b;
+        v[c] = a - b;
+    }
+}
+
+/* x (complex, interleaved) times k (complex, interleaved), columns c0..nf */
+static inline void fcd_cmul_scalar(double *x, const double *k, ptrdiff_t c0, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = c0; c < nf; c += 2) {
+        const double xr = x[c], xi = x[c + 1];
+        x[c] = xr * k[c] - xi * k[c + 1];
+        x[c + 1] = xr * k[c + 1] + xi * k[c];
+    }
+}
+
+#if FC_X86_DISPATCH
+/* interleaved complex double lanes D times the complex scalar (A, B) broadcast */
+#define FCD_CM(D, A, B) _mm256_fmaddsub_pd(D, A, _mm256_mul_pd(_mm256_permute_pd(D, 0x5), B))
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_dif4_avx2(double *r0, double *r1, double *r2, double *r3, ptrdiff_t nf,
+                                              double a0, double b0, double a1, double b1, double a2, double b2)
+{
+    const __m256d A0 = _mm256_set1_pd(a0), B0 = _mm256_set1_pd(b0), A1 = _mm256_set1_pd(a1);
+    const __m256d B1 = _mm256_set1_pd(b1), A2 = _mm256_set1_pd(a2), B2 = _mm256_set1_pd(b2);
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X0 = _mm256_loadu_pd(r0 + c), X1 = _mm256_loadu_pd(r1 + c);
+        const __m256d X2 = _mm256_loadu_pd(r2 + c), X3 = _mm256_loadu_pd(r3 + c);
+        const __m256d S0 = _mm256_add_pd(X0, X2), S1 = _mm256_add_pd(X1, X3);
+        __m256d D0 = _mm256_sub_pd(X0, X2), D1 = _mm256_sub_pd(X1, X3);
+        D0 = FCD_CM(D0, A0, B0);
+        D1 = FCD_CM(D1, A1, B1);
+        const __m256d E0 = _mm256_sub_pd(S0, S1), E1 = _mm256_sub_pd(D0, D1);
+        _mm256_storeu_pd(r0 + c, _mm256_add_pd(S0, S1));
+        _mm256_storeu_pd(r1 + c, FCD_CM(E0, A2, B2));
+        _mm256_storeu_pd(r2 + c, _mm256_add_pd(D0, D1));
+        _mm256_storeu_pd(r3 + c, FCD_CM(E1, A2, B2));
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_dit4_avx2(double *r0, double *r1, double *r2, double *r3, ptrdiff_t nf,
+                                              double a0, double b0, double a1, double b1, double a2, double b2)
+{
+    const __m256d A0 = _mm256_set1_pd(a0), B0 = _mm256_set1_pd(b0), A1 = _mm256_set1_pd(a1);
+    const __m256d B1 = _mm256_set1_pd(b1), A2 = _mm256_set1_pd(a2), B2 = _mm256_set1_pd(b2);
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X0 = _mm256_loadu_pd(r0 + c), X1 = _mm256_loadu_pd(r1 + c);
+        const __m256d X2 = _mm256_loadu_pd(r2 + c), X3 = _mm256_loadu_pd(r3 + c);
+        const __m256d W1 = FCD_CM(X1, A2, B2), W3 = FCD_CM(X3, A2, B2);
+        const __m256d Y0 = _mm256_add_pd(X0, W1), Y1 = _mm256_sub_pd(X0, W1);
+        const __m256d Y2 = _mm256_add_pd(X2, W3), Y3 = _mm256_sub_pd(X2, W3);
+        const __m256d V2 = FCD_CM(Y2, A0, B0), V3 = FCD_CM(Y3, A1, B1);
+        _mm256_storeu_pd(r0 + c, _mm256_add_pd(Y0, V2));
+        _mm256_storeu_pd(r2 + c, _mm256_sub_pd(Y0, V2));
+        _mm256_storeu_pd(r1 + c, _mm256_add_pd(Y1, V3));
+        _mm256_storeu_pd(r3 + c, _mm256_sub_pd(Y1, V3));
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_pair_avx2(double *u, double *v, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d U = _mm256_loadu_pd(u + c), V = _mm256_loadu_pd(v + c);
+        _mm256_storeu_pd(u + c, _mm256_add_pd(U, V));
+        _mm256_storeu_pd(v + c, _mm256_sub_pd(U, V));
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_cmul_avx2(double *x, const double *k, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X = _mm256_loadu_pd(x + c), K = _mm256_loadu_pd(k + c);
+        const __m256d KR = _mm256_movedup_pd(K), KI = _mm256_permute_pd(K, 0xF);
+        _mm256_storeu_pd(x + c, _mm256_fmaddsub_pd(X, KR, _mm256_mul_pd(_mm256_permute_pd(X, 0x5), KI)));
+    }
+    return c;
+}
+#endif
+
+/* Radix-3 and radix-5 stages (Gentleman-Sande, as the radix-2 ones): the
+ * forward stage of length L takes rows j + t q (q = L / r, t < r), sums
+ * them into the r-point DFT and multiplies output u by W_L^(j u) (``w``:
+ * those r - 1 twiddles, interleaved); the inverse multiplies by the
+ * conjugate twiddles first, then takes the conjugate DFT. Outputs stay in
+ * the digit-reversed order the forward stages leave them in. */
+#define FCD_S3 0.86602540378443864676
+#define FCD_C51 0.30901699437494742410
+#define FCD_C52 (-0.80901699437494742410)
+#define FCD_S51 0.95105651629515357212
+#define FCD_S52 0.58778525229247312917
+
+static inline void fcd_r3_scalar(double *r0, double *r1, double *r2, ptrdiff_t c0, ptrdiff_t nf, const double *w,
+                                 int inverse)
+{
+    ptrdiff_t c;
+    const double sg = inverse ? -1.0 : 1.0; /* conjugate twiddles, +i instead of -i */
+    for (c = c0; c < nf; c += 2) {
+        double x1[2] = {r1[c], r1[c + 1]}, x2[2] = {r2[c], r2[c + 1]};
+        if (inverse) {
+            double t[2];
+            fcd_mul(x1[0], x1[1], w[0], -w[1], t);
+            x1[0] = t[0], x1[1] = t[1];
+            fcd_mul(x2[0], x2[1], w[2], -w[3], t);
+            x2[0] = t[0], x2[1] = t[1];
+        }
+        const double sr = x1[0] + x2[0], si = x1[1] + x2[1], dr = x1[0] - x2[0], di = x1[1] - x2[1];
+        const double tr = r0[c] - 0.5 * sr, ti = r0[c + 1] - 0.5 * si;
+        const double mr = sg * FCD_S3 * di, mi = -sg * FCD_S3 * dr;
+        r0[c] += sr;
+        r0[c + 1] += si;
+        if (inverse) {
+            r1[c] = tr + mr, r1[c + 1] = ti + mi;
+            r2[c] = tr - mr, r2[c + 1] = ti - mi;
+        } else {
+            fcd_mul(tr + mr, ti + mi, w[0], w[1], r1 + c);
+            fcd_mul(tr - mr, ti - mi, w[2], w[3], r2 + c);
+        }
+    }
+}
+
+static inline void fcd_r5_scalar(double *r0, double *r1, double *r2, double *r3, double *r4, ptrdiff_t c0,
+                                 ptrdiff_t nf, const double *w, int inverse)
+{
+    ptrdiff_t c;
+    const double sg = inverse ? -1.0 : 1.0;
+    for (c = c0; c < nf; c += 2) {
+        double x[5][2] = {{r0[c], r0[c + 1]}, {r1[c], r1[c + 1]}, {r2[c], r2[c + 1]}, {r3[c], r3[c + 1]},
+                          {r4[c], r4[c + 1]}};
+        int u;
+        if (inverse)
+            for (u = 1; u < 5; u++) {
+                double t[2];
+                fcd_mul(x[u][0], x[u][1], w[2 * u - 2], -w[2 * u - 1], t);
+                x[u][0] = t[0], x[u][1] = t[1];
+            }
+        const double a1r = x[1][0] + x[4][0], a1i = x[1][1] + x[4][1], b1r = x[1][0] - x[4][0], b1i = x[1][1] - x[4][1];
+        const double a2r = x[2][0] + x[3][0], a2i = x[2][1] + x[3][1], b2r = x[2][0] - x[3][0], b2i = x[2][1] - x[3][1];
+        const double t1r = x[0][0] + FCD_C51 * a1r + FCD_C52 * a2r, t1i = x[0][1] + FCD_C51 * a1i + FCD_C52 * a2i;
+        const double t2r = x[0][0] + FCD_C52 * a1r + FCD_C51 * a2r, t2i = x[0][1] + FCD_C52 * a1i + FCD_C51 * a2i;
+        const double n1r = FCD_S51 * b1r + FCD_S52 * b2r, n1i = FCD_S51 * b1i + FCD_S52 * b2i;
+        const double n2r = FCD_S52 * b1r - FCD_S51 * b2r, n2i = FCD_S52 * b1i - FCD_S51 * b2i;
+        /* m = -i n forward, +i n inverse */
+        const double m1r = sg * n1i, m1i = -sg * n1r, m2r = sg * n2i, m2i = -sg * n2r;
+        double y[5][2] = {{x[0][0] + a1r + a2r, x[0][1] + a1i + a2i}, {t1r + m1r, t1i + m1i}, {t2r + m2r, t2i + m2i},
+                          {t2r - m2r, t2i - m2i}, {t1r - m1r, t1i - m1i}};
+        double *rows[5] = {r0, r1, r2, r3, r4};
+        r0[c] = y[0][0], r0[c + 1] = y[0][1];
+        for (u = 1; u < 5; u++) {
+            if (inverse) {
+                rows[u][c] = y[u][0], rows[u][c + 1] = y[u][1];
+            } else {
+                fcd_mul(y[u][0], y[u][1], w[2 * u - 2], w[2 * u - 1], rows[u] + c);
+            }
+        }
+    }
+}
+
+#if FC_X86_DISPATCH
+FC_TARGET_AVX2 static ptrdiff_t fcd_r3_avx2(double *r0, double *r1, double *r2, ptrdiff_t nf, const double *w,
+                                            int inverse)
+{
+    const double sg = inverse ? -1.0 : 1.0;
+    const __m256d A1 = _mm256_set1_pd(w[0]), B1 = _mm256_set1_pd(sg * w[1]);
+    const __m256d A2 = _mm256_set1_pd(w[2]), B2 = _mm256_set1_pd(sg * w[3]);
+    const __m256d H = _mm256_set1_pd(0.5), SM = _mm256_setr_pd(sg * FCD_S3, -sg * FCD_S3, sg * FCD_S3, -sg * FCD_S3);
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X0 = _mm256_loadu_pd(r0 + c);
+        __m256d X1 = _mm256_loadu_pd(r1 + c), X2 = _mm256_loadu_pd(r2 + c);
+        if (inverse) {
+            X1 = FCD_CM(X1, A1, B1);
+            X2 = FCD_CM(X2, A2, B2);
+        }
+        const __m256d S = _mm256_add_pd(X1, X2), D = _mm256_sub_pd(X1, X2);
+        const __m256d T = _mm256_fnmadd_pd(H, S, X0);
+        const __m256d M = _mm256_mul_pd(_mm256_permute_pd(D, 0x5), SM);
+        const __m256d Y1 = _mm256_add_pd(T, M), Y2 = _mm256_sub_pd(T, M);
+        _mm256_storeu_pd(r0 + c, _mm256_add_pd(X0, S));
+        if (inverse) {
+            _mm256_storeu_pd(r1 + c, Y1);
+            _mm256_storeu_pd(r2 + c, Y2);
+        } else {
+            _mm256_storeu_pd(r1 + c, FCD_CM(Y1, A1, B1));
+            _mm256_storeu_pd(r2 + c, FCD_CM(Y2, A2, B2));
+        }
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_r5_avx2(double *r0, double *r1, double *r2, double *r3, double *r4,
+                                            ptrdiff_t nf, const double *w, int inverse)
+{
+    const double sg = inverse ? -1.0 : 1.0;
+    const __m256d A1 = _mm256_set1_pd(w[0]), B1 = _mm256_set1_pd(sg * w[1]);
+    const __m256d A2 = _mm256_set1_pd(w[2]), B2 = _mm256_set1_pd(sg * w[3]);
+    const __m256d A3 = _mm256_set1_pd(w[4]), B3 = _mm256_set1_pd(sg * w[5]);
+    const __m256d A4 = _mm256_set1_pd(w[6]), B4 = _mm256_set1_pd(sg * w[7]);
+    const __m256d C1 = _mm256_set1_pd(FCD_C51), C2 = _mm256_set1_pd(FCD_C52);
+    const __m256d SP1 = _mm256_setr_pd(sg * FCD_S51, -sg * FCD_S51, sg * FCD_S51, -sg * FCD_S51);
+    const __m256d SP2 = _mm256_setr_pd(sg * FCD_S52, -sg * FCD_S52, sg * FCD_S52, -sg * FCD_S52);
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X0 = _mm256_loadu_pd(r0 + c);
+        __m256d X1 = _mm256_loadu_pd(r1 + c), X2 = _mm256_loadu_pd(r2 + c);
+        __m256d X3 = _mm256_loadu_pd(r3 + c), X4 = _mm256_loadu_pd(r4 + c);
+        if (inverse) {
+            X1 = FCD_CM(X1, A1, B1);
+            X2 = FCD_CM(X2, A2, B2);
+            X3 = FCD_CM(X3, A3, B3);
+            X4 = FCD_CM(X4, A4, B4);
+        }
+        const __m256d Q1 = _mm256_add_pd(X1, X4), D1 = _mm256_sub_pd(X1, X4);
+        const __m256d Q2 = _mm256_add_pd(X2, X3), D2 = _mm256_sub_pd(X2, X3);
+        const __m256d T1 = _mm256_fmadd_pd(C2, Q2, _mm256_fmadd_pd(C1, Q1, X0));
+        const __m256d T2 = _mm256_fmadd_pd(C1, Q2, _mm256_fmadd_pd(C2, Q1, X0));
+        const __m256d P1 = _mm256_permute_pd(D1, 0x5), P2 = _mm256_permute_pd(D2, 0x5);
+        /* m1 = -i (S1 d1 + S2 d2), m2 = -i (S2 d1 - S1 d2) (forward; +i inverse) */
+        const __m256d M1 = _mm256_fmadd_pd(P1, SP1, _mm256_mul_pd(P2, SP2));
+        const __m256d M2 = _mm256_fmsub_pd(P1, SP2, _mm256_mul_pd(P2, SP1));
+        const __m256d Y1 = _mm256_add_pd(T1, M1), Y4 = _mm256_sub_pd(T1, M1);
+        const __m256d Y2 = _mm256_add_pd(T2, M2), Y3 = _mm256_sub_pd(T2, M2);
+        _mm256_storeu_pd(r0 + c, _mm256_add_pd(X0, _mm256_add_pd(Q1, Q2)));
+        if (inverse) {
+            _mm256_storeu_pd(r1 + c, Y1);
+            _mm256_storeu_pd(r2 + c, Y2);
+            _mm256_storeu_pd(r3 + c, Y3);
+            _mm256_storeu_pd(r4 + c, Y4);
+        } else {
+            _mm256_storeu_pd(r1 + c, FCD_CM(Y1, A1, B1));
+            _mm256_storeu_pd(r2 + c, FCD_CM(Y2, A2, B2));
+            _mm256_storeu_pd(r3 + c, FCD_CM(Y3, A3, B3));
+            _mm256_storeu_pd(r4 + c, FCD_CM(Y4, A4, B4));
+        }
+    }
+    return c;
+}
+#endif
+
+/* The middle of a correlation when N0 has a factor 2: the forward
+ * transform's last pass (the radix-4 pass of length 4, or the radix-2 one
+ * of length 2), the product with the kernel's rows and the inverse's first
+ * pass, on each group of 4 (2) adjacent rows at once: one pass over the
+ * array instead of three. Twiddles of length 4: 1 and -i (+i inverse). */
+static inline void fcd_mid4_scalar(double *r0, double *r1, double *r2, double *r3, const double *k0,
+                                   const double *k1, const double *k2, const double *k3, ptrdiff_t c0,
+                                   ptrdiff_t nf)
+{
+    fcd_dif4_scalar(r0, r1, r2, r3, c0, nf, 1.0, 0.0, 0.0, -1.0, 1.0, 0.0);
+    fcd_cmul_scalar(r0, k0, c0, nf);
+    fcd_cmul_scalar(r1, k1, c0, nf);
+    fcd_cmul_scalar(r2, k2, c0, nf);
+    fcd_cmul_scalar(r3, k3, c0, nf);
+    fcd_dit4_scalar(r0, r1, r2, r3, c0, nf, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0);
+}
+
+static inline void fcd_mid2_scalar(double *r0, double *r1, const double *k0, const double *k1, ptrdiff_t c0,
+                                   ptrdiff_t nf)
+{
+    fcd_pair_scalar(r0, r1, c0, nf);
+    fcd_cmul_scalar(r0, k0, c0, nf);
+    fcd_cmul_scalar(r1, k1, c0, nf);
+    fcd_pair_scalar(r0, r1, c0, nf);
+}
+
+#if FC_X86_DISPATCH
+/* x times the complex vector K, interleaved */
+#define FCD_VM(X, K) _mm256_fmaddsub_pd(X, _mm256_movedup_pd(K), \
+                                        _mm256_mul_pd(_mm256_permute_pd(X, 0x5), _mm256_permute_pd(K, 0xF)))
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_mid4_avx2(double *r0, double *r1, double *r2, double *r3, const double *k0,
+                                              const double *k1, const double *k2, const double *k3, ptrdiff_t nf)
+{
+    const __m256d MI = _mm256_setr_pd(1.0, -1.0, 1.0, -1.0); /* swapped lanes times this: -i x */
+    const __m256d PI = _mm256_setr_pd(-1.0, 1.0, -1.0, 1.0); /* +i x */
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X0 = _mm256_loadu_pd(r0 + c), X1 = _mm256_loadu_pd(r1 + c);
+        const __m256d X2 = _mm256_loadu_pd(r2 + c), X3 = _mm256_loadu_pd(r3 + c);
+        const __m256d S0 = _mm256_add_pd(X0, X2), S1 = _mm256_add_pd(X1, X3);
+        const __m256d D0 = _mm256_sub_pd(X0, X2);
+        const __m256d D1 = _mm256_mul_pd(_mm256_permute_pd(_mm256_sub_pd(X1, X3), 0x5), MI);
+        const __m256d Z0 = FCD_VM(_mm256_add_pd(S0, S1), _mm256_loadu_pd(k0 + c));
+        const __m256d Z1 = FCD_VM(_mm256_sub_pd(S0, S1), _mm256_loadu_pd(k1 + c));
+        const __m256d Z2 = FCD_VM(_mm256_add_pd(D0, D1), _mm256_loadu_pd(k2 + c));
+        const __m256d Z3 = FCD_VM(_mm256_sub_pd(D0, D1), _mm256_loadu_pd(k3 + c));
+        const __m256d Y0 = _mm256_add_pd(Z0, Z1), Y1 = _mm256_sub_pd(Z0, Z1);
+        const __m256d V2 = _mm256_add_pd(Z2, Z3);
+        const __m256d V3 = _mm256_mul_pd(_mm256_permute_pd(_mm256_sub_pd(Z2, Z3), 0x5), PI);
+        _mm256_storeu_pd(r0 + c, _mm256_add_pd(Y0, V2));
+        _mm256_storeu_pd(r2 + c, _mm256_sub_pd(Y0, V2));
+        _mm256_storeu_pd(r1 + c, _mm256_add_pd(Y1, V3));
+        _mm256_storeu_pd(r3 + c, _mm256_sub_pd(Y1, V3));
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_mid2_avx2(double *r0, double *r1, const double *k0, const double *k1,
+                                              ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        const __m256d X0 = _mm256_loadu_pd(r0 + c), X1 = _mm256_loadu_pd(r1 + c);
+        const __m256d Z0 = FCD_VM(_mm256_add_pd(X0, X1), _mm256_loadu_pd(k0 + c));
+        const __m256d Z1 = FCD_VM(_mm256_sub_pd(X0, X1), _mm256_loadu_pd(k1 + c));
+        _mm256_storeu_pd(r0 + c, _mm256_add_pd(Z0, Z1));
+        _mm256_storeu_pd(r1 + c, _mm256_sub_pd(Z0, Z1));
+    }
+    return c;
+}
+#endif
+
+/* 1 when N0 = 2^a 3^b 5^c >= 2 (the lengths of the float64 transforms) */
+static inline int fc_colfft64_ok(ptrdiff_t N0)
+{
+    if (N0 < 2)
+        return 0;
+    while (N0 % 5 == 0)
+        N0 /= 5;
+    while (N0 % 3 == 0)
+        N0 /= 3;
+    return (N0 & (N0 - 1)) == 0;
+}
+
+/* The transforms and the fused correlation on complex128 columns, defined
+ * twice: with the AVX2 butterflies (the whole loop nest compiled for AVX2,
+ * so that the butterflies inline) and with the scalar ones. The twiddles
+ * of a butterfly group are loaded once for all the groups that share them
+ * (j outer, b inner). ``tw``: the N0 twiddles exp(-2 pi i k / N0). The
+ * forward transform runs the radix-5 stages, then the radix-3 ones, then
+ * the power-of-two part (radix-4 pairs of radix-2 stages); the inverse the
+ * same stages in the reverse order. */
+#define FCD_DEFINE(SUF, ATTR, DIF4V, DIT4V, PAIRV, CMULV, R3V, R5V, MID4V, MID2V)                                        \
+ATTR static void fcd_odd_##SUF(double *x, ptrdiff_t N0, ptrdiff_t L, ptrdiff_t r, ptrdiff_t nf, ptrdiff_t s, \
+                               const double *tw, int inverse)                                                \
+{                                                                                                            \
+    const ptrdiff_t q = L / r, st = N0 / L;                                                                  \
+    ptrdiff_t b, j, c, u;                                                                                    \
+    double w[8];                                                                                             \
+    for (j = 0; j < q; j++) {                                                                                \
+        for (u = 1; u < r; u++) {                                                                            \
+            w[2 * u - 2] = tw[2 * (st * j * u)];                                                             \
+            w[2 * u - 1] = tw[2 * (st * j * u) + 1];                                                         \
+        }                                                                                                    \
+        for (b = 0; b < N0; b += L) {                                                                        \
+            double *r0 = x + (b + j) * s;                                                                    \
+            if (r == 3) {                                                                                    \
+                c = R3V(r0, r0 + q * s, r0 + 2 * q * s, nf, w, inverse);                                     \
+                fcd_r3_scalar(r0, r0 + q * s, r0 + 2 * q * s, c, nf, w, inverse);                            \
+            } else {                                                                                         \
+                c = R5V(r0, r0 + q * s, r0 + 2 * q * s, r0 + 3 * q * s, r0 + 4 * q * s, nf, w, inverse);     \
+                fcd_r5_scalar(r0, r0 + q * s, r0 + 2 * q * s, r0 + 3 * q * s, r0 + 4 * q * s, c, nf, w,      \
+                              inverse);                                                                      \
+            }                                                                                                \
+        }                                                                                                    \
+    }                                                                                                        \
+}                                                                                                            \
+ATTR static void fcd_dif_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int mid) \
+{                                                                                                            \
+    ptrdiff_t L = N0, b, j, c;                                                                               \
+    while (L % 5 == 0) {                                                                                     \
+        fcd_odd_##SUF(x, N0, L, 5, nf, s, tw, 0);                                                            \
+        L /= 5;                                                                                              \
+    }                                                                                                        \
+    while (L % 3 == 0) {                                                                                     \
+        fcd_odd_##SUF(x, N0, L, 3, nf, s, tw, 0);                                                            \
+        L /= 3;                                                                                              \
+    }                                                                                                        \
+    for (; L >= (mid ? 8 : 4); L >>= 2) {                                                                    \
+        const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
+        for (j = 0; j < q; j++) {                                                                            \
+            const double a0 = tw[2 * j * st1], b0 = tw[2 * j * st1 + 1];                                     \
+            const double a1 = tw[2 * (j + q) * st1], b1 = tw[2 * (j + q) * st1 + 1];                         \
+            const double a2 = tw[2 * j * st2], b2 = tw[2 * j * st2 + 1];                                     \
+            for (b = 0; b < N0; b += L) {                                                                    \
+                double *r0 = x + (b + j) * s, *r1 = r0 + q * s, *r2 = r0 + 2 * q * s, *r3 = r0 + 3 * q * s;  \
+                c = DIF4V(r0, r1, r2, r3, nf, a0, b0, a1, b1, a2, b2);                                       \
+                fcd_dif4_scalar(r0, r1, r2, r3, c, nf, a0, b0, a1, b1, a2, b2);                              \
+            }                                                                                                \
+        }                                                                                                    \
+    }                                                                                                        \
+    if (L == 2 && !mid)                                                                                      \
+        for (b = 0; b < N0; b += 2) {                                                                        \
+            c = PAIRV(x + b * s, x + (b + 1) * s, nf);                                                       \
+            fcd_pair_scalar(x + b * s, x + (b + 1) * s, c, nf);                                              \
+        }                                                                                                    \
+}                                                                                                            \
+ATTR static void fcd_dit_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int mid) \
+{                                                                                                            \
+    ptrdiff_t L, b, j, c, lg = 0, P = N0;                                                                    \
+    while (P % 5 == 0)                                                                                       \
+        P /= 5;                                                                                              \
+    while (P % 3 == 0)                                                                                       \
+        P /= 3;                                                                                              \
+    for (L = 1; L < P; L <<= 1)                                                                              \
+        lg++;                                                                                                \
+    L = 1;                                                                                                   \
+    if (lg & 1) {                                                                                            \
+        for (b = 0; b < N0 && !mid; b += 2) {                                                                \
+            c = PAIRV(x + b * s, x + (b + 1) * s, nf);                                                       \
+            fcd_pair_scalar(x + b * s, x + (b + 1) * s, c, nf);                                              \
+        }                                                                                                    \
+        L = 2;                                                                                               \
+    }                                                                                                        \
+    L <<= 2;                                                                                                 \
+    if (mid && !(lg & 1))                                                                                    \
+        L <<= 2;                                                                                             \
+    for (; L <= P; L <<= 2) {                                                                                \
+        const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
+        for (j = 0; j < q; j++) {                                                                            \
+            const double a0 = tw[2 * j * st1], b0 = -tw[2 * j * st1 + 1];                                    \
+            const double a1 = tw[2 * (j + q) * st1], b1 = -tw[2 * (j + q) * st1 + 1];                        \
+            const double a2 = tw[2 * j * st2], b2 = -tw[2 * j * st2 + 1];                                    \
+            for (b = 0; b < N0; b += L) {                                                                    \
+                double *r0 = x + (b + j) * s, *r1 = r0 + q * s, *r2 = r0 + 2 * q * s, *r3 = r0 + 3 * q * s;  \
+                c = DIT4V(r0, r1, r2, r3, nf, a0, b0, a1, b1, a2, b2);                                       \
+                fcd_dit4_scalar(r0, r1, r2, r3, c, nf, a0, b0, a1, b1, a2, b2);                              \
+            }                                                                                                \
+        }                                                                                                    \
+    }                                                                                                        \
+    L = P;                                                                                                   \
+    while (L < N0 && (N0 / L) % 3 == 0) {                                                                    \
+        L *= 3;                                                                                              \
+        fcd_odd_##SUF(x, N0, L, 3, nf, s, tw, 1);                                                            \
+    }                                                                                                        \
+    while (L < N0) {                                                                                         \
+        L *= 5;                                                                                              \
+        fcd_odd_##SUF(x, N0, L, 5, nf, s, tw, 1);                                                            \
+    }                                                                                                        \
+}                                                                                                            \
+ATTR static void fcd_corr_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw,        \
+                                const double *k, ptrdiff_t ks, ptrdiff_t blk, double *buf, int fuse)         \
+{                                                                                                            \
+    ptrdiff_t c0, r, c, lg = 0, P = N0;                                                                      \
+    int mid = 0;                                                                                             \
+    while (P % 5 == 0)                                                                                       \
+        P /= 5;                                                                                              \
+    while (P % 3 == 0)                                                                                       \
+        P /= 3;                                                                                              \
+    for (r = 1; r < P; r <<= 1)                                                                              \
+        lg++;                                                                                                \
+    if (fuse && lg)                                                                                          \
+        mid = (lg & 1) ? 2 : 4;                                                                              \
+    for (c0 = 0; c0 < nf; c0 += blk) {                                                                       \
+        const ptrdiff_t n = nf - c0 < blk ? nf - c0 : blk;                                                   \
+        double *y = buf ? buf : x + c0;                                                                      \
+        const ptrdiff_t sy = buf ? n : s;                                                                    \
+        if (buf)                                                                                             \
+            for (r = 0; r < N0; r++)                                                                         \
+                for (c = 0; c < n; c++)                                                                      \
+                    buf[r * n + c] = x[r * s + c0 + c];                                                      \
+        fcd_dif_##SUF(y, N0, n, sy, tw, mid);                                                                \
+        if (mid == 4)                                                                                        \
+            for (r = 0; r < N0; r += 4) {                                                                    \
+                double *y0 = y + r * sy;                                                                     \
+                const double *k0 = k + r * ks + c0;                                                          \
+                c = MID4V(y0, y0 + sy, y0 + 2 * sy, y0 + 3 * sy, k0, k0 + ks, k0 + 2 * ks, k0 + 3 * ks, n);  \
+                fcd_mid4_scalar(y0, y0 + sy, y0 + 2 * sy, y0 + 3 * sy, k0, k0 + ks, k0 + 2 * ks, k0 + 3 * ks, \
+                                c, n);                                                                       \
+            }                                                                                                \
+        else if (mid == 2)                                                                                   \
+            for (r = 0; r < N0; r += 2) {                                                                    \
+                double *y0 = y + r * sy;                                                                     \
+                const double *k0 = k + r * ks + c0;                                                          \
+                c = MID2V(y0, y0 + sy, k0, k0 + ks, n);                                                      \
+                fcd_mid2_scalar(y0, y0 + sy, k0, k0 + ks, c, n);                                             \
+            }                                                                                                \
+        else                                                                                                 \
+            for (r = 0; r < N0; r++) {                                                                       \
+                double *yr = y + r * sy;                                                                     \
+                const double *kr = k + r * ks + c0;                                                          \
+                c = CMULV(yr, kr, n);                                                                        \
+                fcd_cmul_scalar(yr, kr, c, n);                                                               \
+            }                                                                                                \
+        fcd_dit_##SUF(y, N0, n, sy, tw, mid);                                                                \
+        if (buf)                                                                                             \
+            for (r = 0; r < N0; r++)                                                                         \
+                for (c = 0; c < n; c++)                                                                      \
+                    x[r * s + c0 + c] = buf[r * n + c];                                                      \
+    }                                                                                                        \
+}
+
+#define FCD_NOVEC4(r0, r1, r2, r3, nf, a0, b0, a1, b1, a2, b2) 0
+#define FCD_NOVEC2(u, v, nf) 0
+#define FCD_NOVEC3(r0, r1, r2, nf, w, inv) 0
+#define FCD_NOVEC5(r0, r1, r2, r3, r4, nf, w, inv) 0
+#define FCD_NOVECM4(r0, r1, r2, r3, k0, k1, k2, k3, nf) 0
+#define FCD_NOVECM2(r0, r1, k0, k1, nf) 0
+FCD_DEFINE(base, , FCD_NOVEC4, FCD_NOVEC4, FCD_NOVEC2, FCD_NOVEC2, FCD_NOVEC3, FCD_NOVEC5, FCD_NOVECM4, FCD_NOVECM2)
+#if FC_X86_DISPATCH
+FCD_DEFINE(avx2, FC_TARGET_AVX2, fcd_dif4_avx2, fcd_dit4_avx2, fcd_pair_avx2, fcd_cmul_avx2, fcd_r3_avx2,
+           fcd_r5_avx2, fcd_mid4_avx2, fcd_mid2_avx2)
+#endif
+
+static inline int fcd_simd(int portable)
+{
+#if FC_X86_DISPATCH
+    return !portable && fc_cpu_has_avx2_fma();
+#else
+    (void)portable;
+    return 0;
+#endif
+}
+
+/* The forward transform on complex128 columns (``nf`` doubles a row, rows
+ * ``s`` doubles apart; N0 = 2^a 3^b 5^c, ``tw`` its N0 complex twiddles
+ * exp(-2 pi i k / N0) in double): natural order in, digit-reversed out
+ * (for a power of two, bit-reversed, as fc_colfft_dif_f32). */
+static void fc_colfft_dif_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int portable)
+{
+#if FC_X86_DISPATCH
+    if (fcd_simd(portable)) {
+        fcd_dif_avx2(x, N0, nf, s, tw, 0);
+        return;
+    }
+#endif
+    (void)portable;
+    fcd_dif_base(x, N0, nf, s, tw, 0);
+}
+
+/* The inverse (unnormalised, digit-reversed order in, natural out). */
+static void fc_colfft_dit_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int portable)
+{
+#if FC_X86_DISPATCH
+    if (fcd_simd(portable)) {
+        fcd_dit_avx2(x, N0, nf, s, tw, 0);
+        return;
+    }
+#endif
+    (void)portable;
+    fcd_dit_base(x, N0, nf, s, tw, 0);
+}
+
+/* The columns of one tile correlated with a kernel, in place: per block of
+ * ``blk`` doubles (even) of the columns 0..nf, the forward transform, the
+ * product with ``k`` (rows ``ks`` doubles apart, the kernel's column
+ * spectrum with its rows in the forward transform's order and 1 / N0
+ * folded in) and the inverse transform, so that x holds the circular
+ * correlation's columns in natural order. ``buf``: NULL (the blocks
+ * transformed where they are), or N0 * blk doubles into which each block
+ * is copied first (its rows then contiguous). ``fuse``: when N0 is even,
+ * the forward's last pass, the product and the inverse's first pass as
+ * one (fcd_mid4 / fcd_mid2). */
+static void fc_colcorr_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw,
+                           const double *k, ptrdiff_t ks, ptrdiff_t blk, double *buf, int fuse, int portable)
+{
+    if (blk < 2 || blk > nf)
+        blk = nf + (nf & 1);
+    blk += blk & 1;
+#if FC_X86_DISPATCH
+    if (fcd_simd(portable)) {
+        fcd_corr_avx2(x, N0, nf, s, tw, k, ks, blk, buf, fuse);
+        return;
+    }
+#endif
+    (void)portable;
+    fcd_corr_base(x, N0, nf, s, tw, k, ks, blk, buf, fuse);
 }
 
 #endif

@@ -67,6 +67,27 @@ threads (``DUCC_SINGLE_PAR``). Measured at one thread (thread CPU time,
 alternated with the previous plans in one process): 1024² float64 'same',
 31x31 10.4 -> 8.7 ms (3 x 3 tiles of 375² instead of 5 x 3 of 243 x 405),
 63x63 12.0 -> 10.4 (2 x 2 of 576² instead of one 1080² tile).
+
+float64 tiles run their column stage compiled (``COLUMN_FFT64``): the
+forward column transform, the product with the kernel's spectrum and the
+inverse column transform in one call, ``fft_kernels.column_correlate64``
+(``_simd/colfft_kernels.h``: radix-2/4/3/5 passes over whole rows, AVX2
+across the columns, the spectrum left in digit-reversed order between the
+two transforms and the kernel's spectrum stored in that order). ducc0
+transforms the columns of a row-major tile by copying groups of columns
+out and back; here every pass streams through whole rows. Measured at one
+thread against ducc0's column transforms plus numpy's product: 0.5-0.65x
+their time on 288-1080 rows; whole tiles 0.73-0.9x (ducc0 still transforms
+the rows). Every tile height ``2^a 3^b 5^c`` qualifies; the planner counts
+such tiles at ``COLFFT64_EVEN_UNITS`` / ``COLFFT64_DEFAULT_UNITS`` of their
+ducc0 units, and adds power-of-two heights to the candidates. float32
+tiles of a power-of-two height take template matching's float32 column
+transforms (``COLUMN_FFT32``, ``fft_kernels.column_fft``, 2.2-2.8x faster
+than ducc0's with the product by numpy between them; ``COLFFT32_UNITS``).
+Alternated with the flags off in one process, one thread, CPU time,
+cv2.filter2D / fastcorr: float64 4096² 63x63 1.19 -> 1.49, 101x101 0.82
+-> 1.14, 1024² 63x63 1.32 -> 1.65, 256² 63x63 1.11 -> 1.32; float32
+4096² 63x63 1.20 -> 1.55, 101x101 1.32 -> 1.52 (a loaded machine).
 """
 import functools
 import math
@@ -83,6 +104,12 @@ try:
     from .fft_kernels import spectral_rows as _spectral_rows
 except ImportError:  # an uncompiled tree: no row-spectrum plan
     _spectral_rows = None
+try:
+    from .fft_kernels import column_correlate64 as _column_correlate64, column_twiddles64 as _column_twiddles64
+    from .fft_kernels import column_fft64 as _column_fft64
+    from .fft_kernels import column_fft as _column_fft32, column_twiddles as _column_twiddles32
+except ImportError:  # an uncompiled tree: ducc0's column transforms throughout
+    _column_correlate64 = _column_twiddles64 = _column_fft64 = _column_fft32 = _column_twiddles32 = None
 try:
     from .fft_kernels import all_finite as _all_finite
 except ImportError:  # an uncompiled tree
@@ -228,7 +255,7 @@ def wrap_length(out_len, k, data):
     return max(b, out_len + k - 1 - a, out_len, 1)
 
 
-def _axis_candidates(out_len, k, real, data=None, ducc_itemsize=0):
+def _axis_candidates(out_len, k, real, data=None, ducc_itemsize=0, pow2=False):
     """(N, B, tiles) candidates for one axis: tile transform length, block,
     count; ascending in N. The last is the single tile, as short as the zero
     margins ``data`` allow (see :func:`wrap_length`).
@@ -262,6 +289,17 @@ def _axis_candidates(out_len, k, real, data=None, ducc_itemsize=0):
     result.append((single, out_len, 1))
     if extra is not None and extra <= 2 * single:
         result.append((extra, out_len, 1))
+    if pow2:
+        # the power-of-two lengths, the compiled column transforms' fastest
+        # (``COLUMN_FFT64``): tiles below the single tile's length, and the
+        # single tile at the next power of two if within 1.5x of it
+        have = {r[0] for r in result}
+        n = 16
+        while n < 2 * single:
+            if n >= max(2 * k, 16) and n not in have and (n < single or n <= 1.5 * need):
+                result.append((n, out_len, 1) if n >= need else (n, n - k + 1, -(-out_len // (n - k + 1))))
+            n *= 2
+        result.sort(key=lambda r: r[0])
     return result
 
 
@@ -297,7 +335,15 @@ def plan(out_shape, kshape, is_complex=False, data=None, ducc=None, itemsize=8, 
     data = None if data is None else tuple((int(a), int(b)) for a, b in data)
     ducc = in_place(is_complex) if ducc is None else bool(ducc)
     return _plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), bool(is_complex), data, ducc,
-                 int(itemsize) if ducc else 8, max(1, int(nthreads)) if ducc else 1)
+                 int(itemsize) if ducc else 8, max(1, int(nthreads)) if ducc else 1,
+                 _colfft_plans(ducc and not is_complex, itemsize))
+
+
+def _colfft_plans(ducc_real, itemsize):
+    """Whether the ducc0 engine's plan counts tiles whose columns take the
+    compiled transforms at their cost (``COLFFT64_UNITS``) and adds the
+    power-of-two heights to its candidates (see ``COLUMN_FFT64``)."""
+    return bool(ducc_real and colfft(16, int(itemsize)))
 
 
 #: The in-place ducc0 engine's tile cost (:func:`ducc_tile_units`): transform
@@ -381,17 +427,51 @@ def _ducc_length_factor(n, itemsize):
 
 
 def ducc_tile_units(N0, N1, itemsize=8):
-    """Transform units of one tile of :func:`_ducc_tiles` (see ``DUCC_CACHE_SLOPE``
-    and ``DUCC_LENGTHS``)."""
+    """Transform units of one tile of :func:`_ducc_tiles` (see ``DUCC_CACHE_SLOPE``,
+    ``DUCC_LENGTHS`` and ``COLFFT64_UNITS``)."""
     e = float(N0) * N1
     lg = math.log2(max(e, 2.0))
     fits = DUCC_CACHE_LOG2 + (1.0 if itemsize <= 4 else 0.0)
     speed = 0.5 * (_ducc_length_factor(N0, itemsize) + _ducc_length_factor(N1, itemsize))
+    speed *= _colfft_factor(N0, itemsize, _colfft_plans(True, itemsize))
     return e * (lg + 4.0) * (1.0 + DUCC_CACHE_SLOPE * max(0.0, lg - fits)) * speed
 
 
+#: A tile's units when its columns take the compiled transforms
+#: (``COLUMN_FFT64``), relative to ducc0's: by tile height where measured
+#: apart, else ``COLFFT64_EVEN_UNITS`` for even heights (their middle pass
+#: fused, see ``column_correlate64``) and ``COLFFT64_DEFAULT_UNITS`` for odd
+#: ones. Measured on the whole engine at one thread (thread CPU time,
+#: medians of 5-9 alternated calls, the same tiles either way): 2048²
+#: 31x31 in 576² tiles 0.73, 320² 0.73-0.82, 375² 0.90-1.02; 1024² 21x21
+#: in 375² 0.86, 1080² 0.76, 160² 0.78, 256² 0.83; 1024² 63x63 in 576²
+#: 0.81-0.89; 256² 63x63 in one 288² tile 0.78.
+COLFFT64_UNITS = {}
+COLFFT64_EVEN_UNITS = 0.78
+COLFFT64_DEFAULT_UNITS = 0.92
+
+
+def _colfft_factor(N0, itemsize, plans):
+    N0, itemsize = int(N0), int(itemsize)
+    if not (plans and colfft(N0, itemsize)):
+        return 1.0
+    if itemsize <= 4:
+        # (N0's own ducc0 length factor taken out: ducc0 no longer transforms that axis;
+        # its float32 1024 ran at half speed)
+        return COLFFT32_UNITS / _ducc_length_factor(N0, itemsize)
+    return COLFFT64_UNITS.get(N0, COLFFT64_EVEN_UNITS if N0 % 2 == 0 else COLFFT64_DEFAULT_UNITS)
+
+
+#: A float32 tile's units when its columns take the compiled transforms
+#: (``COLUMN_FFT32``), relative to ducc0's (without ducc0's length factor
+#: for the height). From the column stage alone, one thread: 512 x 960
+#: tiles 534 against 1155 us, 512² 269 / 554, 1024 x 800 921 / 2299, next
+#: to rows of 1.1-2.2 ms; not refitted on whole calls.
+COLFFT32_UNITS = 0.78
+
+
 @functools.lru_cache(maxsize=4096)
-def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8, nthreads=1):
+def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8, nthreads=1, colfft=False):
     """Choose the tiling: ``((N0, B0, t0), (N1, B1, t1))``.
 
     Minimises ``t0 * t1 * N0 * N1 * (log2(N0 * N1) + 4)`` (transforms plus
@@ -406,10 +486,10 @@ def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8
     out_shape = tuple(max(1, int(v)) for v in out_shape)
     best = None
     dl = itemsize if ducc and real else 0
-    c0 = _axis_candidates(out_shape[0], kshape[0], real, None if data is None else data[0], dl)
+    c0 = _axis_candidates(out_shape[0], kshape[0], real, None if data is None else data[0], dl, colfft and dl)
     c1 = _axis_candidates(out_shape[1], kshape[1], real, None if data is None else data[1], dl)
     if dl:
-        return _ducc_plan(c0, c1, itemsize, nthreads)
+        return _ducc_plan(c0, c1, itemsize, nthreads, colfft)
     for a in c0:
         for b in c1:
             elems = a[0] * b[0]
@@ -427,7 +507,7 @@ def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8
     return best[1], best[2]
 
 
-def _ducc_plan(c0, c1, itemsize, nthreads):
+def _ducc_plan(c0, c1, itemsize, nthreads, colfft=False):
     """:func:`_plan` for :func:`_ducc_tiles`: every pair of the axes'
     candidates at once (numpy; a few dozen lengths per axis, so that a
     new shape is planned in well under a millisecond)."""
@@ -441,6 +521,8 @@ def _ducc_plan(c0, c1, itemsize, nthreads):
     lg = np.log2(np.maximum(e, 2.0))
     fits = DUCC_CACHE_LOG2 + (1.0 if itemsize <= 4 else 0.0)
     units = e * (lg + 4.0) * (1.0 + DUCC_CACHE_SLOPE * np.maximum(0.0, lg - fits)) * 0.5 * (f0 + f1)
+    if colfft:
+        units = units * np.array([_colfft_factor(a[0], itemsize, True) for a in c0])[:, None]
     tiles = t0 * t1
     cost = tiles * units + (tiles > 1) * tiles * DUCC_TILE_UNITS
     single = tiles == 1
@@ -528,13 +610,15 @@ def choose_plan(out_shape, kshape, dtype, data=None, nthreads=1):
     thread); the tiling is the one for ``nthreads`` threads.
     """
     dtype = np.dtype(dtype)
+    ducc = in_place(dtype.kind == "c")
     return _choose_plan(tuple(int(v) for v in out_shape), tuple(int(v) for v in kshape), dtype.kind == "c",
                         dtype.itemsize, None if data is None else tuple((int(a), int(b)) for a, b in data),
-                        in_place(dtype.kind == "c"), max(1, int(nthreads)))
+                        ducc, max(1, int(nthreads)), _colfft_plans(ducc and dtype.kind != "c", dtype.itemsize))
 
 
 @functools.lru_cache(maxsize=4096)
-def _choose_plan(out_shape, kshape, is_complex, itemsize, data, ducc=False, nthreads=1):
+def _choose_plan(out_shape, kshape, is_complex, itemsize, data, ducc=False, nthreads=1, colfft=False):
+    # (``colfft``: a key only, plan() reads the flag: the memoised plans of either setting kept apart)
     tiles = plan(out_shape, kshape, is_complex, data, ducc, itemsize)
     if not is_complex:
         rows = row_plan(out_shape, kshape, data, itemsize)
@@ -708,7 +792,8 @@ def correlate(x, w, shape, offsets, boundary, fill, num_threads, out=None, check
         if have:
             data = ((r_lo, r_hi), (c_lo, c_hi))
     ducc = in_place(is_complex)
-    kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data, ducc, nthreads)
+    kind, chosen = _choose_plan((Ho, Wo), (kh, kw), is_complex, dtype.itemsize, data, ducc, nthreads,
+                                _colfft_plans(ducc and not is_complex, dtype.itemsize))
     if check_finite and (kind == "rows" or not ducc):
         # only the in-place ducc0 tiles look at their rows' sums: else x as a whole, first
         if not _all_finite(x):
@@ -1020,7 +1105,8 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
     cdtype = np.complex64 if dtype == np.float32 else np.complex128
     F = N1 // 2 + 1
     SH, SW = S.shape
-    kspec = kernel_spectrum(w, N0, N1, False, nthreads)
+    compiled = colfft(N0, dtype.itemsize)
+    kspec = None if compiled else kernel_spectrum(w, N0, N1, False, nthreads)
     tot = w.sum(dtype=dtype) * c if c != 0 else dtype.type(0)
     R = max(8, DUCC_ROW_BYTES // (N1 * dtype.itemsize))   # rows per call through the row buffer
     NP = _unaliased_row(N1, dtype.itemsize)               # the row buffers' row length
@@ -1100,7 +1186,27 @@ def _ducc_tiles(S, soff, c, w, tiling, nthreads, out, check_finite=False):
             m += n
         _workspace.give(res.base)
 
+    if compiled:
+        kbr = kernel_spectrum_bitrev(w, N0, N1, nthreads)
+        tw = _twiddles64(N0) if dtype.itemsize == 8 else _twiddles32(N0)
+
+    def compiled_columns(spec, ab):
+        a, b = ab
+        if dtype.itemsize == 8:  # forward, product, inverse in one call (see column_correlate64)
+            _column_correlate64(spec, tw, kbr, a, b, COLFFT64_BLOCK)
+            return
+        planes = spec[None]
+        _column_fft32(planes, tw, False, a, b)
+        np.multiply(spec[:, a:b], kbr[:, a:b], out=spec[:, a:b])
+        _column_fft32(planes, tw, True, a, b)
+
     def columns(spec, workers):
+        if compiled:
+            if workers > 1:
+                _run_parallel(lambda ab: compiled_columns(spec, ab), _split(F, workers), workers)
+            else:
+                compiled_columns(spec, (0, F))
+            return
         ducc.c2c(spec, axes=(0,), forward=True, out=spec, nthreads=workers)
         if workers > 1:
             _run_parallel(lambda ab: np.multiply(spec[ab[0]:ab[1]], kspec[ab[0]:ab[1]], out=spec[ab[0]:ab[1]]),
@@ -1231,6 +1337,96 @@ def _kernel_row_spectra(w, N1):
 #: most 64 MiB of them.
 KERNEL_CACHE_BYTES = 64 << 20
 _kernel_spectra = KernelCache(max_entries=4096, max_bytes=KERNEL_CACHE_BYTES)
+
+
+#: Whether the ducc0 engine's float64 tiles of height ``2^a 3^b 5^c``
+#: transform their columns with the compiled ``fft_kernels.column_correlate64``
+#: (forward, product and inverse in one call, AVX2 across the columns)
+#: instead of ducc0's column transforms and numpy's product. False: the
+#: previous path throughout (the planner's tile lengths too).
+COLUMN_FFT64 = True
+#: Columns per block of ``column_correlate64``: all of them. Blocks of
+#: 8-128 columns, meant to stay in cache through the three steps, ran
+#: 1.1-2.5x slower at 288-960 rows, in place or copied to a contiguous
+#: buffer (and a contiguous 960 x 32 array alone ran 1.4x slower per value
+#: than 960 x 481: the cost is per butterfly group, not the memory; not
+#: looked into further).
+COLFFT64_BLOCK = 1 << 30
+
+
+#: Whether the ducc0 engine's float32 tiles of a power-of-two height
+#: transform their columns with the compiled ``fft_kernels.column_fft``
+#: (template matching's float32 column transforms; the product by numpy
+#: between them). False: ducc0's columns and the previous plans.
+COLUMN_FFT32 = True
+
+
+def colfft64(N0, itemsize):
+    """Whether tiles of height ``N0`` and values of ``itemsize`` bytes take
+    the compiled float64 column transforms (see ``COLUMN_FFT64``): float64,
+    ``N0 = 2**a * 3**b * 5**c`` from 16 on."""
+    if not (COLUMN_FFT64 and itemsize == 8 and _column_correlate64 is not None and N0 >= 16):
+        return False
+    return _smooth235(int(N0))
+
+
+def colfft(N0, itemsize):
+    """Whether tiles of height ``N0`` take compiled column transforms:
+    :func:`colfft64`, or float32 with ``COLUMN_FFT32`` and ``N0`` a power
+    of two from 16 on."""
+    if itemsize == 4:
+        return bool(COLUMN_FFT32 and _column_fft32 is not None and N0 >= 16 and N0 & (N0 - 1) == 0)
+    return colfft64(N0, itemsize)
+
+
+@functools.lru_cache(maxsize=16)
+def _twiddles32(N0):
+    tw = _column_twiddles32(N0)
+    tw.flags.writeable = False
+    return tw
+
+
+@functools.lru_cache(maxsize=1024)
+def _smooth235(n):
+    for p in (5, 3, 2):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+@functools.lru_cache(maxsize=16)
+def _twiddles64(N0):
+    tw = _column_twiddles64(N0)
+    tw.flags.writeable = False
+    return tw
+
+
+def kernel_spectrum_bitrev(w, N0, N1, nthreads):
+    """The kernel's spectrum as the compiled column transforms read it:
+    :func:`kernel_spectrum`'s values with the rows in the forward column
+    transform's (digit-reversed) order, divided by N0 (the inverse column
+    transform is unnormalised). The kernel's rows are transformed, divided
+    by N0, and its columns transformed by ``column_fft64`` (float64) or
+    ``column_fft`` (float32, N0 a power of two) itself, which leaves them in
+    that order. Cached as :func:`kernel_spectrum` is."""
+    key = (w.shape, w.dtype.str, N0, N1, "bitrev", w.tobytes()) if w.size <= 1 << 16 else None
+    if key is not None:
+        hit = _kernel_spectra.get(key)
+        if hit is not None:
+            return hit
+    kh = min(w.shape[0], N0)  # (as kernel_spectrum's n=N0: rows past N0 cut)
+    rows = _fftlib.rfft(w[::-1, ::-1][:kh], n=N1, axis=1)
+    single = w.dtype == np.float32
+    spec = np.zeros((N0, N1 // 2 + 1), dtype=np.complex64 if single else np.complex128)
+    np.multiply(rows, 1.0 / N0, out=spec[:kh])
+    if single:
+        _column_fft32(spec[None], _twiddles32(N0), False)
+    else:
+        _column_fft64(spec, _twiddles64(N0), False)
+    spec.flags.writeable = False
+    if key is not None and spec.nbytes <= KERNEL_CACHE_BYTES // 4:
+        _kernel_spectra.put(key, spec, spec.nbytes)
+    return spec
 
 
 def _workers(nthreads, elements):

@@ -19,6 +19,7 @@ costs ~2 us even on a 31x31 kernel (a temporary boolean array and a
 reduction), which is 3% of a small FFT call; this reads the values once.
 """
 from cython.parallel cimport prange
+from libc.stdlib cimport free, malloc
 cimport numpy as cnp
 import numpy as np
 
@@ -246,3 +247,177 @@ def column_fft(x, tw, bint inverse, Py_ssize_t c0=0, Py_ssize_t c1=-1, bint port
                 fc_colfft_dit_f32(base + g * sg + 2 * c0, N0, 2 * (c1 - c0), s, &tv[0], portable)
             else:
                 fc_colfft_dif_f32(base + g * sg + 2 * c0, N0, 2 * (c1 - c0), s, &tv[0], portable)
+
+
+cdef extern from "colfft_kernels.h" nogil:
+    int fc_colfft64_ok(Py_ssize_t N0)
+    void fc_colfft_dif_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw, int portable)
+    void fc_colfft_dit_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw, int portable)
+    void fc_colcorr_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw,
+                        const double* k, Py_ssize_t ks, Py_ssize_t blk, double* buf, int fuse, int portable)
+
+
+def column_twiddles64(Py_ssize_t n0):
+    """The twiddles of :func:`column_fft64` and :func:`column_correlate64`
+    for columns of length ``n0`` (``2**a * 3**b * 5**c``, from 2 on):
+    ``exp(-2 pi i k / n0)``, k < n0, complex128."""
+    if not fc_colfft64_ok(n0):
+        raise ValueError(f"n0 must be 2**a * 3**b * 5**c from 2 on, got {n0}")
+    return np.exp(-2j * np.pi * np.arange(n0) / n0)
+
+
+def column_order64(Py_ssize_t n0):
+    """The frequency held by each row after :func:`column_fft64`'s forward
+    transform of length ``n0``: the digit reversal of its radix-5, radix-3
+    and radix-2 stages (the bit reversal for a power of two).
+
+    Examples
+    --------
+    >>> from fastcorr.methods.fft_kernels import column_order64
+    >>> column_order64(8).tolist(), column_order64(6).tolist()
+    ([0, 4, 2, 6, 1, 5, 3, 7], [0, 3, 1, 4, 2, 5])
+    """
+    if not fc_colfft64_ok(n0):
+        raise ValueError(f"n0 must be 2**a * 3**b * 5**c from 2 on, got {n0}")
+    radices = []
+    m = n0
+    for r in (5, 3):
+        while m % r == 0:
+            radices.append(r)
+            m //= r
+    while m % 4 == 0 and m > 2:
+        radices += [2, 2]
+        m //= 4
+    if m == 2:
+        radices.append(2)
+    # row index = sum of digits d_i * (N0 / (r_0 ... r_i)) in stage order; frequency = digits reversed
+    order = np.zeros(n0, dtype=np.intp)
+    for row in range(n0):
+        rest, freq, scale = row, 0, 1
+        L = n0
+        for r in radices:
+            L //= r
+            d = rest // L
+            rest -= d * L
+            freq += d * scale
+            scale *= r
+        order[row] = freq
+    return order
+
+
+cdef double* _plane64(x, name, Py_ssize_t* N0, Py_ssize_t* F, Py_ssize_t* s) except NULL:
+    """The first value of a writeable 2-D complex128 array contiguous along
+    its rows (``s``: its row stride in doubles)."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.complex128 or x.ndim != 2:
+        raise ValueError(f"{name} must be a complex128 array of 2 dimensions")
+    if not x.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    if x.shape[1] > 1 and x.strides[1] != 16:
+        raise ValueError(f"{name} must be contiguous along its rows")
+    cdef double[:, :] v = x.view(np.float64)
+    if v.strides[0] % 8 or v.strides[0] < 0:
+        raise ValueError(f"{name}'s rows must be a whole, non-negative number of doubles apart")
+    N0[0], F[0], s[0] = x.shape[0], x.shape[1], v.strides[0] // 8
+    return &v[0, 0] if x.shape[0] and x.shape[1] else <double*> 1
+
+
+def _check_tw64(tw, Py_ssize_t N0):
+    if not fc_colfft64_ok(N0):
+        raise ValueError(f"the columns' length must be 2**a * 3**b * 5**c from 2 on, got {N0}")
+    if not isinstance(tw, np.ndarray) or tw.dtype != np.complex128 or tw.ndim != 1 or tw.shape[0] != N0 \
+            or not tw.flags.c_contiguous:
+        raise ValueError(f"tw must be column_twiddles64({N0})")
+
+
+def column_fft64(x, tw, bint inverse, Py_ssize_t c0=0, Py_ssize_t c1=-1, bint portable=False):
+    """In place: the FFT down the columns ``c0 .. c1 - 1`` (all: ``c1 = -1``)
+    of ``x`` (complex128, (N0, F), contiguous along its rows), N0 a power of
+    two, ``tw`` from :func:`column_twiddles64`; the float64 counterpart of
+    :func:`column_fft` (forward: bit-reversed order out; inverse:
+    bit-reversed order in, unnormalised). Without the GIL.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods.fft_kernels import column_fft64, column_twiddles64
+    >>> x = np.zeros((4, 1), complex); x[1, 0] = 1
+    >>> column_fft64(x, column_twiddles64(4), False)
+    >>> bool(np.allclose(x[:, 0], np.exp(-2j * np.pi * np.array([0, 2, 1, 3]) / 4)))  # bit-reversed
+    True
+    >>> column_fft64(x, column_twiddles64(4), True); x[:, 0].real
+    array([0., 4., 0., 0.])
+    """
+    cdef Py_ssize_t N0, F, s
+    cdef double* base = _plane64(x, "x", &N0, &F, &s)
+    _check_tw64(tw, N0)
+    if c1 < 0:
+        c1 = F
+    if c0 < 0 or c1 > F or c0 > c1:
+        raise ValueError(f"columns {c0}..{c1} are not within 0..{F}")
+    if F == 0 or c0 == c1:
+        return
+    cdef const double[::1] tv = tw.view(np.float64)
+    with nogil:
+        if inverse:
+            fc_colfft_dit_f64(base + 2 * c0, N0, 2 * (c1 - c0), s, &tv[0], portable)
+        else:
+            fc_colfft_dif_f64(base + 2 * c0, N0, 2 * (c1 - c0), s, &tv[0], portable)
+
+
+def column_correlate64(x, tw, k, Py_ssize_t c0=0, Py_ssize_t c1=-1, Py_ssize_t block=16,
+                       bint portable=False, bint copy=False, bint fuse=True):
+    """In place: the columns ``c0 .. c1 - 1`` of ``x`` (complex128, (N0, F),
+    contiguous along its rows; N0 a power of two) circularly correlated
+    down the columns through ``k``: forward column transform, product with
+    ``k`` ((N0, >= c1) complex128, contiguous along its rows: the kernel's
+    column spectrum with its rows in bit-reversed order and divided by N0),
+    inverse transform, ``block`` columns at a time (each block stays in
+    cache through the three steps; ``copy``: each block copied to a
+    contiguous buffer first; both measured slower than whole rows), and
+    for an even N0 the forward's last pass, the product and the inverse's
+    first pass fused into one (``fuse``). ``tw`` from :func:`column_twiddles64`.
+    Without the GIL; calls on disjoint column ranges may run on different
+    threads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcorr.methods.fft_kernels import column_correlate64, column_fft64, column_twiddles64
+    >>> tw = column_twiddles64(8)
+    >>> x = np.zeros((8, 1), complex); x[2, 0] = 1           # a unit impulse at row 2
+    >>> k = np.zeros((8, 1), complex); k[1, 0] = 1 / 8       # a shift by one row
+    >>> column_fft64(k, tw, False)                           # bit-reversed rows, / N0
+    >>> column_correlate64(x, tw, k); x[:, 0].real.round(12)
+    array([0., 0., 0., 1., 0., 0., 0., 0.])
+    """
+    cdef Py_ssize_t N0, F, s, kN0, kF, ks
+    cdef double* base = _plane64(x, "x", &N0, &F, &s)
+    _check_tw64(tw, N0)
+    if c1 < 0:
+        c1 = F
+    if c0 < 0 or c1 > F or c0 > c1:
+        raise ValueError(f"columns {c0}..{c1} are not within 0..{F}")
+    if not isinstance(k, np.ndarray) or k.dtype != np.complex128 or k.ndim != 2 or k.shape[0] != N0 \
+            or k.shape[1] < c1:
+        raise ValueError(f"k must be complex128 of {N0} rows and at least {c1} columns")
+    if k.shape[1] > 1 and k.strides[1] != 16:
+        raise ValueError("k must be contiguous along its rows")
+    cdef const double[:, :] kv = k.view(np.float64)
+    if kv.strides[0] % 8 or kv.strides[0] < 0:
+        raise ValueError("k's rows must be a whole, non-negative number of doubles apart")
+    ks = kv.strides[0] // 8
+    if F == 0 or c0 == c1:
+        return
+    cdef const double[::1] tv = tw.view(np.float64)
+    cdef Py_ssize_t blk = 2 * min(max(1, block), c1 - c0)
+    cdef double* buf = NULL
+    if copy:
+        buf = <double*> malloc(N0 * blk * sizeof(double))
+        if buf == NULL:
+            raise MemoryError()
+    try:
+        with nogil:
+            fc_colcorr_f64(base + 2 * c0, N0, 2 * (c1 - c0), s, &tv[0], &kv[0, 2 * c0], ks, blk, buf, fuse,
+                           portable)
+    finally:
+        free(buf)
