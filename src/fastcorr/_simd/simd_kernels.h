@@ -374,6 +374,42 @@ static ptrdiff_t fc_rows3_f64_avx2(double *const *acc, const double *const *in, 
 FC_DEFINE_ROWS3(fc_rows3_f32, float, fc_rows3_f32_avx2, fc_rows3_rest_f32)
 FC_DEFINE_ROWS3(fc_rows3_f64, double, fc_rows3_f64_avx2, fc_rows3_rest_f64)
 
+/* ------------------------------------------------------------------------
+ * A scaling: out[i] = c * x[i] (a 1x1 kernel, whose every window is one
+ * sample: the product the kernels' FMA onto zero rounds to). One plain
+ * product per value, as numpy's multiply computes it; the loop is left to
+ * the compiler's vectoriser (an AVX2 twin chosen at run time). Memory-bound:
+ * the caller threads it over slabs. */
+#define FC_DEFINE_SCALE(NAME, T, ATTR)                                         \
+ATTR static void NAME(T *restrict out, const T *restrict x, T c, ptrdiff_t n)  \
+{                                                                              \
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = c * x[i];                       \
+}
+
+FC_DEFINE_SCALE(fc_scale_f32_base, float, )
+FC_DEFINE_SCALE(fc_scale_f64_base, double, )
+FC_DEFINE_SCALE(fc_scale_u64, uint64_t, )
+#if FC_X86_DISPATCH
+FC_DEFINE_SCALE(fc_scale_f32_avx2, float, FC_TARGET_AVX2)
+FC_DEFINE_SCALE(fc_scale_f64_avx2, double, FC_TARGET_AVX2)
+#endif
+
+static void fc_scale_f32(float *out, const float *x, float c, ptrdiff_t n)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_scale_f32_avx2(out, x, c, n); return; }
+#endif
+    fc_scale_f32_base(out, x, c, n);
+}
+
+static void fc_scale_f64(double *out, const double *x, double c, ptrdiff_t n)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_scale_f64_avx2(out, x, c, n); return; }
+#endif
+    fc_scale_f64_base(out, x, c, n);
+}
+
 static const char *fc_simd_name(void)
 {
     return fc_cpu_has_avx2_fma() ? "AVX2+FMA (runtime dispatch)" : "baseline (SSE2 on x86-64)";

@@ -36,6 +36,9 @@ cdef extern from "simd_kernels.h" nogil:
     void fc_rows3_f64(double* const* acc, const double* const* inp, const double* w, Py_ssize_t nch,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double* init,
                       const double** scratch)
+    void fc_scale_f32(float* out, const float* x, float c, Py_ssize_t n)
+    void fc_scale_f64(double* out, const double* x, double c, Py_ssize_t n)
+    void fc_scale_u64(uint64_t* out, const uint64_t* x, uint64_t c, Py_ssize_t n)
     enum: FC_MR_ROWS
     enum: FC_MR_VECS
     int fc_cpu_has_avx2_fma()
@@ -487,27 +490,102 @@ SERVES_INTEGER = True
 SERVES_OUT = True
 
 
-#: A 1x1 kernel over at most this many values is a plain numpy multiply:
-#: its SIMD loop beats starting a thread team (measured, 2 threads: 256²
-#: float32 5.6 us against 12; 512² 24 against 44; even at 1024²).
-SCALE_BELOW = 1 << 18
+#: A 1x1 kernel (every window one sample: the result is ``x * w[0, 0]``)
+#: over at most this many values is scaled on one thread: below it the
+#: loop ends before a thread team would start (256² float32: ~6 us).
+cdef enum:
+    SCALE_SERIAL_LIMIT = 1 << 18
+    # values of one slab of a threaded scaling (contiguous slabs per thread)
+    SCALE_SLAB = 1 << 14
+
+SCALE_BELOW = SCALE_SERIAL_LIMIT
+
+#: Whether 1x1 kernels go through the compiled, threaded scaling
+#: (:func:`scale2d`); False: the earlier path (numpy's multiply up to
+#: SCALE_BELOW values, the three-row kernel above). For A/B measurements.
+SCALE_KERNEL = True
+
+
+cdef inline void scale_kernel(real_t* out, const real_t* x, real_t c, Py_ssize_t n) noexcept nogil:
+    if real_t is float:
+        fc_scale_f32(out, x, c, n)
+    elif real_t is double:
+        fc_scale_f64(out, x, c, n)
+    else:
+        fc_scale_u64(out, x, c, n)
+
+
+cdef void scale2d(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx, real_t c,
+                  real_t* out, Py_ssize_t ldo, int num_threads) noexcept nogil:
+    """``out[m, n] = c * x[m, n]`` for an H x W image (row strides ``ldx``,
+    ``ldo``): one product per value, as numpy's multiply (and the kernels'
+    FMA onto zero) round it; threaded over slabs above SCALE_BELOW values."""
+    cdef Py_ssize_t n = H * W, s, nslabs, lo, m
+    if n <= 0:
+        return
+    if n <= SCALE_SERIAL_LIMIT:
+        num_threads = 1
+    if ldx == W and ldo == W:
+        if num_threads <= 1:
+            scale_kernel(out, x, c, n)
+            return
+        nslabs = (n + SCALE_SLAB - 1) // SCALE_SLAB
+        for s in prange(nslabs, num_threads=num_threads, schedule='static'):
+            lo = s * SCALE_SLAB
+            scale_kernel(out + lo, x + lo, c, min(<Py_ssize_t> SCALE_SLAB, n - lo))
+        return
+    if num_threads <= 1:
+        for m in range(H):
+            scale_kernel(out + m * ldo, x + m * ldx, c, W)
+        return
+    for m in prange(H, num_threads=num_threads, schedule='static'):
+        scale_kernel(out + m * ldo, x + m * ldx, c, W)
+
+
+cdef void scale2d_f32(const float* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx, float c,
+                      float* out, Py_ssize_t ldo, int num_threads) noexcept nogil:
+    scale2d(x, H, W, ldx, c, out, ldo, num_threads)
+
+
+cdef void scale2d_f64(const double* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx, double c,
+                      double* out, Py_ssize_t ldo, int num_threads) noexcept nogil:
+    scale2d(x, H, W, ldx, c, out, ldo, num_threads)
+
+
+def scale_into(const real_t[:, ::1] x, real_t c, real_t[:, ::1] out, int num_threads):
+    """Fill ``out`` (x's shape and dtype) with ``c * x`` (see :func:`scale2d`)."""
+    if x.shape[0] * x.shape[1] == 0:
+        return
+    with nogil:
+        scale2d(&x[0, 0], x.shape[0], x.shape[1], x.strides[0] // sizeof(real_t), c,
+                &out[0, 0], out.strides[0] // sizeof(real_t), num_threads)
+
+
+cdef bint is_scaling(Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
+                     Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t Ho, Py_ssize_t Wo) noexcept:
+    """Every window is one sample inside the image: the correlation is
+    ``x * w[0, 0]`` (whatever the boundary rule)."""
+    return kh == 1 and kw == 1 and off0 == 0 and off1 == 0 and Ho == H and Wo == W
 
 
 cdef bint is_small_scaling(Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                            Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t Ho, Py_ssize_t Wo) noexcept:
-    """Every window is one sample inside an image of at most SCALE_BELOW
-    values: the correlation is ``x * w[0, 0]`` (the same product the kernel's
-    FMA onto zero rounds to), for numpy to compute."""
-    return (kh == 1 and kw == 1 and off0 == 0 and off1 == 0 and Ho == H and Wo == W
-            and H * W <= SCALE_BELOW)
+    """:func:`is_scaling` over at most SCALE_BELOW values."""
+    return is_scaling(H, W, kh, kw, off0, off1, Ho, Wo) and H * W <= SCALE_BELOW
 
 
 def correlate(x, w, shape, offsets, int boundary, fill, int num_threads, out=None):
     """Engine entry (see ``fastcorr._engine.dispatch``): the offset correlation,
     in a new array or in ``out`` (C-contiguous, ``shape``, ``x``'s dtype)."""
-    if out is None and is_small_scaling(x.shape[0], x.shape[1], w.shape[0], w.shape[1], offsets[0],
-                                        offsets[1], shape[0], shape[1]):
-        return np.multiply(x, w[0, 0])
+    if is_scaling(x.shape[0], x.shape[1], w.shape[0], w.shape[1], offsets[0], offsets[1],
+                  shape[0], shape[1]):
+        if SCALE_KERNEL:
+            if out is None:
+                out = np.empty(shape, dtype=x.dtype)
+            scale_into(x, w[0, 0], out, num_threads)
+            return out
+        if out is None and x.shape[0] * x.shape[1] <= SCALE_BELOW:
+            return np.multiply(x, w[0, 0])
     if out is None:
         out = np.empty(shape, dtype=x.dtype)
     threads = useful_threads(num_threads, shape[0] * shape[1] * w.shape[0] * w.shape[1], shape[0])
