@@ -260,15 +260,105 @@ cdef inline void* thread_buffers(Py_ssize_t kh, Py_ssize_t edge, size_t itemsize
                   + ((kh + FC_MR_ROWS - 1) * max(edge, 1) + FC_MR_ROWS) * itemsize)
 
 
+#: Whether the edge columns of whole three-row groups are computed
+#: afterwards, in one pass over fixed chunks of rows (``edge_chunk``); else
+#: each group copies an edge strip per side (the earlier path). Set by
+#: :func:`_set_edge_pass` (A/B measurements).
+cdef bint _edge_pass = True
+
+cdef enum:
+    # output rows of one chunk of the edge pass (fixed, from row 0, so that
+    # every output is summed the same way whatever the thread count)
+    EDGE_CHUNK = 64
+
+
+def _set_edge_pass(bint on):
+    """Turn the edge pass on or off (for A/B measurements)."""
+    global _edge_pass
+    _edge_pass = on
+
+
+cdef inline size_t edge_work_items(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ncols) noexcept nogil:
+    """Values of one thread's edge-pass buffer: a transposed strip of
+    ``ncols + kw - 1`` columns by EDGE_CHUNK + kh - 1 rows, and one chunk's
+    sums; then as many column indices and kw row pointers follow."""
+    return (ncols + kw - 1) * (EDGE_CHUNK + kh - 1) + EDGE_CHUNK
+
+
+cdef void* edge_buffer(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ncols, size_t itemsize) noexcept nogil:
+    return malloc(edge_work_items(kh, kw, ncols) * itemsize
+                  + (ncols + kw - 1) * sizeof(Py_ssize_t) + max(kw, 1) * sizeof(void*))
+
+
+cdef void edge_chunk(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
+                     const real_t** wcols, Py_ssize_t kh, Py_ssize_t kw,
+                     real_t* out, Py_ssize_t ldo, Py_ssize_t m0, Py_ssize_t m1,
+                     Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t n0, Py_ssize_t n1,
+                     int boundary, real_t fill, void* buf) noexcept nogil:
+    """Output columns ``n0 .. n1-1`` of output rows ``m0 .. m1-1``, computed
+    on the transpose: the extended input they read (boundary rule applied
+    to rows and columns, every tap's product computed) is copied as a strip
+    of ``n1 - n0 + kw - 1`` rows of ``m1 - m0 + kh - 1`` values, and each
+    output column is then one long row of the one-row kernel, with the
+    kernel's columns (``wcols``: kw rows of kh values) as its rows.
+    ``buf``: one thread's ``edge_buffer``."""
+    cdef Py_ssize_t n = m1 - m0, L = n + kh - 1, C = n1 - n0 + kw - 1, i, c, r, t, k
+    cdef real_t* strip = <real_t*> buf
+    cdef real_t* acc = strip + C * L
+    cdef Py_ssize_t* cidx = <Py_ssize_t*> (<char*> buf + edge_work_items(kh, kw, n1 - n0) * sizeof(real_t))
+    cdef const real_t** rows = <const real_t**> (cidx + C)
+    cdef const real_t* xr
+    cdef real_t* o
+    if n <= 0 or n1 <= n0:
+        return
+    for c in range(C):
+        cidx[c] = map_index(off1 + n0 + c, W, boundary)
+    for i in range(L):
+        r = map_index(m0 + off0 + i, H, boundary)
+        if r < 0:
+            for c in range(C):
+                strip[c * L + i] = fill
+        else:
+            xr = x + r * ldx
+            for c in range(C):
+                strip[c * L + i] = fill if cidx[c] < 0 else xr[cidx[c]]
+    for t in range(n1 - n0):
+        memset(acc, 0, n * sizeof(real_t))
+        for k in range(kw):
+            rows[k] = strip + (t + k) * L
+        rows_kernel(acc, rows, wcols, kw, kh, n)
+        o = out + m0 * ldo + n0 + t
+        for i in range(n):
+            o[i * ldo] = acc[i]
+
+
+cdef void edge_chunks(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
+                      const real_t** wcols, Py_ssize_t kh, Py_ssize_t kw,
+                      real_t* out, Py_ssize_t rows, Py_ssize_t Wo, Py_ssize_t ldo,
+                      Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t n_lo, Py_ssize_t n_hi,
+                      int boundary, real_t fill, Py_ssize_t chunk, void* buf) noexcept nogil:
+    """Both edges (columns < n_lo and >= n_hi) of chunk ``chunk`` of the
+    first ``rows`` output rows."""
+    cdef Py_ssize_t m0 = chunk * EDGE_CHUNK, m1 = min(m0 + EDGE_CHUNK, rows)
+    if n_lo > 0:
+        edge_chunk(x, H, W, ldx, wcols, kh, kw, out, ldo, m0, m1, off0, off1, 0, n_lo,
+                   boundary, fill, buf)
+    if Wo > n_hi:
+        edge_chunk(x, H, W, ldx, wcols, kh, kw, out, ldo, m0, m1, off0, off1, n_hi, Wo,
+                   boundary, fill, buf)
+
+
 cdef void corr_group(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
                      const real_t* w, Py_ssize_t kh, Py_ssize_t kw,
                      real_t* out, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ldo,
                      Py_ssize_t off0, Py_ssize_t off1, int boundary, real_t fill,
                      const real_t* row_sums, const real_t* zeros, bint grouped,
                      Py_ssize_t n_lo, Py_ssize_t n_hi, Py_ssize_t edge, Py_ssize_t g,
-                     void* work, bint skip_outside) noexcept nogil:
+                     void* work, bint skip_outside, bint edges_later) noexcept nogil:
     """Output rows of group ``g`` (three rows when ``grouped``, else one),
     with one thread's ``work`` buffer (see ``thread_buffers``).
+    ``edges_later``: a whole group leaves its edge columns to the edge pass
+    (``edge_chunks``).
 
     ``skip_outside`` (fill boundary, finite kernel): a whole group leaves
     out the kernel rows that read only rows outside the image (zeros, their
@@ -318,6 +408,8 @@ cdef void corr_group(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
                 j_lo, j_hi = 0, kh
         point_rows(accs, out + g * group * ldo, ldo, n_lo)
         rows3_kernel(accs, inp + j_lo, w + j_lo * kw, j_hi - j_lo, kw, n_hi - n_lo, starts, scratch)
+        if edges_later:
+            return
         # edge columns: the same kernel on a copy of the strip of
         # extended input they read
         if n_lo > 0:
@@ -355,7 +447,11 @@ cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
     cdef real_t* row_sums = NULL
     cdef real_t* zeros = NULL
     cdef void* work
-    cdef bint grouped, skip_outside
+    cdef void* ebuf = NULL
+    cdef real_t* wt = NULL
+    cdef const real_t** wcols = NULL
+    cdef Py_ssize_t nzeros, nchunks = 0, chunk, ecols
+    cdef bint grouped, skip_outside, edges_later
     cdef int failed[1]
     failed[0] = 0
 
@@ -398,14 +494,31 @@ cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
             for k in range(kw):
                 s = s + w[j * kw + k]
             row_sums[j] = s
+    # Whole groups with edge columns: those columns in a pass of their own
+    # over chunks of rows (``edge_chunks``), on the kernel's transpose.
+    edges_later = _edge_pass and grouped and (n_lo > 0 or n_hi < Wo)
+    ecols = max(n_lo, Wo - n_hi)
+    if edges_later:
+        nchunks = (Ho // FC_MR_ROWS * FC_MR_ROWS + EDGE_CHUNK - 1) // EDGE_CHUNK
+        wt = <real_t*> malloc(kh * kw * sizeof(real_t) + kw * sizeof(void*))
+        if wt == NULL:
+            free(row_sums)
+            return -1
+        wcols = <const real_t**> (wt + kh * kw)
+        for k in range(kw):
+            for j in range(kh):
+                wt[k * kh + j] = w[j * kw + k]
+            wcols[k] = wt + k * kh
     if grouped:
         # A zero input row stands for rows outside the image (their fill is
         # in the rows' starting value).
-        zeros = <real_t*> malloc(max(W, 1) * sizeof(real_t))
+        nzeros = max(W, 1)
+        zeros = <real_t*> malloc(nzeros * sizeof(real_t))
         if zeros == NULL:
             free(row_sums)
+            free(wt)
             return -1
-        memset(zeros, 0, max(W, 1) * sizeof(real_t))
+        memset(zeros, 0, nzeros * sizeof(real_t))
 
     # Edge columns (n < n_lo or n >= n_hi) read through the boundary rule:
     # each thread copies those few extended values of the input rows into a
@@ -416,25 +529,39 @@ cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
         # No OpenMP region for one thread: starting and ending one costs about
         # a microsecond (a futex call), as much as a 64x64 image's work.
         work = thread_buffers(kh, edge, sizeof(real_t))
-        if work == NULL:
+        ebuf = edge_buffer(kh, kw, ecols, sizeof(real_t)) if edges_later else NULL
+        if work == NULL or (edges_later and ebuf == NULL):
             failed[0] = 1
         else:
             for g in range(ngroups):
                 corr_group(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1, boundary, fill,
-                           row_sums, zeros, grouped, n_lo, n_hi, edge, g, work, skip_outside)
-            free(work)
+                           row_sums, zeros, grouped, n_lo, n_hi, edge, g, work, skip_outside, edges_later)
+            for chunk in range(nchunks):
+                edge_chunks(x, H, W, ldx, wcols, kh, kw, out, Ho // FC_MR_ROWS * FC_MR_ROWS, Wo, ldo,
+                            off0, off1, n_lo, n_hi, boundary, fill, chunk, ebuf)
+        free(work)
+        free(ebuf)
     else:
         with parallel(num_threads=num_threads):
             work = thread_buffers(kh, edge, sizeof(real_t))
-            if work == NULL:
+            ebuf = edge_buffer(kh, kw, ecols, sizeof(real_t)) if edges_later else NULL
+            if work == NULL or (edges_later and ebuf == NULL):
                 failed[0] = 1
             else:
                 for g in prange(ngroups, schedule='static'):
                     corr_group(x, H, W, ldx, w, kh, kw, out, Ho, Wo, ldo, off0, off1, boundary, fill,
-                               row_sums, zeros, grouped, n_lo, n_hi, edge, g, work, skip_outside)
-                free(work)
+                               row_sums, zeros, grouped, n_lo, n_hi, edge, g, work, skip_outside,
+                               edges_later)
+            # (every thread meets both loops: the loop's barrier)
+            for chunk in prange(nchunks, schedule='static'):
+                if ebuf != NULL and work != NULL:
+                    edge_chunks(x, H, W, ldx, wcols, kh, kw, out, Ho // FC_MR_ROWS * FC_MR_ROWS, Wo, ldo,
+                                off0, off1, n_lo, n_hi, boundary, fill, chunk, ebuf)
+            free(work)
+            free(ebuf)
     free(row_sums)
     free(zeros)
+    free(wt)
     return -1 if failed[0] else 0
 
 
