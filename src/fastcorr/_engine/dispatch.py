@@ -62,12 +62,10 @@ def engine(method):
     return found
 
 
-def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_threads, out=None, auto=False):
+def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_threads, out=None):
     """Offset correlation in result dtype ``dtype`` on ``method`` ('auto': the
     one :func:`choose_offset_method` picks), lowering dtypes as needed;
-    written into ``out`` (checked by ``validate.out_arg``) if given.
-    ``auto``: ``method`` is what 'auto' chose (it may choose again when the
-    oversubscription guard puts it on one thread: :func:`serial_choice`)."""
+    written into ``out`` (checked by ``validate.out_arg``) if given."""
     dtype = np.dtype(dtype)
     if 0 in shape or x.size == 0 or w.size == 0:
         result = lowering.trivial(x, w, shape, boundary, fill, dtype)
@@ -79,13 +77,8 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
     if method == "auto":
         method = choose_offset_method(x, w, shape, boundary, dtype, num_threads, defer_x=True)
         deferred = method == "fft" and _defers(x)
-        auto = True
     timed = num_threads > 1 and method in TEAM_METHODS
     if timed and serial_pays(method, x.shape, w.shape, shape, dtype, boundary):
-        if auto and dtype.kind == "f":  # on one thread another method may be faster
-            again = serial_choice(x, w, shape, boundary, dtype, num_threads)
-            if again != method:
-                return correlate_offset(x, w, shape, offsets, boundary, fill, dtype, again, num_threads, out=out)
         num_threads, timed = 1, False
     runner = engine(method)
     if dtype.kind in "iu":  # exact narrow lanes where they serve (fastcorr.methods.integer)
@@ -147,7 +140,9 @@ class _FiniteChecked:
 #: busy machine, where most threaded calls stall, drives it to 0.5-1.
 #: (Without this, a single stall put every call under ~1 ms on one thread
 #: for 3-4 s: the regret grid's 64² float32 31x31 'valid', run just after
-#: OpenCV's calls, took 68 us on one thread against 34 on two.)
+#: OpenCV's calls, took 68 us on one thread against 34 on two. 'auto' does
+#: not choose another method where the guard puts a call on one thread:
+#: its results would then depend on the machine's load.)
 SUSTAINED_STALL_RATE = 0.1
 
 
@@ -159,42 +154,6 @@ def serial_pays(method, xshape, wshape, shape, dtype, boundary):
         return False
     seconds = estimate(method, xshape, wshape, shape, dtype, 1, boundary=boundary)
     return seconds is not None and config.serial_pays(seconds)
-
-
-_serial_plans = {}  # as _plans: the methods by estimate with team methods on one thread
-
-
-def serial_choice(x, w, shape, boundary, dtype, num_threads):
-    """The method 'auto' runs where the guard (:func:`serial_pays`) puts the
-    team methods (:data:`TEAM_METHODS`) on one thread: the cheapest by the
-    cost model with those on one thread (the FFT method keeps its threads:
-    its tiles' pool is not a team that waits at a barrier), under the same
-    value rules as :func:`choose_offset_method` (separable: rank-one
-    kernels here). 64² float32 31x31 'valid': direct 34 us on two threads,
-    68 on one, the FFT 40."""
-    key = (x.shape, w.shape, tuple(shape), boundary, dtype, num_threads, costmodel._generation)
-    order = _serial_plans.get(key)
-    if order is None:
-        est = candidates(x, w, shape, boundary, dtype, num_threads)
-        for m in TEAM_METHODS:
-            if m in est:
-                t = estimate(m, x.shape, w.shape, shape, dtype, 1, boundary=boundary)
-                if t is None:
-                    del est[m]
-                else:
-                    est[m] = t
-        order = sorted(est, key=est.get)
-        if len(_serial_plans) > 4096:
-            _serial_plans.clear()
-        _serial_plans[key] = order
-    for m in order:
-        if m == "separable":
-            if _separable_rank_cached(w, dtype) != 1:
-                continue
-        elif m == "fft" and not (_finite(w) and _finite(x)):
-            continue
-        return m
-    return "direct"
 
 
 #: Methods whose calling thread works as one of the call's OpenMP team (its
@@ -362,7 +321,6 @@ forget_hooks = []
 
 def _forget_plans():
     _plans.clear()
-    _serial_plans.clear()
     plain_plans.clear()
     for hook in forget_hooks:
         hook()

@@ -208,28 +208,14 @@ def plain_call(in1, in2, mode, boundary, fillvalue, method, num_threads, bint co
                     w = np.ascontiguousarray(w[::-1, ::-1])
                 return _dispatch.correlate_offset(x, w, (Ho, Wo), (off0, off1), BOUNDARY_FILL, x.dtype.type(0),
                                                   x.dtype, "auto" if chosen == "fft" and _dispatch._defers(x)
-                                                  else chosen, nthreads, out=out, auto=True)
+                                                  else chosen, nthreads, out=out)
     if is_int:
         return _integer.plain(x, w, Ho, Wo, off0, off1, convolve, nthreads, False)
-    cdef int serial = -1  # the guard's answer for the direct method (-1: not asked)
-    if (auto and nthreads > 1 and _config._stall_rate != 0.0 and not is_scaling(H, W, kh, kw, off0, off1, Ho, Wo)
-            and useful_threads(nthreads, Ho * Wo * kh * kw, Ho) > 1):
-        serial = _dispatch.serial_pays("direct", (H, W), (kh, kw), (Ho, Wo), x.dtype, 0)
-        if serial:
-            # the guard puts the direct method on one thread: another method
-            # may then be faster (dispatch.serial_choice)
-            chosen = _dispatch.serial_choice(x, w, (Ho, Wo), 0, x.dtype, nthreads)
-            if chosen != "direct":
-                if convolve:
-                    w = np.ascontiguousarray(w[::-1, ::-1])
-                return _dispatch.correlate_offset(x, w, (Ho, Wo), (off0, off1), BOUNDARY_FILL, x.dtype.type(0),
-                                                  x.dtype, chosen, nthreads, out=out)
-    return _direct_new(x, w, Ho, Wo, off0, off1, convolve, nthreads, out, serial)
+    return _direct_new(x, w, Ho, Wo, off0, off1, convolve, nthreads, out)
 
 
 cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t Wo,
-                        Py_ssize_t off0, Py_ssize_t off1, bint convolve, int threads, object given,
-                        int serial=-1):
+                        Py_ssize_t off0, Py_ssize_t off1, bint convolve, int threads, object given):
     """The direct method's result, as ``fastcorr.methods.direct.correlate``
     computes it (``w`` flipped in both axes first when ``convolve``), in
     ``given`` (checked by :func:`_plain_out`) or a new array."""
@@ -245,8 +231,8 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
         threads = threads if H * W > _SCALE_BELOW else 1
     else:
         threads = useful_threads(threads, Ho * Wo * n, Ho)
-    if threads > 1 and _config._stall_rate != 0.0 and (serial == 1 or serial == -1 and _dispatch.serial_pays(
-            "direct", (H, W), (kh, kw), (Ho, Wo), x.dtype, 0)):
+    if threads > 1 and _config._stall_rate != 0.0 and _dispatch.serial_pays(
+            "direct", (H, W), (kh, kw), (Ho, Wo), x.dtype, 0):
         threads = 1  # threaded calls stall lately (config.STALL_SECONDS)
     cdef timespec wall0, wall1, cpu0, cpu1
     cdef bint cpu_timed = threads > 1 and <double> Ho * Wo * n >= _CPU_TIMED_WORK
