@@ -37,6 +37,8 @@ cdef double _STALL_SECONDS = _config.STALL_SECONDS
 cdef double _CPU_TIMED_WORK = _config.CPU_TIMED_WORK
 cdef double _FAULT_SECONDS_PER_BYTE = _config.FAULT_SECONDS_PER_BYTE
 cdef Py_ssize_t _SCALE_BELOW = _direct_module.SCALE_BELOW
+cdef double _HUGE_ALIGN_MIN = _direct_module.HUGE_ALIGN_MIN
+_fresh_output = _direct_module.fresh_output
 
 
 cdef inline double _seconds(timespec t) noexcept nogil:
@@ -240,7 +242,13 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
     cdef cnp.npy_intp dims[2]
     dims[0] = Ho
     dims[1] = Wo
-    cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, typenum, 0) if given is None else <cnp.ndarray> given
+    cdef cnp.ndarray out
+    if given is not None:
+        out = <cnp.ndarray> given
+    elif <double> Ho * Wo * cnp.PyArray_ITEMSIZE(x) >= _HUGE_ALIGN_MIN:  # on a 2 MiB boundary
+        out = <cnp.ndarray> _fresh_output((Ho, Wo), x.dtype)
+    else:
+        out = cnp.PyArray_EMPTY(2, dims, typenum, 0)
     cdef double fresh_bytes = <double> Ho * Wo * cnp.PyArray_ITEMSIZE(x) if given is None else 0.0
     cdef size_t itemsize = cnp.PyArray_ITEMSIZE(x)
     cdef char* kernel = <char*> cnp.PyArray_DATA(w)
