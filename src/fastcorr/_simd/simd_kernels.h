@@ -201,6 +201,10 @@ static void fc_rows_f64(double *acc, const double *const *rows, const double *co
 #define FC_MR_ROWS 3
 #define FC_MR_VECS 4
 
+/* Whether 3- and 5-wide kernels take their unrolled blocks (A/B switch). */
+static int fc_rows3_kw_special = 1;
+static void fc_set_rows3_kw_special(int on) { fc_rows3_kw_special = on; }
+
 #define FC_DEFINE_ROWS3_FALLBACK(NAME, T, ROWS1)                               \
 static void NAME(T *const *acc, const T *const *in, const T *w, ptrdiff_t nch, \
                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t i0, ptrdiff_t n,        \
@@ -293,6 +297,19 @@ FC_TARGET_AVX2 __attribute__((noinline)) static void NAME(                     \
     BLOCK(VT, LANES, LOADX, STORE, BCAST, FMA)                                 \
 }
 
+/* The same block with the kernel's width a constant (3 or 5: the
+ * compiler unrolls the taps of a row). */
+#define FC_DEFINE_ROWS3_BLOCK_KW(NAME, T, VT, LANES, LOADX, STORE, BCAST, FMA, BLOCK, KW) \
+FC_TARGET_AVX2 __attribute__((noinline)) static void NAME(                     \
+    T *const *acc, const T *const *in, const T *w, ptrdiff_t nch,              \
+    ptrdiff_t kh, ptrdiff_t kw_, const T *init, ptrdiff_t i0, __m256i fc_mask) \
+{                                                                              \
+    typedef T T_;                                                              \
+    const ptrdiff_t kw = KW;                                                   \
+    (void)fc_mask; (void)kw_;                                                  \
+    BLOCK(VT, LANES, LOADX, STORE, BCAST, FMA)                                 \
+}
+
 /* Full blocks of FC_MR_VECS vectors. When the columns do not divide into
  * them, one more block ends at the row's end, overlapping the last full
  * one: the columns both write get the same value (the same sums in the
@@ -303,6 +320,10 @@ FC_TARGET_AVX2 __attribute__((noinline)) static void NAME(                     \
                              ST_PLAIN, ST_MASK, MASK_LT)                       \
 FC_DEFINE_ROWS3_BLOCK_FN(NAME##_full, T, VT, LANES, LOADU, ST_PLAIN,           \
                          BCAST, FMA, FC_R3_BLOCK4)                             \
+FC_DEFINE_ROWS3_BLOCK_KW(NAME##_full3, T, VT, LANES, LOADU, ST_PLAIN,         \
+                         BCAST, FMA, FC_R3_BLOCK4, 3)                          \
+FC_DEFINE_ROWS3_BLOCK_KW(NAME##_full5, T, VT, LANES, LOADU, ST_PLAIN,         \
+                         BCAST, FMA, FC_R3_BLOCK4, 5)                          \
 FC_DEFINE_ROWS3_BLOCK_FN(NAME##_one, T, VT, LANES, LOADU, ST_PLAIN,            \
                          BCAST, FMA, FC_R3_BLOCK1)                             \
 FC_DEFINE_ROWS3_BLOCK_FN(NAME##_masked, T, VT, LANES, LOADM, ST_MASK,          \
@@ -315,10 +336,14 @@ FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
     const __m256i none = _mm256_setzero_si256();                               \
     ptrdiff_t i0;                                                              \
     if (n >= width) {                                                          \
+        void (*full)(T *const *, const T *const *, const T *, ptrdiff_t,       \
+                     ptrdiff_t, ptrdiff_t, const T *, ptrdiff_t, __m256i) =    \
+            fc_rows3_kw_special && kw == 3 ? NAME##_full3                      \
+            : fc_rows3_kw_special && kw == 5 ? NAME##_full5 : NAME##_full;     \
         for (i0 = 0; i0 + width <= n; i0 += width)                             \
-            NAME##_full(acc, in, w, nch, kh, kw, init, i0, none);              \
+            full(acc, in, w, nch, kh, kw, init, i0, none);                     \
         if (i0 < n)                                                            \
-            NAME##_full(acc, in, w, nch, kh, kw, init, n - width, none);       \
+            full(acc, in, w, nch, kh, kw, init, n - width, none);              \
         return n;                                                              \
     }                                                                          \
     for (i0 = 0; i0 + LANES <= n; i0 += LANES)                                 \

@@ -39,6 +39,7 @@ cdef extern from "simd_kernels.h" nogil:
     void fc_scale_f32(float* out, const float* x, float c, Py_ssize_t n)
     void fc_scale_f64(double* out, const double* x, double c, Py_ssize_t n)
     void fc_scale_u64(uint64_t* out, const uint64_t* x, uint64_t c, Py_ssize_t n)
+    void fc_set_rows3_kw_special(int on)
     enum: FC_MR_ROWS
     enum: FC_MR_VECS
     int fc_cpu_has_avx2_fma()
@@ -270,6 +271,11 @@ cdef enum:
     # output rows of one chunk of the edge pass (fixed, from row 0, so that
     # every output is summed the same way whatever the thread count)
     EDGE_CHUNK = 64
+
+
+def _set_kw_special(bint on):
+    """Turn the unrolled 3- and 5-wide blocks on or off (A/B measurements)."""
+    fc_set_rows3_kw_special(on)
 
 
 def _set_edge_pass(bint on):
