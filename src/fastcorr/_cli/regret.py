@@ -79,7 +79,7 @@ def _peers(x, w, mode, threads):
     except ImportError:
         pass
     torch = _torch()
-    if torch is not None and kh % 2 == 1 and kw % 2 == 1:
+    if torch is not None and kh % 2 == 1 and kw % 2 == 1 and (mode == "same" or (kh <= H and kw <= W)):
         # conv2d is a cross-correlation; odd kernels centre as scipy's 'same'
         xt = torch.from_numpy(np.ascontiguousarray(x))[None, None]
         wt = torch.from_numpy(np.ascontiguousarray(w))[None, None]
