@@ -117,15 +117,17 @@ def test_edge_pass_matches_scipy(kshape, dtype):
                     close(one, want.astype(dtype), x, w, fill)
 
 
-def test_edge_pass_wide_edges_out_and_ndimage():
-    # 'full' with a 31x31 kernel: 30 edge columns a side; into out=
+@pytest.mark.parametrize("k", [21, 31])  # 20 edge columns a side (the edge pass), 30 (strips)
+def test_edge_pass_wide_edges_out_and_ndimage(k):
+    # 'full': k - 1 edge columns a side; into out=
     rng = np.random.default_rng(7)
     x = rng.standard_normal((300, 290)).astype(np.float32)
-    w = rng.standard_normal((31, 31)).astype(np.float32)
+    w = rng.standard_normal((k, k)).astype(np.float32)
     want = ss.correlate2d(x.astype(np.float64), w.astype(np.float64), "full").astype(np.float32)
     out = np.full(want.shape, np.nan, np.float32)
     assert fastcorr.correlate2d(x, w, "full", method="direct", num_threads=2, out=out) is out
     close(out, want, x, w)
+    np.testing.assert_array_equal(out, fastcorr.correlate2d(x, w, "full", method="direct", num_threads=1))
     # scipy.ndimage's constant mode is 'same' with scipy.signal's centring
     # for odd kernels
     k = rng.standard_normal((5, 5)).astype(np.float32)

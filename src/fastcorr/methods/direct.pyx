@@ -271,6 +271,12 @@ cdef enum:
     # output rows of one chunk of the edge pass (fixed, from row 0, so that
     # every output is summed the same way whatever the thread count)
     EDGE_CHUNK = 64
+    # widest edge (columns a side) the edge pass takes: wider edges are a
+    # large share of the output, which the three-row kernel on strips
+    # computes faster than the one-row kernel on the transpose (1 thread,
+    # 300² float32 63x63 'full', 62 columns a side: 15.1 ms against 14.1;
+    # 512² float32 21x21 'full', 20 a side: 3.8 against 4.1)
+    EDGE_PASS_MAX_COLS = 24
 
 
 def _set_kw_special(bint on):
@@ -502,8 +508,8 @@ cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
             row_sums[j] = s
     # Whole groups with edge columns: those columns in a pass of their own
     # over chunks of rows (``edge_chunks``), on the kernel's transpose.
-    edges_later = _edge_pass and grouped and (n_lo > 0 or n_hi < Wo)
     ecols = max(n_lo, Wo - n_hi)
+    edges_later = _edge_pass and grouped and 0 < ecols <= EDGE_PASS_MAX_COLS
     if edges_later:
         nchunks = (Ho // FC_MR_ROWS * FC_MR_ROWS + EDGE_CHUNK - 1) // EDGE_CHUNK
         wt = <real_t*> malloc(kh * kw * sizeof(real_t) + kw * sizeof(void*))
