@@ -297,8 +297,13 @@ cdef inline size_t edge_work_items(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ncol
     return (ncols + kw - 1) * (EDGE_CHUNK + kh - 1) + EDGE_CHUNK
 
 
+cdef inline size_t edge_index_offset(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ncols, size_t itemsize) noexcept nogil:
+    """Bytes from an edge-pass buffer's start to its column indices (8-aligned)."""
+    return (edge_work_items(kh, kw, ncols) * itemsize + 7) & ~(<size_t> 7)
+
+
 cdef void* edge_buffer(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ncols, size_t itemsize) noexcept nogil:
-    return malloc(edge_work_items(kh, kw, ncols) * itemsize
+    return malloc(edge_index_offset(kh, kw, ncols, itemsize)
                   + (ncols + kw - 1) * sizeof(Py_ssize_t) + max(kw, 1) * sizeof(void*))
 
 
@@ -317,7 +322,7 @@ cdef void edge_chunk(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
     cdef Py_ssize_t n = m1 - m0, L = n + kh - 1, C = n1 - n0 + kw - 1, i, c, r, t, k
     cdef real_t* strip = <real_t*> buf
     cdef real_t* acc = strip + C * L
-    cdef Py_ssize_t* cidx = <Py_ssize_t*> (<char*> buf + edge_work_items(kh, kw, n1 - n0) * sizeof(real_t))
+    cdef Py_ssize_t* cidx = <Py_ssize_t*> (<char*> buf + edge_index_offset(kh, kw, n1 - n0, sizeof(real_t)))
     cdef const real_t** rows = <const real_t**> (cidx + C)
     cdef const real_t* xr
     cdef real_t* o
