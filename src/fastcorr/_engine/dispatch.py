@@ -132,10 +132,25 @@ class _FiniteChecked:
         return self._engine.correlate(*args, check_finite=True, **kwargs)
 
 
+#: Running stall rate (``config``: stalled threaded calls, 1/16 a call)
+#: below which a call keeps its threads whatever its length: one stall now
+#: and then (after another library's calls, whose idle threads spin on the
+#: cores for a while: 0.5-5 % of threaded calls on a quiet machine) is not
+#: a busy machine. One stall sets the rate to 1/16, two in a row ~0.12; a
+#: busy machine, where most threaded calls stall, drives it to 0.5-1.
+#: (Without this, a single stall put every call under ~1 ms on one thread
+#: for 3-4 s: the regret grid's 64² float32 31x31 'valid', run just after
+#: OpenCV's calls, took 68 us on one thread against 34 on two. 'auto' does
+#: not choose another method where the guard puts a call on one thread:
+#: its results would then depend on the machine's load.)
+SUSTAINED_STALL_RATE = 0.1
+
+
 def serial_pays(method, xshape, wshape, shape, dtype, boundary):
-    """Whether threaded calls stall lately (``config.STALL_SECONDS``) enough
-    that this call, estimated on one thread, ends sooner on one thread."""
-    if config.stall_expected() == 0.0:
+    """Whether threaded calls stall lately (``config.STALL_SECONDS``), at a
+    sustained rate (:data:`SUSTAINED_STALL_RATE`), enough that this call,
+    estimated on one thread, ends sooner on one thread."""
+    if config.stall_expected() == 0.0 or config._rate_now(time.monotonic()) < SUSTAINED_STALL_RATE:
         return False
     seconds = estimate(method, xshape, wshape, shape, dtype, 1, boundary=boundary)
     return seconds is not None and config.serial_pays(seconds)

@@ -19,7 +19,9 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 cimport numpy as cnp
 import numpy as np
 
-from fastcorr.methods.direct cimport corr2d_f32, corr2d_f64, is_small_scaling
+from fastcorr.methods.direct cimport (corr2d_f32, corr2d_f64, is_small_scaling, is_scaling,
+                                      scale2d_f32, scale2d_f64)
+from fastcorr.methods import direct as _direct_module
 from fastcorr.methods.boundary cimport BOUNDARY_FILL
 from fastcorr.methods.direct import useful_threads
 from fastcorr._engine.config import get_num_threads, team_threads, MAX_THREADS
@@ -34,6 +36,9 @@ cnp.import_array()
 cdef double _STALL_SECONDS = _config.STALL_SECONDS
 cdef double _CPU_TIMED_WORK = _config.CPU_TIMED_WORK
 cdef double _FAULT_SECONDS_PER_BYTE = _config.FAULT_SECONDS_PER_BYTE
+cdef Py_ssize_t _SCALE_BELOW = _direct_module.SCALE_BELOW
+cdef double _HUGE_ALIGN_MIN = _direct_module.HUGE_ALIGN_MIN
+_fresh_output = _direct_module.fresh_output
 
 
 cdef inline double _seconds(timespec t) noexcept nogil:
@@ -219,9 +224,15 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
     cdef Py_ssize_t H = cnp.PyArray_DIM(x, 0), W = cnp.PyArray_DIM(x, 1)
     cdef Py_ssize_t kh = cnp.PyArray_DIM(w, 0), kw = cnp.PyArray_DIM(w, 1), i, n = kh * kw
     cdef int typenum = cnp.PyArray_TYPE(x), status
-    if is_small_scaling(H, W, kh, kw, off0, off1, Ho, Wo):
-        return np.multiply(x, w[0, 0]) if given is None else np.multiply(x, w[0, 0], out=given)
-    threads = useful_threads(threads, Ho * Wo * n, Ho)
+    cdef bint scaling = is_scaling(H, W, kh, kw, off0, off1, Ho, Wo)
+    if scaling and not _direct_module.SCALE_KERNEL:  # the earlier path (A/B)
+        scaling = False
+        if is_small_scaling(H, W, kh, kw, off0, off1, Ho, Wo):
+            return np.multiply(x, w[0, 0]) if given is None else np.multiply(x, w[0, 0], out=given)
+    if scaling:  # x * w[0, 0], threaded above SCALE_BELOW values
+        threads = threads if H * W > _SCALE_BELOW else 1
+    else:
+        threads = useful_threads(threads, Ho * Wo * n, Ho)
     if threads > 1 and _config._stall_rate != 0.0 and _dispatch.serial_pays(
             "direct", (H, W), (kh, kw), (Ho, Wo), x.dtype, 0):
         threads = 1  # threaded calls stall lately (config.STALL_SECONDS)
@@ -231,7 +242,13 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
     cdef cnp.npy_intp dims[2]
     dims[0] = Ho
     dims[1] = Wo
-    cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, typenum, 0) if given is None else <cnp.ndarray> given
+    cdef cnp.ndarray out
+    if given is not None:
+        out = <cnp.ndarray> given
+    elif <double> Ho * Wo * cnp.PyArray_ITEMSIZE(x) >= _HUGE_ALIGN_MIN:  # on a 2 MiB boundary
+        out = <cnp.ndarray> _fresh_output((Ho, Wo), x.dtype)
+    else:
+        out = cnp.PyArray_EMPTY(2, dims, typenum, 0)
     cdef double fresh_bytes = <double> Ho * Wo * cnp.PyArray_ITEMSIZE(x) if given is None else 0.0
     cdef size_t itemsize = cnp.PyArray_ITEMSIZE(x)
     cdef char* kernel = <char*> cnp.PyArray_DATA(w)
@@ -248,7 +265,15 @@ cdef object _direct_new(cnp.ndarray x, cnp.ndarray w, Py_ssize_t Ho, Py_ssize_t 
             if cpu_timed:
                 clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0)
             clock_gettime(CLOCK_MONOTONIC, &wall0)
-        if typenum == cnp.NPY_FLOAT:
+        if scaling:
+            status = 0
+            if typenum == cnp.NPY_FLOAT:
+                scale2d_f32(<const float*> cnp.PyArray_DATA(x), H, W, W, (<const float*> kernel)[0],
+                            <float*> cnp.PyArray_DATA(out), Wo, threads)
+            else:
+                scale2d_f64(<const double*> cnp.PyArray_DATA(x), H, W, W, (<const double*> kernel)[0],
+                            <double*> cnp.PyArray_DATA(out), Wo, threads)
+        elif typenum == cnp.NPY_FLOAT:
             status = corr2d_f32(<const float*> cnp.PyArray_DATA(x), H, W, W, <const float*> kernel, kh, kw,
                                 <float*> cnp.PyArray_DATA(out), Ho, Wo, Wo, off0, off1, BOUNDARY_FILL, 0,
                                 threads)

@@ -201,6 +201,10 @@ static void fc_rows_f64(double *acc, const double *const *rows, const double *co
 #define FC_MR_ROWS 3
 #define FC_MR_VECS 4
 
+/* Whether 3- and 5-wide kernels take their unrolled blocks (A/B switch). */
+static int fc_rows3_kw_special = 1;
+static void fc_set_rows3_kw_special(int on) { fc_rows3_kw_special = on; }
+
 #define FC_DEFINE_ROWS3_FALLBACK(NAME, T, ROWS1)                               \
 static void NAME(T *const *acc, const T *const *in, const T *w, ptrdiff_t nch, \
                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t i0, ptrdiff_t n,        \
@@ -293,6 +297,19 @@ FC_TARGET_AVX2 __attribute__((noinline)) static void NAME(                     \
     BLOCK(VT, LANES, LOADX, STORE, BCAST, FMA)                                 \
 }
 
+/* The same block with the kernel's width a constant (3 or 5: the
+ * compiler unrolls the taps of a row). */
+#define FC_DEFINE_ROWS3_BLOCK_KW(NAME, T, VT, LANES, LOADX, STORE, BCAST, FMA, BLOCK, KW) \
+FC_TARGET_AVX2 __attribute__((noinline)) static void NAME(                     \
+    T *const *acc, const T *const *in, const T *w, ptrdiff_t nch,              \
+    ptrdiff_t kh, ptrdiff_t kw_, const T *init, ptrdiff_t i0, __m256i fc_mask) \
+{                                                                              \
+    typedef T T_;                                                              \
+    const ptrdiff_t kw = KW;                                                   \
+    (void)fc_mask; (void)kw_;                                                  \
+    BLOCK(VT, LANES, LOADX, STORE, BCAST, FMA)                                 \
+}
+
 /* Full blocks of FC_MR_VECS vectors. When the columns do not divide into
  * them, one more block ends at the row's end, overlapping the last full
  * one: the columns both write get the same value (the same sums in the
@@ -303,6 +320,10 @@ FC_TARGET_AVX2 __attribute__((noinline)) static void NAME(                     \
                              ST_PLAIN, ST_MASK, MASK_LT)                       \
 FC_DEFINE_ROWS3_BLOCK_FN(NAME##_full, T, VT, LANES, LOADU, ST_PLAIN,           \
                          BCAST, FMA, FC_R3_BLOCK4)                             \
+FC_DEFINE_ROWS3_BLOCK_KW(NAME##_full3, T, VT, LANES, LOADU, ST_PLAIN,         \
+                         BCAST, FMA, FC_R3_BLOCK4, 3)                          \
+FC_DEFINE_ROWS3_BLOCK_KW(NAME##_full5, T, VT, LANES, LOADU, ST_PLAIN,         \
+                         BCAST, FMA, FC_R3_BLOCK4, 5)                          \
 FC_DEFINE_ROWS3_BLOCK_FN(NAME##_one, T, VT, LANES, LOADU, ST_PLAIN,            \
                          BCAST, FMA, FC_R3_BLOCK1)                             \
 FC_DEFINE_ROWS3_BLOCK_FN(NAME##_masked, T, VT, LANES, LOADM, ST_MASK,          \
@@ -315,10 +336,14 @@ FC_TARGET_AVX2 static ptrdiff_t NAME(T *const *acc, const T *const *in,        \
     const __m256i none = _mm256_setzero_si256();                               \
     ptrdiff_t i0;                                                              \
     if (n >= width) {                                                          \
+        void (*full)(T *const *, const T *const *, const T *, ptrdiff_t,       \
+                     ptrdiff_t, ptrdiff_t, const T *, ptrdiff_t, __m256i) =    \
+            fc_rows3_kw_special && kw == 3 ? NAME##_full3                      \
+            : fc_rows3_kw_special && kw == 5 ? NAME##_full5 : NAME##_full;     \
         for (i0 = 0; i0 + width <= n; i0 += width)                             \
-            NAME##_full(acc, in, w, nch, kh, kw, init, i0, none);              \
+            full(acc, in, w, nch, kh, kw, init, i0, none);                     \
         if (i0 < n)                                                            \
-            NAME##_full(acc, in, w, nch, kh, kw, init, n - width, none);       \
+            full(acc, in, w, nch, kh, kw, init, n - width, none);              \
         return n;                                                              \
     }                                                                          \
     for (i0 = 0; i0 + LANES <= n; i0 += LANES)                                 \
@@ -373,6 +398,42 @@ static ptrdiff_t fc_rows3_f64_avx2(double *const *acc, const double *const *in, 
 #endif
 FC_DEFINE_ROWS3(fc_rows3_f32, float, fc_rows3_f32_avx2, fc_rows3_rest_f32)
 FC_DEFINE_ROWS3(fc_rows3_f64, double, fc_rows3_f64_avx2, fc_rows3_rest_f64)
+
+/* ------------------------------------------------------------------------
+ * A scaling: out[i] = c * x[i] (a 1x1 kernel, whose every window is one
+ * sample: the product the kernels' FMA onto zero rounds to). One plain
+ * product per value, as numpy's multiply computes it; the loop is left to
+ * the compiler's vectoriser (an AVX2 twin chosen at run time). Memory-bound:
+ * the caller threads it over slabs. */
+#define FC_DEFINE_SCALE(NAME, T, ATTR)                                         \
+ATTR static void NAME(T *restrict out, const T *restrict x, T c, ptrdiff_t n)  \
+{                                                                              \
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = c * x[i];                       \
+}
+
+FC_DEFINE_SCALE(fc_scale_f32_base, float, )
+FC_DEFINE_SCALE(fc_scale_f64_base, double, )
+FC_DEFINE_SCALE(fc_scale_u64, uint64_t, )
+#if FC_X86_DISPATCH
+FC_DEFINE_SCALE(fc_scale_f32_avx2, float, FC_TARGET_AVX2)
+FC_DEFINE_SCALE(fc_scale_f64_avx2, double, FC_TARGET_AVX2)
+#endif
+
+static void fc_scale_f32(float *out, const float *x, float c, ptrdiff_t n)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_scale_f32_avx2(out, x, c, n); return; }
+#endif
+    fc_scale_f32_base(out, x, c, n);
+}
+
+static void fc_scale_f64(double *out, const double *x, double c, ptrdiff_t n)
+{
+#if FC_X86_DISPATCH
+    if (fc_cpu_has_avx2_fma()) { fc_scale_f64_avx2(out, x, c, n); return; }
+#endif
+    fc_scale_f64_base(out, x, c, n);
+}
 
 static const char *fc_simd_name(void)
 {

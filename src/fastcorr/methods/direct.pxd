@@ -26,3 +26,11 @@ cdef int corr2d_f64(const double* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx,
 # numpy computes faster than a thread team starts.
 cdef bint is_small_scaling(Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                            Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t Ho, Py_ssize_t Wo) noexcept
+# The scaling of a 1x1 kernel: out = c * x, threaded above SCALE_BELOW
+# values (same internal status).
+cdef bint is_scaling(Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
+                     Py_ssize_t off0, Py_ssize_t off1, Py_ssize_t Ho, Py_ssize_t Wo) noexcept
+cdef void scale2d_f32(const float* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx, float c,
+                      float* out, Py_ssize_t ldo, int num_threads) noexcept nogil
+cdef void scale2d_f64(const double* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx, double c,
+                      double* out, Py_ssize_t ldo, int num_threads) noexcept nogil

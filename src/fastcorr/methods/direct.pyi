@@ -16,6 +16,10 @@ SERVES_COMPLEX: bool
 SERVES_INTEGER: bool
 SERVES_OUT: bool
 SCALE_BELOW: int
+SCALE_KERNEL: bool
+HUGE_ALIGN_MIN: int
+HUGE_PAGE: int
+ALIGN_OUTPUT: bool
 MIN_WORK_PER_THREAD: int
 
 def correlate_into(x: NDArray[Any], w: NDArray[Any], out: NDArray[Any], off0: int, off1: int,
@@ -23,3 +27,5 @@ def correlate_into(x: NDArray[Any], w: NDArray[Any], out: NDArray[Any], off0: in
 def correlate(x: NDArray[Any], w: NDArray[Any], shape: Sequence[int], offsets: Sequence[int],
               boundary: int, fill: Any, num_threads: int, out: NDArray[Any] | None = None) -> NDArray[Any]: ...
 def useful_threads(num_threads: int, work: int, rows: int) -> int: ...
+def scale_into(x: NDArray[Any], c: Any, out: NDArray[Any], num_threads: int) -> None: ...
+def fresh_output(shape: Sequence[int], dtype: Any) -> NDArray[Any]: ...
