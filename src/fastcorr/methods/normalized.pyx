@@ -65,6 +65,8 @@ cdef extern from "norm_kernels.h" nogil:
                                 const double* const* rc, const double* u, Py_ssize_t kh, Py_ssize_t n, double zt,
                                 double scale, double mcentre, int preserve, int stream)
     int nk_lean_fin
+    int nk_nanc_fin
+    int nk_col_pf
     void nk_fence()
     void nk_prefetch(const void* p, Py_ssize_t nbytes)
     int NK_SDEN_ALIGN
@@ -98,6 +100,14 @@ SPARSE_MIN_TAPS = 12
 STREAM_MIN_BYTES = 4 << 20
 #: Prefetch the next input row while passing this one.
 PREFETCH = True
+#: Whether the vertical passes prefetch the ring rows' next cache lines
+#: (``NK_PF`` vectors ahead, every ring row once a line). They do not: the
+#: hardware's prefetchers keep up, and the 2 (kh + 3) prefetches a line cost
+#: more than they hide (1024² 5% NaN Gaussian, 1 thread, CPU time, medians
+#: of 21 alternated in one process, session 15: float64 5x5 1.06x faster
+#: without, 11x11 1.09x, 31x31 1.07x, 101x101 1.16x; float32 1.10x, 1.12x
+#: (31x31), 1.13x (101x101); the loop alone 1.2-1.35x).
+COL_PREFETCH = False
 #: Run the vertical passes of four output rows and their division in one
 #: sweep (``nk_col2x4fin``: no certainty map in or out, AVX2).
 FUSE_FINISH = True
@@ -120,6 +130,12 @@ FIN_STREAM = False
 #: counted on the way (``nk_col2x4fin_lean``; 1024² 5% NaN Gaussian 5x5
 #: float64, 1 thread: 2-4% less CPU time, the same bits).
 LEAN_FINISH = True
+#: That lean form where a missing pixel's own value is NaN (nan_treatment
+#: 'interpolate'): an output with no certain pixel under the kernel is the
+#: pixel itself, so one select and no test of x (``nk_col2x4fin_nanc``;
+#: 1024² float64 5x5 and 11x11, the loop alone, 1 thread: 1.08-1.11x, the
+#: same bits). False: the lean form for every call.
+NANC_FINISH = True
 #: Tried on this sweep in session 14 and measured no gain (1024² 5% NaN
 #: Gaussian 5x5 float64, 1 thread, CPU time alternated in one process, a
 #: loaded machine): a sparse denominator (sum(k) minus the kernel scattered
@@ -509,8 +525,10 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     cdef int fuse_finish = bool(FUSE_FINISH) and u.shape[0] <= FUSE_FINISH_MAX_KH
     cdef Py_ssize_t fin_block = max(64, FIN_BLOCK)
     cdef int fin_stream = stream and bool(FIN_STREAM)
-    global nk_lean_fin
+    global nk_lean_fin, nk_nanc_fin, nk_col_pf
+    nk_col_pf = 1 if COL_PREFETCH else 0
     nk_lean_fin = 1 if LEAN_FINISH else 0
+    nk_nanc_fin = 1 if NANC_FINISH else 0
     cdef void* cp = NULL if c is None else cnp.PyArray_DATA(c)
     cdef void* co = NULL if cert_out is None else cnp.PyArray_DATA(cert_out)
     if typenum == cnp.NPY_DOUBLE:
