@@ -100,6 +100,10 @@ SPARSE_MIN_TAPS = 12
 STREAM_MIN_BYTES = 4 << 20
 #: Prefetch the next input row while passing this one.
 PREFETCH = True
+#: Rows wholly outside the image with a fill boundary get their passes as
+#: constants computed once, instead of being prepared and passed (half a
+#: kernel's height of rows at the top and bottom of each strip).
+FILL_ROWS_CONSTANT = True
 #: Whether the vertical passes prefetch the ring rows' next cache lines
 #: (``NK_PF`` vectors ahead, every ring row once a line). They do not: the
 #: hardware's prefetchers keep up, and the 2 (kh + 3) prefetches a line cost
@@ -268,7 +272,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                       real_t fill_p, real_t fill_c, real_t mv, real_t mc,
                       real_t zt, real_t scale, real_t mcentre, int preserve, real_t inv_ksum,
                       Py_ssize_t chunk, Py_ssize_t sw, int sparse, int stream, int prefetch, int fuse_finish, int fin_stream, Py_ssize_t fin_block,
-                      int num_threads) noexcept nogil:
+                      int skip_fill, int num_threads) noexcept nogil:
     """Output rows [0, Ho) x columns [0, Wo): output (m, n) reads the
     extended input rows off0 + m ... + kh - 1 and columns off1 + n ...
     + kw - 1, and is the pixel (cy + m, cx + n) of ``out`` / ``cert_out``
@@ -292,6 +296,8 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
     cdef Py_ssize_t stride = padl + sw + kwp + NK_SDEN_ALIGN
     cdef Py_ssize_t next_max = sw + kw - 1
     cdef Py_ssize_t b, m0, m1, n0, ws, next_, i, m, j, jj, lo, hi, slot, r, cap, g, q, t0, tb, cnt, got
+    cdef real_t* nr_
+    cdef real_t* dr_
     cdef int four = kh >= 3  # the vertical passes four output rows at a time
     cdef Py_ssize_t nring = kh + 3 if four else kh
     cdef real_t** ob
@@ -320,6 +326,28 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
             vr[j] = v[kw - 1 - j] if j < kw else 0
         for j in range(kw):
             vsum = vsum + v[j]
+
+    # The passes of a row wholly outside the image (a fill boundary): the
+    # row and certainty passes of constant rows, computed once by the same
+    # loops (so the same bits as passing each such row).
+    cdef int fill_rows = skip_fill and edge == 0
+    cdef real_t cfp = 0, cfc = 0
+    cdef real_t* cbuf
+    cdef Py_ssize_t cn = 8 * NK_SDEN_ALIGN
+    if fill_rows:
+        cbuf = <real_t*> malloc((2 * (cn + kw) + 2 * kwp + cn + 4 * NK_SDEN_ALIGN) * sizeof(real_t))
+        if cbuf == NULL:
+            fill_rows = 0
+        else:
+            for j in range(cn + kw):
+                cbuf[j] = fill_p
+                cbuf[cn + kw + j] = fill_c
+            row_pass(cbuf + 2 * (cn + kw) + kwp + NK_SDEN_ALIGN, cbuf, v, kw, cn)
+            cfp = cbuf[2 * (cn + kw) + kwp + NK_SDEN_ALIGN + cn // 2]
+            den_row_pass(cbuf + 2 * (cn + kw) + kwp + NK_SDEN_ALIGN, cbuf + cn + kw, cn + kw - 1, v, vr, kw, kwp,
+                         vsum, cn, (cn * kw) // (4 * kwp))
+            cfc = cbuf[2 * (cn + kw) + kwp + NK_SDEN_ALIGN + cn // 2]
+            free(cbuf)
 
     Tp = Tc = ep = ec = nr = dr = NULL
     rp = rc = NULL
@@ -355,15 +383,24 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                 for i in range(m1 - m0 + kh - 1):
                     slot = i % nring
                     r = edge_index(off0 + m0 + i, H, edge)
-                    prep_row(ep, ec, x, c, r, W, off1 + n0, next_, lo, hi, edge, fill_p, fill_c, mv, mc)
+                    if r < 0 and fill_rows:
+                        # a row wholly outside (the fill): its passes are constants
+                        nr_ = Tp + slot * stride + padl
+                        dr_ = Tc + slot * stride + padl
+                        for t0 in range(ws):
+                            nr_[t0] = cfp
+                            dr_[t0] = cfc
+                    else:
+                        prep_row(ep, ec, x, c, r, W, off1 + n0, next_, lo, hi, edge, fill_p, fill_c, mv, mc)
                     if prefetch and i + 1 < m1 - m0 + kh - 1 and hi > lo:
-                        r = edge_index(off0 + m0 + i + 1, H, edge)
-                        if r >= 0:
-                            nk_prefetch(x + r * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
+                        q = edge_index(off0 + m0 + i + 1, H, edge)
+                        if q >= 0:
+                            nk_prefetch(x + q * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
                             if c != NULL:
-                                nk_prefetch(c + r * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
-                    row_pass(Tp + slot * stride + padl, ep, v, kw, ws)
-                    den_row_pass(Tc + slot * stride + padl, ec, next_, v, vr, kw, kwp, vsum, ws, cap)
+                                nk_prefetch(c + q * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
+                    if r >= 0 or not fill_rows:
+                        row_pass(Tp + slot * stride + padl, ep, v, kw, ws)
+                        den_row_pass(Tc + slot * stride + padl, ec, next_, v, vr, kw, kwp, vsum, ws, cap)
                     if i < kh - 1:
                         continue
                     g = i - (kh - 1)  # output row m0 + g has all its input rows now
@@ -523,6 +560,7 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     cdef int stream = cnp.PyArray_NBYTES(out) >= STREAM_MIN_BYTES
     cdef int prefetch = bool(PREFETCH)
     cdef int fuse_finish = bool(FUSE_FINISH) and u.shape[0] <= FUSE_FINISH_MAX_KH
+    cdef int skip_fill = bool(FILL_ROWS_CONSTANT)
     cdef Py_ssize_t fin_block = max(64, FIN_BLOCK)
     cdef int fin_stream = stream and bool(FIN_STREAM)
     global nk_lean_fin, nk_nanc_fin, nk_col_pf
@@ -537,14 +575,14 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
                          <const double*> cnp.PyArray_DATA(u), kh, <const double*> cnp.PyArray_DATA(v), kw,
                          <double*> cnp.PyArray_DATA(out), <double*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          fill_p, fill_c, miss_value, miss_cert, zero_tol, scale, miss_centre, preserve_nan,
-                         inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, num_threads)
+                         inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, num_threads)
     else:
         with nogil:
             nans = fused(<const float*> cnp.PyArray_DATA(x), <const float*> cp, H, W,
                          <const float*> cnp.PyArray_DATA(u), kh, <const float*> cnp.PyArray_DATA(v), kw,
                          <float*> cnp.PyArray_DATA(out), <float*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          <float> fill_p, <float> fill_c, <float> miss_value, <float> miss_cert, <float> zero_tol,
-                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, num_threads)
+                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, num_threads)
     if nans < 0:
         raise MemoryError("fastcorr normalized: could not allocate its row buffers")
     return nans
