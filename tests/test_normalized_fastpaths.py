@@ -1,5 +1,6 @@
 """The fused sweep's session-15 paths (fastcorr.methods.normalized): the row
 pass over aligned shifted copies of each row (long float64 row kernels),
+the row pass of 3-5 taps from register shifts,
 the constant passes of rows wholly outside the image (fill boundary), the
 finishing loop for nan_treatment 'interpolate', and the vertical passes
 without prefetches. Each against the float64 formula of
@@ -55,16 +56,16 @@ def test_long_kernels_against_formula(fused_calls, dtype, boundary, fill_value):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("size", [5, 11, 67])
-def test_flags_keep_the_bits(fused_calls, monkeypatch, dtype, size):
+@pytest.mark.parametrize("kshape", [(5, 5), (5, 3), (3, 4), (4, 5), (11, 13), (67, 69)])
+def test_flags_keep_the_bits(fused_calls, monkeypatch, dtype, kshape):
     """Every new path gives the bits of the one it replaces."""
-    x = _data((70, 203), frac=0.08, seed=size).astype(dtype)
-    k = _gauss(size, size + 2)
+    x = _data((70, 203), frac=0.08, seed=sum(kshape)).astype(dtype)
+    k = _gauss(*kshape)
     for kwargs in ({}, {"fill_value": 1.5}, {"fill_value": np.nan}, {"nan_treatment": "fill", "fill_value": 0.5},
                    {"return_certainty": True}):
         base = _ours(x, k, method="separable", **kwargs)
         for flag, old in [("COL_PREFETCH", True), ("NANC_FINISH", False), ("FILL_ROWS_CONSTANT", False),
-                          ("ALIGNED_ROW_MIN_TAPS", {"d": 0, "f": 0})]:
+                          ("ALIGNED_ROW_MIN_TAPS", {"d": 0, "f": 0}), ("ROW_SHUFFLE", False)]:
             with monkeypatch.context() as m:
                 m.setattr(sweep, flag, old)
                 other = _ours(x, k, method="separable", **kwargs)

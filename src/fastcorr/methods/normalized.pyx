@@ -68,6 +68,7 @@ cdef extern from "norm_kernels.h" nogil:
     int nk_lean_fin
     int nk_nanc_fin
     int nk_col_pf
+    int nk_row_shuffle
     void nk_rowa_f32(float* out, const float* const* e4, const float* ext, const float* v, Py_ssize_t kw,
                      Py_ssize_t n)
     void nk_rowa_f64(double* out, const double* const* e4, const double* ext, const double* v, Py_ssize_t kw,
@@ -121,6 +122,9 @@ ALIGNED_ROW_MIN_TAPS = {"d": 64, "f": 0}
 #: first copied to the others instead of preparing and passing each (the
 #: same bits; 1024² 101x101, 1 thread: float64 1.02x, float32 1.04x).
 FILL_ROWS_CONSTANT = True
+#: Row kernels of 3 to 5 taps: the row pass loads each vector of the row
+#: once and makes its shifts in registers (``nk_row``; the same bits).
+ROW_SHUFFLE = True
 #: Whether the vertical passes prefetch the ring rows' next cache lines
 #: (``NK_PF`` vectors ahead, every ring row once a line). They do not: the
 #: hardware's prefetchers keep up, and the 2 (kh + 3) prefetches a line cost
@@ -596,7 +600,8 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     cdef Py_ssize_t aligned_min = ALIGNED_ROW_MIN_TAPS.get("d" if typenum == cnp.NPY_DOUBLE else "f", 0)
     cdef Py_ssize_t fin_block = max(64, FIN_BLOCK)
     cdef int fin_stream = stream and bool(FIN_STREAM)
-    global nk_lean_fin, nk_nanc_fin, nk_col_pf
+    global nk_lean_fin, nk_nanc_fin, nk_col_pf, nk_row_shuffle
+    nk_row_shuffle = 1 if ROW_SHUFFLE else 0
     nk_col_pf = 1 if COL_PREFETCH else 0
     nk_lean_fin = 1 if LEAN_FINISH else 0
     nk_nanc_fin = 1 if NANC_FINISH else 0
