@@ -307,8 +307,13 @@ SLAB = 1 << 22
 #: On 2 threads the sweep gains ~1.9x, the FFT path less (its passes run
 #: on one thread), so the thresholds sit a little above the meeting points
 #: (1.5 for float64 before: 'auto' took the FFT path for 1024² float64
-#: 101x101 at 28.6 ms on 2 threads).
-FUSED_OVER_FFT = {"f": 1.8, "d": 2.2}
+#: 101x101 at 28.6 ms on 2 threads). Session 15's sweep is 1.14-1.17x
+#: faster at 101x101 (1 thread, CPU ms fused / FFT, loaded machine):
+#: float64 131x131 36.5 / 38.9 (model ratio 2.20), 141x141 35.7 / 33.6
+#: (2.38), 151x151 42.1 / 39.5 (2.56); float32 141x141 14.8 / 21.4 (1.83),
+#: 171x171 17.8 / 19.5 (2.23), 201x201 30.4 / 25.6 (2.65): they meet near
+#: 2.3 (float64) and 2.4 (float32).
+FUSED_OVER_FFT = {"f": 2.5, "d": 2.4}
 
 _fused_plans = {}
 
