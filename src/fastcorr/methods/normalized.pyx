@@ -170,6 +170,14 @@ NANC_FINISH = True
 #: slower after astropy); AVX-512 copies of the row pass and this sweep
 #: (half the instructions, 0.97-1.0x); symmetric kernels' folded taps (half
 #: the multiply-adds, 1.0x). The float32 sweep takes 0.4x the float64 time.
+#: Tried in session 15 without gain: the vertical passes' symmetric taps
+#: folded (pair added, one multiply-add; also with 32 registers: 0.95-1.0x
+#: in the loop alone, the adds do not run beside the multiply-adds here);
+#: the certainty's sparse row pass with its outputs in registers (1.6x in
+#: the loop alone, 0.90-1.02x in the call); the kernel's height a constant
+#: for 5 rows (0.95x); the result rows' lines prefetched for writing
+#: (1.0-1.02x); 1 MiB or 256 KiB rings (0.98-1.01x); the fused division up
+#: to 128 rows (1.00x at 101x101); results not streamed at 101x101 (0.98x).
 
 #: Columns per block of the vertical passes four rows at a time (both sums'
 #: four rows of a block stay in the L1 cache until they are finished).
