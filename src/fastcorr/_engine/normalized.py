@@ -319,8 +319,10 @@ _fused_plans = {}
 
 #: The fused sweep's time over the cost model's estimate for one separable
 #: correlation (two sets of passes, the second cheaper: 1024² 5% NaN
-#: Gaussian kernels, about 1.2-1.5x).
-FUSED_OVER_SEPARABLE = 1.5
+#: Gaussian kernels, about 1.2-1.5x in session 14; 0.9-1.0x after session
+#: 15's sweep: float64 5x5 1.56 ms on one thread at a quiet moment against
+#: the model's 1.59, 101x101 18-19.5 ms against 20.6).
+FUSED_OVER_SEPARABLE = 1.0
 #: Run a threaded call on one thread where threaded calls stall lately and
 #: one thread would end sooner (``fastcorr._engine.config.serial_pays``);
 #: a quiet machine never stalls, and keeps its threads.
