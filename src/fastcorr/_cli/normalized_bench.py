@@ -85,6 +85,7 @@ def side_by_side(sizes=SIZES, kind="gaussian", threads=2, rounds=7, n=1024, slow
     for size in sizes:
         k = kernel(size, kind)
         funcs = calls(x, k, threads)
+        serial0 = _serial_calls()
         names = list(funcs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -106,7 +107,18 @@ def side_by_side(sizes=SIZES, kind="gaussian", threads=2, rounds=7, n=1024, slow
                     agree[(name, ref)] = float(np.nanmax(d))
         table[size] = dict(med, **{"max|diff|": agree})
         _print_row(size, kind, med, agree, out)
+        serial = _serial_calls() - serial0
+        if serial:
+            print(f"      ({serial} of fastcorr's timed and warm-up calls ran on one thread: threaded calls "
+                  "had stalled lately, a loaded machine)", file=out)
     return table
+
+
+def _serial_calls():
+    """Fused sweeps run so far on one thread where more were asked."""
+    from fastcorr._engine import normalized
+
+    return normalized._counts["serial"]
 
 
 def _print_row(size, kind, med, agree, out):

@@ -317,6 +317,10 @@ FUSED_OVER_FFT = {"f": 2.5, "d": 2.4}
 
 _fused_plans = {}
 
+#: Fused sweeps run, and those run on one thread where more were asked
+#: (threaded calls stalled lately): read by ``bench --normalized``.
+_counts = {"fused": 0, "serial": 0}
+
 #: The fused sweep's time over the cost model's estimate for one separable
 #: correlation (two sets of passes, the second cheaper: 1024² 5% NaN
 #: Gaussian kernels, about 1.2-1.5x in session 14; 0.9-1.0x after session
@@ -380,6 +384,8 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
         seconds = costmodel.estimate("separable", x.shape, k.shape, geo.shape, dtype, 1, boundary=geo.code)
         if seconds is not None and config.serial_pays(FUSED_OVER_SEPARABLE * seconds):
             nthreads = 1
+            _counts["serial"] += 1
+    _counts["fused"] += 1
 
     def band(r0, r1):  # output rows r0:r1
         # (the calling thread's CPU time read always: it works in the team, so
