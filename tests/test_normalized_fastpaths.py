@@ -101,3 +101,35 @@ def test_nan_under_zero_certainty_does_not_leak(fused_calls, dtype, size):
     assert np.isfinite(a).all()
     _close(a, ref, atol=1e-10 if dtype == np.float64 else 2e-5)
     assert fused_calls
+
+
+def test_calls_after_the_team_slept(monkeypatch):
+    """Where waking the team's threads after a gap has cost more than half a
+    call, such a call runs on one thread (every GAP_EXPLORE-th threaded, to
+    learn again); a call right after a threaded one keeps its threads; the
+    same result either way."""
+    import time
+
+    from fastcorr._engine import config
+    from fastcorr._engine import normalized as engine
+
+    x = _data((60, 70), frac=0.1, seed=9, hole=False)
+    k = _gauss(5)
+    ref = _ours(x, k, num_threads=1)
+    threads = []
+    real = engine._fused.normalized_rank1
+    monkeypatch.setattr(engine._fused, "normalized_rank1", lambda *a: threads.append(a[-1]) or real(*a))
+    monkeypatch.setattr(config, "stall_expected", lambda: 0.0)
+    monkeypatch.setattr(engine, "GAP_EXPLORE", 3)
+    monkeypatch.setattr(engine, "_gap", {"end": 0.0, "wait": 10.0, "waits": [10.0, 10.0], "seen": True, "calls": 0})
+    for _ in range(3):  # after a gap: one thread, then the third threaded (learning its wait)
+        np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)
+    assert threads == [1, 1, 2]
+    assert engine._gap["wait"] < 10.0 and len(engine._gap["waits"]) == 3
+    engine._gap.update(end=time.monotonic(), wait=10.0)
+    np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)  # right after: threads
+    assert threads[-1] == 2
+    monkeypatch.setattr(engine, "GAP_AWARE", False)
+    engine._gap.update(end=0.0, wait=10.0)
+    np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)
+    assert threads[-1] == 2

@@ -28,6 +28,7 @@ correlation) and leaves zeros around it. 1-D data run as 1 x n images; 3-D
 data as sums of 2-D correlations over the kernel's planes.
 """
 import math
+import time
 import warnings
 
 import numpy as np
@@ -321,6 +322,26 @@ _fused_plans = {}
 #: (threaded calls stalled lately): read by ``bench --normalized``.
 _counts = {"fused": 0, "serial": 0}
 
+#: A threaded sweep that starts more than GAP_SECONDS after the last one
+#: ended finds the team's threads asleep (GNU OpenMP's spin before they
+#: sleep is well under that), and the calling thread waits at the team's
+#: closing barrier until the system has woken and run them. On this 2-core
+#: VM with a neighbour's job on the other core that wait was 1.8 ms after
+#: 10 ms idle and 7.5 ms after 140 ms (medians, a 64² call: 10 us
+#: back to back), several times a 1024² 5x5 call. So the wait of such
+#: calls is learnt (the least of the last GAP_KEEP: one late wake-up on a
+#: quiet machine does not count), and a call after a gap runs on one
+#: thread where that wait exceeds half its one-thread time (every
+#: GAP_EXPLORE-th such call runs threaded to learn again). Calls back to
+#: back keep their threads, and these waits are kept out of the engine's
+#: stall rate (``config.note_wait``), which they would raise for every
+#: call. A quiet machine wakes the threads at once and keeps them.
+GAP_AWARE = True
+GAP_SECONDS = 5e-3
+GAP_KEEP = 3
+GAP_EXPLORE = 4
+_gap = {"end": 0.0, "wait": 0.0, "waits": [], "seen": False, "calls": 0}
+
 #: The fused sweep's time over the cost model's estimate for one separable
 #: correlation (two sets of passes, the second cheaper: 1024² 5% NaN
 #: Gaussian kernels, about 1.2-1.5x in session 14; 0.9-1.0x after session
@@ -385,12 +406,29 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
         if seconds is not None and config.serial_pays(FUSED_OVER_SEPARABLE * seconds):
             nthreads = 1
             _counts["serial"] += 1
+    post_gap = False
+    if nthreads > 1 and GAP_AWARE and time.monotonic() - _gap["end"] > GAP_SECONDS:
+        # The team's threads have slept since its last call: where waking
+        # them lately cost more than half this call's time on one thread,
+        # the call runs on one (every GAP_EXPLORE-th such call still runs
+        # threaded, to see whether waking them still costs that much).
+        post_gap = True
+        _gap["calls"] += 1
+        if _gap["seen"] and _gap["calls"] % GAP_EXPLORE:
+            seconds = costmodel.estimate("separable", x.shape, k.shape, geo.shape, dtype, 1, boundary=geo.code)
+            if seconds is not None and _gap["wait"] > 0.5 * FUSED_OVER_SEPARABLE * seconds:
+                nthreads = 1
+                post_gap = False
+                _counts["serial"] += 1
     _counts["fused"] += 1
+    if post_gap:
+        wall0, cpu0 = time.perf_counter(), time.thread_time()
 
     def band(r0, r1):  # output rows r0:r1
         # (the calling thread's CPU time read always: it works in the team, so
-        # its wall time beyond its CPU time was waited)
-        with config.WaitClock(nthreads, max(config.CPU_TIMED_WORK, work * (r1 - r0) / max(Ho, 1)), 0):
+        # its wall time beyond its CPU time was waited; a call after the team
+        # slept is measured by the GAP_AWARE rule instead)
+        with config.WaitClock(1 if post_gap else nthreads, max(config.CPU_TIMED_WORK, work * (r1 - r0) / max(Ho, 1)), 0):
             nans[0] += _fused.normalized_rank1(
                 x, c, u, v, out, cert, (r1 - r0, Wo), (offsets[0] + r0, offsets[1]), (centre[0] + r0, centre[1]),
                 edge, fill_p, fill_c, miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
@@ -408,6 +446,13 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
         band(0, Ho)
     else:
         bands.in_bands(Ho, rows, band, min_rows)
+    if post_gap:
+        waited = max(0.0, (time.perf_counter() - wall0) - (time.thread_time() - cpu0))
+        _gap["waits"] = (_gap["waits"] + [waited])[-GAP_KEEP:]
+        _gap["wait"] = min(_gap["waits"])
+        _gap["seen"] = True
+    if nthreads > 1:
+        _gap["end"] = time.monotonic()
     nans = nans[0]
     if not full and p.preserve_nan:
         out[_missing(x, c)] = np.nan  # the zeros around too
