@@ -104,10 +104,10 @@ def test_nan_under_zero_certainty_does_not_leak(fused_calls, dtype, size):
 
 
 def test_calls_after_the_team_slept(monkeypatch):
-    """Where waking the team's threads after a gap has cost more than half a
-    call, such a call runs on one thread (every GAP_EXPLORE-th threaded, to
-    learn again); a call right after a threaded one keeps its threads; the
-    same result either way."""
+    """Where the team's other threads took none of the sweep's tasks in the
+    last calls after an idle gap, such a call runs on one thread (every
+    GAP_EXPLORE-th threaded, to see again); a call right after a threaded
+    one keeps its threads; the same result either way."""
     import time
 
     from fastcorr._engine import config
@@ -121,15 +121,19 @@ def test_calls_after_the_team_slept(monkeypatch):
     monkeypatch.setattr(engine._fused, "normalized_rank1", lambda *a: threads.append(a[-1]) or real(*a))
     monkeypatch.setattr(config, "stall_expected", lambda: 0.0)
     monkeypatch.setattr(engine, "GAP_EXPLORE", 3)
-    monkeypatch.setattr(engine, "_gap", {"end": 0.0, "wait": 10.0, "waits": [10.0, 10.0], "seen": True, "calls": 0})
-    for _ in range(3):  # after a gap: one thread, then the third threaded (learning its wait)
+    monkeypatch.setattr(engine, "_gap", {"end": 0.0, "helped": [False, False], "seen": True, "calls": 0})
+    for _ in range(3):  # after a gap: one thread, then the third threaded (noting whether it was helped)
         np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)
     assert threads == [1, 1, 2]
-    assert engine._gap["wait"] < 10.0 and len(engine._gap["waits"]) == 3
-    engine._gap.update(end=time.monotonic(), wait=10.0)
+    assert len(engine._gap["helped"]) == 3
+    assert sweep.last_tasks >= 1 and 0 <= sweep.last_helped <= sweep.last_tasks
+    engine._gap.update(end=time.monotonic(), helped=[False] * 3)
     np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)  # right after: threads
     assert threads[-1] == 2
+    engine._gap.update(end=0.0, helped=[True, False, False], calls=0)
+    np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)  # helped lately: threads
+    assert threads[-1] == 2
     monkeypatch.setattr(engine, "GAP_AWARE", False)
-    engine._gap.update(end=0.0, wait=10.0)
+    engine._gap.update(end=0.0, helped=[False] * 3, calls=0)
     np.testing.assert_array_equal(_ours(x, k, num_threads=2), ref)
     assert threads[-1] == 2

@@ -325,22 +325,25 @@ _counts = {"fused": 0, "serial": 0}
 #: A threaded sweep that starts more than GAP_SECONDS after the last one
 #: ended finds the team's threads asleep (GNU OpenMP's spin before they
 #: sleep is well under that), and the calling thread waits at the team's
-#: closing barrier until the system has woken and run them. On this 2-core
-#: VM with a neighbour's job on the other core that wait was 1.8 ms after
-#: 10 ms idle and 7.5 ms after 140 ms (medians, a 64² call: 10 us
-#: back to back), several times a 1024² 5x5 call. So the wait of such
-#: calls is learnt (the least of the last GAP_KEEP: one late wake-up on a
-#: quiet machine does not count), and a call after a gap runs on one
-#: thread where that wait exceeds half its one-thread time (every
-#: GAP_EXPLORE-th such call runs threaded to learn again). Calls back to
-#: back keep their threads, and these waits are kept out of the engine's
-#: stall rate (``config.note_wait``), which they would raise for every
-#: call. A quiet machine wakes the threads at once and keeps them.
+#: closing barrier until the system has woken and run them (spinning: its
+#: CPU time does not show the wait). On this 2-core VM with a neighbour's
+#: job on the other core that wait was 1.8 ms after 10 ms idle and 7.5 ms
+#: after 140 ms (medians, a 64² call: 10 us back to back), several times a
+#: 1024² 5x5 call (or both cores are busy and the team's threads share
+#: them). So such calls note whether threads paid: the team's other threads
+#: took some of the sweep's tasks (``fastcorr.methods.normalized.
+#: last_helped``) and the call ended sooner than the cost model's one-thread
+#: time; a call after a gap runs on one thread where threads paid in none of
+#: the last GAP_KEEP such calls (every GAP_EXPLORE-th such call runs
+#: threaded to see again). Calls back to back keep their threads, and these
+#: waits stay out of the engine's stall rate (``config.note_wait``), which
+#: they would raise for every call. A quiet machine wakes the threads at
+#: once: they take their tasks, and keep them.
 GAP_AWARE = True
 GAP_SECONDS = 5e-3
 GAP_KEEP = 3
 GAP_EXPLORE = 4
-_gap = {"end": 0.0, "wait": 0.0, "waits": [], "seen": False, "calls": 0}
+_gap = {"end": 0.0, "helped": [], "seen": False, "calls": 0}
 
 #: The fused sweep's time over the cost model's estimate for one separable
 #: correlation (two sets of passes, the second cheaper: 1024² 5% NaN
@@ -414,15 +417,15 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
         # threaded, to see whether waking them still costs that much).
         post_gap = True
         _gap["calls"] += 1
-        if _gap["seen"] and _gap["calls"] % GAP_EXPLORE:
-            seconds = costmodel.estimate("separable", x.shape, k.shape, geo.shape, dtype, 1, boundary=geo.code)
-            if seconds is not None and _gap["wait"] > 0.5 * FUSED_OVER_SEPARABLE * seconds:
-                nthreads = 1
-                post_gap = False
-                _counts["serial"] += 1
+        if _gap["seen"] and _gap["calls"] % GAP_EXPLORE and not any(_gap["helped"]):
+            nthreads = 1
+            post_gap = False
+            _counts["serial"] += 1
     _counts["fused"] += 1
+    first = [post_gap]
+    helped = [False]
     if post_gap:
-        wall0, cpu0 = time.perf_counter(), time.thread_time()
+        wall0 = time.perf_counter()
 
     def band(r0, r1):  # output rows r0:r1
         # (the calling thread's CPU time read always: it works in the team, so
@@ -433,6 +436,9 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
                 x, c, u, v, out, cert, (r1 - r0, Wo), (offsets[0] + r0, offsets[1]), (centre[0] + r0, centre[1]),
                 edge, fill_p, fill_c, miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
                 p.preserve_nan, 1.0 / ksum, nthreads)
+        if first[0]:  # the band that woke the team: did its other threads take a task?
+            first[0] = False
+            helped[0] = _fused.last_helped > 0
 
     # A long call runs in bands of output rows, so that it answers Ctrl-C
     # (fastcorr._engine.bands); each band starts its ring of kh rows over.
@@ -447,9 +453,11 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
     else:
         bands.in_bands(Ho, rows, band, min_rows)
     if post_gap:
-        waited = max(0.0, (time.perf_counter() - wall0) - (time.thread_time() - cpu0))
-        _gap["waits"] = (_gap["waits"] + [waited])[-GAP_KEEP:]
-        _gap["wait"] = min(_gap["waits"])
+        # threads paid: the team's other threads took tasks and the call ended
+        # sooner than the model's one-thread time
+        one = costmodel.estimate("separable", x.shape, k.shape, geo.shape, dtype, 1, boundary=geo.code)
+        paid = helped[0] and (one is None or time.perf_counter() - wall0 < FUSED_OVER_SEPARABLE * one)
+        _gap["helped"] = (_gap["helped"] + [paid])[-GAP_KEEP:]
         _gap["seen"] = True
     if nthreads > 1:
         _gap["end"] = time.monotonic()

@@ -22,7 +22,7 @@ row is prepared and passed once. The loops are the separable method's
 (``_simd/sep_kernels.h``) and normalized convolution's pointwise ones
 (``_simd/norm_kernels.h``).
 """
-from cython.parallel cimport prange, parallel
+from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 cimport numpy as cnp
@@ -86,6 +86,13 @@ fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
 ctypedef fused real_t:
     float
     double
+
+#: The last call's tasks, and how many of them ran on a thread other than
+#: the caller's (none: the team's other threads did not start in time).
+#: Not exact when Python threads call at once (read by the engine's rule
+#: for calls after an idle gap, a heuristic).
+last_tasks = 0
+last_helped = 0
 
 #: Edge rules: a fill value (certain or not, as the caller says), periodic,
 #: or the edge sample repeated (astropy's 'extend').
@@ -312,7 +319,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                       real_t fill_p, real_t fill_c, real_t mv, real_t mc,
                       real_t zt, real_t scale, real_t mcentre, int preserve, real_t inv_ksum,
                       Py_ssize_t chunk, Py_ssize_t sw, int sparse, int stream, int prefetch, int fuse_finish, int fin_stream, Py_ssize_t fin_block,
-                      int skip_fill, Py_ssize_t aligned_min, int num_threads) noexcept nogil:
+                      int skip_fill, Py_ssize_t aligned_min, Py_ssize_t* helped, int num_threads) noexcept nogil:
     """Output rows [0, Ho) x columns [0, Wo): output (m, n) reads the
     extended input rows off0 + m ... + kh - 1 and columns off1 + n ...
     + kw - 1, and is the pixel (cy + m, cx + n) of ``out`` / ``cert_out``
@@ -356,7 +363,8 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
     cdef real_t* dr
     cdef const real_t** rp
     cdef const real_t** rc
-    cdef Py_ssize_t* nans = <Py_ssize_t*> malloc(max(ntasks, 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* nans = <Py_ssize_t*> malloc(2 * max(ntasks, 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* helpers = nans + max(ntasks, 1)  # 1 where a task ran on a thread other than the caller's
     cdef Py_ssize_t total = 0
     cdef int failed[1]
     if nans == NULL:
@@ -500,6 +508,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                                               NULL if c == NULL else c + (cy + m) * W + cx + n0,
                                               ws, zt, scale, mcentre, preserve, inv_ksum, stream)
                 nans[b] = cnt
+                helpers[b] = threadid() != 0
                 nk_fence()  # this task's streamed stores reach memory before the result is read
         free(Tp)
         free(ep)
@@ -508,8 +517,11 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
         free(e4raw)
         free(e4)
     if not failed[0]:
+        helped[0] = 0
         for b in range(ntasks):
             total += nans[b]
+            helped[0] += helpers[b]
+        helped[1] = ntasks
     free(nans)
     free(vr)
     return -1 if failed[0] else total
@@ -605,6 +617,8 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     cdef int prefetch = bool(PREFETCH)
     cdef int fuse_finish = bool(FUSE_FINISH) and u.shape[0] <= FUSE_FINISH_MAX_KH
     cdef int skip_fill = bool(FILL_ROWS_CONSTANT)
+    cdef Py_ssize_t helped[2]
+    helped[0] = helped[1] = 0
     cdef Py_ssize_t aligned_min = ALIGNED_ROW_MIN_TAPS.get("d" if typenum == cnp.NPY_DOUBLE else "f", 0)
     cdef Py_ssize_t fin_block = max(64, FIN_BLOCK)
     cdef int fin_stream = stream and bool(FIN_STREAM)
@@ -621,14 +635,16 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
                          <const double*> cnp.PyArray_DATA(u), kh, <const double*> cnp.PyArray_DATA(v), kw,
                          <double*> cnp.PyArray_DATA(out), <double*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          fill_p, fill_c, miss_value, miss_cert, zero_tol, scale, miss_centre, preserve_nan,
-                         inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, num_threads)
+                         inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, helped, num_threads)
     else:
         with nogil:
             nans = fused(<const float*> cnp.PyArray_DATA(x), <const float*> cp, H, W,
                          <const float*> cnp.PyArray_DATA(u), kh, <const float*> cnp.PyArray_DATA(v), kw,
                          <float*> cnp.PyArray_DATA(out), <float*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          <float> fill_p, <float> fill_c, <float> miss_value, <float> miss_cert, <float> zero_tol,
-                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, num_threads)
+                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, helped, num_threads)
     if nans < 0:
         raise MemoryError("fastcorr normalized: could not allocate its row buffers")
+    global last_tasks, last_helped
+    last_tasks, last_helped = helped[1], helped[0]
     return nans
