@@ -110,7 +110,7 @@ def side_by_side(sizes=SIZES, kind="gaussian", threads=2, rounds=7, n=1024, slow
         serial = _serial_calls() - serial0
         if serial:
             print(f"      ({serial} of fastcorr's timed and warm-up calls ran on one thread: threaded calls "
-                  "had stalled lately, a loaded machine)", file=out)
+                  "had stalled or not paid lately, a loaded machine)", file=out)
     return table
 
 
