@@ -20,6 +20,11 @@ import numpy as np
 import fastcorr
 
 SIZES = (5, 11, 31, 101)
+#: Rounds of the full table (each a call of every implementation, astropy's
+#: included): 11 rather than 7 so that a median holds on a noisy host (a
+#: 2-thread call that waits a scheduler slice for its second thread takes
+#: several times its time); ~4 s more than 7.
+ROUNDS = 11
 
 
 def image(n=1024, nan_fraction=0.05, seed=0):
@@ -80,6 +85,7 @@ def side_by_side(sizes=SIZES, kind="gaussian", threads=2, rounds=7, n=1024, slow
     for size in sizes:
         k = kernel(size, kind)
         funcs = calls(x, k, threads)
+        serial0 = _serial_calls()
         names = list(funcs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -101,7 +107,18 @@ def side_by_side(sizes=SIZES, kind="gaussian", threads=2, rounds=7, n=1024, slow
                     agree[(name, ref)] = float(np.nanmax(d))
         table[size] = dict(med, **{"max|diff|": agree})
         _print_row(size, kind, med, agree, out)
+        serial = _serial_calls() - serial0
+        if serial:
+            print(f"      ({serial} of fastcorr's timed and warm-up calls ran on one thread: threaded calls "
+                  "had stalled or not paid lately, a loaded machine)", file=out)
     return table
+
+
+def _serial_calls():
+    """Fused sweeps run so far on one thread where more were asked."""
+    from fastcorr._engine import normalized
+
+    return normalized._counts["serial"]
 
 
 def _print_row(size, kind, med, agree, out):
@@ -130,5 +147,5 @@ def main(args):
     print(" | ".join(["kernel (ms)     ", "fastcorr", " float32", "f32/f64", " convolve", "  ratio",
                       "conv._fft", "  ratio"]))
     sizes = (5, 11) if args.quick else SIZES
-    side_by_side(sizes, threads=threads, rounds=3 if args.quick else 7, cpu=cpu)
+    side_by_side(sizes, threads=threads, rounds=3 if args.quick else ROUNDS, cpu=cpu)
     return 0

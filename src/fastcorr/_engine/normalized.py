@@ -28,6 +28,7 @@ correlation) and leaves zeros around it. 1-D data run as 1 x n images; 3-D
 data as sums of 2-D correlations over the kernel's planes.
 """
 import math
+import time
 import warnings
 
 import numpy as np
@@ -307,15 +308,49 @@ SLAB = 1 << 22
 #: On 2 threads the sweep gains ~1.9x, the FFT path less (its passes run
 #: on one thread), so the thresholds sit a little above the meeting points
 #: (1.5 for float64 before: 'auto' took the FFT path for 1024² float64
-#: 101x101 at 28.6 ms on 2 threads).
-FUSED_OVER_FFT = {"f": 1.8, "d": 2.2}
+#: 101x101 at 28.6 ms on 2 threads). Session 15's sweep is 1.14-1.17x
+#: faster at 101x101 (1 thread, CPU ms fused / FFT, loaded machine):
+#: float64 131x131 36.5 / 38.9 (model ratio 2.20), 141x141 35.7 / 33.6
+#: (2.38), 151x151 42.1 / 39.5 (2.56); float32 141x141 14.8 / 21.4 (1.83),
+#: 171x171 17.8 / 19.5 (2.23), 201x201 30.4 / 25.6 (2.65): they meet near
+#: 2.3 (float64) and 2.4 (float32).
+FUSED_OVER_FFT = {"f": 2.5, "d": 2.4}
 
 _fused_plans = {}
 
+#: Fused sweeps run, and those run on one thread where more were asked
+#: (threaded calls stalled lately): read by ``bench --normalized``.
+_counts = {"fused": 0, "serial": 0}
+
+#: A threaded sweep that starts more than GAP_SECONDS after the last one
+#: ended finds the team's threads asleep (GNU OpenMP's spin before they
+#: sleep is well under that), and the calling thread waits at the team's
+#: closing barrier until the system has woken and run them (spinning: its
+#: CPU time does not show the wait). On this 2-core VM with a neighbour's
+#: job on the other core that wait was 1.8 ms after 10 ms idle and 7.5 ms
+#: after 140 ms (medians, a 64² call: 10 us back to back), several times a
+#: 1024² 5x5 call (or both cores are busy and the team's threads share
+#: them). So such calls note whether threads paid: the team's other threads
+#: took some of the sweep's tasks (``fastcorr.methods.normalized.
+#: last_helped``) and the call ended sooner than the cost model's one-thread
+#: time; a call after a gap runs on one thread where threads paid in none of
+#: the last GAP_KEEP such calls (every GAP_EXPLORE-th such call runs
+#: threaded to see again). Calls back to back keep their threads, and these
+#: waits stay out of the engine's stall rate (``config.note_wait``), which
+#: they would raise for every call. A quiet machine wakes the threads at
+#: once: they take their tasks, and keep them.
+GAP_AWARE = True
+GAP_SECONDS = 5e-3
+GAP_KEEP = 3
+GAP_EXPLORE = 4
+_gap = {"end": 0.0, "helped": [], "seen": False, "calls": 0}
+
 #: The fused sweep's time over the cost model's estimate for one separable
 #: correlation (two sets of passes, the second cheaper: 1024² 5% NaN
-#: Gaussian kernels, about 1.2-1.5x).
-FUSED_OVER_SEPARABLE = 1.5
+#: Gaussian kernels, about 1.2-1.5x in session 14; 0.9-1.0x after session
+#: 15's sweep: float64 5x5 1.56 ms on one thread at a quiet moment against
+#: the model's 1.59, 101x101 18-19.5 ms against 20.6).
+FUSED_OVER_SEPARABLE = 1.0
 #: Run a threaded call on one thread where threaded calls stall lately and
 #: one thread would end sooner (``fastcorr._engine.config.serial_pays``);
 #: a quiet machine never stalls, and keeps its threads.
@@ -373,15 +408,37 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
         seconds = costmodel.estimate("separable", x.shape, k.shape, geo.shape, dtype, 1, boundary=geo.code)
         if seconds is not None and config.serial_pays(FUSED_OVER_SEPARABLE * seconds):
             nthreads = 1
+            _counts["serial"] += 1
+    post_gap = False
+    if nthreads > 1 and GAP_AWARE and time.monotonic() - _gap["end"] > GAP_SECONDS:
+        # The team's threads have slept since its last call: where waking
+        # them lately cost more than half this call's time on one thread,
+        # the call runs on one (every GAP_EXPLORE-th such call still runs
+        # threaded, to see whether waking them still costs that much).
+        post_gap = True
+        _gap["calls"] += 1
+        if _gap["seen"] and _gap["calls"] % GAP_EXPLORE and not any(_gap["helped"]):
+            nthreads = 1
+            post_gap = False
+            _counts["serial"] += 1
+    _counts["fused"] += 1
+    first = [post_gap]
+    helped = [False]
+    if post_gap:
+        wall0 = time.perf_counter()
 
     def band(r0, r1):  # output rows r0:r1
         # (the calling thread's CPU time read always: it works in the team, so
-        # its wall time beyond its CPU time was waited)
-        with config.WaitClock(nthreads, max(config.CPU_TIMED_WORK, work * (r1 - r0) / max(Ho, 1)), 0):
+        # its wall time beyond its CPU time was waited; a call after the team
+        # slept is measured by the GAP_AWARE rule instead)
+        with config.WaitClock(1 if post_gap else nthreads, max(config.CPU_TIMED_WORK, work * (r1 - r0) / max(Ho, 1)), 0):
             nans[0] += _fused.normalized_rank1(
                 x, c, u, v, out, cert, (r1 - r0, Wo), (offsets[0] + r0, offsets[1]), (centre[0] + r0, centre[1]),
                 edge, fill_p, fill_c, miss_value, miss_cert, zt, 1.0 if p.normalize_kernel else ksum, miss_centre,
                 p.preserve_nan, 1.0 / ksum, nthreads)
+        if first[0]:  # the band that woke the team: did its other threads take a task?
+            first[0] = False
+            helped[0] = _fused.last_helped > 0
 
     # A long call runs in bands of output rows, so that it answers Ctrl-C
     # (fastcorr._engine.bands); each band starts its ring of kh rows over.
@@ -395,6 +452,15 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
         band(0, Ho)
     else:
         bands.in_bands(Ho, rows, band, min_rows)
+    if post_gap:
+        # threads paid: the team's other threads took tasks and the call ended
+        # sooner than the model's one-thread time
+        one = costmodel.estimate("separable", x.shape, k.shape, geo.shape, dtype, 1, boundary=geo.code)
+        paid = helped[0] and (one is None or time.perf_counter() - wall0 < FUSED_OVER_SEPARABLE * one)
+        _gap["helped"] = (_gap["helped"] + [paid])[-GAP_KEEP:]
+        _gap["seen"] = True
+    if nthreads > 1:
+        _gap["end"] = time.monotonic()
     nans = nans[0]
     if not full and p.preserve_nan:
         out[_missing(x, c)] = np.nan  # the zeros around too
