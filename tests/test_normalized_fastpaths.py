@@ -120,6 +120,7 @@ def test_calls_after_the_team_slept(monkeypatch):
     real = engine._fused.normalized_rank1
     monkeypatch.setattr(engine._fused, "normalized_rank1", lambda *a: threads.append(a[-1]) or real(*a))
     monkeypatch.setattr(config, "stall_expected", lambda: 0.0)
+    monkeypatch.setattr(engine, "GAP_AWARE", True)
     monkeypatch.setattr(engine, "GAP_EXPLORE", 3)
     monkeypatch.setattr(engine, "_gap", {"end": 0.0, "helped": [False, False], "seen": True, "calls": 0})
     for _ in range(3):  # after a gap: one thread, then the third threaded (noting whether it was helped)

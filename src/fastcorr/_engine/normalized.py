@@ -339,7 +339,11 @@ _counts = {"fused": 0, "serial": 0}
 #: waits stay out of the engine's stall rate (``config.note_wait``), which
 #: they would raise for every call. A quiet machine wakes the threads at
 #: once: they take their tasks, and keep them.
-GAP_AWARE = True
+#: Off by default (session 15): on the quiet machine, the bench's pattern
+#: (astropy's convolve, then a 1024² 5x5 call) measured 2.02 ms threaded
+#: against 2.58 with the rule on, whose record never saw threads help (its
+#: "helped" test reads the first band only), and 2.53 on one thread.
+GAP_AWARE = False
 GAP_SECONDS = 5e-3
 GAP_KEEP = 3
 GAP_EXPLORE = 4
