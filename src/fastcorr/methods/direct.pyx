@@ -467,7 +467,7 @@ cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
     cdef void* ebuf = NULL
     cdef real_t* wt = NULL
     cdef const real_t** wcols = NULL
-    cdef Py_ssize_t nzeros, nchunks = 0, chunk, ecols
+    cdef Py_ssize_t nzeros, nchunks = 0, chunk, ecols, wbytes
     cdef bint grouped, skip_outside, edges_later
     cdef int failed[1]
     failed[0] = 0
@@ -517,11 +517,14 @@ cdef int corr2d_impl(const real_t* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ldx
     edges_later = _edge_pass and grouped and 0 < ecols <= EDGE_PASS_MAX_COLS
     if edges_later:
         nchunks = (Ho // FC_MR_ROWS * FC_MR_ROWS + EDGE_CHUNK - 1) // EDGE_CHUNK
-        wt = <real_t*> malloc(kh * kw * sizeof(real_t) + kw * sizeof(void*))
+        # the column pointers after the transposed taps, on a pointer's
+        # alignment (3x3 float32 taps end 4 bytes past one)
+        wbytes = (kh * kw * sizeof(real_t) + sizeof(void*) - 1) // sizeof(void*) * sizeof(void*)
+        wt = <real_t*> malloc(wbytes + kw * sizeof(void*))
         if wt == NULL:
             free(row_sums)
             return -1
-        wcols = <const real_t**> (wt + kh * kw)
+        wcols = <const real_t**> (<char*> wt + wbytes)
         for k in range(kw):
             for j in range(kh):
                 wt[k * kh + j] = w[j * kw + k]
