@@ -473,28 +473,25 @@ def _solve_fused(x, c, k, factors, geo, ksum, fill_p, fill_c, miss_value, miss_c
     return out, cert
 
 
-#: Fresh results from this size up start on a 2 MiB boundary. numpy asks
-#: the kernel for huge pages on allocations from 4 MiB, but only the 2 MiB
-#: blocks that lie wholly inside the allocation get them: an unaligned 8 MiB
-#: result faults in 3 huge pages and ~480 small ones (each fault a trip
-#: into the kernel), an aligned one 4 huge pages. 1024² float64 5x5, the
-#: call after astropy's convolve_fft (which leaves the result fresh
-#: memory), 1 thread, CPU ms: 4.0 unaligned against 3.0-3.4 aligned,
-#: 2.4-2.6 with no fault at all (loaded machine, session 14).
-HUGE_ALIGN_MIN = 4 << 20
-HUGE_PAGE = 2 << 20
+#: Fresh results of 4 MiB and more start on a 2 MiB boundary
+#: (``fastcorr.methods.direct.fresh_output``, shared with the direct method):
+#: numpy asks the kernel for huge pages on allocations from 4 MiB, but only
+#: the 2 MiB blocks that lie wholly inside the allocation get them. 1024²
+#: float64 5x5, the call after astropy's convolve_fft (which leaves the
+#: result fresh memory), 1 thread, CPU ms: 4.0 unaligned against 3.0-3.4
+#: aligned, 2.4-2.6 with no fault at all (loaded machine, session 14).
 ALIGN_OUTPUT = True
 
 
 def _fresh(shape, dtype):
     """An uninitialised array (np.empty), on a 2 MiB boundary when large."""
-    dtype = np.dtype(dtype)
-    nbytes = dtype.itemsize * math.prod(shape)
-    if not ALIGN_OUTPUT or nbytes < HUGE_ALIGN_MIN:
+    if not ALIGN_OUTPUT:
         return np.empty(shape, dtype)
-    raw = np.empty(nbytes + HUGE_PAGE, np.uint8)
-    off = (-raw.ctypes.data) % HUGE_PAGE
-    return raw[off:off + nbytes].view(dtype).reshape(shape)
+    try:
+        from ..methods.direct import fresh_output
+    except ImportError:  # an uncompiled tree
+        return np.empty(shape, dtype)
+    return fresh_output(shape, dtype)
 
 
 def _in_slabs(func, arrays, *args):
