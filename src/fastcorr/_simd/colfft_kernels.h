@@ -612,6 +612,254 @@ FC_TARGET_AVX2 static ptrdiff_t fcd_mid2_avx2(double *r0, double *r1, const doub
 }
 #endif
 
+/* Two radix-4 passes in one sweep over the rows ("radix 16"): the
+ * power-of-two part's passes of lengths L and L / 4 (forward) or L and 4 L
+ * (inverse) on each group of 16 rows they share, held in registers between
+ * the two, so that a tile's spectrum is read and written once for the two
+ * instead of twice (a 960-row tile's spectrum, 7.4 MB, does not stay in the
+ * core's cache from one pass to the next). The same butterflies on the same
+ * values as the two passes one after the other. ``fcd_fuse16``: 0 to run
+ * the passes one at a time (the A/B switch of the tests and benchmarks). */
+static int fcd_fuse16 = 2;
+
+/* Forward: rows r[4 n + a] = x + (base + a qp + 4 n qp) s; ``t1``: the
+ * length-L pass's twiddles (a0 b0 a1 b1 a2 b2) of its groups base + a qp,
+ * a = 0..3 (24 values); ``t2``: the length-L/4 pass's of its group (6). */
+static inline void fcd_dif16_scalar(double *const *r, ptrdiff_t c0, ptrdiff_t nf, const double *t1, const double *t2)
+{
+    int a, n;
+    if (c0 >= nf)
+        return;
+    for (a = 0; a < 4; a++)
+        fcd_dif4_scalar(r[a], r[4 + a], r[8 + a], r[12 + a], c0, nf, t1[6 * a], t1[6 * a + 1], t1[6 * a + 2],
+                        t1[6 * a + 3], t1[6 * a + 4], t1[6 * a + 5]);
+    for (n = 0; n < 4; n++)
+        fcd_dif4_scalar(r[4 * n], r[4 * n + 1], r[4 * n + 2], r[4 * n + 3], c0, nf, t2[0], t2[1], t2[2], t2[3],
+                        t2[4], t2[5]);
+}
+
+/* Inverse: rows r[4 n + a] = x + (base + a q + n L) s; ``t1``: the
+ * length-L pass's (conjugated) twiddles of its group (6); ``t2``: the
+ * length-4L pass's of its groups base + a q, a = 0..3 (24). */
+static inline void fcd_dit16_scalar(double *const *r, ptrdiff_t c0, ptrdiff_t nf, const double *t1, const double *t2)
+{
+    int a, n;
+    if (c0 >= nf)
+        return;
+    for (n = 0; n < 4; n++)
+        fcd_dit4_scalar(r[4 * n], r[4 * n + 1], r[4 * n + 2], r[4 * n + 3], c0, nf, t1[0], t1[1], t1[2], t1[3],
+                        t1[4], t1[5]);
+    for (a = 0; a < 4; a++)
+        fcd_dit4_scalar(r[a], r[4 + a], r[8 + a], r[12 + a], c0, nf, t2[6 * a], t2[6 * a + 1], t2[6 * a + 2],
+                        t2[6 * a + 3], t2[6 * a + 4], t2[6 * a + 5]);
+}
+
+static inline ptrdiff_t fcd_none16(double *const *r, ptrdiff_t nf, const double *t1, const double *t2)
+{
+    (void)r; (void)nf; (void)t1; (void)t2;
+    return 0;
+}
+
+#if FC_X86_DISPATCH
+#define FCD_B(T) _mm256_set1_pd(T)
+/* the butterflies of fcd_dif4_avx2 / fcd_dit4_avx2 on registers; t: a0 b0 a1 b1 a2 b2 */
+#define FCD_DIF4R(X0, X1, X2, X3, t)                                                                        \
+    do {                                                                                                     \
+        const __m256d S0_ = _mm256_add_pd(X0, X2), S1_ = _mm256_add_pd(X1, X3);                              \
+        const __m256d D0_ = FCD_CM(_mm256_sub_pd(X0, X2), FCD_B((t)[0]), FCD_B((t)[1]));                     \
+        const __m256d D1_ = FCD_CM(_mm256_sub_pd(X1, X3), FCD_B((t)[2]), FCD_B((t)[3]));                     \
+        X0 = _mm256_add_pd(S0_, S1_);                                                                        \
+        X1 = FCD_CM(_mm256_sub_pd(S0_, S1_), FCD_B((t)[4]), FCD_B((t)[5]));                                  \
+        X2 = _mm256_add_pd(D0_, D1_);                                                                        \
+        X3 = FCD_CM(_mm256_sub_pd(D0_, D1_), FCD_B((t)[4]), FCD_B((t)[5]));                                  \
+    } while (0)
+#define FCD_DIT4R(X0, X1, X2, X3, t)                                                                        \
+    do {                                                                                                     \
+        const __m256d W1_ = FCD_CM(X1, FCD_B((t)[4]), FCD_B((t)[5]));                                        \
+        const __m256d W3_ = FCD_CM(X3, FCD_B((t)[4]), FCD_B((t)[5]));                                        \
+        const __m256d Y0_ = _mm256_add_pd(X0, W1_), Y1_ = _mm256_sub_pd(X0, W1_);                            \
+        const __m256d V2_ = FCD_CM(_mm256_add_pd(X2, W3_), FCD_B((t)[0]), FCD_B((t)[1]));                    \
+        const __m256d V3_ = FCD_CM(_mm256_sub_pd(X2, W3_), FCD_B((t)[2]), FCD_B((t)[3]));                    \
+        X0 = _mm256_add_pd(Y0_, V2_);                                                                        \
+        X2 = _mm256_sub_pd(Y0_, V2_);                                                                        \
+        X1 = _mm256_add_pd(Y1_, V3_);                                                                        \
+        X3 = _mm256_sub_pd(Y1_, V3_);                                                                        \
+    } while (0)
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_dif16_avx2(double *const *r, ptrdiff_t nf, const double *t1, const double *t2)
+{
+    ptrdiff_t c;
+    int i;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        __m256d X[16];
+        for (i = 0; i < 16; i++)
+            X[i] = _mm256_loadu_pd(r[i] + c);
+        FCD_DIF4R(X[0], X[4], X[8], X[12], t1);
+        FCD_DIF4R(X[1], X[5], X[9], X[13], t1 + 6);
+        FCD_DIF4R(X[2], X[6], X[10], X[14], t1 + 12);
+        FCD_DIF4R(X[3], X[7], X[11], X[15], t1 + 18);
+        FCD_DIF4R(X[0], X[1], X[2], X[3], t2);
+        FCD_DIF4R(X[4], X[5], X[6], X[7], t2);
+        FCD_DIF4R(X[8], X[9], X[10], X[11], t2);
+        FCD_DIF4R(X[12], X[13], X[14], X[15], t2);
+        for (i = 0; i < 16; i++)
+            _mm256_storeu_pd(r[i] + c, X[i]);
+    }
+    return c;
+}
+
+FC_TARGET_AVX2 static ptrdiff_t fcd_dit16_avx2(double *const *r, ptrdiff_t nf, const double *t1, const double *t2)
+{
+    ptrdiff_t c;
+    int i;
+    for (c = 0; c + 4 <= nf; c += 4) {
+        __m256d X[16];
+        for (i = 0; i < 16; i++)
+            X[i] = _mm256_loadu_pd(r[i] + c);
+        FCD_DIT4R(X[0], X[1], X[2], X[3], t1);
+        FCD_DIT4R(X[4], X[5], X[6], X[7], t1);
+        FCD_DIT4R(X[8], X[9], X[10], X[11], t1);
+        FCD_DIT4R(X[12], X[13], X[14], X[15], t1);
+        FCD_DIT4R(X[0], X[4], X[8], X[12], t2);
+        FCD_DIT4R(X[1], X[5], X[9], X[13], t2 + 6);
+        FCD_DIT4R(X[2], X[6], X[10], X[14], t2 + 12);
+        FCD_DIT4R(X[3], X[7], X[11], X[15], t2 + 18);
+        for (i = 0; i < 16; i++)
+            _mm256_storeu_pd(r[i] + c, X[i]);
+    }
+    return c;
+}
+
+/* The same two passes on AVX-512 (eight doubles, four complex values, a
+ * register): its 32 registers hold the 16 rows and the twiddles without
+ * the spills of the AVX2 copy (Zen 4 runs a 512-bit operation as two
+ * 256-bit halves: the gain is in the registers, not the width). Chosen at
+ * run time (fcd_cpu_has_avx512). */
+#define FCD_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+
+static int fcd_cpu_has_avx512(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = (fc_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                  __builtin_cpu_supports("avx512dq")) ? 1 : 0;
+    }
+    return cached;
+}
+
+#define FCD_CM5(D, A, B) _mm512_fmaddsub_pd(D, A, _mm512_mul_pd(_mm512_permute_pd(D, 0x55), B))
+#define FCD_B5(T) _mm512_set1_pd(T)
+#define FCD_DIF4Z(X0, X1, X2, X3, t)                                                                        \
+    do {                                                                                                     \
+        const __m512d S0_ = _mm512_add_pd(X0, X2), S1_ = _mm512_add_pd(X1, X3);                              \
+        const __m512d D0_ = FCD_CM5(_mm512_sub_pd(X0, X2), FCD_B5((t)[0]), FCD_B5((t)[1]));                  \
+        const __m512d D1_ = FCD_CM5(_mm512_sub_pd(X1, X3), FCD_B5((t)[2]), FCD_B5((t)[3]));                  \
+        X0 = _mm512_add_pd(S0_, S1_);                                                                        \
+        X1 = FCD_CM5(_mm512_sub_pd(S0_, S1_), FCD_B5((t)[4]), FCD_B5((t)[5]));                               \
+        X2 = _mm512_add_pd(D0_, D1_);                                                                        \
+        X3 = FCD_CM5(_mm512_sub_pd(D0_, D1_), FCD_B5((t)[4]), FCD_B5((t)[5]));                               \
+    } while (0)
+#define FCD_DIT4Z(X0, X1, X2, X3, t)                                                                        \
+    do {                                                                                                     \
+        const __m512d W1_ = FCD_CM5(X1, FCD_B5((t)[4]), FCD_B5((t)[5]));                                     \
+        const __m512d W3_ = FCD_CM5(X3, FCD_B5((t)[4]), FCD_B5((t)[5]));                                     \
+        const __m512d Y0_ = _mm512_add_pd(X0, W1_), Y1_ = _mm512_sub_pd(X0, W1_);                            \
+        const __m512d V2_ = FCD_CM5(_mm512_add_pd(X2, W3_), FCD_B5((t)[0]), FCD_B5((t)[1]));                 \
+        const __m512d V3_ = FCD_CM5(_mm512_sub_pd(X2, W3_), FCD_B5((t)[2]), FCD_B5((t)[3]));                 \
+        X0 = _mm512_add_pd(Y0_, V2_);                                                                        \
+        X2 = _mm512_sub_pd(Y0_, V2_);                                                                        \
+        X1 = _mm512_add_pd(Y1_, V3_);                                                                        \
+        X3 = _mm512_sub_pd(Y1_, V3_);                                                                        \
+    } while (0)
+
+FCD_TARGET_AVX512 static ptrdiff_t fcd_dif16_avx512(double *const *r, ptrdiff_t nf, const double *t1in,
+                                                    const double *t2in)
+{
+    double t1[24], t2[6]; /* local copies: no store to the rows can change them */
+    ptrdiff_t c;
+    int i;
+    for (i = 0; i < 24; i++)
+        t1[i] = t1in[i];
+    for (i = 0; i < 6; i++)
+        t2[i] = t2in[i];
+    for (c = 0; c + 8 <= nf; c += 8) {
+        __m512d X[16];
+        for (i = 0; i < 16; i++)
+            X[i] = _mm512_loadu_pd(r[i] + c);
+        FCD_DIF4Z(X[0], X[4], X[8], X[12], t1);
+        FCD_DIF4Z(X[1], X[5], X[9], X[13], t1 + 6);
+        FCD_DIF4Z(X[2], X[6], X[10], X[14], t1 + 12);
+        FCD_DIF4Z(X[3], X[7], X[11], X[15], t1 + 18);
+        FCD_DIF4Z(X[0], X[1], X[2], X[3], t2);
+        FCD_DIF4Z(X[4], X[5], X[6], X[7], t2);
+        FCD_DIF4Z(X[8], X[9], X[10], X[11], t2);
+        FCD_DIF4Z(X[12], X[13], X[14], X[15], t2);
+        for (i = 0; i < 16; i++)
+            _mm512_storeu_pd(r[i] + c, X[i]);
+    }
+    return c;
+}
+
+FCD_TARGET_AVX512 static ptrdiff_t fcd_dit16_avx512(double *const *r, ptrdiff_t nf, const double *t1in,
+                                                    const double *t2in)
+{
+    double t1[6], t2[24];
+    ptrdiff_t c;
+    int i;
+    for (i = 0; i < 6; i++)
+        t1[i] = t1in[i];
+    for (i = 0; i < 24; i++)
+        t2[i] = t2in[i];
+    for (c = 0; c + 8 <= nf; c += 8) {
+        __m512d X[16];
+        for (i = 0; i < 16; i++)
+            X[i] = _mm512_loadu_pd(r[i] + c);
+        FCD_DIT4Z(X[0], X[1], X[2], X[3], t1);
+        FCD_DIT4Z(X[4], X[5], X[6], X[7], t1);
+        FCD_DIT4Z(X[8], X[9], X[10], X[11], t1);
+        FCD_DIT4Z(X[12], X[13], X[14], X[15], t1);
+        FCD_DIT4Z(X[0], X[4], X[8], X[12], t2);
+        FCD_DIT4Z(X[1], X[5], X[9], X[13], t2 + 6);
+        FCD_DIT4Z(X[2], X[6], X[10], X[14], t2 + 12);
+        FCD_DIT4Z(X[3], X[7], X[11], X[15], t2 + 18);
+        for (i = 0; i < 16; i++)
+            _mm512_storeu_pd(r[i] + c, X[i]);
+    }
+    return c;
+}
+
+/* the fused passes on the widest registers allowed: AVX-512 when the CPU
+ * has it and fcd_fuse16 is 2, else AVX2 (fcd_fuse16 1) */
+static ptrdiff_t fcd_dif16_vec(double *const *r, ptrdiff_t nf, const double *t1, const double *t2)
+{
+    if (fcd_fuse16 >= 2 && fcd_cpu_has_avx512())
+        return fcd_dif16_avx512(r, nf, t1, t2);
+    return fcd_dif16_avx2(r, nf, t1, t2);
+}
+
+static ptrdiff_t fcd_dit16_vec(double *const *r, ptrdiff_t nf, const double *t1, const double *t2)
+{
+    if (fcd_fuse16 >= 2 && fcd_cpu_has_avx512())
+        return fcd_dit16_avx512(r, nf, t1, t2);
+    return fcd_dit16_avx2(r, nf, t1, t2);
+}
+#endif
+
+/* the twiddles (a0 b0 a1 b1 a2 b2) of group j of a radix-4 pass of length
+ * L (q = L / 4) on N0 rows; ``conj``: conjugated (the inverse's) */
+static inline void fcd_tw6(double *t, const double *tw, ptrdiff_t N0, ptrdiff_t L, ptrdiff_t j, int conj)
+{
+    const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;
+    const double sg = conj ? -1.0 : 1.0;
+    t[0] = tw[2 * j * st1];
+    t[1] = sg * tw[2 * j * st1 + 1];
+    t[2] = tw[2 * (j + q) * st1];
+    t[3] = sg * tw[2 * (j + q) * st1 + 1];
+    t[4] = tw[2 * j * st2];
+    t[5] = sg * tw[2 * j * st2 + 1];
+}
+
 /* 1 when N0 = 2^a 3^b 5^c >= 2 (the lengths of the float64 transforms) */
 static inline int fc_colfft64_ok(ptrdiff_t N0)
 {
@@ -632,7 +880,7 @@ static inline int fc_colfft64_ok(ptrdiff_t N0)
  * forward transform runs the radix-5 stages, then the radix-3 ones, then
  * the power-of-two part (radix-4 pairs of radix-2 stages); the inverse the
  * same stages in the reverse order. */
-#define FCD_DEFINE(SUF, ATTR, DIF4V, DIT4V, PAIRV, CMULV, R3V, R5V, MID4V, MID2V)                                        \
+#define FCD_DEFINE(SUF, ATTR, DIF4V, DIT4V, PAIRV, CMULV, R3V, R5V, MID4V, MID2V, FUSE, DIF16V, DIT16V)                                      \
 ATTR static void fcd_odd_##SUF(double *x, ptrdiff_t N0, ptrdiff_t L, ptrdiff_t r, ptrdiff_t nf, ptrdiff_t s, \
                                const double *tw, int inverse)                                                \
 {                                                                                                            \
@@ -670,6 +918,24 @@ ATTR static void fcd_dif_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t 
     }                                                                                                        \
     for (; L >= (mid ? 8 : 4); L >>= 2) {                                                                    \
         const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
+        if (FUSE && fcd_fuse16 && (L >> 2) >= (mid ? 8 : 4)) {                                               \
+            const ptrdiff_t qp = L >> 4;                                                                     \
+            double t1[24], t2[6], *r[16];                                                                    \
+            int a;                                                                                           \
+            for (j = 0; j < qp; j++) {                                                                       \
+                for (a = 0; a < 4; a++)                                                                      \
+                    fcd_tw6(t1 + 6 * a, tw, N0, L, j + a * qp, 0);                                           \
+                fcd_tw6(t2, tw, N0, L >> 2, j, 0);                                                           \
+                for (b = 0; b < N0; b += L) {                                                                \
+                    for (a = 0; a < 16; a++)                                                                 \
+                        r[a] = x + (b + j + (a & 3) * qp + (a >> 2) * q) * s;                                \
+                    c = DIF16V(r, nf, t1, t2);                                                               \
+                    fcd_dif16_scalar(r, c, nf, t1, t2);                                                      \
+                }                                                                                            \
+            }                                                                                                \
+            L >>= 2;                                                                                         \
+            continue;                                                                                        \
+        }                                                                                                    \
         for (j = 0; j < q; j++) {                                                                            \
             const double a0 = tw[2 * j * st1], b0 = tw[2 * j * st1 + 1];                                     \
             const double a1 = tw[2 * (j + q) * st1], b1 = tw[2 * (j + q) * st1 + 1];                         \
@@ -709,6 +975,23 @@ ATTR static void fcd_dit_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t 
         L <<= 2;                                                                                             \
     for (; L <= P; L <<= 2) {                                                                                \
         const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
+        if (FUSE && fcd_fuse16 && 4 * L <= P) {                                                              \
+            double t1[6], t2[24], *r[16];                                                                    \
+            int a;                                                                                           \
+            for (j = 0; j < q; j++) {                                                                        \
+                fcd_tw6(t1, tw, N0, L, j, 1);                                                                \
+                for (a = 0; a < 4; a++)                                                                      \
+                    fcd_tw6(t2 + 6 * a, tw, N0, 4 * L, j + a * q, 1);                                        \
+                for (b = 0; b < N0; b += 4 * L) {                                                            \
+                    for (a = 0; a < 16; a++)                                                                 \
+                        r[a] = x + (b + j + (a & 3) * q + (a >> 2) * L) * s;                                 \
+                    c = DIT16V(r, nf, t1, t2);                                                               \
+                    fcd_dit16_scalar(r, c, nf, t1, t2);                                                      \
+                }                                                                                            \
+            }                                                                                                \
+            L <<= 2;                                                                                         \
+            continue;                                                                                        \
+        }                                                                                                    \
         for (j = 0; j < q; j++) {                                                                            \
             const double a0 = tw[2 * j * st1], b0 = -tw[2 * j * st1 + 1];                                    \
             const double a1 = tw[2 * (j + q) * st1], b1 = -tw[2 * (j + q) * st1 + 1];                        \
@@ -788,10 +1071,11 @@ ATTR static void fcd_corr_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t
 #define FCD_NOVEC5(r0, r1, r2, r3, r4, nf, w, inv) 0
 #define FCD_NOVECM4(r0, r1, r2, r3, k0, k1, k2, k3, nf) 0
 #define FCD_NOVECM2(r0, r1, k0, k1, nf) 0
-FCD_DEFINE(base, , FCD_NOVEC4, FCD_NOVEC4, FCD_NOVEC2, FCD_NOVEC2, FCD_NOVEC3, FCD_NOVEC5, FCD_NOVECM4, FCD_NOVECM2)
+FCD_DEFINE(base, , FCD_NOVEC4, FCD_NOVEC4, FCD_NOVEC2, FCD_NOVEC2, FCD_NOVEC3, FCD_NOVEC5, FCD_NOVECM4, FCD_NOVECM2, 0,
+           fcd_none16, fcd_none16)
 #if FC_X86_DISPATCH
 FCD_DEFINE(avx2, FC_TARGET_AVX2, fcd_dif4_avx2, fcd_dit4_avx2, fcd_pair_avx2, fcd_cmul_avx2, fcd_r3_avx2,
-           fcd_r5_avx2, fcd_mid4_avx2, fcd_mid2_avx2)
+           fcd_r5_avx2, fcd_mid4_avx2, fcd_mid2_avx2, 1, fcd_dif16_vec, fcd_dit16_vec)
 #endif
 
 static inline int fcd_simd(int portable)

@@ -251,6 +251,7 @@ def column_fft(x, tw, bint inverse, Py_ssize_t c0=0, Py_ssize_t c1=-1, bint port
 
 cdef extern from "colfft_kernels.h" nogil:
     int fc_colfft64_ok(Py_ssize_t N0)
+    int fcd_fuse16
     void fc_colfft_dif_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw, int portable)
     void fc_colfft_dit_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw, int portable)
     void fc_colcorr_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw,
@@ -421,3 +422,24 @@ def column_correlate64(x, tw, k, Py_ssize_t c0=0, Py_ssize_t c1=-1, Py_ssize_t b
                            portable)
     finally:
         free(buf)
+
+
+def column_fuse16(flag=None):
+    """Whether the float64 column transforms run two radix-4 passes of
+    their power-of-two part in one sweep over the rows (``fcd_fuse16`` of
+    ``_simd/colfft_kernels.h``; the AVX2 path only). ``flag``: set it
+    (True / False) and return the previous setting; None: only return it.
+    Not thread-safe to change while transforms run (tests and A/B
+    benchmarks).
+
+    Examples
+    --------
+    >>> from fastcorr.methods.fft_kernels import column_fuse16
+    >>> previous = column_fuse16(False); column_fuse16(previous)
+    False
+    """
+    global fcd_fuse16
+    cdef int old = fcd_fuse16
+    if flag is not None:
+        fcd_fuse16 = max(0, min(2, int(flag)))
+    return old
