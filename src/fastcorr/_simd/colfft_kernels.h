@@ -615,11 +615,18 @@ FC_TARGET_AVX2 static ptrdiff_t fcd_mid2_avx2(double *r0, double *r1, const doub
 /* Two radix-4 passes in one sweep over the rows ("radix 16"): the
  * power-of-two part's passes of lengths L and L / 4 (forward) or L and 4 L
  * (inverse) on each group of 16 rows they share, held in registers between
- * the two, so that a tile's spectrum is read and written once for the two
- * instead of twice (a 960-row tile's spectrum, 7.4 MB, does not stay in the
- * core's cache from one pass to the next). The same butterflies on the same
- * values as the two passes one after the other. ``fcd_fuse16``: 0 to run
- * the passes one at a time (the A/B switch of the tests and benchmarks). */
+ * the two, so that the array is read and written once for the two instead
+ * of twice. The same butterflies on the same values as the two passes one
+ * after the other. On AVX2 the 16 rows and their twiddles do not fit in
+ * the 16 registers, and the fused sweep ran 5-10% slower than two passes;
+ * on AVX-512 (32 registers) it runs faster, and the other passes there too
+ * (Zen 4 runs a 512-bit operation as two 256-bit halves: the gain is in
+ * the registers and the instruction count, not the width). Measured on the
+ * fused correlation of a tile's columns, one thread, alternated: 1.14-1.42x
+ * faster on 288-1024 rows (960 x 481: 1.17x; 1024 x 513: 1.42x).
+ * ``fcd_fuse16``: 2 (default) the AVX-512 copies, fused, where the CPU has
+ * AVX-512 and AVX2 unfused elsewhere; 1 the AVX2 copies fused; 0 unfused
+ * (the tests' and benchmarks' switch, ``fft_kernels.column_fuse16``). */
 static int fcd_fuse16 = 2;
 
 /* Forward: rows r[4 n + a] = x + (base + a qp + 4 n qp) s; ``t1``: the
@@ -798,7 +805,12 @@ FCD_TARGET_AVX512 static ptrdiff_t fcd_dif16_avx512(double *const *r, ptrdiff_t 
         for (i = 0; i < 16; i++)
             _mm512_storeu_pd(r[i] + c, X[i]);
     }
-    return c;
+    {
+        double *rr[16];
+        for (i = 0; i < 16; i++)
+            rr[i] = r[i] + c;
+        return c + fcd_dif16_avx2(rr, nf - c, t1, t2);
+    }
 }
 
 FCD_TARGET_AVX512 static ptrdiff_t fcd_dit16_avx512(double *const *r, ptrdiff_t nf, const double *t1in,
@@ -826,24 +838,14 @@ FCD_TARGET_AVX512 static ptrdiff_t fcd_dit16_avx512(double *const *r, ptrdiff_t 
         for (i = 0; i < 16; i++)
             _mm512_storeu_pd(r[i] + c, X[i]);
     }
-    return c;
+    {
+        double *rr[16];
+        for (i = 0; i < 16; i++)
+            rr[i] = r[i] + c;
+        return c + fcd_dit16_avx2(rr, nf - c, t1, t2);
+    }
 }
 
-/* the fused passes on the widest registers allowed: AVX-512 when the CPU
- * has it and fcd_fuse16 is 2, else AVX2 (fcd_fuse16 1) */
-static ptrdiff_t fcd_dif16_vec(double *const *r, ptrdiff_t nf, const double *t1, const double *t2)
-{
-    if (fcd_fuse16 >= 2 && fcd_cpu_has_avx512())
-        return fcd_dif16_avx512(r, nf, t1, t2);
-    return fcd_dif16_avx2(r, nf, t1, t2);
-}
-
-static ptrdiff_t fcd_dit16_vec(double *const *r, ptrdiff_t nf, const double *t1, const double *t2)
-{
-    if (fcd_fuse16 >= 2 && fcd_cpu_has_avx512())
-        return fcd_dit16_avx512(r, nf, t1, t2);
-    return fcd_dit16_avx2(r, nf, t1, t2);
-}
 #endif
 
 /* the twiddles (a0 b0 a1 b1 a2 b2) of group j of a radix-4 pass of length
@@ -918,7 +920,7 @@ ATTR static void fcd_dif_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t 
     }                                                                                                        \
     for (; L >= (mid ? 8 : 4); L >>= 2) {                                                                    \
         const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
-        if (FUSE && fcd_fuse16 && (L >> 2) >= (mid ? 8 : 4)) {                                               \
+        if ((FUSE) && (L >> 2) >= (mid ? 8 : 4)) {                                               \
             const ptrdiff_t qp = L >> 4;                                                                     \
             double t1[24], t2[6], *r[16];                                                                    \
             int a;                                                                                           \
@@ -975,7 +977,7 @@ ATTR static void fcd_dit_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t 
         L <<= 2;                                                                                             \
     for (; L <= P; L <<= 2) {                                                                                \
         const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
-        if (FUSE && fcd_fuse16 && 4 * L <= P) {                                                              \
+        if ((FUSE) && 4 * L <= P) {                                                              \
             double t1[6], t2[24], *r[16];                                                                    \
             int a;                                                                                           \
             for (j = 0; j < q; j++) {                                                                        \
@@ -1075,7 +1077,205 @@ FCD_DEFINE(base, , FCD_NOVEC4, FCD_NOVEC4, FCD_NOVEC2, FCD_NOVEC2, FCD_NOVEC3, F
            fcd_none16, fcd_none16)
 #if FC_X86_DISPATCH
 FCD_DEFINE(avx2, FC_TARGET_AVX2, fcd_dif4_avx2, fcd_dit4_avx2, fcd_pair_avx2, fcd_cmul_avx2, fcd_r3_avx2,
-           fcd_r5_avx2, fcd_mid4_avx2, fcd_mid2_avx2, 1, fcd_dif16_vec, fcd_dit16_vec)
+           fcd_r5_avx2, fcd_mid4_avx2, fcd_mid2_avx2, fcd_fuse16 == 1, fcd_dif16_avx2, fcd_dit16_avx2)
+
+/* AVX-512 copies of the other passes (eight doubles a step, the AVX2 loop
+ * for a remaining half vector, the scalar one for the rest), used with the
+ * fused sweeps when fcd_fuse16 is 2 and the CPU has AVX-512. */
+#define FCD_CMZ(D, A, B) _mm512_fmaddsub_pd(D, A, _mm512_mul_pd(_mm512_permute_pd(D, 0x55), B))
+#define FCD_VMZ(X, K) _mm512_fmaddsub_pd(X, _mm512_movedup_pd(K), \
+                                         _mm512_mul_pd(_mm512_permute_pd(X, 0x55), _mm512_permute_pd(K, 0xFF)))
+
+FCD_TARGET_AVX512 static ptrdiff_t fcd_dif4_avx512(double *r0, double *r1, double *r2, double *r3, ptrdiff_t nf,
+                                                   double a0, double b0, double a1, double b1, double a2, double b2)
+{
+    const __m512d A0 = _mm512_set1_pd(a0), B0 = _mm512_set1_pd(b0), A1 = _mm512_set1_pd(a1);
+    const __m512d B1 = _mm512_set1_pd(b1), A2 = _mm512_set1_pd(a2), B2 = _mm512_set1_pd(b2);
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8) {
+        const __m512d X0 = _mm512_loadu_pd(r0 + c), X1 = _mm512_loadu_pd(r1 + c);
+        const __m512d X2 = _mm512_loadu_pd(r2 + c), X3 = _mm512_loadu_pd(r3 + c);
+        const __m512d S0 = _mm512_add_pd(X0, X2), S1 = _mm512_add_pd(X1, X3);
+        const __m512d D0 = FCD_CMZ(_mm512_sub_pd(X0, X2), A0, B0), D1 = FCD_CMZ(_mm512_sub_pd(X1, X3), A1, B1);
+        const __m512d E0 = _mm512_sub_pd(S0, S1), E1 = _mm512_sub_pd(D0, D1);
+        _mm512_storeu_pd(r0 + c, _mm512_add_pd(S0, S1));
+        _mm512_storeu_pd(r1 + c, FCD_CMZ(E0, A2, B2));
+        _mm512_storeu_pd(r2 + c, _mm512_add_pd(D0, D1));
+        _mm512_storeu_pd(r3 + c, FCD_CMZ(E1, A2, B2));
+    }
+    return c + fcd_dif4_avx2(r0 + c, r1 + c, r2 + c, r3 + c, nf - c, a0, b0, a1, b1, a2, b2);
+}
+
+FCD_TARGET_AVX512 static ptrdiff_t fcd_dit4_avx512(double *r0, double *r1, double *r2, double *r3, ptrdiff_t nf,
+                                                   double a0, double b0, double a1, double b1, double a2, double b2)
+{
+    const __m512d A0 = _mm512_set1_pd(a0), B0 = _mm512_set1_pd(b0), A1 = _mm512_set1_pd(a1);
+    const __m512d B1 = _mm512_set1_pd(b1), A2 = _mm512_set1_pd(a2), B2 = _mm512_set1_pd(b2);
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8) {
+        const __m512d X0 = _mm512_loadu_pd(r0 + c), X1 = _mm512_loadu_pd(r1 + c);
+        const __m512d X2 = _mm512_loadu_pd(r2 + c), X3 = _mm512_loadu_pd(r3 + c);
+        const __m512d W1 = FCD_CMZ(X1, A2, B2), W3 = FCD_CMZ(X3, A2, B2);
+        const __m512d Y0 = _mm512_add_pd(X0, W1), Y1 = _mm512_sub_pd(X0, W1);
+        const __m512d Y2 = _mm512_add_pd(X2, W3), Y3 = _mm512_sub_pd(X2, W3);
+        const __m512d V2 = FCD_CMZ(Y2, A0, B0), V3 = FCD_CMZ(Y3, A1, B1);
+        _mm512_storeu_pd(r0 + c, _mm512_add_pd(Y0, V2));
+        _mm512_storeu_pd(r2 + c, _mm512_sub_pd(Y0, V2));
+        _mm512_storeu_pd(r1 + c, _mm512_add_pd(Y1, V3));
+        _mm512_storeu_pd(r3 + c, _mm512_sub_pd(Y1, V3));
+    }
+    return c + fcd_dit4_avx2(r0 + c, r1 + c, r2 + c, r3 + c, nf - c, a0, b0, a1, b1, a2, b2);
+}
+
+FCD_TARGET_AVX512 static ptrdiff_t fcd_pair_avx512(double *u, double *v, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8) {
+        const __m512d U = _mm512_loadu_pd(u + c), V = _mm512_loadu_pd(v + c);
+        _mm512_storeu_pd(u + c, _mm512_add_pd(U, V));
+        _mm512_storeu_pd(v + c, _mm512_sub_pd(U, V));
+    }
+    return c + fcd_pair_avx2(u + c, v + c, nf - c);
+}
+
+FCD_TARGET_AVX512 static ptrdiff_t fcd_cmul_avx512(double *x, const double *k, ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8)
+        _mm512_storeu_pd(x + c, FCD_VMZ(_mm512_loadu_pd(x + c), _mm512_loadu_pd(k + c)));
+    return c + fcd_cmul_avx2(x + c, k + c, nf - c);
+}
+
+FCD_TARGET_AVX512 static ptrdiff_t fcd_r3_avx512(double *r0, double *r1, double *r2, ptrdiff_t nf, const double *w,
+                                                 int inverse)
+{
+    const double sg = inverse ? -1.0 : 1.0;
+    const __m512d A1 = _mm512_set1_pd(w[0]), B1 = _mm512_set1_pd(sg * w[1]);
+    const __m512d A2 = _mm512_set1_pd(w[2]), B2 = _mm512_set1_pd(sg * w[3]);
+    const __m512d H = _mm512_set1_pd(0.5);
+    const double p = sg * FCD_S3, m = -sg * FCD_S3;
+    const __m512d SM = _mm512_setr_pd(p, m, p, m, p, m, p, m);
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8) {
+        const __m512d X0 = _mm512_loadu_pd(r0 + c);
+        __m512d X1 = _mm512_loadu_pd(r1 + c), X2 = _mm512_loadu_pd(r2 + c);
+        if (inverse) {
+            X1 = FCD_CMZ(X1, A1, B1);
+            X2 = FCD_CMZ(X2, A2, B2);
+        }
+        const __m512d S = _mm512_add_pd(X1, X2), D = _mm512_sub_pd(X1, X2);
+        const __m512d T = _mm512_fnmadd_pd(H, S, X0);
+        const __m512d M = _mm512_mul_pd(_mm512_permute_pd(D, 0x55), SM);
+        const __m512d Y1 = _mm512_add_pd(T, M), Y2 = _mm512_sub_pd(T, M);
+        _mm512_storeu_pd(r0 + c, _mm512_add_pd(X0, S));
+        if (inverse) {
+            _mm512_storeu_pd(r1 + c, Y1);
+            _mm512_storeu_pd(r2 + c, Y2);
+        } else {
+            _mm512_storeu_pd(r1 + c, FCD_CMZ(Y1, A1, B1));
+            _mm512_storeu_pd(r2 + c, FCD_CMZ(Y2, A2, B2));
+        }
+    }
+    return c + fcd_r3_avx2(r0 + c, r1 + c, r2 + c, nf - c, w, inverse);
+}
+
+FCD_TARGET_AVX512 static ptrdiff_t fcd_r5_avx512(double *r0, double *r1, double *r2, double *r3, double *r4,
+                                                 ptrdiff_t nf, const double *w, int inverse)
+{
+    const double sg = inverse ? -1.0 : 1.0;
+    const __m512d A1 = _mm512_set1_pd(w[0]), B1 = _mm512_set1_pd(sg * w[1]);
+    const __m512d A2 = _mm512_set1_pd(w[2]), B2 = _mm512_set1_pd(sg * w[3]);
+    const __m512d A3 = _mm512_set1_pd(w[4]), B3 = _mm512_set1_pd(sg * w[5]);
+    const __m512d A4 = _mm512_set1_pd(w[6]), B4 = _mm512_set1_pd(sg * w[7]);
+    const __m512d C1 = _mm512_set1_pd(FCD_C51), C2 = _mm512_set1_pd(FCD_C52);
+    const double p1 = sg * FCD_S51, m1 = -sg * FCD_S51, p2 = sg * FCD_S52, m2 = -sg * FCD_S52;
+    const __m512d SP1 = _mm512_setr_pd(p1, m1, p1, m1, p1, m1, p1, m1);
+    const __m512d SP2 = _mm512_setr_pd(p2, m2, p2, m2, p2, m2, p2, m2);
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8) {
+        const __m512d X0 = _mm512_loadu_pd(r0 + c);
+        __m512d X1 = _mm512_loadu_pd(r1 + c), X2 = _mm512_loadu_pd(r2 + c);
+        __m512d X3 = _mm512_loadu_pd(r3 + c), X4 = _mm512_loadu_pd(r4 + c);
+        if (inverse) {
+            X1 = FCD_CMZ(X1, A1, B1);
+            X2 = FCD_CMZ(X2, A2, B2);
+            X3 = FCD_CMZ(X3, A3, B3);
+            X4 = FCD_CMZ(X4, A4, B4);
+        }
+        const __m512d Q1 = _mm512_add_pd(X1, X4), D1 = _mm512_sub_pd(X1, X4);
+        const __m512d Q2 = _mm512_add_pd(X2, X3), D2 = _mm512_sub_pd(X2, X3);
+        const __m512d T1 = _mm512_fmadd_pd(C2, Q2, _mm512_fmadd_pd(C1, Q1, X0));
+        const __m512d T2 = _mm512_fmadd_pd(C1, Q2, _mm512_fmadd_pd(C2, Q1, X0));
+        const __m512d P1 = _mm512_permute_pd(D1, 0x55), P2 = _mm512_permute_pd(D2, 0x55);
+        const __m512d M1 = _mm512_fmadd_pd(P1, SP1, _mm512_mul_pd(P2, SP2));
+        const __m512d M2 = _mm512_fmsub_pd(P1, SP2, _mm512_mul_pd(P2, SP1));
+        const __m512d Y1 = _mm512_add_pd(T1, M1), Y4 = _mm512_sub_pd(T1, M1);
+        const __m512d Y2 = _mm512_add_pd(T2, M2), Y3 = _mm512_sub_pd(T2, M2);
+        _mm512_storeu_pd(r0 + c, _mm512_add_pd(X0, _mm512_add_pd(Q1, Q2)));
+        if (inverse) {
+            _mm512_storeu_pd(r1 + c, Y1);
+            _mm512_storeu_pd(r2 + c, Y2);
+            _mm512_storeu_pd(r3 + c, Y3);
+            _mm512_storeu_pd(r4 + c, Y4);
+        } else {
+            _mm512_storeu_pd(r1 + c, FCD_CMZ(Y1, A1, B1));
+            _mm512_storeu_pd(r2 + c, FCD_CMZ(Y2, A2, B2));
+            _mm512_storeu_pd(r3 + c, FCD_CMZ(Y3, A3, B3));
+            _mm512_storeu_pd(r4 + c, FCD_CMZ(Y4, A4, B4));
+        }
+    }
+    return c + fcd_r5_avx2(r0 + c, r1 + c, r2 + c, r3 + c, r4 + c, nf - c, w, inverse);
+}
+
+FCD_TARGET_AVX512 static ptrdiff_t fcd_mid4_avx512(double *r0, double *r1, double *r2, double *r3, const double *k0,
+                                                   const double *k1, const double *k2, const double *k3, ptrdiff_t nf)
+{
+    const __m512d MI = _mm512_setr_pd(1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0);
+    const __m512d PI = _mm512_setr_pd(-1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0);
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8) {
+        const __m512d X0 = _mm512_loadu_pd(r0 + c), X1 = _mm512_loadu_pd(r1 + c);
+        const __m512d X2 = _mm512_loadu_pd(r2 + c), X3 = _mm512_loadu_pd(r3 + c);
+        const __m512d S0 = _mm512_add_pd(X0, X2), S1 = _mm512_add_pd(X1, X3);
+        const __m512d D0 = _mm512_sub_pd(X0, X2);
+        const __m512d D1 = _mm512_mul_pd(_mm512_permute_pd(_mm512_sub_pd(X1, X3), 0x55), MI);
+        const __m512d Z0 = FCD_VMZ(_mm512_add_pd(S0, S1), _mm512_loadu_pd(k0 + c));
+        const __m512d Z1 = FCD_VMZ(_mm512_sub_pd(S0, S1), _mm512_loadu_pd(k1 + c));
+        const __m512d Z2 = FCD_VMZ(_mm512_add_pd(D0, D1), _mm512_loadu_pd(k2 + c));
+        const __m512d Z3 = FCD_VMZ(_mm512_sub_pd(D0, D1), _mm512_loadu_pd(k3 + c));
+        const __m512d Y0 = _mm512_add_pd(Z0, Z1), Y1 = _mm512_sub_pd(Z0, Z1);
+        const __m512d V2 = _mm512_add_pd(Z2, Z3);
+        const __m512d V3 = _mm512_mul_pd(_mm512_permute_pd(_mm512_sub_pd(Z2, Z3), 0x55), PI);
+        _mm512_storeu_pd(r0 + c, _mm512_add_pd(Y0, V2));
+        _mm512_storeu_pd(r2 + c, _mm512_sub_pd(Y0, V2));
+        _mm512_storeu_pd(r1 + c, _mm512_add_pd(Y1, V3));
+        _mm512_storeu_pd(r3 + c, _mm512_sub_pd(Y1, V3));
+    }
+    return c + fcd_mid4_avx2(r0 + c, r1 + c, r2 + c, r3 + c, k0 + c, k1 + c, k2 + c, k3 + c, nf - c);
+}
+
+FCD_TARGET_AVX512 static ptrdiff_t fcd_mid2_avx512(double *r0, double *r1, const double *k0, const double *k1,
+                                                   ptrdiff_t nf)
+{
+    ptrdiff_t c;
+    for (c = 0; c + 8 <= nf; c += 8) {
+        const __m512d X0 = _mm512_loadu_pd(r0 + c), X1 = _mm512_loadu_pd(r1 + c);
+        const __m512d Z0 = FCD_VMZ(_mm512_add_pd(X0, X1), _mm512_loadu_pd(k0 + c));
+        const __m512d Z1 = FCD_VMZ(_mm512_sub_pd(X0, X1), _mm512_loadu_pd(k1 + c));
+        _mm512_storeu_pd(r0 + c, _mm512_add_pd(Z0, Z1));
+        _mm512_storeu_pd(r1 + c, _mm512_sub_pd(Z0, Z1));
+    }
+    return c + fcd_mid2_avx2(r0 + c, r1 + c, k0 + c, k1 + c, nf - c);
+}
+
+FCD_DEFINE(avx512, FCD_TARGET_AVX512, fcd_dif4_avx512, fcd_dit4_avx512, fcd_pair_avx512, fcd_cmul_avx512,
+           fcd_r3_avx512, fcd_r5_avx512, fcd_mid4_avx512, fcd_mid2_avx512, 1, fcd_dif16_avx512, fcd_dit16_avx512)
+
+/* whether the AVX-512 copies run (fcd_fuse16 2 and the CPU has AVX-512) */
+static inline int fcd_simd512(int portable)
+{
+    return !portable && fcd_fuse16 >= 2 && fcd_cpu_has_avx512();
+}
 #endif
 
 static inline int fcd_simd(int portable)
@@ -1095,6 +1295,10 @@ static inline int fcd_simd(int portable)
 static void fc_colfft_dif_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int portable)
 {
 #if FC_X86_DISPATCH
+    if (fcd_simd512(portable)) {
+        fcd_dif_avx512(x, N0, nf, s, tw, 0);
+        return;
+    }
     if (fcd_simd(portable)) {
         fcd_dif_avx2(x, N0, nf, s, tw, 0);
         return;
@@ -1108,6 +1312,10 @@ static void fc_colfft_dif_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s
 static void fc_colfft_dit_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int portable)
 {
 #if FC_X86_DISPATCH
+    if (fcd_simd512(portable)) {
+        fcd_dit_avx512(x, N0, nf, s, tw, 0);
+        return;
+    }
     if (fcd_simd(portable)) {
         fcd_dit_avx2(x, N0, nf, s, tw, 0);
         return;
@@ -1134,6 +1342,10 @@ static void fc_colcorr_f64(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, c
         blk = nf + (nf & 1);
     blk += blk & 1;
 #if FC_X86_DISPATCH
+    if (fcd_simd512(portable)) {
+        fcd_corr_avx512(x, N0, nf, s, tw, k, ks, blk, buf, fuse);
+        return;
+    }
     if (fcd_simd(portable)) {
         fcd_corr_avx2(x, N0, nf, s, tw, k, ks, blk, buf, fuse);
         return;

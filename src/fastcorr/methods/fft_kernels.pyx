@@ -425,18 +425,19 @@ def column_correlate64(x, tw, k, Py_ssize_t c0=0, Py_ssize_t c1=-1, Py_ssize_t b
 
 
 def column_fuse16(flag=None):
-    """Whether the float64 column transforms run two radix-4 passes of
-    their power-of-two part in one sweep over the rows (``fcd_fuse16`` of
-    ``_simd/colfft_kernels.h``; the AVX2 path only). ``flag``: set it
-    (True / False) and return the previous setting; None: only return it.
-    Not thread-safe to change while transforms run (tests and A/B
-    benchmarks).
+    """Which float64 column transforms run (``fcd_fuse16`` of
+    ``_simd/colfft_kernels.h``): 2 (the default) the AVX-512 copies, with
+    two radix-4 passes of the power-of-two part fused into one sweep over
+    the rows, where the CPU has AVX-512 (AVX2, unfused, elsewhere); 1 the
+    AVX2 copies with the fused sweeps; 0 the AVX2 copies unfused. ``flag``:
+    set it (0, 1 or 2) and return the previous setting; None: only return
+    it. Not to be changed while transforms run (tests and A/B benchmarks).
 
     Examples
     --------
     >>> from fastcorr.methods.fft_kernels import column_fuse16
-    >>> previous = column_fuse16(False); column_fuse16(previous)
-    False
+    >>> previous = column_fuse16(0); column_fuse16(previous)
+    0
     """
     global fcd_fuse16
     cdef int old = fcd_fuse16
