@@ -2,7 +2,8 @@
 ``_simd/colfft_kernels.h``: two radix-4 passes of the power-of-two part per
 sweep over the rows, on AVX2 or AVX-512 registers) against numpy's FFT, in
 every setting of ``fft_kernels.column_fuse16``: 0 (one pass a sweep), 1
-(AVX2) and 2 (AVX-512 where the CPU has it, else AVX2); and the whole FFT
+(AVX2), 2 (AVX-512 where the CPU has it, with the radix-3 / radix-5 pairs
+fused too; else AVX2) and 3 (2 without those pairs); and the whole FFT
 method against scipy.signal (its FFT method) in each."""
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ fk = pytest.importorskip("fastcorr.methods.fft_kernels")
 from test_fft_colfft64 import _digitrev  # noqa: E402
 
 
-@pytest.fixture(params=[0, 1, 2])
+@pytest.fixture(params=[0, 1, 2, 3])
 def fuse(request):
     previous = fk.column_fuse16(request.param)
     yield request.param
@@ -23,7 +24,7 @@ def fuse(request):
 
 # lengths with 0-5 radix-4 passes, odd and even powers of two, factors 3 and 5;
 # widths with and without a vector tail (4 / 8 doubles a step)
-LENGTHS = (16, 32, 64, 128, 256, 1024, 48, 96, 320, 576, 960, 45 * 16, 375 * 4)
+LENGTHS = (16, 32, 64, 128, 256, 1024, 48, 96, 320, 576, 960, 45 * 16, 375 * 4, 9, 15, 25, 135, 1125, 800)
 WIDTHS = (1, 2, 3, 5, 9)
 
 
@@ -65,7 +66,7 @@ def test_fused_settings_agree_bitwise():
     outs = []
     previous = fk.column_fuse16()
     try:
-        for m in (0, 1, 2):
+        for m in (0, 1, 2, 3):
             fk.column_fuse16(m)
             y = x.copy()
             fk.column_fft64(y, tw, False)
@@ -74,8 +75,9 @@ def test_fused_settings_agree_bitwise():
     finally:
         fk.column_fuse16(previous)
     assert np.array_equal(outs[0], outs[1])
-    assert np.array_equal(outs[0][:, :36], outs[2][:, :36])
-    assert np.abs(outs[0] - outs[2]).max() <= 1e-15 * np.abs(x).max() * 960
+    for m in (2, 3):
+        assert np.array_equal(outs[0][:, :36], outs[m][:, :36])
+        assert np.abs(outs[0] - outs[m]).max() <= 1e-15 * np.abs(x).max() * 960
 
 
 @pytest.mark.parametrize("n,k", [(256, 63), (600, 101), (300, 21)])

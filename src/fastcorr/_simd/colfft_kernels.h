@@ -624,9 +624,10 @@ FC_TARGET_AVX2 static ptrdiff_t fcd_mid2_avx2(double *r0, double *r1, const doub
  * the registers and the instruction count, not the width). Measured on the
  * fused correlation of a tile's columns, one thread, alternated: 1.14-1.42x
  * faster on 288-1024 rows (960 x 481: 1.17x; 1024 x 513: 1.42x).
- * ``fcd_fuse16``: 2 (default) the AVX-512 copies, fused, where the CPU has
- * AVX-512 and AVX2 unfused elsewhere; 1 the AVX2 copies fused; 0 unfused
- * (the tests' and benchmarks' switch, ``fft_kernels.column_fuse16``). */
+ * ``fcd_fuse16``: 2 (default) the AVX-512 copies, fused (radix-3 / radix-5
+ * pairs too, fcd_odd2_avx512), where the CPU has AVX-512 and AVX2 unfused
+ * elsewhere; 3 as 2 without the odd pairs; 1 the AVX2 copies fused; 0
+ * unfused (the tests' and benchmarks' switch, ``fft_kernels.column_fuse16``). */
 static int fcd_fuse16 = 2;
 
 /* Forward: rows r[4 n + a] = x + (base + a qp + 4 n qp) s; ``t1``: the
@@ -665,6 +666,12 @@ static inline ptrdiff_t fcd_none16(double *const *r, ptrdiff_t nf, const double 
 {
     (void)r; (void)nf; (void)t1; (void)t2;
     return 0;
+}
+
+static inline void fcd_none_odd2(double *x, ptrdiff_t N0, ptrdiff_t L, int R1, int R2, ptrdiff_t nf, ptrdiff_t s,
+                                 const double *tw, int inverse)
+{
+    (void)x; (void)N0; (void)L; (void)R1; (void)R2; (void)nf; (void)s; (void)tw; (void)inverse;
 }
 
 #if FC_X86_DISPATCH
@@ -882,7 +889,7 @@ static inline int fc_colfft64_ok(ptrdiff_t N0)
  * forward transform runs the radix-5 stages, then the radix-3 ones, then
  * the power-of-two part (radix-4 pairs of radix-2 stages); the inverse the
  * same stages in the reverse order. */
-#define FCD_DEFINE(SUF, ATTR, DIF4V, DIT4V, PAIRV, CMULV, R3V, R5V, MID4V, MID2V, FUSE, DIF16V, DIT16V)                                      \
+#define FCD_DEFINE(SUF, ATTR, DIF4V, DIT4V, PAIRV, CMULV, R3V, R5V, MID4V, MID2V, FUSE, DIF16V, DIT16V, ODD2V, ODDF)                                      \
 ATTR static void fcd_odd_##SUF(double *x, ptrdiff_t N0, ptrdiff_t L, ptrdiff_t r, ptrdiff_t nf, ptrdiff_t s, \
                                const double *tw, int inverse)                                                \
 {                                                                                                            \
@@ -910,13 +917,17 @@ ATTR static void fcd_odd_##SUF(double *x, ptrdiff_t N0, ptrdiff_t L, ptrdiff_t r
 ATTR static void fcd_dif_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw, int mid) \
 {                                                                                                            \
     ptrdiff_t L = N0, b, j, c;                                                                               \
-    while (L % 5 == 0) {                                                                                     \
-        fcd_odd_##SUF(x, N0, L, 5, nf, s, tw, 0);                                                            \
-        L /= 5;                                                                                              \
-    }                                                                                                        \
-    while (L % 3 == 0) {                                                                                     \
-        fcd_odd_##SUF(x, N0, L, 3, nf, s, tw, 0);                                                            \
-        L /= 3;                                                                                              \
+    while (L % 5 == 0 || L % 3 == 0) {                                                                       \
+        const int R1 = L % 5 == 0 ? 5 : 3;                                                                   \
+        const ptrdiff_t L2 = L / R1;                                                                         \
+        const int R2 = L2 % 5 == 0 ? 5 : (L2 % 3 == 0 ? 3 : 0);                                              \
+        if ((ODDF) && R2 && R1 * R2 < 25) {                                                                                \
+            ODD2V(x, N0, L, R1, R2, nf, s, tw, 0);                                                           \
+            L = L2 / R2;                                                                                     \
+            continue;                                                                                        \
+        }                                                                                                    \
+        fcd_odd_##SUF(x, N0, L, R1, nf, s, tw, 0);                                                           \
+        L = L2;                                                                                              \
     }                                                                                                        \
     for (; L >= (mid ? 8 : 4); L >>= 2) {                                                                    \
         const ptrdiff_t q = L >> 2, st1 = N0 / L, st2 = 2 * st1;                                             \
@@ -1006,13 +1017,17 @@ ATTR static void fcd_dit_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t 
         }                                                                                                    \
     }                                                                                                        \
     L = P;                                                                                                   \
-    while (L < N0 && (N0 / L) % 3 == 0) {                                                                    \
-        L *= 3;                                                                                              \
-        fcd_odd_##SUF(x, N0, L, 3, nf, s, tw, 1);                                                            \
-    }                                                                                                        \
     while (L < N0) {                                                                                         \
-        L *= 5;                                                                                              \
-        fcd_odd_##SUF(x, N0, L, 5, nf, s, tw, 1);                                                            \
+        const int R1 = (N0 / L) % 3 == 0 ? 3 : 5;                                                            \
+        const ptrdiff_t L1 = L * R1;                                                                         \
+        const int R2 = L1 < N0 ? ((N0 / L1) % 3 == 0 ? 3 : 5) : 0;                                           \
+        if ((ODDF) && R2 && R1 * R2 < 25) {                                                                                \
+            ODD2V(x, N0, L1, R1, R2, nf, s, tw, 1);                                                          \
+            L = L1 * R2;                                                                                     \
+            continue;                                                                                        \
+        }                                                                                                    \
+        fcd_odd_##SUF(x, N0, L1, R1, nf, s, tw, 1);                                                          \
+        L = L1;                                                                                              \
     }                                                                                                        \
 }                                                                                                            \
 ATTR static void fcd_corr_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t s, const double *tw,        \
@@ -1074,10 +1089,10 @@ ATTR static void fcd_corr_##SUF(double *x, ptrdiff_t N0, ptrdiff_t nf, ptrdiff_t
 #define FCD_NOVECM4(r0, r1, r2, r3, k0, k1, k2, k3, nf) 0
 #define FCD_NOVECM2(r0, r1, k0, k1, nf) 0
 FCD_DEFINE(base, , FCD_NOVEC4, FCD_NOVEC4, FCD_NOVEC2, FCD_NOVEC2, FCD_NOVEC3, FCD_NOVEC5, FCD_NOVECM4, FCD_NOVECM2, 0,
-           fcd_none16, fcd_none16)
+           fcd_none16, fcd_none16, fcd_none_odd2, 0)
 #if FC_X86_DISPATCH
 FCD_DEFINE(avx2, FC_TARGET_AVX2, fcd_dif4_avx2, fcd_dit4_avx2, fcd_pair_avx2, fcd_cmul_avx2, fcd_r3_avx2,
-           fcd_r5_avx2, fcd_mid4_avx2, fcd_mid2_avx2, fcd_fuse16 == 1, fcd_dif16_avx2, fcd_dit16_avx2)
+           fcd_r5_avx2, fcd_mid4_avx2, fcd_mid2_avx2, fcd_fuse16 == 1, fcd_dif16_avx2, fcd_dit16_avx2, fcd_none_odd2, 0)
 
 /* AVX-512 copies of the other passes (eight doubles a step, the AVX2 loop
  * for a remaining half vector, the scalar one for the rest), used with the
@@ -1268,8 +1283,230 @@ FCD_TARGET_AVX512 static ptrdiff_t fcd_mid2_avx512(double *r0, double *r1, const
     return c + fcd_mid2_avx2(r0 + c, r1 + c, k0 + c, k1 + c, nf - c);
 }
 
+
+/* Two radix-3 / radix-5 passes in one sweep (AVX-512): the forward's
+ * passes of lengths L (radix R1) and L / R1 (radix R2), or the inverse's of
+ * lengths L (R1) and R2 L, on the R1 R2 rows they share, as the
+ * power-of-two part's fused radix-16 sweeps. The same butterflies as
+ * fcd_r3_avx512 / fcd_r5_avx512 one pass after the other. Used for radix
+ * 3 x 3 and 5 x 3 (column stage alone, one thread, alternated: 288, 576,
+ * 720 and 960 rows 1.06-1.11x faster than the passes one at a time); two
+ * radix-5 passes (25 rows) ran 0.76-0.85x as fast (register spills), so
+ * they stay apart. */
+#define FCD_R3Z(X0, X1, X2, w, inv)                                                                         \
+    do {                                                                                                     \
+        __m512d x1_ = X1, x2_ = X2;                                                                          \
+        const __m512d A1_ = _mm512_set1_pd((w)[0]), B1_ = _mm512_set1_pd((w)[1]);                            \
+        const __m512d A2_ = _mm512_set1_pd((w)[2]), B2_ = _mm512_set1_pd((w)[3]);                            \
+        if (inv) {                                                                                           \
+            x1_ = FCD_CMZ(x1_, A1_, B1_);                                                                    \
+            x2_ = FCD_CMZ(x2_, A2_, B2_);                                                                    \
+        }                                                                                                    \
+        const __m512d S_ = _mm512_add_pd(x1_, x2_), D_ = _mm512_sub_pd(x1_, x2_);                            \
+        const __m512d T_ = _mm512_fnmadd_pd(H3, S_, X0);                                                     \
+        const __m512d M_ = _mm512_mul_pd(_mm512_permute_pd(D_, 0x55), SM3);                                  \
+        const __m512d Y1_ = _mm512_add_pd(T_, M_), Y2_ = _mm512_sub_pd(T_, M_);                              \
+        X0 = _mm512_add_pd(X0, S_);                                                                          \
+        if (inv) {                                                                                           \
+            X1 = Y1_;                                                                                        \
+            X2 = Y2_;                                                                                        \
+        } else {                                                                                             \
+            X1 = FCD_CMZ(Y1_, A1_, B1_);                                                                     \
+            X2 = FCD_CMZ(Y2_, A2_, B2_);                                                                     \
+        }                                                                                                    \
+    } while (0)
+#define FCD_R5Z(X0, X1, X2, X3, X4, w, inv)                                                                 \
+    do {                                                                                                     \
+        __m512d x1_ = X1, x2_ = X2, x3_ = X3, x4_ = X4;                                                      \
+        const __m512d A1_ = _mm512_set1_pd((w)[0]), B1_ = _mm512_set1_pd((w)[1]);                            \
+        const __m512d A2_ = _mm512_set1_pd((w)[2]), B2_ = _mm512_set1_pd((w)[3]);                            \
+        const __m512d A3_ = _mm512_set1_pd((w)[4]), B3_ = _mm512_set1_pd((w)[5]);                            \
+        const __m512d A4_ = _mm512_set1_pd((w)[6]), B4_ = _mm512_set1_pd((w)[7]);                            \
+        if (inv) {                                                                                           \
+            x1_ = FCD_CMZ(x1_, A1_, B1_);                                                                    \
+            x2_ = FCD_CMZ(x2_, A2_, B2_);                                                                    \
+            x3_ = FCD_CMZ(x3_, A3_, B3_);                                                                    \
+            x4_ = FCD_CMZ(x4_, A4_, B4_);                                                                    \
+        }                                                                                                    \
+        const __m512d Q1_ = _mm512_add_pd(x1_, x4_), D1_ = _mm512_sub_pd(x1_, x4_);                          \
+        const __m512d Q2_ = _mm512_add_pd(x2_, x3_), D2_ = _mm512_sub_pd(x2_, x3_);                          \
+        const __m512d T1_ = _mm512_fmadd_pd(C52, Q2_, _mm512_fmadd_pd(C51, Q1_, X0));                        \
+        const __m512d T2_ = _mm512_fmadd_pd(C51, Q2_, _mm512_fmadd_pd(C52, Q1_, X0));                        \
+        const __m512d P1_ = _mm512_permute_pd(D1_, 0x55), P2_ = _mm512_permute_pd(D2_, 0x55);                \
+        const __m512d M1_ = _mm512_fmadd_pd(P1_, SP51, _mm512_mul_pd(P2_, SP52));                            \
+        const __m512d M2_ = _mm512_fmsub_pd(P1_, SP52, _mm512_mul_pd(P2_, SP51));                            \
+        const __m512d Y1_ = _mm512_add_pd(T1_, M1_), Y4_ = _mm512_sub_pd(T1_, M1_);                          \
+        const __m512d Y2_ = _mm512_add_pd(T2_, M2_), Y3_ = _mm512_sub_pd(T2_, M2_);                          \
+        X0 = _mm512_add_pd(X0, _mm512_add_pd(Q1_, Q2_));                                                     \
+        if (inv) {                                                                                           \
+            X1 = Y1_;                                                                                        \
+            X2 = Y2_;                                                                                        \
+            X3 = Y3_;                                                                                        \
+            X4 = Y4_;                                                                                        \
+        } else {                                                                                             \
+            X1 = FCD_CMZ(Y1_, A1_, B1_);                                                                     \
+            X2 = FCD_CMZ(Y2_, A2_, B2_);                                                                     \
+            X3 = FCD_CMZ(Y3_, A3_, B3_);                                                                     \
+            X4 = FCD_CMZ(Y4_, A4_, B4_);                                                                     \
+        }                                                                                                    \
+    } while (0)
+
+/* one radix-R butterfly on X[i0 + k * d], k < R (R = 3 or 5) */
+#define FCD_RZ(R, X, i0, d, w, inv)                                                                         \
+    do {                                                                                                     \
+        if ((R) == 3)                                                                                        \
+            FCD_R3Z(X[i0], X[(i0) + (d)], X[(i0) + 2 * (d)], w, inv);                                        \
+        else                                                                                                 \
+            FCD_R5Z(X[i0], X[(i0) + (d)], X[(i0) + 2 * (d)], X[(i0) + 3 * (d)], X[(i0) + 4 * (d)], w, inv);  \
+    } while (0)
+
+/* the scalar butterflies of a fused group on columns c0..nf (the tail) */
+static inline void fcd_odd2_tail(double *const *r, int R1, int R2, ptrdiff_t c0, ptrdiff_t nf, const double *t1,
+                                 const double *t2, int inverse)
+{
+    int a, n;
+    if (c0 >= nf)
+        return;
+    if (!inverse) {
+        /* rows r[n R2 + a]: pass 1 (radix R1) per a, pass 2 (radix R2) per n */
+        for (a = 0; a < R2; a++) {
+            double *const *q = r + a;
+            if (R1 == 3)
+                fcd_r3_scalar(q[0], q[R2], q[2 * R2], c0, nf, t1 + 8 * a, 0);
+            else
+                fcd_r5_scalar(q[0], q[R2], q[2 * R2], q[3 * R2], q[4 * R2], c0, nf, t1 + 8 * a, 0);
+        }
+        for (n = 0; n < R1; n++) {
+            double *const *q = r + n * R2;
+            if (R2 == 3)
+                fcd_r3_scalar(q[0], q[1], q[2], c0, nf, t2, 0);
+            else
+                fcd_r5_scalar(q[0], q[1], q[2], q[3], q[4], c0, nf, t2, 0);
+        }
+    } else {
+        /* rows r[m R1 + t]: pass 1 (radix R1) per m, pass 2 (radix R2) per t */
+        for (n = 0; n < R2; n++) {
+            double *const *q = r + n * R1;
+            if (R1 == 3)
+                fcd_r3_scalar(q[0], q[1], q[2], c0, nf, t1, 1);
+            else
+                fcd_r5_scalar(q[0], q[1], q[2], q[3], q[4], c0, nf, t1, 1);
+        }
+        for (a = 0; a < R1; a++) {
+            double *const *q = r + a;
+            if (R2 == 3)
+                fcd_r3_scalar(q[0], q[R1], q[2 * R1], c0, nf, t2 + 8 * a, 1);
+            else
+                fcd_r5_scalar(q[0], q[R1], q[2 * R1], q[3 * R1], q[4 * R1], c0, nf, t2 + 8 * a, 1);
+        }
+    }
+}
+
+/* the vector loop of a fused group, R1 and R2 constants (see fcd_odd2_avx512);
+ * t1v / t2v: the twiddles with the inverse's conjugation applied */
+#define FCD_ODD2_LOOP(R1, R2)                                                                                \
+    for (c = 0; c + 8 <= nf; c += 8) {                                                                       \
+        __m512d X[(R1) * (R2)];                                                                              \
+        int i_, a_;                                                                                          \
+        for (i_ = 0; i_ < (R1) * (R2); i_++)                                                                 \
+            X[i_] = _mm512_loadu_pd(r[i_] + c);                                                              \
+        if (!inverse) {                                                                                      \
+            for (a_ = 0; a_ < (R2); a_++)                                                                    \
+                FCD_RZ(R1, X, a_, R2, t1v + 8 * a_, 0);                                                      \
+            for (a_ = 0; a_ < (R1); a_++)                                                                    \
+                FCD_RZ(R2, X, a_ * (R2), 1, t2v, 0);                                                         \
+        } else {                                                                                             \
+            for (a_ = 0; a_ < (R2); a_++)                                                                    \
+                FCD_RZ(R1, X, a_ * (R1), 1, t1v, 1);                                                         \
+            for (a_ = 0; a_ < (R1); a_++)                                                                    \
+                FCD_RZ(R2, X, a_, R1, t2v + 8 * a_, 1);                                                      \
+        }                                                                                                    \
+        for (i_ = 0; i_ < (R1) * (R2); i_++)                                                                 \
+            _mm512_storeu_pd(r[i_] + c, X[i_]);                                                              \
+    }
+
+/* Forward (inverse 0): the passes of lengths L (radix R1) and L / R1 (R2);
+ * inverse: of lengths L (R1) and R2 L. */
+FCD_TARGET_AVX512 static void fcd_odd2_avx512(double *x, ptrdiff_t N0, ptrdiff_t L, int R1, int R2, ptrdiff_t nf,
+                                              ptrdiff_t s, const double *tw, int inverse)
+{
+    const double sg = inverse ? -1.0 : 1.0;
+    const __m512d H3 = _mm512_set1_pd(0.5);
+    const double p3 = sg * FCD_S3, m3 = -sg * FCD_S3;
+    const __m512d SM3 = _mm512_setr_pd(p3, m3, p3, m3, p3, m3, p3, m3);
+    const __m512d C51 = _mm512_set1_pd(FCD_C51), C52 = _mm512_set1_pd(FCD_C52);
+    const double p1 = sg * FCD_S51, m1 = -sg * FCD_S51, p2 = sg * FCD_S52, m2 = -sg * FCD_S52;
+    const __m512d SP51 = _mm512_setr_pd(p1, m1, p1, m1, p1, m1, p1, m1);
+    const __m512d SP52 = _mm512_setr_pd(p2, m2, p2, m2, p2, m2, p2, m2);
+    double t1[40], t2[40], t1v[40], t2v[40], *r[25];
+    ptrdiff_t jp, b, c, ng, step, q1, qq = 0, st1, st2;
+    int a, u, i;
+    if (!inverse) {
+        q1 = L / R1;           /* pass 1: groups j < q1, rows j + n q1 */
+        qq = q1 / R2;          /* pass 2 (length q1): groups jp < qq, rows jp + a qq */
+        st1 = N0 / L;
+        st2 = N0 / q1;
+        ng = qq;
+        step = L;
+    } else {
+        q1 = L / R1;           /* pass 1 (length L): groups jp < q1, rows jp + t q1 */
+        st1 = N0 / L;
+        st2 = N0 / (L * R2);   /* pass 2 (length R2 L): groups j < L, rows j + m L */
+        ng = q1;
+        step = L * R2;
+    }
+    for (jp = 0; jp < ng; jp++) {
+        if (!inverse) {
+            for (a = 0; a < R2; a++)
+                for (u = 1; u < R1; u++) {
+                    const ptrdiff_t e = st1 * (jp + a * qq) * u;
+                    t1[8 * a + 2 * u - 2] = tw[2 * e];
+                    t1[8 * a + 2 * u - 1] = tw[2 * e + 1];
+                }
+            for (u = 1; u < R2; u++) {
+                t2[2 * u - 2] = tw[2 * (st2 * jp * u)];
+                t2[2 * u - 1] = tw[2 * (st2 * jp * u) + 1];
+            }
+        } else {
+            for (u = 1; u < R1; u++) {
+                t1[2 * u - 2] = tw[2 * (st1 * jp * u)];
+                t1[2 * u - 1] = tw[2 * (st1 * jp * u) + 1];
+            }
+            for (a = 0; a < R1; a++)
+                for (u = 1; u < R2; u++) {
+                    const ptrdiff_t e = st2 * (jp + a * q1) * u;
+                    t2[8 * a + 2 * u - 2] = tw[2 * e];
+                    t2[8 * a + 2 * u - 1] = tw[2 * e + 1];
+                }
+        }
+        for (i = 0; i < 40; i++) {
+            t1v[i] = (i & 1) ? sg * t1[i] : t1[i];
+            t2v[i] = (i & 1) ? sg * t2[i] : t2[i];
+        }
+        for (b = 0; b < N0; b += step) {
+            if (!inverse)
+                for (i = 0; i < R1 * R2; i++)
+                    r[i] = x + (b + jp + (i % R2) * qq + (i / R2) * q1) * s;
+            else
+                for (i = 0; i < R1 * R2; i++)
+                    r[i] = x + (b + jp + (i % R1) * q1 + (i / R1) * L) * s;
+            if (R1 == 5 && R2 == 5) {
+                FCD_ODD2_LOOP(5, 5)
+            } else if (R1 == 5) {
+                FCD_ODD2_LOOP(5, 3)
+            } else if (R2 == 5) {
+                FCD_ODD2_LOOP(3, 5)
+            } else {
+                FCD_ODD2_LOOP(3, 3)
+            }
+            fcd_odd2_tail(r, R1, R2, c, nf, t1, t2, inverse);
+        }
+    }
+}
+
 FCD_DEFINE(avx512, FCD_TARGET_AVX512, fcd_dif4_avx512, fcd_dit4_avx512, fcd_pair_avx512, fcd_cmul_avx512,
-           fcd_r3_avx512, fcd_r5_avx512, fcd_mid4_avx512, fcd_mid2_avx512, 1, fcd_dif16_avx512, fcd_dit16_avx512)
+           fcd_r3_avx512, fcd_r5_avx512, fcd_mid4_avx512, fcd_mid2_avx512, fcd_fuse16 >= 2, fcd_dif16_avx512,
+           fcd_dit16_avx512, fcd_odd2_avx512, fcd_fuse16 == 2)
 
 /* whether the AVX-512 copies run (fcd_fuse16 2 and the CPU has AVX-512) */
 static inline int fcd_simd512(int portable)

@@ -429,9 +429,10 @@ def column_fuse16(flag=None):
     ``_simd/colfft_kernels.h``): 2 (the default) the AVX-512 copies, with
     two radix-4 passes of the power-of-two part fused into one sweep over
     the rows, where the CPU has AVX-512 (AVX2, unfused, elsewhere); 1 the
-    AVX2 copies with the fused sweeps; 0 the AVX2 copies unfused. ``flag``:
-    set it (0, 1 or 2) and return the previous setting; None: only return
-    it. Not to be changed while transforms run (tests and A/B benchmarks).
+    AVX2 copies with the fused sweeps; 0 the AVX2 copies unfused; 3 as 2
+    but without the fused radix-3 / radix-5 pairs. ``flag``: set it (0-3)
+    and return the previous setting; None: only return it. Not to be
+    changed while transforms run (tests and A/B benchmarks).
 
     Examples
     --------
@@ -442,5 +443,5 @@ def column_fuse16(flag=None):
     global fcd_fuse16
     cdef int old = fcd_fuse16
     if flag is not None:
-        fcd_fuse16 = max(0, min(2, int(flag)))
+        fcd_fuse16 = max(0, min(3, int(flag)))
     return old
