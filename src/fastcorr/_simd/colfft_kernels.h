@@ -1438,7 +1438,7 @@ FCD_TARGET_AVX512 static void fcd_odd2_avx512(double *x, ptrdiff_t N0, ptrdiff_t
     const double p1 = sg * FCD_S51, m1 = -sg * FCD_S51, p2 = sg * FCD_S52, m2 = -sg * FCD_S52;
     const __m512d SP51 = _mm512_setr_pd(p1, m1, p1, m1, p1, m1, p1, m1);
     const __m512d SP52 = _mm512_setr_pd(p2, m2, p2, m2, p2, m2, p2, m2);
-    double t1[40], t2[40], t1v[40], t2v[40], *r[25];
+    double t1[40] = {0}, t2[40] = {0}, t1v[40], t2v[40], *r[25];
     ptrdiff_t jp, b, c, ng, step, q1, qq = 0, st1, st2;
     int a, u, i;
     if (!inverse) {
