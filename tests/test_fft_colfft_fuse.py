@@ -89,3 +89,28 @@ def test_fft_method_fused(fuse, n, k):
     for threads in (1, 2):
         y = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=threads)
         assert np.abs(y - ref).max() <= 1e-12 * np.abs(x).max() * np.abs(w).sum()
+
+
+def test_column_isa_follows_the_setting():
+    previous = fk.column_fuse16()
+    try:
+        fk.column_fuse16(2)
+        isa = fk.column_isa()
+        assert isa in ("avx512", "avx2", "portable")
+        for m in (0, 1):
+            fk.column_fuse16(m)
+            assert fk.column_isa() == ("portable" if isa == "portable" else "avx2")
+        fk.column_fuse16(3)
+        assert fk.column_isa() == isa
+        fk.column_fuse16(7)  # clamped
+        assert fk.column_fuse16() == 3
+    finally:
+        fk.column_fuse16(previous)
+
+
+def test_bench_large_names_the_column_isa():
+    from fastcorr._cli import large_bench
+
+    lines = []
+    large_bench.run(threads=1, dtypes=("float64",), cases=[(64, 21)], repeats=1, out=lines.append)
+    assert f"float64 column transforms {fk.column_isa()}" in lines[0]

@@ -44,8 +44,14 @@ def run(threads=2, dtypes=("float64", "float32"), cases=CASES, repeats=None, out
     names = [f"fastcorr({'scipy.fft' if lib == 'scipy' else lib})" for lib in libs]
     if cv2 is not None:
         names.append("cv2")
+    try:
+        from fastcorr.methods.fft_kernels import column_isa
+        isa = column_isa()
+    except ImportError:  # an uncompiled tree
+        isa = "none"
     out(f"threads {threads}; OpenCV {cv2.__version__ if cv2 is not None else 'absent'}; "
-        f"FFT libraries {', '.join(libs)}; median wall ms / CPU ms / minor page faults per call")
+        f"FFT libraries {', '.join(libs)}; float64 column transforms {isa}; "
+        "median wall ms / CPU ms / minor page faults per call")
     rng = np.random.default_rng(0)
     rows = []
     previous = _fftlib._choice

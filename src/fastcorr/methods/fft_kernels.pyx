@@ -252,6 +252,8 @@ def column_fft(x, tw, bint inverse, Py_ssize_t c0=0, Py_ssize_t c1=-1, bint port
 cdef extern from "colfft_kernels.h" nogil:
     int fc_colfft64_ok(Py_ssize_t N0)
     int fcd_fuse16
+    int fcd_simd(int portable)
+    int fcd_simd512(int portable)
     void fc_colfft_dif_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw, int portable)
     void fc_colfft_dit_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw, int portable)
     void fc_colcorr_f64(double* x, Py_ssize_t N0, Py_ssize_t nf, Py_ssize_t s, const double* tw,
@@ -445,3 +447,19 @@ def column_fuse16(flag=None):
     if flag is not None:
         fcd_fuse16 = max(0, min(3, int(flag)))
     return old
+
+
+def column_isa():
+    """The instruction set the float64 column transforms run on here:
+    'avx512' (with the fused sweeps, see :func:`column_fuse16`), 'avx2' or
+    'portable'.
+
+    Examples
+    --------
+    >>> from fastcorr.methods.fft_kernels import column_isa
+    >>> column_isa() in ("avx512", "avx2", "portable")
+    True
+    """
+    if fcd_simd512(0):
+        return "avx512"
+    return "avx2" if fcd_simd(0) else "portable"
