@@ -114,3 +114,25 @@ def test_bench_large_names_the_column_isa():
     lines = []
     large_bench.run(threads=1, dtypes=("float64",), cases=[(64, 21)], repeats=1, out=lines.append)
     assert f"float64 column transforms {fk.column_isa()}" in lines[0]
+
+
+def test_shared_slope_moves_only_multithread_plans():
+    from fastcorr.methods import fft as _fft
+
+    data = ((50, 4146), (50, 4146))
+    old = _fft.DUCC_SHARED_SLOPE
+    try:
+        plans = {}
+        for slope in (0.0, 0.15):
+            _fft.DUCC_SHARED_SLOPE = slope
+            _fft._plan.cache_clear()
+            _fft._choose_plan.cache_clear()
+            plans[slope] = [_fft.choose_plan((4096, 4096), (101, 101), np.float64, data, t) for t in (1, 2)]
+        assert plans[0.0][0] == plans[0.15][0]  # one thread: the same plan
+        (n0, _, _), (n1, _, _) = plans[0.15][1][1]
+        (m0, _, _), (m1, _, _) = plans[0.0][1][1]
+        assert n0 * n1 < m0 * m1  # two threads: smaller tiles
+    finally:
+        _fft.DUCC_SHARED_SLOPE = old
+        _fft._plan.cache_clear()
+        _fft._choose_plan.cache_clear()

@@ -387,6 +387,23 @@ DUCC_SINGLE_PAR = 0.5
 #: 63x63, two tiles of 192 x 288 on two threads: 1.0 ms of CPU against 0.7
 #: for one 288² tile on one).
 DUCC_SPLIT_ELEMENTS = 1 << 18
+#: Separate tiles on more than one thread cost ``1 + DUCC_SHARED_SLOPE *
+#: (log2 e - DUCC_SHARED_LOG2)`` times their one-thread units past
+#: 2**DUCC_SHARED_LOG2 values (~600², a 2.7 MB float64 spectrum; one more
+#: for float32): a thread's spectrum then streams through the shared cache
+#: every column pass while the other thread's does too. From the 4096²
+#: float64 'same' cases on a quiet machine, 2 threads against 1 (session
+#: 16): tiles of 320 x 400 (21x21), 640 x 375 (31x31) and 576² (63x63) ran
+#: 1.5-1.65x as fast as at one thread, 800 x 960 (101x101) 1.28x; at one
+#: thread 576² and 960² tiles run the 101x101 case in the same time (153.8
+#: against 153.3 ms, 168.7 / 163.1 in another run), so the slope moves only
+#: the 101x101 case to tiles of 512 x 625 (and 18 of 144 two-thread plans
+#: on 256²-4096² images, 9x9-129x129 kernels, all with kernels from 45 on,
+#: mostly float64). Off (0) until measured at 2 threads on a quiet machine
+#: (the shared machine of session 16 ran no two threads at once); the
+#: one-thread plans never change.
+DUCC_SHARED_SLOPE = 0.0
+DUCC_SHARED_LOG2 = 18.5
 
 #: ducc0's speed by transform length, relative to lengths of about the
 #: same size (the cost model's ``N log N`` trend taken out): a tile of N0 x
@@ -539,6 +556,10 @@ def _ducc_plan(c0, c1, itemsize, nthreads, colfft=False):
     single = tiles == 1
     cost = np.where(single & (e >= MIN_PARALLEL_TRANSFORM), cost / (1.0 + DUCC_SINGLE_PAR * (nthreads - 1)), cost)
     cost = np.where(single, cost, cost * np.ceil(tiles / nthreads) / tiles)
+    if nthreads > 1 and DUCC_SHARED_SLOPE:
+        # separate tiles on several threads: large ones cost more than at one (see DUCC_SHARED_SLOPE)
+        shared = DUCC_SHARED_LOG2 + (1.0 if itemsize <= 4 else 0.0)
+        cost = np.where(single, cost, cost * (1.0 + DUCC_SHARED_SLOPE * np.maximum(0.0, lg - shared)))
     big = e > _MAX_TILE_ELEMS
     big[0, 0] = False  # the smallest tiles whatever their size
     # long tiles ran slower than their count says (2048², 21x21, float32:
