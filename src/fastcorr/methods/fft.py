@@ -95,10 +95,11 @@ one) fused into one sweep over the rows (``fft_kernels.column_fuse16``;
 the fused sweeps need AVX-512's 32 registers: on AVX2 they spilled and ran
 slower, so AVX2 keeps one pass a sweep). Column stage alone, one thread,
 alternated: 1.17-1.31x faster on 288-1125 rows. Whole calls ('same', one
-thread, CPU time, alternated with ``column_fuse16(0)``): 4096² 101x101
-172 -> 155 ms, 63x63 208 -> 186, 1024² 31x31 9.1 -> 7.6, 256² 63x63 0.67
--> 0.48-0.51 (a loaded machine; results bitwise the same but for the
-columns past the last whole vector, whose scalar loop may round apart).
+thread, CPU time, alternated with ``column_fuse16(0)``; two runs on a
+loaded machine): 4096² 101x101 127 -> 121 and 173 -> 155 ms, 63x63 111 ->
+104 and 208 -> 186, 1024² 31x31 6.3 -> 5.6 and 9.1 -> 7.6, 256² 63x63
+0.46 -> 0.41 and 0.77 -> 0.48. Results are bitwise the same but for the
+columns past the last whole vector, whose scalar loop may round apart.
 """
 import functools
 import math
@@ -391,10 +392,11 @@ DUCC_SPLIT_ELEMENTS = 1 << 18
 #: (log2 e - DUCC_SHARED_LOG2)`` times their one-thread units past
 #: 2**DUCC_SHARED_LOG2 values (~600², a 2.7 MB float64 spectrum; one more
 #: for float32): a thread's spectrum then streams through the shared cache
-#: every column pass while the other thread's does too. From the 4096²
-#: float64 'same' cases on a quiet machine, 2 threads against 1 (session
-#: 16): tiles of 320 x 400 (21x21), 640 x 375 (31x31) and 576² (63x63) ran
-#: 1.5-1.65x as fast as at one thread, 800 x 960 (101x101) 1.28x; at one
+#: every column pass while the other thread's does too. The 4096² float64
+#: 'same' cases, the lead's 2-thread times on a quiet machine against
+#: session 16's one-thread CPU times here (so only indicative): tiles of
+#: 320 x 400 (21x21), 640 x 375 (31x31) and 576² (63x63) ran 1.5-1.65x as
+#: fast at two threads as at one, 800 x 960 (101x101) 1.28x; at one
 #: thread 576² and 960² tiles run the 101x101 case in the same time (153.8
 #: against 153.3 ms, 168.7 / 163.1 in another run), so the slope moves only
 #: the 101x101 case to tiles of 512 x 625 (and 18 of 144 two-thread plans
