@@ -483,6 +483,57 @@ static void nk_col2x4_f64(double *const *no, double *const *dno, const double *c
                           const double *const *rc, const double *u, ptrdiff_t kh, ptrdiff_t n)
 { NK_SWEEP_PICK(nk_col2x4, f64, no, dno, rp, rc, u, kh, n); }
 
+/* nk_prep without a certainty map (c == NULL), prefetching as it goes:
+ * the line ``pf`` elements ahead of each line read (a later input row,
+ * while this one is prepared; pf 0: none). The same values as nk_prep. */
+#if FC_X86_DISPATCH
+#define NK_PREPF_AVX2(SUFFIX, T, VT, L, LOADU, STOREU, SET1, CMP, BLENDV)                  \
+FC_TARGET_AVX2 static void nk_prepf_##SUFFIX##_avx2(T *NK_RESTRICT prod, T *NK_RESTRICT cert, \
+        const T *NK_RESTRICT x, ptrdiff_t n, T mv, T mc, ptrdiff_t pf)                     \
+{                                                                                          \
+    const VT vmp = SET1(mv * mc), vmc = SET1(mc), one = SET1((T)1);                        \
+    const ptrdiff_t step = 64 / (ptrdiff_t)sizeof(T);                                      \
+    ptrdiff_t i = 0, j;                                                                    \
+    for (; i + step <= n; i += step) {                                                     \
+        if (pf) _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T0);                     \
+        for (j = 0; j < step; j += L) {                                                    \
+            const VT xi = LOADU(x + i + j);                                                \
+            const VT miss = CMP(xi, xi, _CMP_UNORD_Q);                                     \
+            STOREU(prod + i + j, BLENDV(xi, vmp, miss));                                   \
+            STOREU(cert + i + j, BLENDV(one, vmc, miss));                                  \
+        }                                                                                  \
+    }                                                                                      \
+    if (pf && i < n) _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T0);                \
+    for (; i < n; i++) {                                                                   \
+        const T xi = x[i];                                                                 \
+        const int miss = xi != xi;                                                         \
+        prod[i] = miss ? mv * mc : xi;                                                     \
+        cert[i] = miss ? mc : (T)1;                                                        \
+    }                                                                                      \
+}
+NK_PREPF_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_cmp_pd,
+              _mm256_blendv_pd)
+NK_PREPF_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_cmp_ps,
+              _mm256_blendv_ps)
+static void nk_prepf_f64(double *p, double *q, const double *x, ptrdiff_t n, double mv, double mc, ptrdiff_t pf)
+{
+    ptrdiff_t part = 0;
+    if (fc_cpu_has_avx2_fma()) nk_prepf_f64_avx2(p, q, x, n, mv, mc, pf);
+    else nk_prep_f64(p, q, x, NULL, n, mv, mc, &part);
+}
+static void nk_prepf_f32(float *p, float *q, const float *x, ptrdiff_t n, float mv, float mc, ptrdiff_t pf)
+{
+    ptrdiff_t part = 0;
+    if (fc_cpu_has_avx2_fma()) nk_prepf_f32_avx2(p, q, x, n, mv, mc, pf);
+    else nk_prep_f32(p, q, x, NULL, n, mv, mc, &part);
+}
+#else
+static void nk_prepf_f64(double *p, double *q, const double *x, ptrdiff_t n, double mv, double mc, ptrdiff_t pf)
+{ ptrdiff_t part = 0; (void)pf; nk_prep_f64(p, q, x, NULL, n, mv, mc, &part); }
+static void nk_prepf_f32(float *p, float *q, const float *x, ptrdiff_t n, float mv, float mc, ptrdiff_t pf)
+{ ptrdiff_t part = 0; (void)pf; nk_prep_f32(p, q, x, NULL, n, mv, mc, &part); }
+#endif
+
 /* The vector width (elements) that nk_sden's kernel padding kwp must be a multiple of. */
 #define NK_SDEN_ALIGN 8
 
@@ -743,8 +794,11 @@ NK_COL4FIN_LEAN(f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm25
  * Same bits as nk_col2x4fin_lean. */
 static int nk_nanc_fin = 1;
 #define NK_COL4FIN_NANC(SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, DIV, BLENDV, CMP,    \
+                        ANDNOT, OR, MOVEMASK) NK_COL4FIN_NANC_T(FC_TARGET_AVX2, avx2, SUFFIX, T, VT, L, ZERO, \
+                        LOADU, STOREU, BCAST, FMA, SET1, DIV, BLENDV, CMP, ANDNOT, OR, MOVEMASK)
+#define NK_COL4FIN_NANC_T(ATTR, ISA, SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, DIV, BLENDV, CMP, \
                         ANDNOT, OR, MOVEMASK)                                                         \
-FC_TARGET_AVX2 static ptrdiff_t nk_col2x4fin_nanc_##SUFFIX##_avx2(T *const *o, const T *const *x,      \
+ATTR static ptrdiff_t nk_col2x4fin_nanc_##SUFFIX##_##ISA(T *const *o, const T *const *x,               \
         const T *const *rp, const T *const *rc, const T *u, ptrdiff_t kh, ptrdiff_t n, T zt)            \
 {                                                                                                    \
     ptrdiff_t t = 0, i, r, nans = 0;                                                                 \
@@ -780,13 +834,34 @@ NK_COL4FIN_NANC(f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm
 NK_COL4FIN_NANC(f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss,
                 _mm256_fmadd_ps, _mm256_set1_ps, _mm256_div_ps, _mm256_blendv_ps, _mm256_cmp_ps, _mm256_andnot_ps,
                 _mm256_or_ps, _mm256_movemask_ps)
+/* The same loops compiled for AVX-512VL (still 256-bit vectors: the same
+ * instructions and bits, but 32 registers, so the eight sums, the sliding
+ * weights and the constants stay in registers), chosen at run time. */
+#define NK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
+static int nk_cpu_has_avx512(void)
+{
+    static int cached = -1;
+    if (cached < 0)
+        cached = (fc_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+                  __builtin_cpu_supports("avx512vl")) ? 1 : 0;
+    return cached;
+}
+/* 0: never; set by fastcorr.methods.normalized (AVX512_SWEEP) */
+static int nk_use_avx512 = 1;
+NK_COL4FIN_NANC_T(NK_TARGET_AVX512, avx512, f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd,
+                  _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_set1_pd, _mm256_div_pd,
+                  _mm256_blendv_pd, _mm256_cmp_pd, _mm256_andnot_pd, _mm256_or_pd, _mm256_movemask_pd)
+NK_COL4FIN_NANC_T(NK_TARGET_AVX512, avx512, f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps,
+                  _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_div_ps,
+                  _mm256_blendv_ps, _mm256_cmp_ps, _mm256_andnot_ps, _mm256_or_ps, _mm256_movemask_ps)
 static ptrdiff_t nk_col2x4fin_f64(double *const *o, const double *const *x, const double *const *rp,
                                   const double *const *rc, const double *u, ptrdiff_t kh, ptrdiff_t n, double zt,
                                   double scale, double mcentre, int preserve, int stream)
 {
     if (!fc_cpu_has_avx2_fma() || n < 4) return -1;
     if (nk_lean_fin && nk_nanc_fin && scale == 1.0 && !preserve && !stream && mcentre != mcentre)
-        return nk_col2x4fin_nanc_f64_avx2(o, x, rp, rc, u, kh, n, zt);
+        return (nk_use_avx512 && nk_cpu_has_avx512()) ? nk_col2x4fin_nanc_f64_avx512(o, x, rp, rc, u, kh, n, zt)
+                                                      : nk_col2x4fin_nanc_f64_avx2(o, x, rp, rc, u, kh, n, zt);
     if (nk_lean_fin && scale == 1.0 && !preserve && !stream)
         return nk_col2x4fin_lean_f64_avx2(o, x, rp, rc, u, kh, n, zt, mcentre);
     return nk_col2x4fin_f64_avx2(o, x, rp, rc, u, kh, n, zt, scale, mcentre, preserve, stream);
@@ -797,7 +872,8 @@ static ptrdiff_t nk_col2x4fin_f32(float *const *o, const float *const *x, const 
 {
     if (!fc_cpu_has_avx2_fma() || n < 8) return -1;
     if (nk_lean_fin && nk_nanc_fin && scale == 1.0f && !preserve && !stream && mcentre != mcentre)
-        return nk_col2x4fin_nanc_f32_avx2(o, x, rp, rc, u, kh, n, zt);
+        return (nk_use_avx512 && nk_cpu_has_avx512()) ? nk_col2x4fin_nanc_f32_avx512(o, x, rp, rc, u, kh, n, zt)
+                                                      : nk_col2x4fin_nanc_f32_avx2(o, x, rp, rc, u, kh, n, zt);
     if (nk_lean_fin && scale == 1.0f && !preserve && !stream)
         return nk_col2x4fin_lean_f32_avx2(o, x, rp, rc, u, kh, n, zt, mcentre);
     return nk_col2x4fin_f32_avx2(o, x, rp, rc, u, kh, n, zt, scale, mcentre, preserve, stream);
@@ -830,6 +906,8 @@ static int nk_lean_fin = 0;
 static int nk_nanc_fin = 0;
 static int nk_col_pf = 0;
 static int nk_row_shuffle = 0;
+static int nk_use_avx512 = 0;
+static int nk_cpu_has_avx512(void) { return 0; }
 static void nk_prefetch(const void *p, ptrdiff_t nbytes) { (void)p; (void)nbytes; }
 #define NK_FINISH1_PICK(SUFFIX, out, num, den, x, n, zt, scale, mc, preserve, stream)                     \
     nk_finish_##SUFFIX##_base(out, NULL, num, den, x, NULL, n, zt, scale, mc, preserve, 0)
