@@ -301,28 +301,34 @@ def test_kernel_changed_in_place_is_seen():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_avx512_sweep_and_inline_prefetch_change_no_bit(monkeypatch, astropy_convolve, dtype):
+def test_avx512_sweep_prefetch_and_merged_rows_change_no_bit(monkeypatch, astropy_convolve, dtype):
     """The vertical passes and division compiled for AVX-512VL (``AVX512_SWEEP``,
-    where the CPU has it) and the prefetches spread over each row's preparation
-    (``PREFETCH_INLINE``, no certainty map) give the other paths' results
-    exactly, on the common call (interpolated NaN, normalised kernel) of any
-    width, height, kernel, boundary and thread count, and astropy's (float64)."""
+    where the CPU has it), the prefetches spread over each row's preparation
+    (``PREFETCH_INLINE``) and both row passes made from the data row itself
+    (``MERGE_ROWS``: no certainty map, 3 to 5 taps) give the other paths'
+    results exactly, on the common call (interpolated NaN, normalised kernel)
+    of any width (narrower than a vector, a block of 8 vectors, between),
+    height, kernel, boundary and thread count, and astropy's (float64)."""
     rng = np.random.default_rng(16)
-    for trial in range(10):
-        h, w = int(rng.integers(5, 70)), int(rng.integers(4, 140))
-        kshape = (int(rng.integers(1, 8)) * 2 + 1, int(rng.integers(0, 4)) * 2 + 1)
+    for trial in range(16):
+        h, w = int(rng.integers(5, 70)), int(rng.choice([5, 9, 13, 33, 40, 64, 71, 100, 139]))
+        kshape = (int(rng.integers(1, 8)) * 2 + 1, int(rng.choice([1, 3, 5, 5, 7])))
         x = _data((h, w), frac=float(rng.choice([0.0, 0.05, 0.3])), seed=trial, hole=False).astype(dtype)
         x[1:3, 2:9] = np.nan  # a hole wider than some kernels: outputs that stay NaN
         k = _gauss(*kshape).astype(dtype)
-        boundary = ("fill", "wrap", "extend")[trial % 3]
+        boundary = ("fill", "wrap", "extend", None)[trial % 4]
         kw = dict(method="separable", num_threads=1 + trial % 2, boundary=boundary)
         got = {}
-        for flags in [(False, False), (True, False), (False, True), (True, True)]:
-            monkeypatch.setattr(sweep, "AVX512_SWEEP", flags[0])
-            monkeypatch.setattr(sweep, "PREFETCH_INLINE", flags[1])
+        for flags in [(False, False, False), (True, False, False), (False, True, False), (False, False, True),
+                      (True, True, True)]:
+            for name, flag in zip(("AVX512_SWEEP", "PREFETCH_INLINE", "MERGE_ROWS"), flags):
+                monkeypatch.setattr(sweep, name, flag)
             got[flags] = _ours(x, k, **kw)
         for flags, y in got.items():
-            np.testing.assert_array_equal(y, got[(False, False)], err_msg=str(flags))
+            np.testing.assert_array_equal(y, got[(False, False, False)], err_msg=str(flags))
         if dtype == np.float64:
             ref = astropy_convolve(x, k, boundary=boundary, normalize_kernel=True)
-            np.testing.assert_allclose(got[(True, True)], ref, rtol=0, atol=1e-10)
+            ref = ref if boundary is not None else ref[tuple(slice(s // 2, n - s // 2) for s, n in zip(kshape, x.shape))]
+            ours = got[(True, True, True)]
+            ours = ours if boundary is not None else ours[tuple(slice(s // 2, n - s // 2) for s, n in zip(kshape, x.shape))]
+            np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10)

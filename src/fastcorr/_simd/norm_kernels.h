@@ -878,6 +878,128 @@ static ptrdiff_t nk_col2x4fin_f32(float *const *o, const float *const *x, const 
         return nk_col2x4fin_lean_f32_avx2(o, x, rp, rc, u, kh, n, zt, mcentre);
     return nk_col2x4fin_f32_avx2(o, x, rp, rc, u, kh, n, zt, scale, mcentre, preserve, stream);
 }
+/* nk_prow: both row passes (nk_row over the products c * x and over the
+ * certainty) of a row without a certainty map, 3 to 5 taps, reading the
+ * vectors that lie wholly inside the image from the data row itself: each
+ * such vector of x is loaded once, its missing pixels replaced (the value
+ * mp, the certainty mc; else x and 1, as nk_prep) in registers, and both
+ * passes made from it, with no prepared copy written and read back. The
+ * vectors at offsets s (multiples of L) in [a, b) come from xr + s - a (xr:
+ * the row's element at offset a; a >= the first column inside, b <= the
+ * end of the columns inside); everything else, and the generic loops at
+ * the row's end from offset g on, from the prepared rows ep / ec, which
+ * must hold [0, a) and [min(b, g), n + kw - 1) (g: nk_prow_from). pf: the
+ * line that many elements ahead of each x line is prefetched (0: none).
+ * The multiply-adds of nk_row in its order: the same bits. */
+static ptrdiff_t nk_prow_from(ptrdiff_t n, ptrdiff_t L)
+{
+    const ptrdiff_t blocks = n / (8 * L);
+    return blocks > 0 ? blocks * 8 * L - L : 0;
+}
+#define NK_PROW(ATTR, ISA, SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, CMP, BLENDV, ADD) \
+ATTR static void nk_prow_##SUFFIX##_##ISA(T *outp, T *outc, const T *ep, const T *ec, const T *xr,   \
+        ptrdiff_t a, ptrdiff_t b, const T *v, ptrdiff_t kw, ptrdiff_t n, T mp, T mc, ptrdiff_t pf)  \
+{                                                                                                \
+    ptrdiff_t t = 0, k, j;                                                                       \
+    const VT vmp = SET1(mp), vmc = SET1(mc), one = SET1((T)1);                                   \
+    const VT w0 = BCAST(v), w1 = BCAST(v + 1), w2 = BCAST(v + 2);                                \
+    const VT w3 = BCAST(v + (kw > 3 ? 3 : 0)), w4 = BCAST(v + (kw > 4 ? 4 : 0));                 \
+    if (n < L) { /* as nk_row: the portable loop */                                             \
+        nk_row_##SUFFIX##_base(outp, ep, v, kw, n);                                              \
+        nk_row_##SUFFIX##_base(outc, ec, v, kw, n);                                              \
+        return;                                                                                  \
+    }                                                                                            \
+    for (; t + 8 * L <= n; t += 8 * L) {                                                         \
+        VT Ap, Ac;                                                                               \
+        if (t >= a && t < b) {                                                                   \
+            const VT xi = LOADU(xr + (t - a));                                                   \
+            const VT miss = CMP(xi, xi, _CMP_UNORD_Q);                                           \
+            Ap = BLENDV(xi, vmp, miss); Ac = BLENDV(one, vmc, miss);                             \
+        } else { Ap = LOADU(ep + t); Ac = LOADU(ec + t); }                                       \
+        for (j = 0; j < 8; j++) {                                                                \
+            const ptrdiff_t s = t + (j + 1) * L;                                                 \
+            VT accp, accc;                                                                       \
+            if (j < 7 || t + 9 * L + 1 <= n + kw) {                                              \
+                VT Bp, Bc, S1, S2, S3;                                                           \
+                if (s >= a && s < b) {                                                           \
+                    const VT xi = LOADU(xr + (s - a));                                           \
+                    const VT miss = CMP(xi, xi, _CMP_UNORD_Q);                                   \
+                    if (pf && ((s - a) & (64 / (ptrdiff_t)sizeof(T) - 1)) < L)                   \
+                        _mm_prefetch((const char *)(xr + (s - a) + pf), _MM_HINT_T0);            \
+                    Bp = BLENDV(xi, vmp, miss); Bc = BLENDV(one, vmc, miss);                     \
+                } else { Bp = LOADU(ep + s); Bc = LOADU(ec + s); }                               \
+                NK_SHIFTS_##SUFFIX(Ap, Bp, S1, S2, S3)                                           \
+                accp = FMA(w0, Ap, ZERO());                                                      \
+                accp = FMA(w1, S1, accp);                                                        \
+                accp = FMA(w2, S2, accp);                                                        \
+                if (kw > 3) accp = FMA(w3, S3, accp);                                            \
+                if (kw > 4) accp = FMA(w4, NK_SHIFT4_##SUFFIX(Ap, Bp), accp);                    \
+                NK_SHIFTS_##SUFFIX(Ac, Bc, S1, S2, S3)                                           \
+                accc = FMA(w0, Ac, ZERO());                                                      \
+                accc = FMA(w1, S1, accc);                                                        \
+                accc = FMA(w2, S2, accc);                                                        \
+                if (kw > 3) accc = FMA(w3, S3, accc);                                            \
+                if (kw > 4) accc = FMA(w4, NK_SHIFT4_##SUFFIX(Ac, Bc), accc);                    \
+                Ap = Bp; Ac = Bc;                                                                \
+            } else { /* the row's last vectors: no read past its taps */                        \
+                const T *pp = ep + t + j * L, *pc = ec + t + j * L;                              \
+                accp = ZERO(); accc = ZERO();                                                    \
+                for (k = 0; k < kw; k++) {                                                       \
+                    accp = FMA(BCAST(v + k), LOADU(pp + k), accp);                               \
+                    accc = FMA(BCAST(v + k), LOADU(pc + k), accc);                               \
+                }                                                                                \
+            }                                                                                    \
+            STOREU(outp + t + j * L, accp);                                                      \
+            STOREU(outc + t + j * L, accc);                                                      \
+        }                                                                                        \
+    }                                                                                            \
+    /* nk_row's last columns, as it computes them (from the prepared rows) */                    \
+    while (t < n) {                                                                              \
+        VT a0 = ZERO(), a1 = ZERO(), c0 = ZERO(), c1 = ZERO();                                   \
+        if (t + L > n) t = n - L;                                                                \
+        for (k = 0; k + 1 < kw; k += 2) {                                                        \
+            a0 = FMA(BCAST(v + k), LOADU(ep + t + k), a0);                                       \
+            a1 = FMA(BCAST(v + k + 1), LOADU(ep + t + k + 1), a1);                               \
+            c0 = FMA(BCAST(v + k), LOADU(ec + t + k), c0);                                       \
+            c1 = FMA(BCAST(v + k + 1), LOADU(ec + t + k + 1), c1);                               \
+        }                                                                                        \
+        if (k < kw) {                                                                            \
+            a0 = FMA(BCAST(v + k), LOADU(ep + t + k), a0);                                       \
+            c0 = FMA(BCAST(v + k), LOADU(ec + t + k), c0);                                       \
+        }                                                                                        \
+        STOREU(outp + t, ADD(a0, a1));                                                           \
+        STOREU(outc + t, ADD(c0, c1));                                                           \
+        t += L;                                                                                  \
+    }                                                                                            \
+}
+NK_PROW(FC_TARGET_AVX2, avx2, f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+        _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_set1_pd, _mm256_cmp_pd, _mm256_blendv_pd, _mm256_add_pd)
+NK_PROW(FC_TARGET_AVX2, avx2, f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+        _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_cmp_ps, _mm256_blendv_ps, _mm256_add_ps)
+NK_PROW(NK_TARGET_AVX512, avx512, f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+        _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_set1_pd, _mm256_cmp_pd, _mm256_blendv_pd, _mm256_add_pd)
+NK_PROW(NK_TARGET_AVX512, avx512, f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+        _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_cmp_ps, _mm256_blendv_ps, _mm256_add_ps)
+/* The vector width of nk_prow (0: not available: use nk_prep and nk_row). */
+static ptrdiff_t nk_prow_lanes(int is_double)
+{
+    if (!fc_cpu_has_avx2_fma()) return 0;
+    return is_double ? 4 : 8;
+}
+static void nk_prow_f64(double *outp, double *outc, const double *ep, const double *ec, const double *xr,
+                        ptrdiff_t a, ptrdiff_t b, const double *v, ptrdiff_t kw, ptrdiff_t n, double mp, double mc,
+                        ptrdiff_t pf)
+{
+    if (nk_use_avx512 && nk_cpu_has_avx512()) nk_prow_f64_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf);
+    else nk_prow_f64_avx2(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf);
+}
+static void nk_prow_f32(float *outp, float *outc, const float *ep, const float *ec, const float *xr,
+                        ptrdiff_t a, ptrdiff_t b, const float *v, ptrdiff_t kw, ptrdiff_t n, float mp, float mc,
+                        ptrdiff_t pf)
+{
+    if (nk_use_avx512 && nk_cpu_has_avx512()) nk_prow_f32_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf);
+    else nk_prow_f32_avx2(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf);
+}
 static void nk_fence(void) { _mm_sfence(); }
 /* Ask for the cache lines of [p, p + n) in the L2 cache (the next input row,
  * while this one is being passed: the hardware prefetcher stops at the gap). */
@@ -908,6 +1030,16 @@ static int nk_col_pf = 0;
 static int nk_row_shuffle = 0;
 static int nk_use_avx512 = 0;
 static int nk_cpu_has_avx512(void) { return 0; }
+static ptrdiff_t nk_prow_lanes(int is_double) { (void)is_double; return 0; }
+static ptrdiff_t nk_prow_from(ptrdiff_t n, ptrdiff_t L) { (void)n; (void)L; return 0; }
+static void nk_prow_f64(double *outp, double *outc, const double *ep, const double *ec, const double *xr,
+                        ptrdiff_t a, ptrdiff_t b, const double *v, ptrdiff_t kw, ptrdiff_t n, double mp, double mc,
+                        ptrdiff_t pf)
+{ (void)xr; (void)a; (void)b; (void)mp; (void)mc; (void)pf; nk_row_f64(outp, ep, v, kw, n); nk_row_f64(outc, ec, v, kw, n); }
+static void nk_prow_f32(float *outp, float *outc, const float *ep, const float *ec, const float *xr,
+                        ptrdiff_t a, ptrdiff_t b, const float *v, ptrdiff_t kw, ptrdiff_t n, float mp, float mc,
+                        ptrdiff_t pf)
+{ (void)xr; (void)a; (void)b; (void)mp; (void)mc; (void)pf; nk_row_f32(outp, ep, v, kw, n); nk_row_f32(outc, ec, v, kw, n); }
 static void nk_prefetch(const void *p, ptrdiff_t nbytes) { (void)p; (void)nbytes; }
 #define NK_FINISH1_PICK(SUFFIX, out, num, den, x, n, zt, scale, mc, preserve, stream)                     \
     nk_finish_##SUFFIX##_base(out, NULL, num, den, x, NULL, n, zt, scale, mc, preserve, 0)

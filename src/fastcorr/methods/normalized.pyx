@@ -68,6 +68,13 @@ cdef extern from "norm_kernels.h" nogil:
     int nk_lean_fin
     int nk_nanc_fin
     int nk_use_avx512
+    Py_ssize_t nk_prow_lanes(int is_double)
+    Py_ssize_t nk_prow_from(Py_ssize_t n, Py_ssize_t L)
+    void nk_prow_f32(float* outp, float* outc, const float* ep, const float* ec, const float* xr, Py_ssize_t a,
+                     Py_ssize_t b, const float* v, Py_ssize_t kw, Py_ssize_t n, float mp, float mc, Py_ssize_t pf)
+    void nk_prow_f64(double* outp, double* outc, const double* ep, const double* ec, const double* xr,
+                     Py_ssize_t a, Py_ssize_t b, const double* v, Py_ssize_t kw, Py_ssize_t n, double mp,
+                     double mc, Py_ssize_t pf)
     int nk_cpu_has_avx512()
     void nk_prepf_f32(float* prod, float* cert, const float* x, Py_ssize_t n, float mv, float mc, Py_ssize_t pf)
     void nk_prepf_f64(double* prod, double* cert, const double* x, Py_ssize_t n, double mv, double mc,
@@ -140,6 +147,9 @@ PREFETCH_INLINE = True
 #: measurement as PREFETCH_INLINE: 2.52 -> 2.42 and 2.22 -> 2.18 ms
 #: (minima 2.25 -> 2.04, 1.94 -> 1.83).
 AVX512_SWEEP = True
+#: Row kernels of 3 to 5 taps without a certainty map: both row passes made
+#: from the data row itself (``nk_prow``), not from a prepared copy.
+MERGE_ROWS = True
 #: Row kernels from this many taps are passed over aligned shifted copies
 #: of each prepared row (``nk_rowa``: no load crosses a cache line), by the
 #: data's dtype character; 0: never. The copies cost their making (4 of a
@@ -312,12 +322,29 @@ cdef inline Py_ssize_t finish(real_t* o, real_t* co, const real_t* num, const re
         return nk_finish_f64(o, co, num, den, x, c, n, zt, scale, mcentre, preserve, inv_ksum)
 
 
+cdef inline void prep_span(real_t* ep, real_t* ec, const real_t* x, const real_t* crow, Py_ssize_t r,
+                           Py_ssize_t W, Py_ssize_t off1, Py_ssize_t t0, Py_ssize_t t1, real_t mv, real_t mc,
+                           Py_ssize_t pf) noexcept nogil:
+    """prep_row's columns [t0, t1), all inside the image."""
+    if t1 <= t0:
+        return
+    if pf != 0 and crow == NULL:
+        if real_t is float:
+            nk_prepf_f32(ep + t0, ec + t0, x + r * W + off1 + t0, t1 - t0, mv, mc, pf)
+        else:
+            nk_prepf_f64(ep + t0, ec + t0, x + r * W + off1 + t0, t1 - t0, mv, mc, pf)
+    else:
+        prep(ep + t0, ec + t0, x + r * W + off1 + t0, NULL if crow == NULL else crow + off1 + t0, t1 - t0, mv, mc)
+
+
 cdef inline void prep_row(real_t* ep, real_t* ec, const real_t* x, const real_t* c, Py_ssize_t r,
                           Py_ssize_t W, Py_ssize_t off1, Py_ssize_t next_, Py_ssize_t lo, Py_ssize_t hi, int edge,
-                          real_t fill_p, real_t fill_c, real_t mv, real_t mc, Py_ssize_t pf=0) noexcept nogil:
+                          real_t fill_p, real_t fill_c, real_t mv, real_t mc, Py_ssize_t pf=0,
+                          Py_ssize_t skip0=0, Py_ssize_t skip1=0) noexcept nogil:
     """The two inputs (c * x and c) of extended row r, columns off1 ... off1 + next_ - 1;
-    ``pf``: prefetch the input that many elements ahead (no certainty map only)."""
-    cdef Py_ssize_t t, col
+    ``pf``: prefetch the input that many elements ahead (no certainty map only);
+    the columns [skip0, skip1) inside the image are left out (``nk_prow`` reads them)."""
+    cdef Py_ssize_t t, col, s0, s1
     cdef const real_t* crow
     if r < 0:
         for t in range(next_):
@@ -325,15 +352,12 @@ cdef inline void prep_row(real_t* ep, real_t* ec, const real_t* x, const real_t*
             ec[t] = fill_c
         return
     crow = NULL if c == NULL else c + r * W
-    if hi > lo:
-        if pf != 0 and crow == NULL:
-            if real_t is float:
-                nk_prepf_f32(ep + lo, ec + lo, x + r * W + off1 + lo, hi - lo, mv, mc, pf)
-            else:
-                nk_prepf_f64(ep + lo, ec + lo, x + r * W + off1 + lo, hi - lo, mv, mc, pf)
-        else:
-            prep(ep + lo, ec + lo, x + r * W + off1 + lo, NULL if crow == NULL else crow + off1 + lo, hi - lo,
-                 mv, mc)
+    if skip1 > skip0 and hi > lo:
+        s0, s1 = min(max(skip0, lo), hi), min(max(skip1, lo), hi)
+        prep_span(ep, ec, x, crow, r, W, off1, lo, s0, mv, mc, pf)
+        prep_span(ep, ec, x, crow, r, W, off1, s1, hi, mv, mc, pf)
+    else:
+        prep_span(ep, ec, x, crow, r, W, off1, lo, hi, mv, mc, pf)
     for t in range(next_ - (hi - lo)):  # the columns outside: [0, lo) and [hi, next_)
         if t >= lo:
             t = t + hi - lo
@@ -352,7 +376,7 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                       real_t fill_p, real_t fill_c, real_t mv, real_t mc,
                       real_t zt, real_t scale, real_t mcentre, int preserve, real_t inv_ksum,
                       Py_ssize_t chunk, Py_ssize_t sw, int sparse, int stream, int prefetch, int fuse_finish, int fin_stream, Py_ssize_t fin_block,
-                      int skip_fill, Py_ssize_t aligned_min, int inline_prefetch, Py_ssize_t* helped,
+                      int skip_fill, Py_ssize_t aligned_min, int inline_prefetch, int merge_rows, Py_ssize_t* helped,
                       int num_threads) noexcept nogil:
     """Output rows [0, Ho) x columns [0, Wo): output (m, n) reads the
     extended input rows off0 + m ... + kh - 1 and columns off1 + n ...
@@ -419,6 +443,11 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
     cdef int fill_rows = skip_fill and edge == 0
     # The next rows' prefetches spread over the preparation of this one (no certainty map).
     cdef int inline_pf = inline_prefetch and c == NULL
+    # Both row passes from the data row itself (no certainty map, 3 to 5 taps).
+    cdef Py_ssize_t lanes = nk_prow_lanes(1 if real_t is double else 0)
+    cdef int merged = (merge_rows and c == NULL and 3 <= kw <= 5 and lanes > 0 and not aligned_row
+                       and nk_row_shuffle and vr == NULL)
+    cdef Py_ssize_t pa, pb
     cdef Py_ssize_t pfe
     cdef int copied, prevfill
 
@@ -477,7 +506,15 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                         pfe = 0
                         if inline_pf and r >= 0 and r + prefetch < H:
                             pfe = prefetch * W
-                        prep_row(epr, ec, x, c, r, W, off1 + n0, next_, lo, hi, edge, fill_p, fill_c, mv, mc, pfe)
+                        pa = pb = 0
+                        if merged and r >= 0:
+                            # nk_prow reads the whole vectors inside the image from x itself
+                            pa = ((lo + lanes - 1) // lanes) * lanes
+                            pb = (hi // lanes) * lanes
+                            if pb <= pa:
+                                pa = pb = 0
+                        prep_row(epr, ec, x, c, r, W, off1 + n0, next_, lo, hi, edge, fill_p, fill_c, mv, mc, pfe,
+                                 pa, min(pb, nk_prow_from(ws, lanes)))
                     if prefetch and not inline_pf and i + prefetch < m1 - m0 + kh - 1 and hi > lo:
                         q = edge_index(off0 + m0 + i + prefetch, H, edge)
                         if q >= 0:
@@ -486,11 +523,19 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                                 nk_prefetch(c + q * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
                     prevfill = r < 0
                     if not copied:
-                        if aligned_row:
-                            row_pass_aligned(Tp + slot * stride + padl, e4, v, kw, ws, next_)
+                        if pb > pa:  # both passes, the inside of the row read from x
+                            if real_t is float:
+                                nk_prow_f32(Tp + slot * stride + padl, Tc + slot * stride + padl, ep, ec,
+                                            x + r * W + off1 + n0 + pa, pa, pb, v, kw, ws, mv * mc, mc, pfe)
+                            else:
+                                nk_prow_f64(Tp + slot * stride + padl, Tc + slot * stride + padl, ep, ec,
+                                            x + r * W + off1 + n0 + pa, pa, pb, v, kw, ws, mv * mc, mc, pfe)
                         else:
-                            row_pass(Tp + slot * stride + padl, ep, v, kw, ws)
-                        den_row_pass(Tc + slot * stride + padl, ec, next_, v, vr, kw, kwp, vsum, ws, cap)
+                            if aligned_row:
+                                row_pass_aligned(Tp + slot * stride + padl, e4, v, kw, ws, next_)
+                            else:
+                                row_pass(Tp + slot * stride + padl, ep, v, kw, ws)
+                            den_row_pass(Tc + slot * stride + padl, ec, next_, v, vr, kw, kwp, vsum, ws, cap)
                     if i < kh - 1:
                         continue
                     g = i - (kh - 1)  # output row m0 + g has all its input rows now
@@ -656,6 +701,7 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     cdef int stream = cnp.PyArray_NBYTES(out) >= STREAM_MIN_BYTES
     cdef int prefetch = int(PREFETCH)
     cdef int inline_pf = bool(PREFETCH_INLINE)
+    cdef int merge_rows = bool(MERGE_ROWS)
     cdef int fuse_finish = bool(FUSE_FINISH) and u.shape[0] <= FUSE_FINISH_MAX_KH
     cdef int skip_fill = bool(FILL_ROWS_CONSTANT)
     cdef Py_ssize_t helped[2]
@@ -677,14 +723,14 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
                          <const double*> cnp.PyArray_DATA(u), kh, <const double*> cnp.PyArray_DATA(v), kw,
                          <double*> cnp.PyArray_DATA(out), <double*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          fill_p, fill_c, miss_value, miss_cert, zero_tol, scale, miss_centre, preserve_nan,
-                         inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, inline_pf, helped, num_threads)
+                         inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, inline_pf, merge_rows, helped, num_threads)
     else:
         with nogil:
             nans = fused(<const float*> cnp.PyArray_DATA(x), <const float*> cp, H, W,
                          <const float*> cnp.PyArray_DATA(u), kh, <const float*> cnp.PyArray_DATA(v), kw,
                          <float*> cnp.PyArray_DATA(out), <float*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          <float> fill_p, <float> fill_c, <float> miss_value, <float> miss_cert, <float> zero_tol,
-                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, inline_pf, helped, num_threads)
+                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, inline_pf, merge_rows, helped, num_threads)
     if nans < 0:
         raise MemoryError("fastcorr normalized: could not allocate its row buffers")
     global last_tasks, last_helped
