@@ -332,3 +332,26 @@ def test_avx512_sweep_prefetch_and_merged_rows_change_no_bit(monkeypatch, astrop
             ours = got[(True, True, True)]
             ours = ours if boundary is not None else ours[tuple(slice(s // 2, n - s // 2) for s, n in zip(kshape, x.shape))]
             np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tall_kernels_512_bit_vertical_passes_change_no_bit(monkeypatch, dtype):
+    """The vertical passes of kernels taller than FUSE_FINISH_MAX_KH on
+    512-bit vectors (``COL_AVX512`` 2), or 256-bit ones with 32 registers (1),
+    give the AVX2 loop's results exactly, at widths around a vector's, in
+    strips of columns, and the float64 formula."""
+    rng = np.random.default_rng(7)
+    monkeypatch.setattr(sweep, "RING_BYTES", 256 * 1024)
+    for trial, (h, w) in enumerate([(90, 7), (80, 9), (75, 17), (100, 130)]):
+        kshape = (int(sweep.FUSE_FINISH_MAX_KH) + 1 + 2 * trial, int(rng.choice([1, 3, 9])))
+        x = _data((h, w), frac=0.1, seed=trial, hole=False).astype(dtype)
+        k = _gauss(*kshape).astype(dtype)
+        kw = dict(method="separable", num_threads=1 + trial % 2, boundary=("fill", "wrap", "extend")[trial % 3])
+        got = []
+        for mode in (0, 1, 2):
+            monkeypatch.setattr(sweep, "COL_AVX512", mode)
+            got.append(_ours(x, k, **kw))
+        np.testing.assert_array_equal(got[1], got[0])
+        np.testing.assert_array_equal(got[2], got[0])
+        if dtype == np.float64:
+            _close(got[2], naive(x, k, boundary=kw["boundary"])[0], atol=1e-12)

@@ -476,12 +476,58 @@ NK_SWEEP_AVX2(f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_
 #define NK_SWEEP_PICK(NAME, SUFFIX, ...) NAME##_##SUFFIX##_base(__VA_ARGS__)
 #endif
 
+/* nk_col2x4 on AVX-512 (chosen at run time, nk_col512): 1, the same 256-bit
+ * loop with 32 registers; 2, 512-bit vectors (a cache line a load). */
+static int nk_col512 = 0;
+static int nk_cpu_has_avx512(void);
+#if FC_X86_DISPATCH
+#define NK_COL2X4_T(ATTR, ISA, SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA)        \
+ATTR static void nk_col2x4_##SUFFIX##_##ISA(T *const *no, T *const *dno, const T *const *rp, \
+        const T *const *rc, const T *u, ptrdiff_t kh, ptrdiff_t n)                       \
+{                                                                                        \
+    ptrdiff_t t = 0, i;                                                                  \
+    T *const o0 = no[0], *const o1 = no[1], *const o2 = no[2], *const o3 = no[3];        \
+    T *const d0 = dno[0], *const d1 = dno[1], *const d2 = dno[2], *const d3 = dno[3];    \
+    while (t < n) {                                                                      \
+        VT p0 = ZERO(), p1 = ZERO(), p2 = ZERO(), p3 = ZERO();                           \
+        VT c0 = ZERO(), c1 = ZERO(), c2 = ZERO(), c3 = ZERO();                           \
+        VT a, b, w;                                                                      \
+        if (t + L > n) t = n - L;                                                        \
+        NK_COL4_ACC(T, VT, L, LOADU, BCAST, FMA)                                         \
+        STOREU(o0 + t, p0); STOREU(o1 + t, p1); STOREU(o2 + t, p2); STOREU(o3 + t, p3);  \
+        STOREU(d0 + t, c0); STOREU(d1 + t, c1); STOREU(d2 + t, c2); STOREU(d3 + t, c3);  \
+        t += L;                                                                          \
+    }                                                                                    \
+}
+#define NK_BC512_PD(p) _mm512_set1_pd(*(p))
+#define NK_BC512_PS(p) _mm512_set1_ps(*(p))
+#define NK_TARGET_AVX512_COL __attribute__((target("avx512f,avx512vl,avx2,fma")))
+NK_COL2X4_T(NK_TARGET_AVX512_COL, avx512y, f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd,
+            _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd)
+NK_COL2X4_T(NK_TARGET_AVX512_COL, avx512y, f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps,
+            _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps)
+NK_COL2X4_T(NK_TARGET_AVX512_COL, avx512z, f64, double, __m512d, 8, _mm512_setzero_pd, _mm512_loadu_pd,
+            _mm512_storeu_pd, NK_BC512_PD, _mm512_fmadd_pd)
+NK_COL2X4_T(NK_TARGET_AVX512_COL, avx512z, f32, float, __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps,
+            _mm512_storeu_ps, NK_BC512_PS, _mm512_fmadd_ps)
+#define NK_COL2X4_PICK(SUFFIX, L512, ...)                                                \
+    if (nk_col512 == 2 && n >= L512 && nk_cpu_has_avx512()) { nk_col2x4_##SUFFIX##_avx512z(__VA_ARGS__); return; } \
+    if (nk_col512 == 1 && n >= L512 / 2 && nk_cpu_has_avx512()) { nk_col2x4_##SUFFIX##_avx512y(__VA_ARGS__); return; }
+#else
+#define NK_COL2X4_PICK(SUFFIX, L512, ...)
+#endif
 static void nk_col2x4_f32(float *const *no, float *const *dno, const float *const *rp, const float *const *rc,
                           const float *u, ptrdiff_t kh, ptrdiff_t n)
-{ NK_SWEEP_PICK(nk_col2x4, f32, no, dno, rp, rc, u, kh, n); }
+{
+    NK_COL2X4_PICK(f32, 16, no, dno, rp, rc, u, kh, n)
+    NK_SWEEP_PICK(nk_col2x4, f32, no, dno, rp, rc, u, kh, n);
+}
 static void nk_col2x4_f64(double *const *no, double *const *dno, const double *const *rp,
                           const double *const *rc, const double *u, ptrdiff_t kh, ptrdiff_t n)
-{ NK_SWEEP_PICK(nk_col2x4, f64, no, dno, rp, rc, u, kh, n); }
+{
+    NK_COL2X4_PICK(f64, 8, no, dno, rp, rc, u, kh, n)
+    NK_SWEEP_PICK(nk_col2x4, f64, no, dno, rp, rc, u, kh, n);
+}
 
 /* nk_prep without a certainty map (c == NULL), prefetching as it goes:
  * the line ``pf`` elements ahead of each line read (a later input row,

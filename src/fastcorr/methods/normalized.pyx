@@ -68,6 +68,7 @@ cdef extern from "norm_kernels.h" nogil:
     int nk_lean_fin
     int nk_nanc_fin
     int nk_use_avx512
+    int nk_col512
     Py_ssize_t nk_prow_lanes(int is_double)
     Py_ssize_t nk_prow_from(Py_ssize_t n, Py_ssize_t L)
     void nk_prow_f32(float* outp, float* outc, const float* ep, const float* ec, const float* xr, Py_ssize_t a,
@@ -150,6 +151,14 @@ AVX512_SWEEP = True
 #: Row kernels of 3 to 5 taps without a certainty map: both row passes made
 #: from the data row itself (``nk_prow``), not from a prepared copy.
 MERGE_ROWS = True
+#: The vertical passes four rows at a time (without the division: kernels
+#: taller than FUSE_FINISH_MAX_KH) on AVX-512 where the CPU has it: 0, the
+#: AVX2 loop; 1, that loop with 32 registers; 2, 512-bit vectors (a whole
+#: cache line of each of the 2 (kh + 3) ring rows a load; the same bits).
+#: 1024² 5% NaN Gaussian 101x101, 1 thread, CPU medians alternated in one
+#: process (loaded machine, session 16): float64 26.3 (0) / 26.2 (1) /
+#: 23.0 (2) ms, again 21.0 / - / 19.6; float32 10.9 / - / 10.2.
+COL_AVX512 = 2
 #: Row kernels from this many taps are passed over aligned shifted copies
 #: of each prepared row (``nk_rowa``: no load crosses a cache line), by the
 #: data's dtype character; 0: never. The copies cost their making (4 of a
@@ -709,7 +718,8 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     cdef Py_ssize_t aligned_min = ALIGNED_ROW_MIN_TAPS.get("d" if typenum == cnp.NPY_DOUBLE else "f", 0)
     cdef Py_ssize_t fin_block = max(64, FIN_BLOCK)
     cdef int fin_stream = stream and bool(FIN_STREAM)
-    global nk_lean_fin, nk_nanc_fin, nk_col_pf, nk_row_shuffle, nk_use_avx512
+    global nk_lean_fin, nk_nanc_fin, nk_col_pf, nk_row_shuffle, nk_use_avx512, nk_col512
+    nk_col512 = int(COL_AVX512)
     nk_use_avx512 = 1 if AVX512_SWEEP else 0
     nk_row_shuffle = 1 if ROW_SHUFFLE else 0
     nk_col_pf = 1 if COL_PREFETCH else 0
