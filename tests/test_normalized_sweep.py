@@ -303,7 +303,7 @@ def test_kernel_changed_in_place_is_seen():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_avx512_sweep_prefetch_and_merged_rows_change_no_bit(monkeypatch, astropy_convolve, dtype):
     """The vertical passes and division compiled for AVX-512VL (``AVX512_SWEEP``,
-    where the CPU has it), the prefetches spread over each row's preparation
+    where the CPU has it; on 512-bit vectors with ``FIN_ZMM``), the prefetches spread over each row's preparation
     (``PREFETCH_INLINE``) and both row passes made from the data row itself
     (``MERGE_ROWS``: no certainty map, 3 to 5 taps) give the other paths'
     results exactly, on the common call (interpolated NaN, normalised kernel)
@@ -319,17 +319,17 @@ def test_avx512_sweep_prefetch_and_merged_rows_change_no_bit(monkeypatch, astrop
         boundary = ("fill", "wrap", "extend", None)[trial % 4]
         kw = dict(method="separable", num_threads=1 + trial % 2, boundary=boundary)
         got = {}
-        for flags in [(False, False, False), (True, False, False), (False, True, False), (False, False, True),
-                      (True, True, True)]:
-            for name, flag in zip(("AVX512_SWEEP", "PREFETCH_INLINE", "MERGE_ROWS"), flags):
+        for flags in [(False, False, False, False), (True, False, False, False), (False, True, False, False),
+                      (False, False, True, False), (True, False, False, True), (True, True, True, True)]:
+            for name, flag in zip(("AVX512_SWEEP", "PREFETCH_INLINE", "MERGE_ROWS", "FIN_ZMM"), flags):
                 monkeypatch.setattr(sweep, name, flag)
             got[flags] = _ours(x, k, **kw)
         for flags, y in got.items():
-            np.testing.assert_array_equal(y, got[(False, False, False)], err_msg=str(flags))
+            np.testing.assert_array_equal(y, got[(False, False, False, False)], err_msg=str(flags))
         if dtype == np.float64:
             ref = astropy_convolve(x, k, boundary=boundary, normalize_kernel=True)
             ref = ref if boundary is not None else ref[tuple(slice(s // 2, n - s // 2) for s, n in zip(kshape, x.shape))]
-            ours = got[(True, True, True)]
+            ours = got[(True, True, True, True)]
             ours = ours if boundary is not None else ours[tuple(slice(s // 2, n - s // 2) for s, n in zip(kshape, x.shape))]
             np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10)
 

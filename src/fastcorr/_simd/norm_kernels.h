@@ -894,6 +894,47 @@ static int nk_cpu_has_avx512(void)
 }
 /* 0: never; set by fastcorr.methods.normalized (AVX512_SWEEP) */
 static int nk_use_avx512 = 1;
+/* nk_col2x4fin_nanc on 512-bit vectors (nk_fin512): masks for the selects. */
+#define NK_COL4FIN_NANC_Z(SUFFIX, T, VT, MT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, DIV, CMPM, ABS, MBLEND) \
+NK_TARGET_AVX512 static ptrdiff_t nk_col2x4fin_nanc_##SUFFIX##_avx512z(T *const *o, const T *const *x,       \
+        const T *const *rp, const T *const *rc, const T *u, ptrdiff_t kh, ptrdiff_t n, T zt)                 \
+{                                                                                                            \
+    ptrdiff_t t = 0, i, r, nans = 0;                                                                         \
+    const VT vzt = SET1(zt);                                                                                 \
+    MT anynan = 0;                                                                                           \
+    for (;;) {                                                                                               \
+        VT p0 = ZERO(), p1 = ZERO(), p2 = ZERO(), p3 = ZERO();                                               \
+        VT c0 = ZERO(), c1 = ZERO(), c2 = ZERO(), c3 = ZERO();                                               \
+        VT a, b, w;                                                                                          \
+        VT pr[4], cr[4];                                                                                     \
+        if (t + L > n) t = n - L;                                                                            \
+        NK_COL4_ACC(T, VT, L, LOADU, BCAST, FMA)                                                             \
+        pr[0] = p0; pr[1] = p1; pr[2] = p2; pr[3] = p3;                                                      \
+        cr[0] = c0; cr[1] = c1; cr[2] = c2; cr[3] = c3;                                                      \
+        for (r = 0; r < 4; r++) {                                                                            \
+            const VT d = cr[r], xi = LOADU(x[r] + t);                                                        \
+            const MT zero = CMPM(ABS(d), vzt, _CMP_LE_OQ);                                                   \
+            const VT v = MBLEND(zero, DIV(pr[r], d), xi);                                                    \
+            anynan |= CMPM(v, v, _CMP_UNORD_Q);                                                              \
+            STOREU(o[r] + t, v);                                                                             \
+        }                                                                                                    \
+        if (t + L >= n) break;                                                                               \
+        t += L;                                                                                              \
+    }                                                                                                        \
+    if (anynan)                                                                                              \
+        for (r = 0; r < 4; r++)                                                                              \
+            for (i = 0; i < n; i++) nans += o[r][i] != o[r][i];                                              \
+    return nans;                                                                                             \
+}
+#define NK_ABS512_PD(a) _mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(a), _mm512_set1_epi64(0x7fffffffffffffffLL)))
+#define NK_ABS512_PS(a) _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff)))
+NK_COL4FIN_NANC_Z(f64, double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_storeu_pd,
+                  NK_BC512_PD, _mm512_fmadd_pd, _mm512_set1_pd, _mm512_div_pd, _mm512_cmp_pd_mask, NK_ABS512_PD,
+                  _mm512_mask_blend_pd)
+NK_COL4FIN_NANC_Z(f32, float, __m512, __mmask16, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps,
+                  NK_BC512_PS, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_div_ps, _mm512_cmp_ps_mask, NK_ABS512_PS,
+                  _mm512_mask_blend_ps)
+static int nk_fin512 = 0;
 NK_COL4FIN_NANC_T(NK_TARGET_AVX512, avx512, f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd,
                   _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_set1_pd, _mm256_div_pd,
                   _mm256_blendv_pd, _mm256_cmp_pd, _mm256_andnot_pd, _mm256_or_pd, _mm256_movemask_pd)
@@ -906,7 +947,7 @@ static ptrdiff_t nk_col2x4fin_f64(double *const *o, const double *const *x, cons
 {
     if (!fc_cpu_has_avx2_fma() || n < 4) return -1;
     if (nk_lean_fin && nk_nanc_fin && scale == 1.0 && !preserve && !stream && mcentre != mcentre)
-        return (nk_use_avx512 && nk_cpu_has_avx512()) ? nk_col2x4fin_nanc_f64_avx512(o, x, rp, rc, u, kh, n, zt)
+        return (nk_use_avx512 && nk_cpu_has_avx512()) ? ((nk_fin512 && n >= 8) ? nk_col2x4fin_nanc_f64_avx512z(o, x, rp, rc, u, kh, n, zt) : nk_col2x4fin_nanc_f64_avx512(o, x, rp, rc, u, kh, n, zt))
                                                       : nk_col2x4fin_nanc_f64_avx2(o, x, rp, rc, u, kh, n, zt);
     if (nk_lean_fin && scale == 1.0 && !preserve && !stream)
         return nk_col2x4fin_lean_f64_avx2(o, x, rp, rc, u, kh, n, zt, mcentre);
@@ -918,7 +959,7 @@ static ptrdiff_t nk_col2x4fin_f32(float *const *o, const float *const *x, const 
 {
     if (!fc_cpu_has_avx2_fma() || n < 8) return -1;
     if (nk_lean_fin && nk_nanc_fin && scale == 1.0f && !preserve && !stream && mcentre != mcentre)
-        return (nk_use_avx512 && nk_cpu_has_avx512()) ? nk_col2x4fin_nanc_f32_avx512(o, x, rp, rc, u, kh, n, zt)
+        return (nk_use_avx512 && nk_cpu_has_avx512()) ? ((nk_fin512 && n >= 16) ? nk_col2x4fin_nanc_f32_avx512z(o, x, rp, rc, u, kh, n, zt) : nk_col2x4fin_nanc_f32_avx512(o, x, rp, rc, u, kh, n, zt))
                                                       : nk_col2x4fin_nanc_f32_avx2(o, x, rp, rc, u, kh, n, zt);
     if (nk_lean_fin && scale == 1.0f && !preserve && !stream)
         return nk_col2x4fin_lean_f32_avx2(o, x, rp, rc, u, kh, n, zt, mcentre);
@@ -1075,6 +1116,7 @@ static int nk_nanc_fin = 0;
 static int nk_col_pf = 0;
 static int nk_row_shuffle = 0;
 static int nk_use_avx512 = 0;
+static int nk_fin512 = 0;
 static int nk_cpu_has_avx512(void) { return 0; }
 static ptrdiff_t nk_prow_lanes(int is_double) { (void)is_double; return 0; }
 static ptrdiff_t nk_prow_from(ptrdiff_t n, ptrdiff_t L) { (void)n; (void)L; return 0; }
