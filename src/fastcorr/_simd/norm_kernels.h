@@ -985,13 +985,14 @@ static ptrdiff_t nk_prow_from(ptrdiff_t n, ptrdiff_t L)
 }
 #define NK_PROW(ATTR, ISA, SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, CMP, BLENDV, ADD) \
 ATTR static void nk_prow_##SUFFIX##_##ISA(T *outp, T *outc, const T *ep, const T *ec, const T *xr,   \
-        ptrdiff_t a, ptrdiff_t b, const T *v, ptrdiff_t kw, ptrdiff_t n, T mp, T mc, ptrdiff_t pf)  \
+        ptrdiff_t a, ptrdiff_t b, const T *v, ptrdiff_t kw, ptrdiff_t n, T mp, T mc, ptrdiff_t pf,  \
+        ptrdiff_t t0)                                                                            \
 {                                                                                                \
-    ptrdiff_t t = 0, k, j;                                                                       \
+    ptrdiff_t t = t0, k, j;                                                                      \
     const VT vmp = SET1(mp), vmc = SET1(mc), one = SET1((T)1);                                   \
     const VT w0 = BCAST(v), w1 = BCAST(v + 1), w2 = BCAST(v + 2);                                \
     const VT w3 = BCAST(v + (kw > 3 ? 3 : 0)), w4 = BCAST(v + (kw > 4 ? 4 : 0));                 \
-    if (n < L) { /* as nk_row: the portable loop */                                             \
+    if (n < L && t0 == 0) { /* as nk_row: the portable loop */                                  \
         nk_row_##SUFFIX##_base(outp, ep, v, kw, n);                                              \
         nk_row_##SUFFIX##_base(outc, ec, v, kw, n);                                              \
         return;                                                                                  \
@@ -1067,6 +1068,84 @@ NK_PROW(NK_TARGET_AVX512, avx512, f64, double, __m256d, 4, _mm256_setzero_pd, _m
         _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_set1_pd, _mm256_cmp_pd, _mm256_blendv_pd, _mm256_add_pd)
 NK_PROW(NK_TARGET_AVX512, avx512, f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
         _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_cmp_ps, _mm256_blendv_ps, _mm256_add_ps)
+/* nk_prow's first columns on 512-bit vectors (nk_prow512): its blocks of
+ * 8 vectors that end at least one 256-bit block of 8 before the row's
+ * end (so that nk_prow computes the rest as it would have), each element
+ * by the same multiply-adds in the same order; the shifts by valign. A
+ * vector half inside and half outside [a, b) is read as two 256-bit
+ * halves, each as nk_prow reads it. Returns the first column left. */
+static int nk_prow512 = 0;
+#define NK_PROWZ(SUFFIX, T, VT, HT, MT, LZ, LH, SETZ, LOADZ, LOADH, STOREZ, SET1Z, FMAZ, CMPMZ, MBLENDZ,  \
+                 CMPH, BLENDVH, SET1H, JOIN, ALIGNR)                                                   \
+NK_TARGET_AVX512 static ptrdiff_t nk_prowz_##SUFFIX##_avx512(T *outp, T *outc, const T *ep, const T *ec, \
+        const T *xr, ptrdiff_t a, ptrdiff_t b, const T *v, ptrdiff_t kw, ptrdiff_t n, T mp, T mc,       \
+        ptrdiff_t pf)                                                                                   \
+{                                                                                                       \
+    const ptrdiff_t blocks = n / (8 * LH) - 1;                                                          \
+    const ptrdiff_t T0 = blocks > 0 ? (blocks * 8 * LH) / (8 * LZ) * (8 * LZ) : 0;                      \
+    const VT vmp = SET1Z(mp), vmc = SET1Z(mc), one = SET1Z((T)1);                                       \
+    const HT hmp = SET1H(mp), hmc = SET1H(mc), hone = SET1H((T)1);                                      \
+    const VT w0 = SET1Z(v[0]), w1 = SET1Z(v[1]), w2 = SET1Z(v[2]);                                      \
+    const VT w3 = SET1Z(v[kw > 3 ? 3 : 0]), w4 = SET1Z(v[kw > 4 ? 4 : 0]);                              \
+    ptrdiff_t t, j;                                                                                     \
+    for (t = 0; t < T0; t += 8 * LZ) {                                                                  \
+        VT Ap, Ac;                                                                                      \
+        NK_PROWZ_LOAD(t, Ap, Ac, VT, MT, HT, LZ, LH, LOADZ, LOADH, CMPMZ, MBLENDZ, CMPH, BLENDVH, JOIN)  \
+        for (j = 0; j < 8; j++) {                                                                       \
+            const ptrdiff_t s = t + (j + 1) * LZ;                                                       \
+            VT Bp, Bc, accp, accc;                                                                      \
+            NK_PROWZ_LOAD(s, Bp, Bc, VT, MT, HT, LZ, LH, LOADZ, LOADH, CMPMZ, MBLENDZ, CMPH, BLENDVH, JOIN)  \
+            if (pf && s >= a && s + LZ <= b)                                                            \
+                _mm_prefetch((const char *)(xr + (s - a) + pf), _MM_HINT_T0);                           \
+            accp = FMAZ(w0, Ap, SETZ());                                                                \
+            accp = FMAZ(w1, ALIGNR(Bp, Ap, 1), accp);                                                   \
+            accp = FMAZ(w2, ALIGNR(Bp, Ap, 2), accp);                                                   \
+            if (kw > 3) accp = FMAZ(w3, ALIGNR(Bp, Ap, 3), accp);                                       \
+            if (kw > 4) accp = FMAZ(w4, ALIGNR(Bp, Ap, 4), accp);                                       \
+            accc = FMAZ(w0, Ac, SETZ());                                                                \
+            accc = FMAZ(w1, ALIGNR(Bc, Ac, 1), accc);                                                   \
+            accc = FMAZ(w2, ALIGNR(Bc, Ac, 2), accc);                                                   \
+            if (kw > 3) accc = FMAZ(w3, ALIGNR(Bc, Ac, 3), accc);                                       \
+            if (kw > 4) accc = FMAZ(w4, ALIGNR(Bc, Ac, 4), accc);                                       \
+            STOREZ(outp + t + j * LZ, accp);                                                            \
+            STOREZ(outc + t + j * LZ, accc);                                                            \
+            Ap = Bp; Ac = Bc;                                                                           \
+        }                                                                                               \
+    }                                                                                                   \
+    return T0;                                                                                          \
+}
+/* the vector at column S: from x (missing pixels replaced) where nk_prow reads x, else the prepared rows */
+#define NK_PROWZ_LOAD(S, P, C, VT, MT, HT, LZ, LH, LOADZ, LOADH, CMPMZ, MBLENDZ, CMPH, BLENDVH, JOIN)                                                                        \
+    if ((S) >= a && (S) + LZ <= b) {                                                                    \
+        const VT xi = LOADZ(xr + ((S) - a));                                                            \
+        const MT miss = CMPMZ(xi, xi, _CMP_UNORD_Q);                                                    \
+        P = MBLENDZ(miss, xi, vmp); C = MBLENDZ(miss, one, vmc);                                        \
+    } else if ((S) + LZ <= a || (S) >= b) {                                                             \
+        P = LOADZ(ep + (S)); C = LOADZ(ec + (S));                                                       \
+    } else {                                                                                            \
+        HT hp[2], hc[2];                                                                                \
+        int h_;                                                                                         \
+        for (h_ = 0; h_ < 2; h_++) {                                                                    \
+            const ptrdiff_t q_ = (S) + h_ * LH;                                                         \
+            if (q_ >= a && q_ < b) {                                                                    \
+                const HT xh = LOADH(xr + (q_ - a));                                                     \
+                const HT mh = CMPH(xh, xh, _CMP_UNORD_Q);                                               \
+                hp[h_] = BLENDVH(xh, hmp, mh); hc[h_] = BLENDVH(hone, hmc, mh);                         \
+            } else { hp[h_] = LOADH(ep + q_); hc[h_] = LOADH(ec + q_); }                                \
+        }                                                                                               \
+        P = JOIN(hp[0], hp[1]); C = JOIN(hc[0], hc[1]);                                                 \
+    }
+#define NK_JOIN_PD(lo, hi) _mm512_insertf64x4(_mm512_castpd256_pd512(lo), (hi), 1)
+#define NK_JOIN_PS(lo, hi) _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), \
+                                                              _mm256_castps_pd(hi), 1))
+#define NK_ALIGNR_PD(B, A, K) _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(B), _mm512_castpd_si512(A), K))
+#define NK_ALIGNR_PS(B, A, K) _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(B), _mm512_castps_si512(A), K))
+NK_PROWZ(f64, double, __m512d, __m256d, __mmask8, 8, 4, _mm512_setzero_pd, _mm512_loadu_pd, _mm256_loadu_pd,
+         _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_cmp_pd_mask, _mm512_mask_blend_pd, _mm256_cmp_pd,
+         _mm256_blendv_pd, _mm256_set1_pd, NK_JOIN_PD, NK_ALIGNR_PD)
+NK_PROWZ(f32, float, __m512, __m256, __mmask16, 16, 8, _mm512_setzero_ps, _mm512_loadu_ps, _mm256_loadu_ps,
+         _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cmp_ps_mask, _mm512_mask_blend_ps, _mm256_cmp_ps,
+         _mm256_blendv_ps, _mm256_set1_ps, NK_JOIN_PS, NK_ALIGNR_PS)
 /* The vector width of nk_prow (0: not available: use nk_prep and nk_row). */
 static ptrdiff_t nk_prow_lanes(int is_double)
 {
@@ -1077,15 +1156,21 @@ static void nk_prow_f64(double *outp, double *outc, const double *ep, const doub
                         ptrdiff_t a, ptrdiff_t b, const double *v, ptrdiff_t kw, ptrdiff_t n, double mp, double mc,
                         ptrdiff_t pf)
 {
-    if (nk_use_avx512 && nk_cpu_has_avx512()) nk_prow_f64_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf);
-    else nk_prow_f64_avx2(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf);
+    if (nk_use_avx512 && nk_cpu_has_avx512()) {
+        const ptrdiff_t t0 = nk_prow512 ? nk_prowz_f64_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf) : 0;
+        nk_prow_f64_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf, t0);
+    }
+    else nk_prow_f64_avx2(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf, 0);
 }
 static void nk_prow_f32(float *outp, float *outc, const float *ep, const float *ec, const float *xr,
                         ptrdiff_t a, ptrdiff_t b, const float *v, ptrdiff_t kw, ptrdiff_t n, float mp, float mc,
                         ptrdiff_t pf)
 {
-    if (nk_use_avx512 && nk_cpu_has_avx512()) nk_prow_f32_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf);
-    else nk_prow_f32_avx2(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf);
+    if (nk_use_avx512 && nk_cpu_has_avx512()) {
+        const ptrdiff_t t0 = nk_prow512 ? nk_prowz_f32_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf) : 0;
+        nk_prow_f32_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf, t0);
+    }
+    else nk_prow_f32_avx2(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf, 0);
 }
 static void nk_fence(void) { _mm_sfence(); }
 /* Ask for the cache lines of [p, p + n) in the L2 cache (the next input row,
@@ -1117,6 +1202,7 @@ static int nk_col_pf = 0;
 static int nk_row_shuffle = 0;
 static int nk_use_avx512 = 0;
 static int nk_fin512 = 0;
+static int nk_prow512 = 0;
 static int nk_cpu_has_avx512(void) { return 0; }
 static ptrdiff_t nk_prow_lanes(int is_double) { (void)is_double; return 0; }
 static ptrdiff_t nk_prow_from(ptrdiff_t n, ptrdiff_t L) { (void)n; (void)L; return 0; }
