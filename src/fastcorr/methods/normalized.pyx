@@ -244,6 +244,17 @@ NANC_FINISH = True
 #: for 5 rows (0.95x); the result rows' lines prefetched for writing
 #: (1.0-1.02x); 1 MiB or 256 KiB rings (0.98-1.01x); the fused division up
 #: to 128 rows (1.00x at 101x101); results not streamed at 101x101 (0.98x).
+#: Tried in session 16 without gain (1024² 5% NaN Gaussian 5x5 float64, 1
+#: thread, CPU medians alternated in one process, a loaded machine):
+#: non-temporal result stores in the fused division (2.30 -> 2.98 ms in a
+#: loop, 2.5 -> 3.0 after astropy's convolve_fft with ``out=``: plain
+#: stores leave the write-back to after the call); the certainty's row
+#: pass as masked adds (its 0/1 values select the taps: the same bits, off
+#: the multiply-add units; 2.37 -> 2.41 ms); nk_prow unrolled for a
+#: constant 5 or 3 taps (1.73 -> 1.72); prefetch distances of 2-4 rows or
+#: into L1 (the same within noise); rings of 16-64 KiB (strips of columns)
+#: against 512 KiB (the same). The 5x5 sweep is not bound by memory in a
+#: loop: 1.26 ns a pixel at 1024² against 1.49 at 512² (1 thread).
 
 
 #: Columns per block of the vertical passes four rows at a time (both sums'
