@@ -13,7 +13,10 @@ the division make the output row, from the last kh passes still in cache.
 The image is read once and the result written once; the composed path
 writes and reads back four image-sized arrays (``c * x``, ``c`` and the two
 correlations), and on this machine fresh memory costs more than these
-passes (DESIGN §5).
+passes (DESIGN §5). Short row kernels (3 to 5 taps) without a certainty map
+skip the prepared copy inside the image: ``nk_prow`` replaces the missing
+pixels of each vector of the data row in registers and makes both row
+passes from it.
 
 Output rows are processed in chunks, one per OpenMP task, each thread
 keeping the last kh horizontal passes of both inputs in a ring of rows (two
