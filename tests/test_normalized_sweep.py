@@ -298,3 +298,62 @@ def test_kernel_changed_in_place_is_seen():
     k[...] = np.outer(np.hanning(7)[1:6] + 0.1, np.ones(7))
     _close(_ours(x, k, method="separable"), naive(x, k)[0], atol=1e-12)
     assert not np.allclose(_ours(x, k, method="separable"), first, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_avx512_sweep_prefetch_and_merged_rows_change_no_bit(monkeypatch, astropy_convolve, dtype):
+    """The vertical passes and division compiled for AVX-512VL (``AVX512_SWEEP``,
+    where the CPU has it; on 512-bit vectors with ``FIN_ZMM``), the prefetches spread over each row's preparation
+    (``PREFETCH_INLINE``) and both row passes made from the data row itself
+    (``MERGE_ROWS``: no certainty map, 3 to 5 taps; on 512-bit vectors with
+    ``ROW_ZMM``) give the other paths'
+    results exactly, on the common call (interpolated NaN, normalised kernel)
+    of any width (narrower than a vector, a block of 8 vectors, between),
+    height, kernel, boundary and thread count, and astropy's (float64)."""
+    rng = np.random.default_rng(16)
+    for trial in range(16):
+        h, w = int(rng.integers(5, 70)), (300, 5, 9, 13, 33, 40, 64, 71, 100, 139)[trial % 10]
+        kshape = (int(rng.integers(1, 8)) * 2 + 1, (5, 3, 5, 1, 7)[trial % 5])
+        x = _data((h, w), frac=float(rng.choice([0.0, 0.05, 0.3])), seed=trial, hole=False).astype(dtype)
+        x[1:3, 2:9] = np.nan  # a hole wider than some kernels: outputs that stay NaN
+        k = _gauss(*kshape).astype(dtype)
+        boundary = ("fill", "wrap", "extend", None)[trial % 4]
+        kw = dict(method="separable", num_threads=1 + trial % 2, boundary=boundary)
+        got = {}
+        for flags in [(False, False, False, False, False), (True, False, False, False, False),
+                      (False, True, False, False, False), (False, False, True, False, False),
+                      (True, False, False, True, False), (True, False, True, False, True), (True, True, True, True, True)]:
+            for name, flag in zip(("AVX512_SWEEP", "PREFETCH_INLINE", "MERGE_ROWS", "FIN_ZMM", "ROW_ZMM"), flags):
+                monkeypatch.setattr(sweep, name, flag)
+            got[flags] = _ours(x, k, **kw)
+        for flags, y in got.items():
+            np.testing.assert_array_equal(y, got[(False, False, False, False, False)], err_msg=str(flags))
+        if dtype == np.float64:
+            ref = astropy_convolve(x, k, boundary=boundary, normalize_kernel=True)
+            ref = ref if boundary is not None else ref[tuple(slice(s // 2, n - s // 2) for s, n in zip(kshape, x.shape))]
+            ours = got[(True, True, True, True, True)]
+            ours = ours if boundary is not None else ours[tuple(slice(s // 2, n - s // 2) for s, n in zip(kshape, x.shape))]
+            np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tall_kernels_512_bit_vertical_passes_change_no_bit(monkeypatch, dtype):
+    """The vertical passes of kernels taller than FUSE_FINISH_MAX_KH on
+    512-bit vectors (``COL_AVX512`` 2), or 256-bit ones with 32 registers (1),
+    give the AVX2 loop's results exactly, at widths around a vector's, in
+    strips of columns, and the float64 formula."""
+    rng = np.random.default_rng(7)
+    monkeypatch.setattr(sweep, "RING_BYTES", 256 * 1024)
+    for trial, (h, w) in enumerate([(90, 7), (80, 9), (75, 17), (100, 130)]):
+        kshape = (int(sweep.FUSE_FINISH_MAX_KH) + 1 + 2 * trial, int(rng.choice([1, 3, 9])))
+        x = _data((h, w), frac=0.1, seed=trial, hole=False).astype(dtype)
+        k = _gauss(*kshape).astype(dtype)
+        kw = dict(method="separable", num_threads=1 + trial % 2, boundary=("fill", "wrap", "extend")[trial % 3])
+        got = []
+        for mode in (0, 1, 2):
+            monkeypatch.setattr(sweep, "COL_AVX512", mode)
+            got.append(_ours(x, k, **kw))
+        np.testing.assert_array_equal(got[1], got[0])
+        np.testing.assert_array_equal(got[2], got[0])
+        if dtype == np.float64:
+            _close(got[2], naive(x, k, boundary=kw["boundary"])[0], atol=1e-12)

@@ -476,12 +476,109 @@ NK_SWEEP_AVX2(f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_
 #define NK_SWEEP_PICK(NAME, SUFFIX, ...) NAME##_##SUFFIX##_base(__VA_ARGS__)
 #endif
 
+/* nk_col2x4 on AVX-512 (chosen at run time, nk_col512): 1, the same 256-bit
+ * loop with 32 registers; 2, 512-bit vectors (a cache line a load). */
+static int nk_col512 = 0;
+static int nk_cpu_has_avx512(void);
+#if FC_X86_DISPATCH
+#define NK_COL2X4_T(ATTR, ISA, SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA)        \
+ATTR static void nk_col2x4_##SUFFIX##_##ISA(T *const *no, T *const *dno, const T *const *rp, \
+        const T *const *rc, const T *u, ptrdiff_t kh, ptrdiff_t n)                       \
+{                                                                                        \
+    ptrdiff_t t = 0, i;                                                                  \
+    T *const o0 = no[0], *const o1 = no[1], *const o2 = no[2], *const o3 = no[3];        \
+    T *const d0 = dno[0], *const d1 = dno[1], *const d2 = dno[2], *const d3 = dno[3];    \
+    while (t < n) {                                                                      \
+        VT p0 = ZERO(), p1 = ZERO(), p2 = ZERO(), p3 = ZERO();                           \
+        VT c0 = ZERO(), c1 = ZERO(), c2 = ZERO(), c3 = ZERO();                           \
+        VT a, b, w;                                                                      \
+        if (t + L > n) t = n - L;                                                        \
+        NK_COL4_ACC(T, VT, L, LOADU, BCAST, FMA)                                         \
+        STOREU(o0 + t, p0); STOREU(o1 + t, p1); STOREU(o2 + t, p2); STOREU(o3 + t, p3);  \
+        STOREU(d0 + t, c0); STOREU(d1 + t, c1); STOREU(d2 + t, c2); STOREU(d3 + t, c3);  \
+        t += L;                                                                          \
+    }                                                                                    \
+}
+#define NK_BC512_PD(p) _mm512_set1_pd(*(p))
+#define NK_BC512_PS(p) _mm512_set1_ps(*(p))
+#define NK_TARGET_AVX512_COL __attribute__((target("avx512f,avx512vl,avx2,fma")))
+NK_COL2X4_T(NK_TARGET_AVX512_COL, avx512y, f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd,
+            _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd)
+NK_COL2X4_T(NK_TARGET_AVX512_COL, avx512y, f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps,
+            _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps)
+NK_COL2X4_T(NK_TARGET_AVX512_COL, avx512z, f64, double, __m512d, 8, _mm512_setzero_pd, _mm512_loadu_pd,
+            _mm512_storeu_pd, NK_BC512_PD, _mm512_fmadd_pd)
+NK_COL2X4_T(NK_TARGET_AVX512_COL, avx512z, f32, float, __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps,
+            _mm512_storeu_ps, NK_BC512_PS, _mm512_fmadd_ps)
+#define NK_COL2X4_PICK(SUFFIX, L512, ...)                                                \
+    if (nk_col512 == 2 && n >= L512 && nk_cpu_has_avx512()) { nk_col2x4_##SUFFIX##_avx512z(__VA_ARGS__); return; } \
+    if (nk_col512 == 1 && n >= L512 / 2 && nk_cpu_has_avx512()) { nk_col2x4_##SUFFIX##_avx512y(__VA_ARGS__); return; }
+#else
+#define NK_COL2X4_PICK(SUFFIX, L512, ...)
+#endif
 static void nk_col2x4_f32(float *const *no, float *const *dno, const float *const *rp, const float *const *rc,
                           const float *u, ptrdiff_t kh, ptrdiff_t n)
-{ NK_SWEEP_PICK(nk_col2x4, f32, no, dno, rp, rc, u, kh, n); }
+{
+    NK_COL2X4_PICK(f32, 16, no, dno, rp, rc, u, kh, n)
+    NK_SWEEP_PICK(nk_col2x4, f32, no, dno, rp, rc, u, kh, n);
+}
 static void nk_col2x4_f64(double *const *no, double *const *dno, const double *const *rp,
                           const double *const *rc, const double *u, ptrdiff_t kh, ptrdiff_t n)
-{ NK_SWEEP_PICK(nk_col2x4, f64, no, dno, rp, rc, u, kh, n); }
+{
+    NK_COL2X4_PICK(f64, 8, no, dno, rp, rc, u, kh, n)
+    NK_SWEEP_PICK(nk_col2x4, f64, no, dno, rp, rc, u, kh, n);
+}
+
+/* nk_prep without a certainty map (c == NULL), prefetching as it goes:
+ * the line ``pf`` elements ahead of each line read (a later input row,
+ * while this one is prepared; pf 0: none). The same values as nk_prep. */
+#if FC_X86_DISPATCH
+#define NK_PREPF_AVX2(SUFFIX, T, VT, L, LOADU, STOREU, SET1, CMP, BLENDV)                  \
+FC_TARGET_AVX2 static void nk_prepf_##SUFFIX##_avx2(T *NK_RESTRICT prod, T *NK_RESTRICT cert, \
+        const T *NK_RESTRICT x, ptrdiff_t n, T mv, T mc, ptrdiff_t pf)                     \
+{                                                                                          \
+    const VT vmp = SET1(mv * mc), vmc = SET1(mc), one = SET1((T)1);                        \
+    const ptrdiff_t step = 64 / (ptrdiff_t)sizeof(T);                                      \
+    ptrdiff_t i = 0, j;                                                                    \
+    for (; i + step <= n; i += step) {                                                     \
+        if (pf) _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T0);                     \
+        for (j = 0; j < step; j += L) {                                                    \
+            const VT xi = LOADU(x + i + j);                                                \
+            const VT miss = CMP(xi, xi, _CMP_UNORD_Q);                                     \
+            STOREU(prod + i + j, BLENDV(xi, vmp, miss));                                   \
+            STOREU(cert + i + j, BLENDV(one, vmc, miss));                                  \
+        }                                                                                  \
+    }                                                                                      \
+    if (pf && i < n) _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T0);                \
+    for (; i < n; i++) {                                                                   \
+        const T xi = x[i];                                                                 \
+        const int miss = xi != xi;                                                         \
+        prod[i] = miss ? mv * mc : xi;                                                     \
+        cert[i] = miss ? mc : (T)1;                                                        \
+    }                                                                                      \
+}
+NK_PREPF_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_cmp_pd,
+              _mm256_blendv_pd)
+NK_PREPF_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_cmp_ps,
+              _mm256_blendv_ps)
+static void nk_prepf_f64(double *p, double *q, const double *x, ptrdiff_t n, double mv, double mc, ptrdiff_t pf)
+{
+    ptrdiff_t part = 0;
+    if (fc_cpu_has_avx2_fma()) nk_prepf_f64_avx2(p, q, x, n, mv, mc, pf);
+    else nk_prep_f64(p, q, x, NULL, n, mv, mc, &part);
+}
+static void nk_prepf_f32(float *p, float *q, const float *x, ptrdiff_t n, float mv, float mc, ptrdiff_t pf)
+{
+    ptrdiff_t part = 0;
+    if (fc_cpu_has_avx2_fma()) nk_prepf_f32_avx2(p, q, x, n, mv, mc, pf);
+    else nk_prep_f32(p, q, x, NULL, n, mv, mc, &part);
+}
+#else
+static void nk_prepf_f64(double *p, double *q, const double *x, ptrdiff_t n, double mv, double mc, ptrdiff_t pf)
+{ ptrdiff_t part = 0; (void)pf; nk_prep_f64(p, q, x, NULL, n, mv, mc, &part); }
+static void nk_prepf_f32(float *p, float *q, const float *x, ptrdiff_t n, float mv, float mc, ptrdiff_t pf)
+{ ptrdiff_t part = 0; (void)pf; nk_prep_f32(p, q, x, NULL, n, mv, mc, &part); }
+#endif
 
 /* The vector width (elements) that nk_sden's kernel padding kwp must be a multiple of. */
 #define NK_SDEN_ALIGN 8
@@ -743,8 +840,11 @@ NK_COL4FIN_LEAN(f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm25
  * Same bits as nk_col2x4fin_lean. */
 static int nk_nanc_fin = 1;
 #define NK_COL4FIN_NANC(SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, DIV, BLENDV, CMP,    \
+                        ANDNOT, OR, MOVEMASK) NK_COL4FIN_NANC_T(FC_TARGET_AVX2, avx2, SUFFIX, T, VT, L, ZERO, \
+                        LOADU, STOREU, BCAST, FMA, SET1, DIV, BLENDV, CMP, ANDNOT, OR, MOVEMASK)
+#define NK_COL4FIN_NANC_T(ATTR, ISA, SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, DIV, BLENDV, CMP, \
                         ANDNOT, OR, MOVEMASK)                                                         \
-FC_TARGET_AVX2 static ptrdiff_t nk_col2x4fin_nanc_##SUFFIX##_avx2(T *const *o, const T *const *x,      \
+ATTR static ptrdiff_t nk_col2x4fin_nanc_##SUFFIX##_##ISA(T *const *o, const T *const *x,               \
         const T *const *rp, const T *const *rc, const T *u, ptrdiff_t kh, ptrdiff_t n, T zt)            \
 {                                                                                                    \
     ptrdiff_t t = 0, i, r, nans = 0;                                                                 \
@@ -780,13 +880,75 @@ NK_COL4FIN_NANC(f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm
 NK_COL4FIN_NANC(f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss,
                 _mm256_fmadd_ps, _mm256_set1_ps, _mm256_div_ps, _mm256_blendv_ps, _mm256_cmp_ps, _mm256_andnot_ps,
                 _mm256_or_ps, _mm256_movemask_ps)
+/* The same loops compiled for AVX-512VL (still 256-bit vectors: the same
+ * instructions and bits, but 32 registers, so the eight sums, the sliding
+ * weights and the constants stay in registers), chosen at run time. */
+#define NK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
+static int nk_cpu_has_avx512(void)
+{
+    static int cached = -1;
+    if (cached < 0)
+        cached = (fc_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+                  __builtin_cpu_supports("avx512vl")) ? 1 : 0;
+    return cached;
+}
+/* 0: never; set by fastcorr.methods.normalized (AVX512_SWEEP) */
+static int nk_use_avx512 = 1;
+/* nk_col2x4fin_nanc on 512-bit vectors (nk_fin512): masks for the selects. */
+#define NK_COL4FIN_NANC_Z(SUFFIX, T, VT, MT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, DIV, CMPM, ABS, MBLEND) \
+NK_TARGET_AVX512 static ptrdiff_t nk_col2x4fin_nanc_##SUFFIX##_avx512z(T *const *o, const T *const *x,       \
+        const T *const *rp, const T *const *rc, const T *u, ptrdiff_t kh, ptrdiff_t n, T zt)                 \
+{                                                                                                            \
+    ptrdiff_t t = 0, i, r, nans = 0;                                                                         \
+    const VT vzt = SET1(zt);                                                                                 \
+    MT anynan = 0;                                                                                           \
+    for (;;) {                                                                                               \
+        VT p0 = ZERO(), p1 = ZERO(), p2 = ZERO(), p3 = ZERO();                                               \
+        VT c0 = ZERO(), c1 = ZERO(), c2 = ZERO(), c3 = ZERO();                                               \
+        VT a, b, w;                                                                                          \
+        VT pr[4], cr[4];                                                                                     \
+        if (t + L > n) t = n - L;                                                                            \
+        NK_COL4_ACC(T, VT, L, LOADU, BCAST, FMA)                                                             \
+        pr[0] = p0; pr[1] = p1; pr[2] = p2; pr[3] = p3;                                                      \
+        cr[0] = c0; cr[1] = c1; cr[2] = c2; cr[3] = c3;                                                      \
+        for (r = 0; r < 4; r++) {                                                                            \
+            const VT d = cr[r], xi = LOADU(x[r] + t);                                                        \
+            const MT zero = CMPM(ABS(d), vzt, _CMP_LE_OQ);                                                   \
+            const VT v = MBLEND(zero, DIV(pr[r], d), xi);                                                    \
+            anynan |= CMPM(v, v, _CMP_UNORD_Q);                                                              \
+            STOREU(o[r] + t, v);                                                                             \
+        }                                                                                                    \
+        if (t + L >= n) break;                                                                               \
+        t += L;                                                                                              \
+    }                                                                                                        \
+    if (anynan)                                                                                              \
+        for (r = 0; r < 4; r++)                                                                              \
+            for (i = 0; i < n; i++) nans += o[r][i] != o[r][i];                                              \
+    return nans;                                                                                             \
+}
+#define NK_ABS512_PD(a) _mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(a), _mm512_set1_epi64(0x7fffffffffffffffLL)))
+#define NK_ABS512_PS(a) _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff)))
+NK_COL4FIN_NANC_Z(f64, double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_storeu_pd,
+                  NK_BC512_PD, _mm512_fmadd_pd, _mm512_set1_pd, _mm512_div_pd, _mm512_cmp_pd_mask, NK_ABS512_PD,
+                  _mm512_mask_blend_pd)
+NK_COL4FIN_NANC_Z(f32, float, __m512, __mmask16, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps,
+                  NK_BC512_PS, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_div_ps, _mm512_cmp_ps_mask, NK_ABS512_PS,
+                  _mm512_mask_blend_ps)
+static int nk_fin512 = 0;
+NK_COL4FIN_NANC_T(NK_TARGET_AVX512, avx512, f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd,
+                  _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_set1_pd, _mm256_div_pd,
+                  _mm256_blendv_pd, _mm256_cmp_pd, _mm256_andnot_pd, _mm256_or_pd, _mm256_movemask_pd)
+NK_COL4FIN_NANC_T(NK_TARGET_AVX512, avx512, f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps,
+                  _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_div_ps,
+                  _mm256_blendv_ps, _mm256_cmp_ps, _mm256_andnot_ps, _mm256_or_ps, _mm256_movemask_ps)
 static ptrdiff_t nk_col2x4fin_f64(double *const *o, const double *const *x, const double *const *rp,
                                   const double *const *rc, const double *u, ptrdiff_t kh, ptrdiff_t n, double zt,
                                   double scale, double mcentre, int preserve, int stream)
 {
     if (!fc_cpu_has_avx2_fma() || n < 4) return -1;
     if (nk_lean_fin && nk_nanc_fin && scale == 1.0 && !preserve && !stream && mcentre != mcentre)
-        return nk_col2x4fin_nanc_f64_avx2(o, x, rp, rc, u, kh, n, zt);
+        return (nk_use_avx512 && nk_cpu_has_avx512()) ? ((nk_fin512 && n >= 8) ? nk_col2x4fin_nanc_f64_avx512z(o, x, rp, rc, u, kh, n, zt) : nk_col2x4fin_nanc_f64_avx512(o, x, rp, rc, u, kh, n, zt))
+                                                      : nk_col2x4fin_nanc_f64_avx2(o, x, rp, rc, u, kh, n, zt);
     if (nk_lean_fin && scale == 1.0 && !preserve && !stream)
         return nk_col2x4fin_lean_f64_avx2(o, x, rp, rc, u, kh, n, zt, mcentre);
     return nk_col2x4fin_f64_avx2(o, x, rp, rc, u, kh, n, zt, scale, mcentre, preserve, stream);
@@ -797,10 +959,218 @@ static ptrdiff_t nk_col2x4fin_f32(float *const *o, const float *const *x, const 
 {
     if (!fc_cpu_has_avx2_fma() || n < 8) return -1;
     if (nk_lean_fin && nk_nanc_fin && scale == 1.0f && !preserve && !stream && mcentre != mcentre)
-        return nk_col2x4fin_nanc_f32_avx2(o, x, rp, rc, u, kh, n, zt);
+        return (nk_use_avx512 && nk_cpu_has_avx512()) ? ((nk_fin512 && n >= 16) ? nk_col2x4fin_nanc_f32_avx512z(o, x, rp, rc, u, kh, n, zt) : nk_col2x4fin_nanc_f32_avx512(o, x, rp, rc, u, kh, n, zt))
+                                                      : nk_col2x4fin_nanc_f32_avx2(o, x, rp, rc, u, kh, n, zt);
     if (nk_lean_fin && scale == 1.0f && !preserve && !stream)
         return nk_col2x4fin_lean_f32_avx2(o, x, rp, rc, u, kh, n, zt, mcentre);
     return nk_col2x4fin_f32_avx2(o, x, rp, rc, u, kh, n, zt, scale, mcentre, preserve, stream);
+}
+/* nk_prow: both row passes (nk_row over the products c * x and over the
+ * certainty) of a row without a certainty map, 3 to 5 taps, reading the
+ * vectors that lie wholly inside the image from the data row itself: each
+ * such vector of x is loaded once, its missing pixels replaced (the value
+ * mp, the certainty mc; else x and 1, as nk_prep) in registers, and both
+ * passes made from it, with no prepared copy written and read back. The
+ * vectors at offsets s (multiples of L) in [a, b) come from xr + s - a (xr:
+ * the row's element at offset a; a >= the first column inside, b <= the
+ * end of the columns inside); everything else, and the generic loops at
+ * the row's end from offset g on, from the prepared rows ep / ec, which
+ * must hold [0, a) and [min(b, g), n + kw - 1) (g: nk_prow_from). pf: the
+ * line that many elements ahead of each x line is prefetched (0: none).
+ * The multiply-adds of nk_row in its order: the same bits. */
+static ptrdiff_t nk_prow_from(ptrdiff_t n, ptrdiff_t L)
+{
+    const ptrdiff_t blocks = n / (8 * L);
+    return blocks > 0 ? blocks * 8 * L - L : 0;
+}
+#define NK_PROW(ATTR, ISA, SUFFIX, T, VT, L, ZERO, LOADU, STOREU, BCAST, FMA, SET1, CMP, BLENDV, ADD) \
+ATTR static void nk_prow_##SUFFIX##_##ISA(T *outp, T *outc, const T *ep, const T *ec, const T *xr,   \
+        ptrdiff_t a, ptrdiff_t b, const T *v, ptrdiff_t kw, ptrdiff_t n, T mp, T mc, ptrdiff_t pf,  \
+        ptrdiff_t t0)                                                                            \
+{                                                                                                \
+    ptrdiff_t t = t0, k, j;                                                                      \
+    const VT vmp = SET1(mp), vmc = SET1(mc), one = SET1((T)1);                                   \
+    const VT w0 = BCAST(v), w1 = BCAST(v + 1), w2 = BCAST(v + 2);                                \
+    const VT w3 = BCAST(v + (kw > 3 ? 3 : 0)), w4 = BCAST(v + (kw > 4 ? 4 : 0));                 \
+    if (n < L && t0 == 0) { /* as nk_row: the portable loop */                                  \
+        nk_row_##SUFFIX##_base(outp, ep, v, kw, n);                                              \
+        nk_row_##SUFFIX##_base(outc, ec, v, kw, n);                                              \
+        return;                                                                                  \
+    }                                                                                            \
+    for (; t + 8 * L <= n; t += 8 * L) {                                                         \
+        VT Ap, Ac;                                                                               \
+        if (t >= a && t < b) {                                                                   \
+            const VT xi = LOADU(xr + (t - a));                                                   \
+            const VT miss = CMP(xi, xi, _CMP_UNORD_Q);                                           \
+            Ap = BLENDV(xi, vmp, miss); Ac = BLENDV(one, vmc, miss);                             \
+        } else { Ap = LOADU(ep + t); Ac = LOADU(ec + t); }                                       \
+        for (j = 0; j < 8; j++) {                                                                \
+            const ptrdiff_t s = t + (j + 1) * L;                                                 \
+            VT accp, accc;                                                                       \
+            if (j < 7 || t + 9 * L + 1 <= n + kw) {                                              \
+                VT Bp, Bc, S1, S2, S3;                                                           \
+                if (s >= a && s < b) {                                                           \
+                    const VT xi = LOADU(xr + (s - a));                                           \
+                    const VT miss = CMP(xi, xi, _CMP_UNORD_Q);                                   \
+                    if (pf && ((s - a) & (64 / (ptrdiff_t)sizeof(T) - 1)) < L)                   \
+                        _mm_prefetch((const char *)(xr + (s - a) + pf), _MM_HINT_T0);            \
+                    Bp = BLENDV(xi, vmp, miss); Bc = BLENDV(one, vmc, miss);                     \
+                } else { Bp = LOADU(ep + s); Bc = LOADU(ec + s); }                               \
+                NK_SHIFTS_##SUFFIX(Ap, Bp, S1, S2, S3)                                           \
+                accp = FMA(w0, Ap, ZERO());                                                      \
+                accp = FMA(w1, S1, accp);                                                        \
+                accp = FMA(w2, S2, accp);                                                        \
+                if (kw > 3) accp = FMA(w3, S3, accp);                                            \
+                if (kw > 4) accp = FMA(w4, NK_SHIFT4_##SUFFIX(Ap, Bp), accp);                    \
+                NK_SHIFTS_##SUFFIX(Ac, Bc, S1, S2, S3)                                           \
+                accc = FMA(w0, Ac, ZERO());                                                      \
+                accc = FMA(w1, S1, accc);                                                        \
+                accc = FMA(w2, S2, accc);                                                        \
+                if (kw > 3) accc = FMA(w3, S3, accc);                                            \
+                if (kw > 4) accc = FMA(w4, NK_SHIFT4_##SUFFIX(Ac, Bc), accc);                    \
+                Ap = Bp; Ac = Bc;                                                                \
+            } else { /* the row's last vectors: no read past its taps */                        \
+                const T *pp = ep + t + j * L, *pc = ec + t + j * L;                              \
+                accp = ZERO(); accc = ZERO();                                                    \
+                for (k = 0; k < kw; k++) {                                                       \
+                    accp = FMA(BCAST(v + k), LOADU(pp + k), accp);                               \
+                    accc = FMA(BCAST(v + k), LOADU(pc + k), accc);                               \
+                }                                                                                \
+            }                                                                                    \
+            STOREU(outp + t + j * L, accp);                                                      \
+            STOREU(outc + t + j * L, accc);                                                      \
+        }                                                                                        \
+    }                                                                                            \
+    /* nk_row's last columns, as it computes them (from the prepared rows) */                    \
+    while (t < n) {                                                                              \
+        VT a0 = ZERO(), a1 = ZERO(), c0 = ZERO(), c1 = ZERO();                                   \
+        if (t + L > n) t = n - L;                                                                \
+        for (k = 0; k + 1 < kw; k += 2) {                                                        \
+            a0 = FMA(BCAST(v + k), LOADU(ep + t + k), a0);                                       \
+            a1 = FMA(BCAST(v + k + 1), LOADU(ep + t + k + 1), a1);                               \
+            c0 = FMA(BCAST(v + k), LOADU(ec + t + k), c0);                                       \
+            c1 = FMA(BCAST(v + k + 1), LOADU(ec + t + k + 1), c1);                               \
+        }                                                                                        \
+        if (k < kw) {                                                                            \
+            a0 = FMA(BCAST(v + k), LOADU(ep + t + k), a0);                                       \
+            c0 = FMA(BCAST(v + k), LOADU(ec + t + k), c0);                                       \
+        }                                                                                        \
+        STOREU(outp + t, ADD(a0, a1));                                                           \
+        STOREU(outc + t, ADD(c0, c1));                                                           \
+        t += L;                                                                                  \
+    }                                                                                            \
+}
+NK_PROW(FC_TARGET_AVX2, avx2, f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+        _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_set1_pd, _mm256_cmp_pd, _mm256_blendv_pd, _mm256_add_pd)
+NK_PROW(FC_TARGET_AVX2, avx2, f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+        _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_cmp_ps, _mm256_blendv_ps, _mm256_add_ps)
+NK_PROW(NK_TARGET_AVX512, avx512, f64, double, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+        _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_set1_pd, _mm256_cmp_pd, _mm256_blendv_pd, _mm256_add_pd)
+NK_PROW(NK_TARGET_AVX512, avx512, f32, float, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+        _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_cmp_ps, _mm256_blendv_ps, _mm256_add_ps)
+/* nk_prow's first columns on 512-bit vectors (nk_prow512): its blocks of
+ * 8 vectors that end at least one 256-bit block of 8 before the row's
+ * end (so that nk_prow computes the rest as it would have), each element
+ * by the same multiply-adds in the same order; the shifts by valign. A
+ * vector half inside and half outside [a, b) is read as two 256-bit
+ * halves, each as nk_prow reads it. Returns the first column left. */
+static int nk_prow512 = 0;
+#define NK_PROWZ(SUFFIX, T, VT, HT, MT, LZ, LH, SETZ, LOADZ, LOADH, STOREZ, SET1Z, FMAZ, CMPMZ, MBLENDZ,  \
+                 CMPH, BLENDVH, SET1H, JOIN, ALIGNR)                                                   \
+NK_TARGET_AVX512 static ptrdiff_t nk_prowz_##SUFFIX##_avx512(T *outp, T *outc, const T *ep, const T *ec, \
+        const T *xr, ptrdiff_t a, ptrdiff_t b, const T *v, ptrdiff_t kw, ptrdiff_t n, T mp, T mc,       \
+        ptrdiff_t pf)                                                                                   \
+{                                                                                                       \
+    const ptrdiff_t blocks = n / (8 * LH) - 1;                                                          \
+    const ptrdiff_t T0 = blocks > 0 ? (blocks * 8 * LH) / (8 * LZ) * (8 * LZ) : 0;                      \
+    const VT vmp = SET1Z(mp), vmc = SET1Z(mc), one = SET1Z((T)1);                                       \
+    const HT hmp = SET1H(mp), hmc = SET1H(mc), hone = SET1H((T)1);                                      \
+    const VT w0 = SET1Z(v[0]), w1 = SET1Z(v[1]), w2 = SET1Z(v[2]);                                      \
+    const VT w3 = SET1Z(v[kw > 3 ? 3 : 0]), w4 = SET1Z(v[kw > 4 ? 4 : 0]);                              \
+    ptrdiff_t t, j;                                                                                     \
+    for (t = 0; t < T0; t += 8 * LZ) {                                                                  \
+        VT Ap, Ac;                                                                                      \
+        NK_PROWZ_LOAD(t, Ap, Ac, VT, MT, HT, LZ, LH, LOADZ, LOADH, CMPMZ, MBLENDZ, CMPH, BLENDVH, JOIN)  \
+        for (j = 0; j < 8; j++) {                                                                       \
+            const ptrdiff_t s = t + (j + 1) * LZ;                                                       \
+            VT Bp, Bc, accp, accc;                                                                      \
+            NK_PROWZ_LOAD(s, Bp, Bc, VT, MT, HT, LZ, LH, LOADZ, LOADH, CMPMZ, MBLENDZ, CMPH, BLENDVH, JOIN)  \
+            if (pf && s >= a && s + LZ <= b)                                                            \
+                _mm_prefetch((const char *)(xr + (s - a) + pf), _MM_HINT_T0);                           \
+            accp = FMAZ(w0, Ap, SETZ());                                                                \
+            accp = FMAZ(w1, ALIGNR(Bp, Ap, 1), accp);                                                   \
+            accp = FMAZ(w2, ALIGNR(Bp, Ap, 2), accp);                                                   \
+            if (kw > 3) accp = FMAZ(w3, ALIGNR(Bp, Ap, 3), accp);                                       \
+            if (kw > 4) accp = FMAZ(w4, ALIGNR(Bp, Ap, 4), accp);                                       \
+            accc = FMAZ(w0, Ac, SETZ());                                                                \
+            accc = FMAZ(w1, ALIGNR(Bc, Ac, 1), accc);                                                   \
+            accc = FMAZ(w2, ALIGNR(Bc, Ac, 2), accc);                                                   \
+            if (kw > 3) accc = FMAZ(w3, ALIGNR(Bc, Ac, 3), accc);                                       \
+            if (kw > 4) accc = FMAZ(w4, ALIGNR(Bc, Ac, 4), accc);                                       \
+            STOREZ(outp + t + j * LZ, accp);                                                            \
+            STOREZ(outc + t + j * LZ, accc);                                                            \
+            Ap = Bp; Ac = Bc;                                                                           \
+        }                                                                                               \
+    }                                                                                                   \
+    return T0;                                                                                          \
+}
+/* the vector at column S: from x (missing pixels replaced) where nk_prow reads x, else the prepared rows */
+#define NK_PROWZ_LOAD(S, P, C, VT, MT, HT, LZ, LH, LOADZ, LOADH, CMPMZ, MBLENDZ, CMPH, BLENDVH, JOIN)                                                                        \
+    if ((S) >= a && (S) + LZ <= b) {                                                                    \
+        const VT xi = LOADZ(xr + ((S) - a));                                                            \
+        const MT miss = CMPMZ(xi, xi, _CMP_UNORD_Q);                                                    \
+        P = MBLENDZ(miss, xi, vmp); C = MBLENDZ(miss, one, vmc);                                        \
+    } else if ((S) + LZ <= a || (S) >= b) {                                                             \
+        P = LOADZ(ep + (S)); C = LOADZ(ec + (S));                                                       \
+    } else {                                                                                            \
+        HT hp[2], hc[2];                                                                                \
+        int h_;                                                                                         \
+        for (h_ = 0; h_ < 2; h_++) {                                                                    \
+            const ptrdiff_t q_ = (S) + h_ * LH;                                                         \
+            if (q_ >= a && q_ < b) {                                                                    \
+                const HT xh = LOADH(xr + (q_ - a));                                                     \
+                const HT mh = CMPH(xh, xh, _CMP_UNORD_Q);                                               \
+                hp[h_] = BLENDVH(xh, hmp, mh); hc[h_] = BLENDVH(hone, hmc, mh);                         \
+            } else { hp[h_] = LOADH(ep + q_); hc[h_] = LOADH(ec + q_); }                                \
+        }                                                                                               \
+        P = JOIN(hp[0], hp[1]); C = JOIN(hc[0], hc[1]);                                                 \
+    }
+#define NK_JOIN_PD(lo, hi) _mm512_insertf64x4(_mm512_castpd256_pd512(lo), (hi), 1)
+#define NK_JOIN_PS(lo, hi) _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), \
+                                                              _mm256_castps_pd(hi), 1))
+#define NK_ALIGNR_PD(B, A, K) _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(B), _mm512_castpd_si512(A), K))
+#define NK_ALIGNR_PS(B, A, K) _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(B), _mm512_castps_si512(A), K))
+NK_PROWZ(f64, double, __m512d, __m256d, __mmask8, 8, 4, _mm512_setzero_pd, _mm512_loadu_pd, _mm256_loadu_pd,
+         _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_cmp_pd_mask, _mm512_mask_blend_pd, _mm256_cmp_pd,
+         _mm256_blendv_pd, _mm256_set1_pd, NK_JOIN_PD, NK_ALIGNR_PD)
+NK_PROWZ(f32, float, __m512, __m256, __mmask16, 16, 8, _mm512_setzero_ps, _mm512_loadu_ps, _mm256_loadu_ps,
+         _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cmp_ps_mask, _mm512_mask_blend_ps, _mm256_cmp_ps,
+         _mm256_blendv_ps, _mm256_set1_ps, NK_JOIN_PS, NK_ALIGNR_PS)
+/* The vector width of nk_prow (0: not available: use nk_prep and nk_row). */
+static ptrdiff_t nk_prow_lanes(int is_double)
+{
+    if (!fc_cpu_has_avx2_fma()) return 0;
+    return is_double ? 4 : 8;
+}
+static void nk_prow_f64(double *outp, double *outc, const double *ep, const double *ec, const double *xr,
+                        ptrdiff_t a, ptrdiff_t b, const double *v, ptrdiff_t kw, ptrdiff_t n, double mp, double mc,
+                        ptrdiff_t pf)
+{
+    if (nk_use_avx512 && nk_cpu_has_avx512()) {
+        const ptrdiff_t t0 = nk_prow512 ? nk_prowz_f64_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf) : 0;
+        nk_prow_f64_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf, t0);
+    }
+    else nk_prow_f64_avx2(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf, 0);
+}
+static void nk_prow_f32(float *outp, float *outc, const float *ep, const float *ec, const float *xr,
+                        ptrdiff_t a, ptrdiff_t b, const float *v, ptrdiff_t kw, ptrdiff_t n, float mp, float mc,
+                        ptrdiff_t pf)
+{
+    if (nk_use_avx512 && nk_cpu_has_avx512()) {
+        const ptrdiff_t t0 = nk_prow512 ? nk_prowz_f32_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf) : 0;
+        nk_prow_f32_avx512(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf, t0);
+    }
+    else nk_prow_f32_avx2(outp, outc, ep, ec, xr, a, b, v, kw, n, mp, mc, pf, 0);
 }
 static void nk_fence(void) { _mm_sfence(); }
 /* Ask for the cache lines of [p, p + n) in the L2 cache (the next input row,
@@ -830,6 +1200,20 @@ static int nk_lean_fin = 0;
 static int nk_nanc_fin = 0;
 static int nk_col_pf = 0;
 static int nk_row_shuffle = 0;
+static int nk_use_avx512 = 0;
+static int nk_fin512 = 0;
+static int nk_prow512 = 0;
+static int nk_cpu_has_avx512(void) { return 0; }
+static ptrdiff_t nk_prow_lanes(int is_double) { (void)is_double; return 0; }
+static ptrdiff_t nk_prow_from(ptrdiff_t n, ptrdiff_t L) { (void)n; (void)L; return 0; }
+static void nk_prow_f64(double *outp, double *outc, const double *ep, const double *ec, const double *xr,
+                        ptrdiff_t a, ptrdiff_t b, const double *v, ptrdiff_t kw, ptrdiff_t n, double mp, double mc,
+                        ptrdiff_t pf)
+{ (void)xr; (void)a; (void)b; (void)mp; (void)mc; (void)pf; nk_row_f64(outp, ep, v, kw, n); nk_row_f64(outc, ec, v, kw, n); }
+static void nk_prow_f32(float *outp, float *outc, const float *ep, const float *ec, const float *xr,
+                        ptrdiff_t a, ptrdiff_t b, const float *v, ptrdiff_t kw, ptrdiff_t n, float mp, float mc,
+                        ptrdiff_t pf)
+{ (void)xr; (void)a; (void)b; (void)mp; (void)mc; (void)pf; nk_row_f32(outp, ep, v, kw, n); nk_row_f32(outc, ec, v, kw, n); }
 static void nk_prefetch(const void *p, ptrdiff_t nbytes) { (void)p; (void)nbytes; }
 #define NK_FINISH1_PICK(SUFFIX, out, num, den, x, n, zt, scale, mc, preserve, stream)                     \
     nk_finish_##SUFFIX##_base(out, NULL, num, den, x, NULL, n, zt, scale, mc, preserve, 0)

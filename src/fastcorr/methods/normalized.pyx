@@ -13,7 +13,10 @@ the division make the output row, from the last kh passes still in cache.
 The image is read once and the result written once; the composed path
 writes and reads back four image-sized arrays (``c * x``, ``c`` and the two
 correlations), and on this machine fresh memory costs more than these
-passes (DESIGN §5).
+passes (DESIGN §5). Short row kernels (3 to 5 taps) without a certainty map
+skip the prepared copy inside the image: ``nk_prow`` replaces the missing
+pixels of each vector of the data row in registers and makes both row
+passes from it.
 
 Output rows are processed in chunks, one per OpenMP task, each thread
 keeping the last kh horizontal passes of both inputs in a ring of rows (two
@@ -67,6 +70,21 @@ cdef extern from "norm_kernels.h" nogil:
                                 double scale, double mcentre, int preserve, int stream)
     int nk_lean_fin
     int nk_nanc_fin
+    int nk_use_avx512
+    int nk_col512
+    int nk_fin512
+    int nk_prow512
+    Py_ssize_t nk_prow_lanes(int is_double)
+    Py_ssize_t nk_prow_from(Py_ssize_t n, Py_ssize_t L)
+    void nk_prow_f32(float* outp, float* outc, const float* ep, const float* ec, const float* xr, Py_ssize_t a,
+                     Py_ssize_t b, const float* v, Py_ssize_t kw, Py_ssize_t n, float mp, float mc, Py_ssize_t pf)
+    void nk_prow_f64(double* outp, double* outc, const double* ep, const double* ec, const double* xr,
+                     Py_ssize_t a, Py_ssize_t b, const double* v, Py_ssize_t kw, Py_ssize_t n, double mp,
+                     double mc, Py_ssize_t pf)
+    int nk_cpu_has_avx512()
+    void nk_prepf_f32(float* prod, float* cert, const float* x, Py_ssize_t n, float mv, float mc, Py_ssize_t pf)
+    void nk_prepf_f64(double* prod, double* cert, const double* x, Py_ssize_t n, double mv, double mc,
+                      Py_ssize_t pf)
     int nk_col_pf
     int nk_row_shuffle
     void nk_rowa_f32(float* out, const float* const* e4, const float* ext, const float* v, Py_ssize_t kw,
@@ -82,6 +100,7 @@ cdef extern from "norm_kernels.h" nogil:
     int fc_cpu_has_avx2_fma()
 
 fc_cpu_has_avx2_fma()  # probe the CPU once, before threads race on the cache
+nk_cpu_has_avx512()
 
 ctypedef fused real_t:
     float
@@ -114,8 +133,51 @@ SPARSE_MIN_TAPS = 12
 #: read back by the call: streaming them saves reading each cache line
 #: from memory before it is written).
 STREAM_MIN_BYTES = 4 << 20
-#: Prefetch the next input row while passing this one.
+#: Prefetch the input row this many rows ahead while preparing each row
+#: (0 or False: none).
 PREFETCH = True
+#: Where there is no certainty map: those prefetches spread over the
+#: preparation of the row (one a cache line, with its loads: ``nk_prepf``)
+#: rather than issued in a burst after it (128 prefetch instructions a
+#: 1024-wide float64 row, which stalled on the core's miss buffers: 5-6% of
+#: the call in its own loop). 1024² 5% NaN Gaussian 5x5 float64, 1 thread,
+#: CPU time, medians of 61 calls alternated in one process, a loaded machine
+#: (session 16): 2.21 -> 2.08 ms and 2.37 -> 2.22 ms (minima 2.07 -> 1.93,
+#: 2.03 -> 1.94); the same bits. Distances of 2 and 4 rows measured the same.
+PREFETCH_INLINE = True
+#: Run the vertical passes and division (``nk_col2x4fin``'s NaN-centre form)
+#: compiled for AVX-512VL where the CPU has it: the same 256-bit
+#: instructions and bits, but 32 vector registers, so its eight sums,
+#: sliding weights and constants are not spilled to the stack (34 stack
+#: accesses in the loop's code with AVX2's 16 registers, 7 with 32). Same
+#: measurement as PREFETCH_INLINE: 2.52 -> 2.42 and 2.22 -> 2.18 ms
+#: (minima 2.25 -> 2.04, 1.94 -> 1.83).
+AVX512_SWEEP = True
+#: Row kernels of 3 to 5 taps without a certainty map: both row passes made
+#: from the data row itself (``nk_prow``), not from a prepared copy.
+MERGE_ROWS = True
+#: The vertical passes four rows at a time (without the division: kernels
+#: taller than FUSE_FINISH_MAX_KH) on AVX-512 where the CPU has it: 0, the
+#: AVX2 loop; 1, that loop with 32 registers; 2, 512-bit vectors (a whole
+#: cache line of each of the 2 (kh + 3) ring rows a load; the same bits).
+#: 1024² 5% NaN Gaussian 101x101, 1 thread, CPU medians alternated in one
+#: process (loaded machine, session 16): float64 26.3 (0) / 26.2 (1) /
+#: 23.0 (2) ms, again 21.0 / - / 19.6; float32 10.9 / - / 10.2.
+COL_AVX512 = 2
+#: The vertical passes with the division (``nk_col2x4fin``'s NaN-centre
+#: form) on 512-bit vectors where AVX-512 is (with AVX512_SWEEP), selects by
+#: mask registers; the same bits. 1024² 5% NaN Gaussian 5x5, 1 thread, CPU
+#: medians of 61 alternated in one process (loaded machine, session 16):
+#: float64 2.68 -> 2.48 ms (minima 1.86 -> 1.67), float32 1.21 -> 1.07.
+#: (Session 14 measured no gain from AVX-512 copies of this sweep; that
+#: was before the row passes read the data directly and the prefetches
+#: were spread.)
+FIN_ZMM = True
+#: nk_prow's columns up to the last block of 8 vectors on 512-bit vectors
+#: (``nk_prowz``: valign for the shifts; the same bits) where AVX-512 is
+#: (with AVX512_SWEEP). Same measurement: float64 1.67 -> 1.62 ms (101
+#: calls each; 1.94 -> 1.96 in a run of 61), float32 1.00 -> 0.91.
+ROW_ZMM = True
 #: Row kernels from this many taps are passed over aligned shifted copies
 #: of each prepared row (``nk_rowa``: no load crosses a cache line), by the
 #: data's dtype character; 0: never. The copies cost their making (4 of a
@@ -185,6 +247,18 @@ NANC_FINISH = True
 #: for 5 rows (0.95x); the result rows' lines prefetched for writing
 #: (1.0-1.02x); 1 MiB or 256 KiB rings (0.98-1.01x); the fused division up
 #: to 128 rows (1.00x at 101x101); results not streamed at 101x101 (0.98x).
+#: Tried in session 16 without gain (1024² 5% NaN Gaussian 5x5 float64, 1
+#: thread, CPU medians alternated in one process, a loaded machine):
+#: non-temporal result stores in the fused division (2.30 -> 2.98 ms in a
+#: loop, 2.5 -> 3.0 after astropy's convolve_fft with ``out=``: plain
+#: stores leave the write-back to after the call); the certainty's row
+#: pass as masked adds (its 0/1 values select the taps: the same bits, off
+#: the multiply-add units; 2.37 -> 2.41 ms); nk_prow unrolled for a
+#: constant 5 or 3 taps (1.73 -> 1.72); prefetch distances of 2-4 rows or
+#: into L1 (the same within noise); rings of 16-64 KiB (strips of columns)
+#: against 512 KiB (the same). The 5x5 sweep is not bound by memory in a
+#: loop: 1.26 ns a pixel at 1024² against 1.49 at 512² (1 thread).
+
 
 #: Columns per block of the vertical passes four rows at a time (both sums'
 #: four rows of a block stay in the L1 cache until they are finished).
@@ -287,11 +361,29 @@ cdef inline Py_ssize_t finish(real_t* o, real_t* co, const real_t* num, const re
         return nk_finish_f64(o, co, num, den, x, c, n, zt, scale, mcentre, preserve, inv_ksum)
 
 
+cdef inline void prep_span(real_t* ep, real_t* ec, const real_t* x, const real_t* crow, Py_ssize_t r,
+                           Py_ssize_t W, Py_ssize_t off1, Py_ssize_t t0, Py_ssize_t t1, real_t mv, real_t mc,
+                           Py_ssize_t pf) noexcept nogil:
+    """prep_row's columns [t0, t1), all inside the image."""
+    if t1 <= t0:
+        return
+    if pf != 0 and crow == NULL:
+        if real_t is float:
+            nk_prepf_f32(ep + t0, ec + t0, x + r * W + off1 + t0, t1 - t0, mv, mc, pf)
+        else:
+            nk_prepf_f64(ep + t0, ec + t0, x + r * W + off1 + t0, t1 - t0, mv, mc, pf)
+    else:
+        prep(ep + t0, ec + t0, x + r * W + off1 + t0, NULL if crow == NULL else crow + off1 + t0, t1 - t0, mv, mc)
+
+
 cdef inline void prep_row(real_t* ep, real_t* ec, const real_t* x, const real_t* c, Py_ssize_t r,
                           Py_ssize_t W, Py_ssize_t off1, Py_ssize_t next_, Py_ssize_t lo, Py_ssize_t hi, int edge,
-                          real_t fill_p, real_t fill_c, real_t mv, real_t mc) noexcept nogil:
-    """The two inputs (c * x and c) of extended row r, columns off1 ... off1 + next_ - 1."""
-    cdef Py_ssize_t t, col
+                          real_t fill_p, real_t fill_c, real_t mv, real_t mc, Py_ssize_t pf=0,
+                          Py_ssize_t skip0=0, Py_ssize_t skip1=0) noexcept nogil:
+    """The two inputs (c * x and c) of extended row r, columns off1 ... off1 + next_ - 1;
+    ``pf``: prefetch the input that many elements ahead (no certainty map only);
+    the columns [skip0, skip1) inside the image are left out (``nk_prow`` reads them)."""
+    cdef Py_ssize_t t, col, s0, s1
     cdef const real_t* crow
     if r < 0:
         for t in range(next_):
@@ -299,8 +391,12 @@ cdef inline void prep_row(real_t* ep, real_t* ec, const real_t* x, const real_t*
             ec[t] = fill_c
         return
     crow = NULL if c == NULL else c + r * W
-    if hi > lo:
-        prep(ep + lo, ec + lo, x + r * W + off1 + lo, NULL if crow == NULL else crow + off1 + lo, hi - lo, mv, mc)
+    if skip1 > skip0 and hi > lo:
+        s0, s1 = min(max(skip0, lo), hi), min(max(skip1, lo), hi)
+        prep_span(ep, ec, x, crow, r, W, off1, lo, s0, mv, mc, pf)
+        prep_span(ep, ec, x, crow, r, W, off1, s1, hi, mv, mc, pf)
+    else:
+        prep_span(ep, ec, x, crow, r, W, off1, lo, hi, mv, mc, pf)
     for t in range(next_ - (hi - lo)):  # the columns outside: [0, lo) and [hi, next_)
         if t >= lo:
             t = t + hi - lo
@@ -319,7 +415,8 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                       real_t fill_p, real_t fill_c, real_t mv, real_t mc,
                       real_t zt, real_t scale, real_t mcentre, int preserve, real_t inv_ksum,
                       Py_ssize_t chunk, Py_ssize_t sw, int sparse, int stream, int prefetch, int fuse_finish, int fin_stream, Py_ssize_t fin_block,
-                      int skip_fill, Py_ssize_t aligned_min, Py_ssize_t* helped, int num_threads) noexcept nogil:
+                      int skip_fill, Py_ssize_t aligned_min, int inline_prefetch, int merge_rows, Py_ssize_t* helped,
+                      int num_threads) noexcept nogil:
     """Output rows [0, Ho) x columns [0, Wo): output (m, n) reads the
     extended input rows off0 + m ... + kh - 1 and columns off1 + n ...
     + kw - 1, and is the pixel (cy + m, cx + n) of ``out`` / ``cert_out``
@@ -383,6 +480,14 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
     # Rows wholly outside the image (a fill boundary) in a run: the passes
     # of the first, copied to the others (the same bits).
     cdef int fill_rows = skip_fill and edge == 0
+    # The next rows' prefetches spread over the preparation of this one (no certainty map).
+    cdef int inline_pf = inline_prefetch and c == NULL
+    # Both row passes from the data row itself (no certainty map, 3 to 5 taps).
+    cdef Py_ssize_t lanes = nk_prow_lanes(1 if real_t is double else 0)
+    cdef int merged = (merge_rows and c == NULL and 3 <= kw <= 5 and lanes > 0 and not aligned_row
+                       and nk_row_shuffle and vr == NULL)
+    cdef Py_ssize_t pa, pb
+    cdef Py_ssize_t pfe
     cdef int copied, prevfill
 
     Tp = Tc = ep = ec = nr = dr = NULL
@@ -437,20 +542,39 @@ cdef Py_ssize_t fused(const real_t* x, const real_t* c, Py_ssize_t H, Py_ssize_t
                         copied = 1
                     else:
                         epr = e4[0] if aligned_row else ep
-                        prep_row(epr, ec, x, c, r, W, off1 + n0, next_, lo, hi, edge, fill_p, fill_c, mv, mc)
-                    if prefetch and i + 1 < m1 - m0 + kh - 1 and hi > lo:
-                        q = edge_index(off0 + m0 + i + 1, H, edge)
+                        pfe = 0
+                        if inline_pf and r >= 0 and r + prefetch < H:
+                            pfe = prefetch * W
+                        pa = pb = 0
+                        if merged and r >= 0:
+                            # nk_prow reads the whole vectors inside the image from x itself
+                            pa = ((lo + lanes - 1) // lanes) * lanes
+                            pb = (hi // lanes) * lanes
+                            if pb <= pa:
+                                pa = pb = 0
+                        prep_row(epr, ec, x, c, r, W, off1 + n0, next_, lo, hi, edge, fill_p, fill_c, mv, mc, pfe,
+                                 pa, min(pb, nk_prow_from(ws, lanes)))
+                    if prefetch and not inline_pf and i + prefetch < m1 - m0 + kh - 1 and hi > lo:
+                        q = edge_index(off0 + m0 + i + prefetch, H, edge)
                         if q >= 0:
                             nk_prefetch(x + q * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
                             if c != NULL:
                                 nk_prefetch(c + q * W + off1 + n0 + lo, (hi - lo) * sizeof(real_t))
                     prevfill = r < 0
                     if not copied:
-                        if aligned_row:
-                            row_pass_aligned(Tp + slot * stride + padl, e4, v, kw, ws, next_)
+                        if pb > pa:  # both passes, the inside of the row read from x
+                            if real_t is float:
+                                nk_prow_f32(Tp + slot * stride + padl, Tc + slot * stride + padl, ep, ec,
+                                            x + r * W + off1 + n0 + pa, pa, pb, v, kw, ws, mv * mc, mc, pfe)
+                            else:
+                                nk_prow_f64(Tp + slot * stride + padl, Tc + slot * stride + padl, ep, ec,
+                                            x + r * W + off1 + n0 + pa, pa, pb, v, kw, ws, mv * mc, mc, pfe)
                         else:
-                            row_pass(Tp + slot * stride + padl, ep, v, kw, ws)
-                        den_row_pass(Tc + slot * stride + padl, ec, next_, v, vr, kw, kwp, vsum, ws, cap)
+                            if aligned_row:
+                                row_pass_aligned(Tp + slot * stride + padl, e4, v, kw, ws, next_)
+                            else:
+                                row_pass(Tp + slot * stride + padl, ep, v, kw, ws)
+                            den_row_pass(Tc + slot * stride + padl, ec, next_, v, vr, kw, kwp, vsum, ws, cap)
                     if i < kh - 1:
                         continue
                     g = i - (kh - 1)  # output row m0 + g has all its input rows now
@@ -614,7 +738,9 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
         chunk = min(chunk, max(1, (Ho + num_threads - 1) // num_threads))
     cdef int sparse = kw >= SPARSE_MIN_TAPS
     cdef int stream = cnp.PyArray_NBYTES(out) >= STREAM_MIN_BYTES
-    cdef int prefetch = bool(PREFETCH)
+    cdef int prefetch = int(PREFETCH)
+    cdef int inline_pf = bool(PREFETCH_INLINE)
+    cdef int merge_rows = bool(MERGE_ROWS)
     cdef int fuse_finish = bool(FUSE_FINISH) and u.shape[0] <= FUSE_FINISH_MAX_KH
     cdef int skip_fill = bool(FILL_ROWS_CONSTANT)
     cdef Py_ssize_t helped[2]
@@ -622,7 +748,11 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
     cdef Py_ssize_t aligned_min = ALIGNED_ROW_MIN_TAPS.get("d" if typenum == cnp.NPY_DOUBLE else "f", 0)
     cdef Py_ssize_t fin_block = max(64, FIN_BLOCK)
     cdef int fin_stream = stream and bool(FIN_STREAM)
-    global nk_lean_fin, nk_nanc_fin, nk_col_pf, nk_row_shuffle
+    global nk_lean_fin, nk_nanc_fin, nk_col_pf, nk_row_shuffle, nk_use_avx512, nk_col512, nk_fin512, nk_prow512
+    nk_col512 = int(COL_AVX512)
+    nk_fin512 = 1 if FIN_ZMM else 0
+    nk_prow512 = 1 if ROW_ZMM else 0
+    nk_use_avx512 = 1 if AVX512_SWEEP else 0
     nk_row_shuffle = 1 if ROW_SHUFFLE else 0
     nk_col_pf = 1 if COL_PREFETCH else 0
     nk_lean_fin = 1 if LEAN_FINISH else 0
@@ -635,14 +765,14 @@ def normalized_rank1(cnp.ndarray x, c, cnp.ndarray u, cnp.ndarray v, cnp.ndarray
                          <const double*> cnp.PyArray_DATA(u), kh, <const double*> cnp.PyArray_DATA(v), kw,
                          <double*> cnp.PyArray_DATA(out), <double*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          fill_p, fill_c, miss_value, miss_cert, zero_tol, scale, miss_centre, preserve_nan,
-                         inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, helped, num_threads)
+                         inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, inline_pf, merge_rows, helped, num_threads)
     else:
         with nogil:
             nans = fused(<const float*> cnp.PyArray_DATA(x), <const float*> cp, H, W,
                          <const float*> cnp.PyArray_DATA(u), kh, <const float*> cnp.PyArray_DATA(v), kw,
                          <float*> cnp.PyArray_DATA(out), <float*> co, Ho, Wo, off0, off1, cy, cx, edge,
                          <float> fill_p, <float> fill_c, <float> miss_value, <float> miss_cert, <float> zero_tol,
-                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, helped, num_threads)
+                         <float> scale, <float> miss_centre, preserve_nan, <float> inv_ksum, chunk, sw, sparse, stream, prefetch, fuse_finish, fin_stream, fin_block, skip_fill, aligned_min, inline_pf, merge_rows, helped, num_threads)
     if nans < 0:
         raise MemoryError("fastcorr normalized: could not allocate its row buffers")
     global last_tasks, last_helped
