@@ -802,6 +802,8 @@ def _forward_batch(p):
     method = _choose(p) if p.method == "auto" else p.method
     if method == "winograd" and p.method == "auto":
         return _winograd_forward(p, fallback=_direct_forward)  # NaN / inf: the direct sums
+    if method == "direct" and p.method == "auto" and _w24_serves(p):
+        return _w24_forward(p)
     return _FORWARD[method](p)
 
 
@@ -1123,3 +1125,132 @@ class _Im2colOffsetEngine:
 
 
 im2col_offset_engine = _Im2colOffsetEngine()
+
+
+# ---------------------------------------------------------------- F(2,4) along the columns
+
+#: 'auto', or 'on' / 'off' to force the column-Winograd forward of
+#: :func:`_w24_forward` where it can run (measurements, tests).
+_W24_MODE = "auto"
+#: Tiles per panel of its products (kept near the core until transformed out).
+_W24_PANEL = 96
+
+
+def _w24_serves(p):
+    """Whether 'auto' runs the forward by F(2,4) along the columns
+    (:func:`_w24_forward`): column stride 2, kernels 7 or 8 wide (4 taps in
+    each column phase), dilation 1, one group, at least 8 output channels;
+    by default only with the AVX-512 direct-output kernel (8 channels a
+    block) and output rows of at least ``_PO_MIN_COLUMNS``."""
+    if _W24_MODE == "off":
+        return False
+    Cout, _, _, kw = p.w.shape
+    ok = (p.stride[1] == 2 and p.dilation == (1, 1) and p.groups == 1 and kw in (7, 8) and Cout >= 8
+          and p.x.shape[0] > 0 and p.out_hw[0] > 0 and p.out_hw[1] >= 2)
+    if _W24_MODE == "on" or not ok:
+        return ok
+    from ..methods import conv_direct as _conv_direct
+
+    return _conv_direct.po_block_channels() >= 8 and p.out_hw[1] >= _PO_MIN_COLUMNS
+
+
+def _w24_matrices():
+    """The weight transform G (5, 4) of F(2,4) (points 0, 1, -1, -2, infinity),
+    divided by the row scales of the C input transform (``fc_w24_in``)."""
+    pts = (0.0, 1.0, -1.0, -2.0)
+    G = np.array([[1.0, q, q * q, q ** 3] for q in pts] + [[0.0, 0.0, 0.0, 1.0]])
+    return G / np.array([2.0, 6.0, 2.0, 6.0, 1.0])[:, None]
+
+
+_W24_G = _w24_matrices()
+
+
+def _w24_plan(p):
+    return _w24_plan_cached(p.x.shape, p.w.shape, p.out_hw, p.stride, tuple(p.pads), p.padding_mode,
+                            p.dtype.itemsize, _threads(p))
+
+
+@functools.lru_cache(maxsize=32)
+def _w24_plan_cached(x_shape, w_shape, out_hw, stride, pads, padding_mode, itemsize, nt):
+    """Band plan of :func:`_w24_forward`: ``(tables, off, T)`` with the plan
+    arguments of ``forward_blocked`` (plane rows of at least 2T + 3 columns,
+    both column phases), the (5, taps) offsets of the taps (channel, kernel
+    row, column phase) in the transformed planes, and T tiles per row."""
+    from ..methods import conv_direct as _conv_direct
+
+    N, C, H, W = x_shape
+    Cout, _, kh, kw = w_shape
+    Ho, Wo = out_hw
+    sh, sw = stride
+    pad_top, _, pad_left, _ = pads
+    T = -(-Wo // 2)
+    Rq = (kh - 1) // sh
+    Wq = max(Wo + (kw - 1) // sw, 2 * T + 3)
+    rph, cph = np.unique(np.arange(kh) % sh), np.arange(2)
+    nA = len(rph)
+    row_bytes = C * nA * 2 * (Wq + 5 * T) * itemsize
+    band = max(1, _BAND_TARGET // row_bytes - Rq)
+    if nt > 1:
+        band = min(band, max(1, -(-Ho * N // (_PO_ITEMS_PER_THREAD * nt))))
+    band = min(band, Ho)
+    band = -(-Ho // -(-Ho // band))
+    rowsrc = index_table((Ho + Rq) * sh, 1, 1, 1, -pad_top, H, padding_mode)[0][0]
+    colsrc = index_table(Wq * sw, 1, 1, 1, -pad_left, W, padding_mode)[0][0]
+    lo = np.clip(-((cph - pad_left) // sw), 0, Wq)
+    hi = np.clip(-((cph - pad_left - W) // sw), 0, Wq)
+    vrange = np.ascontiguousarray(np.stack([lo, np.maximum(hi, lo)]), dtype=np.intp)
+    S = (band + Rq) * Wq
+    vals = dict(groups=1, C=C, H=H, W=W, Cog=Cout, sh=sh, sw=sw, Ho=Ho, Wo=Wo, Wq=Wq, Rq=Rq, band=band, S=S,
+                padl=pad_left, direct=0, nA=nA, nB=2, kc=0, po=1, panel=_W24_PANEL)
+    dims = np.array([vals[k] for k in _DIMS], dtype=np.intp)
+    phases = np.concatenate([rph, cph]).astype(np.intp)
+    # tap (c, i, b) -> plane (c, row phase of i, b), row i // sh; 5 transformed planes each
+    i = np.arange(kh)
+    ra = np.searchsorted(rph, i % sh)
+    plane = (np.arange(C)[:, None, None] * nA + ra[None, :, None]) * 2 + cph[None, None, :]
+    SV = (band + Rq) * T
+    base = (plane * 5 * SV + (i // sh)[None, :, None] * T).ravel()
+    off = np.ascontiguousarray(base[None, :] + np.arange(5)[:, None] * SV, dtype=np.intp)
+    tables = (dims, rowsrc, colsrc, vrange, phases)
+    for arr in (*tables, off):
+        arr.flags.writeable = False
+    return tables, off, T
+
+
+def _w24_weights(w, oc):
+    """Transformed weights of :func:`_w24_forward`, packed per block of ``oc``
+    output channels: (5 * nob, 1, taps * oc), taps (channel, row, phase)."""
+    from ..methods import conv_direct as _conv_direct
+
+    Cout, C, kh, kw = w.shape
+    nob = -(-Cout // oc)
+    wp = np.empty((5 * nob, 1, C * kh * 2 * oc), dtype=w.dtype)
+    _conv_direct.w24_pack(_W24_G, w.reshape(Cout, -1), wp, C, kh, kw, oc)
+    return wp
+
+
+def _w24_forward(p):
+    """conv2d by Winograd's F(2,4) along the columns of a stride-2 layer
+    (``_conv_direct.forward_w24``): each column phase of a 7- or 8-wide
+    kernel is a 4-tap stride-1 correlation, and F(2,4) computes two of its
+    outputs from 5 products instead of 8 (for 7x7 kernels 210 multiply-adds
+    per output pair instead of 294), on the AVX-512 direct-output kernel.
+    NaN or inf in the weights or the input: the direct sums
+    (:func:`_blocked_forward`), as the transforms may turn an inf into NaN.
+    """
+    from ..methods import conv_direct as _conv_direct
+
+    if not dispatch._finite(p.w):
+        return _blocked_forward(p)
+    x = p.x
+    N = x.shape[0]
+    nt = _threads(p)
+    tables, off, T = _w24_plan(p)
+    oc = _conv_direct.po_block_channels()
+    wp = _w24_weights(p.w, oc)
+    out = _output(p)
+    ws = workspace(nt * _conv_direct.w24_workspace(tables[0], T, oc), p.dtype)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    if _conv_direct.forward_w24(x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, T, ws, nt):
+        return _blocked_forward(dataclasses.replace(p, out=out))
+    return out
