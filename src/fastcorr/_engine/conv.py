@@ -1154,17 +1154,6 @@ def _w24_serves(p):
     return _conv_direct.po_block_channels() >= 8 and p.out_hw[1] >= _PO_MIN_COLUMNS
 
 
-def _w24_matrices():
-    """The weight transform G (5, 4) of F(2,4) (points 0, 1, -1, -2, infinity),
-    divided by the row scales of the C input transform (``fc_w24_in``)."""
-    pts = (0.0, 1.0, -1.0, -2.0)
-    G = np.array([[1.0, q, q * q, q ** 3] for q in pts] + [[0.0, 0.0, 0.0, 1.0]])
-    return G / np.array([2.0, 6.0, 2.0, 6.0, 1.0])[:, None]
-
-
-_W24_G = _w24_matrices()
-
-
 def _w24_plan(p):
     return _w24_plan_cached(p.x.shape, p.w.shape, p.out_hw, p.stride, tuple(p.pads), p.padding_mode,
                             p.dtype.itemsize, _threads(p))
@@ -1225,7 +1214,7 @@ def _w24_weights(w, oc):
     Cout, C, kh, kw = w.shape
     nob = -(-Cout // oc)
     wp = np.empty((5 * nob, 1, C * kh * 2 * oc), dtype=w.dtype)
-    _conv_direct.w24_pack(_W24_G, w.reshape(Cout, -1), wp, C, kh, kw, oc)
+    _conv_direct.w24_pack(w.reshape(Cout, -1), wp, C, kh, kw, oc)
     return wp
 
 

@@ -609,33 +609,46 @@ def w24_workspace(const Py_ssize_t[::1] dims, Py_ssize_t T, Py_ssize_t oc):
     return band_buffer_size(&g) + nplanes * 5 * (g.band + g.Rq) * T + 5 * oc * w24_panel_row(g.panel)
 
 
-def w24_pack(const double[:, ::1] G, const real_t[:, ::1] w, real_t[:, :, ::1] wp, Py_ssize_t C,
-             Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oc):
+def w24_pack(const real_t[:, ::1] w, real_t[:, :, ::1] wp, Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw,
+             Py_ssize_t oc):
     """The transformed weights of ``forward_w24``: wp[xi * nob + ob, 0, t * oc + j]
-    = sum_k G[xi, k] w[ob * oc + j, c, i, 2k + b] for tap t = (c * kh + i) * 2 + b
-    (0 past the output channels or the kernel's columns). ``G`` (5, 4)."""
+    = U[xi] of the 4 taps g = w[ob * oc + j, c, i, b::2] (0 past the kernel's
+    columns, and for channels past Cout), tap t = (c * kh + i) * 2 + b, with
+    F(2,4)'s weight transform (points 0, 1, -1, -2, infinity) divided by the
+    row scales 2, 6, 2, 6, 1 of ``fc_w24_in``:
+    U0 = g0 / 2, U1 = (g0 + g1 + g2 + g3) / 6, U2 = (g0 - g1 + g2 - g3) / 2,
+    U3 = (g0 - 2 g1 + 4 g2 - 8 g3) / 6, U4 = g3 (in double)."""
     cdef Py_ssize_t Cout = w.shape[0], nob = wp.shape[0] // 5, ntaps = C * kh * 2
-    cdef Py_ssize_t xi, ob, j, o, c, i, b, k, t, col
-    cdef double acc
-    if G.shape[0] != 5 or G.shape[1] != 4 or w.shape[1] != C * kh * kw or wp.shape[0] % 5 \
-            or wp.shape[1] != 1 or wp.shape[2] != ntaps * oc or nob * oc < Cout or kw > 8:
+    cdef Py_ssize_t xi, ob, j, o, ci, b, k, t
+    cdef double gk[8]
+    cdef double g0, g1, g2, g3
+    cdef real_t* d
+    if w.shape[1] != C * kh * kw or wp.shape[0] % 5 or wp.shape[1] != 1 or wp.shape[2] != ntaps * oc \
+            or nob * oc < Cout or kw > 8:
         raise ValueError("w24_pack: shapes do not match")
     with nogil:
-        for xi in range(5):
-            for ob in range(nob):
-                for j in range(oc):
-                    o = ob * oc + j
-                    for c in range(C):
-                        for i in range(kh):
-                            for b in range(2):
-                                t = (c * kh + i) * 2 + b
-                                acc = 0
-                                if o < Cout:
-                                    for k in range(4):
-                                        col = 2 * k + b
-                                        if col < kw:
-                                            acc = acc + G[xi, k] * w[o, (c * kh + i) * kw + col]
-                                wp[xi * nob + ob, 0, t * oc + j] = <real_t> acc
+        if nob * oc > Cout:
+            for xi in range(5):
+                for t in range(ntaps):
+                    for j in range(Cout - (nob - 1) * oc, oc):
+                        wp[xi * nob + nob - 1, 0, t * oc + j] = 0
+        for o in range(Cout):
+            ob = o // oc
+            j = o - ob * oc
+            for ci in range(C * kh):   # (input channel, kernel row)
+                for k in range(8):
+                    gk[k] = w[o, ci * kw + k] if k < kw else 0
+                for b in range(2):
+                    g0 = gk[b]
+                    g1 = gk[b + 2]
+                    g2 = gk[b + 4]
+                    g3 = gk[b + 6]
+                    d = &wp[ob, 0, (ci * 2 + b) * oc + j]
+                    d[0] = <real_t> (g0 / 2)
+                    d[nob * ntaps * oc] = <real_t> ((g0 + g1 + g2 + g3) / 6)
+                    d[2 * nob * ntaps * oc] = <real_t> ((g0 - g1 + g2 - g3) / 2)
+                    d[3 * nob * ntaps * oc] = <real_t> ((g0 - 2 * g1 + 4 * g2 - 8 * g3) / 6)
+                    d[4 * nob * ntaps * oc] = <real_t> g3
 
 
 cdef int w24_item(const real_t* x, const real_t* wp, real_t* out, const real_t* bias,
