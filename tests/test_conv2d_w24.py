@@ -1,0 +1,136 @@
+"""conv2d's column Winograd forward (F(2,4) along the columns of layers with
+column stride 2 and 7-8 wide kernels, ``_engine.conv._w24_forward``):
+against a float64 naive loop (and torch when installed), on every padding
+mode, stride, odd and even output widths, channel counts that leave a block
+part-filled, one and two threads; 'auto' choosing it; NaN / inf falling back
+to the direct sums."""
+import numpy as np
+import pytest
+
+import fastcorr
+from fastcorr._engine import conv as _conv
+
+_PAD = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def naive_conv2d(x, w, b, stride, pad, mode="zeros"):
+    """float64 cross-correlation, torch semantics (NCHW, OIHW)."""
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    sh, sw = stride
+    ph, pw = pad
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode=_PAD[mode])
+    N, C, H, W = xp.shape
+    Co, _, kh, kw = w.shape
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    y = np.zeros((N, Co, Ho, Wo))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
+            y += np.einsum("nchw,oc->nohw", patch, w[:, :, i, j])
+    if b is not None:
+        y += np.asarray(b, np.float64)[None, :, None, None]
+    return y
+
+
+def _err(y, ref, x, w):
+    return np.abs(y - ref).max() / (np.abs(x).max() * np.abs(w).sum(axis=(1, 2, 3)).max())
+
+
+@pytest.fixture
+def w24_on(monkeypatch):
+    monkeypatch.setattr(_conv, "_W24_MODE", "on")
+    calls = []
+    real = _conv._w24_forward
+    monkeypatch.setattr(_conv, "_w24_forward", lambda p: calls.append(p) or real(p))
+    return calls
+
+
+CASES = [  # N, C, Cout, H, W, k, stride, padding, mode
+    (1, 3, 64, 40, 44, 7, (2, 2), (3, 3), "zeros"),
+    (2, 3, 20, 23, 41, 7, (2, 2), (3, 3), "zeros"),       # odd output width, 20 channels (block part-filled)
+    (1, 5, 9, 17, 30, 8, (2, 2), (2, 3), "zeros"),        # 8 wide kernel
+    (1, 2, 16, 21, 37, 7, (1, 2), (3, 3), "reflect"),     # row stride 1
+    (3, 4, 8, 26, 36, 7, (3, 2), (1, 2), "replicate"),    # row stride 3
+    (1, 3, 12, 19, 25, 7, (2, 2), (3, 3), "circular"),
+    (2, 1, 10, 15, 16, 7, (2, 2), (0, 0), "zeros"),       # no padding, 5 output columns
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES)
+def test_w24_matches_naive(w24_on, case, dtype):
+    N, C, Co, H, W, k, stride, pad, mode = case
+    rng = np.random.default_rng(hash(case) % 2**32)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((Co, C, k, k)).astype(dtype)
+    b = rng.standard_normal(Co).astype(dtype)
+    ref = naive_conv2d(x, w, b, stride, pad, mode)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for nt in (1, 2):
+        y = fastcorr.conv2d(x, w, b, stride, pad, padding_mode=mode, num_threads=nt)
+        assert y.dtype == dtype and y.shape == ref.shape
+        assert _err(y, ref, x, w) <= tol
+    y = fastcorr.conv2d(x, w, None, stride, pad, padding_mode=mode)
+    assert _err(y, ref - b[None, :, None, None], x, w) <= tol
+    assert len(w24_on) == 3
+
+
+def test_w24_against_torch(w24_on):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 64, 70)).astype(np.float32)
+    w = rng.standard_normal((24, 3, 7, 7)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32)
+    y = fastcorr.conv2d(x, w, b, 2, 3)
+    with torch.no_grad():
+        ref = torch.nn.functional.conv2d(*(torch.from_numpy(a).double() for a in (x, w, b)), stride=2,
+                                         padding=3).numpy()
+    assert _err(y, ref, x, w) <= 1e-5
+    assert w24_on
+
+
+def test_w24_out_argument(w24_on):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, 3, 30, 34))
+    w = rng.standard_normal((16, 3, 7, 7))
+    out = np.full((1, 16, 15, 17), np.nan)
+    r = fastcorr.conv2d(x, w, None, 2, 3, out=out)
+    assert r is out
+    assert _err(out, naive_conv2d(x, w, None, (2, 2), (3, 3)), x, w) <= 1e-12
+
+
+@pytest.mark.parametrize("where", ["input", "weight"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_w24_nonfinite_falls_back_to_direct(w24_on, where, value):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 2, 24, 40)).astype(np.float32)
+    w = rng.standard_normal((8, 2, 7, 7)).astype(np.float32)
+    if where == "input":
+        x[0, 1, 9, 17] = value
+    else:
+        w[3, 1, 2, 5] = value
+    y = fastcorr.conv2d(x, w, None, 2, 3)
+    d = fastcorr.conv2d(x, w, None, 2, 3, method="direct")
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(d))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(d))
+    fin = np.isfinite(d)
+    np.testing.assert_allclose(y[fin], d[fin], rtol=1e-5, atol=1e-4)
+
+
+def test_auto_choice(monkeypatch):
+    """'auto' runs it on the 7x7 stride-2 stem layer with the AVX-512 kernel; not
+    on explicit method='direct', 3-wide kernels, stride 1 or dilation."""
+    from fastcorr.methods import conv_direct
+
+    calls = []
+    real = _conv._w24_forward
+    monkeypatch.setattr(_conv, "_w24_forward", lambda p: calls.append(p) or real(p))
+    x = np.zeros((1, 3, 80, 80), np.float32)
+    fastcorr.conv2d(x, np.zeros((64, 3, 7, 7), np.float32), None, 2, 3)
+    assert len(calls) == (1 if conv_direct.po_block_channels() >= 8 else 0)
+    fastcorr.conv2d(x, np.zeros((64, 3, 7, 7), np.float32), None, 2, 3, method="direct")
+    fastcorr.conv2d(x, np.zeros((64, 3, 3, 3), np.float32), None, 2, 1)
+    fastcorr.conv2d(x, np.zeros((64, 3, 7, 7), np.float32), None, 1, 3)
+    fastcorr.conv2d(x, np.zeros((64, 3, 7, 7), np.float32), None, 2, 3, dilation=2)
+    fastcorr.conv2d(x, np.zeros((64, 3, 7, 7), np.float32), None, 2, 3, method="im2col")
+    assert len(calls) == (1 if conv_direct.po_block_channels() >= 8 else 0)
