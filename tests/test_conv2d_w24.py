@@ -119,7 +119,8 @@ def test_w24_nonfinite_falls_back_to_direct(w24_on, where, value):
 
 def test_auto_choice(monkeypatch):
     """'auto' runs it on the 7x7 stride-2 stem layer with the AVX-512 kernel; not
-    on explicit method='direct', 3-wide kernels, stride 1 or dilation."""
+    on explicit method='direct', 3-wide kernels, stride 1, dilation, few output
+    channels or many input channels."""
     from fastcorr.methods import conv_direct
 
     calls = []
@@ -133,4 +134,6 @@ def test_auto_choice(monkeypatch):
     fastcorr.conv2d(x, np.zeros((64, 3, 7, 7), np.float32), None, 1, 3)
     fastcorr.conv2d(x, np.zeros((64, 3, 7, 7), np.float32), None, 2, 3, dilation=2)
     fastcorr.conv2d(x, np.zeros((64, 3, 7, 7), np.float32), None, 2, 3, method="im2col")
+    fastcorr.conv2d(x, np.zeros((16, 3, 7, 7), np.float32), None, 2, 3)  # few output channels
+    fastcorr.conv2d(np.zeros((1, 32, 80, 80), np.float32), np.zeros((64, 32, 7, 7), np.float32), None, 2, 3)
     assert len(calls) == (1 if conv_direct.po_block_channels() >= 8 else 0)

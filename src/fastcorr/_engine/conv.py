@@ -1137,24 +1137,38 @@ _W24_MODE = "auto"
 #: lines): 1x3->64 224x224 7x7 stride 2, 1 thread, best of 200 alternated:
 #: 112 tiles (2 rows) 0.973x the time of 96, 56 tiles 1.054x.
 _W24_PANEL = 112
+#: Output channels from which, and input channels up to which, 'auto' runs
+#: it (see :func:`_w24_serves`).
+_W24_MIN_OUT_CHANNELS = 32
+_W24_MAX_IN_CHANNELS = 16
 
 
 def _w24_serves(p):
     """Whether 'auto' runs the forward by F(2,4) along the columns
     (:func:`_w24_forward`): column stride 2, kernels 7 or 8 wide (4 taps in
-    each column phase), dilation 1, one group, at least 8 output channels;
-    by default only with the AVX-512 direct-output kernel (8 channels a
-    block) and output rows of at least ``_PO_MIN_COLUMNS``."""
+    each column phase), dilation 1, one group; by default only with the
+    AVX-512 direct-output kernel (8 channels a block), output rows of at
+    least ``_PO_MIN_COLUMNS``, at least ``_W24_MIN_OUT_CHANNELS`` output
+    channels and at most ``_W24_MAX_IN_CHANNELS`` input channels.
+
+    Measured (1 thread, CPU time, 7x7 stride 2 padding 3, float32, F(2,4) /
+    direct): 1x3->64 224x224 0.87-0.93, 4x3->64 112x112 0.84, 1x8->64
+    112x112 0.79, 1x16->64 112x112 0.80, 1x3->32 224x224 0.91, 1x3->64
+    64x64 0.96 (8x8 kernel, 1x3->64 224x224: 0.76); but 1x3->16 224x224
+    1.05, 1x3->8 64x64 1.23 (the transforms outweigh fewer products), and
+    2x32->64 56x56 1.01, 1x64->64 56x56 1.00 (wide inputs: bands of one
+    row, whose transformed planes are redone for every band)."""
     if _W24_MODE == "off":
         return False
-    Cout, _, _, kw = p.w.shape
+    Cout, Cg, _, kw = p.w.shape
     ok = (p.stride[1] == 2 and p.dilation == (1, 1) and p.groups == 1 and kw in (7, 8) and Cout >= 8
           and p.x.shape[0] > 0 and p.out_hw[0] > 0 and p.out_hw[1] >= 2)
     if _W24_MODE == "on" or not ok:
         return ok
     from ..methods import conv_direct as _conv_direct
 
-    return _conv_direct.po_block_channels() >= 8 and p.out_hw[1] >= _PO_MIN_COLUMNS
+    return (_conv_direct.po_block_channels() >= 8 and p.out_hw[1] >= _PO_MIN_COLUMNS
+            and Cout >= _W24_MIN_OUT_CHANNELS and Cg <= _W24_MAX_IN_CHANNELS)
 
 
 def _w24_plan(p):
