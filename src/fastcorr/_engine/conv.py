@@ -291,6 +291,7 @@ class OutputPool:
     def empty(self, shape, dtype):
         """An uninitialised C-contiguous array, as ``np.empty(shape, dtype)``."""
         dtype = np.dtype(dtype)
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
         nbytes = math.prod(shape) * dtype.itemsize  # (np.prod: 4 us a call)
         if nbytes < self.min_bytes or nbytes > self.max_bytes:
             return np.empty(shape, dtype=dtype)
