@@ -600,14 +600,26 @@ def _blocked_forward(p):
     # Weights packed per block of ob output channels, tap-major inside a
     # block, zero rows past Cog (their results are never stored).
     nt = _threads(p)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
+    if nt > 1 and _PRIVATE_PACK:
+        # every thread packs its own copy (see forward_blocked_private)
+        wps = _named_workspace("packed_weights", nt * groups * nob * off.size * ob, p.dtype)
+        _conv_direct.forward_blocked_private(p.x.reshape(N, -1), p.w.reshape(Cout, -1),
+                                             wps.reshape(nt, groups, nob, off.size * ob), out.reshape(N, -1),
+                                             bias, *tables, off, pix, ws, nt)
+        return out
     wp = np.empty((groups, nob, off.size * ob), dtype=p.dtype)
     # (small weights on one thread: a parallel region of its own costs more
     # than the copy)
     _conv_direct.pack_weights(p.w.reshape(Cout, -1), wp, Cog, nt if wp.size >= _PACK_PARALLEL_ELEMENTS else 1)
-    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
-    ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
     _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, pix, ws, nt)
     return out
+
+
+#: Whether the threads of a multithreaded blocked forward pack the weights
+#: each into a copy of its own (``forward_blocked_private``; measurements).
+_PRIVATE_PACK = True
 
 
 def _winograd_serves(p):

@@ -581,6 +581,82 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
                          buf, scratch)
 
 
+cdef void pack_blocks(const real_t* w, Py_ssize_t K, real_t* wp, Py_ssize_t ngroups, Py_ssize_t nob,
+                      Py_ssize_t block, Py_ssize_t Cog) noexcept nogil:
+    """``pack_weights`` of every (group, block) on the calling thread: w
+    (groups*Cog, K) row-major into wp (groups, nob, K*block)."""
+    cdef Py_ssize_t g, b, nreal
+    for g in range(ngroups):
+        for b in range(nob):
+            nreal = min(block, Cog - b * block)
+            if nreal < block:
+                memset(wp + (g * nob + b) * K * block, 0, K * block * sizeof(real_t))
+            transpose_out(wp + (g * nob + b) * K * block, block, w + (g * Cog + b * block) * K, K, nreal, K,
+                          <real_t*> NULL)
+
+
+def forward_blocked_private(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, :, :, ::1] wps,
+                            real_t[:, ::1] out, const real_t[::1] bias, const Py_ssize_t[::1] dims,
+                            const Py_ssize_t[::1] rowsrc, const Py_ssize_t[::1] colsrc,
+                            const Py_ssize_t[:, ::1] vrange, const Py_ssize_t[::1] phases,
+                            const Py_ssize_t[::1] off, const Py_ssize_t[::1] pix, real_t[::1] ws,
+                            int nthreads):
+    """``forward_blocked`` with the weights packed by every thread into its
+    own copy: ``w`` (groups*Cog, taps) the layer's weights, ``wps``
+    (nthreads, groups, nob, taps*block) the threads' packed copies.
+
+    Packed once and read by both threads, the weights were written by one
+    core and fetched by the other on every call, and each call's packing
+    invalidated the other core's copy: 8x256->256 14x14 1x1, 2 threads,
+    kernel alone 0.95 ms, pack (serial, 10 us alone) and kernel 1.14-1.25
+    ms. A private copy, written and read on one core, stays in its cache.
+    """
+    cdef Band g
+    make_band(&g, dims, rowsrc, colsrc, vrange, phases)
+    cdef Py_ssize_t groups = dims[D_GROUPS], C = g.C, H = g.H, W = g.W, Cog = g.Cog
+    cdef Py_ssize_t Ho = g.Ho, Wo = g.Wo, band = g.band
+    cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
+    cdef Py_ssize_t items = N * groups * nbands, it, n, gi, bi, oy0
+    cdef Py_ssize_t nbuf = band_buffer_size(&g), per_thread, K = w.shape[1]
+    cdef Py_ssize_t nob = wps.shape[2], block, wsize = wps.shape[1] * wps.shape[2] * wps.shape[3]
+    cdef const real_t* bp
+    cdef real_t* buf
+    cdef real_t* scratch
+    cdef real_t* wpt
+    if items == 0:
+        return
+    if wps.shape[0] < nthreads or wps.shape[1] != groups or K != off.shape[0] or wps.shape[3] % max(K, 1) \
+            or w.shape[0] != groups * Cog:
+        raise ValueError("forward_blocked_private: weights or packed copies do not match the plan")
+    block = wps.shape[3] // K
+    if nob * block < Cog:
+        raise ValueError("forward_blocked_private: too few packed blocks")
+    g.ntaps = K; g.nob = nob
+    g.off = &off[0]
+    g.cv = pix.shape[0] > 0
+    g.pix = &pix[0] if g.cv else NULL
+    per_thread = workspace_elements(&g, block * g.nob, g.cv, False)
+    if ws.shape[0] < nthreads * per_thread:
+        raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
+    buf = scratch = wpt = NULL
+    with nogil, parallel(num_threads=nthreads):
+        buf = &ws[0] + threadid() * per_thread
+        scratch = buf + nbuf
+        wpt = &wps[0, 0, 0, 0] + threadid() * wsize
+        pack_blocks(&w[0, 0], K, wpt, groups, nob, block, Cog)
+        if nbuf > 0:
+            memset(buf + nbuf - (g.Wq + 2 * FC_CB_PIX), 0, (g.Wq + 2 * FC_CB_PIX) * sizeof(real_t))
+        for it in prange(items, schedule='dynamic'):
+            n = it // (groups * nbands)
+            gi = (it // nbands) % groups
+            bi = it % nbands
+            oy0 = bi * band
+            bp = &bias[gi * Cog] if bias.shape[0] > 0 else NULL
+            blocked_item(&x[n, 0] + gi * C * H * W, wpt + gi * nob * K * block,
+                         &out[n, 0] + gi * Cog * Ho * Wo, bp, &g, oy0, min(Ho, oy0 + band),
+                         buf, scratch)
+
+
 #: Products per output pair of the F(2,4) column transform (``forward_w24``).
 W24_ALPHA = 5
 #: Whether ``forward_w24`` prefetches the output lines of a panel (measurements).
