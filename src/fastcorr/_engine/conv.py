@@ -1237,18 +1237,6 @@ def _w24_plan_cached(x_shape, w_shape, out_hw, stride, pads, padding_mode, items
     return tables, off, T
 
 
-def _w24_weights(w, oc):
-    """Transformed weights of :func:`_w24_forward`, packed per block of ``oc``
-    output channels: (5 * nob, 1, taps * oc), taps (channel, row, phase)."""
-    from ..methods import conv_direct as _conv_direct
-
-    Cout, C, kh, kw = w.shape
-    nob = -(-Cout // oc)
-    wp = np.empty((5 * nob, 1, C * kh * 2 * oc), dtype=w.dtype)
-    _conv_direct.w24_pack(w.reshape(Cout, -1), wp, C, kh, kw, oc)
-    return wp
-
-
 def _w24_forward(p):
     """conv2d by Winograd's F(2,4) along the columns of a stride-2 layer
     (``_conv_direct.forward_w24``): each column phase of a 7- or 8-wide
@@ -1267,10 +1255,15 @@ def _w24_forward(p):
     nt = _threads(p)
     tables, off, T = _w24_plan(p)
     oc = _conv_direct.po_block_channels()
-    wp = _w24_weights(p.w, oc)
+    Cout, C, kh, kw = p.w.shape
+    nob = -(-Cout // oc)
+    # the transformed weights, packed by every thread into a copy of its own
+    # (see _conv_direct.forward_blocked_private)
+    wp = _named_workspace("packed_weights", nt * 5 * nob * C * kh * 2 * oc, p.dtype)
     out = _output(p)
     ws = workspace(nt * _conv_direct.w24_workspace(tables[0], T, oc), p.dtype)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
-    if _conv_direct.forward_w24(x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, T, ws, nt):
+    if _conv_direct.forward_w24(x.reshape(N, -1), p.w.reshape(Cout, -1), wp.reshape(nt * 5 * nob, 1, -1),
+                                out.reshape(N, -1), bias, *tables, off, T, kh, kw, ws, nt):
         return _blocked_forward(dataclasses.replace(p, out=out))
     return out

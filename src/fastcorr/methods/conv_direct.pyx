@@ -685,6 +685,38 @@ def w24_workspace(const Py_ssize_t[::1] dims, Py_ssize_t T, Py_ssize_t oc):
     return band_buffer_size(&g) + nplanes * 5 * (g.band + g.Rq) * T + 5 * oc * w24_panel_row(g.panel)
 
 
+cdef void w24_pack_rows(const real_t* w, Py_ssize_t Cout, Py_ssize_t rows, Py_ssize_t kw, real_t* wp,
+                        Py_ssize_t nob, Py_ssize_t oc) noexcept nogil:
+    """``w24_pack`` on the calling thread: w (Cout, rows*kw), rows = C*kh, into
+    wp (5 * nob, taps * oc), taps = rows * 2."""
+    cdef Py_ssize_t ntaps = rows * 2, xi, ob, j, o, ci, b, k, t, S = nob * ntaps * oc
+    cdef double gk[8]
+    cdef double g0, g1, g2, g3
+    cdef real_t* d
+    if nob * oc > Cout:
+        for xi in range(5):
+            for t in range(ntaps):
+                for j in range(Cout - (nob - 1) * oc, oc):
+                    wp[xi * S + (nob - 1) * ntaps * oc + t * oc + j] = 0
+    for o in range(Cout):
+        ob = o // oc
+        j = o - ob * oc
+        for ci in range(rows):   # (input channel, kernel row)
+            for k in range(8):
+                gk[k] = w[o * rows * kw + ci * kw + k] if k < kw else 0
+            for b in range(2):
+                g0 = gk[b]
+                g1 = gk[b + 2]
+                g2 = gk[b + 4]
+                g3 = gk[b + 6]
+                d = wp + ob * ntaps * oc + (ci * 2 + b) * oc + j
+                d[0] = <real_t> (g0 / 2)
+                d[S] = <real_t> ((g0 + g1 + g2 + g3) / 6)
+                d[2 * S] = <real_t> ((g0 - g1 + g2 - g3) / 2)
+                d[3 * S] = <real_t> ((g0 - 2 * g1 + 4 * g2 - 8 * g3) / 6)
+                d[4 * S] = <real_t> g3
+
+
 def w24_pack(const real_t[:, ::1] w, real_t[:, :, ::1] wp, Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw,
              Py_ssize_t oc):
     """The transformed weights of ``forward_w24``: wp[xi * nob + ob, 0, t * oc + j]
@@ -695,36 +727,11 @@ def w24_pack(const real_t[:, ::1] w, real_t[:, :, ::1] wp, Py_ssize_t C, Py_ssiz
     U0 = g0 / 2, U1 = (g0 + g1 + g2 + g3) / 6, U2 = (g0 - g1 + g2 - g3) / 2,
     U3 = (g0 - 2 g1 + 4 g2 - 8 g3) / 6, U4 = g3 (in double)."""
     cdef Py_ssize_t Cout = w.shape[0], nob = wp.shape[0] // 5, ntaps = C * kh * 2
-    cdef Py_ssize_t xi, ob, j, o, ci, b, k, t
-    cdef double gk[8]
-    cdef double g0, g1, g2, g3
-    cdef real_t* d
     if w.shape[1] != C * kh * kw or wp.shape[0] % 5 or wp.shape[1] != 1 or wp.shape[2] != ntaps * oc \
             or nob * oc < Cout or kw > 8:
         raise ValueError("w24_pack: shapes do not match")
     with nogil:
-        if nob * oc > Cout:
-            for xi in range(5):
-                for t in range(ntaps):
-                    for j in range(Cout - (nob - 1) * oc, oc):
-                        wp[xi * nob + nob - 1, 0, t * oc + j] = 0
-        for o in range(Cout):
-            ob = o // oc
-            j = o - ob * oc
-            for ci in range(C * kh):   # (input channel, kernel row)
-                for k in range(8):
-                    gk[k] = w[o, ci * kw + k] if k < kw else 0
-                for b in range(2):
-                    g0 = gk[b]
-                    g1 = gk[b + 2]
-                    g2 = gk[b + 4]
-                    g3 = gk[b + 6]
-                    d = &wp[ob, 0, (ci * 2 + b) * oc + j]
-                    d[0] = <real_t> (g0 / 2)
-                    d[nob * ntaps * oc] = <real_t> ((g0 + g1 + g2 + g3) / 6)
-                    d[2 * nob * ntaps * oc] = <real_t> ((g0 - g1 + g2 - g3) / 2)
-                    d[3 * nob * ntaps * oc] = <real_t> ((g0 - 2 * g1 + 4 * g2 - 8 * g3) / 6)
-                    d[4 * nob * ntaps * oc] = <real_t> g3
+        w24_pack_rows(&w[0, 0], Cout, C * kh, kw, &wp[0, 0, 0], nob, oc)
 
 
 cdef int w24_item(const real_t* x, const real_t* wp, real_t* out, const real_t* bias,
@@ -781,11 +788,12 @@ cdef int w24_item(const real_t* x, const real_t* wp, real_t* out, const real_t* 
     return 0
 
 
-def forward_w24(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:, ::1] out,
+def forward_w24(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, :, ::1] wp, real_t[:, ::1] out,
                 const real_t[::1] bias, const Py_ssize_t[::1] dims,
                 const Py_ssize_t[::1] rowsrc, const Py_ssize_t[::1] colsrc,
                 const Py_ssize_t[:, ::1] vrange, const Py_ssize_t[::1] phases,
-                const Py_ssize_t[:, ::1] off, Py_ssize_t T, real_t[::1] ws, int nthreads):
+                const Py_ssize_t[:, ::1] off, Py_ssize_t T, Py_ssize_t kh, Py_ssize_t kw,
+                real_t[::1] ws, int nthreads):
     """out (N, Cout*Ho*Wo) = conv of x (N, C*H*W), one group, column stride
     2, by Winograd's F(2,4) along the columns.
 
@@ -794,8 +802,10 @@ def forward_w24(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:, ::
     of T tiles (``fc_w24_in``); per panel of tiles (``dims``' panel field)
     and block of output channels the direct-output kernel computes the 5
     products over the taps (channel, kernel row, column phase): ``off`` (5, ntaps) their offsets in the
-    transformed planes, ``wp`` (5 * nob, ntaps * block) the transformed
-    weights packed as for ``forward_blocked``; ``fc_w24_out`` turns them into
+    transformed planes; ``wp`` (nthreads * 5 * nob, 1, ntaps * block) the
+    threads' copies of the transformed weights (``w24_pack`` of ``w``
+    (Cout, C*kh*kw), each thread packing its own: see
+    ``forward_blocked_private``); ``fc_w24_out`` turns them into
     the row's outputs. ``T`` = ceil(Wo / 2). ``ws``: at least ``nthreads *
     w24_workspace(dims, T, block)`` elements. Returns 1 (with ``out``
     partly written) when the input holds inf or NaN: the caller then runs
@@ -807,29 +817,37 @@ def forward_w24(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:, ::
     cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
     cdef Py_ssize_t items = N * nbands, it, n, bi, oy0
     cdef Py_ssize_t nbuf = band_buffer_size(&g), per_thread
-    cdef Py_ssize_t oc = fc_po_block_channels()
+    cdef Py_ssize_t oc = fc_po_block_channels(), wsize
     cdef real_t* buf
+    cdef real_t* wpt
     cdef int bad = 0
     if items == 0:
         return 0
-    if dims[D_GROUPS] != 1 or wp.shape[0] % 5 or off.shape[0] != 5:
-        raise ValueError("forward_w24 needs one group, 5 transformed weight sets and 5 offset rows")
-    g.ntaps = off.shape[1]; g.nob = wp.shape[0] // 5
+    if dims[D_GROUPS] != 1 or nthreads < 1 or wp.shape[0] % (5 * nthreads) or off.shape[0] != 5:
+        raise ValueError("forward_w24 needs one group, 5 transformed weight sets a thread and 5 offset rows")
+    g.ntaps = off.shape[1]; g.nob = wp.shape[0] // (5 * nthreads)
+    if w.shape[0] != g.Cog or w.shape[1] != C * kh * kw or g.ntaps != C * kh * 2 or kw > 8:
+        raise ValueError("forward_w24: weights do not match the taps")
     if wp.shape[2] != g.ntaps * oc or g.nob * oc < g.Cog or g.Wq < 2 * T + 3 or 2 * T < Wo or g.panel < 1:
         raise ValueError("forward_w24: packed weights, tiles or plane rows do not match the plan")
     per_thread = w24_workspace(dims, T, oc)
     if ws.shape[0] < nthreads * per_thread:
         raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
-    buf = NULL
+    buf = wpt = NULL
+    wsize = 5 * g.nob * g.ntaps * oc
+    if wp.shape[2] * wp.shape[1] != g.ntaps * oc:
+        raise ValueError("forward_w24: packed weights do not match the taps")
     with nogil, parallel(num_threads=nthreads):
         buf = &ws[0] + threadid() * per_thread
+        wpt = &wp[0, 0, 0] + threadid() * wsize
+        w24_pack_rows(&w[0, 0], g.Cog, C * kh, kw, wpt, g.nob, oc)
         if nbuf > 0:
             memset(buf + nbuf - (g.Wq + 2 * FC_CB_PIX), 0, (g.Wq + 2 * FC_CB_PIX) * sizeof(real_t))
         for it in prange(items, schedule='dynamic'):
             n = it // nbands
             bi = it % nbands
             oy0 = bi * band
-            bad |= w24_item(&x[n, 0], &wp[0, 0, 0], &out[n, 0],
+            bad |= w24_item(&x[n, 0], wpt, &out[n, 0],
                             &bias[0] if bias.shape[0] > 0 else NULL, &g, oy0, min(Ho, oy0 + band),
                             T, &off[0, 0], buf, nbuf)
     return 1 if bad else 0
