@@ -137,3 +137,31 @@ def test_auto_choice(monkeypatch):
     fastcorr.conv2d(x, np.zeros((16, 3, 7, 7), np.float32), None, 2, 3)  # few output channels
     fastcorr.conv2d(np.zeros((1, 32, 80, 80), np.float32), np.zeros((64, 32, 7, 7), np.float32), None, 2, 3)
     assert len(calls) == (1 if conv_direct.po_block_channels() >= 8 else 0)
+
+
+@pytest.mark.parametrize("geom", [
+    (4, 64, 48, 14, 14, 1, (1, 1), (0, 0)),    # 1x1: direct-output kernel on the image itself
+    (2, 8, 20, 30, 30, 3, (2, 2), (1, 1)),     # stride 2: band planes, 20 channels (a part-filled block)
+    (1, 3, 64, 64, 64, 7, (2, 2), (3, 3)),     # the stem layer with the direct sums
+])
+def test_threads_pack_private_weight_copies(monkeypatch, geom):
+    """With 2 threads the blocked forward has every thread pack its own copy of
+    the weights (forward_blocked_private): same results as one shared copy,
+    and as the float64 naive loop."""
+    N, C, Co, H, W, k, stride, pad = geom
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((Co, C, k, k)).astype(np.float32)
+    b = rng.standard_normal(Co).astype(np.float32)
+    monkeypatch.setattr(_conv, "_W24_MODE", "off")
+    monkeypatch.setattr(_conv, "_MIN_PARALLEL_WORK", 1)
+    calls = []
+    from fastcorr.methods import conv_direct
+    real = conv_direct.forward_blocked_private
+    monkeypatch.setattr(conv_direct, "forward_blocked_private", lambda *a: calls.append(1) or real(*a))
+    y = fastcorr.conv2d(x, w, b, stride, pad, method="direct", num_threads=2)
+    assert calls
+    monkeypatch.setattr(_conv, "_PRIVATE_PACK", False)
+    y_shared = fastcorr.conv2d(x, w, b, stride, pad, method="direct", num_threads=2)
+    np.testing.assert_array_equal(y, y_shared)
+    assert _err(y, naive_conv2d(x, w, b, stride, pad), x, w) <= 1e-5

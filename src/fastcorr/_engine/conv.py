@@ -602,7 +602,7 @@ def _blocked_forward(p):
     nt = _threads(p)
     bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
     ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
-    if nt > 1 and _PRIVATE_PACK:
+    if nt > 1 and _PRIVATE_PACK and groups * nob * off.size * ob * p.dtype.itemsize <= _PRIVATE_PACK_MAX_BYTES:
         # every thread packs its own copy (see forward_blocked_private)
         wps = _named_workspace("packed_weights", nt * groups * nob * off.size * ob, p.dtype)
         _conv_direct.forward_blocked_private(p.x.reshape(N, -1), p.w.reshape(Cout, -1),
@@ -618,8 +618,12 @@ def _blocked_forward(p):
 
 
 #: Whether the threads of a multithreaded blocked forward pack the weights
-#: each into a copy of its own (``forward_blocked_private``; measurements).
+#: each into a copy of its own (``forward_blocked_private``; measurements),
+#: when the packed weights take at most this many bytes (a core's share of
+#: L2; larger ones stream from L3 anyway, and the private copies would double
+#: the packing work and memory).
 _PRIVATE_PACK = True
+_PRIVATE_PACK_MAX_BYTES = 512 * 2**10
 
 
 def _winograd_serves(p):
