@@ -974,9 +974,9 @@ def _pointwise_backward(p, go):
     if _PW_INPLACE:
         gx = np.empty((N, C, H, W), dtype=p.dtype)
         gw = np.empty(w.shape, dtype=p.dtype)
-        ws = _named_workspace("pointwise_acc", nt * Cout * C, p.dtype)
-        wt = ws[:C * Cout].reshape(C, Cout)
-        acc = ws[C * Cout:].reshape(nt - 1, Cout, C)
+        ws = _named_workspace("pointwise_acc", (2 * nt - 1) * Cout * C, p.dtype)
+        wt = ws[:nt * C * Cout].reshape(nt, C, Cout)  # a transposed copy per thread
+        acc = ws[nt * C * Cout:].reshape(nt - 1, Cout, C)
         with blas_threads(1):
             _im2col.pointwise_backward_inplace(x.reshape(N, C, P), go.reshape(N, Cout, P), w.reshape(Cout, C),
                                                gx.reshape(N, C, P), gw.reshape(Cout, C), grad_bias, wt, acc, nt)
