@@ -165,3 +165,29 @@ def test_threads_pack_private_weight_copies(monkeypatch, geom):
     y_shared = fastcorr.conv2d(x, w, b, stride, pad, method="direct", num_threads=2)
     np.testing.assert_array_equal(y, y_shared)
     assert _err(y, naive_conv2d(x, w, b, stride, pad), x, w) <= 1e-5
+
+
+@pytest.mark.parametrize("nt", [1, 2, 3])
+def test_pointwise_backward_private_transposes(nt):
+    """The 1x1 backward, whose threads each transpose the weights into a copy
+    of their own: against float64 sums, and equal to one shared copy."""
+    from fastcorr.methods import im2col
+
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((4, 40, 9, 11)).astype(np.float32)
+    w = rng.standard_normal((24, 40, 1, 1)).astype(np.float32)
+    go = rng.standard_normal((4, 24, 9, 11)).astype(np.float32)
+    gx, gw, gb = fastcorr.conv2d_backward(x, w, go, num_threads=nt)
+    x64, w64, go64 = (a.astype(np.float64) for a in (x, w[:, :, 0, 0], go))
+    ref_gx = np.einsum("oc,nohw->nchw", w64, go64)
+    ref_gw = np.einsum("nohw,nchw->oc", go64, x64)
+    assert np.abs(gx - ref_gx).max() <= 1e-5 * np.abs(go).max() * np.abs(w).sum(axis=0).max()
+    assert np.abs(gw[:, :, 0, 0] - ref_gw).max() <= 1e-5 * np.abs(ref_gw).max()
+    np.testing.assert_allclose(gb, go64.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)
+    im2col.set_pw_private_wt(False)
+    try:
+        shared = fastcorr.conv2d_backward(x, w, go, num_threads=nt)
+    finally:
+        im2col.set_pw_private_wt(True)
+    for a, b in zip((gx, gw, gb), shared):
+        np.testing.assert_array_equal(a, b)
