@@ -168,10 +168,15 @@ def test_threads_pack_private_weight_copies(monkeypatch, geom):
 
 
 @pytest.mark.parametrize("nt", [1, 2, 3])
-def test_pointwise_backward_private_transposes(nt):
+def test_pointwise_backward_private_transposes(monkeypatch, nt):
     """The 1x1 backward, whose threads each transpose the weights into a copy
     of their own: against float64 sums, and equal to one shared copy."""
     from fastcorr.methods import im2col
+
+    monkeypatch.setattr(_conv, "_MIN_PARALLEL_WORK", 1)  # threads even on this small layer
+    calls = []
+    real = _conv._pointwise_backward
+    monkeypatch.setattr(_conv, "_pointwise_backward", lambda p, go: calls.append(_conv._threads(p)) or real(p, go))
 
     rng = np.random.default_rng(12)
     x = rng.standard_normal((4, 40, 9, 11)).astype(np.float32)
@@ -191,3 +196,4 @@ def test_pointwise_backward_private_transposes(nt):
         im2col.set_pw_private_wt(True)
     for a, b in zip((gx, gw, gb), shared):
         np.testing.assert_array_equal(a, b)
+    assert calls == [nt, nt]
