@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import dataclasses
 import functools
+import math
 import os
 import threading
 import weakref
@@ -290,7 +291,8 @@ class OutputPool:
     def empty(self, shape, dtype):
         """An uninitialised C-contiguous array, as ``np.empty(shape, dtype)``."""
         dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        nbytes = math.prod(shape) * dtype.itemsize  # (np.prod: 4 us a call)
         if nbytes < self.min_bytes or nbytes > self.max_bytes:
             return np.empty(shape, dtype=dtype)
         raw = None
@@ -598,14 +600,30 @@ def _blocked_forward(p):
     # Weights packed per block of ob output channels, tap-major inside a
     # block, zero rows past Cog (their results are never stored).
     nt = _threads(p)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
+    if nt > 1 and _PRIVATE_PACK and groups * nob * off.size * ob * p.dtype.itemsize <= _PRIVATE_PACK_MAX_BYTES:
+        # every thread packs its own copy (see forward_blocked_private)
+        wps = _named_workspace("packed_weights", nt * groups * nob * off.size * ob, p.dtype)
+        _conv_direct.forward_blocked_private(p.x.reshape(N, -1), p.w.reshape(Cout, -1),
+                                             wps.reshape(nt, groups, nob, off.size * ob), out.reshape(N, -1),
+                                             bias, *tables, off, pix, ws, nt)
+        return out
     wp = np.empty((groups, nob, off.size * ob), dtype=p.dtype)
     # (small weights on one thread: a parallel region of its own costs more
     # than the copy)
     _conv_direct.pack_weights(p.w.reshape(Cout, -1), wp, Cog, nt if wp.size >= _PACK_PARALLEL_ELEMENTS else 1)
-    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
-    ws = workspace(nt * _conv_direct.blocked_workspace(tables[0], nob * ob, cv), p.dtype)
     _conv_direct.forward_blocked(p.x.reshape(N, -1), wp, out.reshape(N, -1), bias, *tables, off, pix, ws, nt)
     return out
+
+
+#: Whether the threads of a multithreaded blocked forward pack the weights
+#: each into a copy of its own (``forward_blocked_private``; measurements),
+#: when the packed weights take at most this many bytes (a core's share of
+#: L2; larger ones stream from L3 anyway, and the private copies would double
+#: the packing work and memory).
+_PRIVATE_PACK = True
+_PRIVATE_PACK_MAX_BYTES = 512 * 2**10
 
 
 def _winograd_serves(p):
@@ -768,7 +786,7 @@ def forward(p):
     watch = 0
     if p.out is None and _POOL_OUTPUTS and resource is not None:
         shape = (p.x.shape[0], p.w.shape[0]) + tuple(p.out_hw)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * p.dtype.itemsize
+        nbytes = math.prod(shape) * p.dtype.itemsize
         if output_pool.wants(nbytes):
             p = dataclasses.replace(p, out=output_pool.empty(shape, p.dtype))
         elif output_pool.watches(nbytes):
@@ -802,6 +820,8 @@ def _forward_batch(p):
     method = _choose(p) if p.method == "auto" else p.method
     if method == "winograd" and p.method == "auto":
         return _winograd_forward(p, fallback=_direct_forward)  # NaN / inf: the direct sums
+    if method == "direct" and p.method == "auto" and _w24_serves(p):
+        return _w24_forward(p)
     return _FORWARD[method](p)
 
 
@@ -954,9 +974,9 @@ def _pointwise_backward(p, go):
     if _PW_INPLACE:
         gx = np.empty((N, C, H, W), dtype=p.dtype)
         gw = np.empty(w.shape, dtype=p.dtype)
-        ws = _named_workspace("pointwise_acc", nt * Cout * C, p.dtype)
-        wt = ws[:C * Cout].reshape(C, Cout)
-        acc = ws[C * Cout:].reshape(nt - 1, Cout, C)
+        ws = _named_workspace("pointwise_acc", (2 * nt - 1) * Cout * C, p.dtype)
+        wt = ws[:nt * C * Cout].reshape(nt, C, Cout)  # a transposed copy per thread
+        acc = ws[nt * C * Cout:].reshape(nt - 1, Cout, C)
         with blas_threads(1):
             _im2col.pointwise_backward_inplace(x.reshape(N, C, P), go.reshape(N, Cout, P), w.reshape(Cout, C),
                                                gx.reshape(N, C, P), gw.reshape(Cout, C), grad_bias, wt, acc, nt)
@@ -1123,3 +1143,131 @@ class _Im2colOffsetEngine:
 
 
 im2col_offset_engine = _Im2colOffsetEngine()
+
+
+# ---------------------------------------------------------------- F(2,4) along the columns
+
+#: 'auto', or 'on' / 'off' to force the column-Winograd forward of
+#: :func:`_w24_forward` where it can run (measurements, tests).
+_W24_MODE = "auto"
+#: Tiles per panel of its products (kept near the core until transformed
+#: out), rounded to whole rows of tiles (the output rows then start on whole
+#: lines): 1x3->64 224x224 7x7 stride 2, 1 thread, best of 200 alternated:
+#: 112 tiles (2 rows) 0.973x the time of 96, 56 tiles 1.054x.
+_W24_PANEL = 112
+#: Output channels from which, and input channels up to which, 'auto' runs
+#: it (see :func:`_w24_serves`).
+_W24_MIN_OUT_CHANNELS = 32
+_W24_MAX_IN_CHANNELS = 16
+
+
+def _w24_serves(p):
+    """Whether 'auto' runs the forward by F(2,4) along the columns
+    (:func:`_w24_forward`): column stride 2, kernels 7 or 8 wide (4 taps in
+    each column phase), dilation 1, one group; by default only with the
+    AVX-512 direct-output kernel (8 channels a block), output rows of at
+    least ``_PO_MIN_COLUMNS``, at least ``_W24_MIN_OUT_CHANNELS`` output
+    channels and at most ``_W24_MAX_IN_CHANNELS`` input channels.
+
+    Measured (1 thread, CPU time, 7x7 stride 2 padding 3, float32, F(2,4) /
+    direct): 1x3->64 224x224 0.87-0.93, 4x3->64 112x112 0.84, 1x8->64
+    112x112 0.79, 1x16->64 112x112 0.80, 1x3->32 224x224 0.91, 1x3->64
+    64x64 0.96 (8x8 kernel, 1x3->64 224x224: 0.76); but 1x3->16 224x224
+    1.05, 1x3->8 64x64 1.23 (the transforms outweigh fewer products), and
+    2x32->64 56x56 1.01, 1x64->64 56x56 1.00 (wide inputs: bands of one
+    row, whose transformed planes are redone for every band)."""
+    if _W24_MODE == "off":
+        return False
+    Cout, Cg, _, kw = p.w.shape
+    ok = (p.stride[1] == 2 and p.dilation == (1, 1) and p.groups == 1 and kw in (7, 8) and Cout >= 8
+          and p.x.shape[0] > 0 and p.out_hw[0] > 0 and p.out_hw[1] >= 2)
+    if _W24_MODE == "on" or not ok:
+        return ok
+    from ..methods import conv_direct as _conv_direct
+
+    return (_conv_direct.po_block_channels() >= 8 and p.out_hw[1] >= _PO_MIN_COLUMNS
+            and Cout >= _W24_MIN_OUT_CHANNELS and Cg <= _W24_MAX_IN_CHANNELS)
+
+
+def _w24_plan(p):
+    return _w24_plan_cached(p.x.shape, p.w.shape, p.out_hw, p.stride, tuple(p.pads), p.padding_mode,
+                            p.dtype.itemsize, _threads(p))
+
+
+@functools.lru_cache(maxsize=32)
+def _w24_plan_cached(x_shape, w_shape, out_hw, stride, pads, padding_mode, itemsize, nt):
+    """Band plan of :func:`_w24_forward`: ``(tables, off, T)`` with the plan
+    arguments of ``forward_blocked`` (plane rows of at least 2T + 3 columns,
+    both column phases), the (5, taps) offsets of the taps (channel, kernel
+    row, column phase) in the transformed planes, and T tiles per row."""
+    from ..methods import conv_direct as _conv_direct
+
+    N, C, H, W = x_shape
+    Cout, _, kh, kw = w_shape
+    Ho, Wo = out_hw
+    sh, sw = stride
+    pad_top, _, pad_left, _ = pads
+    T = -(-Wo // 2)
+    Rq = (kh - 1) // sh
+    Wq = max(Wo + (kw - 1) // sw, 2 * T + 3)
+    rph, cph = np.unique(np.arange(kh) % sh), np.arange(2)
+    nA = len(rph)
+    row_bytes = C * nA * 2 * (Wq + 5 * T) * itemsize
+    band = max(1, _BAND_TARGET // row_bytes - Rq)
+    if nt > 1:
+        band = min(band, max(1, -(-Ho * N // (_PO_ITEMS_PER_THREAD * nt))))
+    band = min(band, Ho)
+    band = -(-Ho // -(-Ho // band))
+    rowsrc = index_table((Ho + Rq) * sh, 1, 1, 1, -pad_top, H, padding_mode)[0][0]
+    colsrc = index_table(Wq * sw, 1, 1, 1, -pad_left, W, padding_mode)[0][0]
+    lo = np.clip(-((cph - pad_left) // sw), 0, Wq)
+    hi = np.clip(-((cph - pad_left - W) // sw), 0, Wq)
+    vrange = np.ascontiguousarray(np.stack([lo, np.maximum(hi, lo)]), dtype=np.intp)
+    S = (band + Rq) * Wq
+    vals = dict(groups=1, C=C, H=H, W=W, Cog=Cout, sh=sh, sw=sw, Ho=Ho, Wo=Wo, Wq=Wq, Rq=Rq, band=band, S=S,
+                padl=pad_left, direct=0, nA=nA, nB=2, kc=0, po=1, panel=max(1, round(_W24_PANEL / T)) * T)
+    dims = np.array([vals[k] for k in _DIMS], dtype=np.intp)
+    phases = np.concatenate([rph, cph]).astype(np.intp)
+    # tap (c, i, b) -> plane (c, row phase of i, b), row i // sh; 5 transformed planes each
+    i = np.arange(kh)
+    ra = np.searchsorted(rph, i % sh)
+    plane = (np.arange(C)[:, None, None] * nA + ra[None, :, None]) * 2 + cph[None, None, :]
+    SV = (band + Rq) * T
+    base = (plane * 5 * SV + (i // sh)[None, :, None] * T).ravel()
+    off = np.ascontiguousarray(base[None, :] + np.arange(5)[:, None] * SV, dtype=np.intp)
+    tables = (dims, rowsrc, colsrc, vrange, phases)
+    for arr in (*tables, off):
+        arr.flags.writeable = False
+    return tables, off, T
+
+
+def _w24_forward(p):
+    """conv2d by Winograd's F(2,4) along the columns of a stride-2 layer
+    (``_conv_direct.forward_w24``): each column phase of a 7- or 8-wide
+    kernel is a 4-tap stride-1 correlation, and F(2,4) computes two of its
+    outputs from 5 products instead of 8 (for 7x7 kernels 210 multiply-adds
+    per output pair instead of 294), on the AVX-512 direct-output kernel.
+    NaN or inf in the weights or the input: the direct sums
+    (:func:`_blocked_forward`), as the transforms may turn an inf into NaN.
+    """
+    from ..methods import conv_direct as _conv_direct
+
+    if not dispatch._finite(p.w):
+        return _blocked_forward(p)
+    x = p.x
+    N = x.shape[0]
+    nt = _threads(p)
+    tables, off, T = _w24_plan(p)
+    oc = _conv_direct.po_block_channels()
+    Cout, C, kh, kw = p.w.shape
+    nob = -(-Cout // oc)
+    # the transformed weights, packed by every thread into a copy of its own
+    # (see _conv_direct.forward_blocked_private)
+    wp = _named_workspace("packed_weights", nt * 5 * nob * C * kh * 2 * oc, p.dtype)
+    out = _output(p)
+    ws = workspace(nt * _conv_direct.w24_workspace(tables[0], T, oc), p.dtype)
+    bias = p.bias if p.bias is not None else np.empty(0, p.dtype)
+    if _conv_direct.forward_w24(x.reshape(N, -1), p.w.reshape(Cout, -1), wp.reshape(nt * 5 * nob, 1, -1),
+                                out.reshape(N, -1), bias, *tables, off, T, kh, kw, ws, nt):
+        return _blocked_forward(dataclasses.replace(p, out=out))
+    return out

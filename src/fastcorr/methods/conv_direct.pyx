@@ -24,7 +24,8 @@ from libc.string cimport memcpy, memset
 
 from fastcorr.methods.conv_kernels cimport (
     real_t, conv_block, conv_cv, transpose_out, even_samples, conv_gw, conv_po, FC_CB_OC, FC_CB_PIX,
-    FC_CV_VECS, FC_CV_PIX, FC_GW_TAPS, fc_po_block_channels, fc_prefetch_bytes,
+    FC_CV_VECS, FC_CV_PIX, FC_GW_TAPS, fc_po_block_channels, fc_prefetch_bytes, w24_in, w24_out,
+    fc_prefetch_write_rows,
 )
 
 cdef extern from "simd_kernels.h" nogil:
@@ -578,6 +579,278 @@ def forward_blocked(const real_t[:, ::1] x, const real_t[:, :, ::1] wp, real_t[:
             blocked_item(&x[n, 0] + gi * C * H * W, &wp[gi, 0, 0],
                          &out[n, 0] + gi * Cog * Ho * Wo, bp, &g, oy0, min(Ho, oy0 + band),
                          buf, scratch)
+
+
+cdef void pack_blocks(const real_t* w, Py_ssize_t K, real_t* wp, Py_ssize_t ngroups, Py_ssize_t nob,
+                      Py_ssize_t block, Py_ssize_t Cog) noexcept nogil:
+    """``pack_weights`` of every (group, block) on the calling thread: w
+    (groups*Cog, K) row-major into wp (groups, nob, K*block)."""
+    cdef Py_ssize_t g, b, nreal
+    for g in range(ngroups):
+        for b in range(nob):
+            nreal = min(block, Cog - b * block)
+            if nreal < block:
+                memset(wp + (g * nob + b) * K * block, 0, K * block * sizeof(real_t))
+            transpose_out(wp + (g * nob + b) * K * block, block, w + (g * Cog + b * block) * K, K, nreal, K,
+                          <real_t*> NULL)
+
+
+def forward_blocked_private(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, :, :, ::1] wps,
+                            real_t[:, ::1] out, const real_t[::1] bias, const Py_ssize_t[::1] dims,
+                            const Py_ssize_t[::1] rowsrc, const Py_ssize_t[::1] colsrc,
+                            const Py_ssize_t[:, ::1] vrange, const Py_ssize_t[::1] phases,
+                            const Py_ssize_t[::1] off, const Py_ssize_t[::1] pix, real_t[::1] ws,
+                            int nthreads):
+    """``forward_blocked`` with the weights packed by every thread into its
+    own copy: ``w`` (groups*Cog, taps) the layer's weights, ``wps``
+    (nthreads, groups, nob, taps*block) the threads' packed copies.
+
+    Packed once and read by both threads, the weights were written by one
+    core and fetched by the other on every call, and each call's packing
+    invalidated the other core's copy: 8x256->256 14x14 1x1, 2 threads,
+    kernel alone 0.95 ms, pack (serial, 10 us alone) and kernel 1.14-1.25
+    ms. A private copy, written and read on one core, stays in its cache.
+    """
+    cdef Band g
+    make_band(&g, dims, rowsrc, colsrc, vrange, phases)
+    cdef Py_ssize_t groups = dims[D_GROUPS], C = g.C, H = g.H, W = g.W, Cog = g.Cog
+    cdef Py_ssize_t Ho = g.Ho, Wo = g.Wo, band = g.band
+    cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
+    cdef Py_ssize_t items = N * groups * nbands, it, n, gi, bi, oy0
+    cdef Py_ssize_t nbuf = band_buffer_size(&g), per_thread, K = w.shape[1]
+    cdef Py_ssize_t nob = wps.shape[2], block, wsize = wps.shape[1] * wps.shape[2] * wps.shape[3]
+    cdef const real_t* bp
+    cdef real_t* buf
+    cdef real_t* scratch
+    cdef real_t* wpt
+    if items == 0:
+        return
+    if wps.shape[0] < nthreads or wps.shape[1] != groups or K != off.shape[0] or wps.shape[3] % max(K, 1) \
+            or w.shape[0] != groups * Cog:
+        raise ValueError("forward_blocked_private: weights or packed copies do not match the plan")
+    block = wps.shape[3] // K
+    if nob * block < Cog:
+        raise ValueError("forward_blocked_private: too few packed blocks")
+    g.ntaps = K; g.nob = nob
+    g.off = &off[0]
+    g.cv = pix.shape[0] > 0
+    g.pix = &pix[0] if g.cv else NULL
+    per_thread = workspace_elements(&g, block * g.nob, g.cv, False)
+    if ws.shape[0] < nthreads * per_thread:
+        raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
+    buf = scratch = wpt = NULL
+    with nogil, parallel(num_threads=nthreads):
+        buf = &ws[0] + threadid() * per_thread
+        scratch = buf + nbuf
+        wpt = &wps[0, 0, 0, 0] + threadid() * wsize
+        pack_blocks(&w[0, 0], K, wpt, groups, nob, block, Cog)
+        if nbuf > 0:
+            memset(buf + nbuf - (g.Wq + 2 * FC_CB_PIX), 0, (g.Wq + 2 * FC_CB_PIX) * sizeof(real_t))
+        for it in prange(items, schedule='dynamic'):
+            n = it // (groups * nbands)
+            gi = (it // nbands) % groups
+            bi = it % nbands
+            oy0 = bi * band
+            bp = &bias[gi * Cog] if bias.shape[0] > 0 else NULL
+            blocked_item(&x[n, 0] + gi * C * H * W, wpt + gi * nob * K * block,
+                         &out[n, 0] + gi * Cog * Ho * Wo, bp, &g, oy0, min(Ho, oy0 + band),
+                         buf, scratch)
+
+
+#: Products per output pair of the F(2,4) column transform (``forward_w24``).
+W24_ALPHA = 5
+#: Whether ``forward_w24`` prefetches the output lines of a panel (measurements).
+cdef bint W24_PREFETCH = True
+
+
+def set_w24_prefetch(bint on):
+    """Switch the output prefetch of ``forward_w24`` (measurements)."""
+    global W24_PREFETCH
+    W24_PREFETCH = on
+
+
+cdef inline Py_ssize_t w24_panel_row(Py_ssize_t panel) noexcept nogil:
+    """Row length of one product row of a panel: its longest panel (a last one
+    of up to 1.25 panels) rounded up to 16, plus the 16 the output
+    transform's whole vectors may read past a row segment."""
+    return (panel + panel // 4 + 15) // 16 * 16 + 16
+
+
+def w24_workspace(const Py_ssize_t[::1] dims, Py_ssize_t T, Py_ssize_t oc):
+    """Elements of one thread's workspace of ``forward_w24``: the band
+    planes, their 5 transformed copies, and the products of one panel."""
+    cdef Band g
+    band_dims(&g, dims)
+    cdef Py_ssize_t nplanes = g.C * g.nA * g.nB
+    return band_buffer_size(&g) + nplanes * 5 * (g.band + g.Rq) * T + 5 * oc * w24_panel_row(g.panel)
+
+
+cdef void w24_pack_rows(const real_t* w, Py_ssize_t Cout, Py_ssize_t rows, Py_ssize_t kw, real_t* wp,
+                        Py_ssize_t nob, Py_ssize_t oc) noexcept nogil:
+    """``w24_pack`` on the calling thread: w (Cout, rows*kw), rows = C*kh, into
+    wp (5 * nob, taps * oc), taps = rows * 2."""
+    cdef Py_ssize_t ntaps = rows * 2, xi, ob, j, o, ci, b, k, t, S = nob * ntaps * oc
+    cdef double gk[8]
+    cdef double g0, g1, g2, g3
+    cdef real_t* d
+    if nob * oc > Cout:
+        for xi in range(5):
+            for t in range(ntaps):
+                for j in range(Cout - (nob - 1) * oc, oc):
+                    wp[xi * S + (nob - 1) * ntaps * oc + t * oc + j] = 0
+    for o in range(Cout):
+        ob = o // oc
+        j = o - ob * oc
+        for ci in range(rows):   # (input channel, kernel row)
+            for k in range(8):
+                gk[k] = w[o * rows * kw + ci * kw + k] if k < kw else 0
+            for b in range(2):
+                g0 = gk[b]
+                g1 = gk[b + 2]
+                g2 = gk[b + 4]
+                g3 = gk[b + 6]
+                d = wp + ob * ntaps * oc + (ci * 2 + b) * oc + j
+                d[0] = <real_t> (g0 / 2)
+                d[S] = <real_t> ((g0 + g1 + g2 + g3) / 6)
+                d[2 * S] = <real_t> ((g0 - g1 + g2 - g3) / 2)
+                d[3 * S] = <real_t> ((g0 - 2 * g1 + 4 * g2 - 8 * g3) / 6)
+                d[4 * S] = <real_t> g3
+
+
+def w24_pack(const real_t[:, ::1] w, real_t[:, :, ::1] wp, Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw,
+             Py_ssize_t oc):
+    """The transformed weights of ``forward_w24``: wp[xi * nob + ob, 0, t * oc + j]
+    = U[xi] of the 4 taps g = w[ob * oc + j, c, i, b::2] (0 past the kernel's
+    columns, and for channels past Cout), tap t = (c * kh + i) * 2 + b, with
+    F(2,4)'s weight transform (points 0, 1, -1, -2, infinity) divided by the
+    row scales 2, 6, 2, 6, 1 of ``fc_w24_in``:
+    U0 = g0 / 2, U1 = (g0 + g1 + g2 + g3) / 6, U2 = (g0 - g1 + g2 - g3) / 2,
+    U3 = (g0 - 2 g1 + 4 g2 - 8 g3) / 6, U4 = g3 (in double)."""
+    cdef Py_ssize_t Cout = w.shape[0], nob = wp.shape[0] // 5, ntaps = C * kh * 2
+    if w.shape[1] != C * kh * kw or wp.shape[0] % 5 or wp.shape[1] != 1 or wp.shape[2] != ntaps * oc \
+            or nob * oc < Cout or kw > 8:
+        raise ValueError("w24_pack: shapes do not match")
+    with nogil:
+        w24_pack_rows(&w[0, 0], Cout, C * kh, kw, &wp[0, 0, 0], nob, oc)
+
+
+cdef int w24_item(const real_t* x, const real_t* wp, real_t* out, const real_t* bias,
+                  const Band* g, Py_ssize_t oy0, Py_ssize_t oy1, Py_ssize_t T,
+                  const Py_ssize_t* off, real_t* buf, Py_ssize_t nbuf) noexcept nogil:
+    """Output rows [oy0, oy1) of every channel of one image by F(2,4) along
+    the columns (see ``forward_w24``); nonzero when the band holds inf/NaN.
+
+    The transformed rows of a plane follow each other (T tiles a row), so
+    the band's tiles form one run, cut into panels of ``g.panel`` tiles
+    (whole vectors: a row of 56 tiles alone ends in a half-empty one); per
+    panel and block of output channels the 5 products, then the output
+    transform of each row segment of the panel."""
+    cdef Py_ssize_t nrows = oy1 - oy0, rows = nrows + g.Rq, Pp = w24_panel_row(g.panel)
+    cdef Py_ssize_t nplanes = g.C * g.nA * g.nB, SV = (g.band + g.Rq) * T
+    cdef Py_ssize_t oc = fc_po_block_channels(), HW = g.Ho * g.Wo
+    cdef Py_ssize_t pl, r, ob, xi, nch, n = nrows * T, p0, np, k, q0, seg
+    cdef int bad = 0
+    cdef const real_t* planes = band_planes(x, g, oy0, nrows, buf)
+    cdef real_t* V = buf + nbuf
+    cdef real_t* M = V + nplanes * 5 * SV
+    for pl in range(nplanes):
+        for r in range(rows):
+            bad |= w24_in(V + pl * 5 * SV + r * T, SV, planes + pl * g.S + r * g.Wq, T, g.Wq)
+    if bad:
+        return 1
+    p0 = 0
+    while p0 < n:
+        np = n - p0 if n - p0 <= g.panel + g.panel // 4 else g.panel   # no short last panel
+        for ob in range(g.nob):
+            nch = min(oc, g.Cog - ob * oc)
+            if W24_PREFETCH:  # the output lines the transform will fill, on their way
+                k = 0
+                while k < np:
+                    r = (p0 + k) // T
+                    q0 = (p0 + k) % T
+                    seg = min(T - q0, np - k)
+                    fc_prefetch_write_rows(out + ob * oc * HW + (oy0 + r) * g.Wo + 2 * q0, HW * sizeof(real_t),
+                                           nch, min(2 * seg, g.Wo - 2 * q0) * sizeof(real_t))
+                    k = k + seg
+            for xi in range(5):
+                conv_po(M + xi * oc * Pp, Pp, nch, V + p0, off + xi * g.ntaps, g.ntaps,
+                        wp + (xi * g.nob + ob) * g.ntaps * oc, np, <const real_t*> NULL, 0)
+            k = 0
+            while k < np:   # the panel's row segments
+                r = (p0 + k) // T
+                q0 = (p0 + k) % T
+                seg = min(T - q0, np - k)
+                w24_out(out + ob * oc * HW + (oy0 + r) * g.Wo + 2 * q0, HW, nch,
+                        min(2 * seg, g.Wo - 2 * q0), M + k, Pp, oc * Pp,
+                        bias + ob * oc if bias != NULL else <const real_t*> NULL)
+                k = k + seg
+        p0 = p0 + np
+    return 0
+
+
+def forward_w24(const real_t[:, ::1] x, const real_t[:, ::1] w, real_t[:, :, ::1] wp, real_t[:, ::1] out,
+                const real_t[::1] bias, const Py_ssize_t[::1] dims,
+                const Py_ssize_t[::1] rowsrc, const Py_ssize_t[::1] colsrc,
+                const Py_ssize_t[:, ::1] vrange, const Py_ssize_t[::1] phases,
+                const Py_ssize_t[:, ::1] off, Py_ssize_t T, Py_ssize_t kh, Py_ssize_t kw,
+                real_t[::1] ws, int nthreads):
+    """out (N, Cout*Ho*Wo) = conv of x (N, C*H*W), one group, column stride
+    2, by Winograd's F(2,4) along the columns.
+
+    The band planes of ``forward_blocked`` (same plan arguments; a plane row
+    holds at least 2T + 3 columns) are transformed, per row, into 5 planes
+    of T tiles (``fc_w24_in``); per panel of tiles (``dims``' panel field)
+    and block of output channels the direct-output kernel computes the 5
+    products over the taps (channel, kernel row, column phase): ``off`` (5, ntaps) their offsets in the
+    transformed planes; ``wp`` (nthreads * 5 * nob, 1, ntaps * block) the
+    threads' copies of the transformed weights (``w24_pack`` of ``w``
+    (Cout, C*kh*kw), each thread packing its own: see
+    ``forward_blocked_private``); ``fc_w24_out`` turns them into
+    the row's outputs. ``T`` = ceil(Wo / 2). ``ws``: at least ``nthreads *
+    w24_workspace(dims, T, block)`` elements. Returns 1 (with ``out``
+    partly written) when the input holds inf or NaN: the caller then runs
+    the direct sums.
+    """
+    cdef Band g
+    make_band(&g, dims, rowsrc, colsrc, vrange, phases)
+    cdef Py_ssize_t Ho = g.Ho, Wo = g.Wo, band = g.band, C = g.C, H = g.H, W = g.W
+    cdef Py_ssize_t N = x.shape[0], nbands = (Ho + band - 1) // band
+    cdef Py_ssize_t items = N * nbands, it, n, bi, oy0
+    cdef Py_ssize_t nbuf = band_buffer_size(&g), per_thread
+    cdef Py_ssize_t oc = fc_po_block_channels(), wsize
+    cdef real_t* buf
+    cdef real_t* wpt
+    cdef int bad = 0
+    if items == 0:
+        return 0
+    if dims[D_GROUPS] != 1 or nthreads < 1 or wp.shape[0] % (5 * nthreads) or off.shape[0] != 5:
+        raise ValueError("forward_w24 needs one group, 5 transformed weight sets a thread and 5 offset rows")
+    g.ntaps = off.shape[1]; g.nob = wp.shape[0] // (5 * nthreads)
+    if w.shape[0] != g.Cog or w.shape[1] != C * kh * kw or g.ntaps != C * kh * 2 or kw > 8:
+        raise ValueError("forward_w24: weights do not match the taps")
+    if wp.shape[2] != g.ntaps * oc or g.nob * oc < g.Cog or g.Wq < 2 * T + 3 or 2 * T < Wo or g.panel < 1:
+        raise ValueError("forward_w24: packed weights, tiles or plane rows do not match the plan")
+    per_thread = w24_workspace(dims, T, oc)
+    if ws.shape[0] < nthreads * per_thread:
+        raise ValueError(f"workspace of {ws.shape[0]} elements, {nthreads * per_thread} needed")
+    buf = wpt = NULL
+    wsize = 5 * g.nob * g.ntaps * oc
+    if wp.shape[2] * wp.shape[1] != g.ntaps * oc:
+        raise ValueError("forward_w24: packed weights do not match the taps")
+    with nogil, parallel(num_threads=nthreads):
+        buf = &ws[0] + threadid() * per_thread
+        wpt = &wp[0, 0, 0] + threadid() * wsize
+        w24_pack_rows(&w[0, 0], g.Cog, C * kh, kw, wpt, g.nob, oc)
+        if nbuf > 0:
+            memset(buf + nbuf - (g.Wq + 2 * FC_CB_PIX), 0, (g.Wq + 2 * FC_CB_PIX) * sizeof(real_t))
+        for it in prange(items, schedule='dynamic'):
+            n = it // nbands
+            bi = it % nbands
+            oy0 = bi * band
+            bad |= w24_item(&x[n, 0], wpt, &out[n, 0],
+                            &bias[0] if bias.shape[0] > 0 else NULL, &g, oy0, min(Ho, oy0 + band),
+                            T, &off[0, 0], buf, nbuf)
+    return 1 if bad else 0
 
 
 def grad_weight_blocked(const real_t[:, ::1] x, const real_t[:, ::1] go, real_t[:, :, :, ::1] acc,

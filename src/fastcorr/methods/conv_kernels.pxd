@@ -37,6 +37,13 @@ cdef extern from "conv_kernels.h" nogil:
     void fc_even_f32(float* dst, const float* src, Py_ssize_t n)
     void fc_even_f64(double* dst, const double* src, Py_ssize_t n)
     void fc_prefetch_bytes(const void* p, Py_ssize_t n)
+    void fc_prefetch_write_rows(const void* p, Py_ssize_t ld, Py_ssize_t nch, Py_ssize_t n)
+    int fc_w24_in_f32(float* dst, Py_ssize_t ldd, const float* src, Py_ssize_t nt, Py_ssize_t n)
+    int fc_w24_in_f64(double* dst, Py_ssize_t ldd, const double* src, Py_ssize_t nt, Py_ssize_t n)
+    void fc_w24_out_f32(float* out, Py_ssize_t ldo, Py_ssize_t nch, Py_ssize_t wo, const float* m,
+                        Py_ssize_t ldc, Py_ssize_t ldm, const float* bias)
+    void fc_w24_out_f64(double* out, Py_ssize_t ldo, Py_ssize_t nch, Py_ssize_t wo, const double* m,
+                        Py_ssize_t ldc, Py_ssize_t ldm, const double* bias)
 
 ctypedef fused real_t:
     float
@@ -91,3 +98,19 @@ cdef inline void conv_po(real_t* out, Py_ssize_t ldo, Py_ssize_t nch, const real
         fc_conv_po_f32(out, ldo, nch, inp, off, ntaps, wp, npix, init, accumulate)
     else:
         fc_conv_po_f64(out, ldo, nch, inp, off, ntaps, wp, npix, init, accumulate)
+
+
+cdef inline int w24_in(real_t* dst, Py_ssize_t ldd, const real_t* src, Py_ssize_t nt,
+                       Py_ssize_t n) noexcept nogil:
+    if real_t is float:
+        return fc_w24_in_f32(dst, ldd, src, nt, n)
+    else:
+        return fc_w24_in_f64(dst, ldd, src, nt, n)
+
+
+cdef inline void w24_out(real_t* out, Py_ssize_t ldo, Py_ssize_t nch, Py_ssize_t wo, const real_t* m,
+                         Py_ssize_t ldc, Py_ssize_t ldm, const real_t* bias) noexcept nogil:
+    if real_t is float:
+        fc_w24_out_f32(out, ldo, nch, wo, m, ldc, ldm, bias)
+    else:
+        fc_w24_out_f64(out, ldo, nch, wo, m, ldc, ldm, bias)

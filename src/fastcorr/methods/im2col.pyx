@@ -565,16 +565,29 @@ cdef void sum_rows(const real_t* src, Py_ssize_t A, Py_ssize_t B, Py_ssize_t P, 
     sums[b] = <real_t> (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
 
 
+#: Whether every thread of pointwise_backward_inplace transposes the weights
+#: into a copy of its own (measurements).
+cdef bint PW_PRIVATE_WT = True
+
+
+def set_pw_private_wt(bint on):
+    """Switch the per-thread transposed weights of pointwise_backward_inplace (measurements)."""
+    global PW_PRIVATE_WT
+    PW_PRIVATE_WT = on
+
+
 def pointwise_backward_inplace(const real_t[:, :, ::1] x, const real_t[:, :, ::1] go,
                                const real_t[:, ::1] w, real_t[:, :, ::1] gx, real_t[:, ::1] gw,
-                               real_t[::1] grad_bias, real_t[:, ::1] wt, real_t[:, :, ::1] acc,
+                               real_t[::1] grad_bias, real_t[:, :, ::1] wt, real_t[:, :, ::1] acc,
                                int nthreads):
     """The backward of a 1x1 layer as GEMMs on the NCHW arrays themselves.
 
     x (N, C, P), go (N, Cout, P), w (Cout, C); out: gx (N, C, P), gw
-    (Cout, C), grad_bias (Cout,). Workspaces: wt (C, Cout) for the weights
+    (Cout, C), grad_bias (Cout,). Workspaces: wt (T, C, Cout) for the weights
     transposed (so that neither GEMM operand of grad_input is read
-    transposed), acc (T - 1, Cout, C) for the grad_weight sums of threads
+    transposed), one copy per thread, each transposed by its thread (a
+    shared copy, half written on each core, crossed between the cores on
+    every call), acc (T - 1, Cout, C) for the grad_weight sums of threads
     1 .. T-1 (thread 0 sums into gw), T = nthreads. One parallel region:
     grad_bias summed per channel (in double) and wt transposed; then the
     batch-pixel axis (N*P) cut into T equal slices, each a few (image, pixel
@@ -590,7 +603,7 @@ def pointwise_backward_inplace(const real_t[:, :, ::1] x, const real_t[:, :, ::1
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2], Cout = go.shape[1]
     cdef Py_ssize_t Q = N * P, T = nthreads, t, b, n, k0, k1, p0, p1, r, c, u
     cdef real_t* dst
-    if T < 1 or acc.shape[0] < T - 1 or wt.shape[0] != C or wt.shape[1] != Cout:
+    if T < 1 or acc.shape[0] < T - 1 or wt.shape[0] < T or wt.shape[1] != C or wt.shape[2] != Cout:
         raise ValueError("pointwise_backward_inplace: workspace too small")
     if Q == 0 or C == 0 or Cout == 0:
         grad_bias[:] = 0
@@ -598,14 +611,17 @@ def pointwise_backward_inplace(const real_t[:, :, ::1] x, const real_t[:, :, ::1
         gx[:, :, :] = 0
         return
     with nogil, parallel(num_threads=nthreads):
-        for b in prange(Cout + C, schedule='static'):
+        for b in prange(Cout + (0 if PW_PRIVATE_WT else C), schedule='static'):
             if b < Cout:
                 sum_rows(&go[0, 0, 0], N, Cout, P, b, &grad_bias[0])
-            else:  # row c of wt: column c of w
+            else:  # (one shared copy) row c of wt: column c of w
                 c = b - Cout
                 for r in range(Cout):
-                    wt[c, r] = w[r, c]
+                    wt[0, c, r] = w[r, c]
         for t in prange(T, schedule='static'):
+            for c in range(C if PW_PRIVATE_WT else 0):  # this thread's copy of w transposed
+                for r in range(Cout):
+                    wt[t, c, r] = w[r, c]
             k0 = t * Q // T
             k1 = (t + 1) * Q // T
             dst = &gw[0, 0] if t == 0 else &acc[t - 1, 0, 0]
@@ -627,7 +643,7 @@ def pointwise_backward_inplace(const real_t[:, :, ::1] x, const real_t[:, :, ::1
                 p1 = min(k1 - n * P, P)
                 # column-major: gx_n-cm[seg] (seg x C) = go_n-cm[seg] (seg x Cout) @ wt-cm (Cout x C)
                 gemm(c'N', c'N', <int> (p1 - p0), <int> C, <int> Cout, one, &go[n, 0, 0] + p0, <int> P,
-                     &wt[0, 0], <int> Cout, zero, &gx[n, 0, 0] + p0, <int> P)
+                     &wt[t if PW_PRIVATE_WT else 0, 0, 0], <int> Cout, zero, &gx[n, 0, 0] + p0, <int> P)
                 n = n + 1
         for r in prange(Cout if T > 1 else 0, schedule='static'):
             for u in range(T - 1):
