@@ -42,9 +42,11 @@ import numpy as np
 
 DEFAULT_CONSTANTS = {
     "direct": {"f4": 2.7e-11, "f8": 5.4e-11, "u8": 4.0e-10, "edge": 3.0e-10, "out": 4.0e-10, "par": 0.95,
-               "overhead": 1e-5, "i2": 1.5e-11, "i4": 3.3e-11, "i8": 1.6e-10, "iout": 3.5e-11},
+               "overhead": 1e-5, "i2": 1.5e-11, "i4": 3.3e-11, "i8": 1.6e-10, "iout": 3.5e-11,
+               "fresh": 1.25e-10, "fresh_par": 0.4},
     "separable": {"f4": 5.0e-11, "f8": 9.0e-11, "out": 6.0e-10, "par": 0.85, "overhead": 2e-5,
-                  "i2": 1.5e-11, "i4": 3.3e-11, "i8": 1.6e-10, "iout": 5.0e-11},
+                  "i2": 1.5e-11, "i4": 3.3e-11, "i8": 1.6e-10, "iout": 5.0e-11,
+                  "fresh": 1.25e-10, "fresh_par": 0.4},
     "fft": {"f4": 2.2e-10, "f8": 6.0e-10, "pass": 8.0e-10, "tile": 1.2e-4, "par": 0.5, "overhead": 4e-5,
             "cached": 0.5, "rows4": 2.28e-10, "rows8": 2.58e-10, "rows_overhead": 3.3e-5,
             "d4": 2.4e-10, "d8": 2.95e-10, "dout": 1.2e-10,
@@ -59,6 +61,24 @@ DEFAULT_CONSTANTS = {
     "nd": {"direct4": 4.0e-11, "direct8": 6.0e-11, "rows3_4": 2.6e-11, "rows3_8": 5.4e-11,
            "fft_nd": 6.0e-10, "window": 2.2e-10},
 }
+
+# "fresh" (direct, separable): seconds per byte of a new output that the
+# allocator maps fresh on every call, so that the call faults it in (the
+# kernel zeroes every page): blocks over :data:`FRESH_OUTPUT_BYTES`.
+# "fresh_par" is its gain per extra thread. Measured 2026-12-06, one thread
+# (CPU time), measured/estimate of the direct method without it: 2048²
+# float64 (32 MiB) 5x5-13x13 +3.7-4.2 ms; 4096² float32 7x7-17x17 +5-10 ms,
+# float64 +14-23 ms (1.2-1.5e-10 s a byte); 2048² float32 (16 MiB, reused
+# from the heap) and 1024² no excess. At two threads the 4096² float64
+# excess was 9-17 ms, float32 4-6 ms (a gain of ~1.3-1.7). Without it the
+# model put 4096² float64 11x11 'same' on the direct method (estimate 60 ms,
+# measured 78) against the FFT's 67.
+
+#: Output bytes from which a new output block (with the direct method's
+#: 2 MiB alignment slack) is mapped afresh on every call: glibc's largest
+#: dynamic mmap threshold (32 MiB on 64-bit); smaller blocks come back
+#: from the heap, their pages already faulted in.
+FRESH_OUTPUT_BYTES = 32 * 2**20 - 2**21
 
 #: Bytes of one core's L2 cache (Zen 4: 1 MiB), and the overlap-save tiles
 #: from which cache-resident tiles are cheaper (see ``_units``).
@@ -149,9 +169,10 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
                 row_taps = _rows_inside(xshape[0], Ho, kh)  # rows of fill are left out
         if dtype.kind in "fc":
             inner = _kernel_columns(inner, direct.VECTOR_BYTES // _real_itemsize(dtype), direct.BLOCK_VECTORS)
-        return {"mac": row_taps * inner * kw, "edge": edge, "out": out}
+        return {"mac": row_taps * inner * kw, "edge": edge, "out": out, "fresh": _fresh_bytes(out, dtype)}
     if method == "separable":
-        return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out}
+        return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out,
+                "fresh": _fresh_bytes(out, dtype)}
     if method == "fft":
         from ..methods import fft
 
@@ -189,6 +210,17 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
     if method == "im2col":
         return {"mac": out * kh * kw, "col": out * kh * kw, "out": out}
     return None
+
+
+def _fresh_bytes(out, dtype):
+    """Bytes of an ``out``-element result faulted in afresh by every call
+    (0 below :data:`FRESH_OUTPUT_BYTES`: reused heap memory).
+
+    >>> _fresh_bytes(4096 * 4096, np.dtype("f8")), _fresh_bytes(2048 * 2048, np.dtype("f4"))
+    (134217728.0, 0.0)
+    """
+    nbytes = float(out) * dtype.itemsize
+    return nbytes if nbytes > FRESH_OUTPUT_BYTES else 0.0
 
 
 def _rows_inside(H, Ho, kh):
@@ -257,4 +289,7 @@ def estimate(method, xshape, wshape, shape, dtype, threads, rank=1, boundary=0):
     for extra in ("out", "pass", "col", "edge", "tile"):
         if extra in u and extra in cs:
             t += u[extra] * cs[extra]
-    return mult * t / _par(cs, threads) + cs["overhead"]
+    t = mult * t / _par(cs, threads) + cs["overhead"]
+    if u.get("fresh") and "fresh" in cs:  # page faults of a fresh output: their own thread gain
+        t += u["fresh"] * cs["fresh"] / (1.0 + cs.get("fresh_par", cs["par"]) * (max(1, threads) - 1))
+    return t
