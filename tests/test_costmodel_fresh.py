@@ -12,7 +12,7 @@ def _est(method, n, k, dtype, threads=2):
     return costmodel.estimate(method, (n, n), (k, k), (n, n), np.dtype(dtype), threads)
 
 
-@pytest.mark.parametrize("method", ["direct", "separable"])
+@pytest.mark.parametrize("method", ["direct", "separable", "im2col"])
 def test_fresh_bytes_only_above_the_mmap_threshold(method, monkeypatch):
     c = costmodel.constants()[method]
     for n, dtype, fresh in ((1024, "f8", False), (2048, "f4", False), (2048, "f8", True), (4096, "f4", True)):

@@ -55,14 +55,15 @@ DEFAULT_CONSTANTS = {
             # 0.8 made 'auto' take the FFT for 1024² float32 15x15 (4.9-9 ms
             # against the direct method's 4.0-4.3)
             "dpar": 0.55},
-    "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5},
+    "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5,
+               "fresh": 1.25e-10, "fresh_par": 0.4},
     # N-D correlate (``_engine.nd``): seconds per multiply-add of the direct
     # method (segments, three-row loop) and per unit of its FFT plans
     "nd": {"direct4": 4.0e-11, "direct8": 6.0e-11, "rows3_4": 2.6e-11, "rows3_8": 5.4e-11,
            "fft_nd": 6.0e-10, "window": 2.2e-10},
 }
 
-# "fresh" (direct, separable): seconds per byte of a new output that the
+# "fresh" (direct, separable, im2col): seconds per byte of a new output that the
 # allocator maps fresh on every call, so that the call faults it in (the
 # kernel zeroes every page): blocks over :data:`FRESH_OUTPUT_BYTES`.
 # "fresh_par" is its gain per extra thread. Measured 2026-12-06, one thread
@@ -208,7 +209,7 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
         # 1024²-4096² images with 15x15-21x21 kernels.
         return {"mac": f, "pass": p, "tile": float(tiles) if tiles > 1 else 0.0}
     if method == "im2col":
-        return {"mac": out * kh * kw, "col": out * kh * kw, "out": out}
+        return {"mac": out * kh * kw, "col": out * kh * kw, "out": out, "fresh": _fresh_bytes(out, dtype)}
     return None
 
 
