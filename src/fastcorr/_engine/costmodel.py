@@ -170,7 +170,8 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
                 row_taps = _rows_inside(xshape[0], Ho, kh)  # rows of fill are left out
         if dtype.kind in "fc":
             inner = _kernel_columns(inner, direct.VECTOR_BYTES // _real_itemsize(dtype), direct.BLOCK_VECTORS)
-        return {"mac": row_taps * inner * kw, "edge": edge, "out": out, "fresh": _fresh_bytes(out, dtype)}
+        fresh = 0.0 if direct.recycles(out * dtype.itemsize) else _fresh_bytes(out, dtype)
+        return {"mac": row_taps * inner * kw, "edge": edge, "out": out, "fresh": fresh}
     if method == "separable":
         return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out,
                 "fresh": _fresh_bytes(out, dtype)}

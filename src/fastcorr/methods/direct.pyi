@@ -20,6 +20,11 @@ SCALE_KERNEL: bool
 HUGE_ALIGN_MIN: int
 HUGE_PAGE: int
 ALIGN_OUTPUT: bool
+POOL_MIN_BYTES: int
+POOL_MAX_BYTES: int
+POOL_BLOCKS: int
+POOL_IDLE_BYTES: int
+RECYCLE_OUTPUTS: bool
 MIN_WORK_PER_THREAD: int
 
 def correlate_into(x: NDArray[Any], w: NDArray[Any], out: NDArray[Any], off0: int, off1: int,
@@ -29,3 +34,5 @@ def correlate(x: NDArray[Any], w: NDArray[Any], shape: Sequence[int], offsets: S
 def useful_threads(num_threads: int, work: int, rows: int) -> int: ...
 def scale_into(x: NDArray[Any], c: Any, out: NDArray[Any], num_threads: int) -> None: ...
 def fresh_output(shape: Sequence[int], dtype: Any) -> NDArray[Any]: ...
+def release_outputs() -> int: ...
+def recycles(nbytes: float) -> bool: ...

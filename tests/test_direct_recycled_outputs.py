@@ -1,0 +1,71 @@
+"""Big outputs of the direct method come from recycled blocks
+(``fastcorr.methods.direct._OutputBlock``): memory is reused only once no
+array views an old result, and idle blocks are bounded."""
+import gc
+
+import numpy as np
+import pytest
+
+direct = pytest.importorskip("fastcorr.methods.direct")
+
+import fastcorr  # noqa: E402
+
+N = 2048  # 2048² float64: 32 MiB, over POOL_MIN_BYTES
+
+
+@pytest.fixture(autouse=True)
+def _clean_pool():
+    gc.collect()
+    direct.release_outputs()
+    yield
+    gc.collect()
+    direct.release_outputs()
+
+
+def test_sizes_served():
+    assert direct.recycles(N * N * 8)
+    assert not direct.recycles(1024 * 1024 * 8)  # glibc reuses those itself
+    assert not direct.recycles(direct.POOL_MAX_BYTES + 1)
+
+
+def test_block_reused_only_after_the_last_view_is_gone():
+    a = direct.fresh_output((N, N), np.float64)
+    assert a.flags.c_contiguous and a.flags.writeable and a.ctypes.data % direct.HUGE_PAGE == 0
+    address = a.ctypes.data
+    a[...] = 7.0
+    view = a[5:9, ::3]
+    del a
+    b = direct.fresh_output((N, N), np.float64)
+    assert b.ctypes.data != address  # the old result is still viewed
+    b[...] = -1.0
+    assert np.all(view == 7.0)
+    del view
+    c = direct.fresh_output((N, N), np.float64)
+    assert c.ctypes.data == address  # now its memory serves again
+    del b, c
+
+
+def test_idle_blocks_are_bounded():
+    arrays = [direct.fresh_output((N, N), np.float64) for _ in range(direct.POOL_BLOCKS + 2)]
+    del arrays
+    gc.collect()
+    released = direct.release_outputs()
+    assert 0 < released <= min(direct.POOL_IDLE_BYTES, direct.POOL_BLOCKS * (N * N * 8 + direct.HUGE_PAGE))
+    assert direct.release_outputs() == 0
+
+
+def test_results_in_recycled_memory_are_right_and_independent():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((N, N))
+    w = rng.standard_normal((3, 3))
+    first = fastcorr.correlate2d(x, w, "same", method="direct", num_threads=2)
+    ref = first.copy()
+    for _ in range(3):  # calls whose results are dropped recycle one block
+        fastcorr.correlate2d(x * 2.0, w, "same", method="direct", num_threads=2)
+    np.testing.assert_array_equal(first, ref)  # the kept result is untouched
+    again = fastcorr.correlate2d(x, w, "same", method="direct", num_threads=2)
+    np.testing.assert_array_equal(again, ref)
+    import scipy.signal
+
+    ref64 = scipy.signal.correlate2d(x[:200, :200], w, "same")
+    np.testing.assert_allclose(again[:199, :199], ref64[:199, :199], rtol=1e-10, atol=1e-10)
