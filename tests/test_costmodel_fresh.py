@@ -37,22 +37,34 @@ def test_fresh_term_skipped_for_small_outputs():
 
 
 @pytest.mark.skipif("d8" not in costmodel.constants()["fft"], reason="no ducc0 constants")
-def test_float64_crossovers_at_two_threads(monkeypatch):
+def test_float64_crossovers():
     pytest.importorskip("ducc0")
     from fastcorr.methods import fft
 
     if fft.ducc_cost((4096, 4096), (11, 11), np.dtype("f8")) is None:
         pytest.skip("the FFT method is not on its ducc0 tiles here")
-    # measured 2026-12-06, 2 threads, 'same' (ms direct / FFT): 4096² float64
-    # 9x9 55 / 66, 11x11 78 / 67 (fresh output pages), 13x13 92 / 73; 1024² float64 11x11 4.3 / 4.5, 13x13 6.2 / 4.6
-    assert _est("direct", 4096, 9, "f8") < _est("fft", 4096, 9, "f8")
-    assert _est("fft", 4096, 13, "f8") < _est("direct", 4096, 13, "f8")
+    # measured 2026-12-06 with recycled output blocks, 'same', one thread,
+    # CPU time (ms direct / FFT): 4096² float64 9x9 85 / 90, 11x11 121 / 86;
+    # 2048² float64 9x9 22 / 27, 11x11 31 / 27; two threads: 1024² float64
+    # 11x11 4.3 / 4.5, 13x13 6.2 / 4.6
+    for threads in (1, 2):
+        assert _est("direct", 4096, 9, "f8", threads) < _est("fft", 4096, 9, "f8", threads)
+        assert _est("fft", 4096, 11, "f8", threads) < _est("direct", 4096, 11, "f8", threads)
+        assert _est("direct", 2048, 9, "f8", threads) < _est("fft", 2048, 9, "f8", threads)
     assert _est("direct", 1024, 11, "f8") < _est("fft", 1024, 11, "f8")
     assert _est("fft", 1024, 13, "f8") < _est("direct", 1024, 13, "f8")
-    # (recycled output blocks spare the direct method ~15 ms of page faults
-    # at 4096² float64 11x11; without them the FFT is the faster)
-    from fastcorr.methods import direct
 
-    assert _est("direct", 4096, 11, "f8") < _est("fft", 4096, 11, "f8")
-    monkeypatch.setattr(direct, "RECYCLE_OUTPUTS", False)
-    assert _est("fft", 4096, 11, "f8") < _est("direct", 4096, 11, "f8")
+
+def test_recycled_fft_output_spares_its_bytes(monkeypatch):
+    from fastcorr.methods import fft
+
+    if not costmodel.fft_recycles((4096, 4096), np.dtype("f8")):
+        pytest.skip("no recycled FFT outputs here")
+    if fft.ducc_cost((4096, 4096), (31, 31), np.dtype("f8")) is None:
+        pytest.skip("the FFT method is not on its ducc0 tiles here")
+    recycled = _est("fft", 4096, 31, "f8", 1)
+    monkeypatch.setattr(costmodel, "RECYCLED_FFT_OUTPUTS", False)
+    fresh = _est("fft", 4096, 31, "f8", 1)
+    assert fresh - recycled == pytest.approx(4096 * 4096 * 8 * costmodel.constants()["fft"]["drecycled"])
+    # below the recycled sizes nothing changes
+    assert not costmodel.fft_recycles((1024, 1024), np.dtype("f8"))

@@ -69,3 +69,31 @@ def test_results_in_recycled_memory_are_right_and_independent():
 
     ref64 = scipy.signal.correlate2d(x[:200, :200], w, "same")
     np.testing.assert_allclose(again[:199, :199], ref64[:199, :199], rtol=1e-10, atol=1e-10)
+
+
+def test_fft_results_in_recycled_blocks(monkeypatch):
+    from fastcorr._engine import costmodel
+
+    if not costmodel.fft_recycles((N, N), np.dtype("f8")):
+        pytest.skip("the FFT method is not on its in-place ducc0 tiles here")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((N, N))
+    w = rng.standard_normal((31, 31))
+    kept = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=2)
+    copy = kept.copy()
+    address = kept.ctypes.data
+    assert address % direct.HUGE_PAGE == 0  # a recycled block, not np.empty's
+    for _ in range(2):
+        fastcorr.correlate2d(x[::-1].copy(), w, "same", method="fft", num_threads=2)
+    np.testing.assert_array_equal(kept, copy)
+    del kept
+    again = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=2)
+    np.testing.assert_allclose(again, copy, rtol=0, atol=1e-9)
+    import scipy.signal
+
+    ref = scipy.signal.correlate2d(x[:64, :64], w, "full")[15:79, 15:79]
+    np.testing.assert_allclose(again[:49, :49], ref[:49, :49], rtol=1e-9, atol=1e-9)
+    # switched off: a plain new array
+    monkeypatch.setattr(costmodel, "RECYCLED_FFT_OUTPUTS", False)
+    plain = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=2)
+    np.testing.assert_allclose(plain, copy, rtol=0, atol=1e-9)

@@ -27,8 +27,9 @@ import numpy as np
 # Real inputs on ducc0 run the FFT method's in-place tile engine
 # (``fft._ducc_tiles``), which has its own line: ``d4`` / ``d8`` seconds per
 # unit of ``fft.ducc_cost`` (tile transforms with their cache factor and
-# per-tile cost), ``dout`` seconds per output byte (the fresh output's page
-# faults, the writes, the image read), ``dpar`` its gain per extra thread.
+# per-tile cost), ``dout`` seconds per output byte of the gathered extended
+# image (boundaries other than fill), ``drecycled`` (subtracted) per output
+# byte a recycled output block spares, ``dpar`` its gain per extra thread.
 # Fitted at one thread on 1024² and 4096² images, 21x21-101x101 kernels:
 # float64 0.27-0.29 ns a unit, float32 0.21-0.30 (0.24 taken: 1024² whole
 # images 0.21, 2048² in 375² tiles 0.30). Refitted with the per-length
@@ -50,6 +51,10 @@ DEFAULT_CONSTANTS = {
     "fft": {"f4": 2.2e-10, "f8": 6.0e-10, "pass": 8.0e-10, "tile": 1.2e-4, "par": 0.5, "overhead": 4e-5,
             "cached": 0.5, "rows4": 2.28e-10, "rows8": 2.58e-10, "rows_overhead": 3.3e-5,
             "d4": 2.4e-10, "d8": 2.95e-10, "dout": 1.2e-10,
+            # seconds per output byte a recycled output block spares (see
+            # fft_recycles): 4096² 31x31 on one thread, CPU time, fresh /
+            # recycled: float64 133 / 118 ms, float32 103 / 97
+            "drecycled": 1.0e-10,
             # measured on a quiet machine (wall against CPU time, 2 threads):
             # 1024² calls gain 0.3-0.5 from the second thread, 4096² 0.8;
             # 0.8 made 'auto' take the FFT for 1024² float32 15x15 (4.9-9 ms
@@ -183,12 +188,19 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
             # the image's extent in the extended image, taken as centred
             # (exact for odd kernels in 'same' and 'full')
             data = []
-            for n, out, k in zip(xshape, shape, wshape):
-                lead = max(0, out + k - 1 - n) // 2
-                data.append((lead, lead + min(n, out + k - 1)))
+            for n, m, k in zip(xshape, shape, wshape):
+                lead = max(0, m + k - 1 - n) // 2
+                data.append((lead, lead + min(n, m + k - 1)))
         ducc = fft.ducc_cost(shape, wshape, dtype, data)
         if ducc is not None:  # the in-place ducc0 engine: its own constants
-            return {"dmac": ducc[0], "dout": out * dtype.itemsize, "dserial": ducc[2]}
+            # (until 2026-12-06 the loop above reused the name ``out``: for a
+            # fill boundary "dout" counted one output row, so d4/d8 were
+            # fitted with no output term there; it stays so, and "dout"
+            # counts the other boundaries' gathered extended image, their
+            # one extra pass over the output's extent)
+            recycled = out * dtype.itemsize if fft_recycles(shape, dtype) else 0.0
+            gathered = out * dtype.itemsize if boundary != 0 else 0.0
+            return {"dmac": ducc[0], "dout": gathered, "dserial": ducc[2], "drecycled": recycled}
         f, p, tiles, spectrum, serial = fft.plan_cost(shape, wshape, dtype, data)
         if serial:  # the row-spectrum plan: its own constants, see DEFAULT_CONSTANTS
             return {"rows": f}
@@ -212,6 +224,25 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
     if method == "im2col":
         return {"mac": out * kh * kw, "col": out * kh * kw, "out": out, "fresh": _fresh_bytes(out, dtype)}
     return None
+
+
+#: Whether 'auto' and method='fft' write big real results into the direct
+#: method's recycled output blocks (see :func:`fft_recycles`).
+RECYCLED_FFT_OUTPUTS = True
+
+
+def fft_recycles(shape, dtype):
+    """Whether the FFT method's result of ``shape`` goes into a recycled
+    output block (``fastcorr.methods.direct.fresh_output``): real float32 /
+    float64 results of the sizes those blocks serve, on the in-place ducc0
+    path (which writes its tiles into the block; the others would copy)."""
+    if not RECYCLED_FFT_OUTPUTS or dtype not in (np.float32, np.float64):
+        return False
+    try:
+        from ..methods import direct, fft
+    except ImportError:
+        return False
+    return bool(direct.recycles(float(shape[0]) * shape[1] * dtype.itemsize) and fft.in_place(False))
 
 
 def _fresh_bytes(out, dtype):
@@ -271,7 +302,7 @@ def estimate(method, xshape, wshape, shape, dtype, threads, rank=1, boundary=0):
         key = f"d{_real_itemsize(dtype)}"
         if key not in cs:
             return None
-        t = u["dmac"] * cs[key] + u["dout"] * cs.get("dout", 0.0)
+        t = u["dmac"] * cs[key] + u["dout"] * cs.get("dout", 0.0) - u["drecycled"] * cs.get("drecycled", 0.0)
         threads = 1 if u["dserial"] else max(1, threads)
         return t / (1.0 + cs.get("dpar", cs["par"]) * (threads - 1)) + cs["overhead"]
     if "imac" in u:  # narrow integer lanes: seconds per multiply-add by lane width

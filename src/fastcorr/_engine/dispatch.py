@@ -81,6 +81,8 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
     if timed and serial_pays(method, x.shape, w.shape, shape, dtype, boundary):
         num_threads, timed = 1, False
     runner = engine(method)
+    if out is None and method == "fft":
+        out = _recycled_output(runner, shape, dtype)
     if dtype.kind in "iu":  # exact narrow lanes where they serve (fastcorr.methods.integer)
         runner = lowering.integer_engine(method, x.shape, w.shape, shape, dtype) or runner
     if method != "fft" and float(shape[0]) * shape[1] * w.shape[0] * w.shape[1] >= LONG_CALL_WORK:
@@ -102,6 +104,19 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
     with config.WaitClock(num_threads if timed else 1, work, 0 if out is not None else work / w.size * dtype.itemsize):
         return lowering.correlate_offset(runner, method, x, w, shape, offsets, boundary, fill, dtype,
                                          num_threads, out=out)
+
+
+def _recycled_output(runner, shape, dtype):
+    """A recycled output block (``methods.direct.fresh_output``) for the FFT
+    method's result, written in place by its ducc0 tiles, instead of a new
+    array mapped afresh (and faulted in) by every call; None where the
+    method would copy into it or the size is not recycled
+    (``costmodel.fft_recycles``)."""
+    if not getattr(runner, "SERVES_OUT", False) or not costmodel.fft_recycles(shape, dtype):
+        return None
+    from ..methods import direct
+
+    return direct.fresh_output(shape, dtype)
 
 
 #: Images (values) from which 'auto' leaves the FFT method's NaN/inf rule to
