@@ -175,11 +175,11 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
                 row_taps = _rows_inside(xshape[0], Ho, kh)  # rows of fill are left out
         if dtype.kind in "fc":
             inner = _kernel_columns(inner, direct.VECTOR_BYTES // _real_itemsize(dtype), direct.BLOCK_VECTORS)
-        fresh = 0.0 if direct.recycles(out * dtype.itemsize) else _fresh_bytes(out, dtype)
+        fresh = 0.0 if recycles(method, shape, dtype) else _fresh_bytes(out, dtype)
         return {"mac": row_taps * inner * kw, "edge": edge, "out": out, "fresh": fresh}
     if method == "separable":
         return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out,
-                "fresh": _fresh_bytes(out, dtype)}
+                "fresh": 0.0 if recycles(method, shape, dtype) else _fresh_bytes(out, dtype)}
     if method == "fft":
         from ..methods import fft
 
@@ -231,18 +231,29 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
 RECYCLED_FFT_OUTPUTS = True
 
 
-def fft_recycles(shape, dtype):
-    """Whether the FFT method's result of ``shape`` goes into a recycled
-    output block (``fastcorr.methods.direct.fresh_output``): real float32 /
-    float64 results of the sizes those blocks serve, on the in-place ducc0
-    path (which writes its tiles into the block; the others would copy)."""
-    if not RECYCLED_FFT_OUTPUTS or dtype not in (np.float32, np.float64):
+def recycles(method, shape, dtype):
+    """Whether 'auto' and the explicit methods write ``method``'s result of
+    ``shape`` into a recycled output block
+    (``fastcorr.methods.direct.fresh_output``): real float32 / float64
+    results of the sizes those blocks serve, of the methods that write their
+    result in place (the direct and separable methods; the FFT method on its
+    in-place ducc0 tiles, whose other plans would copy)."""
+    if method not in ("direct", "separable", "fft") or dtype not in (np.float32, np.float64):
+        return False
+    if method == "fft" and not RECYCLED_FFT_OUTPUTS:
         return False
     try:
         from ..methods import direct, fft
     except ImportError:
         return False
-    return bool(direct.recycles(float(shape[0]) * shape[1] * dtype.itemsize) and fft.in_place(False))
+    if not direct.recycles(float(shape[0]) * shape[1] * dtype.itemsize):
+        return False
+    return method != "fft" or bool(fft.in_place(False))
+
+
+def fft_recycles(shape, dtype):
+    """:func:`recycles` for the FFT method."""
+    return recycles("fft", shape, dtype)
 
 
 def _fresh_bytes(out, dtype):

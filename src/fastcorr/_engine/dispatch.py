@@ -81,8 +81,6 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
     if timed and serial_pays(method, x.shape, w.shape, shape, dtype, boundary):
         num_threads, timed = 1, False
     runner = engine(method)
-    if out is None and method == "fft":
-        out = _recycled_output(runner, shape, dtype)
     if dtype.kind in "iu":  # exact narrow lanes where they serve (fastcorr.methods.integer)
         runner = lowering.integer_engine(method, x.shape, w.shape, shape, dtype) or runner
     if method != "fft" and float(shape[0]) * shape[1] * w.shape[0] * w.shape[1] >= LONG_CALL_WORK:
@@ -93,6 +91,8 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
                                shape[0], min_rows)
         if rows is not None:  # a long call: in bands, so that it answers Ctrl-C
             runner = bands.Banded(runner, rows, min_rows)
+    if out is None and (method != "direct" or isinstance(runner, bands.Banded)):
+        out = _recycled_output(runner, method, shape, dtype)
     work = float(shape[0]) * shape[1] * w.shape[0] * w.shape[1]
     if deferred:
         try:
@@ -106,13 +106,14 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
                                          num_threads, out=out)
 
 
-def _recycled_output(runner, shape, dtype):
-    """A recycled output block (``methods.direct.fresh_output``) for the FFT
-    method's result, written in place by its ducc0 tiles, instead of a new
+def _recycled_output(runner, method, shape, dtype):
+    """A recycled output block (``methods.direct.fresh_output``) for
+    ``method``'s result, written in place by ``runner``, instead of a new
     array mapped afresh (and faulted in) by every call; None where the
     method would copy into it or the size is not recycled
-    (``costmodel.fft_recycles``)."""
-    if not getattr(runner, "SERVES_OUT", False) or not costmodel.fft_recycles(shape, dtype):
+    (``costmodel.recycles``). (The direct method takes one itself, but not
+    in bands.)"""
+    if not getattr(runner, "SERVES_OUT", False) or not costmodel.recycles(method, shape, dtype):
         return None
     from ..methods import direct
 
