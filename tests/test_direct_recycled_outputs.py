@@ -97,3 +97,23 @@ def test_fft_results_in_recycled_blocks(monkeypatch):
     monkeypatch.setattr(costmodel, "RECYCLED_FFT_OUTPUTS", False)
     plain = fastcorr.correlate2d(x, w, "same", method="fft", num_threads=2)
     np.testing.assert_allclose(plain, copy, rtol=0, atol=1e-9)
+
+
+def test_separable_results_in_recycled_blocks():
+    from fastcorr._engine import costmodel
+
+    if not costmodel.recycles("separable", (N, 2 * N), np.dtype("f4")):
+        pytest.skip("no recycled outputs here")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((N, 2 * N)).astype(np.float32)  # 32 MiB of float32 results
+    g = np.hanning(9)[1:-1]
+    w = np.outer(g, g).astype(np.float32)
+    kept = fastcorr.correlate2d(x, w, "same", method="separable", num_threads=2)
+    assert kept.ctypes.data % direct.HUGE_PAGE == 0
+    copy = kept.copy()
+    fastcorr.correlate2d(-x, w, "same", method="separable", num_threads=2)
+    np.testing.assert_array_equal(kept, copy)
+    import scipy.signal
+
+    ref = scipy.signal.correlate2d(x[:40, :40].astype(np.float64), w.astype(np.float64), "same")
+    np.testing.assert_allclose(kept[:36, :36], ref[:36, :36], rtol=1e-4, atol=1e-5)
