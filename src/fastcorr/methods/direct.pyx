@@ -830,13 +830,17 @@ cdef class _OutputBlock:
         if self.data == NULL:
             return
         cdef Py_ssize_t idle = 0
-        for entry in _idle:
-            idle += entry[0]
-        if len(_idle) < POOL_BLOCKS and idle + self.capacity <= POOL_IDLE_BYTES:
-            _idle.append((self.capacity, <size_t> self.data))
-        else:
+        try:
+            for entry in _idle:
+                idle += entry[0]
+            if len(_idle) < POOL_BLOCKS and idle + self.capacity <= POOL_IDLE_BYTES:
+                _idle.append((self.capacity, <size_t> self.data))
+                self.data = NULL
+        except Exception:  # (at interpreter exit the module's names may be gone)
+            pass
+        if self.data != NULL:
             free(self.data)
-        self.data = NULL
+            self.data = NULL
 
 
 def release_outputs():
