@@ -101,7 +101,10 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
         except runner.NonFinite:  # x holds NaN or inf (or a tile's row sum overflowed)
             method = "fft" if _finite(x) else choose_offset_method(x, w, shape, boundary, dtype, num_threads)
             return correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_threads, out=out)
-    with config.WaitClock(num_threads if timed else 1, work, 0 if out is not None else work / w.size * dtype.itemsize):
+    # (bytes of a fresh output, whose page faults are no wait: none when the
+    # output is given or a recycled block)
+    fresh = 0 if out is not None or costmodel.recycles(method, shape, dtype) else work / w.size * dtype.itemsize
+    with config.WaitClock(num_threads if timed else 1, work, fresh):
         return lowering.correlate_offset(runner, method, x, w, shape, offsets, boundary, fill, dtype,
                                          num_threads, out=out)
 
