@@ -117,3 +117,32 @@ def test_separable_results_in_recycled_blocks():
 
     ref = scipy.signal.correlate2d(x[:40, :40].astype(np.float64), w.astype(np.float64), "same")
     np.testing.assert_allclose(kept[:36, :36], ref[:36, :36], rtol=1e-4, atol=1e-5)
+
+
+def test_discarded_block_goes_back_to_the_system():
+    # (dispatch discards the block of a call that raised, e.g. Ctrl-C in bands)
+    a = direct.fresh_output((N, N), np.float64)
+    view = a[1:3]
+    assert direct.discard(view)
+    del a, view
+    gc.collect()
+    assert direct.release_outputs() == 0
+    assert not direct.discard(np.zeros(4))
+
+
+def test_failed_call_leaves_no_idle_block(monkeypatch):
+    from fastcorr._engine import costmodel, dispatch
+
+    if not costmodel.recycles("fft", (N, N), np.dtype("f8")):
+        pytest.skip("no recycled FFT outputs here")
+    engine = dispatch.engine("fft")
+
+    def fails(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "correlate", fails)
+    x = np.ones((N, N))
+    with pytest.raises(KeyboardInterrupt):
+        fastcorr.correlate2d(x, np.ones((31, 31)), "same", method="fft")
+    gc.collect()
+    assert direct.release_outputs() == 0

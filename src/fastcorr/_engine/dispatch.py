@@ -93,6 +93,15 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
             runner = bands.Banded(runner, rows, min_rows)
     if out is None and (method != "direct" or isinstance(runner, bands.Banded)):
         out = _recycled_output(runner, method, shape, dtype)
+        if out is not None:
+            try:
+                return correlate_offset(x, w, shape, offsets, boundary, fill, dtype,
+                                        "auto" if deferred else method, num_threads, out=out)
+            except BaseException:  # (Ctrl-C in a long call): the block goes back to the system
+                from ..methods import direct
+
+                direct.discard(out)
+                raise
     work = float(shape[0]) * shape[1] * w.shape[0] * w.shape[1]
     if deferred:
         try:

@@ -797,6 +797,7 @@ cdef class _OutputBlock:
     cdef Py_ssize_t nbytes
     cdef Py_ssize_t capacity
     cdef int views
+    cdef bint keep
 
     @staticmethod
     def take(Py_ssize_t nbytes):
@@ -817,6 +818,7 @@ cdef class _OutputBlock:
         block.data = p
         block.nbytes = nbytes
         block.capacity = cap
+        block.keep = True
         return block
 
     def __getbuffer__(self, Py_buffer* view, int flags):
@@ -831,6 +833,8 @@ cdef class _OutputBlock:
             return
         cdef Py_ssize_t idle = 0
         try:
+            if not self.keep:
+                raise MemoryError  # back to the system (see discard)
             for entry in _idle:
                 idle += entry[0]
             if len(_idle) < POOL_BLOCKS and idle + self.capacity <= POOL_IDLE_BYTES:
@@ -841,6 +845,22 @@ cdef class _OutputBlock:
         if self.data != NULL:
             free(self.data)
             self.data = NULL
+
+
+def discard(a):
+    """Let the recycled block under array ``a`` (if any) go back to the system
+    instead of the idle blocks when its last view dies (a call that failed
+    or was interrupted leaves no memory behind). Returns whether ``a`` had one."""
+    base = a
+    while base is not None:
+        if isinstance(base, _OutputBlock):
+            (<_OutputBlock> base).keep = False
+            return True
+        if isinstance(base, memoryview):
+            base = base.obj
+        else:
+            base = getattr(base, "base", None)
+    return False
 
 
 def release_outputs():
