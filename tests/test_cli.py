@@ -29,6 +29,8 @@ def test_regret_grid_on_chosen_cells(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "regret: median" in printed
     rows = json.loads(out.read_text())
+    worst = max(rows, key=lambda r: r["regret"])  # the worst cells are named
+    assert f"worst regret: {worst['image']}² k{worst['kernel']} {worst['dtype']} {worst['mode']}" in printed
     assert {(r["image"], r["kernel"]) for r in rows} == {(16, 3), (16, "g31")}
     assert len(rows) == 8  # two dtypes, two modes
     assert all(r["auto"] > 0 and r["pick"] in r["times"] and r["best"] in r["times"] for r in rows)

@@ -284,6 +284,9 @@ def _summary(rows, out):
     out(f"cases: {len(rows)}")
     out(f"regret: median {np.median(reg):.3f}, worst {reg.max():.3f}, "
         f"share <= 1.05: {np.mean(reg <= 1.05):.0%}, share <= 1.3: {np.mean(reg <= 1.3):.0%}")
+    worst = sorted(rows, key=lambda r: -r["regret"])[:5]
+    out("worst regret: " + ", ".join(f"{r['image']}² k{r['kernel']} {r['dtype']} {r['mode']} {r['regret']:.2f} "
+                                     f"({r['pick']} against {r['best']})" for r in worst))
     if len(pr):
         out(f"best peer / auto: median {np.median(pr):.2f}, min {pr.min():.2f}, share >= 1: {np.mean(pr >= 1):.0%}")
         by_size = []

@@ -27,8 +27,9 @@ import numpy as np
 # Real inputs on ducc0 run the FFT method's in-place tile engine
 # (``fft._ducc_tiles``), which has its own line: ``d4`` / ``d8`` seconds per
 # unit of ``fft.ducc_cost`` (tile transforms with their cache factor and
-# per-tile cost), ``dout`` seconds per output byte (the fresh output's page
-# faults, the writes, the image read), ``dpar`` its gain per extra thread.
+# per-tile cost), ``dout`` seconds per output byte of the gathered extended
+# image (boundaries other than fill), ``drecycled`` (subtracted) per output
+# byte a recycled output block spares, ``dpar`` its gain per extra thread.
 # Fitted at one thread on 1024² and 4096² images, 21x21-101x101 kernels:
 # float64 0.27-0.29 ns a unit, float32 0.21-0.30 (0.24 taken: 1024² whole
 # images 0.21, 2048² in 375² tiles 0.30). Refitted with the per-length
@@ -42,23 +43,51 @@ import numpy as np
 
 DEFAULT_CONSTANTS = {
     "direct": {"f4": 2.7e-11, "f8": 5.4e-11, "u8": 4.0e-10, "edge": 3.0e-10, "out": 4.0e-10, "par": 0.95,
-               "overhead": 1e-5, "i2": 1.5e-11, "i4": 3.3e-11, "i8": 1.6e-10, "iout": 3.5e-11},
-    "separable": {"f4": 5.0e-11, "f8": 9.0e-11, "out": 6.0e-10, "par": 0.85, "overhead": 2e-5,
-                  "i2": 1.5e-11, "i4": 3.3e-11, "i8": 1.6e-10, "iout": 5.0e-11},
+               "overhead": 1e-5, "i2": 1.5e-11, "i4": 3.3e-11, "i8": 1.6e-10, "iout": 3.5e-11,
+               "fresh": 1.25e-10, "fresh_par": 0.4},
+    # separable f4/f8 refitted 2026-12-06 (one thread, CPU time, a 31x31
+    # Gaussian, 'same'): 1024² 2.8 / 5.3 ms, 4096² 46 / 93 (the old 5.0e-11 /
+    # 9.0e-11 said 3.9 / 6.6 and 62 / 104, and put 4096² float64 on the FFT)
+    "separable": {"f4": 3.4e-11, "f8": 7.5e-11, "out": 6.0e-10, "par": 0.85, "overhead": 2e-5,
+                  "i2": 1.5e-11, "i4": 3.3e-11, "i8": 1.6e-10, "iout": 5.0e-11,
+                  "fresh": 1.25e-10, "fresh_par": 0.4},
     "fft": {"f4": 2.2e-10, "f8": 6.0e-10, "pass": 8.0e-10, "tile": 1.2e-4, "par": 0.5, "overhead": 4e-5,
             "cached": 0.5, "rows4": 2.28e-10, "rows8": 2.58e-10, "rows_overhead": 3.3e-5,
             "d4": 2.4e-10, "d8": 2.95e-10, "dout": 1.2e-10,
+            # seconds per output byte a recycled output block spares (see
+            # fft_recycles): 4096² 31x31 on one thread, CPU time, fresh /
+            # recycled: float64 133 / 118 ms, float32 103 / 97
+            "drecycled": 1.0e-10,
             # measured on a quiet machine (wall against CPU time, 2 threads):
             # 1024² calls gain 0.3-0.5 from the second thread, 4096² 0.8;
             # 0.8 made 'auto' take the FFT for 1024² float32 15x15 (4.9-9 ms
             # against the direct method's 4.0-4.3)
             "dpar": 0.55},
-    "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5},
+    "im2col": {"f4": 2.0e-11, "f8": 4.0e-11, "col": 5.0e-10, "out": 2.0e-10, "par": 0.8, "overhead": 3e-5,
+               "fresh": 1.25e-10, "fresh_par": 0.4},
     # N-D correlate (``_engine.nd``): seconds per multiply-add of the direct
     # method (segments, three-row loop) and per unit of its FFT plans
     "nd": {"direct4": 4.0e-11, "direct8": 6.0e-11, "rows3_4": 2.6e-11, "rows3_8": 5.4e-11,
            "fft_nd": 6.0e-10, "window": 2.2e-10},
 }
+
+# "fresh" (direct, separable, im2col): seconds per byte of a new output that the
+# allocator maps fresh on every call, so that the call faults it in (the
+# kernel zeroes every page): blocks over :data:`FRESH_OUTPUT_BYTES`.
+# "fresh_par" is its gain per extra thread. Measured 2026-12-06, one thread
+# (CPU time), measured/estimate of the direct method without it: 2048²
+# float64 (32 MiB) 5x5-13x13 +3.7-4.2 ms; 4096² float32 7x7-17x17 +5-10 ms,
+# float64 +14-23 ms (1.2-1.5e-10 s a byte); 2048² float32 (16 MiB, reused
+# from the heap) and 1024² no excess. At two threads the 4096² float64
+# excess was 9-17 ms, float32 4-6 ms (a gain of ~1.3-1.7). Without it the
+# model put 4096² float64 11x11 'same' on the direct method (estimate 60 ms,
+# measured 78) against the FFT's 67.
+
+#: Output bytes from which a new output block (with the direct method's
+#: 2 MiB alignment slack) is mapped afresh on every call: glibc's largest
+#: dynamic mmap threshold (32 MiB on 64-bit); smaller blocks come back
+#: from the heap, their pages already faulted in.
+FRESH_OUTPUT_BYTES = 32 * 2**20 - 2**21
 
 #: Bytes of one core's L2 cache (Zen 4: 1 MiB), and the overlap-save tiles
 #: from which cache-resident tiles are cheaper (see ``_units``).
@@ -149,9 +178,11 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
                 row_taps = _rows_inside(xshape[0], Ho, kh)  # rows of fill are left out
         if dtype.kind in "fc":
             inner = _kernel_columns(inner, direct.VECTOR_BYTES // _real_itemsize(dtype), direct.BLOCK_VECTORS)
-        return {"mac": row_taps * inner * kw, "edge": edge, "out": out}
+        fresh = 0.0 if recycles(method, shape, dtype) else _fresh_bytes(out, dtype)
+        return {"mac": row_taps * inner * kw, "edge": edge, "out": out, "fresh": fresh}
     if method == "separable":
-        return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out}
+        return {"mac": rank * ((Ho + kh - 1.0) * Wo * kw + out * kh), "out": rank * out,
+                "fresh": 0.0 if recycles(method, shape, dtype) else _fresh_bytes(out, dtype)}
     if method == "fft":
         from ..methods import fft
 
@@ -160,12 +191,19 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
             # the image's extent in the extended image, taken as centred
             # (exact for odd kernels in 'same' and 'full')
             data = []
-            for n, out, k in zip(xshape, shape, wshape):
-                lead = max(0, out + k - 1 - n) // 2
-                data.append((lead, lead + min(n, out + k - 1)))
+            for n, m, k in zip(xshape, shape, wshape):
+                lead = max(0, m + k - 1 - n) // 2
+                data.append((lead, lead + min(n, m + k - 1)))
         ducc = fft.ducc_cost(shape, wshape, dtype, data)
         if ducc is not None:  # the in-place ducc0 engine: its own constants
-            return {"dmac": ducc[0], "dout": out * dtype.itemsize, "dserial": ducc[2]}
+            # (until 2026-12-06 the loop above reused the name ``out``: for a
+            # fill boundary "dout" counted one output row, so d4/d8 were
+            # fitted with no output term there; it stays so, and "dout"
+            # counts the other boundaries' gathered extended image, their
+            # one extra pass over the output's extent)
+            recycled = out * dtype.itemsize if fft_recycles(shape, dtype) else 0.0
+            gathered = out * dtype.itemsize if boundary != 0 else 0.0
+            return {"dmac": ducc[0], "dout": gathered, "dserial": ducc[2], "drecycled": recycled}
         f, p, tiles, spectrum, serial = fft.plan_cost(shape, wshape, dtype, data)
         if serial:  # the row-spectrum plan: its own constants, see DEFAULT_CONSTANTS
             return {"rows": f}
@@ -187,8 +225,49 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
         # 1024²-4096² images with 15x15-21x21 kernels.
         return {"mac": f, "pass": p, "tile": float(tiles) if tiles > 1 else 0.0}
     if method == "im2col":
-        return {"mac": out * kh * kw, "col": out * kh * kw, "out": out}
+        return {"mac": out * kh * kw, "col": out * kh * kw, "out": out, "fresh": _fresh_bytes(out, dtype)}
     return None
+
+
+#: Whether 'auto' and method='fft' write big real results into the direct
+#: method's recycled output blocks (see :func:`fft_recycles`).
+RECYCLED_FFT_OUTPUTS = True
+
+
+def recycles(method, shape, dtype):
+    """Whether 'auto' and the explicit methods write ``method``'s result of
+    ``shape`` into a recycled output block
+    (``fastcorr.methods.direct.fresh_output``): real float32 / float64
+    results of the sizes those blocks serve, of the methods that write their
+    result in place (the direct and separable methods; the FFT method on its
+    in-place ducc0 tiles, whose other plans would copy)."""
+    if method not in ("direct", "separable", "fft") or dtype not in (np.float32, np.float64):
+        return False
+    if method == "fft" and not RECYCLED_FFT_OUTPUTS:
+        return False
+    try:
+        from ..methods import direct, fft
+    except ImportError:
+        return False
+    if not direct.recycles(float(shape[0]) * shape[1] * dtype.itemsize):
+        return False
+    return method != "fft" or bool(fft.in_place(False))
+
+
+def fft_recycles(shape, dtype):
+    """:func:`recycles` for the FFT method."""
+    return recycles("fft", shape, dtype)
+
+
+def _fresh_bytes(out, dtype):
+    """Bytes of an ``out``-element result faulted in afresh by every call
+    (0 below :data:`FRESH_OUTPUT_BYTES`: reused heap memory).
+
+    >>> _fresh_bytes(4096 * 4096, np.dtype("f8")), _fresh_bytes(2048 * 2048, np.dtype("f4"))
+    (134217728.0, 0.0)
+    """
+    nbytes = float(out) * dtype.itemsize
+    return nbytes if nbytes > FRESH_OUTPUT_BYTES else 0.0
 
 
 def _rows_inside(H, Ho, kh):
@@ -237,7 +316,7 @@ def estimate(method, xshape, wshape, shape, dtype, threads, rank=1, boundary=0):
         key = f"d{_real_itemsize(dtype)}"
         if key not in cs:
             return None
-        t = u["dmac"] * cs[key] + u["dout"] * cs.get("dout", 0.0)
+        t = u["dmac"] * cs[key] + u["dout"] * cs.get("dout", 0.0) - u["drecycled"] * cs.get("drecycled", 0.0)
         threads = 1 if u["dserial"] else max(1, threads)
         return t / (1.0 + cs.get("dpar", cs["par"]) * (threads - 1)) + cs["overhead"]
     if "imac" in u:  # narrow integer lanes: seconds per multiply-add by lane width
@@ -257,4 +336,7 @@ def estimate(method, xshape, wshape, shape, dtype, threads, rank=1, boundary=0):
     for extra in ("out", "pass", "col", "edge", "tile"):
         if extra in u and extra in cs:
             t += u[extra] * cs[extra]
-    return mult * t / _par(cs, threads) + cs["overhead"]
+    t = mult * t / _par(cs, threads) + cs["overhead"]
+    if u.get("fresh") and "fresh" in cs:  # page faults of a fresh output: their own thread gain
+        t += u["fresh"] * cs["fresh"] / (1.0 + cs.get("fresh_par", cs["par"]) * (max(1, threads) - 1))
+    return t

@@ -91,6 +91,17 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
                                shape[0], min_rows)
         if rows is not None:  # a long call: in bands, so that it answers Ctrl-C
             runner = bands.Banded(runner, rows, min_rows)
+    if out is None and (method != "direct" or isinstance(runner, bands.Banded)):
+        out = _recycled_output(runner, method, shape, dtype)
+        if out is not None:
+            try:
+                return correlate_offset(x, w, shape, offsets, boundary, fill, dtype,
+                                        "auto" if deferred else method, num_threads, out=out)
+            except BaseException:  # (Ctrl-C in a long call): the block goes back to the system
+                from ..methods import direct
+
+                direct.discard(out)
+                raise
     work = float(shape[0]) * shape[1] * w.shape[0] * w.shape[1]
     if deferred:
         try:
@@ -99,9 +110,26 @@ def correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_th
         except runner.NonFinite:  # x holds NaN or inf (or a tile's row sum overflowed)
             method = "fft" if _finite(x) else choose_offset_method(x, w, shape, boundary, dtype, num_threads)
             return correlate_offset(x, w, shape, offsets, boundary, fill, dtype, method, num_threads, out=out)
-    with config.WaitClock(num_threads if timed else 1, work, 0 if out is not None else work / w.size * dtype.itemsize):
+    # (bytes of a fresh output, whose page faults are no wait: none when the
+    # output is given or a recycled block)
+    fresh = 0 if out is not None or costmodel.recycles(method, shape, dtype) else work / w.size * dtype.itemsize
+    with config.WaitClock(num_threads if timed else 1, work, fresh):
         return lowering.correlate_offset(runner, method, x, w, shape, offsets, boundary, fill, dtype,
                                          num_threads, out=out)
+
+
+def _recycled_output(runner, method, shape, dtype):
+    """A recycled output block (``methods.direct.fresh_output``) for
+    ``method``'s result, written in place by ``runner``, instead of a new
+    array mapped afresh (and faulted in) by every call; None where the
+    method would copy into it or the size is not recycled
+    (``costmodel.recycles``). (The direct method takes one itself, but not
+    in bands.)"""
+    if not getattr(runner, "SERVES_OUT", False) or not costmodel.recycles(method, shape, dtype):
+        return None
+    from ..methods import direct
+
+    return direct.fresh_output(shape, dtype)
 
 
 #: Images (values) from which 'auto' leaves the FFT method's NaN/inf rule to
