@@ -132,6 +132,16 @@ def test_shared_slope_moves_only_multithread_plans():
         (n0, _, _), (n1, _, _) = plans[0.15][1][1]
         (m0, _, _), (m1, _, _) = plans[0.0][1][1]
         assert n0 * n1 < m0 * m1  # two threads: smaller tiles
+        # float32 plans, and float64 outputs under DUCC_SHARED_MIN_OUTPUT values, never move
+        for shape, k, dtype in (((4096, 4096), 101, np.float32), ((1024, 1024), 129, np.float64)):
+            d = tuple(((k - 1) // 2, (k - 1) // 2 + n) for n in shape)
+            moved = []
+            for slope in (0.0, 0.15):
+                _fft.DUCC_SHARED_SLOPE = slope
+                _fft._plan.cache_clear()
+                _fft._choose_plan.cache_clear()
+                moved.append(_fft.choose_plan(shape, (k, k), dtype, d, 2))
+            assert moved[0] == moved[1], (shape, k, dtype)
     finally:
         _fft.DUCC_SHARED_SLOPE = old
         _fft._plan.cache_clear()

@@ -272,7 +272,7 @@ def config_info():
         "build system": _direct.BUILD_SYSTEM,
         "compiler": _direct.COMPILER,
         "OpenMP": "yes" if _direct.OPENMP else "NO: kernels run serially (compiler without OpenMP)",
-        "SIMD": _direct.SIMD,
+        "SIMD": _simd_line(_direct.SIMD),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "numpy": np.__version__,
@@ -285,6 +285,20 @@ def config_info():
         "forked child, serial": "yes (its parent ran OpenMP threads)" if _serial_after_fork else "no",
     }
     return info
+
+
+def _simd_line(base):
+    """The direct kernels' instruction set, and the AVX-512 paths this CPU runs."""
+    try:
+        from ..methods import fft_kernels, integer
+    except ImportError:  # pragma: no cover - a partial build
+        return base
+    paths = []
+    if fft_kernels.column_isa() == "avx512":
+        paths.append("float64 FFT columns, normalized convolution and conv2d's direct-output kernels")
+    if integer.AVX512:
+        paths.append("integer images' 64-bit lanes")
+    return f"{base}; AVX-512 (runtime dispatch) for the {'; '.join(paths)}" if paths else base
 
 
 def _fft_library():

@@ -401,11 +401,16 @@ DUCC_SPLIT_ELEMENTS = 1 << 18
 #: against 153.3 ms, 168.7 / 163.1 in another run), so the slope moves only
 #: the 101x101 case to tiles of 512 x 625 (and 18 of 144 two-thread plans
 #: on 256²-4096² images, 9x9-129x129 kernels, all with kernels from 45 on,
-#: mostly float64). Off (0) until measured at 2 threads on a quiet machine
-#: (the shared machine of session 16 ran no two threads at once); the
-#: one-thread plans never change.
-DUCC_SHARED_SLOPE = 0.0
+#: mostly float64). The one-thread plans never change. Measured at 2
+#: threads on a quiet machine (session 17, 'same', medians of 7-25
+#: alternated calls, slope 0 / 0.15): 4096² float64 101x101 71.8 / 60.4,
+#: 72.7 / 64.2 and 77.1 / 73.2 ms (1.05-1.19x); 129x129 1.04x, 81x81 and
+#: 63x63 1.00x; 2048² float64 81x81 / 101x101 1.03x / 1.02x; but 1024²
+#: float64 129x129 0.88x and 4096² float32 101x101 0.93-0.96x. So it
+#: weighs only float64 plans of outputs from DUCC_SHARED_MIN_OUTPUT values.
+DUCC_SHARED_SLOPE = 0.15
 DUCC_SHARED_LOG2 = 18.5
+DUCC_SHARED_MIN_OUTPUT = 1 << 22
 
 #: ducc0's speed by transform length, relative to lengths of about the
 #: same size (the cost model's ``N log N`` trend taken out): a tile of N0 x
@@ -519,7 +524,8 @@ def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8
     c0 = _axis_candidates(out_shape[0], kshape[0], real, None if data is None else data[0], dl, colfft and dl)
     c1 = _axis_candidates(out_shape[1], kshape[1], real, None if data is None else data[1], dl)
     if dl:
-        return _ducc_plan(c0, c1, itemsize, nthreads, colfft)
+        big = itemsize > 4 and out_shape[0] * out_shape[-1] >= DUCC_SHARED_MIN_OUTPUT
+        return _ducc_plan(c0, c1, itemsize, nthreads, colfft, DUCC_SHARED_SLOPE if big else 0.0)
     for a in c0:
         for b in c1:
             elems = a[0] * b[0]
@@ -537,10 +543,11 @@ def _plan(out_shape, kshape, is_complex=False, data=None, ducc=False, itemsize=8
     return best[1], best[2]
 
 
-def _ducc_plan(c0, c1, itemsize, nthreads, colfft=False):
+def _ducc_plan(c0, c1, itemsize, nthreads, colfft=False, shared_slope=0.0):
     """:func:`_plan` for :func:`_ducc_tiles`: every pair of the axes'
     candidates at once (numpy; a few dozen lengths per axis, so that a
-    new shape is planned in well under a millisecond)."""
+    new shape is planned in well under a millisecond); ``shared_slope``:
+    :data:`DUCC_SHARED_SLOPE` where it applies."""
     N0 = np.array([a[0] for a in c0], dtype=np.float64)[:, None]
     N1 = np.array([b[0] for b in c1], dtype=np.float64)[None, :]
     t0 = np.array([a[2] for a in c0], dtype=np.float64)[:, None]
@@ -558,10 +565,10 @@ def _ducc_plan(c0, c1, itemsize, nthreads, colfft=False):
     single = tiles == 1
     cost = np.where(single & (e >= MIN_PARALLEL_TRANSFORM), cost / (1.0 + DUCC_SINGLE_PAR * (nthreads - 1)), cost)
     cost = np.where(single, cost, cost * np.ceil(tiles / nthreads) / tiles)
-    if nthreads > 1 and DUCC_SHARED_SLOPE:
+    if nthreads > 1 and shared_slope:
         # separate tiles on several threads: large ones cost more than at one (see DUCC_SHARED_SLOPE)
         shared = DUCC_SHARED_LOG2 + (1.0 if itemsize <= 4 else 0.0)
-        cost = np.where(single, cost, cost * (1.0 + DUCC_SHARED_SLOPE * np.maximum(0.0, lg - shared)))
+        cost = np.where(single, cost, cost * (1.0 + shared_slope * np.maximum(0.0, lg - shared)))
     big = e > _MAX_TILE_ELEMS
     big[0, 0] = False  # the smallest tiles whatever their size
     # long tiles ran slower than their count says (2048², 21x21, float32:
