@@ -146,3 +146,45 @@ def test_failed_call_leaves_no_idle_block(monkeypatch):
         fastcorr.correlate2d(x, np.ones((31, 31)), "same", method="fft")
     gc.collect()
     assert direct.release_outputs() == 0
+
+
+def test_normalized_results_recycled_from_its_own_threshold():
+    # normalized_convolution's fused results come from the recycled blocks from
+    # 4 MiB (other code's frees trim glibc's heap between its calls)
+    from fastcorr._engine import normalized as _normalized
+
+    assert _normalized.POOL_MIN_BYTES < direct.POOL_MIN_BYTES
+    n = 1024  # float64: 8 MiB, under the direct method's own threshold
+    assert not direct.recycles(n * n * 8)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, n))
+    x[rng.random((n, n)) < 0.05] = np.nan
+    g = np.exp(-0.5 * (np.arange(5) - 2.0) ** 2)
+    k = np.outer(g, g)
+
+    def formula(data):  # interpolation over NaN, kernel normalised: num / den
+        import scipy.signal
+
+        valid = ~np.isnan(data)
+        num = scipy.signal.convolve2d(np.where(valid, data, 0.0), k, "same")
+        den = scipy.signal.convolve2d(valid.astype(float), k, "same")
+        return num / den
+
+    first = fastcorr.normalized_convolution(x, k, num_threads=2)
+    assert isinstance(_block_of(first), direct._OutputBlock)
+    address = first.ctypes.data
+    ref = first.copy()
+    del first
+    gc.collect()
+    second = fastcorr.normalized_convolution(2.0 * x, k, num_threads=2)
+    assert second.ctypes.data == address  # the dropped result's block served again
+    np.testing.assert_allclose(second, 2.0 * ref, rtol=1e-12, atol=1e-12)
+    window = formula(x[:40, :40])  # interior pixels: windows inside the image
+    np.testing.assert_allclose(ref[2:37, 2:37], window[2:37, 2:37], rtol=1e-10, atol=1e-12)
+
+
+def _block_of(a):
+    base = a
+    while base is not None and not isinstance(base, direct._OutputBlock):
+        base = base.obj if isinstance(base, memoryview) else getattr(base, "base", None)
+    return base

@@ -733,18 +733,18 @@ HUGE_PAGE = 2 << 20
 ALIGN_OUTPUT = True
 
 
-def fresh_output(shape, dtype):
+def fresh_output(shape, dtype, pool_min=None):
     """An uninitialised C-contiguous array (``np.empty``), on a 2 MiB boundary
     when large (a view of a slightly larger block it keeps alive); from
-    :data:`POOL_MIN_BYTES` on, a block of the recycled outputs (see
-    :class:`_OutputBlock`)."""
+    :data:`POOL_MIN_BYTES` (or ``pool_min`` bytes) on, a block of the
+    recycled outputs (see :class:`_OutputBlock`)."""
     dtype = np.dtype(dtype)
     cdef Py_ssize_t nbytes = dtype.itemsize
     for n in shape:
         nbytes *= n
     if not ALIGN_OUTPUT or nbytes < HUGE_ALIGN_MIN:
         return np.empty(shape, dtype)
-    if RECYCLE_OUTPUTS and POOL_MIN_BYTES <= nbytes <= POOL_MAX_BYTES:
+    if RECYCLE_OUTPUTS and (POOL_MIN_BYTES if pool_min is None else pool_min) <= nbytes <= POOL_MAX_BYTES:
         block = _OutputBlock.take(nbytes)
         if block is not None:
             return np.frombuffer(block, dtype, nbytes // dtype.itemsize).reshape(shape)
