@@ -58,7 +58,7 @@ def test_float64_crossovers():
 def test_recycled_fft_output_spares_its_bytes(monkeypatch):
     from fastcorr.methods import fft
 
-    if not costmodel.fft_recycles((4096, 4096), np.dtype("f8")):
+    if not costmodel.recycles("fft", (4096, 4096), np.dtype("f8")):
         pytest.skip("no recycled FFT outputs here")
     if fft.ducc_cost((4096, 4096), (31, 31), np.dtype("f8")) is None:
         pytest.skip("the FFT method is not on its ducc0 tiles here")
@@ -67,4 +67,4 @@ def test_recycled_fft_output_spares_its_bytes(monkeypatch):
     fresh = _est("fft", 4096, 31, "f8", 1)
     assert fresh - recycled == pytest.approx(4096 * 4096 * 8 * costmodel.constants()["fft"]["drecycled"])
     # below the recycled sizes nothing changes
-    assert not costmodel.fft_recycles((1024, 1024), np.dtype("f8"))
+    assert not costmodel.recycles("fft", (1024, 1024), np.dtype("f8"))

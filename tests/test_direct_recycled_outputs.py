@@ -74,7 +74,7 @@ def test_results_in_recycled_memory_are_right_and_independent():
 def test_fft_results_in_recycled_blocks(monkeypatch):
     from fastcorr._engine import costmodel
 
-    if not costmodel.fft_recycles((N, N), np.dtype("f8")):
+    if not costmodel.recycles("fft", (N, N), np.dtype("f8")):
         pytest.skip("the FFT method is not on its in-place ducc0 tiles here")
     rng = np.random.default_rng(4)
     x = rng.standard_normal((N, N))

@@ -55,7 +55,7 @@ DEFAULT_CONSTANTS = {
             "cached": 0.5, "rows4": 2.28e-10, "rows8": 2.58e-10, "rows_overhead": 3.3e-5,
             "d4": 2.4e-10, "d8": 2.95e-10, "dout": 1.2e-10,
             # seconds per output byte a recycled output block spares (see
-            # fft_recycles): 4096² 31x31 on one thread, CPU time, fresh /
+            # recycles): 4096² 31x31 on one thread, CPU time, fresh /
             # recycled: float64 133 / 118 ms, float32 103 / 97
             "drecycled": 1.0e-10,
             # measured on a quiet machine (wall against CPU time, 2 threads):
@@ -201,7 +201,7 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
             # fitted with no output term there; it stays so, and "dout"
             # counts the other boundaries' gathered extended image, their
             # one extra pass over the output's extent)
-            recycled = out * dtype.itemsize if fft_recycles(shape, dtype) else 0.0
+            recycled = out * dtype.itemsize if recycles("fft", shape, dtype) else 0.0
             gathered = out * dtype.itemsize if boundary != 0 else 0.0
             return {"dmac": ducc[0], "dout": gathered, "dserial": ducc[2], "drecycled": recycled}
         f, p, tiles, spectrum, serial = fft.plan_cost(shape, wshape, dtype, data)
@@ -230,7 +230,7 @@ def _units(method, xshape, wshape, shape, dtype, rank=1, boundary=0):
 
 
 #: Whether 'auto' and method='fft' write big real results into the direct
-#: method's recycled output blocks (see :func:`fft_recycles`).
+#: method's recycled output blocks (see :func:`recycles`).
 RECYCLED_FFT_OUTPUTS = True
 
 
@@ -252,11 +252,6 @@ def recycles(method, shape, dtype):
     if not direct.recycles(float(shape[0]) * shape[1] * dtype.itemsize):
         return False
     return method != "fft" or bool(fft.in_place(False))
-
-
-def fft_recycles(shape, dtype):
-    """:func:`recycles` for the FFT method."""
-    return recycles("fft", shape, dtype)
 
 
 def _fresh_bytes(out, dtype):

@@ -796,7 +796,6 @@ cdef class _OutputBlock:
     cdef void* data
     cdef Py_ssize_t nbytes
     cdef Py_ssize_t capacity
-    cdef int views
     cdef bint keep
 
     @staticmethod
@@ -823,25 +822,20 @@ cdef class _OutputBlock:
 
     def __getbuffer__(self, Py_buffer* view, int flags):
         PyBuffer_FillInfo(view, self, self.data, self.nbytes, 0, flags)
-        self.views += 1
-
-    def __releasebuffer__(self, Py_buffer* view):
-        self.views -= 1
 
     def __dealloc__(self):
         if self.data == NULL:
             return
         cdef Py_ssize_t idle = 0
-        try:
-            if not self.keep:
-                raise MemoryError  # back to the system (see discard)
-            for entry in _idle:
-                idle += entry[0]
-            if len(_idle) < POOL_BLOCKS and idle + self.capacity <= POOL_IDLE_BYTES:
-                _idle.append((self.capacity, <size_t> self.data))
-                self.data = NULL
-        except Exception:  # (at interpreter exit the module's names may be gone)
-            pass
+        if self.keep:  # (else back to the system, see discard)
+            try:
+                for entry in _idle:
+                    idle += entry[0]
+                if len(_idle) < POOL_BLOCKS and idle + self.capacity <= POOL_IDLE_BYTES:
+                    _idle.append((self.capacity, <size_t> self.data))
+                    self.data = NULL
+            except Exception:  # (at interpreter exit the module's names may be gone)
+                pass
         if self.data != NULL:
             free(self.data)
             self.data = NULL
