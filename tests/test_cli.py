@@ -2,6 +2,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from fastcorr.__main__ import main
@@ -103,3 +104,22 @@ def test_ndimage_bench_table():
         assert cell["fastcorr"] > 0 and all(v > 0 for v in cell.values())
     text = ndimage_bench.ratio_table(results)
     assert "scipy.ndimage" in text and "best of scipy" in text
+
+
+def test_regret_cells_near_a_target_are_timed_again():
+    # a cell past the regret bound or with a peer near 'auto' gets a second set
+    # of rounds (its figures then the minima over both); a clear cell does not
+    from fastcorr._cli import regret
+
+    assert regret._doubtful({"auto": 1.2, "fft": 1.0, "direct": 2.0}, "fft", None)
+    assert not regret._doubtful({"auto": 1.1, "fft": 1.0}, "fft", None)
+    assert regret._doubtful({"auto": 1.0, "fft": 1.0, "cv2": 1.05}, "fft", "cv2")
+    assert not regret._doubtful({"auto": 1.0, "fft": 1.0, "cv2": 2.0}, "fft", "cv2")
+    times = {"auto": [3.0, 1.0], "fft": [2.0], "cv2": [4.0, 5.0]}
+    med, best, peer = regret._minima(times, {"cv2": None}, ("fft",))
+    assert (med, best, peer) == ({"auto": 1.0, "fft": 2.0, "cv2": 4.0}, "fft", "cv2")
+    calls = []
+    order = [("auto", lambda: calls.append("a")), ("fft", lambda: calls.append("f"))]
+    times = {"auto": [], "fft": []}
+    regret._rounds(order, times, 3, np.random.default_rng(0), {"fft"})
+    assert len(times["auto"]) == len(times["fft"]) == 3 and calls.count("a") == calls.count("f") == 6
