@@ -188,3 +188,18 @@ def _block_of(a):
     while base is not None and not isinstance(base, direct._OutputBlock):
         base = base.obj if isinstance(base, memoryview) else getattr(base, "base", None)
     return base
+
+
+def test_show_config_reports_the_idle_blocks():
+    # the memory kept for reuse is visible (show_config) and freed on request
+    from fastcorr._engine.config import config_info
+
+    assert direct.idle_outputs() == (0, 0)
+    assert config_info()["recycled results"].startswith("0 idle block(s), 0 MiB kept")
+    a = direct.fresh_output((N, N), np.float64)
+    del a
+    blocks, nbytes = direct.idle_outputs()
+    assert blocks == 1 and N * N * 8 <= nbytes < N * N * 8 + direct.HUGE_PAGE
+    assert config_info()["recycled results"].startswith(f"1 idle block(s), {nbytes / 2**20:.0f} MiB kept")
+    assert direct.release_outputs() == nbytes
+    assert direct.idle_outputs() == (0, 0)

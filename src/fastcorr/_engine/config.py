@@ -283,8 +283,18 @@ def config_info():
         "threads (default)": _default_threads,
         "threads (now)": get_num_threads(),
         "forked child, serial": "yes (its parent ran OpenMP threads)" if _serial_after_fork else "no",
+        "recycled results": _recycled_line(_direct),
     }
     return info
+
+
+def _recycled_line(direct):
+    """The idle result blocks kept for reuse (see SECURITY.md), and how to free them."""
+    if not direct.RECYCLE_OUTPUTS:
+        return "off"
+    blocks, nbytes = direct.idle_outputs()
+    return (f"{blocks} idle block(s), {nbytes / 2**20:.0f} MiB kept (at most {direct.POOL_BLOCKS} and "
+            f"{direct.POOL_IDLE_BYTES >> 20} MiB; fastcorr.methods.direct.release_outputs() frees them)")
 
 
 def _simd_line(base):

@@ -857,6 +857,11 @@ def discard(a):
     return False
 
 
+def idle_outputs():
+    """``(blocks, bytes)`` of the idle recycled output blocks kept now."""
+    return len(_idle), sum(entry[0] for entry in _idle)
+
+
 def release_outputs():
     """Give every idle recycled output block back to the system; returns the
     bytes released."""
