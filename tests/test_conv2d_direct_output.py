@@ -5,10 +5,12 @@ read in place (runs of whole images), strided / padded / dilated / grouped
 layers (runs of output rows), channel counts off the register block, rows
 of every tail length, bias, float32 and float64, several threads."""
 import numpy as np
+import scipy.ndimage
 import pytest
 
 import fastcorr
 from fastcorr._engine import conv as _conv
+from fastcorr.methods import _blas
 
 from test_conv2d import naive_conv2d
 
@@ -125,18 +127,54 @@ def test_blas_threads_restores_every_library():
         pytest.skip("threadpoolctl sees no BLAS")
 
     def counts():  # the libraries the engine pins (those loaded when it first looked)
-        return [lib.get_num_threads() for lib in _conv._blas_controller().lib_controllers]
+        return [lib.get_num_threads() for lib in _blas.blas_controller().lib_controllers]
 
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         before = counts()
-        with _conv.blas_threads(1):
+        with _blas.blas_threads(1):
             assert all(c == 1 for c in counts())
         assert counts() == before
         with pytest.raises(RuntimeError):
-            with _conv.blas_threads(1):
+            with _blas.blas_threads(1):
                 raise RuntimeError("inside")
         assert counts() == before
         x = RNG.standard_normal((3, 6, 5, 4)).astype(np.float32)
         fastcorr.conv2d_backward(x, RNG.standard_normal((7, 6, 1, 1)).astype(np.float32),
                                  RNG.standard_normal((3, 7, 5, 4)).astype(np.float32))
         assert counts() == before
+
+
+@pytest.mark.parametrize("where", ["separable", "nd"])
+def test_kernel_svd_runs_on_one_blas_thread(monkeypatch, where):
+    # a kernel's SVD (is it separable?) runs with BLAS pinned to one thread: a
+    # multithreaded LAPACK call leaves OpenBLAS's threads spinning beside the
+    # correlation that follows; the counts come back after it
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not _conv.blas_threads_pinnable():
+        pytest.skip("threadpoolctl sees no BLAS")
+    from fastcorr.methods import separable
+
+    seen = []
+    svd = np.linalg.svd
+
+    def spy(*args, **kwargs):
+        seen.append([lib.get_num_threads() for lib in _blas.blas_controller().lib_controllers])
+        return svd(*args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "svd", spy)
+    rng = np.random.default_rng(5)
+    w = np.outer(rng.standard_normal(9), rng.standard_normal(9)) + rng.standard_normal((9, 9))  # full rank
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = [lib.get_num_threads() for lib in _blas.blas_controller().lib_controllers]
+        if where == "separable":
+            assert len(separable.decompose(w, np.float64)) == 9
+        else:
+            g = np.exp(-0.5 * (np.arange(15) - 7.0) ** 2 / 4.0)
+            k3 = np.multiply.outer(np.multiply.outer(g, g), g)  # a separable 3-D kernel
+            x = rng.standard_normal((60, 60, 60))
+            got = fastcorr.correlate(x, k3, "same", method="auto")
+            want = scipy.ndimage.correlate(x, k3, mode="constant")
+            np.testing.assert_allclose(got, want, atol=1e-10 * np.abs(x).max() * k3.sum())
+        after = [lib.get_num_threads() for lib in _blas.blas_controller().lib_controllers]
+    assert seen and all(c == 1 for counts in seen for c in counts)
+    assert after == before and max(before) == 2

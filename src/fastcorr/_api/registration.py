@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._engine.conv import blas_threads
+from ..methods._blas import blas_threads
 from .._engine.validate import RegistrationNormalization, RegistrationSpace, registration_args
 from .._engine import registration_kernels as _rk
 from ..methods import _fftlib

@@ -14,7 +14,6 @@ or -1 for a zero. im2col gathers through it (no padded copy of the input);
 the blocked direct kernels copy one band of rows at a time through it into
 padded planes (``_band_plan``), a few hundred KiB per thread.
 """
-import contextlib
 import ctypes
 import dataclasses
 import functools
@@ -30,6 +29,7 @@ except ImportError:  # not on Windows: no output pool there
 
 import numpy as np
 
+from ..methods._blas import blas_controller, blas_threads
 from . import bands, dispatch
 from .validate import BOUNDARY_NAMES
 
@@ -81,24 +81,6 @@ def release_workspace():
 
 bands.release_hooks.append(release_workspace)  # an interrupted long call leaves no buffer behind
 
-_controller = None
-_controller_ready = False
-
-
-def _blas_controller():
-    global _controller, _controller_ready
-    if not _controller_ready:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            ctl = ThreadpoolController().select(user_api="blas")
-            _controller = ctl if ctl.lib_controllers else None
-        except Exception:  # threadpoolctl missing or unable to see the BLAS
-            _controller = None
-        _controller_ready = True
-    return _controller
-
-
 #: Force the "inner" threading mode (parallel gather + multithreaded BLAS);
 #: for measurements only (see the module doc of ``_im2col``).
 _FORCE_INNER = False
@@ -106,7 +88,7 @@ _FORCE_INNER = False
 
 def blas_threads_pinnable():
     """True when BLAS thread counts can be set (threadpoolctl sees the BLAS)."""
-    return _blas_controller() is not None and not _FORCE_INNER
+    return blas_controller() is not None and not _FORCE_INNER
 
 
 def _omp(nt, outer):
@@ -118,31 +100,6 @@ def _omp(nt, outer):
     that fight.
     """
     return nt if outer else 1
-
-
-@contextlib.contextmanager
-def blas_threads(n):
-    """Run the block with the BLAS thread pool limited to ``n`` (if possible).
-
-    Each BLAS library's count is read and set directly, and only changed
-    when it differs: threadpoolctl's ``limit`` re-reads every library's whole
-    state each time (18 us a call, 2-4% of a 2-thread 1x1 layer's backward).
-    """
-    ctl = _blas_controller()
-    if ctl is None:
-        yield
-        return
-    changed = []
-    try:
-        for lib in ctl.lib_controllers:
-            old = lib.get_num_threads()
-            if old is not None and old != n:
-                lib.set_num_threads(n)
-                changed.append((lib, old))
-        yield
-    finally:
-        for lib, old in changed:
-            lib.set_num_threads(old)
 
 
 def index_table(n_out, k, stride, dilation, offset, size, mode):

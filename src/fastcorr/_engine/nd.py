@@ -39,6 +39,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from ..methods import _fftlib
+from ..methods._blas import blas_threads
 from . import costmodel, dispatch, lowering
 from .validate import check_output_fits
 
@@ -395,7 +396,8 @@ def _rank_one(x, w, shape, axes, dtype, num_threads):
     factors = []
     for d in range(w.ndim):
         unfold = np.moveaxis(w64, d, 0).reshape(w.shape[d], -1)
-        u = np.linalg.svd(unfold, full_matrices=False)[0][:, 0]
+        with blas_threads(1):  # (see fastcorr.methods._blas)
+            u = np.linalg.svd(unfold, full_matrices=False)[0][:, 0]
         factors.append(u)
     approx = factors[0]
     for u in factors[1:]:

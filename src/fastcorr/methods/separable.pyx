@@ -27,6 +27,7 @@ from fastcorr.methods.boundary cimport map_index, extend_row, BOUNDARY_FILL, BOU
 
 import numpy as np
 
+from fastcorr.methods._blas import blas_threads
 from fastcorr.methods._memo import KernelCache
 
 cdef extern from "sep_kernels.h" nogil:
@@ -352,7 +353,8 @@ def decompose(w, dtype=None):
     elif kh == 1:
         terms = [(np.ones(1), w64[0, :])]
     else:
-        U, s, Vt = np.linalg.svd(w64)
+        with blas_threads(1):  # (a multithreaded LAPACK call leaves BLAS's threads spinning, see _blas)
+            U, s, Vt = np.linalg.svd(w64)
         budget = 8.0 * np.finfo(dtype).eps * np.abs(w64).sum() / np.sqrt(kh * kw)
         # singular values at the SVD's own rounding level carry nothing of
         # w: LAPACK leaves up to ~0.04 eps s0 max(kh, kw) behind for an exact
