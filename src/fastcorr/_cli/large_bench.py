@@ -4,7 +4,8 @@
 ducc0 and on ``scipy.fft``, and ``cv2.filter2D`` (BORDER_CONSTANT, the
 same 'same' alignment for odd kernels) on 1024² and 4096² images with
 21x21-101x101 kernels and 256² with 63x63, float64 and float32, all at the
-same thread count, interleaved call by call in one process. Prints per case
+same thread count, interleaved call by call in one process (each timed
+call after an untimed one of the same, see :func:`_call`). Prints per case
 the median wall time of each, the CPU time per call (at one thread the
 calling thread's own, which other processes' load disturbs least), the
 minor page faults per call, and cv2 time / fastcorr time (>= 1: fastcorr
@@ -22,7 +23,14 @@ CASES = [(1024, 21), (1024, 31), (1024, 63), (1024, 101), (4096, 21), (4096, 31)
 
 
 def _call(fn, clock=time.process_time):
-    """Wall seconds, CPU seconds (``clock``) and minor page faults of one call."""
+    """Wall seconds, CPU seconds (``clock``) and minor page faults of one
+    call, after one untimed call of the same: the contender before it
+    (always the same one in this fixed order: fastcorr on ducc0 follows
+    cv2) may leave its pool's threads spinning on the cores and its data
+    in the caches, which must not be charged to this one (as in ``bench
+    --regret``). Plain interleaved calls read 256² float64 63x63 at
+    cv2/fastcorr 1.00-1.23 where these read 1.36-1.46 (session 18)."""
+    fn()
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     c0, t0 = clock(), time.perf_counter()
     fn()
