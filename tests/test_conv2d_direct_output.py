@@ -4,6 +4,8 @@ time), forced on and off, against a naive float64 loop and torch: 1x1 layers
 read in place (runs of whole images), strided / padded / dilated / grouped
 layers (runs of output rows), channel counts off the register block, rows
 of every tail length, bias, float32 and float64, several threads."""
+import dataclasses
+
 import numpy as np
 import scipy.ndimage
 import pytest
@@ -142,6 +144,50 @@ def test_blas_threads_restores_every_library():
         fastcorr.conv2d_backward(x, RNG.standard_normal((7, 6, 1, 1)).astype(np.float32),
                                  RNG.standard_normal((3, 7, 5, 4)).astype(np.float32))
         assert counts() == before
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(2, 5, 7, 4, 6), (5, 16, 8, 3, 3), (3, 9, 17, 1, 1), (4, 24, 40, 14, 14)])
+def test_pointwise_backward_grad_input_on_the_forward_kernel(monkeypatch, dtype, threads, shape):
+    # a 1x1 layer's grad_input as a 1x1 convolution of grad_output with the
+    # weights transposed (the forward's direct-output kernel, where it runs),
+    # grad_weight and grad_bias by the in-place GEMMs beside it, against the
+    # three sums written out in float64
+    monkeypatch.setattr(_conv, "_MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(_conv, "_PW_GEMM_MODE", "on")
+    monkeypatch.setattr(_conv, "_PW_GX_MIN_IMAGE", 0)
+    monkeypatch.setattr(_conv, "_PW_GX_MIN_PIXELS", 0)
+    forwards = []
+    blocked = _conv._blocked_forward
+    monkeypatch.setattr(_conv, "_blocked_forward", lambda q: forwards.append(q.x.shape) or blocked(q))
+    n, cin, cout, h, w = shape
+    x = RNG.standard_normal((n, cin, h, w)).astype(dtype)
+    wt = RNG.standard_normal((cout, cin, 1, 1)).astype(dtype)
+    gy = RNG.standard_normal((n, cout, h, w)).astype(dtype)
+    x64, w64, g64 = (a.astype(np.float64) for a in (x, wt[:, :, 0, 0], gy))
+    ref = (np.einsum("oc,nohw->nchw", w64, g64), np.einsum("nohw,nchw->oc", g64, x64)[:, :, None, None],
+           g64.sum(axis=(0, 2, 3)))
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for on in (True, False):
+        monkeypatch.setattr(_conv, "_PW_GX_FORWARD", on)
+        forwards.clear()
+        got = fastcorr.conv2d_backward(x, wt, gy, num_threads=threads)
+        for g, r in zip(got, ref):
+            assert g.dtype == dtype and g.shape == r.shape
+            np.testing.assert_allclose(g, r, rtol=tol, atol=tol * max(1.0, np.abs(r).max()))
+        if not on:
+            assert forwards == []
+    from fastcorr._engine.validate import conv2d_args
+
+    p = conv2d_args(x, wt, None, 1, 0, 1, 1, "zeros", "auto", threads)
+    q = dataclasses.replace(p, x=gy, w=np.ascontiguousarray(wt[:, :, 0, 0].T)[:, :, None, None], bias=None)
+    tables, _, pix = _conv._band_plan(q)
+    if not pix.size and tables[0][_conv._DIMS.index("po")]:  # the kernel runs here: it was used
+        monkeypatch.setattr(_conv, "_PW_GX_FORWARD", True)
+        forwards.clear()
+        fastcorr.conv2d_backward(x, wt, gy, num_threads=threads)
+        assert forwards == [gy.shape]
 
 
 @pytest.mark.parametrize("where", ["separable", "nd"])

@@ -579,7 +579,7 @@ def set_pw_private_wt(bint on):
 def pointwise_backward_inplace(const real_t[:, :, ::1] x, const real_t[:, :, ::1] go,
                                const real_t[:, ::1] w, real_t[:, :, ::1] gx, real_t[:, ::1] gw,
                                real_t[::1] grad_bias, real_t[:, :, ::1] wt, real_t[:, :, ::1] acc,
-                               int nthreads):
+                               int nthreads, bint with_grad_input=True):
     """The backward of a 1x1 layer as GEMMs on the NCHW arrays themselves.
 
     x (N, C, P), go (N, Cout, P), w (Cout, C); out: gx (N, C, P), gw
@@ -593,7 +593,8 @@ def pointwise_backward_inplace(const real_t[:, :, ::1] x, const real_t[:, :, ::1
     batch-pixel axis (N*P) cut into T equal slices, each a few (image, pixel
     range) segments: thread t accumulates go_n[:, seg] x_n[:, seg]^T over its
     segments (beta = 1 after the first), then writes gx_n[:, seg] =
-    w^T go_n[:, seg]; last, the threads' sums added into gw, by rows. No
+    w^T go_n[:, seg] (not with ``with_grad_input`` False: gx is then left as it
+    is); last, the threads' sums added into gw, by rows. No
     copies of the layer's arrays; single-threaded GEMMs (the caller pins
     BLAS to one thread).
     """
@@ -611,7 +612,7 @@ def pointwise_backward_inplace(const real_t[:, :, ::1] x, const real_t[:, :, ::1
         gx[:, :, :] = 0
         return
     with nogil, parallel(num_threads=nthreads):
-        for b in prange(Cout + (0 if PW_PRIVATE_WT else C), schedule='static'):
+        for b in prange(Cout + (0 if PW_PRIVATE_WT or not with_grad_input else C), schedule='static'):
             if b < Cout:
                 sum_rows(&go[0, 0, 0], N, Cout, P, b, &grad_bias[0])
             else:  # (one shared copy) row c of wt: column c of w
@@ -619,7 +620,7 @@ def pointwise_backward_inplace(const real_t[:, :, ::1] x, const real_t[:, :, ::1
                 for r in range(Cout):
                     wt[0, c, r] = w[r, c]
         for t in prange(T, schedule='static'):
-            for c in range(C if PW_PRIVATE_WT else 0):  # this thread's copy of w transposed
+            for c in range(C if PW_PRIVATE_WT and with_grad_input else 0):  # this thread's copy of w transposed
                 for r in range(Cout):
                     wt[t, c, r] = w[r, c]
             k0 = t * Q // T
@@ -638,7 +639,7 @@ def pointwise_backward_inplace(const real_t[:, :, ::1] x, const real_t[:, :, ::1
                 beta = one
                 n = n + 1
             n = k0 // P
-            while k1 > k0 and n * P < k1:
+            while with_grad_input and k1 > k0 and n * P < k1:
                 p0 = max(k0 - n * P, 0)
                 p1 = min(k1 - n * P, P)
                 # column-major: gx_n-cm[seg] (seg x C) = go_n-cm[seg] (seg x Cout) @ wt-cm (Cout x C)
