@@ -293,10 +293,11 @@ def _case(fastcorr, dispatch, x, w, mode, threads, cap, rounds):
     t_auto = _median_time(fns["auto"], 3)
     rounds = max(rounds, min(40, int(0.02 / max(t_auto, 1e-6))))
     shuffle = np.random.default_rng(12345)
-    order = _rounds(order, times, rounds, shuffle, set(dispatch.METHODS))
+    methods = set(dispatch.METHODS)
+    order = _rounds(order, times, rounds, shuffle, methods)
     # The minimum over rounds: on a shared machine it is the least disturbed
     # estimate of each method's own cost (medians carry the neighbours' load).
-    med, best, best_peer = _minima(times, peers, dispatch.METHODS)
+    med, best, best_peer = _minima(times, peers, methods)
     confirmed = _doubtful(med, best, best_peer)
     if confirmed:
         # A second set of rounds for every contender still timed, the
@@ -304,17 +305,15 @@ def _case(fastcorr, dispatch, x, w, mode, threads, cap, rounds):
         # all of one contender's few timed calls (a 4 ms case has 5 rounds)
         # must not stand as the cell's figure (session 17: 1.83 for 'auto'
         # against the same FFT it runs, 1.09 in the run before).
-        _rounds(order, times, CONFIRM_ROUNDS * rounds, shuffle, set(dispatch.METHODS))
-        med, best, best_peer = _minima(times, peers, dispatch.METHODS)
-    explicit = {k: v for k, v in med.items() if k in dispatch.METHODS}
+        _rounds(order, times, CONFIRM_ROUNDS * rounds, shuffle, methods)
+        med, best, best_peer = _minima(times, peers, methods)
     auto = med["auto"]
-    peer_t = {k: med[k] for k in peers}
     with fastcorr.threads(threads):  # after the 'valid' swap, as the call does
         pick = fastcorr.choose_method(x, w, mode)
     return {
         "auto": auto, "pick": pick, "best": best, "times": med,
-        "regret": auto / explicit[best] if explicit else 1.0,
-        "best_peer": best_peer, "peer_ratio": peer_t[best_peer] / auto if best_peer else None,
+        "regret": auto / med[best] if best != "auto" else 1.0,
+        "best_peer": best_peer, "peer_ratio": med[best_peer] / auto if best_peer else None,
         "shape": ref.shape, "confirmed": bool(confirmed),
     }
 

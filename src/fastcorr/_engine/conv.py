@@ -947,21 +947,18 @@ def _pointwise_backward(p, go):
         ws = _named_workspace("pointwise_acc", (2 * nt - 1) * Cout * C, p.dtype)
         wt = ws[:nt * C * Cout].reshape(nt, C, Cout)  # a transposed copy per thread
         acc = ws[nt * C * Cout:].reshape(nt - 1, Cout, C)
-        q = None
-        if _PW_GX_FORWARD and P >= _PW_GX_MIN_IMAGE and N * P >= _PW_GX_MIN_PIXELS:
-            # grad_input of a 1x1 layer is a 1x1 convolution of grad_output
-            # with the weights transposed: the forward's direct-output kernel
-            wtr = np.ascontiguousarray(w.reshape(Cout, C).T).reshape(C, Cout, 1, 1)
-            q = dataclasses.replace(p, x=go, w=wtr, bias=None, out=gx, unbatched=False)
-            tables, _, pix = _band_plan(q)
-            if pix.size or not tables[0][_DIMS.index("po")]:
-                q = None  # (not the AVX-512 direct-output kernel: the GEMMs)
+        # grad_input of a 1x1 layer is a 1x1 convolution of grad_output with
+        # the weights transposed: on the forward's direct-output kernel where
+        # it runs (AVX-512), else by the GEMMs
+        on_kernel = (_PW_GX_FORWARD and P >= _PW_GX_MIN_IMAGE and N * P >= _PW_GX_MIN_PIXELS
+                     and _po_serves(C, Cout, W, True, False, p.dtype.itemsize))
         with blas_threads(1):
             _im2col.pointwise_backward_inplace(x.reshape(N, C, P), go.reshape(N, Cout, P), w.reshape(Cout, C),
                                                gx.reshape(N, C, P), gw.reshape(Cout, C), grad_bias, wt, acc, nt,
-                                               q is None)
-        if q is not None:
-            _blocked_forward(q)
+                                               not on_kernel)
+        if on_kernel:
+            wtr = np.ascontiguousarray(w.reshape(Cout, C).T).reshape(C, Cout, 1, 1)
+            _blocked_forward(dataclasses.replace(p, x=go, w=wtr, bias=None, out=gx, unbatched=False))
         return (gx[0] if p.unbatched else gx), gw, grad_bias
     acc = _named_workspace("pointwise_acc", nt * Cout * C, p.dtype).reshape(nt, Cout, C)
     buf = _named_workspace("pointwise_buf", (Cout + C) * N * P, p.dtype)

@@ -394,11 +394,10 @@ def _rank_one(x, w, shape, axes, dtype, num_threads):
     if not np.isfinite(w64).all():
         return None
     factors = []
-    for d in range(w.ndim):
-        unfold = np.moveaxis(w64, d, 0).reshape(w.shape[d], -1)
-        with blas_threads(1):  # (see fastcorr.methods._blas)
-            u = np.linalg.svd(unfold, full_matrices=False)[0][:, 0]
-        factors.append(u)
+    with blas_threads(1):  # (see fastcorr.methods._blas)
+        for d in range(w.ndim):
+            unfold = np.moveaxis(w64, d, 0).reshape(w.shape[d], -1)
+            factors.append(np.linalg.svd(unfold, full_matrices=False)[0][:, 0])
     approx = factors[0]
     for u in factors[1:]:
         approx = np.multiply.outer(approx, u)
